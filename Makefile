@@ -1,0 +1,96 @@
+# libbitnet - build with plain `make`; see README.md.
+#
+#   make            release build (-O3): build/libbitnet.a, build/libbitnet.so, build/<tools>
+#   make test       builds and runs the unit tests (build/run_tests)
+#   make asan       ASan + UBSan build of the tests, then runs them (build-asan/)
+#   make static     fully static build/infer (and the other tools)
+#   make clean
+#   make AVX=1      accepted for compatibility with the brief: kernels are chosen
+#                   at run time from the CPU, so every build already has AVX2/AVX-512.
+#
+# Cross build for ARM64: make CC=aarch64-linux-gnu-gcc BUILD=build-arm64
+
+CC      ?= cc
+AR      ?= ar
+BUILD   ?= build
+OPT     ?= -O3
+CSTD    := -std=c11 -D_GNU_SOURCE
+WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
+CFLAGS  ?=
+CFLAGS  += $(CSTD) $(OPT) $(WARN) -fPIC -Iinclude -Isrc -Isrc/kernels -pthread
+LDFLAGS ?=
+LDLIBS  += -lm -pthread
+
+# Which ISA-specific kernel files to compile for the target machine.
+TARGET_ARCH := $(shell $(CC) -dumpmachine)
+ifneq (,$(findstring x86_64,$(TARGET_ARCH)))
+  ISA_SRC := src/kernels/avx2.c src/kernels/avx512.c
+else ifneq (,$(findstring aarch64,$(TARGET_ARCH)))
+  ISA_SRC := src/kernels/neon.c
+else
+  ISA_SRC :=
+endif
+
+LIB_SRC   := $(wildcard src/*.c) src/kernels/dispatch.c src/kernels/scalar.c src/kernels/pack.c $(ISA_SRC)
+LIB_ASM   := src/default_model.S
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
+TOOL_SRC  := $(wildcard tools/*.c)
+TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/%)
+TEST_SRC  := $(wildcard tests/*.c tests/*/*.c)
+TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
+DEPS      := $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.d)
+
+# Per-ISA flags: only these files are compiled for the extension, and are
+# called only after the CPU was checked for it.
+$(BUILD)/obj/src/kernels/avx2.o:   EXTRA_CFLAGS := -mavx2 -mfma -mf16c -mbmi2 -mpopcnt
+$(BUILD)/obj/src/kernels/avx512.o: EXTRA_CFLAGS := -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512vpopcntdq -mpopcnt
+$(BUILD)/obj/src/kernels/neon.o:   EXTRA_CFLAGS := -march=armv8-a
+# Tests run the tools of the same build (build/ or build-asan/ ...).
+$(TEST_OBJ): EXTRA_CFLAGS := -DBN_BUILD_DIR=\"$(BUILD)\"
+
+.PHONY: all test asan static clean fuzz test-arm64
+all: $(BUILD)/libbitnet.a $(BUILD)/libbitnet.so $(TOOLS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
+
+# The default model is embedded into the library with .incbin.
+$(BUILD)/obj/src/default_model.o: src/default_model.S models/default.gguf
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
+$(BUILD)/libbitnet.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/libbitnet.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libbitnet.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libbitnet.a $(LDLIBS)
+
+$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libbitnet.a
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libbitnet.a $(LDLIBS)
+
+test: all $(BUILD)/run_tests
+	./$(BUILD)/run_tests
+
+asan:
+	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+		LDFLAGS="-fsanitize=address,undefined" test
+
+static:
+	$(MAKE) BUILD=build/static LDFLAGS="-static" $(TOOL_SRC:tools/%.c=build/static/%)
+	cp build/static/infer build/infer
+
+# ARM64 (NEON) build, run under qemu-user: needs gcc-aarch64-linux-gnu and qemu-user.
+test-arm64:
+	$(MAKE) CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar BUILD=build-arm64 LDFLAGS=-static \
+		build-arm64/run_tests $(TOOL_SRC:tools/%.c=build-arm64/%)
+	BITNET_EXEC_PREFIX="qemu-aarch64" qemu-aarch64 build-arm64/run_tests
+
+clean:
+	rm -rf build build-asan build-arm64 build-fuzz
+
+-include $(DEPS)

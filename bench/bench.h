@@ -1,0 +1,20 @@
+/* bench.h - micro-benchmarks (called by tools/bench.c). */
+#ifndef BN_BENCH_H
+#define BN_BENCH_H
+
+/* Kernel benchmark: prints a markdown table (GB/s of weights streamed,
+ * GMAC/s, speedup over scalar, fraction of the measured memory bandwidth)
+ * for every kernel table on this CPU. Options:
+ *   --quick       tiny shapes and short timings (CI, < 5 s)
+ *   --threads N   measure with 1 and N threads (default: online CPUs, max 64)
+ *   --isa NAME    only this table (plus scalar, the speedup baseline)
+ *   --seconds S   time per measurement (default 0.25, quick 0.02)
+ * Returns 0, or 2 on a bad option / allocation failure. */
+int bn_bench_kernels(int argc, char **argv);
+
+/* STREAM-like read-only bandwidth probe: n_threads sum disjoint slices of a
+ * 512 MB buffer (256 MB... see kernels_bench.c) with SIMD loads for about
+ * `seconds`; returns the best pass in GB/s (1e9 bytes/s), or 0 on failure. */
+double bn_bench_membw_gbs(int n_threads, double seconds);
+
+#endif

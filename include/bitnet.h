@@ -1,0 +1,142 @@
+/*
+ * bitnet.h - public API of libbitnet, a CPU inference runtime for ternary
+ * (BitNet b1.58) and small float Llama-family language models.
+ *
+ * Lifecycle:   model = load(file)  ->  ctx = context_new(model)
+ *              tokens = tokenize(text) -> eval(ctx, tokens) -> logits -> sample
+ *              -> eval(next) ... -> context_free -> model_free
+ *
+ * Errors: every fallible call returns a bitnet_status (BITNET_OK == 0). The
+ * human-readable reason (one line, naming the file and what is wrong) is in
+ * bitnet_last_error(), which is thread-local. The library never calls exit().
+ */
+#ifndef BITNET_H
+#define BITNET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BITNET_VERSION "0.1.0"
+
+typedef int32_t bitnet_token;
+
+typedef enum {
+    BITNET_OK = 0,
+    BITNET_ERR_IO = -1,          /* cannot open / read / map a file       */
+    BITNET_ERR_FORMAT = -2,      /* malformed or hostile file contents    */
+    BITNET_ERR_UNSUPPORTED = -3, /* valid file, feature we cannot compute */
+    BITNET_ERR_NOMEM = -4,       /* allocation failed                     */
+    BITNET_ERR_ARG = -5,         /* bad argument from the caller          */
+    BITNET_ERR_CONTEXT_FULL = -6 /* position would pass n_ctx             */
+} bitnet_status;
+
+typedef struct bitnet_model bitnet_model;
+typedef struct bitnet_context bitnet_context;
+typedef struct bitnet_sampler bitnet_sampler;
+
+/* ---- model ------------------------------------------------------------ */
+typedef struct {
+    const char *tokenizer_path; /* llama2.c tokenizer.bin for files without a vocabulary, or NULL */
+    int use_mmap;               /* 1 (default): map the file; 0: read weights into memory          */
+    int use_mlock;              /* lock the weights in RAM (best effort, reported on stderr)      */
+} bitnet_model_params;
+
+bitnet_model_params bitnet_model_default_params(void);
+
+/* Loads GGUF (any version-3 file of a supported architecture) or a legacy ak42 file. */
+bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *params,
+                                bitnet_model **out);
+/* Loads the model compiled into the library (models/default.gguf); NULL-safe params. */
+bitnet_status bitnet_model_load_default(const bitnet_model_params *params, bitnet_model **out);
+void bitnet_model_free(bitnet_model *model);
+
+typedef struct {
+    const char *arch;     /* "llama", "bitnet-b1.58", "ak42"       */
+    const char *name;     /* general.name or file name                */
+    int n_vocab, n_embd, n_ff, n_layer, n_head, n_head_kv, n_ctx_train;
+    uint64_t n_params;    /* number of weights                        */
+    uint64_t weight_bytes;/* bytes of weights read per token          */
+    const char *weight_type; /* dominant weight type, e.g. "i2_s"    */
+} bitnet_model_info;
+
+void bitnet_model_get_info(const bitnet_model *model, bitnet_model_info *info);
+
+/* ---- tokenizer -------------------------------------------------------- */
+bitnet_token bitnet_token_bos(const bitnet_model *model);
+bitnet_token bitnet_token_eos(const bitnet_model *model);
+/* Returns the number of tokens written (<= max_tokens), or a negative status
+ * (BITNET_ERR_ARG when the text needs more than max_tokens). */
+int bitnet_tokenize(const bitnet_model *model, const char *text, int add_bos,
+                    bitnet_token *tokens, int max_tokens);
+/* Text of `token` as it follows `prev` (llama2.c rule: the leading space of the
+ * first piece after BOS is dropped; <0xXX> byte tokens give the raw byte).
+ * Writes at most len-1 bytes plus NUL; returns the piece length (may contain
+ * NUL bytes only for byte token <0x00>) or a negative status. */
+int bitnet_token_to_piece(const bitnet_model *model, bitnet_token prev, bitnet_token token,
+                          char *buf, int len);
+
+/* ---- context ---------------------------------------------------------- */
+typedef enum {
+    BITNET_KV_F32 = 0,
+    BITNET_KV_F16 = 1,
+    BITNET_KV_Q8 = 2,
+    BITNET_KV_Q4 = 3,
+    BITNET_KV_Q2 = 4
+} bitnet_kv_type;
+
+typedef struct {
+    int n_ctx;          /* context size in tokens (default 512)            */
+    int n_batch;        /* max tokens per bitnet_eval call (default 64)     */
+    int n_threads;      /* worker threads including the caller (default 1)  */
+    bitnet_kv_type kv_type;
+    const char *cpu_affinity; /* "0-1,3" as taskset takes, or NULL         */
+    int use_mlock;      /* lock the context arena                           */
+} bitnet_context_params;
+
+bitnet_context_params bitnet_context_default_params(void);
+bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_params *params,
+                                 bitnet_context **out);
+void bitnet_context_free(bitnet_context *ctx);
+
+/* Runs the model over tokens[0..n) placed at positions pos..pos+n-1. Afterwards
+ * bitnet_get_logits() holds the logits of the last token. pos+n must be <= n_ctx. */
+bitnet_status bitnet_eval(bitnet_context *ctx, const bitnet_token *tokens, int n_tokens, int pos);
+/* Same, but keeps the logits of every token: out must hold n_tokens * n_vocab floats. */
+bitnet_status bitnet_eval_all_logits(bitnet_context *ctx, const bitnet_token *tokens,
+                                     int n_tokens, int pos, float *out);
+float *bitnet_get_logits(bitnet_context *ctx);
+int bitnet_n_vocab(const bitnet_model *model);
+int bitnet_n_ctx(const bitnet_context *ctx);
+
+/* ---- sampler ---------------------------------------------------------- */
+typedef struct {
+    float temp;            /* 0 = greedy (argmax)                   */
+    int top_k;             /* 0 = off                               */
+    float top_p;           /* 1 = off                               */
+    float min_p;           /* 0 = off                               */
+    float repeat_penalty;  /* 1 = off                               */
+    int repeat_last_n;     /* tokens considered for the penalty     */
+    uint64_t seed;
+} bitnet_sampler_params;
+
+bitnet_sampler_params bitnet_sampler_default_params(void);
+bitnet_sampler *bitnet_sampler_new(const bitnet_sampler_params *params, int n_vocab);
+/* Picks the next token; logits may be modified (penalties). */
+bitnet_token bitnet_sampler_sample(bitnet_sampler *s, float *logits);
+/* Tells the sampler that `token` was emitted (for the repetition penalty). */
+void bitnet_sampler_accept(bitnet_sampler *s, bitnet_token token);
+void bitnet_sampler_free(bitnet_sampler *s);
+
+/* ---- misc ------------------------------------------------------------- */
+const char *bitnet_last_error(void);
+const char *bitnet_isa_name(void);   /* kernel set in use: "scalar", "avx2", ... */
+const char *bitnet_version(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,112 @@
+/* common.c - error reporting, fp16 conversion, clocks, RSS, aligned memory. */
+#include "common.h"
+
+#include <stdarg.h>
+#include <time.h>
+#include <unistd.h>
+
+static _Thread_local char g_last_error[512];
+
+bitnet_status bn_error(bitnet_status code, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(g_last_error, sizeof g_last_error, fmt, ap);
+    va_end(ap);
+    /* keep it one line: a hostile file name must not break the format */
+    for (char *p = g_last_error; *p; p++)
+        if (*p == '\n' || *p == '\r') *p = ' ';
+    return code;
+}
+
+const char *bitnet_last_error(void) { return g_last_error; }
+const char *bitnet_version(void) { return BITNET_VERSION; }
+
+float bn_fp16_to_fp32(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000) << 16;
+    uint32_t exp = (h >> 10) & 0x1f;
+    uint32_t mant = h & 0x3ff;
+    uint32_t bits;
+    if (exp == 0) {
+        if (mant == 0) {
+            bits = sign;
+        } else { /* subnormal: normalise */
+            exp = 127 - 15 + 1;
+            while (!(mant & 0x400)) {
+                mant <<= 1;
+                exp--;
+            }
+            mant &= 0x3ff;
+            bits = sign | (exp << 23) | (mant << 13);
+        }
+    } else if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (mant << 13);
+    } else {
+        bits = sign | ((exp + 127 - 15) << 23) | (mant << 13);
+    }
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+uint16_t bn_fp32_to_fp16(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000;
+    uint32_t absx = x & 0x7fffffffu;
+    if (absx >= 0x7f800000u) /* inf or nan */
+        return (uint16_t)(sign | 0x7c00 | (absx > 0x7f800000u ? 0x200 : 0));
+    if (absx >= 0x477ff000u) /* rounds to >= 65520: overflow to inf */
+        return (uint16_t)(sign | 0x7c00);
+    if (absx < 0x38800000u) { /* below the smallest normal half: subnormal or zero */
+        if (absx < 0x33000000u) return (uint16_t)sign; /* < 2^-25 rounds to 0 */
+        uint32_t e = absx >> 23;
+        uint32_t m = (absx & 0x7fffff) | 0x800000;
+        /* value = m * 2^(e-150); the half subnormal unit is 2^-24, so the
+         * half mantissa is m * 2^(e-126): a right shift by 126-e (14..24). */
+        uint32_t s = 126 - e;
+        uint32_t half = m >> s;
+        uint32_t rem = m & ((1u << s) - 1), mid = 1u << (s - 1);
+        if (rem > mid || (rem == mid && (half & 1))) half++;
+        return (uint16_t)(sign | half);
+    }
+    uint32_t e = (absx >> 23) - 127 + 15;
+    uint32_t m = absx & 0x7fffff;
+    uint32_t h = (e << 10) | (m >> 13);
+    uint32_t rem = m & 0x1fff;
+    if (rem > 0x1000 || (rem == 0x1000 && (h & 1))) h++; /* may carry into exponent: correct */
+    return (uint16_t)(sign | h);
+}
+
+uint64_t bn_time_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static uint64_t read_status_kb(const char *field) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0;
+    char line[256];
+    uint64_t kb = 0;
+    size_t n = strlen(field);
+    while (fgets(line, sizeof line, f)) {
+        if (strncmp(line, field, n) == 0) {
+            kb = strtoull(line + n, NULL, 10);
+            break;
+        }
+    }
+    fclose(f);
+    return kb;
+}
+
+uint64_t bn_peak_rss_bytes(void) { return read_status_kb("VmHWM:") * 1024; }
+uint64_t bn_current_rss_bytes(void) { return read_status_kb("VmRSS:") * 1024; }
+
+void *bn_aligned_alloc(size_t size) {
+    void *p = NULL;
+    if (size == 0) size = 64;
+    if (posix_memalign(&p, 64, size) != 0) return NULL;
+    return p;
+}
+
+void bn_aligned_free(void *p) { free(p); }

@@ -1,0 +1,65 @@
+/* common.h - assertions, error reporting and small helpers shared by every module. */
+#ifndef BN_COMMON_H
+#define BN_COMMON_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bitnet.h"
+
+/* Invariant that must hold whatever the input files say: a failure is a bug in
+ * this library, so we print where and abort (like GGML_ASSERT). Never use it to
+ * validate file contents: that is what bn_error() is for. */
+#define BN_ASSERT(x)                                                                   \
+    do {                                                                               \
+        if (!(x)) {                                                                    \
+            fprintf(stderr, "%s:%d: BN_ASSERT(%s) failed\n", __FILE__, __LINE__, #x); \
+            abort();                                                                   \
+        }                                                                              \
+    } while (0)
+
+#define BN_UNUSED(x) (void)(x)
+#define BN_MIN(a, b) ((a) < (b) ? (a) : (b))
+#define BN_MAX(a, b) ((a) > (b) ? (a) : (b))
+
+#if defined(__GNUC__)
+#define BN_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define BN_PRINTF(f, a)
+#endif
+
+/* Records a one-line, thread-local error message (see bitnet_last_error) and
+ * returns `code`, so that callers can write `return bn_error(BITNET_ERR_FORMAT, ...)`. */
+bitnet_status bn_error(bitnet_status code, const char *fmt, ...) BN_PRINTF(2, 3);
+
+/* Overflow-checked size arithmetic: return 0 on overflow, 1 on success. */
+static inline int bn_mul_ok(uint64_t a, uint64_t b, uint64_t *out) {
+    if (a != 0 && b > UINT64_MAX / a) return 0;
+    *out = a * b;
+    return 1;
+}
+static inline int bn_add_ok(uint64_t a, uint64_t b, uint64_t *out) {
+    if (b > UINT64_MAX - a) return 0;
+    *out = a + b;
+    return 1;
+}
+
+/* IEEE half <-> float, exact (round-to-nearest-even on the way down). */
+float bn_fp16_to_fp32(uint16_t h);
+uint16_t bn_fp32_to_fp16(float f);
+
+/* Monotonic clock in nanoseconds. */
+uint64_t bn_time_ns(void);
+/* Peak resident set size of this process in bytes (0 if unknown). */
+uint64_t bn_peak_rss_bytes(void);
+/* Current resident set size in bytes (0 if unknown). */
+uint64_t bn_current_rss_bytes(void);
+
+/* Allocation that aborts never: returns NULL on failure; 64-byte aligned. */
+void *bn_aligned_alloc(size_t size);
+void bn_aligned_free(void *p);
+
+#endif

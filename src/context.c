@@ -1,0 +1,168 @@
+/* context.c - context creation: one arena for the KV cache and activations. */
+#include "context.h"
+
+#include <math.h>
+#include <sys/mman.h>
+
+#include "ak42_math.h"
+
+bitnet_context_params bitnet_context_default_params(void) {
+    bitnet_context_params p;
+    memset(&p, 0, sizeof p);
+    p.n_ctx = 512;
+    p.n_batch = 64;
+    p.n_threads = 1;
+    p.kv_type = BITNET_KV_F32;
+    return p;
+}
+
+/* Bump allocator over the arena: 64-byte aligned slices. */
+typedef struct {
+    uint8_t *base;
+    size_t used, cap;
+} carver;
+
+static void *carve(carver *c, size_t bytes) {
+    size_t off = (c->used + 63) & ~(size_t)63;
+    if (c->base) BN_ASSERT(off + bytes <= c->cap);
+    c->used = off + bytes;
+    return c->base ? c->base + off : NULL;
+}
+
+static int matrix_cols(const bn_matrix *w) { return w->type == BN_W_I2 ? w->cols_padded : w->cols; }
+
+/* Lays out (or, with c->base == NULL, only measures) every buffer. */
+static void layout(bitnet_context *ctx, carver *c) {
+    const bitnet_model *m = ctx->model;
+    const bn_hparams *hp = &m->hp;
+    const size_t B = (size_t)ctx->n_batch, kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
+    const size_t wide = (size_t)BN_MAX(hp->dim, hp->ff);
+    const int nth = ctx->params.n_threads;
+
+    ctx->k_cache = carve(c, (size_t)hp->n_layers * ctx->n_ctx * kv_dim * sizeof(float));
+    ctx->v_cache = carve(c, (size_t)hp->n_layers * ctx->n_ctx * kv_dim * sizeof(float));
+    ctx->x = carve(c, B * hp->dim * sizeof(float));
+    ctx->xb = carve(c, B * wide * sizeof(float));
+    ctx->xb2 = carve(c, B * hp->dim * sizeof(float));
+    ctx->q = carve(c, B * hp->dim * sizeof(float));
+    ctx->k = carve(c, B * kv_dim * sizeof(float));
+    ctx->v = carve(c, B * kv_dim * sizeof(float));
+    ctx->hb = carve(c, B * hp->ff * sizeof(float));
+    ctx->hb2 = carve(c, B * hp->ff * sizeof(float));
+    ctx->att = carve(c, (size_t)nth * ctx->n_ctx * sizeof(float));
+    ctx->logits = carve(c, (size_t)hp->vocab * sizeof(float));
+    ctx->rope_cos = carve(c, (size_t)ctx->n_ctx * (hp->rope_dim / 2) * sizeof(float));
+    ctx->rope_sin = carve(c, (size_t)ctx->n_ctx * (hp->rope_dim / 2) * sizeof(float));
+    if (m->arch == BN_ARCH_AK42) {
+        ctx->ak_act = carve(c, B * sizeof(double));
+        ctx->ak_rope = carve(c, (size_t)ctx->n_ctx * hp->head_dim * sizeof(double));
+        ctx->ak_scratch = carve(c, (size_t)nth * ctx->n_ctx * sizeof(double));
+    }
+    ctx->xq = carve(c, B * ctx->max_cols + 64);
+    ctx->xq_f = carve(c, B * (ctx->max_cols / BN_Q8_BLOCK + 1) * sizeof(float));
+    ctx->acc = carve(c, B * ctx->max_rows * sizeof(int32_t));
+}
+
+static void max_shape(bitnet_context *ctx, const bn_matrix *w) {
+    ctx->max_cols = BN_MAX(ctx->max_cols, matrix_cols(w));
+    ctx->max_rows = BN_MAX(ctx->max_rows, w->rows);
+}
+
+bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_params *params,
+                                 bitnet_context **out) {
+    *out = NULL;
+    if (!model) return bn_error(BITNET_ERR_ARG, "context: model is NULL");
+    bitnet_context_params p = params ? *params : bitnet_context_default_params();
+    if (p.n_ctx <= 0) p.n_ctx = 512;
+    if (p.n_batch <= 0) p.n_batch = 64;
+    if (p.n_threads <= 0) p.n_threads = 1;
+    if (p.n_ctx > 1 << 20) return bn_error(BITNET_ERR_ARG, "--ctx-size %d is too large", p.n_ctx);
+    if (p.kv_type != BITNET_KV_F32)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "KV cache type %d is not implemented yet (use f32)", (int)p.kv_type);
+    if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
+
+    bitnet_context *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return bn_error(BITNET_ERR_NOMEM, "context: out of memory");
+    ctx->model = model;
+    ctx->params = p;
+    ctx->n_ctx = p.n_ctx;
+    ctx->n_batch = p.n_batch;
+    ctx->kern = bn_kernels_get();
+
+    const bn_hparams *hp = &model->hp;
+    for (int l = 0; l < hp->n_layers; l++) {
+        const bn_layer *L = &model->layers[l];
+        const bn_matrix *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) max_shape(ctx, ws[i]);
+    }
+    max_shape(ctx, &model->output);
+    ctx->max_cols = (ctx->max_cols + 127) & ~127;
+
+    carver c = {NULL, 0, 0};
+    layout(ctx, &c);
+    ctx->arena_size = c.used;
+    /* Large arenas come from mmap so that the kernel can back them with huge pages. */
+    void *mem = mmap(NULL, ctx->arena_size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mem == MAP_FAILED) {
+        free(ctx);
+        return bn_error(BITNET_ERR_NOMEM, "context: cannot allocate %zu bytes for --ctx-size %d",
+                        c.used, p.n_ctx);
+    }
+#ifdef MADV_HUGEPAGE
+    madvise(mem, ctx->arena_size, MADV_HUGEPAGE);
+#endif
+    ctx->arena = mem;
+    ctx->arena_is_mmap = 1;
+    c = (carver){ctx->arena, 0, ctx->arena_size};
+    layout(ctx, &c);
+
+    /* RoPE tables, computed with the same float expressions as llama2.c */
+    const int half = hp->rope_dim / 2;
+    for (int pos = 0; pos < ctx->n_ctx; pos++) {
+        for (int i = 0; i < hp->rope_dim; i += 2) {
+            float freq = 1.0f / powf(hp->rope_theta, (float)i / (float)hp->rope_dim);
+            float val = (float)pos * freq;
+            ctx->rope_cos[(size_t)pos * half + i / 2] = cosf(val);
+            ctx->rope_sin[(size_t)pos * half + i / 2] = sinf(val);
+        }
+    }
+
+    if (model->arch == BN_ARCH_AK42)
+        for (int pos = 0; pos < ctx->n_ctx; pos++)
+            bn_ak42_rope_table(pos, hp->head_dim, ctx->ak_rope + (size_t)pos * hp->head_dim);
+
+    ctx->pool = bn_pool_new(p.n_threads, p.cpu_affinity);
+    if (!ctx->pool) {
+        bitnet_status st = BITNET_ERR_ARG;
+        munmap(ctx->arena, ctx->arena_size);
+        free(ctx);
+        return st;
+    }
+    if (p.use_mlock && mlock(ctx->arena, ctx->arena_size) != 0)
+        fprintf(stderr, "warning: mlock of the %zu-byte context arena failed (RLIMIT_MEMLOCK?); continuing unlocked\n",
+                ctx->arena_size);
+    *out = ctx;
+    return BITNET_OK;
+}
+
+void bitnet_context_free(bitnet_context *ctx) {
+    if (!ctx) return;
+    bn_pool_free(ctx->pool);
+    if (ctx->arena) munmap(ctx->arena, ctx->arena_size);
+    free(ctx);
+}
+
+bitnet_status bitnet_eval(bitnet_context *ctx, const bitnet_token *tokens, int n_tokens, int pos) {
+    if (!ctx || !tokens) return bn_error(BITNET_ERR_ARG, "eval: NULL argument");
+    return bn_forward(ctx, tokens, n_tokens, pos, NULL);
+}
+
+bitnet_status bitnet_eval_all_logits(bitnet_context *ctx, const bitnet_token *tokens, int n_tokens,
+                                     int pos, float *out) {
+    if (!ctx || !tokens || !out) return bn_error(BITNET_ERR_ARG, "eval: NULL argument");
+    return bn_forward(ctx, tokens, n_tokens, pos, out);
+}
+
+float *bitnet_get_logits(bitnet_context *ctx) { return ctx->logits; }
+int bitnet_n_ctx(const bitnet_context *ctx) { return ctx->n_ctx; }
+const char *bitnet_isa_name(void) { return bn_kernels_get()->isa; }

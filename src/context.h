@@ -1,0 +1,65 @@
+/*
+ * context.h - per-sequence state: KV cache, activations, thread pool.
+ *
+ * Everything a token needs is carved out of one arena allocated at context
+ * creation (sized from the model and n_ctx/n_batch), so the token loop never
+ * allocates.
+ */
+#ifndef BN_CONTEXT_H
+#define BN_CONTEXT_H
+
+#include "common.h"
+#include "kernels.h"
+#include "model.h"
+#include "threadpool.h"
+
+struct bitnet_context {
+    bitnet_model *model;
+    bitnet_context_params params;
+    int n_ctx;
+    int n_batch;
+    const bn_kernels *kern;
+    bn_pool *pool;
+
+    /* arena */
+    uint8_t *arena;
+    size_t arena_size;
+    int arena_is_mmap;
+
+    /* KV cache, [layer][pos][kv_dim] (f32 for now) */
+    float *k_cache, *v_cache;
+
+    /* activations for up to n_batch tokens */
+    float *x;       /* [B][dim]  residual stream          */
+    float *xb;      /* [B][max(dim, ff)] normed input     */
+    float *xb2;     /* [B][dim]  attention output         */
+    float *q;       /* [B][dim]                           */
+    float *k;       /* [B][kv_dim]                        */
+    float *v;       /* [B][kv_dim]                        */
+    float *hb;      /* [B][ff]                            */
+    float *hb2;     /* [B][ff]                            */
+    float *att;     /* [n_threads][n_ctx] attention scores */
+    float *logits;  /* [vocab]                            */
+    float *rope_cos, *rope_sin; /* [n_ctx][rope_dim/2]    */
+    /* ak42 only: its arithmetic is double with float32 storage (ak42_math.h) */
+    double *ak_act;      /* [B] activation factors      */
+    double *ak_rope;     /* [n_ctx][head_dim] cos/sin    */
+    double *ak_scratch;  /* [n_threads][n_ctx]          */
+
+    /* quantised activations for the ternary / q8 kernels */
+    int8_t *xq;     /* [B][max_cols_padded]               */
+    float *xq_f;    /* [B] per-token factor, or per-32 scales for q8 */
+    int32_t *acc;   /* [B][max_rows]                      */
+    int max_cols, max_rows;
+};
+
+/* Runs n tokens at positions pos.. through the model. If all_logits is not
+ * NULL it receives n*vocab logits, else ctx->logits gets the last token's. */
+bitnet_status bn_forward(bitnet_context *ctx, const bitnet_token *tokens, int n, int pos,
+                         float *all_logits);
+
+/* y[t][rows] = W x[t][cols] for t < n, using the thread pool. The activation
+ * quantisation for ternary weights follows the model's architecture. */
+void bn_linear(bitnet_context *ctx, const bn_matrix *W, const float *x, int n, float *y);
+
+#endif

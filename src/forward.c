@@ -1,0 +1,245 @@
+/* forward.c - the transformer forward pass over a batch of tokens.
+ *
+ * One function reads like llama2.c's forward(): embed, then per layer
+ * attention and feed-forward with residual adds, then the final norm and the
+ * classifier. The three architectures differ only in small, marked places:
+ *
+ *   llama        x += Wo·attn(RoPE(Wq·n(x)), RoPE(Wk·n(x)), Wv·n(x))
+ *                x += Wdown·(silu(Wgate·n(x)) * Wup·n(x))           n = RMSNorm with weights
+ *   bitnet-b1.58 as llama, but the attention output goes through attn_sub_norm
+ *                before Wo, the FFN is relu(gate)^2 * up, then ffn_sub_norm
+ *                before Wdown; ternary linears quantise activations to int8.
+ *   ak42         no per-layer norms: every ternary linear normalises its own
+ *                input (weightless RMS, no eps) before int8 quantisation.
+ *
+ * Float arithmetic deliberately follows llama2.c (sequential float sums,
+ * expf/sqrtf in float): the reference outputs in ../shared were produced that
+ * way, and greedy decoding is sensitive to last-bit differences. */
+#include <math.h>
+
+#include "ak42_math.h"
+#include "context.h"
+
+static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) {
+    float ss = 0.0f;
+    for (int j = 0; j < n; j++) ss += x[j] * x[j];
+    ss /= (float)n;
+    ss += eps;
+    ss = 1.0f / sqrtf(ss);
+    for (int j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
+}
+
+/* Interleaved-pair RoPE (llama2.c, ggml "normal" mode) on one head vector. */
+static void rope_head(float *v, const float *cosv, const float *sinv, int rope_dim) {
+    for (int i = 0; i < rope_dim; i += 2) {
+        float c = cosv[i / 2], s = sinv[i / 2];
+        float v0 = v[i], v1 = v[i + 1];
+        v[i] = v0 * c - v1 * s;
+        v[i + 1] = v0 * s + v1 * c;
+    }
+}
+
+typedef struct {
+    bitnet_context *ctx;
+    int layer, n, pos;
+} attn_job;
+
+/* Causal attention for every (token, head) pair; pairs are split over threads. */
+static void run_attention(void *arg, int ith, int nth) {
+    attn_job *j = arg;
+    bitnet_context *ctx = j->ctx;
+    const bn_hparams *hp = &ctx->model->hp;
+    const int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd;
+    const int group = hp->n_heads / hp->n_kv_heads;
+    const float inv_sqrt = 1.0f / sqrtf((float)hd);
+    const size_t layer_off = (size_t)j->layer * ctx->n_ctx * kv_dim;
+    float *att = ctx->att + (size_t)ith * ctx->n_ctx;
+    const int total = j->n * hp->n_heads;
+    for (int w = ith; w < total; w += nth) {
+        const int t = w / hp->n_heads, h = w % hp->n_heads;
+        const int p = j->pos + t;
+        const float *q = ctx->q + (size_t)t * hp->dim + h * hd;
+        const int kvh = h / group;
+        float *out = ctx->xb2 + (size_t)t * hp->dim + h * hd;
+        if (ctx->model->arch == BN_ARCH_AK42) {
+            bn_ak42_attention(q, ctx->k_cache + layer_off + kvh * hd, ctx->v_cache + layer_off + kvh * hd, p + 1,
+                              kv_dim, hd, ctx->ak_scratch + (size_t)ith * ctx->n_ctx, out);
+            continue;
+        }
+        /* q.k for four positions at a time: four independent dependency chains,
+         * each summed in the same sequential order as llama2.c (same bits). */
+        const float *kbase = ctx->k_cache + layer_off + kvh * hd;
+        int s = 0;
+        for (; s + 3 <= p; s += 4) {
+            const float *k0 = kbase + (size_t)s * kv_dim, *k1 = k0 + kv_dim, *k2 = k1 + kv_dim, *k3 = k2 + kv_dim;
+            float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
+            for (int i = 0; i < hd; i++) {
+                a0 += q[i] * k0[i];
+                a1 += q[i] * k1[i];
+                a2 += q[i] * k2[i];
+                a3 += q[i] * k3[i];
+            }
+            att[s] = a0 * inv_sqrt;
+            att[s + 1] = a1 * inv_sqrt;
+            att[s + 2] = a2 * inv_sqrt;
+            att[s + 3] = a3 * inv_sqrt;
+        }
+        for (; s <= p; s++) {
+            const float *k = kbase + (size_t)s * kv_dim;
+            float score = 0.0f;
+            for (int i = 0; i < hd; i++) score += q[i] * k[i];
+            att[s] = score * inv_sqrt;
+        }
+        float max = att[0];
+        for (int u = 1; u <= p; u++) max = att[u] > max ? att[u] : max;
+        float sum = 0.0f;
+        for (int u = 0; u <= p; u++) {
+            att[u] = expf(att[u] - max);
+            sum += att[u];
+        }
+        for (int u = 0; u <= p; u++) att[u] /= sum;
+        memset(out, 0, (size_t)hd * sizeof(float));
+        for (int u = 0; u <= p; u++) {
+            const float *v = ctx->v_cache + layer_off + (size_t)u * kv_dim + kvh * hd;
+            const float a = att[u];
+            for (int i = 0; i < hd; i++) out[i] += a * v[i];
+        }
+    }
+}
+
+static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n, int pos) {
+    const bitnet_model *m = ctx->model;
+    const bn_hparams *hp = &m->hp;
+    const int dim = hp->dim, hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd;
+
+    /* input of q/k/v: RMSNorm with weights, except ak42 whose linears normalise themselves */
+    const float *in = ctx->x;
+    if (L->attn_norm) {
+        for (int t = 0; t < n; t++)
+            rmsnorm(ctx->xb + (size_t)t * dim, ctx->x + (size_t)t * dim, L->attn_norm, dim, hp->norm_eps);
+        in = ctx->xb;
+    }
+    bn_linear(ctx, &L->wq, in, n, ctx->q);
+    bn_linear(ctx, &L->wk, in, n, ctx->k);
+    bn_linear(ctx, &L->wv, in, n, ctx->v);
+
+    /* RoPE, then append k and v to the cache */
+    for (int t = 0; t < n; t++) {
+        const int p = pos + t;
+        if (m->arch == BN_ARCH_AK42) {
+            const double *cs = ctx->ak_rope + (size_t)p * hd;
+            bn_ak42_rope(ctx->q + (size_t)t * dim, hp->n_heads, hd, cs);
+            bn_ak42_rope(ctx->k + (size_t)t * kv_dim, hp->n_kv_heads, hd, cs);
+        } else {
+            const float *cs = ctx->rope_cos + (size_t)p * (hp->rope_dim / 2);
+            const float *sn = ctx->rope_sin + (size_t)p * (hp->rope_dim / 2);
+            for (int h = 0; h < hp->n_heads; h++) rope_head(ctx->q + (size_t)t * dim + h * hd, cs, sn, hp->rope_dim);
+            for (int h = 0; h < hp->n_kv_heads; h++) rope_head(ctx->k + (size_t)t * kv_dim + h * hd, cs, sn, hp->rope_dim);
+        }
+        const size_t off = ((size_t)l * ctx->n_ctx + p) * kv_dim;
+        memcpy(ctx->k_cache + off, ctx->k + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+        memcpy(ctx->v_cache + off, ctx->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+    }
+
+    attn_job job = {ctx, l, n, pos};
+    bn_pool_run(ctx->pool, run_attention, &job);
+
+    const float *o_in = ctx->xb2;
+    if (L->attn_sub_norm) {
+        for (int t = 0; t < n; t++)
+            rmsnorm(ctx->xb + (size_t)t * dim, ctx->xb2 + (size_t)t * dim, L->attn_sub_norm, dim, hp->norm_eps);
+        o_in = ctx->xb;
+    }
+    bn_linear(ctx, &L->wo, o_in, n, ctx->q); /* q is free again: use it for the output */
+    for (size_t i = 0; i < (size_t)n * dim; i++) ctx->x[i] += ctx->q[i];
+}
+
+static void ffn_block(bitnet_context *ctx, const bn_layer *L, int n) {
+    const bitnet_model *m = ctx->model;
+    const bn_hparams *hp = &m->hp;
+    const int dim = hp->dim, ff = hp->ff;
+
+    const float *in = ctx->x;
+    if (L->ffn_norm) {
+        for (int t = 0; t < n; t++)
+            rmsnorm(ctx->xb + (size_t)t * dim, ctx->x + (size_t)t * dim, L->ffn_norm, dim, hp->norm_eps);
+        in = ctx->xb;
+    }
+    bn_linear(ctx, &L->w_gate, in, n, ctx->hb);
+    bn_linear(ctx, &L->w_up, in, n, ctx->hb2);
+
+    const size_t total = (size_t)n * ff;
+    if (m->arch == BN_ARCH_AK42) {
+        bn_ak42_swiglu(ctx->hb, ctx->hb2, (int)total, ctx->hb);
+    } else if (m->arch == BN_ARCH_BITNET) {
+        for (size_t i = 0; i < total; i++) {
+            float g = ctx->hb[i] > 0.0f ? ctx->hb[i] : 0.0f; /* squared ReLU gate */
+            ctx->hb[i] = g * g * ctx->hb2[i];
+        }
+    } else {
+        for (size_t i = 0; i < total; i++) {
+            float g = ctx->hb[i];
+            g *= (1.0f / (1.0f + expf(-g))); /* SiLU, written as llama2.c does */
+            ctx->hb[i] = g * ctx->hb2[i];
+        }
+    }
+    const float *d_in = ctx->hb;
+    if (L->ffn_sub_norm) {
+        for (int t = 0; t < n; t++)
+            rmsnorm(ctx->hb2 + (size_t)t * ff, ctx->hb + (size_t)t * ff, L->ffn_sub_norm, ff, hp->norm_eps);
+        d_in = ctx->hb2;
+    }
+    bn_linear(ctx, &L->w_down, d_in, n, ctx->xb2);
+    for (size_t i = 0; i < (size_t)n * dim; i++) ctx->x[i] += ctx->xb2[i];
+}
+
+static bitnet_status forward_batch(bitnet_context *ctx, const bitnet_token *tokens, int n, int pos,
+                                   float *all_logits) {
+    const bitnet_model *m = ctx->model;
+    const bn_hparams *hp = &m->hp;
+    const int dim = hp->dim;
+
+    for (int t = 0; t < n; t++) {
+        if (tokens[t] < 0 || tokens[t] >= hp->vocab)
+            return bn_error(BITNET_ERR_ARG, "token id %d is outside the vocabulary (0..%d)", tokens[t],
+                            hp->vocab - 1);
+        bn_matrix_get_row(&m->tok_embd, tokens[t], ctx->x + (size_t)t * dim);
+    }
+
+    for (int l = 0; l < hp->n_layers; l++) {
+        attention_block(ctx, &m->layers[l], l, n, pos);
+        ffn_block(ctx, &m->layers[l], n);
+    }
+
+    /* classifier: only the tokens whose logits are wanted */
+    const int first = all_logits ? 0 : n - 1;
+    for (int t = first; t < n; t++) {
+        float *xn = ctx->xb;
+        if (m->arch == BN_ARCH_AK42)
+            bn_ak42_final_norm(ctx->x + (size_t)t * dim, m->output_norm, dim, BN_AK42_NORM_EPS, xn);
+        else
+            rmsnorm(xn, ctx->x + (size_t)t * dim, m->output_norm, dim, hp->norm_eps);
+        float *out = all_logits ? all_logits + (size_t)t * hp->vocab : ctx->logits;
+        bn_linear(ctx, &m->output, xn, 1, out);
+    }
+    return BITNET_OK;
+}
+
+bitnet_status bn_forward(bitnet_context *ctx, const bitnet_token *tokens, int n, int pos,
+                         float *all_logits) {
+    if (n < 1 || pos < 0) return bn_error(BITNET_ERR_ARG, "eval: need at least one token at pos >= 0");
+    if ((int64_t)pos + n > ctx->n_ctx)
+        return bn_error(BITNET_ERR_CONTEXT_FULL,
+                        "context is full: %d tokens at position %d do not fit in --ctx-size %d", n, pos,
+                        ctx->n_ctx);
+    for (int done = 0; done < n; done += ctx->n_batch) {
+        int chunk = BN_MIN(ctx->n_batch, n - done);
+        bitnet_status st = forward_batch(ctx, tokens + done, chunk, pos + done,
+                                         all_logits ? all_logits + (size_t)done * ctx->model->hp.vocab : NULL);
+        if (st != BITNET_OK) return st;
+    }
+    if (all_logits)
+        memcpy(ctx->logits, all_logits + (size_t)(n - 1) * ctx->model->hp.vocab,
+               (size_t)ctx->model->hp.vocab * sizeof(float));
+    return BITNET_OK;
+}

@@ -1,0 +1,376 @@
+/*
+ * avx512.c - AVX-512 kernels (compiled with -mavx512f -mavx512bw -mavx512vl
+ * -mavx512dq -mavx512vnni -mavx512vpopcntdq; offered by dispatch.c only on
+ * CPUs with F+BW+VL+DQ+VNNI and OS-enabled ZMM state). See docs/kernels.md.
+ *
+ * Ternary dot products use VPDPBUSD (u8 x s8, four products summed into each
+ * int32 lane, no saturation) and the unsigned-code trick
+ *     sum (code - 1) * x  =  sum code * x  -  sum x.
+ * The codes are not shifted down to 0..3: one I2 block (32 bytes, 128
+ * weights) is broadcast into both halves of a zmm register and masked with
+ *     M = [0xC0 x 32 | 0x30 x 32]
+ * which leaves code(group 0) * 64 in the low half and code(group 1) * 16 in the
+ * high half, lined up with the 64 contiguous activations x[0..63] of the
+ * block. The same register shifted left by 4 (16-bit lanes: the bits that
+ * cross into the next byte land in its low nibble, which M clears) and masked
+ * again gives code(group 2) * 64 | code(group 3) * 16 against x[64..127]. So a
+ * block costs one load, one shift, two ANDs and two VPDPBUSD; int32 lanes 0-7
+ * always carry a factor 64 and lanes 8-15 a factor 16, which the final
+ * reduction divides out exactly (lo / 64 + hi / 16).
+ * Lane bound: 8 products of |192 * 128| per block, so int32 lanes are exact
+ * for cols < 1.39M (code 3 included); the halves are reduced in int64.
+ */
+#include <immintrin.h>
+
+#include "common.h"
+#include "kernels.h"
+
+/* Every AVX-512 CPU has these; the pragma keeps the file independent of
+ * whether the build line also passes -mavx2 -mfma -mf16c. */
+#pragma GCC target("avx2,fma,f16c,bmi2,popcnt")
+
+#define GEMV_ROWS 4 /* rows sharing the activation loads in i2_gemv */
+#define TILE_R 4    /* i2_gemm register tile: rows ... */
+#define TILE_N 4    /* ... x activation vectors (16 accumulators) */
+#define GEMM_CHUNK 64 /* vectors whose sums are kept on the stack */
+
+extern const bn_kernels bn_kernels_avx512_nopopcnt;
+
+static inline __m512i i2_mask(void) {
+    return _mm512_inserti64x4(_mm512_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30), 1);
+}
+
+static inline __m512i bcast_block(const uint8_t *w) {
+    return _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)w));
+}
+
+/* sum of cols (multiple of 64) int8 values */
+static int32_t sum_i8(const int8_t *x, int cols) {
+    const __m512i ones = _mm512_set1_epi8(1);
+    __m512i acc = _mm512_setzero_si512();
+    for (int c = 0; c < cols; c += 64)
+        acc = _mm512_dpbusd_epi32(acc, ones, _mm512_loadu_si512((const void *)(x + c)));
+    return _mm512_reduce_add_epi32(acc);
+}
+
+/* sum code*x from a scaled accumulator (see the header comment), minus sum x */
+static inline int32_t i2_finish(__m512i acc, int32_t sx) {
+    int64_t lo = _mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc)));
+    int64_t hi = _mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc, 1)));
+    return (int32_t)(lo / 64 + hi / 16 - sx);
+}
+
+static void avx512_i2_gemv(int rows, int cols, const uint8_t *W, const int8_t *x, int32_t *y) {
+    const int nb = cols / BN_I2_BLOCK;
+    const size_t rb = (size_t)cols / 4;
+    const __m512i M = i2_mask();
+    const int32_t sx = sum_i8(x, cols);
+    int r = 0;
+    for (; r + GEMV_ROWS <= rows; r += GEMV_ROWS) {
+        const uint8_t *w = W + (size_t)r * rb;
+        /* two accumulators per row (groups 0|1 and 2|3): 8 independent chains */
+        __m512i a[GEMV_ROWS], c[GEMV_ROWS];
+        for (int i = 0; i < GEMV_ROWS; i++) a[i] = c[i] = _mm512_setzero_si512();
+        for (int b = 0; b < nb; b++) {
+            const __m512i x01 = _mm512_loadu_si512((const void *)(x + (size_t)b * BN_I2_BLOCK));
+            const __m512i x23 = _mm512_loadu_si512((const void *)(x + (size_t)b * BN_I2_BLOCK + 64));
+#pragma GCC unroll 8
+            for (int i = 0; i < GEMV_ROWS; i++) {
+                const __m512i v = bcast_block(w + i * rb + (size_t)b * BN_I2_BLOCK_BYTES);
+                a[i] = _mm512_dpbusd_epi32(a[i], _mm512_and_si512(v, M), x01);
+                c[i] = _mm512_dpbusd_epi32(c[i], _mm512_and_si512(_mm512_slli_epi16(v, 4), M), x23);
+            }
+        }
+        for (int i = 0; i < GEMV_ROWS; i++) y[r + i] = i2_finish(_mm512_add_epi32(a[i], c[i]), sx);
+    }
+    for (; r < rows; r++) {
+        const uint8_t *w = W + (size_t)r * rb;
+        __m512i a = _mm512_setzero_si512(), c = a;
+        for (int b = 0; b < nb; b++) {
+            const __m512i x01 = _mm512_loadu_si512((const void *)(x + (size_t)b * BN_I2_BLOCK));
+            const __m512i x23 = _mm512_loadu_si512((const void *)(x + (size_t)b * BN_I2_BLOCK + 64));
+            const __m512i v = bcast_block(w + (size_t)b * BN_I2_BLOCK_BYTES);
+            a = _mm512_dpbusd_epi32(a, _mm512_and_si512(v, M), x01);
+            c = _mm512_dpbusd_epi32(c, _mm512_and_si512(_mm512_slli_epi16(v, 4), M), x23);
+        }
+        y[r] = i2_finish(_mm512_add_epi32(a, c), sx);
+    }
+}
+
+/* R rows x N vectors register tile: each weight block is loaded and masked
+ * once per tile and used N times; each activation load is used R times. */
+static inline __attribute__((always_inline)) void i2_tile(int R, int N, int cols, const uint8_t *w,
+                                                           size_t rb, const int8_t *X,
+                                                           const int32_t *sx, int32_t *Y, int ldy) {
+    const int nb = cols / BN_I2_BLOCK;
+    const __m512i M = i2_mask();
+    __m512i acc[TILE_R][TILE_N];
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < N; j++) acc[i][j] = _mm512_setzero_si512();
+    for (int b = 0; b < nb; b++) {
+        __m512i a[TILE_R], c[TILE_R];
+#pragma GCC unroll 4
+        for (int i = 0; i < R; i++) {
+            const __m512i v = bcast_block(w + i * rb + (size_t)b * BN_I2_BLOCK_BYTES);
+            a[i] = _mm512_and_si512(v, M);
+            c[i] = _mm512_and_si512(_mm512_slli_epi16(v, 4), M);
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < N; j++) {
+            const int8_t *xb = X + (size_t)j * cols + (size_t)b * BN_I2_BLOCK;
+            const __m512i x01 = _mm512_loadu_si512((const void *)xb);
+            const __m512i x23 = _mm512_loadu_si512((const void *)(xb + 64));
+#pragma GCC unroll 4
+            for (int i = 0; i < R; i++) {
+                acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], a[i], x01);
+                acc[i][j] = _mm512_dpbusd_epi32(acc[i][j], c[i], x23);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < N; j++) Y[(size_t)j * ldy + i] = i2_finish(acc[i][j], sx[j]);
+}
+
+#define TILE_CASE(R)                                                         \
+    switch (nj) {                                                            \
+    case 4: i2_tile(R, 4, cols, w, rb, Xj, sx, Yj + r, ldy); break;          \
+    case 3: i2_tile(R, 3, cols, w, rb, Xj, sx, Yj + r, ldy); break;          \
+    case 2: i2_tile(R, 2, cols, w, rb, Xj, sx, Yj + r, ldy); break;          \
+    default: i2_tile(R, 1, cols, w, rb, Xj, sx, Yj + r, ldy); break;         \
+    }
+
+static void avx512_i2_gemm(int rows, int cols, const uint8_t *W, int n, const int8_t *X, int32_t *Y,
+                           int ldy) {
+    const size_t rb = (size_t)cols / 4;
+    int32_t sxs[GEMM_CHUNK];
+    /* Vectors in chunks of GEMM_CHUNK (their sums on the stack); within a
+     * chunk, row tiles outside and vector tiles inside: a tile's 4 weight rows
+     * (cols bytes) stay in L1 while every vector of the chunk passes over
+     * them, so the weights are streamed from memory once per chunk. */
+    for (int c0 = 0; c0 < n; c0 += GEMM_CHUNK) {
+        const int nc = BN_MIN(GEMM_CHUNK, n - c0);
+        for (int j = 0; j < nc; j++) sxs[j] = sum_i8(X + (size_t)(c0 + j) * cols, cols);
+        for (int r = 0; r < rows; r += TILE_R) {
+            const int nr = BN_MIN(TILE_R, rows - r);
+            const uint8_t *w = W + (size_t)r * rb;
+            for (int j0 = c0; j0 < c0 + nc; j0 += TILE_N) {
+                const int nj = BN_MIN(TILE_N, c0 + nc - j0);
+                const int8_t *Xj = X + (size_t)j0 * cols;
+                int32_t *Yj = Y + (size_t)j0 * ldy;
+                const int32_t *sx = sxs + (j0 - c0);
+                if (nr == 4) {
+                    TILE_CASE(4)
+                } else {
+                    for (int i = 0; i < nr; i++) {
+                        const uint8_t *wi = w + (size_t)i * rb;
+                        int32_t *Yi = Yj + r + i;
+                        switch (nj) {
+                        case 4: i2_tile(1, 4, cols, wi, rb, Xj, sx, Yi, ldy); break;
+                        case 3: i2_tile(1, 3, cols, wi, rb, Xj, sx, Yi, ldy); break;
+                        case 2: i2_tile(1, 2, cols, wi, rb, Xj, sx, Yi, ldy); break;
+                        default: i2_tile(1, 1, cols, wi, rb, Xj, sx, Yi, ldy); break;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/* ---- Q8_0 ------------------------------------------------------------------
+ * Exact for every int8 value: VPDPBUSD needs an unsigned operand, so the
+ * weights are biased by 128 (w ^ 0x80 = w + 128 in 0..255) and the bias is
+ * removed by starting the accumulator at -128 * (sum of x over 4 lanes), which
+ * is computed once per block and shared by all rows. */
+
+static inline float fp16_scalar(uint16_t h) { return _cvtsh_ss(h); }
+
+static inline __m256 q8_block(__m256 acc, const bn_block_q8_0 *wb, __m256i xb, __m256i ncorr,
+                              float xd) {
+    const __m256i wv = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)wb->qs),
+                                        _mm256_set1_epi8((char)0x80));
+    const __m256i dot = _mm256_dpbusd_epi32(ncorr, wv, xb);
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(fp16_scalar(wb->d) * xd), acc);
+}
+
+static inline float hsum256_ps(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+static void avx512_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W, const int8_t *xq,
+                             const float *xd, float *y) {
+    const int nb = cols / BN_Q8_BLOCK;
+    const __m256i ones = _mm256_set1_epi8(1);
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const bn_block_q8_0 *w0 = W + (size_t)r * nb, *w1 = w0 + nb, *w2 = w1 + nb, *w3 = w2 + nb;
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int b = 0; b < nb; b++) {
+            const __m256i xb = _mm256_loadu_si256((const __m256i *)(xq + (size_t)b * BN_Q8_BLOCK));
+            const __m256i ncorr = _mm256_sub_epi32(
+                _mm256_setzero_si256(),
+                _mm256_slli_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, xb), 7));
+            const float d = xd[b];
+            a0 = q8_block(a0, w0 + b, xb, ncorr, d);
+            a1 = q8_block(a1, w1 + b, xb, ncorr, d);
+            a2 = q8_block(a2, w2 + b, xb, ncorr, d);
+            a3 = q8_block(a3, w3 + b, xb, ncorr, d);
+        }
+        y[r] = hsum256_ps(a0), y[r + 1] = hsum256_ps(a1), y[r + 2] = hsum256_ps(a2), y[r + 3] = hsum256_ps(a3);
+    }
+    for (; r < rows; r++) {
+        const bn_block_q8_0 *w = W + (size_t)r * nb;
+        __m256 a = _mm256_setzero_ps();
+        for (int b = 0; b < nb; b++) {
+            const __m256i xb = _mm256_loadu_si256((const __m256i *)(xq + (size_t)b * BN_Q8_BLOCK));
+            const __m256i ncorr = _mm256_sub_epi32(
+                _mm256_setzero_si256(),
+                _mm256_slli_epi32(_mm256_dpbusd_epi32(_mm256_setzero_si256(), ones, xb), 7));
+            a = q8_block(a, w + b, xb, ncorr, xd[b]);
+        }
+        y[r] = hsum256_ps(a);
+    }
+}
+
+/* ---- float ---------------------------------------------------------------- */
+
+static void avx512_f32_gemv(int rows, int cols, const float *W, const float *x, float *y) {
+    const int c16 = cols & ~15;
+    const __mmask16 tail = (__mmask16)((1u << (cols & 15)) - 1);
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const float *w0 = W + (size_t)r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int c = 0; c < c16; c += 16) {
+            const __m512 xv = _mm512_loadu_ps(x + c);
+            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + c), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + c), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + c), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + c), xv, a3);
+        }
+        if (tail) {
+            const __m512 xv = _mm512_maskz_loadu_ps(tail, x + c16);
+            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w0 + c16), xv, a0);
+            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w1 + c16), xv, a1);
+            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w2 + c16), xv, a2);
+            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w3 + c16), xv, a3);
+        }
+        y[r] = _mm512_reduce_add_ps(a0), y[r + 1] = _mm512_reduce_add_ps(a1);
+        y[r + 2] = _mm512_reduce_add_ps(a2), y[r + 3] = _mm512_reduce_add_ps(a3);
+    }
+    for (; r < rows; r++) {
+        const float *w = W + (size_t)r * cols;
+        __m512 a = _mm512_setzero_ps(), b = a;
+        int c = 0;
+        for (; c + 32 <= c16; c += 32) {
+            a = _mm512_fmadd_ps(_mm512_loadu_ps(w + c), _mm512_loadu_ps(x + c), a);
+            b = _mm512_fmadd_ps(_mm512_loadu_ps(w + c + 16), _mm512_loadu_ps(x + c + 16), b);
+        }
+        for (; c < c16; c += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(w + c), _mm512_loadu_ps(x + c), a);
+        if (tail) a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + c16), _mm512_maskz_loadu_ps(tail, x + c16), a);
+        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(a, b));
+    }
+}
+
+static inline __m512 load_f16x16(const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+static inline __m512 load_f16_tail(__mmask16 m, const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+
+static void avx512_f16_gemv(int rows, int cols, const uint16_t *W, const float *x, float *y) {
+    const int c16 = cols & ~15;
+    const __mmask16 tail = (__mmask16)((1u << (cols & 15)) - 1);
+    int r = 0;
+    for (; r + 4 <= rows; r += 4) {
+        const uint16_t *w0 = W + (size_t)r * cols, *w1 = w0 + cols, *w2 = w1 + cols, *w3 = w2 + cols;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        for (int c = 0; c < c16; c += 16) {
+            const __m512 xv = _mm512_loadu_ps(x + c);
+            a0 = _mm512_fmadd_ps(load_f16x16(w0 + c), xv, a0);
+            a1 = _mm512_fmadd_ps(load_f16x16(w1 + c), xv, a1);
+            a2 = _mm512_fmadd_ps(load_f16x16(w2 + c), xv, a2);
+            a3 = _mm512_fmadd_ps(load_f16x16(w3 + c), xv, a3);
+        }
+        if (tail) {
+            const __m512 xv = _mm512_maskz_loadu_ps(tail, x + c16);
+            a0 = _mm512_fmadd_ps(load_f16_tail(tail, w0 + c16), xv, a0);
+            a1 = _mm512_fmadd_ps(load_f16_tail(tail, w1 + c16), xv, a1);
+            a2 = _mm512_fmadd_ps(load_f16_tail(tail, w2 + c16), xv, a2);
+            a3 = _mm512_fmadd_ps(load_f16_tail(tail, w3 + c16), xv, a3);
+        }
+        y[r] = _mm512_reduce_add_ps(a0), y[r + 1] = _mm512_reduce_add_ps(a1);
+        y[r + 2] = _mm512_reduce_add_ps(a2), y[r + 3] = _mm512_reduce_add_ps(a3);
+    }
+    for (; r < rows; r++) {
+        const uint16_t *w = W + (size_t)r * cols;
+        __m512 a = _mm512_setzero_ps();
+        for (int c = 0; c < c16; c += 16) a = _mm512_fmadd_ps(load_f16x16(w + c), _mm512_loadu_ps(x + c), a);
+        if (tail) a = _mm512_fmadd_ps(load_f16_tail(tail, w + c16), _mm512_maskz_loadu_ps(tail, x + c16), a);
+        y[r] = _mm512_reduce_add_ps(a);
+    }
+}
+
+/* ---- 1-bit ---------------------------------------------------------------- */
+
+static void avx512_b1_gemv(int rows, int cols, const uint8_t *W, const uint8_t *xbits, int32_t *y) {
+    const size_t rb = (size_t)cols / 8; /* multiple of 64 */
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *w = W + (size_t)r * rb;
+        __m512i acc = _mm512_setzero_si512();
+        for (size_t i = 0; i < rb; i += 64) {
+            const __m512i d = _mm512_xor_si512(_mm512_loadu_si512((const void *)(w + i)),
+                                               _mm512_loadu_si512((const void *)(xbits + i)));
+            acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(d));
+        }
+        y[r] = cols - 2 * (int32_t)_mm512_reduce_add_epi64(acc);
+    }
+}
+
+/* Same without AVX512_VPOPCNTDQ (e.g. Cascade Lake): nibble lookup with
+ * VPSHUFB, bytes summed with VPSADBW. */
+static void avx512_b1_gemv_lut(int rows, int cols, const uint8_t *W, const uint8_t *xbits, int32_t *y) {
+    const size_t rb = (size_t)cols / 8;
+    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4));
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *w = W + (size_t)r * rb;
+        __m512i acc = _mm512_setzero_si512();
+        for (size_t i = 0; i < rb; i += 64) {
+            const __m512i d = _mm512_xor_si512(_mm512_loadu_si512((const void *)(w + i)),
+                                               _mm512_loadu_si512((const void *)(xbits + i)));
+            const __m512i cnt = _mm512_add_epi8(_mm512_shuffle_epi8(lut, _mm512_and_si512(d, m4)),
+                                                _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(d, 4), m4)));
+            acc = _mm512_add_epi64(acc, _mm512_sad_epu8(cnt, _mm512_setzero_si512()));
+        }
+        y[r] = cols - 2 * (int32_t)_mm512_reduce_add_epi64(acc);
+    }
+}
+
+const bn_kernels bn_kernels_avx512 = {
+    .isa = "avx512",
+    .i2_gemv = avx512_i2_gemv,
+    .i2_gemm = avx512_i2_gemm,
+    .q8_0_gemv = avx512_q8_0_gemv,
+    .f32_gemv = avx512_f32_gemv,
+    .f16_gemv = avx512_f16_gemv,
+    .b1_gemv = avx512_b1_gemv,
+};
+
+const bn_kernels bn_kernels_avx512_nopopcnt = {
+    .isa = "avx512",
+    .i2_gemv = avx512_i2_gemv,
+    .i2_gemm = avx512_i2_gemm,
+    .q8_0_gemv = avx512_q8_0_gemv,
+    .f32_gemv = avx512_f32_gemv,
+    .f16_gemv = avx512_f16_gemv,
+    .b1_gemv = avx512_b1_gemv_lut,
+};

@@ -1,0 +1,145 @@
+/*
+ * dispatch.c - picks the kernel table for this CPU.
+ *
+ * x86-64: CPUID for the instruction sets plus XGETBV for the OS side (the
+ * kernel must save YMM state for AVX2 and opmask/ZMM state for AVX-512,
+ * otherwise the instructions fault even though CPUID lists them).
+ *   avx2   needs AVX2 + FMA + F16C + BMI2 + POPCNT, OS-enabled XMM|YMM;
+ *   avx512 needs AVX512 F+BW+VL+DQ+VNNI, OS-enabled opmask|ZMM as well
+ *          (its b1_gemv uses VPOPCNTQ when AVX512_VPOPCNTDQ is present and a
+ *          byte-LUT popcount otherwise: two tables, one name).
+ * aarch64: getauxval(AT_HWCAP): ASIMD for "neon", ASIMDDP (SDOT) for
+ *          "neon-dotprod" (the "neon" name resolves to the best of the two).
+ *
+ * BITNET_ISA=scalar|avx2|avx512|neon (also neon-dotprod, avx512vnni) forces a
+ * table; an unknown or unsupported name falls back to the best one with a
+ * warning on stderr. bn_kernels_get() resolves once and caches the result
+ * (so setenv() after the first call has no effect; tests use
+ * bn_kernels_by_name() and bn_kernels_resolve() instead).
+ */
+#include <stdatomic.h>
+
+#include "common.h"
+#include "kernels.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#define BN_X86 1
+#include <cpuid.h>
+extern const bn_kernels bn_kernels_avx512_nopopcnt; /* avx512.c: b1 without VPOPCNTQ */
+#elif defined(__aarch64__)
+#define BN_ARM64 1
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMD
+#define HWCAP_ASIMD (1 << 1)
+#endif
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+extern const bn_kernels bn_kernels_neon_dotprod; /* neon.c: SDOT variant */
+#endif
+
+/* Not in kernels.h: resolves a BITNET_ISA-style request (NULL or "" = best)
+ * without touching the cache; warns on stderr if the name is unusable. */
+const bn_kernels *bn_kernels_resolve(const char *request);
+
+#if BN_X86
+typedef struct {
+    int avx2, avx512, vpopcntdq;
+} x86_features;
+
+static uint64_t xgetbv0(void) {
+    uint32_t eax, edx;
+    __asm__ __volatile__("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
+    return ((uint64_t)edx << 32) | eax;
+}
+
+static x86_features x86_detect(void) {
+    x86_features f = {0, 0, 0};
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
+    const int fma = (c >> 12) & 1, popcnt = (c >> 23) & 1, osxsave = (c >> 27) & 1;
+    const int avx = (c >> 28) & 1, f16c = (c >> 29) & 1;
+    if (!osxsave || !avx) return f;
+    const uint64_t xcr0 = xgetbv0();
+    const int os_ymm = (xcr0 & 0x6) == 0x6;   /* XMM | YMM state */
+    const int os_zmm = (xcr0 & 0xe6) == 0xe6; /* + opmask | ZMM_Hi256 | Hi16_ZMM */
+    if (__get_cpuid_max(0, NULL) < 7) return f;
+    __cpuid_count(7, 0, a, b, c, d);
+    const int avx2 = (b >> 5) & 1, bmi2 = (b >> 8) & 1;
+    const int avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1;
+    const int avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
+    const int vnni = (c >> 11) & 1, vpopcntdq = (c >> 14) & 1;
+    f.avx2 = os_ymm && avx2 && fma && f16c && bmi2 && popcnt;
+    f.avx512 = f.avx2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl && vnni;
+    f.vpopcntdq = f.avx512 && vpopcntdq;
+    return f;
+}
+#endif
+
+#if BN_ARM64
+static unsigned long arm_hwcap(void) { return getauxval(AT_HWCAP); }
+#endif
+
+/* Table for an exact name if compiled in and usable here, else NULL. */
+const bn_kernels *bn_kernels_by_name(const char *isa) {
+    if (!isa) return NULL;
+    if (strcmp(isa, "scalar") == 0) return &bn_kernels_scalar;
+#if BN_X86
+    x86_features f = x86_detect();
+    if (strcmp(isa, "avx2") == 0) return f.avx2 ? &bn_kernels_avx2 : NULL;
+    if (strcmp(isa, "avx512") == 0 || strcmp(isa, "avx512vnni") == 0) {
+        if (!f.avx512) return NULL;
+        return f.vpopcntdq ? &bn_kernels_avx512 : &bn_kernels_avx512_nopopcnt;
+    }
+#elif BN_ARM64
+    unsigned long hw = arm_hwcap();
+    const int asimd = (hw & HWCAP_ASIMD) != 0, dot = asimd && (hw & HWCAP_ASIMDDP) != 0;
+    if (strcmp(isa, "neon") == 0) return dot ? &bn_kernels_neon_dotprod : (asimd ? &bn_kernels_neon : NULL);
+    if (strcmp(isa, "neon-dotprod") == 0) return dot ? &bn_kernels_neon_dotprod : NULL;
+    if (strcmp(isa, "neon-nodot") == 0) return asimd ? &bn_kernels_neon : NULL;
+#endif
+    return NULL;
+}
+
+int bn_kernels_list(const bn_kernels **out, int cap) {
+    const bn_kernels *all[4];
+    int n = 0;
+    all[n++] = &bn_kernels_scalar;
+#if BN_X86
+    if (bn_kernels_by_name("avx2")) all[n++] = bn_kernels_by_name("avx2");
+    if (bn_kernels_by_name("avx512")) all[n++] = bn_kernels_by_name("avx512");
+#elif BN_ARM64
+    if (bn_kernels_by_name("neon-nodot")) all[n++] = bn_kernels_by_name("neon-nodot");
+    if (bn_kernels_by_name("neon-dotprod")) all[n++] = bn_kernels_by_name("neon-dotprod");
+#endif
+    for (int i = 0; i < n && i < cap; i++) out[i] = all[i];
+    return n;
+}
+
+static const bn_kernels *best(void) {
+    const bn_kernels *t[4];
+    int n = bn_kernels_list(t, 4);
+    return t[n - 1]; /* the list is ordered from slowest to fastest */
+}
+
+const bn_kernels *bn_kernels_resolve(const char *request) {
+    if (!request || !*request) return best();
+    const bn_kernels *k = bn_kernels_by_name(request);
+    if (k) return k;
+    const bn_kernels *b = best();
+    fprintf(stderr, "libbitnet: BITNET_ISA=%s is unknown or not supported by this CPU; using %s\n",
+            request, b->isa);
+    return b;
+}
+
+static _Atomic(const bn_kernels *) g_kernels;
+
+const bn_kernels *bn_kernels_get(void) {
+    const bn_kernels *k = atomic_load_explicit(&g_kernels, memory_order_acquire);
+    if (k) return k;
+    k = bn_kernels_resolve(getenv("BITNET_ISA"));
+    /* Two threads racing here compute the same answer; keep the first. */
+    const bn_kernels *expected = NULL;
+    if (!atomic_compare_exchange_strong(&g_kernels, &expected, k)) k = expected;
+    return k;
+}

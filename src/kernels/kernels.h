@@ -1,0 +1,105 @@
+/*
+ * kernels.h - the compute kernels behind a dispatch table, one table per ISA
+ * (scalar reference, AVX2, AVX-512/VNNI, ARM64 NEON/SDOT), chosen at run time.
+ *
+ * Kernels are single-threaded over a range of output rows; the caller splits
+ * rows across the thread pool. They never allocate.
+ *
+ * Native ternary layout "I2" (byte-identical to bitnet.cpp's I2_S data):
+ *   - a row of `cols` weights is stored as cols/128 blocks of 32 bytes
+ *     (cols is a multiple of BN_I2_BLOCK; rows are padded with zero weights);
+ *   - in a block, byte p holds weights p, p+32, p+64, p+96 in bits
+ *     7-6, 5-4, 3-2, 1-0 respectively;
+ *   - codes 0, 1, 2 mean -1, 0, +1 (3 is never written; kernels may treat it as +2).
+ * So a row occupies cols/4 bytes and weight c of row r is
+ *   ((W[r*cols/4 + (c/128)*32 + c%32] >> (6 - 2*((c%128)/32))) & 3) - 1.
+ * This lets SIMD code unpack 4 vectors per load with one shift+mask each and use
+ * unsigned*signed byte dot products (pmaddubsw / vpdpbusd / sdot):
+ *   sum_c (code_c - 1) * x_c  =  sum_c code_c * x_c  -  sum_c x_c.
+ */
+#ifndef BN_KERNELS_H
+#define BN_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define BN_I2_BLOCK 128
+#define BN_I2_BLOCK_BYTES 32
+
+/* Q8_0 as llama.cpp defines it: 32 int8 weights with one fp16 scale. */
+#define BN_Q8_BLOCK 32
+typedef struct {
+    uint16_t d; /* fp16 scale */
+    int8_t qs[BN_Q8_BLOCK];
+} bn_block_q8_0;
+
+typedef struct bn_kernels {
+    const char *isa; /* "scalar", "avx2", "avx512", "avx512vnni", "neon", "neon-dotprod" */
+
+    /* Ternary GEMV: y[r] = sum_c t[r][c] * x[c] for r in [0, rows), exact in int32.
+     * W points at the first of `rows` consecutive I2 rows of `cols` weights
+     * (cols % 128 == 0); x holds cols int8 values (any value in [-128, 127]). */
+    void (*i2_gemv)(int rows, int cols, const uint8_t *W, const int8_t *x, int32_t *y);
+
+    /* Ternary GEMM over n activation vectors: X is n rows of `cols` int8,
+     * Y[j*ldy + r] = sum_c t[r][c] * X[j*cols + c]. Loads each weight byte once
+     * for up to n vectors (prompt processing and batched decoding). */
+    void (*i2_gemm)(int rows, int cols, const uint8_t *W, int n, const int8_t *X, int32_t *Y,
+                    int ldy);
+
+    /* Q8_0 GEMV (8-bit output head): W has rows*cols/32 blocks, xq holds cols
+     * int8 activations quantised per 32-block with scales xd[cols/32].
+     * y[r] = sum_b d_w(b) * xd[b] * sum_{i<32} w_i * x_i. */
+    void (*q8_0_gemv)(int rows, int cols, const bn_block_q8_0 *W, const int8_t *xq,
+                      const float *xd, float *y);
+
+    /* Float GEMV: y[r] = sum_c W[r*cols + c] * x[c]. */
+    void (*f32_gemv)(int rows, int cols, const float *W, const float *x, float *y);
+    void (*f16_gemv)(int rows, int cols, const uint16_t *W, const float *x, float *y);
+
+    /* 1-bit (+-1 weights and +-1 activations) XNOR-popcount GEMV, for the
+     * binary-vs-ternary comparison: bit 1 = +1, bit 0 = -1, cols % 512 == 0,
+     * each row is cols/8 bytes. y[r] = cols - 2 * popcount(W_r XOR x). */
+    void (*b1_gemv)(int rows, int cols, const uint8_t *W, const uint8_t *xbits, int32_t *y);
+} bn_kernels;
+
+/* Table for the best ISA this CPU supports, or the one named by the
+ * environment variable BITNET_ISA (scalar|avx2|avx512|neon). An unsupported
+ * BITNET_ISA falls back to the best table with a warning on stderr. */
+const bn_kernels *bn_kernels_get(void);
+/* Table by name, or NULL if not compiled in or not supported by this CPU. */
+const bn_kernels *bn_kernels_by_name(const char *isa);
+/* All tables usable on this machine (scalar first); returns the count. */
+int bn_kernels_list(const bn_kernels **out, int cap);
+
+/* Per-ISA tables (defined only where compiled in). */
+extern const bn_kernels bn_kernels_scalar;
+extern const bn_kernels bn_kernels_avx2;
+extern const bn_kernels bn_kernels_avx512;
+extern const bn_kernels bn_kernels_neon;
+
+/* ---- packing helpers (scalar, used by loaders and the converter) ------ */
+/* Packs rows x cols ternary values t in {-1,0,1} (row-major, cols arbitrary)
+ * into I2 rows of cols_padded = round_up(cols, 128); returns bytes written
+ * (rows * cols_padded / 4). */
+size_t bn_i2_pack(const int8_t *t, int rows, int cols, uint8_t *out);
+/* Inverse for one row: writes cols values in {-1,0,1}. */
+void bn_i2_unpack_row(const uint8_t *row, int cols, int8_t *t);
+static inline int bn_i2_cols_padded(int cols) { return (cols + BN_I2_BLOCK - 1) / BN_I2_BLOCK * BN_I2_BLOCK; }
+
+/* llama.cpp TQ2_0 / TQ1_0 blocks (256 weights, fp16 scale d). Row-length must
+ * be a multiple of 256. Convert one row to/from ternary values + block scales. */
+#define BN_QK_K 256
+#define BN_TQ2_0_BYTES 66
+#define BN_TQ1_0_BYTES 54
+void bn_tq2_0_pack_row(const int8_t *t, int cols, const float *block_d, uint8_t *out);
+void bn_tq2_0_unpack_row(const uint8_t *in, int cols, int8_t *t, float *block_d);
+void bn_tq1_0_pack_row(const int8_t *t, int cols, const float *block_d, uint8_t *out);
+void bn_tq1_0_unpack_row(const uint8_t *in, int cols, int8_t *t, float *block_d);
+
+/* Quantises x (n floats) to Q8_0 activations: xq int8 and xd per-32 scales. */
+void bn_quantize_q8_0_act(const float *x, int n, int8_t *xq, float *xd);
+/* Quantises W rows to Q8_0 blocks (for the converter's 8-bit head). */
+void bn_quantize_q8_0_row(const float *w, int cols, bn_block_q8_0 *out);
+
+#endif

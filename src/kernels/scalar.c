@@ -1,0 +1,99 @@
+/*
+ * scalar.c - portable reference kernels: plain loops, the ground truth every
+ * SIMD table is tested against (see tests/test_kernels.c). Integer kernels
+ * define the exact result; float kernels define the semantics (SIMD versions
+ * may sum in another order). Written for clarity, not speed.
+ */
+#include "common.h"
+#include "kernels.h"
+
+/* Weight c of one I2 row, as an int in {-1, 0, 1} (code 3 reads as +2). */
+static inline int i2_weight(const uint8_t *row, int c) {
+    int byte = (c / BN_I2_BLOCK) * BN_I2_BLOCK_BYTES + c % 32;
+    int shift = 6 - 2 * ((c % BN_I2_BLOCK) / 32);
+    return ((row[byte] >> shift) & 3) - 1;
+}
+
+static void scalar_i2_gemv(int rows, int cols, const uint8_t *W, const int8_t *x, int32_t *y) {
+    const size_t row_bytes = (size_t)cols / 4;
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *row = W + (size_t)r * row_bytes;
+        int32_t sum = 0;
+        for (int c = 0; c < cols; c++) sum += i2_weight(row, c) * x[c];
+        y[r] = sum;
+    }
+}
+
+static void scalar_i2_gemm(int rows, int cols, const uint8_t *W, int n, const int8_t *X, int32_t *Y,
+                           int ldy) {
+    const size_t row_bytes = (size_t)cols / 4;
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *row = W + (size_t)r * row_bytes;
+        for (int j = 0; j < n; j++) {
+            const int8_t *x = X + (size_t)j * cols;
+            int32_t sum = 0;
+            for (int c = 0; c < cols; c++) sum += i2_weight(row, c) * x[c];
+            Y[(size_t)j * ldy + r] = sum;
+        }
+    }
+}
+
+static void scalar_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W, const int8_t *xq,
+                             const float *xd, float *y) {
+    const int nb = cols / BN_Q8_BLOCK;
+    for (int r = 0; r < rows; r++) {
+        const bn_block_q8_0 *row = W + (size_t)r * nb;
+        float sum = 0.0f;
+        for (int b = 0; b < nb; b++) {
+            int32_t s = 0;
+            for (int i = 0; i < BN_Q8_BLOCK; i++) s += row[b].qs[i] * xq[b * BN_Q8_BLOCK + i];
+            sum += (float)s * (bn_fp16_to_fp32(row[b].d) * xd[b]);
+        }
+        y[r] = sum;
+    }
+}
+
+static void scalar_f32_gemv(int rows, int cols, const float *W, const float *x, float *y) {
+    for (int r = 0; r < rows; r++) {
+        const float *row = W + (size_t)r * cols;
+        float sum = 0.0f;
+        for (int c = 0; c < cols; c++) sum += row[c] * x[c];
+        y[r] = sum;
+    }
+}
+
+static void scalar_f16_gemv(int rows, int cols, const uint16_t *W, const float *x, float *y) {
+    for (int r = 0; r < rows; r++) {
+        const uint16_t *row = W + (size_t)r * cols;
+        float sum = 0.0f;
+        for (int c = 0; c < cols; c++) sum += bn_fp16_to_fp32(row[c]) * x[c];
+        y[r] = sum;
+    }
+}
+
+/* Bit c of a row is bit (c % 8) of byte c / 8; 1 = +1, 0 = -1. The product of
+ * two +-1 values is +1 where the bits agree, so the dot product is
+ * cols - 2 * (number of disagreeing bits). */
+static void scalar_b1_gemv(int rows, int cols, const uint8_t *W, const uint8_t *xbits, int32_t *y) {
+    const size_t row_bytes = (size_t)cols / 8;
+    for (int r = 0; r < rows; r++) {
+        const uint8_t *row = W + (size_t)r * row_bytes;
+        int32_t sum = 0;
+        for (int c = 0; c < cols; c++) {
+            int w = (row[c / 8] >> (c % 8)) & 1;
+            int xv = (xbits[c / 8] >> (c % 8)) & 1;
+            sum += (w == xv) ? 1 : -1;
+        }
+        y[r] = sum;
+    }
+}
+
+const bn_kernels bn_kernels_scalar = {
+    .isa = "scalar",
+    .i2_gemv = scalar_i2_gemv,
+    .i2_gemm = scalar_i2_gemm,
+    .q8_0_gemv = scalar_q8_0_gemv,
+    .f32_gemv = scalar_f32_gemv,
+    .f16_gemv = scalar_f16_gemv,
+    .b1_gemv = scalar_b1_gemv,
+};

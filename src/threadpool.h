@@ -1,0 +1,27 @@
+/*
+ * threadpool.h - a persistent pool of worker threads for data-parallel loops.
+ *
+ * bn_pool_run(pool, fn, arg) calls fn(arg, i, n) for i = 0..n-1 on n threads
+ * (the caller is thread 0) and returns when all are done. Workers spin briefly
+ * after a job (so back-to-back matmuls in one token pay no wake-up latency) and
+ * then sleep on a futex/condvar, so an idle process burns no CPU.
+ * No allocation happens in bn_pool_run.
+ */
+#ifndef BN_THREADPOOL_H
+#define BN_THREADPOOL_H
+
+typedef struct bn_pool bn_pool;
+typedef void (*bn_pool_fn)(void *arg, int ith, int nth);
+
+/* n_threads >= 1 (1 = run everything on the caller). cpu_list is "0-1,3" as
+ * taskset takes it, or NULL for no pinning; thread i is pinned to the i-th
+ * listed CPU (wrapping). Returns NULL on failure (bitnet_last_error set). */
+bn_pool *bn_pool_new(int n_threads, const char *cpu_list);
+void bn_pool_free(bn_pool *pool);
+int bn_pool_size(const bn_pool *pool);
+void bn_pool_run(bn_pool *pool, bn_pool_fn fn, void *arg);
+
+/* Parses a taskset-style CPU list into cpus[] (max cap); returns count or -1. */
+int bn_parse_cpu_list(const char *s, int *cpus, int cap);
+
+#endif

@@ -1,0 +1,78 @@
+/* test.h - a tiny self-registering unit-test harness.
+ *
+ *   TEST(gguf_round_trip) { CHECK(x == 1); CHECK_EQ_INT(a, b); }
+ *
+ * Every TEST in any linked file registers itself before main(); the runner
+ * (tests/main.c) runs them all, or those whose name contains argv[1], and ends
+ * with the line "N passed, N failed, N skipped". */
+#ifndef BN_TEST_H
+#define BN_TEST_H
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef void (*bn_test_fn)(void);
+void bn_test_register(const char *name, const char *file, bn_test_fn fn);
+void bn_test_fail(const char *file, int line, const char *fmt, ...);
+void bn_test_skip(const char *why);
+/* Path of a file under ../shared (or $BITNET_SHARED), or NULL if absent. The
+ * returned string is static storage, overwritten by the next call. */
+const char *bn_test_shared(const char *rel);
+/* Path of a file relative to the repository root (tests run from there). */
+const char *bn_test_repo(const char *rel);
+/* Makes a fresh temporary file path (under $TMPDIR or /tmp); static storage. */
+const char *bn_test_tmp(const char *suffix);
+/* Runs a shell command line that starts with a tool name of this build
+ * ("infer -m x"), becoming "$BITNET_EXEC_PREFIX BUILD/infer -m x"; returns its
+ * stdout (malloc'd, NUL-terminated; *len set) and the exit status in *status. */
+char *bn_test_run_tool(const char *cmdline, size_t *len, int *status);
+/* Reads a whole file into a malloc'd NUL-terminated buffer, or NULL. */
+char *bn_test_read_file(const char *path, size_t *len);
+
+#define TEST(name)                                                                   \
+    static void test_##name(void);                                                   \
+    __attribute__((constructor)) static void test_register_##name(void) {           \
+        bn_test_register(#name, __FILE__, test_##name);                              \
+    }                                                                                \
+    static void test_##name(void)
+
+#define CHECK(cond)                                                    \
+    do {                                                               \
+        if (!(cond)) bn_test_fail(__FILE__, __LINE__, "%s", #cond);    \
+    } while (0)
+
+#define CHECK_MSG(cond, ...)                                           \
+    do {                                                               \
+        if (!(cond)) bn_test_fail(__FILE__, __LINE__, __VA_ARGS__);    \
+    } while (0)
+
+#define CHECK_EQ_INT(a, b)                                                                  \
+    do {                                                                                    \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                               \
+        if (va_ != vb_) bn_test_fail(__FILE__, __LINE__, "%s == %s (%lld != %lld)", #a, #b, va_, vb_); \
+    } while (0)
+
+#define CHECK_NEAR(a, b, tol)                                                              \
+    do {                                                                                   \
+        double va_ = (double)(a), vb_ = (double)(b);                                       \
+        if (!(fabs(va_ - vb_) <= (tol)))                                                   \
+            bn_test_fail(__FILE__, __LINE__, "%s ~= %s (%g vs %g, tol %g)", #a, #b, va_, vb_, (double)(tol)); \
+    } while (0)
+
+#define CHECK_STR(a, b)                                                                    \
+    do {                                                                                   \
+        const char *va_ = (a), *vb_ = (b);                                                 \
+        if (!va_ || !vb_ || strcmp(va_, vb_) != 0)                                         \
+            bn_test_fail(__FILE__, __LINE__, "%s == %s (\"%s\" vs \"%s\")", #a, #b, va_ ? va_ : "(null)", vb_ ? vb_ : "(null)"); \
+    } while (0)
+
+/* Skips the rest of the current test (counted as skipped, not passed). */
+#define SKIP(why)            \
+    do {                     \
+        bn_test_skip(why);   \
+        return;              \
+    } while (0)
+
+#endif

@@ -1,0 +1,120 @@
+/* test_infer.c - end-to-end: the CLI reproduces the reference greedy outputs. */
+#include "test.h"
+
+static void expect_reference(const char *model_rel, const char *extra, const char *ref_rel) {
+    const char *ref_path = bn_test_shared(ref_rel);
+    if (!ref_path) {
+        bn_test_skip("../shared not present");
+        return;
+    }
+    size_t ref_len;
+    char *ref = bn_test_read_file(ref_path, &ref_len);
+    const char *model = bn_test_shared(model_rel);
+    CHECK(model != NULL);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "infer -m %s %s -p 'Once upon a time' --temp 0 -n 256 2>/dev/null", model, extra);
+    size_t out_len = 0;
+    int status = -1;
+    char *out = bn_test_run_tool(cmd, &out_len, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK(out != NULL);
+    if (out && ref) {
+        CHECK_EQ_INT(out_len, ref_len);
+        CHECK_MSG(out_len == ref_len && memcmp(out, ref, ref_len) == 0, "output differs from %s:\n%s", ref_rel, out);
+    }
+    free(out);
+    free(ref);
+}
+
+TEST(infer_stories260k_reference_greedy) {
+    expect_reference("models/stories260K.gguf", "", "models/stories260K.reference-greedy.txt");
+}
+
+TEST(infer_bad_model_file_is_a_clean_error) {
+    int status = 0;
+    size_t n;
+    char *out = bn_test_run_tool("infer -m /nonexistent/model.gguf 2>&1", &n, &status);
+    CHECK(status == 1);
+    CHECK(out && strstr(out, "/nonexistent/model.gguf") && strstr(out, "cannot open"));
+    free(out);
+    out = bn_test_run_tool("infer -m Makefile 2>&1", &n, &status);
+    CHECK(status == 1);
+    CHECK(out && strstr(out, "Makefile: unknown file format"));
+    free(out);
+    out = bn_test_run_tool("infer --bogus 2>&1", &n, &status);
+    CHECK(status == 2);
+    free(out);
+}
+
+TEST(infer_default_model_runs) {
+    int status = -1;
+    size_t n = 0;
+    char *out = bn_test_run_tool("infer -p 'Once upon a time' -n 40 --temp 0 2>/dev/null", &n, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK(out && strncmp(out, "Once upon a time", 16) == 0 && n > 40);
+    free(out);
+}
+
+/* The ak42 1M model must reproduce its reference under every kernel set this
+ * machine has, from the ak42 file and from every converted GGUF layout. */
+static const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
+
+static int isa_runs_here(const char *isa) {
+    char cmd[256];
+    snprintf(cmd, sizeof cmd, "infer -n 2 --temp 0 2>&1 >/dev/null | grep -c 'isa %s'", isa);
+    int st;
+    size_t n;
+    char *out = bn_test_run_tool(cmd, &n, &st);
+    int ok = out && atoi(out) > 0;
+    free(out);
+    return ok;
+}
+
+TEST(infer_ak42_1m_reference_every_isa) {
+    const char *tok = bn_test_shared("models/tok512.bin");
+    if (!tok) SKIP("../shared not present");
+    char extra[1024];
+    int ran = 0;
+    for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
+        setenv("BITNET_ISA", isas[i], 1);
+        if (!isa_runs_here(isas[i])) {
+            unsetenv("BITNET_ISA");
+            continue;
+        }
+        snprintf(extra, sizeof extra, "--tokenizer %s", tok);
+        expect_reference("models/bitnet158-tinystories-1M.ak42.bin", extra,
+                         "models/bitnet158-tinystories-1M.reference-greedy.txt");
+        unsetenv("BITNET_ISA");
+        ran++;
+    }
+    CHECK(ran >= 2); /* scalar and at least one SIMD set */
+}
+
+TEST(infer_ak42_1m_reference_every_converted_type) {
+    const char *model = bn_test_shared("models/bitnet158-tinystories-1M.ak42.bin");
+    if (!model) SKIP("../shared not present");
+    char model_path[1024], tok_path[1024];
+    snprintf(model_path, sizeof model_path, "%s", model);
+    snprintf(tok_path, sizeof tok_path, "%s", bn_test_shared("models/tok512.bin"));
+    static const char *types[] = {"i2_s", "tq2_0", "tq1_0", "f16", "f32"};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        char out_path[512], cmd[4096];
+        snprintf(out_path, sizeof out_path, "%s", bn_test_tmp(".gguf"));
+        snprintf(cmd, sizeof cmd, "convert %s --tokenizer %s --type %s -o %s 2>/dev/null", model_path, tok_path,
+                 types[i], out_path);
+        int st = -1;
+        size_t n;
+        free(bn_test_run_tool(cmd, &n, &st));
+        CHECK_MSG(st == 0, "convert --type %s failed", types[i]);
+        /* the converted file carries its vocabulary: no --tokenizer */
+        char *ref = bn_test_read_file(bn_test_shared("models/bitnet158-tinystories-1M.reference-greedy.txt"), &n);
+        snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --temp 0 -n 256 2>/dev/null", out_path);
+        size_t out_len = 0;
+        char *out = bn_test_run_tool(cmd, &out_len, &st);
+        CHECK_MSG(st == 0 && out && ref && out_len == n && memcmp(out, ref, n) == 0,
+                  "converted %s does not reproduce the reference", types[i]);
+        free(out);
+        free(ref);
+        remove(out_path);
+    }
+}

@@ -1,0 +1,225 @@
+/* convert - write a model as GGUF with ternary tensors packed.
+ *
+ *   build/convert IN -o OUT.gguf --type tq2_0|tq1_0|i2_s|f16|f32 [--tokenizer tok512.bin]
+ *
+ * IN is anything the runtime loads (ak42, GGUF). The ternary linears are
+ * written in the chosen layout; embeddings and norms stay f32. For a ternary
+ * model, f32/f16 store the exact values -1/0/+1 with the per-tensor scale in a
+ * companion `NAME.scale` f32 tensor, as do tq2_0/tq1_0 (whose fp16 block
+ * scales are then 1.0, so no precision is lost); i2_s carries its scale after
+ * the data as bitnet.cpp does. TQ1_0/TQ2_0 need rows that are a multiple of
+ * 256 weights: other tensors fall back to i2_s with a warning.
+ * The vocabulary goes into the GGUF metadata, so OUT runs without --tokenizer. */
+#include <math.h>
+
+#include "gguf.h"
+#include "kernels.h"
+#include "model.h"
+#include "util.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: convert IN -o OUT.gguf [--type tq2_0|tq1_0|i2_s|f16|f32] [--tokenizer tokenizer.bin]\n"
+            "Converts a model (ak42 or GGUF) to GGUF. Ternary linears are stored packed\n"
+            "(default i2_s); embeddings and norms are f32. The vocabulary is embedded.\n"
+            "  -o FILE        output GGUF (written atomically)\n"
+            "  --type T       layout of the ternary linear layers (default i2_s)\n"
+            "  --tokenizer F  llama2.c tokenizer.bin for inputs without a vocabulary (ak42)\n");
+}
+
+/* Everything the writer references must live until gguf_writer_write. */
+typedef struct {
+    void **bufs;
+    int n, cap;
+} keep_list;
+
+static void *keep(keep_list *k, size_t bytes) {
+    if (k->n == k->cap) {
+        k->cap = k->cap ? 2 * k->cap : 64;
+        k->bufs = realloc(k->bufs, (size_t)k->cap * sizeof(void *));
+        if (!k->bufs) { fprintf(stderr, "convert: out of memory\n"); exit(1); }
+    }
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (!p) { fprintf(stderr, "convert: out of memory\n"); exit(1); }
+    return k->bufs[k->n++] = p;
+}
+
+static void add_f32(gguf_writer *w, keep_list *k, const char *name, const float *data, uint64_t ne0, uint64_t ne1) {
+    uint64_t ne[2] = {ne0, ne1};
+    float *copy = keep(k, ne0 * ne1 * sizeof(float));
+    memcpy(copy, data, ne0 * ne1 * sizeof(float));
+    gguf_writer_add_tensor(w, name, ne1 > 1 ? 2 : 1, ne, BN_TT_F32, copy, ne0 * ne1 * sizeof(float));
+}
+
+static void add_float_matrix(gguf_writer *w, keep_list *k, const char *name, const bn_matrix *m) {
+    float *row = keep(k, (size_t)m->rows * m->cols * sizeof(float));
+    for (int r = 0; r < m->rows; r++) bn_matrix_get_row(m, r, row + (size_t)r * m->cols);
+    uint64_t ne[2] = {(uint64_t)m->cols, (uint64_t)m->rows};
+    gguf_writer_add_tensor(w, name, 2, ne, BN_TT_F32, row, (uint64_t)m->rows * m->cols * sizeof(float));
+}
+
+/* Writes a ternary matrix in layout `type`, plus NAME.scale where the layout needs it. */
+static void add_ternary(gguf_writer *w, keep_list *k, const char *name, const bn_matrix *m, bn_tensor_type type) {
+    const int rows = m->rows, cols = m->cols, cp = m->cols_padded;
+    if ((type == BN_TT_TQ2_0 || type == BN_TT_TQ1_0) && cols % BN_QK_K != 0) {
+        fprintf(stderr, "convert: warning: %s has rows of %d weights, not a multiple of 256 as %s needs; stored as i2_s\n",
+                name, cols, type == BN_TT_TQ2_0 ? "tq2_0" : "tq1_0");
+        type = BN_TT_I2_S;
+    }
+    if (type == BN_TT_I2_S && cols % BN_I2_BLOCK != 0) {
+        fprintf(stderr, "convert: %s has rows of %d weights; i2_s needs a multiple of 128\n", name, cols);
+        exit(1);
+    }
+    uint64_t ne[4] = {(uint64_t)cols, (uint64_t)rows, 1, 1};
+    uint64_t nbytes = bn_tensor_nbytes(type, ne);
+    uint8_t *out = keep(k, nbytes);
+    const uint8_t *src = m->data;
+    int8_t *t = malloc((size_t)cp);
+    float *d = malloc((size_t)(cols / BN_QK_K + 1) * sizeof(float));
+    for (int i = 0; i <= cols / BN_QK_K; i++) d[i] = 1.0f;
+    for (int r = 0; r < rows; r++) {
+        bn_i2_unpack_row(src + (size_t)r * (cp / 4), cols, t);
+        switch (type) {
+        case BN_TT_I2_S: bn_i2_pack(t, 1, cols, out + (size_t)r * (cols / 4)); break;
+        case BN_TT_TQ2_0: bn_tq2_0_pack_row(t, cols, d, out + (size_t)r * (cols / BN_QK_K) * BN_TQ2_0_BYTES); break;
+        case BN_TT_TQ1_0: bn_tq1_0_pack_row(t, cols, d, out + (size_t)r * (cols / BN_QK_K) * BN_TQ1_0_BYTES); break;
+        case BN_TT_F32:
+            for (int c = 0; c < cols; c++) ((float *)out)[(size_t)r * cols + c] = (float)t[c];
+            break;
+        case BN_TT_F16:
+            for (int c = 0; c < cols; c++) ((uint16_t *)out)[(size_t)r * cols + c] = bn_fp32_to_fp16((float)t[c]);
+            break;
+        default: fprintf(stderr, "convert: unsupported output type\n"); exit(1);
+        }
+    }
+    free(t);
+    free(d);
+    if (type == BN_TT_I2_S) {
+        memcpy(out + (size_t)rows * cols / 4, &m->scale, sizeof(float));
+    } else {
+        char sname[192];
+        size_t len = strlen(name);
+        snprintf(sname, sizeof sname, "%.*s.scale", (int)(len - 7), name);
+        float *s = keep(k, sizeof(float));
+        *s = m->scale;
+        uint64_t one = 1;
+        gguf_writer_add_tensor(w, sname, 1, &one, BN_TT_F32, s, sizeof(float));
+    }
+    gguf_writer_add_tensor(w, name, 2, ne, type, out, nbytes);
+}
+
+static void write_vocab(gguf_writer *w, keep_list *k, const bn_tokenizer *tok) {
+    int n = bn_tokenizer_n_vocab(tok);
+    char **texts = keep(k, (size_t)n * sizeof(char *));
+    uint64_t *lens = keep(k, (size_t)n * sizeof(uint64_t));
+    float *scores = keep(k, (size_t)n * sizeof(float));
+    int32_t *types = keep(k, (size_t)n * sizeof(int32_t));
+    for (int i = 0; i < n; i++) {
+        const char *text;
+        int len, type;
+        bn_tokenizer_get_entry(tok, i, &text, &len, &scores[i], &type);
+        types[i] = type;
+        /* GGUF vocabularies spell spaces as U+2581 (3 bytes in UTF-8) */
+        char *s = keep(k, (size_t)len * 3 + 1);
+        int o = 0;
+        for (int j = 0; j < len; j++) {
+            if (text[j] == ' ') { memcpy(s + o, "\xe2\x96\x81", 3); o += 3; }
+            else s[o++] = text[j];
+        }
+        texts[i] = s;
+        lens[i] = (uint64_t)o;
+    }
+    gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)texts, lens, (uint64_t)n);
+    gguf_writer_set_arr_data(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, (uint64_t)n);
+    gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)n);
+    gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)bn_tokenizer_bos(tok));
+    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)bn_tokenizer_eos(tok));
+    gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+    gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
+}
+
+static int parse_type(const char *s, bn_tensor_type *t) {
+    static const struct { const char *name; bn_tensor_type t; } types[] = {
+        {"tq2_0", BN_TT_TQ2_0}, {"tq1_0", BN_TT_TQ1_0}, {"i2_s", BN_TT_I2_S}, {"f16", BN_TT_F16}, {"f32", BN_TT_F32}};
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        if (!strcmp(s, types[i].name)) { *t = types[i].t; return 1; }
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *in = NULL, *out = NULL, *tokenizer = NULL;
+    bn_tensor_type type = BN_TT_I2_S;
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
+        else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tokenizer = argv[++i];
+        else if (!strcmp(argv[i], "--type") && i + 1 < argc) {
+            if (!parse_type(argv[++i], &type)) { fprintf(stderr, "convert: unknown --type '%s' (tq2_0, tq1_0, i2_s, f16, f32)\n", argv[i]); return 2; }
+        } else if (argv[i][0] == '-') { fprintf(stderr, "convert: unknown option '%s' (see --help)\n", argv[i]); return 2; }
+        else if (!in) in = argv[i];
+        else { fprintf(stderr, "convert: more than one input file\n"); return 2; }
+    }
+    if (!in || !out) { usage(stderr); return 2; }
+
+    bitnet_model_params mp = bitnet_model_default_params();
+    mp.tokenizer_path = tokenizer;
+    bitnet_model *m = NULL;
+    if (bitnet_model_load(in, &mp, &m) != BITNET_OK) { fprintf(stderr, "convert: %s\n", bitnet_last_error()); return 1; }
+    const bn_hparams *hp = &m->hp;
+    static const char *arch_names[] = {"llama", "bitnet-b1.58", "bitnet-ak42"};
+    const char *arch = arch_names[m->arch];
+
+    gguf_writer *w = gguf_writer_new();
+    keep_list k = {0};
+    char key[128];
+#define SETU(suffix, v) (snprintf(key, sizeof key, "%s." suffix, arch), gguf_writer_set_u32(w, key, (uint32_t)(v)))
+#define SETF(suffix, v) (snprintf(key, sizeof key, "%s." suffix, arch), gguf_writer_set_f32(w, key, (v)))
+    gguf_writer_set_str(w, "general.architecture", arch);
+    gguf_writer_set_str(w, "general.name", m->name);
+    gguf_writer_set_u32(w, "general.alignment", 32);
+    SETU("context_length", hp->ctx_train);
+    SETU("embedding_length", hp->dim);
+    SETU("feed_forward_length", hp->ff);
+    SETU("block_count", hp->n_layers);
+    SETU("attention.head_count", hp->n_heads);
+    SETU("attention.head_count_kv", hp->n_kv_heads);
+    SETU("rope.dimension_count", hp->rope_dim);
+    SETF("attention.layer_norm_rms_epsilon", hp->norm_eps);
+    SETF("rope.freq_base", hp->rope_theta);
+    if (m->arch == BN_ARCH_AK42) {
+        /* the BitLinear variant, spelled out so nothing has to be guessed (docs/formats.md) */
+        gguf_writer_set_str(w, "bitnet-ak42.bitlinear.input_norm", "rms_no_eps_no_weight");
+        gguf_writer_set_u32(w, "bitnet-ak42.bitlinear.activation_bits", 8);
+        gguf_writer_set_str(w, "bitnet-ak42.bitlinear.dequant", "acc*(absmax/127)*scale/fan_in");
+    }
+    write_vocab(w, &k, m->tok);
+
+    add_float_matrix(w, &k, "token_embd.weight", &m->tok_embd);
+    add_f32(w, &k, "output_norm.weight", m->output_norm, (uint64_t)hp->dim, 1);
+    if (m->output.data != m->tok_embd.data) add_float_matrix(w, &k, "output.weight", &m->output);
+    for (int l = 0; l < hp->n_layers; l++) {
+        const bn_layer *L = &m->layers[l];
+        char name[96];
+        if (L->attn_norm) { snprintf(name, sizeof name, "blk.%d.attn_norm.weight", l); add_f32(w, &k, name, L->attn_norm, (uint64_t)hp->dim, 1); }
+        if (L->ffn_norm) { snprintf(name, sizeof name, "blk.%d.ffn_norm.weight", l); add_f32(w, &k, name, L->ffn_norm, (uint64_t)hp->dim, 1); }
+        if (L->attn_sub_norm) { snprintf(name, sizeof name, "blk.%d.attn_sub_norm.weight", l); add_f32(w, &k, name, L->attn_sub_norm, (uint64_t)hp->dim, 1); }
+        if (L->ffn_sub_norm) { snprintf(name, sizeof name, "blk.%d.ffn_sub_norm.weight", l); add_f32(w, &k, name, L->ffn_sub_norm, (uint64_t)hp->ff, 1); }
+        const struct { const char *n; const bn_matrix *m; } ms[] = {
+            {"attn_q", &L->wq}, {"attn_k", &L->wk}, {"attn_v", &L->wv}, {"attn_output", &L->wo},
+            {"ffn_gate", &L->w_gate}, {"ffn_up", &L->w_up}, {"ffn_down", &L->w_down}};
+        for (int i = 0; i < 7; i++) {
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, ms[i].n);
+            if (ms[i].m->type == BN_W_I2) add_ternary(w, &k, name, ms[i].m, type);
+            else add_float_matrix(w, &k, name, ms[i].m);
+        }
+    }
+    bitnet_status st = gguf_writer_write(w, out);
+    if (st != BITNET_OK) fprintf(stderr, "convert: %s\n", bitnet_last_error());
+    else fprintf(stderr, "convert: wrote %s (%s, ternary layout %s)\n", out, arch, bn_type_get_traits(type)->name);
+    gguf_writer_free(w);
+    for (int i = 0; i < k.n; i++) free(k.bufs[i]);
+    free(k.bufs);
+    bitnet_model_free(m);
+    return st == BITNET_OK ? 0 : 1;
+}
