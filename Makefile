@@ -17,7 +17,7 @@ OPT     ?= -O3
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS  ?=
-CFLAGS  += $(CSTD) $(OPT) $(WARN) -fPIC -Iinclude -Isrc -Isrc/kernels -pthread
+CFLAGS  += $(CSTD) $(OPT) $(WARN) -fPIC -Iinclude -Isrc -Isrc/kernels -Ibench -pthread
 LDFLAGS ?=
 LDLIBS  += -lm -pthread
 
@@ -36,9 +36,11 @@ LIB_ASM   := src/default_model.S
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
 TOOL_SRC  := $(wildcard tools/*.c)
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/%)
-TEST_SRC  := $(wildcard tests/*.c tests/*/*.c)
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC  := $(wildcard tests/*.c)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
-DEPS      := $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.d)
+DEPS      := $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.d)
 
 # Per-ISA flags: only these files are compiled for the extension, and are
 # called only after the CPU was checked for it.
@@ -69,6 +71,10 @@ $(BUILD)/libbitnet.so: $(LIB_OBJ)
 
 $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libbitnet.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libbitnet.a $(LDLIBS)
+
+# bench links the micro-benchmarks in bench/
+$(BUILD)/bench: $(BUILD)/obj/tools/bench.o $(BENCH_OBJ) $(BUILD)/libbitnet.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BENCH_OBJ) $(BUILD)/libbitnet.a $(LDLIBS)
 
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libbitnet.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libbitnet.a $(LDLIBS)

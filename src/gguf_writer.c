@@ -474,11 +474,14 @@ bitnet_status gguf_writer_write(gguf_writer *w, const char *path) {
     bbuf b = {0};
     uint64_t align, data_size;
     bitnet_status st = build_header(w, &b, &align, &data_size);
-    char *tmp = malloc(strlen(path) + 5);
-    if (st != BITNET_OK || !tmp) {
+    if (st != BITNET_OK) {
         free(b.d);
-        free(tmp);
-        return st != BITNET_OK ? st : bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path);
+        return st;
+    }
+    char *tmp = malloc(strlen(path) + 5);
+    if (!tmp) {
+        free(b.d);
+        return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path);
     }
     sprintf(tmp, "%s.tmp", path);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
