@@ -292,7 +292,7 @@ int bn_bench_kernels(int argc, char **argv) {
     int thr[2] = {1, max_threads}, nthr = max_threads > 1 ? 2 : 1;
 
     /* one arena per weight format, each holding many copies' worth */
-    const size_t arena_bytes = quick ? ((size_t)8 << 20) : ((size_t)96 << 20);
+    const size_t arena_bytes = quick ? ((size_t)8 << 20) : ((size_t)256 << 20);
     uint8_t *arena = bn_aligned_alloc(arena_bytes);
     uint8_t *arena_q8 = bn_aligned_alloc(arena_bytes);
     const int max_cols = 6912, max_n = 64;

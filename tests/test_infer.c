@@ -71,9 +71,10 @@ static int isa_runs_here(const char *isa) {
 }
 
 TEST(infer_ak42_1m_reference_every_isa) {
-    const char *tok = bn_test_shared("models/tok512.bin");
-    if (!tok) SKIP("../shared not present");
-    char extra[1024];
+    const char *tok_shared = bn_test_shared("models/tok512.bin");
+    if (!tok_shared) SKIP("../shared not present");
+    char tok[1024], extra[2048];
+    snprintf(tok, sizeof tok, "%s", tok_shared); /* bn_test_shared reuses its buffer */
     int ran = 0;
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         setenv("BITNET_ISA", isas[i], 1);

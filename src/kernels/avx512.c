@@ -29,10 +29,12 @@
  * whether the build line also passes -mavx2 -mfma -mf16c. */
 #pragma GCC target("avx2,fma,f16c,bmi2,popcnt")
 
-#define GEMV_ROWS 4 /* rows sharing the activation loads in i2_gemv */
-#define TILE_R 4    /* i2_gemm register tile: rows ... */
-#define TILE_N 4    /* ... x activation vectors (16 accumulators) */
-#define GEMM_CHUNK 64 /* vectors whose sums are kept on the stack */
+#ifndef PREFETCH_BYTES
+#define PREFETCH_BYTES 16384 /* software prefetch distance for streamed weights */
+#endif
+#define TILE_R 4              /* i2_gemm register tile: rows ... */
+#define TILE_N 4              /* ... x activation vectors (16 accumulators) */
+#define GEMM_CHUNK 64         /* vectors whose sums are kept on the stack */
 
 extern const bn_kernels bn_kernels_avx512_nopopcnt;
 
@@ -53,55 +55,105 @@ static int32_t sum_i8(const int8_t *x, int cols) {
     return _mm512_reduce_add_epi32(acc);
 }
 
-/* sum code*x from a scaled accumulator (see the header comment), minus sum x */
-static inline int32_t i2_finish(__m512i acc, int32_t sx) {
-    int64_t lo = _mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc)));
-    int64_t hi = _mm512_reduce_add_epi64(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc, 1)));
-    return (int32_t)(lo / 64 + hi / 16 - sx);
+/* Folds a scaled accumulator (lanes 0-7 carry x64, lanes 8-15 x16) into 8
+ * exact int32 partial sums: lo + 4*hi is a multiple of 64 in every lane, so
+ * the arithmetic shift is an exact division. Lane bound: per block a lane
+ * gains at most 8 * (192 + 4*48) * 128 = 393216, so this is exact for
+ * cols < 699,000 (code 3 included). */
+static inline __m256i i2_fold(__m512i acc) {
+    const __m256i lo = _mm512_castsi512_si256(acc), hi = _mm512_extracti64x4_epi64(acc, 1);
+    return _mm256_srai_epi32(_mm256_add_epi32(lo, _mm256_slli_epi32(hi, 2)), 6);
 }
+
+/* The four totals of four 8-lane vectors, in order. */
+static inline __m128i hsum4(__m256i v0, __m256i v1, __m256i v2, __m256i v3) {
+    const __m256i h = _mm256_hadd_epi32(_mm256_hadd_epi32(v0, v1), _mm256_hadd_epi32(v2, v3));
+    return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+}
+
+static inline int32_t hsum8(__m256i v) {
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, _MM_SHUFFLE(2, 3, 0, 1)));
+    return _mm_cvtsi128_si32(s);
+}
+
+/* One block of one row into that row's two accumulators. */
+#define I2_STEP(a, c, wp, x01, x23)                                                          \
+    do {                                                                                      \
+        const __m512i v_ = bcast_block(wp);                                                   \
+        (a) = _mm512_dpbusd_epi32((a), _mm512_and_si512(v_, M), (x01));                       \
+        (c) = _mm512_dpbusd_epi32((c), _mm512_and_si512(_mm512_slli_epi16(v_, 4), M), (x23)); \
+    } while (0)
+
+#define I2_STEP4(wb, xb)                                                   \
+    do {                                                                   \
+        const __m512i x01_ = _mm512_loadu_si512((const void *)(xb));       \
+        const __m512i x23_ = _mm512_loadu_si512((const void *)((xb) + 64)); \
+        I2_STEP(a0, c0, (wb), x01_, x23_);                                 \
+        I2_STEP(a1, c1, (wb) + rb, x01_, x23_);                            \
+        I2_STEP(a2, c2, (wb) + 2 * rb, x01_, x23_);                        \
+        I2_STEP(a3, c3, (wb) + 3 * rb, x01_, x23_);                        \
+    } while (0)
 
 static void avx512_i2_gemv(int rows, int cols, const uint8_t *W, const int8_t *x, int32_t *y) {
     const int nb = cols / BN_I2_BLOCK;
     const size_t rb = (size_t)cols / 4;
     const __m512i M = i2_mask();
     const int32_t sx = sum_i8(x, cols);
+    const __m128i sx4 = _mm_set1_epi32(sx);
     int r = 0;
-    for (; r + GEMV_ROWS <= rows; r += GEMV_ROWS) {
+    for (; r + 4 <= rows; r += 4) {
         const uint8_t *w = W + (size_t)r * rb;
+        /* Four rows are four interleaved streams, which the hardware
+         * prefetcher follows poorly: prefetch the same bytes in address
+         * order, PREFETCH_BYTES ahead (the group consumes 128 bytes, two
+         * cache lines, per block). */
+        const char *pf = (const char *)w + PREFETCH_BYTES;
         /* two accumulators per row (groups 0|1 and 2|3): 8 independent chains */
-        __m512i a[GEMV_ROWS], c[GEMV_ROWS];
-        for (int i = 0; i < GEMV_ROWS; i++) a[i] = c[i] = _mm512_setzero_si512();
-        for (int b = 0; b < nb; b++) {
-            const __m512i x01 = _mm512_loadu_si512((const void *)(x + (size_t)b * BN_I2_BLOCK));
-            const __m512i x23 = _mm512_loadu_si512((const void *)(x + (size_t)b * BN_I2_BLOCK + 64));
-#pragma GCC unroll 8
-            for (int i = 0; i < GEMV_ROWS; i++) {
-                const __m512i v = bcast_block(w + i * rb + (size_t)b * BN_I2_BLOCK_BYTES);
-                a[i] = _mm512_dpbusd_epi32(a[i], _mm512_and_si512(v, M), x01);
-                c[i] = _mm512_dpbusd_epi32(c[i], _mm512_and_si512(_mm512_slli_epi16(v, 4), M), x23);
-            }
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+        int b = 0;
+        for (; b + 2 <= nb; b += 2) {
+            _mm_prefetch(pf, _MM_HINT_T0);
+            _mm_prefetch(pf + 64, _MM_HINT_T0);
+            _mm_prefetch(pf + 128, _MM_HINT_T0);
+            _mm_prefetch(pf + 192, _MM_HINT_T0);
+            pf += 256;
+            I2_STEP4(w + (size_t)b * BN_I2_BLOCK_BYTES, x + (size_t)b * BN_I2_BLOCK);
+            I2_STEP4(w + (size_t)(b + 1) * BN_I2_BLOCK_BYTES, x + (size_t)(b + 1) * BN_I2_BLOCK);
         }
-        for (int i = 0; i < GEMV_ROWS; i++) y[r + i] = i2_finish(_mm512_add_epi32(a[i], c[i]), sx);
+        if (b < nb) I2_STEP4(w + (size_t)b * BN_I2_BLOCK_BYTES, x + (size_t)b * BN_I2_BLOCK);
+        const __m128i t = hsum4(i2_fold(_mm512_add_epi32(a0, c0)), i2_fold(_mm512_add_epi32(a1, c1)),
+                                i2_fold(_mm512_add_epi32(a2, c2)), i2_fold(_mm512_add_epi32(a3, c3)));
+        _mm_storeu_si128((__m128i *)(y + r), _mm_sub_epi32(t, sx4));
     }
-    for (; r < rows; r++) {
+    for (; r < rows; r++) { /* 1..3 leftover rows: one stream each, 4 chains */
         const uint8_t *w = W + (size_t)r * rb;
-        __m512i a = _mm512_setzero_si512(), c = a;
-        for (int b = 0; b < nb; b++) {
-            const __m512i x01 = _mm512_loadu_si512((const void *)(x + (size_t)b * BN_I2_BLOCK));
-            const __m512i x23 = _mm512_loadu_si512((const void *)(x + (size_t)b * BN_I2_BLOCK + 64));
-            const __m512i v = bcast_block(w + (size_t)b * BN_I2_BLOCK_BYTES);
-            a = _mm512_dpbusd_epi32(a, _mm512_and_si512(v, M), x01);
-            c = _mm512_dpbusd_epi32(c, _mm512_and_si512(_mm512_slli_epi16(v, 4), M), x23);
+        __m512i a0 = _mm512_setzero_si512(), a1 = a0, c0 = a0, c1 = a0;
+        int b = 0;
+        for (; b + 2 <= nb; b += 2) {
+            const int8_t *xb = x + (size_t)b * BN_I2_BLOCK;
+            const uint8_t *wb = w + (size_t)b * BN_I2_BLOCK_BYTES;
+            I2_STEP(a0, c0, wb, _mm512_loadu_si512((const void *)xb), _mm512_loadu_si512((const void *)(xb + 64)));
+            I2_STEP(a1, c1, wb + 32, _mm512_loadu_si512((const void *)(xb + 128)),
+                    _mm512_loadu_si512((const void *)(xb + 192)));
         }
-        y[r] = i2_finish(_mm512_add_epi32(a, c), sx);
+        if (b < nb) {
+            const int8_t *xb = x + (size_t)b * BN_I2_BLOCK;
+            I2_STEP(a0, c0, w + (size_t)b * BN_I2_BLOCK_BYTES, _mm512_loadu_si512((const void *)xb),
+                    _mm512_loadu_si512((const void *)(xb + 64)));
+        }
+        y[r] = hsum8(i2_fold(_mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(c0, c1)))) - sx;
     }
 }
 
 /* R rows x N vectors register tile: each weight block is loaded and masked
- * once per tile and used N times; each activation load is used R times. */
+ * once per tile and used N times; each activation load is used R times.
+ * `pf` (or NULL) is prefetched at the weights' consumption rate: the caller
+ * points it at the next row tile while the first vector tile runs. */
 static inline __attribute__((always_inline)) void i2_tile(int R, int N, int cols, const uint8_t *w,
-                                                           size_t rb, const int8_t *X,
-                                                           const int32_t *sx, int32_t *Y, int ldy) {
+                                                           size_t rb, const int8_t *X, const int32_t *sx,
+                                                           int32_t *Y, int ldy, const char *pf) {
     const int nb = cols / BN_I2_BLOCK;
     const __m512i M = i2_mask();
     __m512i acc[TILE_R][TILE_N];
@@ -110,6 +162,11 @@ static inline __attribute__((always_inline)) void i2_tile(int R, int N, int cols
 #pragma GCC unroll 4
         for (int j = 0; j < N; j++) acc[i][j] = _mm512_setzero_si512();
     for (int b = 0; b < nb; b++) {
+        if (pf) {
+            _mm_prefetch(pf, _MM_HINT_T0);
+            if (R > 2) _mm_prefetch(pf + 64, _MM_HINT_T0);
+            pf += R * BN_I2_BLOCK_BYTES;
+        }
         __m512i a[TILE_R], c[TILE_R];
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
@@ -129,18 +186,26 @@ static inline __attribute__((always_inline)) void i2_tile(int R, int N, int cols
             }
         }
     }
+    if (R == 4) {
 #pragma GCC unroll 4
-    for (int i = 0; i < R; i++)
+        for (int j = 0; j < N; j++) {
+            const __m128i t = hsum4(i2_fold(acc[0][j]), i2_fold(acc[1][j]), i2_fold(acc[2][j]), i2_fold(acc[3][j]));
+            _mm_storeu_si128((__m128i *)(Y + (size_t)j * ldy), _mm_sub_epi32(t, _mm_set1_epi32(sx[j])));
+        }
+    } else {
 #pragma GCC unroll 4
-        for (int j = 0; j < N; j++) Y[(size_t)j * ldy + i] = i2_finish(acc[i][j], sx[j]);
+        for (int i = 0; i < R; i++)
+#pragma GCC unroll 4
+            for (int j = 0; j < N; j++) Y[(size_t)j * ldy + i] = hsum8(i2_fold(acc[i][j])) - sx[j];
+    }
 }
 
-#define TILE_CASE(R)                                                         \
-    switch (nj) {                                                            \
-    case 4: i2_tile(R, 4, cols, w, rb, Xj, sx, Yj + r, ldy); break;          \
-    case 3: i2_tile(R, 3, cols, w, rb, Xj, sx, Yj + r, ldy); break;          \
-    case 2: i2_tile(R, 2, cols, w, rb, Xj, sx, Yj + r, ldy); break;          \
-    default: i2_tile(R, 1, cols, w, rb, Xj, sx, Yj + r, ldy); break;         \
+#define TILE_SWITCH(R, wp, Yp, pf)                                      \
+    switch (nj) {                                                       \
+    case 4: i2_tile(R, 4, cols, wp, rb, Xj, sx, Yp, ldy, pf); break;    \
+    case 3: i2_tile(R, 3, cols, wp, rb, Xj, sx, Yp, ldy, pf); break;    \
+    case 2: i2_tile(R, 2, cols, wp, rb, Xj, sx, Yp, ldy, pf); break;    \
+    default: i2_tile(R, 1, cols, wp, rb, Xj, sx, Yp, ldy, pf); break;   \
     }
 
 static void avx512_i2_gemm(int rows, int cols, const uint8_t *W, int n, const int8_t *X, int32_t *Y,
@@ -160,21 +225,14 @@ static void avx512_i2_gemm(int rows, int cols, const uint8_t *W, int n, const in
             for (int j0 = c0; j0 < c0 + nc; j0 += TILE_N) {
                 const int nj = BN_MIN(TILE_N, c0 + nc - j0);
                 const int8_t *Xj = X + (size_t)j0 * cols;
-                int32_t *Yj = Y + (size_t)j0 * ldy;
+                int32_t *Yj = Y + (size_t)j0 * ldy + r;
                 const int32_t *sx = sxs + (j0 - c0);
+                /* the first vector tile prefetches the next row tile */
+                const char *pf = (j0 == c0 && r + 2 * TILE_R <= rows) ? (const char *)(w + TILE_R * rb) : NULL;
                 if (nr == 4) {
-                    TILE_CASE(4)
+                    TILE_SWITCH(4, w, Yj, pf)
                 } else {
-                    for (int i = 0; i < nr; i++) {
-                        const uint8_t *wi = w + (size_t)i * rb;
-                        int32_t *Yi = Yj + r + i;
-                        switch (nj) {
-                        case 4: i2_tile(1, 4, cols, wi, rb, Xj, sx, Yi, ldy); break;
-                        case 3: i2_tile(1, 3, cols, wi, rb, Xj, sx, Yi, ldy); break;
-                        case 2: i2_tile(1, 2, cols, wi, rb, Xj, sx, Yi, ldy); break;
-                        default: i2_tile(1, 1, cols, wi, rb, Xj, sx, Yi, ldy); break;
-                        }
-                    }
+                    for (int i = 0; i < nr; i++) TILE_SWITCH(1, w + (size_t)i * rb, Yj + i, (const char *)NULL)
                 }
             }
         }

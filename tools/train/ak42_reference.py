@@ -2,30 +2,36 @@
 """ak42_reference.py - numpy reference for the legacy `ak42` BitNet b1.58 files.
 
 Implements docs/ak42.md (file format, forward pass, llama2.c-style greedy
-generation) with the arithmetic that libbitnet uses for BN_ARCH_AK42 and that
-reproduces /work/shared/models/bitnet158-tinystories-1M.reference-greedy.txt
+generation) with the arithmetic that libbitnet uses for BN_ARCH_AK42 ("spec"),
+which reproduces /work/shared/models/bitnet158-tinystories-1M.reference-greedy.txt
 byte for byte:
 
-    every value that is *stored* (residual stream, q/k/v, RoPE'd q/k, KV cache,
-    attention output, SwiGLU product, BitLinear outputs) is float32; every value
-    is *computed* in float64 from float32 inputs and rounded once to float32.
-    The int8 activation quantiser is exact: xq = nearest_int(127 * x / max|x|)
-    (the RMS norm cancels out of it; only its dequantisation factor keeps it).
+    EXACT ARITHMETIC, realised in float64: every activation (residual stream,
+    q/k/v, RoPE'd q/k, the KV cache, attention output, SwiGLU product,
+    BitLinear outputs) is computed AND kept in float64; float32 only appears in
+    the file data (embeddings, final_norm, scales) and in the final normed
+    vector that the tied classifier multiplies (the logits are not fed back).
 
-Because each stored value is the correctly rounded float32 of a well-defined
-real expression (double evaluation error ~1e-16 is far below float32's 6e-8),
-summation order, SIMD width, FMA contraction and the rounding mode of the
-quantiser do not change the result. src/ak42_math.c implements the same thing
-in C; tests/tools/ak42_standalone.c checks it.
+The int8 quantiser xq = round(127 * x / max|x|) then decides every element as
+exact real arithmetic would: on both shipped models, along the whole greedy
+run, the closest quantiser input to a .5 boundary is 8e-9 (relative) away,
+while float64 evaluation noise is ~1e-16. Any float64 implementation, in any
+summation order, with or without FMA, gives the same tokens. Float32 storage
+(6e-8 rounding) does NOT: it lands on the wrong side of such near-ties, which
+is harmless on the 1M run but changes the 3M text (see --sweep, docs/ak42.md).
+
+src/ak42_math.c implements the same arithmetic in C;
+tests/tools/ak42_standalone.c checks it (its --dump-logits matches --dump here).
 
 Usage (Debian numpy: use /usr/bin/python3):
-    ak42_reference.py MODEL.ak42.bin tok512.bin [--steps 256] [--margins]
-                      [--variant NAME] [--sweep REFERENCE.txt] [--dump FILE]
+    ak42_reference.py MODEL.ak42.bin tok512.bin [--steps 256] [--margins [-v]]
+                      [--variant NAME] [--sweep REFERENCE.txt|-] [--dump FILE]
   prints the greedy generation to stdout (llama2.c run.c rules, no newline).
-  --margins  prints the 5 smallest top-2 logit margins (and all of them with -v).
-  --variant  runs one of the arithmetic variants below instead of "spec".
-  --sweep    teacher-forces every variant on the tokens of the reference text and
-             prints, per variant, where the reference token stops being the argmax.
+  --margins  prints the 5 smallest top-2 logit margins on stderr (-v: all of them).
+  --variant  runs one of the arithmetic variants in VARIANTS instead of "spec".
+  --sweep    for every variant: teacher-forced on the reference tokens (or, with
+             "-", on the spec's own output), where the reference token stops
+             being the argmax, and where free-running generation first differs.
   --dump     writes the float64 logits of each step (steps x vocab, raw) for
              bit-exact comparison with the C implementation.
 """
@@ -105,8 +111,12 @@ def decode(pieces, prev, tok):
 
 VARIANTS = {
     "spec": {},
-    # quantiser written as the doc formula u = x/rms, a = max|u|, round(u*127/a), in float64
+    # the doc formula u = x/rms, a = max|u|, round(u*127/a), in float64
     "quant=u64": {"quant": "u64"},
+    # float64 computation but float32 storage of every activation (incl. KV cache)
+    "store=f32": {"store": "f32"},
+    # only the KV cache stored as float32
+    "store=f32kv": {"store": "f32kv"},
     # the doc formula in float32 with numpy reductions (np.mean = pairwise summation)
     "quant=f32np": {"quant": "f32np"},
     # the doc formula in float32, sum of squares sequential (what a C loop does)
@@ -127,18 +137,14 @@ VARIANTS = {
     "att=scores32": {"att": "scores32"},
     # SwiGLU in float32: silu(g) = g/(1+expf(-g)), times u
     "swiglu=f32": {"swiglu": "f32"},
-    # residual stream, q/k/v and KV cache kept in float64 (no float32 storage)
-    "store=f64": {"store": "f64"},
     # final RMS norm (eps 1e-5) and logits in float32
     "final=f32": {"final": "f32"},
     # everything float32 the llama2.c way (a naive C port of the doc)
-    "all=llama2c": {"quant": "f32seq", "round": "away", "dequant": "f32", "rope": "llama2c",
-                    "att": "f32seq", "swiglu": "f32", "final": "f32"},
-    # the doc author's style: numpy float32 everywhere (pairwise sums, BLAS)
-    "all=numpy32": {"quant": "f32np", "dequant": "f32", "rope": "np32", "att": "np32",
-                    "swiglu": "np32", "final": "f32"},
-    # everything float64, nothing rounded to float32
-    "all=f64": {"store": "f64", "quant": "u64"},
+    "all=llama2c": {"store": "f32", "quant": "f32seq", "round": "away", "dequant": "f32",
+                    "rope": "llama2c", "att": "f32seq", "swiglu": "f32", "final": "f32"},
+    # numpy float32 everywhere (pairwise sums, BLAS, numpy's SIMD exp/cos/sin)
+    "all=numpy32": {"store": "f32", "quant": "f32np", "dequant": "f32", "rope": "np32",
+                    "att": "np32", "swiglu": "np32", "final": "f32"},
 }
 
 
@@ -150,9 +156,10 @@ class Arith:
         self.rope = kw.get("rope", "f64")
         self.att = kw.get("att", "f64")
         self.swiglu = kw.get("swiglu", "f64")
-        self.store = kw.get("store", "f32")
+        self.store = kw.get("store", "f64")
         self.final = kw.get("final", "f64")
-        self.S = f64 if self.store == "f64" else f32  # storage type
+        self.S = f32 if self.store == "f32" else f64  # storage type of activations
+        self.KV = f32 if self.store in ("f32", "f32kv") else f64  # KV cache type
 
 
 def seq_sum32(v):
@@ -174,15 +181,15 @@ def bitlinear(x, T, s, ar):
     exact ternary integer dot product, dequantisation. Returns storage dtype."""
     n = T.shape[1]
     if ar.quant == "exact":
-        # spec: xq = round(127 x / max|x|) evaluated as (double)x*127/(double)amax,
-        # which is correctly rounded, so its rounding is exact (the only possible
-        # exact tie is +-63.5 -> +-64 in either rounding mode).
+        # spec: xq = round(127 x / max|x|); the weightless RMS norm cancels out of
+        # it and only survives in the dequantisation factor act = a/127 with
+        # a = max|u| = amax/rms. Ties go to even (np.round); none occur.
         xd = x.astype(f64)
         amax = np.max(np.abs(xd))
         ss = np.sum(xd * xd)
         rms = np.sqrt(ss / n)
         xq = rint(xd * 127.0 / amax, ar.round)
-        act = amax / rms / 127.0  # = a/127 with a = max|u|, u = x/rms
+        act = amax / rms / 127.0
     elif ar.quant == "u64":
         xd = x.astype(f64)
         u = xd / np.sqrt(np.mean(xd * xd))
@@ -304,7 +311,7 @@ def forward(M, tok, pos, cache, ar):
 
 def new_cache(M, steps, ar):
     kvd = M["n_kv_heads"] * M["head_dim"]
-    return [[np.zeros((steps, kvd), ar.S), np.zeros((steps, kvd), ar.S)] for _ in range(M["n_layers"])]
+    return [[np.zeros((steps, kvd), ar.KV), np.zeros((steps, kvd), ar.KV)] for _ in range(M["n_layers"])]
 
 
 def top2_margin(lg):
@@ -364,18 +371,29 @@ def main():
     if a.dump:
         np.array(dump, f64).tofile(a.dump)
     if a.sweep:
-        ref = open(a.sweep, "rb").read()
-        if a.variant != "spec" or text != ref:
-            sys.exit("--sweep needs the spec arithmetic to reproduce the reference first")
-        sm0 = teacher_forced(M, toks, Arith())
-        print(f"{len(toks)} reference tokens; spec arithmetic reproduces the text byte for byte")
-        print(f"{'variant':26s} {'1st flip':>8s}  {'min margin@pos':>16s}  m[149]     flips")
+        if a.variant != "spec":
+            sys.exit("--sweep compares the variants with the spec arithmetic: no --variant")
+        if a.sweep == "-":
+            ref_toks, what = toks, "the spec's own output (no reference)"
+        else:
+            ref = open(a.sweep, "rb").read()
+            if text != ref:
+                sys.exit("the spec arithmetic does not reproduce " + a.sweep)
+            ref_toks, what = toks, a.sweep + " (reproduced byte for byte by spec)"
+        print(f"{a.model}: {len(ref_toks)} tokens of {what}")
+        print("tf = teacher-forced on those tokens: steps where another token wins;")
+        print("free = free-running generation: first step whose token differs\n")
+        print(f"{'variant':24s} {'tf flips':16s} {'min tf margin@pos':18s} {'free 1st diff':>13s}")
         for name, kw in VARIANTS.items():
-            sm = teacher_forced(M, toks, Arith(**kw)) if name != "spec" else sm0
-            neg = list(np.where(sm < 0)[0])
-            first = str(neg[0]) if neg else "-"
-            print(f"{name:26s} {first:>8s}  {sm.min():+.5f}@{int(sm.argmin()):<6d}  {sm[min(149, len(sm) - 1)]:+.5f}  "
-                  f"{len(neg)} {neg[:8]}")
+            ar = Arith(**kw)
+            sm = teacher_forced(M, ref_toks, ar)
+            neg = [int(i) for i in np.where(sm < 0)[0]]
+            ft, _ = generate(M, steps, ar) if name != "spec" else (toks, None)
+            diff = next((i for i, (p, q) in enumerate(zip(ft, ref_toks)) if p != q),
+                        None if len(ft) == len(ref_toks) else min(len(ft), len(ref_toks)))
+            flips = (str(neg[:4])[1:-1] + (" ..." if len(neg) > 4 else "")) if neg else "-"
+            print(f"{name:24s} {flips:16s} {sm.min():+.5f}@{int(sm.argmin()):<9d} "
+                  f"{'-' if diff is None else diff:>13}")
             sys.stdout.flush()
         return
     sys.stdout.buffer.write(text)
