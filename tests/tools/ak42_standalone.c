@@ -1,7 +1,8 @@
 /*
  * ak42_standalone.c - self-contained C reference for the legacy ak42 BitNet
  * b1.58 files: loads the file directly, unpacks the ternary weights to int8,
- * runs the forward pass with plain loops and the src/ak42_math.c arithmetic,
+ * runs the forward pass with plain loops and the src/ak42_math.c arithmetic
+ * (activations and KV cache in double),
  * decodes with a llama2.c tokenizer.bin, and prints the greedy generation the
  * way llama2.c run.c does (BOS at pos 0, pos < steps, stop on BOS, no newline).
  * Not part of the library.
@@ -192,12 +193,13 @@ static void print_piece(const ak_vocab *v, int prev, int tok) {
 
 /* ---- forward ------------------------------------------------------------ */
 typedef struct {
-    float *x, *xb, *q, *k, *v, *att, *g, *u, *hb;
+    double *x, *q, *k, *v, *att, *g, *u, *hb; /* activations: double (see ak42_math.h) */
+    float *xb;                                /* final normed vector for the classifier */
     int8_t *xq;
     int32_t *acc;
     double *scores, *rope;
     double *logits;
-    float *kc, *vc; /* [n_layers][seq][kv_dim], float32 */
+    double *kc, *vc; /* [n_layers][seq][kv_dim], double */
 } ak_state;
 
 static void matvec_i8(const ak_tensor *t, const int8_t *xq, int32_t *acc) {
@@ -219,13 +221,13 @@ static void matvec_i8(const ak_tensor *t, const int8_t *xq, int32_t *acc) {
 static void forward(const ak_model *m, ak_state *s, int tok, int pos) {
     const int dim = m->dim, hd = m->head_dim, kvd = m->kv_dim, hid = m->hidden;
     const int group = m->n_heads / m->n_kv_heads;
-    memcpy(s->x, m->emb + (size_t)tok * dim, (size_t)dim * sizeof(float));
+    bn_ak42_embed(m->emb + (size_t)tok * dim, dim, s->x);
     bn_ak42_rope_table(pos, hd, s->rope);
     for (int l = 0; l < m->n_layers; l++) {
         const ak_tensor *wq = &m->w[WQ][l], *wk = &m->w[WK][l], *wv = &m->w[WV][l];
         const ak_tensor *wo = &m->w[WO][l], *w1 = &m->w[W1][l], *w2 = &m->w[W2][l];
         const ak_tensor *w3 = &m->w[W3][l];
-        float *kc = s->kc + (size_t)l * m->seq_len * kvd, *vc = s->vc + (size_t)l * m->seq_len * kvd;
+        double *kc = s->kc + (size_t)l * m->seq_len * kvd, *vc = s->vc + (size_t)l * m->seq_len * kvd;
 
         double a = bn_ak42_quantize(s->x, dim, s->xq);
         matvec_i8(wq, s->xq, s->acc);
@@ -236,8 +238,8 @@ static void forward(const ak_model *m, ak_state *s, int tok, int pos) {
         bn_ak42_dequant(s->acc, kvd, a, wv->scale, dim, s->v);
         bn_ak42_rope(s->q, m->n_heads, hd, s->rope);
         bn_ak42_rope(s->k, m->n_kv_heads, hd, s->rope);
-        memcpy(kc + (size_t)pos * kvd, s->k, (size_t)kvd * sizeof(float));
-        memcpy(vc + (size_t)pos * kvd, s->v, (size_t)kvd * sizeof(float));
+        memcpy(kc + (size_t)pos * kvd, s->k, (size_t)kvd * sizeof(double));
+        memcpy(vc + (size_t)pos * kvd, s->v, (size_t)kvd * sizeof(double));
         for (int h = 0; h < m->n_heads; h++) {
             int kh = h / group;
             bn_ak42_attention(s->q + (size_t)h * hd, kc + (size_t)kh * hd, vc + (size_t)kh * hd,
@@ -316,22 +318,22 @@ __attribute__((weak)) int main(int argc, char **argv) {
 
     ak_state s;
     int maxd = m.dim > m.hidden ? m.dim : m.hidden;
-    s.x = xcalloc((size_t)m.dim, sizeof(float));
+    s.x = xcalloc((size_t)m.dim, sizeof(double));
     s.xb = xcalloc((size_t)m.dim, sizeof(float));
-    s.q = xcalloc((size_t)m.dim, sizeof(float));
-    s.k = xcalloc((size_t)m.kv_dim, sizeof(float));
-    s.v = xcalloc((size_t)m.kv_dim, sizeof(float));
-    s.att = xcalloc((size_t)m.dim, sizeof(float));
-    s.g = xcalloc((size_t)m.hidden, sizeof(float));
-    s.u = xcalloc((size_t)m.hidden, sizeof(float));
-    s.hb = xcalloc((size_t)m.hidden, sizeof(float));
+    s.q = xcalloc((size_t)m.dim, sizeof(double));
+    s.k = xcalloc((size_t)m.kv_dim, sizeof(double));
+    s.v = xcalloc((size_t)m.kv_dim, sizeof(double));
+    s.att = xcalloc((size_t)m.dim, sizeof(double));
+    s.g = xcalloc((size_t)m.hidden, sizeof(double));
+    s.u = xcalloc((size_t)m.hidden, sizeof(double));
+    s.hb = xcalloc((size_t)m.hidden, sizeof(double));
     s.xq = xcalloc((size_t)maxd, 1);
     s.acc = xcalloc((size_t)maxd, sizeof(int32_t));
     s.scores = xcalloc((size_t)m.seq_len, sizeof(double));
     s.rope = xcalloc((size_t)m.head_dim, sizeof(double));
     s.logits = xcalloc((size_t)m.vocab, sizeof(double));
-    s.kc = xcalloc((size_t)m.n_layers * m.seq_len * m.kv_dim, sizeof(float));
-    s.vc = xcalloc((size_t)m.n_layers * m.seq_len * m.kv_dim, sizeof(float));
+    s.kc = xcalloc((size_t)m.n_layers * m.seq_len * m.kv_dim, sizeof(double));
+    s.vc = xcalloc((size_t)m.n_layers * m.seq_len * m.kv_dim, sizeof(double));
     ak_margin *mg = xcalloc((size_t)steps, sizeof(ak_margin));
     FILE *df = NULL;
     if (dump && !(df = fopen(dump, "wb"))) die("cannot create", dump);
