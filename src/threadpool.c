@@ -187,5 +187,10 @@ void bn_pool_run(bn_pool *pool, bn_pool_fn fn, void *arg) {
         pthread_mutex_unlock(&pool->mu);
     }
     fn(arg, 0, pool->n);
-    while (atomic_load_explicit(&pool->done, memory_order_acquire) < pool->n - 1) cpu_relax();
+    /* Wait for the workers. If a worker was preempted (more runnable threads
+     * than cores), spinning would only delay it: yield the core after a while. */
+    for (unsigned spins = 0; atomic_load_explicit(&pool->done, memory_order_acquire) < pool->n - 1; spins++) {
+        if (spins < 20000) cpu_relax();
+        else sched_yield();
+    }
 }

@@ -24,7 +24,15 @@ static void usage(FILE *out) {
             "(default i2_s); embeddings and norms are f32. The vocabulary is embedded.\n"
             "  -o FILE        output GGUF (written atomically)\n"
             "  --type T       layout of the ternary linear layers (default i2_s)\n"
-            "  --tokenizer F  llama2.c tokenizer.bin for inputs without a vocabulary (ak42)\n");
+            "  --tokenizer F  llama2.c tokenizer.bin for inputs without a vocabulary (ak42)\n"
+            "\n"
+            "       convert --synthetic PRESET -o OUT.gguf\n"
+            "Writes a bitnet-b1.58 model with random ternary weights (i2_s), a tied Q8_0\n"
+            "embedding/classifier and a placeholder vocabulary, with the shapes of a real\n"
+            "model, to measure speed without downloading one. Presets:\n"
+            "  bitnet-b1.58-2B-4T  dim 2560, 30 layers, ff 6912, 20/5 heads, vocab 128256\n"
+            "  bitnet-700M         dim 1536, 24 layers, ff 4096, 16/16 heads, vocab 32002\n"
+            "  tiny                dim 256, 2 layers, ff 512, 4/2 heads, vocab 512 (tests)\n");
 }
 
 /* Everything the writer references must live until gguf_writer_write. */
@@ -147,18 +155,162 @@ static int parse_type(const char *s, bn_tensor_type *t) {
     return 0;
 }
 
+/* ---- --synthetic: random ternary models with the shapes of real ones ---- */
+
+typedef struct {
+    const char *name;
+    int dim, layers, ff, heads, kv_heads, vocab, ctx;
+    float rope_theta;
+} preset;
+
+static const preset presets[] = {
+    /* microsoft/BitNet-b1.58-2B-4T */
+    {"bitnet-b1.58-2B-4T", 2560, 30, 6912, 20, 5, 128256, 4096, 500000.0f},
+    /* 1bitLLM/bitnet_b1_58-large (~700M) */
+    {"bitnet-700M", 1536, 24, 4096, 16, 16, 32002, 2048, 10000.0f},
+    /* a small one for CI */
+    {"tiny", 256, 2, 512, 4, 2, 512, 256, 10000.0f},
+};
+
+static uint64_t rng_state = 0x853c49e6748fea9bull;
+static uint64_t rng_next(void) {
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return rng_state;
+}
+
+/* Random I2_S tensor: codes uniform over {-1, 0, +1}, scale after the data. */
+static void add_random_i2s(gguf_writer *w, keep_list *k, const char *name, int rows, int cols, float scale) {
+    static uint8_t table[81];
+    for (int i = 0; i < 81; i++) table[i] = (uint8_t)((i % 3) << 6 | (i / 3 % 3) << 4 | (i / 9 % 3) << 2 | (i / 27 % 3));
+    uint64_t ne[4] = {(uint64_t)cols, (uint64_t)rows, 1, 1};
+    uint64_t nbytes = bn_tensor_nbytes(BN_TT_I2_S, ne), data = (uint64_t)rows * cols / 4;
+    uint8_t *out = keep(k, nbytes);
+    for (uint64_t i = 0; i < data; i += 8) {
+        uint64_t r = rng_next();
+        for (int j = 0; j < 8 && i + j < data; j++, r >>= 8) out[i + j] = table[(r & 0xff) % 81];
+    }
+    memcpy(out + data, &scale, sizeof scale);
+    gguf_writer_add_tensor(w, name, 2, ne, BN_TT_I2_S, out, nbytes);
+}
+
+static void add_random_q8_0(gguf_writer *w, keep_list *k, const char *name, int rows, int cols) {
+    uint64_t ne[4] = {(uint64_t)cols, (uint64_t)rows, 1, 1};
+    uint64_t nb = (uint64_t)rows * cols / BN_Q8_BLOCK;
+    bn_block_q8_0 *b = keep(k, nb * sizeof *b);
+    uint16_t d = bn_fp32_to_fp16(0.02f / 127.0f);
+    for (uint64_t i = 0; i < nb; i++) {
+        b[i].d = d;
+        for (int j = 0; j < BN_Q8_BLOCK; j += 8) {
+            uint64_t r = rng_next();
+            memcpy(b[i].qs + j, &r, 8);
+        }
+    }
+    gguf_writer_add_tensor(w, name, 2, ne, BN_TT_Q8_0, b, nb * sizeof *b);
+}
+
+static void add_const_f32(gguf_writer *w, keep_list *k, const char *name, int n, float v) {
+    float *x = keep(k, (size_t)n * sizeof(float));
+    for (int i = 0; i < n; i++) x[i] = v;
+    uint64_t ne = (uint64_t)n;
+    gguf_writer_add_tensor(w, name, 1, &ne, BN_TT_F32, x, (uint64_t)n * sizeof(float));
+}
+
+/* A placeholder SentencePiece vocabulary of `n` tokens: <unk> <s> </s>, the 256
+ * byte tokens, then single letters and filler pieces, so that any text
+ * tokenizes (byte fallback) and any id decodes. */
+static void add_synthetic_vocab(gguf_writer *w, keep_list *k, int n) {
+    char **texts = keep(k, (size_t)n * sizeof(char *));
+    float *scores = keep(k, (size_t)n * sizeof(float));
+    int32_t *types = keep(k, (size_t)n * sizeof(int32_t));
+    for (int i = 0; i < n; i++) {
+        char *s = keep(k, 24);
+        if (i == 0) strcpy(s, "<unk>"), types[i] = 2;
+        else if (i == 1) strcpy(s, "<s>"), types[i] = 3;
+        else if (i == 2) strcpy(s, "</s>"), types[i] = 3;
+        else if (i < 259) snprintf(s, 24, "<0x%02X>", i - 3), types[i] = 6;
+        else snprintf(s, 24, "\xe2\x96\x81t%d", i), types[i] = 1;
+        texts[i] = s;
+        scores[i] = -(float)i;
+    }
+    gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)texts, NULL, (uint64_t)n);
+    gguf_writer_set_arr_data(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, (uint64_t)n);
+    gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)n);
+    gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
+    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
+}
+
+static int write_synthetic(const preset *ps, const char *out) {
+    gguf_writer *w = gguf_writer_new();
+    keep_list k = {0};
+    const char *arch = "bitnet-b1.58";
+    char key[128], name[96];
+    const int kv_dim = ps->dim / ps->heads * ps->kv_heads;
+#define SSETU(suffix, v) (snprintf(key, sizeof key, "%s." suffix, arch), gguf_writer_set_u32(w, key, (uint32_t)(v)))
+    gguf_writer_set_str(w, "general.architecture", arch);
+    gguf_writer_set_str(w, "general.name", ps->name);
+    SSETU("context_length", ps->ctx);
+    SSETU("embedding_length", ps->dim);
+    SSETU("feed_forward_length", ps->ff);
+    SSETU("block_count", ps->layers);
+    SSETU("attention.head_count", ps->heads);
+    SSETU("attention.head_count_kv", ps->kv_heads);
+    SSETU("rope.dimension_count", ps->dim / ps->heads);
+    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
+    gguf_writer_set_f32(w, key, 1e-5f);
+    snprintf(key, sizeof key, "%s.rope.freq_base", arch);
+    gguf_writer_set_f32(w, key, ps->rope_theta);
+#undef SSETU
+    add_synthetic_vocab(w, &k, ps->vocab);
+    /* tied 8-bit embedding / classifier, as a Q8_0 head */
+    add_random_q8_0(w, &k, "token_embd.weight", ps->vocab, ps->dim);
+    add_const_f32(w, &k, "output_norm.weight", ps->dim, 1.0f);
+    for (int l = 0; l < ps->layers; l++) {
+#define N(s) (snprintf(name, sizeof name, "blk.%d." s, l), name)
+        add_const_f32(w, &k, N("attn_norm.weight"), ps->dim, 1.0f);
+        add_const_f32(w, &k, N("ffn_norm.weight"), ps->dim, 1.0f);
+        add_const_f32(w, &k, N("attn_sub_norm.weight"), ps->dim, 1.0f);
+        add_const_f32(w, &k, N("ffn_sub_norm.weight"), ps->ff, 1.0f);
+        add_random_i2s(w, &k, N("attn_q.weight"), ps->dim, ps->dim, 0.02f);
+        add_random_i2s(w, &k, N("attn_k.weight"), kv_dim, ps->dim, 0.02f);
+        add_random_i2s(w, &k, N("attn_v.weight"), kv_dim, ps->dim, 0.02f);
+        add_random_i2s(w, &k, N("attn_output.weight"), ps->dim, ps->dim, 0.02f);
+        add_random_i2s(w, &k, N("ffn_gate.weight"), ps->ff, ps->dim, 0.02f);
+        add_random_i2s(w, &k, N("ffn_up.weight"), ps->ff, ps->dim, 0.02f);
+        add_random_i2s(w, &k, N("ffn_down.weight"), ps->dim, ps->ff, 0.02f);
+#undef N
+    }
+    bitnet_status st = gguf_writer_write(w, out);
+    if (st != BITNET_OK) fprintf(stderr, "convert: %s\n", bitnet_last_error());
+    else fprintf(stderr, "convert: wrote synthetic %s model to %s\n", ps->name, out);
+    gguf_writer_free(w);
+    for (int i = 0; i < k.n; i++) free(k.bufs[i]);
+    free(k.bufs);
+    return st == BITNET_OK ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
-    const char *in = NULL, *out = NULL, *tokenizer = NULL;
+    const char *in = NULL, *out = NULL, *tokenizer = NULL, *synthetic = NULL;
     bn_tensor_type type = BN_TT_I2_S;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         else if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tokenizer = argv[++i];
+        else if (!strcmp(argv[i], "--synthetic") && i + 1 < argc) synthetic = argv[++i];
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) {
             if (!parse_type(argv[++i], &type)) { fprintf(stderr, "convert: unknown --type '%s' (tq2_0, tq1_0, i2_s, f16, f32)\n", argv[i]); return 2; }
         } else if (argv[i][0] == '-') { fprintf(stderr, "convert: unknown option '%s' (see --help)\n", argv[i]); return 2; }
         else if (!in) in = argv[i];
         else { fprintf(stderr, "convert: more than one input file\n"); return 2; }
+    }
+    if (synthetic && out) {
+        for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
+            if (!strcmp(synthetic, presets[i].name)) return write_synthetic(&presets[i], out);
+        fprintf(stderr, "convert: unknown preset '%s' (bitnet-b1.58-2B-4T, bitnet-700M, tiny)\n", synthetic);
+        return 2;
     }
     if (!in || !out) { usage(stderr); return 2; }
 
