@@ -12,9 +12,10 @@
  * Returns 0, or 2 on a bad option / allocation failure. */
 int bn_bench_kernels(int argc, char **argv);
 
-/* STREAM-like read-only bandwidth probe: n_threads sum disjoint slices of a
- * 512 MB buffer (256 MB... see kernels_bench.c) with SIMD loads for about
- * `seconds`; returns the best pass in GB/s (1e9 bytes/s), or 0 on failure. */
+/* STREAM-like read-only bandwidth probe: n_threads (1..64) sum disjoint
+ * slices of one 256 MB buffer with SIMD loads (AVX2 or SSE2 on x86, NEON on
+ * ARM64), pass after pass for about `seconds`; returns the best pass in GB/s
+ * (1e9 bytes/s), or 0 on failure. */
 double bn_bench_membw_gbs(int n_threads, double seconds);
 
 #endif

@@ -1,142 +1,656 @@
 /* bench - measure what users feel: prompt and generation speed, per-token
- * latency percentiles, peak RSS; and the kernels against memory bandwidth.
+ * latency percentiles, RSS; concurrent streams; process cold start; and the
+ * kernels against memory bandwidth.
  *
- *   build/bench -m MODEL [-p 64] [-n 128] [-t 1] [-r 3] [--json FILE]
+ *   build/bench [-m MODEL] [-p 64] [-n 128] [-t 1] [-r 3] [--json FILE] [--svg FILE]
+ *               [--streams K --duration S] [--cold-start [--cold-runs N]]
  *   build/bench --kernels [--quick] [--threads N] [--isa NAME]
  *
  * Model mode runs like llama-bench: -r repetitions of a prompt of -p tokens
  * (one batched eval) and of -n generated tokens (one eval each, greedy), and
  * reports mean ± sd tokens/s plus the latency distribution of every generated
- * token over all repetitions. */
+ * token over all repetitions, and the RSS growth from after warm-up to the end.
+ *
+ * --streams K: K threads, each with its own context on the one model, generate
+ * greedily for --duration seconds (restarting at position 0 when the context
+ * is full); per-stream and total tokens/s and latency percentiles over all
+ * streams. --cold-start: fork/exec `infer -n 2` (next to this binary) N times
+ * and time process start -> first byte on its stdout; infer-static too if it
+ * exists. --svg: latency over time and a latency histogram, as SVG. */
+#include <errno.h>
+#include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "bench.h"
 #include "bitnet.h"
 #include "util.h"
+
+typedef struct {
+    const char *model, *tokenizer, *json, *svg;
+    int n_prompt, n_gen, n_threads, reps, n_ctx, streams, cold_start, cold_runs;
+    double duration;
+} options;
+
+/* one generated token: when (s since the phase started), how long, which stream */
+typedef struct {
+    double t_s, ms;
+    int stream;
+} sample;
+
+typedef struct {
+    sample *v;
+    size_t n, cap;
+} samples;
+
+typedef struct {
+    double avg, sd, p50, p95, p99, max;
+    size_t n;
+} lat_stats;
+
+typedef struct {
+    double warm_mib, end_mib, growth_pct;
+} rss_delta;
+
+typedef struct {
+    double pp_m, pp_sd, tg_m, tg_sd;
+    lat_stats lat;
+    rss_delta rss;
+} tg_result;
+
+typedef struct {
+    int k;
+    double duration_s, total_tok_s, *tok_s; /* tok_s[k] */
+    long *tokens, restarts;
+    lat_stats lat;
+    rss_delta rss;
+} streams_result;
+
+typedef struct {
+    const char *name;
+    int runs, ok;
+    double mean, p50, min;
+} cold_result;
+
+/* ---------------------------------------------------------------- helpers */
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
     return x < y ? -1 : x > y;
 }
 
-static double percentile(const double *sorted, int n, double p) {
+static double percentile(const double *sorted, size_t n, double p) {
     if (n == 0) return 0.0;
-    double idx = p / 100.0 * (n - 1);
-    int lo = (int)idx, hi = lo + 1 < n ? lo + 1 : lo;
-    return sorted[lo] + (sorted[hi] - sorted[lo]) * (idx - lo);
+    double idx = p / 100.0 * (double)(n - 1);
+    size_t lo = (size_t)idx, hi = lo + 1 < n ? lo + 1 : lo;
+    return sorted[lo] + (sorted[hi] - sorted[lo]) * (idx - (double)lo);
 }
 
-static void mean_sd(const double *v, int n, double *mean, double *sd) {
+static void mean_sd(const double *v, size_t n, double *mean, double *sd) {
     double s = 0, ss = 0;
-    for (int i = 0; i < n; i++) s += v[i];
-    *mean = s / n;
-    for (int i = 0; i < n; i++) ss += (v[i] - *mean) * (v[i] - *mean);
-    *sd = n > 1 ? sqrt(ss / (n - 1)) : 0.0;
+    for (size_t i = 0; i < n; i++) s += v[i];
+    *mean = n ? s / (double)n : 0.0;
+    for (size_t i = 0; i < n; i++) ss += (v[i] - *mean) * (v[i] - *mean);
+    *sd = n > 1 ? sqrt(ss / (double)(n - 1)) : 0.0;
 }
 
-static void usage(FILE *out) {
-    fprintf(out,
-            "usage: bench -m MODEL [-p N] [-n N] [-t N] [-r N] [-c N] [--json FILE]\n"
-            "       bench --kernels [--quick] [--threads N] [--isa NAME]\n"
-            "  -m FILE       model (default: the embedded model)\n"
-            "  -p N          prompt tokens, processed as one batch (default 64)\n"
-            "  -n N          generated tokens, one at a time (default 128)\n"
-            "  -t N          threads (default 1)\n"
-            "  -r N          repetitions (default 3)\n"
-            "  -c N          context size (default: p + n)\n"
-            "  --json FILE   also write the results as JSON\n"
-            "  --kernels     kernel GB/s per ISA vs the measured memory bandwidth\n");
+/* VmRSS (current resident set) in MiB; 0 if unknown. */
+static double rss_now_mib(void) {
+    FILE *f = fopen("/proc/self/status", "r");
+    if (!f) return 0.0;
+    char line[256];
+    double mib = 0.0;
+    while (fgets(line, sizeof line, f))
+        if (strncmp(line, "VmRSS:", 6) == 0) {
+            mib = strtod(line + 6, NULL) / 1024.0;
+            break;
+        }
+    fclose(f);
+    return mib;
 }
 
-int main(int argc, char **argv) {
-    const char *model_path = NULL, *json = NULL;
-    int n_prompt = 64, n_gen = 128, n_threads = 1, reps = 3, n_ctx = 0;
-    for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--kernels")) return bn_bench_kernels(argc, argv);
-        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
-        if (i + 1 >= argc) { fprintf(stderr, "bench: option %s needs a value\n", argv[i]); return 2; }
-        const char *a = argv[i], *v = argv[++i];
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_path = v;
-        else if (!strcmp(a, "-p")) n_prompt = atoi(v);
-        else if (!strcmp(a, "-n")) n_gen = atoi(v);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) n_threads = atoi(v);
-        else if (!strcmp(a, "-r")) reps = atoi(v);
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) n_ctx = atoi(v);
-        else if (!strcmp(a, "--json")) json = v;
-        else { fprintf(stderr, "bench: unknown option '%s' (see --help)\n", a); return 2; }
+static void rss_finish(rss_delta *r) {
+    r->end_mib = rss_now_mib();
+    r->growth_pct = r->warm_mib > 0 ? (r->end_mib - r->warm_mib) / r->warm_mib * 100.0 : 0.0;
+}
+
+static int samples_push(samples *s, double t_s, double ms, int stream) {
+    if (s->n == s->cap) {
+        size_t cap = s->cap ? s->cap * 2 : 1024;
+        sample *nv = realloc(s->v, cap * sizeof *nv);
+        if (!nv) return 0;
+        s->v = nv;
+        s->cap = cap;
     }
-    if (n_prompt < 1 || n_gen < 1 || n_threads < 1 || reps < 1) { fprintf(stderr, "bench: -p, -n, -t, -r must be >= 1\n"); return 2; }
-    if (n_ctx <= 0) n_ctx = n_prompt + n_gen;
+    s->v[s->n++] = (sample){t_s, ms, stream};
+    return 1;
+}
 
-    bitnet_model *model = NULL;
-    bitnet_status st = model_path ? bitnet_model_load(model_path, NULL, &model) : bitnet_model_load_default(NULL, &model);
-    if (st != BITNET_OK) { fprintf(stderr, "bench: %s\n", bitnet_last_error()); return 1; }
+static lat_stats latency_stats(const samples *s) {
+    lat_stats r = {0};
+    r.n = s->n;
+    if (!s->n) return r;
+    double *ms = malloc(s->n * sizeof *ms);
+    if (!ms) return r;
+    for (size_t i = 0; i < s->n; i++) ms[i] = s->v[i].ms;
+    mean_sd(ms, s->n, &r.avg, &r.sd);
+    qsort(ms, s->n, sizeof *ms, cmp_double);
+    r.p50 = percentile(ms, s->n, 50);
+    r.p95 = percentile(ms, s->n, 95);
+    r.p99 = percentile(ms, s->n, 99);
+    r.max = ms[s->n - 1];
+    free(ms);
+    return r;
+}
+
+static int argmax(const float *v, int n) {
+    int best = 0;
+    for (int j = 1; j < n; j++) if (v[j] > v[best]) best = j;
+    return best;
+}
+
+static bitnet_context *new_context(bitnet_model *model, int n_ctx, int n_batch, int n_threads) {
     bitnet_context_params cp = bitnet_context_default_params();
     cp.n_ctx = n_ctx;
     cp.n_threads = n_threads;
-    cp.n_batch = n_prompt;
+    cp.n_batch = n_batch;
     bitnet_context *ctx = NULL;
-    if ((st = bitnet_context_new(model, &cp, &ctx)) != BITNET_OK) { fprintf(stderr, "bench: %s\n", bitnet_last_error()); return 1; }
+    if (bitnet_context_new(model, &cp, &ctx) != BITNET_OK) {
+        fprintf(stderr, "bench: %s\n", bitnet_last_error());
+        return NULL;
+    }
+    return ctx;
+}
+
+/* ------------------------------------------------------- pp / tg (llama-bench) */
+
+static int eval_or_report(bitnet_context *ctx, const bitnet_token *t, int n, int pos) {
+    if (bitnet_eval(ctx, t, n, pos) == BITNET_OK) return 1;
+    fprintf(stderr, "bench: %s\n", bitnet_last_error());
+    return 0;
+}
+
+/* One repetition: prompt (one batch) then n_gen greedy tokens. */
+static int run_rep(bitnet_context *ctx, const bitnet_token *prompt, const options *o, int vocab,
+                   uint64_t t_phase, samples *lat, double *pp, double *tg) {
+    uint64_t t0 = now_ns();
+    if (!eval_or_report(ctx, prompt, o->n_prompt, 0)) return 0;
+    *pp = o->n_prompt / ((now_ns() - t0) / 1e9);
+    uint64_t g0 = now_ns();
+    for (int i = 0; i < o->n_gen; i++) {
+        bitnet_token tok = argmax(bitnet_get_logits(ctx), vocab);
+        uint64_t t1 = now_ns();
+        /* generation continues after the prompt; positions wrap inside n_ctx */
+        int pos = o->n_prompt + i < o->n_ctx ? o->n_prompt + i : o->n_ctx - 1;
+        if (!eval_or_report(ctx, &tok, 1, pos)) return 0;
+        uint64_t t2 = now_ns();
+        if (!samples_push(lat, (t1 - t_phase) / 1e9, (t2 - t1) / 1e6, 0)) return 0;
+    }
+    *tg = o->n_gen / ((now_ns() - g0) / 1e9);
+    return 1;
+}
+
+static int bench_pp_tg(bitnet_model *model, const options *o, tg_result *res, samples *lat) {
+    bitnet_context *ctx = new_context(model, o->n_ctx, o->n_prompt, o->n_threads);
+    if (!ctx) return 0;
+    const int vocab = bitnet_n_vocab(model);
+    bitnet_token *prompt = malloc((size_t)o->n_prompt * sizeof *prompt);
+    double *pp = malloc((size_t)o->reps * sizeof *pp), *tg = malloc((size_t)o->reps * sizeof *tg);
+    int ok = prompt && pp && tg;
+    for (int i = 0; ok && i < o->n_prompt; i++)
+        prompt[i] = i == 0 ? bitnet_token_bos(model) : (bitnet_token)((i * 7919) % vocab);
+    /* warm-up: page in the weights */
+    ok = ok && eval_or_report(ctx, prompt, 1, 0);
+    res->rss.warm_mib = rss_now_mib();
+    uint64_t t_phase = now_ns();
+    for (int r = 0; ok && r < o->reps; r++) ok = run_rep(ctx, prompt, o, vocab, t_phase, lat, &pp[r], &tg[r]);
+    if (ok) {
+        rss_finish(&res->rss);
+        mean_sd(pp, (size_t)o->reps, &res->pp_m, &res->pp_sd);
+        mean_sd(tg, (size_t)o->reps, &res->tg_m, &res->tg_sd);
+        res->lat = latency_stats(lat);
+    }
+    free(prompt); free(pp); free(tg);
+    bitnet_context_free(ctx);
+    return ok;
+}
+
+static void print_pp_tg(const options *o, const bitnet_model_info *info, const tg_result *r) {
+    printf("model: %s (%s, %s weights, %.2f M params, %.1f MiB read per token), isa %s, %d threads\n\n",
+           o->model ? o->model : "embedded", info->arch, info->weight_type, info->n_params / 1e6,
+           info->weight_bytes / 1048576.0, bitnet_isa_name(), o->n_threads);
+    printf("| test | tokens/s (mean ± sd, %d reps) |\n|---|---|\n", o->reps);
+    printf("| pp%d | %.1f ± %.1f |\n| tg%d | %.1f ± %.1f |\n\n", o->n_prompt, r->pp_m, r->pp_sd, o->n_gen, r->tg_m,
+           r->tg_sd);
+    printf("| Runtime | Avg latency/token | p50 | p95 | p99 | max | Peak RSS | Tokens/sec |\n"
+           "|---|---|---|---|---|---|---|---|\n");
+    printf("| libbitnet (%s) | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.1f MiB | %.1f |\n",
+           bitnet_isa_name(), r->lat.avg, r->lat.p50, r->lat.p95, r->lat.p99, r->lat.max, peak_rss_mib(), r->tg_m);
+    printf("\nRSS after warm-up %.1f MiB, at end %.1f MiB (%+.1f%%)\n", r->rss.warm_mib, r->rss.end_mib,
+           r->rss.growth_pct);
+}
+
+/* ---------------------------------------------------------------- streams */
+
+typedef struct {
+    bitnet_context *ctx;
+    int id, vocab, n_ctx;
+    bitnet_token bos;
+    uint64_t t0, deadline;
+    samples lat;
+    long tokens, restarts;
+    double elapsed_s;
+    int failed;
+} stream_job;
+
+static void *stream_main(void *arg) {
+    stream_job *j = arg;
+    bitnet_token tok = j->bos;
+    int pos = 0;
+    uint64_t t = now_ns();
+    while (t < j->deadline) {
+        if (bitnet_eval(j->ctx, &tok, 1, pos) != BITNET_OK) { j->failed = 1; break; }
+        uint64_t t2 = now_ns();
+        if (!samples_push(&j->lat, (t - j->t0) / 1e9, (t2 - t) / 1e6, j->id)) { j->failed = 1; break; }
+        j->tokens++;
+        tok = argmax(bitnet_get_logits(j->ctx), j->vocab);
+        if (++pos == j->n_ctx) { pos = 0; tok = j->bos; j->restarts++; }
+        t = t2;
+    }
+    j->elapsed_s = (now_ns() - j->t0) / 1e9;
+    return NULL;
+}
+
+static int streams_setup(bitnet_model *model, const options *o, stream_job *jobs) {
+    for (int i = 0; i < o->streams; i++) {
+        jobs[i] = (stream_job){.id = i, .vocab = bitnet_n_vocab(model), .n_ctx = o->n_ctx,
+                               .bos = bitnet_token_bos(model)};
+        jobs[i].ctx = new_context(model, o->n_ctx, 1, o->n_threads);
+        if (!jobs[i].ctx || !eval_or_report(jobs[i].ctx, &jobs[i].bos, 1, 0)) return 0; /* warm-up */
+    }
+    return 1;
+}
+
+static int streams_collect(stream_job *jobs, int k, streams_result *res, samples *all) {
+    int ok = 1;
+    for (int i = 0; i < k; i++) {
+        if (jobs[i].failed) { fprintf(stderr, "bench: stream %d failed\n", i); ok = 0; }
+        res->tokens[i] = jobs[i].tokens;
+        res->tok_s[i] = jobs[i].elapsed_s > 0 ? jobs[i].tokens / jobs[i].elapsed_s : 0;
+        res->total_tok_s += res->tok_s[i];
+        res->restarts += jobs[i].restarts;
+        for (size_t s = 0; ok && s < jobs[i].lat.n; s++) {
+            const sample *x = &jobs[i].lat.v[s];
+            ok = samples_push(all, x->t_s, x->ms, x->stream);
+        }
+    }
+    res->lat = latency_stats(all);
+    return ok;
+}
+
+static int bench_streams(bitnet_model *model, const options *o, streams_result *res, samples *all) {
+    const int k = o->streams;
+    stream_job *jobs = calloc((size_t)k, sizeof *jobs);
+    pthread_t *th = calloc((size_t)k, sizeof *th);
+    res->k = k;
+    res->duration_s = o->duration;
+    res->tok_s = calloc((size_t)k, sizeof *res->tok_s);
+    res->tokens = calloc((size_t)k, sizeof *res->tokens);
+    int ok = jobs && th && res->tok_s && res->tokens && streams_setup(model, o, jobs), started = 0;
+    res->rss.warm_mib = rss_now_mib();
+    uint64_t t0 = now_ns(), deadline = t0 + (uint64_t)(o->duration * 1e9);
+    for (int i = 0; ok && i < k; i++) {
+        jobs[i].t0 = t0;
+        jobs[i].deadline = deadline;
+        ok = pthread_create(&th[i], NULL, stream_main, &jobs[i]) == 0;
+        started += ok;
+    }
+    for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
+    rss_finish(&res->rss);
+    if (ok) ok = streams_collect(jobs, k, res, all);
+    for (int i = 0; jobs && i < k; i++) {
+        bitnet_context_free(jobs[i].ctx);
+        free(jobs[i].lat.v);
+    }
+    free(jobs); free(th);
+    return ok;
+}
+
+static void print_streams(const options *o, const streams_result *r) {
+    printf("\n%d streams x %d threads, %.1f s, context %d (restart at position 0 when full, %ld restarts)\n\n",
+           r->k, o->n_threads, r->duration_s, o->n_ctx, r->restarts);
+    printf("| stream | tokens | tokens/s |\n|---|---|---|\n");
+    for (int i = 0; i < r->k; i++) printf("| %d | %ld | %.1f |\n", i, r->tokens[i], r->tok_s[i]);
+    printf("| total | | %.1f |\n\n", r->total_tok_s);
+    printf("| latency over all streams | avg | p50 | p95 | p99 | max |\n|---|---|---|---|---|---|\n");
+    printf("| ms/token | %.3f | %.3f | %.3f | %.3f | %.3f |\n", r->lat.avg, r->lat.p50, r->lat.p95, r->lat.p99,
+           r->lat.max);
+    printf("\nRSS after warm-up %.1f MiB, at end %.1f MiB (%+.1f%%)\n", r->rss.warm_mib, r->rss.end_mib,
+           r->rss.growth_pct);
+}
+
+/* ------------------------------------------------------------- cold start */
+
+/* fork/exec argv, returns ms from fork to the first byte on its stdout
+ * (or to EOF if it printed nothing: *got_byte = 0); -1 on failure. */
+static double cold_start_once(char *const argv[], int *got_byte) {
+    int fd[2];
+    if (pipe(fd) != 0) return -1;
+    uint64_t t0 = now_ns();
+    pid_t pid = fork();
+    if (pid < 0) { close(fd[0]); close(fd[1]); return -1; }
+    if (pid == 0) {
+        int dn = open("/dev/null", O_WRONLY);
+        dup2(fd[1], 1);
+        if (dn >= 0) dup2(dn, 2);
+        close(fd[0]); close(fd[1]);
+        execv(argv[0], argv);
+        _exit(127);
+    }
+    close(fd[1]);
+    char buf[4096];
+    ssize_t r = read(fd[0], buf, 1);
+    double ms = (now_ns() - t0) / 1e6;
+    *got_byte = r == 1;
+    while (r > 0) r = read(fd[0], buf, sizeof buf);
+    close(fd[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? ms : -1;
+}
+
+static int cold_start_exe(const char *exe, const options *o, cold_result *res) {
+    char *argv[12];
+    int a = 0;
+    argv[a++] = (char *)exe;
+    argv[a++] = "-n"; argv[a++] = "2"; argv[a++] = "--temp"; argv[a++] = "0";
+    if (o->model) { argv[a++] = "-m"; argv[a++] = (char *)o->model; }
+    if (o->tokenizer) { argv[a++] = "--tokenizer"; argv[a++] = (char *)o->tokenizer; }
+    argv[a] = NULL;
+    double *ms = malloc((size_t)o->cold_runs * sizeof *ms);
+    if (!ms) return 0;
+    res->runs = o->cold_runs;
+    res->ok = 1;
+    for (int i = 0; i < o->cold_runs && res->ok; i++) {
+        int got = 0;
+        ms[i] = cold_start_once(argv, &got);
+        if (ms[i] < 0) { fprintf(stderr, "bench: %s failed (exit status)\n", exe); res->ok = 0; }
+        else if (!got) fprintf(stderr, "bench: %s printed no token; timed to exit\n", exe);
+    }
+    if (res->ok) {
+        double sd;
+        mean_sd(ms, (size_t)o->cold_runs, &res->mean, &sd);
+        qsort(ms, (size_t)o->cold_runs, sizeof *ms, cmp_double);
+        res->p50 = percentile(ms, (size_t)o->cold_runs, 50);
+        res->min = ms[0];
+    }
+    free(ms);
+    return res->ok;
+}
+
+/* Times infer and, if present, infer-static (both next to this binary). */
+static int bench_cold_start(const char *argv0, const options *o, cold_result res[2], char paths[2][4096]) {
+    const char *slash = strrchr(argv0, '/');
+    int dir_len = slash ? (int)(slash - argv0) : 1;
+    const char *dir = slash ? argv0 : ".";
+    const char *names[2] = {"infer", "infer-static"};
+    int n = 0;
+    for (int i = 0; i < 2; i++) {
+        snprintf(paths[n], 4096, "%.*s/%s", dir_len, dir, names[i]);
+        if (access(paths[n], X_OK) != 0) {
+            if (i == 0) { fprintf(stderr, "bench: --cold-start needs %s\n", paths[n]); return -1; }
+            continue;
+        }
+        res[n].name = paths[n];
+        if (!cold_start_exe(paths[n], o, &res[n])) return -1;
+        n++;
+    }
+    return n;
+}
+
+static void print_cold(const cold_result *r, int n) {
+    printf("\ncold start: process start -> first generated byte on stdout (infer -n 2 --temp 0)\n\n");
+    printf("| binary | runs | mean ms | p50 ms | min ms |\n|---|---|---|---|---|\n");
+    for (int i = 0; i < n; i++) printf("| %s | %d | %.2f | %.2f | %.2f |\n", r[i].name, r[i].runs, r[i].mean, r[i].p50, r[i].min);
+}
+
+/* -------------------------------------------------------------------- SVG */
+
+#define SVG_W 820
+#define SVG_PLOT_W 700
+#define SVG_PLOT_H 220
+#define SVG_LEFT 80
+
+static const char *svg_colors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+
+static void svg_axes(FILE *f, int top, const char *xlabel, const char *ylabel, double xmax, double ymax) {
+    int bottom = top + SVG_PLOT_H;
+    fprintf(f, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='black'/>\n", SVG_LEFT, bottom, SVG_LEFT + SVG_PLOT_W, bottom);
+    fprintf(f, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='black'/>\n", SVG_LEFT, top, SVG_LEFT, bottom);
+    for (int i = 0; i <= 5; i++) {
+        int x = SVG_LEFT + SVG_PLOT_W * i / 5, y = bottom - SVG_PLOT_H * i / 5;
+        fprintf(f, "<text x='%d' y='%d' text-anchor='middle'>%.3g</text>\n", x, bottom + 16, xmax * i / 5);
+        fprintf(f, "<text x='%d' y='%d' text-anchor='end'>%.3g</text>\n", SVG_LEFT - 6, y + 4, ymax * i / 5);
+        fprintf(f, "<line x1='%d' y1='%d' x2='%d' y2='%d' stroke='#ddd'/>\n", SVG_LEFT + 1, y, SVG_LEFT + SVG_PLOT_W, y);
+    }
+    fprintf(f, "<text x='%d' y='%d' text-anchor='middle'>%s</text>\n", SVG_LEFT + SVG_PLOT_W / 2, bottom + 34, xlabel);
+    fprintf(f, "<text x='18' y='%d' text-anchor='middle' transform='rotate(-90 18 %d)'>%s</text>\n",
+            top + SVG_PLOT_H / 2, top + SVG_PLOT_H / 2, ylabel);
+}
+
+/* Latency (ms) of every token against time, one colour per stream. */
+static void svg_timeline(FILE *f, const samples *s, double ymax, int top) {
+    double tmax = 0;
+    for (size_t i = 0; i < s->n; i++) if (s->v[i].t_s > tmax) tmax = s->v[i].t_s;
+    if (tmax <= 0) tmax = 1;
+    fprintf(f, "<text x='%d' y='%d' font-weight='bold'>Per-token latency over time</text>\n", SVG_LEFT, top - 10);
+    svg_axes(f, top, "time since start (s)", "latency (ms)", tmax, ymax);
+    size_t step = s->n > 20000 ? s->n / 20000 : 1; /* keep the file small */
+    for (size_t i = 0; i < s->n; i += step) {
+        double x = SVG_LEFT + s->v[i].t_s / tmax * SVG_PLOT_W;
+        double y = top + SVG_PLOT_H - fmin(s->v[i].ms / ymax, 1.0) * SVG_PLOT_H;
+        fprintf(f, "<circle cx='%.1f' cy='%.1f' r='1.2' fill='%s'/>\n", x, y, svg_colors[s->v[i].stream % 8]);
+    }
+}
+
+/* Histogram of latencies in 40 bins over [0, xmax]; the last bin holds the overflow. */
+static void svg_histogram(FILE *f, const samples *s, double xmax, int top) {
+    enum { BINS = 40 };
+    size_t count[BINS] = {0}, cmax = 1;
+    for (size_t i = 0; i < s->n; i++) {
+        int b = (int)(s->v[i].ms / xmax * BINS);
+        count[b < 0 ? 0 : b >= BINS ? BINS - 1 : b]++;
+    }
+    for (int b = 0; b < BINS; b++) if (count[b] > cmax) cmax = count[b];
+    fprintf(f, "<text x='%d' y='%d' font-weight='bold'>Latency histogram (%zu tokens; last bar includes all &gt;= %.3g ms)</text>\n",
+            SVG_LEFT, top - 10, s->n, xmax * (BINS - 1) / BINS);
+    svg_axes(f, top, "latency (ms)", "tokens", xmax, (double)cmax);
+    for (int b = 0; b < BINS; b++) {
+        double h = (double)count[b] / (double)cmax * SVG_PLOT_H;
+        fprintf(f, "<rect x='%.1f' y='%.1f' width='%.1f' height='%.1f' fill='#1f77b4' stroke='white'/>\n",
+                SVG_LEFT + (double)b * SVG_PLOT_W / BINS, top + SVG_PLOT_H - h, (double)SVG_PLOT_W / BINS, h);
+    }
+}
+
+static int write_svg(const char *path, const samples *s, const lat_stats *st, const char *title) {
+    FILE *f = fopen(path, "w");
+    if (!f) { fprintf(stderr, "bench: cannot write %s: %s\n", path, strerror(errno)); return 0; }
+    double ymax = st->p99 > 0 ? st->p99 * 1.5 : 1.0;
+    fprintf(f, "<svg xmlns='http://www.w3.org/2000/svg' width='%d' height='680' font-family='sans-serif' font-size='12'>\n", SVG_W);
+    fprintf(f, "<rect width='100%%' height='100%%' fill='white'/>\n");
+    fprintf(f, "<text x='%d' y='22' font-size='15' font-weight='bold'>%s</text>\n", SVG_LEFT, title);
+    fprintf(f, "<text x='%d' y='40'>p50 %.3f ms, p95 %.3f ms, p99 %.3f ms, max %.3f ms (y axis clipped at 1.5 x p99)</text>\n",
+            SVG_LEFT, st->p50, st->p95, st->p99, st->max);
+    svg_timeline(f, s, ymax, 80);
+    svg_histogram(f, s, ymax, 400);
+    fprintf(f, "</svg>\n");
+    return fclose(f) == 0;
+}
+
+/* ------------------------------------------------------------------- JSON */
+
+static void json_lat(FILE *f, const char *key, const lat_stats *l) {
+    fprintf(f, "\"%s\":{\"avg\":%.4f,\"p50\":%.4f,\"p95\":%.4f,\"p99\":%.4f,\"max\":%.4f,\"n\":%zu}", key, l->avg,
+            l->p50, l->p95, l->p99, l->max, l->n);
+}
+
+static void json_rss(FILE *f, const char *key, const rss_delta *r) {
+    fprintf(f, "\"%s\":{\"warm_mib\":%.2f,\"end_mib\":%.2f,\"growth_pct\":%.3f}", key, r->warm_mib, r->end_mib,
+            r->growth_pct);
+}
+
+/* A JSON string: escapes quotes, backslashes and control characters. */
+static void json_str(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
+static void json_streams(FILE *f, const streams_result *s) {
+    fprintf(f, ",\"streams\":{\"k\":%d,\"duration_s\":%.3f,\"total_tok_s\":%.3f,\"restarts\":%ld,\"per_stream\":[", s->k,
+            s->duration_s, s->total_tok_s, s->restarts);
+    for (int i = 0; i < s->k; i++) fprintf(f, "%s{\"tokens\":%ld,\"tok_s\":%.3f}", i ? "," : "", s->tokens[i], s->tok_s[i]);
+    fprintf(f, "],");
+    json_lat(f, "latency_ms", &s->lat);
+    fprintf(f, ",");
+    json_rss(f, "rss", &s->rss);
+    fprintf(f, "}");
+}
+
+static void json_cold(FILE *f, const cold_result *c, int n) {
+    fprintf(f, ",\"cold_start\":[");
+    for (int i = 0; i < n; i++) {
+        fprintf(f, "%s{\"binary\":", i ? "," : "");
+        json_str(f, c[i].name);
+        fprintf(f, ",\"runs\":%d,\"mean_ms\":%.3f,\"p50_ms\":%.3f,\"min_ms\":%.3f}", c[i].runs, c[i].mean, c[i].p50, c[i].min);
+    }
+    fprintf(f, "]");
+}
+
+static int write_json(const char *path, const options *o, const bitnet_model_info *info, const tg_result *r,
+                      const streams_result *s, const cold_result *c, int n_cold) {
+    FILE *f = fopen(path, "w");
+    if (!f) { fprintf(stderr, "bench: cannot write %s: %s\n", path, strerror(errno)); return 0; }
+    fprintf(f, "{\"model\":");
+    json_str(f, o->model ? o->model : "embedded");
+    fprintf(f, ",\"arch\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"reps\":%d,"
+               "\"pp_tokens\":%d,\"pp_tok_s\":%.3f,\"pp_tok_s_sd\":%.3f,\"tg_tokens\":%d,\"tg_tok_s\":%.3f,\"tg_tok_s_sd\":%.3f,",
+            info->arch, bitnet_isa_name(), o->n_threads, o->reps, o->n_prompt, r->pp_m, r->pp_sd, o->n_gen, r->tg_m, r->tg_sd);
+    json_lat(f, "latency_ms", &r->lat);
+    fprintf(f, ",\"peak_rss_mib\":%.2f,", peak_rss_mib());
+    json_rss(f, "rss", &r->rss);
+    fprintf(f, ",\"weight_bytes_per_token\":%llu", (unsigned long long)info->weight_bytes);
+    if (s) json_streams(f, s);
+    if (c) json_cold(f, c, n_cold);
+    fprintf(f, "}\n");
+    return fclose(f) == 0;
+}
+
+/* ------------------------------------------------------------------ main */
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: bench [-m MODEL] [-p N] [-n N] [-t N] [-r N] [-c N] [--json FILE] [--svg FILE]\n"
+            "             [--streams K --duration S] [--cold-start [--cold-runs N]]\n"
+            "       bench --kernels [--quick] [--threads N] [--isa NAME]\n"
+            "  -m FILE          model (default: the embedded model)\n"
+            "  --tokenizer FILE llama2.c tokenizer.bin for files without a vocabulary (ak42)\n"
+            "  -p N             prompt tokens, processed as one batch (default 64)\n"
+            "  -n N             generated tokens, one at a time (default 128)\n"
+            "  -t N             threads per context (default 1)\n"
+            "  -r N             repetitions (default 3)\n"
+            "  -c N             context size (default: p + n)\n"
+            "  --streams K      also run K concurrent greedy streams (own context each, one pthread each)\n"
+            "  --duration S     seconds the streams run (default 5)\n"
+            "  --cold-start     time fork/exec of infer -n 2 -> first stdout byte (and infer-static if built)\n"
+            "  --cold-runs N    cold-start runs per binary (default 10)\n"
+            "  --json FILE      also write every result as JSON\n"
+            "  --svg FILE       latency-over-time + histogram chart (streams if run, else tg)\n"
+            "  --kernels        kernel GB/s per ISA vs the measured memory bandwidth\n");
+}
+
+static int parse_args(int argc, char **argv, options *o) {
+    *o = (options){.n_prompt = 64, .n_gen = 128, .n_threads = 1, .reps = 3, .duration = 5.0, .cold_runs = 10};
+    for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); exit(0); }
+        if (!strcmp(argv[i], "--cold-start")) { o->cold_start = 1; continue; }
+        if (i + 1 >= argc) { fprintf(stderr, "bench: option %s needs a value\n", argv[i]); return 0; }
+        const char *a = argv[i], *v = argv[++i];
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
+        else if (!strcmp(a, "-p")) o->n_prompt = atoi(v);
+        else if (!strcmp(a, "-n")) o->n_gen = atoi(v);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o->n_threads = atoi(v);
+        else if (!strcmp(a, "-r")) o->reps = atoi(v);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) o->n_ctx = atoi(v);
+        else if (!strcmp(a, "--streams")) o->streams = atoi(v);
+        else if (!strcmp(a, "--duration")) o->duration = atof(v);
+        else if (!strcmp(a, "--cold-runs")) o->cold_runs = atoi(v);
+        else if (!strcmp(a, "--json")) o->json = v;
+        else if (!strcmp(a, "--svg")) o->svg = v;
+        else { fprintf(stderr, "bench: unknown option '%s' (see --help)\n", a); return 0; }
+    }
+    if (o->n_prompt < 1 || o->n_gen < 1 || o->n_threads < 1 || o->reps < 1) {
+        fprintf(stderr, "bench: -p, -n, -t, -r must be >= 1\n");
+        return 0;
+    }
+    if (o->streams < 0 || o->streams > 256 || !(o->duration > 0 && o->duration <= 86400) || o->cold_runs < 1) {
+        fprintf(stderr, "bench: --streams must be 0..256, --duration > 0, --cold-runs >= 1\n");
+        return 0;
+    }
+    if (o->n_ctx <= 0) o->n_ctx = o->n_prompt + o->n_gen;
+    return 1;
+}
+
+static int load_model(const options *o, bitnet_model **model) {
+    bitnet_model_params mp = bitnet_model_default_params();
+    mp.tokenizer_path = o->tokenizer;
+    bitnet_status st = o->model ? bitnet_model_load(o->model, &mp, model) : bitnet_model_load_default(&mp, model);
+    if (st != BITNET_OK) fprintf(stderr, "bench: %s\n", bitnet_last_error());
+    return st == BITNET_OK;
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--kernels")) return bn_bench_kernels(argc, argv);
+    options o;
+    if (!parse_args(argc, argv, &o)) return 2;
+
+    /* cold start first, while this process is still small (cheap fork) */
+    cold_result cold[2];
+    char cold_paths[2][4096];
+    int n_cold = o.cold_start ? bench_cold_start(argv[0], &o, cold, cold_paths) : 0;
+    if (n_cold < 0) return 1;
+
+    bitnet_model *model = NULL;
+    if (!load_model(&o, &model)) return 1;
     bitnet_model_info info;
     bitnet_model_get_info(model, &info);
-    const int vocab = bitnet_n_vocab(model);
+    (void)bitnet_isa_name(); /* resolve the kernels before any thread starts */
 
-    bitnet_token *prompt = malloc((size_t)n_prompt * sizeof *prompt);
-    for (int i = 0; i < n_prompt; i++) prompt[i] = i == 0 ? bitnet_token_bos(model) : (bitnet_token)((i * 7919) % vocab);
-    double *pp = malloc((size_t)reps * sizeof(double)), *tg = malloc((size_t)reps * sizeof(double));
-    double *lat = malloc((size_t)reps * n_gen * sizeof(double));
-    int n_lat = 0;
-
-    /* warm-up: page in the weights */
-    bitnet_eval(ctx, prompt, 1, 0);
-    for (int r = 0; r < reps; r++) {
-        uint64_t t0 = now_ns();
-        if (bitnet_eval(ctx, prompt, n_prompt, 0) != BITNET_OK) { fprintf(stderr, "bench: %s\n", bitnet_last_error()); return 1; }
-        pp[r] = n_prompt / ((now_ns() - t0) / 1e9);
-        uint64_t g0 = now_ns();
-        bitnet_token tok = 1;
-        for (int i = 0; i < n_gen; i++) {
-            const float *lg = bitnet_get_logits(ctx);
-            int best = 0;
-            for (int j = 1; j < vocab; j++) if (lg[j] > lg[best]) best = j;
-            tok = best;
-            uint64_t t1 = now_ns();
-            /* generation continues after the prompt; positions wrap inside n_ctx */
-            int pos = n_prompt + i < n_ctx ? n_prompt + i : n_ctx - 1;
-            if (bitnet_eval(ctx, &tok, 1, pos) != BITNET_OK) { fprintf(stderr, "bench: %s\n", bitnet_last_error()); return 1; }
-            lat[n_lat++] = (now_ns() - t1) / 1e6;
-        }
-        tg[r] = n_gen / ((now_ns() - g0) / 1e9);
+    tg_result tg = {0};
+    streams_result sr = {0};
+    samples tg_lat = {0}, st_lat = {0};
+    int ok = bench_pp_tg(model, &o, &tg, &tg_lat);
+    if (ok) print_pp_tg(&o, &info, &tg);
+    if (ok && o.streams > 0 && (ok = bench_streams(model, &o, &sr, &st_lat))) print_streams(&o, &sr);
+    if (ok && n_cold > 0) print_cold(cold, n_cold);
+    if (ok && o.svg) {
+        int use_streams = o.streams > 0;
+        char title[256];
+        snprintf(title, sizeof title, "libbitnet %s: %s, %d stream(s) x %d thread(s), isa %s",
+                 use_streams ? "streams" : "tg", o.model ? o.model : "embedded model", use_streams ? o.streams : 1,
+                 o.n_threads, bitnet_isa_name());
+        ok = write_svg(o.svg, use_streams ? &st_lat : &tg_lat, use_streams ? &sr.lat : &tg.lat, title);
     }
-    double pp_m, pp_sd, tg_m, tg_sd, lat_m, lat_sd;
-    mean_sd(pp, reps, &pp_m, &pp_sd);
-    mean_sd(tg, reps, &tg_m, &tg_sd);
-    mean_sd(lat, n_lat, &lat_m, &lat_sd);
-    qsort(lat, (size_t)n_lat, sizeof(double), cmp_double);
-    double p50 = percentile(lat, n_lat, 50), p95 = percentile(lat, n_lat, 95), p99 = percentile(lat, n_lat, 99);
-    double mx = lat[n_lat - 1], rss = peak_rss_mib();
-
-    printf("model: %s (%s, %s weights, %.2f M params, %.1f MiB read per token), isa %s, %d threads\n\n",
-           model_path ? model_path : "embedded", info.arch, info.weight_type, info.n_params / 1e6,
-           info.weight_bytes / 1048576.0, bitnet_isa_name(), n_threads);
-    printf("| test | tokens/s (mean ± sd, %d reps) |\n|---|---|\n", reps);
-    printf("| pp%d | %.1f ± %.1f |\n| tg%d | %.1f ± %.1f |\n\n", n_prompt, pp_m, pp_sd, n_gen, tg_m, tg_sd);
-    printf("| Runtime | Avg latency/token | p50 | p95 | p99 | max | Peak RSS | Tokens/sec |\n|---|---|---|---|---|---|---|---|\n");
-    printf("| libbitnet (%s) | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.1f MiB | %.1f |\n", bitnet_isa_name(),
-           lat_m, p50, p95, p99, mx, rss, tg_m);
-    if (json) {
-        FILE *f = fopen(json, "w");
-        if (!f) { fprintf(stderr, "bench: cannot write %s\n", json); return 1; }
-        fprintf(f, "{\"model\":\"%s\",\"arch\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"reps\":%d,"
-                   "\"pp_tokens\":%d,\"pp_tok_s\":%.3f,\"pp_tok_s_sd\":%.3f,\"tg_tokens\":%d,\"tg_tok_s\":%.3f,\"tg_tok_s_sd\":%.3f,"
-                   "\"latency_ms\":{\"avg\":%.4f,\"p50\":%.4f,\"p95\":%.4f,\"p99\":%.4f,\"max\":%.4f},\"peak_rss_mib\":%.2f,"
-                   "\"weight_bytes_per_token\":%llu}\n",
-                model_path ? model_path : "embedded", info.arch, bitnet_isa_name(), n_threads, reps, n_prompt, pp_m, pp_sd,
-                n_gen, tg_m, tg_sd, lat_m, p50, p95, p99, mx, rss, (unsigned long long)info.weight_bytes);
-        fclose(f);
-    }
-    free(prompt); free(pp); free(tg); free(lat);
-    bitnet_context_free(ctx);
+    if (ok && o.json) ok = write_json(o.json, &o, &info, &tg, o.streams > 0 ? &sr : NULL, n_cold ? cold : NULL, n_cold);
+    free(tg_lat.v); free(st_lat.v); free(sr.tok_s); free(sr.tokens);
     bitnet_model_free(model);
-    return 0;
+    return ok ? 0 : 1;
 }

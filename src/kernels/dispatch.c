@@ -4,19 +4,24 @@
  * x86-64: CPUID for the instruction sets plus XGETBV for the OS side (the
  * kernel must save YMM state for AVX2 and opmask/ZMM state for AVX-512,
  * otherwise the instructions fault even though CPUID lists them).
- *   avx2   needs AVX2 + FMA + F16C + BMI2 + POPCNT, OS-enabled XMM|YMM;
- *   avx512 needs AVX512 F+BW+VL+DQ+VNNI, OS-enabled opmask|ZMM as well
- *          (its b1_gemv uses VPOPCNTQ when AVX512_VPOPCNTDQ is present and a
- *          byte-LUT popcount otherwise: two tables, one name).
+ *   avx2      needs AVX2 + FMA + F16C + BMI2 + POPCNT, OS-enabled XMM|YMM;
+ *   avx2-vnni the same plus AVX-VNNI (CPUID 7.1:EAX[4]; Alder Lake+, Zen 5):
+ *             VEX VPDPBUSD for the integer kernels; "avx2" resolves to it
+ *             when present ("avx2-plain" names the plain table);
+ *   avx512    needs AVX512 F+BW+VL+DQ+VNNI, OS-enabled opmask|ZMM as well
+ *             (its b1_gemv uses VPOPCNTQ when AVX512_VPOPCNTDQ is present and
+ *             a byte-LUT popcount otherwise: two tables, one name).
  * aarch64: getauxval(AT_HWCAP): ASIMD for "neon", ASIMDDP (SDOT) for
  *          "neon-dotprod" (the "neon" name resolves to the best of the two).
  *
- * BITNET_ISA=scalar|avx2|avx512|neon (also neon-dotprod, avx512vnni) forces a
+ * BITNET_ISA=scalar|avx2|avx512|neon (also avx2-plain, avx2-vnni, avx512vnni,
+ * neon-nodot, neon-dotprod) forces a
  * table; an unknown or unsupported name falls back to the best one with a
  * warning on stderr. bn_kernels_get() resolves once and caches the result
  * (so setenv() after the first call has no effect; tests use
  * bn_kernels_by_name() and bn_kernels_resolve() instead).
  */
+#include <pthread.h>
 #include <stdatomic.h>
 
 #include "common.h"
@@ -26,6 +31,7 @@
 #define BN_X86 1
 #include <cpuid.h>
 extern const bn_kernels bn_kernels_avx512_nopopcnt; /* avx512.c: b1 without VPOPCNTQ */
+extern const bn_kernels bn_kernels_avx2_vnni;        /* avx2.c: AVX-VNNI integer kernels */
 #elif defined(__aarch64__)
 #define BN_ARM64 1
 #include <sys/auxv.h>
@@ -44,7 +50,7 @@ const bn_kernels *bn_kernels_resolve(const char *request);
 
 #if BN_X86
 typedef struct {
-    int avx2, avx512, vpopcntdq;
+    int avx2, avx2_vnni, avx512, vpopcntdq;
 } x86_features;
 
 static uint64_t xgetbv0(void) {
@@ -53,8 +59,8 @@ static uint64_t xgetbv0(void) {
     return ((uint64_t)edx << 32) | eax;
 }
 
-static x86_features x86_detect(void) {
-    x86_features f = {0, 0, 0};
+static x86_features x86_detect_uncached(void) {
+    x86_features f = {0, 0, 0, 0};
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
     const int fma = (c >> 12) & 1, popcnt = (c >> 23) & 1, osxsave = (c >> 27) & 1;
@@ -70,9 +76,20 @@ static x86_features x86_detect(void) {
     const int avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
     const int vnni = (c >> 11) & 1, vpopcntdq = (c >> 14) & 1;
     f.avx2 = os_ymm && avx2 && fma && f16c && bmi2 && popcnt;
+    __cpuid_count(7, 1, a, b, c, d);
+    f.avx2_vnni = f.avx2 && ((a >> 4) & 1);
     f.avx512 = f.avx2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl && vnni;
     f.vpopcntdq = f.avx512 && vpopcntdq;
     return f;
+}
+
+/* CPUID traps to the hypervisor in a VM (microseconds): detect once. */
+static x86_features g_x86;
+static pthread_once_t g_x86_once = PTHREAD_ONCE_INIT;
+static void x86_detect_once(void) { g_x86 = x86_detect_uncached(); }
+static x86_features x86_detect(void) {
+    pthread_once(&g_x86_once, x86_detect_once);
+    return g_x86;
 }
 #endif
 
@@ -86,7 +103,9 @@ const bn_kernels *bn_kernels_by_name(const char *isa) {
     if (strcmp(isa, "scalar") == 0) return &bn_kernels_scalar;
 #if BN_X86
     x86_features f = x86_detect();
-    if (strcmp(isa, "avx2") == 0) return f.avx2 ? &bn_kernels_avx2 : NULL;
+    if (strcmp(isa, "avx2") == 0) return f.avx2_vnni ? &bn_kernels_avx2_vnni : (f.avx2 ? &bn_kernels_avx2 : NULL);
+    if (strcmp(isa, "avx2-plain") == 0) return f.avx2 ? &bn_kernels_avx2 : NULL;
+    if (strcmp(isa, "avx2-vnni") == 0) return f.avx2_vnni ? &bn_kernels_avx2_vnni : NULL;
     if (strcmp(isa, "avx512") == 0 || strcmp(isa, "avx512vnni") == 0) {
         if (!f.avx512) return NULL;
         return f.vpopcntdq ? &bn_kernels_avx512 : &bn_kernels_avx512_nopopcnt;
@@ -102,11 +121,12 @@ const bn_kernels *bn_kernels_by_name(const char *isa) {
 }
 
 int bn_kernels_list(const bn_kernels **out, int cap) {
-    const bn_kernels *all[4];
+    const bn_kernels *all[5];
     int n = 0;
     all[n++] = &bn_kernels_scalar;
 #if BN_X86
-    if (bn_kernels_by_name("avx2")) all[n++] = bn_kernels_by_name("avx2");
+    if (bn_kernels_by_name("avx2-plain")) all[n++] = bn_kernels_by_name("avx2-plain");
+    if (bn_kernels_by_name("avx2-vnni")) all[n++] = bn_kernels_by_name("avx2-vnni");
     if (bn_kernels_by_name("avx512")) all[n++] = bn_kernels_by_name("avx512");
 #elif BN_ARM64
     if (bn_kernels_by_name("neon-nodot")) all[n++] = bn_kernels_by_name("neon-nodot");
@@ -117,8 +137,8 @@ int bn_kernels_list(const bn_kernels **out, int cap) {
 }
 
 static const bn_kernels *best(void) {
-    const bn_kernels *t[4];
-    int n = bn_kernels_list(t, 4);
+    const bn_kernels *t[5];
+    int n = bn_kernels_list(t, 5);
     return t[n - 1]; /* the list is ordered from slowest to fastest */
 }
 

@@ -221,7 +221,7 @@ static void matvec_i8(const ak_tensor *t, const int8_t *xq, int32_t *acc) {
 static void forward(const ak_model *m, ak_state *s, int tok, int pos) {
     const int dim = m->dim, hd = m->head_dim, kvd = m->kv_dim, hid = m->hidden;
     const int group = m->n_heads / m->n_kv_heads;
-    bn_ak42_embed(m->emb + (size_t)tok * dim, dim, s->x);
+    bn_ak42_embed_f64(m->emb + (size_t)tok * dim, dim, s->x);
     bn_ak42_rope_table(pos, hd, s->rope);
     for (int l = 0; l < m->n_layers; l++) {
         const ak_tensor *wq = &m->w[WQ][l], *wk = &m->w[WK][l], *wv = &m->w[WV][l];
@@ -229,37 +229,37 @@ static void forward(const ak_model *m, ak_state *s, int tok, int pos) {
         const ak_tensor *w3 = &m->w[W3][l];
         double *kc = s->kc + (size_t)l * m->seq_len * kvd, *vc = s->vc + (size_t)l * m->seq_len * kvd;
 
-        double a = bn_ak42_quantize(s->x, dim, s->xq);
+        double a = bn_ak42_quantize_f64(s->x, dim, s->xq);
         matvec_i8(wq, s->xq, s->acc);
-        bn_ak42_dequant(s->acc, dim, a, wq->scale, dim, s->q);
+        bn_ak42_dequant_f64(s->acc, dim, a, wq->scale, dim, s->q);
         matvec_i8(wk, s->xq, s->acc);
-        bn_ak42_dequant(s->acc, kvd, a, wk->scale, dim, s->k);
+        bn_ak42_dequant_f64(s->acc, kvd, a, wk->scale, dim, s->k);
         matvec_i8(wv, s->xq, s->acc);
-        bn_ak42_dequant(s->acc, kvd, a, wv->scale, dim, s->v);
-        bn_ak42_rope(s->q, m->n_heads, hd, s->rope);
-        bn_ak42_rope(s->k, m->n_kv_heads, hd, s->rope);
+        bn_ak42_dequant_f64(s->acc, kvd, a, wv->scale, dim, s->v);
+        bn_ak42_rope_f64(s->q, m->n_heads, hd, s->rope);
+        bn_ak42_rope_f64(s->k, m->n_kv_heads, hd, s->rope);
         memcpy(kc + (size_t)pos * kvd, s->k, (size_t)kvd * sizeof(double));
         memcpy(vc + (size_t)pos * kvd, s->v, (size_t)kvd * sizeof(double));
         for (int h = 0; h < m->n_heads; h++) {
             int kh = h / group;
-            bn_ak42_attention(s->q + (size_t)h * hd, kc + (size_t)kh * hd, vc + (size_t)kh * hd,
+            bn_ak42_attention_f64(s->q + (size_t)h * hd, kc + (size_t)kh * hd, vc + (size_t)kh * hd,
                               pos + 1, kvd, hd, s->scores, s->att + (size_t)h * hd);
         }
-        a = bn_ak42_quantize(s->att, dim, s->xq);
+        a = bn_ak42_quantize_f64(s->att, dim, s->xq);
         matvec_i8(wo, s->xq, s->acc);
-        bn_ak42_dequant_add(s->acc, dim, a, wo->scale, dim, s->x);
+        bn_ak42_dequant_add_f64(s->acc, dim, a, wo->scale, dim, s->x);
 
-        a = bn_ak42_quantize(s->x, dim, s->xq);
+        a = bn_ak42_quantize_f64(s->x, dim, s->xq);
         matvec_i8(w1, s->xq, s->acc);
-        bn_ak42_dequant(s->acc, hid, a, w1->scale, dim, s->g);
+        bn_ak42_dequant_f64(s->acc, hid, a, w1->scale, dim, s->g);
         matvec_i8(w3, s->xq, s->acc);
-        bn_ak42_dequant(s->acc, hid, a, w3->scale, dim, s->u);
-        bn_ak42_swiglu(s->g, s->u, hid, s->hb);
-        a = bn_ak42_quantize(s->hb, hid, s->xq);
+        bn_ak42_dequant_f64(s->acc, hid, a, w3->scale, dim, s->u);
+        bn_ak42_swiglu_f64(s->g, s->u, hid, s->hb);
+        a = bn_ak42_quantize_f64(s->hb, hid, s->xq);
         matvec_i8(w2, s->xq, s->acc);
-        bn_ak42_dequant_add(s->acc, dim, a, w2->scale, hid, s->x);
+        bn_ak42_dequant_add_f64(s->acc, dim, a, w2->scale, hid, s->x);
     }
-    bn_ak42_final_norm(s->x, m->final_norm, dim, BN_AK42_NORM_EPS, s->xb);
+    bn_ak42_final_norm_f64(s->x, m->final_norm, dim, BN_AK42_NORM_EPS, s->xb);
     for (int v = 0; v < m->vocab; v++) { /* tied classifier; double for reproducible dumps */
         const float *e = m->emb + (size_t)v * dim;
         double acc = 0.0;

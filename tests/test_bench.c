@@ -1,0 +1,78 @@
+/* test_bench.c - short CI-mode runs of build/bench so the tool cannot rot:
+ * the llama-bench tables, concurrent streams, --json keys, --svg output,
+ * --cold-start, and bad options. All on the embedded default model. */
+#include "test.h"
+
+static char *run_bench(const char *args, int *status) {
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "bench %s 2>&1", args);
+    size_t n = 0;
+    return bn_test_run_tool(cmd, &n, status);
+}
+
+TEST(bench_pp_tg_tables) {
+    int status = -1;
+    char *out = run_bench("-p 8 -n 8 -r 1", &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_MSG(out && strstr(out, "| pp8 |") && strstr(out, "| tg8 |"), "no pp/tg table: %s", out ? out : "");
+    CHECK(out && strstr(out, "| libbitnet (") && strstr(out, "Peak RSS"));
+    CHECK(out && strstr(out, "RSS after warm-up"));
+    free(out);
+}
+
+TEST(bench_streams_json_svg) {
+    char json[1024], svg[1024], args[3072];
+    snprintf(json, sizeof json, "%s", bn_test_tmp(".json"));
+    snprintf(svg, sizeof svg, "%s", bn_test_tmp(".svg"));
+    snprintf(args, sizeof args, "-p 8 -n 8 -r 1 --streams 2 --duration 1 --json %s --svg %s", json, svg);
+    int status = -1;
+    char *out = run_bench(args, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_MSG(out && strstr(out, "2 streams") && strstr(out, "| total |"), "no streams table: %s", out ? out : "");
+    free(out);
+
+    char *j = bn_test_read_file(json, NULL);
+    CHECK(j != NULL);
+    const char *keys[] = {"\"pp_tok_s\":", "\"tg_tok_s\":", "\"latency_ms\":", "\"p99\":", "\"peak_rss_mib\":",
+                          "\"growth_pct\":", "\"streams\":", "\"per_stream\":", "\"total_tok_s\":", "\"k\":2"};
+    for (size_t i = 0; j && i < sizeof keys / sizeof keys[0]; i++) CHECK_MSG(strstr(j, keys[i]), "JSON lacks %s", keys[i]);
+    CHECK(j && j[0] == '{' && strstr(j, "}\n"));
+    free(j);
+
+    size_t n = 0;
+    char *s = bn_test_read_file(svg, &n);
+    CHECK(s && strncmp(s, "<svg", 4) == 0);
+    CHECK(s && strstr(s, "</svg>") && strstr(s, "latency (ms)") && strstr(s, "<circle") && strstr(s, "<rect"));
+    free(s);
+    remove(json);
+    remove(svg);
+}
+
+TEST(bench_cold_start) {
+    char json[1024], args[2048];
+    snprintf(json, sizeof json, "%s", bn_test_tmp(".json"));
+    snprintf(args, sizeof args, "-p 4 -n 4 -r 1 --cold-start --cold-runs 2 --json %s", json);
+    int status = -1;
+    char *out = run_bench(args, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_MSG(out && strstr(out, "cold start") && strstr(out, "infer |"), "no cold-start table: %s", out ? out : "");
+    free(out);
+    char *j = bn_test_read_file(json, NULL);
+    CHECK(j && strstr(j, "\"cold_start\":[{") && strstr(j, "\"mean_ms\":"));
+    free(j);
+    remove(json);
+}
+
+TEST(bench_bad_options) {
+    int status = -1;
+    char *out = run_bench("--bogus 1", &status);
+    CHECK_EQ_INT(status, 2);
+    free(out);
+    out = run_bench("--streams 2 --duration 0", &status);
+    CHECK_EQ_INT(status, 2);
+    free(out);
+    out = run_bench("-m /nonexistent/model.gguf -r 1", &status);
+    CHECK_EQ_INT(status, 1);
+    CHECK(out && strstr(out, "/nonexistent/model.gguf"));
+    free(out);
+}
