@@ -88,6 +88,7 @@ asan:
 
 static:
 	$(MAKE) BUILD=build/static LDFLAGS="-static" $(TOOL_SRC:tools/%.c=build/static/%)
+	cp build/static/infer build/infer-static
 	cp build/static/infer build/infer
 
 # ARM64 (NEON) build, run under qemu-user: needs gcc-aarch64-linux-gnu and qemu-user.

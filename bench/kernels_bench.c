@@ -183,25 +183,41 @@ static size_t kind_bytes(kernel_kind kind, int rows, int cols) {
 
 typedef struct {
     double sec_per_call, gbs, gmacs;
+    double probe_gbs; /* best read bandwidth seen in between the windows, or 0 */
 } result;
 
+/* One pass of the bandwidth probe over `probe` with the pool's threads. */
+static double probe_pass(bn_pool *pool, membw_job *probe) {
+    const int nth = bn_pool_size(pool);
+    const size_t per = probe->bytes / (size_t)nth / 4096 * 4096;
+    const uint64_t t0 = bn_time_ns();
+    bn_pool_run(pool, membw_worker, probe);
+    return (double)(per * (size_t)nth) / ((double)(bn_time_ns() - t0) * 1e-9) * 1e-9;
+}
+
 /* Runs the job over `count` matrices laid out back to back in `arena`,
- * cycling through them, for about `seconds`. */
-static result measure(bn_pool *pool, job *j, const uint8_t *arena, int count, int warm, double seconds) {
+ * cycling through them. The budget is split into windows and the best window
+ * counts (as STREAM reports its best pass); when `probe` is given, one probe
+ * pass runs before every window, so that "% BW" compares the kernel with the
+ * bandwidth available at the same moment: on a shared machine the load of
+ * other processes drifts over a run. */
+static result measure(bn_pool *pool, job *j, const uint8_t *arena, int count, int warm, double seconds,
+                      membw_job *probe) {
     const size_t bytes = kind_bytes(j->kind, j->rows, j->cols);
     /* warm-up: `warm` calls (a pass over every matrix: page tables, clocks) */
     for (int m = 0; m < warm; m++) {
         j->W = arena + (size_t)m * bytes;
         bn_pool_run(pool, job_worker, j);
     }
-    /* The budget is split into windows and the best window counts (as
-     * STREAM reports its best pass): other processes on a small machine
-     * otherwise add their noise to the 2-thread numbers. */
     const int windows = 5;
     const uint64_t budget = (uint64_t)(seconds * 1e9 / windows);
-    double best = 0;
+    double best = 0, best_probe = 0;
     int m = 0;
     for (int w = 0; w < windows; w++) {
+        if (probe) {
+            double g = probe_pass(pool, probe);
+            if (g > best_probe) best_probe = g;
+        }
         long calls = 0;
         const uint64_t t0 = bn_time_ns();
         uint64_t t;
@@ -220,6 +236,7 @@ static result measure(bn_pool *pool, job *j, const uint8_t *arena, int count, in
     r.sec_per_call = best;
     r.gbs = (double)bytes / r.sec_per_call * 1e-9;
     r.gmacs = (double)j->rows * j->cols * (j->kind == K_I2_GEMM ? j->n : 1) / r.sec_per_call * 1e-9;
+    r.probe_gbs = best_probe;
     return r;
 }
 
@@ -301,7 +318,10 @@ int bn_bench_kernels(int argc, char **argv) {
     uint8_t *xbits = bn_aligned_alloc(max_cols / 8);
     int32_t *yi = bn_aligned_alloc(sizeof(int32_t) * max_n * 6912);
     float *yf = bn_aligned_alloc(sizeof(float) * 6912);
-    if (!arena || !arena_q8 || !X || !xd || !xbits || !yi || !yf) {
+    /* probe buffer for the interleaved bandwidth passes (DRAM shapes only) */
+    const size_t probe_bytes = quick ? ((size_t)16 << 20) : MEMBW_BYTES;
+    uint8_t *probe_buf = bn_aligned_alloc(probe_bytes);
+    if (!arena || !arena_q8 || !X || !xd || !xbits || !yi || !yf || !probe_buf) {
         fprintf(stderr, "bench: out of memory\n");
         return 2;
     }
@@ -319,6 +339,11 @@ int bn_bench_kernels(int argc, char **argv) {
     for (int i = 0; i < max_n * max_cols; i++) X[i] = (int8_t)(arena[i] ^ 0x5a);
     for (int i = 0; i < max_cols / 32; i++) xd[i] = 0.02f;
     for (int i = 0; i < max_cols / 8; i++) xbits[i] = arena[i + 77];
+    for (size_t i = 0; i < probe_bytes; i += 64) memset(probe_buf + i, (int)(i >> 12), 64);
+    membw_job probe;
+    memset(&probe, 0, sizeof probe);
+    probe.buf = probe_buf;
+    probe.bytes = probe_bytes;
 
     char cpu[256];
     cpu_name(cpu, sizeof cpu);
@@ -331,9 +356,11 @@ int bn_bench_kernels(int argc, char **argv) {
                                           t + 1 < nthr ? "," : ".");
     printf("\nDRAM shapes rotate through %zu MB of weights per format; (L2) shapes use one hot matrix.\n",
            arena_bytes >> 20);
-    printf("GB/s = weight bytes per call / time; %% BW = GB/s / read bandwidth at that thread count.\n\n");
-    printf("| kernel | rows x cols | ISA | thr | us/call | GB/s | GMAC/s | x scalar | %% BW |\n");
-    printf("|---|---|---|---:|---:|---:|---:|---:|---:|\n");
+    printf("GB/s = weight bytes per call / time. %% BW = GB/s / read bandwidth with the same threads: for DRAM\n"
+           "shapes the best probe pass interleaved with that row's timing windows (\"probe GB/s\"), for (L2)\n"
+           "shapes the figure above.\n\n");
+    printf("| kernel | rows x cols | ISA | thr | us/call | GB/s | GMAC/s | x scalar | %% BW | probe GB/s |\n");
+    printf("|---|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
 
     struct {
         kernel_kind kind;
@@ -374,13 +401,17 @@ int bn_bench_kernels(int argc, char **argv) {
                         warm = 1;
                         if (j.kind == K_I2_GEMM) secs = seconds / 4;
                     }
-                    result r = measure(pool, &j, base, count, warm, secs);
+                    result r = measure(pool, &j, base, count, warm, secs, sh.cached ? NULL : &probe);
+                    const double ref_bw = r.probe_gbs > 0 ? r.probe_gbs : bw[t];
                     if (k == 0) scalar_rate = r.gmacs;
                     char shape_s[64];
                     snprintf(shape_s, sizeof shape_s, "%dx%d%s", sh.rows, sh.cols, sh.cached ? " (L2)" : "");
-                    printf("| %s | %s | %s | %d | %.1f | %.2f | %.2f | %.1f | %.0f%% |\n", kernels[ki].name, shape_s,
+                    char probe_s[32] = "-";
+                    if (r.probe_gbs > 0) snprintf(probe_s, sizeof probe_s, "%.1f", r.probe_gbs);
+                    printf("| %s | %s | %s | %d | %.1f | %.2f | %.2f | %.1f | %.0f%% | %s |\n", kernels[ki].name, shape_s,
                            tabs[k]->isa, thr[t], r.sec_per_call * 1e6, r.gbs, r.gmacs,
-                           scalar_rate > 0 ? r.gmacs / scalar_rate : 0.0, bw[t] > 0 ? 100.0 * r.gbs / bw[t] : 0.0);
+                           scalar_rate > 0 ? r.gmacs / scalar_rate : 0.0, ref_bw > 0 ? 100.0 * r.gbs / ref_bw : 0.0,
+                           probe_s);
                     fflush(stdout);
                 }
             }
@@ -388,6 +419,6 @@ int bn_bench_kernels(int argc, char **argv) {
         bn_pool_free(pool);
     }
     bn_aligned_free(arena), bn_aligned_free(arena_q8), bn_aligned_free(X), bn_aligned_free(xd);
-    bn_aligned_free(xbits), bn_aligned_free(yi), bn_aligned_free(yf);
+    bn_aligned_free(xbits), bn_aligned_free(yi), bn_aligned_free(yf), bn_aligned_free(probe_buf);
     return 0;
 }

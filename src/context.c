@@ -3,6 +3,7 @@
 
 #include <math.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "ak42_math.h"
 
@@ -80,6 +81,13 @@ bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_param
     if (p.kv_type != BITNET_KV_F32)
         return bn_error(BITNET_ERR_UNSUPPORTED, "KV cache type %d is not implemented yet (use f32)", (int)p.kv_type);
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
+    /* A spinning pool with more threads than cores makes every matmul wait for
+     * a descheduled thread: cap the count at the online CPUs. */
+    long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
+    if (n_cpu > 0 && p.n_threads > n_cpu) {
+        fprintf(stderr, "warning: %d threads requested but %ld CPUs are online; using %ld\n", p.n_threads, n_cpu, n_cpu);
+        p.n_threads = (int)n_cpu;
+    }
 
     bitnet_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return bn_error(BITNET_ERR_NOMEM, "context: out of memory");

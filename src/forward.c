@@ -142,7 +142,11 @@ static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n
     }
 
     attn_job job = {ctx, l, n, pos};
-    bn_pool_run(ctx->pool, run_attention, &job);
+    /* small attention (short context, few heads) is cheaper than a pool wake-up */
+    if ((int64_t)n * hp->n_heads * (pos + n) * hd < (1 << 15))
+        run_attention(&job, 0, 1);
+    else
+        bn_pool_run(ctx->pool, run_attention, &job);
 
     const float *o_in = ctx->xb2;
     if (L->attn_sub_norm) {

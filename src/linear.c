@@ -103,20 +103,31 @@ static float quantize_absmax(const float *x, int n, int n_padded, int8_t *q) {
     return amax / 127.0f;
 }
 
+/* Below this many weight-token products a matmul runs on the calling thread:
+ * waking the pool costs more than it saves (tiny models, small projections). */
+#define PARALLEL_MIN_WORK (1 << 17)
+
+static void run(bitnet_context *ctx, bn_pool_fn fn, linear_job *job) {
+    if ((int64_t)job->W->rows * job->W->cols * job->n < PARALLEL_MIN_WORK)
+        fn(job, 0, 1);
+    else
+        bn_pool_run(ctx->pool, fn, job);
+}
+
 void bn_linear(bitnet_context *ctx, const bn_matrix *W, const float *x, int n, float *y) {
     linear_job job = {ctx, W, x, n, y};
     BN_ASSERT(n >= 1 && n <= ctx->n_batch);
     switch (W->type) {
     case BN_W_F32:
     case BN_W_F16:
-        bn_pool_run(ctx->pool, run_float, &job);
+        run(ctx, run_float, &job);
         break;
     case BN_W_Q8_0: {
         int nb = W->cols / BN_Q8_BLOCK;
         for (int t = 0; t < n; t++)
             bn_quantize_q8_0_act(x + (size_t)t * W->cols, W->cols, ctx->xq + (size_t)t * ctx->max_cols,
                                  ctx->xq_f + (size_t)t * nb);
-        bn_pool_run(ctx->pool, run_q8, &job);
+        run(ctx, run_q8, &job);
         break;
     }
     case BN_W_I2: {
@@ -131,7 +142,7 @@ void bn_linear(bitnet_context *ctx, const bn_matrix *W, const float *x, int n, f
                 ctx->xq_f[t] = quantize_absmax(xt, W->cols, cp, q);
             }
         }
-        bn_pool_run(ctx->pool, run_i2, &job);
+        run(ctx, run_i2, &job);
         break;
     }
     }

@@ -23,7 +23,7 @@
 #define cpu_relax() ((void)0)
 #endif
 
-#define SPIN_ITERS 200000
+#define SPIN_ITERS 50000
 #define MAX_THREADS 256
 
 typedef struct {
@@ -101,7 +101,10 @@ static void *worker_main(void *p) {
         while ((gen = atomic_load_explicit(&pool->generation, memory_order_acquire)) == seen &&
                !atomic_load_explicit(&pool->stop, memory_order_acquire)) {
             if (++spins < SPIN_ITERS) {
-                cpu_relax();
+                /* pause first; then yield, so that with more threads than free
+                 * cores a spinning worker hands its core to the one we wait for */
+                if (spins < 4096) cpu_relax();
+                else sched_yield();
                 continue;
             }
             pthread_mutex_lock(&pool->mu);

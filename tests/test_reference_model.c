@@ -15,6 +15,8 @@
 #include <stdint.h>
 
 #include "bitnet.h"
+#include "context.h" /* ctx->kern: run every kernel table this CPU supports */
+#include "kernels.h"
 #include "test.h"
 
 #define REF_DIR "tests/fixtures/bitnet-ref/"
@@ -107,15 +109,19 @@ TEST(reference_model_matches_pytorch) {
         CHECK_EQ_INT(nt, q->n_prompt);
         for (int i = 0; i < nt && i < q->n_prompt; i++) CHECK_EQ_INT(toks[i], q->tokens[i]);
 
-        /* 1 and 2 threads; batched (i2_gemm, n_batch 64) and one token per call (i2_gemv) */
-        for (int mode = 0; mode < 3; mode++) {
+        /* every kernel table (scalar, avx2, avx512, neon...), each with 1 and 2
+         * threads batched (i2_gemm, n_batch 64) and one token per call (i2_gemv) */
+        const bn_kernels *tabs[8];
+        const int n_tabs = bn_kernels_list(tabs, 8);
+        for (int mode = 0; mode < 3 * n_tabs; mode++) {
             bitnet_context_params cp = bitnet_context_default_params();
             cp.n_ctx = 256;
-            cp.n_threads = mode == 1 ? 2 : 1;
-            cp.n_batch = mode == 2 ? 1 : 64;
+            cp.n_threads = mode % 3 == 1 ? 2 : 1;
+            cp.n_batch = mode % 3 == 2 ? 1 : 64;
             bitnet_context *c = NULL;
             CHECK_MSG(bitnet_context_new(m, &cp, &c) == BITNET_OK, "context: %s", bitnet_last_error());
             if (!c) continue;
+            c->kern = tabs[mode / 3];
             float *out = malloc((size_t)q->n_total * vocab * sizeof(float));
             CHECK(bitnet_eval_all_logits(c, q->tokens, q->n_total, 0, out) == BITNET_OK);
             for (int t = 0; t < q->n_total; t++) {

@@ -327,24 +327,28 @@ class RefModel:
                 q[p] = c_rope(q[p], self.cos[p], self.sin[p])
                 k[p] = c_rope(k[p], self.cos[p], self.sin[p])
             out = np.zeros((n, H, hd), dtype=f32)
+            causal = np.tril(np.ones((n, n), dtype=bool))
             for hh in range(H):
                 kv = hh // group
-                K, V = k[:, kv, :], v[:, kv, :]  # [n, hd]
-                for p in range(n):
-                    sc = np.zeros(p + 1, dtype=f32)
-                    for i in range(hd):  # sequential sum over i, as the C loop
-                        sc = (sc + q[p, hh, i] * K[:p + 1, i]).astype(f32)
-                    att = (sc * inv_sqrt).astype(f32)
-                    mx = att.max()
-                    e = np.array([_libm.expf(f32(a - mx)) for a in att], dtype=f32)
-                    s = f32(0.0)
-                    for a in e:
-                        s = f32(s + a)
-                    e = (e / s).astype(f32)
-                    o = np.zeros(hd, dtype=f32)
-                    for u in range(p + 1):
-                        o = (o + e[u] * V[u]).astype(f32)
-                    out[p, hh] = o
+                K, V, Q = k[:, kv, :], v[:, kv, :], q[:, hh, :]
+                # scores[p, u]: sequential float sum over i (vectorised over p, u)
+                sc = np.zeros((n, n), dtype=f32)
+                for i in range(hd):
+                    sc = (sc + np.outer(Q[:, i], K[:, i]).astype(f32)).astype(f32)
+                att = (sc * inv_sqrt).astype(f32)
+                mx = np.where(causal, att, -np.inf).max(axis=1).astype(f32)
+                e = np.zeros((n, n), dtype=f32)
+                for p_ in range(n):
+                    for u in range(p_ + 1):
+                        e[p_, u] = _libm.expf(f32(att[p_, u] - mx[p_]))
+                ssum = np.zeros(n, dtype=f32)
+                for u in range(n):  # positions u > p add exact zeros
+                    ssum = (ssum + e[:, u]).astype(f32)
+                e = (e / ssum[:, None]).astype(f32)
+                o = np.zeros((n, hd), dtype=f32)
+                for u in range(n):
+                    o = (o + (e[:, u:u + 1] * V[u][None, :]).astype(f32)).astype(f32)
+                out[:, hh] = o
             a = c_rmsnorm(out.reshape(n, D), L["attn_sub_norm"], eps)
             x = (x + c_bitlinear(a, *L["wo"])).astype(f32)
             h = c_rmsnorm(x, L["ffn_norm"], eps)
