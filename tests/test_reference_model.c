@@ -10,8 +10,8 @@
  * The PyTorch reference emulates the runtime's float32 arithmetic op for op
  * (sequential sums, quantize_absmax, exact int32 ternary dots), so the only
  * expected differences come from the float classifier's SIMD summation order:
- * observed max |C - PyTorch| is ~1e-6 of the logit scale. The bound asserted is
- * 1e-4 * max|logit|, far below what one flipped int8 activation would cause. */
+ * observed max |C - PyTorch| 8.6e-6 with max |logit| 15.7 (5.5e-7 relative).
+ * The bound asserted is 1e-4 * max|logit|, far below what one flipped int8 activation would cause. */
 #include <stdint.h>
 
 #include "bitnet.h"
@@ -144,7 +144,7 @@ TEST(reference_model_matches_pytorch) {
               "max |C - PyTorch| logit error %g exceeds %g * %g", max_err, REF_REL_TOL, max_logit);
     CHECK_EQ_INT(greedy_bad, 0);
 
-    for (int s = 0; s < n_seq; s++) {
+    for (int s = 0; s < 8; s++) { /* all: a failed parse may leave some allocated */
         free(seqs[s].tokens);
         free(seqs[s].logits);
     }
