@@ -26,8 +26,9 @@ static void usage(FILE *out) {
             "  --type T       layout of the ternary linear layers (default i2_s)\n"
             "  --tokenizer F  llama2.c tokenizer.bin for inputs without a vocabulary (ak42)\n"
             "\n"
-            "       convert --synthetic PRESET -o OUT.gguf\n"
-            "Writes a bitnet-b1.58 model with random ternary weights (i2_s), a tied Q8_0\n"
+            "       convert --synthetic PRESET [--type T] -o OUT.gguf\n"
+            "       convert --synthetic custom --dim D --ff F --layers L --heads H --kv-heads K --vocab-size V -o OUT.gguf\n"
+            "Writes a bitnet-b1.58 model with random ternary weights (--type, default i2_s), a tied Q8_0\n"
             "embedding/classifier and a placeholder vocabulary, with the shapes of a real\n"
             "model, to measure speed without downloading one. Presets:\n"
             "  bitnet-b1.58-2B-4T  dim 2560, 30 layers, ff 6912, 20/5 heads, vocab 128256\n"
@@ -195,6 +196,26 @@ static void add_random_i2s(gguf_writer *w, keep_list *k, const char *name, int r
     gguf_writer_add_tensor(w, name, 2, ne, BN_TT_I2_S, out, nbytes);
 }
 
+/* Random ternary tensor in any layout: draws an I2 matrix and lets
+ * add_ternary() write it (with a companion .scale where the layout needs it). */
+static void add_random_ternary(gguf_writer *w, keep_list *k, const char *name, int rows, int cols, float scale,
+                               bn_tensor_type type) {
+    if (type == BN_TT_I2_S) {
+        add_random_i2s(w, k, name, rows, cols, scale);
+        return;
+    }
+    const int cp = bn_i2_cols_padded(cols);
+    uint8_t *data = keep(k, (size_t)rows * cp / 4);
+    int8_t *t = malloc((size_t)cols);
+    for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) t[c] = (int8_t)((int)(rng_next() % 3) - 1);
+        bn_i2_pack(t, 1, cols, data + (size_t)r * cp / 4);
+    }
+    free(t);
+    bn_matrix m = {BN_W_I2, rows, cols, cp, data, scale, NULL};
+    add_ternary(w, k, name, &m, type);
+}
+
 static void add_random_q8_0(gguf_writer *w, keep_list *k, const char *name, int rows, int cols) {
     uint64_t ne[4] = {(uint64_t)cols, (uint64_t)rows, 1, 1};
     uint64_t nb = (uint64_t)rows * cols / BN_Q8_BLOCK;
@@ -243,7 +264,7 @@ static void add_synthetic_vocab(gguf_writer *w, keep_list *k, int n) {
     gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
 }
 
-static int write_synthetic(const preset *ps, const char *out) {
+static int write_synthetic(const preset *ps, bn_tensor_type type, const char *out) {
     gguf_writer *w = gguf_writer_new();
     keep_list k = {0};
     const char *arch = "bitnet-b1.58";
@@ -274,13 +295,13 @@ static int write_synthetic(const preset *ps, const char *out) {
         add_const_f32(w, &k, N("ffn_norm.weight"), ps->dim, 1.0f);
         add_const_f32(w, &k, N("attn_sub_norm.weight"), ps->dim, 1.0f);
         add_const_f32(w, &k, N("ffn_sub_norm.weight"), ps->ff, 1.0f);
-        add_random_i2s(w, &k, N("attn_q.weight"), ps->dim, ps->dim, 0.02f);
-        add_random_i2s(w, &k, N("attn_k.weight"), kv_dim, ps->dim, 0.02f);
-        add_random_i2s(w, &k, N("attn_v.weight"), kv_dim, ps->dim, 0.02f);
-        add_random_i2s(w, &k, N("attn_output.weight"), ps->dim, ps->dim, 0.02f);
-        add_random_i2s(w, &k, N("ffn_gate.weight"), ps->ff, ps->dim, 0.02f);
-        add_random_i2s(w, &k, N("ffn_up.weight"), ps->ff, ps->dim, 0.02f);
-        add_random_i2s(w, &k, N("ffn_down.weight"), ps->dim, ps->ff, 0.02f);
+        add_random_ternary(w, &k, N("attn_q.weight"), ps->dim, ps->dim, 0.02f, type);
+        add_random_ternary(w, &k, N("attn_k.weight"), kv_dim, ps->dim, 0.02f, type);
+        add_random_ternary(w, &k, N("attn_v.weight"), kv_dim, ps->dim, 0.02f, type);
+        add_random_ternary(w, &k, N("attn_output.weight"), ps->dim, ps->dim, 0.02f, type);
+        add_random_ternary(w, &k, N("ffn_gate.weight"), ps->ff, ps->dim, 0.02f, type);
+        add_random_ternary(w, &k, N("ffn_up.weight"), ps->ff, ps->dim, 0.02f, type);
+        add_random_ternary(w, &k, N("ffn_down.weight"), ps->dim, ps->ff, 0.02f, type);
 #undef N
     }
     bitnet_status st = gguf_writer_write(w, out);
@@ -295,11 +316,18 @@ static int write_synthetic(const preset *ps, const char *out) {
 int main(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *tokenizer = NULL, *synthetic = NULL;
     bn_tensor_type type = BN_TT_I2_S;
+    preset custom = {"custom", 0, 0, 0, 0, 0, 0, 2048, 10000.0f};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
         else if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tokenizer = argv[++i];
         else if (!strcmp(argv[i], "--synthetic") && i + 1 < argc) synthetic = argv[++i];
+        else if (!strcmp(argv[i], "--dim") && i + 1 < argc) custom.dim = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--layers") && i + 1 < argc) custom.layers = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--ff") && i + 1 < argc) custom.ff = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--heads") && i + 1 < argc) custom.heads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--kv-heads") && i + 1 < argc) custom.kv_heads = atoi(argv[++i]);
+        else if (!strcmp(argv[i], "--vocab-size") && i + 1 < argc) custom.vocab = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) {
             if (!parse_type(argv[++i], &type)) { fprintf(stderr, "convert: unknown --type '%s' (tq2_0, tq1_0, i2_s, f16, f32)\n", argv[i]); return 2; }
         } else if (argv[i][0] == '-') { fprintf(stderr, "convert: unknown option '%s' (see --help)\n", argv[i]); return 2; }
@@ -307,8 +335,18 @@ int main(int argc, char **argv) {
         else { fprintf(stderr, "convert: more than one input file\n"); return 2; }
     }
     if (synthetic && out) {
+        if (!strcmp(synthetic, "custom")) {
+            if (custom.dim <= 0 || custom.layers <= 0 || custom.ff <= 0 || custom.heads <= 0 || custom.kv_heads <= 0 ||
+                custom.vocab < 260 || custom.dim % custom.heads || custom.heads % custom.kv_heads ||
+                custom.dim % BN_I2_BLOCK || custom.ff % BN_I2_BLOCK || (custom.dim / custom.heads) % 2) {
+                fprintf(stderr, "convert: custom needs --dim, --ff (multiples of 128), --layers, --heads, --kv-heads "
+                                "(dividing heads, even head size) and --vocab-size >= 260\n");
+                return 2;
+            }
+            return write_synthetic(&custom, type, out);
+        }
         for (size_t i = 0; i < sizeof presets / sizeof presets[0]; i++)
-            if (!strcmp(synthetic, presets[i].name)) return write_synthetic(&presets[i], out);
+            if (!strcmp(synthetic, presets[i].name)) return write_synthetic(&presets[i], type, out);
         fprintf(stderr, "convert: unknown preset '%s' (bitnet-b1.58-2B-4T, bitnet-700M, tiny)\n", synthetic);
         return 2;
     }
