@@ -9,7 +9,11 @@
  *   --threads N   measure with 1 and N threads (default: online CPUs, max 64)
  *   --isa NAME    only this table (plus scalar, the speedup baseline)
  *   --seconds S   time per measurement (default 0.25, quick 0.02)
- * Returns 0, or 2 on a bad option / allocation failure. */
+ *   --only NAME   only kernels whose name contains NAME (i2_gemv, gemm, q8_0, b1)
+ * argv may start with the program name (a first argument not starting with
+ * '-' is skipped) and may contain "--kernels" (ignored). Returns 0, or 2 on a
+ * bad option / allocation failure. Needs about 800 MB of memory (256 MB of
+ * weights per format + the 256 MB probe buffer); --quick about 60 MB. */
 int bn_bench_kernels(int argc, char **argv);
 
 /* STREAM-like read-only bandwidth probe: n_threads (1..64) sum disjoint

@@ -29,7 +29,8 @@
 
 #define FLUSH_BLOCKS 8 /* int16 accumulation span, see the bound above */
 #define GEMM_N 4       /* activation vectors per i2_gemm tile */
-#define GEMM_CHUNK 64  /* vectors whose sums are kept on the stack */
+#define GEMM_CHUNK 64  /* most vectors per chunk (their sums are kept on the stack) */
+#define GEMM_X_BYTES 24576 /* activation bytes per chunk: stays in L1 (see gemm_chunk) */
 
 extern const bn_kernels bn_kernels_avx2_vnni;
 
@@ -59,6 +60,16 @@ static inline void store_quarters_i32(int32_t *y, int r, int q, __m128i t) {
     y[r + q] = _mm_extract_epi32(t, 1);
     y[r + 2 * q] = _mm_extract_epi32(t, 2);
     y[r + 3 * q] = _mm_extract_epi32(t, 3);
+}
+
+/* Vectors per GEMM chunk. With one row per register tile every activation
+ * byte is loaded once per MAC, so the chunk's activations must stay in L1
+ * (at 64 vectors x 6912 columns they would come from L2 and halve the
+ * speed); the weights are then re-read once per chunk, from L2/L3 for
+ * matrices of a few MB. At least 4 vectors (one register tile). */
+static inline int gemm_chunk(int cols) {
+    int c = GEMM_X_BYTES / cols / 4 * 4;
+    return c < 4 ? 4 : (c > GEMM_CHUNK ? GEMM_CHUNK : c);
 }
 
 /* sum of cols (multiple of 32) int8 values */
@@ -178,11 +189,12 @@ static void avx2_i2_gemm(int rows, int cols, const uint8_t *W, int n, const int8
     }
     const size_t rb = (size_t)cols / 4;
     int32_t sxs[GEMM_CHUNK];
-    /* Vectors in chunks of GEMM_CHUNK; inside a chunk each weight row is read
-     * from memory once (then stays in L1) while the chunk's vectors pass
-     * over it, GEMM_N at a time. */
-    for (int c0 = 0; c0 < n; c0 += GEMM_CHUNK) {
-        const int nc = BN_MIN(GEMM_CHUNK, n - c0);
+    /* Vectors in chunks of gemm_chunk(cols) (the chunk's activations stay in
+     * L1); inside a chunk each weight row is read once and used by all of the
+     * chunk's vectors, GEMM_N at a time. */
+    const int chunk = gemm_chunk(cols);
+    for (int c0 = 0; c0 < n; c0 += chunk) {
+        const int nc = BN_MIN(chunk, n - c0);
         for (int j = 0; j < nc; j++) sxs[j] = sum_i8(X + (size_t)(c0 + j) * cols, cols);
         for (int r = 0; r < rows; r++) {
             const uint8_t *w = W + (size_t)r * rb;
@@ -275,8 +287,10 @@ static inline __attribute__((always_inline, target("avxvnni"))) void
 vnni_gemm_tile(int NJ, int cols, const uint8_t *w, const int8_t *X, const int32_t *sx, int32_t *Y, int ldy) {
     const int nb = cols / BN_I2_BLOCK;
     const __m256i MC = _mm256_set1_epi8((char)0xC0);
-    __m256i acc[GEMM_N];
-    for (int j = 0; j < NJ; j++) acc[j] = _mm256_setzero_si256();
+    /* two accumulators per vector (groups 0-1, groups 2-3): twice as many
+     * independent VPDPBUSD chains */
+    __m256i acc[GEMM_N], acd[GEMM_N];
+    for (int j = 0; j < NJ; j++) acc[j] = acd[j] = _mm256_setzero_si256();
     for (int b = 0; b < nb; b++) {
         const __m256i v = _mm256_loadu_si256((const __m256i *)(w + (size_t)b * BN_I2_BLOCK_BYTES));
         const __m256i g0 = _mm256_and_si256(v, MC);
@@ -287,12 +301,13 @@ vnni_gemm_tile(int NJ, int cols, const uint8_t *w, const int8_t *X, const int32_
         for (int j = 0; j < NJ; j++) {
             LOAD_X4(X + (size_t)j * cols + (size_t)b * BN_I2_BLOCK);
             acc[j] = _mm256_dpbusd_avx_epi32(acc[j], g0, x0);
+            acd[j] = _mm256_dpbusd_avx_epi32(acd[j], g2, x2);
             acc[j] = _mm256_dpbusd_avx_epi32(acc[j], g1, x1);
-            acc[j] = _mm256_dpbusd_avx_epi32(acc[j], g2, x2);
-            acc[j] = _mm256_dpbusd_avx_epi32(acc[j], g3, x3);
+            acd[j] = _mm256_dpbusd_avx_epi32(acd[j], g3, x3);
         }
     }
-    for (int j = 0; j < NJ; j++) Y[(size_t)j * ldy] = hsum_epi32(_mm256_srai_epi32(acc[j], 6)) - sx[j];
+    for (int j = 0; j < NJ; j++)
+        Y[(size_t)j * ldy] = hsum_epi32(_mm256_srai_epi32(_mm256_add_epi32(acc[j], acd[j]), 6)) - sx[j];
 }
 
 __attribute__((target("avxvnni"))) static void vnni_i2_gemm(int rows, int cols, const uint8_t *W, int n,
@@ -303,8 +318,9 @@ __attribute__((target("avxvnni"))) static void vnni_i2_gemm(int rows, int cols, 
     }
     const size_t rb = (size_t)cols / 4;
     int32_t sxs[GEMM_CHUNK];
-    for (int c0 = 0; c0 < n; c0 += GEMM_CHUNK) {
-        const int nc = BN_MIN(GEMM_CHUNK, n - c0);
+    const int chunk = gemm_chunk(cols);
+    for (int c0 = 0; c0 < n; c0 += chunk) {
+        const int nc = BN_MIN(chunk, n - c0);
         for (int j = 0; j < nc; j++) sxs[j] = vnni_sum_i8(X + (size_t)(c0 + j) * cols, cols);
         for (int r = 0; r < rows; r++) {
             const uint8_t *w = W + (size_t)r * rb;

@@ -99,6 +99,16 @@ static inline int32_t hsum8(__m256i v) {
         I2_STEP(a3, c3, w3 + (o), x01_, x23_);                             \
     } while (0)
 
+#define I2_STEP4_ODD(o, xb)                                                \
+    do {                                                                   \
+        const __m512i x01_ = _mm512_loadu_si512((const void *)(xb));       \
+        const __m512i x23_ = _mm512_loadu_si512((const void *)((xb) + 64)); \
+        I2_STEP(e0, f0, w0 + (o), x01_, x23_);                             \
+        I2_STEP(e1, f1, w1 + (o), x01_, x23_);                             \
+        I2_STEP(e2, f2, w2 + (o), x01_, x23_);                             \
+        I2_STEP(e3, f3, w3 + (o), x01_, x23_);                             \
+    } while (0)
+
 /* GEMV streaming order. Four rows share each activation load, but four
  * ADJACENT rows would be four interleaved streams inside the same pages,
  * which defeats the hardware prefetcher (measured: ~45% of the read
@@ -115,14 +125,19 @@ static void avx512_i2_gemv(int rows, int cols, const uint8_t *W, const int8_t *x
     for (int r = 0; r < q; r++) {
         const uint8_t *w0 = W + (size_t)r * rb, *w1 = w0 + (size_t)q * rb, *w2 = w1 + (size_t)q * rb,
                       *w3 = w2 + (size_t)q * rb;
-        /* two accumulators per row (groups 0|1 and 2|3): 8 independent chains */
+        /* two accumulators per row (groups 0|1 and 2|3), and a second set
+         * for odd blocks: 16 independent VPDPBUSD chains */
         __m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0, c0 = a0, c1 = a0, c2 = a0, c3 = a0;
+        __m512i e0 = a0, e1 = a0, e2 = a0, e3 = a0, f0 = a0, f1 = a0, f2 = a0, f3 = a0;
         int b = 0;
         for (; b + 2 <= nb; b += 2) {
             I2_STEP4((size_t)b * BN_I2_BLOCK_BYTES, x + (size_t)b * BN_I2_BLOCK);
-            I2_STEP4((size_t)(b + 1) * BN_I2_BLOCK_BYTES, x + (size_t)(b + 1) * BN_I2_BLOCK);
+            I2_STEP4_ODD((size_t)(b + 1) * BN_I2_BLOCK_BYTES, x + (size_t)(b + 1) * BN_I2_BLOCK);
         }
         if (b < nb) I2_STEP4((size_t)b * BN_I2_BLOCK_BYTES, x + (size_t)b * BN_I2_BLOCK);
+        a0 = _mm512_add_epi32(a0, e0), a1 = _mm512_add_epi32(a1, e1), a2 = _mm512_add_epi32(a2, e2);
+        a3 = _mm512_add_epi32(a3, e3), c0 = _mm512_add_epi32(c0, f0), c1 = _mm512_add_epi32(c1, f1);
+        c2 = _mm512_add_epi32(c2, f2), c3 = _mm512_add_epi32(c3, f3);
         const __m128i t = hsum4(i2_fold(_mm512_add_epi32(a0, c0)), i2_fold(_mm512_add_epi32(a1, c1)),
                                 i2_fold(_mm512_add_epi32(a2, c2)), i2_fold(_mm512_add_epi32(a3, c3)));
         y[r] = _mm_extract_epi32(t, 0) - sx;

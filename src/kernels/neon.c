@@ -27,7 +27,8 @@
 #include "kernels.h"
 
 #define GEMM_N 4      /* activation vectors per i2_gemm tile */
-#define GEMM_CHUNK 64 /* vectors whose sums are kept on the stack */
+#define GEMM_CHUNK 64 /* most vectors per chunk (their sums are kept on the stack) */
+#define GEMM_X_BYTES 24576 /* activation bytes per chunk: stays in L1 (see gemm_chunk) */
 #if defined(__clang__)
 /* clang spells the feature "dotprod" and (clang <= 14) declares vdotq_s32
  * only when the whole unit is built for dotprod, hence the asm */
@@ -42,6 +43,16 @@ static inline int32x4_t bn_sdot(int32x4_t acc, int8x16_t a, int8x16_t b) {
 #endif
 
 extern const bn_kernels bn_kernels_neon_dotprod;
+
+/* Vectors per GEMM chunk. With one row per register tile every activation
+ * byte is loaded once per MAC, so the chunk's activations must stay in L1
+ * (at 64 vectors x 6912 columns they would come from L2 and halve the
+ * speed); the weights are then re-read once per chunk, from L2/L3 for
+ * matrices of a few MB. At least 4 vectors (one register tile). */
+static inline int gemm_chunk(int cols) {
+    int c = GEMM_X_BYTES / cols / 4 * 4;
+    return c < 4 ? 4 : (c > GEMM_CHUNK ? GEMM_CHUNK : c);
+}
 
 /* sum of cols (multiple of 16) int8 values */
 static int32_t sum_i8(const int8_t *x, int cols) {
@@ -148,14 +159,15 @@ static inline __attribute__((always_inline)) void i2_gemm_tile(int NJ, int cols,
     for (int j = 0; j < NJ; j++) Y[(size_t)j * ldy] = vaddvq_s32(acc[j]) - sx[j];
 }
 
-/* Shared GEMM driver: vectors in chunks of GEMM_CHUNK (sums on the stack);
- * each weight row is read from memory once per chunk and reused, from L1, by
- * all of the chunk's vectors, GEMM_N at a time. */
+/* Shared GEMM driver: vectors in chunks of gemm_chunk(cols) (sums on the
+ * stack); each weight row is read once per chunk and reused, from L1, by all
+ * of the chunk's vectors, GEMM_N at a time. */
 #define GEMM_DRIVER(TILE, SUM)                                                           \
     const size_t rb = (size_t)cols / 4;                                                  \
     int32_t sxs[GEMM_CHUNK];                                                             \
-    for (int c0 = 0; c0 < n; c0 += GEMM_CHUNK) {                                         \
-        const int nc = BN_MIN(GEMM_CHUNK, n - c0);                                       \
+    const int chunk = gemm_chunk(cols);                                                  \
+    for (int c0 = 0; c0 < n; c0 += chunk) {                                              \
+        const int nc = BN_MIN(chunk, n - c0);                                            \
         for (int j = 0; j < nc; j++) sxs[j] = SUM(X + (size_t)(c0 + j) * cols, cols);    \
         for (int r = 0; r < rows; r++) {                                                 \
             const uint8_t *w = W + (size_t)r * rb;                                       \
