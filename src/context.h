@@ -61,5 +61,13 @@ bitnet_status bn_forward(bitnet_context *ctx, const bitnet_token *tokens, int n,
 /* y[t][rows] = W x[t][cols] for t < n, using the thread pool. The activation
  * quantisation for ternary weights follows the model's architecture. */
 void bn_linear(bitnet_context *ctx, const bn_matrix *W, const float *x, int n, float *y);
+/* As bn_linear; with reuse != 0 the int8 activations of the previous call are
+ * used as they are (same x, same n, I2 weights of the same width): q/k/v and
+ * gate/up share one quantisation. */
+void bn_linear_ex(bitnet_context *ctx, const bn_matrix *W, const float *x, int n, float *y, int reuse);
+/* True if W2 can reuse the activations quantised for W1 (see bn_linear_ex). */
+static inline int bn_can_share_quant(const bn_matrix *w1, const bn_matrix *w2) {
+    return w1->type == BN_W_I2 && w2->type == BN_W_I2 && w1->cols == w2->cols && w1->cols_padded == w2->cols_padded;
+}
 
 #endif

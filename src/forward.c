@@ -120,8 +120,8 @@ static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n
         in = ctx->xb;
     }
     bn_linear(ctx, &L->wq, in, n, ctx->q);
-    bn_linear(ctx, &L->wk, in, n, ctx->k);
-    bn_linear(ctx, &L->wv, in, n, ctx->v);
+    bn_linear_ex(ctx, &L->wk, in, n, ctx->k, bn_can_share_quant(&L->wq, &L->wk));
+    bn_linear_ex(ctx, &L->wv, in, n, ctx->v, bn_can_share_quant(&L->wk, &L->wv) && bn_can_share_quant(&L->wq, &L->wk));
 
     /* RoPE, then append k and v to the cache */
     for (int t = 0; t < n; t++) {
@@ -170,7 +170,7 @@ static void ffn_block(bitnet_context *ctx, const bn_layer *L, int n) {
         in = ctx->xb;
     }
     bn_linear(ctx, &L->w_gate, in, n, ctx->hb);
-    bn_linear(ctx, &L->w_up, in, n, ctx->hb2);
+    bn_linear_ex(ctx, &L->w_up, in, n, ctx->hb2, bn_can_share_quant(&L->w_gate, &L->w_up));
 
     const size_t total = (size_t)n * ff;
     if (m->arch == BN_ARCH_AK42) {

@@ -89,14 +89,21 @@ static void run_i2(void *arg, int ith, int nth) {
  * of x (absmax / 127). */
 static float quantize_absmax(const float *x, int n, int n_padded, int8_t *q) {
     float amax = 0.0f;
-    for (int i = 0; i < n; i++) amax = fmaxf(amax, fabsf(x[i]));
+    for (int i = 0; i < n; i++) {
+        float v = fabsf(x[i]); /* NaN compares false and is skipped, like fmaxf */
+        amax = v > amax ? v : amax;
+    }
     if (!(amax > 0.0f) || !isfinite(amax)) {
         memset(q, 0, (size_t)n_padded);
         return 0.0f;
     }
     const float s = 127.0f / amax;
+    /* Round half to even without a libm call: adding and subtracting 1.5*2^23
+     * rounds any |v| < 2^22 to an integer in the current (nearest-even) mode,
+     * exactly as nearbyintf does. |x*s| <= 127 here. */
+    const float magic = 12582912.0f;
     for (int i = 0; i < n; i++) {
-        float v = nearbyintf(x[i] * s);
+        float v = (x[i] * s + magic) - magic;
         q[i] = (int8_t)(v > 127.0f ? 127 : v < -128.0f ? -128 : v);
     }
     memset(q + n, 0, (size_t)(n_padded - n));
@@ -115,6 +122,10 @@ static void run(bitnet_context *ctx, bn_pool_fn fn, linear_job *job) {
 }
 
 void bn_linear(bitnet_context *ctx, const bn_matrix *W, const float *x, int n, float *y) {
+    bn_linear_ex(ctx, W, x, n, y, 0);
+}
+
+void bn_linear_ex(bitnet_context *ctx, const bn_matrix *W, const float *x, int n, float *y, int reuse) {
     linear_job job = {ctx, W, x, n, y};
     BN_ASSERT(n >= 1 && n <= ctx->n_batch);
     switch (W->type) {
@@ -132,7 +143,7 @@ void bn_linear(bitnet_context *ctx, const bn_matrix *W, const float *x, int n, f
     }
     case BN_W_I2: {
         const int cp = W->cols_padded;
-        for (int t = 0; t < n; t++) {
+        for (int t = 0; t < n && !reuse; t++) {
             int8_t *q = ctx->xq + (size_t)t * cp;
             const float *xt = x + (size_t)t * W->cols;
             if (ctx->model->arch == BN_ARCH_AK42) {
