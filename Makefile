@@ -51,6 +51,8 @@ $(BUILD)/obj/src/kernels/neon.o:   EXTRA_CFLAGS := -march=armv8-a
 $(TEST_OBJ): EXTRA_CFLAGS := -DBN_BUILD_DIR=\"$(BUILD)\"
 
 .PHONY: all test asan static clean fuzz test-arm64
+# keep tool objects between builds (they are intermediates of a pattern rule)
+.SECONDARY:
 all: $(BUILD)/libbitnet.a $(BUILD)/libbitnet.so $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c
