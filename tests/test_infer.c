@@ -119,3 +119,31 @@ TEST(infer_ak42_1m_reference_every_converted_type) {
         remove(out_path);
     }
 }
+
+/* The float Llama path in F16: stories260K converted to f16 linears (and back
+ * to f32) still reproduces the reference (its margins are wide enough). */
+TEST(infer_stories260k_f16_and_f32_conversions) {
+    const char *model = bn_test_shared("models/stories260K.gguf");
+    if (!model) SKIP("../shared not present");
+    char model_path[1024];
+    snprintf(model_path, sizeof model_path, "%s", model);
+    static const char *types[] = {"f16", "f32"};
+    for (int i = 0; i < 2; i++) {
+        char out_path[512], cmd[4096];
+        snprintf(out_path, sizeof out_path, "%s", bn_test_tmp(".gguf"));
+        snprintf(cmd, sizeof cmd, "convert %s --type %s -o %s 2>/dev/null", model_path, types[i], out_path);
+        int st = -1;
+        size_t n;
+        free(bn_test_run_tool(cmd, &n, &st));
+        CHECK_MSG(st == 0, "convert --type %s failed", types[i]);
+        char *ref = bn_test_read_file(bn_test_shared("models/stories260K.reference-greedy.txt"), &n);
+        snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --temp 0 -n 256 2>/dev/null", out_path);
+        size_t out_len = 0;
+        char *out = bn_test_run_tool(cmd, &out_len, &st);
+        CHECK_MSG(st == 0 && out && ref && out_len == n && memcmp(out, ref, n) == 0,
+                  "stories260K as %s does not reproduce the reference", types[i]);
+        free(out);
+        free(ref);
+        remove(out_path);
+    }
+}

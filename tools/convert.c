@@ -21,7 +21,8 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: convert IN -o OUT.gguf [--type tq2_0|tq1_0|i2_s|f16|f32] [--tokenizer tokenizer.bin]\n"
             "Converts a model (ak42 or GGUF) to GGUF. Ternary linears are stored packed\n"
-            "(default i2_s); embeddings and norms are f32. The vocabulary is embedded.\n"
+            "(default i2_s); the linears of a float model are f32, or f16 with --type f16;\n"
+            "embeddings and norms are f32. The vocabulary is embedded.\n"
             "  -o FILE        output GGUF (written atomically)\n"
             "  --type T       layout of the ternary linear layers (default i2_s)\n"
             "  --tokenizer F  llama2.c tokenizer.bin for inputs without a vocabulary (ak42)\n"
@@ -60,11 +61,23 @@ static void add_f32(gguf_writer *w, keep_list *k, const char *name, const float 
     gguf_writer_add_tensor(w, name, ne1 > 1 ? 2 : 1, ne, BN_TT_F32, copy, ne0 * ne1 * sizeof(float));
 }
 
-static void add_float_matrix(gguf_writer *w, keep_list *k, const char *name, const bn_matrix *m) {
-    float *row = keep(k, (size_t)m->rows * m->cols * sizeof(float));
+/* Writes a float matrix as f32, or as f16 when `f16` is set. */
+static void add_float_matrix_as(gguf_writer *w, keep_list *k, const char *name, const bn_matrix *m, int f16) {
+    const size_t n = (size_t)m->rows * m->cols;
+    float *row = keep(k, n * sizeof(float));
     for (int r = 0; r < m->rows; r++) bn_matrix_get_row(m, r, row + (size_t)r * m->cols);
     uint64_t ne[2] = {(uint64_t)m->cols, (uint64_t)m->rows};
-    gguf_writer_add_tensor(w, name, 2, ne, BN_TT_F32, row, (uint64_t)m->rows * m->cols * sizeof(float));
+    if (!f16) {
+        gguf_writer_add_tensor(w, name, 2, ne, BN_TT_F32, row, n * sizeof(float));
+        return;
+    }
+    uint16_t *h = keep(k, n * sizeof(uint16_t));
+    for (size_t i = 0; i < n; i++) h[i] = bn_fp32_to_fp16(row[i]);
+    gguf_writer_add_tensor(w, name, 2, ne, BN_TT_F16, h, n * sizeof(uint16_t));
+}
+
+static void add_float_matrix(gguf_writer *w, keep_list *k, const char *name, const bn_matrix *m) {
+    add_float_matrix_as(w, k, name, m, 0);
 }
 
 /* Writes a ternary matrix in layout `type`, plus NAME.scale where the layout needs it. */
@@ -401,12 +414,12 @@ int main(int argc, char **argv) {
         for (int i = 0; i < 7; i++) {
             snprintf(name, sizeof name, "blk.%d.%s.weight", l, ms[i].n);
             if (ms[i].m->type == BN_W_I2) add_ternary(w, &k, name, ms[i].m, type);
-            else add_float_matrix(w, &k, name, ms[i].m);
+            else add_float_matrix_as(w, &k, name, ms[i].m, type == BN_TT_F16); /* float models: --type f16 halves them */
         }
     }
     bitnet_status st = gguf_writer_write(w, out);
     if (st != BITNET_OK) fprintf(stderr, "convert: %s\n", bitnet_last_error());
-    else fprintf(stderr, "convert: wrote %s (%s, ternary layout %s)\n", out, arch, bn_type_get_traits(type)->name);
+    else fprintf(stderr, "convert: wrote %s (%s, linear layers %s)\n", out, arch, bn_type_get_traits(type)->name);
     gguf_writer_free(w);
     for (int i = 0; i < k.n; i++) free(k.bufs[i]);
     free(k.bufs);
