@@ -91,33 +91,35 @@ TEST(infer_ak42_1m_reference_every_isa) {
     CHECK(ran >= 2); /* scalar and at least one SIMD set */
 }
 
+/* Converts `model` (plus `convert_extra`) to `type`, then checks that the GGUF
+ * (which carries its vocabulary: no --tokenizer) reproduces `ref_rel`. */
+static void expect_converted(const char *model, const char *convert_extra, const char *type, const char *ref_rel) {
+    char out_path[512], cmd[4096];
+    snprintf(out_path, sizeof out_path, "%s", bn_test_tmp(".gguf"));
+    snprintf(cmd, sizeof cmd, "convert %s %s --type %s -o %s 2>/dev/null", model, convert_extra, type, out_path);
+    int st = -1;
+    size_t n = 0, out_len = 0;
+    free(bn_test_run_tool(cmd, &n, &st));
+    CHECK_MSG(st == 0, "convert --type %s failed", type);
+    char *ref = bn_test_read_file(bn_test_shared(ref_rel), &n);
+    snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --temp 0 -n 256 2>/dev/null", out_path);
+    char *out = bn_test_run_tool(cmd, &out_len, &st);
+    CHECK_MSG(st == 0 && out && ref && out_len == n && memcmp(out, ref, n) == 0,
+              "%s converted to %s does not reproduce %s", model, type, ref_rel);
+    free(out);
+    free(ref);
+    remove(out_path);
+}
+
 TEST(infer_ak42_1m_reference_every_converted_type) {
     const char *model = bn_test_shared("models/bitnet158-tinystories-1M.ak42.bin");
     if (!model) SKIP("../shared not present");
-    char model_path[1024], tok_path[1024];
+    char model_path[1024], tok_arg[1100];
     snprintf(model_path, sizeof model_path, "%s", model);
-    snprintf(tok_path, sizeof tok_path, "%s", bn_test_shared("models/tok512.bin"));
+    snprintf(tok_arg, sizeof tok_arg, "--tokenizer %s", bn_test_shared("models/tok512.bin"));
     static const char *types[] = {"i2_s", "tq2_0", "tq1_0", "f16", "f32"};
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        char out_path[512], cmd[4096];
-        snprintf(out_path, sizeof out_path, "%s", bn_test_tmp(".gguf"));
-        snprintf(cmd, sizeof cmd, "convert %s --tokenizer %s --type %s -o %s 2>/dev/null", model_path, tok_path,
-                 types[i], out_path);
-        int st = -1;
-        size_t n;
-        free(bn_test_run_tool(cmd, &n, &st));
-        CHECK_MSG(st == 0, "convert --type %s failed", types[i]);
-        /* the converted file carries its vocabulary: no --tokenizer */
-        char *ref = bn_test_read_file(bn_test_shared("models/bitnet158-tinystories-1M.reference-greedy.txt"), &n);
-        snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --temp 0 -n 256 2>/dev/null", out_path);
-        size_t out_len = 0;
-        char *out = bn_test_run_tool(cmd, &out_len, &st);
-        CHECK_MSG(st == 0 && out && ref && out_len == n && memcmp(out, ref, n) == 0,
-                  "converted %s does not reproduce the reference", types[i]);
-        free(out);
-        free(ref);
-        remove(out_path);
-    }
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        expect_converted(model_path, tok_arg, types[i], "models/bitnet158-tinystories-1M.reference-greedy.txt");
 }
 
 /* The float Llama path in F16: stories260K converted to f16 linears (and back
@@ -127,23 +129,6 @@ TEST(infer_stories260k_f16_and_f32_conversions) {
     if (!model) SKIP("../shared not present");
     char model_path[1024];
     snprintf(model_path, sizeof model_path, "%s", model);
-    static const char *types[] = {"f16", "f32"};
-    for (int i = 0; i < 2; i++) {
-        char out_path[512], cmd[4096];
-        snprintf(out_path, sizeof out_path, "%s", bn_test_tmp(".gguf"));
-        snprintf(cmd, sizeof cmd, "convert %s --type %s -o %s 2>/dev/null", model_path, types[i], out_path);
-        int st = -1;
-        size_t n;
-        free(bn_test_run_tool(cmd, &n, &st));
-        CHECK_MSG(st == 0, "convert --type %s failed", types[i]);
-        char *ref = bn_test_read_file(bn_test_shared("models/stories260K.reference-greedy.txt"), &n);
-        snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --temp 0 -n 256 2>/dev/null", out_path);
-        size_t out_len = 0;
-        char *out = bn_test_run_tool(cmd, &out_len, &st);
-        CHECK_MSG(st == 0 && out && ref && out_len == n && memcmp(out, ref, n) == 0,
-                  "stories260K as %s does not reproduce the reference", types[i]);
-        free(out);
-        free(ref);
-        remove(out_path);
-    }
+    expect_converted(model_path, "", "f16", "models/stories260K.reference-greedy.txt");
+    expect_converted(model_path, "", "f32", "models/stories260K.reference-greedy.txt");
 }
