@@ -96,21 +96,6 @@ static void mean_sd(const double *v, size_t n, double *mean, double *sd) {
     *sd = n > 1 ? sqrt(ss / (double)(n - 1)) : 0.0;
 }
 
-/* VmRSS (current resident set) in MiB; 0 if unknown. */
-static double rss_now_mib(void) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0.0;
-    char line[256];
-    double mib = 0.0;
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmRSS:", 6) == 0) {
-            mib = strtod(line + 6, NULL) / 1024.0;
-            break;
-        }
-    fclose(f);
-    return mib;
-}
-
 static void rss_finish(rss_delta *r) {
     r->end_mib = rss_now_mib();
     r->growth_pct = r->warm_mib > 0 ? (r->end_mib - r->warm_mib) / r->warm_mib * 100.0 : 0.0;

@@ -16,19 +16,25 @@ static inline uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* VmHWM (peak resident set) from /proc/self/status, in MiB; 0 if unknown. */
-static inline double peak_rss_mib(void) {
+/* A "Field:   N kB" line of /proc/self/status, in MiB; 0 if unknown. */
+static inline double proc_status_mib(const char *field) {
     FILE *f = fopen("/proc/self/status", "r");
     if (!f) return 0.0;
     char line[256];
     double mib = 0.0;
+    size_t n = strlen(field);
     while (fgets(line, sizeof line, f))
-        if (strncmp(line, "VmHWM:", 6) == 0) {
-            mib = strtod(line + 6, NULL) / 1024.0;
+        if (strncmp(line, field, n) == 0) {
+            mib = strtod(line + n, NULL) / 1024.0;
             break;
         }
     fclose(f);
     return mib;
 }
+
+/* Peak resident set (VmHWM) in MiB. */
+static inline double peak_rss_mib(void) { return proc_status_mib("VmHWM:"); }
+/* Current resident set (VmRSS) in MiB. */
+static inline double rss_now_mib(void) { return proc_status_mib("VmRSS:"); }
 
 #endif
