@@ -169,6 +169,24 @@ static int parse_type(const char *s, bn_tensor_type *t) {
     return 0;
 }
 
+/* The ARCH.* hyper-parameter keys llama.cpp reads. */
+static void write_hparams(gguf_writer *w, const char *arch, const bn_hparams *hp) {
+    char key[128];
+#define SETU(suffix, v) (snprintf(key, sizeof key, "%s." suffix, arch), gguf_writer_set_u32(w, key, (uint32_t)(v)))
+#define SETF(suffix, v) (snprintf(key, sizeof key, "%s." suffix, arch), gguf_writer_set_f32(w, key, (v)))
+    SETU("context_length", hp->ctx_train);
+    SETU("embedding_length", hp->dim);
+    SETU("feed_forward_length", hp->ff);
+    SETU("block_count", hp->n_layers);
+    SETU("attention.head_count", hp->n_heads);
+    SETU("attention.head_count_kv", hp->n_kv_heads);
+    SETU("rope.dimension_count", hp->rope_dim);
+    SETF("attention.layer_norm_rms_epsilon", hp->norm_eps);
+    SETF("rope.freq_base", hp->rope_theta);
+#undef SETU
+#undef SETF
+}
+
 /* ---- --synthetic: random ternary models with the shapes of real ones ---- */
 
 typedef struct {
@@ -281,23 +299,15 @@ static int write_synthetic(const preset *ps, bn_tensor_type type, const char *ou
     gguf_writer *w = gguf_writer_new();
     keep_list k = {0};
     const char *arch = "bitnet-b1.58";
-    char key[128], name[96];
+    char name[96];
     const int kv_dim = ps->dim / ps->heads * ps->kv_heads;
-#define SSETU(suffix, v) (snprintf(key, sizeof key, "%s." suffix, arch), gguf_writer_set_u32(w, key, (uint32_t)(v)))
+    const bn_hparams hp = {.dim = ps->dim, .ff = ps->ff, .n_layers = ps->layers, .n_heads = ps->heads,
+                           .n_kv_heads = ps->kv_heads, .head_dim = ps->dim / ps->heads,
+                           .rope_dim = ps->dim / ps->heads, .vocab = ps->vocab, .ctx_train = ps->ctx,
+                           .norm_eps = 1e-5f, .rope_theta = ps->rope_theta};
     gguf_writer_set_str(w, "general.architecture", arch);
     gguf_writer_set_str(w, "general.name", ps->name);
-    SSETU("context_length", ps->ctx);
-    SSETU("embedding_length", ps->dim);
-    SSETU("feed_forward_length", ps->ff);
-    SSETU("block_count", ps->layers);
-    SSETU("attention.head_count", ps->heads);
-    SSETU("attention.head_count_kv", ps->kv_heads);
-    SSETU("rope.dimension_count", ps->dim / ps->heads);
-    snprintf(key, sizeof key, "%s.attention.layer_norm_rms_epsilon", arch);
-    gguf_writer_set_f32(w, key, 1e-5f);
-    snprintf(key, sizeof key, "%s.rope.freq_base", arch);
-    gguf_writer_set_f32(w, key, ps->rope_theta);
-#undef SSETU
+    write_hparams(w, arch, &hp);
     add_synthetic_vocab(w, &k, ps->vocab);
     /* tied 8-bit embedding / classifier, as a Q8_0 head */
     add_random_q8_0(w, &k, "token_embd.weight", ps->vocab, ps->dim);
@@ -375,21 +385,10 @@ int main(int argc, char **argv) {
 
     gguf_writer *w = gguf_writer_new();
     keep_list k = {0};
-    char key[128];
-#define SETU(suffix, v) (snprintf(key, sizeof key, "%s." suffix, arch), gguf_writer_set_u32(w, key, (uint32_t)(v)))
-#define SETF(suffix, v) (snprintf(key, sizeof key, "%s." suffix, arch), gguf_writer_set_f32(w, key, (v)))
     gguf_writer_set_str(w, "general.architecture", arch);
     gguf_writer_set_str(w, "general.name", m->name);
     gguf_writer_set_u32(w, "general.alignment", 32);
-    SETU("context_length", hp->ctx_train);
-    SETU("embedding_length", hp->dim);
-    SETU("feed_forward_length", hp->ff);
-    SETU("block_count", hp->n_layers);
-    SETU("attention.head_count", hp->n_heads);
-    SETU("attention.head_count_kv", hp->n_kv_heads);
-    SETU("rope.dimension_count", hp->rope_dim);
-    SETF("attention.layer_norm_rms_epsilon", hp->norm_eps);
-    SETF("rope.freq_base", hp->rope_theta);
+    write_hparams(w, arch, hp);
     if (m->arch == BN_ARCH_AK42) {
         /* the BitLinear variant, spelled out so nothing has to be guessed (docs/formats.md) */
         gguf_writer_set_str(w, "bitnet-ak42.bitlinear.input_norm", "rms_no_eps_no_weight");
