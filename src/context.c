@@ -124,9 +124,10 @@ bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_param
     c = (carver){ctx->arena, 0, ctx->arena_size};
     layout(ctx, &c);
 
-    /* RoPE tables, computed with the same float expressions as llama2.c */
+    /* RoPE tables, computed with the same float expressions as llama2.c
+     * (ak42 uses its own double table below instead) */
     const int half = hp->rope_dim / 2;
-    for (int pos = 0; pos < ctx->n_ctx; pos++) {
+    for (int pos = 0; pos < ctx->n_ctx && model->arch != BN_ARCH_AK42; pos++) {
         for (int i = 0; i < hp->rope_dim; i += 2) {
             float freq = 1.0f / powf(hp->rope_theta, (float)i / (float)hp->rope_dim);
             float val = (float)pos * freq;
