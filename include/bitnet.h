@@ -95,6 +95,8 @@ typedef struct {
     bitnet_kv_type kv_type;
     const char *cpu_affinity; /* "0-1,3" as taskset takes, or NULL         */
     int use_mlock;      /* lock the context arena                           */
+    int n_seq;          /* independent sequences (KV cache slots) decoded
+                           together by bitnet_eval_batch (default 1)         */
 } bitnet_context_params;
 
 bitnet_context_params bitnet_context_default_params(void);
@@ -109,6 +111,20 @@ bitnet_status bitnet_eval(bitnet_context *ctx, const bitnet_token *tokens, int n
 bitnet_status bitnet_eval_all_logits(bitnet_context *ctx, const bitnet_token *tokens,
                                      int n_tokens, int pos, float *out);
 float *bitnet_get_logits(bitnet_context *ctx);
+
+/* Batched decoding of several sequences in one forward pass (a server's
+ * slots): token i is placed in sequence seq[i] (0..n_seq-1) at position pos[i].
+ * Every weight is read once for the whole batch. Tokens of one sequence must
+ * appear in increasing, consecutive positions, and positions 0..pos-1 of that
+ * sequence must have been evaluated before (re-evaluating from an earlier
+ * position overwrites the cache from there: that is how a slot is reused).
+ * Afterwards bitnet_get_logits_seq(ctx, s) holds the logits of the last token
+ * of sequence s in this batch; sequences absent from the batch keep theirs.
+ * bitnet_eval(ctx, t, n, pos) is bitnet_eval_batch with seq[i] = 0. */
+bitnet_status bitnet_eval_batch(bitnet_context *ctx, const bitnet_token *tokens, const int *pos,
+                                const int *seq, int n_tokens);
+float *bitnet_get_logits_seq(bitnet_context *ctx, int seq);
+int bitnet_n_seq(const bitnet_context *ctx);
 int bitnet_n_vocab(const bitnet_model *model);
 int bitnet_n_ctx(const bitnet_context *ctx);
 

@@ -14,6 +14,7 @@ bitnet_context_params bitnet_context_default_params(void) {
     p.n_batch = 64;
     p.n_threads = 1;
     p.kv_type = BITNET_KV_F32;
+    p.n_seq = 1;
     return p;
 }
 
@@ -40,8 +41,13 @@ static void layout(bitnet_context *ctx, carver *c) {
     const size_t wide = (size_t)BN_MAX(hp->dim, hp->ff);
     const int nth = ctx->params.n_threads;
 
-    ctx->k_cache = carve(c, (size_t)hp->n_layers * ctx->n_ctx * kv_dim * sizeof(float));
-    ctx->v_cache = carve(c, (size_t)hp->n_layers * ctx->n_ctx * kv_dim * sizeof(float));
+    const size_t kv_elems = (size_t)ctx->n_seq * hp->n_layers * ctx->n_ctx * kv_dim;
+    ctx->k_cache = carve(c, kv_elems * sizeof(float));
+    ctx->v_cache = carve(c, kv_elems * sizeof(float));
+    ctx->tok_pos = carve(c, B * sizeof(int));
+    ctx->tok_seq = carve(c, B * sizeof(int));
+    ctx->seq_last = carve(c, (size_t)ctx->n_seq * sizeof(int));
+    if (ctx->n_seq > 1) ctx->head_out = carve(c, (size_t)ctx->n_seq * hp->vocab * sizeof(float));
     ctx->x = carve(c, B * hp->dim * sizeof(float));
     ctx->xb = carve(c, B * wide * sizeof(float));
     ctx->xb2 = carve(c, B * hp->dim * sizeof(float));
@@ -51,7 +57,7 @@ static void layout(bitnet_context *ctx, carver *c) {
     ctx->hb = carve(c, B * hp->ff * sizeof(float));
     ctx->hb2 = carve(c, B * hp->ff * sizeof(float));
     ctx->att = carve(c, (size_t)nth * ctx->n_ctx * sizeof(float));
-    ctx->logits = carve(c, (size_t)hp->vocab * sizeof(float));
+    ctx->logits = carve(c, (size_t)ctx->n_seq * hp->vocab * sizeof(float));
     ctx->rope_cos = carve(c, (size_t)ctx->n_ctx * (hp->rope_dim / 2) * sizeof(float));
     ctx->rope_sin = carve(c, (size_t)ctx->n_ctx * (hp->rope_dim / 2) * sizeof(float));
     if (m->arch == BN_ARCH_AK42) {
@@ -77,10 +83,13 @@ bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_param
     if (p.n_ctx <= 0) p.n_ctx = 512;
     if (p.n_batch <= 0) p.n_batch = 64;
     if (p.n_threads <= 0) p.n_threads = 1;
+    if (p.n_seq <= 0) p.n_seq = 1;
+    if (p.n_seq > BN_MAX_SEQ) return bn_error(BITNET_ERR_ARG, "context: %d sequences requested, at most %d", p.n_seq, BN_MAX_SEQ);
     if (p.n_ctx > 1 << 20) return bn_error(BITNET_ERR_ARG, "--ctx-size %d is too large", p.n_ctx);
     if (p.kv_type != BITNET_KV_F32)
         return bn_error(BITNET_ERR_UNSUPPORTED, "KV cache type %d is not implemented yet (use f32)", (int)p.kv_type);
     if (p.n_batch > p.n_ctx) p.n_batch = p.n_ctx;
+    if (p.n_batch < p.n_seq) p.n_batch = p.n_seq; /* one token of every sequence fits in a step */
     /* A spinning pool with more threads than cores makes every matmul wait for
      * a descheduled thread: cap the count at the online CPUs. */
     long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -95,6 +104,7 @@ bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_param
     ctx->params = p;
     ctx->n_ctx = p.n_ctx;
     ctx->n_batch = p.n_batch;
+    ctx->n_seq = p.n_seq;
     ctx->kern = bn_kernels_get();
 
     const bn_hparams *hp = &model->hp;
@@ -161,17 +171,44 @@ void bitnet_context_free(bitnet_context *ctx) {
     free(ctx);
 }
 
-bitnet_status bitnet_eval(bitnet_context *ctx, const bitnet_token *tokens, int n_tokens, int pos) {
+/* Positions pos, pos+1, ... of sequence 0, without a per-call array: the
+ * batch is walked in n_batch pieces whose positions are filled in here. */
+static bitnet_status eval_seq0(bitnet_context *ctx, const bitnet_token *tokens, int n, int pos, float *all_logits) {
     if (!ctx || !tokens) return bn_error(BITNET_ERR_ARG, "eval: NULL argument");
-    return bn_forward(ctx, tokens, n_tokens, pos, NULL);
+    if (n < 1 || pos < 0) return bn_error(BITNET_ERR_ARG, "eval: need at least one token at pos >= 0");
+    if ((int64_t)pos + n > ctx->n_ctx)
+        return bn_error(BITNET_ERR_CONTEXT_FULL, "context is full: %d tokens at position %d do not fit in --ctx-size %d",
+                        n, pos, ctx->n_ctx);
+    for (int done = 0; done < n; done += BN_EVAL_CHUNK) {
+        int chunk = BN_MIN(BN_EVAL_CHUNK, n - done), p[BN_EVAL_CHUNK];
+        for (int i = 0; i < chunk; i++) p[i] = pos + done + i;
+        bitnet_status st = bn_forward(ctx, tokens + done, p, NULL, chunk,
+                                      all_logits ? all_logits + (size_t)done * ctx->model->hp.vocab : NULL);
+        if (st != BITNET_OK) return st;
+    }
+    return BITNET_OK;
+}
+
+bitnet_status bitnet_eval(bitnet_context *ctx, const bitnet_token *tokens, int n_tokens, int pos) {
+    return eval_seq0(ctx, tokens, n_tokens, pos, NULL);
 }
 
 bitnet_status bitnet_eval_all_logits(bitnet_context *ctx, const bitnet_token *tokens, int n_tokens,
                                      int pos, float *out) {
-    if (!ctx || !tokens || !out) return bn_error(BITNET_ERR_ARG, "eval: NULL argument");
-    return bn_forward(ctx, tokens, n_tokens, pos, out);
+    if (!out) return bn_error(BITNET_ERR_ARG, "eval: NULL argument");
+    return eval_seq0(ctx, tokens, n_tokens, pos, out);
+}
+
+bitnet_status bitnet_eval_batch(bitnet_context *ctx, const bitnet_token *tokens, const int *pos, const int *seq,
+                                int n_tokens) {
+    if (!ctx || !tokens || !pos || !seq) return bn_error(BITNET_ERR_ARG, "eval: NULL argument");
+    return bn_forward(ctx, tokens, pos, seq, n_tokens, NULL);
 }
 
 float *bitnet_get_logits(bitnet_context *ctx) { return ctx->logits; }
+float *bitnet_get_logits_seq(bitnet_context *ctx, int seq) {
+    return seq >= 0 && seq < ctx->n_seq ? ctx->logits + (size_t)seq * ctx->model->hp.vocab : NULL;
+}
+int bitnet_n_seq(const bitnet_context *ctx) { return ctx->n_seq; }
 int bitnet_n_ctx(const bitnet_context *ctx) { return ctx->n_ctx; }
 const char *bitnet_isa_name(void) { return bn_kernels_get()->isa; }

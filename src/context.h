@@ -13,6 +13,9 @@
 #include "model.h"
 #include "threadpool.h"
 
+#define BN_MAX_SEQ 256    /* sequences (server slots) per context          */
+#define BN_EVAL_CHUNK 512 /* bitnet_eval builds positions in pieces of this */
+
 struct bitnet_context {
     bitnet_model *model;
     bitnet_context_params params;
@@ -26,8 +29,23 @@ struct bitnet_context {
     size_t arena_size;
     int arena_is_mmap;
 
-    /* KV cache, [layer][pos][kv_dim] (f32 for now) */
+    /* KV cache, [seq][layer][pos][kv_dim] (f32 for now) */
+    int n_seq;
     float *k_cache, *v_cache;
+
+    /* per-token bookkeeping of the batch being evaluated */
+    int *tok_pos;   /* [n_batch] position of each token          */
+    int *tok_seq;   /* [n_batch] sequence of each token           */
+    int *seq_last;  /* [n_seq] index of each sequence's last token in the current batch, or -1 */
+    float *head_out;/* [n_seq][vocab] classifier output of a multi-sequence step (n_seq > 1) */
+
+    /* Optional instrumentation for analysis tools (build/prune); NULL in normal use.
+     * layer_hook is called after the embedding (layer -1) and after every layer
+     * with the residual stream x[n][dim] of the n tokens being evaluated;
+     * skip_layer[l] != 0 leaves layer l out of the forward pass. */
+    void (*layer_hook)(void *user, int layer, const float *x, int n, int dim);
+    void *layer_hook_user;
+    const uint8_t *skip_layer;
 
     /* activations for up to n_batch tokens */
     float *x;       /* [B][dim]  residual stream          */
@@ -53,10 +71,12 @@ struct bitnet_context {
     int max_cols, max_rows;
 };
 
-/* Runs n tokens at positions pos.. through the model. If all_logits is not
- * NULL it receives n*vocab logits, else ctx->logits gets the last token's. */
-bitnet_status bn_forward(bitnet_context *ctx, const bitnet_token *tokens, int n, int pos,
-                         float *all_logits);
+/* Runs n tokens through the model: token i at position pos[i] of sequence
+ * seq[i] (see bitnet_eval_batch). If all_logits is not NULL it receives n*vocab
+ * logits (and each sequence's logits row gets its last token's), else only
+ * each sequence's last token is classified, into its logits row. */
+bitnet_status bn_forward(bitnet_context *ctx, const bitnet_token *tokens, const int *pos, const int *seq,
+                         int n, float *all_logits);
 
 /* y[t][rows] = W x[t][cols] for t < n, using the thread pool. The activation
  * quantisation for ternary weights follows the model's architecture. */

@@ -41,8 +41,14 @@ static void rope_head(float *v, const float *cosv, const float *sinv, int rope_d
 
 typedef struct {
     bitnet_context *ctx;
-    int layer, n, pos;
+    int layer, n;
 } attn_job;
+
+/* Start of layer l of sequence s in the K (or V) cache: [seq][layer][pos][kv_dim]. */
+static size_t kv_offset(const bitnet_context *ctx, int s, int l, int pos) {
+    const bn_hparams *hp = &ctx->model->hp;
+    return (((size_t)s * hp->n_layers + l) * ctx->n_ctx + pos) * (size_t)(hp->n_kv_heads * hp->head_dim);
+}
 
 /* Causal attention for every (token, head) pair; pairs are split over threads. */
 static void run_attention(void *arg, int ith, int nth) {
@@ -52,12 +58,12 @@ static void run_attention(void *arg, int ith, int nth) {
     const int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd;
     const int group = hp->n_heads / hp->n_kv_heads;
     const float inv_sqrt = 1.0f / sqrtf((float)hd);
-    const size_t layer_off = (size_t)j->layer * ctx->n_ctx * kv_dim;
     float *att = ctx->att + (size_t)ith * ctx->n_ctx;
     const int total = j->n * hp->n_heads;
     for (int w = ith; w < total; w += nth) {
         const int t = w / hp->n_heads, h = w % hp->n_heads;
-        const int p = j->pos + t;
+        const int p = ctx->tok_pos[t];
+        const size_t layer_off = kv_offset(ctx, ctx->tok_seq[t], j->layer, 0);
         const float *q = ctx->q + (size_t)t * hp->dim + h * hd;
         const int kvh = h / group;
         float *out = ctx->xb2 + (size_t)t * hp->dim + h * hd;
@@ -107,7 +113,7 @@ static void run_attention(void *arg, int ith, int nth) {
     }
 }
 
-static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n, int pos) {
+static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n) {
     const bitnet_model *m = ctx->model;
     const bn_hparams *hp = &m->hp;
     const int dim = hp->dim, hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd;
@@ -124,8 +130,10 @@ static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n
     bn_linear_ex(ctx, &L->wv, in, n, ctx->v, bn_can_share_quant(&L->wk, &L->wv) && bn_can_share_quant(&L->wq, &L->wk));
 
     /* RoPE, then append k and v to the cache */
+    int64_t att_work = 0;
     for (int t = 0; t < n; t++) {
-        const int p = pos + t;
+        const int p = ctx->tok_pos[t];
+        att_work += p + 1;
         if (m->arch == BN_ARCH_AK42) {
             const double *cs = ctx->ak_rope + (size_t)p * hd;
             bn_ak42_rope(ctx->q + (size_t)t * dim, hp->n_heads, hd, cs);
@@ -136,14 +144,14 @@ static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n
             for (int h = 0; h < hp->n_heads; h++) rope_head(ctx->q + (size_t)t * dim + h * hd, cs, sn, hp->rope_dim);
             for (int h = 0; h < hp->n_kv_heads; h++) rope_head(ctx->k + (size_t)t * kv_dim + h * hd, cs, sn, hp->rope_dim);
         }
-        const size_t off = ((size_t)l * ctx->n_ctx + p) * kv_dim;
+        const size_t off = kv_offset(ctx, ctx->tok_seq[t], l, p);
         memcpy(ctx->k_cache + off, ctx->k + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
         memcpy(ctx->v_cache + off, ctx->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
     }
 
-    attn_job job = {ctx, l, n, pos};
+    attn_job job = {ctx, l, n};
     /* small attention (short context, few heads) is cheaper than a pool wake-up */
-    if ((int64_t)n * hp->n_heads * (pos + n) * hd < (1 << 15))
+    if (att_work * hp->n_heads * hd < (1 << 15))
         run_attention(&job, 0, 1);
     else
         bn_pool_run(ctx->pool, run_attention, &job);
@@ -197,53 +205,90 @@ static void ffn_block(bitnet_context *ctx, const bn_layer *L, int n) {
     for (size_t i = 0; i < (size_t)n * dim; i++) ctx->x[i] += ctx->xb2[i];
 }
 
-static bitnet_status forward_batch(bitnet_context *ctx, const bitnet_token *tokens, int n, int pos,
-                                   float *all_logits) {
+/* Final norm of token t's residual stream into out. */
+static void final_norm(const bitnet_context *ctx, int t, float *out) {
     const bitnet_model *m = ctx->model;
-    const bn_hparams *hp = &m->hp;
-    const int dim = hp->dim;
-
-    for (int t = 0; t < n; t++) {
-        if (tokens[t] < 0 || tokens[t] >= hp->vocab)
-            return bn_error(BITNET_ERR_ARG, "token id %d is outside the vocabulary (0..%d)", tokens[t],
-                            hp->vocab - 1);
-        bn_matrix_get_row(&m->tok_embd, tokens[t], ctx->x + (size_t)t * dim);
-    }
-
-    for (int l = 0; l < hp->n_layers; l++) {
-        attention_block(ctx, &m->layers[l], l, n, pos);
-        ffn_block(ctx, &m->layers[l], n);
-    }
-
-    /* classifier: only the tokens whose logits are wanted */
-    const int first = all_logits ? 0 : n - 1;
-    for (int t = first; t < n; t++) {
-        float *xn = ctx->xb;
-        if (m->arch == BN_ARCH_AK42)
-            bn_ak42_final_norm(ctx->x + (size_t)t * dim, m->output_norm, dim, BN_AK42_NORM_EPS, xn);
-        else
-            rmsnorm(xn, ctx->x + (size_t)t * dim, m->output_norm, dim, hp->norm_eps);
-        float *out = all_logits ? all_logits + (size_t)t * hp->vocab : ctx->logits;
-        bn_linear(ctx, &m->output, xn, 1, out);
-    }
-    return BITNET_OK;
+    const int dim = m->hp.dim;
+    if (m->arch == BN_ARCH_AK42)
+        bn_ak42_final_norm(ctx->x + (size_t)t * dim, m->output_norm, dim, BN_AK42_NORM_EPS, out);
+    else
+        rmsnorm(out, ctx->x + (size_t)t * dim, m->output_norm, dim, m->hp.norm_eps);
 }
 
-bitnet_status bn_forward(bitnet_context *ctx, const bitnet_token *tokens, int n, int pos,
-                         float *all_logits) {
-    if (n < 1 || pos < 0) return bn_error(BITNET_ERR_ARG, "eval: need at least one token at pos >= 0");
-    if ((int64_t)pos + n > ctx->n_ctx)
-        return bn_error(BITNET_ERR_CONTEXT_FULL,
-                        "context is full: %d tokens at position %d do not fit in --ctx-size %d", n, pos,
-                        ctx->n_ctx);
-    for (int done = 0; done < n; done += ctx->n_batch) {
-        int chunk = BN_MIN(ctx->n_batch, n - done);
-        bitnet_status st = forward_batch(ctx, tokens + done, chunk, pos + done,
-                                         all_logits ? all_logits + (size_t)done * ctx->model->hp.vocab : NULL);
-        if (st != BITNET_OK) return st;
+/* One chunk of at most n_batch tokens; tok_pos/tok_seq hold their places and
+ * `first` is the chunk's index in the whole batch (for seq_last). */
+static void forward_chunk(bitnet_context *ctx, const bitnet_token *tokens, int n, int first, float *all_logits) {
+    const bitnet_model *m = ctx->model;
+    const bn_hparams *hp = &m->hp;
+    const int dim = hp->dim, vocab = hp->vocab;
+
+    for (int t = 0; t < n; t++) bn_matrix_get_row(&m->tok_embd, tokens[t], ctx->x + (size_t)t * dim);
+    if (ctx->layer_hook) ctx->layer_hook(ctx->layer_hook_user, -1, ctx->x, n, dim);
+
+    for (int l = 0; l < hp->n_layers; l++) {
+        if (ctx->skip_layer && ctx->skip_layer[l]) continue;
+        attention_block(ctx, &m->layers[l], l, n);
+        ffn_block(ctx, &m->layers[l], n);
+        if (ctx->layer_hook) ctx->layer_hook(ctx->layer_hook_user, l, ctx->x, n, dim);
     }
-    if (all_logits)
-        memcpy(ctx->logits, all_logits + (size_t)(n - 1) * ctx->model->hp.vocab,
-               (size_t)ctx->model->hp.vocab * sizeof(float));
+
+    /* Classifier, as one matmul over the tokens whose logits are wanted, so
+     * that the (large) output matrix is read once per step. */
+    if (all_logits) {
+        for (int t = 0; t < n; t++) final_norm(ctx, t, ctx->xb + (size_t)t * dim);
+        bn_linear(ctx, &m->output, ctx->xb, n, all_logits);
+        for (int t = 0; t < n; t++)
+            if (ctx->seq_last[ctx->tok_seq[t]] == first + t)
+                memcpy(ctx->logits + (size_t)ctx->tok_seq[t] * vocab, all_logits + (size_t)t * vocab,
+                       (size_t)vocab * sizeof(float));
+        return;
+    }
+    int wanted[BN_MAX_SEQ], n_out = 0;
+    for (int t = 0; t < n; t++)
+        if (ctx->seq_last[ctx->tok_seq[t]] == first + t) {
+            final_norm(ctx, t, ctx->xb + (size_t)n_out * dim);
+            wanted[n_out++] = ctx->tok_seq[t];
+        }
+    if (n_out == 1) {
+        bn_linear(ctx, &m->output, ctx->xb, 1, ctx->logits + (size_t)wanted[0] * vocab);
+    } else if (n_out > 1) {
+        bn_linear(ctx, &m->output, ctx->xb, n_out, ctx->head_out);
+        for (int i = 0; i < n_out; i++)
+            memcpy(ctx->logits + (size_t)wanted[i] * vocab, ctx->head_out + (size_t)i * vocab,
+                   (size_t)vocab * sizeof(float));
+    }
+}
+
+bitnet_status bn_forward(bitnet_context *ctx, const bitnet_token *tokens, const int *pos, const int *seq,
+                         int n, float *all_logits) {
+    const bn_hparams *hp = &ctx->model->hp;
+    if (n < 1) return bn_error(BITNET_ERR_ARG, "eval: need at least one token");
+    /* Validate the whole batch before touching the cache. */
+    for (int s = 0; s < ctx->n_seq; s++) ctx->seq_last[s] = -1;
+    for (int i = 0; i < n; i++) {
+        const int s = seq ? seq[i] : 0;
+        if (tokens[i] < 0 || tokens[i] >= hp->vocab)
+            return bn_error(BITNET_ERR_ARG, "token id %d is outside the vocabulary (0..%d)", tokens[i], hp->vocab - 1);
+        if (s < 0 || s >= ctx->n_seq)
+            return bn_error(BITNET_ERR_ARG, "eval: sequence %d is outside 0..%d (n_seq)", s, ctx->n_seq - 1);
+        if (pos[i] < 0)
+            return bn_error(BITNET_ERR_ARG, "eval: position %d is negative", pos[i]);
+        if (pos[i] >= ctx->n_ctx)
+            return bn_error(BITNET_ERR_CONTEXT_FULL, "context is full: position %d does not fit in --ctx-size %d",
+                            pos[i], ctx->n_ctx);
+        const int prev = ctx->seq_last[s];
+        if (prev >= 0 && pos[i] != pos[prev] + 1)
+            return bn_error(BITNET_ERR_ARG, "eval: sequence %d has position %d after %d (must be consecutive)", s,
+                            pos[i], pos[prev]);
+        ctx->seq_last[s] = i;
+    }
+    for (int done = 0; done < n; done += ctx->n_batch) {
+        const int chunk = BN_MIN(ctx->n_batch, n - done);
+        for (int t = 0; t < chunk; t++) {
+            ctx->tok_pos[t] = pos[done + t];
+            ctx->tok_seq[t] = seq ? seq[done + t] : 0;
+        }
+        forward_chunk(ctx, tokens + done, chunk, done, all_logits ? all_logits + (size_t)done * hp->vocab : NULL);
+    }
     return BITNET_OK;
 }

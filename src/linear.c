@@ -27,20 +27,28 @@ static void thread_rows(int rows, int ith, int nth, int *r0, int *r1) {
     *r1 = BN_MIN(rows, *r0 + per);
 }
 
+/* Float and Q8_0 matrices have no multi-token kernel: for several tokens the
+ * rows are walked in tiles small enough to stay in L2 while every token uses
+ * them, so a batch still reads each weight from memory once. Tiles are a
+ * multiple of every kernel's row group, so results do not depend on n. */
+#define ROW_TILE 64
+
 static void run_float(void *arg, int ith, int nth) {
     linear_job *j = arg;
     const bn_matrix *W = j->W;
     const bn_kernels *k = j->ctx->kern;
     int r0, r1;
     thread_rows(W->rows, ith, nth, &r0, &r1);
-    if (r0 >= r1) return;
-    for (int t = 0; t < j->n; t++) {
-        const float *x = j->x + (size_t)t * W->cols;
-        float *y = j->y + (size_t)t * W->rows + r0;
-        if (W->type == BN_W_F32)
-            k->f32_gemv(r1 - r0, W->cols, (const float *)W->data + (size_t)r0 * W->cols, x, y);
-        else
-            k->f16_gemv(r1 - r0, W->cols, (const uint16_t *)W->data + (size_t)r0 * W->cols, x, y);
+    for (int rb = r0; rb < r1; rb += ROW_TILE) {
+        const int re = BN_MIN(r1, rb + ROW_TILE);
+        for (int t = 0; t < j->n; t++) {
+            const float *x = j->x + (size_t)t * W->cols;
+            float *y = j->y + (size_t)t * W->rows + rb;
+            if (W->type == BN_W_F32)
+                k->f32_gemv(re - rb, W->cols, (const float *)W->data + (size_t)rb * W->cols, x, y);
+            else
+                k->f16_gemv(re - rb, W->cols, (const uint16_t *)W->data + (size_t)rb * W->cols, x, y);
+        }
     }
 }
 
@@ -50,11 +58,12 @@ static void run_q8(void *arg, int ith, int nth) {
     bitnet_context *ctx = j->ctx;
     int r0, r1, nb = W->cols / BN_Q8_BLOCK;
     thread_rows(W->rows, ith, nth, &r0, &r1);
-    if (r0 >= r1) return;
-    for (int t = 0; t < j->n; t++) {
-        ctx->kern->q8_0_gemv(r1 - r0, W->cols, (const bn_block_q8_0 *)W->data + (size_t)r0 * nb,
-                             ctx->xq + (size_t)t * ctx->max_cols, ctx->xq_f + (size_t)t * nb,
-                             j->y + (size_t)t * W->rows + r0);
+    for (int rb = r0; rb < r1; rb += ROW_TILE) {
+        const int re = BN_MIN(r1, rb + ROW_TILE);
+        for (int t = 0; t < j->n; t++)
+            ctx->kern->q8_0_gemv(re - rb, W->cols, (const bn_block_q8_0 *)W->data + (size_t)rb * nb,
+                                 ctx->xq + (size_t)t * ctx->max_cols, ctx->xq_f + (size_t)t * nb,
+                                 j->y + (size_t)t * W->rows + rb);
     }
 }
 

@@ -1,0 +1,153 @@
+/* test_batch.c - multi-sequence decoding (bitnet_eval_batch) must give every
+ * sequence exactly the logits it gets alone in its own context. */
+#include "bitnet.h"
+#include "test.h"
+
+#define N_SEQ 3
+#define STEPS 24
+
+static const char *prompts[N_SEQ] = {"Once upon a time", "The cat sat", "Lily and Ben went to the park and"};
+
+/* Greedy continuation of every prompt, each alone in a one-sequence context. */
+static void run_alone(bitnet_model *m, int n_threads, bitnet_token out[N_SEQ][STEPS], float *last_logits) {
+    const int nv = bitnet_n_vocab(m);
+    for (int s = 0; s < N_SEQ; s++) {
+        bitnet_context_params cp = bitnet_context_default_params();
+        cp.n_ctx = 128;
+        cp.n_threads = n_threads;
+        bitnet_context *ctx = NULL;
+        CHECK(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
+        if (!ctx) return;
+        bitnet_token toks[64];
+        int n = bitnet_tokenize(m, prompts[s], 1, toks, 64);
+        CHECK(n > 0);
+        CHECK(bitnet_eval(ctx, toks, n, 0) == BITNET_OK);
+        for (int i = 0; i < STEPS; i++) {
+            const float *lg = bitnet_get_logits(ctx);
+            int best = 0;
+            for (int v = 1; v < nv; v++) best = lg[v] > lg[best] ? v : best;
+            out[s][i] = best;
+            CHECK(bitnet_eval(ctx, &out[s][i], 1, n + i) == BITNET_OK);
+        }
+        memcpy(last_logits + (size_t)s * nv, bitnet_get_logits(ctx), (size_t)nv * sizeof(float));
+        bitnet_context_free(ctx);
+    }
+}
+
+/* The same continuations from one context with N_SEQ sequences: the prompts are
+ * evaluated in one mixed batch, then every step decodes all sequences at once. */
+static void run_batched(bitnet_model *m, int n_threads, bitnet_token out[N_SEQ][STEPS], float *last_logits) {
+    const int nv = bitnet_n_vocab(m);
+    bitnet_context_params cp = bitnet_context_default_params();
+    cp.n_ctx = 128;
+    cp.n_seq = N_SEQ;
+    cp.n_threads = n_threads;
+    cp.n_batch = 16; /* smaller than the prompts together: the batch is split */
+    bitnet_context *ctx = NULL;
+    CHECK(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
+    if (!ctx) return;
+    CHECK_EQ_INT(bitnet_n_seq(ctx), N_SEQ);
+    bitnet_token toks[3 * 64];
+    int pos[3 * 64], seq[3 * 64], n = 0, len[N_SEQ];
+    for (int s = 0; s < N_SEQ; s++) {
+        len[s] = bitnet_tokenize(m, prompts[s], 1, toks + n, 64);
+        CHECK(len[s] > 0);
+        for (int i = 0; i < len[s]; i++) pos[n + i] = i, seq[n + i] = s;
+        n += len[s];
+    }
+    CHECK(bitnet_eval_batch(ctx, toks, pos, seq, n) == BITNET_OK);
+    for (int i = 0; i < STEPS; i++) {
+        bitnet_token step[N_SEQ];
+        int spos[N_SEQ], sseq[N_SEQ];
+        for (int s = 0; s < N_SEQ; s++) {
+            const float *lg = bitnet_get_logits_seq(ctx, s);
+            int best = 0;
+            for (int v = 1; v < nv; v++) best = lg[v] > lg[best] ? v : best;
+            out[s][i] = step[s] = best;
+            spos[s] = len[s] + i;
+            sseq[N_SEQ - 1 - s] = s; /* any order within the step */
+        }
+        bitnet_token step_rev[N_SEQ];
+        int spos_rev[N_SEQ];
+        for (int k = 0; k < N_SEQ; k++) step_rev[k] = step[sseq[k]], spos_rev[k] = spos[sseq[k]];
+        CHECK(bitnet_eval_batch(ctx, step_rev, spos_rev, sseq, N_SEQ) == BITNET_OK);
+    }
+    for (int s = 0; s < N_SEQ; s++)
+        memcpy(last_logits + (size_t)s * nv, bitnet_get_logits_seq(ctx, s), (size_t)nv * sizeof(float));
+    CHECK(bitnet_get_logits_seq(ctx, N_SEQ) == NULL);
+    bitnet_context_free(ctx);
+}
+
+static void check_model(bitnet_model *m) {
+    const int nv = bitnet_n_vocab(m);
+    float *a = malloc((size_t)N_SEQ * nv * sizeof(float)), *b = malloc((size_t)N_SEQ * nv * sizeof(float));
+    for (int threads = 1; threads <= 2; threads++) {
+        bitnet_token alone[N_SEQ][STEPS], batched[N_SEQ][STEPS];
+        run_alone(m, threads, alone, a);
+        run_batched(m, threads, batched, b);
+        CHECK(memcmp(alone, batched, sizeof alone) == 0);
+        CHECK_MSG(memcmp(a, b, (size_t)N_SEQ * nv * sizeof(float)) == 0,
+                  "batched logits differ from single-sequence logits (%d threads)", threads);
+    }
+    free(a);
+    free(b);
+}
+
+TEST(batch_matches_single_sequences_default_model) {
+    bitnet_model *m = NULL;
+    CHECK(bitnet_model_load_default(NULL, &m) == BITNET_OK);
+    if (!m) return;
+    check_model(m);
+    bitnet_model_free(m);
+}
+
+TEST(batch_matches_single_sequences_llama) {
+    const char *path = bn_test_shared("models/stories260K.gguf");
+    if (!path) { bn_test_skip("../shared/models/stories260K.gguf not found"); return; }
+    bitnet_model *m = NULL;
+    CHECK(bitnet_model_load(path, NULL, &m) == BITNET_OK);
+    if (!m) return;
+    check_model(m);
+    bitnet_model_free(m);
+}
+
+TEST(batch_rejects_bad_batches) {
+    bitnet_model *m = NULL;
+    CHECK(bitnet_model_load_default(NULL, &m) == BITNET_OK);
+    if (!m) return;
+    bitnet_context_params cp = bitnet_context_default_params();
+    cp.n_ctx = 16;
+    cp.n_seq = 2;
+    bitnet_context *ctx = NULL;
+    CHECK(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
+    bitnet_token t[3] = {1, 2, 3};
+    int pos_ok[3] = {0, 1, 0}, seq_ok[3] = {0, 0, 1};
+    CHECK(bitnet_eval_batch(ctx, t, pos_ok, seq_ok, 3) == BITNET_OK);
+
+    int seq_bad[3] = {0, 0, 2};
+    CHECK(bitnet_eval_batch(ctx, t, pos_ok, seq_bad, 3) == BITNET_ERR_ARG);
+    CHECK(strstr(bitnet_last_error(), "sequence 2 is outside 0..1") != NULL);
+
+    int pos_gap[3] = {0, 2, 0};
+    CHECK(bitnet_eval_batch(ctx, t, pos_gap, seq_ok, 3) == BITNET_ERR_ARG);
+    CHECK(strstr(bitnet_last_error(), "must be consecutive") != NULL);
+
+    int pos_full[3] = {15, 16, 0};
+    CHECK(bitnet_eval_batch(ctx, t, pos_full, seq_ok, 3) == BITNET_ERR_CONTEXT_FULL);
+    CHECK(strstr(bitnet_last_error(), "--ctx-size 16") != NULL);
+
+    int pos_neg[3] = {-1, 0, 0};
+    CHECK(bitnet_eval_batch(ctx, t, pos_neg, seq_ok, 3) == BITNET_ERR_ARG);
+
+    bitnet_token bad_tok[1] = {1 << 30};
+    int p0[1] = {0}, s0[1] = {0};
+    CHECK(bitnet_eval_batch(ctx, bad_tok, p0, s0, 1) == BITNET_ERR_ARG);
+    CHECK(bitnet_eval_batch(ctx, t, p0, s0, 0) == BITNET_ERR_ARG);
+    CHECK(bitnet_eval_batch(ctx, t, NULL, s0, 1) == BITNET_ERR_ARG);
+
+    bitnet_context_free(ctx);
+    cp.n_seq = 100000;
+    CHECK(bitnet_context_new(m, &cp, &ctx) == BITNET_ERR_ARG);
+    CHECK(ctx == NULL);
+    bitnet_model_free(m);
+}
