@@ -48,6 +48,32 @@ TEST(bench_streams_json_svg) {
     remove(svg);
 }
 
+/* --batched: every stream advances once per step, so all streams have the
+ * same token count, and the JSON says which mode ran. */
+TEST(bench_streams_batched) {
+    char json[1024], args[2048];
+    snprintf(json, sizeof json, "%s", bn_test_tmp(".json"));
+    snprintf(args, sizeof args, "-p 4 -n 4 -r 1 --streams 3 --batched --duration 0.5 --json %s", json);
+    int status = -1;
+    char *out = run_bench(args, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_MSG(out && strstr(out, "3 streams (batched"), "no batched streams table: %s", out ? out : "");
+    long t[3] = {-1, -2, -3};
+    const char *row = out ? strstr(out, "| 0 | ") : NULL;
+    for (int i = 0; row && i < 3; i++) {
+        char pat[16];
+        snprintf(pat, sizeof pat, "| %d | ", i);
+        const char *r = strstr(row, pat);
+        if (r) t[i] = strtol(r + strlen(pat), NULL, 10);
+    }
+    CHECK_MSG(t[0] > 0 && t[0] == t[1] && t[1] == t[2], "stream token counts %ld %ld %ld", t[0], t[1], t[2]);
+    free(out);
+    char *j = bn_test_read_file(json, NULL);
+    CHECK(j && strstr(j, "\"batched\":true") && strstr(j, "\"k\":3"));
+    free(j);
+    remove(json);
+}
+
 TEST(bench_cold_start) {
     /* bench execs build/infer itself: not possible for a cross build run under
      * qemu-user without binfmt_misc */

@@ -14,7 +14,8 @@
  * --streams K: K threads, each with its own context on the one model, generate
  * greedily for --duration seconds (restarting at position 0 when the context
  * is full); per-stream and total tokens/s and latency percentiles over all
- * streams. --cold-start: fork/exec `infer -n 2` (next to this binary) N times
+ * streams. With --batched the K streams are instead K sequences of one context
+ * decoded by one bitnet_eval_batch per step (the server's way). --cold-start: fork/exec `infer -n 2` (next to this binary) N times
  * and time process start -> first byte on its stdout; infer-static too if it
  * exists. --svg: latency over time and a latency histogram, as SVG. */
 #include <errno.h>
@@ -30,7 +31,7 @@
 
 typedef struct {
     const char *model, *tokenizer, *json, *svg;
-    int n_prompt, n_gen, n_threads, reps, n_ctx, streams, cold_start, cold_runs;
+    int n_prompt, n_gen, n_threads, reps, n_ctx, streams, batched, cold_start, cold_runs;
     double duration;
 } options;
 
@@ -303,9 +304,66 @@ static int bench_streams(bitnet_model *model, const options *o, streams_result *
     return ok;
 }
 
+/* --batched: the K streams are K sequences of ONE context, advanced together by
+ * one bitnet_eval_batch per step (as build/server decodes its slots), so each
+ * weight is read once per step for all streams. Every stream's token of a step
+ * has the step's latency. */
+static int bench_streams_batched(bitnet_model *model, const options *o, streams_result *res, samples *all) {
+    const int k = o->streams, vocab = bitnet_n_vocab(model);
+    bitnet_context_params cp = bitnet_context_default_params();
+    cp.n_ctx = o->n_ctx;
+    cp.n_threads = o->n_threads;
+    cp.n_seq = k;
+    cp.n_batch = k;
+    bitnet_context *ctx = NULL;
+    if (bitnet_context_new(model, &cp, &ctx) != BITNET_OK) {
+        fprintf(stderr, "bench: %s\n", bitnet_last_error());
+        return 0;
+    }
+    bitnet_token *tok = malloc((size_t)k * sizeof *tok);
+    int *pos = malloc((size_t)k * sizeof *pos), *seq = malloc((size_t)k * sizeof *seq);
+    res->k = k;
+    res->duration_s = o->duration;
+    res->tok_s = calloc((size_t)k, sizeof *res->tok_s);
+    res->tokens = calloc((size_t)k, sizeof *res->tokens);
+    int ok = tok && pos && seq && res->tok_s && res->tokens;
+    for (int s = 0; ok && s < k; s++) tok[s] = bitnet_token_bos(model), pos[s] = 0, seq[s] = s;
+    ok = ok && bitnet_eval_batch(ctx, tok, pos, seq, k) == BITNET_OK; /* warm-up */
+    res->rss.warm_mib = rss_now_mib();
+    uint64_t t0 = now_ns(), t = t0, deadline = t0 + (uint64_t)(o->duration * 1e9);
+    int p = 0;
+    while (ok && t < deadline) {
+        if (bitnet_eval_batch(ctx, tok, pos, seq, k) != BITNET_OK) {
+            fprintf(stderr, "bench: %s\n", bitnet_last_error());
+            ok = 0;
+            break;
+        }
+        uint64_t t2 = now_ns();
+        for (int s = 0; ok && s < k; s++) {
+            ok = samples_push(all, (t - t0) / 1e9, (t2 - t) / 1e6, s);
+            res->tokens[s]++;
+            tok[s] = argmax(bitnet_get_logits_seq(ctx, s), vocab);
+        }
+        if (++p == o->n_ctx) { p = 0; res->restarts += k; for (int s = 0; s < k; s++) tok[s] = bitnet_token_bos(model); }
+        for (int s = 0; s < k; s++) pos[s] = p;
+        t = t2;
+    }
+    rss_finish(&res->rss);
+    const double elapsed = (now_ns() - t0) / 1e9;
+    for (int s = 0; ok && s < k; s++) {
+        res->tok_s[s] = res->tokens[s] / elapsed;
+        res->total_tok_s += res->tok_s[s];
+    }
+    if (ok) res->lat = latency_stats(all);
+    free(tok); free(pos); free(seq);
+    bitnet_context_free(ctx);
+    return ok;
+}
+
 static void print_streams(const options *o, const streams_result *r) {
-    printf("\n%d streams x %d threads, %.1f s, context %d (restart at position 0 when full, %ld restarts)\n\n",
-           r->k, o->n_threads, r->duration_s, o->n_ctx, r->restarts);
+    printf("\n%d streams (%s) x %d threads, %.1f s, context %d (restart at position 0 when full, %ld restarts)\n\n",
+           r->k, o->batched ? "batched: one context, one forward pass per step" : "independent: own context and pthread each",
+           o->n_threads, r->duration_s, o->n_ctx, r->restarts);
     printf("| stream | tokens | tokens/s |\n|---|---|---|\n");
     for (int i = 0; i < r->k; i++) printf("| %d | %ld | %.1f |\n", i, r->tokens[i], r->tok_s[i]);
     printf("| total | | %.1f |\n\n", r->total_tok_s);
@@ -497,8 +555,8 @@ static void json_str(FILE *f, const char *s) {
     fputc('"', f);
 }
 
-static void json_streams(FILE *f, const streams_result *s) {
-    fprintf(f, ",\"streams\":{\"k\":%d,\"duration_s\":%.3f,\"total_tok_s\":%.3f,\"restarts\":%ld,\"per_stream\":[", s->k,
+static void json_streams(FILE *f, const streams_result *s, int batched) {
+    fprintf(f, ",\"streams\":{\"batched\":%s,\"k\":%d,\"duration_s\":%.3f,\"total_tok_s\":%.3f,\"restarts\":%ld,\"per_stream\":[", batched ? "true" : "false", s->k,
             s->duration_s, s->total_tok_s, s->restarts);
     for (int i = 0; i < s->k; i++) fprintf(f, "%s{\"tokens\":%ld,\"tok_s\":%.3f}", i ? "," : "", s->tokens[i], s->tok_s[i]);
     fprintf(f, "],");
@@ -531,7 +589,7 @@ static int write_json(const char *path, const options *o, const bitnet_model_inf
     fprintf(f, ",\"peak_rss_mib\":%.2f,", peak_rss_mib());
     json_rss(f, "rss", &r->rss);
     fprintf(f, ",\"weight_bytes_per_token\":%llu", (unsigned long long)info->weight_bytes);
-    if (s) json_streams(f, s);
+    if (s) json_streams(f, s, o->batched);
     if (c) json_cold(f, c, n_cold);
     fprintf(f, "}\n");
     return fclose(f) == 0;
@@ -542,7 +600,7 @@ static int write_json(const char *path, const options *o, const bitnet_model_inf
 static void usage(FILE *out) {
     fprintf(out,
             "usage: bench [-m MODEL] [-p N] [-n N] [-t N] [-r N] [-c N] [--json FILE] [--svg FILE]\n"
-            "             [--streams K --duration S] [--cold-start [--cold-runs N]]\n"
+            "             [--streams K [--batched] --duration S] [--cold-start [--cold-runs N]]\n"
             "       bench --kernels [--quick] [--threads N] [--isa NAME]\n"
             "  -m FILE          model (default: the embedded model)\n"
             "  --tokenizer FILE llama2.c tokenizer.bin for files without a vocabulary (ak42)\n"
@@ -552,6 +610,8 @@ static void usage(FILE *out) {
             "  -r N             repetitions (default 3)\n"
             "  -c N             context size (default: p + n)\n"
             "  --streams K      also run K concurrent greedy streams (own context each, one pthread each)\n"
+            "  --batched        streams are sequences of one context, decoded together in one\n"
+            "                   forward pass per step (as build/server does with its slots)\n"
             "  --duration S     seconds the streams run (default 5)\n"
             "  --cold-start     time fork/exec of infer -n 2 -> first stdout byte (and infer-static if built)\n"
             "  --cold-runs N    cold-start runs per binary (default 10)\n"
@@ -565,6 +625,7 @@ static int parse_args(int argc, char **argv, options *o) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); exit(0); }
         if (!strcmp(argv[i], "--cold-start")) { o->cold_start = 1; continue; }
+        if (!strcmp(argv[i], "--batched")) { o->batched = 1; continue; }
         if (i + 1 >= argc) { fprintf(stderr, "bench: option %s needs a value\n", argv[i]); return 0; }
         const char *a = argv[i], *v = argv[++i];
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
@@ -624,7 +685,7 @@ int main(int argc, char **argv) {
     samples tg_lat = {0}, st_lat = {0};
     int ok = bench_pp_tg(model, &o, &tg, &tg_lat);
     if (ok) print_pp_tg(&o, &info, &tg);
-    if (ok && o.streams > 0 && (ok = bench_streams(model, &o, &sr, &st_lat))) print_streams(&o, &sr);
+    if (ok && o.streams > 0 && (ok = (o.batched ? bench_streams_batched : bench_streams)(model, &o, &sr, &st_lat))) print_streams(&o, &sr);
     if (ok && n_cold > 0) print_cold(cold, n_cold);
     if (ok && o.svg) {
         int use_streams = o.streams > 0;
