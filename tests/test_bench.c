@@ -74,6 +74,31 @@ TEST(bench_streams_batched) {
     remove(json);
 }
 
+/* Short soak as CI can afford it: 4 batched streams for 4 s must not grow
+ * the RSS (1% limit, after the warm-up window). The latency-drift verdict is
+ * printed but not asserted here: a shared CI machine's p99 is too noisy. */
+TEST(bench_soak_short) {
+    char json[1024], args[2048];
+    snprintf(json, sizeof json, "%s", bn_test_tmp(".json"));
+    snprintf(args, sizeof args, "-p 4 -n 4 -r 1 -c 128 --streams 4 --batched --duration 4 --soak --json %s", json);
+    int status = -1;
+    char *out = run_bench(args, &status);
+    CHECK_MSG(out && strstr(out, "soak: ") && strstr(out, "latency drift: p99 of the first 1 s"), "no soak verdict: %s",
+              out ? out : "");
+    free(out);
+    char *j = bn_test_read_file(json, NULL);
+    const char *st = j ? strstr(j, "\"streams\":") : NULL;
+    const char *g = st ? strstr(st, "\"growth_pct\":") : NULL;
+    CHECK_MSG(g != NULL, "no streams RSS growth in the JSON");
+    if (g) {
+        double growth = atof(g + strlen("\"growth_pct\":"));
+        CHECK_MSG(growth < 1.0, "RSS grew %.2f%% during the soak", growth);
+    }
+    CHECK(st && strstr(st, "\"drift_pct\":"));
+    free(j);
+    remove(json);
+}
+
 TEST(bench_cold_start) {
     /* bench execs build/infer itself: not possible for a cross build run under
      * qemu-user without binfmt_misc */

@@ -26,30 +26,15 @@
 #include <unistd.h>
 
 #include "bench.h"
+#include "latency.h"
 #include "bitnet.h"
 #include "util.h"
 
 typedef struct {
     const char *model, *tokenizer, *json, *svg;
-    int n_prompt, n_gen, n_threads, reps, n_ctx, streams, batched, cold_start, cold_runs;
+    int n_prompt, n_gen, n_threads, reps, n_ctx, streams, batched, soak, cold_start, cold_runs;
     double duration;
 } options;
-
-/* one generated token: when (s since the phase started), how long, which stream */
-typedef struct {
-    double t_s, ms;
-    int stream;
-} sample;
-
-typedef struct {
-    sample *v;
-    size_t n, cap;
-} samples;
-
-typedef struct {
-    double avg, sd, p50, p95, p99, max;
-    size_t n;
-} lat_stats;
 
 typedef struct {
     double warm_mib, end_mib, growth_pct;
@@ -67,6 +52,7 @@ typedef struct {
     long *tokens, restarts;
     lat_stats lat;
     rss_delta rss;
+    double window_s, p99_first, p99_last, drift_pct; /* latency drift, first vs last window */
 } streams_result;
 
 typedef struct {
@@ -102,35 +88,6 @@ static void rss_finish(rss_delta *r) {
     r->growth_pct = r->warm_mib > 0 ? (r->end_mib - r->warm_mib) / r->warm_mib * 100.0 : 0.0;
 }
 
-static int samples_push(samples *s, double t_s, double ms, int stream) {
-    if (s->n == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 1024;
-        sample *nv = realloc(s->v, cap * sizeof *nv);
-        if (!nv) return 0;
-        s->v = nv;
-        s->cap = cap;
-    }
-    s->v[s->n++] = (sample){t_s, ms, stream};
-    return 1;
-}
-
-static lat_stats latency_stats(const samples *s) {
-    lat_stats r = {0};
-    r.n = s->n;
-    if (!s->n) return r;
-    double *ms = malloc(s->n * sizeof *ms);
-    if (!ms) return r;
-    for (size_t i = 0; i < s->n; i++) ms[i] = s->v[i].ms;
-    mean_sd(ms, s->n, &r.avg, &r.sd);
-    qsort(ms, s->n, sizeof *ms, cmp_double);
-    r.p50 = percentile(ms, s->n, 50);
-    r.p95 = percentile(ms, s->n, 95);
-    r.p99 = percentile(ms, s->n, 99);
-    r.max = ms[s->n - 1];
-    free(ms);
-    return r;
-}
-
 static int argmax(const float *v, int n) {
     int best = 0;
     for (int j = 1; j < n; j++) if (v[j] > v[best]) best = j;
@@ -150,6 +107,12 @@ static bitnet_context *new_context(bitnet_model *model, int n_ctx, int n_batch, 
     return ctx;
 }
 
+/* Latency drift compares the first and the last minute of a run (a quarter
+ * of the run when it is shorter than 4 minutes); the streams' RSS growth is
+ * measured from the end of that first window (the warm-up: the KV cache and
+ * every buffer have been touched) to the end. */
+static double soak_window(double duration_s) { return duration_s >= 240 ? 60.0 : duration_s / 4; }
+
 /* ------------------------------------------------------- pp / tg (llama-bench) */
 
 static int eval_or_report(bitnet_context *ctx, const bitnet_token *t, int n, int pos) {
@@ -160,7 +123,7 @@ static int eval_or_report(bitnet_context *ctx, const bitnet_token *t, int n, int
 
 /* One repetition: prompt (one batch) then n_gen greedy tokens. */
 static int run_rep(bitnet_context *ctx, const bitnet_token *prompt, const options *o, int vocab,
-                   uint64_t t_phase, samples *lat, double *pp, double *tg) {
+                   uint64_t t_phase, lat_recorder *lat, double *pp, double *tg) {
     uint64_t t0 = now_ns();
     if (!eval_or_report(ctx, prompt, o->n_prompt, 0)) return 0;
     *pp = o->n_prompt / ((now_ns() - t0) / 1e9);
@@ -172,13 +135,13 @@ static int run_rep(bitnet_context *ctx, const bitnet_token *prompt, const option
         int pos = o->n_prompt + i < o->n_ctx ? o->n_prompt + i : o->n_ctx - 1;
         if (!eval_or_report(ctx, &tok, 1, pos)) return 0;
         uint64_t t2 = now_ns();
-        if (!samples_push(lat, (t1 - t_phase) / 1e9, (t2 - t1) / 1e6, 0)) return 0;
+        lat_add(lat, (t1 - t_phase) / 1e9, (t2 - t1) / 1e6, 0);
     }
     *tg = o->n_gen / ((now_ns() - g0) / 1e9);
     return 1;
 }
 
-static int bench_pp_tg(bitnet_model *model, const options *o, tg_result *res, samples *lat) {
+static int bench_pp_tg(bitnet_model *model, const options *o, tg_result *res, lat_recorder *lat) {
     bitnet_context *ctx = new_context(model, o->n_ctx, o->n_prompt, o->n_threads);
     if (!ctx) return 0;
     const int vocab = bitnet_n_vocab(model);
@@ -196,7 +159,7 @@ static int bench_pp_tg(bitnet_model *model, const options *o, tg_result *res, sa
         rss_finish(&res->rss);
         mean_sd(pp, (size_t)o->reps, &res->pp_m, &res->pp_sd);
         mean_sd(tg, (size_t)o->reps, &res->tg_m, &res->tg_sd);
-        res->lat = latency_stats(lat);
+        res->lat = lat_hist_stats(&lat->all);
     }
     free(prompt); free(pp); free(tg);
     bitnet_context_free(ctx);
@@ -220,15 +183,18 @@ static void print_pp_tg(const options *o, const bitnet_model_info *info, const t
 
 /* ---------------------------------------------------------------- streams */
 
+
+
 typedef struct {
     bitnet_context *ctx;
     int id, vocab, n_ctx;
     bitnet_token bos;
-    uint64_t t0, deadline;
-    samples lat;
+    uint64_t t0, deadline, warm_end; /* warm_end: end of the warm-up window (ns) */
+    rss_delta *rss;                   /* stream 0 records the RSS there and at the end */
+    lat_recorder lat;
     long tokens, restarts;
     double elapsed_s;
-    int failed;
+    int failed, warm_done;
 } stream_job;
 
 static void *stream_main(void *arg) {
@@ -239,13 +205,15 @@ static void *stream_main(void *arg) {
     while (t < j->deadline) {
         if (bitnet_eval(j->ctx, &tok, 1, pos) != BITNET_OK) { j->failed = 1; break; }
         uint64_t t2 = now_ns();
-        if (!samples_push(&j->lat, (t - j->t0) / 1e9, (t2 - t) / 1e6, j->id)) { j->failed = 1; break; }
+        lat_add(&j->lat, (t - j->t0) / 1e9, (t2 - t) / 1e6, j->id);
+        if (j->rss && !j->warm_done && t2 >= j->warm_end) { j->rss->warm_mib = rss_now_mib(); j->warm_done = 1; }
         j->tokens++;
         tok = argmax(bitnet_get_logits(j->ctx), j->vocab);
         if (++pos == j->n_ctx) { pos = 0; tok = j->bos; j->restarts++; }
         t = t2;
     }
     j->elapsed_s = (now_ns() - j->t0) / 1e9;
+    if (j->rss) rss_finish(j->rss); /* before the threads exit and are joined */
     return NULL;
 }
 
@@ -253,13 +221,14 @@ static int streams_setup(bitnet_model *model, const options *o, stream_job *jobs
     for (int i = 0; i < o->streams; i++) {
         jobs[i] = (stream_job){.id = i, .vocab = bitnet_n_vocab(model), .n_ctx = o->n_ctx,
                                .bos = bitnet_token_bos(model)};
+        if (!lat_init(&jobs[i].lat, soak_window(o->duration), o->duration - soak_window(o->duration))) return 0;
         jobs[i].ctx = new_context(model, o->n_ctx, 1, o->n_threads);
         if (!jobs[i].ctx || !eval_or_report(jobs[i].ctx, &jobs[i].bos, 1, 0)) return 0; /* warm-up */
     }
     return 1;
 }
 
-static int streams_collect(stream_job *jobs, int k, streams_result *res, samples *all) {
+static int streams_collect(stream_job *jobs, int k, streams_result *res, lat_recorder *all) {
     int ok = 1;
     for (int i = 0; i < k; i++) {
         if (jobs[i].failed) { fprintf(stderr, "bench: stream %d failed\n", i); ok = 0; }
@@ -267,16 +236,13 @@ static int streams_collect(stream_job *jobs, int k, streams_result *res, samples
         res->tok_s[i] = jobs[i].elapsed_s > 0 ? jobs[i].tokens / jobs[i].elapsed_s : 0;
         res->total_tok_s += res->tok_s[i];
         res->restarts += jobs[i].restarts;
-        for (size_t s = 0; ok && s < jobs[i].lat.n; s++) {
-            const sample *x = &jobs[i].lat.v[s];
-            ok = samples_push(all, x->t_s, x->ms, x->stream);
-        }
+        lat_merge(all, &jobs[i].lat);
     }
-    res->lat = latency_stats(all);
+    res->lat = lat_hist_stats(&all->all);
     return ok;
 }
 
-static int bench_streams(bitnet_model *model, const options *o, streams_result *res, samples *all) {
+static int bench_streams(bitnet_model *model, const options *o, streams_result *res, lat_recorder *all) {
     const int k = o->streams;
     stream_job *jobs = calloc((size_t)k, sizeof *jobs);
     pthread_t *th = calloc((size_t)k, sizeof *th);
@@ -290,15 +256,16 @@ static int bench_streams(bitnet_model *model, const options *o, streams_result *
     for (int i = 0; ok && i < k; i++) {
         jobs[i].t0 = t0;
         jobs[i].deadline = deadline;
+        jobs[i].warm_end = t0 + (uint64_t)(soak_window(o->duration) * 1e9);
+        jobs[i].rss = i == 0 ? &res->rss : NULL;
         ok = pthread_create(&th[i], NULL, stream_main, &jobs[i]) == 0;
         started += ok;
     }
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
-    rss_finish(&res->rss);
     if (ok) ok = streams_collect(jobs, k, res, all);
     for (int i = 0; jobs && i < k; i++) {
         bitnet_context_free(jobs[i].ctx);
-        free(jobs[i].lat.v);
+        lat_free(&jobs[i].lat);
     }
     free(jobs); free(th);
     return ok;
@@ -308,7 +275,7 @@ static int bench_streams(bitnet_model *model, const options *o, streams_result *
  * one bitnet_eval_batch per step (as build/server decodes its slots), so each
  * weight is read once per step for all streams. Every stream's token of a step
  * has the step's latency. */
-static int bench_streams_batched(bitnet_model *model, const options *o, streams_result *res, samples *all) {
+static int bench_streams_batched(bitnet_model *model, const options *o, streams_result *res, lat_recorder *all) {
     const int k = o->streams, vocab = bitnet_n_vocab(model);
     bitnet_context_params cp = bitnet_context_default_params();
     cp.n_ctx = o->n_ctx;
@@ -331,16 +298,18 @@ static int bench_streams_batched(bitnet_model *model, const options *o, streams_
     ok = ok && bitnet_eval_batch(ctx, tok, pos, seq, k) == BITNET_OK; /* warm-up */
     res->rss.warm_mib = rss_now_mib();
     uint64_t t0 = now_ns(), t = t0, deadline = t0 + (uint64_t)(o->duration * 1e9);
-    int p = 0;
+    const uint64_t warm_end = t0 + (uint64_t)(soak_window(o->duration) * 1e9);
+    int p = 0, warm = 0;
     while (ok && t < deadline) {
+        if (!warm && t >= warm_end) { res->rss.warm_mib = rss_now_mib(); warm = 1; }
         if (bitnet_eval_batch(ctx, tok, pos, seq, k) != BITNET_OK) {
             fprintf(stderr, "bench: %s\n", bitnet_last_error());
             ok = 0;
             break;
         }
         uint64_t t2 = now_ns();
-        for (int s = 0; ok && s < k; s++) {
-            ok = samples_push(all, (t - t0) / 1e9, (t2 - t) / 1e6, s);
+        for (int s = 0; s < k; s++) {
+            lat_add(all, (t - t0) / 1e9, (t2 - t) / 1e6, s);
             res->tokens[s]++;
             tok[s] = argmax(bitnet_get_logits_seq(ctx, s), vocab);
         }
@@ -354,10 +323,19 @@ static int bench_streams_batched(bitnet_model *model, const options *o, streams_
         res->tok_s[s] = res->tokens[s] / elapsed;
         res->total_tok_s += res->tok_s[s];
     }
-    if (ok) res->lat = latency_stats(all);
+    if (ok) res->lat = lat_hist_stats(&all->all);
     free(tok); free(pos); free(seq);
     bitnet_context_free(ctx);
     return ok;
+}
+
+/* Soak view of a streams run: p99 of the first and of the last window and
+ * their relative difference. */
+static void streams_drift(const lat_recorder *all, streams_result *r) {
+    r->window_s = soak_window(r->duration_s);
+    r->p99_first = lat_hist_percentile(&all->first, 99);
+    r->p99_last = lat_hist_percentile(&all->last, 99);
+    r->drift_pct = r->p99_first > 0 ? (r->p99_last - r->p99_first) / r->p99_first * 100.0 : 0.0;
 }
 
 static void print_streams(const options *o, const streams_result *r) {
@@ -372,6 +350,19 @@ static void print_streams(const options *o, const streams_result *r) {
            r->lat.max);
     printf("\nRSS after warm-up %.1f MiB, at end %.1f MiB (%+.1f%%)\n", r->rss.warm_mib, r->rss.end_mib,
            r->rss.growth_pct);
+    printf("latency drift: p99 of the first %.0f s %.3f ms, of the last %.0f s %.3f ms (%+.1f%%)\n", r->window_s,
+           r->p99_first, r->window_s, r->p99_last, r->drift_pct);
+}
+
+/* --soak limits: what "runs for hours without degrading" means here. */
+#define SOAK_MAX_RSS_GROWTH_PCT 1.0
+#define SOAK_MAX_DRIFT_PCT 10.0
+
+static int soak_verdict(const streams_result *r) {
+    int ok = r->rss.growth_pct < SOAK_MAX_RSS_GROWTH_PCT && fabs(r->drift_pct) <= SOAK_MAX_DRIFT_PCT;
+    printf("soak: %s (RSS growth %+.2f%%, limit %.0f%%; p99 drift %+.1f%%, limit %.0f%%)\n", ok ? "PASS" : "FAIL",
+           r->rss.growth_pct, SOAK_MAX_RSS_GROWTH_PCT, r->drift_pct, SOAK_MAX_DRIFT_PCT);
+    return ok;
 }
 
 /* ------------------------------------------------------------- cold start */
@@ -484,31 +475,30 @@ static void svg_axes(FILE *f, int top, const char *xlabel, const char *ylabel, d
 }
 
 /* Latency (ms) of every token against time, one colour per stream. */
-static void svg_timeline(FILE *f, const samples *s, double ymax, int top) {
+static void svg_timeline(FILE *f, const lat_recorder *s, double ymax, int top) {
     double tmax = 0;
-    for (size_t i = 0; i < s->n; i++) if (s->v[i].t_s > tmax) tmax = s->v[i].t_s;
+    for (size_t i = 0; i < s->n_pts; i++) if (s->pts[i].t_s > tmax) tmax = s->pts[i].t_s;
     if (tmax <= 0) tmax = 1;
     fprintf(f, "<text x='%d' y='%d' font-weight='bold'>Per-token latency over time</text>\n", SVG_LEFT, top - 10);
     svg_axes(f, top, "time since start (s)", "latency (ms)", tmax, ymax);
-    size_t step = s->n > 20000 ? s->n / 20000 : 1; /* keep the file small */
-    for (size_t i = 0; i < s->n; i += step) {
-        double x = SVG_LEFT + s->v[i].t_s / tmax * SVG_PLOT_W;
-        double y = top + SVG_PLOT_H - fmin(s->v[i].ms / ymax, 1.0) * SVG_PLOT_H;
-        fprintf(f, "<circle cx='%.1f' cy='%.1f' r='1.2' fill='%s'/>\n", x, y, svg_colors[s->v[i].stream % 8]);
+    for (size_t i = 0; i < s->n_pts; i++) { /* at most LAT_POINTS, evenly decimated */
+        double x = SVG_LEFT + s->pts[i].t_s / tmax * SVG_PLOT_W;
+        double y = top + SVG_PLOT_H - fmin(s->pts[i].ms / ymax, 1.0) * SVG_PLOT_H;
+        fprintf(f, "<circle cx='%.1f' cy='%.1f' r='1.2' fill='%s'/>\n", x, y, svg_colors[s->pts[i].stream % 8]);
     }
 }
 
 /* Histogram of latencies in 40 bins over [0, xmax]; the last bin holds the overflow. */
-static void svg_histogram(FILE *f, const samples *s, double xmax, int top) {
+static void svg_histogram(FILE *f, const lat_recorder *s, double xmax, int top) {
     enum { BINS = 40 };
     size_t count[BINS] = {0}, cmax = 1;
-    for (size_t i = 0; i < s->n; i++) {
-        int b = (int)(s->v[i].ms / xmax * BINS);
+    for (size_t i = 0; i < s->n_pts; i++) {
+        int b = (int)(s->pts[i].ms / xmax * BINS);
         count[b < 0 ? 0 : b >= BINS ? BINS - 1 : b]++;
     }
     for (int b = 0; b < BINS; b++) if (count[b] > cmax) cmax = count[b];
-    fprintf(f, "<text x='%d' y='%d' font-weight='bold'>Latency histogram (%zu tokens; last bar includes all &gt;= %.3g ms)</text>\n",
-            SVG_LEFT, top - 10, s->n, xmax * (BINS - 1) / BINS);
+    fprintf(f, "<text x='%d' y='%d' font-weight='bold'>Latency histogram (%zu of %zu tokens, evenly sampled; last bar includes all &gt;= %.3g ms)</text>\n",
+            SVG_LEFT, top - 10, s->n_pts, s->all.n, xmax * (BINS - 1) / BINS);
     svg_axes(f, top, "latency (ms)", "tokens", xmax, (double)cmax);
     for (int b = 0; b < BINS; b++) {
         double h = (double)count[b] / (double)cmax * SVG_PLOT_H;
@@ -517,7 +507,7 @@ static void svg_histogram(FILE *f, const samples *s, double xmax, int top) {
     }
 }
 
-static int write_svg(const char *path, const samples *s, const lat_stats *st, const char *title) {
+static int write_svg(const char *path, const lat_recorder *s, const lat_stats *st, const char *title) {
     FILE *f = fopen(path, "w");
     if (!f) { fprintf(stderr, "bench: cannot write %s: %s\n", path, strerror(errno)); return 0; }
     double ymax = st->p99 > 0 ? st->p99 * 1.5 : 1.0;
@@ -556,8 +546,11 @@ static void json_str(FILE *f, const char *s) {
 }
 
 static void json_streams(FILE *f, const streams_result *s, int batched) {
-    fprintf(f, ",\"streams\":{\"batched\":%s,\"k\":%d,\"duration_s\":%.3f,\"total_tok_s\":%.3f,\"restarts\":%ld,\"per_stream\":[", batched ? "true" : "false", s->k,
-            s->duration_s, s->total_tok_s, s->restarts);
+    fprintf(f, ",\"streams\":{\"batched\":%s,\"k\":%d,\"duration_s\":%.3f,\"total_tok_s\":%.3f,\"restarts\":%ld,",
+            batched ? "true" : "false", s->k, s->duration_s, s->total_tok_s, s->restarts);
+    fprintf(f, "\"drift\":{\"window_s\":%.3f,\"p99_first_ms\":%.4f,\"p99_last_ms\":%.4f,\"drift_pct\":%.3f},",
+            s->window_s, s->p99_first, s->p99_last, s->drift_pct);
+    fprintf(f, "\"per_stream\":[");
     for (int i = 0; i < s->k; i++) fprintf(f, "%s{\"tokens\":%ld,\"tok_s\":%.3f}", i ? "," : "", s->tokens[i], s->tok_s[i]);
     fprintf(f, "],");
     json_lat(f, "latency_ms", &s->lat);
@@ -613,6 +606,9 @@ static void usage(FILE *out) {
             "  --batched        streams are sequences of one context, decoded together in one\n"
             "                   forward pass per step (as build/server does with its slots)\n"
             "  --duration S     seconds the streams run (default 5)\n"
+            "  --soak           with --streams: exit 1 unless RSS grew < 1%% after warm-up and the\n"
+            "                   p99 latency of the last minute (quarter of shorter runs) is within\n"
+            "                   10%% of the first\n"
             "  --cold-start     time fork/exec of infer -n 2 -> first stdout byte (and infer-static if built)\n"
             "  --cold-runs N    cold-start runs per binary (default 10)\n"
             "  --json FILE      also write every result as JSON\n"
@@ -626,6 +622,7 @@ static int parse_args(int argc, char **argv, options *o) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); exit(0); }
         if (!strcmp(argv[i], "--cold-start")) { o->cold_start = 1; continue; }
         if (!strcmp(argv[i], "--batched")) { o->batched = 1; continue; }
+        if (!strcmp(argv[i], "--soak")) { o->soak = 1; continue; }
         if (i + 1 >= argc) { fprintf(stderr, "bench: option %s needs a value\n", argv[i]); return 0; }
         const char *a = argv[i], *v = argv[++i];
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
@@ -682,10 +679,15 @@ int main(int argc, char **argv) {
 
     tg_result tg = {0};
     streams_result sr = {0};
-    samples tg_lat = {0}, st_lat = {0};
-    int ok = bench_pp_tg(model, &o, &tg, &tg_lat);
+    lat_recorder tg_lat, st_lat;
+    int ok = lat_init(&tg_lat, 0, 1e300) && lat_init(&st_lat, soak_window(o.duration), o.duration - soak_window(o.duration));
+    ok = ok && bench_pp_tg(model, &o, &tg, &tg_lat);
     if (ok) print_pp_tg(&o, &info, &tg);
-    if (ok && o.streams > 0 && (ok = (o.batched ? bench_streams_batched : bench_streams)(model, &o, &sr, &st_lat))) print_streams(&o, &sr);
+    if (ok && o.streams > 0 && (ok = (o.batched ? bench_streams_batched : bench_streams)(model, &o, &sr, &st_lat))) {
+        streams_drift(&st_lat, &sr);
+        print_streams(&o, &sr);
+    }
+    int soak_ok = !o.soak || (o.streams > 0 && ok && soak_verdict(&sr));
     if (ok && n_cold > 0) print_cold(cold, n_cold);
     if (ok && o.svg) {
         int use_streams = o.streams > 0;
@@ -696,7 +698,7 @@ int main(int argc, char **argv) {
         ok = write_svg(o.svg, use_streams ? &st_lat : &tg_lat, use_streams ? &sr.lat : &tg.lat, title);
     }
     if (ok && o.json) ok = write_json(o.json, &o, &info, &tg, o.streams > 0 ? &sr : NULL, n_cold ? cold : NULL, n_cold);
-    free(tg_lat.v); free(st_lat.v); free(sr.tok_s); free(sr.tokens);
+    lat_free(&tg_lat); lat_free(&st_lat); free(sr.tok_s); free(sr.tokens);
     bitnet_model_free(model);
-    return ok ? 0 : 1;
+    return ok && soak_ok ? 0 : 1;
 }
