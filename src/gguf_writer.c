@@ -6,6 +6,8 @@
  * tensor data is referenced and streamed out at write time. */
 #include "gguf.h"
 
+#include "atomic_file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
@@ -434,41 +436,6 @@ bitnet_status gguf_writer_write_memory(gguf_writer *w, uint8_t **out, uint64_t *
     return BITNET_OK;
 }
 
-static int write_all(int fd, const void *p, uint64_t n) {
-    const uint8_t *c = p;
-    while (n > 0) {
-        size_t chunk = (size_t)BN_MIN(n, (uint64_t)1 << 30);
-        ssize_t k = write(fd, c, chunk);
-        if (k < 0 && errno == EINTR) continue;
-        if (k <= 0) {
-            if (k == 0) errno = EIO;
-            return 0;
-        }
-        c += k;
-        n -= (uint64_t)k;
-    }
-    return 1;
-}
-
-static int write_zeros(int fd, uint64_t n) {
-    static const uint8_t zeros[4096];
-    for (; n > 0; n -= BN_MIN(n, sizeof zeros))
-        if (!write_all(fd, zeros, BN_MIN(n, sizeof zeros))) return 0;
-    return 1;
-}
-
-/* Makes the rename itself durable; best effort. */
-static void fsync_parent(const char *path) {
-    const char *slash = strrchr(path, '/');
-    char *dir = slash ? dup_bytes(path, slash == path ? 1 : (uint64_t)(slash - path)) : dup_bytes(".", 1);
-    int fd = dir ? open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
-    free(dir);
-}
-
 bitnet_status gguf_writer_write(gguf_writer *w, const char *path) {
     if (!w || !path) return bn_error(BITNET_ERR_ARG, "gguf_writer_write: NULL argument");
     bbuf b = {0};
@@ -478,39 +445,15 @@ bitnet_status gguf_writer_write(gguf_writer *w, const char *path) {
         free(b.d);
         return st;
     }
-    char *tmp = malloc(strlen(path) + 5);
-    if (!tmp) {
-        free(b.d);
-        return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path);
-    }
-    sprintf(tmp, "%s.tmp", path);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) {
-        st = bn_error(BITNET_ERR_IO, "%s: cannot create: %s", tmp, strerror(errno));
-        free(b.d);
-        free(tmp);
-        return st;
-    }
-    int ok = write_all(fd, b.d, b.len);
-    for (size_t i = 0; ok && i < w->n_t; i++)
-        ok = write_all(fd, w->t[i].data, w->t[i].nbytes) && write_zeros(fd, pad_of(w->t[i].nbytes, align));
-    ok = ok && fsync(fd) == 0;
-    int e = errno;
-    if (close(fd) != 0 && ok) {
-        ok = 0;
-        e = errno;
-    }
-    if (ok && rename(tmp, path) != 0) {
-        ok = 0;
-        e = errno;
-    }
-    if (!ok) {
-        unlink(tmp);
-        st = bn_error(BITNET_ERR_IO, "%s: write failed: %s", path, strerror(e));
-    } else {
-        fsync_parent(path);
+    bn_atomic_file f;
+    if ((st = bn_atomic_open(&f, path)) == BITNET_OK) {
+        bn_atomic_write(&f, b.d, b.len);
+        for (size_t i = 0; i < w->n_t; i++) {
+            bn_atomic_write(&f, w->t[i].data, w->t[i].nbytes);
+            bn_atomic_write_zeros(&f, pad_of(w->t[i].nbytes, align));
+        }
+        st = bn_atomic_commit(&f);
     }
     free(b.d);
-    free(tmp);
     return st;
 }
