@@ -71,7 +71,13 @@ static bitnet_status load_vector(loader *ld, const char *name, int required, uin
     if (t->type != BN_TT_F32)
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s: tensor '%s' must be f32 (it is %s)", ld->f->path, name,
                         bn_type_get_traits(t->type) ? bn_type_get_traits(t->type)->name : "unknown");
-    *out = t->data;
+    /* Norm weights are small: a NaN or infinity here is a corrupt file, not a model. */
+    const float *v = t->data;
+    for (uint64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a non-finite value (%g) at [%llu]", ld->f->path,
+                            name, (double)v[i], (unsigned long long)i);
+    *out = v;
     return BITNET_OK;
 }
 
@@ -95,26 +101,47 @@ static uint64_t repack_bytes(const gguf_file *f, const gguf_tensor *t) {
     return 0;
 }
 
+int bn_ternarize_row(const float *v, int cols, float iscale, int8_t *t) {
+    for (int c = 0; c < cols; c++) {
+        if (iscale == 0.0f) {
+            if (v[c] != 0.0f && v[c] != 1.0f && v[c] != -1.0f) return c;
+            t[c] = (int8_t)v[c];
+        } else {
+            float q = rintf(v[c] * iscale); /* the default rounding mode: half to even, as torch.round */
+            t[c] = (int8_t)(q >= 1.0f ? 1 : q <= -1.0f ? -1 : 0); /* NaN gives 0, never UB */
+        }
+    }
+    return -1;
+}
+
 /* Packs a float tensor of exact ternary values into I2 (see is_float_ternary). */
 static bitnet_status repack_float_ternary(loader *ld, const char *name, const gguf_tensor *t, bn_matrix *w) {
     const int rows = (int)t->ne[1], cols = (int)t->ne[0], cp = bn_i2_cols_padded(cols);
     int8_t *tern = malloc((size_t)cols);
-    if (!tern) return bn_error(BITNET_ERR_NOMEM, "%s: out of memory repacking '%s'", ld->f->path, name);
+    float *v = malloc((size_t)cols * sizeof(float));
+    if (!tern || !v) {
+        free(tern);
+        free(v);
+        return bn_error(BITNET_ERR_NOMEM, "%s: out of memory repacking '%s'", ld->f->path, name);
+    }
     uint8_t *out = ld->owned_cur;
     for (int r = 0; r < rows; r++) {
         for (int c = 0; c < cols; c++) {
             size_t i = (size_t)r * cols + c;
-            float v = t->type == BN_TT_F32 ? ((const float *)t->data)[i] : bn_fp16_to_fp32(((const uint16_t *)t->data)[i]);
-            if (v != 0.0f && v != 1.0f && v != -1.0f) {
-                free(tern);
-                return bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a scale tensor but value %g at [%d, %d] is not -1, 0 or 1",
-                                ld->f->path, name, (double)v, r, c);
-            }
-            tern[c] = (int8_t)v;
+            v[c] = t->type == BN_TT_F32 ? ((const float *)t->data)[i] : bn_fp16_to_fp32(((const uint16_t *)t->data)[i]);
+        }
+        int bad = bn_ternarize_row(v, cols, 0.0f, tern);
+        if (bad >= 0) {
+            bitnet_status st = bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a scale tensor but value %g at [%d, %d] is not -1, 0 or 1",
+                                        ld->f->path, name, (double)v[bad], r, bad);
+            free(tern);
+            free(v);
+            return st;
         }
         bn_i2_pack(tern, 1, cols, out + (size_t)r * (cp / 4));
     }
     free(tern);
+    free(v);
     w->type = BN_W_I2;
     w->data = out;
     w->cols_padded = cp;

@@ -1,8 +1,12 @@
 /* model.c - public model API: format detection, default model, info, tokenizer wrappers. */
 #include "model.h"
+#include "safetensors.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 
 extern const uint8_t bn_default_model_data[];
@@ -53,22 +57,72 @@ static bitnet_status finish_load(bitnet_model *m, bitnet_status st, bitnet_model
     return BITNET_OK;
 }
 
+/* Locks [p, p+size) in RAM; on failure one warning line, and the model runs unlocked. */
+static int lock_weights(const void *p, uint64_t size, const char *what) {
+    if (!p || !size || mlock(p, (size_t)size) == 0) return 1;
+    const int e = errno;
+    fprintf(stderr, "warning: cannot lock the %.1f MiB of %s in RAM (%s%s); continuing unlocked\n", size / 1048576.0,
+            what, strerror(e), e == ENOMEM || e == EPERM ? ": RLIMIT_MEMLOCK too low, see ulimit -l" : "");
+    return 0;
+}
+
+/* --mlock: every byte the forward pass reads, wherever it lives (file mapping,
+ * memory read with --no-mmap, the binary's copy of the default model, repacked
+ * tensors). One warning at most: the second lock fails for the same reason. */
 static bitnet_status maybe_lock(bitnet_model *m, const bitnet_model_params *p) {
     if (!p || !p->use_mlock) return BITNET_OK;
-    const void *base = m->gguf ? (const void *)m->gguf->base : m->map;
-    uint64_t size = m->gguf ? m->gguf->size : m->map_size;
-    if (base && m->gguf && !m->gguf->owns_mapping) return BITNET_OK; /* embedded: part of the binary */
-    if (base && mlock(base, size) != 0)
-        fprintf(stderr, "warning: mlock of %llu bytes of weights failed (%s; see ulimit -l); continuing unlocked\n",
-                (unsigned long long)size, strerror(errno));
-    if (m->owned && mlock(m->owned, m->owned_size) != 0)
-        fprintf(stderr, "warning: mlock of repacked weights failed (%s)\n", strerror(errno));
+    int ok = lock_weights(m->map, m->map_size, "model weights");
+    if (ok && m->gguf && (const void *)m->gguf->base != m->map) ok = lock_weights(m->gguf->base, m->gguf->size, "model weights");
+    if (ok) ok = lock_weights(m->owned, m->owned_size, "repacked weights");
+    m->locked = ok;
+    return BITNET_OK;
+}
+
+bitnet_status bn_model_map_file(const char *path, int use_mmap, bitnet_model *m) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > SIZE_MAX) {
+        close(fd);
+        return bn_error(BITNET_ERR_IO, "%s: not a readable regular file", path);
+    }
+    const size_t size = (size_t)sb.st_size;
+    void *map = NULL;
+    if (size && use_mmap) {
+        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    } else if (size) { /* one anonymous mapping, so that munmap frees either kind */
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        for (size_t got = 0; map != MAP_FAILED && got < size;) {
+            ssize_t k = read(fd, (uint8_t *)map + got, size - got);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) {
+                const int e = errno;
+                munmap(map, size);
+                close(fd);
+                return bn_error(BITNET_ERR_IO, "%s: read error: %s", path, k ? strerror(e) : "file shrank");
+            }
+            got += (size_t)k;
+        }
+    }
+    const int e = errno;
+    close(fd);
+    if (map == MAP_FAILED)
+        return bn_error(BITNET_ERR_IO, "%s: cannot %s %zu bytes: %s", path, use_mmap ? "map" : "allocate", size, strerror(e));
+    m->map = map;
+    m->map_size = size;
     return BITNET_OK;
 }
 
 bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *params, bitnet_model **out) {
     if (!path || !out) return bn_error(BITNET_ERR_ARG, "model_load: NULL argument");
     *out = NULL;
+    if (bn_safetensors_detect(path)) { /* a directory or a safetensors file: it has no magic number */
+        bitnet_model *m = calloc(1, sizeof *m);
+        if (!m) return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path);
+        bitnet_status st = bn_model_from_safetensors(path, params, m);
+        if (st == BITNET_OK) st = maybe_lock(m, params);
+        return finish_load(m, st, out);
+    }
     FILE *fp = fopen(path, "rb");
     if (!fp) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     uint8_t magic[4] = {0};
@@ -81,12 +135,17 @@ bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *par
     bitnet_status st;
     if (memcmp(magic, "GGUF", 4) == 0) {
         gguf_file *f = NULL;
-        st = gguf_open(path, &f);
+        if (params && !params->use_mmap) { /* --no-mmap: parse the copy in memory (m->map owns it) */
+            st = bn_model_map_file(path, 0, m);
+            if (st == BITNET_OK) st = gguf_open_memory(m->map, m->map_size, path, &f);
+        } else {
+            st = gguf_open(path, &f);
+        }
         if (st == BITNET_OK) st = bn_model_from_gguf(f, params, m);
     } else if (memcmp(magic, "24ka", 4) == 0) {
         st = bn_model_from_ak42(path, params, m);
     } else {
-        st = bn_error(BITNET_ERR_FORMAT, "%s: unknown file format (magic %02x %02x %02x %02x; expected GGUF or ak42)",
+        st = bn_error(BITNET_ERR_FORMAT, "%s: unknown file format (magic %02x %02x %02x %02x; expected GGUF, ak42 or safetensors)",
                       path, magic[0], magic[1], magic[2], magic[3]);
     }
     if (st == BITNET_OK) st = maybe_lock(m, params);
@@ -102,6 +161,7 @@ bitnet_status bitnet_model_load_default(const bitnet_model_params *params, bitne
     p.tokenizer_path = NULL;
     bitnet_status st = gguf_open_memory(bn_default_model_data, bn_default_model_size, "(embedded default model)", &f);
     if (st == BITNET_OK) st = bn_model_from_gguf(f, &p, m);
+    if (st == BITNET_OK) st = maybe_lock(m, &p);
     return finish_load(m, st, out);
 }
 
@@ -109,6 +169,10 @@ void bn_model_release(bitnet_model *m) {
     if (!m) return;
     bn_tokenizer_free(m->tok);
     free(m->layers);
+    /* munmap unlocks mappings; heap blocks and the binary's default model stay locked unless told */
+    if (m->locked && m->owned) munlock(m->owned, m->owned_size);
+    if (m->locked && m->gguf && !m->gguf->owns_mapping && (const void *)m->gguf->base != m->map)
+        munlock(m->gguf->base, m->gguf->size);
     bn_aligned_free(m->owned);
     if (m->map) munmap(m->map, m->map_size);
     gguf_close(m->gguf);

@@ -85,16 +85,28 @@ struct bitnet_model {
     uint64_t owned_size;
     uint64_t n_params;
     uint64_t weight_bytes;
+    int locked;                  /* --mlock succeeded: release munlocks what free() or the binary keeps */
 };
 
 /* GGUF loader (gguf_model.c): fills m from an opened file, taking ownership of f. */
 bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bitnet_model *m);
 /* ak42 loader (ak42.c): `path` is an ak42 file. */
 bitnet_status bn_model_from_ak42(const char *path, const bitnet_model_params *p, bitnet_model *m);
+/* Puts the file's bytes in m->map / m->map_size: mapped read-only, or with
+ * use_mmap == 0 read into one anonymous mapping (--no-mmap). Either way
+ * bn_model_release unmaps it. */
+bitnet_status bn_model_map_file(const char *path, int use_mmap, bitnet_model *m);
 /* Releases what a loader put in m (not m itself). */
 void bn_model_release(bitnet_model *m);
 
 /* Embedding row of token t into out[dim] (any weight type). */
 void bn_matrix_get_row(const bn_matrix *w, int row, float *out);
+
+/* Ternary values of one row of float weights, shared by the GGUF and safetensors
+ * loaders (gguf_model.c). iscale == 0: the values must already be -1, 0 or +1
+ * (ternary tensors stored as floats with a NAME.scale); returns the column of the
+ * first that is not, else -1. iscale > 0: BitNet b1.58 absmean quantisation of
+ * latent weights, t = clamp(round_half_even(v * iscale), -1, 1); returns -1. */
+int bn_ternarize_row(const float *v, int cols, float iscale, int8_t *t);
 
 #endif
