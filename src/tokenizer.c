@@ -1,7 +1,10 @@
 /*
- * tokenizer.c - SentencePiece-style (score-driven BPE + byte fallback) tokenizer.
+ * tokenizer.c - what every tokenizer shares (loading GGUF pieces, special
+ * tokens, the llama.cpp-style split around special tokens, pieces, GGUF
+ * output) and the SentencePiece-style (score-driven BPE + byte fallback)
+ * tokenizer. Byte-level BPE is in tokenizer_bpe.c.
  *
- * One encoder serves both reference behaviours we must reproduce:
+ * One SentencePiece encoder serves both reference behaviours we must reproduce:
  *  - llama2.c encode(): dummy-prefix space, split into UTF-8 code points (byte
  *    fallback id for code points missing from the vocabulary), then repeatedly
  *    merge the adjacent pair whose concatenation is in the vocabulary with the
@@ -19,51 +22,27 @@
  * every character of every piece, so this never shows), and scores below
  * llama2.c's -1e10 starting value still merge.
  *
- * Pieces are stored with U+2581 ("▁") already turned into ' ', so the input
- * text needs no whitespace escaping and both vocabulary sources look alike.
+ * SentencePiece pieces are stored with U+2581 ("▁") already turned into ' ',
+ * so the input text needs no whitespace escaping and both sources look alike.
  */
-#include "tokenizer.h"
-
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 
 #include "gguf.h"
-
-/* Caps that keep a hostile file from making us allocate without bound. Real
- * SentencePiece pieces are a few dozen bytes; vocabularies are < 1M entries. */
-#define TOK_MAX_PIECE (1 << 16)
-#define TOK_MAX_VOCAB (1 << 24)
-/* Symbols and heap entries are indexed with int32_t. */
-#define TOK_MAX_TEXT ((uint64_t)1 << 28)
-
-struct bn_tokenizer {
-    int n_vocab;
-    char *pool;     /* every piece, NUL-terminated, ▁ already turned into ' ' */
-    size_t *off;    /* piece i is pool + off[i], len[i] bytes                  */
-    int32_t *len;
-    float *score;
-    uint8_t *type;  /* bn_token_type                                          */
-    int32_t *table; /* open addressing: token id or -1; size mask + 1         */
-    uint32_t mask;
-    int32_t max_len;       /* longest piece: longer merges cannot exist      */
-    int32_t byte_id[256];  /* byte fallback token of each byte               */
-    unsigned char raw[256];/* backing store for the byte pieces we return    */
-    int32_t bos, eos, unk;
-    int add_bos, add_space_prefix;
-    int space_split; /* no piece has a space right after a non-space byte */
-};
+#include "tokenizer_impl.h"
 
 /* ---- piece table --------------------------------------------------------- */
 
-static uint32_t hash_bytes(const char *s, size_t n) {
+uint32_t bn_tok_hash(const char *s, size_t n) {
     uint64_t h = 1469598103934665603ull; /* FNV-1a */
     for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
     return (uint32_t)(h ^ (h >> 32));
 }
 
-static int32_t tok_lookup(const bn_tokenizer *t, const char *s, size_t n) {
+int32_t bn_tok_lookup(const bn_tokenizer *t, const char *s, size_t n) {
     if (n == 0 || n > (size_t)t->max_len) return -1;
-    for (uint32_t i = hash_bytes(s, n) & t->mask;; i = (i + 1) & t->mask) {
+    for (uint32_t i = bn_tok_hash(s, n) & t->mask;; i = (i + 1) & t->mask) {
         int32_t id = t->table[i];
         if (id < 0) return -1;
         if ((size_t)t->len[id] == n && memcmp(t->pool + t->off[id], s, n) == 0) return id;
@@ -86,17 +65,19 @@ static int parse_byte_piece(const char *s, int n) {
 
 void bn_tokenizer_free(bn_tokenizer *t) {
     if (!t) return;
+    bn_bpe_free(t->bpe);
     free(t->pool);
     free(t->off);
     free(t->len);
     free(t->score);
     free(t->type);
     free(t->table);
+    free(t->special);
+    free(t->chat_template);
     free(t);
 }
 
-/* Allocates a tokenizer for n pieces whose bytes total at most pool_bytes. */
-static bitnet_status tok_alloc(int n, uint64_t pool_bytes, bn_tokenizer **out) {
+bitnet_status bn_tok_alloc(int n, uint64_t pool_bytes, bn_tokenizer **out) {
     bn_tokenizer *t = calloc(1, sizeof *t);
     uint64_t pool = pool_bytes + (uint64_t)n; /* + NULs; both bounded by the caps/file */
     if (!t || pool > SIZE_MAX) {
@@ -107,7 +88,7 @@ static bitnet_status tok_alloc(int n, uint64_t pool_bytes, bn_tokenizer **out) {
     t->pool = malloc((size_t)pool ? (size_t)pool : 1);
     t->off = malloc((size_t)n * sizeof *t->off);
     t->len = malloc((size_t)n * sizeof *t->len);
-    t->score = malloc((size_t)n * sizeof *t->score);
+    t->score = calloc((size_t)n, sizeof *t->score);
     t->type = malloc((size_t)n);
     if (!t->pool || !t->off || !t->len || !t->score || !t->type) {
         bn_tokenizer_free(t);
@@ -115,12 +96,12 @@ static bitnet_status tok_alloc(int n, uint64_t pool_bytes, bn_tokenizer **out) {
     }
     t->add_bos = 1;
     t->add_space_prefix = 1;
+    t->eot = -1;
     *out = t;
     return BITNET_OK;
 }
 
-/* Appends piece i at *used, turning every ▁ (E2 96 81) into ' ' if asked. */
-static void tok_set_piece(bn_tokenizer *t, int i, const char *s, size_t n, int sp, size_t *used) {
+void bn_tok_set_piece(bn_tokenizer *t, int i, const char *s, size_t n, int sp, size_t *used) {
     char *dst = t->pool + *used;
     size_t k = 0;
     for (size_t j = 0; j < n; j++) {
@@ -138,8 +119,7 @@ static void tok_set_piece(bn_tokenizer *t, int i, const char *s, size_t n, int s
     *used += k + 1;
 }
 
-/* Builds the hash table and byte-fallback table once every piece is set. */
-static bitnet_status tok_finish(bn_tokenizer *t, const char *name) {
+bitnet_status bn_tok_build_table(bn_tokenizer *t, const char *name, int reject_duplicates) {
     uint32_t cap = 16;
     while (cap < 2u * (uint32_t)t->n_vocab) cap <<= 1; /* load factor <= 1/2 */
     t->table = malloc((size_t)cap * sizeof *t->table);
@@ -147,21 +127,36 @@ static bitnet_status tok_finish(bn_tokenizer *t, const char *name) {
     memset(t->table, 0xff, (size_t)cap * sizeof *t->table);
     t->mask = cap - 1;
     t->max_len = 0;
-    t->space_split = 1;
     for (int32_t id = 0; id < t->n_vocab; id++) {
         int32_t n = t->len[id];
         const char *s = t->pool + t->off[id];
         if (n == 0) continue; /* an empty piece can never match a symbol */
         if (n > t->max_len) t->max_len = n;
-        for (int32_t j = 1; j < n; j++)
-            if (s[j] == ' ' && s[j - 1] != ' ') t->space_split = 0; /* e.g. "a b": merges may span words */
-        uint32_t i = hash_bytes(s, (size_t)n) & t->mask;
+        uint32_t i = bn_tok_hash(s, (size_t)n) & t->mask;
         for (;; i = (i + 1) & t->mask) {
             int32_t o = t->table[i];
             if (o < 0) break;
-            if (t->len[o] == n && memcmp(t->pool + t->off[o], s, (size_t)n) == 0) break;
+            if (t->len[o] == n && memcmp(t->pool + t->off[o], s, (size_t)n) == 0) {
+                if (reject_duplicates)
+                    return bn_error(BITNET_ERR_FORMAT, "%s: duplicate token in the vocabulary: ids %d and %d are both \"%.*s\"",
+                                    name, (int)o, (int)id, (int)BN_MIN(n, 40), s);
+                break;
+            }
         }
-        t->table[i] = id; /* duplicates: the last one wins, as in llama.cpp's map */
+        t->table[i] = id; /* SPM duplicates: the last one wins, as in llama.cpp's old map */
+    }
+    return BITNET_OK;
+}
+
+/* SPM: piece table, byte-fallback table and special ids. */
+static bitnet_status spm_finish(bn_tokenizer *t, const gguf_file *f, const char *name) {
+    bitnet_status st = bn_tok_build_table(t, name, 0);
+    if (st != BITNET_OK) return st;
+    t->space_split = 1;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        const char *s = t->pool + t->off[id];
+        for (int32_t j = 1; j < t->len[id]; j++)
+            if (s[j] == ' ' && s[j - 1] != ' ') t->space_split = 0; /* e.g. "a b": merges may span words */
     }
     /* Byte fallback as llama.cpp's byte_to_token: "<0xXX>", else the one-byte
      * piece, else <unk>. For llama2.c files this gives byte + 3. */
@@ -169,8 +164,8 @@ static bitnet_status tok_finish(bn_tokenizer *t, const char *name) {
         char hex[7];
         snprintf(hex, sizeof hex, "<0x%02X>", b);
         char one = (char)b;
-        int32_t id = tok_lookup(t, hex, 6);
-        if (id < 0) id = tok_lookup(t, &one, 1);
+        int32_t id = bn_tok_lookup(t, hex, 6);
+        if (id < 0) id = bn_tok_lookup(t, &one, 1);
         t->byte_id[b] = id >= 0 ? id : t->unk;
         t->raw[b] = (unsigned char)b;
     }
@@ -178,6 +173,81 @@ static bitnet_status tok_finish(bn_tokenizer *t, const char *name) {
         t->unk < 0 || t->unk >= t->n_vocab)
         return bn_error(BITNET_ERR_FORMAT, "%s: special token id out of range (bos %d, eos %d, unk %d, n_vocab %d)",
                         name, (int)t->bos, (int)t->eos, (int)t->unk, t->n_vocab);
+    return bn_tok_finish_special(t, f, name);
+}
+
+/* ---- special tokens -------------------------------------------------------- *
+ * llama.cpp finds an end-of-turn token by its text when the file names none,
+ * and ends generation on any of a list of such texts (llama-vocab.cpp,
+ * special_eot_id / special_eog_ids); texts are compared as stored in GGUF. */
+
+static const char *const eot_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                                        "<|end_of_text|>", "<EOT>", "_<EOT>"};
+static const char *const eog_texts[] = {"<|eot_id|>", "<|im_end|>", "<|end|>", "<end_of_turn>", "<|endoftext|>",
+                                        "<|eom_id|>", "<EOT>", "_<EOT>", "<|end_of_text|>"};
+
+int32_t bn_tokenizer_find(const bn_tokenizer *t, const char *text, size_t len) {
+    if (t->kind == BN_TOK_SPM) { /* stored with ' ' for ▁: look up a converted copy */
+        char buf[256];
+        size_t k = 0;
+        for (size_t i = 0; i < len && k < sizeof buf; i++) {
+            if (i + 2 < len && !memcmp(text + i, "\xe2\x96\x81", 3)) buf[k++] = ' ', i += 2;
+            else buf[k++] = text[i];
+        }
+        return len < sizeof buf ? bn_tok_lookup(t, buf, k) : -1;
+    }
+    return bn_tok_lookup(t, text, len);
+}
+
+/* by_text: found by its text; llama.cpp then makes a "control-looking" token
+ * that is not CONTROL one (ids named by the file keep their type). */
+static void add_eog(bn_tokenizer *t, int32_t id, int by_text) {
+    if (id < 0 || id >= t->n_vocab || t->n_eog == TOK_MAX_EOG) return;
+    if (by_text) t->type[id] = BN_TOKEN_CONTROL;
+    for (int i = 0; i < t->n_eog; i++)
+        if (t->eog[i] == id) return;
+    t->eog[t->n_eog++] = id;
+}
+
+static int special_cmp(const void *a, const void *b, void *arg) {
+    const bn_tokenizer *t = arg;
+    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    if (t->len[x] != t->len[y]) return t->len[x] > t->len[y] ? -1 : 1;
+    return x < y ? -1 : x > y;
+}
+
+bitnet_status bn_tok_finish_special(bn_tokenizer *t, const gguf_file *f, const char *name) {
+    int32_t eom = -1, eot_key = -1;
+    if (f && (bn_tok_get_id(f, "tokenizer.ggml.eot_token_id", &t->eot) < 0 ||
+              bn_tok_get_id(f, "tokenizer.ggml.eom_token_id", &eom) < 0))
+        return BITNET_ERR_FORMAT;
+    if (t->eot >= t->n_vocab || eom >= t->n_vocab)
+        return bn_error(BITNET_ERR_FORMAT, "%s: eot/eom token id out of range (eot %d, eom %d, n_vocab %d)", name,
+                        (int)t->eot, (int)eom, t->n_vocab);
+    eot_key = t->eot;
+    /* llama.cpp takes the first text match in hash-map order (e.g. either of
+     * <|eot_id|> and <|end_of_text|> in Llama-3); we take eot_texts' order */
+    for (size_t i = 0; t->eot < 0 && i < sizeof eot_texts / sizeof eot_texts[0]; i++)
+        t->eot = bn_tokenizer_find(t, eot_texts[i], strlen(eot_texts[i]));
+    t->n_eog = 0;
+    add_eog(t, t->eos, 0);
+    add_eog(t, t->eot, eot_key < 0);
+    add_eog(t, eom, 0);
+    for (size_t i = 0; i < sizeof eog_texts / sizeof eog_texts[0]; i++) /* <|eom_id|> among them */
+        add_eog(t, bn_tokenizer_find(t, eog_texts[i], strlen(eog_texts[i])), 1);
+    /* tokens that bn_tokenizer_encode_ex may cut out of the text, longest first */
+    free(t->special);
+    t->special = malloc((size_t)t->n_vocab * sizeof *t->special);
+    if (!t->special) return bn_error(BITNET_ERR_NOMEM, "%s: tokenizer: out of memory", name);
+    t->n_special = t->n_user_defined = 0;
+    for (int32_t id = 0; id < t->n_vocab; id++) {
+        int ty = t->type[id];
+        if (t->len[id] > 0 && (ty == BN_TOKEN_CONTROL || ty == BN_TOKEN_USER_DEFINED || ty == BN_TOKEN_UNKNOWN)) {
+            t->special[t->n_special++] = id;
+            t->n_user_defined += ty == BN_TOKEN_USER_DEFINED;
+        }
+    }
+    qsort_r(t->special, (size_t)t->n_special, sizeof *t->special, special_cmp, t);
     return BITNET_OK;
 }
 
@@ -203,10 +273,16 @@ bitnet_status bn_tokenizer_from_llama2c_memory(const void *data, uint64_t size, 
     *out = NULL;
     if (!name) name = "(memory)";
     if (!data && size) return bn_error(BITNET_ERR_ARG, "%s: NULL data", name);
-    if (n_vocab < 3 || n_vocab > TOK_MAX_VOCAB)
-        return bn_error(BITNET_ERR_ARG, "%s: n_vocab %d out of range [3, %d]", name, n_vocab, TOK_MAX_VOCAB);
     const uint8_t *p = data;
     if (size < 4) return bn_error(BITNET_ERR_FORMAT, "%s: truncated header (%llu bytes)", name, (unsigned long long)size);
+    if (n_vocab == 0) /* every entry: count them (a short tail is an error below) */
+        for (uint64_t pos = 4; size - pos >= 8 && n_vocab < TOK_MAX_VOCAB; n_vocab++) {
+            uint32_t len = (uint32_t)rd_i32(p + pos + 4);
+            if (len > size - pos - 8) break;
+            pos += 8 + len;
+        }
+    if (n_vocab < 3 || n_vocab > TOK_MAX_VOCAB)
+        return bn_error(BITNET_ERR_ARG, "%s: n_vocab %d out of range [3, %d]", name, n_vocab, TOK_MAX_VOCAB);
     int32_t max_token_length = rd_i32(p);
     /* llama2.c sizes its merge buffer from this; we do not need it, but a
      * negative or absurd value means this is not a tokenizer.bin at all. */
@@ -214,7 +290,7 @@ bitnet_status bn_tokenizer_from_llama2c_memory(const void *data, uint64_t size, 
         return bn_error(BITNET_ERR_FORMAT, "%s: max_token_length %d out of range", name, (int)max_token_length);
 
     bn_tokenizer *t;
-    bitnet_status st = tok_alloc(n_vocab, size, &t); /* pieces total < file size */
+    bitnet_status st = bn_tok_alloc(n_vocab, size, &t); /* pieces total < file size */
     if (st != BITNET_OK) return st;
     uint64_t pos = 4;
     size_t used = 0;
@@ -237,7 +313,7 @@ bitnet_status bn_tokenizer_from_llama2c_memory(const void *data, uint64_t size, 
             return bn_error(BITNET_ERR_FORMAT, "%s: token %d has bad length %d (offset %llu, %llu bytes left)",
                             name, i, (int)len, (unsigned long long)(pos - 4), (unsigned long long)(size - pos));
         }
-        tok_set_piece(t, i, (const char *)p + pos, (size_t)len, 0, &used);
+        bn_tok_set_piece(t, i, (const char *)p + pos, (size_t)len, 0, &used);
         pos += (uint64_t)len;
         t->score[i] = score;
         t->type[i] = parse_byte_piece(t->pool + t->off[i], t->len[i]) >= 0 ? BN_TOKEN_BYTE : BN_TOKEN_NORMAL;
@@ -248,7 +324,7 @@ bitnet_status bn_tokenizer_from_llama2c_memory(const void *data, uint64_t size, 
     t->eos = 2;
     t->type[0] = BN_TOKEN_UNKNOWN;
     t->type[1] = t->type[2] = BN_TOKEN_CONTROL;
-    st = tok_finish(t, name);
+    st = spm_finish(t, NULL, name);
     if (st != BITNET_OK) {
         bn_tokenizer_free(t);
         return st;
@@ -257,9 +333,9 @@ bitnet_status bn_tokenizer_from_llama2c_memory(const void *data, uint64_t size, 
     return BITNET_OK;
 }
 
-bitnet_status bn_tokenizer_from_llama2c(const char *path, int n_vocab, bn_tokenizer **out) {
-    if (!out || !path) return bn_error(BITNET_ERR_ARG, "tokenizer: NULL argument");
+bitnet_status bn_tok_read_file(const char *path, uint8_t **out, size_t *size) {
     *out = NULL;
+    *size = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     uint8_t *buf = NULL;
@@ -282,19 +358,33 @@ bitnet_status bn_tokenizer_from_llama2c(const char *path, int n_vocab, bn_tokeni
     }
     int err = ferror(f);
     fclose(f);
-    bitnet_status st = err ? bn_error(BITNET_ERR_IO, "%s: read error", path)
-                           : bn_tokenizer_from_llama2c_memory(buf, n, path, n_vocab, out);
+    if (err) {
+        free(buf);
+        return bn_error(BITNET_ERR_IO, "%s: read error", path);
+    }
+    *out = buf;
+    *size = n;
+    return BITNET_OK;
+}
+
+bitnet_status bn_tokenizer_from_llama2c(const char *path, int n_vocab, bn_tokenizer **out) {
+    if (!out || !path) return bn_error(BITNET_ERR_ARG, "tokenizer: NULL argument");
+    *out = NULL;
+    uint8_t *buf;
+    size_t n;
+    bitnet_status st = bn_tok_read_file(path, &buf, &n);
+    if (st != BITNET_OK) return st;
+    st = bn_tokenizer_from_llama2c_memory(buf, n, path, n_vocab, out);
     free(buf);
     return st;
 }
 
 /* ---- GGUF tokenizer.ggml.* ---------------------------------------------- */
 
-/* The array kv `key` with element type `et`: 1 found, 0 absent, -1 wrong type. */
-static int gguf_arr(const gguf_file *f, const char *key, gguf_vtype et, const gguf_value **out) {
+int bn_tok_gguf_arr(const gguf_file *f, const char *key, int et, const gguf_value **out) {
     const gguf_kv *kv = gguf_find_kv(f, key);
     if (!kv) return 0;
-    if (kv->value.type != GGUF_TYPE_ARRAY || kv->value.arr.type != et) {
+    if (kv->value.type != GGUF_TYPE_ARRAY || kv->value.arr.type != (gguf_vtype)et) {
         bn_error(BITNET_ERR_FORMAT, "%s: %s has the wrong type", f->path ? f->path : "(gguf)", key);
         return -1;
     }
@@ -302,8 +392,7 @@ static int gguf_arr(const gguf_file *f, const char *key, gguf_vtype et, const gg
     return 1;
 }
 
-/* Optional u32 token id into *id (left as is when absent). */
-static int gguf_id(const gguf_file *f, const char *key, int32_t *id) {
+int bn_tok_get_id(const gguf_file *f, const char *key, int32_t *id) {
     uint32_t v;
     int r = gguf_get_u32(f, key, &v);
     if (r < 0) return -1;
@@ -317,28 +406,17 @@ static int gguf_id(const gguf_file *f, const char *key, int32_t *id) {
     return 0;
 }
 
-bitnet_status bn_tokenizer_from_gguf(const struct gguf_file *f, bn_tokenizer **out) {
-    if (!out || !f) return bn_error(BITNET_ERR_ARG, "tokenizer: NULL argument");
-    *out = NULL;
+bitnet_status bn_tok_load_gguf_pieces(const gguf_file *f, int sp, bn_tokenizer **out) {
     const char *name = f->path ? f->path : "(gguf)";
-    const gguf_kv *model = gguf_find_kv(f, "tokenizer.ggml.model");
-    if (!model) return bn_error(BITNET_ERR_FORMAT, "%s: missing tokenizer.ggml.model", name);
-    if (model->value.type != GGUF_TYPE_STRING)
-        return bn_error(BITNET_ERR_FORMAT, "%s: tokenizer.ggml.model is not a string", name);
-    if (!gguf_str_eq(model->value.str, "llama")) {
-        gguf_str s = model->value.str;
-        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: tokenizer model \"%.*s\" is not supported (only \"llama\" SentencePiece)",
-                        name, (int)BN_MIN(s.len, 40), s.data);
-    }
     const gguf_value *toks = NULL, *scores = NULL, *types = NULL;
-    int r = gguf_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &toks);
+    int r = bn_tok_gguf_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &toks);
     if (r < 0) return BITNET_ERR_FORMAT;
     if (r == 0) return bn_error(BITNET_ERR_FORMAT, "%s: missing tokenizer.ggml.tokens", name);
     uint64_t n = toks->arr.n;
     if (n < 1 || n > TOK_MAX_VOCAB || !toks->arr.items)
         return bn_error(BITNET_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %llu entries", name, (unsigned long long)n);
-    if (gguf_arr(f, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &scores) < 0 ||
-        gguf_arr(f, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, &types) < 0)
+    if (bn_tok_gguf_arr(f, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &scores) < 0 ||
+        bn_tok_gguf_arr(f, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, &types) < 0)
         return BITNET_ERR_FORMAT;
     if ((scores && scores->arr.n != n) || (types && types->arr.n != n))
         return bn_error(BITNET_ERR_FORMAT, "%s: tokenizer arrays differ in length (tokens %llu, scores %llu, token_type %llu)",
@@ -353,18 +431,18 @@ bitnet_status bn_tokenizer_from_gguf(const struct gguf_file *f, bn_tokenizer **o
         total += v->str.len;
     }
     bn_tokenizer *t;
-    bitnet_status st = tok_alloc((int)n, total, &t);
+    bitnet_status st = bn_tok_alloc((int)n, total, &t);
     if (st != BITNET_OK) return st;
     size_t used = 0;
     for (uint64_t i = 0; i < n && st == BITNET_OK; i++) {
         gguf_str s = toks->arr.items[i].str;
-        tok_set_piece(t, (int)i, s.data, (size_t)s.len, 1, &used);
+        bn_tok_set_piece(t, (int)i, s.data, (size_t)s.len, sp, &used);
         float sc = 0.0f;
         if (scores) memcpy(&sc, (const uint8_t *)scores->arr.data + 4 * i, 4); /* LE, unaligned */
         if (isnan(sc)) st = bn_error(BITNET_ERR_FORMAT, "%s: tokenizer.ggml.scores[%llu] is NaN", name, (unsigned long long)i);
         t->score[i] = sc;
         int is_byte = parse_byte_piece(t->pool + t->off[i], t->len[i]) >= 0;
-        int32_t ty = is_byte ? BN_TOKEN_BYTE : BN_TOKEN_NORMAL;
+        int32_t ty = is_byte && sp ? BN_TOKEN_BYTE : BN_TOKEN_NORMAL;
         if (types) {
             memcpy(&ty, (const uint8_t *)types->arr.data + 4 * i, 4);
             if (ty < 0 || ty > BN_TOKEN_BYTE)
@@ -374,27 +452,17 @@ bitnet_status bn_tokenizer_from_gguf(const struct gguf_file *f, bn_tokenizer **o
         }
         t->type[i] = (uint8_t)ty;
     }
-    /* llama.cpp's defaults for SentencePiece vocabularies. */
-    t->unk = 0;
-    t->bos = 1;
-    t->eos = 2;
-    bool b;
-    if (st == BITNET_OK &&
-        (gguf_id(f, "tokenizer.ggml.bos_token_id", &t->bos) < 0 || gguf_id(f, "tokenizer.ggml.eos_token_id", &t->eos) < 0 ||
-         gguf_id(f, "tokenizer.ggml.unknown_token_id", &t->unk) < 0))
-        st = BITNET_ERR_FORMAT;
-    if (st == BITNET_OK && (r = gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &b)) != 0) {
-        if (r < 0) st = BITNET_ERR_FORMAT;
-        else t->add_space_prefix = b;
-    }
-    if (st == BITNET_OK && (r = gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &b)) != 0) {
-        if (r < 0) st = BITNET_ERR_FORMAT;
-        else t->add_bos = b;
-    }
-    if (st == BITNET_OK) st = tok_finish(t, name);
-    if (st == BITNET_OK && !types) { /* no token_type: mark the specials ourselves */
-        t->type[t->unk] = BN_TOKEN_UNKNOWN;
-        t->type[t->bos] = t->type[t->eos] = BN_TOKEN_CONTROL;
+    const gguf_kv *ct = gguf_find_kv(f, "tokenizer.chat_template");
+    if (st == BITNET_OK && ct) {
+        if (ct->value.type != GGUF_TYPE_STRING || ct->value.str.len > (1u << 24) ||
+            memchr(ct->value.str.data, 0, (size_t)ct->value.str.len))
+            st = bn_error(BITNET_ERR_FORMAT, "%s: tokenizer.chat_template is not a string of text", name);
+        else if (!(t->chat_template = malloc((size_t)ct->value.str.len + 1)))
+            st = bn_error(BITNET_ERR_NOMEM, "%s: tokenizer: out of memory", name);
+        else {
+            memcpy(t->chat_template, ct->value.str.data, (size_t)ct->value.str.len);
+            t->chat_template[ct->value.str.len] = 0;
+        }
     }
     if (st != BITNET_OK) {
         bn_tokenizer_free(t);
@@ -404,12 +472,74 @@ bitnet_status bn_tokenizer_from_gguf(const struct gguf_file *f, bn_tokenizer **o
     return BITNET_OK;
 }
 
+static bitnet_status spm_from_gguf(const gguf_file *f, bn_tokenizer **out) {
+    const char *name = f->path ? f->path : "(gguf)";
+    bn_tokenizer *t;
+    bitnet_status st = bn_tok_load_gguf_pieces(f, 1, &t);
+    if (st != BITNET_OK) return st;
+    int has_types = gguf_find_kv(f, "tokenizer.ggml.token_type") != NULL;
+    /* llama.cpp's defaults for SentencePiece vocabularies. */
+    t->unk = 0;
+    t->bos = 1;
+    t->eos = 2;
+    bool b;
+    int r;
+    if (bn_tok_get_id(f, "tokenizer.ggml.bos_token_id", &t->bos) < 0 || bn_tok_get_id(f, "tokenizer.ggml.eos_token_id", &t->eos) < 0 ||
+        bn_tok_get_id(f, "tokenizer.ggml.unknown_token_id", &t->unk) < 0)
+        st = BITNET_ERR_FORMAT;
+    if (st == BITNET_OK && (r = gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &b)) != 0) {
+        if (r < 0) st = BITNET_ERR_FORMAT;
+        else t->add_space_prefix = b;
+    }
+    if (st == BITNET_OK && (r = gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &b)) != 0) {
+        if (r < 0) st = BITNET_ERR_FORMAT;
+        else t->add_bos = b;
+    }
+    if (st == BITNET_OK && !has_types) /* no token_type: mark the specials ourselves */
+        if (t->unk >= 0 && t->unk < t->n_vocab && t->bos >= 0 && t->bos < t->n_vocab && t->eos >= 0 && t->eos < t->n_vocab) {
+            t->type[t->unk] = BN_TOKEN_UNKNOWN;
+            t->type[t->bos] = t->type[t->eos] = BN_TOKEN_CONTROL;
+        }
+    if (st == BITNET_OK) st = spm_finish(t, f, name);
+    if (st != BITNET_OK) {
+        bn_tokenizer_free(t);
+        return st;
+    }
+    *out = t;
+    return BITNET_OK;
+}
+
+bitnet_status bn_tokenizer_from_gguf(const struct gguf_file *f, bn_tokenizer **out) {
+    if (!out || !f) return bn_error(BITNET_ERR_ARG, "tokenizer: NULL argument");
+    *out = NULL;
+    const char *name = f->path ? f->path : "(gguf)";
+    const gguf_kv *model = gguf_find_kv(f, "tokenizer.ggml.model");
+    if (!model) return bn_error(BITNET_ERR_FORMAT, "%s: missing tokenizer.ggml.model", name);
+    if (model->value.type != GGUF_TYPE_STRING)
+        return bn_error(BITNET_ERR_FORMAT, "%s: tokenizer.ggml.model is not a string", name);
+    if (gguf_str_eq(model->value.str, "llama")) return spm_from_gguf(f, out);
+    if (gguf_str_eq(model->value.str, "gpt2")) return bn_bpe_from_gguf(f, out);
+    gguf_str s = model->value.str;
+    return bn_error(BITNET_ERR_UNSUPPORTED,
+                    "%s: tokenizer model \"%.*s\" is not supported (\"llama\" SentencePiece or \"gpt2\" byte-level BPE)",
+                    name, (int)BN_MIN(s.len, 40), s.data);
+}
+
 /* ---- accessors ------------------------------------------------------------ */
 
+bn_tokenizer_kind bn_tokenizer_get_kind(const bn_tokenizer *t) { return t->kind; }
 int bn_tokenizer_n_vocab(const bn_tokenizer *t) { return t->n_vocab; }
 int32_t bn_tokenizer_bos(const bn_tokenizer *t) { return t->bos; }
 int32_t bn_tokenizer_eos(const bn_tokenizer *t) { return t->eos; }
+int32_t bn_tokenizer_eot(const bn_tokenizer *t) { return t->eot; }
 int bn_tokenizer_add_bos(const bn_tokenizer *t) { return t->add_bos; }
+const char *bn_tokenizer_chat_template(const bn_tokenizer *t) { return t->chat_template; }
+
+int bn_tokenizer_is_eog(const bn_tokenizer *t, int32_t token) {
+    for (int i = 0; i < t->n_eog; i++)
+        if (t->eog[i] == token) return 1;
+    return 0;
+}
 
 void bn_tokenizer_get_entry(const bn_tokenizer *t, int32_t id, const char **text, int *len, float *score,
                             int *type) {
@@ -423,6 +553,7 @@ void bn_tokenizer_get_entry(const bn_tokenizer *t, int32_t id, const char **text
 const char *bn_tokenizer_piece(const bn_tokenizer *t, int32_t prev, int32_t token, int *out_len) {
     if (out_len) *out_len = 0;
     if (token < 0 || token >= t->n_vocab) return NULL;
+    if (t->kind == BN_TOK_BPE) return bn_bpe_piece(t, token, out_len);
     const char *s = t->pool + t->off[token];
     int n = t->len[token];
     if (t->type[token] == BN_TOKEN_BYTE) {
@@ -474,7 +605,7 @@ static int32_t bigram_left(const tok_bigram *b) { return (int32_t)~(uint32_t)b->
 static void try_bigram(tok_enc *e, int32_t l, int32_t r) {
     if (l < 0 || r < 0) return;
     int32_t size = e->sym[l].n + e->sym[r].n; /* live symbols are contiguous */
-    int32_t id = tok_lookup(e->t, e->buf + e->sym[l].start, (size_t)size);
+    int32_t id = bn_tok_lookup(e->t, e->buf + e->sym[l].start, (size_t)size);
     if (id < 0) return;
     tok_bigram b = {bigram_key(e->t->score[id], l), r, size};
     int32_t i = e->n_heap++;
@@ -536,7 +667,7 @@ static int merge_segment(tok_enc *e, int32_t first, int32_t end, int32_t *out, i
      * code points can be missing, and those fall back to bytes. */
     for (int32_t i = first; i >= 0; i = e->sym[i].next) {
         const char *s = e->buf + e->sym[i].start;
-        int32_t id = tok_lookup(t, s, (size_t)e->sym[i].n);
+        int32_t id = bn_tok_lookup(t, s, (size_t)e->sym[i].n);
         if (id >= 0) {
             n_out = emit(out, max_tokens, n_out, id);
         } else {
@@ -546,49 +677,131 @@ static int merge_segment(tok_enc *e, int32_t first, int32_t end, int32_t *out, i
     return n_out;
 }
 
-int bn_tokenizer_encode(const bn_tokenizer *t, const char *text, uint64_t len, int add_bos, int32_t *out,
-                        int max_tokens) {
+/* SentencePiece encoding of one piece of text (no special tokens in it);
+ * `prefix` adds the dummy-prefix space. Returns the new count or a status. */
+static int spm_encode_fragment(const bn_tokenizer *t, const char *text, size_t len, int prefix, int32_t *out,
+                               int max_tokens, int n_out) {
+    int pre = prefix ? 1 : 0;
+    size_t n = len + (size_t)pre;
+    char *buf = malloc(n);
+    /* Each merge queues at most 2 bigrams: a segment's heap stays < 3n. */
+    tok_enc e = {t, buf, malloc(n * sizeof(tok_sym)), malloc(3 * n * sizeof(tok_bigram)), 0};
+    if (!buf || !e.sym || !e.heap) {
+        free(buf);
+        free(e.sym);
+        free(e.heap);
+        return bn_error(BITNET_ERR_NOMEM, "tokenize: out of memory");
+    }
+    if (pre) buf[0] = ' ';
+    memcpy(buf + pre, text, len);
+    /* Split into code points (llama.cpp's rule) and cut the symbol list into
+     * independent segments at every "non-space, space" boundary when no piece
+     * contains such a pair (see space_split): no merge can cross one, and
+     * merges in disjoint segments never interact, so each segment gets its
+     * own small, cache-resident heap with the same result. */
+    int32_t ns = 0, first = 0;
+    for (size_t o = 0; o < n; ns++) {
+        int32_t l = (int32_t)BN_MIN((size_t)utf8_len((uint8_t)buf[o]), n - o);
+        if (ns > 0 && t->space_split && buf[o] == ' ' && buf[o - 1] != ' ') {
+            n_out = merge_segment(&e, first, ns, out, max_tokens, n_out);
+            first = ns;
+        }
+        e.sym[ns] = (tok_sym){(int32_t)o, l, ns > first ? ns - 1 : -1, -1};
+        if (ns > first) e.sym[ns - 1].next = ns;
+        o += (size_t)l;
+    }
+    n_out = merge_segment(&e, first, ns, out, max_tokens, n_out);
+    free(buf);
+    free(e.sym);
+    free(e.heap);
+    return n_out;
+}
+
+/* ---- special tokens in the text --------------------------------------------- *
+ * llama.cpp's tokenizer_st_partition: for each special token, longest first,
+ * every occurrence inside the text pieces not yet claimed becomes that token. */
+
+typedef struct {
+    uint64_t off, len;
+    int32_t tok; /* -1: text */
+} tok_frag;
+
+static tok_frag *partition(const bn_tokenizer *t, const char *text, uint64_t len, int parse_special, int *n_frag) {
+    int cap = 16, n = 1;
+    tok_frag *fr = malloc((size_t)cap * sizeof *fr);
+    if (!fr) return NULL;
+    fr[0] = (tok_frag){0, len, -1};
+    if (!parse_special && t->n_user_defined == 0) {
+        *n_frag = 1;
+        return fr;
+    }
+    for (int k = 0; k < t->n_special; k++) {
+        const int32_t id = t->special[k];
+        if (!parse_special && t->type[id] != BN_TOKEN_USER_DEFINED) continue; /* only with parse_special */
+        const char *s = t->pool + t->off[id];
+        const uint64_t sl = (uint64_t)t->len[id];
+        for (int i = 0; i < n; i++) {
+            if (fr[i].tok >= 0 || fr[i].len < sl) continue;
+            const char *m = memmem(text + fr[i].off, (size_t)fr[i].len, s, (size_t)sl);
+            if (!m) continue;
+            if (n + 2 > cap) {
+                tok_frag *nf = realloc(fr, (size_t)(cap *= 2) * sizeof *fr);
+                if (!nf) {
+                    free(fr);
+                    return NULL;
+                }
+                fr = nf;
+            }
+            const uint64_t mo = (uint64_t)(m - text), end = fr[i].off + fr[i].len;
+            tok_frag left = {fr[i].off, mo - fr[i].off, -1}, right = {mo + sl, end - mo - sl, -1};
+            int add = (left.len > 0) + 1 + (right.len > 0) - 1; /* fragments added in place of fr[i] */
+            memmove(fr + i + 1 + add, fr + i + 1, (size_t)(n - i - 1) * sizeof *fr);
+            n += add;
+            if (left.len > 0) fr[i++] = left;
+            fr[i] = (tok_frag){mo, sl, id};
+            if (right.len > 0) fr[i + 1] = right; /* scanned next, for further matches */
+        }
+    }
+    *n_frag = n;
+    return fr;
+}
+
+int bn_tokenizer_encode_ex(const bn_tokenizer *t, const char *text, uint64_t len, int add_bos, int parse_special,
+                           int32_t *out, int max_tokens) {
     if (!t || (!text && len) || max_tokens < 0 || (!out && max_tokens > 0))
         return bn_error(BITNET_ERR_ARG, "tokenize: bad argument");
     if (len > TOK_MAX_TEXT) return bn_error(BITNET_ERR_ARG, "tokenize: text of %llu bytes is too long", (unsigned long long)len);
     int n_out = 0;
-    if (add_bos) n_out = emit(out, max_tokens, n_out, t->bos);
+    if (add_bos) {
+        if (t->bos < 0) return bn_error(BITNET_ERR_ARG, "tokenize: this vocabulary has no BOS token");
+        n_out = emit(out, max_tokens, n_out, t->bos);
+    }
     if (len > 0) { /* like SentencePiece, an empty text gets no dummy prefix */
-        int pre = t->add_space_prefix ? 1 : 0;
-        size_t n = (size_t)len + (size_t)pre;
-        char *buf = malloc(n);
-        /* Each merge queues at most 2 bigrams: a segment's heap stays < 3n. */
-        tok_enc e = {t, buf, malloc(n * sizeof(tok_sym)), malloc(3 * n * sizeof(tok_bigram)), 0};
-        if (!buf || !e.sym || !e.heap) {
-            free(buf);
-            free(e.sym);
-            free(e.heap);
-            return bn_error(BITNET_ERR_NOMEM, "tokenize: out of memory");
-        }
-        if (pre) buf[0] = ' ';
-        memcpy(buf + pre, text, (size_t)len);
-        /* Split into code points (llama.cpp's rule) and cut the symbol list
-         * into independent segments at every "non-space, space" boundary when
-         * no piece contains such a pair (see space_split): no merge can cross
-         * one, and merges in disjoint segments never interact, so each segment
-         * gets its own small, cache-resident heap with the same result. */
-        int32_t ns = 0, first = 0;
-        for (size_t o = 0; o < n; ns++) {
-            int32_t l = (int32_t)BN_MIN((size_t)utf8_len((uint8_t)buf[o]), n - o);
-            if (ns > 0 && t->space_split && buf[o] == ' ' && buf[o - 1] != ' ') {
-                n_out = merge_segment(&e, first, ns, out, max_tokens, n_out);
-                first = ns;
+        int n_frag;
+        tok_frag *fr = partition(t, text, len, parse_special, &n_frag);
+        if (!fr) return bn_error(BITNET_ERR_NOMEM, "tokenize: out of memory");
+        int prev_special = 1; /* SPM: a space goes before text that starts the input or follows a special token */
+        for (int i = 0; i < n_frag && n_out >= 0; i++) {
+            if (fr[i].tok >= 0) {
+                n_out = emit(out, max_tokens, n_out, fr[i].tok);
+                prev_special = 1;
+            } else if (t->kind == BN_TOK_BPE) {
+                n_out = bn_bpe_encode(t, text + fr[i].off, (size_t)fr[i].len, out, max_tokens, n_out);
+            } else {
+                n_out = spm_encode_fragment(t, text + fr[i].off, (size_t)fr[i].len, t->add_space_prefix && prev_special,
+                                            out, max_tokens, n_out);
+                prev_special = 0;
             }
-            e.sym[ns] = (tok_sym){(int32_t)o, l, ns > first ? ns - 1 : -1, -1};
-            if (ns > first) e.sym[ns - 1].next = ns;
-            o += (size_t)l;
         }
-        n_out = merge_segment(&e, first, ns, out, max_tokens, n_out);
-        free(buf);
-        free(e.sym);
-        free(e.heap);
+        free(fr);
+        if (n_out < 0) return n_out;
     }
     if (n_out > max_tokens)
         return bn_error(BITNET_ERR_ARG, "tokenize: text needs %d tokens, buffer holds %d", n_out, max_tokens);
     return n_out;
+}
+
+int bn_tokenizer_encode(const bn_tokenizer *t, const char *text, uint64_t len, int add_bos, int32_t *out,
+                        int max_tokens) {
+    return bn_tokenizer_encode_ex(t, text, len, add_bos, 0, out, max_tokens);
 }

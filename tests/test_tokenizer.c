@@ -7,6 +7,7 @@
 #include "gguf.h"
 #include "test.h"
 #include "tokenizer.h"
+#include "vocab_vectors.h"
 
 static bn_tokenizer *load_tok512(void) {
     const char *p = bn_test_shared("models/tok512.bin");
@@ -478,40 +479,19 @@ TEST(tokenizer_llama2c_hostile) {
 /* ---- llama.cpp SPM vocabulary (GGUF) ------------------------------------- */
 
 TEST(tokenizer_spm_test_vectors) {
-    const char *pi = bn_test_shared("tokenizers/ggml-vocab-llama-spm.gguf.inp");
-    size_t ni = 0, no = 0;
-    char *inp = pi ? bn_test_read_file(pi, &ni) : NULL;
-    const char *po = bn_test_shared("tokenizers/ggml-vocab-llama-spm.gguf.out");
-    char *outp = po ? bn_test_read_file(po, &no) : NULL;
-    bn_tokenizer *t = inp && outp ? load_spm() : NULL;
+    bn_vocab_vectors v;
+    bn_tokenizer *t = bn_vocab_vectors_open(&v, "ggml-vocab-llama-spm.gguf") ? load_spm() : NULL;
     if (!t) {
-        free(inp);
-        free(outp);
+        bn_vocab_vectors_close(&v);
         SKIP("ggml-vocab-llama-spm.gguf{,.inp,.out} not available");
     }
     CHECK_EQ_INT(bn_tokenizer_n_vocab(t), 32000);
-    /* Format (as llama.cpp's test-tokenizer-0 reads it): every input is followed
-     * by "\n__ggml_vocab_test__\n"; the .out has one line per input, each id
-     * preceded by a space. Ids are without BOS (add_special = false). */
-    static const char sep[] = "\n__ggml_vocab_test__\n";
-    const size_t sl = sizeof sep - 1;
-    char *ip = inp, *op = outp;
-    int tests = 0;
-    while (ip < inp + ni) {
-        char *e = strstr(ip, sep);
-        size_t len = e ? (size_t)(e - ip) : strlen(ip);
-        char *eol = strchr(op, '\n');
-        CHECK(eol != NULL);
-        if (!eol) break;
-        int32_t want[512], got[512];
-        int nw = 0;
-        for (char *q = op; q < eol && nw < 512;) {
-            char *end;
-            long v = strtol(q, &end, 10);
-            if (end == q) break;
-            want[nw++] = (int32_t)v;
-            q = end;
-        }
+    /* Format: see tests/vocab_vectors.h. Ids are without BOS (add_special = false). */
+    const char *ip;
+    size_t len;
+    int32_t want[512], got[512];
+    int nw, r, tests = 0;
+    while ((r = bn_vocab_vectors_next(&v, &ip, &len, want, 512, &nw)) == 1) {
         int ng = bn_tokenizer_encode(t, ip, len, 0, got, 512);
         CHECK_MSG(same(got, ng, want, nw), "vector %d \"%.*s\": got %d tokens, want %d", tests,
                   (int)BN_MIN(len, 50), ip, ng, nw);
@@ -521,13 +501,11 @@ TEST(tokenizer_spm_test_vectors) {
         memcpy(wb + 1, want, (size_t)nw * sizeof *want);
         CHECK(decode(t, wb, nw + 1, back) == len && memcmp(back, ip, len) == 0);
         tests++;
-        op = eol + 1;
-        ip = e ? e + sl : ip + len;
     }
+    CHECK(r == 0);
     CHECK_EQ_INT(tests, 46);
-    CHECK(*op == 0); /* as many outputs as inputs */
-    free(inp);
-    free(outp);
+    CHECK(bn_vocab_vectors_done(&v)); /* as many outputs as inputs */
+    bn_vocab_vectors_close(&v);
     free_spm(t);
 }
 
