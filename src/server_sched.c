@@ -1,0 +1,411 @@
+/* server_sched.c - slot scheduler of build/server (see server.h).
+ *
+ * One decode thread owns the context. Each step it gathers one token from every
+ * slot that is generating plus, with the rest of the n_batch budget, chunks of the
+ * prompts of newly admitted requests, runs them in ONE bitnet_eval_batch call (the
+ * weights are read once per step however many streams there are), samples each
+ * slot that needs a token with its own sampler, and hands the new text to the
+ * connection threads. Everything a step needs is allocated when a request is
+ * admitted (or at start-up), so the step loop does not allocate except when a
+ * job's output buffer grows (amortised doubling).
+ *
+ * Locking: one mutex guards the queue, the slot <-> job assignment, the jobs'
+ * output fields and the statistics. The decode thread drops it during the forward
+ * pass and sampling, which touch only decode-thread state and read-only job inputs. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <time.h>
+
+#include "common.h"
+#include "server.h"
+
+const double bn_lat_bucket_le[BN_LAT_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025,
+                                                 0.05,   0.1,   0.25,   0.5,   1.0,  2.5};
+
+typedef struct {
+    bn_job *job;             /* NULL: free                                          */
+    int n_past;              /* tokens of this sequence in the KV cache               */
+    int n_fed;               /* prompt tokens put into batches so far                 */
+    int limit;               /* tokens to generate at most                            */
+    bitnet_token last, prev; /* last sampled token (fed next step) and the one before */
+    int sample_now;          /* this step ends with this sequence's logits             */
+    int new_token;           /* this step produced a token (not EOS)                   */
+    uint64_t t_last;         /* when the previous token was produced                   */
+    bn_stop_filter filter;
+    char emit[BN_STOP_MAX_LEN + 2 * BN_PIECE_MAX + 16]; /* text released this step */
+    size_t n_emit;
+    bn_finish finish;        /* set when the job ends this step                        */
+} slot;
+
+struct bn_sched {
+    bitnet_model *model;
+    bitnet_context *ctx;
+    int n_slots, n_batch, n_ctx, n_vocab, max_queue;
+    bitnet_token bos, eos;
+    slot *slots;
+    bitnet_token *b_tok; /* [n_batch] the step's batch */
+    int *b_pos, *b_seq;
+
+    pthread_mutex_t mu;
+    pthread_cond_t wake; /* new job, cancellation, shutdown        */
+    pthread_cond_t idle; /* a slot was freed (bn_sched_drain waits) */
+    pthread_t thread;
+    int started;
+    bn_job *q_head, *q_tail;
+    int n_queued, n_busy;
+    int stopping, abort_all, quit;
+    bn_sched_stats st;
+};
+
+void bn_job_init(bn_job *j) {
+    memset(j, 0, sizeof *j);
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&j->cond, &a);
+    pthread_condattr_destroy(&a);
+}
+
+void bn_job_destroy(bn_job *j) {
+    bn_buf_free(&j->out);
+    free(j->prompt);
+    bitnet_sampler_free(j->sampler);
+    pthread_cond_destroy(&j->cond);
+    j->prompt = NULL;
+    j->sampler = NULL;
+}
+
+/* ---- under the lock ---------------------------------------------------------------- */
+
+static void job_done(bn_sched *s, bn_job *j, bn_finish f) {
+    j->done = 1;
+    j->finish = f;
+    if (f == BN_FINISH_CANCELLED) s->st.jobs_cancelled++;
+    pthread_cond_broadcast(&j->cond);
+}
+
+static void slot_release(bn_sched *s, slot *sl, bn_finish f) {
+    job_done(s, sl->job, f);
+    sl->job = NULL;
+    s->n_busy--;
+    pthread_cond_broadcast(&s->idle);
+}
+
+static void slot_start(bn_sched *s, slot *sl, bn_job *j) {
+    sl->job = j;
+    sl->n_past = sl->n_fed = 0;
+    sl->limit = j->req->max_tokens < 0 ? INT_MAX : j->req->max_tokens;
+    sl->prev = sl->last = j->n_prompt > 0 ? j->prompt[j->n_prompt - 1] : 0;
+    sl->sample_now = 0;
+    sl->t_last = 0;
+    sl->n_emit = 0;
+    sl->finish = BN_FINISH_NONE;
+    bn_stop_filter_init(&sl->filter, j->req);
+    s->n_busy++;
+    s->st.prompt_tokens += (uint64_t)j->n_prompt;
+    if (j->n_prompt < 1 || j->n_prompt >= s->n_ctx) slot_release(s, sl, BN_FINISH_ERROR); /* caller's job to check */
+    else if (sl->limit == 0) slot_release(s, sl, BN_FINISH_LENGTH);
+}
+
+/* Cancellations, shutdown, and admission of queued jobs into free slots. */
+static void housekeeping(bn_sched *s) {
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        if (sl->job && (sl->job->cancelled || s->abort_all))
+            slot_release(s, sl, sl->job->cancelled ? BN_FINISH_CANCELLED : BN_FINISH_ABORTED);
+    }
+    bn_job **pp = &s->q_head;
+    s->q_tail = NULL;
+    while (*pp) { /* drop cancelled (or, when aborting, all) queued jobs */
+        bn_job *j = *pp;
+        if (j->cancelled || s->abort_all) {
+            *pp = j->next;
+            s->n_queued--;
+            job_done(s, j, j->cancelled ? BN_FINISH_CANCELLED : BN_FINISH_ABORTED);
+        } else {
+            s->q_tail = j;
+            pp = &j->next;
+        }
+    }
+    for (int i = 0; i < s->n_slots && s->q_head; i++) {
+        if (s->slots[i].job) continue;
+        bn_job *j = s->q_head;
+        s->q_head = j->next;
+        if (!s->q_head) s->q_tail = NULL;
+        s->n_queued--;
+        slot_start(s, &s->slots[i], j);
+    }
+    if (s->n_busy == 0 && s->n_queued == 0) pthread_cond_broadcast(&s->idle);
+}
+
+/* ---- outside the lock ------------------------------------------------------------------ */
+
+/* Fills the batch: one token per generating slot, then prompt chunks. */
+static int build_batch(bn_sched *s) {
+    int n = 0;
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        sl->sample_now = 0;
+        if (!sl->job || sl->n_fed < sl->job->n_prompt) continue;
+        s->b_tok[n] = sl->last;
+        s->b_pos[n] = sl->n_past;
+        s->b_seq[n] = i;
+        sl->sample_now = 1;
+        n++;
+    }
+    for (int i = 0; i < s->n_slots && n < s->n_batch; i++) {
+        slot *sl = &s->slots[i];
+        if (!sl->job || sl->n_fed >= sl->job->n_prompt) continue;
+        int chunk = BN_MIN(sl->job->n_prompt - sl->n_fed, s->n_batch - n);
+        for (int k = 0; k < chunk; k++, n++) {
+            s->b_tok[n] = sl->job->prompt[sl->n_fed + k];
+            s->b_pos[n] = sl->n_fed + k;
+            s->b_seq[n] = i;
+        }
+        sl->n_fed += chunk;
+        sl->sample_now = sl->n_fed == sl->job->n_prompt;
+    }
+    for (int k = 0; k < n; k++) s->slots[s->b_seq[k]].n_past++;
+    return n;
+}
+
+/* Samples the next token of a slot and runs it through the stop filter. */
+static void sample_slot(bn_sched *s, int i) {
+    slot *sl = &s->slots[i];
+    const bn_gen_request *r = sl->job->req;
+    float *logits = bitnet_get_logits_seq(s->ctx, i);
+    if (r->ignore_eos) {
+        if (s->eos >= 0 && s->eos < s->n_vocab) logits[s->eos] = -INFINITY;
+        if (s->bos >= 0 && s->bos < s->n_vocab) logits[s->bos] = -INFINITY;
+    }
+    bitnet_token tok = bitnet_sampler_sample(sl->job->sampler, logits);
+    if (!r->ignore_eos && (tok == s->eos || tok == s->bos)) {
+        bn_stop_filter_flush(&sl->filter, sl->emit, &sl->n_emit);
+        sl->finish = BN_FINISH_STOP;
+        return;
+    }
+    bitnet_sampler_accept(sl->job->sampler, tok);
+    char piece[BN_PIECE_MAX + 1];
+    int n = bitnet_token_to_piece(s->model, sl->prev, tok, piece, sizeof piece);
+    n = n < 0 ? 0 : BN_MIN(n, BN_PIECE_MAX);
+    sl->prev = sl->last = tok;
+    sl->job->n_gen++; /* only the decode thread writes n_gen while the job runs */
+    sl->new_token = 1;
+    if (bn_stop_filter_push(&sl->filter, piece, (size_t)n, sl->emit, &sl->n_emit)) {
+        sl->finish = BN_FINISH_STOP;
+    } else if (sl->job->n_gen >= sl->limit || sl->n_past >= s->n_ctx) {
+        /* n_past == n_ctx: the new token would not fit in the cache */
+        bn_stop_filter_flush(&sl->filter, sl->emit, &sl->n_emit);
+        sl->finish = BN_FINISH_LENGTH;
+    }
+}
+
+static void observe_latency(bn_sched *s, double sec) {
+    int b = 0;
+    while (b < BN_LAT_BUCKETS && sec > bn_lat_bucket_le[b]) b++;
+    s->st.lat_count[b]++;
+    s->st.lat_sum += sec;
+}
+
+static void *decode_main(void *arg) {
+    bn_sched *s = arg;
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        housekeeping(s);
+        if (s->n_busy == 0) {
+            if (s->quit) break;
+            pthread_cond_wait(&s->wake, &s->mu);
+            continue;
+        }
+        pthread_mutex_unlock(&s->mu);
+
+        int n = build_batch(s);
+        uint64_t t0 = bn_time_ns();
+        bitnet_status st = bitnet_eval_batch(s->ctx, s->b_tok, s->b_pos, s->b_seq, n);
+        if (st != BITNET_OK) fprintf(stderr, "server: forward pass failed: %s\n", bitnet_last_error());
+        int n_new = 0;
+        for (int i = 0; i < s->n_slots; i++) {
+            slot *sl = &s->slots[i];
+            sl->new_token = 0;
+            if (!sl->job) continue;
+            if (st != BITNET_OK) sl->finish = BN_FINISH_ERROR; /* the caches may be half written */
+            else if (sl->sample_now) sample_slot(s, i);
+            n_new += sl->new_token;
+        }
+        uint64_t t1 = bn_time_ns();
+
+        pthread_mutex_lock(&s->mu);
+        s->st.steps++;
+        s->st.tokens_generated += (uint64_t)n_new;
+        if (n_new) s->st.busy_seconds += (double)(t1 - t0) * 1e-9;
+        for (int i = 0; i < s->n_slots; i++) {
+            slot *sl = &s->slots[i];
+            if (!sl->job) continue;
+            bn_job *j = sl->job;
+            if (sl->new_token) {
+                if (sl->t_last) observe_latency(s, (double)(t1 - sl->t_last) * 1e-9);
+                else {
+                    s->st.ttft_count++;
+                    s->st.ttft_sum += (double)(t1 - j->t_submit) * 1e-9;
+                }
+                sl->t_last = t1;
+            }
+            if (sl->n_emit) {
+                if (bn_buf_append(&j->out, sl->emit, sl->n_emit) != 0) sl->finish = BN_FINISH_ERROR;
+                sl->n_emit = 0;
+                pthread_cond_broadcast(&j->cond);
+            }
+            if (sl->finish != BN_FINISH_NONE) slot_release(s, sl, sl->finish);
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    return NULL;
+}
+
+/* ---- public ------------------------------------------------------------------------------- */
+
+bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch, int max_queue, bn_sched **out) {
+    *out = NULL;
+    if (n_batch < bitnet_n_seq(ctx))
+        return bn_error(BITNET_ERR_ARG, "server: batch size %d is smaller than the %d slots", n_batch, bitnet_n_seq(ctx));
+    bn_sched *s = calloc(1, sizeof *s);
+    if (!s) return bn_error(BITNET_ERR_NOMEM, "server: out of memory");
+    s->model = model;
+    s->ctx = ctx;
+    s->n_slots = bitnet_n_seq(ctx);
+    s->n_ctx = bitnet_n_ctx(ctx);
+    s->n_batch = n_batch;
+    s->n_vocab = bitnet_n_vocab(model);
+    s->max_queue = max_queue < 0 ? 0 : max_queue;
+    s->bos = bitnet_token_bos(model);
+    s->eos = bitnet_token_eos(model);
+    s->slots = calloc((size_t)s->n_slots, sizeof *s->slots);
+    s->b_tok = malloc((size_t)s->n_batch * sizeof *s->b_tok);
+    s->b_pos = malloc((size_t)s->n_batch * sizeof *s->b_pos);
+    s->b_seq = malloc((size_t)s->n_batch * sizeof *s->b_seq);
+    if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq) {
+        free(s->slots);
+        free(s->b_tok);
+        free(s->b_pos);
+        free(s->b_seq);
+        free(s);
+        return bn_error(BITNET_ERR_NOMEM, "server: out of memory");
+    }
+    s->st.n_slots = s->n_slots;
+    s->st.max_queue = s->max_queue;
+    pthread_mutex_init(&s->mu, NULL);
+    pthread_cond_init(&s->wake, NULL);
+    pthread_condattr_t a;
+    pthread_condattr_init(&a);
+    pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->idle, &a);
+    pthread_condattr_destroy(&a);
+    if (pthread_create(&s->thread, NULL, decode_main, s) != 0) {
+        bn_sched_free(s); /* never started: nothing to join */
+        return bn_error(BITNET_ERR_NOMEM, "server: cannot start the decode thread");
+    }
+    s->started = 1;
+    *out = s;
+    return BITNET_OK;
+}
+
+int bn_sched_submit(bn_sched *s, bn_job *j) {
+    pthread_mutex_lock(&s->mu);
+    int rc = 0;
+    if (s->stopping) rc = -2;
+    else if (s->n_busy + s->n_queued >= s->n_slots + s->max_queue) rc = -1;
+    else {
+        j->next = NULL;
+        if (s->q_tail) s->q_tail->next = j;
+        else s->q_head = j;
+        s->q_tail = j;
+        s->n_queued++;
+        j->done = 0;
+        j->t_submit = bn_time_ns();
+        pthread_cond_signal(&s->wake);
+    }
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
+static void deadline_after(struct timespec *ts, int ms) {
+    clock_gettime(CLOCK_MONOTONIC, ts);
+    ts->tv_sec += ms / 1000;
+    ts->tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts->tv_nsec >= 1000000000L) {
+        ts->tv_sec++;
+        ts->tv_nsec -= 1000000000L;
+    }
+}
+
+int bn_sched_wait(bn_sched *s, bn_job *j, bn_buf *dst, int timeout_ms) {
+    pthread_mutex_lock(&s->mu);
+    if (j->out.len == 0 && !j->done && timeout_ms > 0) {
+        struct timespec ts;
+        deadline_after(&ts, timeout_ms);
+        while (j->out.len == 0 && !j->done)
+            if (pthread_cond_timedwait(&j->cond, &s->mu, &ts) == ETIMEDOUT) break;
+    }
+    int rc = 0;
+    if (j->out.len) {
+        rc = bn_buf_append(dst, j->out.data, j->out.len);
+        j->out.len = 0; /* keeps its capacity: no allocation per token */
+    }
+    int done = j->done;
+    pthread_mutex_unlock(&s->mu);
+    return rc != 0 ? (bn_sched_cancel(s, j), 1) : done;
+}
+
+void bn_sched_cancel(bn_sched *s, bn_job *j) {
+    pthread_mutex_lock(&s->mu);
+    if (!j->done) {
+        j->cancelled = 1;
+        pthread_cond_signal(&s->wake);
+        while (!j->done) pthread_cond_wait(&j->cond, &s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void bn_sched_drain(bn_sched *s, int grace_ms) {
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    struct timespec ts;
+    deadline_after(&ts, grace_ms > 0 ? grace_ms : 0);
+    while ((s->n_busy || s->n_queued) && grace_ms > 0)
+        if (pthread_cond_timedwait(&s->idle, &s->mu, &ts) == ETIMEDOUT) break;
+    if (s->n_busy || s->n_queued) {
+        s->abort_all = 1;
+        pthread_cond_signal(&s->wake);
+        while (s->n_busy || s->n_queued) pthread_cond_wait(&s->idle, &s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+void bn_sched_get_stats(bn_sched *s, bn_sched_stats *out) {
+    pthread_mutex_lock(&s->mu);
+    *out = s->st;
+    out->slots_busy = s->n_busy;
+    out->queued = s->n_queued;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void bn_sched_free(bn_sched *s) {
+    if (!s) return;
+    if (s->started) {
+        bn_sched_drain(s, 0);
+        pthread_mutex_lock(&s->mu);
+        s->quit = 1;
+        pthread_cond_signal(&s->wake);
+        pthread_mutex_unlock(&s->mu);
+        pthread_join(s->thread, NULL);
+    }
+    pthread_mutex_destroy(&s->mu);
+    pthread_cond_destroy(&s->wake);
+    pthread_cond_destroy(&s->idle);
+    free(s->slots);
+    free(s->b_tok);
+    free(s->b_pos);
+    free(s->b_seq);
+    free(s);
+}
