@@ -51,9 +51,10 @@ void bn_gen_request_free(bn_gen_request *r);
 /* Text of a validated chat message's content (a string, null, or an array of
  * {"type": "text", "text": ...} parts, concatenated) appended to b; 0 or -1 (OOM). */
 int bn_server_message_text(const bn_json *msg, bn_buf *b);
-/* Renders validated chat messages as a plain transcript "role: content\n" ...
- * "assistant:", for models without a chat template. malloc'd, or NULL (OOM). */
-char *bn_server_chat_fallback(const bn_json *messages);
+/* Renders validated chat messages with the model's chat template (the plain
+ * "User: ... Assistant:" format when it has none we recognise), ending with the
+ * opening of the assistant's turn. malloc'd, or NULL (OOM). */
+char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages);
 
 /* ---- stop strings -------------------------------------------------------------- */
 

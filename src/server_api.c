@@ -168,21 +168,31 @@ int bn_server_message_text(const bn_json *msg, bn_buf *b) {
     return 0;
 }
 
-char *bn_server_chat_fallback(const bn_json *messages) {
-    bn_buf b = {0};
-    for (size_t i = 0; i < messages->n; i++) {
+/* The conversation rendered with the model's chat template (llama.cpp's
+ * llama_chat_apply_template rules, src/chat.c); a model without a recognised
+ * template gets the plain "User: ... Assistant:" format. */
+char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages) {
+    bitnet_chat_message *msgs = calloc(messages->n ? messages->n : 1, sizeof *msgs);
+    bn_buf *texts = calloc(messages->n ? messages->n : 1, sizeof *texts);
+    char *out = NULL;
+    int ok = msgs && texts;
+    for (size_t i = 0; ok && i < messages->n; i++) {
         const bn_json *m = &messages->items[i];
-        if (bn_buf_printf(&b, "%s: ", bn_json_get(m, "role")->str) != 0 || bn_server_message_text(m, &b) != 0 ||
-            bn_buf_append(&b, "\n", 1) != 0) {
-            bn_buf_free(&b);
-            return NULL;
-        }
+        ok = bn_server_message_text(m, &texts[i]) == 0 && bn_buf_append(&texts[i], "", 1) == 0;
+        msgs[i].role = bn_json_get(m, "role")->str;
+        msgs[i].content = texts[i].data ? texts[i].data : "";
     }
-    if (bn_buf_append(&b, "assistant:", 10) != 0) {
-        bn_buf_free(&b);
-        return NULL;
+    const char *tmpl = bitnet_model_chat_template(model);
+    for (int attempt = 0; ok && attempt < 2 && !out; attempt++) {
+        int n = bitnet_chat_apply_template(tmpl ? tmpl : "plain", msgs, messages->n, 1, NULL, 0);
+        if (n == BITNET_ERR_UNSUPPORTED && attempt == 0) { tmpl = "plain"; continue; }
+        if (n < 0 || !(out = malloc((size_t)n + 1))) break;
+        bitnet_chat_apply_template(tmpl ? tmpl : "plain", msgs, messages->n, 1, out, n + 1);
     }
-    return b.data;
+    for (size_t i = 0; texts && i < messages->n; i++) bn_buf_free(&texts[i]);
+    free(texts);
+    free(msgs);
+    return out;
 }
 
 /* ---- stop strings ------------------------------------------------------------------ */

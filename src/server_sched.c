@@ -180,7 +180,7 @@ static void sample_slot(bn_sched *s, int i) {
         if (s->bos >= 0 && s->bos < s->n_vocab) logits[s->bos] = -INFINITY;
     }
     bitnet_token tok = bitnet_sampler_sample(sl->job->sampler, logits);
-    if (!r->ignore_eos && (tok == s->eos || tok == s->bos)) {
+    if (!r->ignore_eos && (tok == s->bos || bitnet_token_is_eog(s->model, tok))) {
         bn_stop_filter_flush(&sl->filter, sl->emit, &sl->n_emit);
         sl->finish = BN_FINISH_STOP;
         return;

@@ -51,9 +51,13 @@ TEST(server_parse_request_fields) {
                            "\"content\":[{\"type\":\"text\",\"text\":\"Hel\"},{\"type\":\"text\",\"text\":\"lo\"}]}]}",
                            1, &r, err), 0);
     CHECK_EQ_INT(r.max_tokens, -1);
-    char *t = bn_server_chat_fallback(r.messages);
-    CHECK_STR(t, "system: Be brief.\nuser: Hello\nassistant:");
+    /* the embedded model has no chat template: the plain format */
+    bitnet_model *m = NULL;
+    CHECK(bitnet_model_load_default(NULL, &m) == BITNET_OK);
+    char *t = m ? bn_server_chat_prompt(m, r.messages) : NULL;
+    CHECK_STR(t, "System: Be brief.\nUser: Hello\nAssistant:");
     free(t);
+    bitnet_model_free(m);
     bn_gen_request_free(&r);
 }
 
