@@ -131,44 +131,6 @@ bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *n
     return BITNET_OK;
 }
 
-static bitnet_status add_vocab(gguf_writer *w, bn_keep_list *k, const bn_tokenizer *tok) {
-    int n = bn_tokenizer_n_vocab(tok);
-    char **texts = bn_keep(k, (size_t)n * sizeof(char *));
-    uint64_t *lens = bn_keep(k, (size_t)n * sizeof(uint64_t));
-    float *scores = bn_keep(k, (size_t)n * sizeof(float));
-    int32_t *types = bn_keep(k, (size_t)n * sizeof(int32_t));
-    if (!texts || !lens || !scores || !types) return oom("the vocabulary");
-    for (int i = 0; i < n; i++) {
-        const char *text;
-        int len, type;
-        bn_tokenizer_get_entry(tok, i, &text, &len, &scores[i], &type);
-        types[i] = type;
-        /* GGUF vocabularies spell spaces as U+2581 (3 bytes in UTF-8) */
-        char *s = bn_keep(k, (size_t)len * 3 + 1);
-        if (!s) return oom("the vocabulary");
-        int o = 0;
-        for (int j = 0; j < len; j++) {
-            if (text[j] == ' ') {
-                memcpy(s + o, "\xe2\x96\x81", 3);
-                o += 3;
-            } else {
-                s[o++] = text[j];
-            }
-        }
-        texts[i] = s;
-        lens[i] = (uint64_t)o;
-    }
-    gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)texts, lens, (uint64_t)n);
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, (uint64_t)n);
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)n);
-    gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)bn_tokenizer_bos(tok));
-    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)bn_tokenizer_eos(tok));
-    gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", 0);
-    gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", true);
-    return BITNET_OK;
-}
-
 /* The tensors of one layer of m, named blk.<out>. */
 static bitnet_status add_layer(gguf_writer *w, bn_keep_list *k, const bitnet_model *m, const bn_layer *L, int out,
                                bn_tensor_type type) {
@@ -220,7 +182,7 @@ bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int 
         gguf_writer_set_u32(w, "bitnet-ak42.bitlinear.activation_bits", 8);
         gguf_writer_set_str(w, "bitnet-ak42.bitlinear.dequant", "acc*(absmax/127)*scale/fan_in");
     }
-    bitnet_status st = add_vocab(w, &k, m->tok);
+    bitnet_status st = bn_tokenizer_write_gguf(m->tok, w); /* SPM or BPE, as loaded */
     if (st == BITNET_OK) st = add_float_matrix(w, &k, "token_embd.weight", &m->tok_embd, 0);
     if (st == BITNET_OK) st = add_f32(w, &k, "output_norm.weight", m->output_norm, (uint64_t)hp.dim);
     if (st == BITNET_OK && m->output.data != m->tok_embd.data)
