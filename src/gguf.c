@@ -518,6 +518,12 @@ static bitnet_status place_tensor(parser *P, gguf_file *f, gguf_tensor *t) {
         return perr(P, BITNET_ERR_FORMAT, "data [offset %llu, %llu bytes] lies outside the file (data section at %llu, size %llu)",
                     (ull)t->offset, (ull)t->nbytes, (ull)f->data_offset, (ull)P->size);
     t->data = f->base + start;
+    /* Tensors are used in place as float / fp16 arrays (Q8_0 blocks start with an
+     * fp16): whatever general.alignment says, the address must suit the type. */
+    unsigned elem = t->type == BN_TT_F32 ? 4 : (t->type == BN_TT_F16 || t->type == BN_TT_BF16 || t->type == BN_TT_Q8_0) ? 2 : 1;
+    if ((uintptr_t)t->data % elem)
+        return perr(P, BITNET_ERR_FORMAT, "data (file offset %llu) is not aligned to the %u bytes a %s tensor needs (general.alignment %llu)",
+                    (ull)start, elem, tr->name, (ull)f->alignment);
     return BITNET_OK;
 }
 

@@ -113,7 +113,7 @@ static float quantize_absmax(const float *x, int n, int n_padded, int8_t *q) {
     const float magic = 12582912.0f;
     for (int i = 0; i < n; i++) {
         float v = (x[i] * s + magic) - magic;
-        q[i] = (int8_t)(v > 127.0f ? 127 : v < -128.0f ? -128 : v);
+        q[i] = (int8_t)(v > 127.0f ? 127 : v < -128.0f ? -128 : v == v ? v : 0); /* NaN: skipped, as above */
     }
     memset(q + n, 0, (size_t)(n_padded - n));
     return amax / 127.0f;

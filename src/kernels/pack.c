@@ -153,8 +153,8 @@ static float q8_0_block(const float *x, int n, int8_t *q) {
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     for (int i = 0; i < n; i++) {
         float v = roundf(x[i] * id);
-        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v); /* NaN-free input assumed */
-        q[i] = (int8_t)v;
+        v = v > 127.0f ? 127.0f : (v < -127.0f ? -127.0f : v);
+        q[i] = (int8_t)(v == v ? v : 0.0f); /* NaN (hostile weights; d is NaN then too): casting it is UB */
     }
     return d;
 }
