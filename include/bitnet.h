@@ -79,8 +79,41 @@ int bitnet_tokenize(const bitnet_model *model, const char *text, int add_bos,
 int bitnet_token_to_piece(const bitnet_model *model, bitnet_token prev, bitnet_token token,
                           char *buf, int len);
 
+/* ---- special tokens and chat templates -------------------------------- */
+/* End-of-turn token (Llama-3's <|eot_id|>, GPT-2's <|endoftext|>, ...), or -1. */
+bitnet_token bitnet_token_eot(const bitnet_model *model);
+/* 1 if `token` ends a generation: EOS, EOT and the end-of-text / end-of-turn
+ * tokens llama.cpp recognises (<|eot_id|>, <|end_of_text|>, <|im_end|>, ...). */
+int bitnet_token_is_eog(const bitnet_model *model, bitnet_token token);
+/* bitnet_tokenize for `len` bytes of text. parse_special = 1 turns the text of
+ * control tokens ("<|eot_id|>", "<s>") into those tokens, as llama.cpp's
+ * parse_special; with 0 they are plain text, as in bitnet_tokenize. */
+int bitnet_tokenize_ex(const bitnet_model *model, const char *text, size_t len, int add_bos,
+                       int parse_special, bitnet_token *tokens, int max_tokens);
+/* The model's GGUF tokenizer.chat_template (NUL-terminated), or NULL. */
+const char *bitnet_model_chat_template(const bitnet_model *model);
+
+typedef struct {
+    const char *role;    /* "system", "user", "assistant" */
+    const char *content;
+} bitnet_chat_message;
+
+/* Formats a conversation as llama.cpp's llama_chat_apply_template does: tmpl
+ * is a template text, recognised by its distinctive parts (Llama-3 Instruct,
+ * BitNet-b1.58-2B-4T), or one of the names "llama3", "bitnet", "plain". The
+ * BOS token is not part of the text. add_assistant appends the opening of
+ * the assistant's turn. Writes at most len-1 bytes plus NUL; returns the full
+ * length (larger than len-1: call again with a bigger buffer), or
+ * BITNET_ERR_UNSUPPORTED when the template is not recognised. */
+int bitnet_chat_apply_template(const char *tmpl, const bitnet_chat_message *msgs, size_t n_msgs,
+                               int add_assistant, char *buf, int len);
+
 /* ---- context ---------------------------------------------------------- */
+/* KV cache storage (docs/kv-cache.md): f32, f16, or quantised per head-row
+ * to 8, 4 or 2 bits. BITNET_KV_DEFAULT picks per architecture at context
+ * creation (f16 for llama, f32 for bitnet-b1.58 and ak42: docs/kv-cache.md). */
 typedef enum {
+    BITNET_KV_DEFAULT = -1,
     BITNET_KV_F32 = 0,
     BITNET_KV_F16 = 1,
     BITNET_KV_Q8 = 2,
@@ -88,11 +121,16 @@ typedef enum {
     BITNET_KV_Q2 = 4
 } bitnet_kv_type;
 
+/* "f32", "f16", "q8", "q4", "q2" ("default" for BITNET_KV_DEFAULT). */
+const char *bitnet_kv_type_name(bitnet_kv_type type);
+/* Parses one of those names into *out; returns 0, or -1 if unknown. */
+int bitnet_kv_type_from_name(const char *name, bitnet_kv_type *out);
+
 typedef struct {
     int n_ctx;          /* context size in tokens (default 512)            */
     int n_batch;        /* max tokens per bitnet_eval call (default 64)     */
     int n_threads;      /* worker threads including the caller (default 1)  */
-    bitnet_kv_type kv_type;
+    bitnet_kv_type kv_type;  /* default BITNET_KV_DEFAULT (see above)        */
     const char *cpu_affinity; /* "0-1,3" as taskset takes, or NULL         */
     int use_mlock;      /* lock the context arena                           */
     int n_seq;          /* independent sequences (KV cache slots) decoded
@@ -127,6 +165,9 @@ float *bitnet_get_logits_seq(bitnet_context *ctx, int seq);
 int bitnet_n_seq(const bitnet_context *ctx);
 int bitnet_n_vocab(const bitnet_model *model);
 int bitnet_n_ctx(const bitnet_context *ctx);
+/* The context's KV cache type (the default resolved) and its size in bytes (K + V). */
+bitnet_kv_type bitnet_context_kv_type(const bitnet_context *ctx);
+size_t bitnet_context_kv_bytes(const bitnet_context *ctx);
 
 /* ---- sampler ---------------------------------------------------------- */
 typedef struct {

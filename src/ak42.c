@@ -7,12 +7,7 @@
  * followed by rows*cols/4 bytes of 2-bit MSB-first codes (00 = 0, 01 = +1,
  * 11 = -1). The norms and embeddings are used in place from the mapping; the
  * ternary tensors are repacked once into the native I2 layout. */
-#include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include "ak42_math.h"
 #include "model.h"
@@ -32,29 +27,33 @@ static int32_t rd_i32(const uint8_t *p) {
     return v;
 }
 
+static bitnet_status ak42_parse(const uint8_t *b, uint64_t size, const char *path, const bitnet_model_params *p,
+                                int need_tokenizer, bitnet_model *m);
+
 bitnet_status bn_model_from_ak42(const char *path, const bitnet_model_params *p, bitnet_model *m) {
     snprintf(m->path, sizeof m->path, "%s", path);
     m->arch = BN_ARCH_AK42;
-    int fd = open(path, O_RDONLY);
-    if (fd < 0) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0) {
-        close(fd);
-        return bn_error(BITNET_ERR_IO, "%s: cannot stat: %s", path, strerror(errno));
-    }
-    const uint64_t size = (uint64_t)sb.st_size;
-    if (size < AK42_HEADER) {
-        close(fd);
+    bitnet_status st = bn_model_map_file(path, p ? p->use_mmap : 1, m); /* --no-mmap reads it */
+    if (st != BITNET_OK) return st;
+    return ak42_parse(m->map, m->map_size, path, p, 1, m);
+}
+
+bitnet_status bn_model_from_ak42_memory(const void *data, uint64_t size, const char *name,
+                                        const bitnet_model_params *p, bitnet_model *m) {
+    if (!name) name = "(memory)";
+    snprintf(m->path, sizeof m->path, "%s", name);
+    m->arch = BN_ARCH_AK42;
+    if (!data && size) return bn_error(BITNET_ERR_ARG, "%s: NULL buffer of %llu bytes", name, (unsigned long long)size);
+    return ak42_parse(data, size, name, p, 0, m);
+}
+
+/* Validates the header against the size, then repacks the ternary tensors.
+ * Norms and embeddings point into b, which must outlive m. */
+static bitnet_status ak42_parse(const uint8_t *b, uint64_t size, const char *path, const bitnet_model_params *p,
+                                int need_tokenizer, bitnet_model *m) {
+    if (size < AK42_HEADER)
         return bn_error(BITNET_ERR_FORMAT, "%s: file is %llu bytes, shorter than the 256-byte ak42 header", path,
                         (unsigned long long)size);
-    }
-    void *map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    close(fd);
-    if (map == MAP_FAILED) return bn_error(BITNET_ERR_IO, "%s: cannot map: %s", path, strerror(errno));
-    m->map = map;
-    m->map_size = size;
-    const uint8_t *b = map;
-
     ak42_header h;
     memcpy(&h.magic, b, 4);
     h.version = rd_i32(b + 4);
@@ -150,7 +149,9 @@ bitnet_status bn_model_from_ak42(const char *path, const bitnet_model_params *p,
     }
     free(row);
 
-    if (!p || !p->tokenizer_path)
+    if (!p || !p->tokenizer_path) {
+        if (!need_tokenizer) return BITNET_OK; /* memory loads (fuzzing): ids only, m->tok stays NULL */
         return bn_error(BITNET_ERR_ARG, "%s: ak42 files have no vocabulary; pass --tokenizer tok512.bin", path);
+    }
     return bn_tokenizer_from_llama2c(p->tokenizer_path, h.vocab, &m->tok);
 }

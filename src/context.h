@@ -10,6 +10,7 @@
 
 #include "common.h"
 #include "kernels.h"
+#include "kv_cache.h"
 #include "model.h"
 #include "threadpool.h"
 
@@ -26,12 +27,16 @@ struct bitnet_context {
 
     /* arena */
     uint8_t *arena;
-    size_t arena_size;
+    size_t arena_size;   /* bytes used by the buffers                    */
+    size_t arena_mapped; /* bytes mapped (rounded up to 2 MiB with MAP_HUGETLB) */
     int arena_is_mmap;
+    int arena_hugetlb;   /* 1 if backed by explicit huge pages (MAP_HUGETLB) */
 
-    /* KV cache, [seq][layer][pos][kv_dim] (f32 for now) */
+    /* KV cache, [seq][layer][pos][kv_head] head-rows (kv_cache.h) */
     int n_seq;
-    float *k_cache, *v_cache;
+    bn_kv_cache kv;
+    uint8_t *kv_scratch;      /* [n_threads][kv_scratch_bytes] attention scratch */
+    size_t kv_scratch_bytes;
 
     /* per-token bookkeeping of the batch being evaluated */
     int *tok_pos;   /* [n_batch] position of each token          */

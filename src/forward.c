@@ -44,72 +44,26 @@ typedef struct {
     int layer, n;
 } attn_job;
 
-/* Start of layer l of sequence s in the K (or V) cache: [seq][layer][pos][kv_dim]. */
-static size_t kv_offset(const bitnet_context *ctx, int s, int l, int pos) {
-    const bn_hparams *hp = &ctx->model->hp;
-    return (((size_t)s * hp->n_layers + l) * ctx->n_ctx + pos) * (size_t)(hp->n_kv_heads * hp->head_dim);
-}
-
-/* Causal attention for every (token, head) pair; pairs are split over threads. */
+/* Causal attention for every (token, head) pair; pairs are split over threads.
+ * The arithmetic over the cache (and its formats) lives in kv_cache.c. */
 static void run_attention(void *arg, int ith, int nth) {
     attn_job *j = arg;
     bitnet_context *ctx = j->ctx;
     const bn_hparams *hp = &ctx->model->hp;
-    const int hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd;
-    const int group = hp->n_heads / hp->n_kv_heads;
-    const float inv_sqrt = 1.0f / sqrtf((float)hd);
+    const int hd = hp->head_dim, group = hp->n_heads / hp->n_kv_heads;
     float *att = ctx->att + (size_t)ith * ctx->n_ctx;
+    void *scratch = ctx->kv_scratch + (size_t)ith * ctx->kv_scratch_bytes;
     const int total = j->n * hp->n_heads;
     for (int w = ith; w < total; w += nth) {
         const int t = w / hp->n_heads, h = w % hp->n_heads;
-        const int p = ctx->tok_pos[t];
-        const size_t layer_off = kv_offset(ctx, ctx->tok_seq[t], j->layer, 0);
+        const int n_pos = ctx->tok_pos[t] + 1, seq = ctx->tok_seq[t];
         const float *q = ctx->q + (size_t)t * hp->dim + h * hd;
-        const int kvh = h / group;
         float *out = ctx->xb2 + (size_t)t * hp->dim + h * hd;
-        if (ctx->model->arch == BN_ARCH_AK42) {
-            bn_ak42_attention(q, ctx->k_cache + layer_off + kvh * hd, ctx->v_cache + layer_off + kvh * hd, p + 1,
-                              kv_dim, hd, ctx->ak_scratch + (size_t)ith * ctx->n_ctx, out);
-            continue;
-        }
-        /* q.k for four positions at a time: four independent dependency chains,
-         * each summed in the same sequential order as llama2.c (same bits). */
-        const float *kbase = ctx->k_cache + layer_off + kvh * hd;
-        int s = 0;
-        for (; s + 3 <= p; s += 4) {
-            const float *k0 = kbase + (size_t)s * kv_dim, *k1 = k0 + kv_dim, *k2 = k1 + kv_dim, *k3 = k2 + kv_dim;
-            float a0 = 0.0f, a1 = 0.0f, a2 = 0.0f, a3 = 0.0f;
-            for (int i = 0; i < hd; i++) {
-                a0 += q[i] * k0[i];
-                a1 += q[i] * k1[i];
-                a2 += q[i] * k2[i];
-                a3 += q[i] * k3[i];
-            }
-            att[s] = a0 * inv_sqrt;
-            att[s + 1] = a1 * inv_sqrt;
-            att[s + 2] = a2 * inv_sqrt;
-            att[s + 3] = a3 * inv_sqrt;
-        }
-        for (; s <= p; s++) {
-            const float *k = kbase + (size_t)s * kv_dim;
-            float score = 0.0f;
-            for (int i = 0; i < hd; i++) score += q[i] * k[i];
-            att[s] = score * inv_sqrt;
-        }
-        float max = att[0];
-        for (int u = 1; u <= p; u++) max = att[u] > max ? att[u] : max;
-        float sum = 0.0f;
-        for (int u = 0; u <= p; u++) {
-            att[u] = expf(att[u] - max);
-            sum += att[u];
-        }
-        for (int u = 0; u <= p; u++) att[u] /= sum;
-        memset(out, 0, (size_t)hd * sizeof(float));
-        for (int u = 0; u <= p; u++) {
-            const float *v = ctx->v_cache + layer_off + (size_t)u * kv_dim + kvh * hd;
-            const float a = att[u];
-            for (int i = 0; i < hd; i++) out[i] += a * v[i];
-        }
+        if (ctx->model->arch == BN_ARCH_AK42)
+            bn_kv_attend_ak42(&ctx->kv, seq, j->layer, h / group, q, n_pos, ctx->ak_scratch + (size_t)ith * ctx->n_ctx,
+                              scratch, out);
+        else
+            bn_kv_attend(&ctx->kv, seq, j->layer, h / group, q, n_pos, att, scratch, out);
     }
 }
 
@@ -144,9 +98,7 @@ static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n
             for (int h = 0; h < hp->n_heads; h++) rope_head(ctx->q + (size_t)t * dim + h * hd, cs, sn, hp->rope_dim);
             for (int h = 0; h < hp->n_kv_heads; h++) rope_head(ctx->k + (size_t)t * kv_dim + h * hd, cs, sn, hp->rope_dim);
         }
-        const size_t off = kv_offset(ctx, ctx->tok_seq[t], l, p);
-        memcpy(ctx->k_cache + off, ctx->k + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
-        memcpy(ctx->v_cache + off, ctx->v + (size_t)t * kv_dim, (size_t)kv_dim * sizeof(float));
+        bn_kv_write(&ctx->kv, ctx->tok_seq[t], l, p, ctx->k + (size_t)t * kv_dim, ctx->v + (size_t)t * kv_dim);
     }
 
     attn_job job = {ctx, l, n};

@@ -79,6 +79,33 @@ static int cmp_desc(const void *a, const void *b) {
     return ((const candidate *)a)->id - ((const candidate *)b)->id;
 }
 
+/* In-place heapsort in cmp_desc order. Not qsort: glibc's allocates a merge
+ * buffer for arrays over 1 KiB (with top-k off the whole vocabulary is sorted
+ * every token), and sampling must not allocate (tests/test_alloc.c). cmp_desc
+ * is a total order (ties broken by id), so the result is qsort's. */
+static void sift_down(candidate *c, int i, int n) {
+    for (;;) {
+        int top = i, l = 2 * i + 1, r = l + 1;
+        if (l < n && cmp_desc(&c[l], &c[top]) > 0) top = l;
+        if (r < n && cmp_desc(&c[r], &c[top]) > 0) top = r;
+        if (top == i) return;
+        candidate t = c[i];
+        c[i] = c[top];
+        c[top] = t;
+        i = top;
+    }
+}
+
+static void sort_desc(candidate *c, int n) {
+    for (int i = n / 2 - 1; i >= 0; i--) sift_down(c, i, n);
+    for (int end = n - 1; end > 0; end--) {
+        candidate t = c[0];
+        c[0] = c[end];
+        c[end] = t;
+        sift_down(c, 0, end);
+    }
+}
+
 /* Moves the k largest candidates to the front, sorted (quickselect + sort). */
 static void top_k_select(candidate *c, int n, int k) {
     int lo = 0, hi = n - 1;
@@ -100,7 +127,7 @@ static void top_k_select(candidate *c, int n, int k) {
         else if (k - 1 >= i) lo = i;
         else break;
     }
-    qsort(c, (size_t)k, sizeof *c, cmp_desc);
+    sort_desc(c, k);
 }
 
 bitnet_token bitnet_sampler_sample(bitnet_sampler *s, float *logits) {
@@ -128,7 +155,7 @@ bitnet_token bitnet_sampler_sample(bitnet_sampler *s, float *logits) {
         top_k_select(s->cand, n, s->p.top_k);
         m = s->p.top_k;
     } else {
-        qsort(s->cand, (size_t)n, sizeof *s->cand, cmp_desc);
+        sort_desc(s->cand, n);
     }
     /* softmax with temperature over the survivors (sorted descending) */
     const float max = s->cand[0].p;

@@ -33,6 +33,7 @@
 typedef struct {
     const char *model, *tokenizer, *json, *svg;
     int n_prompt, n_gen, n_threads, reps, n_ctx, streams, batched, soak, cold_start, cold_runs;
+    bitnet_kv_type kv_type;
     double duration;
 } options;
 
@@ -44,6 +45,8 @@ typedef struct {
     double pp_m, pp_sd, tg_m, tg_sd;
     lat_stats lat;
     rss_delta rss;
+    bitnet_kv_type kv_type; /* as resolved by the context, and its K+V bytes */
+    size_t kv_bytes;
 } tg_result;
 
 typedef struct {
@@ -94,11 +97,12 @@ static int argmax(const float *v, int n) {
     return best;
 }
 
-static bitnet_context *new_context(bitnet_model *model, int n_ctx, int n_batch, int n_threads) {
+static bitnet_context *new_context(bitnet_model *model, const options *o, int n_batch) {
     bitnet_context_params cp = bitnet_context_default_params();
-    cp.n_ctx = n_ctx;
-    cp.n_threads = n_threads;
+    cp.n_ctx = o->n_ctx;
+    cp.n_threads = o->n_threads;
     cp.n_batch = n_batch;
+    cp.kv_type = o->kv_type;
     bitnet_context *ctx = NULL;
     if (bitnet_context_new(model, &cp, &ctx) != BITNET_OK) {
         fprintf(stderr, "bench: %s\n", bitnet_last_error());
@@ -142,8 +146,10 @@ static int run_rep(bitnet_context *ctx, const bitnet_token *prompt, const option
 }
 
 static int bench_pp_tg(bitnet_model *model, const options *o, tg_result *res, lat_recorder *lat) {
-    bitnet_context *ctx = new_context(model, o->n_ctx, o->n_prompt, o->n_threads);
+    bitnet_context *ctx = new_context(model, o, o->n_prompt);
     if (!ctx) return 0;
+    res->kv_type = bitnet_context_kv_type(ctx);
+    res->kv_bytes = bitnet_context_kv_bytes(ctx);
     const int vocab = bitnet_n_vocab(model);
     bitnet_token *prompt = malloc((size_t)o->n_prompt * sizeof *prompt);
     double *pp = malloc((size_t)o->reps * sizeof *pp), *tg = malloc((size_t)o->reps * sizeof *tg);
@@ -170,6 +176,7 @@ static void print_pp_tg(const options *o, const bitnet_model_info *info, const t
     printf("model: %s (%s, %s weights, %.2f M params, %.1f MiB read per token), isa %s, %d threads\n\n",
            o->model ? o->model : "embedded", info->arch, info->weight_type, info->n_params / 1e6,
            info->weight_bytes / 1048576.0, bitnet_isa_name(), o->n_threads);
+    printf("KV cache: %s, context %d: %.2f MiB\n\n", bitnet_kv_type_name(r->kv_type), o->n_ctx, r->kv_bytes / 1048576.0);
     printf("| test | tokens/s (mean ± sd, %d reps) |\n|---|---|\n", o->reps);
     printf("| pp%d | %.1f ± %.1f |\n| tg%d | %.1f ± %.1f |\n\n", o->n_prompt, r->pp_m, r->pp_sd, o->n_gen, r->tg_m,
            r->tg_sd);
@@ -222,7 +229,7 @@ static int streams_setup(bitnet_model *model, const options *o, stream_job *jobs
         jobs[i] = (stream_job){.id = i, .vocab = bitnet_n_vocab(model), .n_ctx = o->n_ctx,
                                .bos = bitnet_token_bos(model)};
         if (!lat_init(&jobs[i].lat, soak_window(o->duration), o->duration - soak_window(o->duration))) return 0;
-        jobs[i].ctx = new_context(model, o->n_ctx, 1, o->n_threads);
+        jobs[i].ctx = new_context(model, o, 1);
         if (!jobs[i].ctx || !eval_or_report(jobs[i].ctx, &jobs[i].bos, 1, 0)) return 0; /* warm-up */
     }
     return 1;
@@ -282,6 +289,7 @@ static int bench_streams_batched(bitnet_model *model, const options *o, streams_
     cp.n_threads = o->n_threads;
     cp.n_seq = k;
     cp.n_batch = k;
+    cp.kv_type = o->kv_type;
     bitnet_context *ctx = NULL;
     if (bitnet_context_new(model, &cp, &ctx) != BITNET_OK) {
         fprintf(stderr, "bench: %s\n", bitnet_last_error());
@@ -592,7 +600,7 @@ static int write_json(const char *path, const options *o, const bitnet_model_inf
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: bench [-m MODEL] [-p N] [-n N] [-t N] [-r N] [-c N] [--json FILE] [--svg FILE]\n"
+            "usage: bench [-m MODEL] [-p N] [-n N] [-t N] [-r N] [-c N] [--kv-type T] [--json FILE] [--svg FILE]\n"
             "             [--streams K [--batched] --duration S] [--cold-start [--cold-runs N]]\n"
             "       bench --kernels [--quick] [--threads N] [--isa NAME]\n"
             "  -m FILE          model (default: the embedded model)\n"
@@ -601,7 +609,9 @@ static void usage(FILE *out) {
             "  -n N             generated tokens, one at a time (default 128)\n"
             "  -t N             threads per context (default 1)\n"
             "  -r N             repetitions (default 3)\n"
-            "  -c N             context size (default: p + n)\n"
+            "  -c N             context size (default: p + n); the KV cache is sized from it\n"
+            "  --kv-type T      KV cache type: f32, f16, q8, q4, q2 (default: per model, see\n"
+            "                   docs/kv-cache.md)\n"
             "  --streams K      also run K concurrent greedy streams (own context each, one pthread each)\n"
             "  --batched        streams are sequences of one context, decoded together in one\n"
             "                   forward pass per step (as build/server does with its slots)\n"
@@ -617,7 +627,8 @@ static void usage(FILE *out) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    *o = (options){.n_prompt = 64, .n_gen = 128, .n_threads = 1, .reps = 3, .duration = 5.0, .cold_runs = 10};
+    *o = (options){.n_prompt = 64, .n_gen = 128, .n_threads = 1, .reps = 3, .duration = 5.0, .cold_runs = 10,
+                   .kv_type = BITNET_KV_DEFAULT};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); exit(0); }
         if (!strcmp(argv[i], "--cold-start")) { o->cold_start = 1; continue; }
@@ -637,6 +648,12 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--cold-runs")) o->cold_runs = atoi(v);
         else if (!strcmp(a, "--json")) o->json = v;
         else if (!strcmp(a, "--svg")) o->svg = v;
+        else if (!strcmp(a, "--kv-type")) {
+            if (bitnet_kv_type_from_name(v, &o->kv_type) != 0) {
+                fprintf(stderr, "bench: --kv-type expects f32, f16, q8, q4 or q2, got '%s'\n", v);
+                return 0;
+            }
+        }
         else { fprintf(stderr, "bench: unknown option '%s' (see --help)\n", a); return 0; }
     }
     if (o->n_prompt < 1 || o->n_gen < 1 || o->n_threads < 1 || o->reps < 1) {

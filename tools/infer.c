@@ -12,12 +12,16 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <unistd.h>
+
 #include "bitnet.h"
+#include "chat.h"
 #include "util.h"
 
 typedef struct {
     const char *model, *prompt, *tokenizer, *cpu_affinity;
-    int steps, n_ctx, n_threads, use_mlock, no_mmap, margins, kv_type;
+    int steps, steps_given, n_ctx, n_threads, use_mlock, no_mmap, margins;
+    bitnet_kv_type kv_type;
     bitnet_sampler_params sp;
 } options;
 
@@ -28,7 +32,8 @@ static void usage(FILE *out) {
             "  -m, --model FILE        GGUF or ak42 model (default: embedded model)\n"
             "  -p, --prompt TEXT       prompt (default: empty, start from BOS)\n"
             "  -n, --max-tokens N      total tokens in the sequence, prompt included, as\n"
-            "                          llama2.c's -n (default 256; also --max_tokens)\n"
+            "                          llama2.c's -n (default 256 or the context size if\n"
+            "                          smaller; more than --ctx-size is an error)\n"
             "      --temp T            temperature, 0 = greedy (default 0.8)\n"
             "      --top-k N           top-k, 0 = off (default 40)\n"
             "      --top-p P           nucleus sampling, 1 = off (default 0.95)\n"
@@ -36,12 +41,24 @@ static void usage(FILE *out) {
             "      --repeat-penalty R  repetition penalty, 1 = off (default 1.0)\n"
             "      --repeat-last-n N   tokens the penalty looks back (default 64)\n"
             "  -s, --seed N            random seed (default 42)\n"
-            "  -c, --ctx-size N        context size in tokens (default 512)\n"
+            "  -c, --ctx-size N        context size in tokens (default 512); the KV cache\n"
+            "                          is sized from it\n"
+            "      --kv-type T         KV cache type: f32, f16, q8, q4, q2 (default: f16 for\n"
+            "                          llama, f32 for bitnet/ak42; see docs/kv-cache.md)\n"
+            "      --kv-int2           same as --kv-type q2\n"
             "  -t, --threads N         threads (default 1)\n"
             "      --cpu-affinity L    pin threads to CPUs, taskset syntax: 2-3 or 0,2\n"
             "      --tokenizer FILE    llama2.c tokenizer.bin for files without a vocabulary\n"
-            "      --mlock             lock weights and buffers in RAM\n"
+            "      --mlock             lock weights and buffers in RAM (warns and goes on\n"
+            "                          if RLIMIT_MEMLOCK forbids it)\n"
+            "      --no-mmap           read the weights into memory instead of mapping the file\n"
             "      --margins           print the top-2 logit margin of each step to stderr\n"
+            "      --chat, -cnv        chat: reads user turns from stdin, one per line, and\n"
+            "                          answers each in the model's chat template (Llama-3,\n"
+            "                          BitNet-b1.58-2B-4T; else a plain User:/Assistant:\n"
+            "                          format, with a warning), keeping the KV cache across\n"
+            "                          turns; -n caps each reply, -p is the system prompt\n"
+            "  -sys, --system-prompt T system prompt for --chat\n"
             "  -h, --help              this help\n\n"
             "Prints the text to stdout as it is generated and a timing summary to stderr.\n"
             "Environment: BITNET_ISA=scalar|avx2|avx512|neon forces a kernel set.\n");
@@ -70,12 +87,32 @@ static int parse_float(const char *flag, const char *v, float *out) {
     return 1;
 }
 
+/* --chat options, kept apart from `options`; run_chat() below uses them. */
+static struct {
+    int on;
+    const char *system;
+} g_chat;
+
+/* --chat / -cnv / -sys: 1 if argv[*i] was one (value consumed), 0 if not, -1 on a missing value. */
+static int parse_chat_arg(int argc, char **argv, int *i) {
+    const char *a = argv[*i];
+    if (!strcmp(a, "--chat") || !strcmp(a, "-cnv") || !strcmp(a, "--conversation")) return g_chat.on = 1;
+    if (strcmp(a, "-sys") && strcmp(a, "--system-prompt")) return 0;
+    if (*i + 1 >= argc) {
+        fprintf(stderr, "infer: option %s needs a value (see --help)\n", a);
+        return -1;
+    }
+    g_chat.system = argv[++*i];
+    return 1;
+}
+
 static int parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->prompt = "";
     o->steps = 256;
     o->n_ctx = 512;
     o->n_threads = 1;
+    o->kv_type = BITNET_KV_DEFAULT;
     o->sp = bitnet_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -83,8 +120,13 @@ static int parse_args(int argc, char **argv, options *o) {
             usage(stdout);
             exit(0);
         }
-        int is_flag = !strcmp(a, "--mlock") || !strcmp(a, "--margins") || !strcmp(a, "--no-mmap");
+        int chat_arg = parse_chat_arg(argc, argv, &i); /* --chat, -cnv, -sys */
+        if (chat_arg < 0) return 0;
+        if (chat_arg) continue;
+        int is_flag = !strcmp(a, "--mlock") || !strcmp(a, "--margins") || !strcmp(a, "--no-mmap") ||
+                      !strcmp(a, "--kv-int2");
         if (is_flag) {
+            if (!strcmp(a, "--kv-int2")) o->kv_type = BITNET_KV_Q2;
             if (!strcmp(a, "--mlock")) o->use_mlock = 1;
             if (!strcmp(a, "--margins")) o->margins = 1;
             if (!strcmp(a, "--no-mmap")) o->no_mmap = 1;
@@ -101,7 +143,13 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
         else if (!strcmp(a, "--cpu-affinity")) o->cpu_affinity = v;
         else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens") || !strcmp(a, "--max_tokens") || !strcmp(a, "--n-predict"))
-            ok = parse_int(a, v, 1, 1 << 24, &o->steps);
+            ok = o->steps_given = parse_int(a, v, 1, 1 << 24, &o->steps);
+        else if (!strcmp(a, "--kv-type")) {
+            if (bitnet_kv_type_from_name(v, &o->kv_type) != 0) {
+                fprintf(stderr, "infer: --kv-type expects f32, f16, q8, q4 or q2, got '%s'\n", v);
+                return 0;
+            }
+        }
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_int(a, v, 1, 1 << 20, &o->n_ctx);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
         else if (!strcmp(a, "--temp")) ok = parse_float(a, v, &o->sp.temp);
@@ -119,6 +167,11 @@ static int parse_args(int argc, char **argv, options *o) {
         }
         if (!ok) return 0;
     }
+    if (o->steps_given && o->steps > o->n_ctx) {
+        fprintf(stderr, "infer: -n %d does not fit in --ctx-size %d (-n counts the prompt too); raise --ctx-size or lower -n\n",
+                o->steps, o->n_ctx);
+        return 0;
+    }
     return 1;
 }
 
@@ -127,6 +180,163 @@ static void print_piece(const bitnet_model *m, bitnet_token prev, bitnet_token t
     int n = bitnet_token_to_piece(m, prev, tok, buf, sizeof buf);
     if (n > 0) fwrite(buf, 1, (size_t)BN_MIN_INT(n, (int)sizeof buf - 1), stdout);
     fflush(stdout);
+}
+
+/* ---- --chat: interactive conversation ---------------------------------------- *
+ * Each user line becomes a turn of the model's chat template (src/chat.h). The
+ * KV cache keeps the whole conversation: a turn evaluates only the text the
+ * template adds since the last one (the rendered conversation minus what was
+ * rendered before, as llama.cpp's common_chat_format_single), plus the token
+ * that ended the previous reply. Replies stop at an end-of-generation token
+ * (EOS, EOT, <|eot_id|>) or after -n tokens. */
+
+static int chat_add(bitnet_chat_message **msgs, int *n, const char *role, const char *content, size_t len) {
+    bitnet_chat_message *nm = realloc(*msgs, (size_t)(*n + 1) * sizeof *nm);
+    char *c = malloc(len + 1);
+    if (nm) *msgs = nm;
+    if (!nm || !c) {
+        free(c);
+        return 0;
+    }
+    memcpy(c, content, len);
+    c[len] = 0;
+    nm[*n].role = role;
+    nm[(*n)++].content = c;
+    return 1;
+}
+
+static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *smp, const options *o) {
+    const char *text = bitnet_model_chat_template(model);
+    bn_chat_template tmpl = bn_chat_detect(text);
+    if (tmpl == BN_CHAT_UNKNOWN) {
+        fprintf(stderr, "infer: warning: %s; using a plain \"User: ...\\nAssistant:\" format\n",
+                text ? "the model's chat template (tokenizer.chat_template) is not one we recognise (Llama-3, BitNet-b1.58-2B-4T)"
+                     : "the model has no chat template (tokenizer.chat_template)");
+        tmpl = BN_CHAT_PLAIN;
+    } else {
+        fprintf(stderr, "infer: chat template: %s\n", bn_chat_template_name(tmpl));
+    }
+    /* what closes an assistant turn cut short by -n: the template's end of turn */
+    const char *closing = tmpl == BN_CHAT_PLAIN ? "\n" : "<|eot_id|>";
+    const int n_ctx = bitnet_n_ctx(ctx), n_vocab = bitnet_n_vocab(model), interactive = isatty(0);
+    bitnet_chat_message *msgs = NULL;
+    int n_msgs = 0, pos = 0, turn = 0, rc = 0;
+    bitnet_token pending = -1; /* the end-of-generation token of the last reply, not yet evaluated */
+    const char *sys = g_chat.system ? g_chat.system : o->prompt; /* llama.cpp: -p is the system prompt in -cnv */
+    if (sys && *sys && !chat_add(&msgs, &n_msgs, "system", sys, strlen(sys))) rc = -1;
+    char *line = NULL, *full = NULL, *reply = NULL;
+    size_t line_cap = 0, reply_cap = 0;
+    bitnet_token *toks = NULL;
+    while (rc == 0) {
+        if (interactive) {
+            printf("> ");
+            fflush(stdout);
+        }
+        ssize_t got = getline(&line, &line_cap, stdin);
+        if (got < 0) break;
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        if (got == 0) continue;
+        if (!chat_add(&msgs, &n_msgs, "user", line, (size_t)got)) {
+            rc = -1;
+            break;
+        }
+        /* the new text: this turn's rendering past what the previous turns (in
+         * the cache since the first turn, which also brings the system prompt) render to */
+        size_t before = turn > 0 ? bn_chat_render(tmpl, msgs, (size_t)n_msgs - 1, 0, NULL, 0) : 0;
+        size_t len = bn_chat_render(tmpl, msgs, (size_t)n_msgs, 1, NULL, 0);
+        size_t clen = pending < 0 && turn > 0 ? strlen(closing) : 0;
+        char *nf = realloc(full, len + 1 + clen);
+        bitnet_token *nt = nf ? realloc(toks, (len + clen + 3) * sizeof *toks) : NULL;
+        if (nf) full = nf;
+        if (!nf || !nt) {
+            rc = -1;
+            break;
+        }
+        toks = nt;
+        bn_chat_render(tmpl, msgs, (size_t)n_msgs, 1, full + clen, len + 1);
+        char *delta = full + before; /* the closing text, if any, goes just before it */
+        memcpy(delta, closing, clen);
+        int n_new = pending >= 0;
+        if (pending >= 0) toks[0] = pending;
+        int n = bitnet_tokenize_ex(model, delta, clen + len - before, pos == 0, 1, toks + n_new, (int)(len + clen + 2));
+        if (n < 0) {
+            fprintf(stderr, "infer: %s\n", bitnet_last_error());
+            rc = 1;
+            break;
+        }
+        n_new += n;
+        if (pos + n_new > n_ctx) {
+            fprintf(stderr, "\ninfer: context full: this turn needs %d more tokens but only %d of --ctx-size %d are "
+                    "left; start again with a larger -c\n", n_new, n_ctx - pos, n_ctx);
+            rc = 1;
+            break;
+        }
+        bitnet_status st = bitnet_eval(ctx, toks, n_new, pos);
+        if (st != BITNET_OK) {
+            fprintf(stderr, "infer: %s\n", bitnet_last_error());
+            rc = 1;
+            break;
+        }
+        for (int i = 0; i < n_new; i++) bitnet_sampler_accept(smp, toks[i]);
+        pos += n_new;
+        pending = -1;
+        size_t rlen = 0;
+        int n_gen = 0;
+        bitnet_token prev = toks[n_new - 1];
+        for (;;) {
+            bitnet_token next = bitnet_sampler_sample(smp, bitnet_get_logits(ctx));
+            if (next < 0 || next >= n_vocab || bitnet_token_is_eog(model, next)) {
+                pending = next >= 0 && next < n_vocab ? next : -1;
+                break;
+            }
+            if (n_gen == o->steps) break; /* cut short: `closing` ends the turn */
+            if (pos == n_ctx) {
+                fprintf(stderr, "\ninfer: context full (%d tokens) in the middle of a reply; start again with a "
+                        "larger -c\n", n_ctx);
+                rc = 1;
+                break;
+            }
+            char piece[256];
+            int pl = bitnet_token_to_piece(model, prev, next, piece, sizeof piece);
+            if (pl > 0) {
+                pl = BN_MIN_INT(pl, (int)sizeof piece - 1);
+                fwrite(piece, 1, (size_t)pl, stdout);
+                fflush(stdout);
+                if (rlen + (size_t)pl + 1 > reply_cap) {
+                    char *nr = realloc(reply, reply_cap = 2 * reply_cap + (size_t)pl + 256);
+                    if (!nr) {
+                        rc = -1;
+                        break;
+                    }
+                    reply = nr;
+                }
+                memcpy(reply + rlen, piece, (size_t)pl);
+                rlen += (size_t)pl;
+            }
+            bitnet_sampler_accept(smp, next);
+            if ((st = bitnet_eval(ctx, &next, 1, pos)) != BITNET_OK) {
+                fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
+                rc = 1;
+                break;
+            }
+            pos++;
+            n_gen++;
+            prev = next;
+        }
+        printf("\n");
+        fflush(stdout);
+        fprintf(stderr, "[turn %d: %d new tokens evaluated, %d generated, context %d/%d]\n", ++turn, n_new, n_gen,
+                pos, n_ctx);
+        if (rc == 0 && !chat_add(&msgs, &n_msgs, "assistant", reply ? reply : "", rlen)) rc = -1;
+    }
+    if (rc < 0) fprintf(stderr, "infer: out of memory\n");
+    for (int i = 0; i < n_msgs; i++) free((char *)msgs[i].content);
+    free(msgs);
+    free(line);
+    free(full);
+    free(reply);
+    free(toks);
+    return rc ? 1 : 0;
 }
 
 int main(int argc, char **argv) {
@@ -149,6 +359,7 @@ int main(int argc, char **argv) {
     cp.n_threads = o.n_threads;
     cp.cpu_affinity = o.cpu_affinity;
     cp.use_mlock = o.use_mlock;
+    cp.kv_type = o.kv_type;
     bitnet_context *ctx = NULL;
     if ((st = bitnet_context_new(model, &cp, &ctx)) != BITNET_OK) {
         fprintf(stderr, "infer: %s\n", bitnet_last_error());
@@ -158,6 +369,13 @@ int main(int argc, char **argv) {
     const int n_vocab = bitnet_n_vocab(model);
     bitnet_sampler *smp = bitnet_sampler_new(&o.sp, n_vocab);
     uint64_t t_loaded = now_ns();
+    if (g_chat.on) { /* --chat: see run_chat */
+        int rc = run_chat(model, ctx, smp, &o);
+        bitnet_sampler_free(smp);
+        bitnet_context_free(ctx);
+        bitnet_model_free(model);
+        return rc;
+    }
 
     int steps = o.steps > o.n_ctx ? o.n_ctx : o.steps;
     int max_prompt = (int)strlen(o.prompt) + 3;
@@ -212,14 +430,16 @@ int main(int argc, char **argv) {
 
     double load_ms = (t_loaded - t0) / 1e6, prompt_ms = (t_p1 - t_p0) / 1e6, gen_ms = (t_end - t_p1) / 1e6;
     int n_eval_gen = n_gen > 0 ? n_gen : 1;
-    fprintf(stderr, "\n\n[%s | %s | isa %s | %d threads]\n", o.model ? o.model : "embedded default model",
-            bitnet_version(), bitnet_isa_name(), o.n_threads);
+    fprintf(stderr, "\n\n[%s | %s | isa %s | %d threads | kv %s, %d ctx, %.2f MiB]\n",
+            o.model ? o.model : "embedded default model", bitnet_version(), bitnet_isa_name(), o.n_threads,
+            bitnet_kv_type_name(bitnet_context_kv_type(ctx)), o.n_ctx, bitnet_context_kv_bytes(ctx) / 1048576.0);
     fprintf(stderr, "load:       %8.2f ms\n", load_ms);
     fprintf(stderr, "prompt:     %8.2f ms / %d tokens (%.3f ms/token, %.1f tokens/s)\n", prompt_ms, np,
             prompt_ms / np, np / (prompt_ms / 1e3));
     fprintf(stderr, "generation: %8.2f ms / %d tokens (%.3f ms/token, %.1f tokens/s)\n", gen_ms, n_gen,
             gen_ms / n_eval_gen, n_gen / (gen_ms / 1e3 > 0 ? gen_ms / 1e3 : 1e-9));
     fprintf(stderr, "peak RSS:   %8.1f MiB\n", peak_rss_mib());
+    if (o.use_mlock) fprintf(stderr, "locked:     %8.1f MiB\n", proc_status_mib("VmLck:"));
 
     free(prompt);
     bitnet_sampler_free(smp);

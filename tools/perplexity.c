@@ -17,17 +17,14 @@
 #include <math.h>
 
 #include "bitnet.h"
+#include "perplexity.h"
 #include "util.h"
 
 typedef struct {
     const char *model, *text, *tokenizer;
     int n_ctx, n_threads, n_batch, max_chunks;
+    bitnet_kv_type kv_type;
 } options;
-
-typedef struct {
-    double sum, sum2; /* of the negative log-likelihoods */
-    long count;
-} nll_acc;
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -43,6 +40,8 @@ static void usage(FILE *out) {
             "  -t, --threads N       threads (default 1)\n"
             "      --tokenizer FILE  llama2.c tokenizer.bin for files without a vocabulary\n"
             "      --max-chunks N    evaluate at most N windows (default: all)\n"
+            "      --kv-type T       KV cache type: f32, f16, q8, q4, q2 (default: per model,\n"
+            "                        see docs/kv-cache.md)\n"
             "  -h, --help            this help\n\n"
             "Prints the running perplexity per window to stderr and, on stdout,\n"
             "  PPL = X +/- Y over N tokens\n"
@@ -61,8 +60,15 @@ static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) 
     return 1;
 }
 
+static int parse_kv_type(const char *v, bitnet_kv_type *out) {
+    if (bitnet_kv_type_from_name(v, out) == 0) return 1;
+    fprintf(stderr, "perplexity: --kv-type expects f32, f16, q8, q4 or q2, got '%s'\n", v);
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
+    o->kv_type = BITNET_KV_DEFAULT;
     o->n_ctx = 128;
     o->n_threads = 1;
     for (int i = 1; i < argc; i++) {
@@ -84,6 +90,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) ok = parse_int(a, v, 1, 1 << 20, &o->n_batch);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
         else if (!strcmp(a, "--max-chunks")) ok = parse_int(a, v, 1, 1 << 30, &o->max_chunks);
+        else if (!strcmp(a, "--kv-type")) ok = parse_kv_type(v, &o->kv_type);
         else {
             fprintf(stderr, "perplexity: unknown option '%s' (see --help)\n", a);
             return 0;
@@ -98,82 +105,19 @@ static int parse_args(int argc, char **argv, options *o) {
     return 1;
 }
 
-static char *read_text(const char *path) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        fprintf(stderr, "perplexity: cannot open %s: %s\n", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = malloc(cap);
-    while (buf && (got = fread(buf + n, 1, cap - n - 1, f)) > 0) {
-        n += got;
-        if (cap - n < 2) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) free(buf);
-            buf = nb;
-        }
-    }
-    fclose(f);
-    if (!buf) fprintf(stderr, "perplexity: out of memory reading %s\n", path);
-    else buf[n] = 0;
-    return buf;
-}
-
-/* Tokenizes the whole text without BOS; returns the count (< 0 on error). */
-static int tokenize_text(const bitnet_model *m, const char *text, bitnet_token **out) {
-    size_t len = strlen(text);
-    if (len > (size_t)(1 << 30)) return BITNET_ERR_ARG;
-    int cap = (int)len + 16;
-    *out = malloc((size_t)cap * sizeof **out);
-    if (!*out) return BITNET_ERR_NOMEM;
-    return bitnet_tokenize(m, text, 0, *out, cap);
-}
-
-/* -log softmax(logits)[target], in double with log-sum-exp. */
-static double token_nll(const float *logits, int n_vocab, int target) {
-    double mx = logits[0];
-    for (int i = 1; i < n_vocab; i++) if (logits[i] > mx) mx = logits[i];
-    double s = 0.0;
-    for (int i = 0; i < n_vocab; i++) s += exp((double)logits[i] - mx);
-    return mx + log(s) - (double)logits[target];
-}
-
-static void acc_ppl(const nll_acc *a, double *ppl, double *err) {
-    double mean = a->sum / a->count, var = a->sum2 / a->count - mean * mean;
-    *ppl = exp(mean);
-    *err = (var > 0 && a->count > 1) ? *ppl * sqrt(var / (a->count - 1)) : 0.0;
-}
-
-/* Evaluates one window and adds its scored tokens to acc. */
-static int score_window(bitnet_context *ctx, const bitnet_token *win, int n_ctx, int n_vocab,
-                        float *logits, nll_acc *acc) {
-    if (bitnet_eval_all_logits(ctx, win, n_ctx, 0, logits) != BITNET_OK) {
-        fprintf(stderr, "perplexity: %s\n", bitnet_last_error());
-        return 0;
-    }
-    for (int j = n_ctx / 2; j < n_ctx - 1; j++) {
-        double nll = token_nll(logits + (size_t)j * n_vocab, n_vocab, win[j + 1]);
-        acc->sum += nll;
-        acc->sum2 += nll * nll;
-        acc->count++;
-    }
-    return 1;
-}
-
 static int run(const options *o, bitnet_model *model, const bitnet_token *toks, int n_toks) {
     const int n_ctx = o->n_ctx, per = n_ctx - 1, n_vocab = bitnet_n_vocab(model);
-    int n_chunks = n_toks / per;
+    int n_chunks = bn_ppl_n_windows(n_toks, n_ctx, o->max_chunks);
     if (n_chunks < 1) {
         fprintf(stderr, "perplexity: %s has %d tokens, fewer than one window of %d (-c %d needs %d text tokens)\n",
                 o->text, n_toks, n_ctx, n_ctx, per);
         return 1;
     }
-    if (o->max_chunks > 0 && n_chunks > o->max_chunks) n_chunks = o->max_chunks;
     bitnet_context_params cp = bitnet_context_default_params();
     cp.n_ctx = n_ctx;
     cp.n_batch = o->n_batch;
     cp.n_threads = o->n_threads;
+    cp.kv_type = o->kv_type;
     bitnet_context *ctx = NULL;
     if (bitnet_context_new(model, &cp, &ctx) != BITNET_OK) {
         fprintf(stderr, "perplexity: %s\n", bitnet_last_error());
@@ -188,20 +132,22 @@ static int run(const options *o, bitnet_model *model, const bitnet_token *toks, 
     }
     fprintf(stderr, "perplexity: %d tokens, %d windows of %d (BOS + %d text tokens), scoring %d tokens each\n",
             n_toks, n_chunks, n_ctx, per, n_ctx - n_ctx / 2 - 1);
-    nll_acc acc = {0, 0, 0};
+    bn_nll_acc acc = {0, 0, 0};
     uint64_t t0 = now_ns();
     int rc = 0;
     for (int c = 0; c < n_chunks && rc == 0; c++) {
-        win[0] = bitnet_token_bos(model);
-        memcpy(win + 1, toks + (size_t)c * per, (size_t)per * sizeof *win);
-        if (!score_window(ctx, win, n_ctx, n_vocab, logits, &acc)) { rc = 1; break; }
+        if (bn_ppl_window(ctx, toks, c, n_ctx, win, logits, &acc) != BITNET_OK) {
+            fprintf(stderr, "perplexity: %s\n", bitnet_last_error());
+            rc = 1;
+            break;
+        }
         double ppl, err;
-        acc_ppl(&acc, &ppl, &err);
+        bn_nll_acc_ppl(&acc, &ppl, &err);
         fprintf(stderr, "[%d/%d] ppl %.4f +/- %.4f (%.1f s)\n", c + 1, n_chunks, ppl, err, (now_ns() - t0) / 1e9);
     }
     if (rc == 0) {
         double ppl, err;
-        acc_ppl(&acc, &ppl, &err);
+        bn_nll_acc_ppl(&acc, &ppl, &err);
         printf("PPL = %.4f +/- %.4f over %ld tokens\n", ppl, err, acc.count);
     }
     free(logits); free(win);
@@ -212,8 +158,11 @@ static int run(const options *o, bitnet_model *model, const bitnet_token *toks, 
 int main(int argc, char **argv) {
     options o;
     if (!parse_args(argc, argv, &o)) return 2;
-    char *text = read_text(o.text);
-    if (!text) return 1;
+    char *text = NULL;
+    if (bn_read_text_file(o.text, &text) != BITNET_OK) {
+        fprintf(stderr, "perplexity: %s\n", bitnet_last_error());
+        return 1;
+    }
     bitnet_model_params mp = bitnet_model_default_params();
     mp.tokenizer_path = o.tokenizer;
     bitnet_model *model = NULL;
@@ -223,7 +172,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     bitnet_token *toks = NULL;
-    int n_toks = tokenize_text(model, text, &toks);
+    int n_toks = bn_tokenize_alloc(model, text, &toks);
     int rc = 1;
     if (n_toks < 0) fprintf(stderr, "perplexity: cannot tokenize %s: %s\n", o.text, bitnet_last_error());
     else rc = run(&o, model, toks, n_toks);
