@@ -8,7 +8,9 @@
  *                x += Wdown·(silu(Wgate·n(x)) * Wup·n(x))           n = RMSNorm with weights
  *   bitnet-b1.58 as llama, but the attention output goes through attn_sub_norm
  *                before Wo, the FFN is relu(gate)^2 * up, then ffn_sub_norm
- *                before Wdown; ternary linears quantise activations to int8.
+ *                before Wdown; ternary linears quantise activations to int8;
+ *                RoPE in the neox layout (hp.rope_neox). llama.cpp's "bitnet"
+ *                is the same with a SiLU gate (hp.ffn_relu_sq = 0).
  *   ak42         no per-layer norms: every ternary linear normalises its own
  *                input (weightless RMS, no eps) before int8 quantisation.
  *
@@ -29,13 +31,17 @@ static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) 
     for (int j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
 }
 
-/* Interleaved-pair RoPE (llama2.c, ggml "normal" mode) on one head vector. */
-static void rope_head(float *v, const float *cosv, const float *sinv, int rope_dim) {
+/* RoPE on one head vector. Frequency i/2 turns the pair (v[i], v[i+1]) in the
+ * interleaved layout (llama2.c, ggml "normal"), or (v[i/2], v[i/2 + rope_dim/2])
+ * in the neox layout (Hugging Face rotate_half; llama.cpp/bitnet.cpp BitNet). */
+static void rope_head(float *v, const float *cosv, const float *sinv, int rope_dim, int neox) {
+    const int half = rope_dim / 2;
     for (int i = 0; i < rope_dim; i += 2) {
         float c = cosv[i / 2], s = sinv[i / 2];
-        float v0 = v[i], v1 = v[i + 1];
-        v[i] = v0 * c - v1 * s;
-        v[i + 1] = v0 * s + v1 * c;
+        const int a = neox ? i / 2 : i, b = neox ? i / 2 + half : i + 1;
+        float v0 = v[a], v1 = v[b];
+        v[a] = v0 * c - v1 * s;
+        v[b] = v0 * s + v1 * c;
     }
 }
 
@@ -95,8 +101,10 @@ static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n
         } else {
             const float *cs = ctx->rope_cos + (size_t)p * (hp->rope_dim / 2);
             const float *sn = ctx->rope_sin + (size_t)p * (hp->rope_dim / 2);
-            for (int h = 0; h < hp->n_heads; h++) rope_head(ctx->q + (size_t)t * dim + h * hd, cs, sn, hp->rope_dim);
-            for (int h = 0; h < hp->n_kv_heads; h++) rope_head(ctx->k + (size_t)t * kv_dim + h * hd, cs, sn, hp->rope_dim);
+            for (int h = 0; h < hp->n_heads; h++)
+                rope_head(ctx->q + (size_t)t * dim + h * hd, cs, sn, hp->rope_dim, hp->rope_neox);
+            for (int h = 0; h < hp->n_kv_heads; h++)
+                rope_head(ctx->k + (size_t)t * kv_dim + h * hd, cs, sn, hp->rope_dim, hp->rope_neox);
         }
         bn_kv_write(&ctx->kv, ctx->tok_seq[t], l, p, ctx->k + (size_t)t * kv_dim, ctx->v + (size_t)t * kv_dim);
     }
@@ -135,7 +143,7 @@ static void ffn_block(bitnet_context *ctx, const bn_layer *L, int n) {
     const size_t total = (size_t)n * ff;
     if (m->arch == BN_ARCH_AK42) {
         bn_ak42_swiglu(ctx->hb, ctx->hb2, (int)total, ctx->hb);
-    } else if (m->arch == BN_ARCH_BITNET) {
+    } else if (hp->ffn_relu_sq) {
         for (size_t i = 0; i < total; i++) {
             float g = ctx->hb[i] > 0.0f ? ctx->hb[i] : 0.0f; /* squared ReLU gate */
             ctx->hb[i] = g * g * ctx->hb2[i];

@@ -160,8 +160,7 @@ static bitnet_status add_layer(gguf_writer *w, bn_keep_list *k, const bitnet_mod
 
 bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int n_layers, bn_tensor_type ternary_type,
                                   const char *path) {
-    static const char *arch_names[] = {"llama", "bitnet-b1.58", "bitnet-ak42"};
-    const char *arch = arch_names[m->arch];
+    const char *arch = bn_model_arch_name(m);
     if (!layers) n_layers = m->hp.n_layers;
     for (int i = 0; layers && i < n_layers; i++)
         if (layers[i] < 0 || layers[i] >= m->hp.n_layers)

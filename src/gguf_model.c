@@ -312,10 +312,28 @@ bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bit
     snprintf(m->path, sizeof m->path, "%s", f->path);
     if (gguf_get_str(f, "general.architecture", arch, sizeof arch) != 1)
         return bn_error(BITNET_ERR_FORMAT, "%s: missing general.architecture", f->path);
-    if (strcmp(arch, "llama") == 0) m->arch = BN_ARCH_LLAMA;
-    else if (strcmp(arch, "bitnet") == 0 || strcmp(arch, "bitnet-b1.58") == 0) m->arch = BN_ARCH_BITNET;
-    else if (strcmp(arch, "bitnet-ak42") == 0) m->arch = BN_ARCH_AK42;
-    else return bn_error(BITNET_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (llama, bitnet, bitnet-b1.58, bitnet-ak42)", f->path, arch);
+    /* RoPE layout and FFN activation per architecture, as llama.cpp and
+     * bitnet.cpp compute them: their BitNet converters keep Hugging Face's
+     * q/k row order, which rotates halves of each head (neox), while llama
+     * GGUFs have q/k permuted to interleaved pairs. llama.cpp's "bitnet"
+     * (1bitLLM models) gates with SiLU; bitnet.cpp's "bitnet-b1.58" and
+     * "bitnet-25" (BitNet-b1.58-2B-4T) with squared ReLU. */
+    if (strcmp(arch, "llama") == 0) {
+        m->arch = BN_ARCH_LLAMA;
+    } else if (strcmp(arch, "bitnet") == 0) {
+        m->arch = BN_ARCH_BITNET;
+        m->hp.rope_neox = 1;
+    } else if (strcmp(arch, "bitnet-b1.58") == 0 || strcmp(arch, "bitnet-25") == 0) {
+        m->arch = BN_ARCH_BITNET;
+        m->hp.rope_neox = 1;
+        m->hp.ffn_relu_sq = 1;
+    } else if (strcmp(arch, "bitnet-ak42") == 0) {
+        m->arch = BN_ARCH_AK42;
+    } else {
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (llama, bitnet, bitnet-b1.58, bitnet-25, bitnet-ak42)",
+                        f->path, arch);
+    }
+    snprintf(m->arch_name, sizeof m->arch_name, "%s", arch);
     ld.arch_key = arch;
     if (gguf_get_str(f, "general.name", m->name, sizeof m->name) != 1) snprintf(m->name, sizeof m->name, "%s", arch);
 

@@ -194,10 +194,14 @@ static const char *wtype_name(const bn_matrix *w) {
     return "?";
 }
 
-void bitnet_model_get_info(const bitnet_model *m, bitnet_model_info *info) {
+const char *bn_model_arch_name(const bitnet_model *m) {
     static const char *arch_names[] = {"llama", "bitnet-b1.58", "bitnet-ak42"};
+    return m->arch_name[0] ? m->arch_name : arch_names[m->arch];
+}
+
+void bitnet_model_get_info(const bitnet_model *m, bitnet_model_info *info) {
     memset(info, 0, sizeof *info);
-    info->arch = arch_names[m->arch];
+    info->arch = bn_model_arch_name(m);
     info->name = m->name;
     info->n_vocab = m->hp.vocab;
     info->n_embd = m->hp.dim;

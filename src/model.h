@@ -62,12 +62,17 @@ typedef struct {
     int ctx_train;    /* context length the model was trained with  */
     float norm_eps;
     float rope_theta;
+    int rope_neox;    /* RoPE rotates (x_i, x_i+rope_dim/2) as GPT-NeoX and Hugging
+                         Face do (ggml "neox" mode); 0: interleaved pairs
+                         (x_2i, x_2i+1) as Meta's Llama and llama2.c ("normal")  */
+    int ffn_relu_sq;  /* gated FFN with relu(gate)^2 (bitnet-b1.58); 0: SiLU    */
 } bn_hparams;
 
 struct bitnet_model {
     bn_arch arch;
     bn_hparams hp;
     char name[128];
+    char arch_name[64];          /* general.architecture, as written to GGUF  */
     char path[512];
 
     bn_matrix tok_embd;          /* [vocab][dim]: rows are token embeddings  */
@@ -98,6 +103,10 @@ bitnet_status bn_model_from_ak42(const char *path, const bitnet_model_params *p,
 bitnet_status bn_model_map_file(const char *path, int use_mmap, bitnet_model *m);
 /* Releases what a loader put in m (not m itself). */
 void bn_model_release(bitnet_model *m);
+
+/* general.architecture of m: as its GGUF file spelled it ("bitnet" and
+ * "bitnet-b1.58" differ in the FFN gate), else the canonical name of m->arch. */
+const char *bn_model_arch_name(const bitnet_model *m);
 
 /* Embedding row of token t into out[dim] (any weight type). */
 void bn_matrix_get_row(const bn_matrix *w, int row, float *out);

@@ -9,9 +9,11 @@
  *
  * Two conventions differ from GGUF: shapes are PyTorch's [out, in] (the same
  * bytes as GGUF's ne = {in, out}), and Hugging Face applies RoPE to the two
- * halves of each head (rotate_half) where this runtime rotates interleaved
- * pairs, so q_proj/k_proj rows are permuted at load exactly as llama.cpp's
- * convert_hf_to_gguf.py permutes them (and back by the writer).
+ * halves of each head (rotate_half). Llama models run interleaved pairs here
+ * (as llama.cpp's GGUFs), so their q_proj/k_proj rows are permuted at load
+ * exactly as llama.cpp's convert_hf_to_gguf.py permutes them (and back by the
+ * writer); BitNet models keep the halves layout (hp.rope_neox), as llama.cpp's
+ * and bitnet.cpp's BitNet converters do.
  *
  * Loading runs twice over the same code: pass 1 validates every shape and
  * dtype and sums the memory needed for converted tensors, pass 2 allocates
@@ -262,8 +264,8 @@ static bitnet_status load_tensors(loader *ld, int tied) {
             (st = load_vector(ld, TNAME("post_attention_layernorm.weight"), norms, hp->dim, &L->ffn_norm)) ||
             (sub && (st = load_vector(ld, TNAME("self_attn.attn_sub_norm.weight"), 1, hp->dim, &L->attn_sub_norm))) ||
             (sub && (st = load_vector(ld, TNAME("mlp.ffn_sub_norm.weight"), 1, hp->ff, &L->ffn_sub_norm))) ||
-            (st = load_matrix(ld, TNAME("self_attn.q_proj.weight"), 1, hp->dim, hp->dim, 1, 1, &L->wq)) ||
-            (st = load_matrix(ld, TNAME("self_attn.k_proj.weight"), 1, kv_dim, hp->dim, 1, 1, &L->wk)) ||
+            (st = load_matrix(ld, TNAME("self_attn.q_proj.weight"), 1, hp->dim, hp->dim, 1, !hp->rope_neox, &L->wq)) ||
+            (st = load_matrix(ld, TNAME("self_attn.k_proj.weight"), 1, kv_dim, hp->dim, 1, !hp->rope_neox, &L->wk)) ||
             (st = load_matrix(ld, TNAME("self_attn.v_proj.weight"), 1, kv_dim, hp->dim, 1, 0, &L->wv)) ||
             (st = load_matrix(ld, TNAME("self_attn.o_proj.weight"), 1, hp->dim, hp->dim, 1, 0, &L->wo)) ||
             (st = load_matrix(ld, TNAME("mlp.gate_proj.weight"), 1, hp->ff, hp->dim, 1, 0, &L->w_gate)) ||
@@ -317,7 +319,8 @@ static bitnet_status read_config(const char *cfg_name, const bn_json *cfg, bitne
     if (strcmp(a, "LlamaForCausalLM") == 0) {
         m->arch = BN_ARCH_LLAMA, act_want = "silu", eps_def = 1e-6f, theta_def = 10000.0f; /* LlamaConfig defaults */
     } else if (strcmp(a, "BitNetForCausalLM") == 0 || strcmp(a, "BitnetForCausalLM") == 0) {
-        m->arch = BN_ARCH_BITNET, act_want = "relu2", eps_def = 1e-5f, theta_def = 500000.0f; /* BitNetConfig */
+        m->arch = BN_ARCH_BITNET, act_want = NULL, eps_def = 1e-5f, theta_def = 500000.0f; /* BitNetConfig */
+        m->hp.rope_neox = 1; /* rotate_half, as llama.cpp/bitnet.cpp keep it: no q/k permutation */
     } else if (strcmp(a, "BitNetAK42ForCausalLM") == 0) {
         m->arch = BN_ARCH_AK42, act_want = NULL, eps_def = 1e-5f, theta_def = 10000.0f;
     } else {
@@ -330,6 +333,13 @@ static bitnet_status read_config(const char *cfg_name, const bn_json *cfg, bitne
     const bn_json *act = bn_json_get(cfg, "hidden_act"), *rs = bn_json_get(cfg, "rope_scaling");
     if (act_want && act && (act->type != BN_JSON_STRING || strcmp(act->str, act_want) != 0))
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s: \"hidden_act\" must be \"%s\" for %s", cfg_name, act_want, a);
+    if (m->arch == BN_ARCH_BITNET) { /* BitNetConfig: relu2 (b1.58-2B-4T); 1bitLLM's Llama-style models: silu */
+        if (act && (act->type != BN_JSON_STRING || (strcmp(act->str, "relu2") && strcmp(act->str, "silu"))))
+            return bn_error(BITNET_ERR_UNSUPPORTED, "%s: \"hidden_act\" must be \"relu2\" or \"silu\" for %s", cfg_name, a);
+        m->hp.ffn_relu_sq = !act || strcmp(act->str, "relu2") == 0;
+        /* written back to GGUF as the architecture llama.cpp/bitnet.cpp compute alike */
+        snprintf(m->arch_name, sizeof m->arch_name, "%s", m->hp.ffn_relu_sq ? "bitnet-b1.58" : "bitnet");
+    }
     if (rs && rs->type != BN_JSON_NULL)
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s: \"rope_scaling\" is not supported", cfg_name);
     if (bn_json_get(cfg, "quantization_config"))
@@ -641,8 +651,8 @@ bitnet_status bn_safetensors_write_model(const bitnet_model *m, const char *path
         add_vec(&W, LNAME("post_attention_layernorm.weight"), L->ffn_norm, hp->dim);
         add_vec(&W, LNAME("self_attn.attn_sub_norm.weight"), L->attn_sub_norm, hp->dim);
         add_vec(&W, LNAME("mlp.ffn_sub_norm.weight"), L->ffn_sub_norm, hp->ff);
-        add_mat(&W, LNAME("self_attn.q_proj"), &L->wq, 1);
-        add_mat(&W, LNAME("self_attn.k_proj"), &L->wk, 1);
+        add_mat(&W, LNAME("self_attn.q_proj"), &L->wq, !m->hp.rope_neox);
+        add_mat(&W, LNAME("self_attn.k_proj"), &L->wk, !m->hp.rope_neox);
         add_mat(&W, LNAME("self_attn.v_proj"), &L->wv, 0);
         add_mat(&W, LNAME("self_attn.o_proj"), &L->wo, 0);
         add_mat(&W, LNAME("mlp.gate_proj"), &L->w_gate, 0);
@@ -668,7 +678,7 @@ bitnet_status bn_safetensors_write_model(const bitnet_model *m, const char *path
                            hp->n_kv_heads, hp->head_dim, hp->ctx_train, (double)hp->norm_eps,
                            (double)hp->rope_theta, hp->vocab, tied ? "true" : "false") == 0;
     if (m->arch != BN_ARCH_AK42)
-        ok = ok && bn_buf_printf(&cfg, ", \"hidden_act\": \"%s\"", m->arch == BN_ARCH_LLAMA ? "silu" : "relu2") == 0;
+        ok = ok && bn_buf_printf(&cfg, ", \"hidden_act\": \"%s\"", m->hp.ffn_relu_sq ? "relu2" : "silu") == 0;
     if (hp->rope_dim != hp->head_dim)
         ok = ok && bn_buf_printf(&cfg, ", \"partial_rotary_factor\": %.17g", (double)hp->rope_dim / hp->head_dim) == 0;
     if (m->tok)

@@ -483,6 +483,7 @@ TEST(safetensors_hf_bitnet_latent_bf16) {
     CHECK(q && v);
     if (m && q && v) {
         CHECK(m->arch == BN_ARCH_BITNET && m->hp.n_layers == 2 && m->hp.rope_dim == hd && m->hp.norm_eps == 1e-5f);
+        CHECK(m->hp.rope_neox == 1 && m->hp.ffn_relu_sq == 1 && strcmp(bn_model_arch_name(m), "bitnet-b1.58") == 0);
         CHECK(m->layers[0].wq.type == BN_W_I2 && m->output.data != m->tok_embd.data);
         const float *w[2] = {q, v};
         const bn_matrix *mat[2] = {&m->layers[0].wq, &m->layers[0].wv};
@@ -496,7 +497,8 @@ TEST(safetensors_hf_bitnet_latent_bf16) {
             int bad = 0, nonzero = 0;
             for (int r = 0; r < rows[k]; r++) {
                 bn_matrix_get_row(mat[k], r, got);
-                const float *src = w[k] + (size_t)(k == 0 ? hf_row(r, hd) : r) * dim;
+                /* BitNet keeps Hugging Face's q/k row order (neox RoPE), as bitnet.cpp does */
+                const float *src = w[k] + (size_t)r * dim;
                 for (int c = 0; c < dim; c++) {
                     float t = rintf(src[c] * iscale);
                     t = t > 1 ? 1 : t < -1 ? -1 : t;

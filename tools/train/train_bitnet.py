@@ -15,14 +15,16 @@ float classifier tied to token_embd.
 
 Two forward paths:
   * training: vectorised float32 with STE (fast);
-  * reference (`forward_ref`): bit-exact emulation of the C runtime's float32
-    arithmetic (sequential sums as in src/forward.c, quantize_absmax of
+  * reference (bitnet_ref.py, RefModel): bit-exact emulation of the C runtime's
+    float32 arithmetic (sequential sums as in src/forward.c, quantize_absmax of
     src/linear.c, exact int32 dot products, glibc powf/cosf/sinf/expf through
-    ctypes) - this is what the exported logits come from.
+    ctypes) on the exported weights - this is what the exported logits come from.
+The model trains with interleaved-pair RoPE; the export reorders q/k rows to the
+neox layout of bitnet-b1.58 GGUF files (see export_gguf), and the reference
+runs on the exported layout.
 Only dependencies: torch, numpy (Debian python3-torch / python3-numpy).
 """
 import argparse
-import ctypes
 import json
 import math
 import os
@@ -35,6 +37,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bitnet_ref import RefModel, f32, write_expected  # noqa: E402  (numpy-only exact reference)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SHARED = os.environ.get("BITNET_SHARED", "/work/shared")
@@ -229,141 +234,6 @@ class BitNet(nn.Module):
         return F.linear(self.output_norm(x), self.tok_embd.weight)
 
 
-# ------------------------------------------------- exact C-runtime emulation
-_libm = ctypes.CDLL("libm.so.6")
-for _fn in ("powf", "cosf", "sinf", "expf"):
-    getattr(_libm, _fn).restype = ctypes.c_float
-_libm.powf.argtypes = [ctypes.c_float, ctypes.c_float]
-_libm.cosf.argtypes = _libm.sinf.argtypes = _libm.expf.argtypes = [ctypes.c_float]
-
-f32 = np.float32
-
-
-def c_rmsnorm(x, w, eps):
-    """src/forward.c rmsnorm on rows of x (float32, sequential sum)."""
-    ss = np.zeros(x.shape[0], dtype=f32)
-    for j in range(x.shape[1]):
-        ss = (ss + x[:, j] * x[:, j]).astype(f32)
-    ss = (ss / f32(x.shape[1])).astype(f32)
-    ss = (ss + f32(eps)).astype(f32)
-    ss = (f32(1.0) / np.sqrt(ss)).astype(f32)
-    return (w[None, :] * (ss[:, None] * x)).astype(f32)
-
-
-def c_bitlinear(x, t, scale):
-    """src/linear.c quantize_absmax + exact int32 dot + (amax/127)*scale."""
-    amax = np.abs(x).max(axis=1).astype(f32)
-    y = np.zeros((x.shape[0], t.shape[0]), dtype=f32)
-    for r in range(x.shape[0]):
-        a = amax[r]
-        if not (a > 0) or not np.isfinite(a):
-            continue
-        s = f32(f32(127.0) / a)
-        q = np.rint((x[r] * s).astype(f32))  # nearbyintf: round half to even
-        q = np.clip(q, -128, 127).astype(np.int64)
-        acc = t.astype(np.int64) @ q
-        f = f32(f32(a / f32(127.0)) * f32(scale))
-        y[r] = (acc.astype(f32) * f).astype(f32)
-    return y
-
-
-def c_rope_tables(hd, n, theta):
-    half = hd // 2
-    cos = np.zeros((n, half), dtype=f32)
-    sin = np.zeros((n, half), dtype=f32)
-    for i in range(0, hd, 2):
-        freq = f32(f32(1.0) / f32(_libm.powf(f32(theta), f32(f32(i) / f32(hd)))))
-        for p in range(n):
-            val = f32(f32(p) * freq)
-            cos[p, i // 2] = _libm.cosf(val)
-            sin[p, i // 2] = _libm.sinf(val)
-    return cos, sin
-
-
-def c_rope(v, cs, sn):
-    """v [H, hd] in place semantics, one position."""
-    v0, v1 = v[:, 0::2].copy(), v[:, 1::2].copy()
-    out = np.empty_like(v)
-    out[:, 0::2] = (v0 * cs - v1 * sn).astype(f32)
-    out[:, 1::2] = (v0 * sn + v1 * cs).astype(f32)
-    return out
-
-
-class RefModel:
-    """Quantised weights + the C runtime's float32 arithmetic, op for op."""
-
-    def __init__(self, model):
-        c = self.c = model.c
-        sd = {k: v.detach().float() for k, v in model.state_dict().items()}
-        self.emb = sd["tok_embd.weight"].numpy().astype(f32)
-        self.out_norm = sd["output_norm.weight"].numpy().astype(f32)
-        self.layers = []
-        for l in range(c["n_layers"]):
-            L = {}
-            for n in ("attn_norm", "attn_sub_norm", "ffn_norm", "ffn_sub_norm"):
-                L[n] = sd[f"layers.{l}.{n}.weight"].numpy().astype(f32)
-            for n in ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down"):
-                t, s = weight_quant(sd[f"layers.{l}.{n}.weight"])
-                L[n] = (t.numpy().astype(np.int8), f32(s.item()))
-            self.layers.append(L)
-        hd = c["dim"] // c["n_heads"]
-        self.cos, self.sin = c_rope_tables(hd, c["ctx"], c["theta"])
-
-    def forward(self, toks):
-        """all-position logits [n, vocab] for one sequence starting at pos 0."""
-        c = self.c
-        n, D, H, KV = len(toks), c["dim"], c["n_heads"], c["n_kv_heads"]
-        hd = D // H
-        group = H // KV
-        inv_sqrt = f32(f32(1.0) / np.sqrt(f32(hd)))
-        eps = c["eps"]
-        x = self.emb[toks].copy()
-        for L in self.layers:
-            h = c_rmsnorm(x, L["attn_norm"], eps)
-            q = c_bitlinear(h, *L["wq"]).reshape(n, H, hd)
-            k = c_bitlinear(h, *L["wk"]).reshape(n, KV, hd)
-            v = c_bitlinear(h, *L["wv"]).reshape(n, KV, hd)
-            for p in range(n):
-                q[p] = c_rope(q[p], self.cos[p], self.sin[p])
-                k[p] = c_rope(k[p], self.cos[p], self.sin[p])
-            out = np.zeros((n, H, hd), dtype=f32)
-            causal = np.tril(np.ones((n, n), dtype=bool))
-            for hh in range(H):
-                kv = hh // group
-                K, V, Q = k[:, kv, :], v[:, kv, :], q[:, hh, :]
-                # scores[p, u]: sequential float sum over i (vectorised over p, u)
-                sc = np.zeros((n, n), dtype=f32)
-                for i in range(hd):
-                    sc = (sc + np.outer(Q[:, i], K[:, i]).astype(f32)).astype(f32)
-                att = (sc * inv_sqrt).astype(f32)
-                mx = np.where(causal, att, -np.inf).max(axis=1).astype(f32)
-                e = np.zeros((n, n), dtype=f32)
-                for p_ in range(n):
-                    for u in range(p_ + 1):
-                        e[p_, u] = _libm.expf(f32(att[p_, u] - mx[p_]))
-                ssum = np.zeros(n, dtype=f32)
-                for u in range(n):  # positions u > p add exact zeros
-                    ssum = (ssum + e[:, u]).astype(f32)
-                e = (e / ssum[:, None]).astype(f32)
-                o = np.zeros((n, hd), dtype=f32)
-                for u in range(n):
-                    o = (o + (e[:, u:u + 1] * V[u][None, :]).astype(f32)).astype(f32)
-                out[:, hh] = o
-            a = c_rmsnorm(out.reshape(n, D), L["attn_sub_norm"], eps)
-            x = (x + c_bitlinear(a, *L["wo"])).astype(f32)
-            h = c_rmsnorm(x, L["ffn_norm"], eps)
-            g = c_bitlinear(h, *L["w_gate"])
-            u = c_bitlinear(h, *L["w_up"])
-            g = np.maximum(g, f32(0.0))
-            hb = ((g * g).astype(f32) * u).astype(f32)
-            hb = c_rmsnorm(hb, L["ffn_sub_norm"], eps)
-            x = (x + c_bitlinear(hb, *L["w_down"])).astype(f32)
-        xn = c_rmsnorm(x, self.out_norm, eps)
-        # classifier: f32 gemv; the C kernel's summation order is SIMD-specific,
-        # so this is the one place where last-bit differences are expected
-        return (xn.astype(np.float64) @ self.emb.astype(np.float64).T).astype(f32)
-
-
 # ---------------------------------------------------------------- data
 def load_corpus(tok):
     docs = []
@@ -543,6 +413,33 @@ def write_gguf(path, kvs, tensors):
     return len(out)
 
 
+def neox_rows(t, hd):
+    """q/k rows [out, in] reordered per head to [even dims, odd dims]: the
+    interleaved-pair RoPE this model trains with, as the neox (rotate-half)
+    RoPE of bitnet-b1.58 GGUF files, which bitnet.cpp computes."""
+    to_neox = np.concatenate([np.arange(0, hd, 2), np.arange(1, hd, 2)])
+    return t.reshape(-1, hd, t.shape[1])[:, to_neox, :].reshape(t.shape)
+
+
+def ternary_layers(model):
+    """Per layer: the four norms and the seven linears as (int8 ternary, scale),
+    q/k rows in the neox layout - what export_gguf writes."""
+    c = model.c
+    hd = c["dim"] // c["n_heads"]
+    sd = {k: v.detach().float() for k, v in model.state_dict().items()}
+    layers = []
+    for l in range(c["n_layers"]):
+        L = {}
+        for n in ("attn_norm", "attn_sub_norm", "ffn_norm", "ffn_sub_norm"):
+            L[n] = sd[f"layers.{l}.{n}.weight"].numpy().astype(f32)
+        for n in ("wq", "wk", "wv", "wo", "w_gate", "w_up", "w_down"):
+            t, s = weight_quant(sd[f"layers.{l}.{n}.weight"])
+            t = t.numpy().astype(np.int8)
+            L[n] = (neox_rows(t, hd) if n in ("wq", "wk") else t, f32(s.item()))
+        layers.append(L)
+    return sd, layers
+
+
 def export_gguf(model, path, tok, i2s=True):
     c = model.c
     A = "bitnet-b1.58"
@@ -579,24 +476,21 @@ def export_gguf(model, path, tok, i2s=True):
         ("tokenizer.ggml.add_bos_token", GGUF_BOOL, True),
         ("tokenizer.ggml.add_space_prefix", GGUF_BOOL, True),
     ]
-    sd = {k: v.detach().float() for k, v in model.state_dict().items()}
+    sd, layers = ternary_layers(model)
     ts = [("token_embd.weight", sd["tok_embd.weight"].numpy()),
           ("output_norm.weight", sd["output_norm.weight"].numpy())]
-    names = [("attn_norm", "attn_norm"), ("attn_sub_norm", "attn_sub_norm"), ("ffn_norm", "ffn_norm"),
-             ("ffn_sub_norm", "ffn_sub_norm")]
     lin = [("wq", "attn_q"), ("wk", "attn_k"), ("wv", "attn_v"), ("wo", "attn_output"),
            ("w_gate", "ffn_gate"), ("w_up", "ffn_up"), ("w_down", "ffn_down")]
-    for l in range(c["n_layers"]):
-        for a, g in names:
-            ts.append((f"blk.{l}.{g}.weight", sd[f"layers.{l}.{a}.weight"].numpy()))
+    for l, L in enumerate(layers):
+        for n in ("attn_norm", "attn_sub_norm", "ffn_norm", "ffn_sub_norm"):
+            ts.append((f"blk.{l}.{n}.weight", L[n]))
         for a, g in lin:
-            t, s = weight_quant(sd[f"layers.{l}.{a}.weight"])
-            t = t.numpy().astype(np.int8)
+            t, s = L[a]
             if i2s:
-                ts.append((f"blk.{l}.{g}.weight", (T_I2_S, [t.shape[1], t.shape[0]], pack_i2_s(t, s.item()))))
+                ts.append((f"blk.{l}.{g}.weight", (T_I2_S, [t.shape[1], t.shape[0]], pack_i2_s(t, float(s)))))
             else:  # exact -1/0/+1 floats plus a companion scale (packed to I2 at load)
                 ts.append((f"blk.{l}.{g}.weight", t.astype(f32)))
-                ts.append((f"blk.{l}.{g}.scale", np.array([s.item()], dtype=f32)))
+                ts.append((f"blk.{l}.{g}.scale", np.array([s], dtype=f32)))
     return write_gguf(path, kvs, ts)
 
 
@@ -610,14 +504,10 @@ def cmd_export(a):
     os.makedirs(a.outdir, exist_ok=True)
     size = export_gguf(m, os.path.join(a.outdir, "model.gguf"), tok, i2s=not a.f32)
     print(f"model.gguf: {size} bytes", flush=True)
-    ref = RefModel(m)
-    # expected.bin (little-endian): "BNRF" u32 version=1, u32 n_seq, u32 vocab; per sequence:
-    #   u32 text_len, text bytes (the prompt), u32 n_prompt, u32 n_total,
-    #   i32 tokens[n_total], f32 logits[n_total][vocab]
-    # tokens = BOS + prompt, then the greedy continuation (argmax of the reference
-    # logits); logits are those of every position of the full sequence.
-    blob = bytearray(b"BNRF" + struct.pack("<III", 1, len(PROMPTS), m.c["vocab"]))
-    report = []
+    sd, layers = ternary_layers(m)
+    ref = RefModel(dict(m.c), sd["tok_embd.weight"].numpy().astype(f32), sd["output_norm.weight"].numpy().astype(f32),
+                   layers)
+    seqs = []
     for p in PROMPTS:
         toks = tok.encode(p)
         n_prompt = len(toks)
@@ -643,14 +533,10 @@ def cmd_export(a):
             fast = m(torch.tensor([toks]))[0].numpy()
         print(f"{p!r}: {n_prompt}+{a.gen} tokens, {time.time() - t0:.1f}s, |exact - torch float| max "
               f"{np.abs(fast - lg).max():.3g}; text: {tok.decode(toks[1:])!r}", flush=True)
-        report.append({"prompt": p, "tokens": toks, "text": tok.decode(toks[1:])})
-        pb = p.encode("utf-8")
-        blob += struct.pack("<I", len(pb)) + pb
-        blob += struct.pack("<II", n_prompt, len(toks)) + np.array(toks, dtype="<i4").tobytes()
-        blob += lg.astype("<f4").tobytes()
-    open(os.path.join(a.outdir, "expected.bin"), "wb").write(blob)
+        seqs.append((p, n_prompt, toks))
+    report = write_expected(a.outdir, ref, seqs, decode=tok.decode)
     json.dump(report, open(os.path.join(a.outdir, "expected.json"), "w"), indent=1)
-    print(f"expected.bin: {len(blob)} bytes")
+    print("expected.bin written", flush=True)
 
 
 def main():
