@@ -58,13 +58,29 @@ static bitnet_status add_f32(gguf_writer *w, bn_keep_list *k, const char *name, 
 }
 
 /* Writes a float matrix (any compute type) as f32, or as f16 when `f16` is set. */
-static bitnet_status add_float_matrix(gguf_writer *w, bn_keep_list *k, const char *name, const bn_matrix *m, int f16) {
+/* A float (or Q8_0) matrix re-encoded as type: F32, F16, or Q8_0 (rows that
+ * are not a multiple of 32 stay F32, with a warning). */
+static bitnet_status add_float_matrix(gguf_writer *w, bn_keep_list *k, const char *name, const bn_matrix *m,
+                                      bn_tensor_type type) {
     const size_t n = (size_t)m->rows * m->cols;
     float *row = bn_keep(k, n * sizeof(float));
     if (!row) return oom(name);
     for (int r = 0; r < m->rows; r++) bn_matrix_get_row(m, r, row + (size_t)r * m->cols);
     uint64_t ne[2] = {(uint64_t)m->cols, (uint64_t)m->rows};
-    if (!f16) {
+    if (type == BN_TT_Q8_0 && m->cols % BN_Q8_BLOCK != 0) {
+        fprintf(stderr, "warning: %s has rows of %d values, not a multiple of 32 as q8_0 needs; stored as f32\n", name,
+                m->cols);
+        type = BN_TT_F32;
+    }
+    if (type == BN_TT_Q8_0) {
+        const size_t nb = (size_t)m->cols / BN_Q8_BLOCK;
+        bn_block_q8_0 *q = bn_keep(k, (size_t)m->rows * nb * sizeof *q);
+        if (!q) return oom(name);
+        for (int r = 0; r < m->rows; r++) bn_quantize_q8_0_row(row + (size_t)r * m->cols, m->cols, q + (size_t)r * nb);
+        gguf_writer_add_tensor(w, name, 2, ne, BN_TT_Q8_0, q, (size_t)m->rows * nb * sizeof *q);
+        return BITNET_OK;
+    }
+    if (type != BN_TT_F16) {
         gguf_writer_add_tensor(w, name, 2, ne, BN_TT_F32, row, n * sizeof(float));
         return BITNET_OK;
     }
@@ -153,13 +169,13 @@ static bitnet_status add_layer(gguf_writer *w, bn_keep_list *k, const bitnet_mod
         if (ms[i].m->type == BN_W_I2)
             st = bn_gguf_add_ternary(w, k, name, ms[i].m, type);
         else /* float models: --type f16 halves them */
-            st = add_float_matrix(w, k, name, ms[i].m, type == BN_TT_F16);
+            st = add_float_matrix(w, k, name, ms[i].m, type == BN_TT_F16 ? BN_TT_F16 : BN_TT_F32);
     }
     return st;
 }
 
 bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int n_layers, bn_tensor_type ternary_type,
-                                  const char *path) {
+                                  bn_tensor_type head_type, const char *path) {
     const char *arch = bn_model_arch_name(m);
     if (!layers) n_layers = m->hp.n_layers;
     for (int i = 0; layers && i < n_layers; i++)
@@ -182,10 +198,10 @@ bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int 
         gguf_writer_set_str(w, "bitnet-ak42.bitlinear.dequant", "acc*(absmax/127)*scale/fan_in");
     }
     bitnet_status st = bn_tokenizer_write_gguf(m->tok, w); /* SPM or BPE, as loaded */
-    if (st == BITNET_OK) st = add_float_matrix(w, &k, "token_embd.weight", &m->tok_embd, 0);
+    if (st == BITNET_OK) st = add_float_matrix(w, &k, "token_embd.weight", &m->tok_embd, head_type);
     if (st == BITNET_OK) st = add_f32(w, &k, "output_norm.weight", m->output_norm, (uint64_t)hp.dim);
     if (st == BITNET_OK && m->output.data != m->tok_embd.data)
-        st = add_float_matrix(w, &k, "output.weight", &m->output, 0);
+        st = add_float_matrix(w, &k, "output.weight", &m->output, head_type);
     for (int i = 0; i < n_layers && st == BITNET_OK; i++)
         st = add_layer(w, &k, m, &m->layers[layers ? layers[i] : i], i, ternary_type);
     if (st == BITNET_OK) st = gguf_writer_write(w, path);

@@ -32,12 +32,13 @@ void bn_gguf_set_hparams(gguf_writer *w, const char *arch, const bn_hparams *hp)
 bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *name, const bn_matrix *m,
                                   bn_tensor_type type);
 
-/* Writes m as GGUF: metadata, vocabulary, f32 embeddings and norms, ternary
- * linears in layout `ternary_type` (float models: f32, or f16 when
- * ternary_type is f16). layers[i] (i < n_layers) is the layer of m that
- * becomes blk.i; layers == NULL writes all of m's layers. */
+/* Writes m as GGUF: metadata, vocabulary, f32 norms, ternary linears in
+ * layout `ternary_type` (float models: f32, or f16 when ternary_type is f16),
+ * the token embedding and classifier as head_type (f32, f16 or q8_0).
+ * layers[i] (i < n_layers) is the layer of m that becomes blk.i;
+ * layers == NULL writes all of m's layers. */
 bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int n_layers, bn_tensor_type ternary_type,
-                                  const char *path);
+                                  bn_tensor_type head_type, const char *path);
 
 /* Copies GGUF file f to path keeping only blocks layers[0..n_layers)
  * (strictly increasing indices of f's blocks), renumbered blk.0 .. blk.N-1.

@@ -21,12 +21,15 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: convert IN -o OUT.gguf [--type tq2_0|tq1_0|i2_s|f16|f32] [--tokenizer tokenizer.bin]\n"
+            "usage: convert IN -o OUT.gguf [--type tq2_0|tq1_0|i2_s|f16|f32] [--head-type f32|f16|q8_0]\n"
+            "               [--tokenizer tokenizer.bin]\n"
             "Converts a model (ak42, GGUF or safetensors) to GGUF. Ternary linears are stored packed\n"
             "(default i2_s); the linears of a float model are f32, or f16 with --type f16;\n"
-            "embeddings and norms are f32. The vocabulary is embedded.\n"
+            "norms are f32, embedding/classifier f32 unless --head-type. The vocabulary is embedded.\n"
             "  -o FILE        output GGUF (written atomically)\n"
             "  --type T       layout of the ternary linear layers (default i2_s)\n"
+            "  --head-type T  token embedding and classifier: f32 (default), f16 or q8_0\n"
+            "                 (8-bit head: less memory read per token; docs/perplexity.md has its cost)\n"
             "  --tokenizer F  vocabulary for inputs without one: llama2.c tokenizer.bin (ak42,\n"
             "                 safetensors) or a GGUF file that has one (safetensors)\n"
             "\n"
@@ -251,7 +254,7 @@ static int write_synthetic(const preset *ps, bn_tensor_type type, const char *ou
 
 int main(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *tokenizer = NULL, *synthetic = NULL, *vocab = NULL;
-    bn_tensor_type type = BN_TT_I2_S;
+    bn_tensor_type type = BN_TT_I2_S, head_type = BN_TT_F32;
     preset custom = {"custom", 0, 0, 0, 0, 0, 0, 2048, 10000.0f};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
@@ -267,6 +270,12 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--vocab-size") && i + 1 < argc) custom.vocab = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) {
             if (!parse_type(argv[++i], &type)) { fprintf(stderr, "convert: unknown --type '%s' (tq2_0, tq1_0, i2_s, f16, f32)\n", argv[i]); return 2; }
+        } else if (!strcmp(argv[i], "--head-type") && i + 1 < argc) {
+            const char *h = argv[++i];
+            if (!strcmp(h, "f32")) head_type = BN_TT_F32;
+            else if (!strcmp(h, "f16")) head_type = BN_TT_F16;
+            else if (!strcmp(h, "q8_0")) head_type = BN_TT_Q8_0;
+            else { fprintf(stderr, "convert: unknown --head-type '%s' (f32, f16, q8_0)\n", h); return 2; }
         } else if (argv[i][0] == '-') { fprintf(stderr, "convert: unknown option '%s' (see --help)\n", argv[i]); return 2; }
         else if (!in) in = argv[i];
         else { fprintf(stderr, "convert: more than one input file\n"); return 2; }
@@ -295,7 +304,7 @@ int main(int argc, char **argv) {
     if (bitnet_model_load(in, &mp, &m) != BITNET_OK) { fprintf(stderr, "convert: %s\n", bitnet_last_error()); return 1; }
     bitnet_model_info info;
     bitnet_model_get_info(m, &info);
-    bitnet_status st = bn_model_write_gguf(m, NULL, 0, type, out);
+    bitnet_status st = bn_model_write_gguf(m, NULL, 0, type, head_type, out);
     if (st != BITNET_OK) fprintf(stderr, "convert: %s\n", bitnet_last_error());
     else fprintf(stderr, "convert: wrote %s (%s, linear layers %s)\n", out, info.arch, bn_type_get_traits(type)->name);
     bitnet_model_free(m);

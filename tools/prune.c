@@ -613,7 +613,7 @@ static int write_output(const bitnet_model *m, const block_scores *s, const char
     } else if (m->gguf) {
         st = bn_gguf_write_pruned(m->gguf, kept, n, out);
     } else {
-        st = bn_model_write_gguf(m, kept, n, BN_TT_I2_S, out);
+        st = bn_model_write_gguf(m, kept, n, BN_TT_I2_S, BN_TT_F32, out);
     }
     if (st != BITNET_OK) fprintf(stderr, "prune: %s\n", bitnet_last_error());
     free(kept);
