@@ -28,6 +28,7 @@
 #include "bench.h"
 #include "latency.h"
 #include "bitnet.h"
+#define TOOL_NAME "bench"
 #include "util.h"
 
 typedef struct {
@@ -648,12 +649,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--cold-runs")) o->cold_runs = atoi(v);
         else if (!strcmp(a, "--json")) o->json = v;
         else if (!strcmp(a, "--svg")) o->svg = v;
-        else if (!strcmp(a, "--kv-type")) {
-            if (bitnet_kv_type_from_name(v, &o->kv_type) != 0) {
-                fprintf(stderr, "bench: --kv-type expects f32, f16, q8, q4 or q2, got '%s'\n", v);
-                return 0;
-            }
-        }
+        else if (!strcmp(a, "--kv-type")) { if (!parse_kv_type(a, v, &o->kv_type)) return 0; }
         else { fprintf(stderr, "bench: unknown option '%s' (see --help)\n", a); return 0; }
     }
     if (o->n_prompt < 1 || o->n_gen < 1 || o->n_threads < 1 || o->reps < 1) {

@@ -17,6 +17,7 @@
 #include "kernels.h"
 #include "chat.h"
 #include "model.h"
+#define TOOL_NAME "convert"
 #include "util.h"
 
 static void usage(FILE *out) {

@@ -16,6 +16,7 @@
 
 #include "bitnet.h"
 #include "chat.h"
+#define TOOL_NAME "infer"
 #include "util.h"
 
 typedef struct {
@@ -62,29 +63,6 @@ static void usage(FILE *out) {
             "  -h, --help              this help\n\n"
             "Prints the text to stdout as it is generated and a timing summary to stderr.\n"
             "Environment: BITNET_ISA=scalar|avx2|avx512|neon forces a kernel set.\n");
-}
-
-static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || end == v || x < lo || x > hi) {
-        fprintf(stderr, "infer: %s expects an integer in %d..%d, got '%s'\n", flag, lo, hi, v);
-        return 0;
-    }
-    *out = (int)x;
-    return 1;
-}
-
-static int parse_float(const char *flag, const char *v, float *out) {
-    char *end;
-    float x = strtof(v, &end);
-    if (*end || end == v || !isfinite(x)) {
-        fprintf(stderr, "infer: %s expects a number, got '%s'\n", flag, v);
-        return 0;
-    }
-    *out = x;
-    return 1;
 }
 
 /* --chat options, kept apart from `options`; run_chat() below uses them. */
@@ -144,12 +122,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--cpu-affinity")) o->cpu_affinity = v;
         else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens") || !strcmp(a, "--max_tokens") || !strcmp(a, "--n-predict"))
             ok = o->steps_given = parse_int(a, v, 1, 1 << 24, &o->steps);
-        else if (!strcmp(a, "--kv-type")) {
-            if (bitnet_kv_type_from_name(v, &o->kv_type) != 0) {
-                fprintf(stderr, "infer: --kv-type expects f32, f16, q8, q4 or q2, got '%s'\n", v);
-                return 0;
-            }
-        }
+        else if (!strcmp(a, "--kv-type")) ok = parse_kv_type(a, v, &o->kv_type);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_int(a, v, 1, 1 << 20, &o->n_ctx);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
         else if (!strcmp(a, "--temp")) ok = parse_float(a, v, &o->sp.temp);

@@ -18,6 +18,7 @@
 
 #include "bitnet.h"
 #include "perplexity.h"
+#define TOOL_NAME "perplexity"
 #include "util.h"
 
 typedef struct {
@@ -48,24 +49,6 @@ static void usage(FILE *out) {
             "(Y: standard error of the estimate, as llama.cpp computes it).\n");
 }
 
-static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || end == v || x < lo || x > hi) {
-        fprintf(stderr, "perplexity: %s expects an integer in %d..%d, got '%s'\n", flag, lo, hi, v);
-        return 0;
-    }
-    *out = (int)x;
-    return 1;
-}
-
-static int parse_kv_type(const char *v, bitnet_kv_type *out) {
-    if (bitnet_kv_type_from_name(v, out) == 0) return 1;
-    fprintf(stderr, "perplexity: --kv-type expects f32, f16, q8, q4 or q2, got '%s'\n", v);
-    return 0;
-}
-
 static int parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->kv_type = BITNET_KV_DEFAULT;
@@ -90,7 +73,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) ok = parse_int(a, v, 1, 1 << 20, &o->n_batch);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
         else if (!strcmp(a, "--max-chunks")) ok = parse_int(a, v, 1, 1 << 30, &o->max_chunks);
-        else if (!strcmp(a, "--kv-type")) ok = parse_kv_type(v, &o->kv_type);
+        else if (!strcmp(a, "--kv-type")) ok = parse_kv_type(a, v, &o->kv_type);
         else {
             fprintf(stderr, "perplexity: unknown option '%s' (see --help)\n", a);
             return 0;

@@ -35,6 +35,7 @@
 #include "json.h"
 #include "perplexity.h"
 #include "safetensors.h"
+#define TOOL_NAME "prune"
 #include "util.h"
 
 typedef enum { METRIC_VARIANCE, METRIC_COSINE, METRIC_PPL } metric_kind;
@@ -103,18 +104,6 @@ static void usage(FILE *out) {
             "perplexity and ms/token (median of %d x N single-token decode steps after a\n"
             "%d-token prompt, measured like build/bench's tg latency).\n",
             BENCH_REPS, BENCH_PROMPT);
-}
-
-static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || end == v || x < lo || x > hi) {
-        fprintf(stderr, "prune: %s expects an integer in %d..%d, got '%s'\n", flag, lo, hi, v);
-        return 0;
-    }
-    *out = (int)x;
-    return 1;
 }
 
 static int parse_args(int argc, char **argv, options *o) {

@@ -31,12 +31,14 @@
 #include "http.h"
 #include "json.h"
 #include "server.h"
+#define TOOL_NAME "server"
 #include "util.h"
 
 typedef struct {
     const char *model, *tokenizer, *host, *api_key, *alias, *cpu_affinity;
     int port, slots, n_ctx, n_threads, n_batch, queue, max_conns, timeout_s, grace_ms;
     long max_body;
+    bitnet_kv_type kv_type;
 } options;
 
 /* status codes counted in /metrics; anything else is "other" */
@@ -78,6 +80,8 @@ static void usage(FILE *out) {
             "  -b, --batch N             tokens per forward pass (prompt chunks + one per slot;\n"
             "                            default 64, at least --slots)\n"
             "  -t, --threads N           threads of the forward pass (default 1)\n"
+            "      --kv-type T           KV cache: f32, f16, q8, q4, q2 (default: per model,\n"
+            "                            docs/kv-cache.md)\n"
             "      --cpu-affinity L      pin threads to CPUs, taskset syntax: 2-3 or 0,2\n"
             "      --api-key KEY         require 'Authorization: Bearer KEY' (not for /health)\n"
             "      --max-body BYTES      largest request body, else 413 (default 1048576)\n"
@@ -93,25 +97,6 @@ static void usage(FILE *out) {
             "Prints 'server: listening on http://HOST:PORT' on stderr when ready.\n");
 }
 
-static int parse_long(const char *flag, const char *v, long lo, long hi, long *out) {
-    char *end;
-    errno = 0;
-    long x = strtol(v, &end, 10);
-    if (errno || *end || end == v || x < lo || x > hi) {
-        fprintf(stderr, "server: %s expects an integer in %ld..%ld, got '%s'\n", flag, lo, hi, v);
-        return 0;
-    }
-    *out = x;
-    return 1;
-}
-
-static int parse_int(const char *flag, const char *v, int lo, int hi, int *out) {
-    long x;
-    if (!parse_long(flag, v, lo, hi, &x)) return 0;
-    *out = (int)x;
-    return 1;
-}
-
 static int parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->host = "127.0.0.1";
@@ -121,6 +106,7 @@ static int parse_args(int argc, char **argv, options *o) {
     o->n_ctx = 512;
     o->n_batch = 64;
     o->n_threads = 1;
+    o->kv_type = BITNET_KV_DEFAULT;
     o->max_body = 1 << 20;
     o->max_conns = 64;
     o->timeout_s = 10;
@@ -149,6 +135,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_int(a, v, 2, 1 << 20, &o->n_ctx);
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) ok = parse_int(a, v, 1, 4096, &o->n_batch);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
+        else if (!strcmp(a, "--kv-type")) ok = parse_kv_type(a, v, &o->kv_type);
         else if (!strcmp(a, "--max-body")) ok = parse_long(a, v, 1, 1L << 30, &o->max_body);
         else if (!strcmp(a, "--max-connections")) ok = parse_int(a, v, 1, 65536, &o->max_conns);
         else if (!strcmp(a, "--timeout")) ok = parse_int(a, v, 1, 3600, &o->timeout_s);
@@ -669,6 +656,7 @@ int main(int argc, char **argv) {
     cp.n_threads = g.o.n_threads;
     cp.cpu_affinity = g.o.cpu_affinity;
     cp.n_seq = g.o.slots;
+    cp.kv_type = g.o.kv_type;
     bitnet_context *ctx = NULL;
     if ((st = bitnet_context_new(g.model, &cp, &ctx)) != BITNET_OK ||
         (st = bn_sched_new(g.model, ctx, g.o.n_batch, g.o.queue, &g.sched)) != BITNET_OK) {

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#define TOOL_NAME "server_load"
 #include "util.h"
 
 typedef struct {

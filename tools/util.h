@@ -1,7 +1,15 @@
-/* util.h - small helpers shared by the command-line tools (header-only). */
+/* util.h - small helpers shared by the command-line tools (header-only).
+ * A tool defines TOOL_NAME ("infer", ...) before including it: option errors
+ * are printed as "TOOL_NAME: --flag expects ...". */
 #ifndef BN_TOOLS_UTIL_H
 #define BN_TOOLS_UTIL_H
 
+#ifndef TOOL_NAME
+#error "define TOOL_NAME before including util.h"
+#endif
+
+#include <errno.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +39,45 @@ static inline double proc_status_mib(const char *field) {
     fclose(f);
     return mib;
 }
+
+/* Option values: 1 and *out set, or 0 after a one-line message on stderr. */
+static inline int parse_long(const char *flag, const char *v, long lo, long hi, long *out) {
+    char *end;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (errno || *end || end == v || x < lo || x > hi) {
+        fprintf(stderr, TOOL_NAME ": %s expects an integer in %ld..%ld, got '%s'\n", flag, lo, hi, v);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+static inline int parse_int(const char *flag, const char *v, int lo, int hi, int *out) {
+    long x;
+    if (!parse_long(flag, v, lo, hi, &x)) return 0;
+    *out = (int)x;
+    return 1;
+}
+
+static inline int parse_float(const char *flag, const char *v, float *out) {
+    char *end;
+    float x = strtof(v, &end);
+    if (*end || end == v || !isfinite(x)) {
+        fprintf(stderr, TOOL_NAME ": %s expects a number, got '%s'\n", flag, v);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+#ifdef BITNET_H
+static inline int parse_kv_type(const char *flag, const char *v, bitnet_kv_type *out) {
+    if (bitnet_kv_type_from_name(v, out) == 0) return 1;
+    fprintf(stderr, TOOL_NAME ": %s expects f32, f16, q8, q4 or q2, got '%s'\n", flag, v);
+    return 0;
+}
+#endif
 
 /* Peak resident set (VmHWM) in MiB. */
 static inline double peak_rss_mib(void) { return proc_status_mib("VmHWM:"); }
