@@ -6,6 +6,7 @@
  * before anything is allocated for it, so a lying count fails fast. See
  * docs/gguf.md for the rules and the flavor (type numbering) decision. */
 #include "gguf.h"
+#include "mapped_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -601,34 +602,11 @@ bitnet_status gguf_open(const char *path, gguf_file **out) {
     if (!out) return bn_error(BITNET_ERR_ARG, "gguf_open: out is NULL");
     *out = NULL;
     if (!path) return bn_error(BITNET_ERR_ARG, "gguf_open: path is NULL");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-        int e = errno;
-        close(fd);
-        return bn_error(BITNET_ERR_IO, "%s: cannot stat: %s", path, strerror(e));
-    }
-    if (!S_ISREG(st.st_mode)) {
-        close(fd);
-        return bn_error(BITNET_ERR_IO, "%s: not a regular file", path);
-    }
-    uint64_t size = (uint64_t)st.st_size;
-    if (size > SIZE_MAX || st.st_size < 0) {
-        close(fd);
-        return bn_error(BITNET_ERR_IO, "%s: file too large to map", path);
-    }
-    void *map = NULL;
-    if (size > 0) { /* mmap of 0 bytes fails: an empty file is parsed from k_empty */
-        map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            return bn_error(BITNET_ERR_IO, "%s: cannot mmap %llu bytes: %s", path, (ull)size, strerror(e));
-        }
-    }
-    close(fd); /* the mapping keeps the file alive */
-    return open_common(map, size, path, map != NULL, out);
+    void *map;
+    uint64_t size;
+    bitnet_status st = bn_map_file(path, 1, &map, &size);
+    if (st != BITNET_OK) return st;
+    return open_common(map, size, path, map != NULL, out); /* empty file: parsed from k_empty */
 }
 
 void gguf_close(gguf_file *f) {

@@ -1,6 +1,7 @@
 /* model.c - public model API: format detection, default model, info, tokenizer wrappers. */
 #include "model.h"
 #include "safetensors.h"
+#include "mapped_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -79,37 +80,12 @@ static bitnet_status maybe_lock(bitnet_model *m, const bitnet_model_params *p) {
 }
 
 bitnet_status bn_model_map_file(const char *path, int use_mmap, bitnet_model *m) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > SIZE_MAX) {
-        close(fd);
-        return bn_error(BITNET_ERR_IO, "%s: not a readable regular file", path);
-    }
-    const size_t size = (size_t)sb.st_size;
-    void *map = NULL;
-    if (size && use_mmap) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    } else if (size) { /* one anonymous mapping, so that munmap frees either kind */
-        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        for (size_t got = 0; map != MAP_FAILED && got < size;) {
-            ssize_t k = read(fd, (uint8_t *)map + got, size - got);
-            if (k < 0 && errno == EINTR) continue;
-            if (k <= 0) {
-                const int e = errno;
-                munmap(map, size);
-                close(fd);
-                return bn_error(BITNET_ERR_IO, "%s: read error: %s", path, k ? strerror(e) : "file shrank");
-            }
-            got += (size_t)k;
-        }
-    }
-    const int e = errno;
-    close(fd);
-    if (map == MAP_FAILED)
-        return bn_error(BITNET_ERR_IO, "%s: cannot %s %zu bytes: %s", path, use_mmap ? "map" : "allocate", size, strerror(e));
+    void *map;
+    uint64_t size;
+    bitnet_status st = bn_map_file(path, use_mmap, &map, &size);
+    if (st != BITNET_OK) return st;
     m->map = map;
-    m->map_size = size;
+    m->map_size = (size_t)size;
     return BITNET_OK;
 }
 

@@ -4,6 +4,7 @@
 #include "safetensors.h"
 
 #include "atomic_file.h"
+#include "mapped_file.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -251,30 +252,11 @@ bitnet_status bn_safetensors_open(const char *path, bn_safetensors **out) {
     if (!out) return bn_error(BITNET_ERR_ARG, "bn_safetensors_open: out is NULL");
     *out = NULL;
     if (!path) return bn_error(BITNET_ERR_ARG, "bn_safetensors_open: path is NULL");
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        int e = errno;
-        close(fd);
-        return bn_error(BITNET_ERR_IO, "%s: %s", path, S_ISREG(sb.st_mode) ? strerror(e) : "not a regular file");
-    }
-    uint64_t size = (uint64_t)sb.st_size;
-    if (size > SIZE_MAX) {
-        close(fd);
-        return bn_error(BITNET_ERR_IO, "%s: file too large to map", path);
-    }
-    void *map = NULL;
-    if (size > 0) { /* mmap of 0 bytes fails: an empty file is parsed from k_empty */
-        map = mmap(NULL, (size_t)size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            return bn_error(BITNET_ERR_IO, "%s: cannot mmap %llu bytes: %s", path, (ull)size, strerror(e));
-        }
-    }
-    close(fd); /* the mapping keeps the file alive */
-    return open_common(map, size, path, map != NULL, out);
+    void *map;
+    uint64_t size;
+    bitnet_status st = bn_map_file(path, 1, &map, &size);
+    if (st != BITNET_OK) return st;
+    return open_common(map, size, path, map != NULL, out); /* empty file: parsed from k_empty */
 }
 
 void bn_safetensors_close(bn_safetensors *f) {

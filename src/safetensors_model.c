@@ -407,41 +407,6 @@ static char *read_small_file(const char *path, size_t max, size_t *len) {
     return buf;
 }
 
-/* Maps the file (or reads it into anonymous memory when use_mmap is 0, so that
- * bn_model_release's munmap frees either). */
-static bitnet_status map_file(const char *path, int use_mmap, bitnet_model *m) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (uint64_t)sb.st_size > SIZE_MAX) {
-        close(fd);
-        return bn_error(BITNET_ERR_IO, "%s: not a readable regular file", path);
-    }
-    size_t size = (size_t)sb.st_size;
-    void *map = NULL;
-    if (size && use_mmap) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-    } else if (size) {
-        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        for (size_t got = 0; map != MAP_FAILED && got < size;) {
-            ssize_t k = read(fd, (uint8_t *)map + got, size - got);
-            if (k < 0 && errno == EINTR) continue;
-            if (k <= 0) {
-                munmap(map, size);
-                close(fd);
-                return bn_error(BITNET_ERR_IO, "%s: read error: %s", path, k ? strerror(errno) : "file shrank");
-            }
-            got += (size_t)k;
-        }
-    }
-    int e = errno;
-    close(fd);
-    if (map == MAP_FAILED) return bn_error(BITNET_ERR_IO, "%s: cannot map %zu bytes: %s", path, size, strerror(e));
-    m->map = map;
-    m->map_size = size;
-    return BITNET_OK;
-}
-
 static bitnet_status load_tokenizer(const char *path, const bitnet_model_params *p, bitnet_model *m) {
     const char *tp = p ? p->tokenizer_path : NULL;
     if (!tp)
@@ -506,7 +471,7 @@ bitnet_status bn_model_from_safetensors(const char *path, const bitnet_model_par
         snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
     }
     snprintf(m->path, sizeof m->path, "%.511s", file);
-    bitnet_status st = map_file(file, p ? p->use_mmap : 1, m);
+    bitnet_status st = bn_model_map_file(file, p ? p->use_mmap : 1, m);
     if (st != BITNET_OK) return st;
     loader ld = {.m = m};
     static const uint8_t empty[1];

@@ -1,0 +1,19 @@
+/*
+ * mapped_file.h - a whole file in memory, for the model readers.
+ *
+ * By default the file is mapped read-only (zero-copy: weights are used where
+ * they lie, and pages are shared between processes); with use_mmap == 0
+ * (--no-mmap) it is read into one private anonymous mapping instead, so that
+ * munmap(data, size) releases either kind. An empty file gives data == NULL.
+ */
+#ifndef BN_MAPPED_FILE_H
+#define BN_MAPPED_FILE_H
+
+#include "common.h"
+
+/* Errors name the path: "cannot open: <reason>", "not a regular file",
+ * "file too large to map", "cannot map|allocate N bytes: <reason>",
+ * "read error: <reason>". */
+bitnet_status bn_map_file(const char *path, int use_mmap, void **data, uint64_t *size);
+
+#endif
