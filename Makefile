@@ -99,7 +99,35 @@ test-arm64:
 		build-arm64/run_tests $(TOOL_SRC:tools/%.c=build-arm64/%)
 	BITNET_EXEC_PREFIX="qemu-aarch64" qemu-aarch64 build-arm64/run_tests
 
+# ---- fuzzing and memcheck (docs/security.md) ------------------------------------
+#   make fuzz          clang + libFuzzer targets build-fuzz/fuzz_* (fuzz/fuzz_*.c), the
+#                      library built with the same -fsanitize=fuzzer,address,undefined
+#   make fuzz-run      seeds the corpora (fuzz/make-corpus.sh), replays fuzz/regressions/,
+#                      then runs each target for FUZZ_SECONDS (default 60); fails on a crash
+#   make valgrind      build/run_tests under valgrind memcheck (VALGRIND_TESTS: a filter)
+FUZZ_CC      ?= clang
+FUZZ_SAN     := -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_SRC     := $(wildcard fuzz/fuzz_*.c)
+FUZZ_SECONDS ?= 60
+VALGRIND_TESTS ?=
+.PHONY: fuzz-run valgrind
+
+fuzz:
+	$(MAKE) CC=$(FUZZ_CC) BUILD=build-fuzz OPT="-O1 -g -fno-omit-frame-pointer $(FUZZ_SAN)" \
+		LDFLAGS="$(FUZZ_SAN)" $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
+
+$(BUILD)/fuzz_%: $(BUILD)/obj/fuzz/fuzz_%.o $(BUILD)/libbitnet.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libbitnet.a $(LDLIBS)
+
+fuzz-run: fuzz all
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
+
+valgrind: all $(BUILD)/run_tests
+	valgrind -q --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect \
+		--errors-for-leak-kinds=definite,indirect ./$(BUILD)/run_tests $(VALGRIND_TESTS)
+
 clean:
 	rm -rf build build-asan build-arm64 build-fuzz
 
 -include $(DEPS)
+-include $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d)

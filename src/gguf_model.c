@@ -92,6 +92,27 @@ static int is_float_ternary(const gguf_file *f, const gguf_tensor *t) {
     return gguf_find_tensor(f, sname) != NULL;
 }
 
+/* Whether the loader reads this tensor as a matrix: token_embd, output, or one
+ * of the 7 linears of a layer < n_layers, by its exact name. Only those may
+ * count towards m->owned: a hostile file could list a million unused tensors
+ * over the same bytes (an allocation the file does not pay for, and a
+ * quadratic is_float_ternary scan). */
+static int is_model_matrix(gguf_str s, int n_layers) {
+    static const char *const lin[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    char name[96], what[16], canon[96];
+    int layer, n = 0;
+    if (s.len >= sizeof name) return 0;
+    memcpy(name, s.data, s.len);
+    name[s.len] = 0;
+    if (strcmp(name, "token_embd.weight") == 0 || strcmp(name, "output.weight") == 0) return 1;
+    if (sscanf(name, "blk.%d.%15[a-z_].weight%n", &layer, what, &n) != 2 || n == 0 || layer < 0 || layer >= n_layers)
+        return 0;
+    snprintf(canon, sizeof canon, "blk.%d.%s.weight", layer, what); /* "blk.00.", "blk.+0." are not weights */
+    for (int i = 0; i < 7; i++)
+        if (strcmp(what, lin[i]) == 0) return strcmp(canon, name) == 0;
+    return 0;
+}
+
 /* Bytes of m->owned needed to repack this tensor (0 if used in place). */
 static uint64_t repack_bytes(const gguf_file *f, const gguf_tensor *t) {
     if (t->type == BN_TT_TQ2_0 || t->type == BN_TT_TQ1_0 || is_float_ternary(f, t)) {
@@ -344,7 +365,8 @@ bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bit
 
     /* room for repacked TQ tensors */
     uint64_t need = 0;
-    for (uint64_t i = 0; i < f->n_tensors; i++) need += repack_bytes(f, &f->tensors[i]);
+    for (uint64_t i = 0; i < f->n_tensors; i++)
+        if (is_model_matrix(f->tensors[i].name, hp->n_layers)) need += repack_bytes(f, &f->tensors[i]);
     if (need) {
         m->owned = bn_aligned_alloc((size_t)need);
         if (!m->owned) return bn_error(BITNET_ERR_NOMEM, "%s: cannot allocate %llu bytes to repack ternary tensors", f->path, (unsigned long long)need);

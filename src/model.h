@@ -97,6 +97,10 @@ struct bitnet_model {
 bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bitnet_model *m);
 /* ak42 loader (ak42.c): `path` is an ak42 file. */
 bitnet_status bn_model_from_ak42(const char *path, const bitnet_model_params *p, bitnet_model *m);
+/* The same over a buffer (fuzzing, tests): without p->tokenizer_path it loads
+ * the weights only (m->tok stays NULL). The buffer must outlive m. */
+bitnet_status bn_model_from_ak42_memory(const void *data, uint64_t size, const char *name,
+                                        const bitnet_model_params *p, bitnet_model *m);
 /* Puts the file's bytes in m->map / m->map_size: mapped read-only, or with
  * use_mmap == 0 read into one anonymous mapping (--no-mmap). Either way
  * bn_model_release unmaps it. */

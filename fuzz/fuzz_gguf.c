@@ -1,0 +1,124 @@
+/* fuzz_gguf.c - libFuzzer target for the GGUF reader (src/gguf.c).
+ *
+ * Parses the input with gguf_open_memory. A rejected file must give a clean
+ * one-line error; an accepted one must be self-consistent: every tensor's
+ * data lies inside the buffer (its first and last byte are read, so ASan
+ * checks them), the typed getters work on every key, and writing the file
+ * back with the GGUF writer and reading it again gives the same keys, values
+ * and tensor bytes. */
+#include "fuzz.h"
+#include "gguf.h"
+
+#define NAME "fuzz.gguf"
+
+static int has_nul(gguf_str s) { return s.len && memchr(s.data, 0, s.len) != NULL; }
+
+static int value_eq(const gguf_value *a, const gguf_value *b) {
+    if (a->type != b->type) return 0;
+    if (a->type == GGUF_TYPE_STRING)
+        return a->str.len == b->str.len && (!a->str.len || !memcmp(a->str.data, b->str.data, a->str.len));
+    if (a->type != GGUF_TYPE_ARRAY) {
+        uint64_t n = gguf_vtype_size(a->type);
+        const uint8_t *pa = (const uint8_t *)&a->u8, *pb = (const uint8_t *)&b->u8;
+        return n && !memcmp(pa, pb, n); /* the union's first n bytes hold the value */
+    }
+    if (a->arr.type != b->arr.type || a->arr.n != b->arr.n) return 0;
+    uint64_t es = gguf_vtype_size(a->arr.type);
+    if (es) return !a->arr.n || !memcmp(a->arr.data, b->arr.data, a->arr.n * es);
+    for (uint64_t i = 0; i < a->arr.n; i++)
+        if (!value_eq(&a->arr.items[i], &b->arr.items[i])) return 0;
+    return 1;
+}
+
+static char *cstr(gguf_str s) {
+    char *c = malloc(s.len + 1);
+    if (!c) abort();
+    memcpy(c, s.data, s.len);
+    c[s.len] = 0;
+    return c;
+}
+
+/* Writes f back and re-reads it. Skipped when the writer cannot express the
+ * file: names with NUL bytes (the writer takes C strings) or so many entries
+ * or bytes that one run would take too long. */
+static void round_trip(const gguf_file *f) {
+    uint64_t total = 0;
+    if (f->n_kv + f->n_tensors > 4096) return;
+    for (uint64_t i = 0; i < f->n_kv; i++)
+        if (has_nul(f->kv[i].key)) return;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        if (has_nul(f->tensors[i].name)) return;
+        total += f->tensors[i].nbytes + f->alignment; /* the writer pads each one */
+    }
+    if (total > (64u << 20)) return;
+
+    gguf_writer *w = gguf_writer_new();
+    gguf_writer_set_flavor(w, f->flavor);
+    for (uint64_t i = 0; i < f->n_kv; i++) {
+        char *k = cstr(f->kv[i].key);
+        gguf_writer_set_value(w, k, &f->kv[i].value);
+        free(k);
+    }
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        char *n = cstr(t->name);
+        gguf_writer_add_tensor(w, n, t->n_dims, t->ne, t->type, t->data, t->nbytes);
+        free(n);
+    }
+    uint8_t *out = NULL;
+    uint64_t size = 0;
+    bitnet_status st = gguf_writer_write_memory(w, &out, &size);
+    gguf_writer_free(w);
+    if (st != BITNET_OK) fuzz_fail("writer rejected a file the reader accepted", bitnet_last_error());
+    gguf_file *g = NULL;
+    st = gguf_open_memory(out, size, "rewritten.gguf", &g);
+    if (st != BITNET_OK) fuzz_fail("reader rejected the writer's output", bitnet_last_error());
+    if (g->n_kv != f->n_kv || g->n_tensors != f->n_tensors) fuzz_fail("round trip changed the counts", "");
+    for (uint64_t i = 0; i < f->n_kv; i++)
+        if (f->kv[i].key.len != g->kv[i].key.len || memcmp(f->kv[i].key.data, g->kv[i].key.data, f->kv[i].key.len) ||
+            !value_eq(&f->kv[i].value, &g->kv[i].value))
+            fuzz_fail("round trip changed a key or value", "");
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *a = &f->tensors[i], *b = &g->tensors[i];
+        if (a->type != b->type || a->nbytes != b->nbytes || memcmp(a->ne, b->ne, sizeof a->ne) ||
+            memcmp(a->data, b->data, a->nbytes))
+            fuzz_fail("round trip changed a tensor", "");
+    }
+    gguf_close(g);
+    free(out);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+    gguf_file *f = NULL;
+    bitnet_status st = gguf_open_memory(data, size, NAME, &f);
+    if (st != BITNET_OK) {
+        if (f) fuzz_fail("failed open left *out set", "");
+        fuzz_check_error(st, NAME);
+        return 0;
+    }
+    unsigned sink = 0;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        const uint8_t *p = t->data;
+        if (p < f->base || t->nbytes > f->size || (uint64_t)(p - f->base) > f->size - t->nbytes)
+            fuzz_fail("tensor data outside the buffer", "");
+        sink += fuzz_touch(p, 1) + fuzz_touch(p + t->nbytes - 1, 1);
+        if (gguf_find_tensor(f, "token_embd.weight") == t) sink++;
+    }
+    for (uint64_t i = 0; i < f->n_kv && i < 256; i++) {
+        char *k = cstr(f->kv[i].key);
+        uint32_t u;
+        float x;
+        bool b;
+        char s[64];
+        gguf_get_u32(f, k, &u);
+        gguf_get_f32(f, k, &x);
+        gguf_get_bool(f, k, &b);
+        gguf_get_str(f, k, s, sizeof s);
+        gguf_get_arr(f, k, GGUF_TYPE_STRING);
+        free(k);
+    }
+    round_trip(f);
+    gguf_close(f);
+    return (int)(sink & 0);
+}
