@@ -111,7 +111,7 @@ int bitnet_chat_apply_template(const char *tmpl, const bitnet_chat_message *msgs
 /* ---- context ---------------------------------------------------------- */
 /* KV cache storage (docs/kv-cache.md): f32, f16, or quantised per head-row
  * to 8, 4 or 2 bits. BITNET_KV_DEFAULT picks per architecture at context
- * creation (f16 for llama, f32 for bitnet-b1.58 and ak42: docs/kv-cache.md). */
+ * creation (f16, but f32 for ak42 models: docs/kv-cache.md). */
 typedef enum {
     BITNET_KV_DEFAULT = -1,
     BITNET_KV_F32 = 0,

@@ -75,13 +75,11 @@ static void layout(bitnet_context *ctx, carver *c) {
 }
 
 /* KV cache type when the caller asks for the default (docs/kv-cache.md):
- * f16 for float Llama models, whose greedy reference (stories260K) it still
- * reproduces byte for byte; f32 for ak42, whose reference is byte-exact only
- * with a float32 cache (ak42_math.h), and for bitnet-b1.58, whose reference
- * model (tests/fixtures/bitnet-ref) matches PyTorch to 1e-4 only in f32 (f16
- * keeps its greedy tokens but moves logits by up to 0.85%). */
+ * f16 (half the memory of f32; stories260K still reproduces its greedy
+ * reference byte for byte with it), except for ak42, whose reference is
+ * byte-exact only with a float32 cache (ak42_math.h). */
 static bitnet_kv_type default_kv_type(const bitnet_model *m) {
-    return m->arch == BN_ARCH_LLAMA ? BITNET_KV_F16 : BITNET_KV_F32;
+    return m->arch == BN_ARCH_AK42 ? BITNET_KV_F32 : BITNET_KV_F16;
 }
 
 /* The arena: explicit huge pages (MAP_HUGETLB) when it is at least one huge

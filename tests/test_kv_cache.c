@@ -286,7 +286,7 @@ TEST(kv_cache_defaults_sizes_and_errors) {
     CHECK(bitnet_model_load(REF_MODEL, NULL, &ref) == BITNET_OK);
     if (!m || !ref) return;
     CHECK_EQ_INT(default_type_of(m), BITNET_KV_F32);   /* ak42 */
-    CHECK_EQ_INT(default_type_of(ref), BITNET_KV_F32); /* bitnet-b1.58 */
+    CHECK_EQ_INT(default_type_of(ref), BITNET_KV_F16); /* bitnet-b1.58 */
     const char *llama = bn_test_shared("models/stories260K.gguf");
     bitnet_model *lm = NULL;
     if (llama && bitnet_model_load(llama, NULL, &lm) == BITNET_OK) {

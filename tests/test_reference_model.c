@@ -118,6 +118,7 @@ TEST(reference_model_matches_pytorch) {
             cp.n_ctx = 256;
             cp.n_threads = mode % 3 == 1 ? 2 : 1;
             cp.n_batch = mode % 3 == 2 ? 1 : 64;
+            cp.kv_type = BITNET_KV_F32; /* the reference repeats the runtime's float32 arithmetic */
             bitnet_context *c = NULL;
             CHECK_MSG(bitnet_context_new(m, &cp, &c) == BITNET_OK, "context: %s", bitnet_last_error());
             if (!c) continue;
