@@ -8,6 +8,8 @@
 #include "common.h"
 #include "server.h"
 
+#include "chat.h"
+
 /* ---- request parsing ------------------------------------------------------------ */
 
 static int bad(char *err, size_t errlen, const char *fmt, ...) BN_PRINTF(3, 4);
@@ -183,12 +185,9 @@ char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages) 
         msgs[i].content = texts[i].data ? texts[i].data : "";
     }
     const char *tmpl = bitnet_model_chat_template(model);
-    for (int attempt = 0; ok && attempt < 2 && !out; attempt++) {
-        int n = bitnet_chat_apply_template(tmpl ? tmpl : "plain", msgs, messages->n, 1, NULL, 0);
-        if (n == BITNET_ERR_UNSUPPORTED && attempt == 0) { tmpl = "plain"; continue; }
-        if (n < 0 || !(out = malloc((size_t)n + 1))) break;
-        bitnet_chat_apply_template(tmpl ? tmpl : "plain", msgs, messages->n, 1, out, n + 1);
-    }
+    if (bn_chat_detect(tmpl) == BN_CHAT_UNKNOWN) tmpl = "plain";
+    const int n = ok ? bitnet_chat_apply_template(tmpl, msgs, messages->n, 1, NULL, 0) : -1;
+    if (n >= 0 && (out = malloc((size_t)n + 1)) != NULL) bitnet_chat_apply_template(tmpl, msgs, messages->n, 1, out, n + 1);
     for (size_t i = 0; texts && i < messages->n; i++) bn_buf_free(&texts[i]);
     free(texts);
     free(msgs);
