@@ -17,7 +17,7 @@ OPT     ?= -O3
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS  ?=
-CFLAGS  += $(CSTD) $(OPT) $(WARN) -fPIC -Iinclude -Isrc -Isrc/kernels -Ibench -pthread
+CFLAGS  += $(CSTD) $(OPT) $(WARN) -fPIC -Iinclude -Isrc -pthread
 LDFLAGS ?=
 LDLIBS  += -lm -pthread
 
@@ -31,16 +31,22 @@ else
   ISA_SRC :=
 endif
 
-LIB_SRC   := $(wildcard src/*.c) src/kernels/dispatch.c src/kernels/scalar.c src/kernels/pack.c $(ISA_SRC)
+# libbitnet: src/ by concern (docs/architecture.md). The server is not in it:
+# server/ builds libbitnet-server.a (HTTP, OpenAI API, slot scheduler) and build/server.
+LIB_SRC   := $(wildcard src/*.c src/formats/*.c src/model/*.c src/tokenizer/*.c) \
+             src/kernels/dispatch.c src/kernels/scalar.c src/kernels/pack.c src/kernels/kv_simd.c $(ISA_SRC)
 LIB_ASM   := src/default_model.S
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
+SRV_SRC   := server/http.c server/server_api.c server/server_sched.c
+SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_SRC  := $(wildcard tools/*.c)
-TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/%)
+TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/%) $(BUILD)/server
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC  := $(wildcard tests/*.c)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
-DEPS      := $(LIB_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.d)
+DEPS      := $(LIB_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(BUILD)/obj/server/main.d $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) \
+             $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.d)
 
 # Per-ISA flags: only these files are compiled for the extension, and are
 # called only after the CPU was checked for it.
@@ -48,12 +54,14 @@ $(BUILD)/obj/src/kernels/avx2.o:   EXTRA_CFLAGS := -mavx2 -mfma -mf16c -mbmi2 -m
 $(BUILD)/obj/src/kernels/avx512.o: EXTRA_CFLAGS := -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512vpopcntdq -mpopcnt
 $(BUILD)/obj/src/kernels/neon.o:   EXTRA_CFLAGS := -march=armv8-a
 # Tests run the tools of the same build (build/ or build-asan/ ...).
-$(TEST_OBJ): EXTRA_CFLAGS := -DBN_BUILD_DIR=\"$(BUILD)\"
+$(TEST_OBJ): EXTRA_CFLAGS := -DBN_BUILD_DIR=\"$(BUILD)\" -Iserver -Ibench
+$(BUILD)/obj/server/main.o: EXTRA_CFLAGS := -Itools
+$(BENCH_OBJ) $(BUILD)/obj/tools/bench.o: EXTRA_CFLAGS := -Ibench
 
 .PHONY: all test asan static clean fuzz test-arm64
 # keep tool objects between builds (they are intermediates of a pattern rule)
 .SECONDARY:
-all: $(BUILD)/libbitnet.a $(BUILD)/libbitnet.so $(TOOLS)
+all: $(BUILD)/libbitnet.a $(BUILD)/libbitnet.so $(BUILD)/libbitnet-server.a $(TOOLS)
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -68,6 +76,10 @@ $(BUILD)/libbitnet.a: $(LIB_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+$(BUILD)/libbitnet-server.a: $(SRV_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
 $(BUILD)/libbitnet.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
@@ -78,8 +90,11 @@ $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libbitnet.a
 $(BUILD)/bench: $(BUILD)/obj/tools/bench.o $(BENCH_OBJ) $(BUILD)/libbitnet.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BENCH_OBJ) $(BUILD)/libbitnet.a $(LDLIBS)
 
-$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libbitnet.a
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libbitnet.a $(LDLIBS)
+$(BUILD)/server: $(BUILD)/obj/server/main.o $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a $(LDLIBS)
+
+$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a $(LDLIBS)
 
 test: all $(BUILD)/run_tests
 	./$(BUILD)/run_tests
@@ -89,14 +104,14 @@ asan:
 		LDFLAGS="-fsanitize=address,undefined" test
 
 static:
-	$(MAKE) BUILD=build/static LDFLAGS="-static" $(TOOL_SRC:tools/%.c=build/static/%)
+	$(MAKE) BUILD=build/static LDFLAGS="-static" $(TOOL_SRC:tools/%.c=build/static/%) build/static/server
 	cp build/static/infer build/infer-static
 	cp build/static/infer build/infer
 
 # ARM64 (NEON) build, run under qemu-user: needs gcc-aarch64-linux-gnu and qemu-user.
 test-arm64:
 	$(MAKE) CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar BUILD=build-arm64 LDFLAGS=-static \
-		build-arm64/run_tests $(TOOL_SRC:tools/%.c=build-arm64/%)
+		build-arm64/run_tests $(TOOL_SRC:tools/%.c=build-arm64/%) build-arm64/server
 	BITNET_EXEC_PREFIX="qemu-aarch64" qemu-aarch64 build-arm64/run_tests
 
 # ---- fuzzing and memcheck (docs/security.md) ------------------------------------
@@ -116,8 +131,9 @@ fuzz:
 	$(MAKE) CC=$(FUZZ_CC) BUILD=build-fuzz OPT="-O1 -g -fno-omit-frame-pointer $(FUZZ_SAN)" \
 		LDFLAGS="$(FUZZ_SAN)" $(FUZZ_SRC:fuzz/%.c=build-fuzz/%)
 
-$(BUILD)/fuzz_%: $(BUILD)/obj/fuzz/fuzz_%.o $(BUILD)/libbitnet.a
-	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libbitnet.a $(LDLIBS)
+$(BUILD)/obj/fuzz/%.o: EXTRA_CFLAGS := -Iserver
+$(BUILD)/fuzz_%: $(BUILD)/obj/fuzz/fuzz_%.o $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
+	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a $(LDLIBS)
 
 fuzz-run: fuzz all
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh

@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "common.h"
-#include "kernels.h"
+#include "kernels/kernels.h"
 #include "threadpool.h"
 
 #if defined(__x86_64__) || defined(__i386__)

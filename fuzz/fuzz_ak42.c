@@ -2,7 +2,7 @@
  * header checks, the size the header implies, scales, 2-bit codes, repacking;
  * a file that loads is then evaluated (two tokens, then one). */
 #include "fuzz.h"
-#include "model.h"
+#include "model/model.h"
 
 #define NAME "fuzz.ak42"
 

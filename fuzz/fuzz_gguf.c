@@ -7,7 +7,7 @@
  * back with the GGUF writer and reading it again gives the same keys, values
  * and tensor bytes. */
 #include "fuzz.h"
-#include "gguf.h"
+#include "formats/gguf.h"
 
 #define NAME "fuzz.gguf"
 

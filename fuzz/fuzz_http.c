@@ -1,5 +1,5 @@
 /* fuzz_http.c - libFuzzer target for what build/server does with the bytes a
- * client sends: the HTTP/1.1 request parser (src/http.c), then for each
+ * client sends: the HTTP/1.1 request parser (server/http.c), then for each
  * complete request the OpenAI request-body parser (src/server_api.c: JSON,
  * field validation), the chat prompt rendering with the default model's
  * template (src/chat.c), the stop-string filter over the prompt's bytes, and

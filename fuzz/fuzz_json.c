@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "json.h"
+#include "formats/json.h"
 
 static void write_tree(bn_buf *b, const bn_json *v) {
     switch (v->type) {

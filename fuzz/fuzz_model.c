@@ -7,7 +7,7 @@
  * sanitizer report, and the sampler must return an id inside the vocabulary
  * even when hostile weights make the logits NaN or infinite. */
 #include "fuzz.h"
-#include "model.h"
+#include "model/model.h"
 
 #define NAME "fuzz.gguf"
 

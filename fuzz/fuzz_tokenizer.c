@@ -18,10 +18,10 @@
  *   6  the rest is a tiktoken rank file
  *   7  encode the rest with tok512 with special-token parsing (encode_ex) */
 #include "fuzz.h"
-#include "gguf.h"
-#include "json.h"
-#include "model.h"
-#include "tokenizer.h"
+#include "formats/gguf.h"
+#include "formats/json.h"
+#include "model/model.h"
+#include "tokenizer/tokenizer.h"
 
 static bitnet_model *g_default; /* kept for the whole run (not a leak) */
 static const bn_tokenizer *g_tok512, *g_spm, *g_gpt2, *g_llama3;

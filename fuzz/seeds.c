@@ -10,11 +10,11 @@
  */
 #include <sys/stat.h>
 
-#include "gguf.h"
-#include "kernels.h"
-#include "model.h"
-#include "safetensors.h"
-#include "tokenizer.h"
+#include "formats/gguf.h"
+#include "kernels/kernels.h"
+#include "model/model.h"
+#include "formats/safetensors.h"
+#include "tokenizer/tokenizer.h"
 
 #define VOCAB 8
 static const char *const k_pieces[VOCAB] = {"<unk>", "<s>", "</s>", " a", "b", " ", "ab", "c"};

@@ -1,6 +1,6 @@
 /* test_chat.c - chat templates: detection from the published template texts
  * and the exact text of a two-turn conversation in each. */
-#include "chat.h"
+#include "tokenizer/chat.h"
 #include "test.h"
 
 /* meta-llama/Meta-Llama-3-8B-Instruct tokenizer_config.json "chat_template" */

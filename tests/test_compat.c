@@ -3,7 +3,7 @@
  * `convert --synthetic --vocab` (the 2B-4T metadata layout, tiny dims) that
  * loads, tokenizes and generates, and `infer --chat` on it. */
 #include "bitnet.h"
-#include "chat.h"
+#include "tokenizer/chat.h"
 #include "test.h"
 
 static char g_tiktoken[1024];

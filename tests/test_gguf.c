@@ -6,7 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "gguf.h"
+#include "formats/gguf.h"
 #include "test.h"
 
 /* ---- independent byte builder ------------------------------------------------ */

@@ -18,8 +18,8 @@
 #include <stdarg.h>
 #include <unistd.h>
 
-#include "gguf.h"
-#include "model.h"
+#include "formats/gguf.h"
+#include "model/model.h"
 #include "test.h"
 
 extern const uint8_t bn_default_model_data[];

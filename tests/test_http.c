@@ -1,4 +1,4 @@
-/* test_http.c - the HTTP/1.1 request parser (src/http.c): valid requests, every
+/* test_http.c - the HTTP/1.1 request parser (server/http.c): valid requests, every
  * malformed case it must refuse (with the status code), limits, incremental input
  * and pipelining. */
 #include <stdint.h>

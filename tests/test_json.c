@@ -3,7 +3,7 @@
  * JSON Lines / paragraph calibration reader. */
 #include <math.h>
 
-#include "json.h"
+#include "formats/json.h"
 #include "test.h"
 
 /* Parses an exact-size heap copy (no NUL after it), so ASan sees any over-read. */

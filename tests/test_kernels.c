@@ -6,7 +6,7 @@
 #include <stdint.h>
 
 #include "common.h"
-#include "kernels.h"
+#include "kernels/kernels.h"
 #include "test.h"
 
 /* dispatch.c: resolves a BITNET_ISA-style request without the cache */

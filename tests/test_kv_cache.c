@@ -6,8 +6,8 @@
 #include <stdint.h>
 
 #include "bitnet.h"
-#include "context.h"
-#include "kv_cache.h"
+#include "model/context.h"
+#include "model/kv_cache.h"
 #include "test.h"
 
 #define REF_MODEL "tests/fixtures/bitnet-ref/model.gguf" /* bitnet-b1.58, head_dim 32: SIMD paths */

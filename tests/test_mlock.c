@@ -9,7 +9,7 @@
 #include <unistd.h>
 
 #include "bitnet.h"
-#include "context.h"
+#include "model/context.h"
 #include "test.h"
 
 #ifndef CAP_IPC_LOCK

@@ -5,8 +5,8 @@
  * input gives one-line errors and leaves no output file. */
 #include <sys/stat.h>
 
-#include "gguf.h"
-#include "json.h"
+#include "formats/gguf.h"
+#include "formats/json.h"
 #include "test.h"
 
 /* Calibration and held-out texts, TinyStories-like (the embedded model's domain). */

@@ -15,8 +15,8 @@
 #include <stdint.h>
 
 #include "bitnet.h"
-#include "context.h" /* ctx->kern: run every kernel table this CPU supports */
-#include "kernels.h"
+#include "model/context.h" /* ctx->kern: run every kernel table this CPU supports */
+#include "kernels/kernels.h"
 #include "test.h"
 
 #define REF_DIR "tests/fixtures/bitnet-ref/"

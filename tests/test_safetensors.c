@@ -6,8 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "model.h"
-#include "safetensors.h"
+#include "model/model.h"
+#include "formats/safetensors.h"
 #include "test.h"
 
 /* ---- byte builder ------------------------------------------------------------- */

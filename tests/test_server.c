@@ -13,7 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "json.h"
+#include "formats/json.h"
 #include "server.h"
 #include "test.h"
 

@@ -4,9 +4,9 @@
 #include <math.h>
 
 #include "common.h"
-#include "gguf.h"
+#include "formats/gguf.h"
 #include "test.h"
-#include "tokenizer.h"
+#include "tokenizer/tokenizer.h"
 #include "vocab_vectors.h"
 
 static bn_tokenizer *load_tok512(void) {

@@ -3,10 +3,10 @@
  * through GGUF, special tokens, pre-tokenizer splits, round trips, hostile
  * inputs and speed. */
 #include "common.h"
-#include "gguf.h"
+#include "formats/gguf.h"
 #include "test.h"
-#include "tokenizer.h"
-#include "unicode.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/unicode.h"
 #include "vocab_vectors.h"
 
 /* Loaded once: the tiktoken file takes ~0.1 s to parse and derive merges. */

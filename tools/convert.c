@@ -12,11 +12,11 @@
  * The vocabulary goes into the GGUF metadata, so OUT runs without --tokenizer. */
 #include <math.h>
 
-#include "gguf.h"
-#include "gguf_copy.h"
-#include "kernels.h"
-#include "chat.h"
-#include "model.h"
+#include "formats/gguf.h"
+#include "model/gguf_copy.h"
+#include "kernels/kernels.h"
+#include "tokenizer/chat.h"
+#include "model/model.h"
 #define TOOL_NAME "convert"
 #include "util.h"
 

@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
-"""Generates src/unicode_data.h: the code point classes the BPE pre-tokenizers need.
+"""Generates src/tokenizer/unicode_data.h: the code point classes the BPE pre-tokenizers need.
 
     apt-get install unicode-data          # Debian: UCD 15.0.0 in /usr/share/unicode
-    python3 tools/gen_unicode_data.py /usr/share/unicode > src/unicode_data.h
+    python3 tools/gen_unicode_data.py /usr/share/unicode > src/tokenizer/unicode_data.h
 
 llama.cpp's splitters (src/unicode.cpp, unicode_regex_split_custom_gpt2/llama3)
 only ask three things of a code point: is it a letter (\\p{L}), a number

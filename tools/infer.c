@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "bitnet.h"
-#include "chat.h"
+#include "tokenizer/chat.h"
 #define TOOL_NAME "infer"
 #include "util.h"
 
@@ -156,7 +156,7 @@ static void print_piece(const bitnet_model *m, bitnet_token prev, bitnet_token t
 }
 
 /* ---- --chat: interactive conversation ---------------------------------------- *
- * Each user line becomes a turn of the model's chat template (src/chat.h). The
+ * Each user line becomes a turn of the model's chat template (src/tokenizer/chat.h). The
  * KV cache keeps the whole conversation: a turn evaluates only the text the
  * template adds since the last one (the rendered conversation minus what was
  * rendered before, as llama.cpp's common_chat_format_single), plus the token

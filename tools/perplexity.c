@@ -17,7 +17,7 @@
 #include <math.h>
 
 #include "bitnet.h"
-#include "perplexity.h"
+#include "model/perplexity.h"
 #define TOOL_NAME "perplexity"
 #include "util.h"
 

@@ -30,11 +30,11 @@
 #include <unistd.h>
 
 #include "bitnet.h"
-#include "context.h"
-#include "gguf_copy.h"
-#include "json.h"
-#include "perplexity.h"
-#include "safetensors.h"
+#include "model/context.h"
+#include "model/gguf_copy.h"
+#include "formats/json.h"
+#include "model/perplexity.h"
+#include "formats/safetensors.h"
 #define TOOL_NAME "prune"
 #include "util.h"
 

@@ -25,7 +25,7 @@
 #include <immintrin.h>
 
 #include "common.h"
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 #define FLUSH_BLOCKS 8 /* int16 accumulation span, see the bound above */
 #define GEMM_N 4       /* activation vectors per i2_gemm tile */

@@ -23,7 +23,7 @@
 #include <immintrin.h>
 
 #include "common.h"
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 /* Every AVX-512 CPU has these; the pragma keeps the file independent of
  * whether the build line also passes -mavx2 -mfma -mf16c (GCC's -mavx512f

@@ -25,7 +25,7 @@
 #include <stdatomic.h>
 
 #include "common.h"
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #define BN_X86 1

@@ -24,7 +24,7 @@
 #include <arm_neon.h>
 
 #include "common.h"
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 #define GEMM_N 4      /* activation vectors per i2_gemm tile */
 #define GEMM_CHUNK 64 /* most vectors per chunk (their sums are kept on the stack) */

@@ -7,7 +7,7 @@
 #include <math.h>
 
 #include "common.h"
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 /* ---- I2 (bitnet.cpp I2_S data) ----------------------------------------- */
 

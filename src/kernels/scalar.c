@@ -5,7 +5,7 @@
  * may sum in another order). Written for clarity, not speed.
  */
 #include "common.h"
-#include "kernels.h"
+#include "kernels/kernels.h"
 
 /* Weight c of one I2 row, as an int in {-1, 0, 1} (code 3 reads as +2). */
 static inline int i2_weight(const uint8_t *row, int c) {

@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ak42_math.h"
+#include "model/ak42_math.h"
 
 #define AK42_MAGIC 0x616b3432u
 #define AK42_HEADER 256

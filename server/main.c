@@ -1,0 +1,702 @@
+/* server - OpenAI-compatible HTTP server with batched decoding of concurrent requests.
+ *
+ *   build/server                          # embedded default model on 127.0.0.1:8080
+ *   build/server -m model.gguf --slots 4 --port 8080 -t 2
+ *
+ * Threads: the main thread accepts; each connection gets a thread (bounded by
+ * --max-connections) that reads requests with poll() deadlines, parses them
+ * (server/http.c, src/server_api.c), submits generation jobs to the scheduler
+ * (server/server_sched.c) and writes the answers, polling its socket while it
+ * waits so that a client that goes away frees its slot at once. One decode
+ * thread runs all slots in one batched forward pass per step. See docs/server.md. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bitnet.h"
+#include "http.h"
+#include "formats/json.h"
+#include "server.h"
+#define TOOL_NAME "server"
+#include "util.h"
+
+typedef struct {
+    const char *model, *tokenizer, *host, *api_key, *alias, *cpu_affinity;
+    int port, slots, n_ctx, n_threads, n_batch, queue, max_conns, timeout_s, grace_ms;
+    long max_body;
+    bitnet_kv_type kv_type;
+} options;
+
+/* status codes counted in /metrics; anything else is "other" */
+static const int k_codes[] = {200, 400, 401, 404, 405, 408, 411, 413, 431, 500, 503, 505};
+#define N_CODES (int)(sizeof k_codes / sizeof k_codes[0])
+
+static struct {
+    options o;
+    bitnet_model *model;
+    bn_sched *sched;
+    char model_name[256];
+    int n_ctx, n_vocab;
+    long long started;
+    bn_http_limits limits;
+    atomic_int stopping, n_conns;
+    atomic_ullong next_id;
+    pthread_mutex_t mu; /* guards requests[] */
+    unsigned long long requests[N_CODES + 1];
+    int wake_pipe[2];   /* the signal handler writes here to wake the accept loop */
+} g;
+
+typedef struct {
+    int fd;
+    char *buf;
+    size_t len, cap;
+} conn;
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: server [options]\n"
+            "OpenAI-compatible HTTP server. With no -m, serves the model embedded in the binary.\n\n"
+            "  -m, --model FILE          GGUF or ak42 model (default: embedded model)\n"
+            "      --alias NAME          model id reported by the API (default: the model's name)\n"
+            "      --host ADDR           IPv4/IPv6 address to bind (default 127.0.0.1; 0.0.0.0 exposes it)\n"
+            "      --port N              TCP port, 0 = any free port (default 8080)\n"
+            "      --slots K             requests decoded together in one batch (default 4)\n"
+            "      --queue N             requests that may wait for a slot, then 503 (default 16)\n"
+            "  -c, --ctx-size N          context per slot in tokens, prompt included (default 512)\n"
+            "  -b, --batch N             tokens per forward pass (prompt chunks + one per slot;\n"
+            "                            default 64, at least --slots)\n"
+            "  -t, --threads N           threads of the forward pass (default 1)\n"
+            "      --kv-type T           KV cache: f32, f16, q8, q4, q2 (default: per model,\n"
+            "                            docs/kv-cache.md)\n"
+            "      --cpu-affinity L      pin threads to CPUs, taskset syntax: 2-3 or 0,2\n"
+            "      --api-key KEY         require 'Authorization: Bearer KEY' (not for /health)\n"
+            "      --max-body BYTES      largest request body, else 413 (default 1048576)\n"
+            "      --max-connections N   open connections, beyond that 503 (default 64)\n"
+            "      --timeout S           seconds to receive a request's headers, and its body,\n"
+            "                            and to send a response (default 10)\n"
+            "      --shutdown-grace MS   on SIGINT/SIGTERM, time running requests get to finish\n"
+            "                            before their streams are ended (default 5000)\n"
+            "      --tokenizer FILE      llama2.c tokenizer.bin for files without a vocabulary\n"
+            "  -h, --help                this help\n\n"
+            "Endpoints: POST /v1/completions, POST /v1/chat/completions (\"stream\": true for\n"
+            "Server-Sent Events), GET /v1/models, GET /health, GET /metrics (Prometheus).\n"
+            "Prints 'server: listening on http://HOST:PORT' on stderr when ready.\n");
+}
+
+static int parse_args(int argc, char **argv, options *o) {
+    memset(o, 0, sizeof *o);
+    o->host = "127.0.0.1";
+    o->port = 8080;
+    o->slots = 4;
+    o->queue = 16;
+    o->n_ctx = 512;
+    o->n_batch = 64;
+    o->n_threads = 1;
+    o->kv_type = BITNET_KV_DEFAULT;
+    o->max_body = 1 << 20;
+    o->max_conns = 64;
+    o->timeout_s = 10;
+    o->grace_ms = 5000;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            exit(0);
+        }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "server: option %s needs a value (see --help)\n", a);
+            return 0;
+        }
+        const char *v = argv[++i];
+        int ok = 1;
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
+        else if (!strcmp(a, "--alias")) o->alias = v;
+        else if (!strcmp(a, "--host")) o->host = v;
+        else if (!strcmp(a, "--api-key")) o->api_key = v;
+        else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
+        else if (!strcmp(a, "--cpu-affinity")) o->cpu_affinity = v;
+        else if (!strcmp(a, "--port")) ok = parse_int(a, v, 0, 65535, &o->port);
+        else if (!strcmp(a, "--slots")) ok = parse_int(a, v, 1, 256, &o->slots);
+        else if (!strcmp(a, "--queue")) ok = parse_int(a, v, 0, 4096, &o->queue);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_int(a, v, 2, 1 << 20, &o->n_ctx);
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) ok = parse_int(a, v, 1, 4096, &o->n_batch);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
+        else if (!strcmp(a, "--kv-type")) ok = parse_kv_type(a, v, &o->kv_type);
+        else if (!strcmp(a, "--max-body")) ok = parse_long(a, v, 1, 1L << 30, &o->max_body);
+        else if (!strcmp(a, "--max-connections")) ok = parse_int(a, v, 1, 65536, &o->max_conns);
+        else if (!strcmp(a, "--timeout")) ok = parse_int(a, v, 1, 3600, &o->timeout_s);
+        else if (!strcmp(a, "--shutdown-grace")) ok = parse_int(a, v, 0, 3600000, &o->grace_ms);
+        else {
+            fprintf(stderr, "server: unknown option '%s' (see --help)\n", a);
+            return 0;
+        }
+        if (!ok) return 0;
+    }
+    if (o->n_batch < o->slots) o->n_batch = o->slots; /* every slot decodes each step */
+    return 1;
+}
+
+/* ---- sending ------------------------------------------------------------------------ */
+
+static int send_all(int fd, const char *p, size_t n) {
+    while (n) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1; /* error, or SO_SNDTIMEO passed: the client does not read */
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void count_status(int status) {
+    int k = N_CODES;
+    for (int i = 0; i < N_CODES; i++)
+        if (k_codes[i] == status) k = i;
+    pthread_mutex_lock(&g.mu);
+    g.requests[k]++;
+    pthread_mutex_unlock(&g.mu);
+}
+
+/* Sends a whole response; returns keep_alive, or 0 if the connection must close. */
+static int respond(conn *c, int status, const char *type, const char *body, size_t n, int keep_alive,
+                   const char *extra) {
+    char head[1024];
+    if (atomic_load(&g.stopping)) keep_alive = 0;
+    int h = bn_http_format_head(head, sizeof head, status, type, (long long)n, keep_alive, extra);
+    count_status(status);
+    if (h < 0 || send_all(c->fd, head, (size_t)h) != 0 || send_all(c->fd, body, n) != 0) return 0;
+    return keep_alive;
+}
+
+static int respond_buf(conn *c, int status, const char *type, bn_buf *b, int keep_alive, const char *extra) {
+    int rc = b->data ? respond(c, status, type, b->data, b->len, keep_alive, extra) : respond(c, 500, NULL, "", 0, 0, NULL);
+    bn_buf_free(b);
+    return rc;
+}
+
+static int respond_error(conn *c, int status, const char *msg, int keep_alive, const char *extra) {
+    bn_buf b = {0};
+    if (bn_server_json_error(&b, status, msg) != 0) bn_buf_free(&b);
+    return respond_buf(c, status, "application/json", &b, keep_alive, extra);
+}
+
+/* The client closed (or reset) its end. Pipelined bytes waiting to be read are not a close. */
+static int peer_gone(int fd) {
+    struct pollfd p = {fd, POLLIN | POLLRDHUP, 0};
+    if (poll(&p, 1, 0) <= 0) return 0;
+    if (p.revents & (POLLERR | POLLHUP | POLLRDHUP | POLLNVAL)) return 1;
+    char b;
+    ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+    return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+}
+
+/* ---- generation ------------------------------------------------------------------------ */
+
+static uint64_t fresh_seed(void) {
+    uint64_t z = now_ns() + 0x9E3779B97F4A7C15ull * (atomic_fetch_add(&g.next_id, 1) + 1);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return (z ^ (z >> 31)) | 1;
+}
+
+/* Streams the job's text as SSE events until it is done; always closes the connection. */
+static int stream_job(conn *c, bn_job *job, bn_resp_info *ri) {
+    char head[512];
+    int h = bn_http_format_head(head, sizeof head, 200, "text/event-stream", -1, 0, "Cache-Control: no-cache\r\n");
+    count_status(200);
+    bn_buf text = {0}, ev = {0};
+    int ok = send_all(c->fd, head, (size_t)h) == 0;
+    if (ok && ri->chat) ok = bn_server_sse_chunk(&ev, ri, "", 0, 1, BN_FINISH_NONE) == 0 && send_all(c->fd, ev.data, ev.len) == 0;
+    int done = 0;
+    while (ok && !done) {
+        done = bn_sched_wait(g.sched, job, &text, 50);
+        ev.len = 0;
+        if (text.len) {
+            ok = bn_server_sse_chunk(&ev, ri, text.data, text.len, 0, BN_FINISH_NONE) == 0 && send_all(c->fd, ev.data, ev.len) == 0;
+            text.len = 0;
+        } else if (!done && peer_gone(c->fd)) {
+            ok = 0;
+        }
+    }
+    if (!ok) {
+        bn_sched_cancel(g.sched, job); /* frees the slot now */
+    } else {
+        ev.len = 0;
+        ri->completion_tokens = job->n_gen;
+        int rc = 0;
+        if (bn_finish_reason(job->finish)) {
+            rc |= bn_server_sse_chunk(&ev, ri, "", 0, 0, job->finish);
+            if (job->req->include_usage) rc |= bn_server_sse_usage(&ev, ri);
+        } else { /* aborted by shutdown or a failed forward pass: an error event, as OpenAI does */
+            const char *m = job->finish == BN_FINISH_ABORTED ? "the server is shutting down" : "generation failed";
+            int st = job->finish == BN_FINISH_ABORTED ? 503 : 500;
+            rc |= bn_buf_printf(&ev, "data: ");
+            rc |= bn_server_json_error(&ev, st, m);
+            rc |= bn_buf_printf(&ev, "\n\n");
+        }
+        rc |= bn_buf_printf(&ev, "data: [DONE]\n\n");
+        if (rc == 0) send_all(c->fd, ev.data, ev.len);
+    }
+    bn_buf_free(&text);
+    bn_buf_free(&ev);
+    return 0;
+}
+
+/* Waits for the whole completion, watching for the client to leave. */
+static int wait_job(conn *c, bn_job *job, bn_resp_info *ri, int keep_alive) {
+    bn_buf text = {0}, body = {0};
+    while (!bn_sched_wait(g.sched, job, &text, 50))
+        if (peer_gone(c->fd)) {
+            bn_sched_cancel(g.sched, job);
+            bn_buf_free(&text);
+            return 0;
+        }
+    int rc;
+    ri->completion_tokens = job->n_gen;
+    if (job->finish == BN_FINISH_ABORTED) {
+        rc = respond_error(c, 503, "the server is shutting down", 0, NULL);
+    } else if (job->finish == BN_FINISH_ERROR ||
+               bn_server_json_result(&body, ri, text.data ? text.data : "", text.len, job->finish) != 0) {
+        rc = respond_error(c, 500, "generation failed", 0, NULL);
+    } else {
+        rc = respond_buf(c, 200, "application/json", &body, keep_alive, NULL);
+    }
+    bn_buf_free(&body);
+    bn_buf_free(&text);
+    return rc;
+}
+
+static int handle_completion(conn *c, const bn_http_request *rq, int chat) {
+    bn_gen_request req;
+    char err[320];
+    int ka = rq->keep_alive;
+    if (bn_server_parse_request(rq->body, (size_t)rq->content_length, chat, &req, err, sizeof err) != 0)
+        return respond_error(c, 400, err, ka, NULL);
+    if (chat && !(req.prompt = bn_server_chat_prompt(g.model, req.messages))) {
+        bn_gen_request_free(&req);
+        return respond_error(c, 500, "out of memory", 0, NULL);
+    }
+    bn_job job;
+    bn_job_init(&job);
+    size_t cap = strlen(req.prompt) + 3; /* BOS + dummy-prefix space + one per byte at most */
+    int rc;
+    job.prompt = cap < INT_MAX ? malloc(cap * sizeof(bitnet_token)) : NULL;
+    /* chat templates spell their control tokens (<|eot_id|>, ...) as text */
+    job.n_prompt = job.prompt ? bitnet_tokenize_ex(g.model, req.prompt, strlen(req.prompt), 1, chat, job.prompt, (int)cap)
+                              : -1;
+    if (job.n_prompt < 1) {
+        snprintf(err, sizeof err, "cannot tokenize the prompt: %s", bitnet_last_error());
+        rc = respond_error(c, 400, err, ka, NULL);
+        goto out;
+    }
+    if (job.n_prompt >= g.n_ctx) {
+        snprintf(err, sizeof err,
+                 "the prompt has %d tokens, but the context holds %d (-c), the prompt and at least one "
+                 "generated token", job.n_prompt, g.n_ctx);
+        rc = respond_error(c, 400, err, ka, NULL);
+        goto out;
+    }
+    bitnet_sampler_params sp = req.sp;
+    if (!req.has_seed) sp.seed = fresh_seed();
+    job.req = &req;
+    if (!(job.sampler = bitnet_sampler_new(&sp, g.n_vocab))) {
+        rc = respond_error(c, 500, "out of memory", 0, NULL);
+        goto out;
+    }
+    for (int i = 0; i < job.n_prompt; i++) bitnet_sampler_accept(job.sampler, job.prompt[i]);
+    int sub = bn_sched_submit(g.sched, &job);
+    if (sub != 0) {
+        rc = respond_error(c, 503, sub == -2 ? "the server is shutting down"
+                                             : "all slots are busy and the queue is full; retry later", 0, "Retry-After: 1\r\n");
+        goto out;
+    }
+    char id[48];
+    snprintf(id, sizeof id, "%s-%llx-%llu", chat ? "chatcmpl" : "cmpl", (unsigned long long)g.started,
+             (unsigned long long)atomic_fetch_add(&g.next_id, 1));
+    bn_resp_info ri = {chat, id, g.model_name, (long long)time(NULL), job.n_prompt, 0};
+    rc = req.stream ? stream_job(c, &job, &ri) : wait_job(c, &job, &ri, ka);
+out:
+    bn_job_destroy(&job);
+    bn_gen_request_free(&req);
+    return rc;
+}
+
+/* ---- other endpoints -------------------------------------------------------------------- */
+
+static int handle_health(conn *c, int ka) {
+    bn_sched_stats st;
+    bn_sched_get_stats(g.sched, &st);
+    bn_buf b = {0};
+    int stopping = atomic_load(&g.stopping);
+    bn_buf_printf(&b, "{\"status\":\"%s\",\"slots_idle\":%d,\"slots_processing\":%d,\"queued\":%d}",
+                  stopping ? "shutting down" : "ok", st.n_slots - st.slots_busy, st.slots_busy, st.queued);
+    return respond_buf(c, stopping ? 503 : 200, "application/json", &b, ka, NULL);
+}
+
+static int handle_models(conn *c, int ka) {
+    bn_buf b = {0};
+    bn_buf_printf(&b, "{\"object\":\"list\",\"data\":[{\"id\":");
+    bn_json_append_string(&b, g.model_name, strlen(g.model_name));
+    bn_buf_printf(&b, ",\"object\":\"model\",\"created\":%lld,\"owned_by\":\"libbitnet\",\"meta\":{\"n_ctx\":%d,"
+                      "\"n_vocab\":%d,\"slots\":%d}}]}", g.started, g.n_ctx, g.n_vocab, g.o.slots);
+    return respond_buf(c, 200, "application/json", &b, ka, NULL);
+}
+
+static int handle_metrics(conn *c, int ka) {
+    bn_sched_stats st;
+    bn_sched_get_stats(g.sched, &st);
+    bn_buf b = {0};
+    bn_buf_printf(&b, "# HELP bitnet_requests_total HTTP requests answered, by status code.\n"
+                      "# TYPE bitnet_requests_total counter\n");
+    pthread_mutex_lock(&g.mu);
+    for (int i = 0; i <= N_CODES; i++) {
+        if (i < N_CODES) bn_buf_printf(&b, "bitnet_requests_total{status=\"%d\"} %llu\n", k_codes[i], g.requests[i]);
+        else bn_buf_printf(&b, "bitnet_requests_total{status=\"other\"} %llu\n", g.requests[i]);
+    }
+    pthread_mutex_unlock(&g.mu);
+    double tps = st.busy_seconds > 0 ? (double)st.tokens_generated / st.busy_seconds : 0.0;
+    bn_buf_printf(&b,
+                  "# HELP bitnet_tokens_generated_total Tokens generated (all slots).\n"
+                  "# TYPE bitnet_tokens_generated_total counter\nbitnet_tokens_generated_total %llu\n"
+                  "# HELP bitnet_prompt_tokens_total Prompt tokens evaluated.\n"
+                  "# TYPE bitnet_prompt_tokens_total counter\nbitnet_prompt_tokens_total %llu\n"
+                  "# HELP bitnet_decode_busy_seconds_total Time spent in forward passes that generated tokens.\n"
+                  "# TYPE bitnet_decode_busy_seconds_total counter\nbitnet_decode_busy_seconds_total %.6f\n"
+                  "# HELP bitnet_tokens_per_second Generated tokens per busy second (all slots together).\n"
+                  "# TYPE bitnet_tokens_per_second gauge\nbitnet_tokens_per_second %.3f\n"
+                  "# HELP bitnet_decode_steps_total Batched forward passes.\n"
+                  "# TYPE bitnet_decode_steps_total counter\nbitnet_decode_steps_total %llu\n"
+                  "# HELP bitnet_requests_cancelled_total Generations ended because the client went away.\n"
+                  "# TYPE bitnet_requests_cancelled_total counter\nbitnet_requests_cancelled_total %llu\n"
+                  "# HELP bitnet_slots_busy Slots generating now (of bitnet_slots).\n"
+                  "# TYPE bitnet_slots_busy gauge\nbitnet_slots_busy %d\n"
+                  "# TYPE bitnet_slots gauge\nbitnet_slots %d\n"
+                  "# HELP bitnet_queue_length Requests waiting for a slot.\n"
+                  "# TYPE bitnet_queue_length gauge\nbitnet_queue_length %d\n",
+                  (unsigned long long)st.tokens_generated, (unsigned long long)st.prompt_tokens, st.busy_seconds,
+                  tps, (unsigned long long)st.steps, (unsigned long long)st.jobs_cancelled, st.slots_busy,
+                  st.n_slots, st.queued);
+    bn_buf_printf(&b, "# HELP bitnet_token_latency_seconds Time between consecutive tokens of a request.\n"
+                      "# TYPE bitnet_token_latency_seconds histogram\n");
+    uint64_t cum = 0;
+    for (int i = 0; i <= BN_LAT_BUCKETS; i++) {
+        cum += st.lat_count[i];
+        if (i < BN_LAT_BUCKETS)
+            bn_buf_printf(&b, "bitnet_token_latency_seconds_bucket{le=\"%g\"} %llu\n", bn_lat_bucket_le[i], (unsigned long long)cum);
+        else bn_buf_printf(&b, "bitnet_token_latency_seconds_bucket{le=\"+Inf\"} %llu\n", (unsigned long long)cum);
+    }
+    bn_buf_printf(&b,
+                  "bitnet_token_latency_seconds_sum %.6f\nbitnet_token_latency_seconds_count %llu\n"
+                  "# HELP bitnet_time_to_first_token_seconds From submission to the first token.\n"
+                  "# TYPE bitnet_time_to_first_token_seconds summary\n"
+                  "bitnet_time_to_first_token_seconds_sum %.6f\nbitnet_time_to_first_token_seconds_count %llu\n",
+                  st.lat_sum, (unsigned long long)cum, st.ttft_sum, (unsigned long long)st.ttft_count);
+    return respond_buf(c, 200, "text/plain; version=0.0.4", &b, ka, NULL);
+}
+
+/* Constant-time comparison of the Bearer token with --api-key. */
+static int authorized(const bn_http_request *rq) {
+    const bn_http_header *h = bn_http_find_header(rq, "authorization");
+    if (!h || h->value_len < 7 || !bn_http_eq_nocase(h->value, 7, "bearer ")) return 0;
+    const char *tok = h->value + 7, *key = g.o.api_key;
+    size_t n = h->value_len - 7, k = strlen(key);
+    unsigned diff = n != k;
+    for (size_t i = 0; i < n; i++) diff |= (unsigned char)tok[i] ^ (unsigned char)key[i % (k ? k : 1)];
+    return diff == 0;
+}
+
+/* Answers one complete request; returns 1 to keep the connection open. */
+static int route(conn *c, const bn_http_request *rq) {
+    static const struct { const char *path, *method; int id; } routes[] = {
+        {"/health", "GET", 0}, {"/v1/models", "GET", 1}, {"/metrics", "GET", 2},
+        {"/v1/completions", "POST", 3}, {"/v1/chat/completions", "POST", 4}};
+    int ka = rq->keep_alive;
+    int r = -1;
+    for (int i = 0; i < (int)(sizeof routes / sizeof routes[0]); i++)
+        if (rq->path_len == strlen(routes[i].path) && !memcmp(rq->path, routes[i].path, rq->path_len)) r = i;
+    if (g.o.api_key && r != 0 && !authorized(rq))
+        return respond_error(c, 401, "invalid or missing API key (send 'Authorization: Bearer KEY')", ka,
+                             "WWW-Authenticate: Bearer\r\n");
+    if (r < 0) return respond_error(c, 404, "no such endpoint", ka, NULL);
+    if (!bn_http_eq_nocase(rq->method, rq->method_len, routes[r].method)) {
+        char allow[32];
+        snprintf(allow, sizeof allow, "Allow: %s\r\n", routes[r].method);
+        return respond_error(c, 405, "method not allowed for this endpoint", ka, allow);
+    }
+    switch (routes[r].id) {
+    case 0: return handle_health(c, ka);
+    case 1: return handle_models(c, ka);
+    case 2: return handle_metrics(c, ka);
+    default: return handle_completion(c, rq, routes[r].id == 4);
+    }
+}
+
+/* ---- connections --------------------------------------------------------------------------- */
+
+/* Reads until buf holds one whole request (or the deadline passes). Returns
+ * BN_HTTP_COMPLETE, BN_HTTP_ERROR (answered already), or BN_HTTP_NEED_MORE
+ * when the connection should just close (client gone, idle, shutting down). */
+static int read_request(conn *c, bn_http_request *rq) {
+    uint64_t deadline = now_ns() + (uint64_t)g.o.timeout_s * 1000000000ull;
+    int body_phase = 0, sent_continue = 0;
+    for (;;) {
+        bn_http_result r = bn_http_parse_request(c->buf, c->len, rq, &g.limits);
+        if (r == BN_HTTP_COMPLETE) return r;
+        if (r == BN_HTTP_ERROR) {
+            respond_error(c, rq->status, rq->error, 0, NULL);
+            return r;
+        }
+        if (rq->header_len && !body_phase) { /* headers done: the body gets its own deadline */
+            body_phase = 1;
+            deadline = now_ns() + (uint64_t)g.o.timeout_s * 1000000000ull;
+            size_t need = rq->header_len + (size_t)rq->content_length;
+            if (need > c->cap) {
+                char *nb = realloc(c->buf, need);
+                if (!nb) {
+                    respond_error(c, 500, "out of memory", 0, NULL);
+                    return BN_HTTP_ERROR;
+                }
+                c->buf = nb;
+                c->cap = need;
+            }
+            if (rq->expect_continue && !sent_continue) {
+                sent_continue = 1;
+                const char *cont = "HTTP/1.1 100 Continue\r\n\r\n";
+                if (send_all(c->fd, cont, strlen(cont)) != 0) return BN_HTTP_NEED_MORE;
+            }
+        }
+        if (c->len == c->cap) { /* cannot happen: the parser bounds both parts */
+            respond_error(c, 500, "request buffer full", 0, NULL);
+            return BN_HTTP_ERROR;
+        }
+        uint64_t now = now_ns();
+        if (now >= deadline) {
+            if (c->len) respond_error(c, 408, "timed out reading the request", 0, NULL);
+            return BN_HTTP_NEED_MORE;
+        }
+        if (atomic_load(&g.stopping) && c->len == 0) return BN_HTTP_NEED_MORE;
+        uint64_t left_ms = (deadline - now) / 1000000 + 1;
+        struct pollfd p = {c->fd, POLLIN, 0};
+        int pr = poll(&p, 1, left_ms < 100 ? (int)left_ms : 100);
+        if (pr < 0 && errno != EINTR) return BN_HTTP_NEED_MORE;
+        if (pr <= 0) continue;
+        ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        if (n <= 0) return BN_HTTP_NEED_MORE;
+        c->len += (size_t)n;
+    }
+}
+
+/* Closing a socket with unread input makes the kernel send a reset, which can
+ * destroy the response (a 413 sent before the body was read) before the client
+ * reads it. So: end our side, discard what the client still sends for a moment
+ * (at most 1 s and 4 MiB), then close. */
+static void linger_close(int fd) {
+    shutdown(fd, SHUT_WR);
+    uint64_t end = now_ns() + 1000000000ull;
+    size_t drained = 0;
+    char sink[4096];
+    while (drained < (4u << 20)) {
+        uint64_t now = now_ns();
+        struct pollfd p = {fd, POLLIN, 0};
+        if (now >= end || poll(&p, 1, (int)((end - now) / 1000000) + 1) <= 0) break;
+        ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+        if (n <= 0 && !(n < 0 && (errno == EINTR || errno == EAGAIN))) break;
+        if (n > 0) drained += (size_t)n;
+    }
+    close(fd);
+}
+
+static void *conn_main(void *arg) {
+    conn *c = arg;
+    bn_http_request *rq = malloc(sizeof *rq);
+    c->cap = g.limits.max_header_bytes + 1;
+    c->buf = malloc(c->cap);
+    int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* each SSE event leaves at once */
+    struct timeval tv = {g.o.timeout_s, 0};
+    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    while (rq && c->buf && read_request(c, rq) == BN_HTTP_COMPLETE) {
+        size_t used = rq->total_len;
+        if (!route(c, rq)) break;
+        memmove(c->buf, c->buf + used, c->len - used); /* a pipelined next request */
+        c->len -= used;
+        if (c->cap > 4 * (g.limits.max_header_bytes + 1) && c->len <= g.limits.max_header_bytes) {
+            char *nb = realloc(c->buf, g.limits.max_header_bytes + 1); /* give a big body's room back */
+            if (nb) c->buf = nb, c->cap = g.limits.max_header_bytes + 1;
+        }
+    }
+    linger_close(c->fd);
+    free(c->buf);
+    free(c);
+    free(rq);
+    atomic_fetch_sub(&g.n_conns, 1);
+    return NULL;
+}
+
+/* ---- main ------------------------------------------------------------------------------------ */
+
+static void on_signal(int sig) {
+    (void)sig;
+    atomic_store(&g.stopping, 1);
+    ssize_t w = write(g.wake_pipe[1], "x", 1);
+    (void)w;
+}
+
+/* Numeric IPv4/IPv6 addresses only (and "localhost"): no resolver, so that the
+ * static build needs no NSS libraries at run time. */
+static int listen_on(const char *host, int port) {
+    struct sockaddr_storage ss = {0};
+    socklen_t len;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+    const char *h = strcmp(host, "localhost") ? host : "127.0.0.1";
+    if (inet_pton(AF_INET, h, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)port);
+        len = sizeof *v4;
+    } else if (inet_pton(AF_INET6, h, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)port);
+        len = sizeof *v6;
+    } else {
+        fprintf(stderr, "server: --host '%s' is not a numeric IPv4 or IPv6 address\n", host);
+        return -1;
+    }
+    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
+    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 128) != 0) {
+        fprintf(stderr, "server: cannot listen on %s port %d: %s\n", host, port, strerror(errno));
+        if (fd >= 0) close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int bound_port(int fd) {
+    struct sockaddr_storage ss;
+    socklen_t n = sizeof ss;
+    if (getsockname(fd, (struct sockaddr *)&ss, &n) != 0) return -1;
+    if (ss.ss_family == AF_INET6) return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+    return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+static void accept_loop(int lfd) {
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    while (!atomic_load(&g.stopping)) {
+        struct pollfd p[2] = {{lfd, POLLIN, 0}, {g.wake_pipe[0], POLLIN, 0}};
+        if (poll(p, 2, -1) < 0) {
+            if (errno == EINTR) continue;
+            break;
+        }
+        if (!(p[0].revents & POLLIN)) continue;
+        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) continue;
+        conn *c = calloc(1, sizeof *c);
+        if (!c || atomic_load(&g.n_conns) >= g.o.max_conns) {
+            /* over the limit: answer here, briefly, without a thread */
+            conn tmp = {fd, NULL, 0, 0};
+            struct timeval tv = {1, 0};
+            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+            respond_error(&tmp, 503, "too many open connections", 0, "Retry-After: 1\r\n");
+            close(fd);
+            free(c);
+            continue;
+        }
+        c->fd = fd;
+        pthread_t t;
+        atomic_fetch_add(&g.n_conns, 1);
+        if (pthread_create(&t, &attr, conn_main, c) != 0) {
+            atomic_fetch_sub(&g.n_conns, 1);
+            close(fd);
+            free(c);
+        }
+    }
+    pthread_attr_destroy(&attr);
+}
+
+int main(int argc, char **argv) {
+    if (!parse_args(argc, argv, &g.o)) return 2;
+    pthread_mutex_init(&g.mu, NULL);
+    g.limits = bn_http_default_limits();
+    g.limits.max_body_bytes = (size_t)g.o.max_body;
+    g.started = (long long)time(NULL);
+
+    bitnet_model_params mp = bitnet_model_default_params();
+    mp.tokenizer_path = g.o.tokenizer;
+    bitnet_status st = g.o.model ? bitnet_model_load(g.o.model, &mp, &g.model) : bitnet_model_load_default(&mp, &g.model);
+    if (st != BITNET_OK) {
+        fprintf(stderr, "server: %s\n", bitnet_last_error());
+        return 1;
+    }
+    bitnet_model_info info;
+    bitnet_model_get_info(g.model, &info);
+    snprintf(g.model_name, sizeof g.model_name, "%s", g.o.alias ? g.o.alias : info.name && *info.name ? info.name : "default");
+    bitnet_context_params cp = bitnet_context_default_params();
+    cp.n_ctx = g.o.n_ctx;
+    cp.n_batch = g.o.n_batch;
+    cp.n_threads = g.o.n_threads;
+    cp.cpu_affinity = g.o.cpu_affinity;
+    cp.n_seq = g.o.slots;
+    cp.kv_type = g.o.kv_type;
+    bitnet_context *ctx = NULL;
+    if ((st = bitnet_context_new(g.model, &cp, &ctx)) != BITNET_OK ||
+        (st = bn_sched_new(g.model, ctx, g.o.n_batch, g.o.queue, &g.sched)) != BITNET_OK) {
+        fprintf(stderr, "server: %s\n", bitnet_last_error());
+        bitnet_context_free(ctx);
+        bitnet_model_free(g.model);
+        return 1;
+    }
+    g.n_ctx = bitnet_n_ctx(ctx);
+    g.n_vocab = bitnet_n_vocab(g.model);
+
+    int lfd = -1;
+    if (pipe2(g.wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0 || (lfd = listen_on(g.o.host, g.o.port)) < 0) {
+        bn_sched_free(g.sched);
+        bitnet_context_free(ctx);
+        bitnet_model_free(g.model);
+        return 1;
+    }
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    int v6 = strchr(g.o.host, ':') != NULL; /* URLs write IPv6 addresses in brackets */
+    fprintf(stderr, "server: listening on http://%s%s%s:%d (model %s, %d slots, ctx %d, queue %d, %d threads, isa %s)\n",
+            v6 ? "[" : "", g.o.host, v6 ? "]" : "", bound_port(lfd), g.model_name, g.o.slots, g.n_ctx, g.o.queue, g.o.n_threads, bitnet_isa_name());
+
+    accept_loop(lfd);
+    close(lfd); /* stop accepting: new connections are refused by the kernel */
+    fprintf(stderr, "server: shutting down (%d connections open)\n", atomic_load(&g.n_conns));
+    bn_sched_drain(g.sched, g.o.grace_ms); /* running requests finish, or their streams are ended */
+    uint64_t until = now_ns() + (uint64_t)(g.o.timeout_s + 1) * 1000000000ull;
+    while (atomic_load(&g.n_conns) > 0 && now_ns() < until) usleep(10000); /* writers finish */
+    int left = atomic_load(&g.n_conns);
+    if (left == 0) { /* with writers still blocked in send() the context must stay alive: just exit */
+        bn_sched_free(g.sched);
+        bitnet_context_free(ctx);
+        bitnet_model_free(g.model);
+    }
+    fprintf(stderr, "server: stopped%s\n", left ? " (some clients did not read their last bytes)" : "");
+    return 0;
+}

@@ -1,0 +1,164 @@
+/* server.h - the socket-free parts of build/server (tools/server.c):
+ *
+ *   server_api.c    OpenAI request bodies -> bn_gen_request, response JSON and SSE
+ *                   chunks, the stop-string filter, a plain chat prompt fallback
+ *   server_sched.c  the slot scheduler: one decode thread runs every active request
+ *                   in one batched forward pass per step (bitnet_eval_batch)
+ *
+ * They live in the library so that tests/test_server.c can test them directly. */
+#ifndef BN_SERVER_H
+#define BN_SERVER_H
+
+#include <pthread.h>
+#include <stdint.h>
+
+#include "bitnet.h"
+#include "formats/json.h"
+
+#define BN_MAX_STOP 4          /* stop strings per request (as OpenAI)                 */
+#define BN_STOP_MAX_LEN 256    /* bytes per stop string                                */
+#define BN_PIECE_MAX 256       /* bytes of one token's text (longer pieces are cut)    */
+
+/* ---- requests ---------------------------------------------------------------- */
+
+typedef struct {
+    int chat;                /* /v1/chat/completions (else /v1/completions)            */
+    char *prompt;            /* completion prompt (malloc'd); chat: NULL until the
+                                caller renders messages into it                        */
+    bn_json *doc;            /* the parsed body (owns messages)                         */
+    const bn_json *messages; /* chat: validated array of {role, content}              */
+    int stream;              /* "stream": true -> Server-Sent Events                   */
+    int include_usage;       /* "stream_options": {"include_usage": true}              */
+    int max_tokens;          /* generated tokens; -1 = until EOS or the context is full */
+    int ignore_eos;          /* llama.cpp extension: never stop at EOS/BOS             */
+    bitnet_sampler_params sp; /* absent fields: the library defaults (as llama.cpp's server) */
+    int has_seed;            /* else the server picks a seed                            */
+    int n_stop;
+    char stop[BN_MAX_STOP][BN_STOP_MAX_LEN + 1];
+    size_t stop_len[BN_MAX_STOP];
+} bn_gen_request;
+
+/* Parses and validates an OpenAI /v1/completions (chat = 0) or /v1/chat/completions
+ * (chat = 1) body. Fields: prompt | messages, max_tokens (max_completion_tokens),
+ * temperature, top_p, top_k, min_p, repeat_penalty, seed, stop (string or array),
+ * stream, stream_options.include_usage, n (must be 1), ignore_eos; unknown fields are
+ * ignored, as OpenAI clients send many. Returns 0, or -1 with a one-line reason in
+ * err (the server answers 400 with it). */
+int bn_server_parse_request(const char *body, size_t len, int chat, bn_gen_request *out, char *err,
+                            size_t errlen);
+void bn_gen_request_free(bn_gen_request *r);
+
+/* Text of a validated chat message's content (a string, null, or an array of
+ * {"type": "text", "text": ...} parts, concatenated) appended to b; 0 or -1 (OOM). */
+int bn_server_message_text(const bn_json *msg, bn_buf *b);
+/* Renders validated chat messages with the model's chat template (the plain
+ * "User: ... Assistant:" format when it has none we recognise), ending with the
+ * opening of the assistant's turn. malloc'd, or NULL (OOM). */
+char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages);
+
+/* ---- stop strings -------------------------------------------------------------- */
+
+/* Turns the stream of token pieces into the text the client may see: text that
+ * could still become the start of a stop string, and an incomplete UTF-8 sequence
+ * at the end, are held back until the next piece decides. A stop string found
+ * anywhere in the held text (also across pieces) ends the output right before it. */
+typedef struct {
+    const bn_gen_request *req;
+    char held[BN_STOP_MAX_LEN + BN_PIECE_MAX + 8];
+    size_t n_held;
+} bn_stop_filter;
+
+void bn_stop_filter_init(bn_stop_filter *f, const bn_gen_request *req);
+/* Adds a piece (n <= BN_PIECE_MAX); appends the releasable text to out[*out_len..]
+ * (out needs BN_STOP_MAX_LEN + BN_PIECE_MAX + 8 bytes of room). Returns 1 if a stop
+ * string was found: the output is complete and the stop string is not in it. */
+int bn_stop_filter_push(bn_stop_filter *f, const char *piece, size_t n, char *out, size_t *out_len);
+/* End of generation without a stop string: releases everything held. */
+void bn_stop_filter_flush(bn_stop_filter *f, char *out, size_t *out_len);
+
+/* ---- responses -------------------------------------------------------------------- */
+
+typedef enum {
+    BN_FINISH_NONE = 0,
+    BN_FINISH_STOP,      /* EOS or a stop string                     */
+    BN_FINISH_LENGTH,    /* max_tokens or the context is full         */
+    BN_FINISH_CANCELLED, /* the client went away                      */
+    BN_FINISH_ABORTED,   /* the server shut down before the end        */
+    BN_FINISH_ERROR      /* the forward pass failed                    */
+} bn_finish;
+
+/* "stop" or "length" (the OpenAI finish_reason), else NULL. */
+const char *bn_finish_reason(bn_finish f);
+
+typedef struct {
+    int chat;
+    const char *id, *model;
+    long long created;
+    int prompt_tokens, completion_tokens;
+} bn_resp_info;
+
+/* The whole non-streaming response object. Each writer returns 0, or -1 out of memory. */
+int bn_server_json_result(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, bn_finish f);
+/* One SSE event "data: {chunk}\n\n". role != 0: the first chat chunk (delta.role);
+ * f != BN_FINISH_NONE: the last chunk, with finish_reason (its text may be empty). */
+int bn_server_sse_chunk(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, int role, bn_finish f);
+/* The usage chunk of stream_options.include_usage (empty choices). */
+int bn_server_sse_usage(bn_buf *b, const bn_resp_info *ri);
+/* {"error": {"message", "type", "param": null, "code"}} for an HTTP status. */
+int bn_server_json_error(bn_buf *b, int status, const char *message);
+
+/* ---- scheduler ---------------------------------------------------------------------- */
+
+/* One generation request. The caller fills the inputs, submits it, reads output
+ * with bn_sched_wait until done, and frees it only after done (bn_sched_cancel
+ * waits for that). */
+typedef struct bn_job {
+    /* inputs, read-only once submitted */
+    bitnet_token *prompt;    /* BOS + prompt tokens                           */
+    int n_prompt;
+    const bn_gen_request *req;
+    bitnet_sampler *sampler; /* fresh, with the prompt already accepted       */
+    /* outputs, guarded by the scheduler's lock */
+    bn_buf out;              /* text produced and not yet taken by bn_sched_wait */
+    int n_gen, done, cancelled;
+    bn_finish finish;
+    uint64_t t_submit;       /* bn_time_ns() when submitted (time to first token)  */
+    pthread_cond_t cond;
+    struct bn_job *next;     /* queue link */
+} bn_job;
+
+void bn_job_init(bn_job *j);    /* zeroes it and sets up the condition variable */
+void bn_job_destroy(bn_job *j); /* frees out, prompt and sampler; not req       */
+
+#define BN_LAT_BUCKETS 12
+extern const double bn_lat_bucket_le[BN_LAT_BUCKETS]; /* seconds; +Inf is the last count */
+
+typedef struct {
+    int n_slots, slots_busy, queued, max_queue;
+    uint64_t tokens_generated, prompt_tokens, steps, jobs_cancelled;
+    double busy_seconds;                        /* time spent in steps that generated tokens */
+    uint64_t lat_count[BN_LAT_BUCKETS + 1];     /* per-token latency histogram, not cumulative */
+    double lat_sum;                             /* seconds */
+    uint64_t ttft_count;
+    double ttft_sum;                            /* time to first token: submit -> first token */
+} bn_sched_stats;
+
+typedef struct bn_sched bn_sched;
+
+/* Starts the decode thread over ctx: its n_seq sequences are the slots, and each
+ * step evaluates at most n_batch tokens (the context's n_batch; >= the slots).
+ * max_queue requests may wait beyond the slots. */
+bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch, int max_queue, bn_sched **out);
+/* 0: accepted; -1: slots and queue are full (503); -2: shutting down (503). */
+int bn_sched_submit(bn_sched *s, bn_job *j);
+/* Waits up to timeout_ms for output, appends what is new to dst, returns job->done. */
+int bn_sched_wait(bn_sched *s, bn_job *j, bn_buf *dst, int timeout_ms);
+/* The client is gone: frees its slot at the next step; returns once the job is done. */
+void bn_sched_cancel(bn_sched *s, bn_job *j);
+/* Refuses new jobs, waits up to grace_ms for running and queued ones to finish,
+ * then ends the rest as BN_FINISH_ABORTED. */
+void bn_sched_drain(bn_sched *s, int grace_ms);
+void bn_sched_get_stats(bn_sched *s, bn_sched_stats *out);
+void bn_sched_free(bn_sched *s); /* drains with no grace and joins the thread */
+
+#endif

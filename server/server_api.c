@@ -1,0 +1,326 @@
+/* server_api.c - OpenAI request parsing, response JSON, stop strings (see server.h). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "server.h"
+
+#include "tokenizer/chat.h"
+
+/* ---- request parsing ------------------------------------------------------------ */
+
+static int bad(char *err, size_t errlen, const char *fmt, ...) BN_PRINTF(3, 4);
+
+static int bad(char *err, size_t errlen, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+static const char *type_of(const bn_json *v) { return bn_json_type_name(v->type); }
+
+/* A number field in [lo, hi] (integral if integer): 1 present, 0 absent or null, -1 bad. */
+static int get_number(const bn_json *o, const char *key, double lo, double hi, int integer, double *out,
+                      char *err, size_t errlen) {
+    const bn_json *v = bn_json_get(o, key);
+    if (!v || v->type == BN_JSON_NULL) return 0;
+    const char *what = integer ? "an integer" : "a number";
+    if (v->type != BN_JSON_NUMBER) return bad(err, errlen, "'%s' must be %s, got %s", key, what, type_of(v));
+    if (integer && v->number != floor(v->number)) return bad(err, errlen, "'%s' must be %s, got %g", key, what, v->number);
+    if (!(v->number >= lo && v->number <= hi))
+        return bad(err, errlen, "'%s' must be in [%g, %g], got %g", key, lo, hi, v->number);
+    *out = v->number;
+    return 1;
+}
+
+/* A boolean field: 1 present, 0 absent or null, -1 bad. */
+static int get_bool(const bn_json *o, const char *key, int *out, char *err, size_t errlen) {
+    const bn_json *v = bn_json_get(o, key);
+    if (!v || v->type == BN_JSON_NULL) return 0;
+    if (v->type != BN_JSON_BOOL) return bad(err, errlen, "'%s' must be a boolean, got %s", key, type_of(v));
+    *out = v->boolean;
+    return 1;
+}
+
+static int add_stop(bn_gen_request *r, const bn_json *s, char *err, size_t errlen) {
+    if (s->type != BN_JSON_STRING) return bad(err, errlen, "'stop' must be a string or an array of strings");
+    if (s->len > BN_STOP_MAX_LEN) return bad(err, errlen, "a 'stop' string is longer than %d bytes", BN_STOP_MAX_LEN);
+    if (s->len == 0) return 0; /* matches nothing */
+    memcpy(r->stop[r->n_stop], s->str, s->len);
+    r->stop_len[r->n_stop++] = s->len;
+    return 0;
+}
+
+static int parse_stop(bn_gen_request *r, const bn_json *o, char *err, size_t errlen) {
+    const bn_json *v = bn_json_get(o, "stop");
+    if (!v || v->type == BN_JSON_NULL) return 0;
+    if (v->type == BN_JSON_STRING) return add_stop(r, v, err, errlen);
+    if (v->type != BN_JSON_ARRAY) return bad(err, errlen, "'stop' must be a string or an array of strings, got %s", type_of(v));
+    if (v->n > BN_MAX_STOP) return bad(err, errlen, "'stop' has %zu strings, at most %d are allowed", v->n, BN_MAX_STOP);
+    for (size_t i = 0; i < v->n; i++)
+        if (add_stop(r, &v->items[i], err, errlen) != 0) return -1;
+    return 0;
+}
+
+/* messages: a non-empty array of {"role": string, "content": string | null | [text parts]}. */
+static int check_messages(const bn_json *m, char *err, size_t errlen) {
+    if (!m) return bad(err, errlen, "'messages' is required");
+    if (m->type != BN_JSON_ARRAY || m->n == 0) return bad(err, errlen, "'messages' must be a non-empty array");
+    for (size_t i = 0; i < m->n; i++) {
+        const bn_json *msg = &m->items[i];
+        if (msg->type != BN_JSON_OBJECT) return bad(err, errlen, "messages[%zu] must be an object", i);
+        const bn_json *role = bn_json_get(msg, "role"), *c = bn_json_get(msg, "content");
+        if (!role || role->type != BN_JSON_STRING || role->len == 0 || strlen(role->str) != role->len)
+            return bad(err, errlen, "messages[%zu].role must be a non-empty string", i);
+        if (!c || c->type == BN_JSON_NULL || c->type == BN_JSON_STRING) continue;
+        if (c->type != BN_JSON_ARRAY)
+            return bad(err, errlen, "messages[%zu].content must be a string or an array of text parts", i);
+        for (size_t k = 0; k < c->n; k++) {
+            const bn_json *part = &c->items[k], *t = bn_json_get(part, "type"), *x = bn_json_get(part, "text");
+            if (!t || t->type != BN_JSON_STRING || strcmp(t->str, "text") != 0 || !x || x->type != BN_JSON_STRING)
+                return bad(err, errlen, "messages[%zu].content[%zu] must be {\"type\": \"text\", \"text\": string}", i, k);
+        }
+    }
+    return 0;
+}
+
+static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t errlen) {
+    double x;
+    int rc;
+    if (r->chat) {
+        r->messages = bn_json_get(o, "messages");
+        if (check_messages(r->messages, err, errlen) != 0) return -1;
+    } else {
+        const bn_json *p = bn_json_get(o, "prompt");
+        if (p && p->type == BN_JSON_ARRAY && p->n == 1) p = &p->items[0]; /* ["text"]: one prompt */
+        if (!p) return bad(err, errlen, "'prompt' is required");
+        if (p->type != BN_JSON_STRING)
+            return bad(err, errlen, "'prompt' must be a string (token arrays and several prompts are not supported)");
+        if (strlen(p->str) != p->len) return bad(err, errlen, "'prompt' contains a NUL character");
+        if (!(r->prompt = strdup(p->str))) return bad(err, errlen, "out of memory");
+    }
+    r->max_tokens = r->chat ? -1 : 16; /* OpenAI's defaults */
+    const char *mt = bn_json_get(o, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
+    if ((rc = get_number(o, mt, 0, 1 << 30, 1, &x, err, errlen)) < 0) return -1;
+    if (rc) r->max_tokens = (int)x;
+    if ((rc = get_number(o, "temperature", 0, 100, 0, &x, err, errlen)) < 0) return -1;
+    if (rc) r->sp.temp = (float)x;
+    if ((rc = get_number(o, "top_p", 0, 1, 0, &x, err, errlen)) < 0) return -1;
+    if (rc) r->sp.top_p = (float)x;
+    if ((rc = get_number(o, "min_p", 0, 1, 0, &x, err, errlen)) < 0) return -1;
+    if (rc) r->sp.min_p = (float)x;
+    if ((rc = get_number(o, "top_k", 0, 1 << 30, 1, &x, err, errlen)) < 0) return -1;
+    if (rc) r->sp.top_k = (int)x;
+    if ((rc = get_number(o, "repeat_penalty", 0.01, 100, 0, &x, err, errlen)) < 0) return -1;
+    if (rc) r->sp.repeat_penalty = (float)x;
+    if ((rc = get_number(o, "seed", -9007199254740992.0, 9007199254740992.0, 1, &x, err, errlen)) < 0) return -1;
+    if (rc) {
+        r->sp.seed = (uint64_t)(int64_t)x;
+        r->has_seed = 1;
+    }
+    if ((rc = get_number(o, "n", 1, 1, 1, &x, err, errlen)) < 0) return bad(err, errlen, "only 'n': 1 is supported");
+    if (get_bool(o, "stream", &r->stream, err, errlen) < 0) return -1;
+    if (get_bool(o, "ignore_eos", &r->ignore_eos, err, errlen) < 0) return -1;
+    const bn_json *so = bn_json_get(o, "stream_options");
+    if (so && so->type != BN_JSON_NULL) {
+        if (so->type != BN_JSON_OBJECT) return bad(err, errlen, "'stream_options' must be an object, got %s", type_of(so));
+        if (get_bool(so, "include_usage", &r->include_usage, err, errlen) < 0) return -1;
+    }
+    return parse_stop(r, o, err, errlen);
+}
+
+int bn_server_parse_request(const char *body, size_t len, int chat, bn_gen_request *out, char *err,
+                            size_t errlen) {
+    memset(out, 0, sizeof *out);
+    out->chat = chat;
+    out->sp = bitnet_sampler_default_params();
+    char jerr[160];
+    out->doc = bn_json_parse(body, len, jerr, sizeof jerr);
+    if (!out->doc) return bad(err, errlen, "request body is not valid JSON: %s", jerr);
+    if (out->doc->type != BN_JSON_OBJECT) {
+        bad(err, errlen, "request body must be a JSON object, got %s", type_of(out->doc));
+    } else if (parse_fields(out, out->doc, err, errlen) == 0) {
+        return 0;
+    }
+    bn_gen_request_free(out);
+    return -1;
+}
+
+void bn_gen_request_free(bn_gen_request *r) {
+    free(r->prompt);
+    bn_json_free(r->doc);
+    r->prompt = NULL;
+    r->doc = NULL;
+    r->messages = NULL;
+}
+
+int bn_server_message_text(const bn_json *msg, bn_buf *b) {
+    const bn_json *c = bn_json_get(msg, "content");
+    if (!c || c->type == BN_JSON_NULL) return 0;
+    if (c->type == BN_JSON_STRING) return bn_buf_append(b, c->str, c->len);
+    for (size_t k = 0; k < c->n; k++) {
+        const bn_json *x = bn_json_get(&c->items[k], "text");
+        if (bn_buf_append(b, x->str, x->len) != 0) return -1;
+    }
+    return 0;
+}
+
+/* The conversation rendered with the model's chat template (llama.cpp's
+ * llama_chat_apply_template rules, src/chat.c); a model without a recognised
+ * template gets the plain "User: ... Assistant:" format. */
+char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages) {
+    bitnet_chat_message *msgs = calloc(messages->n ? messages->n : 1, sizeof *msgs);
+    bn_buf *texts = calloc(messages->n ? messages->n : 1, sizeof *texts);
+    char *out = NULL;
+    int ok = msgs && texts;
+    for (size_t i = 0; ok && i < messages->n; i++) {
+        const bn_json *m = &messages->items[i];
+        ok = bn_server_message_text(m, &texts[i]) == 0 && bn_buf_append(&texts[i], "", 1) == 0;
+        msgs[i].role = bn_json_get(m, "role")->str;
+        msgs[i].content = texts[i].data ? texts[i].data : "";
+    }
+    const char *tmpl = bitnet_model_chat_template(model);
+    if (bn_chat_detect(tmpl) == BN_CHAT_UNKNOWN) tmpl = "plain";
+    const int n = ok ? bitnet_chat_apply_template(tmpl, msgs, messages->n, 1, NULL, 0) : -1;
+    if (n >= 0 && (out = malloc((size_t)n + 1)) != NULL) bitnet_chat_apply_template(tmpl, msgs, messages->n, 1, out, n + 1);
+    for (size_t i = 0; texts && i < messages->n; i++) bn_buf_free(&texts[i]);
+    free(texts);
+    free(msgs);
+    return out;
+}
+
+/* ---- stop strings ------------------------------------------------------------------ */
+
+void bn_stop_filter_init(bn_stop_filter *f, const bn_gen_request *req) {
+    f->req = req;
+    f->n_held = 0;
+}
+
+static void release(bn_stop_filter *f, size_t n, char *out, size_t *out_len) {
+    memcpy(out + *out_len, f->held, n);
+    *out_len += n;
+    memmove(f->held, f->held + n, f->n_held - n);
+    f->n_held -= n;
+}
+
+/* Start of an incomplete UTF-8 sequence at the end of s[0..n), or n. */
+static size_t utf8_complete(const char *s, size_t n) {
+    for (size_t back = 1; back <= 3 && back <= n; back++) {
+        unsigned char c = (unsigned char)s[n - back];
+        if ((c & 0xC0) == 0x80) continue; /* continuation byte: look further back */
+        if (c < 0xC0) return n;           /* ASCII */
+        size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+        return back < need ? n - back : n;
+    }
+    return n;
+}
+
+int bn_stop_filter_push(bn_stop_filter *f, const char *piece, size_t n, char *out, size_t *out_len) {
+    const bn_gen_request *r = f->req;
+    if (n > BN_PIECE_MAX) n = BN_PIECE_MAX;
+    memcpy(f->held + f->n_held, piece, n);
+    f->n_held += n;
+    /* the earliest complete stop string ends the output */
+    size_t first = f->n_held;
+    for (int k = 0; k < r->n_stop; k++) {
+        size_t L = r->stop_len[k];
+        for (size_t i = 0; i + L <= f->n_held && i < first; i++)
+            if (memcmp(f->held + i, r->stop[k], L) == 0) {
+                first = i;
+                break;
+            }
+    }
+    if (first < f->n_held) {
+        release(f, first, out, out_len);
+        f->n_held = 0;
+        return 1;
+    }
+    /* hold back the longest tail that is a proper prefix of a stop string */
+    size_t keep_from = f->n_held;
+    for (int k = 0; k < r->n_stop; k++) {
+        size_t max = BN_MIN(r->stop_len[k] - 1, f->n_held);
+        for (size_t L = max; L > 0; L--)
+            if (memcmp(f->held + f->n_held - L, r->stop[k], L) == 0) {
+                keep_from = BN_MIN(keep_from, f->n_held - L);
+                break;
+            }
+    }
+    release(f, utf8_complete(f->held, keep_from), out, out_len);
+    return 0;
+}
+
+void bn_stop_filter_flush(bn_stop_filter *f, char *out, size_t *out_len) { release(f, f->n_held, out, out_len); }
+
+/* ---- responses ------------------------------------------------------------------------ */
+
+const char *bn_finish_reason(bn_finish f) {
+    return f == BN_FINISH_STOP ? "stop" : f == BN_FINISH_LENGTH ? "length" : NULL;
+}
+
+static int head(bn_buf *b, const bn_resp_info *ri, const char *object) {
+    if (bn_buf_printf(b, "{\"id\":") || bn_json_append_string(b, ri->id, strlen(ri->id)) ||
+        bn_buf_printf(b, ",\"object\":\"%s\",\"created\":%lld,\"model\":", object, ri->created) ||
+        bn_json_append_string(b, ri->model, strlen(ri->model)))
+        return -1;
+    return 0;
+}
+
+static int usage(bn_buf *b, const bn_resp_info *ri) {
+    return bn_buf_printf(b, "\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d}",
+                         ri->prompt_tokens, ri->completion_tokens, ri->prompt_tokens + ri->completion_tokens);
+}
+
+static int finish_json(bn_buf *b, bn_finish f) {
+    const char *r = bn_finish_reason(f);
+    return r ? bn_buf_printf(b, "\"finish_reason\":\"%s\"", r) : bn_buf_printf(b, "\"finish_reason\":null");
+}
+
+int bn_server_json_result(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, bn_finish f) {
+    if (head(b, ri, ri->chat ? "chat.completion" : "text_completion") ||
+        bn_buf_printf(b, ri->chat ? ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
+                                  : ",\"choices\":[{\"index\":0,\"text\":") ||
+        bn_json_append_string(b, text, n) || bn_buf_printf(b, ri->chat ? "},\"logprobs\":null," : ",\"logprobs\":null,") ||
+        finish_json(b, f) || bn_buf_printf(b, "}],") || usage(b, ri) || bn_buf_printf(b, "}"))
+        return -1;
+    return 0;
+}
+
+int bn_server_sse_chunk(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, int role, bn_finish f) {
+    if (bn_buf_printf(b, "data: ") || head(b, ri, ri->chat ? "chat.completion.chunk" : "text_completion") ||
+        bn_buf_printf(b, ",\"choices\":[{\"index\":0,"))
+        return -1;
+    if (ri->chat) {
+        if (bn_buf_printf(b, "\"delta\":{") || (role && bn_buf_printf(b, "\"role\":\"assistant\"%s", n || !f ? "," : "")))
+            return -1;
+        if ((n || (role && !f)) && (bn_buf_printf(b, "\"content\":") || bn_json_append_string(b, text, n))) return -1;
+        if (bn_buf_printf(b, "},")) return -1;
+    } else if (bn_buf_printf(b, "\"text\":") || bn_json_append_string(b, text, n) || bn_buf_printf(b, ",")) {
+        return -1;
+    }
+    if (bn_buf_printf(b, "\"logprobs\":null,") || finish_json(b, f) || bn_buf_printf(b, "}]}\n\n")) return -1;
+    return 0;
+}
+
+int bn_server_sse_usage(bn_buf *b, const bn_resp_info *ri) {
+    if (bn_buf_printf(b, "data: ") || head(b, ri, ri->chat ? "chat.completion.chunk" : "text_completion") ||
+        bn_buf_printf(b, ",\"choices\":[],") || usage(b, ri) || bn_buf_printf(b, "}\n\n"))
+        return -1;
+    return 0;
+}
+
+int bn_server_json_error(bn_buf *b, int status, const char *message) {
+    const char *type = status == 401 ? "authentication_error"
+                       : status == 404 ? "not_found_error"
+                       : status == 503 ? "unavailable_error"
+                       : status >= 500 ? "server_error"
+                                       : "invalid_request_error";
+    if (bn_buf_printf(b, "{\"error\":{\"message\":") || bn_json_append_string(b, message, strlen(message)) ||
+        bn_buf_printf(b, ",\"type\":\"%s\",\"param\":null,\"code\":%d}}", type, status))
+        return -1;
+    return 0;
+}

@@ -1,0 +1,49 @@
+/* mapped_file.c - see mapped_file.h. */
+#include "formats/mapped_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+bitnet_status bn_map_file(const char *path, int use_mmap, void **data, uint64_t *size_out) {
+    *data = NULL;
+    *size_out = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return bn_error(BITNET_ERR_IO, "%s: not a regular file", path);
+    }
+    if (sb.st_size < 0 || (uint64_t)sb.st_size > SIZE_MAX) {
+        close(fd);
+        return bn_error(BITNET_ERR_IO, "%s: file too large to map", path);
+    }
+    const size_t size = (size_t)sb.st_size;
+    void *map = NULL;
+    if (size && use_mmap) {
+        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+    } else if (size) {
+        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        for (size_t got = 0; map != MAP_FAILED && got < size;) {
+            ssize_t k = read(fd, (uint8_t *)map + got, size - got);
+            if (k < 0 && errno == EINTR) continue;
+            if (k <= 0) {
+                const int e = errno;
+                munmap(map, size);
+                close(fd);
+                return bn_error(BITNET_ERR_IO, "%s: read error: %s", path, k ? strerror(e) : "file shrank");
+            }
+            got += (size_t)k;
+        }
+    }
+    const int e = errno;
+    close(fd); /* a mapping keeps the file alive */
+    if (map == MAP_FAILED)
+        return bn_error(BITNET_ERR_IO, "%s: cannot %s %zu bytes: %s", path, use_mmap ? "map" : "allocate", size, strerror(e));
+    *data = map;
+    *size_out = size;
+    return BITNET_OK;
+}

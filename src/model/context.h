@@ -1,0 +1,98 @@
+/*
+ * context.h - per-sequence state: KV cache, activations, thread pool.
+ *
+ * Everything a token needs is carved out of one arena allocated at context
+ * creation (sized from the model and n_ctx/n_batch), so the token loop never
+ * allocates.
+ */
+#ifndef BN_CONTEXT_H
+#define BN_CONTEXT_H
+
+#include "common.h"
+#include "kernels/kernels.h"
+#include "model/kv_cache.h"
+#include "model/model.h"
+#include "threadpool.h"
+
+#define BN_MAX_SEQ 256    /* sequences (server slots) per context          */
+#define BN_EVAL_CHUNK 512 /* bitnet_eval builds positions in pieces of this */
+
+struct bitnet_context {
+    bitnet_model *model;
+    bitnet_context_params params;
+    int n_ctx;
+    int n_batch;
+    const bn_kernels *kern;
+    bn_pool *pool;
+
+    /* arena */
+    uint8_t *arena;
+    size_t arena_size;   /* bytes used by the buffers                    */
+    size_t arena_mapped; /* bytes mapped (rounded up to 2 MiB with MAP_HUGETLB) */
+    int arena_is_mmap;
+    int arena_hugetlb;   /* 1 if backed by explicit huge pages (MAP_HUGETLB) */
+
+    /* KV cache, [seq][layer][pos][kv_head] head-rows (kv_cache.h) */
+    int n_seq;
+    bn_kv_cache kv;
+    uint8_t *kv_scratch;      /* [n_threads][kv_scratch_bytes] attention scratch */
+    size_t kv_scratch_bytes;
+
+    /* per-token bookkeeping of the batch being evaluated */
+    int *tok_pos;   /* [n_batch] position of each token          */
+    int *tok_seq;   /* [n_batch] sequence of each token           */
+    int *seq_last;  /* [n_seq] index of each sequence's last token in the current batch, or -1 */
+    float *head_out;/* [n_seq][vocab] classifier output of a multi-sequence step (n_seq > 1) */
+
+    /* Optional instrumentation for analysis tools (build/prune); NULL in normal use.
+     * layer_hook is called after the embedding (layer -1) and after every layer
+     * with the residual stream x[n][dim] of the n tokens being evaluated;
+     * skip_layer[l] != 0 leaves layer l out of the forward pass. */
+    void (*layer_hook)(void *user, int layer, const float *x, int n, int dim);
+    void *layer_hook_user;
+    const uint8_t *skip_layer;
+
+    /* activations for up to n_batch tokens */
+    float *x;       /* [B][dim]  residual stream          */
+    float *xb;      /* [B][max(dim, ff)] normed input     */
+    float *xb2;     /* [B][dim]  attention output         */
+    float *q;       /* [B][dim]                           */
+    float *k;       /* [B][kv_dim]                        */
+    float *v;       /* [B][kv_dim]                        */
+    float *hb;      /* [B][ff]                            */
+    float *hb2;     /* [B][ff]                            */
+    float *att;     /* [n_threads][n_ctx] attention scores */
+    float *logits;  /* [vocab]                            */
+    float *rope_cos, *rope_sin; /* [n_ctx][rope_dim/2]    */
+    /* ak42 only: its arithmetic is double with float32 storage (ak42_math.h) */
+    double *ak_act;      /* [B] activation factors      */
+    double *ak_rope;     /* [n_ctx][head_dim] cos/sin    */
+    double *ak_scratch;  /* [n_threads][n_ctx]          */
+
+    /* quantised activations for the ternary / q8 kernels */
+    int8_t *xq;     /* [B][max_cols_padded]               */
+    float *xq_f;    /* [B] per-token factor, or per-32 scales for q8 */
+    int32_t *acc;   /* [B][max_rows]                      */
+    int max_cols, max_rows;
+};
+
+/* Runs n tokens through the model: token i at position pos[i] of sequence
+ * seq[i] (see bitnet_eval_batch). If all_logits is not NULL it receives n*vocab
+ * logits (and each sequence's logits row gets its last token's), else only
+ * each sequence's last token is classified, into its logits row. */
+bitnet_status bn_forward(bitnet_context *ctx, const bitnet_token *tokens, const int *pos, const int *seq,
+                         int n, float *all_logits);
+
+/* y[t][rows] = W x[t][cols] for t < n, using the thread pool. The activation
+ * quantisation for ternary weights follows the model's architecture. */
+void bn_linear(bitnet_context *ctx, const bn_matrix *W, const float *x, int n, float *y);
+/* As bn_linear; with reuse != 0 the int8 activations of the previous call are
+ * used as they are (same x, same n, I2 weights of the same width): q/k/v and
+ * gate/up share one quantisation. */
+void bn_linear_ex(bitnet_context *ctx, const bn_matrix *W, const float *x, int n, float *y, int reuse);
+/* True if W2 can reuse the activations quantised for W1 (see bn_linear_ex). */
+static inline int bn_can_share_quant(const bn_matrix *w1, const bn_matrix *w2) {
+    return w1->type == BN_W_I2 && w2->type == BN_W_I2 && w1->cols == w2->cols && w1->cols_padded == w2->cols_padded;
+}
+
+#endif

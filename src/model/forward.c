@@ -1,0 +1,254 @@
+/* forward.c - the transformer forward pass over a batch of tokens.
+ *
+ * One function reads like llama2.c's forward(): embed, then per layer
+ * attention and feed-forward with residual adds, then the final norm and the
+ * classifier. The three architectures differ only in small, marked places:
+ *
+ *   llama        x += Wo·attn(RoPE(Wq·n(x)), RoPE(Wk·n(x)), Wv·n(x))
+ *                x += Wdown·(silu(Wgate·n(x)) * Wup·n(x))           n = RMSNorm with weights
+ *   bitnet-b1.58 as llama, but the attention output goes through attn_sub_norm
+ *                before Wo, the FFN is relu(gate)^2 * up, then ffn_sub_norm
+ *                before Wdown; ternary linears quantise activations to int8;
+ *                RoPE in the neox layout (hp.rope_neox). llama.cpp's "bitnet"
+ *                is the same with a SiLU gate (hp.ffn_relu_sq = 0).
+ *   ak42         no per-layer norms: every ternary linear normalises its own
+ *                input (weightless RMS, no eps) before int8 quantisation.
+ *
+ * Float arithmetic deliberately follows llama2.c (sequential float sums,
+ * expf/sqrtf in float): the reference outputs in ../shared were produced that
+ * way, and greedy decoding is sensitive to last-bit differences. */
+#include <math.h>
+
+#include "model/ak42_math.h"
+#include "model/context.h"
+
+static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) {
+    float ss = 0.0f;
+    for (int j = 0; j < n; j++) ss += x[j] * x[j];
+    ss /= (float)n;
+    ss += eps;
+    ss = 1.0f / sqrtf(ss);
+    for (int j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
+}
+
+/* RoPE on one head vector. Frequency i/2 turns the pair (v[i], v[i+1]) in the
+ * interleaved layout (llama2.c, ggml "normal"), or (v[i/2], v[i/2 + rope_dim/2])
+ * in the neox layout (Hugging Face rotate_half; llama.cpp/bitnet.cpp BitNet). */
+static void rope_head(float *v, const float *cosv, const float *sinv, int rope_dim, int neox) {
+    const int half = rope_dim / 2;
+    for (int i = 0; i < rope_dim; i += 2) {
+        float c = cosv[i / 2], s = sinv[i / 2];
+        const int a = neox ? i / 2 : i, b = neox ? i / 2 + half : i + 1;
+        float v0 = v[a], v1 = v[b];
+        v[a] = v0 * c - v1 * s;
+        v[b] = v0 * s + v1 * c;
+    }
+}
+
+typedef struct {
+    bitnet_context *ctx;
+    int layer, n;
+} attn_job;
+
+/* Causal attention for every (token, head) pair; pairs are split over threads.
+ * The arithmetic over the cache (and its formats) lives in kv_cache.c. */
+static void run_attention(void *arg, int ith, int nth) {
+    attn_job *j = arg;
+    bitnet_context *ctx = j->ctx;
+    const bn_hparams *hp = &ctx->model->hp;
+    const int hd = hp->head_dim, group = hp->n_heads / hp->n_kv_heads;
+    float *att = ctx->att + (size_t)ith * ctx->n_ctx;
+    void *scratch = ctx->kv_scratch + (size_t)ith * ctx->kv_scratch_bytes;
+    const int total = j->n * hp->n_heads;
+    for (int w = ith; w < total; w += nth) {
+        const int t = w / hp->n_heads, h = w % hp->n_heads;
+        const int n_pos = ctx->tok_pos[t] + 1, seq = ctx->tok_seq[t];
+        const float *q = ctx->q + (size_t)t * hp->dim + h * hd;
+        float *out = ctx->xb2 + (size_t)t * hp->dim + h * hd;
+        if (ctx->model->arch == BN_ARCH_AK42)
+            bn_kv_attend_ak42(&ctx->kv, seq, j->layer, h / group, q, n_pos, ctx->ak_scratch + (size_t)ith * ctx->n_ctx,
+                              scratch, out);
+        else
+            bn_kv_attend(&ctx->kv, seq, j->layer, h / group, q, n_pos, att, scratch, out);
+    }
+}
+
+static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n) {
+    const bitnet_model *m = ctx->model;
+    const bn_hparams *hp = &m->hp;
+    const int dim = hp->dim, hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd;
+
+    /* input of q/k/v: RMSNorm with weights, except ak42 whose linears normalise themselves */
+    const float *in = ctx->x;
+    if (L->attn_norm) {
+        for (int t = 0; t < n; t++)
+            rmsnorm(ctx->xb + (size_t)t * dim, ctx->x + (size_t)t * dim, L->attn_norm, dim, hp->norm_eps);
+        in = ctx->xb;
+    }
+    bn_linear(ctx, &L->wq, in, n, ctx->q);
+    bn_linear_ex(ctx, &L->wk, in, n, ctx->k, bn_can_share_quant(&L->wq, &L->wk));
+    bn_linear_ex(ctx, &L->wv, in, n, ctx->v, bn_can_share_quant(&L->wk, &L->wv) && bn_can_share_quant(&L->wq, &L->wk));
+
+    /* RoPE, then append k and v to the cache */
+    int64_t att_work = 0;
+    for (int t = 0; t < n; t++) {
+        const int p = ctx->tok_pos[t];
+        att_work += p + 1;
+        if (m->arch == BN_ARCH_AK42) {
+            const double *cs = ctx->ak_rope + (size_t)p * hd;
+            bn_ak42_rope(ctx->q + (size_t)t * dim, hp->n_heads, hd, cs);
+            bn_ak42_rope(ctx->k + (size_t)t * kv_dim, hp->n_kv_heads, hd, cs);
+        } else {
+            const float *cs = ctx->rope_cos + (size_t)p * (hp->rope_dim / 2);
+            const float *sn = ctx->rope_sin + (size_t)p * (hp->rope_dim / 2);
+            for (int h = 0; h < hp->n_heads; h++)
+                rope_head(ctx->q + (size_t)t * dim + h * hd, cs, sn, hp->rope_dim, hp->rope_neox);
+            for (int h = 0; h < hp->n_kv_heads; h++)
+                rope_head(ctx->k + (size_t)t * kv_dim + h * hd, cs, sn, hp->rope_dim, hp->rope_neox);
+        }
+        bn_kv_write(&ctx->kv, ctx->tok_seq[t], l, p, ctx->k + (size_t)t * kv_dim, ctx->v + (size_t)t * kv_dim);
+    }
+
+    attn_job job = {ctx, l, n};
+    /* small attention (short context, few heads) is cheaper than a pool wake-up */
+    if (att_work * hp->n_heads * hd < (1 << 15))
+        run_attention(&job, 0, 1);
+    else
+        bn_pool_run(ctx->pool, run_attention, &job);
+
+    const float *o_in = ctx->xb2;
+    if (L->attn_sub_norm) {
+        for (int t = 0; t < n; t++)
+            rmsnorm(ctx->xb + (size_t)t * dim, ctx->xb2 + (size_t)t * dim, L->attn_sub_norm, dim, hp->norm_eps);
+        o_in = ctx->xb;
+    }
+    bn_linear(ctx, &L->wo, o_in, n, ctx->q); /* q is free again: use it for the output */
+    for (size_t i = 0; i < (size_t)n * dim; i++) ctx->x[i] += ctx->q[i];
+}
+
+static void ffn_block(bitnet_context *ctx, const bn_layer *L, int n) {
+    const bitnet_model *m = ctx->model;
+    const bn_hparams *hp = &m->hp;
+    const int dim = hp->dim, ff = hp->ff;
+
+    const float *in = ctx->x;
+    if (L->ffn_norm) {
+        for (int t = 0; t < n; t++)
+            rmsnorm(ctx->xb + (size_t)t * dim, ctx->x + (size_t)t * dim, L->ffn_norm, dim, hp->norm_eps);
+        in = ctx->xb;
+    }
+    bn_linear(ctx, &L->w_gate, in, n, ctx->hb);
+    bn_linear_ex(ctx, &L->w_up, in, n, ctx->hb2, bn_can_share_quant(&L->w_gate, &L->w_up));
+
+    const size_t total = (size_t)n * ff;
+    if (m->arch == BN_ARCH_AK42) {
+        bn_ak42_swiglu(ctx->hb, ctx->hb2, (int)total, ctx->hb);
+    } else if (hp->ffn_relu_sq) {
+        for (size_t i = 0; i < total; i++) {
+            float g = ctx->hb[i] > 0.0f ? ctx->hb[i] : 0.0f; /* squared ReLU gate */
+            ctx->hb[i] = g * g * ctx->hb2[i];
+        }
+    } else {
+        for (size_t i = 0; i < total; i++) {
+            float g = ctx->hb[i];
+            g *= (1.0f / (1.0f + expf(-g))); /* SiLU, written as llama2.c does */
+            ctx->hb[i] = g * ctx->hb2[i];
+        }
+    }
+    const float *d_in = ctx->hb;
+    if (L->ffn_sub_norm) {
+        for (int t = 0; t < n; t++)
+            rmsnorm(ctx->hb2 + (size_t)t * ff, ctx->hb + (size_t)t * ff, L->ffn_sub_norm, ff, hp->norm_eps);
+        d_in = ctx->hb2;
+    }
+    bn_linear(ctx, &L->w_down, d_in, n, ctx->xb2);
+    for (size_t i = 0; i < (size_t)n * dim; i++) ctx->x[i] += ctx->xb2[i];
+}
+
+/* Final norm of token t's residual stream into out. */
+static void final_norm(const bitnet_context *ctx, int t, float *out) {
+    const bitnet_model *m = ctx->model;
+    const int dim = m->hp.dim;
+    if (m->arch == BN_ARCH_AK42)
+        bn_ak42_final_norm(ctx->x + (size_t)t * dim, m->output_norm, dim, BN_AK42_NORM_EPS, out);
+    else
+        rmsnorm(out, ctx->x + (size_t)t * dim, m->output_norm, dim, m->hp.norm_eps);
+}
+
+/* One chunk of at most n_batch tokens; tok_pos/tok_seq hold their places and
+ * `first` is the chunk's index in the whole batch (for seq_last). */
+static void forward_chunk(bitnet_context *ctx, const bitnet_token *tokens, int n, int first, float *all_logits) {
+    const bitnet_model *m = ctx->model;
+    const bn_hparams *hp = &m->hp;
+    const int dim = hp->dim, vocab = hp->vocab;
+
+    for (int t = 0; t < n; t++) bn_matrix_get_row(&m->tok_embd, tokens[t], ctx->x + (size_t)t * dim);
+    if (ctx->layer_hook) ctx->layer_hook(ctx->layer_hook_user, -1, ctx->x, n, dim);
+
+    for (int l = 0; l < hp->n_layers; l++) {
+        if (ctx->skip_layer && ctx->skip_layer[l]) continue;
+        attention_block(ctx, &m->layers[l], l, n);
+        ffn_block(ctx, &m->layers[l], n);
+        if (ctx->layer_hook) ctx->layer_hook(ctx->layer_hook_user, l, ctx->x, n, dim);
+    }
+
+    /* Classifier, as one matmul over the tokens whose logits are wanted, so
+     * that the (large) output matrix is read once per step. */
+    if (all_logits) {
+        for (int t = 0; t < n; t++) final_norm(ctx, t, ctx->xb + (size_t)t * dim);
+        bn_linear(ctx, &m->output, ctx->xb, n, all_logits);
+        for (int t = 0; t < n; t++)
+            if (ctx->seq_last[ctx->tok_seq[t]] == first + t)
+                memcpy(ctx->logits + (size_t)ctx->tok_seq[t] * vocab, all_logits + (size_t)t * vocab,
+                       (size_t)vocab * sizeof(float));
+        return;
+    }
+    int wanted[BN_MAX_SEQ], n_out = 0;
+    for (int t = 0; t < n; t++)
+        if (ctx->seq_last[ctx->tok_seq[t]] == first + t) {
+            final_norm(ctx, t, ctx->xb + (size_t)n_out * dim);
+            wanted[n_out++] = ctx->tok_seq[t];
+        }
+    if (n_out == 1) {
+        bn_linear(ctx, &m->output, ctx->xb, 1, ctx->logits + (size_t)wanted[0] * vocab);
+    } else if (n_out > 1) {
+        bn_linear(ctx, &m->output, ctx->xb, n_out, ctx->head_out);
+        for (int i = 0; i < n_out; i++)
+            memcpy(ctx->logits + (size_t)wanted[i] * vocab, ctx->head_out + (size_t)i * vocab,
+                   (size_t)vocab * sizeof(float));
+    }
+}
+
+bitnet_status bn_forward(bitnet_context *ctx, const bitnet_token *tokens, const int *pos, const int *seq,
+                         int n, float *all_logits) {
+    const bn_hparams *hp = &ctx->model->hp;
+    if (n < 1) return bn_error(BITNET_ERR_ARG, "eval: need at least one token");
+    /* Validate the whole batch before touching the cache. */
+    for (int s = 0; s < ctx->n_seq; s++) ctx->seq_last[s] = -1;
+    for (int i = 0; i < n; i++) {
+        const int s = seq ? seq[i] : 0;
+        if (tokens[i] < 0 || tokens[i] >= hp->vocab)
+            return bn_error(BITNET_ERR_ARG, "token id %d is outside the vocabulary (0..%d)", tokens[i], hp->vocab - 1);
+        if (s < 0 || s >= ctx->n_seq)
+            return bn_error(BITNET_ERR_ARG, "eval: sequence %d is outside 0..%d (n_seq)", s, ctx->n_seq - 1);
+        if (pos[i] < 0)
+            return bn_error(BITNET_ERR_ARG, "eval: position %d is negative", pos[i]);
+        if (pos[i] >= ctx->n_ctx)
+            return bn_error(BITNET_ERR_CONTEXT_FULL, "context is full: position %d does not fit in --ctx-size %d",
+                            pos[i], ctx->n_ctx);
+        const int prev = ctx->seq_last[s];
+        if (prev >= 0 && pos[i] != pos[prev] + 1)
+            return bn_error(BITNET_ERR_ARG, "eval: sequence %d has position %d after %d (must be consecutive)", s,
+                            pos[i], pos[prev]);
+        ctx->seq_last[s] = i;
+    }
+    for (int done = 0; done < n; done += ctx->n_batch) {
+        const int chunk = BN_MIN(ctx->n_batch, n - done);
+        for (int t = 0; t < chunk; t++) {
+            ctx->tok_pos[t] = pos[done + t];
+            ctx->tok_seq[t] = seq ? seq[done + t] : 0;
+        }
+        forward_chunk(ctx, tokens + done, chunk, done, all_logits ? all_logits + (size_t)done * hp->vocab : NULL);
+    }
+    return BITNET_OK;
+}

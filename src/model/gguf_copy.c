@@ -1,0 +1,326 @@
+/* gguf_copy.c - writing models as GGUF (see gguf_copy.h).
+ *
+ * bn_model_write_gguf is what build/convert always did, moved here so that
+ * build/prune writes ak42 input the same way: the vocabulary goes into the
+ * metadata, embeddings and norms are f32, ternary linears are written in the
+ * chosen packed layout. For a ternary model, f32/f16/tq2_0/tq1_0 store the
+ * exact values -1/0/+1 with the per-tensor scale in a companion NAME.scale f32
+ * tensor (tq*_0 block scales are then 1.0, so no precision is lost); i2_s
+ * carries its scale after the data as bitnet.cpp does. */
+#include "model/gguf_copy.h"
+
+#include "kernels/kernels.h"
+
+void *bn_keep(bn_keep_list *k, size_t bytes) {
+    if (k->n == k->cap) {
+        int cap = k->cap ? 2 * k->cap : 64;
+        void **nb = realloc(k->bufs, (size_t)cap * sizeof(void *));
+        if (!nb) return NULL;
+        k->bufs = nb;
+        k->cap = cap;
+    }
+    void *p = calloc(1, bytes ? bytes : 1);
+    if (p) k->bufs[k->n++] = p;
+    return p;
+}
+
+void bn_keep_free(bn_keep_list *k) {
+    for (int i = 0; i < k->n; i++) free(k->bufs[i]);
+    free(k->bufs);
+    memset(k, 0, sizeof *k);
+}
+
+static bitnet_status oom(const char *what) { return bn_error(BITNET_ERR_NOMEM, "out of memory writing %s", what); }
+
+void bn_gguf_set_hparams(gguf_writer *w, const char *arch, const bn_hparams *hp) {
+    char key[128];
+#define SETU(suffix, v) (snprintf(key, sizeof key, "%s." suffix, arch), gguf_writer_set_u32(w, key, (uint32_t)(v)))
+#define SETF(suffix, v) (snprintf(key, sizeof key, "%s." suffix, arch), gguf_writer_set_f32(w, key, (v)))
+    SETU("context_length", hp->ctx_train);
+    SETU("embedding_length", hp->dim);
+    SETU("feed_forward_length", hp->ff);
+    SETU("block_count", hp->n_layers);
+    SETU("attention.head_count", hp->n_heads);
+    SETU("attention.head_count_kv", hp->n_kv_heads);
+    SETU("rope.dimension_count", hp->rope_dim);
+    SETF("attention.layer_norm_rms_epsilon", hp->norm_eps);
+    SETF("rope.freq_base", hp->rope_theta);
+#undef SETU
+#undef SETF
+}
+
+static bitnet_status add_f32(gguf_writer *w, bn_keep_list *k, const char *name, const float *data, uint64_t n) {
+    float *copy = bn_keep(k, n * sizeof(float));
+    if (!copy) return oom(name);
+    memcpy(copy, data, n * sizeof(float));
+    gguf_writer_add_tensor(w, name, 1, &n, BN_TT_F32, copy, n * sizeof(float));
+    return BITNET_OK;
+}
+
+/* Writes a float matrix (any compute type) as f32, or as f16 when `f16` is set. */
+/* A float (or Q8_0) matrix re-encoded as type: F32, F16, or Q8_0 (rows that
+ * are not a multiple of 32 stay F32, with a warning). */
+static bitnet_status add_float_matrix(gguf_writer *w, bn_keep_list *k, const char *name, const bn_matrix *m,
+                                      bn_tensor_type type) {
+    const size_t n = (size_t)m->rows * m->cols;
+    float *row = bn_keep(k, n * sizeof(float));
+    if (!row) return oom(name);
+    for (int r = 0; r < m->rows; r++) bn_matrix_get_row(m, r, row + (size_t)r * m->cols);
+    uint64_t ne[2] = {(uint64_t)m->cols, (uint64_t)m->rows};
+    if (type == BN_TT_Q8_0 && m->cols % BN_Q8_BLOCK != 0) {
+        fprintf(stderr, "warning: %s has rows of %d values, not a multiple of 32 as q8_0 needs; stored as f32\n", name,
+                m->cols);
+        type = BN_TT_F32;
+    }
+    if (type == BN_TT_Q8_0) {
+        const size_t nb = (size_t)m->cols / BN_Q8_BLOCK;
+        bn_block_q8_0 *q = bn_keep(k, (size_t)m->rows * nb * sizeof *q);
+        if (!q) return oom(name);
+        for (int r = 0; r < m->rows; r++) bn_quantize_q8_0_row(row + (size_t)r * m->cols, m->cols, q + (size_t)r * nb);
+        gguf_writer_add_tensor(w, name, 2, ne, BN_TT_Q8_0, q, (size_t)m->rows * nb * sizeof *q);
+        return BITNET_OK;
+    }
+    if (type != BN_TT_F16) {
+        gguf_writer_add_tensor(w, name, 2, ne, BN_TT_F32, row, n * sizeof(float));
+        return BITNET_OK;
+    }
+    uint16_t *h = bn_keep(k, n * sizeof(uint16_t));
+    if (!h) return oom(name);
+    for (size_t i = 0; i < n; i++) h[i] = bn_fp32_to_fp16(row[i]);
+    gguf_writer_add_tensor(w, name, 2, ne, BN_TT_F16, h, n * sizeof(uint16_t));
+    return BITNET_OK;
+}
+
+bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *name, const bn_matrix *m,
+                                  bn_tensor_type type) {
+    const int rows = m->rows, cols = m->cols, cp = m->cols_padded;
+    if ((type == BN_TT_TQ2_0 || type == BN_TT_TQ1_0) && cols % BN_QK_K != 0) {
+        fprintf(stderr, "warning: %s has rows of %d weights, not a multiple of 256 as %s needs; stored as i2_s\n", name,
+                cols, type == BN_TT_TQ2_0 ? "tq2_0" : "tq1_0");
+        type = BN_TT_I2_S;
+    }
+    if (type == BN_TT_I2_S && cols % BN_I2_BLOCK != 0)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s has rows of %d weights; i2_s needs a multiple of 128", name, cols);
+    if (type != BN_TT_I2_S && type != BN_TT_TQ2_0 && type != BN_TT_TQ1_0 && type != BN_TT_F32 && type != BN_TT_F16)
+        return bn_error(BITNET_ERR_ARG, "%s: unsupported ternary layout %s", name, bn_type_get_traits(type)->name);
+    uint64_t ne[4] = {(uint64_t)cols, (uint64_t)rows, 1, 1};
+    uint64_t nbytes = bn_tensor_nbytes(type, ne);
+    uint8_t *out = bn_keep(k, nbytes);
+    int8_t *t = malloc((size_t)cp);
+    float *d = malloc((size_t)(cols / BN_QK_K + 1) * sizeof(float));
+    if (!out || !t || !d) {
+        free(t);
+        free(d);
+        return oom(name);
+    }
+    for (int i = 0; i <= cols / BN_QK_K; i++) d[i] = 1.0f;
+    const uint8_t *src = m->data;
+    for (int r = 0; r < rows; r++) {
+        bn_i2_unpack_row(src + (size_t)r * (cp / 4), cols, t);
+        switch (type) {
+        case BN_TT_I2_S: bn_i2_pack(t, 1, cols, out + (size_t)r * (cols / 4)); break;
+        case BN_TT_TQ2_0: bn_tq2_0_pack_row(t, cols, d, out + (size_t)r * (cols / BN_QK_K) * BN_TQ2_0_BYTES); break;
+        case BN_TT_TQ1_0: bn_tq1_0_pack_row(t, cols, d, out + (size_t)r * (cols / BN_QK_K) * BN_TQ1_0_BYTES); break;
+        case BN_TT_F32:
+            for (int c = 0; c < cols; c++) ((float *)out)[(size_t)r * cols + c] = (float)t[c];
+            break;
+        default: /* F16 */
+            for (int c = 0; c < cols; c++) ((uint16_t *)out)[(size_t)r * cols + c] = bn_fp32_to_fp16((float)t[c]);
+            break;
+        }
+    }
+    free(t);
+    free(d);
+    if (type == BN_TT_I2_S) {
+        memcpy(out + (size_t)rows * cols / 4, &m->scale, sizeof(float));
+    } else {
+        char sname[192];
+        size_t len = strlen(name);
+        snprintf(sname, sizeof sname, "%.*s.scale", (int)(len > 7 ? len - 7 : 0), name); /* drop ".weight" */
+        float *s = bn_keep(k, sizeof(float));
+        if (!s) return oom(name);
+        *s = m->scale;
+        uint64_t one = 1;
+        gguf_writer_add_tensor(w, sname, 1, &one, BN_TT_F32, s, sizeof(float));
+    }
+    gguf_writer_add_tensor(w, name, 2, ne, type, out, nbytes);
+    return BITNET_OK;
+}
+
+/* The tensors of one layer of m, named blk.<out>. */
+static bitnet_status add_layer(gguf_writer *w, bn_keep_list *k, const bitnet_model *m, const bn_layer *L, int out,
+                               bn_tensor_type type) {
+    const bn_hparams *hp = &m->hp;
+    const struct { const char *n; const float *v; int len; } norms[] = {
+        {"attn_norm", L->attn_norm, hp->dim}, {"ffn_norm", L->ffn_norm, hp->dim},
+        {"attn_sub_norm", L->attn_sub_norm, hp->dim}, {"ffn_sub_norm", L->ffn_sub_norm, hp->ff}};
+    const struct { const char *n; const bn_matrix *m; } ms[] = {
+        {"attn_q", &L->wq}, {"attn_k", &L->wk}, {"attn_v", &L->wv}, {"attn_output", &L->wo},
+        {"ffn_gate", &L->w_gate}, {"ffn_up", &L->w_up}, {"ffn_down", &L->w_down}};
+    char name[96];
+    bitnet_status st = BITNET_OK;
+    for (int i = 0; i < 4 && st == BITNET_OK; i++) {
+        if (!norms[i].v) continue; /* ak42 has no per-layer norms, llama no sub-norms */
+        snprintf(name, sizeof name, "blk.%d.%s.weight", out, norms[i].n);
+        st = add_f32(w, k, name, norms[i].v, (uint64_t)norms[i].len);
+    }
+    for (int i = 0; i < 7 && st == BITNET_OK; i++) {
+        snprintf(name, sizeof name, "blk.%d.%s.weight", out, ms[i].n);
+        if (ms[i].m->type == BN_W_I2)
+            st = bn_gguf_add_ternary(w, k, name, ms[i].m, type);
+        else /* float models: --type f16 halves them */
+            st = add_float_matrix(w, k, name, ms[i].m, type == BN_TT_F16 ? BN_TT_F16 : BN_TT_F32);
+    }
+    return st;
+}
+
+bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int n_layers, bn_tensor_type ternary_type,
+                                  bn_tensor_type head_type, const char *path) {
+    const char *arch = bn_model_arch_name(m);
+    if (!layers) n_layers = m->hp.n_layers;
+    for (int i = 0; layers && i < n_layers; i++)
+        if (layers[i] < 0 || layers[i] >= m->hp.n_layers)
+            return bn_error(BITNET_ERR_ARG, "%s: layer %d does not exist (%d layers)", path, layers[i], m->hp.n_layers);
+    bn_hparams hp = m->hp;
+    hp.n_layers = n_layers;
+
+    gguf_writer *w = gguf_writer_new();
+    if (!w) return oom(path);
+    bn_keep_list k = {0};
+    gguf_writer_set_str(w, "general.architecture", arch);
+    gguf_writer_set_str(w, "general.name", m->name);
+    gguf_writer_set_u32(w, "general.alignment", 32);
+    bn_gguf_set_hparams(w, arch, &hp);
+    if (m->arch == BN_ARCH_AK42) {
+        /* the BitLinear variant, spelled out so nothing has to be guessed (docs/formats.md) */
+        gguf_writer_set_str(w, "bitnet-ak42.bitlinear.input_norm", "rms_no_eps_no_weight");
+        gguf_writer_set_u32(w, "bitnet-ak42.bitlinear.activation_bits", 8);
+        gguf_writer_set_str(w, "bitnet-ak42.bitlinear.dequant", "acc*(absmax/127)*scale/fan_in");
+    }
+    bitnet_status st = bn_tokenizer_write_gguf(m->tok, w); /* SPM or BPE, as loaded */
+    if (st == BITNET_OK) st = add_float_matrix(w, &k, "token_embd.weight", &m->tok_embd, head_type);
+    if (st == BITNET_OK) st = add_f32(w, &k, "output_norm.weight", m->output_norm, (uint64_t)hp.dim);
+    if (st == BITNET_OK && m->output.data != m->tok_embd.data)
+        st = add_float_matrix(w, &k, "output.weight", &m->output, head_type);
+    for (int i = 0; i < n_layers && st == BITNET_OK; i++)
+        st = add_layer(w, &k, m, &m->layers[layers ? layers[i] : i], i, ternary_type);
+    if (st == BITNET_OK) st = gguf_writer_write(w, path);
+    gguf_writer_free(w);
+    bn_keep_free(&k);
+    return st;
+}
+
+/* ---- pruned copy of a GGUF file ---------------------------------------------------- */
+
+/* v with its integer value replaced by n, in v's own type (block_count is
+ * uint32 in llama.cpp's files; other integer types are kept as they are). */
+static int set_count(gguf_value *v, uint32_t n) {
+    switch (v->type) {
+    case GGUF_TYPE_UINT8: if (n > UINT8_MAX) return 0; v->u8 = (uint8_t)n; return 1;
+    case GGUF_TYPE_INT8: if (n > INT8_MAX) return 0; v->i8 = (int8_t)n; return 1;
+    case GGUF_TYPE_UINT16: if (n > UINT16_MAX) return 0; v->u16 = (uint16_t)n; return 1;
+    case GGUF_TYPE_INT16: if (n > INT16_MAX) return 0; v->i16 = (int16_t)n; return 1;
+    case GGUF_TYPE_UINT32: v->u32 = n; return 1;
+    case GGUF_TYPE_INT32: if (n > INT32_MAX) return 0; v->i32 = (int32_t)n; return 1;
+    case GGUF_TYPE_UINT64: v->u64 = n; return 1;
+    case GGUF_TYPE_INT64: v->i64 = n; return 1;
+    default: return 0;
+    }
+}
+
+/* If `name` is "blk.N.REST", returns N and points *rest at REST; else -1. */
+static long block_of(const char *name, const char **rest) {
+    if (strncmp(name, "blk.", 4) != 0) return -1;
+    const char *p = name + 4;
+    long n = 0;
+    if (*p < '0' || *p > '9') return -1;
+    for (; *p >= '0' && *p <= '9'; p++)
+        if ((n = n * 10 + (*p - '0')) > (1L << 24)) return -1;
+    if (*p != '.') return -1;
+    *rest = p + 1;
+    return n;
+}
+
+bitnet_status bn_gguf_write_pruned(const gguf_file *f, const int *layers, int n_layers, const char *path) {
+    char arch[64], count_key[96];
+    uint32_t n_in = 0;
+    if (gguf_get_str(f, "general.architecture", arch, sizeof arch) != 1)
+        return bn_error(BITNET_ERR_FORMAT, "%s: missing general.architecture", f->path);
+    snprintf(count_key, sizeof count_key, "%s.block_count", arch);
+    int got = gguf_get_u32(f, count_key, &n_in);
+    if (got < 0) return BITNET_ERR_FORMAT;
+    if (got == 0) return bn_error(BITNET_ERR_FORMAT, "%s: missing %s", f->path, count_key);
+    if (n_layers < 1) return bn_error(BITNET_ERR_ARG, "%s: a pruned model needs at least one block", path);
+    for (int i = 0; i < n_layers; i++)
+        if (layers[i] < 0 || (uint32_t)layers[i] >= n_in || (i > 0 && layers[i] <= layers[i - 1]))
+            return bn_error(BITNET_ERR_ARG, "%s: block list must be increasing indices below %u (entry %d is %d)", path,
+                            n_in, i, layers[i]);
+    /* new index of each old block, -1 for the removed ones */
+    int *new_index = malloc(n_in * sizeof(int));
+    gguf_writer *w = gguf_writer_new();
+    char *name = NULL;
+    bitnet_status st = BITNET_OK;
+    if (!new_index || !w) {
+        st = oom(path);
+        goto done;
+    }
+    for (uint32_t b = 0; b < n_in; b++) new_index[b] = -1;
+    for (int i = 0; i < n_layers; i++) new_index[layers[i]] = i;
+    gguf_writer_set_flavor(w, f->flavor); /* same type ids as the input (bitnet.cpp's I2_S = 36) */
+
+    for (uint64_t i = 0; i < f->n_kv; i++) {
+        const gguf_kv *kv = &f->kv[i];
+        char *key = malloc(kv->key.len + 1);
+        if (!key) {
+            st = oom(path);
+            goto done;
+        }
+        memcpy(key, kv->key.data, kv->key.len);
+        key[kv->key.len] = 0;
+        gguf_value v = kv->value;
+        if (strcmp(key, count_key) == 0 && !set_count(&v, (uint32_t)n_layers)) {
+            st = bn_error(BITNET_ERR_FORMAT, "%s: %s has type %s, not an integer", f->path, key,
+                          gguf_vtype_name(v.type));
+            free(key);
+            goto done;
+        }
+        gguf_writer_set_value(w, key, &v);
+        free(key);
+    }
+
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        free(name);
+        if (!(name = malloc(t->name.len + 32))) {
+            st = oom(path);
+            goto done;
+        }
+        memcpy(name, t->name.data, t->name.len);
+        name[t->name.len] = 0;
+        const char *rest = NULL;
+        long b = block_of(name, &rest);
+        if (b >= (long)n_in) {
+            st = bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' belongs to block %ld, but %s is %u", f->path, name, b,
+                          count_key, n_in);
+            goto done;
+        }
+        if (b >= 0) {
+            if (new_index[b] < 0) continue; /* a removed block */
+            char *renamed = malloc(t->name.len + 32);
+            if (!renamed) {
+                st = oom(path);
+                goto done;
+            }
+            snprintf(renamed, t->name.len + 32, "blk.%d.%s", new_index[b], rest);
+            free(name);
+            name = renamed;
+        }
+        gguf_writer_add_tensor(w, name, t->n_dims, t->ne, t->type, t->data, t->nbytes);
+    }
+    st = gguf_writer_write(w, path);
+done:
+    free(name);
+    free(new_index);
+    gguf_writer_free(w);
+    return st;
+}

@@ -1,0 +1,427 @@
+/* gguf_model.c - builds a bitnet_model from a GGUF file.
+ *
+ * Architectures: "llama" (float Llama), "bitnet" / "bitnet-b1.58" (BitNet
+ * b1.58 as llama.cpp and bitnet.cpp write it) and "bitnet-ak42" (our
+ * conversion of the legacy ak42 files, docs/formats.md). Hyper-parameters come
+ * from the `ARCH.*` keys, tensors use llama.cpp's names (token_embd,
+ * blk.N.attn_q, ...). Every shape is checked against the hyper-parameters.
+ *
+ * Compute layouts: F32, F16, Q8_0 and I2_S are used in place (zero-copy from
+ * the mapping); TQ2_0 and TQ1_0 are repacked once into the native I2 layout
+ * (2 bits per weight, the same size in memory). */
+#include <math.h>
+
+#include "model/model.h"
+
+typedef struct {
+    gguf_file *f;
+    bitnet_model *m;
+    const char *arch_key; /* prefix for hyper-parameter keys */
+    uint8_t *owned_cur;   /* next free byte of m->owned     */
+} loader;
+
+static bitnet_status get_u32_req(loader *ld, const char *suffix, uint32_t *out, int required, uint32_t def) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", ld->arch_key, suffix);
+    int r = gguf_get_u32(ld->f, key, out);
+    if (r < 0) return BITNET_ERR_FORMAT;
+    if (r == 0) {
+        if (required) return bn_error(BITNET_ERR_FORMAT, "%s: missing metadata key '%s'", ld->f->path, key);
+        *out = def;
+    }
+    return BITNET_OK;
+}
+
+static bitnet_status get_f32_opt(loader *ld, const char *suffix, float *out, float def) {
+    char key[160];
+    snprintf(key, sizeof key, "%s.%s", ld->arch_key, suffix);
+    int r = gguf_get_f32(ld->f, key, out);
+    if (r < 0) return BITNET_ERR_FORMAT;
+    if (r == 0) *out = def;
+    return BITNET_OK;
+}
+
+/* Finds a tensor and checks its shape: ne0 = row length (cols), ne1 = rows. */
+static const gguf_tensor *find(loader *ld, const char *name, int required, uint64_t ne0, uint64_t ne1,
+                               bitnet_status *st) {
+    const gguf_tensor *t = gguf_find_tensor(ld->f, name);
+    if (!t) {
+        if (required) *st = bn_error(BITNET_ERR_FORMAT, "%s: missing tensor '%s'", ld->f->path, name);
+        return NULL;
+    }
+    uint64_t want[4] = {ne0, ne1 ? ne1 : 1, 1, 1};
+    for (int i = 0; i < 4; i++) {
+        if (t->ne[i] != want[i]) {
+            *st = bn_error(BITNET_ERR_FORMAT,
+                           "%s: tensor '%s' has shape [%llu, %llu, %llu, %llu], expected [%llu, %llu] from the metadata",
+                           ld->f->path, name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
+                           (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], (unsigned long long)ne0,
+                           (unsigned long long)want[1]);
+            return NULL;
+        }
+    }
+    return t;
+}
+
+static bitnet_status load_vector(loader *ld, const char *name, int required, uint64_t n, const float **out) {
+    bitnet_status st = BITNET_OK;
+    *out = NULL;
+    const gguf_tensor *t = find(ld, name, required, n, 1, &st);
+    if (!t) return st;
+    if (t->type != BN_TT_F32)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: tensor '%s' must be f32 (it is %s)", ld->f->path, name,
+                        bn_type_get_traits(t->type) ? bn_type_get_traits(t->type)->name : "unknown");
+    /* Norm weights are small: a NaN or infinity here is a corrupt file, not a model. */
+    const float *v = t->data;
+    for (uint64_t i = 0; i < n; i++)
+        if (!isfinite(v[i]))
+            return bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a non-finite value (%g) at [%llu]", ld->f->path,
+                            name, (double)v[i], (unsigned long long)i);
+    *out = v;
+    return BITNET_OK;
+}
+
+/* A float tensor NAME.weight with a companion NAME.scale holds exact ternary
+ * values (-1, 0, +1): that is how `convert --type f32|f16` stores a ternary
+ * model. It is packed back into I2 at load. */
+static int is_float_ternary(const gguf_file *f, const gguf_tensor *t) {
+    if (t->type != BN_TT_F32 && t->type != BN_TT_F16) return 0;
+    if (t->name.len < 7 || t->name.len > 180 || memcmp(t->name.data + t->name.len - 7, ".weight", 7) != 0) return 0;
+    char sname[192];
+    snprintf(sname, sizeof sname, "%.*s.scale", (int)(t->name.len - 7), t->name.data);
+    return gguf_find_tensor(f, sname) != NULL;
+}
+
+/* Whether the loader reads this tensor as a matrix: token_embd, output, or one
+ * of the 7 linears of a layer < n_layers, by its exact name. Only those may
+ * count towards m->owned: a hostile file could list a million unused tensors
+ * over the same bytes (an allocation the file does not pay for, and a
+ * quadratic is_float_ternary scan). */
+static int is_model_matrix(gguf_str s, int n_layers) {
+    static const char *const lin[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
+    char name[96], what[16], canon[96];
+    int layer, n = 0;
+    if (s.len >= sizeof name) return 0;
+    memcpy(name, s.data, s.len);
+    name[s.len] = 0;
+    if (strcmp(name, "token_embd.weight") == 0 || strcmp(name, "output.weight") == 0) return 1;
+    if (sscanf(name, "blk.%d.%15[a-z_].weight%n", &layer, what, &n) != 2 || n == 0 || layer < 0 || layer >= n_layers)
+        return 0;
+    snprintf(canon, sizeof canon, "blk.%d.%s.weight", layer, what); /* "blk.00.", "blk.+0." are not weights */
+    for (int i = 0; i < 7; i++)
+        if (strcmp(what, lin[i]) == 0) return strcmp(canon, name) == 0;
+    return 0;
+}
+
+/* Bytes of m->owned needed to repack this tensor (0 if used in place). */
+static uint64_t repack_bytes(const gguf_file *f, const gguf_tensor *t) {
+    if (t->type == BN_TT_TQ2_0 || t->type == BN_TT_TQ1_0 || is_float_ternary(f, t)) {
+        if (t->ne[0] > (1u << 24) || t->ne[1] > (1u << 24)) return 0; /* rejected later by the shape check */
+        return t->ne[1] * (uint64_t)bn_i2_cols_padded((int)t->ne[0]) / 4;
+    }
+    return 0;
+}
+
+int bn_ternarize_row(const float *v, int cols, float iscale, int8_t *t) {
+    for (int c = 0; c < cols; c++) {
+        if (iscale == 0.0f) {
+            if (v[c] != 0.0f && v[c] != 1.0f && v[c] != -1.0f) return c;
+            t[c] = (int8_t)v[c];
+        } else {
+            float q = rintf(v[c] * iscale); /* the default rounding mode: half to even, as torch.round */
+            t[c] = (int8_t)(q >= 1.0f ? 1 : q <= -1.0f ? -1 : 0); /* NaN gives 0, never UB */
+        }
+    }
+    return -1;
+}
+
+/* Packs a float tensor of exact ternary values into I2 (see is_float_ternary). */
+static bitnet_status repack_float_ternary(loader *ld, const char *name, const gguf_tensor *t, bn_matrix *w) {
+    const int rows = (int)t->ne[1], cols = (int)t->ne[0], cp = bn_i2_cols_padded(cols);
+    int8_t *tern = malloc((size_t)cols);
+    float *v = malloc((size_t)cols * sizeof(float));
+    if (!tern || !v) {
+        free(tern);
+        free(v);
+        return bn_error(BITNET_ERR_NOMEM, "%s: out of memory repacking '%s'", ld->f->path, name);
+    }
+    uint8_t *out = ld->owned_cur;
+    for (int r = 0; r < rows; r++) {
+        for (int c = 0; c < cols; c++) {
+            size_t i = (size_t)r * cols + c;
+            v[c] = t->type == BN_TT_F32 ? ((const float *)t->data)[i] : bn_fp16_to_fp32(((const uint16_t *)t->data)[i]);
+        }
+        int bad = bn_ternarize_row(v, cols, 0.0f, tern);
+        if (bad >= 0) {
+            bitnet_status st = bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a scale tensor but value %g at [%d, %d] is not -1, 0 or 1",
+                                        ld->f->path, name, (double)v[bad], r, bad);
+            free(tern);
+            free(v);
+            return st;
+        }
+        bn_i2_pack(tern, 1, cols, out + (size_t)r * (cp / 4));
+    }
+    free(tern);
+    free(v);
+    w->type = BN_W_I2;
+    w->data = out;
+    w->cols_padded = cp;
+    w->scale = 1.0f;
+    ld->owned_cur += (size_t)rows * (cp / 4);
+    return BITNET_OK;
+}
+
+/* Repacks a TQ2_0/TQ1_0 tensor into I2. The blocks' fp16 scales must agree
+ * (all-zero blocks aside): BitNet weights have one scale per tensor, and the
+ * native kernel applies one scale per matrix. */
+static bitnet_status repack_tq(loader *ld, const char *name, const gguf_tensor *t, bn_matrix *w) {
+    const int rows = (int)t->ne[1], cols = (int)t->ne[0];
+    const int nb = cols / BN_QK_K;
+    const size_t in_row = (size_t)nb * (t->type == BN_TT_TQ2_0 ? BN_TQ2_0_BYTES : BN_TQ1_0_BYTES);
+    int8_t *tern = malloc((size_t)cols);
+    float *d = malloc((size_t)nb * sizeof(float));
+    if (!tern || !d) {
+        free(tern);
+        free(d);
+        return bn_error(BITNET_ERR_NOMEM, "%s: out of memory repacking '%s'", ld->f->path, name);
+    }
+    float scale = 0.0f;
+    bitnet_status st = BITNET_OK;
+    uint8_t *out = ld->owned_cur;
+    const int cp = bn_i2_cols_padded(cols);
+    for (int r = 0; r < rows && st == BITNET_OK; r++) {
+        const uint8_t *in = (const uint8_t *)t->data + (size_t)r * in_row;
+        if (t->type == BN_TT_TQ2_0)
+            bn_tq2_0_unpack_row(in, cols, tern, d);
+        else
+            bn_tq1_0_unpack_row(in, cols, tern, d);
+        for (int b = 0; b < nb; b++) {
+            int nonzero = 0;
+            for (int i = 0; i < BN_QK_K; i++) nonzero |= tern[b * BN_QK_K + i];
+            if (!nonzero || d[b] == 0.0f) continue;
+            if (!isfinite(d[b])) {
+                st = bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a non-finite block scale", ld->f->path, name);
+                break;
+            }
+            if (scale == 0.0f) scale = d[b];
+            else if (d[b] != scale) {
+                st = bn_error(BITNET_ERR_UNSUPPORTED,
+                              "%s: tensor '%s' has differing block scales (%g vs %g); only one scale per tensor "
+                              "(as BitNet b1.58 trains them) is supported",
+                              ld->f->path, name, (double)scale, (double)d[b]);
+                break;
+            }
+        }
+        bn_i2_pack(tern, 1, cols, out + (size_t)r * (cp / 4));
+    }
+    free(tern);
+    free(d);
+    if (st != BITNET_OK) return st;
+    w->type = BN_W_I2;
+    w->data = out;
+    w->cols_padded = cp;
+    w->scale = scale == 0.0f ? 1.0f : scale;
+    ld->owned_cur += (size_t)rows * (cp / 4);
+    return BITNET_OK;
+}
+
+static bitnet_status load_matrix(loader *ld, const char *name, int required, int rows, int cols, bn_matrix *w) {
+    bitnet_status st = BITNET_OK;
+    memset(w, 0, sizeof *w);
+    const gguf_tensor *t = find(ld, name, required, (uint64_t)cols, (uint64_t)rows, &st);
+    if (!t) return st;
+    w->rows = rows;
+    w->cols = cols;
+    w->cols_padded = cols;
+    w->scale = 1.0f;
+    w->data = t->data;
+    if (ld->m->arch != BN_ARCH_LLAMA && is_float_ternary(ld->f, t)) {
+        if ((st = repack_float_ternary(ld, name, t, w))) return st;
+    } else switch (t->type) {
+    case BN_TT_F32: w->type = BN_W_F32; break;
+    case BN_TT_F16: w->type = BN_W_F16; break;
+    case BN_TT_Q8_0: w->type = BN_W_Q8_0; break;
+    case BN_TT_I2_S: {
+        if (cols % BN_I2_BLOCK != 0)
+            return bn_error(BITNET_ERR_FORMAT, "%s: i2_s tensor '%s' has %d columns, not a multiple of %d",
+                            ld->f->path, name, cols, BN_I2_BLOCK);
+        float s;
+        memcpy(&s, (const uint8_t *)t->data + (size_t)rows * cols / 4, sizeof s);
+        if (!isfinite(s) || s < 0.0f)
+            return bn_error(BITNET_ERR_FORMAT, "%s: i2_s tensor '%s' has an invalid scale %g", ld->f->path, name, (double)s);
+        w->type = BN_W_I2;
+        w->scale = s;
+        break;
+    }
+    case BN_TT_TQ2_0:
+    case BN_TT_TQ1_0:
+        st = repack_tq(ld, name, t, w);
+        if (st != BITNET_OK) return st;
+        break;
+    default: {
+        const bn_type_traits *tr = bn_type_get_traits(t->type);
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: tensor '%s' has type %s, which this runtime cannot compute",
+                        ld->f->path, name, tr ? tr->name : "unknown");
+    }
+    }
+    /* optional extra per-tensor scale ("NAME.scale" with NAME ending in .weight replaced) */
+    char sname[192];
+    size_t len = strlen(name);
+    if (len > 7 && strcmp(name + len - 7, ".weight") == 0) {
+        snprintf(sname, sizeof sname, "%.*s.scale", (int)(len - 7), name);
+        const gguf_tensor *sc = gguf_find_tensor(ld->f, sname);
+        if (sc) {
+            if (sc->type != BN_TT_F32 || sc->ne[0] != 1 || sc->ne[1] != 1)
+                return bn_error(BITNET_ERR_FORMAT, "%s: scale tensor '%s' must be one f32", ld->f->path, sname);
+            float s;
+            memcpy(&s, sc->data, sizeof s);
+            if (!isfinite(s)) return bn_error(BITNET_ERR_FORMAT, "%s: scale tensor '%s' is not finite", ld->f->path, sname);
+            w->scale *= s;
+        }
+    }
+    if (w->type != BN_W_I2 && w->scale != 1.0f)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: a scale tensor is only supported for ternary '%s'", ld->f->path, name);
+    return BITNET_OK;
+}
+
+static bitnet_status read_hparams(loader *ld) {
+    bitnet_model *m = ld->m;
+    bn_hparams *hp = &m->hp;
+    uint32_t dim, ff, nl, nh, nkv, rope_dim, ctx;
+    bitnet_status st;
+    if ((st = get_u32_req(ld, "embedding_length", &dim, 1, 0)) ||
+        (st = get_u32_req(ld, "feed_forward_length", &ff, 1, 0)) ||
+        (st = get_u32_req(ld, "block_count", &nl, 1, 0)) ||
+        (st = get_u32_req(ld, "attention.head_count", &nh, 1, 0)) ||
+        (st = get_u32_req(ld, "attention.head_count_kv", &nkv, 0, nh)) ||
+        (st = get_u32_req(ld, "context_length", &ctx, 0, 2048)))
+        return st;
+    if (dim == 0 || dim > 65536 || ff == 0 || ff > 262144 || nl == 0 || nl > 1024 || nh == 0 || nh > dim ||
+        nkv == 0 || nkv > nh || dim % nh != 0 || nh % nkv != 0)
+        return bn_error(BITNET_ERR_FORMAT,
+                        "%s: inconsistent hyper-parameters (dim %u, ff %u, layers %u, heads %u, kv heads %u)",
+                        ld->f->path, dim, ff, nl, nh, nkv);
+    if ((st = get_u32_req(ld, "rope.dimension_count", &rope_dim, 0, dim / nh))) return st;
+    if (rope_dim == 0 || rope_dim > dim / nh || rope_dim % 2)
+        return bn_error(BITNET_ERR_FORMAT, "%s: rope.dimension_count %u does not fit head size %u", ld->f->path,
+                        rope_dim, dim / nh);
+    if ((st = get_f32_opt(ld, "attention.layer_norm_rms_epsilon", &hp->norm_eps, 1e-5f)) ||
+        (st = get_f32_opt(ld, "rope.freq_base", &hp->rope_theta, 10000.0f)))
+        return st;
+    if (!(hp->norm_eps >= 0.0f && hp->norm_eps < 1.0f) || !(hp->rope_theta > 0.0f && isfinite(hp->rope_theta)))
+        return bn_error(BITNET_ERR_FORMAT, "%s: bad norm epsilon or rope base", ld->f->path);
+    hp->dim = (int)dim;
+    hp->ff = (int)ff;
+    hp->n_layers = (int)nl;
+    hp->n_heads = (int)nh;
+    hp->n_kv_heads = (int)nkv;
+    hp->head_dim = (int)(dim / nh);
+    hp->rope_dim = (int)rope_dim;
+    hp->ctx_train = (int)ctx;
+    const gguf_tensor *emb = gguf_find_tensor(ld->f, "token_embd.weight");
+    if (!emb) return bn_error(BITNET_ERR_FORMAT, "%s: missing tensor 'token_embd.weight'", ld->f->path);
+    if (emb->ne[1] == 0 || emb->ne[1] > (1u << 24))
+        return bn_error(BITNET_ERR_FORMAT, "%s: token_embd.weight has a bad vocabulary size", ld->f->path);
+    hp->vocab = (int)emb->ne[1];
+    return BITNET_OK;
+}
+
+bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bitnet_model *m) {
+    loader ld = {f, m, NULL, NULL};
+    char arch[64];
+    m->gguf = f;
+    snprintf(m->path, sizeof m->path, "%s", f->path);
+    if (gguf_get_str(f, "general.architecture", arch, sizeof arch) != 1)
+        return bn_error(BITNET_ERR_FORMAT, "%s: missing general.architecture", f->path);
+    /* RoPE layout and FFN activation per architecture, as llama.cpp and
+     * bitnet.cpp compute them: their BitNet converters keep Hugging Face's
+     * q/k row order, which rotates halves of each head (neox), while llama
+     * GGUFs have q/k permuted to interleaved pairs. llama.cpp's "bitnet"
+     * (1bitLLM models) gates with SiLU; bitnet.cpp's "bitnet-b1.58" and
+     * "bitnet-25" (BitNet-b1.58-2B-4T) with squared ReLU. */
+    if (strcmp(arch, "llama") == 0) {
+        m->arch = BN_ARCH_LLAMA;
+    } else if (strcmp(arch, "bitnet") == 0) {
+        m->arch = BN_ARCH_BITNET;
+        m->hp.rope_neox = 1;
+    } else if (strcmp(arch, "bitnet-b1.58") == 0 || strcmp(arch, "bitnet-25") == 0) {
+        m->arch = BN_ARCH_BITNET;
+        m->hp.rope_neox = 1;
+        m->hp.ffn_relu_sq = 1;
+    } else if (strcmp(arch, "bitnet-ak42") == 0) {
+        m->arch = BN_ARCH_AK42;
+    } else {
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (llama, bitnet, bitnet-b1.58, bitnet-25, bitnet-ak42)",
+                        f->path, arch);
+    }
+    snprintf(m->arch_name, sizeof m->arch_name, "%s", arch);
+    ld.arch_key = arch;
+    if (gguf_get_str(f, "general.name", m->name, sizeof m->name) != 1) snprintf(m->name, sizeof m->name, "%s", arch);
+
+    bitnet_status st = read_hparams(&ld);
+    if (st) return st;
+    bn_hparams *hp = &m->hp;
+    const int kv_dim = hp->n_kv_heads * hp->head_dim;
+
+    /* room for repacked TQ tensors */
+    uint64_t need = 0;
+    for (uint64_t i = 0; i < f->n_tensors; i++)
+        if (is_model_matrix(f->tensors[i].name, hp->n_layers)) need += repack_bytes(f, &f->tensors[i]);
+    if (need) {
+        m->owned = bn_aligned_alloc((size_t)need);
+        if (!m->owned) return bn_error(BITNET_ERR_NOMEM, "%s: cannot allocate %llu bytes to repack ternary tensors", f->path, (unsigned long long)need);
+        m->owned_size = need;
+        ld.owned_cur = m->owned;
+    }
+
+    m->layers = calloc((size_t)hp->n_layers, sizeof(bn_layer));
+    if (!m->layers) return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", f->path);
+    if ((st = load_matrix(&ld, "token_embd.weight", 1, hp->vocab, hp->dim, &m->tok_embd))) return st;
+    if (m->tok_embd.type == BN_W_I2) return bn_error(BITNET_ERR_UNSUPPORTED, "%s: a ternary token_embd is not supported", f->path);
+    if ((st = load_vector(&ld, "output_norm.weight", 1, (uint64_t)hp->dim, &m->output_norm))) return st;
+    if (gguf_find_tensor(f, "output.weight")) {
+        if ((st = load_matrix(&ld, "output.weight", 1, hp->vocab, hp->dim, &m->output))) return st;
+    } else {
+        m->output = m->tok_embd; /* tied classifier */
+    }
+
+    const int need_norms = m->arch != BN_ARCH_AK42, sub = m->arch == BN_ARCH_BITNET;
+    for (int l = 0; l < hp->n_layers; l++) {
+        bn_layer *L = &m->layers[l];
+        char n[96];
+#define TNAME(s) (snprintf(n, sizeof n, "blk.%d." s, l), n)
+        if ((st = load_vector(&ld, TNAME("attn_norm.weight"), need_norms, (uint64_t)hp->dim, &L->attn_norm)) ||
+            (st = load_vector(&ld, TNAME("ffn_norm.weight"), need_norms, (uint64_t)hp->dim, &L->ffn_norm)) ||
+            (st = load_vector(&ld, TNAME("attn_sub_norm.weight"), sub, (uint64_t)hp->dim, &L->attn_sub_norm)) ||
+            (st = load_vector(&ld, TNAME("ffn_sub_norm.weight"), sub, (uint64_t)hp->ff, &L->ffn_sub_norm)) ||
+            (st = load_matrix(&ld, TNAME("attn_q.weight"), 1, hp->dim, hp->dim, &L->wq)) ||
+            (st = load_matrix(&ld, TNAME("attn_k.weight"), 1, kv_dim, hp->dim, &L->wk)) ||
+            (st = load_matrix(&ld, TNAME("attn_v.weight"), 1, kv_dim, hp->dim, &L->wv)) ||
+            (st = load_matrix(&ld, TNAME("attn_output.weight"), 1, hp->dim, hp->dim, &L->wo)) ||
+            (st = load_matrix(&ld, TNAME("ffn_gate.weight"), 1, hp->ff, hp->dim, &L->w_gate)) ||
+            (st = load_matrix(&ld, TNAME("ffn_up.weight"), 1, hp->ff, hp->dim, &L->w_up)) ||
+            (st = load_matrix(&ld, TNAME("ffn_down.weight"), 1, hp->dim, hp->ff, &L->w_down)))
+            return st;
+#undef TNAME
+        if (m->arch == BN_ARCH_AK42) {
+            const bn_matrix *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+            for (int i = 0; i < 7; i++)
+                if (ws[i]->type != BN_W_I2)
+                    return bn_error(BITNET_ERR_FORMAT, "%s: bitnet-ak42 layer %d has a non-ternary linear", f->path, l);
+        }
+    }
+
+    /* tokenizer: embedded, or from --tokenizer */
+    if (p && p->tokenizer_path) {
+        st = bn_tokenizer_from_llama2c(p->tokenizer_path, hp->vocab, &m->tok);
+    } else if (gguf_find_kv(f, "tokenizer.ggml.tokens")) {
+        st = bn_tokenizer_from_gguf(f, &m->tok);
+    } else {
+        st = bn_error(BITNET_ERR_FORMAT, "%s: the file has no vocabulary; pass --tokenizer tokenizer.bin", f->path);
+    }
+    if (st) return st;
+    if (bn_tokenizer_n_vocab(m->tok) < hp->vocab)
+        return bn_error(BITNET_ERR_FORMAT, "%s: the tokenizer has %d tokens but the model has %d", f->path,
+                        bn_tokenizer_n_vocab(m->tok), hp->vocab);
+    return BITNET_OK;
+}

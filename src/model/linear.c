@@ -1,0 +1,169 @@
+/* linear.c - y = W x for every weight type, split by rows over the thread pool.
+ *
+ * Ternary (I2) weights take int8 activations: the float input is quantised
+ * once per token (per-token absmax, as BitNet b1.58 defines it, or the ak42
+ * variant with a weightless RMS norm in front), the kernel accumulates exact
+ * int32 dot products, and a single scale multiply per output turns them back
+ * into floats. Weights are never expanded to float. */
+#include <math.h>
+
+#include "model/ak42_math.h"
+#include "model/context.h"
+
+typedef struct {
+    bitnet_context *ctx;
+    const bn_matrix *W;
+    const float *x;
+    int n;
+    float *y;
+} linear_job;
+
+/* Row range of thread ith: equal shares rounded to 16 rows so that the
+ * kernels' multi-row tiles are not cut (the last thread takes the rest). */
+static void thread_rows(int rows, int ith, int nth, int *r0, int *r1) {
+    int per = (rows + nth - 1) / nth;
+    per = (per + 15) & ~15;
+    *r0 = BN_MIN(rows, ith * per);
+    *r1 = BN_MIN(rows, *r0 + per);
+}
+
+/* Float and Q8_0 matrices have no multi-token kernel: for several tokens the
+ * rows are walked in tiles small enough to stay in L2 while every token uses
+ * them, so a batch still reads each weight from memory once. Tiles are a
+ * multiple of every kernel's row group, so results do not depend on n. */
+#define ROW_TILE 64
+
+static void run_float(void *arg, int ith, int nth) {
+    linear_job *j = arg;
+    const bn_matrix *W = j->W;
+    const bn_kernels *k = j->ctx->kern;
+    int r0, r1;
+    thread_rows(W->rows, ith, nth, &r0, &r1);
+    for (int rb = r0; rb < r1; rb += ROW_TILE) {
+        const int re = BN_MIN(r1, rb + ROW_TILE);
+        for (int t = 0; t < j->n; t++) {
+            const float *x = j->x + (size_t)t * W->cols;
+            float *y = j->y + (size_t)t * W->rows + rb;
+            if (W->type == BN_W_F32)
+                k->f32_gemv(re - rb, W->cols, (const float *)W->data + (size_t)rb * W->cols, x, y);
+            else
+                k->f16_gemv(re - rb, W->cols, (const uint16_t *)W->data + (size_t)rb * W->cols, x, y);
+        }
+    }
+}
+
+static void run_q8(void *arg, int ith, int nth) {
+    linear_job *j = arg;
+    const bn_matrix *W = j->W;
+    bitnet_context *ctx = j->ctx;
+    int r0, r1, nb = W->cols / BN_Q8_BLOCK;
+    thread_rows(W->rows, ith, nth, &r0, &r1);
+    for (int rb = r0; rb < r1; rb += ROW_TILE) {
+        const int re = BN_MIN(r1, rb + ROW_TILE);
+        for (int t = 0; t < j->n; t++)
+            ctx->kern->q8_0_gemv(re - rb, W->cols, (const bn_block_q8_0 *)W->data + (size_t)rb * nb,
+                                 ctx->xq + (size_t)t * ctx->max_cols, ctx->xq_f + (size_t)t * nb,
+                                 j->y + (size_t)t * W->rows + rb);
+    }
+}
+
+static void run_i2(void *arg, int ith, int nth) {
+    linear_job *j = arg;
+    const bn_matrix *W = j->W;
+    bitnet_context *ctx = j->ctx;
+    int r0, r1;
+    thread_rows(W->rows, ith, nth, &r0, &r1);
+    if (r0 >= r1) return;
+    const int cp = W->cols_padded;
+    const uint8_t *w = (const uint8_t *)W->data + (size_t)r0 * (cp / 4);
+    int32_t *acc = ctx->acc;
+    if (j->n == 1)
+        ctx->kern->i2_gemv(r1 - r0, cp, w, ctx->xq, acc + r0);
+    else
+        ctx->kern->i2_gemm(r1 - r0, cp, w, j->n, ctx->xq, acc + r0, W->rows);
+    for (int t = 0; t < j->n; t++) {
+        const int32_t *a = acc + (size_t)t * W->rows;
+        float *y = j->y + (size_t)t * W->rows;
+        if (ctx->model->arch == BN_ARCH_AK42) {
+            bn_ak42_dequant(a + r0, r1 - r0, ctx->ak_act[t], W->scale, W->cols, y + r0);
+        } else {
+            const float f = ctx->xq_f[t] * W->scale;
+            for (int r = r0; r < r1; r++) y[r] = (float)a[r] * f;
+        }
+    }
+}
+
+/* BitNet b1.58 activation quantisation: per-token absmax to int8.
+ * Returns the factor that turns the int32 dot product back into the scale
+ * of x (absmax / 127). */
+static float quantize_absmax(const float *x, int n, int n_padded, int8_t *q) {
+    float amax = 0.0f;
+    for (int i = 0; i < n; i++) {
+        float v = fabsf(x[i]); /* NaN compares false and is skipped, like fmaxf */
+        amax = v > amax ? v : amax;
+    }
+    if (!(amax > 0.0f) || !isfinite(amax)) {
+        memset(q, 0, (size_t)n_padded);
+        return 0.0f;
+    }
+    const float s = 127.0f / amax;
+    /* Round half to even without a libm call: adding and subtracting 1.5*2^23
+     * rounds any |v| < 2^22 to an integer in the current (nearest-even) mode,
+     * exactly as nearbyintf does. |x*s| <= 127 here. */
+    const float magic = 12582912.0f;
+    for (int i = 0; i < n; i++) {
+        float v = (x[i] * s + magic) - magic;
+        q[i] = (int8_t)(v > 127.0f ? 127 : v < -128.0f ? -128 : v == v ? v : 0); /* NaN: skipped, as above */
+    }
+    memset(q + n, 0, (size_t)(n_padded - n));
+    return amax / 127.0f;
+}
+
+/* Below this many weight-token products a matmul runs on the calling thread:
+ * waking the pool costs more than it saves (tiny models, small projections). */
+#define PARALLEL_MIN_WORK (1 << 17)
+
+static void run(bitnet_context *ctx, bn_pool_fn fn, linear_job *job) {
+    if ((int64_t)job->W->rows * job->W->cols * job->n < PARALLEL_MIN_WORK)
+        fn(job, 0, 1);
+    else
+        bn_pool_run(ctx->pool, fn, job);
+}
+
+void bn_linear(bitnet_context *ctx, const bn_matrix *W, const float *x, int n, float *y) {
+    bn_linear_ex(ctx, W, x, n, y, 0);
+}
+
+void bn_linear_ex(bitnet_context *ctx, const bn_matrix *W, const float *x, int n, float *y, int reuse) {
+    linear_job job = {ctx, W, x, n, y};
+    BN_ASSERT(n >= 1 && n <= ctx->n_batch);
+    switch (W->type) {
+    case BN_W_F32:
+    case BN_W_F16:
+        run(ctx, run_float, &job);
+        break;
+    case BN_W_Q8_0: {
+        int nb = W->cols / BN_Q8_BLOCK;
+        for (int t = 0; t < n; t++)
+            bn_quantize_q8_0_act(x + (size_t)t * W->cols, W->cols, ctx->xq + (size_t)t * ctx->max_cols,
+                                 ctx->xq_f + (size_t)t * nb);
+        run(ctx, run_q8, &job);
+        break;
+    }
+    case BN_W_I2: {
+        const int cp = W->cols_padded;
+        for (int t = 0; t < n && !reuse; t++) {
+            int8_t *q = ctx->xq + (size_t)t * cp;
+            const float *xt = x + (size_t)t * W->cols;
+            if (ctx->model->arch == BN_ARCH_AK42) {
+                ctx->ak_act[t] = bn_ak42_quantize(xt, W->cols, q);
+                memset(q + W->cols, 0, (size_t)(cp - W->cols));
+            } else {
+                ctx->xq_f[t] = quantize_absmax(xt, W->cols, cp, q);
+            }
+        }
+        run(ctx, run_i2, &job);
+        break;
+    }
+    }
+}

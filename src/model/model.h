@@ -1,0 +1,125 @@
+/*
+ * model.h - the in-memory model: hyper-parameters, weight views and tokenizer.
+ *
+ * Loaders (gguf_model.c for GGUF, ak42.c for legacy ak42 files) fill a
+ * bitnet_model; the forward pass (forward.c) only reads it. Weight data points
+ * into the file mapping wherever the file layout is the compute layout
+ * (F32, F16, Q8_0, I2_S); other ternary layouts (TQ2_0, TQ1_0) are repacked
+ * once at load into the native I2 layout (still 2 bits per weight).
+ */
+#ifndef BN_MODEL_H
+#define BN_MODEL_H
+
+#include <stdint.h>
+
+#include "common.h"
+#include "formats/gguf.h"
+#include "kernels/kernels.h"
+#include "tokenizer/tokenizer.h"
+
+typedef enum {
+    BN_ARCH_LLAMA = 0,   /* float Llama: RMSNorm, RoPE, GQA, SwiGLU                 */
+    BN_ARCH_BITNET = 1,  /* bitnet-b1.58 (bitnet.cpp / llama.cpp): sub-norms, ReLU^2 */
+    BN_ARCH_AK42 = 2     /* legacy ak42 BitLinear semantics (docs/formats.md)       */
+} bn_arch;
+
+/* How a weight matrix is stored for compute. */
+typedef enum {
+    BN_W_F32 = 0,
+    BN_W_F16,
+    BN_W_Q8_0,
+    BN_W_I2      /* native ternary layout, see kernels.h */
+} bn_wtype;
+
+/* A 2-D weight matrix of `rows` outputs by `cols` inputs (PyTorch Linear shape). */
+typedef struct {
+    bn_wtype type;
+    int rows, cols;     /* logical shape                                           */
+    int cols_padded;    /* I2: cols rounded up to 128 (row stride = cols_padded/4) */
+    const void *data;
+    float scale;        /* I2: per-tensor scale (y = scale * T x); else 1           */
+    const float *block_scales; /* I2 from TQ*_0 with non-uniform block scales: rows*cols/256 floats, else NULL */
+} bn_matrix;
+
+typedef struct {
+    const float *attn_norm;      /* [dim], NULL for ak42                 */
+    const float *ffn_norm;       /* [dim], NULL for ak42                 */
+    const float *attn_sub_norm;  /* [dim] bitnet-b1.58 only, else NULL   */
+    const float *ffn_sub_norm;   /* [ff]  bitnet-b1.58 only, else NULL   */
+    bn_matrix wq, wk, wv, wo;
+    bn_matrix w_gate, w_up, w_down;
+} bn_layer;
+
+typedef struct {
+    int dim;          /* embedding length                           */
+    int ff;           /* feed-forward hidden length                 */
+    int n_layers;
+    int n_heads;
+    int n_kv_heads;
+    int head_dim;     /* dim / n_heads                              */
+    int rope_dim;     /* rotated dimensions per head (<= head_dim)  */
+    int vocab;
+    int ctx_train;    /* context length the model was trained with  */
+    float norm_eps;
+    float rope_theta;
+    int rope_neox;    /* RoPE rotates (x_i, x_i+rope_dim/2) as GPT-NeoX and Hugging
+                         Face do (ggml "neox" mode); 0: interleaved pairs
+                         (x_2i, x_2i+1) as Meta's Llama and llama2.c ("normal")  */
+    int ffn_relu_sq;  /* gated FFN with relu(gate)^2 (bitnet-b1.58); 0: SiLU    */
+} bn_hparams;
+
+struct bitnet_model {
+    bn_arch arch;
+    bn_hparams hp;
+    char name[128];
+    char arch_name[64];          /* general.architecture, as written to GGUF  */
+    char path[512];
+
+    bn_matrix tok_embd;          /* [vocab][dim]: rows are token embeddings  */
+    bn_matrix output;            /* [vocab][dim]: may alias tok_embd          */
+    const float *output_norm;    /* [dim]                                    */
+    bn_layer *layers;            /* [n_layers]                               */
+
+    bn_tokenizer *tok;
+
+    /* storage */
+    gguf_file *gguf;             /* when loaded from GGUF (owns the mapping)  */
+    void *map;                   /* other mapped file (ak42), or NULL         */
+    uint64_t map_size;
+    void *owned;                 /* repacked / converted weights, or NULL     */
+    uint64_t owned_size;
+    uint64_t n_params;
+    uint64_t weight_bytes;
+    int locked;                  /* --mlock succeeded: release munlocks what free() or the binary keeps */
+};
+
+/* GGUF loader (gguf_model.c): fills m from an opened file, taking ownership of f. */
+bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bitnet_model *m);
+/* ak42 loader (ak42.c): `path` is an ak42 file. */
+bitnet_status bn_model_from_ak42(const char *path, const bitnet_model_params *p, bitnet_model *m);
+/* The same over a buffer (fuzzing, tests): without p->tokenizer_path it loads
+ * the weights only (m->tok stays NULL). The buffer must outlive m. */
+bitnet_status bn_model_from_ak42_memory(const void *data, uint64_t size, const char *name,
+                                        const bitnet_model_params *p, bitnet_model *m);
+/* Puts the file's bytes in m->map / m->map_size: mapped read-only, or with
+ * use_mmap == 0 read into one anonymous mapping (--no-mmap). Either way
+ * bn_model_release unmaps it. */
+bitnet_status bn_model_map_file(const char *path, int use_mmap, bitnet_model *m);
+/* Releases what a loader put in m (not m itself). */
+void bn_model_release(bitnet_model *m);
+
+/* general.architecture of m: as its GGUF file spelled it ("bitnet" and
+ * "bitnet-b1.58" differ in the FFN gate), else the canonical name of m->arch. */
+const char *bn_model_arch_name(const bitnet_model *m);
+
+/* Embedding row of token t into out[dim] (any weight type). */
+void bn_matrix_get_row(const bn_matrix *w, int row, float *out);
+
+/* Ternary values of one row of float weights, shared by the GGUF and safetensors
+ * loaders (gguf_model.c). iscale == 0: the values must already be -1, 0 or +1
+ * (ternary tensors stored as floats with a NAME.scale); returns the column of the
+ * first that is not, else -1. iscale > 0: BitNet b1.58 absmean quantisation of
+ * latent weights, t = clamp(round_half_even(v * iscale), -1, 1); returns -1. */
+int bn_ternarize_row(const float *v, int cols, float iscale, int8_t *t);
+
+#endif

@@ -1,0 +1,661 @@
+/* safetensors_model.c - builds a bitnet_model from a Hugging Face style
+ * checkpoint: model.safetensors plus config.json (or the config embedded by
+ * bn_safetensors_write_model). docs/formats.md, "safetensors", has the rules.
+ *
+ * Architectures (config "architectures"[0]): LlamaForCausalLM (float),
+ * BitNetForCausalLM (latent float weights, ternarised here with the b1.58
+ * absmean rule, or ternary I8 values with a NAME.scale tensor as we write
+ * them) and BitNetAK42ForCausalLM (our name for the legacy ak42 semantics).
+ *
+ * Two conventions differ from GGUF: shapes are PyTorch's [out, in] (the same
+ * bytes as GGUF's ne = {in, out}), and Hugging Face applies RoPE to the two
+ * halves of each head (rotate_half). Llama models run interleaved pairs here
+ * (as llama.cpp's GGUFs), so their q_proj/k_proj rows are permuted at load
+ * exactly as llama.cpp's convert_hf_to_gguf.py permutes them (and back by the
+ * writer); BitNet models keep the halves layout (hp.rope_neox), as llama.cpp's
+ * and bitnet.cpp's BitNet converters do.
+ *
+ * Loading runs twice over the same code: pass 1 validates every shape and
+ * dtype and sums the memory needed for converted tensors, pass 2 allocates
+ * that once (m->owned) and converts. F32/F16 tensors that need no change are
+ * used in place from the mapping. */
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "model/model.h"
+#include "formats/safetensors.h"
+
+typedef unsigned long long ull;
+
+typedef struct {
+    bitnet_model *m;
+    bn_safetensors *f;
+    int counting;       /* pass 1 */
+    uint64_t need;      /* pass 1: bytes of m->owned */
+    uint8_t *cur;       /* pass 2: next free byte of m->owned */
+    float *row;         /* pass 2: one row of floats (max cols) */
+    int8_t *tern;       /* pass 2: one row of ternary values */
+} loader;
+
+/* Memory for a converted tensor (64-byte aligned pieces of m->owned). */
+static void *carve(loader *ld, uint64_t bytes) {
+    bytes = (bytes + 63) & ~(uint64_t)63;
+    if (ld->counting) {
+        ld->need += bytes;
+        return NULL;
+    }
+    void *p = ld->cur;
+    ld->cur += bytes;
+    return p;
+}
+
+/* ---- element access ------------------------------------------------------------ */
+
+static float bf16_to_f32(uint16_t h) {
+    uint32_t bits = (uint32_t)h << 16;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+/* Element i of a float (or I8) tensor; memcpy because the file may leave it unaligned. */
+static float elem(const bn_st_tensor *t, uint64_t i) {
+    const uint8_t *p = (const uint8_t *)t->data;
+    switch (t->dtype) {
+    case BN_ST_F32: {
+        float f;
+        memcpy(&f, p + i * 4, 4);
+        return f;
+    }
+    case BN_ST_F16:
+    case BN_ST_BF16: {
+        uint16_t h;
+        memcpy(&h, p + i * 2, 2);
+        return t->dtype == BN_ST_F16 ? bn_fp16_to_fp32(h) : bf16_to_f32(h);
+    }
+    case BN_ST_I8: return (float)(int8_t)p[i];
+    default: return 0.0f;
+    }
+}
+
+static int is_float(bn_st_dtype d) { return d == BN_ST_F32 || d == BN_ST_F16 || d == BN_ST_BF16; }
+
+/* Source row of our row r for q/k projections: HF keeps each head's rotated
+ * dimensions as two halves [x_0..x_{d/2}) [x_{d/2}..x_d), we as pairs
+ * (x_2j, x_2j+1) (llama.cpp's permute()). Other rows map to themselves. */
+static int src_row(int r, int permute, const bn_hparams *hp) {
+    if (!permute) return r;
+    int h = r / hp->head_dim, i = r % hp->head_dim, rd = hp->rope_dim;
+    if (i < rd) i = (i % 2) * (rd / 2) + i / 2;
+    return h * hp->head_dim + i;
+}
+
+/* ---- tensors ------------------------------------------------------------------ */
+
+static const bn_st_tensor *find(loader *ld, const char *name, int required, uint64_t d0, uint64_t d1, int n_dims,
+                                bitnet_status *st) {
+    const bn_st_tensor *t = bn_safetensors_find(ld->f, name);
+    if (!t) {
+        if (required) *st = bn_error(BITNET_ERR_FORMAT, "%s: missing tensor '%s'", ld->f->path, name);
+        return NULL;
+    }
+    uint64_t want[2] = {d0, d1};
+    int ok = (int)t->n_dims == n_dims;
+    for (int i = 0; ok && i < n_dims; i++) ok = t->shape[i] == want[i];
+    if (!ok) {
+        char got[96] = "";
+        for (uint32_t i = 0; i < t->n_dims && strlen(got) < 60; i++)
+            snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", i ? ", " : "", (ull)t->shape[i]);
+        if (n_dims == 1)
+            *st = bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has shape [%s], expected [%llu] from the config",
+                           ld->f->path, name, got, (ull)d0);
+        else
+            *st = bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has shape [%s], expected [%llu, %llu] from the config",
+                           ld->f->path, name, got, (ull)d0, (ull)d1);
+        return NULL;
+    }
+    return t;
+}
+
+static bitnet_status unsupported_dtype(loader *ld, const char *name, const bn_st_tensor *t, const char *what) {
+    return bn_error(BITNET_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; %s", ld->f->path, name,
+                    bn_st_dtype_name(t->dtype), what);
+}
+
+/* A norm weight as floats: in place when it is aligned F32, else converted. */
+static bitnet_status load_vector(loader *ld, const char *name, int required, int n, const float **out) {
+    bitnet_status st = BITNET_OK;
+    *out = NULL;
+    const bn_st_tensor *t = find(ld, name, required, (uint64_t)n, 0, 1, &st);
+    if (!t) return st;
+    if (!is_float(t->dtype)) return unsupported_dtype(ld, name, t, "norm weights must be F32, F16 or BF16");
+    if (t->dtype == BN_ST_F32 && (uintptr_t)t->data % 4 == 0) {
+        *out = t->data;
+        return BITNET_OK;
+    }
+    float *v = carve(ld, (uint64_t)n * sizeof(float));
+    for (int i = 0; v && i < n; i++) v[i] = elem(t, (uint64_t)i);
+    *out = v;
+    return BITNET_OK;
+}
+
+/* NAME.scale beside NAME.weight: a ternary tensor stored as exact -1/0/+1 values. */
+static bitnet_status find_scale(loader *ld, const char *name, const bn_st_tensor **sc) {
+    char sname[256];
+    size_t len = strlen(name);
+    *sc = NULL;
+    if (len < 8 || len > 200 || strcmp(name + len - 7, ".weight") != 0) return BITNET_OK;
+    snprintf(sname, sizeof sname, "%.*s.scale", (int)(len - 7), name);
+    const bn_st_tensor *t = bn_safetensors_find(ld->f, sname);
+    if (!t) return BITNET_OK;
+    if (!is_float(t->dtype) || t->n_elems != 1 || t->n_dims > 1)
+        return bn_error(BITNET_ERR_FORMAT, "%s: scale tensor '%s' must hold one F32, F16 or BF16 value", ld->f->path,
+                        sname);
+    float s = elem(t, 0);
+    if (!isfinite(s) || s < 0.0f)
+        return bn_error(BITNET_ERR_FORMAT, "%s: scale tensor '%s' is %g, not a finite value >= 0", ld->f->path, sname,
+                        (double)s);
+    *sc = t;
+    return BITNET_OK;
+}
+
+/* A ternary linear layer into native I2: exact values with a scale tensor, or
+ * latent float weights ternarised with absmean (s = max(mean|W|, 1e-5)). */
+static bitnet_status load_ternary(loader *ld, const char *name, const bn_st_tensor *t, const bn_st_tensor *sc,
+                                  int permute, bn_matrix *w) {
+    const int rows = w->rows, cols = w->cols, cp = bn_i2_cols_padded(cols);
+    if (!sc && !is_float(t->dtype))
+        return unsupported_dtype(ld, name, t, "ternary weights are I8 or float values with a scale tensor, or float latent weights");
+    if (sc && !is_float(t->dtype) && t->dtype != BN_ST_I8)
+        return unsupported_dtype(ld, name, t, "ternary values with a scale tensor must be I8, F32, F16 or BF16");
+    if (ld->m->arch == BN_ARCH_AK42 && !sc)
+        return bn_error(BITNET_ERR_FORMAT, "%s: '%s' has no scale tensor; BitNetAK42 weights are stored ternary",
+                        ld->f->path, name);
+    uint8_t *out = carve(ld, (uint64_t)rows * (uint64_t)(cp / 4));
+    w->type = BN_W_I2;
+    w->cols_padded = cp;
+    if (ld->counting) return BITNET_OK;
+    float iscale = 0.0f;
+    if (sc) {
+        w->scale = elem(sc, 0);
+    } else {
+        double sum = 0.0; /* in double: torch sums float32 pairwise, the difference is below one ulp of the mean */
+        for (uint64_t i = 0; i < t->n_elems; i++) sum += fabs((double)elem(t, i));
+        float s = (float)(sum / (double)t->n_elems);
+        if (!isfinite(s))
+            return bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has non-finite weights", ld->f->path, name);
+        iscale = 1.0f / BN_MAX(s, 1e-5f);
+        w->scale = 1.0f / iscale; /* W_q = T / iscale, as llama.cpp's and Hugging Face's weight_quant */
+    }
+    for (int r = 0; r < rows; r++) {
+        const uint64_t base = (uint64_t)src_row(r, permute, &ld->m->hp) * (uint64_t)cols;
+        for (int c = 0; c < cols; c++) ld->row[c] = elem(t, base + (uint64_t)c);
+        int bad = bn_ternarize_row(ld->row, cols, iscale, ld->tern);
+        if (bad >= 0)
+            return bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a scale tensor but value %g at [%d, %d] is not -1, 0 or 1",
+                            ld->f->path, name, (double)ld->row[bad], src_row(r, permute, &ld->m->hp), bad);
+        bn_i2_pack(ld->tern, 1, cols, out + (size_t)r * (size_t)(cp / 4));
+    }
+    w->data = out;
+    return BITNET_OK;
+}
+
+/* A [rows, cols] weight. `linear`: a projection, ternary in BitNet models;
+ * `permute`: a q/k projection (RoPE layout, see src_row). */
+static bitnet_status load_matrix(loader *ld, const char *name, int required, int rows, int cols, int linear,
+                                 int permute, bn_matrix *w) {
+    bitnet_status st = BITNET_OK;
+    memset(w, 0, sizeof *w);
+    const bn_st_tensor *t = find(ld, name, required, (uint64_t)rows, (uint64_t)cols, 2, &st);
+    if (!t) return st;
+    const bn_st_tensor *sc;
+    if ((st = find_scale(ld, name, &sc))) return st;
+    w->rows = rows;
+    w->cols = cols;
+    w->cols_padded = cols;
+    w->scale = 1.0f;
+    if (ld->m->arch != BN_ARCH_LLAMA && (linear || sc)) return load_ternary(ld, name, t, sc, permute, w);
+    if (sc) return bn_error(BITNET_ERR_UNSUPPORTED, "%s: a scale tensor is only supported for ternary '%s'", ld->f->path, name);
+    if (!is_float(t->dtype)) return unsupported_dtype(ld, name, t, "float weights must be F32, F16 or BF16");
+    /* F32 and F16 keep their type; BF16 widens to F32 (exact) */
+    const int f16 = t->dtype == BN_ST_F16;
+    const uint64_t esize = f16 ? 2 : 4;
+    w->type = f16 ? BN_W_F16 : BN_W_F32;
+    if (!permute && t->dtype != BN_ST_BF16 && (uintptr_t)t->data % esize == 0) {
+        w->data = t->data; /* zero-copy */
+        return BITNET_OK;
+    }
+    uint8_t *out = carve(ld, (uint64_t)rows * (uint64_t)cols * esize);
+    for (int r = 0; out && r < rows; r++) {
+        const uint64_t src = (uint64_t)src_row(r, permute, &ld->m->hp) * (uint64_t)cols;
+        uint8_t *dst = out + (size_t)r * (size_t)cols * esize;
+        if (t->dtype == BN_ST_BF16)
+            for (int c = 0; c < cols; c++) ((float *)dst)[c] = elem(t, src + (uint64_t)c);
+        else
+            memcpy(dst, (const uint8_t *)t->data + src * esize, (size_t)cols * esize);
+    }
+    w->data = out;
+    return BITNET_OK;
+}
+
+/* Every tensor of the model, in either pass. */
+static bitnet_status load_tensors(loader *ld, int tied) {
+    bitnet_model *m = ld->m;
+    const bn_hparams *hp = &m->hp;
+    const int kv_dim = hp->n_kv_heads * hp->head_dim;
+    bitnet_status st;
+    if ((st = load_matrix(ld, "model.embed_tokens.weight", 1, hp->vocab, hp->dim, 0, 0, &m->tok_embd)) ||
+        (st = load_vector(ld, "model.norm.weight", 1, hp->dim, &m->output_norm)))
+        return st;
+    if (m->tok_embd.type == BN_W_I2)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: a ternary embed_tokens is not supported", ld->f->path);
+    if (tied) m->output = m->tok_embd;
+    else if ((st = load_matrix(ld, "lm_head.weight", 1, hp->vocab, hp->dim, 0, 0, &m->output))) return st;
+    const int norms = m->arch != BN_ARCH_AK42, sub = m->arch == BN_ARCH_BITNET;
+    for (int l = 0; l < hp->n_layers; l++) {
+        bn_layer *L = &m->layers[l];
+        char n[128];
+#define TNAME(s) (snprintf(n, sizeof n, "model.layers.%d." s, l), n)
+        if ((st = load_vector(ld, TNAME("input_layernorm.weight"), norms, hp->dim, &L->attn_norm)) ||
+            (st = load_vector(ld, TNAME("post_attention_layernorm.weight"), norms, hp->dim, &L->ffn_norm)) ||
+            (sub && (st = load_vector(ld, TNAME("self_attn.attn_sub_norm.weight"), 1, hp->dim, &L->attn_sub_norm))) ||
+            (sub && (st = load_vector(ld, TNAME("mlp.ffn_sub_norm.weight"), 1, hp->ff, &L->ffn_sub_norm))) ||
+            (st = load_matrix(ld, TNAME("self_attn.q_proj.weight"), 1, hp->dim, hp->dim, 1, !hp->rope_neox, &L->wq)) ||
+            (st = load_matrix(ld, TNAME("self_attn.k_proj.weight"), 1, kv_dim, hp->dim, 1, !hp->rope_neox, &L->wk)) ||
+            (st = load_matrix(ld, TNAME("self_attn.v_proj.weight"), 1, kv_dim, hp->dim, 1, 0, &L->wv)) ||
+            (st = load_matrix(ld, TNAME("self_attn.o_proj.weight"), 1, hp->dim, hp->dim, 1, 0, &L->wo)) ||
+            (st = load_matrix(ld, TNAME("mlp.gate_proj.weight"), 1, hp->ff, hp->dim, 1, 0, &L->w_gate)) ||
+            (st = load_matrix(ld, TNAME("mlp.up_proj.weight"), 1, hp->ff, hp->dim, 1, 0, &L->w_up)) ||
+            (st = load_matrix(ld, TNAME("mlp.down_proj.weight"), 1, hp->dim, hp->ff, 1, 0, &L->w_down)))
+            return st;
+        if (bn_safetensors_find(ld->f, TNAME("self_attn.q_proj.bias")) || bn_safetensors_find(ld->f, TNAME("mlp.up_proj.bias")))
+            return bn_error(BITNET_ERR_UNSUPPORTED, "%s: layer %d has bias tensors, which this runtime does not compute",
+                            ld->f->path, l);
+#undef TNAME
+    }
+    return BITNET_OK;
+}
+
+/* ---- config -------------------------------------------------------------------- */
+
+/* An integer config value in [1, max]; absent or null gives def (0 = required). */
+static bitnet_status cfg_int(const char *cfg_name, const bn_json *cfg, const char *key, int def, int max, int *out) {
+    const bn_json *v = bn_json_get(cfg, key);
+    if (!v || v->type == BN_JSON_NULL) {
+        if (!def) return bn_error(BITNET_ERR_FORMAT, "%s: missing \"%s\"", cfg_name, key);
+        *out = def;
+        return BITNET_OK;
+    }
+    if (v->type != BN_JSON_NUMBER || !(v->number >= 1 && v->number <= max) || v->number != floor(v->number))
+        return bn_error(BITNET_ERR_FORMAT, "%s: \"%s\" must be an integer in [1, %d]", cfg_name, key, max);
+    *out = (int)v->number;
+    return BITNET_OK;
+}
+
+static bitnet_status cfg_float(const char *cfg_name, const bn_json *cfg, const char *key, float def, float *out) {
+    const bn_json *v = bn_json_get(cfg, key);
+    if (!v || v->type == BN_JSON_NULL) {
+        *out = def;
+        return BITNET_OK;
+    }
+    if (v->type != BN_JSON_NUMBER || !isfinite((float)v->number))
+        return bn_error(BITNET_ERR_FORMAT, "%s: \"%s\" must be a finite number", cfg_name, key);
+    *out = (float)v->number;
+    return BITNET_OK;
+}
+
+/* Architecture and hyper-parameters; *tied: the classifier is the embedding. */
+static bitnet_status read_config(const char *cfg_name, const bn_json *cfg, bitnet_model *m, int *tied) {
+    if (!cfg || cfg->type != BN_JSON_OBJECT) return bn_error(BITNET_ERR_FORMAT, "%s: the config is not a JSON object", cfg_name);
+    const bn_json *archs = bn_json_get(cfg, "architectures");
+    if (!archs || archs->type != BN_JSON_ARRAY || archs->n != 1 || archs->items[0].type != BN_JSON_STRING)
+        return bn_error(BITNET_ERR_FORMAT, "%s: \"architectures\" must be an array of one string", cfg_name);
+    const char *a = archs->items[0].str, *act_want;
+    float eps_def, theta_def;
+    if (strcmp(a, "LlamaForCausalLM") == 0) {
+        m->arch = BN_ARCH_LLAMA, act_want = "silu", eps_def = 1e-6f, theta_def = 10000.0f; /* LlamaConfig defaults */
+    } else if (strcmp(a, "BitNetForCausalLM") == 0 || strcmp(a, "BitnetForCausalLM") == 0) {
+        m->arch = BN_ARCH_BITNET, act_want = NULL, eps_def = 1e-5f, theta_def = 500000.0f; /* BitNetConfig */
+        m->hp.rope_neox = 1; /* rotate_half, as llama.cpp/bitnet.cpp keep it: no q/k permutation */
+    } else if (strcmp(a, "BitNetAK42ForCausalLM") == 0) {
+        m->arch = BN_ARCH_AK42, act_want = NULL, eps_def = 1e-5f, theta_def = 10000.0f;
+    } else {
+        char nm[64];
+        snprintf(nm, sizeof nm, "%s", a);
+        return bn_error(BITNET_ERR_UNSUPPORTED,
+                        "%s: architecture '%s' is not supported (LlamaForCausalLM, BitNetForCausalLM, BitNetAK42ForCausalLM)",
+                        cfg_name, nm);
+    }
+    const bn_json *act = bn_json_get(cfg, "hidden_act"), *rs = bn_json_get(cfg, "rope_scaling");
+    if (act_want && act && (act->type != BN_JSON_STRING || strcmp(act->str, act_want) != 0))
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: \"hidden_act\" must be \"%s\" for %s", cfg_name, act_want, a);
+    if (m->arch == BN_ARCH_BITNET) { /* BitNetConfig: relu2 (b1.58-2B-4T); 1bitLLM's Llama-style models: silu */
+        if (act && (act->type != BN_JSON_STRING || (strcmp(act->str, "relu2") && strcmp(act->str, "silu"))))
+            return bn_error(BITNET_ERR_UNSUPPORTED, "%s: \"hidden_act\" must be \"relu2\" or \"silu\" for %s", cfg_name, a);
+        m->hp.ffn_relu_sq = !act || strcmp(act->str, "relu2") == 0;
+        /* written back to GGUF as the architecture llama.cpp/bitnet.cpp compute alike */
+        snprintf(m->arch_name, sizeof m->arch_name, "%s", m->hp.ffn_relu_sq ? "bitnet-b1.58" : "bitnet");
+    }
+    if (rs && rs->type != BN_JSON_NULL)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: \"rope_scaling\" is not supported", cfg_name);
+    if (bn_json_get(cfg, "quantization_config"))
+        return bn_error(BITNET_ERR_UNSUPPORTED,
+                        "%s: pre-quantized checkpoints (\"quantization_config\") are not supported; use the float (e.g. -bf16) weights",
+                        cfg_name);
+    bn_hparams *hp = &m->hp;
+    int dim = 0, ff = 0, nl = 0, nh = 0, nkv = 0, vocab = 0, ctx = 0, head_dim = 0;
+    bitnet_status st;
+    if ((st = cfg_int(cfg_name, cfg, "hidden_size", 0, 65536, &dim)) ||
+        (st = cfg_int(cfg_name, cfg, "intermediate_size", 0, 262144, &ff)) ||
+        (st = cfg_int(cfg_name, cfg, "num_hidden_layers", 0, 1024, &nl)) ||
+        (st = cfg_int(cfg_name, cfg, "num_attention_heads", 0, 65536, &nh)) ||
+        (st = cfg_int(cfg_name, cfg, "num_key_value_heads", nh, 65536, &nkv)) ||
+        (st = cfg_int(cfg_name, cfg, "vocab_size", 0, 1 << 24, &vocab)) ||
+        (st = cfg_int(cfg_name, cfg, "max_position_embeddings", 2048, 1 << 24, &ctx)) ||
+        (st = cfg_float(cfg_name, cfg, "rms_norm_eps", eps_def, &hp->norm_eps)) ||
+        (st = cfg_float(cfg_name, cfg, "rope_theta", theta_def, &hp->rope_theta)))
+        return st;
+    if (nh > dim || dim % nh != 0 || nkv > nh || nh % nkv != 0 || (dim / nh) % 2 != 0)
+        return bn_error(BITNET_ERR_FORMAT, "%s: inconsistent heads (hidden_size %d, heads %d, kv heads %d)", cfg_name,
+                        dim, nh, nkv);
+    if ((st = cfg_int(cfg_name, cfg, "head_dim", dim / nh, 65536, &head_dim))) return st;
+    if (head_dim != dim / nh)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: head_dim %d differs from hidden_size / heads = %d", cfg_name,
+                        head_dim, dim / nh);
+    const bn_json *prf = bn_json_get(cfg, "partial_rotary_factor");
+    double rd = head_dim; /* rotated dimensions per head */
+    if (prf && prf->type != BN_JSON_NULL) {
+        rd = prf->type == BN_JSON_NUMBER ? floor(prf->number * head_dim + 0.5) : 0.0;
+        if (!(rd >= 2.0 && rd <= head_dim) || fabs(prf->number * head_dim - rd) > 1e-6 || (int)rd % 2)
+            return bn_error(BITNET_ERR_FORMAT, "%s: \"partial_rotary_factor\" does not give an even rotary size", cfg_name);
+    }
+    if (!(hp->norm_eps >= 0.0f && hp->norm_eps < 1.0f) || !(hp->rope_theta > 0.0f))
+        return bn_error(BITNET_ERR_FORMAT, "%s: bad rms_norm_eps or rope_theta", cfg_name);
+    hp->dim = dim;
+    hp->ff = ff;
+    hp->n_layers = nl;
+    hp->n_heads = nh;
+    hp->n_kv_heads = nkv;
+    hp->head_dim = head_dim;
+    hp->rope_dim = (int)rd;
+    hp->vocab = vocab;
+    hp->ctx_train = ctx;
+    const bn_json *tie = bn_json_get(cfg, "tie_word_embeddings");
+    if (tie && tie->type != BN_JSON_BOOL && tie->type != BN_JSON_NULL)
+        return bn_error(BITNET_ERR_FORMAT, "%s: \"tie_word_embeddings\" must be a boolean", cfg_name);
+    *tied = tie && tie->type == BN_JSON_BOOL ? tie->boolean : 0; /* the default of both configs */
+    return BITNET_OK;
+}
+
+/* ---- files --------------------------------------------------------------------- */
+
+static char *read_small_file(const char *path, size_t max, size_t *len) {
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return NULL;
+    char *buf = malloc(max + 1);
+    size_t n = buf ? fread(buf, 1, max + 1, fp) : 0;
+    fclose(fp);
+    if (!buf || n > max) {
+        free(buf);
+        return NULL;
+    }
+    *len = n;
+    return buf;
+}
+
+static bitnet_status load_tokenizer(const char *path, const bitnet_model_params *p, bitnet_model *m) {
+    const char *tp = p ? p->tokenizer_path : NULL;
+    if (!tp)
+        return bn_error(BITNET_ERR_ARG,
+                        "%s: safetensors models carry no vocabulary this runtime reads (tokenizer.json is not supported); "
+                        "pass --tokenizer with a llama2.c tokenizer.bin or a GGUF file that has the vocabulary",
+                        path);
+    char magic[4] = {0};
+    FILE *fp = fopen(tp, "rb");
+    if (!fp) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", tp, strerror(errno));
+    size_t got = fread(magic, 1, 4, fp);
+    fclose(fp);
+    if (got == 4 && memcmp(magic, "GGUF", 4) == 0) {
+        gguf_file *g = NULL;
+        bitnet_status st = gguf_open(tp, &g);
+        if (st == BITNET_OK) st = bn_tokenizer_from_gguf(g, &m->tok);
+        gguf_close(g);
+        if (st != BITNET_OK) return st;
+    } else {
+        bitnet_status st = bn_tokenizer_from_llama2c(tp, m->hp.vocab, &m->tok);
+        if (st != BITNET_OK) return st;
+    }
+    if (bn_tokenizer_n_vocab(m->tok) < m->hp.vocab)
+        return bn_error(BITNET_ERR_FORMAT, "%s: the tokenizer %s has %d tokens but the model has %d", path, tp,
+                        bn_tokenizer_n_vocab(m->tok), m->hp.vocab);
+    return BITNET_OK;
+}
+
+int bn_safetensors_detect(const char *path) {
+    struct stat sb;
+    if (!path || stat(path, &sb) != 0) return 0;
+    if (S_ISDIR(sb.st_mode)) return 1;
+    size_t len = strlen(path);
+    if (len >= 12 && strcmp(path + len - 12, ".safetensors") == 0) return 1;
+    uint8_t b[9];
+    FILE *fp = fopen(path, "rb");
+    if (!fp) return 0;
+    size_t got = fread(b, 1, sizeof b, fp);
+    fclose(fp);
+    if (got < 9 || b[8] != '{') return 0;
+    uint64_t hl = 0;
+    for (int i = 7; i >= 0; i--) hl = hl << 8 | b[i];
+    return hl >= 2 && hl <= BN_ST_MAX_HEADER && hl <= (uint64_t)sb.st_size - 8;
+}
+
+bitnet_status bn_model_from_safetensors(const char *path, const bitnet_model_params *p, bitnet_model *m) {
+    char file[1024], dir[1024], cfg_path[1100];
+    struct stat sb;
+    if (stat(path, &sb) != 0) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(sb.st_mode)) {
+        snprintf(dir, sizeof dir, "%s", path);
+        snprintf(file, sizeof file, "%s/model.safetensors", path);
+        if (access(file, F_OK) != 0) {
+            snprintf(cfg_path, sizeof cfg_path, "%s/model.safetensors.index.json", path);
+            if (access(cfg_path, F_OK) == 0)
+                return bn_error(BITNET_ERR_UNSUPPORTED, "%s: sharded checkpoints (model.safetensors.index.json) are not supported", path);
+            return bn_error(BITNET_ERR_IO, "%s: directory has no model.safetensors", path);
+        }
+    } else {
+        const char *slash = strrchr(path, '/');
+        snprintf(file, sizeof file, "%s", path);
+        snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    }
+    snprintf(m->path, sizeof m->path, "%.511s", file);
+    bitnet_status st = bn_model_map_file(file, p ? p->use_mmap : 1, m);
+    if (st != BITNET_OK) return st;
+    loader ld = {.m = m};
+    static const uint8_t empty[1];
+    if ((st = bn_safetensors_open_memory(m->map ? m->map : empty, m->map_size, file, &ld.f))) return st;
+
+    /* the config: embedded by our writer, else config.json beside the weights */
+    const char *emb = bn_safetensors_meta(ld.f, "bitnet.config"), *cfg_name = file;
+    char *text = NULL, err[200];
+    size_t len = 0;
+    snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
+    if (!emb) {
+        text = read_small_file(cfg_path, 1 << 20, &len);
+        cfg_name = cfg_path;
+        if (!text) st = bn_error(BITNET_ERR_IO, "%s: cannot read %s (at most 1 MB) and the file embeds no config", file, cfg_path);
+    }
+    bn_json *cfg = st ? NULL : bn_json_parse(emb ? emb : text, emb ? strlen(emb) : len, err, sizeof err);
+    if (!st && !cfg) st = bn_error(BITNET_ERR_FORMAT, "%s%s: %s", cfg_name, emb ? " (bitnet.config)" : "", err);
+    int tied = 0;
+    if (!st) st = read_config(emb ? file : cfg_path, cfg, m, &tied);
+    bn_json_free(cfg);
+    free(text);
+    const char *name = bn_safetensors_meta(ld.f, "bitnet.name"), *base = strrchr(dir, '/');
+    snprintf(m->name, sizeof m->name, "%.127s", name ? name : base ? base + 1 : dir);
+
+    if (!st && !(m->layers = calloc((size_t)m->hp.n_layers, sizeof(bn_layer))))
+        st = bn_error(BITNET_ERR_NOMEM, "%s: out of memory", file);
+    ld.counting = 1;
+    if (!st) st = load_tensors(&ld, tied); /* pass 1: validate, size m->owned */
+    if (!st && ld.need) {
+        m->owned = bn_aligned_alloc((size_t)ld.need);
+        if (!m->owned) st = bn_error(BITNET_ERR_NOMEM, "%s: cannot allocate %llu bytes for converted tensors", file, (ull)ld.need);
+        m->owned_size = ld.need;
+    }
+    if (!st) {
+        const int maxc = BN_MAX(m->hp.dim, m->hp.ff);
+        ld.row = malloc((size_t)maxc * sizeof(float));
+        ld.tern = malloc((size_t)maxc);
+        ld.cur = m->owned;
+        ld.counting = 0;
+        st = ld.row && ld.tern ? load_tensors(&ld, tied) : bn_error(BITNET_ERR_NOMEM, "%s: out of memory", file);
+    }
+    free(ld.row);
+    free(ld.tern);
+    bn_safetensors_close(ld.f); /* the weights point into m->map, which m owns */
+    if (!st) st = load_tokenizer(file, p, m);
+    return st;
+}
+
+/* ---- writer -------------------------------------------------------------------- */
+
+typedef struct {
+    const bitnet_model *m;
+    const bn_matrix *w; /* matrices and scales */
+    const float *vec;   /* norm weights       */
+    int n, permute;
+} wsrc;
+
+/* Produces one tensor's bytes (bn_st_out.fill): floats as F32/F16, ternary I2
+ * as I8 values, and q/k rows moved back to the Hugging Face RoPE layout. */
+static void fill_tensor(const bn_st_out *o, void *dst) {
+    const wsrc *s = o->user;
+    if (s->vec) {
+        memcpy(dst, s->vec, (size_t)s->n * sizeof(float));
+        return;
+    }
+    const bn_matrix *w = s->w;
+    if (o->dtype == BN_ST_F32 && o->n_dims == 1) { /* NAME.scale */
+        memcpy(dst, &w->scale, sizeof(float));
+        return;
+    }
+    for (int r = 0; r < w->rows; r++) {
+        const size_t out_row = (size_t)src_row(r, s->permute, &s->m->hp) * (size_t)w->cols;
+        if (o->dtype == BN_ST_I8) {
+            int8_t t[BN_I2_BLOCK];
+            const uint8_t *row = (const uint8_t *)w->data + (size_t)r * (size_t)(w->cols_padded / 4);
+            for (int b = 0; b < w->cols; b += BN_I2_BLOCK) {
+                bn_i2_unpack_row(row + b / 4, BN_I2_BLOCK, t);
+                memcpy((int8_t *)dst + out_row + b, t, (size_t)BN_MIN(BN_I2_BLOCK, w->cols - b));
+            }
+        } else if (o->dtype == BN_ST_F16) { /* an F16 matrix stays F16: bit-exact */
+            memcpy((uint16_t *)dst + out_row, (const uint16_t *)w->data + (size_t)r * (size_t)w->cols,
+                   (size_t)w->cols * 2);
+        } else {
+            bn_matrix_get_row(w, r, (float *)dst + out_row);
+        }
+    }
+}
+
+typedef struct {
+    const bitnet_model *m;
+    bn_st_out *t;
+    wsrc *src;
+    char (*names)[128];
+    int n, cap;
+} wlist;
+
+static void add_out(wlist *W, const char *name, bn_st_dtype dt, uint32_t n_dims, uint64_t d0, uint64_t d1, wsrc s) {
+    BN_ASSERT(W->n < W->cap);
+    snprintf(W->names[W->n], sizeof W->names[0], "%s", name);
+    W->src[W->n] = s;
+    W->t[W->n] = (bn_st_out){W->names[W->n], dt, n_dims, {d0, d1}, NULL, fill_tensor, &W->src[W->n]};
+    W->n++;
+}
+
+static void add_vec(wlist *W, const char *name, const float *v, int len) {
+    if (v) add_out(W, name, BN_ST_F32, 1, (uint64_t)len, 0, (wsrc){W->m, NULL, v, len, 0});
+}
+
+/* BASE.weight, and BASE.scale for a ternary matrix. */
+static void add_mat(wlist *W, const char *base, const bn_matrix *w, int permute) {
+    char name[128];
+    bn_st_dtype dt = w->type == BN_W_I2 ? BN_ST_I8 : w->type == BN_W_F16 ? BN_ST_F16 : BN_ST_F32;
+    snprintf(name, sizeof name, "%s.weight", base);
+    add_out(W, name, dt, 2, (uint64_t)w->rows, (uint64_t)w->cols, (wsrc){W->m, w, NULL, 0, permute});
+    if (w->type != BN_W_I2) return;
+    snprintf(name, sizeof name, "%s.scale", base);
+    add_out(W, name, BN_ST_F32, 1, 1, 0, (wsrc){W->m, w, NULL, 0, 0});
+}
+
+bitnet_status bn_safetensors_write_model(const bitnet_model *m, const char *path) {
+    if (!m || !path) return bn_error(BITNET_ERR_ARG, "bn_safetensors_write_model: NULL argument");
+    const bn_hparams *hp = &m->hp;
+    const int n_max = 5 + 18 * hp->n_layers; /* embedding, norm, classifier + scale; 4 norms, 7 x 2 per layer */
+    wlist W = {m, calloc((size_t)n_max, sizeof(bn_st_out)), calloc((size_t)n_max, sizeof(wsrc)),
+               calloc((size_t)n_max, sizeof W.names[0]), 0, n_max};
+    if (!W.t || !W.src || !W.names) {
+        free(W.t);
+        free(W.src);
+        free(W.names);
+        return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path);
+    }
+    bitnet_status st = BITNET_OK;
+    const int tied = m->output.data == m->tok_embd.data;
+    add_mat(&W, "model.embed_tokens", &m->tok_embd, 0);
+    add_vec(&W, "model.norm.weight", m->output_norm, hp->dim);
+    if (!tied) add_mat(&W, "lm_head", &m->output, 0);
+    for (int l = 0; l < hp->n_layers; l++) {
+        const bn_layer *L = &m->layers[l];
+        char nm[64];
+#define LNAME(s) (snprintf(nm, sizeof nm, "model.layers.%d." s, l), nm)
+        add_vec(&W, LNAME("input_layernorm.weight"), L->attn_norm, hp->dim);
+        add_vec(&W, LNAME("post_attention_layernorm.weight"), L->ffn_norm, hp->dim);
+        add_vec(&W, LNAME("self_attn.attn_sub_norm.weight"), L->attn_sub_norm, hp->dim);
+        add_vec(&W, LNAME("mlp.ffn_sub_norm.weight"), L->ffn_sub_norm, hp->ff);
+        add_mat(&W, LNAME("self_attn.q_proj"), &L->wq, !m->hp.rope_neox);
+        add_mat(&W, LNAME("self_attn.k_proj"), &L->wk, !m->hp.rope_neox);
+        add_mat(&W, LNAME("self_attn.v_proj"), &L->wv, 0);
+        add_mat(&W, LNAME("self_attn.o_proj"), &L->wo, 0);
+        add_mat(&W, LNAME("mlp.gate_proj"), &L->w_gate, 0);
+        add_mat(&W, LNAME("mlp.up_proj"), &L->w_up, 0);
+        add_mat(&W, LNAME("mlp.down_proj"), &L->w_down, 0);
+#undef LNAME
+    }
+    for (int i = 0; i < W.n; i++)
+        if (W.src[i].w && W.src[i].w->type == BN_W_I2 && W.src[i].w->block_scales)
+            st = bn_error(BITNET_ERR_UNSUPPORTED, "%s: '%s' has per-block scales, which cannot be written", path, W.names[i]);
+
+    /* the Hugging Face config, embedded so that the file stands alone */
+    static const char *const archs[] = {"LlamaForCausalLM", "BitNetForCausalLM", "BitNetAK42ForCausalLM"};
+    static const char *const types[] = {"llama", "bitnet", "bitnet_ak42"};
+    bn_buf cfg = {0};
+    int ok = bn_buf_printf(&cfg,
+                           "{\"architectures\": [\"%s\"], \"model_type\": \"%s\", \"hidden_size\": %d, "
+                           "\"intermediate_size\": %d, \"num_hidden_layers\": %d, \"num_attention_heads\": %d, "
+                           "\"num_key_value_heads\": %d, \"head_dim\": %d, \"max_position_embeddings\": %d, "
+                           "\"rms_norm_eps\": %.9g, \"rope_theta\": %.9g, \"vocab_size\": %d, "
+                           "\"tie_word_embeddings\": %s, \"torch_dtype\": \"float32\"",
+                           archs[m->arch], types[m->arch], hp->dim, hp->ff, hp->n_layers, hp->n_heads,
+                           hp->n_kv_heads, hp->head_dim, hp->ctx_train, (double)hp->norm_eps,
+                           (double)hp->rope_theta, hp->vocab, tied ? "true" : "false") == 0;
+    if (m->arch != BN_ARCH_AK42)
+        ok = ok && bn_buf_printf(&cfg, ", \"hidden_act\": \"%s\"", m->hp.ffn_relu_sq ? "relu2" : "silu") == 0;
+    if (hp->rope_dim != hp->head_dim)
+        ok = ok && bn_buf_printf(&cfg, ", \"partial_rotary_factor\": %.17g", (double)hp->rope_dim / hp->head_dim) == 0;
+    if (m->tok)
+        ok = ok && bn_buf_printf(&cfg, ", \"bos_token_id\": %d, \"eos_token_id\": %d", (int)bn_tokenizer_bos(m->tok),
+                                 (int)bn_tokenizer_eos(m->tok)) == 0;
+    ok = ok && bn_buf_append(&cfg, "}", 1) == 0;
+    if (!ok && st == BITNET_OK) st = bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path);
+    const char *meta[] = {"format", "pt", "bitnet.config", cfg.data, "bitnet.name", m->name};
+    if (st == BITNET_OK) st = bn_safetensors_write(path, W.t, (size_t)W.n, meta, 3);
+    bn_buf_free(&cfg);
+    free(W.t);
+    free(W.src);
+    free(W.names);
+    return st;
+}

@@ -1,0 +1,109 @@
+/* chat.c - chat templates (see chat.h). */
+#include "tokenizer/chat.h"
+
+#include <string.h>
+
+#include "common.h"
+
+const char bn_chat_template_bitnet_2b4t[] =
+    "{% set loop_messages = messages %}{% for message in loop_messages %}{% set content = message['role'] | "
+    "capitalize + ': '+ message['content'] | trim + '<|eot_id|>' %}{{ content }}{% endfor %}{% if "
+    "add_generation_prompt %}{{ 'Assistant: ' }}{% endif %}";
+
+bn_chat_template bn_chat_detect(const char *tmpl) {
+    if (!tmpl || !*tmpl) return BN_CHAT_UNKNOWN;
+    if (!strcmp(tmpl, "llama3")) return BN_CHAT_LLAMA3;
+    if (!strcmp(tmpl, "bitnet")) return BN_CHAT_BITNET;
+    if (!strcmp(tmpl, "plain")) return BN_CHAT_PLAIN;
+    /* the distinctive parts, as llama.cpp's llm_chat_detect_template tests them */
+    if (strstr(tmpl, "<|start_header_id|>") && strstr(tmpl, "<|end_header_id|>")) return BN_CHAT_LLAMA3;
+    if (strstr(tmpl, "<|eot_id|>") && strstr(tmpl, "'Assistant: '")) return BN_CHAT_BITNET;
+    return BN_CHAT_UNKNOWN;
+}
+
+const char *bn_chat_template_name(bn_chat_template t) {
+    switch (t) {
+    case BN_CHAT_PLAIN: return "plain";
+    case BN_CHAT_LLAMA3: return "llama3";
+    case BN_CHAT_BITNET: return "bitnet";
+    default: return "unknown";
+    }
+}
+
+/* Output that counts what it could not store, like snprintf. */
+typedef struct {
+    char *buf;
+    size_t cap, len;
+} out_buf;
+
+static void put(out_buf *o, const char *s, size_t n) {
+    if (o->len < o->cap) memcpy(o->buf + o->len, s, BN_MIN(n, o->cap - o->len));
+    o->len += n;
+}
+
+static void puts_(out_buf *o, const char *s) { put(o, s, strlen(s)); }
+
+/* Content without leading / trailing whitespace (Jinja's trim on ASCII, as
+ * llama.cpp's trim()). */
+static void put_trimmed(out_buf *o, const char *s) {
+    size_t a = 0, b = s ? strlen(s) : 0;
+    while (a < b && strchr(" \t\n\v\f\r", s[a])) a++;
+    while (b > a && strchr(" \t\n\v\f\r", s[b - 1])) b--;
+    put(o, s + a, b - a);
+}
+
+/* "system" -> "System": Jinja's capitalize (first letter up, the rest down). */
+static void put_capitalized(out_buf *o, const char *role) {
+    for (size_t i = 0; role[i]; i++) {
+        char c = role[i];
+        if (i == 0 && c >= 'a' && c <= 'z') c = (char)(c - 32);
+        else if (i > 0 && c >= 'A' && c <= 'Z') c = (char)(c + 32);
+        put(o, &c, 1);
+    }
+}
+
+size_t bn_chat_render(bn_chat_template t, const bitnet_chat_message *msgs, size_t n, int add_assistant, char *buf,
+                      size_t cap) {
+    out_buf o = {buf, cap ? cap - 1 : 0, 0};
+    for (size_t i = 0; i < n; i++) {
+        const char *role = msgs[i].role ? msgs[i].role : "user";
+        switch (t) {
+        case BN_CHAT_LLAMA3:
+            puts_(&o, "<|start_header_id|>");
+            puts_(&o, role);
+            puts_(&o, "<|end_header_id|>\n\n");
+            put_trimmed(&o, msgs[i].content);
+            puts_(&o, "<|eot_id|>");
+            break;
+        case BN_CHAT_BITNET:
+            put_capitalized(&o, role);
+            puts_(&o, ": ");
+            put_trimmed(&o, msgs[i].content);
+            puts_(&o, "<|eot_id|>");
+            break;
+        default:
+            puts_(&o, !strcmp(role, "system") ? "System: " : !strcmp(role, "assistant") ? "Assistant: " : "User: ");
+            put_trimmed(&o, msgs[i].content);
+            puts_(&o, "\n");
+            break;
+        }
+    }
+    if (add_assistant)
+        puts_(&o, t == BN_CHAT_LLAMA3 ? "<|start_header_id|>assistant<|end_header_id|>\n\n"
+                  : t == BN_CHAT_BITNET ? "Assistant: "
+                                        : "Assistant:");
+    if (cap) buf[BN_MIN(o.len, cap - 1)] = 0;
+    return o.len;
+}
+
+int bitnet_chat_apply_template(const char *tmpl, const bitnet_chat_message *msgs, size_t n_msgs, int add_assistant,
+                               char *buf, int len) {
+    if ((!msgs && n_msgs) || (!buf && len > 0) || len < 0) return bn_error(BITNET_ERR_ARG, "chat template: bad argument");
+    bn_chat_template t = bn_chat_detect(tmpl);
+    if (t == BN_CHAT_UNKNOWN)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "chat template not recognised (known: Llama-3, BitNet-b1.58-2B-4T, "
+                        "or the names llama3, bitnet, plain)");
+    size_t need = bn_chat_render(t, msgs, n_msgs, add_assistant, buf, (size_t)len);
+    if (need > INT32_MAX) return bn_error(BITNET_ERR_ARG, "chat template: conversation too long");
+    return (int)need;
+}
