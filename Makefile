@@ -24,9 +24,9 @@ LDLIBS  += -lm -pthread
 # Which ISA-specific kernel files to compile for the target machine.
 TARGET_ARCH := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(TARGET_ARCH)))
-  ISA_SRC := src/kernels/avx2.c src/kernels/avx512.c
+  ISA_SRC := src/kernels/avx2.c src/kernels/avx512.c src/kernels/kv_avx2.c
 else ifneq (,$(findstring aarch64,$(TARGET_ARCH)))
-  ISA_SRC := src/kernels/neon.c
+  ISA_SRC := src/kernels/neon.c src/kernels/kv_neon.c
 else
   ISA_SRC :=
 endif
@@ -34,7 +34,7 @@ endif
 # libbitnet: src/ by concern (docs/architecture.md). The server is not in it:
 # server/ builds libbitnet-server.a (HTTP, OpenAI API, slot scheduler) and build/server.
 LIB_SRC   := $(wildcard src/*.c src/formats/*.c src/model/*.c src/tokenizer/*.c) \
-             src/kernels/dispatch.c src/kernels/scalar.c src/kernels/pack.c src/kernels/kv_simd.c $(ISA_SRC)
+             src/kernels/dispatch.c src/kernels/scalar.c src/kernels/pack.c src/kernels/kv_scalar.c $(ISA_SRC)
 LIB_ASM   := src/default_model.S
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
 SRV_SRC   := server/http.c server/server_api.c server/server_sched.c
@@ -53,6 +53,8 @@ DEPS      := $(LIB_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(BUILD)/obj/server/main.d $(TEST
 $(BUILD)/obj/src/kernels/avx2.o:   EXTRA_CFLAGS := -mavx2 -mfma -mf16c -mbmi2 -mpopcnt
 $(BUILD)/obj/src/kernels/avx512.o: EXTRA_CFLAGS := -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512vpopcntdq -mpopcnt
 $(BUILD)/obj/src/kernels/neon.o:   EXTRA_CFLAGS := -march=armv8-a
+$(BUILD)/obj/src/kernels/kv_avx2.o: EXTRA_CFLAGS := -mavx2 -mfma -mf16c -ffp-contract=off
+$(BUILD)/obj/src/kernels/kv_neon.o: EXTRA_CFLAGS := -march=armv8-a -ffp-contract=off
 # Tests run the tools of the same build (build/ or build-asan/ ...).
 $(TEST_OBJ): EXTRA_CFLAGS := -DBN_BUILD_DIR=\"$(BUILD)\" -Iserver -Ibench
 $(BUILD)/obj/server/main.o: EXTRA_CFLAGS := -Itools

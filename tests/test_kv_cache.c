@@ -95,7 +95,7 @@ TEST(kv_cache_every_isa_matches_scalar) {
     const int n_tabs = bn_kernels_list(tabs, 8);
     int simd = 0;
     for (int ti = 0; ti < n_tabs; ti++) {
-        const bn_kv_ops *ops = bn_kv_ops_for_isa(tabs[ti]->isa);
+        const bn_kv_ops *ops = tabs[ti]->kv;
         if (ops == &bn_kv_ops_scalar) continue;
         simd++;
         for (size_t h = 0; h < sizeof hds / sizeof hds[0]; h++) {

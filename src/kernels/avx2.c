@@ -534,6 +534,7 @@ __attribute__((target("popcnt"))) static void avx2_b1_gemv(int rows, int cols, c
 
 const bn_kernels bn_kernels_avx2 = {
     .isa = "avx2",
+    .kv = &bn_kv_ops_avx2,
     .i2_gemv = avx2_i2_gemv,
     .i2_gemm = avx2_i2_gemm,
     .q8_0_gemv = avx2_q8_0_gemv,
@@ -544,6 +545,7 @@ const bn_kernels bn_kernels_avx2 = {
 
 const bn_kernels bn_kernels_avx2_vnni = {
     .isa = "avx2-vnni",
+    .kv = &bn_kv_ops_avx2,
     .i2_gemv = vnni_i2_gemv,
     .i2_gemm = vnni_i2_gemm,
     .q8_0_gemv = vnni_q8_0_gemv,

@@ -440,6 +440,7 @@ static void avx512_b1_gemv_lut(int rows, int cols, const uint8_t *W, const uint8
 
 const bn_kernels bn_kernels_avx512 = {
     .isa = "avx512",
+    .kv = &bn_kv_ops_avx2,
     .i2_gemv = avx512_i2_gemv,
     .i2_gemm = avx512_i2_gemm,
     .q8_0_gemv = avx512_q8_0_gemv,
@@ -450,6 +451,7 @@ const bn_kernels bn_kernels_avx512 = {
 
 const bn_kernels bn_kernels_avx512_nopopcnt = {
     .isa = "avx512",
+    .kv = &bn_kv_ops_avx2,
     .i2_gemv = avx512_i2_gemv,
     .i2_gemm = avx512_i2_gemm,
     .q8_0_gemv = avx512_q8_0_gemv,

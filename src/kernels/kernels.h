@@ -61,6 +61,9 @@ typedef struct bn_kernels {
      * binary-vs-ternary comparison: bit 1 = +1, bit 0 = -1, cols % 512 == 0,
      * each row is cols/8 bytes. y[r] = cols - 2 * popcount(W_r XOR x). */
     void (*b1_gemv)(int rows, int cols, const uint8_t *W, const uint8_t *xbits, int32_t *y);
+
+    /* Attention over the KV-cache formats (kv_kernels.h) for this ISA. */
+    const struct bn_kv_ops *kv;
 } bn_kernels;
 
 /* Table for the best ISA this CPU supports, or the one named by the
@@ -77,6 +80,8 @@ extern const bn_kernels bn_kernels_scalar;
 extern const bn_kernels bn_kernels_avx2;
 extern const bn_kernels bn_kernels_avx512;
 extern const bn_kernels bn_kernels_neon;
+/* KV-cache kernel tables the ISA tables point at (kv_kernels.h). */
+extern const struct bn_kv_ops bn_kv_ops_scalar, bn_kv_ops_avx2, bn_kv_ops_neon;
 
 /* ---- packing helpers (scalar, used by loaders and the converter) ------ */
 /* Packs rows x cols ternary values t in {-1,0,1} (row-major, cols arbitrary)

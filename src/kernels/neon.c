@@ -405,6 +405,7 @@ static void neon_b1_gemv(int rows, int cols, const uint8_t *W, const uint8_t *xb
 
 const bn_kernels bn_kernels_neon = {
     .isa = "neon",
+    .kv = &bn_kv_ops_neon,
     .i2_gemv = neon_i2_gemv,
     .i2_gemm = neon_i2_gemm,
     .q8_0_gemv = neon_q8_0_gemv,
@@ -415,6 +416,7 @@ const bn_kernels bn_kernels_neon = {
 
 const bn_kernels bn_kernels_neon_dotprod = {
     .isa = "neon-dotprod",
+    .kv = &bn_kv_ops_neon,
     .i2_gemv = dot_i2_gemv,
     .i2_gemm = dot_i2_gemm,
     .q8_0_gemv = dot_q8_0_gemv,

@@ -90,6 +90,7 @@ static void scalar_b1_gemv(int rows, int cols, const uint8_t *W, const uint8_t *
 
 const bn_kernels bn_kernels_scalar = {
     .isa = "scalar",
+    .kv = &bn_kv_ops_scalar,
     .i2_gemv = scalar_i2_gemv,
     .i2_gemm = scalar_i2_gemm,
     .q8_0_gemv = scalar_q8_0_gemv,
