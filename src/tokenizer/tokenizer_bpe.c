@@ -313,7 +313,8 @@ bitnet_status bn_bpe_from_gguf(const gguf_file *f, bn_tokenizer **out) {
     t->unk = -1;
     int add_bos = 0;
     char *cat = NULL;
-    if (!(t->bpe = calloc(1, sizeof *t->bpe))) st = bn_error(BITNET_ERR_NOMEM, "%s: tokenizer: out of memory", name);
+    if ((t->bpe = calloc(1, sizeof *t->bpe))) t->bpe_free = bn_bpe_free;
+    if (!t->bpe) st = bn_error(BITNET_ERR_NOMEM, "%s: tokenizer: out of memory", name);
     else if (!select_pre(t->bpe, pre, &add_bos))
         st = bn_error(BITNET_ERR_UNSUPPORTED, "%s: BPE pre-tokenizer \"%s\" is not supported (llama-bpe, llama3, gpt-2 and "
                       "the names llama.cpp maps to their regexes)", name, pre);
@@ -496,7 +497,8 @@ bitnet_status bn_tokenizer_from_tiktoken_memory(const void *data, uint64_t size,
         bn_tok_set_piece(t, n + k, s, strlen(s), 0, &used);
         t->type[n + k] = BN_TOKEN_CONTROL;
     }
-    if (st == BITNET_OK && !(t->bpe = calloc(1, sizeof *t->bpe)))
+    if (st == BITNET_OK && (t->bpe = calloc(1, sizeof *t->bpe))) t->bpe_free = bn_bpe_free;
+    else if (st == BITNET_OK)
         st = bn_error(BITNET_ERR_NOMEM, "%s: tokenizer: out of memory", name);
     if (st == BITNET_OK) {
         t->bpe->pre = BN_PRETOK_LLAMA3;

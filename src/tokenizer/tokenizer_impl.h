@@ -44,9 +44,12 @@ struct bn_tokenizer {
     int n_special, n_user_defined;
     char *chat_template; /* tokenizer.chat_template, NUL-terminated, or NULL */
     struct bn_bpe *bpe;  /* BN_TOK_BPE only */
+    void (*bpe_free)(struct bn_bpe *); /* set with bpe: vocab.c frees it without knowing BPE */
 };
 
 uint32_t bn_tok_hash(const char *s, size_t n);
+/* The byte of a "<0xXX>" piece of length n, else -1. */
+int bn_tok_parse_byte_piece(const char *s, int n);
 int32_t bn_tok_lookup(const bn_tokenizer *t, const char *s, size_t n);
 /* Allocates a tokenizer for n pieces whose bytes total at most pool_bytes. */
 bitnet_status bn_tok_alloc(int n, uint64_t pool_bytes, bn_tokenizer **out);
