@@ -122,19 +122,6 @@ static uint64_t repack_bytes(const gguf_file *f, const gguf_tensor *t) {
     return 0;
 }
 
-int bn_ternarize_row(const float *v, int cols, float iscale, int8_t *t) {
-    for (int c = 0; c < cols; c++) {
-        if (iscale == 0.0f) {
-            if (v[c] != 0.0f && v[c] != 1.0f && v[c] != -1.0f) return c;
-            t[c] = (int8_t)v[c];
-        } else {
-            float q = rintf(v[c] * iscale); /* the default rounding mode: half to even, as torch.round */
-            t[c] = (int8_t)(q >= 1.0f ? 1 : q <= -1.0f ? -1 : 0); /* NaN gives 0, never UB */
-        }
-    }
-    return -1;
-}
-
 /* Packs a float tensor of exact ternary values into I2 (see is_float_ternary). */
 static bitnet_status repack_float_ternary(loader *ld, const char *name, const gguf_tensor *t, bn_matrix *w) {
     const int rows = (int)t->ne[1], cols = (int)t->ne[0], cp = bn_i2_cols_padded(cols);

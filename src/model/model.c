@@ -1,82 +1,22 @@
-/* model.c - public model API: format detection, default model, info, tokenizer wrappers. */
+/* model.c - what every loader and the public API share about a loaded model:
+ * mapping its file, releasing it, reading a weight row, info and tokenizer
+ * wrappers. Loading (format detection) is in load.c, above the loaders. */
 #include "model/model.h"
-#include "formats/safetensors.h"
 #include "formats/mapped_file.h"
 
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 
-extern const uint8_t bn_default_model_data[];
-extern const uint64_t bn_default_model_size;
-
 bitnet_model_params bitnet_model_default_params(void) {
     bitnet_model_params p;
     memset(&p, 0, sizeof p);
     p.use_mmap = 1;
     return p;
-}
-
-static uint64_t matrix_bytes(const bn_matrix *w) {
-    switch (w->type) {
-    case BN_W_F32: return (uint64_t)w->rows * w->cols * 4;
-    case BN_W_F16: return (uint64_t)w->rows * w->cols * 2;
-    case BN_W_Q8_0: return (uint64_t)w->rows * (w->cols / BN_Q8_BLOCK) * sizeof(bn_block_q8_0);
-    case BN_W_I2: return (uint64_t)w->rows * w->cols_padded / 4;
-    }
-    return 0;
-}
-
-static void count_weights(bitnet_model *m) {
-    uint64_t params = 0, bytes = 0;
-    for (int l = 0; l < m->hp.n_layers; l++) {
-        const bn_layer *L = &m->layers[l];
-        const bn_matrix *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7; i++) {
-            params += (uint64_t)ws[i]->rows * ws[i]->cols;
-            bytes += matrix_bytes(ws[i]);
-        }
-    }
-    params += (uint64_t)m->tok_embd.rows * m->tok_embd.cols;
-    if (m->output.data != m->tok_embd.data) params += (uint64_t)m->output.rows * m->output.cols;
-    bytes += matrix_bytes(&m->output); /* the classifier is read every token; the embedding only one row */
-    m->n_params = params;
-    m->weight_bytes = bytes;
-}
-
-static bitnet_status finish_load(bitnet_model *m, bitnet_status st, bitnet_model **out) {
-    if (st != BITNET_OK) {
-        bn_model_release(m);
-        free(m);
-        return st;
-    }
-    count_weights(m);
-    *out = m;
-    return BITNET_OK;
-}
-
-/* Locks [p, p+size) in RAM; on failure one warning line, and the model runs unlocked. */
-static int lock_weights(const void *p, uint64_t size, const char *what) {
-    if (!p || !size || mlock(p, (size_t)size) == 0) return 1;
-    const int e = errno;
-    fprintf(stderr, "warning: cannot lock the %.1f MiB of %s in RAM (%s%s); continuing unlocked\n", size / 1048576.0,
-            what, strerror(e), e == ENOMEM || e == EPERM ? ": RLIMIT_MEMLOCK too low, see ulimit -l" : "");
-    return 0;
-}
-
-/* --mlock: every byte the forward pass reads, wherever it lives (file mapping,
- * memory read with --no-mmap, the binary's copy of the default model, repacked
- * tensors). One warning at most: the second lock fails for the same reason. */
-static bitnet_status maybe_lock(bitnet_model *m, const bitnet_model_params *p) {
-    if (!p || !p->use_mlock) return BITNET_OK;
-    int ok = lock_weights(m->map, m->map_size, "model weights");
-    if (ok && m->gguf && (const void *)m->gguf->base != m->map) ok = lock_weights(m->gguf->base, m->gguf->size, "model weights");
-    if (ok) ok = lock_weights(m->owned, m->owned_size, "repacked weights");
-    m->locked = ok;
-    return BITNET_OK;
 }
 
 bitnet_status bn_model_map_file(const char *path, int use_mmap, bitnet_model *m) {
@@ -87,58 +27,6 @@ bitnet_status bn_model_map_file(const char *path, int use_mmap, bitnet_model *m)
     m->map = map;
     m->map_size = (size_t)size;
     return BITNET_OK;
-}
-
-bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *params, bitnet_model **out) {
-    if (!path || !out) return bn_error(BITNET_ERR_ARG, "model_load: NULL argument");
-    *out = NULL;
-    if (bn_safetensors_detect(path)) { /* a directory or a safetensors file: it has no magic number */
-        bitnet_model *m = calloc(1, sizeof *m);
-        if (!m) return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path);
-        bitnet_status st = bn_model_from_safetensors(path, params, m);
-        if (st == BITNET_OK) st = maybe_lock(m, params);
-        return finish_load(m, st, out);
-    }
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    uint8_t magic[4] = {0};
-    size_t got = fread(magic, 1, 4, fp);
-    fclose(fp);
-    if (got < 4) return bn_error(BITNET_ERR_FORMAT, "%s: file is too short to be a model (%zu bytes)", path, got);
-
-    bitnet_model *m = calloc(1, sizeof *m);
-    if (!m) return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path);
-    bitnet_status st;
-    if (memcmp(magic, "GGUF", 4) == 0) {
-        gguf_file *f = NULL;
-        if (params && !params->use_mmap) { /* --no-mmap: parse the copy in memory (m->map owns it) */
-            st = bn_model_map_file(path, 0, m);
-            if (st == BITNET_OK) st = gguf_open_memory(m->map, m->map_size, path, &f);
-        } else {
-            st = gguf_open(path, &f);
-        }
-        if (st == BITNET_OK) st = bn_model_from_gguf(f, params, m);
-    } else if (memcmp(magic, "24ka", 4) == 0) {
-        st = bn_model_from_ak42(path, params, m);
-    } else {
-        st = bn_error(BITNET_ERR_FORMAT, "%s: unknown file format (magic %02x %02x %02x %02x; expected GGUF, ak42 or safetensors)",
-                      path, magic[0], magic[1], magic[2], magic[3]);
-    }
-    if (st == BITNET_OK) st = maybe_lock(m, params);
-    return finish_load(m, st, out);
-}
-
-bitnet_status bitnet_model_load_default(const bitnet_model_params *params, bitnet_model **out) {
-    *out = NULL;
-    bitnet_model *m = calloc(1, sizeof *m);
-    if (!m) return bn_error(BITNET_ERR_NOMEM, "out of memory");
-    gguf_file *f = NULL;
-    bitnet_model_params p = params ? *params : bitnet_model_default_params();
-    p.tokenizer_path = NULL;
-    bitnet_status st = gguf_open_memory(bn_default_model_data, bn_default_model_size, "(embedded default model)", &f);
-    if (st == BITNET_OK) st = bn_model_from_gguf(f, &p, m);
-    if (st == BITNET_OK) st = maybe_lock(m, &p);
-    return finish_load(m, st, out);
 }
 
 void bn_model_release(bitnet_model *m) {
@@ -236,4 +124,17 @@ void bn_matrix_get_row(const bn_matrix *w, int row, float *out) {
         break;
     }
     }
+}
+
+int bn_ternarize_row(const float *v, int cols, float iscale, int8_t *t) {
+    for (int c = 0; c < cols; c++) {
+        if (iscale == 0.0f) {
+            if (v[c] != 0.0f && v[c] != 1.0f && v[c] != -1.0f) return c;
+            t[c] = (int8_t)v[c];
+        } else {
+            float q = rintf(v[c] * iscale); /* the default rounding mode: half to even, as torch.round */
+            t[c] = (int8_t)(q >= 1.0f ? 1 : q <= -1.0f ? -1 : 0); /* NaN gives 0, never UB */
+        }
+    }
+    return -1;
 }

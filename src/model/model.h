@@ -116,7 +116,7 @@ const char *bn_model_arch_name(const bitnet_model *m);
 void bn_matrix_get_row(const bn_matrix *w, int row, float *out);
 
 /* Ternary values of one row of float weights, shared by the GGUF and safetensors
- * loaders (gguf_model.c). iscale == 0: the values must already be -1, 0 or +1
+ * loaders (model.c). iscale == 0: the values must already be -1, 0 or +1
  * (ternary tensors stored as floats with a NAME.scale); returns the column of the
  * first that is not, else -1. iscale > 0: BitNet b1.58 absmean quantisation of
  * latent weights, t = clamp(round_half_even(v * iscale), -1, 1); returns -1. */
