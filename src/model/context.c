@@ -207,44 +207,6 @@ void bitnet_context_free(bitnet_context *ctx) {
     free(ctx);
 }
 
-/* Positions pos, pos+1, ... of sequence 0, without a per-call array: the
- * batch is walked in n_batch pieces whose positions are filled in here. */
-static bitnet_status eval_seq0(bitnet_context *ctx, const bitnet_token *tokens, int n, int pos, float *all_logits) {
-    if (!ctx || !tokens) return bn_error(BITNET_ERR_ARG, "eval: NULL argument");
-    if (n < 1 || pos < 0) return bn_error(BITNET_ERR_ARG, "eval: need at least one token at pos >= 0");
-    if ((int64_t)pos + n > ctx->n_ctx)
-        return bn_error(BITNET_ERR_CONTEXT_FULL, "context is full: %d tokens at position %d do not fit in --ctx-size %d",
-                        n, pos, ctx->n_ctx);
-    for (int done = 0; done < n; done += BN_EVAL_CHUNK) {
-        int chunk = BN_MIN(BN_EVAL_CHUNK, n - done), p[BN_EVAL_CHUNK];
-        for (int i = 0; i < chunk; i++) p[i] = pos + done + i;
-        bitnet_status st = bn_forward(ctx, tokens + done, p, NULL, chunk,
-                                      all_logits ? all_logits + (size_t)done * ctx->model->hp.vocab : NULL);
-        if (st != BITNET_OK) return st;
-    }
-    return BITNET_OK;
-}
-
-bitnet_status bitnet_eval(bitnet_context *ctx, const bitnet_token *tokens, int n_tokens, int pos) {
-    return eval_seq0(ctx, tokens, n_tokens, pos, NULL);
-}
-
-bitnet_status bitnet_eval_all_logits(bitnet_context *ctx, const bitnet_token *tokens, int n_tokens,
-                                     int pos, float *out) {
-    if (!out) return bn_error(BITNET_ERR_ARG, "eval: NULL argument");
-    return eval_seq0(ctx, tokens, n_tokens, pos, out);
-}
-
-bitnet_status bitnet_eval_batch(bitnet_context *ctx, const bitnet_token *tokens, const int *pos, const int *seq,
-                                int n_tokens) {
-    if (!ctx || !tokens || !pos || !seq) return bn_error(BITNET_ERR_ARG, "eval: NULL argument");
-    return bn_forward(ctx, tokens, pos, seq, n_tokens, NULL);
-}
-
-float *bitnet_get_logits(bitnet_context *ctx) { return ctx->logits; }
-float *bitnet_get_logits_seq(bitnet_context *ctx, int seq) {
-    return seq >= 0 && seq < ctx->n_seq ? ctx->logits + (size_t)seq * ctx->model->hp.vocab : NULL;
-}
 int bitnet_n_seq(const bitnet_context *ctx) { return ctx->n_seq; }
 int bitnet_n_ctx(const bitnet_context *ctx) { return ctx->n_ctx; }
 bitnet_kv_type bitnet_context_kv_type(const bitnet_context *ctx) { return ctx->kv.type; }
