@@ -1,7 +1,9 @@
 # libbitnet - build with plain `make`; see README.md.
 #
 #   make            release build (-O3): build/libbitnet.a, build/libbitnet.so, build/<tools>
-#   make test       builds and runs the unit tests (build/run_tests)
+#   make test       builds and runs the fast test tier (build/run_tests: each test
+#                   forked with a timeout, in parallel; < 30 s on 2 cores)
+#   make test-all   both tiers: also the end-to-end tests (server, soak, mlock, bench)
 #   make asan       ASan + UBSan build of the tests, then runs them (build-asan/)
 #   make static     fully static build/infer (and the other tools)
 #   make clean
@@ -60,7 +62,7 @@ $(TEST_OBJ): EXTRA_CFLAGS := -DBN_BUILD_DIR=\"$(BUILD)\" -Iserver -Ibench
 $(BUILD)/obj/server/main.o: EXTRA_CFLAGS := -Itools
 $(BENCH_OBJ) $(BUILD)/obj/tools/bench.o: EXTRA_CFLAGS := -Ibench
 
-.PHONY: all test asan static clean fuzz test-arm64
+.PHONY: all test test-all asan static clean fuzz test-arm64 check-layers
 # keep tool objects between builds (they are intermediates of a pattern rule)
 .SECONDARY:
 all: $(BUILD)/libbitnet.a $(BUILD)/libbitnet.so $(BUILD)/libbitnet-server.a $(TOOLS)
@@ -98,12 +100,21 @@ $(BUILD)/server: $(BUILD)/obj/server/main.o $(BUILD)/libbitnet-server.a $(BUILD)
 $(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a $(LDLIBS)
 
+TEST_ARGS ?=
 test: all $(BUILD)/run_tests
-	./$(BUILD)/run_tests
+	./$(BUILD)/run_tests $(TEST_ARGS)
+
+test-all: all $(BUILD)/run_tests
+	./$(BUILD)/run_tests --all $(TEST_ARGS)
+
+# Layering rules of docs/architecture.md: no call or include cycles among
+# src/ files, no server code in libbitnet.a, tools include only public headers.
+check-layers: all
+	python3 .ci/check-layers.py $(BUILD)
 
 asan:
 	$(MAKE) BUILD=build-asan OPT="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-		LDFLAGS="-fsanitize=address,undefined" test
+		LDFLAGS="-fsanitize=address,undefined" TEST_ARGS="$(TEST_ARGS)" test
 
 static:
 	$(MAKE) BUILD=build/static LDFLAGS="-static" $(TOOL_SRC:tools/%.c=build/static/%) build/static/server

@@ -107,6 +107,13 @@ typedef struct {
  * BITNET_ERR_UNSUPPORTED when the template is not recognised. */
 int bitnet_chat_apply_template(const char *tmpl, const bitnet_chat_message *msgs, size_t n_msgs,
                                int add_assistant, char *buf, int len);
+/* The name ("llama3", "bitnet", "plain") of the template tmpl is recognised
+ * as, or NULL when bitnet_chat_apply_template would refuse it. */
+const char *bitnet_chat_template_name(const char *tmpl);
+/* The text that closes a turn in template tmpl ("<|eot_id|>" for Llama-3 and
+ * BitNet, a newline for plain), for a reply cut short before the model wrote
+ * it; NULL when the template is not recognised. */
+const char *bitnet_chat_turn_end(const char *tmpl);
 
 /* ---- context ---------------------------------------------------------- */
 /* KV cache storage (docs/kv-cache.md): f32, f16, or quantised per head-row
@@ -163,11 +170,21 @@ bitnet_status bitnet_eval_batch(bitnet_context *ctx, const bitnet_token *tokens,
                                 const int *seq, int n_tokens);
 float *bitnet_get_logits_seq(bitnet_context *ctx, int seq);
 int bitnet_n_seq(const bitnet_context *ctx);
+const bitnet_model *bitnet_get_model(const bitnet_context *ctx); /* as llama_get_model */
 int bitnet_n_vocab(const bitnet_model *model);
 int bitnet_n_ctx(const bitnet_context *ctx);
 /* The context's KV cache type (the default resolved) and its size in bytes (K + V). */
 bitnet_kv_type bitnet_context_kv_type(const bitnet_context *ctx);
 size_t bitnet_context_kv_bytes(const bitnet_context *ctx);
+
+/* ---- analysis hooks (build/prune) ------------------------------------- */
+/* Called after the embedding (layer -1) and after every layer with the
+ * residual stream x[n][dim] of the n tokens being evaluated. NULL removes it. */
+typedef void (*bitnet_layer_hook)(void *user, int layer, const float *x, int n, int dim);
+void bitnet_context_set_layer_hook(bitnet_context *ctx, bitnet_layer_hook hook, void *user);
+/* skip[l] != 0 leaves layer l out of the forward pass (skip has n_layer
+ * entries and must outlive its use); NULL runs every layer. */
+void bitnet_context_set_skip_layers(bitnet_context *ctx, const uint8_t *skip);
 
 /* ---- sampler ---------------------------------------------------------- */
 typedef struct {

@@ -1,24 +1,52 @@
-/* main.c - test runner: runs every registered TEST (or those matching argv[1]). */
+/* main.c - test runner.
+ *
+ *   build/run_tests [--all | --e2e] [-j N] [--timeout S] [--no-fork] [FILTER ...]
+ *   build/run_tests --runner-selftest     the runner's own failure cases
+ *
+ * Every registered TEST runs in its own process (fork), so a crash, an abort
+ * or a hang is reported under the test's name and the run goes on to its
+ * summary line; a test that outlives --timeout seconds (default 300,
+ * $BITNET_TEST_TIMEOUT) is killed with its process group. Up to -j tests run
+ * at once (default: the online CPUs); each one's output is buffered and
+ * printed whole when it ends, with its time. The fast tier (TEST) runs by
+ * default, the end-to-end tier (TEST_E2E: server, soak, mlock, tools over
+ * real models) with --e2e, both with --all. FILTERs select tests whose name or
+ * file contains any of them. --no-fork runs everything in this process, in
+ * order (for a debugger). The last line is "N passed, N failed, N skipped". */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "test.h"
 
-#define MAX_TESTS 1024
-
 typedef struct {
     const char *name, *file;
     bn_test_fn fn;
+    int tier;
 } test_entry;
 
-static test_entry g_tests[MAX_TESTS];
-static int g_n_tests;
+/* Registration happens in constructors, before main: a growing array, no cap. */
+static test_entry *g_tests;
+static int g_n_tests, g_cap_tests;
 static int g_failed_now, g_skipped_now;
 static char g_skip_why[256];
+static int g_forked; /* this process is one test's child */
 
-void bn_test_register(const char *name, const char *file, bn_test_fn fn) {
-    if (g_n_tests < MAX_TESTS) g_tests[g_n_tests++] = (test_entry){name, file, fn};
+void bn_test_register(const char *name, const char *file, bn_test_fn fn, int tier) {
+    if (g_n_tests == g_cap_tests) {
+        g_cap_tests = g_cap_tests ? 2 * g_cap_tests : 256;
+        test_entry *t = realloc(g_tests, (size_t)g_cap_tests * sizeof *t);
+        if (!t) {
+            fprintf(stderr, "run_tests: out of memory registering %s\n", name);
+            abort();
+        }
+        g_tests = t;
+    }
+    g_tests[g_n_tests++] = (test_entry){name, file, fn, tier};
 }
 
 void bn_test_fail(const char *file, int line, const char *fmt, ...) {
@@ -29,6 +57,17 @@ void bn_test_fail(const char *file, int line, const char *fmt, ...) {
     fputc('\n', stderr);
     va_end(ap);
     g_failed_now++;
+}
+
+/* Exit codes of a test's child process. */
+enum { CHILD_PASS = 0, CHILD_FAIL = 1, CHILD_SKIP = 77 };
+
+void bn_test_require_failed(void) {
+    fprintf(stderr, "    (REQUIRE failed: the rest of the test is not run)\n");
+    if (g_forked) {
+        fflush(NULL);
+        _exit(CHILD_FAIL);
+    }
 }
 
 void bn_test_skip(const char *why) {
@@ -64,7 +103,7 @@ char *bn_test_read_file(const char *path, size_t *len) {
     fseek(f, 0, SEEK_END);
     long n = ftell(f);
     fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
+    char *buf = n >= 0 ? malloc((size_t)n + 1) : NULL;
     if (buf && fread(buf, 1, (size_t)n, f) != (size_t)n) {
         free(buf);
         buf = NULL;
@@ -105,27 +144,211 @@ char *bn_test_run_tool(const char *cmdline, size_t *len, int *status) {
     return buf;
 }
 
-int main(int argc, char **argv) {
-    const char *filter = argc > 1 ? argv[1] : NULL;
-    int passed = 0, failed = 0, skipped = 0;
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    for (int i = 0; i < g_n_tests; i++) {
-        test_entry *t = &g_tests[i];
-        if (filter && !strstr(t->name, filter) && !strstr(t->file, filter)) continue;
-        g_failed_now = 0;
-        g_skipped_now = 0;
-        t->fn();
-        if (g_failed_now) {
-            printf("FAIL %s (%s)\n", t->name, t->file);
-            failed++;
-        } else if (g_skipped_now) {
-            printf("skip %s: %s\n", t->name, g_skip_why);
-            skipped++;
-        } else {
-            printf("ok   %s\n", t->name);
-            passed++;
+/* ---- running ----------------------------------------------------------------- */
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+typedef struct {
+    int test;      /* index in g_tests, -1 when the slot is free */
+    pid_t pid;
+    FILE *out;     /* the child's stdout + stderr */
+    double start;
+} running;
+
+typedef struct {
+    int passed, failed, skipped;
+    int *order;    /* test indices by time, for the slowest-ten list */
+    double *ms;
+    int n_done;
+} summary;
+
+static void record(summary *s, int test, double ms) {
+    s->ms[test] = ms;
+    s->order[s->n_done++] = test;
+}
+
+/* Prints a finished test's buffered output and its verdict. */
+static void report(summary *s, running *r, int wstatus, int timed_out, double timeout_s) {
+    const test_entry *t = &g_tests[r->test];
+    const double ms = now_ms() - r->start;
+    char line[4096];
+    rewind(r->out);
+    const char *skip_why = NULL;
+    while (fgets(line, sizeof line, r->out)) {
+        if (strncmp(line, "\x01skip ", 6) == 0) { /* the child's skip reason, not output */
+            line[strcspn(line, "\n")] = 0;
+            snprintf(g_skip_why, sizeof g_skip_why, "%.255s", line + 6);
+            skip_why = g_skip_why;
+            continue;
         }
+        fputs(line, stdout);
     }
-    printf("%d passed, %d failed, %d skipped\n", passed, failed, skipped);
-    return failed ? 1 : 0;
+    fclose(r->out);
+    if (timed_out) {
+        printf("FAIL %s (%s): timed out after %.0f s (killed)\n", t->name, t->file, timeout_s);
+        s->failed++;
+    } else if (WIFSIGNALED(wstatus)) {
+        printf("FAIL %s (%s): crashed with signal %d (%s)\n", t->name, t->file, WTERMSIG(wstatus),
+               strsignal(WTERMSIG(wstatus)));
+        s->failed++;
+    } else if (WEXITSTATUS(wstatus) == CHILD_SKIP) {
+        printf("skip %s: %s\n", t->name, skip_why ? skip_why : "");
+        s->skipped++;
+    } else if (WEXITSTATUS(wstatus) != CHILD_PASS) {
+        if (WEXITSTATUS(wstatus) == CHILD_FAIL)
+            printf("FAIL %s (%s) [%.0f ms]\n", t->name, t->file, ms);
+        else
+            printf("FAIL %s (%s): exited with status %d [%.0f ms]\n", t->name, t->file, WEXITSTATUS(wstatus), ms);
+        s->failed++;
+    } else {
+        printf("ok   %s [%.0f ms]\n", t->name, ms);
+        s->passed++;
+    }
+    record(s, r->test, ms);
+    r->test = -1;
+}
+
+static void start(running *r, int test) {
+    fflush(NULL);
+    r->out = tmpfile();
+    if (!r->out) {
+        fprintf(stderr, "run_tests: cannot create a temporary file: %s\n", strerror(errno));
+        exit(2);
+    }
+    r->test = test;
+    r->start = now_ms();
+    r->pid = fork();
+    if (r->pid < 0) {
+        fprintf(stderr, "run_tests: fork: %s\n", strerror(errno));
+        exit(2);
+    }
+    if (r->pid == 0) {
+        setpgid(0, 0); /* a timeout kills the test and everything it started */
+        dup2(fileno(r->out), 1);
+        dup2(fileno(r->out), 2);
+        setvbuf(stdout, NULL, _IOLBF, 0);
+        g_forked = 1;
+        g_tests[test].fn();
+        if (!g_failed_now && g_skipped_now) printf("\x01skip %s\n", g_skip_why);
+        fflush(NULL);
+        exit(g_failed_now ? CHILD_FAIL : g_skipped_now ? CHILD_SKIP : CHILD_PASS);
+    }
+    setpgid(r->pid, r->pid);
+}
+
+static void run_in_process(summary *s, int test) {
+    const test_entry *t = &g_tests[test];
+    g_failed_now = g_skipped_now = 0;
+    const double t0 = now_ms();
+    t->fn();
+    const double ms = now_ms() - t0;
+    if (g_failed_now) printf("FAIL %s (%s) [%.0f ms]\n", t->name, t->file, ms), s->failed++;
+    else if (g_skipped_now) printf("skip %s: %s\n", t->name, g_skip_why), s->skipped++;
+    else printf("ok   %s [%.0f ms]\n", t->name, ms), s->passed++;
+    record(s, test, ms);
+}
+
+static int selected(const test_entry *t, int tiers, char **filters, int n_filters) {
+    if (!(tiers & (1 << t->tier))) return 0;
+    if (n_filters == 0) return 1;
+    for (int i = 0; i < n_filters; i++)
+        if (strstr(t->name, filters[i]) || strstr(t->file, filters[i])) return 1;
+    return 0;
+}
+
+static int usage(void) {
+    fprintf(stderr, "usage: run_tests [--all | --e2e] [-j N] [--timeout S] [--no-fork] [FILTER ...]\n");
+    return 2;
+}
+
+int main(int argc, char **argv) {
+    int tiers = 1 << BN_TIER_FAST, jobs = (int)sysconf(_SC_NPROCESSORS_ONLN), fork_tests = 1;
+    const char *env_timeout = getenv("BITNET_TEST_TIMEOUT");
+    double timeout_s = env_timeout && atof(env_timeout) > 0 ? atof(env_timeout) : 300;
+    char **filters = calloc((size_t)argc, sizeof *filters);
+    int n_filters = 0;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--all") == 0) tiers = (1 << BN_TIER_FAST) | (1 << BN_TIER_E2E);
+        else if (strcmp(argv[i], "--e2e") == 0) tiers = 1 << BN_TIER_E2E;
+        else if (strcmp(argv[i], "--runner-selftest") == 0) tiers = 1 << BN_TIER_SELFTEST;
+        else if (strcmp(argv[i], "--no-fork") == 0) fork_tests = 0;
+        else if (strcmp(argv[i], "-j") == 0 && i + 1 < argc) jobs = atoi(argv[++i]);
+        else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) timeout_s = atof(argv[++i]);
+        else if (argv[i][0] == '-') return usage();
+        else filters[n_filters++] = argv[i];
+    }
+    if (jobs < 1) jobs = 1;
+    /* A filter names tests of any tier: "run_tests server_end_to_end" runs it. */
+    if (n_filters > 0 && tiers == 1 << BN_TIER_FAST) tiers = (1 << BN_TIER_FAST) | (1 << BN_TIER_E2E);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    signal(SIGPIPE, SIG_IGN);
+
+    summary s = {0, 0, 0, calloc((size_t)g_n_tests + 1, sizeof(int)), calloc((size_t)g_n_tests + 1, sizeof(double)), 0};
+    running *slots = calloc((size_t)jobs, sizeof *slots);
+    if (!s.order || !s.ms || !slots) return 2;
+    for (int j = 0; j < jobs; j++) slots[j].test = -1;
+    const double t_run = now_ms();
+    int next = 0, active = 0;
+    for (;;) {
+        while (next < g_n_tests && !selected(&g_tests[next], tiers, filters, n_filters)) next++;
+        if (!fork_tests) {
+            if (next >= g_n_tests) break;
+            run_in_process(&s, next++);
+            continue;
+        }
+        if (next < g_n_tests && active < jobs) { /* fill a free slot */
+            for (int j = 0; j < jobs; j++)
+                if (slots[j].test < 0) {
+                    start(&slots[j], next++);
+                    active++;
+                    break;
+                }
+            continue;
+        }
+        if (active == 0) break;
+        /* wait for a child to end, or a deadline to pass */
+        int wstatus;
+        pid_t pid = waitpid(-1, &wstatus, WNOHANG);
+        if (pid > 0) {
+            for (int j = 0; j < jobs; j++)
+                if (slots[j].test >= 0 && slots[j].pid == pid) {
+                    report(&s, &slots[j], wstatus, 0, timeout_s);
+                    active--;
+                }
+            continue;
+        }
+        const double now = now_ms();
+        for (int j = 0; j < jobs; j++)
+            if (slots[j].test >= 0 && now - slots[j].start > timeout_s * 1e3) {
+                kill(-slots[j].pid, SIGKILL);
+                kill(slots[j].pid, SIGKILL);
+                waitpid(slots[j].pid, &wstatus, 0);
+                report(&s, &slots[j], wstatus, 1, timeout_s);
+                active--;
+            }
+        poll(NULL, 0, 2);
+    }
+
+    /* the ten slowest tests */
+    for (int i = 1; i < s.n_done; i++) /* insertion sort by time, descending */
+        for (int k = i; k > 0 && s.ms[s.order[k]] > s.ms[s.order[k - 1]]; k--) {
+            int tmp = s.order[k];
+            s.order[k] = s.order[k - 1];
+            s.order[k - 1] = tmp;
+        }
+    if (s.n_done > 1) {
+        printf("slowest tests (of %d, %.1f s wall, -j %d):\n", s.n_done, (now_ms() - t_run) / 1e3, fork_tests ? jobs : 1);
+        for (int i = 0; i < s.n_done && i < 10; i++) printf("  %8.0f ms  %s\n", s.ms[s.order[i]], g_tests[s.order[i]].name);
+    }
+    printf("%d passed, %d failed, %d skipped\n", s.passed, s.failed, s.skipped);
+    free(s.order);
+    free(s.ms);
+    free(slots);
+    free(filters);
+    free(g_tests);
+    return s.failed ? 1 : 0;
 }

@@ -1,10 +1,12 @@
 /* test.h - a tiny self-registering unit-test harness.
  *
- *   TEST(gguf_round_trip) { CHECK(x == 1); CHECK_EQ_INT(a, b); }
+ *   TEST(gguf_round_trip) { CHECK(x == 1); REQUIRE(f != NULL); CHECK_EQ_INT(a, b); }
+ *   TEST_E2E(server_end_to_end) { ... }     end-to-end tier: make test-all
  *
  * Every TEST in any linked file registers itself before main(); the runner
- * (tests/main.c) runs them all, or those whose name contains argv[1], and ends
- * with the line "N passed, N failed, N skipped". */
+ * (tests/main.c) runs each in its own process with a timeout, several at a
+ * time, and ends with the line "N passed, N failed, N skipped". CHECK records
+ * a failure and goes on; REQUIRE records it and ends the test there. */
 #ifndef BN_TEST_H
 #define BN_TEST_H
 
@@ -14,7 +16,11 @@
 #include <string.h>
 
 typedef void (*bn_test_fn)(void);
-void bn_test_register(const char *name, const char *file, bn_test_fn fn);
+/* Tiers: fast (make test), end-to-end (make test-all), and the runner's own
+ * deliberately failing cases (only with --runner-selftest, tests/test_runner.c). */
+enum { BN_TIER_FAST = 0, BN_TIER_E2E = 1, BN_TIER_SELFTEST = 2 };
+void bn_test_register(const char *name, const char *file, bn_test_fn fn, int tier);
+void bn_test_require_failed(void);
 void bn_test_fail(const char *file, int line, const char *fmt, ...);
 void bn_test_skip(const char *why);
 /* Path of a file under ../shared (or $BITNET_SHARED), or NULL if absent. The
@@ -31,16 +37,38 @@ char *bn_test_run_tool(const char *cmdline, size_t *len, int *status);
 /* Reads a whole file into a malloc'd NUL-terminated buffer, or NULL. */
 char *bn_test_read_file(const char *path, size_t *len);
 
-#define TEST(name)                                                                   \
+#define BN_TEST_DEFINE(name, tier)                                                   \
     static void test_##name(void);                                                   \
     __attribute__((constructor)) static void test_register_##name(void) {           \
-        bn_test_register(#name, __FILE__, test_##name);                              \
+        bn_test_register(#name, __FILE__, test_##name, tier);                        \
     }                                                                                \
     static void test_##name(void)
+#define TEST(name) BN_TEST_DEFINE(name, BN_TIER_FAST)
+#define TEST_E2E(name) BN_TEST_DEFINE(name, BN_TIER_E2E)
+#define TEST_SELFTEST(name) BN_TEST_DEFINE(name, BN_TIER_SELFTEST)
 
 #define CHECK(cond)                                                    \
     do {                                                               \
         if (!(cond)) bn_test_fail(__FILE__, __LINE__, "%s", #cond);    \
+    } while (0)
+
+/* As CHECK, but a failure ends the test (the rest would only crash or repeat it). */
+#define REQUIRE(cond)                                                  \
+    do {                                                               \
+        if (!(cond)) {                                                 \
+            bn_test_fail(__FILE__, __LINE__, "%s", #cond);             \
+            bn_test_require_failed();                                  \
+            return;                                                    \
+        }                                                              \
+    } while (0)
+
+#define REQUIRE_MSG(cond, ...)                                         \
+    do {                                                               \
+        if (!(cond)) {                                                 \
+            bn_test_fail(__FILE__, __LINE__, __VA_ARGS__);             \
+            bn_test_require_failed();                                  \
+            return;                                                    \
+        }                                                              \
     } while (0)
 
 #define CHECK_MSG(cond, ...)                                           \

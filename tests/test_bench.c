@@ -10,7 +10,7 @@ static char *run_bench(const char *args, int *status) {
     return bn_test_run_tool(cmd, &n, status);
 }
 
-TEST(bench_pp_tg_tables) {
+TEST_E2E(bench_pp_tg_tables) {
     int status = -1;
     char *out = run_bench("-p 8 -n 8 -r 1", &status);
     CHECK_EQ_INT(status, 0);
@@ -20,7 +20,7 @@ TEST(bench_pp_tg_tables) {
     free(out);
 }
 
-TEST(bench_streams_json_svg) {
+TEST_E2E(bench_streams_json_svg) {
     char json[1024], svg[1024], args[3072];
     snprintf(json, sizeof json, "%s", bn_test_tmp(".json"));
     snprintf(svg, sizeof svg, "%s", bn_test_tmp(".svg"));
@@ -50,7 +50,7 @@ TEST(bench_streams_json_svg) {
 
 /* --batched: every stream advances once per step, so all streams have the
  * same token count, and the JSON says which mode ran. */
-TEST(bench_streams_batched) {
+TEST_E2E(bench_streams_batched) {
     char json[1024], args[2048];
     snprintf(json, sizeof json, "%s", bn_test_tmp(".json"));
     snprintf(args, sizeof args, "-p 4 -n 4 -r 1 --streams 3 --batched --duration 0.5 --json %s", json);
@@ -77,7 +77,7 @@ TEST(bench_streams_batched) {
 /* Short soak as CI can afford it: 4 batched streams for 4 s must not grow
  * the RSS (1% limit, after the warm-up window). The latency-drift verdict is
  * printed but not asserted here: a shared CI machine's p99 is too noisy. */
-TEST(bench_soak_short) {
+TEST_E2E(bench_soak_short) {
     char json[1024], args[2048];
     snprintf(json, sizeof json, "%s", bn_test_tmp(".json"));
     snprintf(args, sizeof args, "-p 4 -n 4 -r 1 -c 128 --streams 4 --batched --duration 4 --soak --json %s", json);
@@ -102,7 +102,7 @@ TEST(bench_soak_short) {
     remove(json);
 }
 
-TEST(bench_cold_start) {
+TEST_E2E(bench_cold_start) {
     /* bench execs build/infer itself: not possible for a cross build run under
      * qemu-user without binfmt_misc */
     const char *prefix = getenv("BITNET_EXEC_PREFIX");

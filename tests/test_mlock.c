@@ -57,7 +57,7 @@ static int can_lock(uint64_t bytes) {
            (rl.rlim_cur == RLIM_INFINITY || (uint64_t)rl.rlim_cur >= bytes + (uint64_t)status_kb("VmLck:") * 1024);
 }
 
-TEST(mlock_library_locks_weights_and_arena) {
+TEST_E2E(mlock_library_locks_weights_and_arena) {
     SKIP_UNDER_ASAN();
     const long before = status_kb("VmLck:");
     if (before < 0) SKIP("no VmLck in /proc/self/status");
@@ -98,7 +98,7 @@ static double locked_mib(const char *out) {
     return p ? strtod(p + 8, NULL) : -1.0;
 }
 
-TEST(mlock_infer_reports_locked_memory) {
+TEST_E2E(mlock_infer_reports_locked_memory) {
     SKIP_UNDER_ASAN();
     size_t n;
     int st = -1;
@@ -114,7 +114,7 @@ TEST(mlock_infer_reports_locked_memory) {
 
 /* With RLIMIT_MEMLOCK = 0 (and CAP_IPC_LOCK dropped, which would override
  * it), infer --mlock must warn in one line per object and still generate. */
-TEST(mlock_forbidden_warns_and_goes_on) {
+TEST_E2E(mlock_forbidden_warns_and_goes_on) {
     SKIP_UNDER_ASAN();
     const char *tmp = bn_test_tmp(".out");
     char path[4096];

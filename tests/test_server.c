@@ -680,7 +680,7 @@ static void check_metrics(void) {
     CHECK(n > 0 && n <= metric("bitnet_tokens_generated_total"));
 }
 
-TEST(server_end_to_end) {
+TEST_E2E(server_end_to_end) {
     if (system("command -v curl >/dev/null 2>&1") != 0)
         SKIP("curl is not installed (CI: add curl to the packages .ci/run installs)");
     char err_path[256], cmd[1024];

@@ -15,7 +15,6 @@
 #include <unistd.h>
 
 #include "bitnet.h"
-#include "tokenizer/chat.h"
 #define TOOL_NAME "infer"
 #include "util.h"
 
@@ -180,17 +179,17 @@ static int chat_add(bitnet_chat_message **msgs, int *n, const char *role, const 
 
 static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *smp, const options *o) {
     const char *text = bitnet_model_chat_template(model);
-    bn_chat_template tmpl = bn_chat_detect(text);
-    if (tmpl == BN_CHAT_UNKNOWN) {
+    const char *tmpl = bitnet_chat_template_name(text);
+    if (!tmpl) {
         fprintf(stderr, "infer: warning: %s; using a plain \"User: ...\\nAssistant:\" format\n",
                 text ? "the model's chat template (tokenizer.chat_template) is not one we recognise (Llama-3, BitNet-b1.58-2B-4T)"
                      : "the model has no chat template (tokenizer.chat_template)");
-        tmpl = BN_CHAT_PLAIN;
+        tmpl = "plain";
     } else {
-        fprintf(stderr, "infer: chat template: %s\n", bn_chat_template_name(tmpl));
+        fprintf(stderr, "infer: chat template: %s\n", tmpl);
     }
     /* what closes an assistant turn cut short by -n: the template's end of turn */
-    const char *closing = tmpl == BN_CHAT_PLAIN ? "\n" : "<|eot_id|>";
+    const char *closing = bitnet_chat_turn_end(tmpl);
     const int n_ctx = bitnet_n_ctx(ctx), n_vocab = bitnet_n_vocab(model), interactive = isatty(0);
     bitnet_chat_message *msgs = NULL;
     int n_msgs = 0, pos = 0, turn = 0, rc = 0;
@@ -215,8 +214,13 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
         }
         /* the new text: this turn's rendering past what the previous turns (in
          * the cache since the first turn, which also brings the system prompt) render to */
-        size_t before = turn > 0 ? bn_chat_render(tmpl, msgs, (size_t)n_msgs - 1, 0, NULL, 0) : 0;
-        size_t len = bn_chat_render(tmpl, msgs, (size_t)n_msgs, 1, NULL, 0);
+        const int r_before = turn > 0 ? bitnet_chat_apply_template(tmpl, msgs, (size_t)n_msgs - 1, 0, NULL, 0) : 0;
+        const int r_len = bitnet_chat_apply_template(tmpl, msgs, (size_t)n_msgs, 1, NULL, 0);
+        if (r_before < 0 || r_len < 0) {
+            rc = -1;
+            break;
+        }
+        const size_t before = (size_t)r_before, len = (size_t)r_len;
         size_t clen = pending < 0 && turn > 0 ? strlen(closing) : 0;
         char *nf = realloc(full, len + 1 + clen);
         bitnet_token *nt = nf ? realloc(toks, (len + clen + 3) * sizeof *toks) : NULL;
@@ -226,7 +230,7 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
             break;
         }
         toks = nt;
-        bn_chat_render(tmpl, msgs, (size_t)n_msgs, 1, full + clen, len + 1);
+        bitnet_chat_apply_template(tmpl, msgs, (size_t)n_msgs, 1, full + clen, (int)len + 1);
         char *delta = full + before; /* the closing text, if any, goes just before it */
         memcpy(delta, closing, clen);
         int n_new = pending >= 0;

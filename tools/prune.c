@@ -30,7 +30,7 @@
 #include <unistd.h>
 
 #include "bitnet.h"
-#include "model/context.h"
+#include "model/model.h"
 #include "model/gguf_copy.h"
 #include "formats/json.h"
 #include "model/perplexity.h"
@@ -221,7 +221,7 @@ static void scores_free(block_scores *s) {
     free(s->removed_order); free(s->removed); free(s->prev);
 }
 
-/* ctx->layer_hook: compares the stream after block `layer` with the one
+/* The layer hook: compares the stream after block `layer` with the one
  * before it (kept in s->prev), token by token, in double. */
 static void on_layer(void *user, int layer, const float *x, int n, int dim) {
     block_scores *s = user;
@@ -248,7 +248,8 @@ static void on_layer(void *user, int layer, const float *x, int n, int dim) {
     memcpy(s->prev, x, (size_t)n * dim * sizeof(float));
 }
 
-/* Calibration perplexity of ctx's model with the blocks in ctx->skip_layer left out. */
+/* Calibration perplexity of ctx's model with the skipped blocks left out
+ * (bitnet_context_set_skip_layers). */
 static int calib_ppl(bitnet_context *ctx, const bitnet_token *toks, int n_windows, int n_ctx, bitnet_token *win,
                      float *logits, double *ppl) {
     bn_nll_acc acc = {0, 0, 0};
@@ -278,18 +279,16 @@ static void remove_block(block_scores *s, int l) {
 /* Scores every block and marks the n - target blocks to remove. */
 static int score_blocks(bitnet_context *ctx, const options *o, const bitnet_token *toks, int n_windows,
                         block_scores *s) {
-    const int n_ctx = o->n_ctx, n_vocab = bitnet_n_vocab(ctx->model), n_remove = s->n - o->target;
+    const int n_ctx = o->n_ctx, n_vocab = bitnet_n_vocab(bitnet_get_model(ctx)), n_remove = s->n - o->target;
     float *logits = malloc((size_t)n_ctx * n_vocab * sizeof(float));
     bitnet_token *win = malloc((size_t)n_ctx * sizeof *win);
     int ok = logits && win;
     if (!ok) fprintf(stderr, "prune: out of memory for %d x %d logits\n", n_ctx, n_vocab);
 
     /* one pass of the full model: activation statistics and the baseline PPL */
-    ctx->layer_hook = on_layer;
-    ctx->layer_hook_user = s;
+    bitnet_context_set_layer_hook(ctx, on_layer, s);
     ok = ok && calib_ppl(ctx, toks, n_windows, n_ctx, win, logits, &s->calib_ppl);
-    ctx->layer_hook = NULL;
-    ctx->layer_hook_user = NULL;
+    bitnet_context_set_layer_hook(ctx, NULL, NULL);
     for (int l = 0; ok && l < s->n; l++) {
         double mean = s->var_sum[l] / (double)s->var_count[l];
         s->variance[l] = s->var_sum2[l] / (double)s->var_count[l] - mean * mean;
@@ -307,7 +306,7 @@ static int score_blocks(bitnet_context *ctx, const options *o, const bitnet_toke
         fprintf(stderr, "prune: out of memory\n");
         ok = 0;
     }
-    ctx->skip_layer = s->removed;
+    bitnet_context_set_skip_layers(ctx, s->removed);
     for (int r = 0; ok && trial && r < n_remove; r++) {
         for (int l = 0; ok && l < s->n; l++) {
             if (s->removed[l]) continue;
@@ -323,7 +322,7 @@ static int score_blocks(bitnet_context *ctx, const options *o, const bitnet_toke
         fprintf(stderr, "prune: step %d/%d: removed block %d, calibration ppl %.4f\n", r + 1, n_remove, best,
                 trial[best]);
     }
-    ctx->skip_layer = NULL;
+    bitnet_context_set_skip_layers(ctx, NULL);
     free(trial);
     free(logits);
     free(win);

@@ -207,6 +207,12 @@ void bitnet_context_free(bitnet_context *ctx) {
     free(ctx);
 }
 
+void bitnet_context_set_layer_hook(bitnet_context *ctx, bitnet_layer_hook hook, void *user) {
+    ctx->layer_hook = hook;
+    ctx->layer_hook_user = hook ? user : NULL;
+}
+void bitnet_context_set_skip_layers(bitnet_context *ctx, const uint8_t *skip) { ctx->skip_layer = skip; }
+const bitnet_model *bitnet_get_model(const bitnet_context *ctx) { return ctx->model; }
 int bitnet_n_seq(const bitnet_context *ctx) { return ctx->n_seq; }
 int bitnet_n_ctx(const bitnet_context *ctx) { return ctx->n_ctx; }
 bitnet_kv_type bitnet_context_kv_type(const bitnet_context *ctx) { return ctx->kv.type; }

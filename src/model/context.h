@@ -48,7 +48,7 @@ struct bitnet_context {
      * layer_hook is called after the embedding (layer -1) and after every layer
      * with the residual stream x[n][dim] of the n tokens being evaluated;
      * skip_layer[l] != 0 leaves layer l out of the forward pass. */
-    void (*layer_hook)(void *user, int layer, const float *x, int n, int dim);
+    bitnet_layer_hook layer_hook;
     void *layer_hook_user;
     const uint8_t *skip_layer;
 

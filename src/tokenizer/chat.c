@@ -107,3 +107,17 @@ int bitnet_chat_apply_template(const char *tmpl, const bitnet_chat_message *msgs
     if (need > INT32_MAX) return bn_error(BITNET_ERR_ARG, "chat template: conversation too long");
     return (int)need;
 }
+
+const char *bitnet_chat_template_name(const char *tmpl) {
+    const bn_chat_template t = bn_chat_detect(tmpl);
+    return t == BN_CHAT_UNKNOWN ? NULL : bn_chat_template_name(t);
+}
+
+const char *bitnet_chat_turn_end(const char *tmpl) {
+    switch (bn_chat_detect(tmpl)) {
+    case BN_CHAT_LLAMA3:
+    case BN_CHAT_BITNET: return "<|eot_id|>";
+    case BN_CHAT_PLAIN: return "\n";
+    default: return NULL;
+    }
+}
