@@ -152,7 +152,7 @@ fuzz-run: fuzz all
 	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh
 
 valgrind: all $(BUILD)/run_tests
-	valgrind -q --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect \
+	BITNET_TEST_TIMEOUT=1800 valgrind -q --error-exitcode=1 --leak-check=full --show-leak-kinds=definite,indirect \
 		--errors-for-leak-kinds=definite,indirect ./$(BUILD)/run_tests $(VALGRIND_TESTS)
 
 clean:

@@ -179,7 +179,7 @@ TEST(kv_cache_attention_matches_double_reference) {
                         bn_kv_write(&kv, s, l, p, k, v);
                     }
             fill_row(q, HD);
-            bn_kv_attend(&kv, 1, 1, 1, q, NPOS, att, scratch, out);
+            bn_kv_attend(&kv, 1, 1, 1, q, 0, NPOS, att, scratch, out);
             bn_kv_attend_ak42(&kv, 1, 1, 1, q, NPOS, dscr, scratch, out_ak);
             for (int pass = 0; pass < 2; pass++) { /* 0: llama path (int8 query for q8), 1: ak42 path */
                 float qd[HD];

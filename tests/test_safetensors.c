@@ -482,8 +482,8 @@ TEST(safetensors_hf_bitnet_latent_bf16) {
     const int dim = k_dims.dim, hd = k_dims.dim / k_dims.heads, kv_dim = hd * k_dims.kv;
     CHECK(q && v);
     if (m && q && v) {
-        CHECK(m->arch == BN_ARCH_BITNET && m->hp.n_layers == 2 && m->hp.rope_dim == hd && m->hp.norm_eps == 1e-5f);
-        CHECK(m->hp.rope_neox == 1 && m->hp.ffn_relu_sq == 1 && strcmp(bn_model_arch_name(m), "bitnet-b1.58") == 0);
+        CHECK(strcmp(m->arch->name, "bitnet-b1.58") == 0 && m->hp.n_layers == 2 && m->hp.rope_dim == hd && m->hp.norm_eps == 1e-5f);
+        CHECK(bn_model_has(m, BN_AF_ROPE_NEOX) && m->arch->act == BN_ACT_RELU_SQ && strcmp(bn_model_arch_name(m), "bitnet-b1.58") == 0);
         CHECK(m->layers[0].wq.type == BN_W_I2 && m->output.data != m->tok_embd.data);
         const float *w[2] = {q, v};
         const bn_matrix *mat[2] = {&m->layers[0].wq, &m->layers[0].wv};
@@ -538,7 +538,7 @@ TEST(safetensors_hf_llama_qk_permutation) {
     const int dim = k_dims.dim, hd = dim / k_dims.heads;
     CHECK(q && v);
     if (m && q && v) {
-        CHECK(m->arch == BN_ARCH_LLAMA && m->output.data == m->tok_embd.data && m->layers[0].wq.type == BN_W_F32);
+        CHECK(strcmp(m->arch->name, "llama") == 0 && m->output.data == m->tok_embd.data && m->layers[0].wq.type == BN_W_F32);
         CHECK(m->layers[0].wv.data != NULL && m->layers[0].wv.type == BN_W_F32);
         float got[128];
         int bad = 0;

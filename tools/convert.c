@@ -211,7 +211,6 @@ static int write_synthetic(const preset *ps, bn_tensor_type type, const char *ou
     keep_list k = {0};
     const char *arch = "bitnet-b1.58";
     char name[96];
-    const int kv_dim = ps->dim / ps->heads * ps->kv_heads;
     const bn_hparams hp = {.dim = ps->dim, .ff = ps->ff, .n_layers = ps->layers, .n_heads = ps->heads,
                            .n_kv_heads = ps->kv_heads, .head_dim = ps->dim / ps->heads,
                            .rope_dim = ps->dim / ps->heads, .vocab = ps->vocab, .ctx_train = ps->ctx,
@@ -229,21 +228,17 @@ static int write_synthetic(const preset *ps, bn_tensor_type type, const char *ou
     /* tied 8-bit embedding / classifier, as a Q8_0 head */
     add_random_q8_0(w, &k, "token_embd.weight", ps->vocab, ps->dim);
     add_const_f32(w, &k, "output_norm.weight", ps->dim, 1.0f);
-    for (int l = 0; l < ps->layers; l++) {
-#define N(s) (snprintf(name, sizeof name, "blk.%d." s, l), name)
-        add_const_f32(w, &k, N("attn_norm.weight"), ps->dim, 1.0f);
-        add_const_f32(w, &k, N("ffn_norm.weight"), ps->dim, 1.0f);
-        add_const_f32(w, &k, N("attn_sub_norm.weight"), ps->dim, 1.0f);
-        add_const_f32(w, &k, N("ffn_sub_norm.weight"), ps->ff, 1.0f);
-        add_random_ternary(w, &k, N("attn_q.weight"), ps->dim, ps->dim, 0.02f, type);
-        add_random_ternary(w, &k, N("attn_k.weight"), kv_dim, ps->dim, 0.02f, type);
-        add_random_ternary(w, &k, N("attn_v.weight"), kv_dim, ps->dim, 0.02f, type);
-        add_random_ternary(w, &k, N("attn_output.weight"), ps->dim, ps->dim, 0.02f, type);
-        add_random_ternary(w, &k, N("ffn_gate.weight"), ps->ff, ps->dim, 0.02f, type);
-        add_random_ternary(w, &k, N("ffn_up.weight"), ps->ff, ps->dim, 0.02f, type);
-        add_random_ternary(w, &k, N("ffn_down.weight"), ps->dim, ps->ff, 0.02f, type);
-#undef N
-    }
+    const bn_arch *a = bn_arch_by_name(arch);
+    for (int l = 0; l < ps->layers; l++)
+        for (int i = 0; i < BN_N_LAYER_ROLES; i++) { /* arch.h's tensors of a layer, in its order */
+            const bn_role *r = &bn_layer_roles[i];
+            if (!bn_role_present(a, r)) continue;
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, r->gguf);
+            if (r->is_matrix)
+                add_random_ternary(w, &k, name, bn_hp_dim(&hp, r->rows), bn_hp_dim(&hp, r->cols), 0.02f, type);
+            else
+                add_const_f32(w, &k, name, bn_hp_dim(&hp, r->rows), 1.0f);
+        }
     bitnet_status st = gguf_writer_write(w, out);
     if (st != BITNET_OK) fprintf(stderr, "convert: %s\n", bitnet_last_error());
     else fprintf(stderr, "convert: wrote synthetic %s model to %s\n", ps->name, out);

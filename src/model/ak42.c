@@ -32,7 +32,7 @@ static bitnet_status ak42_parse(const uint8_t *b, uint64_t size, const char *pat
 
 bitnet_status bn_model_from_ak42(const char *path, const bitnet_model_params *p, bitnet_model *m) {
     snprintf(m->path, sizeof m->path, "%s", path);
-    m->arch = BN_ARCH_AK42;
+    m->arch = bn_arch_by_name("bitnet-ak42");
     bitnet_status st = bn_model_map_file(path, p ? p->use_mmap : 1, m); /* --no-mmap reads it */
     if (st != BITNET_OK) return st;
     return ak42_parse(m->map, m->map_size, path, p, 1, m);
@@ -42,7 +42,7 @@ bitnet_status bn_model_from_ak42_memory(const void *data, uint64_t size, const c
                                         const bitnet_model_params *p, bitnet_model *m) {
     if (!name) name = "(memory)";
     snprintf(m->path, sizeof m->path, "%s", name);
-    m->arch = BN_ARCH_AK42;
+    m->arch = bn_arch_by_name("bitnet-ak42");
     if (!data && size) return bn_error(BITNET_ERR_ARG, "%s: NULL buffer of %llu bytes", name, (unsigned long long)size);
     return ak42_parse(data, size, name, p, 0, m);
 }
@@ -78,7 +78,7 @@ static bitnet_status ak42_parse(const uint8_t *b, uint64_t size, const char *pat
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s: only ak42 files with a shared classifier are supported", path);
 
     const uint64_t dim = (uint64_t)h.dim, hid = (uint64_t)h.hidden, kv_dim = dim / h.n_heads * h.n_kv_heads;
-    /* rows, cols of wq wk wv wo w1 w2 w3 */
+    /* rows, cols of wq wk wv wo w1 w2 w3 (w1 = gate, w2 = down, w3 = up) */
     const uint64_t shape[7][2] = {{dim, dim}, {kv_dim, dim}, {kv_dim, dim}, {dim, dim}, {hid, dim}, {dim, hid}, {hid, dim}};
     uint64_t expect = AK42_HEADER + dim * 4 + (uint64_t)h.vocab * dim * 4, owned = 0;
     for (int t = 0; t < 7; t++) {
@@ -119,6 +119,7 @@ static bitnet_status ak42_parse(const uint8_t *b, uint64_t size, const char *pat
     }
     m->owned_size = owned;
     static const char *names[7] = {"wq", "wk", "wv", "wo", "w1", "w2", "w3"};
+    static const char *file_roles[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_down", "ffn_up"};
     const uint8_t *cur = b + AK42_HEADER + dim * 4 + (uint64_t)h.vocab * dim * 4;
     uint8_t *out = m->owned;
     for (int t = 0; t < 7; t++) {
@@ -140,9 +141,7 @@ static bitnet_status ak42_parse(const uint8_t *b, uint64_t size, const char *pat
                 bn_i2_pack(row, 1, cols, out + (size_t)r * (cp / 4));
             }
             bn_matrix w = {BN_W_I2, rows, cols, cp, out, scale, NULL};
-            bn_layer *L = &m->layers[l];
-            bn_matrix *dst[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_down, &L->w_up};
-            *dst[t] = w;
+            *bn_layer_matrix(&m->layers[l], bn_role_by_gguf(file_roles[t])) = w;
             cur += (size_t)rows * cols / 4;
             out += (size_t)rows * (cp / 4);
         }

@@ -1,5 +1,5 @@
 /*
- * ak42_math.c - the arithmetic of BN_ARCH_AK42 (see ak42_math.h and
+ * ak42_math.c - the arithmetic of BN_AF_AK42 (see ak42_math.h and
  * docs/ak42.md). Two paths with the same formulas:
  *   _f64      exact real arithmetic realised in double, activations kept in
  *             double (tools/train/ak42_reference.py "spec");

@@ -1,6 +1,6 @@
 /*
  * ak42_math.h - the arithmetic of the legacy ak42 BitNet b1.58 models
- * (BN_ARCH_AK42) that reproduces the published greedy reference byte for byte.
+ * (BN_AF_AK42) that reproduces the published greedy reference byte for byte.
  * Evidence for every choice: docs/ak42.md; numpy twin: tools/train/ak42_reference.py.
  *
  * RULE: exact real arithmetic, realised in double. Every activation of the

@@ -39,7 +39,8 @@ static void layout(bitnet_context *ctx, carver *c) {
     const bitnet_model *m = ctx->model;
     const bn_hparams *hp = &m->hp;
     const size_t B = (size_t)ctx->n_batch, kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
-    const size_t wide = (size_t)BN_MAX(hp->dim, hp->ff);
+    const size_t q_dim = (size_t)hp->n_heads * hp->head_dim, dq = BN_MAX((size_t)hp->dim, q_dim);
+    const size_t wide = BN_MAX(dq, (size_t)hp->ff);
     const int nth = ctx->params.n_threads;
 
     const size_t kv_bytes = bn_kv_init(&ctx->kv, ctx->params.kv_type, ctx->n_seq, hp->n_layers, ctx->n_ctx,
@@ -54,8 +55,8 @@ static void layout(bitnet_context *ctx, carver *c) {
     if (ctx->n_seq > 1) ctx->head_out = carve(c, (size_t)ctx->n_seq * hp->vocab * sizeof(float));
     ctx->x = carve(c, B * hp->dim * sizeof(float));
     ctx->xb = carve(c, B * wide * sizeof(float));
-    ctx->xb2 = carve(c, B * hp->dim * sizeof(float));
-    ctx->q = carve(c, B * hp->dim * sizeof(float));
+    ctx->xb2 = carve(c, B * dq * sizeof(float));
+    ctx->q = carve(c, B * dq * sizeof(float));
     ctx->k = carve(c, B * kv_dim * sizeof(float));
     ctx->v = carve(c, B * kv_dim * sizeof(float));
     ctx->hb = carve(c, B * hp->ff * sizeof(float));
@@ -64,7 +65,11 @@ static void layout(bitnet_context *ctx, carver *c) {
     ctx->logits = carve(c, (size_t)ctx->n_seq * hp->vocab * sizeof(float));
     ctx->rope_cos = carve(c, (size_t)ctx->n_ctx * (hp->rope_dim / 2) * sizeof(float));
     ctx->rope_sin = carve(c, (size_t)ctx->n_ctx * (hp->rope_dim / 2) * sizeof(float));
-    if (m->arch == BN_ARCH_AK42) {
+    if (hp->swa_window > 0) {
+        ctx->rope_cos_swa = carve(c, (size_t)ctx->n_ctx * (hp->rope_dim / 2) * sizeof(float));
+        ctx->rope_sin_swa = carve(c, (size_t)ctx->n_ctx * (hp->rope_dim / 2) * sizeof(float));
+    }
+    if (bn_model_has(m, BN_AF_AK42)) {
         ctx->ak_act = carve(c, B * sizeof(double));
         ctx->ak_rope = carve(c, (size_t)ctx->n_ctx * hp->head_dim * sizeof(double));
         ctx->ak_scratch = carve(c, (size_t)nth * ctx->n_ctx * sizeof(double));
@@ -79,7 +84,7 @@ static void layout(bitnet_context *ctx, carver *c) {
  * reference byte for byte with it), except for ak42, whose reference is
  * byte-exact only with a float32 cache (ak42_math.h). */
 static bitnet_kv_type default_kv_type(const bitnet_model *m) {
-    return m->arch == BN_ARCH_AK42 ? BITNET_KV_F32 : BITNET_KV_F16;
+    return bn_model_has(m, BN_AF_AK42) ? BITNET_KV_F32 : BITNET_KV_F16;
 }
 
 /* The arena: explicit huge pages (MAP_HUGETLB) when it is at least one huge
@@ -104,6 +109,20 @@ static void *map_arena(bitnet_context *ctx) {
 #endif
     }
     return mem;
+}
+
+/* cos/sin of pos * theta^(-i/rope_dim), i even, with the same float
+ * expressions as llama2.c. */
+static void rope_table(float *cos_t, float *sin_t, int n_ctx, int rope_dim, float theta) {
+    const int half = rope_dim / 2;
+    for (int pos = 0; pos < n_ctx; pos++) {
+        for (int i = 0; i < rope_dim; i += 2) {
+            float freq = 1.0f / powf(theta, (float)i / (float)rope_dim);
+            float val = (float)pos * freq;
+            cos_t[(size_t)pos * half + i / 2] = cosf(val);
+            sin_t[(size_t)pos * half + i / 2] = sinf(val);
+        }
+    }
 }
 
 static void max_shape(bitnet_context *ctx, const bn_matrix *w) {
@@ -145,11 +164,7 @@ bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_param
     ctx->kern = bn_kernels_get();
 
     const bn_hparams *hp = &model->hp;
-    for (int l = 0; l < hp->n_layers; l++) {
-        const bn_layer *L = &model->layers[l];
-        const bn_matrix *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (size_t i = 0; i < sizeof ws / sizeof ws[0]; i++) max_shape(ctx, ws[i]);
-    }
+    for (int l = 0; l < hp->n_layers; l++) BN_FOR_EACH_LINEAR(&model->layers[l], W, max_shape(ctx, W))
     max_shape(ctx, &model->output);
     ctx->max_cols = (ctx->max_cols + 127) & ~127;
 
@@ -167,19 +182,11 @@ bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_param
     c = (carver){ctx->arena, 0, ctx->arena_size};
     layout(ctx, &c);
 
-    /* RoPE tables, computed with the same float expressions as llama2.c
-     * (ak42 uses its own double table below instead) */
-    const int half = hp->rope_dim / 2;
-    for (int pos = 0; pos < ctx->n_ctx && model->arch != BN_ARCH_AK42; pos++) {
-        for (int i = 0; i < hp->rope_dim; i += 2) {
-            float freq = 1.0f / powf(hp->rope_theta, (float)i / (float)hp->rope_dim);
-            float val = (float)pos * freq;
-            ctx->rope_cos[(size_t)pos * half + i / 2] = cosf(val);
-            ctx->rope_sin[(size_t)pos * half + i / 2] = sinf(val);
-        }
-    }
-
-    if (model->arch == BN_ARCH_AK42)
+    /* RoPE tables (ak42 uses its own double table below instead) */
+    const int ak42 = bn_model_has(model, BN_AF_AK42);
+    if (!ak42) rope_table(ctx->rope_cos, ctx->rope_sin, ctx->n_ctx, hp->rope_dim, hp->rope_theta);
+    if (!ak42 && ctx->rope_cos_swa) rope_table(ctx->rope_cos_swa, ctx->rope_sin_swa, ctx->n_ctx, hp->rope_dim, hp->rope_theta_swa);
+    if (ak42)
         for (int pos = 0; pos < ctx->n_ctx; pos++)
             bn_ak42_rope_table(pos, hp->head_dim, ctx->ak_rope + (size_t)pos * hp->head_dim);
 

@@ -64,6 +64,7 @@ struct bitnet_context {
     float *att;     /* [n_threads][n_ctx] attention scores */
     float *logits;  /* [vocab]                            */
     float *rope_cos, *rope_sin; /* [n_ctx][rope_dim/2]    */
+    float *rope_cos_swa, *rope_sin_swa; /* the same for sliding-window layers (BN_AF_SWA), else NULL */
     /* ak42 only: its arithmetic is double with float32 storage (ak42_math.h) */
     double *ak_act;      /* [B] activation factors      */
     double *ak_rope;     /* [n_ctx][head_dim] cos/sin    */

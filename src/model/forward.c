@@ -2,17 +2,24 @@
  *
  * One function reads like llama2.c's forward(): embed, then per layer
  * attention and feed-forward with residual adds, then the final norm and the
- * classifier. The three architectures differ only in small, marked places:
+ * classifier. The architectures of arch.h differ only in small places, each
+ * marked with its flag:
  *
  *   llama        x += Wo·attn(RoPE(Wq·n(x)), RoPE(Wk·n(x)), Wv·n(x))
  *                x += Wdown·(silu(Wgate·n(x)) * Wup·n(x))           n = RMSNorm with weights
- *   bitnet-b1.58 as llama, but the attention output goes through attn_sub_norm
- *                before Wo, the FFN is relu(gate)^2 * up, then ffn_sub_norm
- *                before Wdown; ternary linears quantise activations to int8;
- *                RoPE in the neox layout (hp.rope_neox). llama.cpp's "bitnet"
- *                is the same with a SiLU gate (hp.ffn_relu_sq = 0).
- *   ak42         no per-layer norms: every ternary linear normalises its own
- *                input (weightless RMS, no eps) before int8 quantisation.
+ *   bitnet-b1.58 BN_AF_SUB_NORMS: the attention output goes through attn_sub_norm
+ *                before Wo, the FFN product through ffn_sub_norm before Wdown; the
+ *                gate is relu(gate)^2 (llama.cpp's "bitnet": SiLU); ternary linears
+ *                quantise activations to int8 (linear.c); neox RoPE.
+ *   qwen3        BN_AF_QK_NORM: each head of q and k is RMS-normalised (attn_q_norm,
+ *                attn_k_norm) before RoPE.
+ *   gemma3       as qwen3, plus BN_AF_EMBD_SCALE (embedding * sqrt(dim)),
+ *                BN_AF_POST_NORMS (Wo and Wdown outputs normalised before the
+ *                residual add), a GELU gate, and BN_AF_SWA: sliding-window layers
+ *                with their own RoPE base.
+ *   ak42         BN_AF_AK42: no per-layer norms; every ternary linear normalises its
+ *                own input (weightless RMS, no eps) before int8 quantisation, in
+ *                double arithmetic (ak42_math.h).
  *
  * Float arithmetic deliberately follows llama2.c (sequential float sums,
  * expf/sqrtf in float): the reference outputs in ../shared were produced that
@@ -31,6 +38,11 @@ static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) 
     for (int j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
 }
 
+/* RMSNorm of n rows of `len` floats each, in place or from x to o. */
+static void rmsnorm_rows(float *o, const float *x, const float *w, int n, int len, float eps) {
+    for (int t = 0; t < n; t++) rmsnorm(o + (size_t)t * len, x + (size_t)t * len, w, len, eps);
+}
+
 /* RoPE on one head vector. Frequency i/2 turns the pair (v[i], v[i+1]) in the
  * interleaved layout (llama2.c, ggml "normal"), or (v[i/2], v[i/2 + rope_dim/2])
  * in the neox layout (Hugging Face rotate_half; llama.cpp/bitnet.cpp BitNet). */
@@ -45,6 +57,12 @@ static void rope_head(float *v, const float *cosv, const float *sinv, int rope_d
     }
 }
 
+/* gelu with the tanh approximation, as Gemma's gelu_pytorch_tanh and ggml's gelu */
+static float gelu_tanh(float x) {
+    const float sqrt_2_over_pi = 0.79788456080286535588f;
+    return 0.5f * x * (1.0f + tanhf(sqrt_2_over_pi * x * (1.0f + 0.044715f * x * x)));
+}
+
 typedef struct {
     bitnet_context *ctx;
     int layer, n;
@@ -56,55 +74,62 @@ static void run_attention(void *arg, int ith, int nth) {
     attn_job *j = arg;
     bitnet_context *ctx = j->ctx;
     const bn_hparams *hp = &ctx->model->hp;
-    const int hd = hp->head_dim, group = hp->n_heads / hp->n_kv_heads;
+    const int hd = hp->head_dim, q_dim = hp->n_heads * hd, group = hp->n_heads / hp->n_kv_heads;
+    const int window = bn_layer_is_swa(hp, j->layer) ? hp->swa_window : 0;
     float *att = ctx->att + (size_t)ith * ctx->n_ctx;
     void *scratch = ctx->kv_scratch + (size_t)ith * ctx->kv_scratch_bytes;
     const int total = j->n * hp->n_heads;
     for (int w = ith; w < total; w += nth) {
         const int t = w / hp->n_heads, h = w % hp->n_heads;
         const int n_pos = ctx->tok_pos[t] + 1, seq = ctx->tok_seq[t];
-        const float *q = ctx->q + (size_t)t * hp->dim + h * hd;
-        float *out = ctx->xb2 + (size_t)t * hp->dim + h * hd;
-        if (ctx->model->arch == BN_ARCH_AK42)
+        const float *q = ctx->q + (size_t)t * q_dim + h * hd;
+        float *out = ctx->xb2 + (size_t)t * q_dim + h * hd;
+        if (bn_model_has(ctx->model, BN_AF_AK42))
             bn_kv_attend_ak42(&ctx->kv, seq, j->layer, h / group, q, n_pos, ctx->ak_scratch + (size_t)ith * ctx->n_ctx,
                               scratch, out);
-        else
-            bn_kv_attend(&ctx->kv, seq, j->layer, h / group, q, n_pos, att, scratch, out);
+        else /* BN_AF_SWA: a sliding-window layer sees the last `window` positions */
+            bn_kv_attend(&ctx->kv, seq, j->layer, h / group, q, window && n_pos > window ? n_pos - window : 0, n_pos,
+                         att, scratch, out);
     }
 }
 
 static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n) {
     const bitnet_model *m = ctx->model;
     const bn_hparams *hp = &m->hp;
-    const int dim = hp->dim, hd = hp->head_dim, kv_dim = hp->n_kv_heads * hd;
+    const int dim = hp->dim, hd = hp->head_dim, q_dim = hp->n_heads * hd, kv_dim = hp->n_kv_heads * hd;
 
     /* input of q/k/v: RMSNorm with weights, except ak42 whose linears normalise themselves */
     const float *in = ctx->x;
     if (L->attn_norm) {
-        for (int t = 0; t < n; t++)
-            rmsnorm(ctx->xb + (size_t)t * dim, ctx->x + (size_t)t * dim, L->attn_norm, dim, hp->norm_eps);
+        rmsnorm_rows(ctx->xb, ctx->x, L->attn_norm, n, dim, hp->norm_eps);
         in = ctx->xb;
     }
     bn_linear(ctx, &L->wq, in, n, ctx->q);
     bn_linear_ex(ctx, &L->wk, in, n, ctx->k, bn_can_share_quant(&L->wq, &L->wk));
     bn_linear_ex(ctx, &L->wv, in, n, ctx->v, bn_can_share_quant(&L->wk, &L->wv) && bn_can_share_quant(&L->wq, &L->wk));
 
+    /* BN_AF_QK_NORM: every head of q and k normalised on its own */
+    if (L->attn_q_norm) {
+        rmsnorm_rows(ctx->q, ctx->q, L->attn_q_norm, n * hp->n_heads, hd, hp->norm_eps);
+        rmsnorm_rows(ctx->k, ctx->k, L->attn_k_norm, n * hp->n_kv_heads, hd, hp->norm_eps);
+    }
+
     /* RoPE, then append k and v to the cache */
+    const int neox = bn_model_has(m, BN_AF_ROPE_NEOX), half = hp->rope_dim / 2;
+    const int swa = bn_layer_is_swa(hp, l); /* BN_AF_SWA: local layers have their own RoPE base */
+    const float *cos_tab = swa ? ctx->rope_cos_swa : ctx->rope_cos, *sin_tab = swa ? ctx->rope_sin_swa : ctx->rope_sin;
     int64_t att_work = 0;
     for (int t = 0; t < n; t++) {
         const int p = ctx->tok_pos[t];
         att_work += p + 1;
-        if (m->arch == BN_ARCH_AK42) {
+        if (bn_model_has(m, BN_AF_AK42)) {
             const double *cs = ctx->ak_rope + (size_t)p * hd;
-            bn_ak42_rope(ctx->q + (size_t)t * dim, hp->n_heads, hd, cs);
+            bn_ak42_rope(ctx->q + (size_t)t * q_dim, hp->n_heads, hd, cs);
             bn_ak42_rope(ctx->k + (size_t)t * kv_dim, hp->n_kv_heads, hd, cs);
         } else {
-            const float *cs = ctx->rope_cos + (size_t)p * (hp->rope_dim / 2);
-            const float *sn = ctx->rope_sin + (size_t)p * (hp->rope_dim / 2);
-            for (int h = 0; h < hp->n_heads; h++)
-                rope_head(ctx->q + (size_t)t * dim + h * hd, cs, sn, hp->rope_dim, hp->rope_neox);
-            for (int h = 0; h < hp->n_kv_heads; h++)
-                rope_head(ctx->k + (size_t)t * kv_dim + h * hd, cs, sn, hp->rope_dim, hp->rope_neox);
+            const float *cs = cos_tab + (size_t)p * half, *sn = sin_tab + (size_t)p * half;
+            for (int h = 0; h < hp->n_heads; h++) rope_head(ctx->q + (size_t)t * q_dim + h * hd, cs, sn, hp->rope_dim, neox);
+            for (int h = 0; h < hp->n_kv_heads; h++) rope_head(ctx->k + (size_t)t * kv_dim + h * hd, cs, sn, hp->rope_dim, neox);
         }
         bn_kv_write(&ctx->kv, ctx->tok_seq[t], l, p, ctx->k + (size_t)t * kv_dim, ctx->v + (size_t)t * kv_dim);
     }
@@ -117,12 +142,12 @@ static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n
         bn_pool_run(ctx->pool, run_attention, &job);
 
     const float *o_in = ctx->xb2;
-    if (L->attn_sub_norm) {
-        for (int t = 0; t < n; t++)
-            rmsnorm(ctx->xb + (size_t)t * dim, ctx->xb2 + (size_t)t * dim, L->attn_sub_norm, dim, hp->norm_eps);
+    if (L->attn_sub_norm) { /* BN_AF_SUB_NORMS */
+        rmsnorm_rows(ctx->xb, ctx->xb2, L->attn_sub_norm, n, q_dim, hp->norm_eps);
         o_in = ctx->xb;
     }
     bn_linear(ctx, &L->wo, o_in, n, ctx->q); /* q is free again: use it for the output */
+    if (L->post_attn_norm) rmsnorm_rows(ctx->q, ctx->q, L->post_attn_norm, n, dim, hp->norm_eps); /* BN_AF_POST_NORMS */
     for (size_t i = 0; i < (size_t)n * dim; i++) ctx->x[i] += ctx->q[i];
 }
 
@@ -133,21 +158,22 @@ static void ffn_block(bitnet_context *ctx, const bn_layer *L, int n) {
 
     const float *in = ctx->x;
     if (L->ffn_norm) {
-        for (int t = 0; t < n; t++)
-            rmsnorm(ctx->xb + (size_t)t * dim, ctx->x + (size_t)t * dim, L->ffn_norm, dim, hp->norm_eps);
+        rmsnorm_rows(ctx->xb, ctx->x, L->ffn_norm, n, dim, hp->norm_eps);
         in = ctx->xb;
     }
     bn_linear(ctx, &L->w_gate, in, n, ctx->hb);
     bn_linear_ex(ctx, &L->w_up, in, n, ctx->hb2, bn_can_share_quant(&L->w_gate, &L->w_up));
 
     const size_t total = (size_t)n * ff;
-    if (m->arch == BN_ARCH_AK42) {
+    if (bn_model_has(m, BN_AF_AK42)) {
         bn_ak42_swiglu(ctx->hb, ctx->hb2, (int)total, ctx->hb);
-    } else if (hp->ffn_relu_sq) {
+    } else if (m->arch->act == BN_ACT_RELU_SQ) {
         for (size_t i = 0; i < total; i++) {
             float g = ctx->hb[i] > 0.0f ? ctx->hb[i] : 0.0f; /* squared ReLU gate */
             ctx->hb[i] = g * g * ctx->hb2[i];
         }
+    } else if (m->arch->act == BN_ACT_GELU_TANH) {
+        for (size_t i = 0; i < total; i++) ctx->hb[i] = gelu_tanh(ctx->hb[i]) * ctx->hb2[i];
     } else {
         for (size_t i = 0; i < total; i++) {
             float g = ctx->hb[i];
@@ -156,12 +182,12 @@ static void ffn_block(bitnet_context *ctx, const bn_layer *L, int n) {
         }
     }
     const float *d_in = ctx->hb;
-    if (L->ffn_sub_norm) {
-        for (int t = 0; t < n; t++)
-            rmsnorm(ctx->hb2 + (size_t)t * ff, ctx->hb + (size_t)t * ff, L->ffn_sub_norm, ff, hp->norm_eps);
+    if (L->ffn_sub_norm) { /* BN_AF_SUB_NORMS */
+        rmsnorm_rows(ctx->hb2, ctx->hb, L->ffn_sub_norm, n, ff, hp->norm_eps);
         d_in = ctx->hb2;
     }
     bn_linear(ctx, &L->w_down, d_in, n, ctx->xb2);
+    if (L->post_ffn_norm) rmsnorm_rows(ctx->xb2, ctx->xb2, L->post_ffn_norm, n, dim, hp->norm_eps); /* BN_AF_POST_NORMS */
     for (size_t i = 0; i < (size_t)n * dim; i++) ctx->x[i] += ctx->xb2[i];
 }
 
@@ -169,7 +195,7 @@ static void ffn_block(bitnet_context *ctx, const bn_layer *L, int n) {
 static void final_norm(const bitnet_context *ctx, int t, float *out) {
     const bitnet_model *m = ctx->model;
     const int dim = m->hp.dim;
-    if (m->arch == BN_ARCH_AK42)
+    if (bn_model_has(m, BN_AF_AK42))
         bn_ak42_final_norm(ctx->x + (size_t)t * dim, m->output_norm, dim, BN_AK42_NORM_EPS, out);
     else
         rmsnorm(out, ctx->x + (size_t)t * dim, m->output_norm, dim, m->hp.norm_eps);
@@ -183,6 +209,10 @@ static void forward_chunk(bitnet_context *ctx, const bitnet_token *tokens, int n
     const int dim = hp->dim, vocab = hp->vocab;
 
     for (int t = 0; t < n; t++) bn_matrix_get_row(&m->tok_embd, tokens[t], ctx->x + (size_t)t * dim);
+    if (bn_model_has(m, BN_AF_EMBD_SCALE)) { /* gemma: embeddings times sqrt(n_embd) */
+        const float scale = sqrtf((float)dim);
+        for (size_t i = 0; i < (size_t)n * dim; i++) ctx->x[i] *= scale;
+    }
     if (ctx->layer_hook) ctx->layer_hook(ctx->layer_hook_user, -1, ctx->x, n, dim);
 
     for (int l = 0; l < hp->n_layers; l++) {

@@ -150,26 +150,21 @@ bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *n
 /* The tensors of one layer of m, named blk.<out>. */
 static bitnet_status add_layer(gguf_writer *w, bn_keep_list *k, const bitnet_model *m, const bn_layer *L, int out,
                                bn_tensor_type type) {
-    const bn_hparams *hp = &m->hp;
-    const struct { const char *n; const float *v; int len; } norms[] = {
-        {"attn_norm", L->attn_norm, hp->dim}, {"ffn_norm", L->ffn_norm, hp->dim},
-        {"attn_sub_norm", L->attn_sub_norm, hp->dim}, {"ffn_sub_norm", L->ffn_sub_norm, hp->ff}};
-    const struct { const char *n; const bn_matrix *m; } ms[] = {
-        {"attn_q", &L->wq}, {"attn_k", &L->wk}, {"attn_v", &L->wv}, {"attn_output", &L->wo},
-        {"ffn_gate", &L->w_gate}, {"ffn_up", &L->w_up}, {"ffn_down", &L->w_down}};
     char name[96];
     bitnet_status st = BITNET_OK;
-    for (int i = 0; i < 4 && st == BITNET_OK; i++) {
-        if (!norms[i].v) continue; /* ak42 has no per-layer norms, llama no sub-norms */
-        snprintf(name, sizeof name, "blk.%d.%s.weight", out, norms[i].n);
-        st = add_f32(w, k, name, norms[i].v, (uint64_t)norms[i].len);
-    }
-    for (int i = 0; i < 7 && st == BITNET_OK; i++) {
-        snprintf(name, sizeof name, "blk.%d.%s.weight", out, ms[i].n);
-        if (ms[i].m->type == BN_W_I2)
-            st = bn_gguf_add_ternary(w, k, name, ms[i].m, type);
+    for (int i = 0; i < BN_N_LAYER_ROLES && st == BITNET_OK; i++) { /* norms first, then the linears */
+        const bn_role *r = &bn_layer_roles[i];
+        if (!bn_role_present(m->arch, r)) continue; /* ak42 has no per-layer norms, llama no sub-norms */
+        snprintf(name, sizeof name, "blk.%d.%s.weight", out, r->gguf);
+        if (!r->is_matrix) {
+            st = add_f32(w, k, name, *bn_layer_vector((bn_layer *)L, r), (uint64_t)bn_hp_dim(&m->hp, r->rows));
+            continue;
+        }
+        const bn_matrix *mat = bn_layer_matrix_c(L, r);
+        if (mat->type == BN_W_I2)
+            st = bn_gguf_add_ternary(w, k, name, mat, type);
         else /* float models: --type f16 halves them */
-            st = add_float_matrix(w, k, name, ms[i].m, type == BN_TT_F16 ? BN_TT_F16 : BN_TT_F32);
+            st = add_float_matrix(w, k, name, mat, type == BN_TT_F16 ? BN_TT_F16 : BN_TT_F32);
     }
     return st;
 }
@@ -191,7 +186,7 @@ bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int 
     gguf_writer_set_str(w, "general.name", m->name);
     gguf_writer_set_u32(w, "general.alignment", 32);
     bn_gguf_set_hparams(w, arch, &hp);
-    if (m->arch == BN_ARCH_AK42) {
+    if (bn_model_has(m, BN_AF_AK42)) {
         /* the BitLinear variant, spelled out so nothing has to be guessed (docs/formats.md) */
         gguf_writer_set_str(w, "bitnet-ak42.bitlinear.input_norm", "rms_no_eps_no_weight");
         gguf_writer_set_u32(w, "bitnet-ak42.bitlinear.activation_bits", 8);

@@ -98,19 +98,17 @@ static int is_float_ternary(const gguf_file *f, const gguf_tensor *t) {
  * over the same bytes (an allocation the file does not pay for, and a
  * quadratic is_float_ternary scan). */
 static int is_model_matrix(gguf_str s, int n_layers) {
-    static const char *const lin[] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
-    char name[96], what[16], canon[96];
+    char name[96], what[24], canon[96];
     int layer, n = 0;
     if (s.len >= sizeof name) return 0;
     memcpy(name, s.data, s.len);
     name[s.len] = 0;
     if (strcmp(name, "token_embd.weight") == 0 || strcmp(name, "output.weight") == 0) return 1;
-    if (sscanf(name, "blk.%d.%15[a-z_].weight%n", &layer, what, &n) != 2 || n == 0 || layer < 0 || layer >= n_layers)
+    if (sscanf(name, "blk.%d.%23[a-z_].weight%n", &layer, what, &n) != 2 || n == 0 || layer < 0 || layer >= n_layers)
         return 0;
     snprintf(canon, sizeof canon, "blk.%d.%s.weight", layer, what); /* "blk.00.", "blk.+0." are not weights */
-    for (int i = 0; i < 7; i++)
-        if (strcmp(what, lin[i]) == 0) return strcmp(canon, name) == 0;
-    return 0;
+    const bn_role *r = bn_role_by_gguf(what);
+    return r && r->is_matrix && strcmp(canon, name) == 0;
 }
 
 /* Bytes of m->owned needed to repack this tensor (0 if used in place). */
@@ -222,7 +220,7 @@ static bitnet_status load_matrix(loader *ld, const char *name, int required, int
     w->cols_padded = cols;
     w->scale = 1.0f;
     w->data = t->data;
-    if (ld->m->arch != BN_ARCH_LLAMA && is_float_ternary(ld->f, t)) {
+    if (bn_model_has(ld->m, BN_AF_TERNARY) && is_float_ternary(ld->f, t)) {
         if ((st = repack_float_ternary(ld, name, t, w))) return st;
     } else switch (t->type) {
     case BN_TT_F32: w->type = BN_W_F32; break;
@@ -288,10 +286,18 @@ static bitnet_status read_hparams(loader *ld) {
         return bn_error(BITNET_ERR_FORMAT,
                         "%s: inconsistent hyper-parameters (dim %u, ff %u, layers %u, heads %u, kv heads %u)",
                         ld->f->path, dim, ff, nl, nh, nkv);
-    if ((st = get_u32_req(ld, "rope.dimension_count", &rope_dim, 0, dim / nh))) return st;
-    if (rope_dim == 0 || rope_dim > dim / nh || rope_dim % 2)
+    /* head size: attention.key_length (qwen3, gemma3 may differ from dim / heads) */
+    uint32_t head_dim, value_len;
+    if ((st = get_u32_req(ld, "attention.key_length", &head_dim, 0, dim / nh)) ||
+        (st = get_u32_req(ld, "attention.value_length", &value_len, 0, head_dim)))
+        return st;
+    if (head_dim == 0 || head_dim > 4096 || head_dim % 2 || value_len != head_dim)
+        return bn_error(BITNET_ERR_FORMAT, "%s: attention.key_length %u / value_length %u are not one even head size",
+                        ld->f->path, head_dim, value_len);
+    if ((st = get_u32_req(ld, "rope.dimension_count", &rope_dim, 0, head_dim))) return st;
+    if (rope_dim == 0 || rope_dim > head_dim || rope_dim % 2)
         return bn_error(BITNET_ERR_FORMAT, "%s: rope.dimension_count %u does not fit head size %u", ld->f->path,
-                        rope_dim, dim / nh);
+                        rope_dim, head_dim);
     if ((st = get_f32_opt(ld, "attention.layer_norm_rms_epsilon", &hp->norm_eps, 1e-5f)) ||
         (st = get_f32_opt(ld, "rope.freq_base", &hp->rope_theta, 10000.0f)))
         return st;
@@ -302,8 +308,20 @@ static bitnet_status read_hparams(loader *ld) {
     hp->n_layers = (int)nl;
     hp->n_heads = (int)nh;
     hp->n_kv_heads = (int)nkv;
-    hp->head_dim = (int)(dim / nh);
+    hp->head_dim = (int)head_dim;
     hp->rope_dim = (int)rope_dim;
+    if (bn_model_has(m, BN_AF_SWA)) { /* gemma3: sliding-window layers, llama.cpp's defaults */
+        uint32_t window, pattern;
+        if ((st = get_u32_req(ld, "attention.sliding_window", &window, 1, 0)) ||
+            (st = get_u32_req(ld, "attention.sliding_window_pattern", &pattern, 0, 6)) ||
+            (st = get_f32_opt(ld, "rope.freq_base_swa", &hp->rope_theta_swa, 10000.0f)))
+            return st;
+        if (window == 0 || pattern == 0 || !(hp->rope_theta_swa > 0.0f && isfinite(hp->rope_theta_swa)))
+            return bn_error(BITNET_ERR_FORMAT, "%s: bad sliding window (%u, pattern %u) or rope.freq_base_swa", ld->f->path,
+                            window, pattern);
+        hp->swa_window = (int)BN_MIN(window, 1u << 24);
+        hp->swa_pattern = (int)pattern;
+    }
     hp->ctx_train = (int)ctx;
     const gguf_tensor *emb = gguf_find_tensor(ld->f, "token_embd.weight");
     if (!emb) return bn_error(BITNET_ERR_FORMAT, "%s: missing tensor 'token_embd.weight'", ld->f->path);
@@ -320,28 +338,12 @@ bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bit
     snprintf(m->path, sizeof m->path, "%s", f->path);
     if (gguf_get_str(f, "general.architecture", arch, sizeof arch) != 1)
         return bn_error(BITNET_ERR_FORMAT, "%s: missing general.architecture", f->path);
-    /* RoPE layout and FFN activation per architecture, as llama.cpp and
-     * bitnet.cpp compute them: their BitNet converters keep Hugging Face's
-     * q/k row order, which rotates halves of each head (neox), while llama
-     * GGUFs have q/k permuted to interleaved pairs. llama.cpp's "bitnet"
-     * (1bitLLM models) gates with SiLU; bitnet.cpp's "bitnet-b1.58" and
-     * "bitnet-25" (BitNet-b1.58-2B-4T) with squared ReLU. */
-    if (strcmp(arch, "llama") == 0) {
-        m->arch = BN_ARCH_LLAMA;
-    } else if (strcmp(arch, "bitnet") == 0) {
-        m->arch = BN_ARCH_BITNET;
-        m->hp.rope_neox = 1;
-    } else if (strcmp(arch, "bitnet-b1.58") == 0 || strcmp(arch, "bitnet-25") == 0) {
-        m->arch = BN_ARCH_BITNET;
-        m->hp.rope_neox = 1;
-        m->hp.ffn_relu_sq = 1;
-    } else if (strcmp(arch, "bitnet-ak42") == 0) {
-        m->arch = BN_ARCH_AK42;
-    } else {
-        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (llama, bitnet, bitnet-b1.58, bitnet-25, bitnet-ak42)",
-                        f->path, arch);
-    }
-    snprintf(m->arch_name, sizeof m->arch_name, "%s", arch);
+    /* What each architecture computes is in arch.c's table (RoPE layout, FFN
+     * activation, norms), as llama.cpp and bitnet.cpp compute it. */
+    m->arch = bn_arch_by_name(arch);
+    if (!m->arch)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (%s)", f->path, arch,
+                        bn_arch_names());
     ld.arch_key = arch;
     if (gguf_get_str(f, "general.name", m->name, sizeof m->name) != 1) snprintf(m->name, sizeof m->name, "%s", arch);
 
@@ -372,29 +374,24 @@ bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bit
         m->output = m->tok_embd; /* tied classifier */
     }
 
-    const int need_norms = m->arch != BN_ARCH_AK42, sub = m->arch == BN_ARCH_BITNET;
     for (int l = 0; l < hp->n_layers; l++) {
         bn_layer *L = &m->layers[l];
-        char n[96];
-#define TNAME(s) (snprintf(n, sizeof n, "blk.%d." s, l), n)
-        if ((st = load_vector(&ld, TNAME("attn_norm.weight"), need_norms, (uint64_t)hp->dim, &L->attn_norm)) ||
-            (st = load_vector(&ld, TNAME("ffn_norm.weight"), need_norms, (uint64_t)hp->dim, &L->ffn_norm)) ||
-            (st = load_vector(&ld, TNAME("attn_sub_norm.weight"), sub, (uint64_t)hp->dim, &L->attn_sub_norm)) ||
-            (st = load_vector(&ld, TNAME("ffn_sub_norm.weight"), sub, (uint64_t)hp->ff, &L->ffn_sub_norm)) ||
-            (st = load_matrix(&ld, TNAME("attn_q.weight"), 1, hp->dim, hp->dim, &L->wq)) ||
-            (st = load_matrix(&ld, TNAME("attn_k.weight"), 1, kv_dim, hp->dim, &L->wk)) ||
-            (st = load_matrix(&ld, TNAME("attn_v.weight"), 1, kv_dim, hp->dim, &L->wv)) ||
-            (st = load_matrix(&ld, TNAME("attn_output.weight"), 1, hp->dim, hp->dim, &L->wo)) ||
-            (st = load_matrix(&ld, TNAME("ffn_gate.weight"), 1, hp->ff, hp->dim, &L->w_gate)) ||
-            (st = load_matrix(&ld, TNAME("ffn_up.weight"), 1, hp->ff, hp->dim, &L->w_up)) ||
-            (st = load_matrix(&ld, TNAME("ffn_down.weight"), 1, hp->dim, hp->ff, &L->w_down)))
-            return st;
-#undef TNAME
-        if (m->arch == BN_ARCH_AK42) {
-            const bn_matrix *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-            for (int i = 0; i < 7; i++)
-                if (ws[i]->type != BN_W_I2)
+        for (int i = 0; i < BN_N_LAYER_ROLES; i++) {
+            const bn_role *r = &bn_layer_roles[i];
+            const int present = bn_role_present(m->arch, r);
+            char n[96];
+            snprintf(n, sizeof n, "blk.%d.%s.weight", l, r->gguf);
+            if (r->is_matrix) {
+                if (!present) continue;
+                bn_matrix *w = bn_layer_matrix(L, r);
+                if ((st = load_matrix(&ld, n, 1, bn_hp_dim(hp, r->rows), bn_hp_dim(hp, r->cols), w))) return st;
+                if (bn_model_has(m, BN_AF_AK42) && w->type != BN_W_I2)
                     return bn_error(BITNET_ERR_FORMAT, "%s: bitnet-ak42 layer %d has a non-ternary linear", f->path, l);
+            } else if ((st = load_vector(&ld, n, present, (uint64_t)bn_hp_dim(hp, r->rows), bn_layer_vector(L, r)))) {
+                return st;
+            } else if (!present) {
+                *bn_layer_vector(L, r) = NULL; /* a tensor this architecture does not compute is not read */
+            }
         }
     }
 

@@ -61,11 +61,12 @@ void bn_kv_write(bn_kv_cache *kv, int seq, int layer, int pos, const float *k, c
 
 /* ---- attention ------------------------------------------------------------ */
 
-void bn_kv_attend(const bn_kv_cache *kv, int seq, int layer, int kv_head, const float *qf, int n_pos, float *att,
-                  void *scratch, float *out) {
+void bn_kv_attend(const bn_kv_cache *kv, int seq, int layer, int kv_head, const float *qf, int first, int n_pos,
+                  float *att, void *scratch, float *out) {
     const int hd = kv->head_dim, t = kv->type;
     const float inv_sqrt = 1.0f / sqrtf((float)hd);
-    const uint8_t *k = bn_kv_row(kv, kv->k, seq, layer, 0, kv_head), *v = bn_kv_row(kv, kv->v, seq, layer, 0, kv_head);
+    const uint8_t *k = bn_kv_row(kv, kv->k, seq, layer, first, kv_head), *v = bn_kv_row(kv, kv->v, seq, layer, first, kv_head);
+    n_pos -= first;
     const bn_kv_ops *ops = kv->ops ? kv->ops : &bn_kv_ops_scalar;
     bn_kv_query q;
     bn_kv_prepare_query(kv->type, qf, hd, scratch, &q);

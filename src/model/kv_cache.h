@@ -38,11 +38,12 @@ static inline uint8_t *bn_kv_row(const bn_kv_cache *kv, uint8_t *base, int seq, 
  * each) at position pos of sequence seq, layer `layer`. */
 void bn_kv_write(bn_kv_cache *kv, int seq, int layer, int pos, const float *k, const float *v);
 
-/* One query head against positions 0..n_pos-1 of (seq, layer, kv_head):
+/* One query head against positions first..n_pos-1 of (seq, layer, kv_head)
+ * (first > 0: a sliding-window layer):
  * out[hd] = sum_s softmax(q.k_s / sqrt(hd))_s v_s, with llama2.c's float
  * arithmetic. att holds n_pos floats; scratch bn_kv_scratch_bytes. */
-void bn_kv_attend(const bn_kv_cache *kv, int seq, int layer, int kv_head, const float *q, int n_pos, float *att,
-                  void *scratch, float *out);
+void bn_kv_attend(const bn_kv_cache *kv, int seq, int layer, int kv_head, const float *q, int first, int n_pos,
+                  float *att, void *scratch, float *out);
 /* The same for ak42 models: bn_ak42_attention's double arithmetic on the
  * dequantised values (exactly bn_ak42_attention for f32). dscratch holds n_pos
  * doubles. */

@@ -84,7 +84,7 @@ static void run_i2(void *arg, int ith, int nth) {
     for (int t = 0; t < j->n; t++) {
         const int32_t *a = acc + (size_t)t * W->rows;
         float *y = j->y + (size_t)t * W->rows;
-        if (ctx->model->arch == BN_ARCH_AK42) {
+        if (bn_model_has(ctx->model, BN_AF_AK42)) {
             bn_ak42_dequant(a + r0, r1 - r0, ctx->ak_act[t], W->scale, W->cols, y + r0);
         } else {
             const float f = ctx->xq_f[t] * W->scale;
@@ -155,7 +155,7 @@ void bn_linear_ex(bitnet_context *ctx, const bn_matrix *W, const float *x, int n
         for (int t = 0; t < n && !reuse; t++) {
             int8_t *q = ctx->xq + (size_t)t * cp;
             const float *xt = x + (size_t)t * W->cols;
-            if (ctx->model->arch == BN_ARCH_AK42) {
+            if (bn_model_has(ctx->model, BN_AF_AK42)) {
                 ctx->ak_act[t] = bn_ak42_quantize(xt, W->cols, q);
                 memset(q + W->cols, 0, (size_t)(cp - W->cols));
             } else {

@@ -25,12 +25,10 @@ static uint64_t matrix_bytes(const bn_matrix *w) {
 static void count_weights(bitnet_model *m) {
     uint64_t params = 0, bytes = 0;
     for (int l = 0; l < m->hp.n_layers; l++) {
-        const bn_layer *L = &m->layers[l];
-        const bn_matrix *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
-        for (int i = 0; i < 7; i++) {
-            params += (uint64_t)ws[i]->rows * ws[i]->cols;
-            bytes += matrix_bytes(ws[i]);
-        }
+        BN_FOR_EACH_LINEAR(&m->layers[l], W, {
+            params += (uint64_t)W->rows * W->cols;
+            bytes += matrix_bytes(W);
+        })
     }
     params += (uint64_t)m->tok_embd.rows * m->tok_embd.cols;
     if (m->output.data != m->tok_embd.data) params += (uint64_t)m->output.rows * m->output.cols;

@@ -59,8 +59,7 @@ static const char *wtype_name(const bn_matrix *w) {
 }
 
 const char *bn_model_arch_name(const bitnet_model *m) {
-    static const char *arch_names[] = {"llama", "bitnet-b1.58", "bitnet-ak42"};
-    return m->arch_name[0] ? m->arch_name : arch_names[m->arch];
+    return m->arch->name;
 }
 
 void bitnet_model_get_info(const bitnet_model *m, bitnet_model_info *info) {

@@ -14,14 +14,9 @@
 
 #include "common.h"
 #include "formats/gguf.h"
+#include "model/arch.h"
 #include "kernels/kernels.h"
 #include "tokenizer/tokenizer.h"
-
-typedef enum {
-    BN_ARCH_LLAMA = 0,   /* float Llama: RMSNorm, RoPE, GQA, SwiGLU                 */
-    BN_ARCH_BITNET = 1,  /* bitnet-b1.58 (bitnet.cpp / llama.cpp): sub-norms, ReLU^2 */
-    BN_ARCH_AK42 = 2     /* legacy ak42 BitLinear semantics (docs/formats.md)       */
-} bn_arch;
 
 /* How a weight matrix is stored for compute. */
 typedef enum {
@@ -41,14 +36,35 @@ typedef struct {
     const float *block_scales; /* I2 from TQ*_0 with non-uniform block scales: rows*cols/256 floats, else NULL */
 } bn_matrix;
 
+/* One layer: its tensors are the roles of arch.h (bn_layer_roles), each NULL
+ * (vectors) or of type 0 with no data (matrices) where the architecture has none. */
 typedef struct {
-    const float *attn_norm;      /* [dim], NULL for ak42                 */
-    const float *ffn_norm;       /* [dim], NULL for ak42                 */
-    const float *attn_sub_norm;  /* [dim] bitnet-b1.58 only, else NULL   */
-    const float *ffn_sub_norm;   /* [ff]  bitnet-b1.58 only, else NULL   */
+    const float *attn_norm;      /* [dim], BN_AF_LAYER_NORMS              */
+    const float *ffn_norm;       /* [dim], BN_AF_LAYER_NORMS              */
+    const float *attn_sub_norm;  /* [q_dim], BN_AF_SUB_NORMS (BitNet)     */
+    const float *ffn_sub_norm;   /* [ff],  BN_AF_SUB_NORMS                */
+    const float *attn_q_norm;    /* [head_dim], BN_AF_QK_NORM             */
+    const float *attn_k_norm;    /* [head_dim], BN_AF_QK_NORM             */
+    const float *post_attn_norm; /* [dim], BN_AF_POST_NORMS               */
+    const float *post_ffn_norm;  /* [dim], BN_AF_POST_NORMS               */
     bn_matrix wq, wk, wv, wo;
     bn_matrix w_gate, w_up, w_down;
 } bn_layer;
+
+/* The bn_matrix or vector of layer L that role r (a bn_layer_roles entry) names. */
+static inline bn_matrix *bn_layer_matrix(bn_layer *L, const bn_role *r) { return (bn_matrix *)(void *)((char *)L + r->offset); }
+static inline const bn_matrix *bn_layer_matrix_c(const bn_layer *L, const bn_role *r) {
+    return (const bn_matrix *)(const void *)((const char *)L + r->offset);
+}
+static inline const float **bn_layer_vector(bn_layer *L, const bn_role *r) {
+    return (const float **)(void *)((char *)L + r->offset);
+}
+/* Calls `body` with `W` bound to each of the seven linears of layer L. */
+#define BN_FOR_EACH_LINEAR(L, W, body)                                                       \
+    for (int bn_r_ = BN_N_LAYER_ROLES - BN_N_LINEARS; bn_r_ < BN_N_LAYER_ROLES; bn_r_++) {   \
+        const bn_matrix *W = bn_layer_matrix_c((L), &bn_layer_roles[bn_r_]);                \
+        body;                                                                                \
+    }
 
 typedef struct {
     int dim;          /* embedding length                           */
@@ -56,23 +72,39 @@ typedef struct {
     int n_layers;
     int n_heads;
     int n_kv_heads;
-    int head_dim;     /* dim / n_heads                              */
+    int head_dim;     /* per head (attention.key_length; usually dim / n_heads) */
     int rope_dim;     /* rotated dimensions per head (<= head_dim)  */
     int vocab;
     int ctx_train;    /* context length the model was trained with  */
     float norm_eps;
     float rope_theta;
-    int rope_neox;    /* RoPE rotates (x_i, x_i+rope_dim/2) as GPT-NeoX and Hugging
-                         Face do (ggml "neox" mode); 0: interleaved pairs
-                         (x_2i, x_2i+1) as Meta's Llama and llama2.c ("normal")  */
-    int ffn_relu_sq;  /* gated FFN with relu(gate)^2 (bitnet-b1.58); 0: SiLU    */
+    /* BN_AF_SWA (gemma3): layer l is a sliding-window layer when
+     * l % swa_pattern < swa_pattern - 1 (llama.cpp's rule); it attends to the
+     * last swa_window positions and uses RoPE base rope_theta_swa. */
+    int swa_window, swa_pattern;
+    float rope_theta_swa;
 } bn_hparams;
 
+static inline int bn_layer_is_swa(const bn_hparams *hp, int l) {
+    return hp->swa_window > 0 && hp->swa_pattern > 0 && l % hp->swa_pattern < hp->swa_pattern - 1;
+}
+
+/* A length of arch.h's bn_dim from the hyper-parameters. */
+static inline int bn_hp_dim(const bn_hparams *hp, bn_dim d) {
+    switch (d) {
+    case BN_DIM_EMBD: return hp->dim;
+    case BN_DIM_FF: return hp->ff;
+    case BN_DIM_Q: return hp->n_heads * hp->head_dim;
+    case BN_DIM_KV: return hp->n_kv_heads * hp->head_dim;
+    case BN_DIM_HEAD: return hp->head_dim;
+    default: return 1;
+    }
+}
+
 struct bitnet_model {
-    bn_arch arch;
+    const bn_arch *arch;         /* its entry in arch.h's table               */
     bn_hparams hp;
     char name[128];
-    char arch_name[64];          /* general.architecture, as written to GGUF  */
     char path[512];
 
     bn_matrix tok_embd;          /* [vocab][dim]: rows are token embeddings  */
@@ -108,9 +140,10 @@ bitnet_status bn_model_map_file(const char *path, int use_mmap, bitnet_model *m)
 /* Releases what a loader put in m (not m itself). */
 void bn_model_release(bitnet_model *m);
 
-/* general.architecture of m: as its GGUF file spelled it ("bitnet" and
- * "bitnet-b1.58" differ in the FFN gate), else the canonical name of m->arch. */
+/* general.architecture of m (m->arch->name). */
 const char *bn_model_arch_name(const bitnet_model *m);
+/* Whether m's architecture has flag f (BN_AF_*). */
+static inline int bn_model_has(const bitnet_model *m, unsigned f) { return (m->arch->flags & f) != 0; }
 
 /* Embedding row of token t into out[dim] (any weight type). */
 void bn_matrix_get_row(const bn_matrix *w, int row, float *out);

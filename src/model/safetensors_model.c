@@ -12,7 +12,7 @@
  * halves of each head (rotate_half). Llama models run interleaved pairs here
  * (as llama.cpp's GGUFs), so their q_proj/k_proj rows are permuted at load
  * exactly as llama.cpp's convert_hf_to_gguf.py permutes them (and back by the
- * writer); BitNet models keep the halves layout (hp.rope_neox), as llama.cpp's
+ * writer); BitNet models keep the halves layout (BN_AF_ROPE_NEOX), as llama.cpp's
  * and bitnet.cpp's BitNet converters do.
  *
  * Loading runs twice over the same code: pass 1 validates every shape and
@@ -172,7 +172,7 @@ static bitnet_status load_ternary(loader *ld, const char *name, const bn_st_tens
         return unsupported_dtype(ld, name, t, "ternary weights are I8 or float values with a scale tensor, or float latent weights");
     if (sc && !is_float(t->dtype) && t->dtype != BN_ST_I8)
         return unsupported_dtype(ld, name, t, "ternary values with a scale tensor must be I8, F32, F16 or BF16");
-    if (ld->m->arch == BN_ARCH_AK42 && !sc)
+    if (bn_model_has(ld->m, BN_AF_AK42) && !sc)
         return bn_error(BITNET_ERR_FORMAT, "%s: '%s' has no scale tensor; BitNetAK42 weights are stored ternary",
                         ld->f->path, name);
     uint8_t *out = carve(ld, (uint64_t)rows * (uint64_t)(cp / 4));
@@ -218,7 +218,7 @@ static bitnet_status load_matrix(loader *ld, const char *name, int required, int
     w->cols = cols;
     w->cols_padded = cols;
     w->scale = 1.0f;
-    if (ld->m->arch != BN_ARCH_LLAMA && (linear || sc)) return load_ternary(ld, name, t, sc, permute, w);
+    if (bn_model_has(ld->m, BN_AF_TERNARY) && (linear || sc)) return load_ternary(ld, name, t, sc, permute, w);
     if (sc) return bn_error(BITNET_ERR_UNSUPPORTED, "%s: a scale tensor is only supported for ternary '%s'", ld->f->path, name);
     if (!is_float(t->dtype)) return unsupported_dtype(ld, name, t, "float weights must be F32, F16 or BF16");
     /* F32 and F16 keep their type; BF16 widens to F32 (exact) */
@@ -255,27 +255,27 @@ static bitnet_status load_tensors(loader *ld, int tied) {
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s: a ternary embed_tokens is not supported", ld->f->path);
     if (tied) m->output = m->tok_embd;
     else if ((st = load_matrix(ld, "lm_head.weight", 1, hp->vocab, hp->dim, 0, 0, &m->output))) return st;
-    const int norms = m->arch != BN_ARCH_AK42, sub = m->arch == BN_ARCH_BITNET;
+    const int neox = bn_model_has(m, BN_AF_ROPE_NEOX);
     for (int l = 0; l < hp->n_layers; l++) {
         bn_layer *L = &m->layers[l];
-        char n[128];
-#define TNAME(s) (snprintf(n, sizeof n, "model.layers.%d." s, l), n)
-        if ((st = load_vector(ld, TNAME("input_layernorm.weight"), norms, hp->dim, &L->attn_norm)) ||
-            (st = load_vector(ld, TNAME("post_attention_layernorm.weight"), norms, hp->dim, &L->ffn_norm)) ||
-            (sub && (st = load_vector(ld, TNAME("self_attn.attn_sub_norm.weight"), 1, hp->dim, &L->attn_sub_norm))) ||
-            (sub && (st = load_vector(ld, TNAME("mlp.ffn_sub_norm.weight"), 1, hp->ff, &L->ffn_sub_norm))) ||
-            (st = load_matrix(ld, TNAME("self_attn.q_proj.weight"), 1, hp->dim, hp->dim, 1, !hp->rope_neox, &L->wq)) ||
-            (st = load_matrix(ld, TNAME("self_attn.k_proj.weight"), 1, kv_dim, hp->dim, 1, !hp->rope_neox, &L->wk)) ||
-            (st = load_matrix(ld, TNAME("self_attn.v_proj.weight"), 1, kv_dim, hp->dim, 1, 0, &L->wv)) ||
-            (st = load_matrix(ld, TNAME("self_attn.o_proj.weight"), 1, hp->dim, hp->dim, 1, 0, &L->wo)) ||
-            (st = load_matrix(ld, TNAME("mlp.gate_proj.weight"), 1, hp->ff, hp->dim, 1, 0, &L->w_gate)) ||
-            (st = load_matrix(ld, TNAME("mlp.up_proj.weight"), 1, hp->ff, hp->dim, 1, 0, &L->w_up)) ||
-            (st = load_matrix(ld, TNAME("mlp.down_proj.weight"), 1, hp->dim, hp->ff, 1, 0, &L->w_down)))
-            return st;
-        if (bn_safetensors_find(ld->f, TNAME("self_attn.q_proj.bias")) || bn_safetensors_find(ld->f, TNAME("mlp.up_proj.bias")))
+        char n[160];
+        for (int i = 0; i < BN_N_LAYER_ROLES; i++) {
+            const bn_role *r = &bn_layer_roles[i];
+            if (!bn_role_present(m->arch, r)) continue;
+            snprintf(n, sizeof n, "model.layers.%d.%s.weight", l, bn_role_hf_name(m->arch, r));
+            if (r->is_matrix)
+                st = load_matrix(ld, n, 1, bn_hp_dim(hp, r->rows), bn_hp_dim(hp, r->cols), 1, r->rope_rows && !neox,
+                                 bn_layer_matrix(L, r));
+            else
+                st = load_vector(ld, n, 1, bn_hp_dim(hp, r->rows), bn_layer_vector(L, r));
+            if (st) return st;
+        }
+        snprintf(n, sizeof n, "model.layers.%d.self_attn.q_proj.bias", l);
+        const int q_bias = bn_safetensors_find(ld->f, n) != NULL;
+        snprintf(n, sizeof n, "model.layers.%d.mlp.up_proj.bias", l);
+        if (q_bias || bn_safetensors_find(ld->f, n))
             return bn_error(BITNET_ERR_UNSUPPORTED, "%s: layer %d has bias tensors, which this runtime does not compute",
                             ld->f->path, l);
-#undef TNAME
     }
     return BITNET_OK;
 }
@@ -314,32 +314,27 @@ static bitnet_status read_config(const char *cfg_name, const bn_json *cfg, bitne
     const bn_json *archs = bn_json_get(cfg, "architectures");
     if (!archs || archs->type != BN_JSON_ARRAY || archs->n != 1 || archs->items[0].type != BN_JSON_STRING)
         return bn_error(BITNET_ERR_FORMAT, "%s: \"architectures\" must be an array of one string", cfg_name);
-    const char *a = archs->items[0].str, *act_want;
-    float eps_def, theta_def;
-    if (strcmp(a, "LlamaForCausalLM") == 0) {
-        m->arch = BN_ARCH_LLAMA, act_want = "silu", eps_def = 1e-6f, theta_def = 10000.0f; /* LlamaConfig defaults */
-    } else if (strcmp(a, "BitNetForCausalLM") == 0 || strcmp(a, "BitnetForCausalLM") == 0) {
-        m->arch = BN_ARCH_BITNET, act_want = NULL, eps_def = 1e-5f, theta_def = 500000.0f; /* BitNetConfig */
-        m->hp.rope_neox = 1; /* rotate_half, as llama.cpp/bitnet.cpp keep it: no q/k permutation */
-    } else if (strcmp(a, "BitNetAK42ForCausalLM") == 0) {
-        m->arch = BN_ARCH_AK42, act_want = NULL, eps_def = 1e-5f, theta_def = 10000.0f;
-    } else {
-        char nm[64];
-        snprintf(nm, sizeof nm, "%s", a);
-        return bn_error(BITNET_ERR_UNSUPPORTED,
-                        "%s: architecture '%s' is not supported (LlamaForCausalLM, BitNetForCausalLM, BitNetAK42ForCausalLM)",
-                        cfg_name, nm);
-    }
+    const char *a = archs->items[0].str;
     const bn_json *act = bn_json_get(cfg, "hidden_act"), *rs = bn_json_get(cfg, "rope_scaling");
-    if (act_want && act && (act->type != BN_JSON_STRING || strcmp(act->str, act_want) != 0))
-        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: \"hidden_act\" must be \"%s\" for %s", cfg_name, act_want, a);
-    if (m->arch == BN_ARCH_BITNET) { /* BitNetConfig: relu2 (b1.58-2B-4T); 1bitLLM's Llama-style models: silu */
-        if (act && (act->type != BN_JSON_STRING || (strcmp(act->str, "relu2") && strcmp(act->str, "silu"))))
-            return bn_error(BITNET_ERR_UNSUPPORTED, "%s: \"hidden_act\" must be \"relu2\" or \"silu\" for %s", cfg_name, a);
-        m->hp.ffn_relu_sq = !act || strcmp(act->str, "relu2") == 0;
-        /* written back to GGUF as the architecture llama.cpp/bitnet.cpp compute alike */
-        snprintf(m->arch_name, sizeof m->arch_name, "%s", m->hp.ffn_relu_sq ? "bitnet-b1.58" : "bitnet");
+    if (act && act->type != BN_JSON_STRING) return bn_error(BITNET_ERR_FORMAT, "%s: \"hidden_act\" must be a string", cfg_name);
+    /* arch.c's table: BitNetForCausalLM is bitnet-b1.58 with relu2 (the
+     * default, 2B-4T) and llama.cpp's "bitnet" with silu (1bitLLM) */
+    m->arch = bn_arch_by_hf(a, act ? act->str : NULL);
+    if (!m->arch) {
+        char nm[64], list[256] = "";
+        snprintf(nm, sizeof nm, "%s", a);
+        for (const bn_arch *e = bn_archs; e->name; e++)
+            if (e->hf_name && !strstr(list, e->hf_name))
+                snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", list[0] ? ", " : "", e->hf_name);
+        if (bn_arch_by_hf(a, NULL))
+            return bn_error(BITNET_ERR_UNSUPPORTED, "%s: \"hidden_act\" \"%s\" is not supported for %s", cfg_name,
+                            act->str, nm);
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (%s)", cfg_name, nm, list);
     }
+    /* the config defaults of each family (LlamaConfig, BitNetConfig, ...) */
+    const int bitnet = bn_model_has(m, BN_AF_SUB_NORMS);
+    const float eps_def = strcmp(m->arch->name, "llama") == 0 ? 1e-6f : 1e-5f;
+    const float theta_def = bitnet ? 500000.0f : 10000.0f;
     if (rs && rs->type != BN_JSON_NULL)
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s: \"rope_scaling\" is not supported", cfg_name);
     if (bn_json_get(cfg, "quantization_config"))
@@ -363,7 +358,7 @@ static bitnet_status read_config(const char *cfg_name, const bn_json *cfg, bitne
         return bn_error(BITNET_ERR_FORMAT, "%s: inconsistent heads (hidden_size %d, heads %d, kv heads %d)", cfg_name,
                         dim, nh, nkv);
     if ((st = cfg_int(cfg_name, cfg, "head_dim", dim / nh, 65536, &head_dim))) return st;
-    if (head_dim != dim / nh)
+    if (head_dim % 2 || (!bn_model_has(m, BN_AF_QK_NORM) && head_dim != dim / nh))
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s: head_dim %d differs from hidden_size / heads = %d", cfg_name,
                         head_dim, dim / nh);
     const bn_json *prf = bn_json_get(cfg, "partial_rotary_factor");
@@ -594,7 +589,7 @@ static void add_mat(wlist *W, const char *base, const bn_matrix *w, int permute)
 bitnet_status bn_safetensors_write_model(const bitnet_model *m, const char *path) {
     if (!m || !path) return bn_error(BITNET_ERR_ARG, "bn_safetensors_write_model: NULL argument");
     const bn_hparams *hp = &m->hp;
-    const int n_max = 5 + 18 * hp->n_layers; /* embedding, norm, classifier + scale; 4 norms, 7 x 2 per layer */
+    const int n_max = 5 + (BN_N_LAYER_ROLES + BN_N_LINEARS) * hp->n_layers; /* embedding, norm, classifier + scale; per layer every role + scales */
     wlist W = {m, calloc((size_t)n_max, sizeof(bn_st_out)), calloc((size_t)n_max, sizeof(wsrc)),
                calloc((size_t)n_max, sizeof W.names[0]), 0, n_max};
     if (!W.t || !W.src || !W.names) {
@@ -610,28 +605,26 @@ bitnet_status bn_safetensors_write_model(const bitnet_model *m, const char *path
     if (!tied) add_mat(&W, "lm_head", &m->output, 0);
     for (int l = 0; l < hp->n_layers; l++) {
         const bn_layer *L = &m->layers[l];
-        char nm[64];
-#define LNAME(s) (snprintf(nm, sizeof nm, "model.layers.%d." s, l), nm)
-        add_vec(&W, LNAME("input_layernorm.weight"), L->attn_norm, hp->dim);
-        add_vec(&W, LNAME("post_attention_layernorm.weight"), L->ffn_norm, hp->dim);
-        add_vec(&W, LNAME("self_attn.attn_sub_norm.weight"), L->attn_sub_norm, hp->dim);
-        add_vec(&W, LNAME("mlp.ffn_sub_norm.weight"), L->ffn_sub_norm, hp->ff);
-        add_mat(&W, LNAME("self_attn.q_proj"), &L->wq, !m->hp.rope_neox);
-        add_mat(&W, LNAME("self_attn.k_proj"), &L->wk, !m->hp.rope_neox);
-        add_mat(&W, LNAME("self_attn.v_proj"), &L->wv, 0);
-        add_mat(&W, LNAME("self_attn.o_proj"), &L->wo, 0);
-        add_mat(&W, LNAME("mlp.gate_proj"), &L->w_gate, 0);
-        add_mat(&W, LNAME("mlp.up_proj"), &L->w_up, 0);
-        add_mat(&W, LNAME("mlp.down_proj"), &L->w_down, 0);
-#undef LNAME
+        char nm[128];
+        for (int i = 0; i < BN_N_LAYER_ROLES; i++) {
+            const bn_role *r = &bn_layer_roles[i];
+            if (!bn_role_present(m->arch, r)) continue;
+            snprintf(nm, sizeof nm, "model.layers.%d.%s", l, bn_role_hf_name(m->arch, r));
+            if (r->is_matrix) {
+                add_mat(&W, nm, bn_layer_matrix_c(L, r), r->rope_rows && !bn_model_has(m, BN_AF_ROPE_NEOX));
+            } else {
+                strcat(nm, ".weight");
+                add_vec(&W, nm, *bn_layer_vector((bn_layer *)L, r), bn_hp_dim(hp, r->rows));
+            }
+        }
     }
     for (int i = 0; i < W.n; i++)
         if (W.src[i].w && W.src[i].w->type == BN_W_I2 && W.src[i].w->block_scales)
             st = bn_error(BITNET_ERR_UNSUPPORTED, "%s: '%s' has per-block scales, which cannot be written", path, W.names[i]);
 
     /* the Hugging Face config, embedded so that the file stands alone */
-    static const char *const archs[] = {"LlamaForCausalLM", "BitNetForCausalLM", "BitNetAK42ForCausalLM"};
-    static const char *const types[] = {"llama", "bitnet", "bitnet_ak42"};
+    if (!m->arch->hf_name && st == BITNET_OK)
+        st = bn_error(BITNET_ERR_UNSUPPORTED, "%s: architecture %s has no Hugging Face form", path, m->arch->name);
     bn_buf cfg = {0};
     int ok = bn_buf_printf(&cfg,
                            "{\"architectures\": [\"%s\"], \"model_type\": \"%s\", \"hidden_size\": %d, "
@@ -639,11 +632,12 @@ bitnet_status bn_safetensors_write_model(const bitnet_model *m, const char *path
                            "\"num_key_value_heads\": %d, \"head_dim\": %d, \"max_position_embeddings\": %d, "
                            "\"rms_norm_eps\": %.9g, \"rope_theta\": %.9g, \"vocab_size\": %d, "
                            "\"tie_word_embeddings\": %s, \"torch_dtype\": \"float32\"",
-                           archs[m->arch], types[m->arch], hp->dim, hp->ff, hp->n_layers, hp->n_heads,
+                           m->arch->hf_name ? m->arch->hf_name : "", m->arch->hf_type ? m->arch->hf_type : "", hp->dim, hp->ff, hp->n_layers, hp->n_heads,
                            hp->n_kv_heads, hp->head_dim, hp->ctx_train, (double)hp->norm_eps,
                            (double)hp->rope_theta, hp->vocab, tied ? "true" : "false") == 0;
-    if (m->arch != BN_ARCH_AK42)
-        ok = ok && bn_buf_printf(&cfg, ", \"hidden_act\": \"%s\"", m->hp.ffn_relu_sq ? "relu2" : "silu") == 0;
+    static const char *const acts[] = {"silu", "relu2", "gelu_pytorch_tanh"};
+    if (!bn_model_has(m, BN_AF_AK42))
+        ok = ok && bn_buf_printf(&cfg, ", \"hidden_act\": \"%s\"", acts[m->arch->act]) == 0;
     if (hp->rope_dim != hp->head_dim)
         ok = ok && bn_buf_printf(&cfg, ", \"partial_rotary_factor\": %.17g", (double)hp->rope_dim / hp->head_dim) == 0;
     if (m->tok)

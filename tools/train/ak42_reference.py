@@ -2,7 +2,7 @@
 """ak42_reference.py - numpy reference for the legacy `ak42` BitNet b1.58 files.
 
 Implements docs/ak42.md (file format, forward pass, llama2.c-style greedy
-generation) with the arithmetic that libbitnet uses for BN_ARCH_AK42 ("spec"),
+generation) with the arithmetic that libbitnet uses for BN_AF_AK42 ("spec"),
 which reproduces /work/shared/models/bitnet158-tinystories-1M.reference-greedy.txt
 byte for byte:
 

@@ -72,7 +72,7 @@ def c_rope_tables(hd, n, theta):
 
 def c_rope(v, cs, sn):
     """v [H, hd], one position, RoPE in the neox layout of bitnet-b1.58 GGUF
-    files (src/forward.c rope_head with hp.rope_neox): frequency j turns the
+    files (src/forward.c rope_head with BN_AF_ROPE_NEOX): frequency j turns the
     pair (v[j], v[j + hd/2])."""
     half = v.shape[1] // 2
     v0, v1 = v[:, :half].copy(), v[:, half:].copy()

@@ -6,7 +6,7 @@ to GGUF ("bitnet-b1.58") together with reference logits for the C runtime.
     /usr/bin/python3 tools/train/train_bitnet.py export --ckpt /tmp/bitnet-ref.pt --outdir tests/fixtures/bitnet-ref
     /usr/bin/python3 tools/train/train_bitnet.py ppl    --ckpt /tmp/bitnet-ref.pt
 
-Architecture = BN_ARCH_BITNET in src/forward.c: per layer
+Architecture = bitnet-b1.58 in src/model/arch.c: per layer
   x += Wo( subnorm_a( attn( RoPE(Wq n(x)), RoPE(Wk n(x)), Wv n(x) ) ) )
   x += Wdown( subnorm_f( relu(Wgate n(x))^2 * Wup n(x) ) )
 with every W a BitLinear (absmean ternary weights, per-token absmax int8
