@@ -36,7 +36,7 @@ endif
 # libbitnet: src/ by concern (docs/architecture.md). The server is not in it:
 # server/ builds libbitnet-server.a (HTTP, OpenAI API, slot scheduler) and build/server.
 LIB_SRC   := $(wildcard src/*.c src/formats/*.c src/model/*.c src/tokenizer/*.c) \
-             src/kernels/dispatch.c src/kernels/scalar.c src/kernels/pack.c src/kernels/kv_scalar.c $(ISA_SRC)
+             src/kernels/dispatch.c src/kernels/scalar.c src/kernels/pack.c src/kernels/kv_scalar.c src/kernels/quants.c $(ISA_SRC)
 LIB_ASM   := src/default_model.S
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
 SRV_SRC   := server/http.c server/server_api.c server/server_sched.c

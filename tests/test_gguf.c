@@ -288,7 +288,7 @@ TEST(gguf_hostile_tensor_infos) {
         EXPECT_BAD(&h, h.ttype[t], 4, 2000, "unknown tensor type id 2000");
         EXPECT_BAD(&h, h.ttype[t], 4, UINT32_MAX, "unknown tensor type id 4294967295");
         EXPECT_BAD(&h, h.ttype[t], 4, 37, "unknown tensor type id 37");
-        EXPECT_CODE(&h, h.ttype[t], 4, GGML_TYPE_Q4_K, BITNET_ERR_UNSUPPORTED, "tensor type q4_K (id 12) is not supported");
+        EXPECT_CODE(&h, h.ttype[t], 4, GGML_TYPE_Q2_K, BITNET_ERR_UNSUPPORTED, "tensor type q2_K (id 10) is not supported");
         EXPECT_BAD(&h, h.toff[t], 8, 1, "data offset 1 is not a multiple of the alignment 32");
         EXPECT_BAD(&h, h.toff[t], 8, UINT64_MAX, "is not a multiple of the alignment");
         EXPECT_BAD(&h, h.toff[t], 8, UINT64_MAX & ~(uint64_t)31, "lies outside the file");

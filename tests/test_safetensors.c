@@ -597,7 +597,7 @@ TEST(safetensors_hf_config_errors) {
     config_text(cfg, sizeof cfg, "GPT2LMHeadModel", "");
     make_hf(dir, cfg, 0, &q, &v);
     snprintf(want, sizeof want, "%s/config.json: architecture 'GPT2LMHeadModel' is not supported "
-             "(LlamaForCausalLM, BitNetForCausalLM, BitNetAK42ForCausalLM)", dir);
+             "(LlamaForCausalLM, BitNetForCausalLM, Qwen3ForCausalLM, Gemma3ForCausalLM, BitNetAK42ForCausalLM)", dir);
     expect_load_error(dir, REF_GGUF, BITNET_ERR_UNSUPPORTED, want);
     struct { const char *cfg; bitnet_status code; const char *msg; } cases[] = {
         {"{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 128}", BITNET_ERR_FORMAT,
@@ -617,7 +617,7 @@ TEST(safetensors_hf_config_errors) {
     }
     const char *extra[][2] = {
         {", \"rope_scaling\": {\"type\": \"llama3\"}", "/config.json: \"rope_scaling\" is not supported"},
-        {", \"hidden_act\": \"gelu\"", "/config.json: \"hidden_act\" must be \"silu\" for LlamaForCausalLM"},
+        {", \"hidden_act\": \"gelu\"", "/config.json: \"hidden_act\" \"gelu\" is not supported for LlamaForCausalLM"},
         {", \"head_dim\": 64", "/config.json: head_dim 64 differs from hidden_size / heads = 32"},
     };
     for (int i = 0; i < 3; i++) {

@@ -130,7 +130,7 @@ static void add_random_ternary(gguf_writer *w, keep_list *k, const char *name, i
         bn_i2_pack(t, 1, cols, data + (size_t)r * cp / 4);
     }
     free(t);
-    bn_matrix m = {BN_W_I2, rows, cols, cp, data, scale, NULL};
+    bn_matrix m = {.type = BN_W_I2, .rows = rows, .cols = cols, .cols_padded = cp, .data = data, .scale = scale};
     add_ternary(w, k, name, &m, type);
 }
 

@@ -69,6 +69,11 @@ static const bn_type_traits k_traits[BN_TT_COUNT] = {
     [BN_TT_TL1] = {"tl1", 4, 1},
     [BN_TT_TL2] = {"tl2", 4, 1},
     [BN_TT_MXFP4] = {"mxfp4", 32, 17}, /* E8M0 exponent + 16 bytes of E2M1 */
+    [BN_TT_Q4_0] = {"q4_0", 32, 18},   /* f16 d + 16 bytes of nibbles       */
+    [BN_TT_Q5_0] = {"q5_0", 32, 22},   /* f16 d + 4 bytes of fifth bits + 16 */
+    [BN_TT_Q4_K] = {"q4_K", 256, 144}, /* f16 d, dmin, 12 bytes of scales, 128 */
+    [BN_TT_Q5_K] = {"q5_K", 256, 176}, /* as q4_K + 32 bytes of fifth bits    */
+    [BN_TT_Q6_K] = {"q6_K", 256, 210}, /* 128 + 64 bytes of codes, 16 scales, f16 d */
 };
 
 const bn_type_traits *bn_type_get_traits(bn_tensor_type t) {
@@ -83,6 +88,11 @@ bn_tensor_type gguf_tensor_type_resolve(uint32_t id, gguf_flavor flavor) {
     case GGML_TYPE_BF16: return BN_TT_BF16;
     case GGML_TYPE_TQ1_0: return BN_TT_TQ1_0;
     case GGML_TYPE_TQ2_0: return BN_TT_TQ2_0;
+    case GGML_TYPE_Q4_0: return BN_TT_Q4_0;
+    case GGML_TYPE_Q5_0: return BN_TT_Q5_0;
+    case GGML_TYPE_Q4_K: return BN_TT_Q4_K;
+    case GGML_TYPE_Q5_K: return BN_TT_Q5_K;
+    case GGML_TYPE_Q6_K: return BN_TT_Q6_K;
     default: break;
     }
     if (flavor == GGUF_FLAVOR_BITNETCPP) {
@@ -104,6 +114,11 @@ uint32_t gguf_tensor_type_id(bn_tensor_type t, gguf_flavor flavor) {
     case BN_TT_Q8_0: return GGML_TYPE_Q8_0;
     case BN_TT_TQ1_0: return GGML_TYPE_TQ1_0;
     case BN_TT_TQ2_0: return GGML_TYPE_TQ2_0;
+    case BN_TT_Q4_0: return GGML_TYPE_Q4_0;
+    case BN_TT_Q5_0: return GGML_TYPE_Q5_0;
+    case BN_TT_Q4_K: return GGML_TYPE_Q4_K;
+    case BN_TT_Q5_K: return GGML_TYPE_Q5_K;
+    case BN_TT_Q6_K: return GGML_TYPE_Q6_K;
     case BN_TT_I2_S: return fork ? GGML_TYPE_BITNETCPP_I2_S : UINT32_MAX;
     case BN_TT_TL1: return fork ? GGML_TYPE_BITNETCPP_TL1 : UINT32_MAX;
     case BN_TT_TL2: return fork ? GGML_TYPE_BITNETCPP_TL2 : UINT32_MAX;
@@ -522,6 +537,7 @@ static bitnet_status place_tensor(parser *P, gguf_file *f, gguf_tensor *t) {
     /* Tensors are used in place as float / fp16 arrays (Q8_0 blocks start with an
      * fp16): whatever general.alignment says, the address must suit the type. */
     unsigned elem = t->type == BN_TT_F32 ? 4 : (t->type == BN_TT_F16 || t->type == BN_TT_BF16 || t->type == BN_TT_Q8_0) ? 2 : 1;
+    if (t->type >= BN_TT_Q4_0 && t->type <= BN_TT_Q6_K) elem = 2; /* blocks with f16 fields */
     if ((uintptr_t)t->data % elem)
         return perr(P, BITNET_ERR_FORMAT, "data (file offset %llu) is not aligned to the %u bytes a %s tensor needs (general.alignment %llu)",
                     (ull)start, elem, tr->name, (ull)f->alignment);

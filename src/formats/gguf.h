@@ -89,6 +89,11 @@ typedef enum {
     BN_TT_TL1,
     BN_TT_TL2,
     BN_TT_MXFP4,
+    BN_TT_Q4_0,
+    BN_TT_Q5_0,
+    BN_TT_Q4_K,
+    BN_TT_Q5_K,
+    BN_TT_Q6_K,
     BN_TT_COUNT
 } bn_tensor_type;
 

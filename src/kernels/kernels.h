@@ -102,6 +102,31 @@ void bn_tq2_0_unpack_row(const uint8_t *in, int cols, int8_t *t, float *block_d)
 void bn_tq1_0_pack_row(const int8_t *t, int cols, const float *block_d, uint8_t *out);
 void bn_tq1_0_unpack_row(const uint8_t *in, int cols, int8_t *t, float *block_d);
 
+/* ---- block-quantised float formats (quants.c) --------------------------
+ * ggml's layouts for embeddings and heads of real files, dequantised by row;
+ * linear.c multiplies them as floats. */
+typedef enum {
+    BN_QUANT_Q4_0 = 0,
+    BN_QUANT_Q5_0,
+    BN_QUANT_Q8_0,
+    BN_QUANT_Q4_K,
+    BN_QUANT_Q5_K,
+    BN_QUANT_Q6_K,
+    BN_QUANT_BF16,
+    BN_QUANT_COUNT
+} bn_quant;
+
+typedef struct {
+    const char *name;       /* as ggml names it: "q6_K" */
+    unsigned block_elems;   /* values per block         */
+    unsigned block_bytes;
+    void (*dequant_block)(const uint8_t *block, float *y);
+} bn_quant_traits;
+
+const bn_quant_traits *bn_quant_get(bn_quant q);
+/* y[0..cols) from one row of cols values (cols a multiple of the block size). */
+void bn_dequant_row(bn_quant q, const void *row, int cols, float *y);
+
 /* Quantises x (n floats) to Q8_0 activations: xq int8 and xd per-32 scales. */
 void bn_quantize_q8_0_act(const float *x, int n, int8_t *xq, float *xd);
 /* Quantises W rows to Q8_0 blocks (for the converter's 8-bit head). */

@@ -105,7 +105,8 @@ static bitnet_status ak42_parse(const uint8_t *b, uint64_t size, const char *pat
     snprintf(m->name, sizeof m->name, "%s", slash ? slash + 1 : path);
 
     m->output_norm = (const float *)(b + AK42_HEADER);
-    m->tok_embd = (bn_matrix){BN_W_F32, h.vocab, h.dim, h.dim, b + AK42_HEADER + dim * 4, 1.0f, NULL};
+    m->tok_embd = (bn_matrix){.type = BN_W_F32, .rows = h.vocab, .cols = h.dim, .cols_padded = h.dim,
+                              .data = b + AK42_HEADER + dim * 4, .scale = 1.0f};
     m->output = m->tok_embd;
     for (int i = 0; i < h.dim; i++)
         if (!isfinite(m->output_norm[i])) return bn_error(BITNET_ERR_FORMAT, "%s: final_norm[%d] is not finite", path, i);
@@ -140,7 +141,7 @@ static bitnet_status ak42_parse(const uint8_t *b, uint64_t size, const char *pat
                 }
                 bn_i2_pack(row, 1, cols, out + (size_t)r * (cp / 4));
             }
-            bn_matrix w = {BN_W_I2, rows, cols, cp, out, scale, NULL};
+            bn_matrix w = {.type = BN_W_I2, .rows = rows, .cols = cols, .cols_padded = cp, .data = out, .scale = scale};
             *bn_layer_matrix(&m->layers[l], bn_role_by_gguf(file_roles[t])) = w;
             cur += (size_t)rows * cols / 4;
             out += (size_t)rows * (cp / 4);

@@ -77,6 +77,7 @@ static void layout(bitnet_context *ctx, carver *c) {
     ctx->xq = carve(c, B * ctx->max_cols + 64);
     ctx->xq_f = carve(c, B * (ctx->max_cols / BN_Q8_BLOCK + 1) * sizeof(float));
     ctx->acc = carve(c, B * ctx->max_rows * sizeof(int32_t));
+    if (ctx->has_quant) ctx->deq_row = carve(c, (size_t)nth * ctx->max_cols * sizeof(float));
 }
 
 /* KV cache type when the caller asks for the default (docs/kv-cache.md):
@@ -126,6 +127,7 @@ static void rope_table(float *cos_t, float *sin_t, int n_ctx, int rope_dim, floa
 }
 
 static void max_shape(bitnet_context *ctx, const bn_matrix *w) {
+    ctx->has_quant |= w->type == BN_W_QUANT;
     ctx->max_cols = BN_MAX(ctx->max_cols, matrix_cols(w));
     ctx->max_rows = BN_MAX(ctx->max_rows, w->rows);
 }

@@ -75,6 +75,8 @@ struct bitnet_context {
     float *xq_f;    /* [B] per-token factor, or per-32 scales for q8 */
     int32_t *acc;   /* [B][max_rows]                      */
     int max_cols, max_rows;
+    float *deq_row; /* [n_threads][max_cols] a dequantised row of a BN_W_QUANT matrix, or NULL */
+    int has_quant;  /* the model has a BN_W_QUANT matrix */
 };
 
 /* Runs n tokens through the model: token i at position pos[i] of sequence

@@ -226,6 +226,14 @@ static bitnet_status load_matrix(loader *ld, const char *name, int required, int
     case BN_TT_F32: w->type = BN_W_F32; break;
     case BN_TT_F16: w->type = BN_W_F16; break;
     case BN_TT_Q8_0: w->type = BN_W_Q8_0; break;
+    /* ggml's block formats of real files' embeddings and heads: multiplied as
+     * floats, a row dequantised at a time (linear.c) */
+    case BN_TT_Q4_0: w->type = BN_W_QUANT, w->quant = BN_QUANT_Q4_0; break;
+    case BN_TT_Q5_0: w->type = BN_W_QUANT, w->quant = BN_QUANT_Q5_0; break;
+    case BN_TT_Q4_K: w->type = BN_W_QUANT, w->quant = BN_QUANT_Q4_K; break;
+    case BN_TT_Q5_K: w->type = BN_W_QUANT, w->quant = BN_QUANT_Q5_K; break;
+    case BN_TT_Q6_K: w->type = BN_W_QUANT, w->quant = BN_QUANT_Q6_K; break;
+    case BN_TT_BF16: w->type = BN_W_QUANT, w->quant = BN_QUANT_BF16; break;
     case BN_TT_I2_S: {
         if (cols % BN_I2_BLOCK != 0)
             return bn_error(BITNET_ERR_FORMAT, "%s: i2_s tensor '%s' has %d columns, not a multiple of %d",
@@ -350,7 +358,6 @@ bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bit
     bitnet_status st = read_hparams(&ld);
     if (st) return st;
     bn_hparams *hp = &m->hp;
-    const int kv_dim = hp->n_kv_heads * hp->head_dim;
 
     /* room for repacked TQ tensors */
     uint64_t need = 0;

@@ -52,6 +52,24 @@ static void run_float(void *arg, int ith, int nth) {
     }
 }
 
+/* Block-quantised float formats (Q4_K, Q6_K, ...): each row is dequantised
+ * once into this thread's scratch and multiplied with every token, so the
+ * weights are read once per batch as for the other types. */
+static void run_quant(void *arg, int ith, int nth) {
+    linear_job *j = arg;
+    const bn_matrix *W = j->W;
+    bitnet_context *ctx = j->ctx;
+    float *row = ctx->deq_row + (size_t)ith * ctx->max_cols;
+    const size_t rb = bn_quant_row_bytes(W);
+    int r0, r1;
+    thread_rows(W->rows, ith, nth, &r0, &r1);
+    for (int r = r0; r < r1; r++) {
+        bn_dequant_row(W->quant, (const uint8_t *)W->data + (size_t)r * rb, W->cols, row);
+        for (int t = 0; t < j->n; t++)
+            ctx->kern->f32_gemv(1, W->cols, row, j->x + (size_t)t * W->cols, j->y + (size_t)t * W->rows + r);
+    }
+}
+
 static void run_q8(void *arg, int ith, int nth) {
     linear_job *j = arg;
     const bn_matrix *W = j->W;
@@ -141,6 +159,9 @@ void bn_linear_ex(bitnet_context *ctx, const bn_matrix *W, const float *x, int n
     case BN_W_F32:
     case BN_W_F16:
         run(ctx, run_float, &job);
+        break;
+    case BN_W_QUANT:
+        run(ctx, run_quant, &job);
         break;
     case BN_W_Q8_0: {
         int nb = W->cols / BN_Q8_BLOCK;

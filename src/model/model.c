@@ -54,6 +54,7 @@ static const char *wtype_name(const bn_matrix *w) {
     case BN_W_F16: return "f16";
     case BN_W_Q8_0: return "q8_0";
     case BN_W_I2: return "i2 (ternary)";
+    case BN_W_QUANT: return bn_quant_get(w->quant)->name;
     }
     return "?";
 }
@@ -113,6 +114,9 @@ void bn_matrix_get_row(const bn_matrix *w, int row, float *out) {
         for (int i = 0; i < w->cols; i++) out[i] = bn_fp16_to_fp32(b[i / BN_Q8_BLOCK].d) * b[i / BN_Q8_BLOCK].qs[i % BN_Q8_BLOCK];
         break;
     }
+    case BN_W_QUANT:
+        bn_dequant_row(w->quant, (const uint8_t *)w->data + (size_t)row * bn_quant_row_bytes(w), w->cols, out);
+        break;
     case BN_W_I2: {
         int8_t t[BN_I2_BLOCK];
         const uint8_t *r = (const uint8_t *)w->data + (size_t)row * (w->cols_padded / 4);

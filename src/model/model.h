@@ -23,7 +23,8 @@ typedef enum {
     BN_W_F32 = 0,
     BN_W_F16,
     BN_W_Q8_0,
-    BN_W_I2      /* native ternary layout, see kernels.h */
+    BN_W_I2,     /* native ternary layout, see kernels.h */
+    BN_W_QUANT   /* a ggml block-quantised float format (bn_matrix.quant): Q4_0..Q6_K, BF16 */
 } bn_wtype;
 
 /* A 2-D weight matrix of `rows` outputs by `cols` inputs (PyTorch Linear shape). */
@@ -34,6 +35,7 @@ typedef struct {
     const void *data;
     float scale;        /* I2: per-tensor scale (y = scale * T x); else 1           */
     const float *block_scales; /* I2 from TQ*_0 with non-uniform block scales: rows*cols/256 floats, else NULL */
+    bn_quant quant;     /* BN_W_QUANT: which format (kernels.h)                    */
 } bn_matrix;
 
 /* One layer: its tensors are the roles of arch.h (bn_layer_roles), each NULL
@@ -144,6 +146,12 @@ void bn_model_release(bitnet_model *m);
 const char *bn_model_arch_name(const bitnet_model *m);
 /* Whether m's architecture has flag f (BN_AF_*). */
 static inline int bn_model_has(const bitnet_model *m, unsigned f) { return (m->arch->flags & f) != 0; }
+
+/* Bytes of one row of a BN_W_QUANT matrix. */
+static inline size_t bn_quant_row_bytes(const bn_matrix *w) {
+    const bn_quant_traits *q = bn_quant_get(w->quant);
+    return (size_t)(w->cols / (int)q->block_elems) * q->block_bytes;
+}
 
 /* Embedding row of token t into out[dim] (any weight type). */
 void bn_matrix_get_row(const bn_matrix *w, int row, float *out);

@@ -246,7 +246,6 @@ static bitnet_status load_matrix(loader *ld, const char *name, int required, int
 static bitnet_status load_tensors(loader *ld, int tied) {
     bitnet_model *m = ld->m;
     const bn_hparams *hp = &m->hp;
-    const int kv_dim = hp->n_kv_heads * hp->head_dim;
     bitnet_status st;
     if ((st = load_matrix(ld, "model.embed_tokens.weight", 1, hp->vocab, hp->dim, 0, 0, &m->tok_embd)) ||
         (st = load_vector(ld, "model.norm.weight", 1, hp->dim, &m->output_norm)))
