@@ -30,6 +30,9 @@ const bn_arch bn_archs[] = {
     {"bitnet", BITNET_FLAGS, BN_ACT_SILU, "BitNetForCausalLM", "silu", "bitnet", NULL},
     /* Qwen3 (BitNet-embedding-0.6B, Ternary-Bonsai): per-head q/k RMSNorm */
     {"qwen3", BN_AF_LAYER_NORMS | BN_AF_QK_NORM | BN_AF_ROPE_NEOX, BN_ACT_SILU, "Qwen3ForCausalLM", NULL, "qwen3", NULL},
+    /* Qwen3-MoE (ternary MoE): qwen3 attention, routed experts (softmax, top-k,
+     * weights renormalised), no shared expert */
+    {"qwen3moe", BN_AF_LAYER_NORMS | BN_AF_QK_NORM | BN_AF_ROPE_NEOX | BN_AF_MOE, BN_ACT_SILU, NULL, NULL, NULL, NULL},
     /* Gemma 3 (BitNet-embedding-270M): q/k norms, post-norms, GELU, scaled
      * embedding, sliding-window layers */
     {"gemma3", BN_AF_LAYER_NORMS | BN_AF_QK_NORM | BN_AF_POST_NORMS | BN_AF_EMBD_SCALE | BN_AF_ROPE_NEOX | BN_AF_SWA,
@@ -39,10 +42,12 @@ const bn_arch bn_archs[] = {
     {NULL, 0, BN_ACT_SILU, NULL, NULL, NULL, NULL},
 };
 
-#define VEC(field, gguf, hf, len, need) {gguf, hf, len, BN_DIM_NONE, need, 0, 0, offsetof(bn_layer, field)}
-#define MAT(field, gguf, hf, rows, cols, rope) {gguf, hf, rows, cols, 0, 1, rope, offsetof(bn_layer, field)}
+#define VEC(field, gguf, hf, len, need) {gguf, hf, len, BN_DIM_NONE, need, 0, BN_ROLE_VECTOR, 0, offsetof(bn_layer, field)}
+#define MAT(field, gguf, hf, rows, cols, rope, absent) \
+    {gguf, hf, rows, cols, 0, absent, BN_ROLE_MATRIX, rope, offsetof(bn_layer, field)}
+#define EXPERTS(field, gguf, rows, cols) {gguf, NULL, rows, cols, BN_AF_MOE, 0, BN_ROLE_EXPERTS, 0, offsetof(bn_layer, field)}
 
-/* Norms first, then the seven linears in llama.cpp's order. */
+/* Norms first, then the linears in llama.cpp's order, then the experts. */
 const bn_role bn_layer_roles[BN_N_LAYER_ROLES] = {
     VEC(attn_norm, "attn_norm", "input_layernorm", BN_DIM_EMBD, BN_AF_LAYER_NORMS),
     VEC(ffn_norm, "ffn_norm", "post_attention_layernorm", BN_DIM_EMBD, BN_AF_LAYER_NORMS),
@@ -52,13 +57,18 @@ const bn_role bn_layer_roles[BN_N_LAYER_ROLES] = {
     VEC(attn_k_norm, "attn_k_norm", "self_attn.k_norm", BN_DIM_HEAD, BN_AF_QK_NORM),
     VEC(post_attn_norm, "post_attention_norm", "post_attention_layernorm", BN_DIM_EMBD, BN_AF_POST_NORMS),
     VEC(post_ffn_norm, "post_ffw_norm", "post_feedforward_layernorm", BN_DIM_EMBD, BN_AF_POST_NORMS),
-    MAT(wq, "attn_q", "self_attn.q_proj", BN_DIM_Q, BN_DIM_EMBD, 1),
-    MAT(wk, "attn_k", "self_attn.k_proj", BN_DIM_KV, BN_DIM_EMBD, 1),
-    MAT(wv, "attn_v", "self_attn.v_proj", BN_DIM_KV, BN_DIM_EMBD, 0),
-    MAT(wo, "attn_output", "self_attn.o_proj", BN_DIM_EMBD, BN_DIM_Q, 0),
-    MAT(w_gate, "ffn_gate", "mlp.gate_proj", BN_DIM_FF, BN_DIM_EMBD, 0),
-    MAT(w_up, "ffn_up", "mlp.up_proj", BN_DIM_FF, BN_DIM_EMBD, 0),
-    MAT(w_down, "ffn_down", "mlp.down_proj", BN_DIM_EMBD, BN_DIM_FF, 0),
+    MAT(wq, "attn_q", "self_attn.q_proj", BN_DIM_Q, BN_DIM_EMBD, 1, 0),
+    MAT(wk, "attn_k", "self_attn.k_proj", BN_DIM_KV, BN_DIM_EMBD, 1, 0),
+    MAT(wv, "attn_v", "self_attn.v_proj", BN_DIM_KV, BN_DIM_EMBD, 0, 0),
+    MAT(wo, "attn_output", "self_attn.o_proj", BN_DIM_EMBD, BN_DIM_Q, 0, 0),
+    MAT(w_gate, "ffn_gate", "mlp.gate_proj", BN_DIM_FF, BN_DIM_EMBD, 0, BN_AF_MOE),
+    MAT(w_up, "ffn_up", "mlp.up_proj", BN_DIM_FF, BN_DIM_EMBD, 0, BN_AF_MOE),
+    MAT(w_down, "ffn_down", "mlp.down_proj", BN_DIM_EMBD, BN_DIM_FF, 0, BN_AF_MOE),
+    /* BN_AF_MOE: the router (kept float) and the experts' FFNs, a 3-D tensor each */
+    {"ffn_gate_inp", "mlp.gate", BN_DIM_EXPERTS, BN_DIM_EMBD, BN_AF_MOE, 0, BN_ROLE_MATRIX, 0, offsetof(bn_layer, ffn_gate_inp)},
+    EXPERTS(gate_exps, "ffn_gate_exps", BN_DIM_FF_EXP, BN_DIM_EMBD),
+    EXPERTS(up_exps, "ffn_up_exps", BN_DIM_FF_EXP, BN_DIM_EMBD),
+    EXPERTS(down_exps, "ffn_down_exps", BN_DIM_EMBD, BN_DIM_FF_EXP),
 };
 
 const bn_arch *bn_arch_by_name(const char *name) {

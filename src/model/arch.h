@@ -38,6 +38,7 @@ enum {
     BN_AF_AK42 = 1u << 7,        /* legacy ak42 arithmetic (ak42_math.h): every linear normalises its
                                     own input, double-precision RoPE and attention, f32 KV cache       */
     BN_AF_SWA = 1u << 8,         /* gemma3: sliding-window layers (attention.sliding_window_pattern)   */
+    BN_AF_MOE = 1u << 9,         /* qwen3moe: a routed mixture of experts instead of the dense FFN      */
 };
 
 typedef enum {
@@ -77,23 +78,31 @@ typedef enum {
     BN_DIM_Q,     /* n_heads * head_dim           */
     BN_DIM_KV,    /* n_kv_heads * head_dim        */
     BN_DIM_HEAD,  /* head_dim                     */
+    BN_DIM_EXPERTS, /* n_expert (BN_AF_MOE)        */
+    BN_DIM_FF_EXP,  /* one expert's FFN length     */
 } bn_dim;
+
+/* What a role holds in bn_layer. */
+enum { BN_ROLE_VECTOR = 0, BN_ROLE_MATRIX = 1, BN_ROLE_EXPERTS = 2 /* one matrix per expert: a 3-D GGUF tensor */ };
 
 typedef struct {
     const char *gguf;    /* blk.N.<gguf>.weight                               */
     const char *hf;      /* model.layers.N.<hf>.weight (unless renamed)        */
     bn_dim rows, cols;   /* matrix: rows (outputs) x cols (inputs); vector: rows */
     unsigned need;       /* present iff the architecture has this flag (0: all) */
-    uint8_t is_matrix;
+    unsigned absent;     /* ... and has not this one (the dense FFN of a MoE model) */
+    uint8_t is_matrix;   /* BN_ROLE_*                                          */
     uint8_t rope_rows;   /* q or k: Hugging Face rows are in the neox order (see safetensors_model.c) */
     size_t offset;       /* of the bn_matrix or `const float *` in bn_layer   */
 } bn_role;
 
-enum { BN_N_LAYER_ROLES = 15, BN_N_LINEARS = 7 };
+enum { BN_N_LAYER_ROLES = 19 };
 extern const bn_role bn_layer_roles[BN_N_LAYER_ROLES];
 
 /* Whether architecture a has tensor role r in every layer. */
-static inline int bn_role_present(const bn_arch *a, const bn_role *r) { return !r->need || (a->flags & r->need); }
+static inline int bn_role_present(const bn_arch *a, const bn_role *r) {
+    return (!r->need || (a->flags & r->need)) && !(a->flags & r->absent);
+}
 /* The role whose GGUF name is `gguf` ("attn_q"), or NULL. */
 const bn_role *bn_role_by_gguf(const char *gguf);
 /* The Hugging Face name of role r in architecture a. */

@@ -40,7 +40,8 @@ static void layout(bitnet_context *ctx, carver *c) {
     const bn_hparams *hp = &m->hp;
     const size_t B = (size_t)ctx->n_batch, kv_dim = (size_t)hp->n_kv_heads * hp->head_dim;
     const size_t q_dim = (size_t)hp->n_heads * hp->head_dim, dq = BN_MAX((size_t)hp->dim, q_dim);
-    const size_t wide = BN_MAX(dq, (size_t)hp->ff);
+    const size_t ff = (size_t)BN_MAX(hp->ff, hp->ff_exp);
+    const size_t wide = BN_MAX(dq, ff);
     const int nth = ctx->params.n_threads;
 
     const size_t kv_bytes = bn_kv_init(&ctx->kv, ctx->params.kv_type, ctx->n_seq, hp->n_layers, ctx->n_ctx,
@@ -59,8 +60,18 @@ static void layout(bitnet_context *ctx, carver *c) {
     ctx->q = carve(c, B * dq * sizeof(float));
     ctx->k = carve(c, B * kv_dim * sizeof(float));
     ctx->v = carve(c, B * kv_dim * sizeof(float));
-    ctx->hb = carve(c, B * hp->ff * sizeof(float));
-    ctx->hb2 = carve(c, B * hp->ff * sizeof(float));
+    ctx->hb = carve(c, B * ff * sizeof(float));
+    ctx->hb2 = carve(c, B * ff * sizeof(float));
+    if (hp->n_expert) {
+        const size_t k = (size_t)hp->n_expert_used;
+        ctx->moe_logits = carve(c, B * hp->n_expert * sizeof(float));
+        ctx->moe_sel = carve(c, B * k * sizeof(int));
+        ctx->moe_w = carve(c, B * k * sizeof(float));
+        ctx->moe_tok = carve(c, B * sizeof(int));
+        ctx->moe_slot = carve(c, B * sizeof(int));
+        ctx->moe_in = carve(c, B * hp->dim * sizeof(float));
+        ctx->moe_out = carve(c, B * k * hp->dim * sizeof(float));
+    }
     ctx->att = carve(c, (size_t)nth * ctx->n_ctx * sizeof(float));
     ctx->logits = carve(c, (size_t)ctx->n_seq * hp->vocab * sizeof(float));
     ctx->rope_cos = carve(c, (size_t)ctx->n_ctx * (hp->rope_dim / 2) * sizeof(float));
@@ -166,7 +177,10 @@ bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_param
     ctx->kern = bn_kernels_get();
 
     const bn_hparams *hp = &model->hp;
-    for (int l = 0; l < hp->n_layers; l++) BN_FOR_EACH_LINEAR(&model->layers[l], W, max_shape(ctx, W))
+    for (int l = 0; l < hp->n_layers; l++) {
+        bn_matrix_iter it = {0, 0};
+        for (const bn_matrix *W; (W = bn_layer_next_matrix(&model->layers[l], hp->n_expert, &it));) max_shape(ctx, W);
+    }
     max_shape(ctx, &model->output);
     ctx->max_cols = (ctx->max_cols + 127) & ~127;
 

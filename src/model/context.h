@@ -75,6 +75,15 @@ struct bitnet_context {
     float *xq_f;    /* [B] per-token factor, or per-32 scales for q8 */
     int32_t *acc;   /* [B][max_rows]                      */
     int max_cols, max_rows;
+    /* BN_AF_MOE: router output, each token's chosen experts and weights, the
+     * gathered inputs of one expert and each (token, choice)'s output */
+    float *moe_logits;  /* [B][n_expert]                 */
+    int *moe_sel;       /* [B][n_expert_used]            */
+    float *moe_w;       /* [B][n_expert_used]            */
+    int *moe_tok;       /* [B] tokens routed to an expert */
+    int *moe_slot;      /* [B] their choice index         */
+    float *moe_in;      /* [B][dim]                      */
+    float *moe_out;     /* [B][n_expert_used][dim]       */
     float *deq_row; /* [n_threads][max_cols] a dequantised row of a BN_W_QUANT matrix, or NULL */
     int has_quant;  /* the model has a BN_W_QUANT matrix */
 };

@@ -191,6 +191,68 @@ static void ffn_block(bitnet_context *ctx, const bn_layer *L, int n) {
     for (size_t i = 0; i < (size_t)n * dim; i++) ctx->x[i] += ctx->xb2[i];
 }
 
+/* BN_AF_MOE (qwen3moe): each token's FFN is the weighted sum of the FFNs of
+ * the n_expert_used experts its router ranks highest (softmax over all
+ * experts, the chosen weights renormalised to sum to 1), as llama.cpp's
+ * build_moe_ffn computes it. Tokens are grouped by expert so that each
+ * expert's weights are read once per batch; the sum runs in the order of the
+ * choices, as llama.cpp adds them. */
+static void moe_block(bitnet_context *ctx, const bn_layer *L, int n) {
+    const bn_hparams *hp = &ctx->model->hp;
+    const int dim = hp->dim, ffe = hp->ff_exp, ne = hp->n_expert, k = hp->n_expert_used;
+    rmsnorm_rows(ctx->xb, ctx->x, L->ffn_norm, n, dim, hp->norm_eps);
+    bn_linear(ctx, &L->ffn_gate_inp, ctx->xb, n, ctx->moe_logits);
+    for (int t = 0; t < n; t++) {
+        float *p = ctx->moe_logits + (size_t)t * ne, mx = p[0], sum = 0.0f, wsum = 0.0f;
+        for (int e = 1; e < ne; e++) mx = p[e] > mx ? p[e] : mx;
+        for (int e = 0; e < ne; e++) sum += p[e] = expf(p[e] - mx);
+        for (int e = 0; e < ne; e++) p[e] /= sum;
+        int *sel = ctx->moe_sel + (size_t)t * k;
+        for (int j = 0; j < k; j++) { /* top-k, ties to the lower id */
+            int best = -1;
+            for (int e = 0; e < ne; e++) {
+                int taken = 0;
+                for (int i = 0; i < j; i++) taken |= sel[i] == e;
+                if (!taken && (best < 0 || p[e] > p[best])) best = e;
+            }
+            sel[j] = best;
+            wsum += p[best];
+        }
+        for (int j = 0; j < k; j++) ctx->moe_w[(size_t)t * k + j] = p[sel[j]] / wsum;
+    }
+    for (int e = 0; e < ne; e++) {
+        int m = 0; /* gather the tokens that chose expert e */
+        for (int t = 0; t < n; t++)
+            for (int j = 0; j < k; j++)
+                if (ctx->moe_sel[(size_t)t * k + j] == e) {
+                    ctx->moe_tok[m] = t;
+                    ctx->moe_slot[m] = j;
+                    memcpy(ctx->moe_in + (size_t)m * dim, ctx->xb + (size_t)t * dim, (size_t)dim * sizeof(float));
+                    m++;
+                }
+        if (m == 0) continue;
+        bn_linear(ctx, &L->gate_exps[e], ctx->moe_in, m, ctx->hb);
+        bn_linear_ex(ctx, &L->up_exps[e], ctx->moe_in, m, ctx->hb2, bn_can_share_quant(&L->gate_exps[e], &L->up_exps[e]));
+        for (size_t i = 0; i < (size_t)m * ffe; i++) {
+            float g = ctx->hb[i];
+            g *= (1.0f / (1.0f + expf(-g)));
+            ctx->hb[i] = g * ctx->hb2[i];
+        }
+        bn_linear(ctx, &L->down_exps[e], ctx->hb, m, ctx->xb2);
+        for (int i = 0; i < m; i++) {
+            const int t = ctx->moe_tok[i], j = ctx->moe_slot[i];
+            const float w = ctx->moe_w[(size_t)t * k + j];
+            float *o = ctx->moe_out + ((size_t)t * k + j) * dim;
+            for (int d = 0; d < dim; d++) o[d] = w * ctx->xb2[(size_t)i * dim + d];
+        }
+    }
+    for (int t = 0; t < n; t++)
+        for (int j = 0; j < k; j++) {
+            const float *o = ctx->moe_out + ((size_t)t * k + j) * dim;
+            for (int d = 0; d < dim; d++) ctx->x[(size_t)t * dim + d] += o[d];
+        }
+}
+
 /* Final norm of token t's residual stream into out. */
 static void final_norm(const bitnet_context *ctx, int t, float *out) {
     const bitnet_model *m = ctx->model;
@@ -218,7 +280,10 @@ static void forward_chunk(bitnet_context *ctx, const bitnet_token *tokens, int n
     for (int l = 0; l < hp->n_layers; l++) {
         if (ctx->skip_layer && ctx->skip_layer[l]) continue;
         attention_block(ctx, &m->layers[l], l, n);
-        ffn_block(ctx, &m->layers[l], n);
+        if (bn_model_has(m, BN_AF_MOE))
+            moe_block(ctx, &m->layers[l], n);
+        else
+            ffn_block(ctx, &m->layers[l], n);
         if (ctx->layer_hook) ctx->layer_hook(ctx->layer_hook_user, l, ctx->x, n, dim);
     }
 

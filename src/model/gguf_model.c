@@ -41,26 +41,35 @@ static bitnet_status get_f32_opt(loader *ld, const char *suffix, float *out, flo
     return BITNET_OK;
 }
 
-/* Finds a tensor and checks its shape: ne0 = row length (cols), ne1 = rows. */
-static const gguf_tensor *find(loader *ld, const char *name, int required, uint64_t ne0, uint64_t ne1,
-                               bitnet_status *st) {
+/* Finds a tensor and checks its shape: ne0 = row length (cols), ne1 = rows,
+ * ne2 = experts (1 for a matrix). */
+static const gguf_tensor *find3(loader *ld, const char *name, int required, uint64_t ne0, uint64_t ne1, uint64_t ne2,
+                                bitnet_status *st) {
     const gguf_tensor *t = gguf_find_tensor(ld->f, name);
     if (!t) {
         if (required) *st = bn_error(BITNET_ERR_FORMAT, "%s: missing tensor '%s'", ld->f->path, name);
         return NULL;
     }
-    uint64_t want[4] = {ne0, ne1 ? ne1 : 1, 1, 1};
+    uint64_t want[4] = {ne0, ne1 ? ne1 : 1, ne2, 1};
     for (int i = 0; i < 4; i++) {
         if (t->ne[i] != want[i]) {
+            char exp[64];
+            snprintf(exp, sizeof exp, ne2 > 1 ? "%llu, %llu, %llu" : "%llu, %llu", (unsigned long long)ne0,
+                     (unsigned long long)want[1], (unsigned long long)ne2);
             *st = bn_error(BITNET_ERR_FORMAT,
-                           "%s: tensor '%s' has shape [%llu, %llu, %llu, %llu], expected [%llu, %llu] from the metadata",
+                           "%s: tensor '%s' has shape [%llu, %llu, %llu, %llu], expected [%s] from the metadata",
                            ld->f->path, name, (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
-                           (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], (unsigned long long)ne0,
-                           (unsigned long long)want[1]);
+                           (unsigned long long)t->ne[2], (unsigned long long)t->ne[3], exp);
             return NULL;
         }
     }
     return t;
+}
+
+/* Finds a tensor and checks its shape: ne0 = row length (cols), ne1 = rows. */
+static const gguf_tensor *find(loader *ld, const char *name, int required, uint64_t ne0, uint64_t ne1,
+                               bitnet_status *st) {
+    return find3(ld, name, required, ne0, ne1, 1, st);
 }
 
 static bitnet_status load_vector(loader *ld, const char *name, int required, uint64_t n, const float **out) {
@@ -114,8 +123,9 @@ static int is_model_matrix(gguf_str s, int n_layers) {
 /* Bytes of m->owned needed to repack this tensor (0 if used in place). */
 static uint64_t repack_bytes(const gguf_file *f, const gguf_tensor *t) {
     if (t->type == BN_TT_TQ2_0 || t->type == BN_TT_TQ1_0 || is_float_ternary(f, t)) {
-        if (t->ne[0] > (1u << 24) || t->ne[1] > (1u << 24)) return 0; /* rejected later by the shape check */
-        return t->ne[1] * (uint64_t)bn_i2_cols_padded((int)t->ne[0]) / 4;
+        if (t->ne[0] > (1u << 24) || t->ne[1] > (1u << 24) || t->ne[2] > 4096 || t->ne[3] != 1)
+            return 0; /* rejected later by the shape check */
+        return t->ne[1] * t->ne[2] * (uint64_t)bn_i2_cols_padded((int)t->ne[0]) / 4;
     }
     return 0;
 }
@@ -210,11 +220,42 @@ static bitnet_status repack_tq(loader *ld, const char *name, const gguf_tensor *
     return BITNET_OK;
 }
 
+static bitnet_status tensor_to_matrix(loader *ld, const char *name, const gguf_tensor *t, int rows, int cols,
+                                      bn_matrix *w);
+
 static bitnet_status load_matrix(loader *ld, const char *name, int required, int rows, int cols, bn_matrix *w) {
     bitnet_status st = BITNET_OK;
     memset(w, 0, sizeof *w);
     const gguf_tensor *t = find(ld, name, required, (uint64_t)cols, (uint64_t)rows, &st);
     if (!t) return st;
+    return tensor_to_matrix(ld, name, t, rows, cols, w);
+}
+
+/* A 3-D tensor [cols, rows, n] of n experts' matrices (BN_AF_MOE): converted
+ * as one matrix of n * rows rows, then cut into n matrices out[0..n). */
+static bitnet_status load_experts(loader *ld, const char *name, int rows, int cols, int n, bn_matrix *out) {
+    bitnet_status st = BITNET_OK;
+    const gguf_tensor *t = find3(ld, name, 1, (uint64_t)cols, (uint64_t)rows, (uint64_t)n, &st);
+    if (!t) return st;
+    gguf_tensor flat = *t;
+    flat.ne[1] = (uint64_t)rows * (uint64_t)n;
+    flat.ne[2] = 1;
+    bn_matrix all;
+    memset(&all, 0, sizeof all);
+    if ((st = tensor_to_matrix(ld, name, &flat, rows * n, cols, &all))) return st;
+    const size_t per = (size_t)rows * bn_matrix_row_bytes(&all);
+    for (int e = 0; e < n; e++) {
+        out[e] = all;
+        out[e].rows = rows;
+        out[e].data = (const uint8_t *)all.data + (size_t)e * per;
+    }
+    return BITNET_OK;
+}
+
+/* The compute form of tensor t ([cols, rows]) named `name`. */
+static bitnet_status tensor_to_matrix(loader *ld, const char *name, const gguf_tensor *t, int rows, int cols,
+                                      bn_matrix *w) {
+    bitnet_status st = BITNET_OK;
     w->rows = rows;
     w->cols = cols;
     w->cols_padded = cols;
@@ -318,6 +359,18 @@ static bitnet_status read_hparams(loader *ld) {
     hp->n_kv_heads = (int)nkv;
     hp->head_dim = (int)head_dim;
     hp->rope_dim = (int)rope_dim;
+    if (bn_model_has(m, BN_AF_MOE)) { /* qwen3moe */
+        uint32_t ne, nu, ffe;
+        if ((st = get_u32_req(ld, "expert_count", &ne, 1, 0)) || (st = get_u32_req(ld, "expert_used_count", &nu, 1, 0)) ||
+            (st = get_u32_req(ld, "expert_feed_forward_length", &ffe, 1, 0)))
+            return st;
+        if (ne == 0 || ne > 1024 || nu == 0 || nu > ne || ffe == 0 || ffe > 262144)
+            return bn_error(BITNET_ERR_FORMAT, "%s: inconsistent experts (%u experts, %u used, length %u)", ld->f->path,
+                            ne, nu, ffe);
+        hp->n_expert = (int)ne;
+        hp->n_expert_used = (int)nu;
+        hp->ff_exp = (int)ffe;
+    }
     if (bn_model_has(m, BN_AF_SWA)) { /* gemma3: sliding-window layers, llama.cpp's defaults */
         uint32_t window, pattern;
         if ((st = get_u32_req(ld, "attention.sliding_window", &window, 1, 0)) ||
@@ -372,6 +425,8 @@ bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bit
 
     m->layers = calloc((size_t)hp->n_layers, sizeof(bn_layer));
     if (!m->layers) return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", f->path);
+    if (hp->n_expert && !(m->experts = calloc((size_t)hp->n_layers * 3 * (size_t)hp->n_expert, sizeof(bn_matrix))))
+        return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", f->path);
     if ((st = load_matrix(&ld, "token_embd.weight", 1, hp->vocab, hp->dim, &m->tok_embd))) return st;
     if (m->tok_embd.type == BN_W_I2) return bn_error(BITNET_ERR_UNSUPPORTED, "%s: a ternary token_embd is not supported", f->path);
     if ((st = load_vector(&ld, "output_norm.weight", 1, (uint64_t)hp->dim, &m->output_norm))) return st;
@@ -383,12 +438,18 @@ bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bit
 
     for (int l = 0; l < hp->n_layers; l++) {
         bn_layer *L = &m->layers[l];
+        int expert_slot = 0; /* gate, up, down: their third of m->experts for this layer */
         for (int i = 0; i < BN_N_LAYER_ROLES; i++) {
             const bn_role *r = &bn_layer_roles[i];
             const int present = bn_role_present(m->arch, r);
             char n[96];
             snprintf(n, sizeof n, "blk.%d.%s.weight", l, r->gguf);
-            if (r->is_matrix) {
+            if (r->is_matrix == BN_ROLE_EXPERTS) {
+                if (!present) continue;
+                bn_matrix *e = m->experts + ((size_t)l * 3 + (size_t)expert_slot++) * (size_t)hp->n_expert;
+                *bn_layer_experts(L, r) = e;
+                if ((st = load_experts(&ld, n, bn_hp_dim(hp, r->rows), bn_hp_dim(hp, r->cols), hp->n_expert, e))) return st;
+            } else if (r->is_matrix) {
                 if (!present) continue;
                 bn_matrix *w = bn_layer_matrix(L, r);
                 if ((st = load_matrix(&ld, n, 1, bn_hp_dim(hp, r->rows), bn_hp_dim(hp, r->cols), w))) return st;

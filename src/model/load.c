@@ -26,10 +26,11 @@ static uint64_t matrix_bytes(const bn_matrix *w) {
 static void count_weights(bitnet_model *m) {
     uint64_t params = 0, bytes = 0;
     for (int l = 0; l < m->hp.n_layers; l++) {
-        BN_FOR_EACH_LINEAR(&m->layers[l], W, {
+        bn_matrix_iter it = {0, 0};
+        for (const bn_matrix *W; (W = bn_layer_next_matrix(&m->layers[l], m->hp.n_expert, &it));) {
             params += (uint64_t)W->rows * W->cols;
-            bytes += matrix_bytes(W);
-        })
+            bytes += matrix_bytes(W); /* with experts: all of them, though a token reads n_expert_used */
+        }
     }
     params += (uint64_t)m->tok_embd.rows * m->tok_embd.cols;
     if (m->output.data != m->tok_embd.data) params += (uint64_t)m->output.rows * m->output.cols;

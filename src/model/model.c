@@ -33,6 +33,7 @@ void bn_model_release(bitnet_model *m) {
     if (!m) return;
     bn_tokenizer_free(m->tok);
     free(m->layers);
+    free(m->experts);
     /* munmap unlocks mappings; heap blocks and the binary's default model stay locked unless told */
     if (m->locked && m->owned) munlock(m->owned, m->owned_size);
     if (m->locked && m->gguf && !m->gguf->owns_mapping && (const void *)m->gguf->base != m->map)
@@ -140,4 +141,19 @@ int bn_ternarize_row(const float *v, int cols, float iscale, int8_t *t) {
         }
     }
     return -1;
+}
+
+const bn_matrix *bn_layer_next_matrix(const bn_layer *L, int n_expert, bn_matrix_iter *it) {
+    for (; it->role < BN_N_LAYER_ROLES; it->role++, it->expert = 0) {
+        const bn_role *r = &bn_layer_roles[it->role];
+        if (r->is_matrix == BN_ROLE_MATRIX && it->expert == 0) {
+            it->expert = 1; /* visited */
+            const bn_matrix *w = bn_layer_matrix_c(L, r);
+            if (w->data) return w;
+        } else if (r->is_matrix == BN_ROLE_EXPERTS) {
+            bn_matrix *const *e = (bn_matrix *const *)(const void *)((const char *)L + r->offset);
+            if (*e && it->expert < n_expert) return &(*e)[it->expert++];
+        }
+    }
+    return NULL;
 }

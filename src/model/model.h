@@ -51,6 +51,9 @@ typedef struct {
     const float *post_ffn_norm;  /* [dim], BN_AF_POST_NORMS               */
     bn_matrix wq, wk, wv, wo;
     bn_matrix w_gate, w_up, w_down;
+    /* BN_AF_MOE */
+    bn_matrix ffn_gate_inp;      /* router [n_expert][dim]                */
+    bn_matrix *gate_exps, *up_exps, *down_exps; /* [n_expert] each, into bitnet_model.experts */
 } bn_layer;
 
 /* The bn_matrix or vector of layer L that role r (a bn_layer_roles entry) names. */
@@ -61,12 +64,17 @@ static inline const bn_matrix *bn_layer_matrix_c(const bn_layer *L, const bn_rol
 static inline const float **bn_layer_vector(bn_layer *L, const bn_role *r) {
     return (const float **)(void *)((char *)L + r->offset);
 }
-/* Calls `body` with `W` bound to each of the seven linears of layer L. */
-#define BN_FOR_EACH_LINEAR(L, W, body)                                                       \
-    for (int bn_r_ = BN_N_LAYER_ROLES - BN_N_LINEARS; bn_r_ < BN_N_LAYER_ROLES; bn_r_++) {   \
-        const bn_matrix *W = bn_layer_matrix_c((L), &bn_layer_roles[bn_r_]);                \
-        body;                                                                                \
-    }
+static inline bn_matrix **bn_layer_experts(bn_layer *L, const bn_role *r) {
+    return (bn_matrix **)(void *)((char *)L + r->offset);
+}
+/* Walks the matrices of a layer: the linears and, with experts, the router
+ * and every expert's matrices (those the architecture has):
+ *   bn_matrix_iter it = {0, 0};
+ *   for (const bn_matrix *W; (W = bn_layer_next_matrix(L, hp->n_expert, &it));) ... */
+typedef struct {
+    int role, expert;
+} bn_matrix_iter;
+const bn_matrix *bn_layer_next_matrix(const bn_layer *L, int n_expert, bn_matrix_iter *it);
 
 typedef struct {
     int dim;          /* embedding length                           */
@@ -85,6 +93,8 @@ typedef struct {
      * last swa_window positions and uses RoPE base rope_theta_swa. */
     int swa_window, swa_pattern;
     float rope_theta_swa;
+    /* BN_AF_MOE: experts per layer, experts used per token, one expert's FFN length */
+    int n_expert, n_expert_used, ff_exp;
 } bn_hparams;
 
 static inline int bn_layer_is_swa(const bn_hparams *hp, int l) {
@@ -99,6 +109,8 @@ static inline int bn_hp_dim(const bn_hparams *hp, bn_dim d) {
     case BN_DIM_Q: return hp->n_heads * hp->head_dim;
     case BN_DIM_KV: return hp->n_kv_heads * hp->head_dim;
     case BN_DIM_HEAD: return hp->head_dim;
+    case BN_DIM_EXPERTS: return hp->n_expert;
+    case BN_DIM_FF_EXP: return hp->ff_exp;
     default: return 1;
     }
 }
@@ -113,6 +125,7 @@ struct bitnet_model {
     bn_matrix output;            /* [vocab][dim]: may alias tok_embd          */
     const float *output_norm;    /* [dim]                                    */
     bn_layer *layers;            /* [n_layers]                               */
+    bn_matrix *experts;          /* BN_AF_MOE: [n_layers][3][n_expert], or NULL */
 
     bn_tokenizer *tok;
 
@@ -151,6 +164,18 @@ static inline int bn_model_has(const bitnet_model *m, unsigned f) { return (m->a
 static inline size_t bn_quant_row_bytes(const bn_matrix *w) {
     const bn_quant_traits *q = bn_quant_get(w->quant);
     return (size_t)(w->cols / (int)q->block_elems) * q->block_bytes;
+}
+
+/* Bytes between consecutive rows of w. */
+static inline size_t bn_matrix_row_bytes(const bn_matrix *w) {
+    switch (w->type) {
+    case BN_W_F32: return (size_t)w->cols * 4;
+    case BN_W_F16: return (size_t)w->cols * 2;
+    case BN_W_Q8_0: return (size_t)(w->cols / BN_Q8_BLOCK) * sizeof(bn_block_q8_0);
+    case BN_W_I2: return (size_t)w->cols_padded / 4;
+    case BN_W_QUANT: return bn_quant_row_bytes(w);
+    }
+    return 0;
 }
 
 /* Embedding row of token t into out[dim] (any weight type). */

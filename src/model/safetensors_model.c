@@ -588,7 +588,7 @@ static void add_mat(wlist *W, const char *base, const bn_matrix *w, int permute)
 bitnet_status bn_safetensors_write_model(const bitnet_model *m, const char *path) {
     if (!m || !path) return bn_error(BITNET_ERR_ARG, "bn_safetensors_write_model: NULL argument");
     const bn_hparams *hp = &m->hp;
-    const int n_max = 5 + (BN_N_LAYER_ROLES + BN_N_LINEARS) * hp->n_layers; /* embedding, norm, classifier + scale; per layer every role + scales */
+    const int n_max = 5 + 2 * BN_N_LAYER_ROLES * hp->n_layers; /* embedding, norm, classifier + scale; per layer every role + scale */
     wlist W = {m, calloc((size_t)n_max, sizeof(bn_st_out)), calloc((size_t)n_max, sizeof(wsrc)),
                calloc((size_t)n_max, sizeof W.names[0]), 0, n_max};
     if (!W.t || !W.src || !W.names) {
