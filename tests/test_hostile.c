@@ -393,7 +393,7 @@ TEST(hostile_shapes_and_hparams) {
               S("key '%s.embedding_length' has type float32, expected an unsigned integer", A), __LINE__);
     size_t arch = kv_value(&m, "general.architecture") + 8;
     EXPECT_DM(&m, arch + 10, 1, '3', BITNET_ERR_UNSUPPORTED,
-              "architecture 'bitnet-ak43' is not supported (llama, bitnet-b1.58, bitnet-25, bitnet, qwen3, gemma3, bitnet-ak42)");
+              "architecture 'bitnet-ak43' is not supported (llama, bitnet-b1.58, bitnet-25, bitnet, qwen3, qwen3moe, gemma3, bitnet-ak42)");
     dm_close(&m);
 }
 
