@@ -1,0 +1,216 @@
+/* test_quants.c - ggml's block formats for embeddings and heads (kernels/quants.c).
+ *
+ * 1. Each dequantiser against a per-element reference written from the format
+ *    description (ggml-common.h), on random blocks: where value i's bits are,
+ *    computed independently of the block loops.
+ * 2. A model whose tied embedding/head is stored in each format gives the same
+ *    logits as the same model with that tensor dequantised to f32 (the
+ *    dequantise-then-float reference): lookup and head matmul paths.
+ * (Q4_K and Q6_K are also checked against llama.cpp by test_peer_fixtures.c.) */
+#include "bitnet.h"
+#include "formats/gguf.h"
+#include "kernels/kernels.h"
+#include "test.h"
+
+#include <unistd.h>
+
+static uint64_t g_state = 42;
+static uint32_t rnd32(void) {
+    g_state = g_state * 6364136223846793005ull + 1442695040888963407ull;
+    return (uint32_t)(g_state >> 33);
+}
+static float f16v(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return bn_fp16_to_fp32(h);
+}
+static void put_f16(uint8_t *p, float v) {
+    uint16_t h = bn_fp32_to_fp16(v);
+    memcpy(p, &h, 2);
+}
+
+/* Random bytes, with the block's f16 scales set to small finite values. */
+static void random_block(bn_quant q, uint8_t *b) {
+    const bn_quant_traits *t = bn_quant_get(q);
+    for (unsigned i = 0; i < t->block_bytes; i++) b[i] = (uint8_t)rnd32();
+    const float d = 0.001f + (float)(rnd32() % 1000) / 1000.0f * 0.05f, dmin = (float)(rnd32() % 1000) / 1000.0f * 0.02f;
+    switch (q) {
+    case BN_QUANT_Q4_0:
+    case BN_QUANT_Q5_0: put_f16(b, d); break;
+    case BN_QUANT_Q4_K:
+    case BN_QUANT_Q5_K: put_f16(b, d), put_f16(b + 2, dmin); break;
+    case BN_QUANT_Q6_K: put_f16(b + 208, d); break;
+    case BN_QUANT_BF16: b[1] = (uint8_t)(0x3c + rnd32() % 8) | (rnd32() & 0x80); break; /* |x| in [2^-7, 2^8) */
+    default: break;
+    }
+}
+
+/* Sub-block s's 6-bit scale and min of a Q4_K/Q5_K block's 12 scale bytes. */
+static void ref_scale_min(const uint8_t *sc, int s, int *d, int *m) {
+    if (s < 4) {
+        *d = sc[s] & 63, *m = sc[s + 4] & 63;
+    } else {
+        *d = (sc[s + 4] & 15) | ((sc[s - 4] >> 6) << 4);
+        *m = (sc[s + 4] >> 4) | ((sc[s] >> 6) << 4);
+    }
+}
+
+/* Value i of one block, from the format description. */
+static float ref_value(bn_quant q, const uint8_t *b, int i) {
+    switch (q) {
+    case BN_QUANT_Q4_0: { /* 32 values: low nibbles 0..15, high nibbles 16..31, minus 8 */
+        const int byte = b[2 + i % 16], nib = i < 16 ? byte & 15 : byte >> 4;
+        return f16v(b) * (float)(nib - 8);
+    }
+    case BN_QUANT_Q5_0: { /* as q4_0 with a fifth bit i of the 32-bit qh, minus 16 */
+        uint32_t qh;
+        memcpy(&qh, b + 2, 4);
+        const int byte = b[6 + i % 16], nib = i < 16 ? byte & 15 : byte >> 4;
+        return f16v(b) * (float)((nib | (int)(((qh >> i) & 1) << 4)) - 16);
+    }
+    case BN_QUANT_Q4_K:
+    case BN_QUANT_Q5_K: { /* 4 groups of 64: 32 low nibbles then 32 high nibbles of 32 bytes */
+        const int g = i / 64, high = (i % 64) / 32, l = i % 32, s = 2 * g + high;
+        const uint8_t *qs = b + (q == BN_QUANT_Q4_K ? 16 : 48);
+        int v = high ? qs[32 * g + l] >> 4 : qs[32 * g + l] & 15;
+        if (q == BN_QUANT_Q5_K) v += ((b[16 + l] >> (2 * g + high)) & 1) << 4;
+        int sc, m;
+        ref_scale_min(b + 4, s, &sc, &m);
+        return f16v(b) * (float)sc * (float)v - f16v(b + 2) * (float)m;
+    }
+    case BN_QUANT_Q6_K: { /* 2 halves of 128: quarters of 32 take ql low/high nibbles and qh bit pairs */
+        const int n = i / 128, r = i % 128, quarter = r / 32, l = r % 32;
+        const uint8_t ql = b[64 * n + l + (quarter & 1) * 32], qh = b[128 + 32 * n + l];
+        const int nib = quarter < 2 ? ql & 15 : ql >> 4, v = (nib | (((qh >> (2 * quarter)) & 3) << 4)) - 32;
+        const int8_t sc = (int8_t)b[192 + 8 * n + l / 16 + 2 * quarter];
+        return f16v(b + 208) * (float)sc * (float)v;
+    }
+    case BN_QUANT_BF16: {
+        const uint32_t bits = (uint32_t)(b[0] | b[1] << 8) << 16;
+        float f;
+        memcpy(&f, &bits, 4);
+        return f;
+    }
+    default: return 0.0f;
+    }
+}
+
+static const bn_quant k_formats[] = {BN_QUANT_Q4_0, BN_QUANT_Q5_0, BN_QUANT_Q4_K, BN_QUANT_Q5_K, BN_QUANT_Q6_K, BN_QUANT_BF16};
+
+TEST(quants_dequant_matches_format_description) {
+    for (size_t f = 0; f < sizeof k_formats / sizeof k_formats[0]; f++) {
+        const bn_quant q = k_formats[f];
+        const bn_quant_traits *t = bn_quant_get(q);
+        const int per = (int)t->block_elems, nb = 512 / per; /* rows of 512 values */
+        uint8_t *row = malloc((size_t)nb * t->block_bytes);
+        float y[512];
+        for (int rep = 0; rep < 20; rep++) {
+            for (int b = 0; b < nb; b++) random_block(q, row + (size_t)b * t->block_bytes);
+            bn_dequant_row(q, row, 512, y);
+            int bad = 0;
+            for (int i = 0; i < 512 && !bad; i++) {
+                const float want = ref_value(q, row + (size_t)(i / per) * t->block_bytes, i % per);
+                if (y[i] != want) {
+                    CHECK_MSG(0, "%s value %d: %g, the description gives %g", t->name, i, y[i], want);
+                    bad = 1;
+                }
+            }
+        }
+        free(row);
+    }
+}
+
+/* Writes the tiny synthetic model with token_embd (the tied head) stored as
+ * `type` from `data`, everything else copied. */
+static int write_variant(const char *src, const char *dst, bn_tensor_type type, const void *data, uint64_t nbytes) {
+    gguf_file *f = NULL;
+    if (gguf_open(src, &f) != BITNET_OK) return 0;
+    gguf_writer *w = gguf_writer_new();
+    for (uint64_t i = 0; i < f->n_kv; i++) {
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)f->kv[i].key.len, f->kv[i].key.data);
+        if (strcmp(key, "general.alignment") != 0) gguf_writer_set_value(w, key, &f->kv[i].value);
+    }
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
+        if (strcmp(name, "token_embd.weight") == 0)
+            gguf_writer_add_tensor(w, name, t->n_dims, t->ne, type, data, nbytes);
+        else
+            gguf_writer_add_tensor(w, name, t->n_dims, t->ne, t->type, t->data, t->nbytes);
+    }
+    const int ok = gguf_writer_write(w, dst) == BITNET_OK;
+    gguf_writer_free(w);
+    gguf_close(f);
+    return ok;
+}
+
+static float *all_logits(const char *path, const bitnet_token *toks, int n, int *vocab) {
+    bitnet_model *m = NULL;
+    bitnet_context *ctx = NULL;
+    float *out = NULL;
+    if (bitnet_model_load(path, NULL, &m) != BITNET_OK) return NULL;
+    *vocab = bitnet_n_vocab(m);
+    bitnet_context_params cp = bitnet_context_default_params();
+    cp.n_ctx = 16;
+    cp.n_threads = 2;
+    if (bitnet_context_new(m, &cp, &ctx) == BITNET_OK && (out = malloc((size_t)n * *vocab * sizeof(float))) &&
+        bitnet_eval_all_logits(ctx, toks, n, 0, out) != BITNET_OK) {
+        free(out);
+        out = NULL;
+    }
+    bitnet_context_free(ctx);
+    bitnet_model_free(m);
+    return out;
+}
+
+TEST(quants_heads_match_dequantised_float) {
+    char base[512], qpath[512], fpath[512], cmd[1200];
+    snprintf(base, sizeof base, "%s", bn_test_tmp(".gguf"));
+    snprintf(qpath, sizeof qpath, "%s", bn_test_tmp(".gguf"));
+    snprintf(fpath, sizeof fpath, "%s", bn_test_tmp(".gguf"));
+    snprintf(cmd, sizeof cmd, "convert --synthetic tiny -o %s 2>&1", base);
+    int status = -1;
+    free(bn_test_run_tool(cmd, NULL, &status));
+    REQUIRE_MSG(status == 0, "convert --synthetic tiny failed");
+    const int vocab = 512, dim = 256; /* the tiny preset */
+    const bitnet_token toks[6] = {1, 17, 300, 5, 511, 42};
+    for (size_t f = 0; f < sizeof k_formats / sizeof k_formats[0]; f++) {
+        const bn_quant q = k_formats[f];
+        const bn_quant_traits *t = bn_quant_get(q);
+        const size_t row_bytes = (size_t)(dim / (int)t->block_elems) * t->block_bytes;
+        uint8_t *qd = malloc(row_bytes * vocab);
+        float *fd = malloc(sizeof(float) * dim * vocab);
+        for (int r = 0; r < vocab; r++) {
+            for (int b = 0; b < dim / (int)t->block_elems; b++) random_block(q, qd + r * row_bytes + b * t->block_bytes);
+            for (int i = 0; i < dim; i++) /* the description's values, independent of quants.c */
+                fd[(size_t)r * dim + i] = ref_value(q, qd + r * row_bytes + (size_t)(i / t->block_elems) * t->block_bytes,
+                                                    i % (int)t->block_elems);
+        }
+        static const bn_tensor_type types[] = {BN_TT_Q4_0, BN_TT_Q5_0, BN_TT_Q4_K, BN_TT_Q5_K, BN_TT_Q6_K, BN_TT_BF16};
+        int vq = 0, vf = 0;
+        float *lq = NULL, *lf = NULL;
+        if (write_variant(base, qpath, types[f], qd, row_bytes * vocab) &&
+            write_variant(base, fpath, BN_TT_F32, fd, sizeof(float) * dim * vocab)) {
+            lq = all_logits(qpath, toks, 6, &vq);
+            lf = all_logits(fpath, toks, 6, &vf);
+        }
+        CHECK_MSG(lq && lf && vq == vocab && vf == vocab, "%s: %s", t->name, bitnet_last_error());
+        double worst = 0, scale = 0;
+        for (size_t i = 0; lq && lf && i < (size_t)6 * vocab; i++) {
+            worst = fmax(worst, fabs((double)lq[i] - lf[i]));
+            scale = fmax(scale, fabs((double)lf[i]));
+        }
+        /* the same values multiplied as floats: only the summation order may differ */
+        CHECK_MSG(worst <= 1e-5 * scale + 1e-6, "%s head: max |diff| %g (max |logit| %g)", t->name, worst, scale);
+        printf("    %s head: max |diff| vs f32 %.3g (max |logit| %.3g)\n", t->name, worst, scale);
+        free(lq);
+        free(lf);
+        free(qd);
+        free(fd);
+    }
+    unlink(base);
+    unlink(qpath);
+    unlink(fpath);
+}
