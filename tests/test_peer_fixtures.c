@@ -156,3 +156,40 @@ TEST(peer_bitnet_b158_i2_s_vs_bitnetcpp) { check_fixture("bitnet-b1.58-i2_s", "b
 TEST(peer_qwen3_tq2_0_vs_llamacpp) { check_fixture("qwen3-tq2_0", "llamacpp", KIND_TERNARY); }
 TEST(peer_gemma3_tq2_0_vs_llamacpp) { check_fixture("gemma3-tq2_0", "llamacpp", KIND_TERNARY); }
 TEST(peer_qwen3moe_tq2_0_vs_llamacpp) { check_fixture("qwen3moe-tq2_0", "llamacpp", KIND_MOE); }
+
+/* The other tools on the families: prune writes a qwen3 and a qwen3moe model
+ * that load and run (their tensors copied as they are), and refuses gemma3,
+ * whose global layers are chosen by index. */
+TEST(peer_prune_families) {
+    const char *fixtures[] = {"qwen3-tq2_0", "qwen3moe-tq2_0"};
+    const char *calib = bn_test_shared("corpora/wiki-calib.jsonl");
+    if (!calib || !bn_test_shared("peer-fixtures/qwen3-tq2_0.gguf")) SKIP("../shared not present");
+    char calib_path[1024], cmd[4096], out[512];
+    snprintf(calib_path, sizeof calib_path, "%s", calib);
+    for (int i = 0; i < 2; i++) {
+        char rel[128], model[1024];
+        snprintf(rel, sizeof rel, "peer-fixtures/%s.gguf", fixtures[i]);
+        snprintf(model, sizeof model, "%s", bn_test_shared(rel));
+        snprintf(out, sizeof out, "%s", bn_test_tmp(".gguf"));
+        snprintf(cmd, sizeof cmd,
+                 "prune -m '%s' --calibration-data '%s' --target-layers 3 --calib-windows 1 -c 32 --bench-tokens 0 "
+                 "-o %s 2>&1", model, calib_path, out);
+        int status = -1;
+        char *log = bn_test_run_tool(cmd, NULL, &status);
+        CHECK_MSG(status == 0, "%s: %s", fixtures[i], log ? log : "");
+        free(log);
+        snprintf(cmd, sizeof cmd, "logits -m %s --tokens 1,450,4996 -o /dev/null 2>&1", out);
+        log = bn_test_run_tool(cmd, NULL, &status);
+        CHECK_MSG(status == 0 && log && strstr(log, "wrote 3 x"), "%s pruned: %s", fixtures[i], log ? log : "");
+        free(log);
+        unlink(out);
+    }
+    snprintf(out, sizeof out, "%s", bn_test_tmp(".gguf"));
+    snprintf(cmd, sizeof cmd, "prune -m '%s' --calibration-data '%s' --target-layers 3 -o %s 2>&1",
+             bn_test_shared("peer-fixtures/gemma3-tq2_0.gguf"), calib_path, out);
+    int status = -1;
+    char *log = bn_test_run_tool(cmd, NULL, &status);
+    CHECK_MSG(status == 2 && log && strstr(log, "gemma3 models cannot be pruned") && access(out, F_OK) != 0, "%s",
+              log ? log : "");
+    free(log);
+}

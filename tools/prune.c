@@ -637,6 +637,13 @@ int main(int argc, char **argv) {
         return 1;
     }
     const int n_layers = model->hp.n_layers;
+    if (model->hp.swa_window > 0) { /* which layers are global is a function of their index */
+        fprintf(stderr, "prune: %s: its sliding-window layers are chosen by index (every %dth is global); removing "
+                        "blocks would change which ones are, so %s models cannot be pruned\n",
+                o.model ? o.model : "model", model->hp.swa_pattern, bn_model_arch_name(model));
+        bitnet_model_free(model);
+        return 2;
+    }
     if (o.target >= n_layers) {
         fprintf(stderr, "prune: --target-layers %d must be less than the model's %d layers (1..%d)\n", o.target,
                 n_layers, n_layers - 1);

@@ -45,6 +45,20 @@ void bn_gguf_set_hparams(gguf_writer *w, const char *arch, const bn_hparams *hp)
     SETU("rope.dimension_count", hp->rope_dim);
     SETF("attention.layer_norm_rms_epsilon", hp->norm_eps);
     SETF("rope.freq_base", hp->rope_theta);
+    if (hp->head_dim * hp->n_heads != hp->dim) { /* qwen3, gemma3: a head size of their own */
+        SETU("attention.key_length", hp->head_dim);
+        SETU("attention.value_length", hp->head_dim);
+    }
+    if (hp->swa_window > 0) {
+        SETU("attention.sliding_window", hp->swa_window);
+        SETU("attention.sliding_window_pattern", hp->swa_pattern);
+        SETF("rope.freq_base_swa", hp->rope_theta_swa);
+    }
+    if (hp->n_expert > 0) {
+        SETU("expert_count", hp->n_expert);
+        SETU("expert_used_count", hp->n_expert_used);
+        SETU("expert_feed_forward_length", hp->ff_exp);
+    }
 #undef SETU
 #undef SETF
 }
@@ -155,6 +169,9 @@ static bitnet_status add_layer(gguf_writer *w, bn_keep_list *k, const bitnet_mod
     for (int i = 0; i < BN_N_LAYER_ROLES && st == BITNET_OK; i++) { /* norms first, then the linears */
         const bn_role *r = &bn_layer_roles[i];
         if (!bn_role_present(m->arch, r)) continue; /* ak42 has no per-layer norms, llama no sub-norms */
+        if (r->is_matrix == BN_ROLE_EXPERTS)
+            return bn_error(BITNET_ERR_UNSUPPORTED, "writing the experts of a mixture-of-experts model is not supported "
+                                                    "(prune copies their GGUF tensors as they are)");
         snprintf(name, sizeof name, "blk.%d.%s.weight", out, r->gguf);
         if (!r->is_matrix) {
             st = add_f32(w, k, name, *bn_layer_vector((bn_layer *)L, r), (uint64_t)bn_hp_dim(&m->hp, r->rows));
