@@ -214,3 +214,124 @@ TEST(quants_heads_match_dequantised_float) {
     unlink(qpath);
     unlink(fpath);
 }
+
+/* ---- TQ1_0/TQ2_0 with a scale per block -------------------------------------- */
+
+#include "model/context.h"
+
+/* The tiny synthetic TQ2_0 model with blk.0.ffn_down (256 x 512: two blocks a
+ * row) rewritten with ternary values t and block scales d[256][2] (f16 values). */
+static int write_block_scaled(const char *src, const char *dst, const int8_t *t, const float *d) {
+    uint8_t *data = malloc((size_t)256 * 2 * BN_TQ2_0_BYTES);
+    for (int r = 0; r < 256; r++) bn_tq2_0_pack_row(t + (size_t)r * 512, 512, d + r * 2, data + (size_t)r * 2 * BN_TQ2_0_BYTES);
+    const int ok = data != NULL;
+    gguf_file *f = NULL;
+    if (!ok || gguf_open(src, &f) != BITNET_OK) {
+        free(data);
+        return 0;
+    }
+    gguf_writer *w = gguf_writer_new();
+    for (uint64_t i = 0; i < f->n_kv; i++) {
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)f->kv[i].key.len, f->kv[i].key.data);
+        if (strcmp(key, "general.alignment") != 0) gguf_writer_set_value(w, key, &f->kv[i].value);
+    }
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *tt = &f->tensors[i];
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)tt->name.len, tt->name.data);
+        if (strcmp(name, "blk.0.ffn_down.scale") == 0) continue; /* the block scales are the scale */
+        if (strcmp(name, "blk.0.ffn_down.weight") == 0)
+            gguf_writer_add_tensor(w, name, tt->n_dims, tt->ne, BN_TT_TQ2_0, data, (uint64_t)256 * 2 * BN_TQ2_0_BYTES);
+        else
+            gguf_writer_add_tensor(w, name, tt->n_dims, tt->ne, tt->type, tt->data, tt->nbytes);
+    }
+    const int written = gguf_writer_write(w, dst) == BITNET_OK;
+    gguf_writer_free(w);
+    gguf_close(f);
+    free(data);
+    return written;
+}
+
+TEST(quants_tq_block_scales_applied) {
+    char base[512], path[512], copy[512], cmd[1200];
+    snprintf(base, sizeof base, "%s", bn_test_tmp(".gguf"));
+    snprintf(path, sizeof path, "%s", bn_test_tmp(".gguf"));
+    snprintf(copy, sizeof copy, "%s", bn_test_tmp(".gguf"));
+    snprintf(cmd, sizeof cmd, "convert --synthetic tiny --type tq2_0 -o %s 2>&1", base);
+    int status = -1;
+    free(bn_test_run_tool(cmd, NULL, &status));
+    REQUIRE_MSG(status == 0, "convert --synthetic tiny --type tq2_0 failed");
+    int8_t *t = malloc(256 * 512);
+    float d[512];
+    for (int i = 0; i < 256 * 512; i++) t[i] = (int8_t)((int)(rnd32() % 3) - 1);
+    for (int i = 0; i < 512; i++) d[i] = bn_fp16_to_fp32(bn_fp32_to_fp16(0.25f + (float)(rnd32() % 1000) / 500.0f));
+    REQUIRE(write_block_scaled(base, path, t, d));
+
+    bitnet_model *m = NULL;
+    REQUIRE_MSG(bitnet_model_load(path, NULL, &m) == BITNET_OK, "%s", bitnet_last_error());
+    const bn_matrix *W = &m->layers[0].w_down;
+    CHECK(W->type == BN_W_I2 && W->block_scales != NULL && W->block_cols == 256);
+    const int n = 3;
+    float x[3 * 512], y[3 * 256];
+    for (int i = 0; i < n * 512; i++) x[i] = (float)((int)(rnd32() % 2001) - 1000) / 100.0f;
+    for (int threads = 1; threads <= 2; threads++) {
+        bitnet_context_params cp = bitnet_context_default_params();
+        cp.n_threads = threads;
+        bitnet_context *ctx = NULL;
+        REQUIRE(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
+        for (int nt = 1; nt <= n; nt += n - 1) {
+            bn_linear(ctx, W, x, nt, y);
+            for (int tok = 0; tok < nt; tok++) { /* per-token absmax int8, then a scale per block */
+                const float *xt = x + tok * 512;
+                float amax = 0;
+                for (int c = 0; c < 512; c++) amax = fmaxf(amax, fabsf(xt[c]));
+                double worst = 0;
+                for (int r = 0; r < 256; r++) {
+                    double ref = 0;
+                    for (int b = 0; b < 2; b++) {
+                        long acc = 0;
+                        for (int c = b * 256; c < b * 256 + 256; c++)
+                            acc += (long)t[(size_t)r * 512 + c] * (long)nearbyintf(xt[c] * (127.0f / amax));
+                        ref += (double)d[r * 2 + b] * (double)acc;
+                    }
+                    ref *= amax / 127.0;
+                    worst = fmax(worst, fabs(ref - y[tok * 256 + r]) / (fabs(ref) + 1.0));
+                }
+                CHECK_MSG(worst < 1e-5, "threads %d, %d tokens, token %d: relative error %g", threads, nt, tok, worst);
+            }
+        }
+        bitnet_context_free(ctx);
+    }
+    bitnet_model_free(m);
+
+    /* written back as TQ2_0, the scales go into the blocks: the same values and scales load again */
+    snprintf(cmd, sizeof cmd, "convert %s --type tq2_0 -o %s 2>&1", path, copy);
+    char *log = bn_test_run_tool(cmd, NULL, &status);
+    CHECK_MSG(status == 0, "%s", log ? log : "");
+    free(log);
+    bitnet_model *m2 = NULL;
+    REQUIRE_MSG(bitnet_model_load(copy, NULL, &m2) == BITNET_OK, "%s", bitnet_last_error());
+    const bn_matrix *W2 = &m2->layers[0].w_down;
+    REQUIRE(W2->block_scales != NULL && W2->block_cols == 256);
+    int8_t row[512];
+    float bd[2];
+    int same = 1;
+    for (int r = 0; r < 256; r++) {
+        bn_matrix_get_ternary_row(W2, r, row, bd, 256);
+        same &= memcmp(row, t + (size_t)r * 512, 512) == 0 && bd[0] == d[r * 2] && bd[1] == d[r * 2 + 1];
+    }
+    CHECK_MSG(same, "the block-scaled tensor did not survive convert --type tq2_0");
+    bitnet_model_free(m2);
+    /* i2_s has one scale per tensor: refused, nothing written */
+    snprintf(cmd, sizeof cmd, "convert %s --type i2_s -o %s.i2s 2>&1", path, copy);
+    log = bn_test_run_tool(cmd, NULL, &status);
+    CHECK_MSG(status != 0 && log && strstr(log, "only tq2_0 and tq1_0"), "%s", log ? log : "");
+    free(log);
+    snprintf(cmd, sizeof cmd, "%s.i2s", copy);
+    CHECK(access(cmd, F_OK) != 0);
+    free(t);
+    unlink(base);
+    unlink(path);
+    unlink(copy);
+}

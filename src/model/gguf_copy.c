@@ -113,6 +113,9 @@ bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *n
                 cols, type == BN_TT_TQ2_0 ? "tq2_0" : "tq1_0");
         type = BN_TT_I2_S;
     }
+    if (m->block_scales && ((type != BN_TT_TQ2_0 && type != BN_TT_TQ1_0) || m->block_cols != BN_QK_K))
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s has a scale per block of %d weights, which only tq2_0 and tq1_0 "
+                        "(blocks of 256) store; convert with --type tq2_0 or tq1_0", name, m->block_cols);
     if (type == BN_TT_I2_S && cols % BN_I2_BLOCK != 0)
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s has rows of %d weights; i2_s needs a multiple of 128", name, cols);
     if (type != BN_TT_I2_S && type != BN_TT_TQ2_0 && type != BN_TT_TQ1_0 && type != BN_TT_F32 && type != BN_TT_F16)
@@ -128,9 +131,9 @@ bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *n
         return oom(name);
     }
     for (int i = 0; i <= cols / BN_QK_K; i++) d[i] = 1.0f;
-    const uint8_t *src = m->data;
     for (int r = 0; r < rows; r++) {
-        bn_i2_unpack_row(src + (size_t)r * (cp / 4), cols, t);
+        /* a scale per block goes into the TQ blocks; else 1.0 there and NAME.scale */
+        bn_matrix_get_ternary_row(m, r, t, m->block_scales ? d : NULL, BN_QK_K);
         switch (type) {
         case BN_TT_I2_S: bn_i2_pack(t, 1, cols, out + (size_t)r * (cols / 4)); break;
         case BN_TT_TQ2_0: bn_tq2_0_pack_row(t, cols, d, out + (size_t)r * (cols / BN_QK_K) * BN_TQ2_0_BYTES); break;
@@ -147,7 +150,7 @@ bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *n
     free(d);
     if (type == BN_TT_I2_S) {
         memcpy(out + (size_t)rows * cols / 4, &m->scale, sizeof(float));
-    } else {
+    } else if (!m->block_scales) {
         char sname[192];
         size_t len = strlen(name);
         snprintf(sname, sizeof sname, "%.*s.scale", (int)(len > 7 ? len - 7 : 0), name); /* drop ".weight" */

@@ -120,12 +120,19 @@ static int is_model_matrix(gguf_str s, int n_layers) {
     return r && r->is_matrix && strcmp(canon, name) == 0;
 }
 
+static int tq_raw_scales_equal(const gguf_tensor *t);
+/* Per-block scales of a block-scaled repack, rounded so the next tensor stays 64-byte aligned. */
+static uint64_t block_scale_bytes(uint64_t rows, uint64_t cols) { return (rows * (cols / BN_QK_K) * 4 + 63) & ~(uint64_t)63; }
+
 /* Bytes of m->owned needed to repack this tensor (0 if used in place). */
 static uint64_t repack_bytes(const gguf_file *f, const gguf_tensor *t) {
     if (t->type == BN_TT_TQ2_0 || t->type == BN_TT_TQ1_0 || is_float_ternary(f, t)) {
         if (t->ne[0] > (1u << 24) || t->ne[1] > (1u << 24) || t->ne[2] > 4096 || t->ne[3] != 1)
             return 0; /* rejected later by the shape check */
-        return t->ne[1] * t->ne[2] * (uint64_t)bn_i2_cols_padded((int)t->ne[0]) / 4;
+        const uint64_t rows = t->ne[1] * t->ne[2], packed = rows * (uint64_t)bn_i2_cols_padded((int)t->ne[0]) / 4;
+        if (t->type != BN_TT_F32 && t->type != BN_TT_F16 && !tq_raw_scales_equal(t))
+            return packed + block_scale_bytes(rows, t->ne[0]); /* a scale per block */
+        return packed;
     }
     return 0;
 }
@@ -166,9 +173,22 @@ static bitnet_status repack_float_ternary(loader *ld, const char *name, const gg
     return BITNET_OK;
 }
 
-/* Repacks a TQ2_0/TQ1_0 tensor into I2. The blocks' fp16 scales must agree
- * (all-zero blocks aside): BitNet weights have one scale per tensor, and the
- * native kernel applies one scale per matrix. */
+/* Whether the fp16 block scales of a TQ2_0/TQ1_0 tensor are all equal (as
+ * BitNet b1.58 trains one scale per tensor). Decides the memory reserved for
+ * per-block scales; repack_tq then looks at the values too (all-zero blocks
+ * may carry any scale). */
+static int tq_raw_scales_equal(const gguf_tensor *t) {
+    const size_t bytes = t->type == BN_TT_TQ2_0 ? BN_TQ2_0_BYTES : BN_TQ1_0_BYTES, d_off = bytes - 2;
+    const uint64_t n = t->nbytes / bytes;
+    const uint8_t *p = t->data;
+    for (uint64_t i = 1; i < n; i++)
+        if (memcmp(p + i * bytes + d_off, p + d_off, 2) != 0) return 0;
+    return 1;
+}
+
+/* Repacks a TQ2_0/TQ1_0 tensor into I2: row-major with one scale when the
+ * blocks' scales agree (all-zero blocks aside), else block-major with a scale
+ * per 256-weight block (bn_matrix.block_scales), which linear.c applies. */
 static bitnet_status repack_tq(loader *ld, const char *name, const gguf_tensor *t, bn_matrix *w) {
     const int rows = (int)t->ne[1], cols = (int)t->ne[0];
     const int nb = cols / BN_QK_K;
@@ -180,10 +200,10 @@ static bitnet_status repack_tq(loader *ld, const char *name, const gguf_tensor *
         free(d);
         return bn_error(BITNET_ERR_NOMEM, "%s: out of memory repacking '%s'", ld->f->path, name);
     }
+    /* pass 1: the scales, and whether one serves the whole tensor */
     float scale = 0.0f;
+    int uniform = 1;
     bitnet_status st = BITNET_OK;
-    uint8_t *out = ld->owned_cur;
-    const int cp = bn_i2_cols_padded(cols);
     for (int r = 0; r < rows && st == BITNET_OK; r++) {
         const uint8_t *in = (const uint8_t *)t->data + (size_t)r * in_row;
         if (t->type == BN_TT_TQ2_0)
@@ -191,23 +211,36 @@ static bitnet_status repack_tq(loader *ld, const char *name, const gguf_tensor *
         else
             bn_tq1_0_unpack_row(in, cols, tern, d);
         for (int b = 0; b < nb; b++) {
-            int nonzero = 0;
-            for (int i = 0; i < BN_QK_K; i++) nonzero |= tern[b * BN_QK_K + i];
-            if (!nonzero || d[b] == 0.0f) continue;
             if (!isfinite(d[b])) {
                 st = bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a non-finite block scale", ld->f->path, name);
                 break;
             }
+            int nonzero = 0;
+            for (int i = 0; i < BN_QK_K; i++) nonzero |= tern[b * BN_QK_K + i];
+            if (!nonzero || d[b] == 0.0f) continue;
             if (scale == 0.0f) scale = d[b];
-            else if (d[b] != scale) {
-                st = bn_error(BITNET_ERR_UNSUPPORTED,
-                              "%s: tensor '%s' has differing block scales (%g vs %g); only one scale per tensor "
-                              "(as BitNet b1.58 trains them) is supported",
-                              ld->f->path, name, (double)scale, (double)d[b]);
-                break;
-            }
+            else if (d[b] != scale) uniform = 0;
         }
-        bn_i2_pack(tern, 1, cols, out + (size_t)r * (cp / 4));
+    }
+    /* pass 2: pack, row-major with one scale or block-major with a scale per block */
+    uint8_t *out = ld->owned_cur;
+    const int cp = bn_i2_cols_padded(cols);
+    float *scales = uniform ? NULL : (float *)(void *)(out + (size_t)rows * (cp / 4));
+    if (!uniform) BN_ASSERT(!tq_raw_scales_equal(t)); /* the memory for the scales was reserved */
+    for (int r = 0; r < rows && st == BITNET_OK; r++) {
+        const uint8_t *in = (const uint8_t *)t->data + (size_t)r * in_row;
+        if (t->type == BN_TT_TQ2_0)
+            bn_tq2_0_unpack_row(in, cols, tern, d);
+        else
+            bn_tq1_0_unpack_row(in, cols, tern, d);
+        if (uniform) {
+            bn_i2_pack(tern, 1, cols, out + (size_t)r * (cp / 4));
+            continue;
+        }
+        for (int b = 0; b < nb; b++) {
+            bn_i2_pack(tern + b * BN_QK_K, 1, BN_QK_K, out + ((size_t)b * rows + r) * (BN_QK_K / 4));
+            scales[(size_t)r * nb + b] = d[b];
+        }
     }
     free(tern);
     free(d);
@@ -215,8 +248,10 @@ static bitnet_status repack_tq(loader *ld, const char *name, const gguf_tensor *
     w->type = BN_W_I2;
     w->data = out;
     w->cols_padded = cp;
-    w->scale = scale == 0.0f ? 1.0f : scale;
-    ld->owned_cur += (size_t)rows * (cp / 4);
+    w->scale = uniform && scale != 0.0f ? scale : 1.0f;
+    w->block_scales = scales;
+    w->block_cols = uniform ? 0 : BN_QK_K;
+    ld->owned_cur += (size_t)rows * (cp / 4) + (uniform ? 0 : (size_t)block_scale_bytes((uint64_t)rows, (uint64_t)cols));
     return BITNET_OK;
 }
 
@@ -243,6 +278,9 @@ static bitnet_status load_experts(loader *ld, const char *name, int rows, int co
     bn_matrix all;
     memset(&all, 0, sizeof all);
     if ((st = tensor_to_matrix(ld, name, &flat, rows * n, cols, &all))) return st;
+    if (all.block_scales)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: expert tensor '%s' has differing block scales, which are not supported "
+                        "for experts", ld->f->path, name);
     const size_t per = (size_t)rows * bn_matrix_row_bytes(&all);
     for (int e = 0; e < n; e++) {
         out[e] = all;
@@ -310,7 +348,11 @@ static bitnet_status tensor_to_matrix(loader *ld, const char *name, const gguf_t
             float s;
             memcpy(&s, sc->data, sizeof s);
             if (!isfinite(s)) return bn_error(BITNET_ERR_FORMAT, "%s: scale tensor '%s' is not finite", ld->f->path, sname);
-            w->scale *= s;
+            if (w->block_scales) /* folded into the per-block scales (m->owned, written by repack_tq) */
+                for (size_t i = 0; i < (size_t)w->rows * (size_t)(w->cols / w->block_cols); i++)
+                    ((float *)(uintptr_t)w->block_scales)[i] *= s;
+            else
+                w->scale *= s;
         }
     }
     if (w->type != BN_W_I2 && w->scale != 1.0f)
@@ -453,7 +495,7 @@ bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bit
                 if (!present) continue;
                 bn_matrix *w = bn_layer_matrix(L, r);
                 if ((st = load_matrix(&ld, n, 1, bn_hp_dim(hp, r->rows), bn_hp_dim(hp, r->cols), w))) return st;
-                if (bn_model_has(m, BN_AF_AK42) && w->type != BN_W_I2)
+                if (bn_model_has(m, BN_AF_AK42) && (w->type != BN_W_I2 || w->block_scales))
                     return bn_error(BITNET_ERR_FORMAT, "%s: bitnet-ak42 layer %d has a non-ternary linear", f->path, l);
             } else if ((st = load_vector(&ld, n, present, (uint64_t)bn_hp_dim(hp, r->rows), bn_layer_vector(L, r)))) {
                 return st;

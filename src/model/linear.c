@@ -85,6 +85,26 @@ static void run_q8(void *arg, int ith, int nth) {
     }
 }
 
+/* I2 with a scale per block (TQ files whose block scales differ): the data is
+ * block-major, so each block of columns is a matrix of its own for the GEMV
+ * kernel; its int32 sums are scaled and added per row. */
+static void run_i2_blocks(linear_job *j, int r0, int r1) {
+    const bn_matrix *W = j->W;
+    bitnet_context *ctx = j->ctx;
+    const int bc = W->block_cols, nb = W->cols / bc, cp = W->cols_padded;
+    for (int t = 0; t < j->n; t++) {
+        int32_t *acc = ctx->acc + (size_t)t * W->rows;
+        float *y = j->y + (size_t)t * W->rows;
+        for (int r = r0; r < r1; r++) y[r] = 0.0f;
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *w = (const uint8_t *)W->data + ((size_t)b * W->rows + r0) * (size_t)(bc / 4);
+            ctx->kern->i2_gemv(r1 - r0, bc, w, ctx->xq + (size_t)t * cp + (size_t)b * bc, acc + r0);
+            for (int r = r0; r < r1; r++) y[r] += (float)acc[r] * W->block_scales[(size_t)r * nb + b];
+        }
+        for (int r = r0; r < r1; r++) y[r] *= ctx->xq_f[t];
+    }
+}
+
 static void run_i2(void *arg, int ith, int nth) {
     linear_job *j = arg;
     const bn_matrix *W = j->W;
@@ -92,6 +112,10 @@ static void run_i2(void *arg, int ith, int nth) {
     int r0, r1;
     thread_rows(W->rows, ith, nth, &r0, &r1);
     if (r0 >= r1) return;
+    if (W->block_scales) {
+        run_i2_blocks(j, r0, r1);
+        return;
+    }
     const int cp = W->cols_padded;
     const uint8_t *w = (const uint8_t *)W->data + (size_t)r0 * (cp / 4);
     int32_t *acc = ctx->acc;

@@ -17,7 +17,9 @@ static uint64_t matrix_bytes(const bn_matrix *w) {
     case BN_W_F32: return (uint64_t)w->rows * w->cols * 4;
     case BN_W_F16: return (uint64_t)w->rows * w->cols * 2;
     case BN_W_Q8_0: return (uint64_t)w->rows * (w->cols / BN_Q8_BLOCK) * sizeof(bn_block_q8_0);
-    case BN_W_I2: return (uint64_t)w->rows * w->cols_padded / 4;
+    case BN_W_I2:
+        return (uint64_t)w->rows * w->cols_padded / 4 +
+               (w->block_scales ? (uint64_t)w->rows * (w->cols / w->block_cols) * sizeof(float) : 0);
     case BN_W_QUANT: return (uint64_t)w->rows * bn_quant_row_bytes(w);
     }
     return 0;

@@ -120,6 +120,18 @@ void bn_matrix_get_row(const bn_matrix *w, int row, float *out) {
         break;
     case BN_W_I2: {
         int8_t t[BN_I2_BLOCK];
+        if (w->block_scales) { /* block-major, a scale per block */
+            const int bc = w->block_cols, nb = w->cols / bc;
+            for (int b = 0; b < nb; b++) {
+                const uint8_t *blk = (const uint8_t *)w->data + ((size_t)b * w->rows + row) * (size_t)(bc / 4);
+                const float d = w->block_scales[(size_t)row * nb + b];
+                for (int c = 0; c < bc; c += BN_I2_BLOCK) {
+                    bn_i2_unpack_row(blk + c / 4, BN_I2_BLOCK, t);
+                    for (int i = 0; i < BN_I2_BLOCK; i++) out[b * bc + c + i] = d * t[i];
+                }
+            }
+            break;
+        }
         const uint8_t *r = (const uint8_t *)w->data + (size_t)row * (w->cols_padded / 4);
         for (int b = 0; b < w->cols; b += BN_I2_BLOCK) {
             bn_i2_unpack_row(r + b / 4, BN_I2_BLOCK, t);
@@ -156,4 +168,18 @@ const bn_matrix *bn_layer_next_matrix(const bn_layer *L, int n_expert, bn_matrix
         }
     }
     return NULL;
+}
+
+void bn_matrix_get_ternary_row(const bn_matrix *w, int r, int8_t *t, float *block_d, int block) {
+    BN_ASSERT(w->type == BN_W_I2);
+    if (!w->block_scales) {
+        bn_i2_unpack_row((const uint8_t *)w->data + (size_t)r * (w->cols_padded / 4), w->cols, t);
+        for (int b = 0; block_d && b < w->cols / block; b++) block_d[b] = w->scale;
+        return;
+    }
+    const int bc = w->block_cols, nb = w->cols / bc;
+    for (int b = 0; b < nb; b++)
+        bn_i2_unpack_row((const uint8_t *)w->data + ((size_t)b * w->rows + r) * (size_t)(bc / 4), bc, t + b * bc);
+    BN_ASSERT(!block_d || block == bc);
+    for (int b = 0; block_d && b < nb; b++) block_d[b] = w->block_scales[(size_t)r * nb + b];
 }

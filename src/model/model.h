@@ -34,7 +34,13 @@ typedef struct {
     int cols_padded;    /* I2: cols rounded up to 128 (row stride = cols_padded/4) */
     const void *data;
     float scale;        /* I2: per-tensor scale (y = scale * T x); else 1           */
-    const float *block_scales; /* I2 from TQ*_0 with non-uniform block scales: rows*cols/256 floats, else NULL */
+    /* I2 with a scale per block of block_cols weights of a row (TQ1_0/TQ2_0
+     * files whose block scales differ): rows * cols/block_cols floats, and the
+     * data is block-major, for each block b the rows' block_cols/4 bytes of
+     * it ([b][row][block_cols/4]), so that each block is a matrix the kernels
+     * take. NULL: one scale (scale) for the whole matrix, rows row-major. */
+    const float *block_scales;
+    int block_cols;
     bn_quant quant;     /* BN_W_QUANT: which format (kernels.h)                    */
 } bn_matrix;
 
@@ -172,11 +178,15 @@ static inline size_t bn_matrix_row_bytes(const bn_matrix *w) {
     case BN_W_F32: return (size_t)w->cols * 4;
     case BN_W_F16: return (size_t)w->cols * 2;
     case BN_W_Q8_0: return (size_t)(w->cols / BN_Q8_BLOCK) * sizeof(bn_block_q8_0);
-    case BN_W_I2: return (size_t)w->cols_padded / 4;
+    case BN_W_I2: return (size_t)w->cols_padded / 4; /* block-major (block_scales): not rows apart */
     case BN_W_QUANT: return bn_quant_row_bytes(w);
     }
     return 0;
 }
+
+/* Ternary values t[cols] of row r of an I2 matrix, either layout; with
+ * block_d (cols/256 floats for TQ blocks, or NULL) the scale of each block. */
+void bn_matrix_get_ternary_row(const bn_matrix *w, int r, int8_t *t, float *block_d, int block);
 
 /* Embedding row of token t into out[dim] (any weight type). */
 void bn_matrix_get_row(const bn_matrix *w, int row, float *out);
