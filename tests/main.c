@@ -13,6 +13,7 @@
  * real models) with --e2e, both with --all. FILTERs select tests whose name or
  * file contains any of them. --no-fork runs everything in this process, in
  * order (for a debugger). The last line is "N passed, N failed, N skipped". */
+#include <dirent.h>
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
@@ -95,6 +96,18 @@ const char *bn_test_tmp(const char *suffix) {
     snprintf(buf, sizeof buf, "%s/bitnet-test-%d-%d%s", dir && *dir ? dir : "/tmp", (int)getpid(),
              counter++, suffix ? suffix : "");
     return buf;
+}
+
+int bn_test_temporaries_left(const char *path) {
+    char dir[4096], prefix[600];
+    const char *slash = strrchr(path, '/'), *base = slash ? slash + 1 : path;
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    const int n = snprintf(prefix, sizeof prefix, ".%s.bitnet-tmp.", base);
+    DIR *d = opendir(dir[0] ? dir : "/");
+    int count = 0;
+    for (struct dirent *e; d && (e = readdir(d));) count += strncmp(e->d_name, prefix, (size_t)n) == 0;
+    if (d) closedir(d);
+    return count;
 }
 
 char *bn_test_read_file(const char *path, size_t *len) {

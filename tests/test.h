@@ -34,6 +34,9 @@ const char *bn_test_tmp(const char *suffix);
  * ("infer -m x"), becoming "$BITNET_EXEC_PREFIX BUILD/infer -m x"; returns its
  * stdout (malloc'd, NUL-terminated; *len set) and the exit status in *status. */
 char *bn_test_run_tool(const char *cmdline, size_t *len, int *status);
+/* The number of temporaries of our atomic writer (.BASE.bitnet-tmp.*) left
+ * beside path (src/formats/atomic_file.h). */
+int bn_test_temporaries_left(const char *path);
 /* Reads a whole file into a malloc'd NUL-terminated buffer, or NULL. */
 char *bn_test_read_file(const char *path, size_t *len);
 

@@ -20,9 +20,11 @@
  * tensor by tensor (ternary tensors byte for byte, all metadata kept, only
  * ARCH.block_count changed); ak42 and safetensors inputs are written as
  * convert writes them (i2_s); -o *.safetensors writes the safetensors layout
- * of src/safetensors_model.c. The file is written atomically (OUT.tmp +
- * rename) and then loaded back: the "after" perplexity and latency are
- * measured on the file as written. A run that fails leaves no output file. */
+ * of src/model/safetensors_model.c. The model is written to a temporary beside
+ * OUT and loaded back from it (the "after" perplexity and latency are measured
+ * on the file as written); the report is written; only then is the temporary
+ * renamed over OUT. A run that fails leaves OUT as it was (absent, or the old
+ * file), and the input, OUT and the report must be three different files. */
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -35,6 +37,7 @@
 #include "formats/json.h"
 #include "model/perplexity.h"
 #include "formats/safetensors.h"
+#include "formats/atomic_file.h"
 #define TOOL_NAME "prune"
 #include "util.h"
 
@@ -488,7 +491,7 @@ static void json_stats(jbuf *j, const char *key, const options *o, const model_s
     jp(j, "}");
 }
 
-/* Writes the JSON report atomically (PATH.tmp + rename). */
+/* Writes the JSON report atomically (a temporary beside it, then rename). */
 static int write_report(const options *o, const block_scores *s, const model_stats *b, const model_stats *a,
                         int n_texts, int n_toks, int n_windows) {
     jbuf j = {{0}, 0};
@@ -526,22 +529,10 @@ static int write_report(const options *o, const block_scores *s, const model_sta
     json_stats(&j, "after", o, a);
     jp(&j, "\n}\n");
 
-    char *tmp = malloc(strlen(o->report) + 5);
-    int ok = !j.oom && tmp;
-    if (ok) {
-        sprintf(tmp, "%s.tmp", o->report);
-        FILE *f = fopen(tmp, "wb");
-        ok = f && fwrite(j.b.data, 1, j.b.len, f) == j.b.len;
-        if (f && fclose(f) != 0) ok = 0;
-        ok = ok && rename(tmp, o->report) == 0;
-        if (!ok) {
-            fprintf(stderr, "prune: %s: cannot write the report: %s\n", o->report, strerror(errno));
-            unlink(tmp);
-        }
-    } else {
-        fprintf(stderr, "prune: out of memory writing the report\n");
-    }
-    free(tmp);
+    int ok = !j.oom;
+    if (!ok) fprintf(stderr, "prune: out of memory writing the report\n");
+    else if (!(ok = bn_atomic_write_file(o->report, j.b.data, j.b.len) == BITNET_OK))
+        fprintf(stderr, "prune: cannot write the report: %s\n", bitnet_last_error());
     bn_buf_free(&j.b);
     return ok;
 }
@@ -578,7 +569,7 @@ static int is_safetensors(const char *path) {
 /* Writes the pruned model. To GGUF: a GGUF input is copied tensor by tensor,
  * anything else re-encoded as convert does. To safetensors: the model with
  * only the kept layers (a shallow view of m) goes to the safetensors writer. */
-static int write_output(const bitnet_model *m, const block_scores *s, const char *out) {
+static int write_output(const bitnet_model *m, const block_scores *s, const char *out, int safetensors) {
     int *kept = malloc((size_t)s->n * sizeof *kept), n = 0;
     bn_layer *layers = malloc((size_t)s->n * sizeof *layers);
     if (!kept || !layers) {
@@ -593,7 +584,7 @@ static int write_output(const bitnet_model *m, const block_scores *s, const char
             kept[n++] = l;
         }
     bitnet_status st;
-    if (is_safetensors(out)) {
+    if (safetensors) {
         bitnet_model view = *m;
         view.layers = layers;
         view.hp.n_layers = n;
@@ -609,20 +600,24 @@ static int write_output(const bitnet_model *m, const block_scores *s, const char
     return st == BITNET_OK;
 }
 
-/* Fails early, before minutes of scoring, when PATH.tmp (where PATH will be
- * written first) cannot be created. */
+/* Fails early, before minutes of scoring, when no file can be created beside PATH. */
 static int check_writable(const char *path) {
-    char *tmp = malloc(strlen(path) + 5);
-    if (!tmp) return 0;
-    sprintf(tmp, "%s.tmp", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) fprintf(stderr, "prune: %s: cannot create: %s\n", tmp, strerror(errno));
-    else {
-        fclose(f);
-        unlink(tmp);
+    bn_atomic_file f;
+    if (bn_atomic_reserve(&f, path) != BITNET_OK) {
+        fprintf(stderr, "prune: %s\n", bitnet_last_error());
+        return 0;
     }
-    free(tmp);
-    return f != NULL;
+    bn_atomic_abort(&f);
+    return 1;
+}
+
+/* The same file (an existing PATH that is the input, or the report): writing
+ * one would destroy the other. */
+static int same_file(const char *a, const char *b) {
+    struct stat sa, sb;
+    if (!a || !b) return 0;
+    if (strcmp(a, b) == 0) return 1;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 }
 
 int main(int argc, char **argv) {
@@ -666,6 +661,13 @@ int main(int argc, char **argv) {
     memset(&after, 0, sizeof after);
     int ok = scores_alloc(&s, n_layers, o.n_ctx, model->hp.dim);
     if (!ok) fprintf(stderr, "prune: out of memory\n");
+    if (ok && (same_file(o.model, o.out) || same_file(o.model, o.report) || same_file(o.out, o.report))) {
+        fprintf(stderr, "prune: %s would overwrite %s; the input, -o and --report must be three different files\n",
+                same_file(o.model, o.out) || same_file(o.model, o.report) ? o.model : o.out,
+                same_file(o.model, o.out) ? "the input with -o" : same_file(o.model, o.report) ? "the input with --report" : "-o with --report");
+        ok = 0;
+        rc = 2;
+    }
     ok = ok && check_writable(o.out) && (!o.report || check_writable(o.report));
     ok = ok && load_calibration(model, o.calib, &toks, &n_toks, &n_texts);
     if (ok && (n_windows = bn_ppl_n_windows(n_toks, o.n_ctx, o.calib_windows)) < 1) {
@@ -692,24 +694,38 @@ int main(int argc, char **argv) {
     for (int i = 1; i < BENCH_PROMPT; i++) prompt[i] = n_toks > 0 ? toks[(i - 1) % n_toks] : prompt[0];
 
     ok = ok && measure(model, &o, o.model, eval_text, prompt, &before);
-    ok = ok && (wrote = write_output(model, &s, o.out));
+    /* The model goes to a temporary beside -o, is loaded back and measured
+     * from there, the report is written, and only then is it renamed over -o:
+     * a failure at any step leaves -o as it was, and after the rename nothing
+     * removes it. */
+    bn_atomic_file out;
+    if (ok && bn_atomic_reserve(&out, o.out) != BITNET_OK) {
+        fprintf(stderr, "prune: %s\n", bitnet_last_error());
+        ok = 0;
+    } else if (ok) {
+        wrote = 1;
+    }
+    ok = ok && write_output(model, &s, out.tmp, is_safetensors(o.out));
     /* A GGUF output is loaded back without --tokenizer: it must carry its
      * vocabulary. A safetensors file has none (docs/formats.md): it is loaded
      * with --tokenizer, or with the input GGUF's vocabulary. */
     bitnet_model_params pp = bitnet_model_default_params();
     if (is_safetensors(o.out)) pp.tokenizer_path = reload_tokenizer;
-    if (ok && bitnet_model_load(o.out, &pp, &pruned) != BITNET_OK) {
+    if (ok && bitnet_model_load(out.tmp, &pp, &pruned) != BITNET_OK) {
         fprintf(stderr, "prune: %s: the written model does not load: %s\n", o.out, bitnet_last_error());
         ok = 0;
     }
-    ok = ok && measure(pruned, &o, o.out, eval_text, prompt, &after);
+    ok = ok && measure(pruned, &o, out.tmp, eval_text, prompt, &after);
     if (ok) print_table(&o, &s, &before, &after, n_texts, n_toks, n_windows);
     ok = ok && (!o.report || write_report(&o, &s, &before, &after, n_texts, n_toks, n_windows));
+    if (wrote && !ok) bn_atomic_abort(&out); /* -o untouched */
+    if (wrote && ok && bn_atomic_publish(&out) != BITNET_OK) {
+        fprintf(stderr, "prune: %s\n", bitnet_last_error());
+        ok = 0;
+    }
     if (ok) {
         fprintf(stderr, "prune: wrote %s (%d of %d blocks)\n", o.out, o.target, n_layers);
         rc = 0;
-    } else if (wrote) {
-        unlink(o.out); /* a failed run leaves no model behind */
     }
     bitnet_model_free(pruned);
     bitnet_model_free(model);

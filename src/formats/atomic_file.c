@@ -1,20 +1,62 @@
 /* atomic_file.c - see atomic_file.h. */
 #include "formats/atomic_file.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 
+#define TMP_TAG ".bitnet-tmp."
+
+/* PATH's directory ("." when none) and base name, in caller buffers. */
+static int split_path(const char *path, char *dir, size_t dcap, const char **base) {
+    const char *slash = strrchr(path, '/');
+    *base = slash ? slash + 1 : path;
+    const int n = snprintf(dir, dcap, "%.*s", slash ? (int)BN_MAX(slash - path, 1) : 1, slash ? path : ".");
+    return n > 0 && (size_t)n < dcap && **base;
+}
+
+/* Removes temporaries of `base` in `dir` whose writer process is gone. */
+static void sweep_stale(const char *dir, const char *base) {
+    char prefix[512];
+    const int plen = snprintf(prefix, sizeof prefix, ".%s" TMP_TAG, base);
+    if (plen <= 0 || (size_t)plen >= sizeof prefix) return;
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strncmp(e->d_name, prefix, (size_t)plen) != 0) continue;
+        char *end;
+        const long pid = strtol(e->d_name + plen, &end, 10);
+        if (pid <= 0 || *end != '.' || pid == (long)getpid()) continue;
+        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+        char full[4096];
+        if (snprintf(full, sizeof full, "%s/%s", dir, e->d_name) < (int)sizeof full) unlink(full);
+    }
+    closedir(d);
+}
+
 bitnet_status bn_atomic_open(bn_atomic_file *f, const char *path) {
+    static _Atomic unsigned counter;
+    char dir[4096];
+    const char *base;
     f->fd = -1;
     f->err = 0;
     f->path = path;
-    f->tmp = malloc(strlen(path) + 5);
-    if (!f->tmp) return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path);
-    sprintf(f->tmp, "%s.tmp", path);
-    f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    f->tmp = NULL;
+    if (!path || !split_path(path, dir, sizeof dir, &base))
+        return bn_error(BITNET_ERR_ARG, "%s: not a file path", path ? path : "(null)");
+    sweep_stale(dir, base);
+    const size_t cap = strlen(dir) + strlen(base) + 64;
+    if (!(f->tmp = malloc(cap))) return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path);
+    for (int attempt = 0; attempt < 100; attempt++) {
+        snprintf(f->tmp, cap, "%s/.%s" TMP_TAG "%ld.%u", dir, base, (long)getpid(), counter++);
+        f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        if (f->fd >= 0 || errno != EEXIST) break;
+    }
     if (f->fd < 0) {
-        bitnet_status st = bn_error(BITNET_ERR_IO, "%s: cannot create: %s", f->tmp, strerror(errno));
+        bitnet_status st = bn_error(BITNET_ERR_IO, "%s: cannot create a temporary file in %s: %s", path, dir,
+                                    strerror(errno));
         free(f->tmp);
         f->tmp = NULL;
         return st;
@@ -47,9 +89,9 @@ void bn_atomic_write_zeros(bn_atomic_file *f, uint64_t n) {
 
 /* Makes the rename itself durable; best effort. */
 static void fsync_parent(const char *path) {
-    const char *slash = strrchr(path, '/');
     char dir[4096];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)BN_MAX(slash - path, 1) : 1, slash ? path : ".");
+    const char *base;
+    if (!split_path(path, dir, sizeof dir, &base)) return;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) {
         fsync(fd);
@@ -57,19 +99,53 @@ static void fsync_parent(const char *path) {
     }
 }
 
-bitnet_status bn_atomic_commit(bn_atomic_file *f) {
+void bn_atomic_abort(bn_atomic_file *f) {
+    if (f->fd >= 0) close(f->fd);
+    f->fd = -1;
+    if (f->tmp) unlink(f->tmp);
+    free(f->tmp);
+    f->tmp = NULL;
+}
+
+bitnet_status bn_atomic_finish(bn_atomic_file *f) {
     if (!f->err && fsync(f->fd) != 0) bn_atomic_fail(f, errno);
     if (close(f->fd) != 0) bn_atomic_fail(f, errno);
     f->fd = -1;
-    if (!f->err && rename(f->tmp, f->path) != 0) bn_atomic_fail(f, errno);
-    bitnet_status st = BITNET_OK;
-    if (f->err) {
-        unlink(f->tmp);
-        st = bn_error(BITNET_ERR_IO, "%s: write failed: %s", f->path, strerror(f->err));
-    } else {
-        fsync_parent(f->path);
+    if (!f->err) return BITNET_OK;
+    bitnet_status st = bn_error(BITNET_ERR_IO, "%s: write failed: %s", f->path, strerror(f->err));
+    bn_atomic_abort(f);
+    return st;
+}
+
+bitnet_status bn_atomic_publish(bn_atomic_file *f) {
+    if (rename(f->tmp, f->path) != 0) {
+        bitnet_status st = bn_error(BITNET_ERR_IO, "%s: cannot replace it: %s", f->path, strerror(errno));
+        bn_atomic_abort(f);
+        return st;
     }
+    fsync_parent(f->path);
     free(f->tmp);
     f->tmp = NULL;
-    return st;
+    return BITNET_OK;
+}
+
+bitnet_status bn_atomic_commit(bn_atomic_file *f) {
+    bitnet_status st = bn_atomic_finish(f);
+    return st == BITNET_OK ? bn_atomic_publish(f) : st;
+}
+
+bitnet_status bn_atomic_reserve(bn_atomic_file *f, const char *path) {
+    bitnet_status st = bn_atomic_open(f, path);
+    if (st != BITNET_OK) return st;
+    close(f->fd);
+    f->fd = -1;
+    return BITNET_OK;
+}
+
+bitnet_status bn_atomic_write_file(const char *path, const void *data, uint64_t n) {
+    bn_atomic_file f;
+    bitnet_status st = bn_atomic_open(&f, path);
+    if (st != BITNET_OK) return st;
+    bn_atomic_write(&f, data, n);
+    return bn_atomic_commit(&f);
 }

@@ -230,7 +230,7 @@ void gguf_writer_set_value(gguf_writer *w, const char *key, const gguf_value *v)
  * valid until gguf_writer_write() returns. ne has n_dims entries. */
 void gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t n_dims, const uint64_t *ne,
                             bn_tensor_type type, const void *data, uint64_t nbytes);
-/* Writes the file atomically (PATH.tmp then rename). */
+/* Writes the file atomically (a temporary beside PATH, then rename; atomic_file.h). */
 bitnet_status gguf_writer_write(gguf_writer *w, const char *path);
 /* Writes into a malloc'd buffer (tests, fuzz seeds). */
 bitnet_status gguf_writer_write_memory(gguf_writer *w, uint8_t **out, uint64_t *size);

@@ -103,7 +103,7 @@ struct bn_st_out {
  * starts at a multiple of 8; tensors are laid out without gaps, larger dtypes
  * first (stable), so each is aligned to its element size, as the reference
  * writer does. Names must be unique, non-empty, valid UTF-8 and not
- * "__metadata__". Written atomically (PATH.tmp, fsync, rename). */
+ * "__metadata__". Written atomically (a temporary beside PATH, fsync, rename). */
 bitnet_status bn_safetensors_write(const char *path, const bn_st_out *t, size_t n, const char *const *meta,
                                    size_t n_meta);
 bitnet_status bn_safetensors_write_memory(const bn_st_out *t, size_t n, const char *const *meta, size_t n_meta,

@@ -2,7 +2,7 @@
  * (build/convert, build/prune of ak42 input), or a GGUF file copied with some
  * of its blocks left out (build/prune).
  *
- * All writes go through gguf_writer_write, i.e. PATH.tmp then rename: a failed
+ * All writes go through gguf_writer_write, i.e. a temporary beside PATH, then rename: a failed
  * write never leaves a partial PATH. */
 #ifndef BN_GGUF_COPY_H
 #define BN_GGUF_COPY_H

@@ -1,0 +1,137 @@
+/* test_reliability.c - regression tests of the reliability round 2 findings
+ * (docs/security.md, "Round 2"), each named after its item. */
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "test.h"
+
+static int write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    const int ok = fputs(text, f) >= 0;
+    return fclose(f) == 0 && ok;
+}
+
+static char *run(const char *cmd, int *status) {
+    char *out = bn_test_run_tool(cmd, NULL, status);
+    return out ? out : calloc(1, 1);
+}
+
+/* A calibration file for prune: a few short texts. */
+static void calib_file(char *path, size_t cap) {
+    snprintf(path, cap, "%s", bn_test_tmp(".jsonl"));
+    write_text(path, "{\"text\": \"Once upon a time there was a little girl named Lily. She liked to play outside.\"}\n"
+                     "{\"text\": \"One day, a boy named Tom found a red ball in the park and gave it to his mom.\"}\n");
+}
+
+/* 1. prune -m X -o X destroyed X: the input, -o and --report must differ. */
+TEST(reliability_1_prune_refuses_input_as_output) {
+    char model[512], calib[512], cmd[4096];
+    snprintf(model, sizeof model, "%s", bn_test_tmp(".gguf"));
+    calib_file(calib, sizeof calib);
+    snprintf(cmd, sizeof cmd, "convert models/default.gguf --type i2_s -o %s 2>&1", model);
+    int status = -1;
+    free(run(cmd, &status));
+    REQUIRE(status == 0);
+    size_t n0 = 0, n1 = 0;
+    char *before = bn_test_read_file(model, &n0);
+    snprintf(cmd, sizeof cmd, "prune -m %s --calibration-data %s --target-layers 6 -c 32 --bench-tokens 0 -o %s 2>&1",
+             model, calib, model);
+    char *out = run(cmd, &status);
+    CHECK_MSG(status == 2 && strstr(out, "must be three different files"), "status %d: %s", status, out);
+    char *after = bn_test_read_file(model, &n1);
+    CHECK_MSG(before && after && n0 == n1 && memcmp(before, after, n0) == 0, "the input changed");
+    free(out);
+    /* the report may not be the input either */
+    snprintf(cmd, sizeof cmd, "prune -m %s --calibration-data %s --target-layers 6 -c 32 --bench-tokens 0 -o %s.out --report %s 2>&1",
+             model, calib, model, model);
+    out = run(cmd, &status);
+    CHECK_MSG(status == 2 && strstr(out, "must be three different files"), "status %d: %s", status, out);
+    free(out);
+    free(before);
+    free(after);
+    unlink(model);
+    unlink(calib);
+}
+
+/* 1. A failure after the model was written (here the report: its path is a
+ * directory, so its rename fails) used to unlink -o: an existing file at -o
+ * must survive, and no temporary stay behind. */
+TEST(reliability_1_prune_late_failure_keeps_existing_output) {
+    char outp[512], report[512], calib[512], cmd[2048];
+    snprintf(outp, sizeof outp, "%s", bn_test_tmp(".gguf"));
+    snprintf(report, sizeof report, "%s", bn_test_tmp(".dir"));
+    calib_file(calib, sizeof calib);
+    REQUIRE(write_text(outp, "the old file\n"));
+    REQUIRE(mkdir(report, 0700) == 0);
+    snprintf(cmd, sizeof cmd,
+             "prune --calibration-data %s --target-layers 6 -c 32 --bench-tokens 0 -o %s --report %s 2>&1", calib, outp,
+             report);
+    int status = -1;
+    char *out = run(cmd, &status);
+    CHECK_MSG(status != 0 && strstr(out, "cannot write the report"), "status %d: %s", status, out);
+    size_t n = 0;
+    char *left = bn_test_read_file(outp, &n);
+    CHECK_MSG(left && strcmp(left, "the old file\n") == 0, "-o was replaced or removed: %s", left ? left : "(gone)");
+    CHECK_EQ_INT(bn_test_temporaries_left(outp), 0);
+    CHECK_EQ_INT(bn_test_temporaries_left(report), 0);
+    free(left);
+    free(out);
+    unlink(outp);
+    rmdir(report);
+    unlink(calib);
+}
+
+/* 7. Temporaries had a predictable name opened without O_EXCL/O_NOFOLLOW: a
+ * symlink planted at OUT.tmp made convert overwrite its target. */
+TEST(reliability_7_planted_symlink_is_not_followed) {
+    char victim[512], outp[512], planted[600], cmd[2048];
+    snprintf(victim, sizeof victim, "%s", bn_test_tmp(".victim"));
+    snprintf(outp, sizeof outp, "%s", bn_test_tmp(".gguf"));
+    snprintf(planted, sizeof planted, "%s.tmp", outp);
+    REQUIRE(write_text(victim, "precious\n"));
+    REQUIRE(symlink(victim, planted) == 0);
+    snprintf(cmd, sizeof cmd, "convert models/default.gguf --type i2_s -o %s 2>&1", outp);
+    int status = -1;
+    char *out = run(cmd, &status);
+    CHECK_MSG(status == 0, "%s", out);
+    char *v = bn_test_read_file(victim, NULL);
+    CHECK_MSG(v && strcmp(v, "precious\n") == 0, "the symlink's target was overwritten");
+    struct stat sb;
+    CHECK(lstat(planted, &sb) == 0 && S_ISLNK(sb.st_mode)); /* left as it was */
+    CHECK(stat(outp, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size > 1000);
+    free(v);
+    free(out);
+    unlink(planted);
+    unlink(victim);
+    unlink(outp);
+}
+
+/* 9. kill -9 during convert left OUT.tmp forever: temporaries carry the
+ * writer's pid, and the next write beside OUT removes those of dead writers
+ * (and leaves a live writer's alone). */
+TEST(reliability_9_stale_temporaries_are_removed) {
+    char outp[512], stale[700], live[700], cmd[2048];
+    snprintf(outp, sizeof outp, "%s", bn_test_tmp(".gguf"));
+    pid_t dead = fork();
+    if (dead == 0) _exit(0);
+    REQUIRE(dead > 0);
+    waitpid(dead, NULL, 0);
+    const char *slash = strrchr(outp, '/');
+    snprintf(stale, sizeof stale, "%.*s/.%s.bitnet-tmp.%d.0", (int)(slash - outp), outp, slash + 1, (int)dead);
+    snprintf(live, sizeof live, "%.*s/.%s.bitnet-tmp.%d.0", (int)(slash - outp), outp, slash + 1, (int)getppid());
+    REQUIRE(write_text(stale, "half a model"));
+    REQUIRE(write_text(live, "another writer's"));
+    snprintf(cmd, sizeof cmd, "convert models/default.gguf --type i2_s -o %s 2>&1", outp);
+    int status = -1;
+    char *out = run(cmd, &status);
+    CHECK_MSG(status == 0, "%s", out);
+    CHECK_MSG(access(stale, F_OK) != 0, "the dead writer's temporary %s is still there", stale);
+    CHECK_MSG(access(live, F_OK) == 0, "a live writer's temporary was removed");
+    free(out);
+    unlink(live);
+    unlink(stale);
+    unlink(outp);
+}
