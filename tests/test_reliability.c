@@ -135,3 +135,37 @@ TEST(reliability_9_stale_temporaries_are_removed) {
     unlink(stale);
     unlink(outp);
 }
+
+/* 8. infer leaked on its error paths (the prompt longer than the context, a
+ * full context in --chat, a bad model or tokenizer): under LeakSanitizer
+ * (make asan) each exits with its message and no leak report. */
+TEST(reliability_8_infer_error_paths_do_not_leak) {
+#if !defined(__SANITIZE_ADDRESS__)
+    SKIP("needs the ASan build (make asan), where LeakSanitizer checks the tools");
+#else
+    char text[512], cmd[2048];
+    snprintf(text, sizeof text, "%s", bn_test_tmp(".txt"));
+    FILE *f = fopen(text, "wb");
+    REQUIRE(f != NULL);
+    for (int i = 0; i < 200; i++) fputs("Once upon a time there was a little dog. ", f);
+    fclose(f);
+    const char *cases[][2] = {
+        {"infer -p \"$(cat %s)\" -c 64 2>&1", "more than -n/--ctx-size allow"},
+        {"infer --chat -c 16 < %s 2>&1", "context"},
+        {"infer -m %s.missing -p hi 2>&1", "cannot open"},
+        {"infer -m %s -p hi 2>&1", "unknown file format"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char c[1024];
+        snprintf(c, sizeof c, cases[i][0], text);
+        snprintf(cmd, sizeof cmd, "%s", c);
+        int status = -1;
+        setenv("ASAN_OPTIONS", "detect_leaks=1", 1);
+        char *out = run(cmd, &status);
+        CHECK_MSG(status != 0 && strstr(out, cases[i][1]), "'%s': status %d: %s", cmd, status, out);
+        CHECK_MSG(!strstr(out, "LeakSanitizer"), "'%s' leaks:\n%s", cmd, out);
+        free(out);
+    }
+    unlink(text);
+#endif
+}

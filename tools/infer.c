@@ -316,6 +316,82 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
     return rc ? 1 : 0;
 }
 
+/* Plain generation: the prompt, then tokens until -n, BOS or EOS. Every exit
+ * frees what it allocated (the error paths are checked under LeakSanitizer). */
+static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *smp, const options *op,
+                        uint64_t t0, uint64_t t_loaded) {
+    const options o = *op;
+    const int n_vocab = bitnet_n_vocab(model);
+    int steps = o.steps > o.n_ctx ? o.n_ctx : o.steps, rc = 1;
+    int max_prompt = (int)strlen(o.prompt) + 3;
+    bitnet_token *prompt = malloc((size_t)max_prompt * sizeof(bitnet_token));
+    int np = prompt ? bitnet_tokenize(model, o.prompt, 1, prompt, max_prompt) : -1;
+    if (np < 1) {
+        fprintf(stderr, "infer: cannot tokenize the prompt: %s\n", prompt ? bitnet_last_error() : "out of memory");
+        goto done;
+    }
+    if (np > steps) {
+        fprintf(stderr, "infer: the prompt has %d tokens, more than -n/--ctx-size allow (%d)\n", np, steps);
+        goto done;
+    }
+    const bitnet_token bos = bitnet_token_bos(model), eos = bitnet_token_eos(model);
+
+    /* echo the prompt as its tokens decode, then evaluate it in one batch */
+    for (int i = 1; i < np; i++) print_piece(model, prompt[i - 1], prompt[i]);
+    uint64_t t_p0 = now_ns();
+    if (bitnet_eval(ctx, prompt, np, 0) != BITNET_OK) {
+        fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
+        goto done;
+    }
+    for (int i = 0; i < np; i++) bitnet_sampler_accept(smp, prompt[i]);
+    uint64_t t_p1 = now_ns();
+
+    int pos = np - 1, n_gen = 0;
+    bitnet_token token = prompt[np - 1];
+    float *logits = bitnet_get_logits(ctx);
+    while (pos < steps) {
+        if (o.margins) {
+            float a = -INFINITY, b = -INFINITY;
+            for (int i = 0; i < n_vocab; i++) {
+                if (logits[i] > a) { b = a; a = logits[i]; }
+                else if (logits[i] > b) b = logits[i];
+            }
+            fprintf(stderr, "[margin] pos %d top2 %.6f\n", pos, (double)(a - b));
+        }
+        bitnet_token next = bitnet_sampler_sample(smp, logits);
+        pos++;
+        if (next == bos || next == eos) break;
+        print_piece(model, token, next);
+        bitnet_sampler_accept(smp, next);
+        n_gen++;
+        token = next;
+        if (pos >= steps) break;
+        if (bitnet_eval(ctx, &token, 1, pos) != BITNET_OK) {
+            fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
+            goto done;
+        }
+    }
+    uint64_t t_end = now_ns();
+
+    double load_ms = (t_loaded - t0) / 1e6, prompt_ms = (t_p1 - t_p0) / 1e6, gen_ms = (t_end - t_p1) / 1e6;
+    int n_eval_gen = n_gen > 0 ? n_gen : 1;
+    fprintf(stderr, "\n\n[%s | %s | isa %s | %d threads | kv %s, %d ctx, %.2f MiB]\n",
+            o.model ? o.model : "embedded default model", bitnet_version(), bitnet_isa_name(), o.n_threads,
+            bitnet_kv_type_name(bitnet_context_kv_type(ctx)), o.n_ctx, bitnet_context_kv_bytes(ctx) / 1048576.0);
+    fprintf(stderr, "load:       %8.2f ms\n", load_ms);
+    fprintf(stderr, "prompt:     %8.2f ms / %d tokens (%.3f ms/token, %.1f tokens/s)\n", prompt_ms, np,
+            prompt_ms / np, np / (prompt_ms / 1e3));
+    fprintf(stderr, "generation: %8.2f ms / %d tokens (%.3f ms/token, %.1f tokens/s)\n", gen_ms, n_gen,
+            gen_ms / n_eval_gen, n_gen / (gen_ms / 1e3 > 0 ? gen_ms / 1e3 : 1e-9));
+    fprintf(stderr, "peak RSS:   %8.1f MiB\n", peak_rss_mib());
+    if (o.use_mlock) fprintf(stderr, "locked:     %8.1f MiB\n", proc_status_mib("VmLck:"));
+
+    rc = 0;
+done:
+    free(prompt);
+    return rc;
+}
+
 int main(int argc, char **argv) {
     options o;
     if (!parse_args(argc, argv, &o)) return 2;
@@ -343,8 +419,13 @@ int main(int argc, char **argv) {
         bitnet_model_free(model);
         return 1;
     }
-    const int n_vocab = bitnet_n_vocab(model);
-    bitnet_sampler *smp = bitnet_sampler_new(&o.sp, n_vocab);
+    bitnet_sampler *smp = bitnet_sampler_new(&o.sp, bitnet_n_vocab(model));
+    if (!smp) {
+        fprintf(stderr, "infer: %s\n", bitnet_last_error());
+        bitnet_context_free(ctx);
+        bitnet_model_free(model);
+        return 1;
+    }
     uint64_t t_loaded = now_ns();
     if (g_chat.on) { /* --chat: see run_chat */
         int rc = run_chat(model, ctx, smp, &o);
@@ -354,73 +435,10 @@ int main(int argc, char **argv) {
         return rc;
     }
 
-    int steps = o.steps > o.n_ctx ? o.n_ctx : o.steps;
-    int max_prompt = (int)strlen(o.prompt) + 3;
-    bitnet_token *prompt = malloc((size_t)max_prompt * sizeof(bitnet_token));
-    int np = bitnet_tokenize(model, o.prompt, 1, prompt, max_prompt);
-    if (np < 1) {
-        fprintf(stderr, "infer: cannot tokenize the prompt: %s\n", bitnet_last_error());
-        return 1;
-    }
-    if (np > steps) {
-        fprintf(stderr, "infer: the prompt has %d tokens, more than -n/--ctx-size allow (%d)\n", np, steps);
-        return 1;
-    }
-    const bitnet_token bos = bitnet_token_bos(model), eos = bitnet_token_eos(model);
-
-    /* echo the prompt as its tokens decode, then evaluate it in one batch */
-    for (int i = 1; i < np; i++) print_piece(model, prompt[i - 1], prompt[i]);
-    uint64_t t_p0 = now_ns();
-    if ((st = bitnet_eval(ctx, prompt, np, 0)) != BITNET_OK) {
-        fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
-        return 1;
-    }
-    for (int i = 0; i < np; i++) bitnet_sampler_accept(smp, prompt[i]);
-    uint64_t t_p1 = now_ns();
-
-    int pos = np - 1, n_gen = 0;
-    bitnet_token token = prompt[np - 1];
-    float *logits = bitnet_get_logits(ctx);
-    while (pos < steps) {
-        if (o.margins) {
-            float a = -INFINITY, b = -INFINITY;
-            for (int i = 0; i < n_vocab; i++) {
-                if (logits[i] > a) { b = a; a = logits[i]; }
-                else if (logits[i] > b) b = logits[i];
-            }
-            fprintf(stderr, "[margin] pos %d top2 %.6f\n", pos, (double)(a - b));
-        }
-        bitnet_token next = bitnet_sampler_sample(smp, logits);
-        pos++;
-        if (next == bos || next == eos) break;
-        print_piece(model, token, next);
-        bitnet_sampler_accept(smp, next);
-        n_gen++;
-        token = next;
-        if (pos >= steps) break;
-        if ((st = bitnet_eval(ctx, &token, 1, pos)) != BITNET_OK) {
-            fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
-            return 1;
-        }
-    }
-    uint64_t t_end = now_ns();
-
-    double load_ms = (t_loaded - t0) / 1e6, prompt_ms = (t_p1 - t_p0) / 1e6, gen_ms = (t_end - t_p1) / 1e6;
-    int n_eval_gen = n_gen > 0 ? n_gen : 1;
-    fprintf(stderr, "\n\n[%s | %s | isa %s | %d threads | kv %s, %d ctx, %.2f MiB]\n",
-            o.model ? o.model : "embedded default model", bitnet_version(), bitnet_isa_name(), o.n_threads,
-            bitnet_kv_type_name(bitnet_context_kv_type(ctx)), o.n_ctx, bitnet_context_kv_bytes(ctx) / 1048576.0);
-    fprintf(stderr, "load:       %8.2f ms\n", load_ms);
-    fprintf(stderr, "prompt:     %8.2f ms / %d tokens (%.3f ms/token, %.1f tokens/s)\n", prompt_ms, np,
-            prompt_ms / np, np / (prompt_ms / 1e3));
-    fprintf(stderr, "generation: %8.2f ms / %d tokens (%.3f ms/token, %.1f tokens/s)\n", gen_ms, n_gen,
-            gen_ms / n_eval_gen, n_gen / (gen_ms / 1e3 > 0 ? gen_ms / 1e3 : 1e-9));
-    fprintf(stderr, "peak RSS:   %8.1f MiB\n", peak_rss_mib());
-    if (o.use_mlock) fprintf(stderr, "locked:     %8.1f MiB\n", proc_status_mib("VmLck:"));
-
-    free(prompt);
+    int rc = run_generate(model, ctx, smp, &o, t0, t_loaded);
     bitnet_sampler_free(smp);
     bitnet_context_free(ctx);
     bitnet_model_free(model);
-    return 0;
+    return rc;
 }
+
