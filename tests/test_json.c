@@ -75,26 +75,50 @@ TEST(json_strings_escapes_utf8) {
 
 TEST(json_nesting_objects_duplicates) {
     char err[256];
-    const char *doc = "{\"a\": [1, [2, {\"b\": null}], {}], \"c\": {\"d\": \"e\"}, \"a\": 7, \"\": []}";
+    const char *doc = "{\"a\": [1, [2, {\"b\": null}], {}], \"c\": {\"d\": \"e\"}, \"a2\": 7, \"\": []}";
     bn_json *v = parse(doc, err);
     CHECK_MSG(v && v->type == BN_JSON_OBJECT, "%s", err);
     if (!v) return;
     CHECK_EQ_INT(v->n, 4);
     const bn_json *a = bn_json_get(v, "a");
-    CHECK(a && a->type == BN_JSON_ARRAY && a->n == 3); /* the first of the duplicates */
+    CHECK(a && a->type == BN_JSON_ARRAY && a->n == 3);
     if (a && a->n == 3) {
         CHECK(a->items[0].type == BN_JSON_NUMBER && a->items[0].number == 1);
         CHECK(a->items[1].type == BN_JSON_ARRAY && a->items[1].n == 2);
         CHECK(bn_json_get(&a->items[1].items[1], "b")->type == BN_JSON_NULL);
         CHECK(a->items[2].type == BN_JSON_OBJECT && a->items[2].n == 0);
     }
-    CHECK_STR(v->keys[2], "a"); /* duplicates are kept, in file order */
-    CHECK(v->items[2].number == 7);
+    CHECK_STR(v->keys[2], "a2"); /* members in file order */
+    CHECK(v->items[2].number == 7 && v->items[2].integer);
     CHECK_STR(bn_json_get(bn_json_get(v, "c"), "d")->str, "e");
     CHECK(bn_json_get(v, "")->type == BN_JSON_ARRAY);
     CHECK(bn_json_get(v, "zz") == NULL);
     CHECK(bn_json_get(a, "a") == NULL); /* not an object */
     CHECK(bn_json_get(NULL, "a") == NULL);
+    bn_json_free(v);
+}
+
+/* Reliability round 2, item 10: a key twice in one object is an error (it was
+ * the first value, silently), at any depth and however many keys; "integer"
+ * tells "512" from "512.0". */
+TEST(reliability_10_json_duplicate_keys_rejected) {
+    char err[256];
+    const char *dups[] = {"{\"a\": 1, \"a\": 2}", "{\"x\": {\"k\": 1, \"j\": 2, \"k\": 3}}", "[{}, {\"\": 0, \"\": 0}]"};
+    for (size_t i = 0; i < sizeof dups / sizeof dups[0]; i++) {
+        bn_json *v = parse(dups[i], err);
+        CHECK_MSG(!v && strstr(err, "duplicate key"), "%s: %s", dups[i], v ? "accepted" : err);
+        bn_json_free(v);
+    }
+    bn_buf b = {0}; /* 20000 distinct keys then one repeat: found without quadratic work */
+    bn_buf_append(&b, "{", 1);
+    for (int i = 0; i < 20000; i++) bn_buf_printf(&b, "\"k%d\": %d, ", i, i);
+    bn_buf_append(&b, "\"k7\": 0}", 8);
+    bn_json *v = bn_json_parse(b.data, b.len, err, sizeof err);
+    CHECK_MSG(!v && strstr(err, "duplicate key \"k7\""), "%s", v ? "accepted" : err);
+    bn_json_free(v);
+    bn_buf_free(&b);
+    v = parse("[512, 512.0, 5e2, -0]", err);
+    CHECK(v && v->items[0].integer && !v->items[1].integer && !v->items[2].integer && v->items[3].integer);
     bn_json_free(v);
 }
 

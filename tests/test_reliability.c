@@ -169,3 +169,58 @@ TEST(reliability_8_infer_error_paths_do_not_leak) {
     unlink(text);
 #endif
 }
+
+/* 10. The loaders disagreed: safetensors accepted a NaN in a norm (GGUF
+ * refuses it) and ak42 a header whose padding is not zero. */
+#include "bitnet.h"
+#include "formats/safetensors.h"
+#include "model/model.h"
+
+TEST(reliability_10_safetensors_nan_norm_rejected) {
+    bitnet_model *m = NULL;
+    REQUIRE(bitnet_model_load_default(NULL, &m) == BITNET_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s", bn_test_tmp(".safetensors"));
+    REQUIRE_MSG(bn_safetensors_write_model(m, path) == BITNET_OK, "%s", bitnet_last_error());
+    bitnet_model_free(m);
+    bn_safetensors *f = NULL;
+    REQUIRE(bn_safetensors_open(path, &f) == BITNET_OK);
+    const bn_st_tensor *t = bn_safetensors_find(f, "model.norm.weight");
+    REQUIRE(t != NULL);
+    const long off = (long)((const uint8_t *)t->data - f->base) + 4 * 3; /* element 3 */
+    bn_safetensors_close(f);
+    FILE *fp = fopen(path, "r+b");
+    REQUIRE(fp != NULL);
+    const float nan = NAN;
+    fseek(fp, off, SEEK_SET);
+    fwrite(&nan, 4, 1, fp);
+    fclose(fp);
+    bitnet_model_params p = bitnet_model_default_params();
+    p.tokenizer_path = "models/default.gguf";
+    CHECK(bitnet_model_load(path, &p, &m) == BITNET_ERR_FORMAT);
+    CHECK_MSG(strstr(bitnet_last_error(), "tensor 'model.norm.weight' has a non-finite value (nan) at [3]"),
+              "%s", bitnet_last_error());
+    unlink(path);
+}
+
+TEST(reliability_10_ak42_header_padding_must_be_zero) {
+    const char *src = bn_test_shared("models/bitnet158-tinystories-1M.ak42.bin");
+    if (!src) SKIP("../shared not present");
+    size_t n = 0;
+    char *bytes = bn_test_read_file(src, &n);
+    REQUIRE(bytes && n > 256);
+    bytes[200] = 1;
+    char path[512];
+    snprintf(path, sizeof path, "%s", bn_test_tmp(".ak42.bin"));
+    FILE *fp = fopen(path, "wb");
+    REQUIRE(fp && fwrite(bytes, 1, n, fp) == n);
+    fclose(fp);
+    bitnet_model_params p = bitnet_model_default_params();
+    p.tokenizer_path = bn_test_shared("models/tok512.bin");
+    bitnet_model *m = NULL;
+    CHECK(bitnet_model_load(path, &p, &m) == BITNET_ERR_FORMAT);
+    CHECK_MSG(strstr(bitnet_last_error(), "ak42 header byte 200 is 0x01; the padding after the header fields must be zero"),
+              "%s", bitnet_last_error());
+    free(bytes);
+    unlink(path);
+}

@@ -195,8 +195,10 @@ TEST(safetensors_hostile_headers) {
     REJECT("{\"a\":{\"dtype\":\"BF16\",\"shape\":[2,2],\"data_offsets\":[0,16]}}", 16, "tensor 'a': data_offsets [0, 16] hold 16 bytes but 4 BF16 elements need 8");
     /* names and metadata */
     REJECT("{\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]},\"a\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[1,2]},"
-           "\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 2, "tensor 'b': duplicate tensor name");
-    REJECT("{\"__metadata__\":{},\"__metadata__\":{}}", 0, "duplicate \"__metadata__\"");
+           "\"b\":{\"dtype\":\"U8\",\"shape\":[1],\"data_offsets\":[0,1]}}", 2, "header: line 1, column 1: duplicate key \"b\" in an object");
+    REJECT("{\"__metadata__\":{},\"__metadata__\":{}}", 0, "header: line 1, column 1: duplicate key \"__metadata__\" in an object");
+    /* reliability round 2, item 10: a shape is integers, "512.0" is not one */
+    REJECT("{\"a\":{\"dtype\":\"U8\",\"shape\":[2.0],\"data_offsets\":[0,2]}}", 2, "tensor 'a': shape[0] is not an integer in [0, 2^53]");
     REJECT("{\"__metadata__\":[]}", 0, "\"__metadata__\" is an array, expected an object of strings");
     REJECT("{\"__metadata__\":{\"k\":1}}", 0, "\"__metadata__\" value 'k' is a number, expected a string");
     REJECT("{\"__metadata__\":{\"k\":\"a\\u0000\"}}", 0, "\"__metadata__\" value 'k' contains \\u0000");

@@ -140,6 +140,7 @@ static int parse_number(parser *p, bn_json *out) {
     if (isinf(v)) return fail(p, start, "number out of range");
     out->type = BN_JSON_NUMBER;
     out->number = v;
+    out->integer = !memchr(p->s + start, '.', n) && !memchr(p->s + start, 'e', n) && !memchr(p->s + start, 'E', n);
     p->pos = i;
     return 1;
 }
@@ -327,8 +328,31 @@ static int parse_array(parser *p, bn_json *v, int depth) {
     }
 }
 
+static int cmp_key(const void *a, const void *b) { return strcmp(*(char *const *)a, *(char *const *)b); }
+
+/* The object that starts at `at` is complete: a key that occurs twice is an
+ * error (sorted copy of the keys: O(n log n) for hostile objects too). */
+static int check_duplicates(parser *p, const bn_json *v, size_t at) {
+    if (v->n < 2) return 1;
+    char **k = malloc(v->n * sizeof *k);
+    if (!k) return oom(p);
+    memcpy(k, v->keys, v->n * sizeof *k);
+    qsort(k, v->n, sizeof *k, cmp_key);
+    const char *dup = NULL;
+    for (size_t i = 1; i < v->n && !dup; i++)
+        if (strcmp(k[i - 1], k[i]) == 0) dup = k[i];
+    int ok = 1;
+    if (dup) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "duplicate key \"%.40s%s\" in an object", dup, strlen(dup) > 40 ? "..." : "");
+        ok = fail(p, at, "%s", msg);
+    }
+    free(k);
+    return ok;
+}
+
 static int parse_object(parser *p, bn_json *v, int depth) {
-    size_t cap = 0;
+    size_t cap = 0, at = p->pos;
     v->type = BN_JSON_OBJECT;
     p->pos++;
     skip_ws(p);
@@ -370,7 +394,7 @@ static int parse_object(parser *p, bn_json *v, int depth) {
         }
         if (p->pos < p->len && p->s[p->pos] == '}') {
             p->pos++;
-            return 1;
+            return check_duplicates(p, v, at);
         }
         return fail_unexpected(p, " (expected ',' or '}' after an object member)");
     }

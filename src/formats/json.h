@@ -16,6 +16,7 @@ typedef struct bn_json {
     bn_json_type type;
     int boolean;              /* BOOL */
     double number;            /* NUMBER */
+    int integer;              /* NUMBER written without fraction or exponent ("512", not "512.0") */
     char *str; size_t len;    /* STRING: NUL-terminated UTF-8 (may contain \u0000: use len) */
     struct bn_json *items;    /* ARRAY / OBJECT: n children */
     char **keys;              /* OBJECT: n keys (NUL-terminated) */
@@ -32,9 +33,10 @@ typedef struct bn_json {
  * escapes, trailing garbage, leading zeros, NaN/Infinity, control characters in strings, a byte order
  * mark, and numbers whose magnitude overflows a double (1e400; underflow to 0 is accepted).
  *
- * Objects keep their members in file order, duplicate keys included (RFC 8259 leaves duplicates to the
- * implementation; bn_json_get returns the first). Object keys may not contain \u0000, because keys are
- * plain NUL-terminated strings; string values may (use len). */
+ * Objects keep their members in file order; a key that occurs twice in one object is an error (RFC 8259
+ * leaves duplicates to the implementation: taking either silently would let two readers of one request
+ * disagree). Object keys may not contain \u0000, because keys are plain NUL-terminated strings; string
+ * values may (use len). */
 bn_json *bn_json_parse(const char *text, size_t len, char *err, size_t errlen);
 void bn_json_free(bn_json *v);
 /* First member named key; NULL if absent or obj not an object (obj may be NULL). */

@@ -57,9 +57,10 @@ static bitnet_status terr(const bn_safetensors *f, const char *name, bitnet_stat
     return bn_error(code, "%s: tensor '%s': %s", f->path, nm, msg);
 }
 
-/* A JSON number that is an integer in [0, 2^53] (every such double is exact). */
+/* A JSON integer (written without fraction or exponent, as the format
+ * requires: "512.0" is refused) in [0, 2^53] (every such double is exact). */
 static int json_uint(const bn_json *v, uint64_t *out) {
-    if (!v || v->type != BN_JSON_NUMBER || !(v->number >= 0.0 && v->number <= 9007199254740992.0) ||
+    if (!v || v->type != BN_JSON_NUMBER || !v->integer || !(v->number >= 0.0 && v->number <= 9007199254740992.0) ||
         v->number != floor(v->number))
         return 0;
     *out = (uint64_t)v->number;

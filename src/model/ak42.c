@@ -74,6 +74,10 @@ static bitnet_status ak42_parse(const uint8_t *b, uint64_t size, const char *pat
         return bn_error(BITNET_ERR_FORMAT,
                         "%s: inconsistent header (dim %d, hidden %d, layers %d, heads %d, kv heads %d, vocab %d, seq %d)",
                         path, h.dim, h.hidden, h.n_layers, h.n_heads, h.n_kv_heads, h.vocab, h.max_seq);
+    for (int i = 37; i < AK42_HEADER; i++) /* the header's padding: zero, as the writer leaves it */
+        if (b[i] != 0)
+            return bn_error(BITNET_ERR_FORMAT, "%s: ak42 header byte %d is 0x%02x; the padding after the header fields must be zero",
+                            path, i, b[i]);
     if (h.shared_classifier != 1)
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s: only ak42 files with a shared classifier are supported", path);
 

@@ -133,6 +133,13 @@ static bitnet_status load_vector(loader *ld, const char *name, int required, int
     const bn_st_tensor *t = find(ld, name, required, (uint64_t)n, 0, 1, &st);
     if (!t) return st;
     if (!is_float(t->dtype)) return unsupported_dtype(ld, name, t, "norm weights must be F32, F16 or BF16");
+    /* as the GGUF loader: a NaN or infinity in a norm is a corrupt file, not a model */
+    for (int i = 0; i < n; i++) {
+        const float x = elem(t, (uint64_t)i);
+        if (!isfinite(x))
+            return bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a non-finite value (%g) at [%d]", ld->f->path, name,
+                            (double)x, i);
+    }
     if (t->dtype == BN_ST_F32 && (uintptr_t)t->data % 4 == 0) {
         *out = t->data;
         return BITNET_OK;
