@@ -71,8 +71,12 @@ static void serve(const bn_http_request *q) {
     const char *text = r.prompt;
     if (chat) {
         if (!g_model && bitnet_model_load_default(NULL, &g_model) != BITNET_OK) abort();
-        text = owned = bn_server_chat_prompt(g_model, r.messages);
+        unsigned char *plain = NULL;
+        text = owned = bn_server_chat_prompt(g_model, r.messages, &plain);
         if (!owned) fuzz_fail("chat prompt rendering failed", "");
+        bitnet_token toks[256];
+        (void)bitnet_tokenize_chat(g_model, text, strlen(text), plain, 1, toks, 256); /* must not crash */
+        free(plain);
         render_named_templates(r.messages);
     }
     size_t len = text ? strlen(text) : 0;

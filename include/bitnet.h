@@ -107,6 +107,17 @@ typedef struct {
  * BITNET_ERR_UNSUPPORTED when the template is not recognised. */
 int bitnet_chat_apply_template(const char *tmpl, const bitnet_chat_message *msgs, size_t n_msgs,
                                int add_assistant, char *buf, int len);
+/* As bitnet_chat_apply_template; plain (len bytes, or NULL) also gets 1 for
+ * each byte of buf that comes from a message (its content or role) and 0 for
+ * the template's own markup, for bitnet_tokenize_chat. */
+int bitnet_chat_apply_template_ex(const char *tmpl, const bitnet_chat_message *msgs, size_t n_msgs,
+                                  int add_assistant, char *buf, unsigned char *plain, int len);
+/* Tokenizes a rendered conversation: control tokens (<|eot_id|>, </s>, ...)
+ * are parsed only in the template's markup; bytes marked in plain (from
+ * bitnet_chat_apply_template_ex) are always text, so a message cannot forge a
+ * turn or end the sequence (as llama.cpp keeps user content plain). */
+int bitnet_tokenize_chat(const bitnet_model *model, const char *text, size_t len, const unsigned char *plain,
+                         int add_bos, bitnet_token *tokens, int max_tokens);
 /* The name ("llama3", "bitnet", "plain") of the template tmpl is recognised
  * as, or NULL when bitnet_chat_apply_template would refuse it. */
 const char *bitnet_chat_template_name(const char *tmpl);

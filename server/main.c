@@ -287,7 +287,8 @@ static int handle_completion(conn *c, const bn_http_request *rq, int chat) {
     int ka = rq->keep_alive;
     if (bn_server_parse_request(rq->body, (size_t)rq->content_length, chat, &req, err, sizeof err) != 0)
         return respond_error(c, 400, err, ka, NULL);
-    if (chat && !(req.prompt = bn_server_chat_prompt(g.model, req.messages))) {
+    unsigned char *plain = NULL; /* chat: which prompt bytes are message text */
+    if (chat && !(req.prompt = bn_server_chat_prompt(g.model, req.messages, &plain))) {
         bn_gen_request_free(&req);
         return respond_error(c, 500, "out of memory", 0, NULL);
     }
@@ -296,9 +297,12 @@ static int handle_completion(conn *c, const bn_http_request *rq, int chat) {
     size_t cap = strlen(req.prompt) + 3; /* BOS + dummy-prefix space + one per byte at most */
     int rc;
     job.prompt = cap < INT_MAX ? malloc(cap * sizeof(bitnet_token)) : NULL;
-    /* chat templates spell their control tokens (<|eot_id|>, ...) as text */
-    job.n_prompt = job.prompt ? bitnet_tokenize_ex(g.model, req.prompt, strlen(req.prompt), 1, chat, job.prompt, (int)cap)
-                              : -1;
+    /* Chat templates spell their control tokens (<|eot_id|>, ...) as text: they
+     * are parsed in the template's markup only, never in a message; a plain
+     * completion prompt is text throughout. */
+    if (!job.prompt) job.n_prompt = -1;
+    else if (chat) job.n_prompt = bitnet_tokenize_chat(g.model, req.prompt, strlen(req.prompt), plain, 1, job.prompt, (int)cap);
+    else job.n_prompt = bitnet_tokenize_ex(g.model, req.prompt, strlen(req.prompt), 1, 0, job.prompt, (int)cap);
     if (job.n_prompt < 1) {
         snprintf(err, sizeof err, "cannot tokenize the prompt: %s", bitnet_last_error());
         rc = respond_error(c, 400, err, ka, NULL);
@@ -333,6 +337,7 @@ static int handle_completion(conn *c, const bn_http_request *rq, int chat) {
 out:
     bn_job_destroy(&job);
     bn_gen_request_free(&req);
+    free(plain);
     return rc;
 }
 

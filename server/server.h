@@ -53,8 +53,10 @@ void bn_gen_request_free(bn_gen_request *r);
 int bn_server_message_text(const bn_json *msg, bn_buf *b);
 /* Renders validated chat messages with the model's chat template (the plain
  * "User: ... Assistant:" format when it has none we recognise), ending with the
- * opening of the assistant's turn. malloc'd, or NULL (OOM). */
-char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages);
+ * opening of the assistant's turn. malloc'd, or NULL (OOM). *plain gets a
+ * malloc'd mask of the bytes that come from the messages, for
+ * bitnet_tokenize_chat (control tokens only in the template's markup). */
+char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages, unsigned char **plain);
 
 /* ---- stop strings -------------------------------------------------------------- */
 

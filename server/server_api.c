@@ -77,6 +77,10 @@ static int check_messages(const bn_json *m, char *err, size_t errlen) {
         const bn_json *role = bn_json_get(msg, "role"), *c = bn_json_get(msg, "content");
         if (!role || role->type != BN_JSON_STRING || role->len == 0 || strlen(role->str) != role->len)
             return bad(err, errlen, "messages[%zu].role must be a non-empty string", i);
+        /* a role goes into the prompt as the template spells it: only the known ones */
+        if (strcmp(role->str, "system") && strcmp(role->str, "user") && strcmp(role->str, "assistant") &&
+            strcmp(role->str, "tool") && strcmp(role->str, "developer"))
+            return bad(err, errlen, "messages[%zu].role must be one of system, developer, user, assistant, tool", i);
         if (!c || c->type == BN_JSON_NULL || c->type == BN_JSON_STRING) continue;
         if (c->type != BN_JSON_ARRAY)
             return bad(err, errlen, "messages[%zu].content must be a string or an array of text parts", i);
@@ -173,7 +177,7 @@ int bn_server_message_text(const bn_json *msg, bn_buf *b) {
 /* The conversation rendered with the model's chat template (llama.cpp's
  * llama_chat_apply_template rules, src/chat.c); a model without a recognised
  * template gets the plain "User: ... Assistant:" format. */
-char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages) {
+char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages, unsigned char **plain) {
     bitnet_chat_message *msgs = calloc(messages->n ? messages->n : 1, sizeof *msgs);
     bn_buf *texts = calloc(messages->n ? messages->n : 1, sizeof *texts);
     char *out = NULL;
@@ -187,7 +191,13 @@ char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages) 
     const char *tmpl = bitnet_model_chat_template(model);
     if (bn_chat_detect(tmpl) == BN_CHAT_UNKNOWN) tmpl = "plain";
     const int n = ok ? bitnet_chat_apply_template(tmpl, msgs, messages->n, 1, NULL, 0) : -1;
-    if (n >= 0 && (out = malloc((size_t)n + 1)) != NULL) bitnet_chat_apply_template(tmpl, msgs, messages->n, 1, out, n + 1);
+    *plain = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (*plain && (out = malloc((size_t)n + 1)) != NULL)
+        bitnet_chat_apply_template_ex(tmpl, msgs, messages->n, 1, out, *plain, n + 1);
+    if (!out) {
+        free(*plain);
+        *plain = NULL;
+    }
     for (size_t i = 0; texts && i < messages->n; i++) bn_buf_free(&texts[i]);
     free(texts);
     free(msgs);

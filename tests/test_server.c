@@ -54,9 +54,13 @@ TEST(server_parse_request_fields) {
     /* the embedded model has no chat template: the plain format */
     bitnet_model *m = NULL;
     CHECK(bitnet_model_load_default(NULL, &m) == BITNET_OK);
-    char *t = m ? bn_server_chat_prompt(m, r.messages) : NULL;
+    unsigned char *plain = NULL;
+    char *t = m ? bn_server_chat_prompt(m, r.messages, &plain) : NULL;
     CHECK_STR(t, "System: Be brief.\nUser: Hello\nAssistant:");
+    /* the messages' bytes are marked: "Be brief." and "Hello" */
+    CHECK(plain && !plain[0] && plain[8] && plain[16] && !plain[17] && plain[24] && plain[28] && !plain[29]);
     free(t);
+    free(plain);
     bitnet_model_free(m);
     bn_gen_request_free(&r);
 }

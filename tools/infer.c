@@ -197,6 +197,7 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
     const char *sys = g_chat.system ? g_chat.system : o->prompt; /* llama.cpp: -p is the system prompt in -cnv */
     if (sys && *sys && !chat_add(&msgs, &n_msgs, "system", sys, strlen(sys))) rc = -1;
     char *line = NULL, *full = NULL, *reply = NULL;
+    unsigned char *plain = NULL; /* which bytes of full are message text (never control tokens) */
     size_t line_cap = 0, reply_cap = 0;
     bitnet_token *toks = NULL;
     while (rc == 0) {
@@ -223,19 +224,24 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
         const size_t before = (size_t)r_before, len = (size_t)r_len;
         size_t clen = pending < 0 && turn > 0 ? strlen(closing) : 0;
         char *nf = realloc(full, len + 1 + clen);
-        bitnet_token *nt = nf ? realloc(toks, (len + clen + 3) * sizeof *toks) : NULL;
         if (nf) full = nf;
-        if (!nf || !nt) {
+        unsigned char *np = nf ? realloc(plain, len + 1 + clen) : NULL;
+        if (np) plain = np;
+        bitnet_token *nt = np ? realloc(toks, (len + clen + 3) * sizeof *toks) : NULL;
+        if (!nf || !np || !nt) {
             rc = -1;
             break;
         }
         toks = nt;
-        bitnet_chat_apply_template(tmpl, msgs, (size_t)n_msgs, 1, full + clen, (int)len + 1);
+        bitnet_chat_apply_template_ex(tmpl, msgs, (size_t)n_msgs, 1, full + clen, plain + clen, (int)len + 1);
         char *delta = full + before; /* the closing text, if any, goes just before it */
         memcpy(delta, closing, clen);
+        memset(plain + before, 0, clen); /* the template's markup */
         int n_new = pending >= 0;
         if (pending >= 0) toks[0] = pending;
-        int n = bitnet_tokenize_ex(model, delta, clen + len - before, pos == 0, 1, toks + n_new, (int)(len + clen + 2));
+        /* control tokens only from the template: what the user types stays text */
+        int n = bitnet_tokenize_chat(model, delta, clen + len - before, plain + before, pos == 0, toks + n_new,
+                                     (int)(len + clen + 2));
         if (n < 0) {
             fprintf(stderr, "infer: %s\n", bitnet_last_error());
             rc = 1;
@@ -311,6 +317,7 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
     free(msgs);
     free(line);
     free(full);
+    free(plain);
     free(reply);
     free(toks);
     return rc ? 1 : 0;

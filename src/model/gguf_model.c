@@ -517,5 +517,9 @@ bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bit
     if (bn_tokenizer_n_vocab(m->tok) < hp->vocab)
         return bn_error(BITNET_ERR_FORMAT, "%s: the tokenizer has %d tokens but the model has %d", f->path,
                         bn_tokenizer_n_vocab(m->tok), hp->vocab);
+    /* as llama.cpp: a token the tokenizer can produce must have an embedding row */
+    if (bn_tokenizer_n_vocab(m->tok) > hp->vocab)
+        return bn_error(BITNET_ERR_FORMAT, "%s: the tokenizer has %d tokens but token_embd.weight only %d rows",
+                        f->path, bn_tokenizer_n_vocab(m->tok), hp->vocab);
     return BITNET_OK;
 }

@@ -430,7 +430,7 @@ static bitnet_status load_tokenizer(const char *path, const bitnet_model_params 
         bitnet_status st = bn_tokenizer_from_llama2c(tp, m->hp.vocab, &m->tok);
         if (st != BITNET_OK) return st;
     }
-    if (bn_tokenizer_n_vocab(m->tok) < m->hp.vocab)
+    if (bn_tokenizer_n_vocab(m->tok) != m->hp.vocab)
         return bn_error(BITNET_ERR_FORMAT, "%s: the tokenizer %s has %d tokens but the model has %d", path, tp,
                         bn_tokenizer_n_vocab(m->tok), m->hp.vocab);
     return BITNET_OK;

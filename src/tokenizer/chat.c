@@ -33,11 +33,16 @@ const char *bn_chat_template_name(bn_chat_template t) {
 /* Output that counts what it could not store, like snprintf. */
 typedef struct {
     char *buf;
+    uint8_t *plain; /* or NULL: 1 for each byte that comes from a message */
     size_t cap, len;
+    int in_message; /* put() is writing a message's content or role */
 } out_buf;
 
 static void put(out_buf *o, const char *s, size_t n) {
-    if (o->len < o->cap) memcpy(o->buf + o->len, s, BN_MIN(n, o->cap - o->len));
+    if (o->len < o->cap) {
+        memcpy(o->buf + o->len, s, BN_MIN(n, o->cap - o->len));
+        if (o->plain) memset(o->plain + o->len, o->in_message, BN_MIN(n, o->cap - o->len));
+    }
     o->len += n;
 }
 
@@ -49,28 +54,44 @@ static void put_trimmed(out_buf *o, const char *s) {
     size_t a = 0, b = s ? strlen(s) : 0;
     while (a < b && strchr(" \t\n\v\f\r", s[a])) a++;
     while (b > a && strchr(" \t\n\v\f\r", s[b - 1])) b--;
+    o->in_message = 1;
     put(o, s + a, b - a);
+    o->in_message = 0;
+}
+
+/* A role as the template spells it: from the caller, so text, not markup. */
+static void put_role(out_buf *o, const char *role) {
+    o->in_message = 1;
+    put(o, role, strlen(role));
+    o->in_message = 0;
 }
 
 /* "system" -> "System": Jinja's capitalize (first letter up, the rest down). */
 static void put_capitalized(out_buf *o, const char *role) {
+    o->in_message = 1;
     for (size_t i = 0; role[i]; i++) {
         char c = role[i];
         if (i == 0 && c >= 'a' && c <= 'z') c = (char)(c - 32);
         else if (i > 0 && c >= 'A' && c <= 'Z') c = (char)(c + 32);
         put(o, &c, 1);
     }
+    o->in_message = 0;
 }
 
 size_t bn_chat_render(bn_chat_template t, const bitnet_chat_message *msgs, size_t n, int add_assistant, char *buf,
                       size_t cap) {
-    out_buf o = {buf, cap ? cap - 1 : 0, 0};
+    return bn_chat_render_ex(t, msgs, n, add_assistant, buf, NULL, cap);
+}
+
+size_t bn_chat_render_ex(bn_chat_template t, const bitnet_chat_message *msgs, size_t n, int add_assistant, char *buf,
+                         uint8_t *plain, size_t cap) {
+    out_buf o = {buf, plain, cap ? cap - 1 : 0, 0, 0};
     for (size_t i = 0; i < n; i++) {
         const char *role = msgs[i].role ? msgs[i].role : "user";
         switch (t) {
         case BN_CHAT_LLAMA3:
             puts_(&o, "<|start_header_id|>");
-            puts_(&o, role);
+            put_role(&o, role);
             puts_(&o, "<|end_header_id|>\n\n");
             put_trimmed(&o, msgs[i].content);
             puts_(&o, "<|eot_id|>");
@@ -98,12 +119,17 @@ size_t bn_chat_render(bn_chat_template t, const bitnet_chat_message *msgs, size_
 
 int bitnet_chat_apply_template(const char *tmpl, const bitnet_chat_message *msgs, size_t n_msgs, int add_assistant,
                                char *buf, int len) {
+    return bitnet_chat_apply_template_ex(tmpl, msgs, n_msgs, add_assistant, buf, NULL, len);
+}
+
+int bitnet_chat_apply_template_ex(const char *tmpl, const bitnet_chat_message *msgs, size_t n_msgs, int add_assistant,
+                                  char *buf, unsigned char *plain, int len) {
     if ((!msgs && n_msgs) || (!buf && len > 0) || len < 0) return bn_error(BITNET_ERR_ARG, "chat template: bad argument");
     bn_chat_template t = bn_chat_detect(tmpl);
     if (t == BN_CHAT_UNKNOWN)
         return bn_error(BITNET_ERR_UNSUPPORTED, "chat template not recognised (known: Llama-3, BitNet-b1.58-2B-4T, "
                         "or the names llama3, bitnet, plain)");
-    size_t need = bn_chat_render(t, msgs, n_msgs, add_assistant, buf, (size_t)len);
+    size_t need = bn_chat_render_ex(t, msgs, n_msgs, add_assistant, buf, plain, (size_t)len);
     if (need > INT32_MAX) return bn_error(BITNET_ERR_ARG, "chat template: conversation too long");
     return (int)need;
 }

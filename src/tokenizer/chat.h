@@ -21,6 +21,7 @@
 #define BN_CHAT_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "bitnet.h"
 
@@ -47,5 +48,9 @@ const char *bn_chat_template_name(bn_chat_template t);
  * user turns. */
 size_t bn_chat_render(bn_chat_template t, const bitnet_chat_message *msgs, size_t n, int add_assistant, char *buf,
                       size_t cap);
+/* The same; plain (cap bytes, or NULL) gets 1 for each byte of buf that comes
+ * from a message (content, role), 0 for the template's markup. */
+size_t bn_chat_render_ex(bn_chat_template t, const bitnet_chat_message *msgs, size_t n, int add_assistant, char *buf,
+                         uint8_t *plain, size_t cap);
 
 #endif

@@ -385,7 +385,17 @@ typedef struct {
     int32_t tok; /* -1: text */
 } tok_frag;
 
-static tok_frag *partition(const bn_tokenizer *t, const char *text, uint64_t len, int parse_special, int *n_frag) {
+/* Whether a special token at [at, at + n) may be matched: control tokens not
+ * across a byte marked plain (text from a chat message). */
+static int may_match(const bn_tokenizer *t, int32_t id, const uint8_t *plain, uint64_t at, uint64_t n) {
+    if (!plain || t->type[id] == BN_TOKEN_USER_DEFINED) return 1;
+    for (uint64_t i = 0; i < n; i++)
+        if (plain[at + i]) return 0;
+    return 1;
+}
+
+static tok_frag *partition(const bn_tokenizer *t, const char *text, uint64_t len, int parse_special,
+                           const uint8_t *plain, int *n_frag) {
     int cap = 16, n = 1;
     tok_frag *fr = malloc((size_t)cap * sizeof *fr);
     if (!fr) return NULL;
@@ -402,6 +412,10 @@ static tok_frag *partition(const bn_tokenizer *t, const char *text, uint64_t len
         for (int i = 0; i < n; i++) {
             if (fr[i].tok >= 0 || fr[i].len < sl) continue;
             const char *m = memmem(text + fr[i].off, (size_t)fr[i].len, s, (size_t)sl);
+            while (m && !may_match(t, id, plain, (uint64_t)(m - text), sl)) { /* a message's text: look further */
+                const uint64_t from = (uint64_t)(m - text) + 1, end = fr[i].off + fr[i].len;
+                m = end - from >= sl ? memmem(text + from, (size_t)(end - from), s, (size_t)sl) : NULL;
+            }
             if (!m) continue;
             if (n + 2 > cap) {
                 tok_frag *nf = realloc(fr, (size_t)(cap *= 2) * sizeof *fr);
@@ -427,6 +441,11 @@ static tok_frag *partition(const bn_tokenizer *t, const char *text, uint64_t len
 
 int bn_tokenizer_encode_ex(const bn_tokenizer *t, const char *text, uint64_t len, int add_bos, int parse_special,
                            int32_t *out, int max_tokens) {
+    return bn_tokenizer_encode_plain(t, text, len, NULL, add_bos, parse_special, out, max_tokens);
+}
+
+int bn_tokenizer_encode_plain(const bn_tokenizer *t, const char *text, uint64_t len, const uint8_t *plain, int add_bos,
+                              int parse_special, int32_t *out, int max_tokens) {
     if (!t || (!text && len) || max_tokens < 0 || (!out && max_tokens > 0))
         return bn_error(BITNET_ERR_ARG, "tokenize: bad argument");
     if (len > TOK_MAX_TEXT) return bn_error(BITNET_ERR_ARG, "tokenize: text of %llu bytes is too long", (unsigned long long)len);
@@ -437,7 +456,7 @@ int bn_tokenizer_encode_ex(const bn_tokenizer *t, const char *text, uint64_t len
     }
     if (len > 0) { /* like SentencePiece, an empty text gets no dummy prefix */
         int n_frag;
-        tok_frag *fr = partition(t, text, len, parse_special, &n_frag);
+        tok_frag *fr = partition(t, text, len, parse_special, plain, &n_frag);
         if (!fr) return bn_error(BITNET_ERR_NOMEM, "tokenize: out of memory");
         int prev_special = 1; /* SPM: a space goes before text that starts the input or follows a special token */
         for (int i = 0; i < n_frag && n_out >= 0; i++) {

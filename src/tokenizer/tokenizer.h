@@ -88,6 +88,10 @@ int bn_tokenizer_encode(const bn_tokenizer *t, const char *text, uint64_t len, i
  * that follows a special token). BPE vocabularies get no dummy prefix. */
 int bn_tokenizer_encode_ex(const bn_tokenizer *t, const char *text, uint64_t len, int add_bos, int parse_special,
                            int32_t *out, int max_tokens);
+/* The same, except that control tokens are not matched across a byte with
+ * plain[i] != 0 (plain: len bytes, or NULL): chat message content stays text. */
+int bn_tokenizer_encode_plain(const bn_tokenizer *t, const char *text, uint64_t len, const uint8_t *plain, int add_bos,
+                              int parse_special, int32_t *out, int max_tokens);
 
 /* Piece bytes of `token` as printed after `prev`. SPM: llama2.c's rule (strip
  * one leading space when prev is BOS; <0xXX> gives the raw byte). BPE: the

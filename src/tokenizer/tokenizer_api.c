@@ -94,6 +94,13 @@ int bitnet_tokenize_ex(const bitnet_model *m, const char *text, size_t len, int 
     return bn_tokenizer_encode_ex(m->tok, text, len, add_bos, parse_special, tokens, max_tokens);
 }
 
+int bitnet_tokenize_chat(const bitnet_model *m, const char *text, size_t len, const unsigned char *plain, int add_bos,
+                         bitnet_token *tokens, int max_tokens) {
+    if (!m || (!text && len) || (!tokens && max_tokens > 0) || max_tokens < 0)
+        return bn_error(BITNET_ERR_ARG, "tokenize: bad argument");
+    return bn_tokenizer_encode_plain(m->tok, text, len, plain, add_bos, 1, tokens, max_tokens);
+}
+
 bitnet_token bitnet_token_eot(const bitnet_model *m) { return bn_tokenizer_eot(m->tok); }
 int bitnet_token_is_eog(const bitnet_model *m, bitnet_token token) { return bn_tokenizer_is_eog(m->tok, token); }
 const char *bitnet_model_chat_template(const bitnet_model *m) { return bn_tokenizer_chat_template(m->tok); }
