@@ -324,6 +324,10 @@ static int handle_completion(conn *c, const bn_http_request *rq, int chat) {
     }
     for (int i = 0; i < job.n_prompt; i++) bitnet_sampler_accept(job.sampler, job.prompt[i]);
     int sub = bn_sched_submit(g.sched, &job);
+    if (sub == -3) { /* a token the model has no embedding for */
+        rc = respond_error(c, 400, bitnet_last_error(), ka, NULL);
+        goto out;
+    }
     if (sub != 0) {
         rc = respond_error(c, 503, sub == -2 ? "the server is shutting down"
                                              : "all slots are busy and the queue is full; retry later", 0, "Retry-After: 1\r\n");

@@ -151,7 +151,8 @@ typedef struct bn_sched bn_sched;
  * step evaluates at most n_batch tokens (the context's n_batch; >= the slots).
  * max_queue requests may wait beyond the slots. */
 bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch, int max_queue, bn_sched **out);
-/* 0: accepted; -1: slots and queue are full (503); -2: shutting down (503). */
+/* 0: accepted; -1: slots and queue are full (503); -2: shutting down (503);
+ * -3: a prompt token outside the vocabulary (400, bitnet_last_error() says which). */
 int bn_sched_submit(bn_sched *s, bn_job *j);
 /* Waits up to timeout_ms for output, appends what is new to dst, returns job->done. */
 int bn_sched_wait(bn_sched *s, bn_job *j, bn_buf *dst, int timeout_ms);

@@ -30,6 +30,7 @@ typedef struct {
     int limit;               /* tokens to generate at most                            */
     bitnet_token last, prev; /* last sampled token (fed next step) and the one before */
     int sample_now;          /* this step ends with this sequence's logits             */
+    int failed;              /* this step's forward pass failed for this sequence     */
     int new_token;           /* this step produced a token (not EOS)                   */
     uint64_t t_last;         /* when the previous token was produced                   */
     bn_stop_filter filter;
@@ -46,6 +47,8 @@ struct bn_sched {
     slot *slots;
     bitnet_token *b_tok; /* [n_batch] the step's batch */
     int *b_pos, *b_seq;
+    bitnet_token *r_tok; /* [n_batch] one sequence's part of it, when the batch failed */
+    int *r_pos, *r_seq;
 
     pthread_mutex_t mu;
     pthread_cond_t wake; /* new job, cancellation, shutdown        */
@@ -223,13 +226,29 @@ static void *decode_main(void *arg) {
         int n = build_batch(s);
         uint64_t t0 = bn_time_ns();
         bitnet_status st = bitnet_eval_batch(s->ctx, s->b_tok, s->b_pos, s->b_seq, n);
-        if (st != BITNET_OK) fprintf(stderr, "server: forward pass failed: %s\n", bitnet_last_error());
+        for (int i = 0; i < s->n_slots; i++) s->slots[i].failed = 0;
+        if (st != BITNET_OK) {
+            /* The batch is checked before any cache is written, so nothing was
+             * computed: run each sequence's part alone, and fail only those that
+             * fail alone, never one request for another's. */
+            fprintf(stderr, "server: batched forward pass failed (%s); evaluating the sequences one by one\n",
+                    bitnet_last_error());
+            for (int i = 0; i < s->n_slots; i++) {
+                int m = 0;
+                for (int k = 0; k < n; k++)
+                    if (s->b_seq[k] == i) s->r_tok[m] = s->b_tok[k], s->r_pos[m] = s->b_pos[k], s->r_seq[m++] = i;
+                if (m && bitnet_eval_batch(s->ctx, s->r_tok, s->r_pos, s->r_seq, m) != BITNET_OK) {
+                    fprintf(stderr, "server: slot %d failed: %s\n", i, bitnet_last_error());
+                    s->slots[i].failed = 1;
+                }
+            }
+        }
         int n_new = 0;
         for (int i = 0; i < s->n_slots; i++) {
             slot *sl = &s->slots[i];
             sl->new_token = 0;
             if (!sl->job) continue;
-            if (st != BITNET_OK) sl->finish = BN_FINISH_ERROR; /* the caches may be half written */
+            if (sl->failed) sl->finish = BN_FINISH_ERROR;
             else if (sl->sample_now) sample_slot(s, i);
             n_new += sl->new_token;
         }
@@ -284,11 +303,17 @@ bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch
     s->b_tok = malloc((size_t)s->n_batch * sizeof *s->b_tok);
     s->b_pos = malloc((size_t)s->n_batch * sizeof *s->b_pos);
     s->b_seq = malloc((size_t)s->n_batch * sizeof *s->b_seq);
-    if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq) {
+    s->r_tok = malloc((size_t)s->n_batch * sizeof *s->r_tok);
+    s->r_pos = malloc((size_t)s->n_batch * sizeof *s->r_pos);
+    s->r_seq = malloc((size_t)s->n_batch * sizeof *s->r_seq);
+    if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->r_tok || !s->r_pos || !s->r_seq) {
         free(s->slots);
         free(s->b_tok);
         free(s->b_pos);
         free(s->b_seq);
+        free(s->r_tok);
+        free(s->r_pos);
+        free(s->r_seq);
         free(s);
         return bn_error(BITNET_ERR_NOMEM, "server: out of memory");
     }
@@ -311,6 +336,13 @@ bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch
 }
 
 int bn_sched_submit(bn_sched *s, bn_job *j) {
+    /* a token without an embedding row would fail the shared batch of every slot */
+    for (int i = 0; i < j->n_prompt; i++)
+        if (j->prompt[i] < 0 || j->prompt[i] >= s->n_vocab) {
+            bn_error(BITNET_ERR_ARG, "token id %d at prompt position %d is outside the model's vocabulary (0..%d)",
+                     j->prompt[i], i, s->n_vocab - 1);
+            return -3;
+        }
     pthread_mutex_lock(&s->mu);
     int rc = 0;
     if (s->stopping) rc = -2;
@@ -407,5 +439,8 @@ void bn_sched_free(bn_sched *s) {
     free(s->b_tok);
     free(s->b_pos);
     free(s->b_seq);
+    free(s->r_tok);
+    free(s->r_pos);
+    free(s->r_seq);
     free(s);
 }

@@ -224,3 +224,96 @@ TEST(reliability_10_ak42_header_padding_must_be_zero) {
     free(bytes);
     unlink(path);
 }
+
+/* 2. A GGUF whose vocabulary is longer than its embedding was accepted, and a
+ * prompt token beyond the embedding failed the server's whole batch: such a
+ * file is refused at load now, as llama.cpp refuses it. */
+#include "formats/gguf.h"
+
+TEST(reliability_2_vocabulary_longer_than_embedding_refused) {
+    gguf_file *f = NULL;
+    REQUIRE(gguf_open("models/default.gguf", &f) == BITNET_OK);
+    gguf_writer *w = gguf_writer_new();
+    for (uint64_t i = 0; i < f->n_kv; i++) {
+        char key[256];
+        snprintf(key, sizeof key, "%.*s", (int)f->kv[i].key.len, f->kv[i].key.data);
+        if (strcmp(key, "general.alignment") != 0) gguf_writer_set_value(w, key, &f->kv[i].value);
+    }
+    uint64_t rows = 0;
+    for (uint64_t i = 0; i < f->n_tensors; i++) {
+        const gguf_tensor *t = &f->tensors[i];
+        char name[256];
+        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
+        if (strcmp(name, "token_embd.weight") == 0) { /* half the rows */
+            uint64_t ne[4] = {t->ne[0], t->ne[1] / 2, 1, 1};
+            rows = ne[1];
+            gguf_writer_add_tensor(w, name, 2, ne, t->type, t->data, t->nbytes / 2);
+        } else {
+            gguf_writer_add_tensor(w, name, t->n_dims, t->ne, t->type, t->data, t->nbytes);
+        }
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s", bn_test_tmp(".gguf"));
+    REQUIRE(gguf_writer_write(w, path) == BITNET_OK);
+    gguf_writer_free(w);
+    gguf_close(f);
+    bitnet_model *m = NULL;
+    CHECK(bitnet_model_load(path, NULL, &m) == BITNET_ERR_FORMAT);
+    char want[160];
+    snprintf(want, sizeof want, "the tokenizer has %llu tokens but token_embd.weight only %llu rows",
+             (unsigned long long)rows * 2, (unsigned long long)rows);
+    CHECK_MSG(strstr(bitnet_last_error(), want), "%s", bitnet_last_error());
+    bitnet_model_free(m);
+    unlink(path);
+}
+
+/* 2. The scheduler checks each request's tokens before it joins the shared
+ * batch: a bad one is refused alone (the server answers 400) while another
+ * request runs to its end. */
+#include "server.h"
+
+static void make_job(bn_job *j, bn_gen_request *req, const bitnet_token *toks, int n, int n_vocab) {
+    bn_job_init(j);
+    j->prompt = malloc((size_t)n * sizeof *toks);
+    memcpy(j->prompt, toks, (size_t)n * sizeof *toks);
+    j->n_prompt = n;
+    j->req = req;
+    bitnet_sampler_params sp = bitnet_sampler_default_params();
+    sp.temp = 0.0f;
+    j->sampler = bitnet_sampler_new(&sp, n_vocab);
+}
+
+TEST(reliability_2_bad_request_token_fails_alone) {
+    bitnet_model *m = NULL;
+    REQUIRE(bitnet_model_load_default(NULL, &m) == BITNET_OK);
+    bitnet_context_params cp = bitnet_context_default_params();
+    cp.n_seq = 2;
+    cp.n_ctx = 64;
+    bitnet_context *ctx = NULL;
+    REQUIRE(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
+    bn_sched *s = NULL;
+    REQUIRE(bn_sched_new(m, ctx, 64, 4, &s) == BITNET_OK);
+    char err[200];
+    bn_gen_request req;
+    const char *body = "{\"prompt\": \"x\", \"max_tokens\": 8}";
+    REQUIRE_MSG(bn_server_parse_request(body, strlen(body), 0, &req, err, sizeof err) == 0, "%s", err);
+    const int V = bitnet_n_vocab(m);
+    const bitnet_token good[3] = {1, 10, 20}, bad[3] = {1, V + 5, 20};
+    bn_job a, b;
+    make_job(&a, &req, good, 3, V);
+    make_job(&b, &req, bad, 3, V);
+    CHECK_EQ_INT(bn_sched_submit(s, &b), -3);
+    CHECK_MSG(strstr(bitnet_last_error(), "outside the model's vocabulary"), "%s", bitnet_last_error());
+    REQUIRE(bn_sched_submit(s, &a) == 0);
+    bn_buf out = {0};
+    while (!bn_sched_wait(s, &a, &out, 1000)) {
+    }
+    CHECK_MSG(a.finish != BN_FINISH_ERROR && a.n_gen > 0, "the good request: finish %d, %d tokens", (int)a.finish, a.n_gen);
+    bn_buf_free(&out);
+    bn_sched_free(s);
+    bn_job_destroy(&a);
+    bn_job_destroy(&b);
+    bn_gen_request_free(&req);
+    bitnet_context_free(ctx);
+    bitnet_model_free(m);
+}
