@@ -4,11 +4,17 @@
  *   build/server -m model.gguf --slots 4 --port 8080 -t 2
  *
  * Threads: the main thread accepts; each connection gets a thread (bounded by
- * --max-connections) that reads requests with poll() deadlines, parses them
+ * --max-connections, and --max-connections-per-client for one address) that
+ * reads requests with poll() deadlines (shorter while the server is nearly
+ * full), parses them
  * (server/http.c, src/server_api.c), submits generation jobs to the scheduler
  * (server/server_sched.c) and writes the answers, polling its socket while it
  * waits so that a client that goes away frees its slot at once. One decode
- * thread runs all slots in one batched forward pass per step. See docs/server.md. */
+ * thread runs all slots in one batched forward pass per step. A connection over
+ * a limit gets no thread: the accept loop itself reads its request (1 s at
+ * most), answers GET /health and /metrics (so a flood never hides the server's
+ * health) and everything else with a 503 it lets the client read before
+ * closing. See docs/server.md. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -36,7 +42,7 @@
 
 typedef struct {
     const char *model, *tokenizer, *host, *api_key, *alias, *cpu_affinity;
-    int port, slots, n_ctx, n_threads, n_batch, queue, max_conns, timeout_s, grace_ms;
+    int port, slots, n_ctx, n_threads, n_batch, queue, max_conns, max_per_client, timeout_s, grace_ms;
     long max_body;
     bitnet_kv_type kv_type;
 } options;
@@ -64,6 +70,9 @@ typedef struct {
     int fd;
     char *buf;
     size_t len, cap;
+    unsigned char addr[16]; /* the client's address (IPv4 in the first 4 bytes) */
+    uint64_t started;       /* bn: when it was accepted                        */
+    int counted;            /* holds a connection slot (n_conns, per client)   */
 } conn;
 
 static void usage(FILE *out) {
@@ -86,6 +95,9 @@ static void usage(FILE *out) {
             "      --api-key KEY         require 'Authorization: Bearer KEY' (not for /health)\n"
             "      --max-body BYTES      largest request body, else 413 (default 1048576)\n"
             "      --max-connections N   open connections, beyond that 503 (default 64)\n"
+            "      --max-connections-per-client N\n"
+            "                            open connections from one address, beyond that 503\n"
+            "                            (default: a quarter of --max-connections, at least 4)\n"
             "      --timeout S           seconds to receive a request's headers, and its body,\n"
             "                            and to send a response (default 10)\n"
             "      --shutdown-grace MS   on SIGINT/SIGTERM, time running requests get to finish\n"
@@ -138,6 +150,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--kv-type")) ok = parse_kv_type(a, v, &o->kv_type);
         else if (!strcmp(a, "--max-body")) ok = parse_long(a, v, 1, 1L << 30, &o->max_body);
         else if (!strcmp(a, "--max-connections")) ok = parse_int(a, v, 1, 65536, &o->max_conns);
+        else if (!strcmp(a, "--max-connections-per-client")) ok = parse_int(a, v, 1, 65536, &o->max_per_client);
         else if (!strcmp(a, "--timeout")) ok = parse_int(a, v, 1, 3600, &o->timeout_s);
         else if (!strcmp(a, "--shutdown-grace")) ok = parse_int(a, v, 0, 3600000, &o->grace_ms);
         else {
@@ -147,6 +160,7 @@ static int parse_args(int argc, char **argv, options *o) {
         if (!ok) return 0;
     }
     if (o->n_batch < o->slots) o->n_batch = o->slots; /* every slot decodes each step */
+    if (!o->max_per_client) o->max_per_client = o->max_conns / 4 > 4 ? o->max_conns / 4 : 4;
     return 1;
 }
 
@@ -457,13 +471,75 @@ static int route(conn *c, const bn_http_request *rq) {
 
 /* ---- connections --------------------------------------------------------------------------- */
 
+/* Connection slots: --max-connections in all, --max-connections-per-client
+ * for one address. At most max_conns addresses hold slots at once, so a table
+ * of that size, scanned under a lock at accept and release, is enough. */
+static struct {
+    pthread_mutex_t mu;
+    struct {
+        unsigned char addr[16];
+        int count;
+    } *e;
+} g_slots = {PTHREAD_MUTEX_INITIALIZER, NULL};
+
+static int slot_acquire(conn *c) {
+    int ok = 0, free_i = -1, found = -1;
+    pthread_mutex_lock(&g_slots.mu);
+    if (atomic_load(&g.n_conns) < g.o.max_conns) {
+        for (int i = 0; i < g.o.max_conns && found < 0; i++) {
+            if (g_slots.e[i].count == 0) {
+                if (free_i < 0) free_i = i;
+            } else if (!memcmp(g_slots.e[i].addr, c->addr, 16)) {
+                found = i;
+            }
+        }
+        if (found < 0 && free_i >= 0) memcpy(g_slots.e[found = free_i].addr, c->addr, 16);
+        if (found >= 0 && g_slots.e[found].count < g.o.max_per_client) {
+            g_slots.e[found].count++;
+            atomic_fetch_add(&g.n_conns, 1);
+            ok = c->counted = 1;
+        }
+    }
+    pthread_mutex_unlock(&g_slots.mu);
+    return ok;
+}
+
+/* Gives the slot back as soon as the last response is written (not after the
+ * lingering close): a client that reconnects at once finds it free. */
+static void slot_release(conn *c) {
+    if (!c->counted) return;
+    pthread_mutex_lock(&g_slots.mu);
+    for (int i = 0; i < g.o.max_conns; i++)
+        if (g_slots.e[i].count > 0 && !memcmp(g_slots.e[i].addr, c->addr, 16)) {
+            g_slots.e[i].count--;
+            break;
+        }
+    atomic_fetch_sub(&g.n_conns, 1);
+    c->counted = 0;
+    pthread_mutex_unlock(&g_slots.mu);
+}
+
+/* Nearly full (3/4 of the slots, in all or for this client): requests must
+ * send their headers within 2 s, so slow clients cannot hold the rest. */
+static int near_limit(const conn *c) {
+    if (atomic_load(&g.n_conns) * 4 >= g.o.max_conns * 3) return 1;
+    int mine = 0;
+    pthread_mutex_lock(&g_slots.mu);
+    for (int i = 0; i < g.o.max_conns; i++)
+        if (g_slots.e[i].count > 0 && !memcmp(g_slots.e[i].addr, c->addr, 16)) mine = g_slots.e[i].count;
+    pthread_mutex_unlock(&g_slots.mu);
+    return mine * 4 >= g.o.max_per_client * 3 && g.o.max_per_client > 1;
+}
+
 /* Reads until buf holds one whole request (or the deadline passes). Returns
  * BN_HTTP_COMPLETE, BN_HTTP_ERROR (answered already), or BN_HTTP_NEED_MORE
  * when the connection should just close (client gone, idle, shutting down). */
 static int read_request(conn *c, bn_http_request *rq) {
-    uint64_t deadline = now_ns() + (uint64_t)g.o.timeout_s * 1000000000ull;
+    const uint64_t start = now_ns(), short_ns = 2000000000ull;
+    uint64_t deadline = start + (uint64_t)g.o.timeout_s * 1000000000ull;
     int body_phase = 0, sent_continue = 0;
     for (;;) {
+        if (!body_phase && deadline > start + short_ns && near_limit(c)) deadline = start + short_ns;
         bn_http_result r = bn_http_parse_request(c->buf, c->len, rq, &g.limits);
         if (r == BN_HTTP_COMPLETE) return r;
         if (r == BN_HTTP_ERROR) {
@@ -550,11 +626,11 @@ static void *conn_main(void *arg) {
             if (nb) c->buf = nb, c->cap = g.limits.max_header_bytes + 1;
         }
     }
+    slot_release(c); /* the last response is written */
     linger_close(c->fd);
     free(c->buf);
     free(c);
     free(rq);
-    atomic_fetch_sub(&g.n_conns, 1);
     return NULL;
 }
 
@@ -605,40 +681,138 @@ static int bound_port(int fd) {
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
+/* ---- connections over a limit ----------------------------------------------------------------
+ * They get no thread. The accept loop reads each one's request for at most
+ * 1 s, answers GET /health and /metrics as usual and anything else with a 503,
+ * then shuts its side and discards what the client still sends (up to 1 s)
+ * before closing, so that the client reads the answer instead of a reset. */
+
+#define OVF_MAX 256
+#define OVF_BUF 2048
+
+typedef struct {
+    int fd, draining;
+    uint64_t deadline;
+    size_t len;
+    char buf[OVF_BUF];
+} overflow_conn;
+
+static overflow_conn *g_ovf[OVF_MAX];
+static int g_n_ovf;
+
+static void overflow_close(int i) {
+    close(g_ovf[i]->fd);
+    free(g_ovf[i]);
+    g_ovf[i] = g_ovf[--g_n_ovf];
+}
+
+static void overflow_add(int fd) {
+    overflow_conn *o = g_n_ovf < OVF_MAX ? calloc(1, sizeof *o) : NULL;
+    if (!o) { /* too many even for this: nothing more can be done cheaply */
+        close(fd);
+        return;
+    }
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    o->fd = fd;
+    o->deadline = now_ns() + 1000000000ull;
+    g_ovf[g_n_ovf++] = o;
+}
+
+/* The request is in (or the time is up): answer it, start draining. */
+static void overflow_answer(overflow_conn *o, int complete) {
+    fcntl(o->fd, F_SETFL, fcntl(o->fd, F_GETFL) & ~O_NONBLOCK);
+    struct timeval tv = {1, 0};
+    setsockopt(o->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    conn tmp = {o->fd, NULL, 0, 0, {0}, 0, 0};
+    bn_http_request *rq = complete ? malloc(sizeof *rq) : NULL;
+    int served = 0;
+    if (rq && bn_http_parse_request(o->buf, o->len, rq, &g.limits) == BN_HTTP_COMPLETE &&
+        bn_http_eq_nocase(rq->method, rq->method_len, "GET") &&
+        ((rq->path_len == 7 && !memcmp(rq->path, "/health", 7)) || (rq->path_len == 8 && !memcmp(rq->path, "/metrics", 8)))) {
+        route(&tmp, rq); /* /metrics still needs the API key */
+        served = 1;
+    }
+    free(rq);
+    if (!served) respond_error(&tmp, 503, "too many open connections", 0, "Retry-After: 1\r\n");
+    shutdown(o->fd, SHUT_WR);
+    fcntl(o->fd, F_SETFL, fcntl(o->fd, F_GETFL) | O_NONBLOCK);
+    o->draining = 1;
+    o->deadline = now_ns() + 1000000000ull;
+}
+
+/* Input or time for overflow connection i; returns 1 if it was closed. */
+static int overflow_step(int i, int readable) {
+    overflow_conn *o = g_ovf[i];
+    if (readable) {
+        char sink[4096];
+        char *dst = o->draining ? sink : o->buf + o->len;
+        size_t room = o->draining ? sizeof sink : OVF_BUF - 1 - o->len;
+        ssize_t n = room ? recv(o->fd, dst, room, 0) : 0;
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) { /* EOF or error: done */
+            if (!o->draining) overflow_answer(o, 0);
+            overflow_close(i);
+            return 1;
+        }
+        if (n > 0 && !o->draining) {
+            o->len += (size_t)n;
+            o->buf[o->len] = 0;
+            if (strstr(o->buf, "\r\n\r\n") || o->len == OVF_BUF - 1) overflow_answer(o, 1);
+        }
+    }
+    if (now_ns() >= o->deadline) {
+        if (!o->draining) overflow_answer(o, 0); /* slow: a 503 without reading on */
+        else {
+            overflow_close(i);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 static void accept_loop(int lfd) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
+    static struct pollfd p[2 + OVF_MAX];
     while (!atomic_load(&g.stopping)) {
-        struct pollfd p[2] = {{lfd, POLLIN, 0}, {g.wake_pipe[0], POLLIN, 0}};
-        if (poll(p, 2, -1) < 0) {
+        p[0] = (struct pollfd){lfd, POLLIN, 0};
+        p[1] = (struct pollfd){g.wake_pipe[0], POLLIN, 0};
+        const int n_ovf = g_n_ovf;
+        for (int i = 0; i < n_ovf; i++) p[2 + i] = (struct pollfd){g_ovf[i]->fd, POLLIN, 0};
+        if (poll(p, (nfds_t)(2 + n_ovf), n_ovf ? 50 : -1) < 0) {
             if (errno == EINTR) continue;
             break;
         }
+        for (int i = n_ovf - 1; i >= 0; i--) /* backwards: closing moves the last entry into i */
+            overflow_step(i, (p[2 + i].revents & (POLLIN | POLLHUP | POLLERR)) != 0);
         if (!(p[0].revents & POLLIN)) continue;
-        int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
         if (fd < 0) continue;
         conn *c = calloc(1, sizeof *c);
-        if (!c || atomic_load(&g.n_conns) >= g.o.max_conns) {
-            /* over the limit: answer here, briefly, without a thread */
-            conn tmp = {fd, NULL, 0, 0};
-            struct timeval tv = {1, 0};
-            setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-            respond_error(&tmp, 503, "too many open connections", 0, "Retry-After: 1\r\n");
+        if (!c) {
             close(fd);
-            free(c);
             continue;
         }
         c->fd = fd;
+        c->started = now_ns();
+        if (ss.ss_family == AF_INET) memcpy(c->addr, &((struct sockaddr_in *)&ss)->sin_addr, 4);
+        else if (ss.ss_family == AF_INET6) memcpy(c->addr, &((struct sockaddr_in6 *)&ss)->sin6_addr, 16);
+        if (!slot_acquire(c)) { /* over a limit: no thread */
+            free(c);
+            overflow_add(fd);
+            continue;
+        }
         pthread_t t;
-        atomic_fetch_add(&g.n_conns, 1);
         if (pthread_create(&t, &attr, conn_main, c) != 0) {
-            atomic_fetch_sub(&g.n_conns, 1);
+            slot_release(c);
             close(fd);
             free(c);
         }
     }
+    while (g_n_ovf > 0) overflow_close(g_n_ovf - 1);
     pthread_attr_destroy(&attr);
 }
 
@@ -646,6 +820,10 @@ int main(int argc, char **argv) {
     if (!parse_args(argc, argv, &g.o)) return 2;
     pthread_mutex_init(&g.mu, NULL);
     g.limits = bn_http_default_limits();
+    if (!(g_slots.e = calloc((size_t)g.o.max_conns, sizeof *g_slots.e))) {
+        fprintf(stderr, "server: out of memory\n");
+        return 1;
+    }
     g.limits.max_body_bytes = (size_t)g.o.max_body;
     g.started = (long long)time(NULL);
 
@@ -705,6 +883,7 @@ int main(int argc, char **argv) {
         bn_sched_free(g.sched);
         bitnet_context_free(ctx);
         bitnet_model_free(g.model);
+        free(g_slots.e);
     }
     fprintf(stderr, "server: stopped%s\n", left ? " (some clients did not read their last bytes)" : "");
     return 0;

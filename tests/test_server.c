@@ -2,6 +2,7 @@
  * (src/server_api.c) as unit tests, then the real server on a loopback port driven
  * by curl: every endpoint, streaming, the error cases, concurrency, a client that
  * disconnects, and SIGTERM with streams in flight. Uses the embedded model. */
+#include <errno.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <signal.h>
@@ -748,4 +749,175 @@ TEST_E2E(server_end_to_end) {
     CHECK_MSG(strstr(log, "server: stopped"), "server log: %s", log);
     free(log);
     unlink(err_path);
+}
+
+/* ---- reliability round 2: connection limits (docs/security.md) ------------------------ */
+
+/* Starts build/server with extra options on a free port (g_port); 0 on failure. */
+static pid_t start_server(const char *opts, char *log, size_t cap) {
+    char cmd[1024];
+    snprintf(log, cap, "%s", bn_test_tmp(".log"));
+    const char *prefix = getenv("BITNET_EXEC_PREFIX");
+    snprintf(cmd, sizeof cmd, "exec %s %s/server --port 0 %s 2>'%s'", prefix ? prefix : "", BN_BUILD_DIR, opts, log);
+    pid_t srv = spawn_sh(cmd);
+    g_port = 0;
+    if (wait_for_text(log, "listening on http://127.0.0.1:", 60)) {
+        char *l = slurp(log);
+        g_port = atoi(strstr(l, "127.0.0.1:") + 10);
+        free(l);
+    }
+    if (g_port <= 0) {
+        kill(srv, SIGKILL);
+        wait_exit(srv, 10);
+        return 0;
+    }
+    return srv;
+}
+
+static void stop_server(pid_t srv, const char *log) {
+    kill(srv, SIGTERM);
+    CHECK_EQ_INT(wait_exit(srv, 30), 0);
+    unlink(log);
+}
+
+/* Sends a whole request on a new connection (after delay_ms) and reads the answer to EOF. */
+static char *exchange_after(const char *request, int delay_ms) {
+    int fd = connect_raw();
+    if (fd < 0) return calloc(1, 1);
+    if (delay_ms) sleep_ms(delay_ms);
+    send(fd, request, strlen(request), MSG_NOSIGNAL);
+    char *r = read_all(fd);
+    close(fd);
+    return r;
+}
+
+static char *exchange(const char *request) { return exchange_after(request, 0); }
+
+/* As exchange_after, and *reset = 1 when the connection ended with a reset
+ * (ECONNRESET) instead of the server's orderly close. */
+static char *exchange_reset(const char *request, int delay_ms, int *reset) {
+    *reset = 0;
+    int fd = connect_raw();
+    if (fd < 0) return calloc(1, 1);
+    if (delay_ms) sleep_ms(delay_ms);
+    send(fd, request, strlen(request), MSG_NOSIGNAL);
+    size_t cap = 1 << 16, n = 0;
+    char *b = malloc(cap);
+    ssize_t r;
+    while (n < cap - 1 && (r = recv(fd, b + n, cap - 1 - n, 0)) > 0) n += (size_t)r;
+    if (r < 0 && errno == ECONNRESET) *reset = 1;
+    b[n] = 0;
+    close(fd);
+    return b;
+}
+
+/* 4. Over --max-connections the 503 was written and the socket closed unread:
+ * clients saw a reset. Now the request is read and the 503 arrives. */
+TEST_E2E(reliability_4_over_the_limit_clients_read_503) {
+    char log[256];
+    pid_t srv = start_server("--max-connections 2 --timeout 10", log, sizeof log);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    int held[2] = {connect_raw(), connect_raw()}; /* both slots, idle */
+    sleep_ms(100);
+    const char *body = "{\"prompt\":\"Once\",\"max_tokens\":2}";
+    char req[512];
+    snprintf(req, sizeof req,
+             "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+             strlen(body), body);
+    int got = 0, resets = 0;
+    for (int i = 0; i < 10; i++) { /* the request arrives after the server decided: it must read it first */
+        int reset;
+        char *r = exchange_reset(req, i % 2 ? 50 : 0, &reset);
+        got += strncmp(r, "HTTP/1.1 503", 12) == 0 && strstr(r, "too many open connections") != NULL;
+        resets += reset;
+        free(r);
+    }
+    CHECK_MSG(got == 10, "%d of 10 clients over the limit read the 503", got);
+    /* an unread request at close() makes the kernel reset the connection, which can
+     * destroy the answer in flight: the server reads it and closes in order */
+    CHECK_MSG(resets == 0, "%d of 10 connections over the limit ended with a reset", resets);
+    /* a client still sending its body when the answer comes must not be reset either */
+    static char big[65536 + 256];
+    int n = snprintf(big, sizeof big, "POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Length: 65536\r\n\r\n");
+    memset(big + n, ' ', 65536);
+    got = 0;
+    for (int i = 0; i < 10; i++) {
+        int fd = connect_raw();
+        if (fd < 0) continue;
+        send(fd, big, (size_t)n, MSG_NOSIGNAL);
+        sleep_ms(50);
+        for (size_t off = (size_t)n; off < (size_t)n + 65536;) {
+            ssize_t w = send(fd, big + off, (size_t)n + 65536 - off, MSG_NOSIGNAL);
+            if (w <= 0) break;
+            off += (size_t)w;
+        }
+        char *r = read_all(fd);
+        got += strncmp(r, "HTTP/1.1 503", 12) == 0;
+        free(r);
+        close(fd);
+    }
+    CHECK_MSG(got == 10, "%d of 10 clients sending a body over the limit read the 503", got);
+    close(held[0]);
+    close(held[1]);
+    stop_server(srv, log);
+}
+
+/* 5. Slowloris: 64 connections sending a byte now and then held every slot for
+ * the whole header timeout, and /health was unreachable. Now one address has at
+ * most a quarter of the slots, headers must come within 2 s when nearly full,
+ * and /health is answered even without a slot. */
+TEST_E2E(reliability_5_health_answers_under_slowloris) {
+    char log[256];
+    pid_t srv = start_server("--max-connections 64 --timeout 10", log, sizeof log);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    int slow[64];
+    for (int i = 0; i < 64; i++) {
+        slow[i] = connect_raw();
+        if (slow[i] >= 0) send(slow[i], "G", 1, MSG_NOSIGNAL);
+    }
+    sleep_ms(300);
+    for (int k = 0; k < 3; k++) { /* a byte each, as slowloris does */
+        for (int i = 0; i < 64; i++)
+            if (slow[i] >= 0) send(slow[i], "E", 1, MSG_NOSIGNAL);
+        const double t0 = now_s();
+        char *r = exchange("GET /health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+        const double dt = now_s() - t0;
+        CHECK_MSG(strncmp(r, "HTTP/1.1 200", 12) == 0 && strstr(r, "\"status\":\"ok\"") && dt < 1.0,
+                  "/health under 64 slow clients: %.2f s: %.80s", dt, r);
+        free(r);
+        sleep_ms(300);
+    }
+    for (int i = 0; i < 64; i++)
+        if (slow[i] >= 0) close(slow[i]);
+    stop_server(srv, log);
+}
+
+/* 6. At exactly --max-connections, clients that reconnect after each stream
+ * got spurious 503s: the slot was released only after the lingering close. */
+TEST_E2E(reliability_6_reconnecting_clients_get_no_spurious_503) {
+    char log[256];
+    pid_t srv = start_server("--max-connections 2 --slots 2", log, sizeof log);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    const char *body = "{\"prompt\":\"Once\",\"max_tokens\":2,\"stream\":true}";
+    char req[512];
+    snprintf(req, sizeof req,
+             "POST /v1/completions HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+             "Content-Length: %zu\r\n\r\n%s", strlen(body), body);
+    pid_t kids[2];
+    for (int k = 0; k < 2; k++) {
+        if ((kids[k] = fork()) == 0) {
+            int bad = 0;
+            for (int i = 0; i < 25; i++) {
+                char *r = exchange(req);
+                bad += strncmp(r, "HTTP/1.1 200", 12) != 0 || !strstr(r, "[DONE]");
+                free(r);
+            }
+            _exit(bad > 100 ? 100 : bad);
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        int bad = wait_exit(kids[k], 120);
+        CHECK_MSG(bad == 0, "client %d: %d of 25 streams were not answered 200 ... [DONE]", k, bad);
+    }
+    stop_server(srv, log);
 }
