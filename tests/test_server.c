@@ -921,3 +921,94 @@ TEST_E2E(reliability_6_reconnecting_clients_get_no_spurious_503) {
     }
     stop_server(srv, log);
 }
+
+/* Chaos: the server under a bounded mixed load (completions, streams, clients
+ * that disconnect mid-stream, malformed requests) is SIGKILLed and restarted
+ * on the same port: the port is free again at once, and requests after the
+ * restart succeed; then SIGTERM under load drains and exits 0, leaving no
+ * listener. Traffic goes to 127.0.0.1 only, from processes this test owns. */
+static void load_client(int kind, double seconds) {
+    const double end = now_s() + seconds;
+    static const char *bodies[] = {"{\"prompt\":\"Once\",\"max_tokens\":8}",
+                                   "{\"prompt\":\"Once\",\"max_tokens\":64,\"stream\":true}",
+                                   "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":8}"};
+    for (int i = 0; now_s() < end; i++) {
+        char req[1024];
+        const char *body = bodies[(i + kind) % 3];
+        const char *path = (i + kind) % 3 == 2 ? "/v1/chat/completions" : "/v1/completions";
+        snprintf(req, sizeof req, "POST %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s", path,
+                 strlen(body), body);
+        int fd = connect_raw();
+        if (fd < 0) {
+            sleep_ms(20);
+            continue;
+        }
+        if (kind == 3) { /* malformed */
+            send(fd, "GET /\x01 HTTP/9\r\n\r\n", 18, MSG_NOSIGNAL);
+        } else {
+            send(fd, req, strlen(req), MSG_NOSIGNAL);
+        }
+        if (kind == 2) { /* goes away mid-stream */
+            char b[256];
+            recv(fd, b, sizeof b, 0);
+            close(fd);
+            continue;
+        }
+        free(read_all(fd));
+        close(fd);
+    }
+    _exit(0);
+}
+
+static int port_is_free(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0), one = 1;
+    struct sockaddr_in a = {0};
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
+    if (fd >= 0) close(fd);
+    return ok;
+}
+
+TEST_E2E(server_chaos_kill_restart_and_drain) {
+    char log[256], opts[256];
+    pid_t srv = start_server("--slots 2 --queue 4 --shutdown-grace 500", log, sizeof log);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    const int port = g_port;
+    pid_t kids[4];
+    for (int k = 0; k < 4; k++)
+        if ((kids[k] = fork()) == 0) load_client(k, 1.5);
+    sleep_ms(700);
+    kill(srv, SIGKILL); /* mid-load */
+    CHECK(wait_exit(srv, 10) == 128 + SIGKILL);
+    unlink(log);
+    /* the same port at once: SO_REUSEADDR, nothing of the old process left listening */
+    snprintf(opts, sizeof opts, "--slots 2 --queue 4 --shutdown-grace 500 --port %d", port);
+    char cmd[1024];
+    snprintf(log, sizeof log, "%s", bn_test_tmp(".log"));
+    const char *prefix = getenv("BITNET_EXEC_PREFIX");
+    snprintf(cmd, sizeof cmd, "exec %s %s/server %s 2>'%s'", prefix ? prefix : "", BN_BUILD_DIR, opts, log);
+    srv = spawn_sh(cmd);
+    CHECK_MSG(wait_for_text(log, "listening on", 60), "restart on port %d failed", port);
+    for (int k = 0; k < 4; k++) CHECK_EQ_INT(wait_exit(kids[k], 30), 0); /* the load ended on its own */
+    char *body = NULL;
+    CHECK_EQ_INT(curl("", "/health", &body), 200);
+    free(body);
+    CHECK_EQ_INT(curl(post_opts("{\"prompt\":\"Once\",\"max_tokens\":4}", NULL), "/v1/completions", &body), 200);
+    CHECK_MSG(strstr(body, "\"text_completion\""), "%s", body);
+    free(body);
+    /* SIGTERM under load: drains, exits 0, the port is free */
+    for (int k = 0; k < 4; k++)
+        if ((kids[k] = fork()) == 0) load_client(k, 1.0);
+    sleep_ms(400);
+    kill(srv, SIGTERM);
+    CHECK_EQ_INT(wait_exit(srv, 30), 0);
+    for (int k = 0; k < 4; k++) CHECK_EQ_INT(wait_exit(kids[k], 30), 0);
+    CHECK_MSG(port_is_free(port), "port %d is still bound after the server exited", port);
+    char *l = slurp(log);
+    CHECK_MSG(strstr(l, "server: stopped"), "%s", l);
+    free(l);
+    unlink(log);
+}
