@@ -1,4 +1,4 @@
-/* fuzz_ak42.c - libFuzzer target for the legacy ak42 loader (src/ak42.c):
+/* fuzz_ak42.c - libFuzzer target for the legacy ak42 loader (src/model/ak42.c):
  * header checks, the size the header implies, scales, 2-bit codes, repacking;
  * a file that loads is then evaluated (two tokens, then one). */
 #include "fuzz.h"

@@ -1,4 +1,4 @@
-/* fuzz_gguf.c - libFuzzer target for the GGUF reader (src/gguf.c).
+/* fuzz_gguf.c - libFuzzer target for the GGUF reader (src/formats/gguf.c).
  *
  * Parses the input with gguf_open_memory. A rejected file must give a clean
  * one-line error; an accepted one must be self-consistent: every tensor's

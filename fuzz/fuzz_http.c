@@ -1,8 +1,8 @@
 /* fuzz_http.c - libFuzzer target for what build/server does with the bytes a
  * client sends: the HTTP/1.1 request parser (server/http.c), then for each
- * complete request the OpenAI request-body parser (src/server_api.c: JSON,
+ * complete request the OpenAI request-body parser (server/server_api.c: JSON,
  * field validation), the chat prompt rendering with the default model's
- * template (src/chat.c), the stop-string filter over the prompt's bytes, and
+ * template (src/tokenizer/chat.c), the stop-string filter over the prompt's bytes, and
  * the response writers.
  *
  * The input is a byte stream from a client (pipelined requests included).

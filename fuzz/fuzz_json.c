@@ -1,4 +1,4 @@
-/* fuzz_json.c - libFuzzer target for src/json.c: the strict JSON parser (used
+/* fuzz_json.c - libFuzzer target for src/formats/json.c: the strict JSON parser (used
  * for safetensors headers, config.json and the server's requests), the JSON
  * string writer, and the calibration-text reader (JSON Lines / paragraphs).
  *

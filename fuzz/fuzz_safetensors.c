@@ -1,8 +1,8 @@
 /* fuzz_safetensors.c - libFuzzer target for the safetensors reader
- * (src/safetensors.c: header length, strict JSON header, dtypes, shapes,
+ * (src/formats/safetensors.c: header length, strict JSON header, dtypes, shapes,
  * data offsets) and, for files that embed a "bitnet.config" (as
  * bn_safetensors_write_model writes them), the Hugging Face model loader
- * (src/safetensors_model.c) followed by a forward pass of two tokens.
+ * (src/model/safetensors_model.c) followed by a forward pass of two tokens.
  *
  * The model loader reads a path, so those inputs go through a temp file
  * (in /dev/shm when it exists); a llama2.c tokenizer.bin with 1024 pieces is

@@ -1,5 +1,5 @@
 /* fuzz_tokenizer.c - libFuzzer target for the tokenizers: SentencePiece
- * (src/tokenizer.c) and byte-level BPE (src/tokenizer_bpe.c). Hostile text
+ * (src/tokenizer/tokenizer.c) and byte-level BPE (src/tokenizer/tokenizer_bpe.c). Hostile text
  * through real vocabularies, and hostile vocabularies (llama2.c tokenizer.bin,
  * GGUF tokenizer.ggml.* of either model, tiktoken rank files) with text.
  *

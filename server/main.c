@@ -7,7 +7,7 @@
  * --max-connections, and --max-connections-per-client for one address) that
  * reads requests with poll() deadlines (shorter while the server is nearly
  * full), parses them
- * (server/http.c, src/server_api.c), submits generation jobs to the scheduler
+ * (server/http.c, server/server_api.c), submits generation jobs to the scheduler
  * (server/server_sched.c) and writes the answers, polling its socket while it
  * waits so that a client that goes away frees its slot at once. One decode
  * thread runs all slots in one batched forward pass per step. A connection over

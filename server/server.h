@@ -1,4 +1,4 @@
-/* server.h - the socket-free parts of build/server (tools/server.c):
+/* server.h - the socket-free parts of build/server (server/main.c):
  *
  *   server_api.c    OpenAI request bodies -> bn_gen_request, response JSON and SSE
  *                   chunks, the stop-string filter, a plain chat prompt fallback

@@ -175,7 +175,7 @@ int bn_server_message_text(const bn_json *msg, bn_buf *b) {
 }
 
 /* The conversation rendered with the model's chat template (llama.cpp's
- * llama_chat_apply_template rules, src/chat.c); a model without a recognised
+ * llama_chat_apply_template rules, src/tokenizer/chat.c); a model without a recognised
  * template gets the plain "User: ... Assistant:" format. */
 char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages, unsigned char **plain) {
     bitnet_chat_message *msgs = calloc(messages->n ? messages->n : 1, sizeof *msgs);

@@ -1,5 +1,5 @@
 /* test_server.c - build/server: request parsing, stop strings and response JSON
- * (src/server_api.c) as unit tests, then the real server on a loopback port driven
+ * (server/server_api.c) as unit tests, then the real server on a loopback port driven
  * by curl: every endpoint, streaming, the error cases, concurrency, a client that
  * disconnects, and SIGTERM with streams in flight. Uses the embedded model. */
 #include <errno.h>

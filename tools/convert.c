@@ -58,7 +58,7 @@ static void *keep(keep_list *k, size_t bytes) {
     return p;
 }
 
-/* Writes a ternary matrix in layout `type` (src/gguf_copy.c); exits on error. */
+/* Writes a ternary matrix in layout `type` (src/model/gguf_copy.c); exits on error. */
 static void add_ternary(gguf_writer *w, keep_list *k, const char *name, const bn_matrix *m, bn_tensor_type type) {
     if (bn_gguf_add_ternary(w, k, name, m, type) != BITNET_OK) {
         fprintf(stderr, "convert: %s\n", bitnet_last_error());

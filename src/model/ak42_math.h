@@ -115,7 +115,7 @@ void bn_ak42_swiglu_f64(const double *g, const double *u, int n, double *out);
 void bn_ak42_final_norm_f64(const double *x, const float *w, int n, double eps, float *out);
 
 /* ======================================================================
- * FLOAT32-STORAGE path (what src/forward.c used first): the same formulas
+ * FLOAT32-STORAGE path (what src/model/forward.c used first): the same formulas
  * computed in double from float inputs, each result rounded ONCE to float32
  * where it is stored (residual, q/k/v, KV cache, attention output, SwiGLU).
  * Reproduces the 1M reference byte for byte, and is deterministic across
