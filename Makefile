@@ -26,6 +26,7 @@ LDLIBS  += -lm -pthread
 # Which ISA-specific kernel files to compile for the target machine.
 TARGET_ARCH := $(shell $(CC) -dumpmachine)
 ifneq (,$(findstring x86_64,$(TARGET_ARCH)))
+  X86 := 1
   ISA_SRC := src/kernels/avx2.c src/kernels/avx512.c src/kernels/kv_avx2.c
 else ifneq (,$(findstring aarch64,$(TARGET_ARCH)))
   ISA_SRC := src/kernels/neon.c src/kernels/kv_neon.c
@@ -53,7 +54,7 @@ DEPS      := $(LIB_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(BUILD)/obj/server/main.d $(TEST
 # Per-ISA flags: only these files are compiled for the extension, and are
 # called only after the CPU was checked for it.
 $(BUILD)/obj/src/kernels/avx2.o:   EXTRA_CFLAGS := -mavx2 -mfma -mf16c -mbmi2 -mpopcnt
-$(BUILD)/obj/src/kernels/avx512.o: EXTRA_CFLAGS := -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mavx512vpopcntdq -mpopcnt
+$(BUILD)/obj/src/kernels/avx512.o: EXTRA_CFLAGS := -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mpopcnt
 $(BUILD)/obj/src/kernels/neon.o:   EXTRA_CFLAGS := -march=armv8-a
 $(BUILD)/obj/src/kernels/kv_avx2.o: EXTRA_CFLAGS := -mavx2 -mfma -mf16c -ffp-contract=off
 $(BUILD)/obj/src/kernels/kv_neon.o: EXTRA_CFLAGS := -march=armv8-a -ffp-contract=off
@@ -61,6 +62,10 @@ $(BUILD)/obj/src/kernels/kv_neon.o: EXTRA_CFLAGS := -march=armv8-a -ffp-contract
 $(TEST_OBJ): EXTRA_CFLAGS := -DBN_BUILD_DIR=\"$(BUILD)\" -Iserver -Ibench
 $(BUILD)/obj/server/main.o: EXTRA_CFLAGS := -Itools
 $(BENCH_OBJ) $(BUILD)/obj/tools/bench.o: EXTRA_CFLAGS := -Ibench
+ifdef X86
+$(BUILD)/obj/bench/b1_avx2.o:   EXTRA_CFLAGS := -mavx2 -mpopcnt
+$(BUILD)/obj/bench/b1_avx512.o: EXTRA_CFLAGS := -mavx512f -mavx512bw -mavx512vpopcntdq
+endif
 
 .PHONY: all test test-all asan static clean fuzz test-arm64 check-layers
 # keep tool objects between builds (they are intermediates of a pattern rule)
@@ -97,8 +102,8 @@ $(BUILD)/bench: $(BUILD)/obj/tools/bench.o $(BENCH_OBJ) $(BUILD)/libbitnet.a
 $(BUILD)/server: $(BUILD)/obj/server/main.o $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a $(LDLIBS)
 
-$(BUILD)/run_tests: $(TEST_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a $(LDLIBS)
+$(BUILD)/run_tests: $(TEST_OBJ) $(BENCH_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BENCH_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a $(LDLIBS)
 
 TEST_ARGS ?=
 test: all $(BUILD)/run_tests

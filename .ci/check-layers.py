@@ -92,7 +92,7 @@ allowed = {
     "tools/convert.c": {"formats/gguf.h", "model/gguf_copy.h", "kernels/kernels.h", "tokenizer/chat.h",
                         "model/model.h"},
     "tools/prune.c": {"model/model.h", "model/gguf_copy.h", "formats/json.h", "model/perplexity.h",
-                      "formats/safetensors.h"},
+                      "formats/safetensors.h", "formats/atomic_file.h"},
 }
 for p in sorted(glob.glob("tools/*.c")) + ["server/main.c"]:
     for h in re.findall(r'#\s*include\s+"([^"]+)"', open(p, encoding="utf-8").read()):

@@ -13,6 +13,7 @@
  * bn_bench_membw_gbs() measured in the same run with the same thread count.
  */
 #include "bench.h"
+#include "b1.h"
 
 #include <math.h>
 #include <unistd.h>
@@ -168,7 +169,7 @@ static void job_worker(void *arg, int ith, int nth) {
                         j->yf + r0);
         break;
     case K_B1:
-        j->k->b1_gemv(nr, j->cols, (const uint8_t *)j->W + (size_t)r0 * j->cols / 8, j->xbits, j->yi + r0);
+        bn_b1_gemv_for(j->k)(nr, j->cols, (const uint8_t *)j->W + (size_t)r0 * j->cols / 8, j->xbits, j->yi + r0);
         break;
     }
 }

@@ -1,6 +1,6 @@
 /*
  * avx512.c - AVX-512 kernels (compiled with -mavx512f -mavx512bw -mavx512vl
- * -mavx512dq -mavx512vnni -mavx512vpopcntdq; offered by dispatch.c only on
+ * -mavx512dq -mavx512vnni; offered by dispatch.c only on
  * CPUs with F+BW+VL+DQ+VNNI and OS-enabled ZMM state). See docs/kernels.md.
  *
  * Ternary dot products use VPDPBUSD (u8 x s8, four products summed into each
@@ -402,42 +402,6 @@ static void avx512_f16_gemv(int rows, int cols, const uint16_t *W, const float *
     }
 }
 
-/* ---- 1-bit ---------------------------------------------------------------- */
-
-static void avx512_b1_gemv(int rows, int cols, const uint8_t *W, const uint8_t *xbits, int32_t *y) {
-    const size_t rb = (size_t)cols / 8; /* multiple of 64 */
-    for (int r = 0; r < rows; r++) {
-        const uint8_t *w = W + (size_t)r * rb;
-        __m512i acc = _mm512_setzero_si512();
-        for (size_t i = 0; i < rb; i += 64) {
-            const __m512i d = _mm512_xor_si512(_mm512_loadu_si512((const void *)(w + i)),
-                                               _mm512_loadu_si512((const void *)(xbits + i)));
-            acc = _mm512_add_epi64(acc, _mm512_popcnt_epi64(d));
-        }
-        y[r] = cols - 2 * (int32_t)_mm512_reduce_add_epi64(acc);
-    }
-}
-
-/* Same without AVX512_VPOPCNTDQ (e.g. Cascade Lake): nibble lookup with
- * VPSHUFB, bytes summed with VPSADBW. */
-static void avx512_b1_gemv_lut(int rows, int cols, const uint8_t *W, const uint8_t *xbits, int32_t *y) {
-    const size_t rb = (size_t)cols / 8;
-    const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 1, 1, 2, 1, 2, 2, 3, 1, 2, 2, 3, 2, 3, 3, 4));
-    const __m512i m4 = _mm512_set1_epi8(0x0f);
-    for (int r = 0; r < rows; r++) {
-        const uint8_t *w = W + (size_t)r * rb;
-        __m512i acc = _mm512_setzero_si512();
-        for (size_t i = 0; i < rb; i += 64) {
-            const __m512i d = _mm512_xor_si512(_mm512_loadu_si512((const void *)(w + i)),
-                                               _mm512_loadu_si512((const void *)(xbits + i)));
-            const __m512i cnt = _mm512_add_epi8(_mm512_shuffle_epi8(lut, _mm512_and_si512(d, m4)),
-                                                _mm512_shuffle_epi8(lut, _mm512_and_si512(_mm512_srli_epi16(d, 4), m4)));
-            acc = _mm512_add_epi64(acc, _mm512_sad_epu8(cnt, _mm512_setzero_si512()));
-        }
-        y[r] = cols - 2 * (int32_t)_mm512_reduce_add_epi64(acc);
-    }
-}
-
 const bn_kernels bn_kernels_avx512 = {
     .isa = "avx512",
     .kv = &bn_kv_ops_avx2,
@@ -446,16 +410,4 @@ const bn_kernels bn_kernels_avx512 = {
     .q8_0_gemv = avx512_q8_0_gemv,
     .f32_gemv = avx512_f32_gemv,
     .f16_gemv = avx512_f16_gemv,
-    .b1_gemv = avx512_b1_gemv,
-};
-
-const bn_kernels bn_kernels_avx512_nopopcnt = {
-    .isa = "avx512",
-    .kv = &bn_kv_ops_avx2,
-    .i2_gemv = avx512_i2_gemv,
-    .i2_gemm = avx512_i2_gemm,
-    .q8_0_gemv = avx512_q8_0_gemv,
-    .f32_gemv = avx512_f32_gemv,
-    .f16_gemv = avx512_f16_gemv,
-    .b1_gemv = avx512_b1_gemv_lut,
 };

@@ -8,9 +8,7 @@
  *   avx2-vnni the same plus AVX-VNNI (CPUID 7.1:EAX[4]; Alder Lake+, Zen 5):
  *             VEX VPDPBUSD for the integer kernels; "avx2" resolves to it
  *             when present ("avx2-plain" names the plain table);
- *   avx512    needs AVX512 F+BW+VL+DQ+VNNI, OS-enabled opmask|ZMM as well
- *             (its b1_gemv uses VPOPCNTQ when AVX512_VPOPCNTDQ is present and
- *             a byte-LUT popcount otherwise: two tables, one name).
+ *   avx512    needs AVX512 F+BW+VL+DQ+VNNI, OS-enabled opmask|ZMM as well.
  * aarch64: getauxval(AT_HWCAP): ASIMD for "neon", ASIMDDP (SDOT) for
  *          "neon-dotprod" (the "neon" name resolves to the best of the two).
  *
@@ -30,7 +28,6 @@
 #if defined(__x86_64__) || defined(__i386__)
 #define BN_X86 1
 #include <cpuid.h>
-extern const bn_kernels bn_kernels_avx512_nopopcnt; /* avx512.c: b1 without VPOPCNTQ */
 extern const bn_kernels bn_kernels_avx2_vnni;        /* avx2.c: AVX-VNNI integer kernels */
 #elif defined(__aarch64__)
 #define BN_ARM64 1
@@ -50,7 +47,7 @@ const bn_kernels *bn_kernels_resolve(const char *request);
 
 #if BN_X86
 typedef struct {
-    int avx2, avx2_vnni, avx512, vpopcntdq;
+    int avx2, avx2_vnni, avx512;
 } x86_features;
 
 static uint64_t xgetbv0(void) {
@@ -60,7 +57,7 @@ static uint64_t xgetbv0(void) {
 }
 
 static x86_features x86_detect_uncached(void) {
-    x86_features f = {0, 0, 0, 0};
+    x86_features f = {0, 0, 0};
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return f;
     const int fma = (c >> 12) & 1, popcnt = (c >> 23) & 1, osxsave = (c >> 27) & 1;
@@ -74,12 +71,11 @@ static x86_features x86_detect_uncached(void) {
     const int avx2 = (b >> 5) & 1, bmi2 = (b >> 8) & 1;
     const int avx512f = (b >> 16) & 1, avx512dq = (b >> 17) & 1;
     const int avx512bw = (b >> 30) & 1, avx512vl = (b >> 31) & 1;
-    const int vnni = (c >> 11) & 1, vpopcntdq = (c >> 14) & 1;
+    const int vnni = (c >> 11) & 1;
     f.avx2 = os_ymm && avx2 && fma && f16c && bmi2 && popcnt;
     __cpuid_count(7, 1, a, b, c, d);
     f.avx2_vnni = f.avx2 && ((a >> 4) & 1);
     f.avx512 = f.avx2 && os_zmm && avx512f && avx512dq && avx512bw && avx512vl && vnni;
-    f.vpopcntdq = f.avx512 && vpopcntdq;
     return f;
 }
 
@@ -108,7 +104,7 @@ const bn_kernels *bn_kernels_by_name(const char *isa) {
     if (strcmp(isa, "avx2-vnni") == 0) return f.avx2_vnni ? &bn_kernels_avx2_vnni : NULL;
     if (strcmp(isa, "avx512") == 0 || strcmp(isa, "avx512vnni") == 0) {
         if (!f.avx512) return NULL;
-        return f.vpopcntdq ? &bn_kernels_avx512 : &bn_kernels_avx512_nopopcnt;
+        return &bn_kernels_avx512;
     }
 #elif BN_ARM64
     unsigned long hw = arm_hwcap();

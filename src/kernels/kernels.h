@@ -57,11 +57,6 @@ typedef struct bn_kernels {
     void (*f32_gemv)(int rows, int cols, const float *W, const float *x, float *y);
     void (*f16_gemv)(int rows, int cols, const uint16_t *W, const float *x, float *y);
 
-    /* 1-bit (+-1 weights and +-1 activations) XNOR-popcount GEMV, for the
-     * binary-vs-ternary comparison: bit 1 = +1, bit 0 = -1, cols % 512 == 0,
-     * each row is cols/8 bytes. y[r] = cols - 2 * popcount(W_r XOR x). */
-    void (*b1_gemv)(int rows, int cols, const uint8_t *W, const uint8_t *xbits, int32_t *y);
-
     /* Attention over the KV-cache formats (kv_kernels.h) for this ISA. */
     const struct bn_kv_ops *kv;
 } bn_kernels;

@@ -384,25 +384,6 @@ static void neon_f16_gemv(int rows, int cols, const uint16_t *W, const float *x,
     FLOAT_GEMV(uint16_t, load_f16_lo, fp16_scalar)
 }
 
-/* ---- 1-bit ---------------------------------------------------------------------- */
-
-static void neon_b1_gemv(int rows, int cols, const uint8_t *W, const uint8_t *xbits, int32_t *y) {
-    const size_t rb = (size_t)cols / 8; /* multiple of 64 */
-    for (int r = 0; r < rows; r++) {
-        const uint8_t *w = W + (size_t)r * rb;
-        uint32x4_t acc = vdupq_n_u32(0);
-        for (size_t i = 0; i < rb; i += 64) {
-            /* per-byte counts (<= 8) of four vectors: <= 32 per byte lane */
-            uint8x16_t c = vcntq_u8(veorq_u8(vld1q_u8(w + i), vld1q_u8(xbits + i)));
-            c = vaddq_u8(c, vcntq_u8(veorq_u8(vld1q_u8(w + i + 16), vld1q_u8(xbits + i + 16))));
-            c = vaddq_u8(c, vcntq_u8(veorq_u8(vld1q_u8(w + i + 32), vld1q_u8(xbits + i + 32))));
-            c = vaddq_u8(c, vcntq_u8(veorq_u8(vld1q_u8(w + i + 48), vld1q_u8(xbits + i + 48))));
-            acc = vpadalq_u16(acc, vpaddlq_u8(c));
-        }
-        y[r] = cols - 2 * (int32_t)vaddvq_u32(acc);
-    }
-}
-
 const bn_kernels bn_kernels_neon = {
     .isa = "neon",
     .kv = &bn_kv_ops_neon,
@@ -411,7 +392,6 @@ const bn_kernels bn_kernels_neon = {
     .q8_0_gemv = neon_q8_0_gemv,
     .f32_gemv = neon_f32_gemv,
     .f16_gemv = neon_f16_gemv,
-    .b1_gemv = neon_b1_gemv,
 };
 
 const bn_kernels bn_kernels_neon_dotprod = {
@@ -422,7 +402,6 @@ const bn_kernels bn_kernels_neon_dotprod = {
     .q8_0_gemv = dot_q8_0_gemv,
     .f32_gemv = neon_f32_gemv,
     .f16_gemv = neon_f16_gemv,
-    .b1_gemv = neon_b1_gemv,
 };
 
 #else

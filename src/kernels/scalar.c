@@ -71,23 +71,6 @@ static void scalar_f16_gemv(int rows, int cols, const uint16_t *W, const float *
     }
 }
 
-/* Bit c of a row is bit (c % 8) of byte c / 8; 1 = +1, 0 = -1. The product of
- * two +-1 values is +1 where the bits agree, so the dot product is
- * cols - 2 * (number of disagreeing bits). */
-static void scalar_b1_gemv(int rows, int cols, const uint8_t *W, const uint8_t *xbits, int32_t *y) {
-    const size_t row_bytes = (size_t)cols / 8;
-    for (int r = 0; r < rows; r++) {
-        const uint8_t *row = W + (size_t)r * row_bytes;
-        int32_t sum = 0;
-        for (int c = 0; c < cols; c++) {
-            int w = (row[c / 8] >> (c % 8)) & 1;
-            int xv = (xbits[c / 8] >> (c % 8)) & 1;
-            sum += (w == xv) ? 1 : -1;
-        }
-        y[r] = sum;
-    }
-}
-
 const bn_kernels bn_kernels_scalar = {
     .isa = "scalar",
     .kv = &bn_kv_ops_scalar,
@@ -96,5 +79,4 @@ const bn_kernels bn_kernels_scalar = {
     .q8_0_gemv = scalar_q8_0_gemv,
     .f32_gemv = scalar_f32_gemv,
     .f16_gemv = scalar_f16_gemv,
-    .b1_gemv = scalar_b1_gemv,
 };
