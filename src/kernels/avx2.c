@@ -26,11 +26,10 @@
 
 #include "common.h"
 #include "kernels/kernels.h"
+#include "kernels/i2_gemm_blocking.h"
 
 #define FLUSH_BLOCKS 8 /* int16 accumulation span, see the bound above */
-#define GEMM_N 4       /* activation vectors per i2_gemm tile */
-#define GEMM_CHUNK 64  /* most vectors per chunk (their sums are kept on the stack) */
-#define GEMM_X_BYTES 24576 /* activation bytes per chunk: stays in L1 (see gemm_chunk) */
+#define GEMM_X_BYTES 24576 /* activation bytes per GEMM chunk: stays in L1 (bn_gemm_chunk_l1) */
 
 extern const bn_kernels bn_kernels_avx2_vnni;
 
@@ -62,15 +61,6 @@ static inline void store_quarters_i32(int32_t *y, int r, int q, __m128i t) {
     y[r + 3 * q] = _mm_extract_epi32(t, 3);
 }
 
-/* Vectors per GEMM chunk. With one row per register tile every activation
- * byte is loaded once per MAC, so the chunk's activations must stay in L1
- * (at 64 vectors x 6912 columns they would come from L2 and halve the
- * speed); the weights are then re-read once per chunk, from L2/L3 for
- * matrices of a few MB. At least 4 vectors (one register tile). */
-static inline int gemm_chunk(int cols) {
-    int c = GEMM_X_BYTES / cols / 4 * 4;
-    return c < 4 ? 4 : (c > GEMM_CHUNK ? GEMM_CHUNK : c);
-}
 
 /* sum of cols (multiple of 32) int8 values */
 static int32_t sum_i8(const int8_t *x, int cols) {
@@ -161,14 +151,14 @@ static void avx2_i2_gemv(int rows, int cols, const uint8_t *W, const int8_t *x, 
     for (int r = 4 * q; r < rows; r++) y[r] = i2_row_dot(W + (size_t)r * rb, x, nb) - sx;
 }
 
-/* One row against NJ (1..GEMM_N) activation vectors: every block is unpacked
+/* One row against NJ (1..BN_GEMM_TILE_N) activation vectors: every block is unpacked
  * once and used NJ times. */
 static inline __attribute__((always_inline)) void i2_gemm_tile(int NJ, int cols, const uint8_t *w,
                                                                 const int8_t *X, const int32_t *sx,
                                                                 int32_t *Y, int ldy) {
     const int nb = cols / BN_I2_BLOCK;
     const __m256i ones16 = _mm256_set1_epi16(1);
-    __m256i acc[GEMM_N];
+    __m256i acc[BN_GEMM_TILE_N];
     for (int j = 0; j < NJ; j++) acc[j] = _mm256_setzero_si256();
     for (int b = 0; b < nb; b++) {
         const i2_codes c = i2_unpack(w + (size_t)b * BN_I2_BLOCK_BYTES);
@@ -181,37 +171,16 @@ static inline __attribute__((always_inline)) void i2_gemm_tile(int NJ, int cols,
     for (int j = 0; j < NJ; j++) Y[(size_t)j * ldy] = hsum_epi32(acc[j]) - sx[j];
 }
 
+#define AVX2_TILE(R, NJ, cols, w, rb, X, sx, Y, ldy, pf) i2_gemm_tile(NJ, cols, w, X, sx, Y, ldy)
+
 static void avx2_i2_gemm(int rows, int cols, const uint8_t *W, int n, const int8_t *X, int32_t *Y,
                          int ldy) {
     if (n == 1) { /* a single vector streams the weights: the GEMV order is faster */
         avx2_i2_gemv(rows, cols, W, X, Y);
         return;
     }
-    const size_t rb = (size_t)cols / 4;
-    int32_t sxs[GEMM_CHUNK];
-    /* Vectors in chunks of gemm_chunk(cols) (the chunk's activations stay in
-     * L1); inside a chunk each weight row is read once and used by all of the
-     * chunk's vectors, GEMM_N at a time. */
-    const int chunk = gemm_chunk(cols);
-    for (int c0 = 0; c0 < n; c0 += chunk) {
-        const int nc = BN_MIN(chunk, n - c0);
-        for (int j = 0; j < nc; j++) sxs[j] = sum_i8(X + (size_t)(c0 + j) * cols, cols);
-        for (int r = 0; r < rows; r++) {
-            const uint8_t *w = W + (size_t)r * rb;
-            for (int j0 = c0; j0 < c0 + nc; j0 += GEMM_N) {
-                const int nj = BN_MIN(GEMM_N, c0 + nc - j0);
-                const int8_t *Xj = X + (size_t)j0 * cols;
-                int32_t *Yj = Y + (size_t)j0 * ldy + r;
-                const int32_t *sx = sxs + (j0 - c0);
-                switch (nj) {
-                case 4: i2_gemm_tile(4, cols, w, Xj, sx, Yj, ldy); break;
-                case 3: i2_gemm_tile(3, cols, w, Xj, sx, Yj, ldy); break;
-                case 2: i2_gemm_tile(2, cols, w, Xj, sx, Yj, ldy); break;
-                default: i2_gemm_tile(1, cols, w, Xj, sx, Yj, ldy); break;
-                }
-            }
-        }
-    }
+    /* one row per register tile (i2_gemm_blocking.h): the vectors' chunk stays in L1 */
+    BN_I2_GEMM_BLOCKING(1, bn_gemm_chunk_l1(cols, GEMM_X_BYTES), sum_i8, AVX2_TILE);
 }
 
 /* ---- I2 with AVX-VNNI ---------------------------------------------------------
@@ -289,7 +258,7 @@ vnni_gemm_tile(int NJ, int cols, const uint8_t *w, const int8_t *X, const int32_
     const __m256i MC = _mm256_set1_epi8((char)0xC0);
     /* two accumulators per vector (groups 0-1, groups 2-3): twice as many
      * independent VPDPBUSD chains */
-    __m256i acc[GEMM_N], acd[GEMM_N];
+    __m256i acc[BN_GEMM_TILE_N], acd[BN_GEMM_TILE_N];
     for (int j = 0; j < NJ; j++) acc[j] = acd[j] = _mm256_setzero_si256();
     for (int b = 0; b < nb; b++) {
         const __m256i v = _mm256_loadu_si256((const __m256i *)(w + (size_t)b * BN_I2_BLOCK_BYTES));
@@ -310,34 +279,15 @@ vnni_gemm_tile(int NJ, int cols, const uint8_t *w, const int8_t *X, const int32_
         Y[(size_t)j * ldy] = hsum_epi32(_mm256_srai_epi32(_mm256_add_epi32(acc[j], acd[j]), 6)) - sx[j];
 }
 
+#define VNNI_TILE(R, NJ, cols, w, rb, X, sx, Y, ldy, pf) vnni_gemm_tile(NJ, cols, w, X, sx, Y, ldy)
+
 __attribute__((target("avxvnni"))) static void vnni_i2_gemm(int rows, int cols, const uint8_t *W, int n,
                                                             const int8_t *X, int32_t *Y, int ldy) {
     if (n == 1) { /* a single vector streams the weights: the GEMV order is faster */
         vnni_i2_gemv(rows, cols, W, X, Y);
         return;
     }
-    const size_t rb = (size_t)cols / 4;
-    int32_t sxs[GEMM_CHUNK];
-    const int chunk = gemm_chunk(cols);
-    for (int c0 = 0; c0 < n; c0 += chunk) {
-        const int nc = BN_MIN(chunk, n - c0);
-        for (int j = 0; j < nc; j++) sxs[j] = vnni_sum_i8(X + (size_t)(c0 + j) * cols, cols);
-        for (int r = 0; r < rows; r++) {
-            const uint8_t *w = W + (size_t)r * rb;
-            for (int j0 = c0; j0 < c0 + nc; j0 += GEMM_N) {
-                const int nj = BN_MIN(GEMM_N, c0 + nc - j0);
-                const int8_t *Xj = X + (size_t)j0 * cols;
-                int32_t *Yj = Y + (size_t)j0 * ldy + r;
-                const int32_t *sx = sxs + (j0 - c0);
-                switch (nj) {
-                case 4: vnni_gemm_tile(4, cols, w, Xj, sx, Yj, ldy); break;
-                case 3: vnni_gemm_tile(3, cols, w, Xj, sx, Yj, ldy); break;
-                case 2: vnni_gemm_tile(2, cols, w, Xj, sx, Yj, ldy); break;
-                default: vnni_gemm_tile(1, cols, w, Xj, sx, Yj, ldy); break;
-                }
-            }
-        }
-    }
+    BN_I2_GEMM_BLOCKING(1, bn_gemm_chunk_l1(cols, GEMM_X_BYTES), vnni_sum_i8, VNNI_TILE);
 }
 
 /* ---- Q8_0 -------------------------------------------------------------------- */

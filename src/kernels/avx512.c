@@ -24,6 +24,7 @@
 
 #include "common.h"
 #include "kernels/kernels.h"
+#include "kernels/i2_gemm_blocking.h"
 
 /* Every AVX-512 CPU has these; the pragma keeps the file independent of
  * whether the build line also passes -mavx2 -mfma -mf16c (GCC's -mavx512f
@@ -36,10 +37,9 @@
 #define PREFETCH_BYTES 16384 /* software prefetch distance for streamed weights */
 #endif
 #define TILE_R 4              /* i2_gemm register tile: rows ... */
-#define TILE_N 4              /* ... x activation vectors (16 accumulators) */
-#define GEMM_CHUNK 64         /* vectors whose sums are kept on the stack */
+/* ... x BN_GEMM_TILE_N activation vectors (16 accumulators) */
+#define GEMM_CHUNK 64         /* vectors per chunk: a row tile (4 rows) stays in L1 meanwhile */
 
-extern const bn_kernels bn_kernels_avx512_nopopcnt;
 
 static inline __m512i i2_mask(void) {
     return _mm512_inserti64x4(_mm512_set1_epi8((char)0xC0), _mm256_set1_epi8(0x30), 1);
@@ -174,7 +174,7 @@ static inline __attribute__((always_inline)) void i2_tile(int R, int N, int cols
                                                            int32_t *Y, int ldy, const char *pf) {
     const int nb = cols / BN_I2_BLOCK;
     const __m512i M = i2_mask();
-    __m512i acc[TILE_R][TILE_N];
+    __m512i acc[TILE_R][BN_GEMM_TILE_N];
 #pragma GCC unroll 4
     for (int i = 0; i < R; i++)
 #pragma GCC unroll 4
@@ -218,47 +218,16 @@ static inline __attribute__((always_inline)) void i2_tile(int R, int N, int cols
     }
 }
 
-#define TILE_SWITCH(R, wp, Yp, pf)                                      \
-    switch (nj) {                                                       \
-    case 4: i2_tile(R, 4, cols, wp, rb, Xj, sx, Yp, ldy, pf); break;    \
-    case 3: i2_tile(R, 3, cols, wp, rb, Xj, sx, Yp, ldy, pf); break;    \
-    case 2: i2_tile(R, 2, cols, wp, rb, Xj, sx, Yp, ldy, pf); break;    \
-    default: i2_tile(R, 1, cols, wp, rb, Xj, sx, Yp, ldy, pf); break;   \
-    }
-
 static void avx512_i2_gemm(int rows, int cols, const uint8_t *W, int n, const int8_t *X, int32_t *Y,
                            int ldy) {
     if (n == 1) { /* a single vector streams the weights: the GEMV order is faster */
         avx512_i2_gemv(rows, cols, W, X, Y);
         return;
     }
-    const size_t rb = (size_t)cols / 4;
-    int32_t sxs[GEMM_CHUNK];
-    /* Vectors in chunks of GEMM_CHUNK (their sums on the stack); within a
-     * chunk, row tiles outside and vector tiles inside: a tile's 4 weight rows
-     * (cols bytes) stay in L1 while every vector of the chunk passes over
-     * them, so the weights are streamed from memory once per chunk. */
-    for (int c0 = 0; c0 < n; c0 += GEMM_CHUNK) {
-        const int nc = BN_MIN(GEMM_CHUNK, n - c0);
-        for (int j = 0; j < nc; j++) sxs[j] = sum_i8(X + (size_t)(c0 + j) * cols, cols);
-        for (int r = 0; r < rows; r += TILE_R) {
-            const int nr = BN_MIN(TILE_R, rows - r);
-            const uint8_t *w = W + (size_t)r * rb;
-            for (int j0 = c0; j0 < c0 + nc; j0 += TILE_N) {
-                const int nj = BN_MIN(TILE_N, c0 + nc - j0);
-                const int8_t *Xj = X + (size_t)j0 * cols;
-                int32_t *Yj = Y + (size_t)j0 * ldy + r;
-                const int32_t *sx = sxs + (j0 - c0);
-                /* the first vector tile prefetches the next row tile */
-                const char *pf = (j0 == c0 && r + 2 * TILE_R <= rows) ? (const char *)(w + TILE_R * rb) : NULL;
-                if (nr == 4) {
-                    TILE_SWITCH(4, w, Yj, pf)
-                } else {
-                    for (int i = 0; i < nr; i++) TILE_SWITCH(1, w + (size_t)i * rb, Yj + i, (const char *)NULL)
-                }
-            }
-        }
-    }
+    /* row tiles outside and vector tiles inside (i2_gemm_blocking.h): a tile's
+     * 4 weight rows (cols bytes) stay in L1 while every vector of the chunk
+     * passes over them, so the weights are streamed from memory once per chunk */
+    BN_I2_GEMM_BLOCKING(TILE_R, GEMM_CHUNK, sum_i8, i2_tile);
 }
 
 /* ---- Q8_0 ------------------------------------------------------------------

@@ -25,10 +25,9 @@
 
 #include "common.h"
 #include "kernels/kernels.h"
+#include "kernels/i2_gemm_blocking.h"
 
-#define GEMM_N 4      /* activation vectors per i2_gemm tile */
-#define GEMM_CHUNK 64 /* most vectors per chunk (their sums are kept on the stack) */
-#define GEMM_X_BYTES 24576 /* activation bytes per chunk: stays in L1 (see gemm_chunk) */
+#define GEMM_X_BYTES 24576 /* activation bytes per GEMM chunk: stays in L1 (bn_gemm_chunk_l1) */
 #if defined(__clang__)
 /* clang spells the feature "dotprod" and (clang <= 14) declares vdotq_s32
  * only when the whole unit is built for dotprod, hence the asm */
@@ -44,15 +43,6 @@ static inline int32x4_t bn_sdot(int32x4_t acc, int8x16_t a, int8x16_t b) {
 
 extern const bn_kernels bn_kernels_neon_dotprod;
 
-/* Vectors per GEMM chunk. With one row per register tile every activation
- * byte is loaded once per MAC, so the chunk's activations must stay in L1
- * (at 64 vectors x 6912 columns they would come from L2 and halve the
- * speed); the weights are then re-read once per chunk, from L2/L3 for
- * matrices of a few MB. At least 4 vectors (one register tile). */
-static inline int gemm_chunk(int cols) {
-    int c = GEMM_X_BYTES / cols / 4 * 4;
-    return c < 4 ? 4 : (c > GEMM_CHUNK ? GEMM_CHUNK : c);
-}
 
 /* sum of cols (multiple of 16) int8 values */
 static int32_t sum_i8(const int8_t *x, int cols) {
@@ -147,7 +137,7 @@ static inline __attribute__((always_inline)) void i2_gemm_tile(int NJ, int cols,
                                                                 const int8_t *X, const int32_t *sx,
                                                                 int32_t *Y, int ldy) {
     const int nb = cols / BN_I2_BLOCK;
-    int32x4_t acc[GEMM_N];
+    int32x4_t acc[BN_GEMM_TILE_N];
     for (int j = 0; j < NJ; j++) acc[j] = vdupq_n_s32(0);
     for (int b = 0; b < nb; b++) {
         const i2_codes k = i2_unpack(w + (size_t)b * BN_I2_BLOCK_BYTES);
@@ -159,39 +149,14 @@ static inline __attribute__((always_inline)) void i2_gemm_tile(int NJ, int cols,
     for (int j = 0; j < NJ; j++) Y[(size_t)j * ldy] = vaddvq_s32(acc[j]) - sx[j];
 }
 
-/* Shared GEMM driver: vectors in chunks of gemm_chunk(cols) (sums on the
- * stack); each weight row is read once per chunk and reused, from L1, by all
- * of the chunk's vectors, GEMM_N at a time. */
-#define GEMM_DRIVER(TILE, SUM)                                                           \
-    const size_t rb = (size_t)cols / 4;                                                  \
-    int32_t sxs[GEMM_CHUNK];                                                             \
-    const int chunk = gemm_chunk(cols);                                                  \
-    for (int c0 = 0; c0 < n; c0 += chunk) {                                              \
-        const int nc = BN_MIN(chunk, n - c0);                                            \
-        for (int j = 0; j < nc; j++) sxs[j] = SUM(X + (size_t)(c0 + j) * cols, cols);    \
-        for (int r = 0; r < rows; r++) {                                                 \
-            const uint8_t *w = W + (size_t)r * rb;                                       \
-            for (int j0 = c0; j0 < c0 + nc; j0 += GEMM_N) {                              \
-                const int nj = BN_MIN(GEMM_N, c0 + nc - j0);                             \
-                const int8_t *Xj = X + (size_t)j0 * cols;                                \
-                int32_t *Yj = Y + (size_t)j0 * ldy + r;                                  \
-                const int32_t *sx = sxs + (j0 - c0);                                     \
-                switch (nj) {                                                            \
-                case 4: TILE(4, cols, w, Xj, sx, Yj, ldy); break;                        \
-                case 3: TILE(3, cols, w, Xj, sx, Yj, ldy); break;                        \
-                case 2: TILE(2, cols, w, Xj, sx, Yj, ldy); break;                        \
-                default: TILE(1, cols, w, Xj, sx, Yj, ldy); break;                       \
-                }                                                                        \
-            }                                                                            \
-        }                                                                                \
-    }
+#define NEON_TILE(R, NJ, cols, w, rb, X, sx, Y, ldy, pf) i2_gemm_tile(NJ, cols, w, X, sx, Y, ldy)
 
 static void neon_i2_gemm(int rows, int cols, const uint8_t *W, int n, const int8_t *X, int32_t *Y, int ldy) {
     if (n == 1) { /* a single vector streams the weights: the GEMV order is faster */
         neon_i2_gemv(rows, cols, W, X, Y);
         return;
     }
-    GEMM_DRIVER(i2_gemm_tile, sum_i8)
+    BN_I2_GEMM_BLOCKING(1, bn_gemm_chunk_l1(cols, GEMM_X_BYTES), sum_i8, NEON_TILE); /* i2_gemm_blocking.h */
 }
 
 /* ---- SDOT variants ------------------------------------------------------------ */
@@ -252,7 +217,7 @@ DOTPROD static inline __attribute__((always_inline)) void dot_gemm_tile(int NJ, 
                                                                         const int8_t *X, const int32_t *sx,
                                                                         int32_t *Y, int ldy) {
     const int nb = cols / BN_I2_BLOCK;
-    int32x4_t lo[GEMM_N], hi[GEMM_N];
+    int32x4_t lo[BN_GEMM_TILE_N], hi[BN_GEMM_TILE_N];
     for (int j = 0; j < NJ; j++) lo[j] = hi[j] = vdupq_n_s32(0);
     for (int b = 0; b < nb; b++) {
         const i2_codes k = i2_unpack(w + (size_t)b * BN_I2_BLOCK_BYTES);
@@ -264,13 +229,15 @@ DOTPROD static inline __attribute__((always_inline)) void dot_gemm_tile(int NJ, 
     for (int j = 0; j < NJ; j++) Y[(size_t)j * ldy] = vaddvq_s32(vaddq_s32(lo[j], hi[j])) - sx[j];
 }
 
+#define DOT_TILE(R, NJ, cols, w, rb, X, sx, Y, ldy, pf) dot_gemm_tile(NJ, cols, w, X, sx, Y, ldy)
+
 DOTPROD static void dot_i2_gemm(int rows, int cols, const uint8_t *W, int n, const int8_t *X, int32_t *Y,
                                 int ldy) {
     if (n == 1) { /* a single vector streams the weights: the GEMV order is faster */
         dot_i2_gemv(rows, cols, W, X, Y);
         return;
     }
-    GEMM_DRIVER(dot_gemm_tile, dot_sum_i8)
+    BN_I2_GEMM_BLOCKING(1, bn_gemm_chunk_l1(cols, GEMM_X_BYTES), dot_sum_i8, DOT_TILE);
 }
 
 /* ---- Q8_0 --------------------------------------------------------------------- */
