@@ -188,6 +188,26 @@ int bitnet_n_ctx(const bitnet_context *ctx);
 bitnet_kv_type bitnet_context_kv_type(const bitnet_context *ctx);
 size_t bitnet_context_kv_bytes(const bitnet_context *ctx);
 
+/* ---- embeddings ------------------------------------------------------- */
+/* How token states become one vector (llama.cpp's pooling_type values). */
+typedef enum {
+    BITNET_POOLING_DEFAULT = -1, /* the model's ARCH.pooling_type, else mean */
+    BITNET_POOLING_NONE = 0,     /* one vector per token                     */
+    BITNET_POOLING_MEAN = 1,
+    BITNET_POOLING_CLS = 2,      /* the first token's                        */
+    BITNET_POOLING_LAST = 3      /* the last token's                         */
+} bitnet_pooling;
+
+/* Embedding of tokens[0..n) evaluated from position 0 of sequence 0 (the
+ * context's cache is overwritten): the final-norm hidden states, pooled, and
+ * L2-normalised when normalize != 0. out receives n_embd floats, or
+ * n * n_embd with BITNET_POOLING_NONE (each row normalised). */
+bitnet_status bitnet_embed(bitnet_context *ctx, const bitnet_token *tokens, int n, bitnet_pooling pooling,
+                           int normalize, float *out);
+int bitnet_n_embd(const bitnet_model *model);
+/* The model's pooling (GGUF ARCH.pooling_type), or BITNET_POOLING_DEFAULT if it names none. */
+bitnet_pooling bitnet_model_pooling(const bitnet_model *model);
+
 /* ---- analysis hooks (build/prune) ------------------------------------- */
 /* Called after the embedding (layer -1) and after every layer with the
  * residual stream x[n][dim] of the n tokens being evaluated. NULL removes it. */

@@ -193,3 +193,67 @@ TEST(peer_prune_families) {
               log ? log : "");
     free(log);
 }
+
+/* build/embed on the qwen3 fixture: unit length; the same bits with 1 and 2
+ * threads; the same bits on every ISA with an f32 KV cache (the integer
+ * kernels are exact, and f32 attention keeps the scalar order), within 1e-5
+ * with the f16 default (its SIMD sums run in another order); pooling modes
+ * agree with the per-token states. */
+#include "kernels/kernels.h"
+
+static int embed_run(const char *args, float *v, int cap) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "embed -m '%s' --tokens 50256,450,4996,17354,1701,29916,432,29871,263,2107 %s 2>&1",
+             bn_test_shared("peer-fixtures/qwen3-tq2_0.gguf"), args);
+    int status = -1;
+    char *out = bn_test_run_tool(cmd, NULL, &status), *p = out;
+    int n = 0;
+    while (status == 0 && p && n < cap) {
+        char *end;
+        float f = strtof(p, &end);
+        if (end == p) break;
+        v[n++] = f;
+        p = end;
+    }
+    if (status != 0) printf("    embed %s: %s\n", args, out ? out : "");
+    free(out);
+    return status == 0 ? n : -1;
+}
+
+TEST(peer_embed_qwen3_normalised_equal_across_isas_and_threads) {
+    if (!bn_test_shared("peer-fixtures/qwen3-tq2_0.gguf")) SKIP("../shared/peer-fixtures not present");
+    static float a[256], b[256], rows[10 * 256], one[256];
+    REQUIRE(embed_run("-t 1", a, 256) == 256);
+    double ss = 0;
+    for (int i = 0; i < 256; i++) ss += (double)a[i] * a[i];
+    CHECK_MSG(fabs(sqrt(ss) - 1.0) < 1e-5, "|v| = %.8f", sqrt(ss));
+    CHECK(embed_run("-t 2", b, 256) == 256 && memcmp(a, b, sizeof a) == 0);
+    const bn_kernels *t[8];
+    const int nt = bn_kernels_list(t, 8);
+    static float ref[256], got[256];
+    for (int k = 0; k < nt; k++) {
+        setenv("BITNET_ISA", t[k]->isa, 1);
+        CHECK(embed_run("--kv-type f32", got, 256) == 256);
+        if (k == 0) memcpy(ref, got, sizeof ref);
+        CHECK_MSG(memcmp(ref, got, sizeof ref) == 0, "%s: f32-cache embedding differs from %s", t[k]->isa, t[0]->isa);
+        CHECK(embed_run("", got, 256) == 256);
+        double worst = 0;
+        for (int i = 0; i < 256; i++) worst = fmax(worst, fabs((double)got[i] - a[i]));
+        CHECK_MSG(worst <= 1e-5, "%s: f16-cache embedding differs by %g", t[k]->isa, worst);
+    }
+    unsetenv("BITNET_ISA");
+    /* pooling: last and cls are rows of none; mean is the mean of none's rows */
+    REQUIRE(embed_run("--pooling none --no-normalize", rows, 10 * 256) == 10 * 256);
+    REQUIRE(embed_run("--pooling last --no-normalize", one, 256) == 256);
+    CHECK(memcmp(one, rows + 9 * 256, sizeof one) == 0);
+    REQUIRE(embed_run("--pooling cls --no-normalize", one, 256) == 256);
+    CHECK(memcmp(one, rows, sizeof one) == 0);
+    REQUIRE(embed_run("--pooling mean --no-normalize", one, 256) == 256);
+    double worst = 0;
+    for (int i = 0; i < 256; i++) {
+        double m = 0;
+        for (int r = 0; r < 10; r++) m += rows[r * 256 + i];
+        worst = fmax(worst, fabs(m / 10 - one[i]));
+    }
+    CHECK_MSG(worst < 1e-4, "mean pooling off by %g", worst);
+}

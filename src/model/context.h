@@ -50,6 +50,10 @@ struct bitnet_context {
      * skip_layer[l] != 0 leaves layer l out of the forward pass. */
     bitnet_layer_hook layer_hook;
     void *layer_hook_user;
+    /* bitnet_embed: when set, a chunk's final-norm hidden states are pooled
+     * into embd_out (embd_pooling) instead of being classified */
+    float *embd_out;
+    int embd_pooling, embd_total;
     const uint8_t *skip_layer;
 
     /* activations for up to n_batch tokens */

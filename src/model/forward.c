@@ -287,6 +287,21 @@ static void forward_chunk(bitnet_context *ctx, const bitnet_token *tokens, int n
         if (ctx->layer_hook) ctx->layer_hook(ctx->layer_hook_user, l, ctx->x, n, dim);
     }
 
+    if (ctx->embd_out) { /* bitnet_embed: pool the final-norm states, no classifier */
+        for (int t = 0; t < n; t++) {
+            const int p = ctx->tok_pos[t]; /* from position 0: the token's index in the input */
+            float *h = ctx->xb + (size_t)t * dim;
+            final_norm(ctx, t, h);
+            if (ctx->embd_pooling == BITNET_POOLING_NONE) memcpy(ctx->embd_out + (size_t)p * dim, h, (size_t)dim * sizeof(float));
+            else if (ctx->embd_pooling == BITNET_POOLING_MEAN)
+                for (int i = 0; i < dim; i++) ctx->embd_out[i] += h[i];
+            else if ((ctx->embd_pooling == BITNET_POOLING_CLS && p == 0) ||
+                     (ctx->embd_pooling == BITNET_POOLING_LAST && p == ctx->embd_total - 1))
+                memcpy(ctx->embd_out, h, (size_t)dim * sizeof(float));
+        }
+        return;
+    }
+
     /* Classifier, as one matmul over the tokens whose logits are wanted, so
      * that the (large) output matrix is read once per step. */
     if (all_logits) {
@@ -387,4 +402,36 @@ bitnet_status bitnet_eval_batch(bitnet_context *ctx, const bitnet_token *tokens,
 float *bitnet_get_logits(bitnet_context *ctx) { return ctx->logits; }
 float *bitnet_get_logits_seq(bitnet_context *ctx, int seq) {
     return seq >= 0 && seq < ctx->n_seq ? ctx->logits + (size_t)seq * ctx->model->hp.vocab : NULL;
+}
+
+/* ---- embeddings ------------------------------------------------------------ */
+
+static void l2_normalize(float *v, int n) {
+    double ss = 0.0;
+    for (int i = 0; i < n; i++) ss += (double)v[i] * v[i];
+    const float inv = ss > 0.0 ? (float)(1.0 / sqrt(ss)) : 0.0f;
+    for (int i = 0; i < n; i++) v[i] *= inv;
+}
+
+bitnet_status bitnet_embed(bitnet_context *ctx, const bitnet_token *tokens, int n, bitnet_pooling pooling,
+                           int normalize, float *out) {
+    if (!ctx || !tokens || !out) return bn_error(BITNET_ERR_ARG, "embed: NULL argument");
+    const int dim = ctx->model->hp.dim;
+    if (pooling == BITNET_POOLING_DEFAULT)
+        pooling = ctx->model->hp.pooling >= 0 ? (bitnet_pooling)ctx->model->hp.pooling : BITNET_POOLING_MEAN;
+    if (pooling < BITNET_POOLING_NONE || pooling > BITNET_POOLING_LAST)
+        return bn_error(BITNET_ERR_ARG, "embed: unknown pooling %d", (int)pooling);
+    if (ctx->n_seq != 1) return bn_error(BITNET_ERR_ARG, "embed: the context must have one sequence (it has %d)", ctx->n_seq);
+    if (n < 1) return bn_error(BITNET_ERR_ARG, "embed: need at least one token");
+    memset(out, 0, (size_t)(pooling == BITNET_POOLING_NONE ? n : 1) * dim * sizeof(float));
+    ctx->embd_out = out;
+    ctx->embd_pooling = pooling;
+    ctx->embd_total = n;
+    bitnet_status st = eval_seq0(ctx, tokens, n, 0, NULL);
+    ctx->embd_out = NULL;
+    if (st != BITNET_OK) return st;
+    if (pooling == BITNET_POOLING_MEAN)
+        for (int i = 0; i < dim; i++) out[i] /= (float)n;
+    for (int r = 0; normalize && r < (pooling == BITNET_POOLING_NONE ? n : 1); r++) l2_normalize(out + (size_t)r * dim, dim);
+    return BITNET_OK;
 }

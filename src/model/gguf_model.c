@@ -401,6 +401,9 @@ static bitnet_status read_hparams(loader *ld) {
     hp->n_kv_heads = (int)nkv;
     hp->head_dim = (int)head_dim;
     hp->rope_dim = (int)rope_dim;
+    uint32_t pooling;
+    if ((st = get_u32_req(ld, "pooling_type", &pooling, 0, UINT32_MAX))) return st;
+    hp->pooling = pooling <= BITNET_POOLING_LAST ? (int)pooling : -1; /* rank (4) etc.: not an embedding we pool */
     if (bn_model_has(m, BN_AF_MOE)) { /* qwen3moe */
         uint32_t ne, nu, ffe;
         if ((st = get_u32_req(ld, "expert_count", &ne, 1, 0)) || (st = get_u32_req(ld, "expert_used_count", &nu, 1, 0)) ||

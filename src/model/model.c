@@ -81,6 +81,8 @@ void bitnet_model_get_info(const bitnet_model *m, bitnet_model_info *info) {
 }
 
 int bitnet_n_vocab(const bitnet_model *m) { return m->hp.vocab; }
+int bitnet_n_embd(const bitnet_model *m) { return m->hp.dim; }
+bitnet_pooling bitnet_model_pooling(const bitnet_model *m) { return (bitnet_pooling)m->hp.pooling; }
 bitnet_token bitnet_token_bos(const bitnet_model *m) { return bn_tokenizer_bos(m->tok); }
 bitnet_token bitnet_token_eos(const bitnet_model *m) { return bn_tokenizer_eos(m->tok); }
 

@@ -101,6 +101,7 @@ typedef struct {
     float rope_theta_swa;
     /* BN_AF_MOE: experts per layer, experts used per token, one expert's FFN length */
     int n_expert, n_expert_used, ff_exp;
+    int pooling;      /* ARCH.pooling_type (bitnet_pooling), -1 when the file names none */
 } bn_hparams;
 
 static inline int bn_layer_is_swa(const bn_hparams *hp, int l) {

@@ -1,0 +1,138 @@
+/* embed - sentence embeddings, as llama.cpp's llama-embedding.
+ *
+ *   build/embed -m MODEL -p "text" [--pooling mean|cls|last|none] [--no-normalize]
+ *
+ * The text (or --tokens) is evaluated from position 0; the final-norm hidden
+ * states are pooled as the model's GGUF pooling_type says (mean when it says
+ * nothing) or --pooling, and L2-normalised. stdout: the vector as one line of
+ * space-separated floats (one line per token with --pooling none), or a JSON
+ * array with --json. */
+#include <errno.h>
+
+#include "bitnet.h"
+#define TOOL_NAME "embed"
+#include "util.h"
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: embed -m MODEL (-p TEXT | --tokens ID,ID,...) [options]\n"
+            "Embedding of a text: final-norm hidden states, pooled, L2-normalised.\n\n"
+            "  -m, --model FILE       model (GGUF, ak42, safetensors)\n"
+            "  -p, --prompt TEXT      text to embed (with BOS when the model adds one)\n"
+            "      --tokens LIST      token ids instead, comma-separated, used as they are\n"
+            "      --pooling P        mean, cls, last or none (default: the model's pooling_type, else mean)\n"
+            "      --no-normalize     leave the vector unnormalised\n"
+            "      --json             print a JSON array (of arrays with --pooling none)\n"
+            "  -t, --threads N        threads (default 1)\n"
+            "      --kv-type T        KV cache type: f32, f16, q8, q4, q2 (default: per model)\n"
+            "      --tokenizer FILE   llama2.c tokenizer.bin for files without a vocabulary\n"
+            "  -h, --help             this help\n");
+}
+
+int main(int argc, char **argv) {
+    const char *model_path = NULL, *prompt = NULL, *ids = NULL, *tokenizer = NULL;
+    int threads = 1, normalize = 1, json = 0;
+    bitnet_pooling pooling = BITNET_POOLING_DEFAULT;
+    bitnet_kv_type kv = BITNET_KV_DEFAULT;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            return 0;
+        }
+        if (!strcmp(a, "--no-normalize")) { normalize = 0; continue; }
+        if (!strcmp(a, "--json")) { json = 1; continue; }
+        if (i + 1 >= argc) {
+            fprintf(stderr, "embed: %s: unknown option or missing value (see --help)\n", a);
+            return 2;
+        }
+        const char *v = argv[++i];
+        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_path = v;
+        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
+        else if (!strcmp(a, "--tokens")) ids = v;
+        else if (!strcmp(a, "--tokenizer")) tokenizer = v;
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (!parse_int(a, v, 1, 1024, &threads)) return 2; }
+        else if (!strcmp(a, "--kv-type")) { if (!parse_kv_type(a, v, &kv)) return 2; }
+        else if (!strcmp(a, "--pooling")) {
+            if (!strcmp(v, "mean")) pooling = BITNET_POOLING_MEAN;
+            else if (!strcmp(v, "cls")) pooling = BITNET_POOLING_CLS;
+            else if (!strcmp(v, "last")) pooling = BITNET_POOLING_LAST;
+            else if (!strcmp(v, "none")) pooling = BITNET_POOLING_NONE;
+            else {
+                fprintf(stderr, "embed: --pooling expects mean, cls, last or none, got '%s'\n", v);
+                return 2;
+            }
+        } else {
+            fprintf(stderr, "embed: unknown option %s (see --help)\n", a);
+            return 2;
+        }
+    }
+    if (!model_path || !prompt == !ids) {
+        fprintf(stderr, "embed: need -m MODEL and one of -p TEXT or --tokens (see --help)\n");
+        return 2;
+    }
+    bitnet_model_params mp = bitnet_model_default_params();
+    mp.tokenizer_path = tokenizer;
+    bitnet_model *m = NULL;
+    if (bitnet_model_load(model_path, &mp, &m) != BITNET_OK) {
+        fprintf(stderr, "embed: %s\n", bitnet_last_error());
+        return 1;
+    }
+    int n = 0, rc = 1;
+    bitnet_token *toks = NULL;
+    if (prompt) {
+        const int cap = (int)strlen(prompt) + 3;
+        toks = malloc((size_t)cap * sizeof *toks);
+        n = toks ? bitnet_tokenize(m, prompt, 1, toks, cap) : -1;
+    } else {
+        int cap = 1;
+        for (const char *c = ids; *c; c++) cap += *c == ',';
+        toks = malloc((size_t)cap * sizeof *toks);
+        for (const char *c = ids; toks && *c;) {
+            char *end;
+            errno = 0;
+            long id = strtol(c, &end, 10);
+            if (errno || end == c || id < 0 || id > INT32_MAX || (*end && *end != ',')) {
+                fprintf(stderr, "embed: --tokens: '%s' is not a comma-separated list of token ids\n", ids);
+                n = -2;
+                break;
+            }
+            toks[n++] = (bitnet_token)id;
+            c = *end ? end + 1 : end;
+        }
+    }
+    const int dim = bitnet_n_embd(m);
+    bitnet_context *ctx = NULL;
+    float *out = NULL;
+    if (n < 1) {
+        if (n != -2) fprintf(stderr, "embed: nothing to embed: %s\n", n < 0 ? bitnet_last_error() : "no tokens");
+    } else {
+        bitnet_context_params cp = bitnet_context_default_params();
+        cp.n_ctx = n;
+        cp.n_batch = n;
+        cp.n_threads = threads;
+        cp.kv_type = kv;
+        const bitnet_pooling eff = pooling != BITNET_POOLING_DEFAULT ? pooling
+                                   : bitnet_model_pooling(m) != BITNET_POOLING_DEFAULT ? bitnet_model_pooling(m)
+                                                                                      : BITNET_POOLING_MEAN;
+        const int rows = eff == BITNET_POOLING_NONE ? n : 1;
+        if (bitnet_context_new(m, &cp, &ctx) != BITNET_OK || !(out = malloc((size_t)rows * dim * sizeof(float))) ||
+            bitnet_embed(ctx, toks, n, eff, normalize, out) != BITNET_OK) {
+            fprintf(stderr, "embed: %s\n", out ? bitnet_last_error() : "out of memory");
+        } else {
+            if (json) printf(rows > 1 ? "[" : "");
+            for (int r = 0; r < rows; r++) {
+                if (json) printf("%s[", r ? "," : "");
+                for (int i = 0; i < dim; i++) printf(json ? "%s%.9g" : "%s%.9g", i ? (json ? "," : " ") : "", (double)out[(size_t)r * dim + i]);
+                printf(json ? "]" : "\n");
+            }
+            if (json) printf(rows > 1 ? "]\n" : "\n");
+            rc = 0;
+        }
+    }
+    free(out);
+    free(toks);
+    bitnet_context_free(ctx);
+    bitnet_model_free(m);
+    return rc;
+}
