@@ -105,6 +105,7 @@ static bitnet_status ak42_parse(const uint8_t *b, uint64_t size, const char *pat
     hp->ctx_train = h.max_seq;
     hp->norm_eps = 1e-5f;
     hp->rope_theta = 10000.0f;
+    hp->pooling = -1; /* (not an embedding model) */
     const char *slash = strrchr(path, '/');
     snprintf(m->name, sizeof m->name, "%s", slash ? slash + 1 : path);
 

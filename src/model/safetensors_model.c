@@ -385,6 +385,7 @@ static bitnet_status read_config(const char *cfg_name, const bn_json *cfg, bitne
     hp->rope_dim = (int)rd;
     hp->vocab = vocab;
     hp->ctx_train = ctx;
+    hp->pooling = -1; /* config.json names none (sentence-transformers keep it elsewhere) */
     const bn_json *tie = bn_json_get(cfg, "tie_word_embeddings");
     if (tie && tie->type != BN_JSON_BOOL && tie->type != BN_JSON_NULL)
         return bn_error(BITNET_ERR_FORMAT, "%s: \"tie_word_embeddings\" must be a boolean", cfg_name);
