@@ -284,6 +284,18 @@ static void *decode_main(void *arg) {
 
 /* ---- public ------------------------------------------------------------------------------- */
 
+/* Frees the scheduler's arrays and s itself. */
+static void free_arrays(bn_sched *s) {
+    free(s->slots);
+    free(s->b_tok);
+    free(s->b_pos);
+    free(s->b_seq);
+    free(s->r_tok);
+    free(s->r_pos);
+    free(s->r_seq);
+    free(s);
+}
+
 bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch, int max_queue, bn_sched **out) {
     *out = NULL;
     if (n_batch < bitnet_n_seq(ctx))
@@ -307,14 +319,7 @@ bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch
     s->r_pos = malloc((size_t)s->n_batch * sizeof *s->r_pos);
     s->r_seq = malloc((size_t)s->n_batch * sizeof *s->r_seq);
     if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->r_tok || !s->r_pos || !s->r_seq) {
-        free(s->slots);
-        free(s->b_tok);
-        free(s->b_pos);
-        free(s->b_seq);
-        free(s->r_tok);
-        free(s->r_pos);
-        free(s->r_seq);
-        free(s);
+        free_arrays(s);
         return bn_error(BITNET_ERR_NOMEM, "server: out of memory");
     }
     s->st.n_slots = s->n_slots;
@@ -435,12 +440,5 @@ void bn_sched_free(bn_sched *s) {
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->idle);
-    free(s->slots);
-    free(s->b_tok);
-    free(s->b_pos);
-    free(s->b_seq);
-    free(s->r_tok);
-    free(s->r_pos);
-    free(s->r_seq);
-    free(s);
+    free_arrays(s);
 }

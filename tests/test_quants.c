@@ -10,6 +10,7 @@
 #include "bitnet.h"
 #include "formats/gguf.h"
 #include "kernels/kernels.h"
+#include "gguf_edit.h"
 #include "test.h"
 
 #include <unistd.h>
@@ -120,30 +121,11 @@ TEST(quants_dequant_matches_format_description) {
     }
 }
 
-/* Writes the tiny synthetic model with token_embd (the tied head) stored as
- * `type` from `data`, everything else copied. */
+/* The tiny synthetic model with token_embd (the tied head) stored as `type`
+ * from `data`, everything else copied. */
 static int write_variant(const char *src, const char *dst, bn_tensor_type type, const void *data, uint64_t nbytes) {
-    gguf_file *f = NULL;
-    if (gguf_open(src, &f) != BITNET_OK) return 0;
-    gguf_writer *w = gguf_writer_new();
-    for (uint64_t i = 0; i < f->n_kv; i++) {
-        char key[256];
-        snprintf(key, sizeof key, "%.*s", (int)f->kv[i].key.len, f->kv[i].key.data);
-        if (strcmp(key, "general.alignment") != 0) gguf_writer_set_value(w, key, &f->kv[i].value);
-    }
-    for (uint64_t i = 0; i < f->n_tensors; i++) {
-        const gguf_tensor *t = &f->tensors[i];
-        char name[256];
-        snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
-        if (strcmp(name, "token_embd.weight") == 0)
-            gguf_writer_add_tensor(w, name, t->n_dims, t->ne, type, data, nbytes);
-        else
-            gguf_writer_add_tensor(w, name, t->n_dims, t->ne, t->type, t->data, t->nbytes);
-    }
-    const int ok = gguf_writer_write(w, dst) == BITNET_OK;
-    gguf_writer_free(w);
-    gguf_close(f);
-    return ok;
+    const bn_gguf_edit e = {"token_embd.weight", type, data, nbytes, NULL, NULL};
+    return bn_test_gguf_copy(src, dst, &e);
 }
 
 static float *all_logits(const char *path, const bitnet_token *toks, int n, int *vocab) {
@@ -165,15 +147,21 @@ static float *all_logits(const char *path, const bitnet_token *toks, int n, int 
     return out;
 }
 
-TEST(quants_heads_match_dequantised_float) {
-    char base[512], qpath[512], fpath[512], cmd[1200];
-    snprintf(base, sizeof base, "%s", bn_test_tmp(".gguf"));
-    snprintf(qpath, sizeof qpath, "%s", bn_test_tmp(".gguf"));
-    snprintf(fpath, sizeof fpath, "%s", bn_test_tmp(".gguf"));
-    snprintf(cmd, sizeof cmd, "convert --synthetic tiny -o %s 2>&1", base);
+/* `convert --synthetic tiny --type TYPE` into base, and two more temporary paths. */
+static int tiny_model(const char *type, char *base, char *p1, char *p2) {
+    char cmd[1200];
+    snprintf(base, 512, "%s", bn_test_tmp(".gguf"));
+    snprintf(p1, 512, "%s", bn_test_tmp(".gguf"));
+    snprintf(p2, 512, "%s", bn_test_tmp(".gguf"));
+    snprintf(cmd, sizeof cmd, "convert --synthetic tiny --type %s -o %s 2>&1", type, base);
     int status = -1;
     free(bn_test_run_tool(cmd, NULL, &status));
-    REQUIRE_MSG(status == 0, "convert --synthetic tiny failed");
+    return status == 0;
+}
+
+TEST(quants_heads_match_dequantised_float) {
+    char base[512], qpath[512], fpath[512];
+    REQUIRE_MSG(tiny_model("i2_s", base, qpath, fpath), "convert --synthetic tiny failed");
     const int vocab = 512, dim = 256; /* the tiny preset */
     const bitnet_token toks[6] = {1, 17, 300, 5, 511, 42};
     for (size_t f = 0; f < sizeof k_formats / sizeof k_formats[0]; f++) {
@@ -225,45 +213,20 @@ TEST(quants_heads_match_dequantised_float) {
  * row) rewritten with ternary values t and block scales d[256][2] (f16 values). */
 static int write_block_scaled(const char *src, const char *dst, const int8_t *t, const float *d) {
     uint8_t *data = malloc((size_t)256 * 2 * BN_TQ2_0_BYTES);
+    if (!data) return 0;
     for (int r = 0; r < 256; r++) bn_tq2_0_pack_row(t + (size_t)r * 512, 512, d + r * 2, data + (size_t)r * 2 * BN_TQ2_0_BYTES);
-    const int ok = data != NULL;
-    gguf_file *f = NULL;
-    if (!ok || gguf_open(src, &f) != BITNET_OK) {
-        free(data);
-        return 0;
-    }
-    gguf_writer *w = gguf_writer_new();
-    for (uint64_t i = 0; i < f->n_kv; i++) {
-        char key[256];
-        snprintf(key, sizeof key, "%.*s", (int)f->kv[i].key.len, f->kv[i].key.data);
-        if (strcmp(key, "general.alignment") != 0) gguf_writer_set_value(w, key, &f->kv[i].value);
-    }
-    for (uint64_t i = 0; i < f->n_tensors; i++) {
-        const gguf_tensor *tt = &f->tensors[i];
-        char name[256];
-        snprintf(name, sizeof name, "%.*s", (int)tt->name.len, tt->name.data);
-        if (strcmp(name, "blk.0.ffn_down.scale") == 0) continue; /* the block scales are the scale */
-        if (strcmp(name, "blk.0.ffn_down.weight") == 0)
-            gguf_writer_add_tensor(w, name, tt->n_dims, tt->ne, BN_TT_TQ2_0, data, (uint64_t)256 * 2 * BN_TQ2_0_BYTES);
-        else
-            gguf_writer_add_tensor(w, name, tt->n_dims, tt->ne, tt->type, tt->data, tt->nbytes);
-    }
-    const int written = gguf_writer_write(w, dst) == BITNET_OK;
-    gguf_writer_free(w);
-    gguf_close(f);
+    /* the block scales are the scale: no blk.0.ffn_down.scale */
+    const bn_gguf_edit e = {"blk.0.ffn_down.weight", BN_TT_TQ2_0, data, (uint64_t)256 * 2 * BN_TQ2_0_BYTES, NULL,
+                            "blk.0.ffn_down.scale"};
+    const int ok = bn_test_gguf_copy(src, dst, &e);
     free(data);
-    return written;
+    return ok;
 }
 
 TEST(quants_tq_block_scales_applied) {
     char base[512], path[512], copy[512], cmd[1200];
-    snprintf(base, sizeof base, "%s", bn_test_tmp(".gguf"));
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".gguf"));
-    snprintf(copy, sizeof copy, "%s", bn_test_tmp(".gguf"));
-    snprintf(cmd, sizeof cmd, "convert --synthetic tiny --type tq2_0 -o %s 2>&1", base);
     int status = -1;
-    free(bn_test_run_tool(cmd, NULL, &status));
-    REQUIRE_MSG(status == 0, "convert --synthetic tiny --type tq2_0 failed");
+    REQUIRE_MSG(tiny_model("tq2_0", base, path, copy), "convert --synthetic tiny --type tq2_0 failed");
     int8_t *t = malloc(256 * 512);
     float d[512];
     for (int i = 0; i < 256 * 512; i++) t[i] = (int8_t)((int)(rnd32() % 3) - 1);

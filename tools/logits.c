@@ -48,16 +48,8 @@ static int parse_args(int argc, char **argv, options *o) {
     o->n_threads = 1;
     o->kv_type = BITNET_KV_DEFAULT;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            exit(0);
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "logits: %s: unknown option or missing value (see --help)\n", a);
-            return 0;
-        }
-        const char *v = argv[++i];
+        const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
+        if (!v) return 0;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--tokens")) o->tokens = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;

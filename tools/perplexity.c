@@ -55,16 +55,8 @@ static int parse_args(int argc, char **argv, options *o) {
     o->n_ctx = 128;
     o->n_threads = 1;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            exit(0);
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "perplexity: option %s needs a value (see --help)\n", a);
-            return 0;
-        }
-        const char *v = argv[++i];
+        const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
+        if (!v) return 0;
         int ok = 1;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->text = v;

@@ -116,16 +116,8 @@ static int parse_args(int argc, char **argv, options *o) {
     o->bench_tokens = 128;
     o->metric = METRIC_COSINE;
     for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            exit(0);
-        }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "prune: option %s needs a value (see --help)\n", a);
-            return 0;
-        }
-        const char *v = argv[++i];
+        const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
+        if (!v) return 0;
         int ok = 1;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;

@@ -40,6 +40,21 @@ static inline double proc_status_mib(const char *field) {
     return mib;
 }
 
+/* The value of option argv[*i] (then *i points at it). -h / --help print
+ * usage to stdout and exit 0; a missing value is a one-line message and NULL. */
+static inline const char *option_value(int argc, char **argv, int *i, void (*usage)(FILE *)) {
+    const char *a = argv[*i];
+    if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+        usage(stdout);
+        exit(0);
+    }
+    if (*i + 1 >= argc) {
+        fprintf(stderr, TOOL_NAME ": option %s needs a value (see --help)\n", a);
+        return NULL;
+    }
+    return argv[++*i];
+}
+
 /* Option values: 1 and *out set, or 0 after a one-line message on stderr. */
 static inline int parse_long(const char *flag, const char *v, long lo, long hi, long *out) {
     char *end;
