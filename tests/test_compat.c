@@ -164,7 +164,7 @@ TEST(compat_synthetic_llama3_vocab_model) {
     /* the CLI generates with it too */
     char cmd[2048];
     int st;
-    snprintf(cmd, sizeof cmd, "infer -m %s -p 'Hello world' -n 8 --temp 0 2>/dev/null", path);
+    snprintf(cmd, sizeof cmd, "infer -m %s -p 'Hello world' --steps 8 --temp 0 2>/dev/null", path);
     char *out = run(cmd, &st);
     CHECK(st == 0 && out && strncmp(out, "Hello world", 11) == 0 && strlen(out) > 11);
     free(out);

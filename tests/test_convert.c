@@ -9,7 +9,7 @@ static char *generate(const char *type, int *status) {
     size_t n;
     free(bn_test_run_tool(cmd, &n, status));
     if (*status != 0) return NULL;
-    snprintf(cmd, sizeof cmd, "infer -m %s -p 'hello world' -n 24 --temp 0 2>/dev/null", path);
+    snprintf(cmd, sizeof cmd, "infer -m %s -p 'hello world' --steps 24 --temp 0 2>/dev/null", path);
     char *out = bn_test_run_tool(cmd, &n, status);
     remove(path);
     return out;

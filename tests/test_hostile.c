@@ -668,7 +668,7 @@ static void expect_infer_fails(const void *d, size_t n, const char *extra, const
     snprintf(path, sizeof path, "%s", bn_test_tmp(".gguf"));
     snprintf(err, sizeof err, "%s", bn_test_tmp(".err"));
     write_file(path, d, n);
-    snprintf(cmd, sizeof cmd, "infer -m %s %s -n 4 2>%s", path, extra, err);
+    snprintf(cmd, sizeof cmd, "infer -m %s %s --steps 4 2>%s", path, extra, err);
     size_t out_len = 0, err_len = 0;
     int status = 0;
     char *out = bn_test_run_tool(cmd, &out_len, &status);

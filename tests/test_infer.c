@@ -1,6 +1,8 @@
 /* test_infer.c - end-to-end: the CLI reproduces the reference greedy outputs. */
 #include "test.h"
 
+#include <unistd.h>
+
 static void expect_reference(const char *model_rel, const char *extra, const char *ref_rel) {
     const char *ref_path = bn_test_shared(ref_rel);
     if (!ref_path) {
@@ -12,7 +14,7 @@ static void expect_reference(const char *model_rel, const char *extra, const cha
     const char *model = bn_test_shared(model_rel);
     CHECK(model != NULL);
     char cmd[4096];
-    snprintf(cmd, sizeof cmd, "infer -m %s %s -p 'Once upon a time' --temp 0 -n 256 2>/dev/null", model, extra);
+    snprintf(cmd, sizeof cmd, "infer -m %s %s -p 'Once upon a time' --temp 0 --steps 256 2>/dev/null", model, extra);
     size_t out_len = 0;
     int status = -1;
     char *out = bn_test_run_tool(cmd, &out_len, &status);
@@ -49,7 +51,7 @@ TEST(infer_bad_model_file_is_a_clean_error) {
 TEST(infer_default_model_runs) {
     int status = -1;
     size_t n = 0;
-    char *out = bn_test_run_tool("infer -p 'Once upon a time' -n 40 --temp 0 2>/dev/null", &n, &status);
+    char *out = bn_test_run_tool("infer -p 'Once upon a time' --steps 40 --temp 0 2>/dev/null", &n, &status);
     CHECK_EQ_INT(status, 0);
     CHECK(out && strncmp(out, "Once upon a time", 16) == 0 && n > 40);
     free(out);
@@ -61,7 +63,7 @@ static const char *isas[] = {"scalar", "avx2", "avx512", "neon"};
 
 static int isa_runs_here(const char *isa) {
     char cmd[256];
-    snprintf(cmd, sizeof cmd, "infer -n 2 --temp 0 2>&1 >/dev/null | grep -c 'isa %s'", isa);
+    snprintf(cmd, sizeof cmd, "infer --steps 2 --temp 0 2>&1 >/dev/null | grep -c 'isa %s'", isa);
     int st;
     size_t n;
     char *out = bn_test_run_tool(cmd, &n, &st);
@@ -102,7 +104,7 @@ static void expect_converted(const char *model, const char *convert_extra, const
     free(bn_test_run_tool(cmd, &n, &st));
     CHECK_MSG(st == 0, "convert --type %s failed", type);
     char *ref = bn_test_read_file(bn_test_shared(ref_rel), &n);
-    snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --temp 0 -n 256 2>/dev/null", out_path);
+    snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --temp 0 --steps 256 2>/dev/null", out_path);
     char *out = bn_test_run_tool(cmd, &out_len, &st);
     CHECK_MSG(st == 0 && out && ref && out_len == n && memcmp(out, ref, n) == 0,
               "%s converted to %s does not reproduce %s", model, type, ref_rel);
@@ -131,4 +133,83 @@ TEST(infer_stories260k_f16_and_f32_conversions) {
     snprintf(model_path, sizeof model_path, "%s", model);
     expect_converted(model_path, "", "f16", "models/stories260K.reference-greedy.txt");
     expect_converted(model_path, "", "f32", "models/stories260K.reference-greedy.txt");
+}
+
+/* ---- llama.cpp command-line conventions ----------------------------------- */
+#include "bitnet.h"
+
+static char *run_infer(const char *args, int *status) {
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "infer %s", args);
+    char *out = bn_test_run_tool(cmd, NULL, status);
+    return out ? out : calloc(1, 1);
+}
+
+/* -n counts generated tokens, as llama.cpp's: "-p ... -n 3" is the prompt and
+ * three more tokens, exactly what --steps (llama2.c's positions, the last
+ * prompt position generating the first token) gives for np + 2, np counting BOS. */
+TEST(infer_n_counts_generated_tokens_as_llama_cpp) {
+    const char *prompt = "Once upon a time there was";
+    bitnet_model *m = NULL;
+    REQUIRE(bitnet_model_load_default(NULL, &m) == BITNET_OK);
+    bitnet_token toks[64];
+    const int np = bitnet_tokenize(m, prompt, 1, toks, 64);
+    bitnet_model_free(m);
+    REQUIRE(np > 1);
+    int st;
+    char args[512];
+    snprintf(args, sizeof args, "-p '%s' -n 3 --temp 0 2>/dev/null", prompt);
+    char *three = run_infer(args, &st);
+    CHECK_EQ_INT(st, 0);
+    snprintf(args, sizeof args, "-p '%s' --steps %d --temp 0 2>/dev/null", prompt, np + 2);
+    char *steps = run_infer(args, &st);
+    CHECK_MSG(strcmp(three, steps) == 0, "-n 3: '%s', --steps %d: '%s'", three, np + 2, steps);
+    snprintf(args, sizeof args, "-p '%s' -n 2 --temp 0 2>/dev/null", prompt);
+    char *two = run_infer(args, &st);
+    CHECK_MSG(strlen(two) < strlen(three) && strncmp(two, three, strlen(two)) == 0, "-n 2 '%s' vs -n 3 '%s'", two,
+              three);
+    free(two);
+    free(three);
+    free(steps);
+    /* -n -1 (the default) runs to an end-of-generation token or a full context */
+    char *all = run_infer("-p 'Once upon a time' -n -1 -c 64 --temp 0 2>&1 >/dev/null", &st);
+    CHECK_MSG(st == 0 && strstr(all, "generation:"), "%s", all);
+    free(all);
+}
+
+/* Command lines as bitnet.cpp's run_inference.py and llama-cli's README write them. */
+TEST(infer_accepts_llama_cpp_and_bitnet_cpp_command_lines) {
+    int st;
+    char *out = run_infer("-p 'Once upon a time' -n 8 -t 2 -ngl 0 -c 256 -temp 0.8 -b 1 2>&1", &st);
+    CHECK_MSG(st == 0 && strstr(out, "-ngl 0 ignored") && strstr(out, "generation:"), "run_inference.py line: %s", out);
+    free(out);
+    out = run_infer("-p 'Once' -n 4 --temperature 0 -ctk f16 -ctv f16 -C 0 --ignore-eos --no-display-prompt 2>/dev/null",
+                    &st);
+    CHECK_MSG(st == 0 && strncmp(out, "Once", 4) != 0 && strlen(out) > 0, "llama-cli flags: '%s'", out);
+    free(out);
+    char path[512];
+    snprintf(path, sizeof path, "%s", bn_test_tmp(".txt"));
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f != NULL);
+    fputs("Once upon a time", f);
+    fclose(f);
+    char args[700];
+    snprintf(args, sizeof args, "-f %s -n 6 --temp 0 2>/dev/null", path);
+    char *from_file = run_infer(args, &st);
+    CHECK_EQ_INT(st, 0);
+    char *from_arg = run_infer("-p 'Once upon a time' -n 6 --temp 0 2>/dev/null", &st);
+    CHECK_STR(from_file, from_arg);
+    free(from_file);
+    free(from_arg);
+    unlink(path);
+    /* -e turns \n into a newline in the prompt */
+    char *escaped = run_infer("-p 'Once\\nupon' -e -n 1 --temp 0 2>/dev/null", &st);
+    CHECK_MSG(st == 0 && strncmp(escaped, "Once\nupon", 9) == 0, "-e: '%s'", escaped);
+    free(escaped);
+    char *version = run_infer("--version", &st);
+    CHECK(st == 0 && strstr(version, "libbitnet"));
+    free(version);
+    char *bad = run_infer("-n -2 2>&1", &st);
+    CHECK_MSG(st == 2 && strstr(bad, "-n expects an integer in -1.."), "%s", bad);
+    free(bad);
 }

@@ -368,18 +368,18 @@ TEST(kv_cache_perplexity_cost) {
 TEST(kv_cache_infer_options_and_ctx_errors) {
     size_t n;
     int st = -1;
-    char *out = bn_test_run_tool("infer -p 'Once upon a time' -n 24 --temp 0 --kv-int2 2>&1", &n, &st);
+    char *out = bn_test_run_tool("infer -p 'Once upon a time' --steps 24 --temp 0 --kv-int2 2>&1", &n, &st);
     CHECK(st == 0 && out && strstr(out, "Once upon a time") && strstr(out, "| kv q2, 512 ctx"));
     free(out);
-    out = bn_test_run_tool("infer -n 24 --temp 0 --kv-type q8 -c 64 2>&1", &n, &st);
+    out = bn_test_run_tool("infer --steps 24 --temp 0 --kv-type q8 -c 64 2>&1", &n, &st);
     CHECK(st == 0 && out && strstr(out, "| kv q8, 64 ctx"));
     free(out);
     out = bn_test_run_tool("infer --kv-type q3 2>&1", &n, &st);
     CHECK(st == 2 && out && strstr(out, "--kv-type expects f32, f16, q8, q4 or q2, got 'q3'"));
     free(out);
     /* -n past --ctx-size: one line, before any work */
-    out = bn_test_run_tool("infer -n 100 -c 64 2>&1", &n, &st);
-    CHECK(st == 2 && out && strstr(out, "-n 100 does not fit in --ctx-size 64") && !strchr(strchr(out, '\n') + 1, '\n'));
+    out = bn_test_run_tool("infer --steps 100 -c 64 2>&1", &n, &st);
+    CHECK(st == 2 && out && strstr(out, "--steps 100 does not fit in --ctx-size 64") && !strchr(strchr(out, '\n') + 1, '\n'));
     free(out);
     /* a prompt longer than the context */
     out = bn_test_run_tool("infer -c 4 -p 'Once upon a time there was a little girl' 2>&1", &n, &st);
@@ -402,7 +402,7 @@ TEST(kv_cache_stories260k_reference_with_f32) {
     if (!ref_path) SKIP("../shared not present");
     size_t ref_len, out_len;
     char *ref = bn_test_read_file(ref_path, &ref_len), cmd[2048];
-    snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --temp 0 -n 256 --kv-type f32 2>/dev/null",
+    snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --temp 0 --steps 256 --kv-type f32 2>/dev/null",
              bn_test_shared("models/stories260K.gguf"));
     int st = -1;
     char *out = bn_test_run_tool(cmd, &out_len, &st);

@@ -102,7 +102,7 @@ TEST_E2E(mlock_infer_reports_locked_memory) {
     SKIP_UNDER_ASAN();
     size_t n;
     int st = -1;
-    char *out = bn_test_run_tool("infer --mlock -c 64 -n 16 --temp 0 -p 'Once upon a time' 2>&1", &n, &st);
+    char *out = bn_test_run_tool("infer --mlock -c 64 --steps 16 --temp 0 -p 'Once upon a time' 2>&1", &n, &st);
     CHECK(st == 0 && out && strstr(out, "Once upon a time"));
     if (out && strstr(out, "warning: cannot lock") && !can_lock(8u << 20)) {
         free(out);
@@ -127,7 +127,7 @@ TEST_E2E(mlock_forbidden_warns_and_goes_on) {
         int ok = setrlimit(RLIMIT_MEMLOCK, &zero) == 0;
         size_t n;
         int st = -1;
-        char *out = ok ? bn_test_run_tool("infer --mlock -c 64 -n 24 --temp 0 -p 'Once upon a time' 2>&1", &n, &st) : NULL;
+        char *out = ok ? bn_test_run_tool("infer --mlock -c 64 --steps 24 --temp 0 -p 'Once upon a time' 2>&1", &n, &st) : NULL;
         FILE *f = fopen(path, "w");
         if (f && out) fputs(out, f);
         if (f) fclose(f);
@@ -174,7 +174,7 @@ TEST(no_mmap_gives_identical_output) {
         size_t len[2];
         for (int no_mmap = 0; no_mmap < 2; no_mmap++) {
             int st = -1;
-            snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --temp 0 -n 128 %s 2>/dev/null", models[i],
+            snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --temp 0 --steps 128 %s 2>/dev/null", models[i],
                      no_mmap ? "--no-mmap" : "");
             out[no_mmap] = bn_test_run_tool(cmd, &len[no_mmap], &st);
             CHECK_MSG(st == 0 && out[no_mmap] && len[no_mmap] > 100, "'%s' failed", cmd);

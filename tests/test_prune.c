@@ -196,7 +196,7 @@ static void check_pruned_copy(const char *in_path, const char *out_path, const i
 static void check_generates(const char *model) {
     char cmd[2048];
     int st = -1;
-    snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' -n 32 --temp 0 2>/dev/null", model);
+    snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --steps 32 --temp 0 2>/dev/null", model);
     char *out = run(cmd, &st);
     CHECK_MSG(st == 0 && out && strncmp(out, "Once upon a time", 16) == 0 && strlen(out) > 30,
               "'%s' -> status %d: %s", cmd, st, out ? out : "(null)");
@@ -375,10 +375,10 @@ TEST(prune_safetensors_output_and_input) {
     free(run(cmd, &st));
     CHECK_MSG(st == 0, "'%s' -> %d", cmd, st);
     char *ta = NULL, *tb = NULL;
-    snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' -n 40 --temp 0 2>/dev/null", a);
+    snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --steps 40 --temp 0 2>/dev/null", a);
     ta = run(cmd, &st);
     CHECK_EQ_INT(st, 0);
-    snprintf(cmd, sizeof cmd, "infer -m %s --tokenizer %s -p 'Once upon a time' -n 40 --temp 0 2>/dev/null", b, model);
+    snprintf(cmd, sizeof cmd, "infer -m %s --tokenizer %s -p 'Once upon a time' --steps 40 --temp 0 2>/dev/null", b, model);
     tb = run(cmd, &st);
     CHECK_EQ_INT(st, 0);
     CHECK_MSG(ta && tb && strlen(ta) > 20 && !strcmp(ta, tb), "gguf and safetensors outputs differ: '%s' vs '%s'",

@@ -458,7 +458,7 @@ static void check_generation(char **greedy_text) {
     CHECK(!strcmp(finish, "length") || !strcmp(finish, "stop"));
     size_t len;
     int st;
-    char *ref = bn_test_run_tool("infer -p 'Once upon a time' -n 256 --temp 0 2>/dev/null", &len, &st);
+    char *ref = bn_test_run_tool("infer -p 'Once upon a time' --steps 256 --temp 0 2>/dev/null", &len, &st);
     CHECK(ref && st == 0 && !strncmp(ref, PROMPT, strlen(PROMPT)));
     CHECK_MSG(ref && !strncmp(ref + strlen(PROMPT), t, strlen(t)), "server '%s' vs infer '%s'", t, ref ? ref : "");
     free(ref);

@@ -6,6 +6,7 @@
  * Generation follows llama2.c's run.c so that its reference outputs reproduce:
  * the sequence starts with BOS, -n counts positions (prompt tokens included),
  * the prompt is echoed as decoded tokens, and generation stops at BOS/EOS. */
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -19,10 +20,13 @@
 #include "util.h"
 
 typedef struct {
-    const char *model, *prompt, *tokenizer, *cpu_affinity;
-    int steps, steps_given, n_ctx, n_threads, use_mlock, no_mmap, margins;
+    const char *model, *prompt, *prompt_file, *tokenizer, *cpu_affinity;
+    int n_predict;      /* -n: tokens to generate (llama.cpp), -1 = until end of generation or a full context */
+    int steps;          /* --steps: positions including the prompt (llama2.c); 0 = not given */
+    int n_ctx, n_batch, n_threads, use_mlock, no_mmap, margins, ignore_eos, no_display_prompt, escape;
     bitnet_kv_type kv_type;
     bitnet_sampler_params sp;
+    char *prompt_owned; /* -f or -e: the prompt in heap memory */
 } options;
 
 static void usage(FILE *out) {
@@ -31,10 +35,15 @@ static void usage(FILE *out) {
             "Generates text. With no -m, runs the model embedded in the binary.\n\n"
             "  -m, --model FILE        GGUF or ak42 model (default: embedded model)\n"
             "  -p, --prompt TEXT       prompt (default: empty, start from BOS)\n"
-            "  -n, --max-tokens N      total tokens in the sequence, prompt included, as\n"
-            "                          llama2.c's -n (default 256 or the context size if\n"
-            "                          smaller; more than --ctx-size is an error)\n"
-            "      --temp T            temperature, 0 = greedy (default 0.8)\n"
+            "  -f, --file FILE         prompt from a file\n"
+            "  -e, --escape            process \\n, \\t, \\\\, \\\", \\xNN in the prompt\n"
+            "  -n, --n-predict N       tokens to generate, as llama.cpp's -n; -1 = until an\n"
+            "                          end-of-generation token or the context is full (default -1)\n"
+            "      --steps N           llama2.c's -n instead: positions in the sequence, prompt\n"
+            "                          included (stops at BOS/EOS; at most --ctx-size)\n"
+            "      --ignore-eos        keep generating past end-of-generation tokens\n"
+            "      --no-display-prompt do not echo the prompt\n"
+            "      --temp T            temperature, 0 = greedy (default 0.8; also -temp, --temperature)\n"
             "      --top-k N           top-k, 0 = off (default 40)\n"
             "      --top-p P           nucleus sampling, 1 = off (default 0.95)\n"
             "      --min-p P           min-p, 0 = off (default 0.05)\n"
@@ -43,11 +52,14 @@ static void usage(FILE *out) {
             "  -s, --seed N            random seed (default 42)\n"
             "  -c, --ctx-size N        context size in tokens (default 512); the KV cache\n"
             "                          is sized from it\n"
+            "  -b, --batch-size N      prompt tokens per forward pass (default 64)\n"
             "      --kv-type T         KV cache type: f32, f16, q8, q4, q2 (default: f16, but\n"
-            "                          f32 for ak42 models; see docs/kv-cache.md)\n"
+            "                          f32 for ak42 models; see docs/kv-cache.md); also -ctk, -ctv\n"
             "      --kv-int2           same as --kv-type q2\n"
             "  -t, --threads N         threads (default 1)\n"
-            "      --cpu-affinity L    pin threads to CPUs, taskset syntax: 2-3 or 0,2\n"
+            "      --cpu-affinity L    pin threads to CPUs, taskset syntax: 2-3 or 0,2 (also -C, --cpu-range)\n"
+            "  -ngl, --n-gpu-layers N  accepted for llama.cpp/bitnet.cpp command lines; CPU only, ignored\n"
+            "      --version           print the version\n"
             "      --tokenizer FILE    llama2.c tokenizer.bin for files without a vocabulary\n"
             "      --mlock             lock weights and buffers in RAM (warns and goes on\n"
             "                          if RLIMIT_MEMLOCK forbids it)\n"
@@ -83,11 +95,45 @@ static int parse_chat_arg(int argc, char **argv, int *i) {
     return 1;
 }
 
+/* -e: \n \t \\ \" \' \xNN (llama.cpp's process_escapes), in place. */
+static void process_escapes(char *s) {
+    char *w = s;
+    for (const char *r = s; *r; r++) {
+        if (*r != '\\' || !r[1]) {
+            *w++ = *r;
+            continue;
+        }
+        switch (*++r) {
+        case 'n': *w++ = '\n'; break;
+        case 't': *w++ = '\t'; break;
+        case 'r': *w++ = '\r'; break;
+        case '\\': *w++ = '\\'; break;
+        case '"': *w++ = '"'; break;
+        case '\'': *w++ = '\''; break;
+        case 'x':
+            if (isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+                char hex[3] = {r[1], r[2], 0};
+                *w++ = (char)strtol(hex, NULL, 16);
+                r += 2;
+            } else { /* not an escape: kept as written */
+                *w++ = '\\';
+                *w++ = *r;
+            }
+            break;
+        default:
+            *w++ = '\\';
+            *w++ = *r;
+        }
+    }
+    *w = 0;
+}
+
 static int parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->prompt = "";
-    o->steps = 256;
+    o->n_predict = -1;
     o->n_ctx = 512;
+    o->n_batch = 64;
     o->n_threads = 1;
     o->kv_type = BITNET_KV_DEFAULT;
     o->sp = bitnet_sampler_default_params();
@@ -100,13 +146,21 @@ static int parse_args(int argc, char **argv, options *o) {
         int chat_arg = parse_chat_arg(argc, argv, &i); /* --chat, -cnv, -sys */
         if (chat_arg < 0) return 0;
         if (chat_arg) continue;
+        if (!strcmp(a, "--version")) {
+            printf("infer (libbitnet %s)\n", bitnet_version());
+            exit(0);
+        }
         int is_flag = !strcmp(a, "--mlock") || !strcmp(a, "--margins") || !strcmp(a, "--no-mmap") ||
-                      !strcmp(a, "--kv-int2");
+                      !strcmp(a, "--kv-int2") || !strcmp(a, "--ignore-eos") || !strcmp(a, "--no-display-prompt") ||
+                      !strcmp(a, "-e") || !strcmp(a, "--escape");
         if (is_flag) {
             if (!strcmp(a, "--kv-int2")) o->kv_type = BITNET_KV_Q2;
             if (!strcmp(a, "--mlock")) o->use_mlock = 1;
             if (!strcmp(a, "--margins")) o->margins = 1;
             if (!strcmp(a, "--no-mmap")) o->no_mmap = 1;
+            if (!strcmp(a, "--ignore-eos")) o->ignore_eos = 1;
+            if (!strcmp(a, "--no-display-prompt")) o->no_display_prompt = 1;
+            if (!strcmp(a, "-e") || !strcmp(a, "--escape")) o->escape = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -118,13 +172,21 @@ static int parse_args(int argc, char **argv, options *o) {
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
-        else if (!strcmp(a, "--cpu-affinity")) o->cpu_affinity = v;
-        else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens") || !strcmp(a, "--max_tokens") || !strcmp(a, "--n-predict"))
-            ok = o->steps_given = parse_int(a, v, 1, 1 << 24, &o->steps);
-        else if (!strcmp(a, "--kv-type")) ok = parse_kv_type(a, v, &o->kv_type);
+        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->prompt_file = v;
+        else if (!strcmp(a, "--cpu-affinity") || !strcmp(a, "-C") || !strcmp(a, "--cpu-range")) o->cpu_affinity = v;
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict") || !strcmp(a, "--max-tokens") || !strcmp(a, "--max_tokens"))
+            ok = parse_int(a, v, -1, 1 << 24, &o->n_predict);
+        else if (!strcmp(a, "--steps")) ok = parse_int(a, v, 1, 1 << 24, &o->steps);
+        else if (!strcmp(a, "--kv-type") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
+                 !strcmp(a, "--cache-type-v"))
+            ok = parse_kv_type(a, v, &o->kv_type);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_int(a, v, 1, 1 << 20, &o->n_ctx);
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) ok = parse_int(a, v, 1, 1 << 16, &o->n_batch);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
-        else if (!strcmp(a, "--temp")) ok = parse_float(a, v, &o->sp.temp);
+        else if (!strcmp(a, "-ngl") || !strcmp(a, "--n-gpu-layers") || !strcmp(a, "--gpu-layers"))
+            fprintf(stderr, "infer: %s %s ignored: this runtime runs on the CPU only\n", a, v);
+        else if (!strcmp(a, "--temp") || !strcmp(a, "-temp") || !strcmp(a, "--temperature"))
+            ok = parse_float(a, v, &o->sp.temp);
         else if (!strcmp(a, "--top-k")) ok = parse_int(a, v, 0, 1 << 24, &o->sp.top_k);
         else if (!strcmp(a, "--top-p")) ok = parse_float(a, v, &o->sp.top_p);
         else if (!strcmp(a, "--min-p")) ok = parse_float(a, v, &o->sp.min_p);
@@ -139,10 +201,31 @@ static int parse_args(int argc, char **argv, options *o) {
         }
         if (!ok) return 0;
     }
-    if (o->steps_given && o->steps > o->n_ctx) {
-        fprintf(stderr, "infer: -n %d does not fit in --ctx-size %d (-n counts the prompt too); raise --ctx-size or lower -n\n",
-                o->steps, o->n_ctx);
+    if (o->steps > o->n_ctx) {
+        fprintf(stderr, "infer: --steps %d does not fit in --ctx-size %d (--steps counts the prompt too); raise --ctx-size "
+                        "or lower --steps\n", o->steps, o->n_ctx);
         return 0;
+    }
+    if (o->prompt_file) {
+        size_t len = 0;
+        FILE *f = fopen(o->prompt_file, "rb");
+        char *text = NULL;
+        if (f && fseek(f, 0, SEEK_END) == 0 && (len = (size_t)ftell(f), fseek(f, 0, SEEK_SET) == 0) &&
+            (text = malloc(len + 1)) && fread(text, 1, len, f) == len) {
+            text[len] = 0;
+        } else {
+            fprintf(stderr, "infer: cannot read the prompt file %s: %s\n", o->prompt_file, f ? "read error" : strerror(errno));
+            free(text);
+            text = NULL;
+        }
+        if (f) fclose(f);
+        if (!text) return 0;
+        o->prompt = o->prompt_owned = text;
+    }
+    if (o->escape) {
+        if (!o->prompt_owned && !(o->prompt_owned = strdup(o->prompt))) return 0;
+        process_escapes(o->prompt_owned);
+        o->prompt = o->prompt_owned;
     }
     return 1;
 }
@@ -272,7 +355,7 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
                 pending = next >= 0 && next < n_vocab ? next : -1;
                 break;
             }
-            if (n_gen == o->steps) break; /* cut short: `closing` ends the turn */
+            if (n_gen == o->n_predict) break; /* -n: cut short, `closing` ends the turn */
             if (pos == n_ctx) {
                 fprintf(stderr, "\ninfer: context full (%d tokens) in the middle of a reply; start again with a "
                         "larger -c\n", n_ctx);
@@ -329,7 +412,9 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
                         uint64_t t0, uint64_t t_loaded) {
     const options o = *op;
     const int n_vocab = bitnet_n_vocab(model);
-    int steps = o.steps > o.n_ctx ? o.n_ctx : o.steps, rc = 1;
+    /* --steps: llama2.c's positions, prompt included; -n: tokens to generate, within the context */
+    int steps = o.steps ? o.steps : o.n_ctx, rc = 1;
+    float *eog_mask = NULL; /* --ignore-eos: the end-of-generation tokens are never sampled */
     int max_prompt = (int)strlen(o.prompt) + 3;
     bitnet_token *prompt = malloc((size_t)max_prompt * sizeof(bitnet_token));
     int np = prompt ? bitnet_tokenize(model, o.prompt, 1, prompt, max_prompt) : -1;
@@ -337,14 +422,17 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
         fprintf(stderr, "infer: cannot tokenize the prompt: %s\n", prompt ? bitnet_last_error() : "out of memory");
         goto done;
     }
-    if (np > steps) {
-        fprintf(stderr, "infer: the prompt has %d tokens, more than -n/--ctx-size allow (%d)\n", np, steps);
+    if (np > steps || (!o.steps && np >= o.n_ctx)) {
+        fprintf(stderr, "infer: the prompt has %d tokens, more than %s allow (%d)\n", np,
+                o.steps ? "--steps/--ctx-size" : "--ctx-size (with one token to generate)", o.steps ? steps : o.n_ctx - 1);
         goto done;
     }
     const bitnet_token bos = bitnet_token_bos(model), eos = bitnet_token_eos(model);
+    if (o.ignore_eos && (eog_mask = malloc((size_t)n_vocab * sizeof(float))))
+        for (int i = 0; i < n_vocab; i++) eog_mask[i] = bitnet_token_is_eog(model, i) || i == eos ? -INFINITY : 0.0f;
 
     /* echo the prompt as its tokens decode, then evaluate it in one batch */
-    for (int i = 1; i < np; i++) print_piece(model, prompt[i - 1], prompt[i]);
+    for (int i = 1; i < np && !o.no_display_prompt; i++) print_piece(model, prompt[i - 1], prompt[i]);
     uint64_t t_p0 = now_ns();
     if (bitnet_eval(ctx, prompt, np, 0) != BITNET_OK) {
         fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
@@ -365,14 +453,16 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
             }
             fprintf(stderr, "[margin] pos %d top2 %.6f\n", pos, (double)(a - b));
         }
+        if (eog_mask)
+            for (int i = 0; i < n_vocab; i++) logits[i] += eog_mask[i];
         bitnet_token next = bitnet_sampler_sample(smp, logits);
         pos++;
-        if (next == bos || next == eos) break;
+        if (o.steps ? next == bos || next == eos : !o.ignore_eos && bitnet_token_is_eog(model, next)) break;
         print_piece(model, token, next);
         bitnet_sampler_accept(smp, next);
         n_gen++;
         token = next;
-        if (pos >= steps) break;
+        if (pos >= steps || n_gen == o.n_predict) break;
         if (bitnet_eval(ctx, &token, 1, pos) != BITNET_OK) {
             fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
             goto done;
@@ -396,13 +486,11 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
     rc = 0;
 done:
     free(prompt);
+    free(eog_mask);
     return rc;
 }
 
-int main(int argc, char **argv) {
-    options o;
-    if (!parse_args(argc, argv, &o)) return 2;
-
+static int run_main(options o) {
     uint64_t t0 = now_ns();
     bitnet_model_params mp = bitnet_model_default_params();
     mp.tokenizer_path = o.tokenizer;
@@ -416,6 +504,7 @@ int main(int argc, char **argv) {
     }
     bitnet_context_params cp = bitnet_context_default_params();
     cp.n_ctx = o.n_ctx;
+    cp.n_batch = o.n_batch;
     cp.n_threads = o.n_threads;
     cp.cpu_affinity = o.cpu_affinity;
     cp.use_mlock = o.use_mlock;
@@ -449,3 +538,9 @@ int main(int argc, char **argv) {
     return rc;
 }
 
+int main(int argc, char **argv) {
+    options o;
+    int rc = parse_args(argc, argv, &o) ? run_main(o) : 2;
+    free(o.prompt_owned);
+    return rc;
+}
