@@ -40,36 +40,41 @@ TEST(compat_tokenize_tool) {
     char cmd[2048];
     int st;
     const char *hello = tmp_text("Hello world");
-    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids < %s", g_tiktoken, hello);
+    /* llama-tokenize's conventions: BOS as the vocabulary says, --ids as a list */
+    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids --no-bos < %s", g_tiktoken, hello);
     char *out = run(cmd, &st);
     CHECK_EQ_INT(st, 0);
-    CHECK_STR(out, "9906 1917\n");
+    CHECK_STR(out, "[9906, 1917]\n");
     free(out);
-    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids --bos < %s", g_tiktoken, hello);
+    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids -p 'Hello world'", g_tiktoken);
     out = run(cmd, &st);
-    CHECK_STR(out, "128000 9906 1917\n");
+    CHECK_STR(out, "[128000, 9906, 1917]\n");
     free(out);
-    /* special tokens only with --parse-special */
+    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids -f %s --show-count", g_tiktoken, hello);
+    out = run(cmd, &st);
+    CHECK_STR(out, "[128000, 9906, 1917]\nTotal number of tokens: 3\n");
+    free(out);
+    /* control-token text is the token, unless --no-parse-special */
     const char *eot = tmp_text("<|eot_id|>");
-    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids --parse-special < %s", g_tiktoken, eot);
+    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids --no-bos < %s", g_tiktoken, eot);
     out = run(cmd, &st);
-    CHECK_STR(out, "128009\n");
+    CHECK_STR(out, "[128009]\n");
     free(out);
-    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids < %s", g_tiktoken, eot);
+    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids --no-bos --no-parse-special < %s", g_tiktoken, eot);
     out = run(cmd, &st);
-    CHECK(out && strcmp(out, "128009\n") != 0 && strchr(out, ' ') != NULL);
+    CHECK(out && strcmp(out, "[128009]\n") != 0 && strchr(out, ',') != NULL);
     free(out);
-    /* the readable form: id and quoted piece, one per line */
+    /* the readable form: id -> quoted piece, one per line */
     const char *nl = tmp_text("Hi\n");
-    snprintf(cmd, sizeof cmd, "tokenize -m %s < %s", g_tiktoken, nl);
+    snprintf(cmd, sizeof cmd, "tokenize -m %s --no-bos < %s", g_tiktoken, nl);
     out = run(cmd, &st);
     CHECK_EQ_INT(st, 0);
-    CHECK_STR(out, " 13347 'Hi'\n   198 '\\n'\n");
+    CHECK_STR(out, " 13347 -> 'Hi'\n   198 -> '\\n'\n");
     free(out);
-    /* empty input: an empty line */
-    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids < /dev/null", g_tiktoken);
+    /* empty input: an empty list */
+    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids --no-bos < /dev/null", g_tiktoken);
     out = run(cmd, &st);
-    CHECK_STR(out, "\n");
+    CHECK_STR(out, "[]\n");
     free(out);
     remove(hello);
     remove(eot);
@@ -79,7 +84,7 @@ TEST(compat_tokenize_tool) {
 TEST(compat_tokenize_tool_other_formats) {
     static const char *const files[] = {"tokenizers/ggml-vocab-gpt-2.gguf", "tokenizers/ggml-vocab-llama-spm.gguf",
                                         "models/tok512.bin"};
-    static const char *const want[] = {"15496 995\n", "15043 3186\n", NULL};
+    static const char *const want[] = {"[15496, 995]\n", "[15043, 3186]\n", NULL};
     const char *hello = tmp_text("Hello world");
     int ran = 0;
     for (int i = 0; i < 3; i++) {
@@ -87,7 +92,7 @@ TEST(compat_tokenize_tool_other_formats) {
         if (!p) continue;
         char cmd[2048];
         int st;
-        snprintf(cmd, sizeof cmd, "tokenize -m %s --ids < %s", p, hello);
+        snprintf(cmd, sizeof cmd, "tokenize -m %s --ids --no-bos < %s", p, hello);
         char *out = run(cmd, &st);
         CHECK_MSG(st == 0 && out && (want[i] ? !strcmp(out, want[i]) : strlen(out) > 2), "%s: %s", files[i], out);
         free(out);

@@ -93,3 +93,28 @@ TEST(convert_head_type_q8_0) {
     free(bn_test_run_tool("convert x --head-type q4 -o /tmp/x.gguf 2>&1 >/dev/null", &n, &st));
     CHECK_EQ_INT(st, 2);
 }
+
+/* llama-quantize's positional form (IN OUT TYPE, type in capitals) writes the
+ * same file as -o/--type; its head-type names are accepted too. */
+TEST(convert_positional_form_as_llama_quantize) {
+    char a[512], b[512], cmd[1400];
+    snprintf(a, sizeof a, "%s", bn_test_tmp(".gguf"));
+    snprintf(b, sizeof b, "%s", bn_test_tmp(".gguf"));
+    int st1 = -1, st2 = -1;
+    snprintf(cmd, sizeof cmd, "convert models/default.gguf %s TQ1_0 --token-embedding-type f16 2>&1", a);
+    free(bn_test_run_tool(cmd, NULL, &st1));
+    snprintf(cmd, sizeof cmd, "convert models/default.gguf -o %s --type tq1_0 --head-type f16 2>&1", b);
+    free(bn_test_run_tool(cmd, NULL, &st2));
+    CHECK(st1 == 0 && st2 == 0);
+    size_t na = 0, nb = 0;
+    char *fa = bn_test_read_file(a, &na), *fb = bn_test_read_file(b, &nb);
+    CHECK_MSG(fa && fb && na == nb && memcmp(fa, fb, na) == 0, "the two forms wrote different files");
+    free(fa);
+    free(fb);
+    remove(a);
+    remove(b);
+    snprintf(cmd, sizeof cmd, "convert models/default.gguf %s Q4_K 2>&1", a);
+    char *out = bn_test_run_tool(cmd, NULL, &st1);
+    CHECK_MSG(st1 == 2 && out && strstr(out, "unknown type 'Q4_K'"), "%s", out ? out : "");
+    free(out);
+}

@@ -24,12 +24,14 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: convert IN -o OUT.gguf [--type tq2_0|tq1_0|i2_s|f16|f32] [--head-type f32|f16|q8_0]\n"
             "               [--tokenizer tokenizer.bin]\n"
+            "       convert IN OUT.gguf [TYPE]   (llama-quantize's form, TYPE as above in any case)\n"
             "Converts a model (ak42, GGUF or safetensors) to GGUF. Ternary linears are stored packed\n"
             "(default i2_s); the linears of a float model are f32, or f16 with --type f16;\n"
             "norms are f32, embedding/classifier f32 unless --head-type. The vocabulary is embedded.\n"
             "  -o FILE        output GGUF (written atomically)\n"
             "  --type T       layout of the ternary linear layers (default i2_s)\n"
             "  --head-type T  token embedding and classifier: f32 (default), f16 or q8_0\n"
+            "                 (also --token-embedding-type, --output-tensor-type)\n"
             "                 (8-bit head: less memory read per token; docs/perplexity.md has its cost)\n"
             "  --tokenizer F  vocabulary for inputs without one: llama2.c tokenizer.bin (ak42,\n"
             "                 safetensors) or a GGUF file that has one (safetensors)\n"
@@ -249,7 +251,7 @@ static int write_synthetic(const preset *ps, bn_tensor_type type, const char *ou
 }
 
 int main(int argc, char **argv) {
-    const char *in = NULL, *out = NULL, *tokenizer = NULL, *synthetic = NULL, *vocab = NULL;
+    const char *in = NULL, *out = NULL, *tokenizer = NULL, *synthetic = NULL, *vocab = NULL, *pos_type = NULL;
     bn_tensor_type type = BN_TT_I2_S, head_type = BN_TT_F32;
     preset custom = {"custom", 0, 0, 0, 0, 0, 0, 2048, 10000.0f};
     for (int i = 1; i < argc; i++) {
@@ -266,7 +268,8 @@ int main(int argc, char **argv) {
         else if (!strcmp(argv[i], "--vocab-size") && i + 1 < argc) custom.vocab = atoi(argv[++i]);
         else if (!strcmp(argv[i], "--type") && i + 1 < argc) {
             if (!parse_type(argv[++i], &type)) { fprintf(stderr, "convert: unknown --type '%s' (tq2_0, tq1_0, i2_s, f16, f32)\n", argv[i]); return 2; }
-        } else if (!strcmp(argv[i], "--head-type") && i + 1 < argc) {
+        } else if ((!strcmp(argv[i], "--head-type") || !strcmp(argv[i], "--token-embedding-type") ||
+                    !strcmp(argv[i], "--output-tensor-type")) && i + 1 < argc) { /* llama-quantize's names too */
             const char *h = argv[++i];
             if (!strcmp(h, "f32")) head_type = BN_TT_F32;
             else if (!strcmp(h, "f16")) head_type = BN_TT_F16;
@@ -274,7 +277,19 @@ int main(int argc, char **argv) {
             else { fprintf(stderr, "convert: unknown --head-type '%s' (f32, f16, q8_0)\n", h); return 2; }
         } else if (argv[i][0] == '-') { fprintf(stderr, "convert: unknown option '%s' (see --help)\n", argv[i]); return 2; }
         else if (!in) in = argv[i];
-        else { fprintf(stderr, "convert: more than one input file\n"); return 2; }
+        else if (!out) out = argv[i]; /* llama-quantize's positional form: IN OUT TYPE */
+        else if (!pos_type) pos_type = argv[i];
+        else { fprintf(stderr, "convert: too many arguments: '%s' (convert IN OUT [TYPE], or IN -o OUT --type TYPE)\n", argv[i]); return 2; }
+    }
+    if (pos_type) {
+        char lower[16];
+        size_t k = 0;
+        for (; pos_type[k] && k < sizeof lower - 1; k++) lower[k] = (char)(pos_type[k] | (pos_type[k] >= 'A' && pos_type[k] <= 'Z' ? 32 : 0));
+        lower[k] = 0;
+        if (!parse_type(lower, &type)) {
+            fprintf(stderr, "convert: unknown type '%s' (TQ2_0, TQ1_0, I2_S, F16, F32)\n", pos_type);
+            return 2;
+        }
     }
     if (synthetic && out) {
         if (!strcmp(synthetic, "custom")) {

@@ -40,7 +40,7 @@ static void usage(FILE *out) {
             "  -b, --batch-size N    tokens per forward batch (default: CTX)\n"
             "  -t, --threads N       threads (default 1)\n"
             "      --tokenizer FILE  llama2.c tokenizer.bin for files without a vocabulary\n"
-            "      --max-chunks N    evaluate at most N windows (default: all)\n"
+            "      --max-chunks N    evaluate at most N windows (default: all; also --chunks)\n"
             "      --kv-type T       KV cache type: f32, f16, q8, q4, q2 (default: per model,\n"
             "                        see docs/kv-cache.md)\n"
             "  -h, --help            this help\n\n"
@@ -64,7 +64,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_int(a, v, 4, 1 << 20, &o->n_ctx);
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) ok = parse_int(a, v, 1, 1 << 20, &o->n_batch);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
-        else if (!strcmp(a, "--max-chunks")) ok = parse_int(a, v, 1, 1 << 30, &o->max_chunks);
+        else if (!strcmp(a, "--max-chunks") || !strcmp(a, "--chunks")) ok = parse_int(a, v, 1, 1 << 30, &o->max_chunks);
         else if (!strcmp(a, "--kv-type")) ok = parse_kv_type(a, v, &o->kv_type);
         else {
             fprintf(stderr, "perplexity: unknown option '%s' (see --help)\n", a);

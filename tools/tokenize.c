@@ -1,10 +1,15 @@
-/* tokenize - print the token ids of UTF-8 text read from stdin.
+/* tokenize - the tokens of a text, as llama.cpp's llama-tokenize prints them.
  *
- *   printf 'Hello world' | build/tokenize -m llama3-tiktoken.model --ids
- *   9906 1917
+ *   build/tokenize -m model.gguf -p "Hello world"
+ *        1 -> '<s>'
+ *    15043 -> ' Hello'
+ *     3186 -> ' world'
+ *   build/tokenize -m llama3-tiktoken.model -p "Hello world" --ids --no-bos
+ *   [9906, 1917]
  *
- * Like llama.cpp's tokenizer tests: no BOS unless --bos, special-token text
- * ("<|eot_id|>") stays text unless --parse-special. */
+ * As llama-tokenize: the text from -p, -f or stdin; BOS first when the
+ * vocabulary adds one (--no-bos: never); control-token text ("<|eot_id|>")
+ * becomes the token (--no-parse-special: stays text). */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,20 +19,25 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: tokenize -m MODEL_OR_VOCAB [--ids] [--bos] [--parse-special]\n"
-            "Reads UTF-8 text from stdin (all of it, byte for byte: `echo` adds a newline,\n"
-            "`printf` does not) and prints its tokens.\n\n"
-            "  -m, --model FILE   a GGUF model or vocabulary-only GGUF (tokenizer.ggml.*),\n"
-            "                     a tiktoken rank file (Llama-3's tokenizer.model) or a\n"
-            "                     llama2.c tokenizer.bin\n"
-            "      --ids          print only the ids, space-separated, on one line\n"
-            "      --bos          start with the BOS token\n"
-            "      --parse-special  turn the text of control tokens (\"<|eot_id|>\") into them\n"
-            "  -h, --help         this help\n\n"
+            "usage: tokenize -m MODEL_OR_VOCAB [-p TEXT | -f FILE | --stdin] [options]\n"
+            "Prints the tokens of a text as llama-tokenize does. Without -p or -f the text is\n"
+            "read from stdin (all of it, byte for byte: `echo` adds a newline, `printf` does not).\n\n"
+            "  -m, --model FILE       a GGUF model or vocabulary-only GGUF (tokenizer.ggml.*),\n"
+            "                         a tiktoken rank file (Llama-3's tokenizer.model) or a\n"
+            "                         llama2.c tokenizer.bin\n"
+            "  -p, --prompt TEXT      the text\n"
+            "  -f, --file FILE        the text of a file\n"
+            "      --stdin            the text from stdin (the default without -p and -f)\n"
+            "      --ids              print only the ids, as a list: [1, 15043, 3186]\n"
+            "      --no-bos           no BOS token (default: as the vocabulary says)\n"
+            "      --bos              a BOS token even if the vocabulary adds none\n"
+            "      --no-parse-special keep the text of control tokens (\"<|eot_id|>\") as text\n"
+            "      --show-count       print the number of tokens at the end\n"
+            "  -h, --help             this help\n\n"
             "Without --ids, one line per token: the id, then the bytes it stands for in\n"
             "single quotes, with \\n \\t \\r \\\\ \\' and \\xNN escapes for other control bytes:\n"
-            "   9906 'Hello'\n"
-            "   1917 ' world'\n");
+            "    9906 -> 'Hello'\n"
+            "    1917 -> ' world'\n");
 }
 
 /* Reads all of stdin; NULL on error. */
@@ -64,22 +74,51 @@ static void print_piece(const char *s, int n) {
     putchar('\'');
 }
 
+/* The whole of FILE; NULL on error. */
+static char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
+        fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) *len = (size_t)n;
+    return buf;
+}
+
 int main(int argc, char **argv) {
-    const char *path = NULL;
-    int ids_only = 0, bos = 0, parse_special = 0;
+    const char *path = NULL, *prompt = NULL, *file = NULL;
+    int ids_only = 0, bos = -1, parse_special = 1, show_count = 0;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
+        const int has_value = i + 1 < argc;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && i + 1 < argc) {
+        } else if ((!strcmp(a, "-m") || !strcmp(a, "--model")) && has_value) {
             path = argv[++i];
+        } else if ((!strcmp(a, "-p") || !strcmp(a, "--prompt")) && has_value) {
+            prompt = argv[++i];
+        } else if ((!strcmp(a, "-f") || !strcmp(a, "--file")) && has_value) {
+            file = argv[++i];
+        } else if (!strcmp(a, "--stdin")) {
+            prompt = file = NULL;
         } else if (!strcmp(a, "--ids")) {
             ids_only = 1;
         } else if (!strcmp(a, "--bos")) {
             bos = 1;
+        } else if (!strcmp(a, "--no-bos")) {
+            bos = 0;
         } else if (!strcmp(a, "--parse-special")) {
             parse_special = 1;
+        } else if (!strcmp(a, "--no-parse-special")) {
+            parse_special = 0;
+        } else if (!strcmp(a, "--show-count")) {
+            show_count = 1;
         } else {
             fprintf(stderr, "tokenize: unknown option or missing value: '%s' (see --help)\n", a);
             return 2;
@@ -95,30 +134,36 @@ int main(int argc, char **argv) {
         return 1;
     }
     size_t len = 0;
-    char *text = read_stdin(&len);
+    char *text = prompt ? strdup(prompt) : file ? read_file(file, &len) : read_stdin(&len);
+    if (prompt && text) len = strlen(text);
     int max = len < (size_t)(1 << 29) ? (int)len + 2 : -1;
     int32_t *ids = max > 0 ? malloc((size_t)max * sizeof *ids) : NULL;
     if (!text || !ids) {
-        fprintf(stderr, "tokenize: %s\n", !text ? "cannot read stdin" : "input too large");
+        if (!text) fprintf(stderr, "tokenize: cannot read %s: %s\n", file ? file : "stdin", strerror(errno));
+        else fprintf(stderr, "tokenize: input too large\n");
         free(text);
+        free(ids);
         bn_tokenizer_free(t);
         return 1;
     }
+    if (bos < 0) bos = bn_tokenizer_add_bos(t) && bn_tokenizer_bos(t) >= 0;
     int n = bn_tokenizer_encode_ex(t, text, len, bos, parse_special, ids, max);
     if (n < 0) {
         fprintf(stderr, "tokenize: %s\n", bitnet_last_error());
     } else if (ids_only) {
-        for (int i = 0; i < n; i++) printf(i ? " %d" : "%d", (int)ids[i]);
-        putchar('\n');
+        putchar('[');
+        for (int i = 0; i < n; i++) printf(i ? ", %d" : "%d", (int)ids[i]);
+        puts("]");
     } else {
         for (int i = 0; i < n; i++) {
             int plen = 0;
             const char *p = bn_tokenizer_piece(t, -1, ids[i], &plen); /* the bytes of the token itself */
-            printf("%6d ", (int)ids[i]);
+            printf("%6d -> ", (int)ids[i]);
             print_piece(p ? p : "", plen);
             putchar('\n');
         }
     }
+    if (n >= 0 && show_count) printf("Total number of tokens: %d\n", n);
     free(ids);
     free(text);
     bn_tokenizer_free(t);
