@@ -1,6 +1,7 @@
 /* test_bench.c - short CI-mode runs of build/bench so the tool cannot rot:
  * the llama-bench tables, concurrent streams, --json keys, --svg output,
  * --cold-start, and bad options. All on the embedded default model. */
+#include "formats/json.h"
 #include "test.h"
 
 static char *run_bench(const char *args, int *status) {
@@ -132,5 +133,31 @@ TEST(bench_bad_options) {
     out = run_bench("-m /nonexistent/model.gguf -r 1", &status);
     CHECK_EQ_INT(status, 1);
     CHECK(out && strstr(out, "/nonexistent/model.gguf"));
+    free(out);
+}
+
+/* llama-bench's form: lists are a cross product, printed as llama-bench prints
+ * them; junk in a list is an error, never cut silently. */
+TEST(bench_llama_bench_lists_and_formats) {
+    int st = -1;
+    size_t n = 0;
+    char *out = bn_test_run_tool("bench -t 1,2 -n 16 -p 0,16 -o json -r 2 2>&1", &n, &st);
+    REQUIRE(out != NULL);
+    bn_json *v = bn_json_parse(out, n, NULL, 0);
+    CHECK_MSG(st == 0 && v && v->type == BN_JSON_ARRAY && v->n == 4, "%s", out);
+    for (size_t i = 0; v && i < v->n; i++) {
+        const bn_json *r = &v->items[i];
+        CHECK(bn_json_get(r, "avg_ts") && bn_json_get(r, "avg_ts")->number > 0);
+        CHECK(bn_json_get(r, "n_threads")->number == (i < 2 ? 1 : 2));
+    }
+    bn_json_free(v);
+    free(out);
+    out = bn_test_run_tool("bench -t 1 -p 8 -n 8 -r 1 -o md 2>&1", &n, &st);
+    CHECK_MSG(st == 0 && strstr(out, "| model | size | params | backend | threads | test | t/s |") && strstr(out, "| pp8 |") &&
+                  strstr(out, "| tg8 |"),
+              "%s", out);
+    free(out);
+    out = bn_test_run_tool("bench -t 2x 2>&1", &n, &st);
+    CHECK_MSG(st == 2 && out && strstr(out, "got '2x'") && strchr(out, '\n') == out + n - 1, "%s", out ? out : "");
     free(out);
 }

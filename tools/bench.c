@@ -31,11 +31,16 @@
 #define TOOL_NAME "bench"
 #include "util.h"
 
+#define MAX_LIST 16
+
 typedef struct {
     const char *model, *tokenizer, *json, *svg;
     int n_prompt, n_gen, n_threads, reps, n_ctx, streams, batched, soak, cold_start, cold_runs;
     bitnet_kv_type kv_type;
     double duration;
+    /* llama-bench mode: -p/-n/-t as lists (their cross product), -o FORMAT */
+    int prompts[MAX_LIST], gens[MAX_LIST], threads[MAX_LIST], n_prompts, n_gens, n_threads_list, reps_given;
+    const char *output; /* md, csv, json, jsonl; NULL: our own report */
 } options;
 
 typedef struct {
@@ -602,6 +607,7 @@ static int write_json(const char *path, const options *o, const bitnet_model_inf
 static void usage(FILE *out) {
     fprintf(out,
             "usage: bench [-m MODEL] [-p N] [-n N] [-t N] [-r N] [-c N] [--kv-type T] [--json FILE] [--svg FILE]\n"
+            "       bench [-m MODEL] -p LIST -n LIST -t LIST [-r N] -o md|csv|json|jsonl   (llama-bench's form)\n"
             "             [--streams K [--batched] --duration S] [--cold-start [--cold-runs N]]\n"
             "       bench --kernels [--quick] [--threads N] [--isa NAME]\n"
             "  -m FILE          model (default: the embedded model)\n"
@@ -624,7 +630,35 @@ static void usage(FILE *out) {
             "  --cold-runs N    cold-start runs per binary (default 10)\n"
             "  --json FILE      also write every result as JSON\n"
             "  --svg FILE       latency-over-time + histogram chart (streams if run, else tg)\n"
-            "  --kernels        kernel GB/s per ISA vs the measured memory bandwidth\n");
+            "  --kernels        kernel GB/s per ISA vs the measured memory bandwidth\n\n"
+            "llama-bench's form: -p, -n and -t take lists (1,2 or 16-64); every thread count runs a\n"
+            "ppN test for each -p value and a tgN test for each -n value (0: none), -r times\n"
+            "(default 5), printed as llama-bench prints them (-o md, the default with lists; csv,\n"
+            "json, jsonl; columns model, size, params, backend, threads, test, t/s).\n");
+}
+
+/* "1,2", "16-64" (a range of whole numbers, step 1) or "0": into out[];
+ * anything else (junk such as "2x", an empty item, a value < lo) is an error. */
+static int parse_list(const char *flag, const char *v, int lo, int *out, int *n) {
+    *n = 0;
+    for (const char *s = v;;) {
+        char *end;
+        errno = 0;
+        long a = strtol(s, &end, 10), b = a;
+        if (end != s && *end == '-' && end[1]) {
+            const char *t = end + 1;
+            b = strtol(t, &end, 10);
+            if (end == t) b = -1;
+        }
+        if (errno || end == s || (*end && *end != ',') || a < lo || b < a || b > 1 << 20 || *n + (b - a) >= MAX_LIST) {
+            fprintf(stderr, "bench: %s expects numbers >= %d separated by commas (or a-b ranges, at most %d values), "
+                            "got '%s'\n", flag, lo, MAX_LIST, v);
+            return 0;
+        }
+        for (long x = a; x <= b; x++) out[(*n)++] = (int)x;
+        if (!*end) return 1;
+        s = end + 1;
+    }
 }
 
 static int parse_args(int argc, char **argv, options *o) {
@@ -639,10 +673,17 @@ static int parse_args(int argc, char **argv, options *o) {
         const char *a = argv[i], *v = argv[++i];
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
-        else if (!strcmp(a, "-p")) o->n_prompt = atoi(v);
-        else if (!strcmp(a, "-n")) o->n_gen = atoi(v);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) o->n_threads = atoi(v);
-        else if (!strcmp(a, "-r")) o->reps = atoi(v);
+        else if (!strcmp(a, "-p") || !strcmp(a, "--n-prompt")) { if (!parse_list(a, v, 0, o->prompts, &o->n_prompts)) return 0; }
+        else if (!strcmp(a, "-n") || !strcmp(a, "--n-gen")) { if (!parse_list(a, v, 0, o->gens, &o->n_gens)) return 0; }
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (!parse_list(a, v, 1, o->threads, &o->n_threads_list)) return 0; }
+        else if (!strcmp(a, "-r") || !strcmp(a, "--repetitions")) { if (!parse_int(a, v, 1, 1000, &o->reps)) return 0; o->reps_given = 1; }
+        else if (!strcmp(a, "-o") || !strcmp(a, "--output")) {
+            if (strcmp(v, "md") && strcmp(v, "csv") && strcmp(v, "json") && strcmp(v, "jsonl")) {
+                fprintf(stderr, "bench: -o expects md, csv, json or jsonl, got '%s'\n", v);
+                return 0;
+            }
+            o->output = v;
+        }
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) o->n_ctx = atoi(v);
         else if (!strcmp(a, "--streams")) o->streams = atoi(v);
         else if (!strcmp(a, "--duration")) o->duration = atof(v);
@@ -652,8 +693,20 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--kv-type")) { if (!parse_kv_type(a, v, &o->kv_type)) return 0; }
         else { fprintf(stderr, "bench: unknown option '%s' (see --help)\n", a); return 0; }
     }
+    /* several values of -p/-n/-t, or -o: llama-bench's sweep (bench_sweep) */
+    if (o->n_prompts > 1 || o->n_gens > 1 || o->n_threads_list > 1) o->output = o->output ? o->output : "md";
+    if (o->output) {
+        if (!o->reps_given) o->reps = 5; /* llama-bench's default */
+        if (!o->n_prompts) o->prompts[o->n_prompts++] = 512;
+        if (!o->n_gens) o->gens[o->n_gens++] = 128;
+        if (!o->n_threads_list) o->threads[o->n_threads_list++] = 1;
+        return 1;
+    }
+    if (o->n_prompts) o->n_prompt = o->prompts[0];
+    if (o->n_gens) o->n_gen = o->gens[0];
+    if (o->n_threads_list) o->n_threads = o->threads[0];
     if (o->n_prompt < 1 || o->n_gen < 1 || o->n_threads < 1 || o->reps < 1) {
-        fprintf(stderr, "bench: -p, -n, -t, -r must be >= 1\n");
+        fprintf(stderr, "bench: -p, -n, -t, -r must be >= 1 (0 only in a llama-bench sweep: -o or lists)\n");
         return 0;
     }
     if (o->streams < 0 || o->streams > 256 || !(o->duration > 0 && o->duration <= 86400) || o->cold_runs < 1) {
@@ -662,6 +715,74 @@ static int parse_args(int argc, char **argv, options *o) {
     }
     if (o->n_ctx <= 0) o->n_ctx = o->n_prompt + o->n_gen;
     return 1;
+}
+
+/* ---------------------------------------------------------------- llama-bench mode */
+
+/* One row of llama-bench's table: test ppN (a prompt of N tokens in one batch)
+ * or tgN (N tokens one at a time), at a thread count. */
+typedef struct {
+    int threads, n_prompt, n_gen;
+    double ts, sd;
+} sweep_row;
+
+static void sweep_print(const options *o, const bitnet_model_info *info, const sweep_row *r, int n) {
+    const char *slash = o->model ? strrchr(o->model, '/') : NULL;
+    const char *name = o->model ? (slash ? slash + 1 : o->model) : "embedded";
+    const double size_mib = info->weight_bytes / 1048576.0, params_m = info->n_params / 1e6;
+    const char *fmt = o->output;
+    if (!strcmp(fmt, "md")) printf("| model | size | params | backend | threads | test | t/s |\n|---|---:|---:|---|---:|---:|---:|\n");
+    if (!strcmp(fmt, "csv"))
+        printf("model_filename,model_type,model_size,model_n_params,backend,n_threads,n_prompt,n_gen,avg_ts,stddev_ts\n");
+    if (!strcmp(fmt, "json")) printf("[\n");
+    for (int i = 0; i < n; i++) {
+        char test[32];
+        snprintf(test, sizeof test, r[i].n_prompt ? "pp%d" : "tg%d", r[i].n_prompt ? r[i].n_prompt : r[i].n_gen);
+        if (!strcmp(fmt, "md")) {
+            printf("| %s | %.2f MiB | %.2f M | CPU (%s) | %d | %s | %.2f ± %.2f |\n", name, size_mib, params_m,
+                   bitnet_isa_name(), r[i].threads, test, r[i].ts, r[i].sd);
+        } else if (!strcmp(fmt, "csv")) {
+            printf("\"%s\",\"%s\",%llu,%llu,\"CPU\",%d,%d,%d,%.6f,%.6f\n", name, info->arch,
+                   (unsigned long long)info->weight_bytes, (unsigned long long)info->n_params, r[i].threads, r[i].n_prompt,
+                   r[i].n_gen, r[i].ts, r[i].sd);
+        } else {
+            printf("%s{\"model_filename\": \"%s\", \"model_type\": \"%s\", \"model_size\": %llu, \"model_n_params\": %llu, "
+                   "\"backend\": \"CPU\", \"cpu_info\": \"%s\", \"n_threads\": %d, \"n_prompt\": %d, \"n_gen\": %d, "
+                   "\"avg_ts\": %.6f, \"stddev_ts\": %.6f}",
+                   !strcmp(fmt, "json") ? "  " : "", name, info->arch, (unsigned long long)info->weight_bytes,
+                   (unsigned long long)info->n_params, bitnet_isa_name(), r[i].threads, r[i].n_prompt, r[i].n_gen, r[i].ts,
+                   r[i].sd);
+            printf(!strcmp(fmt, "json") && i + 1 < n ? ",\n" : "\n");
+        }
+    }
+    if (!strcmp(fmt, "json")) printf("]\n");
+}
+
+/* The cross product of -t x (-p values as ppN tests, -n values as tgN tests), as llama-bench runs it. */
+static int bench_sweep(bitnet_model *model, const options *o) {
+    bitnet_model_info info;
+    bitnet_model_get_info(model, &info);
+    sweep_row rows[MAX_LIST * 2 * MAX_LIST];
+    int n = 0, ok = 1;
+    for (int ti = 0; ok && ti < o->n_threads_list; ti++) {
+        for (int k = 0; ok && k < o->n_prompts + o->n_gens; k++) {
+            const int is_pp = k < o->n_prompts, len = is_pp ? o->prompts[k] : o->gens[k - o->n_prompts];
+            if (len == 0) continue; /* -p 0 / -n 0: no such test */
+            options one = *o;
+            one.n_threads = o->threads[ti];
+            one.n_prompt = is_pp ? len : 1; /* a tg test starts from BOS alone */
+            one.n_gen = is_pp ? 1 : len;
+            one.n_ctx = one.n_prompt + one.n_gen;
+            tg_result r = {0};
+            lat_recorder lat;
+            ok = lat_init(&lat, 0, 1e300) && bench_pp_tg(model, &one, &r, &lat);
+            lat_free(&lat);
+            if (ok) rows[n++] = (sweep_row){one.n_threads, is_pp ? len : 0, is_pp ? 0 : len, is_pp ? r.pp_m : r.tg_m,
+                                            is_pp ? r.pp_sd : r.tg_sd};
+        }
+    }
+    if (ok) sweep_print(o, &info, rows, n);
+    return ok;
 }
 
 static int load_model(const options *o, bitnet_model **model) {
@@ -686,6 +807,12 @@ int main(int argc, char **argv) {
 
     bitnet_model *model = NULL;
     if (!load_model(&o, &model)) return 1;
+    if (o.output) { /* llama-bench mode */
+        (void)bitnet_isa_name();
+        int ok = bench_sweep(model, &o);
+        bitnet_model_free(model);
+        return ok ? 0 : 1;
+    }
     bitnet_model_info info;
     bitnet_model_get_info(model, &info);
     (void)bitnet_isa_name(); /* resolve the kernels before any thread starts */
