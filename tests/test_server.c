@@ -24,6 +24,20 @@ static int parse_req(const char *body, int chat, bn_gen_request *r, char *err) {
     return bn_server_parse_request(body, strlen(body), chat, r, err, 256);
 }
 
+/* Reliability round 2, item 10: a request with a key twice (two readers could
+ * disagree about it) or an unknown chat role (it would go verbatim into the
+ * prompt) is a 400 with the reason. */
+TEST(reliability_10_server_rejects_duplicate_keys_and_unknown_roles) {
+    bn_gen_request r;
+    char err[256];
+    CHECK_EQ_INT(parse_req("{\"prompt\":\"a\",\"max_tokens\":1,\"max_tokens\":900}", 0, &r, err), -1);
+    CHECK_MSG(strstr(err, "duplicate key \"max_tokens\""), "%s", err);
+    CHECK_EQ_INT(parse_req("{\"messages\":[{\"role\":\"system\\nuser\",\"content\":\"x\"}]}", 1, &r, err), -1);
+    CHECK_MSG(strstr(err, "messages[0].role must be one of system, developer, user, assistant, tool"), "%s", err);
+    CHECK_EQ_INT(parse_req("{\"messages\":[{\"role\":\"tool\",\"content\":\"x\"}]}", 1, &r, err), 0);
+    bn_gen_request_free(&r);
+}
+
 TEST(server_parse_request_fields) {
     bn_gen_request r;
     char err[256];
