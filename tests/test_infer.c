@@ -213,3 +213,29 @@ TEST(infer_accepts_llama_cpp_and_bitnet_cpp_command_lines) {
     CHECK_MSG(st == 2 && strstr(bad, "-n expects an integer in -1.."), "%s", bad);
     free(bad);
 }
+
+/* --chat past the context: llama.cpp's context shift keeps the first --keep
+ * tokens and drops half of the rest, so a long chat goes on; with
+ * --no-context-shift it stops with "context full", as before. */
+TEST(infer_chat_context_shift_with_keep) {
+    char path[512];
+    snprintf(path, sizeof path, "%s", bn_test_tmp(".txt"));
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f != NULL);
+    for (int i = 0; i < 30; i++) fprintf(f, "Tell me about the cat number %d and the dog.\n", i);
+    fclose(f);
+    char args[700];
+    int st;
+    snprintf(args, sizeof args, "--chat -c 128 --keep 32 -n 10 --temp 0 < %s 2>&1 >/dev/null", path);
+    char *out = run_infer(args, &st);
+    int turns = 0;
+    for (const char *p = out; (p = strstr(p, "[turn ")); p++) turns++;
+    CHECK_MSG(st == 0 && turns == 30 && strstr(out, "[context shift: dropped") && strstr(out, "after the first 33"),
+              "status %d, %d turns: %.600s", st, turns, out);
+    free(out);
+    snprintf(args, sizeof args, "--chat -c 128 --no-context-shift -n 10 --temp 0 < %s 2>&1 >/dev/null", path);
+    out = run_infer(args, &st);
+    CHECK_MSG(st == 1 && strstr(out, "context full"), "status %d: %.300s", st, out);
+    free(out);
+    unlink(path);
+}

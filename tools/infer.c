@@ -24,6 +24,7 @@ typedef struct {
     int n_predict;      /* -n: tokens to generate (llama.cpp), -1 = until end of generation or a full context */
     int steps;          /* --steps: positions including the prompt (llama2.c); 0 = not given */
     int n_ctx, n_batch, n_threads, use_mlock, no_mmap, margins, ignore_eos, no_display_prompt, escape;
+    int keep, no_context_shift; /* --chat: tokens kept when the context is full (-1: the first turn) */
     bitnet_kv_type kv_type;
     bitnet_sampler_params sp;
     char *prompt_owned; /* -f or -e: the prompt in heap memory */
@@ -71,6 +72,10 @@ static void usage(FILE *out) {
             "                          format, with a warning), keeping the KV cache across\n"
             "                          turns; -n caps each reply, -p is the system prompt\n"
             "  -sys, --system-prompt T system prompt for --chat\n"
+            "      --keep N            --chat: when the context is full, keep the first N tokens\n"
+            "                          (after BOS; -1 = the whole first turn, default 0), drop half\n"
+            "                          of the rest and go on, as llama.cpp's context shift\n"
+            "      --no-context-shift  --chat: stop with \"context full\" instead\n"
             "  -h, --help              this help\n\n"
             "Prints the text to stdout as it is generated and a timing summary to stderr.\n"
             "Environment: BITNET_ISA=scalar|avx2|avx512|neon forces a kernel set.\n");
@@ -152,7 +157,7 @@ static int parse_args(int argc, char **argv, options *o) {
         }
         int is_flag = !strcmp(a, "--mlock") || !strcmp(a, "--margins") || !strcmp(a, "--no-mmap") ||
                       !strcmp(a, "--kv-int2") || !strcmp(a, "--ignore-eos") || !strcmp(a, "--no-display-prompt") ||
-                      !strcmp(a, "-e") || !strcmp(a, "--escape");
+                      !strcmp(a, "-e") || !strcmp(a, "--escape") || !strcmp(a, "--no-context-shift");
         if (is_flag) {
             if (!strcmp(a, "--kv-int2")) o->kv_type = BITNET_KV_Q2;
             if (!strcmp(a, "--mlock")) o->use_mlock = 1;
@@ -161,6 +166,7 @@ static int parse_args(int argc, char **argv, options *o) {
             if (!strcmp(a, "--ignore-eos")) o->ignore_eos = 1;
             if (!strcmp(a, "--no-display-prompt")) o->no_display_prompt = 1;
             if (!strcmp(a, "-e") || !strcmp(a, "--escape")) o->escape = 1;
+            if (!strcmp(a, "--no-context-shift")) o->no_context_shift = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -177,6 +183,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict") || !strcmp(a, "--max-tokens") || !strcmp(a, "--max_tokens"))
             ok = parse_int(a, v, -1, 1 << 24, &o->n_predict);
         else if (!strcmp(a, "--steps")) ok = parse_int(a, v, 1, 1 << 24, &o->steps);
+        else if (!strcmp(a, "--keep")) ok = parse_int(a, v, -1, 1 << 20, &o->keep);
         else if (!strcmp(a, "--kv-type") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
                  !strcmp(a, "--cache-type-v"))
             ok = parse_kv_type(a, v, &o->kv_type);
@@ -260,6 +267,24 @@ static int chat_add(bitnet_chat_message **msgs, int *n, const char *role, const 
     return 1;
 }
 
+/* --chat's context shift: the tokens in the cache are hist[0..*pos). To make
+ * room for `need` more, keep the first `keep` (BOS included), drop half of the
+ * rest (or more, if need asks), and evaluate what is left again from position
+ * 0. (Re-evaluating rather than moving the cache keeps every KV format exact:
+ * the cache holds keys after RoPE, at their old positions.) 0, or -1 if even
+ * that cannot make room. */
+static int shift_context(bitnet_context *ctx, bitnet_token *hist, int *pos, int keep, int need) {
+    const int n_ctx = bitnet_n_ctx(ctx);
+    if (keep + need > n_ctx || keep >= *pos) return -1;
+    int discard = (*pos - keep) / 2;
+    if (*pos - discard + need > n_ctx) discard = *pos + need - n_ctx;
+    if (discard <= 0 || discard > *pos - keep) return -1;
+    memmove(hist + keep, hist + keep + discard, (size_t)(*pos - keep - discard) * sizeof *hist);
+    *pos -= discard;
+    fprintf(stderr, "\n[context shift: dropped %d tokens after the first %d; %d kept]\n", discard, keep, *pos);
+    return bitnet_eval(ctx, hist, *pos, 0) == BITNET_OK ? 0 : -1;
+}
+
 static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *smp, const options *o) {
     const char *text = bitnet_model_chat_template(model);
     const char *tmpl = bitnet_chat_template_name(text);
@@ -283,6 +308,9 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
     unsigned char *plain = NULL; /* which bytes of full are message text (never control tokens) */
     size_t line_cap = 0, reply_cap = 0;
     bitnet_token *toks = NULL;
+    bitnet_token *hist = malloc((size_t)n_ctx * sizeof *hist); /* what the cache holds, for a context shift */
+    int keep = 1;                                             /* BOS, and --keep more, fixed after the first turn */
+    if (!hist) rc = -1;
     while (rc == 0) {
         if (interactive) {
             printf("> ");
@@ -331,12 +359,16 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
             break;
         }
         n_new += n;
-        if (pos + n_new > n_ctx) {
+        if (turn == 0) /* --keep counts from the start of the conversation, BOS aside; -1: the whole first turn */
+            keep = o->keep < 0 ? n_new : BN_MIN_INT(1 + o->keep, n_new);
+        if (pos + n_new > n_ctx && (o->no_context_shift || shift_context(ctx, hist, &pos, keep, n_new + 1) != 0)) {
             fprintf(stderr, "\ninfer: context full: this turn needs %d more tokens but only %d of --ctx-size %d are "
-                    "left; start again with a larger -c\n", n_new, n_ctx - pos, n_ctx);
+                    "left; start again with a larger -c%s\n", n_new, n_ctx - pos, n_ctx,
+                    o->no_context_shift ? "" : " or a smaller --keep");
             rc = 1;
             break;
         }
+        memcpy(hist + pos, toks, (size_t)n_new * sizeof *toks);
         bitnet_status st = bitnet_eval(ctx, toks, n_new, pos);
         if (st != BITNET_OK) {
             fprintf(stderr, "infer: %s\n", bitnet_last_error());
@@ -356,7 +388,7 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
                 break;
             }
             if (n_gen == o->n_predict) break; /* -n: cut short, `closing` ends the turn */
-            if (pos == n_ctx) {
+            if (pos == n_ctx && (o->no_context_shift || shift_context(ctx, hist, &pos, keep, 1) != 0)) {
                 fprintf(stderr, "\ninfer: context full (%d tokens) in the middle of a reply; start again with a "
                         "larger -c\n", n_ctx);
                 rc = 1;
@@ -380,6 +412,7 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
                 rlen += (size_t)pl;
             }
             bitnet_sampler_accept(smp, next);
+            hist[pos] = next;
             if ((st = bitnet_eval(ctx, &next, 1, pos)) != BITNET_OK) {
                 fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
                 rc = 1;
@@ -403,6 +436,7 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
     free(plain);
     free(reply);
     free(toks);
+    free(hist);
     return rc ? 1 : 0;
 }
 
