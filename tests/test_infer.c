@@ -239,3 +239,36 @@ TEST(infer_chat_context_shift_with_keep) {
     free(out);
     unlink(path);
 }
+
+/* llama.cpp's defaults and switches: a fresh seed unless -s (printed with -v),
+ * threads from the physical cores, --chat-template, -st, --log-disable. */
+TEST(infer_llama_cpp_defaults_and_switches) {
+    int st;
+    char *a = run_infer("-v -n 2 -p Once 2>&1 >/dev/null", &st), *b = run_infer("-v -n 2 -p Once 2>&1 >/dev/null", &st);
+    const char *sa = strstr(a, "infer: seed "), *sb = strstr(b, "infer: seed ");
+    CHECK_MSG(sa && sb && strtoull(sa + 12, NULL, 10) != strtoull(sb + 12, NULL, 10), "seeds: %.80s / %.80s", a, b);
+    CHECK_MSG(sa && strstr(sa, " threads,"), "%s", a);
+    free(a);
+    free(b);
+    a = run_infer("-s 7 --temp 0.8 -n 16 -p Once 2>/dev/null", &st);
+    b = run_infer("-s 7 --temp 0.8 -n 16 -p Once 2>/dev/null", &st);
+    CHECK_MSG(st == 0 && strcmp(a, b) == 0, "-s 7 twice: '%s' / '%s'", a, b);
+    free(a);
+    free(b);
+    char path[512], args[700];
+    snprintf(path, sizeof path, "%s", bn_test_tmp(".txt"));
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f != NULL);
+    fputs("Hello\nAgain\n", f);
+    fclose(f);
+    snprintf(args, sizeof args, "--chat-template llama3 -st -n 4 --temp 0 < %s 2>&1 >/dev/null", path);
+    a = run_infer(args, &st);
+    int turns = 0;
+    for (const char *p = a; (p = strstr(p, "[turn ")); p++) turns++;
+    CHECK_MSG(st == 0 && strstr(a, "chat template: llama3") && turns == 1, "%s", a);
+    free(a);
+    unlink(path);
+    a = run_infer("--log-disable -n 2 -p Once 2>&1 >/dev/null", &st);
+    CHECK_MSG(st == 0 && !strstr(a, "generation:"), "%s", a);
+    free(a);
+}

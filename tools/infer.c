@@ -25,6 +25,8 @@ typedef struct {
     int steps;          /* --steps: positions including the prompt (llama2.c); 0 = not given */
     int n_ctx, n_batch, n_threads, use_mlock, no_mmap, margins, ignore_eos, no_display_prompt, escape;
     int keep, no_context_shift; /* --chat: tokens kept when the context is full (-1: the first turn) */
+    int single_turn, verbose, quiet, seed_given, threads_given;
+    const char *chat_template; /* --chat-template: a name (llama3, bitnet, plain) or a template text */
     bitnet_kv_type kv_type;
     bitnet_sampler_params sp;
     char *prompt_owned; /* -f or -e: the prompt in heap memory */
@@ -50,14 +52,14 @@ static void usage(FILE *out) {
             "      --min-p P           min-p, 0 = off (default 0.05)\n"
             "      --repeat-penalty R  repetition penalty, 1 = off (default 1.0)\n"
             "      --repeat-last-n N   tokens the penalty looks back (default 64)\n"
-            "  -s, --seed N            random seed (default 42)\n"
+            "  -s, --seed N            random seed; -1 or none = a fresh one (printed with -v)\n"
             "  -c, --ctx-size N        context size in tokens (default 512); the KV cache\n"
             "                          is sized from it\n"
             "  -b, --batch-size N      prompt tokens per forward pass (default 64)\n"
             "      --kv-type T         KV cache type: f32, f16, q8, q4, q2 (default: f16, but\n"
             "                          f32 for ak42 models; see docs/kv-cache.md); also -ctk, -ctv\n"
             "      --kv-int2           same as --kv-type q2\n"
-            "  -t, --threads N         threads (default 1)\n"
+            "  -t, --threads N         threads (default: the physical cores, at most the online CPUs)\n"
             "      --cpu-affinity L    pin threads to CPUs, taskset syntax: 2-3 or 0,2 (also -C, --cpu-range)\n"
             "  -ngl, --n-gpu-layers N  accepted for llama.cpp/bitnet.cpp command lines; CPU only, ignored\n"
             "      --version           print the version\n"
@@ -72,6 +74,12 @@ static void usage(FILE *out) {
             "                          format, with a warning), keeping the KV cache across\n"
             "                          turns; -n caps each reply, -p is the system prompt\n"
             "  -sys, --system-prompt T system prompt for --chat\n"
+            "      --chat-template T   --chat with this template (llama3, bitnet, plain, or a template's\n"
+            "                          text) instead of the model's\n"
+            "  -st, --single-turn      --chat: answer one turn, then exit\n"
+            "  -no-cnv, --no-conversation  plain generation (the default; accepted for llama-cli lines)\n"
+            "  -v, --verbose           more on stderr (the seed used, the settings)\n"
+            "      --log-disable       no timing summary on stderr\n"
             "      --keep N            --chat: when the context is full, keep the first N tokens\n"
             "                          (after BOS; -1 = the whole first turn, default 0), drop half\n"
             "                          of the rest and go on, as llama.cpp's context shift\n"
@@ -98,6 +106,33 @@ static int parse_chat_arg(int argc, char **argv, int *i) {
     }
     g_chat.system = argv[++*i];
     return 1;
+}
+
+/* Physical cores (distinct core ids per package, from sysfs), at most the
+ * online CPUs; the online CPUs when sysfs says nothing. llama.cpp's default. */
+static int physical_cores(void) {
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    int n = 0, seen[1024][2];
+    for (int cpu = 0; cpu < 1024 && n < 1024; cpu++) {
+        char path[128];
+        int ids[2] = {-1, -1};
+        for (int k = 0; k < 2; k++) {
+            snprintf(path, sizeof path, "/sys/devices/system/cpu/cpu%d/topology/%s", cpu,
+                     k ? "physical_package_id" : "core_id");
+            FILE *f = fopen(path, "r");
+            if (f) {
+                if (fscanf(f, "%d", &ids[k]) != 1) ids[k] = -1;
+                fclose(f);
+            }
+        }
+        if (ids[0] < 0) continue;
+        int dup = 0;
+        for (int i = 0; i < n && !dup; i++) dup = seen[i][0] == ids[0] && seen[i][1] == ids[1];
+        if (!dup) seen[n][0] = ids[0], seen[n][1] = ids[1], n++;
+    }
+    if (n < 1) n = online > 0 ? (int)online : 1;
+    if (online > 0 && n > online) n = (int)online;
+    return n;
 }
 
 /* -e: \n \t \\ \" \' \xNN (llama.cpp's process_escapes), in place. */
@@ -157,7 +192,10 @@ static int parse_args(int argc, char **argv, options *o) {
         }
         int is_flag = !strcmp(a, "--mlock") || !strcmp(a, "--margins") || !strcmp(a, "--no-mmap") ||
                       !strcmp(a, "--kv-int2") || !strcmp(a, "--ignore-eos") || !strcmp(a, "--no-display-prompt") ||
-                      !strcmp(a, "-e") || !strcmp(a, "--escape") || !strcmp(a, "--no-context-shift");
+                      !strcmp(a, "-e") || !strcmp(a, "--escape") || !strcmp(a, "--no-context-shift") ||
+                      !strcmp(a, "-st") || !strcmp(a, "--single-turn") || !strcmp(a, "-no-cnv") ||
+                      !strcmp(a, "--no-conversation") || !strcmp(a, "-v") || !strcmp(a, "--verbose") ||
+                      !strcmp(a, "--log-disable");
         if (is_flag) {
             if (!strcmp(a, "--kv-int2")) o->kv_type = BITNET_KV_Q2;
             if (!strcmp(a, "--mlock")) o->use_mlock = 1;
@@ -167,6 +205,10 @@ static int parse_args(int argc, char **argv, options *o) {
             if (!strcmp(a, "--no-display-prompt")) o->no_display_prompt = 1;
             if (!strcmp(a, "-e") || !strcmp(a, "--escape")) o->escape = 1;
             if (!strcmp(a, "--no-context-shift")) o->no_context_shift = 1;
+            if (!strcmp(a, "-st") || !strcmp(a, "--single-turn")) o->single_turn = g_chat.on = 1;
+            if (!strcmp(a, "-no-cnv") || !strcmp(a, "--no-conversation")) g_chat.on = 0;
+            if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) o->verbose = 1;
+            if (!strcmp(a, "--log-disable")) o->quiet = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -184,12 +226,13 @@ static int parse_args(int argc, char **argv, options *o) {
             ok = parse_int(a, v, -1, 1 << 24, &o->n_predict);
         else if (!strcmp(a, "--steps")) ok = parse_int(a, v, 1, 1 << 24, &o->steps);
         else if (!strcmp(a, "--keep")) ok = parse_int(a, v, -1, 1 << 20, &o->keep);
+        else if (!strcmp(a, "--chat-template")) o->chat_template = v;
         else if (!strcmp(a, "--kv-type") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
                  !strcmp(a, "--cache-type-v"))
             ok = parse_kv_type(a, v, &o->kv_type);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_int(a, v, 1, 1 << 20, &o->n_ctx);
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) ok = parse_int(a, v, 1, 1 << 16, &o->n_batch);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
+        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = o->threads_given = parse_int(a, v, 1, 256, &o->n_threads);
         else if (!strcmp(a, "-ngl") || !strcmp(a, "--n-gpu-layers") || !strcmp(a, "--gpu-layers"))
             fprintf(stderr, "infer: %s %s ignored: this runtime runs on the CPU only\n", a, v);
         else if (!strcmp(a, "--temp") || !strcmp(a, "-temp") || !strcmp(a, "--temperature"))
@@ -200,7 +243,8 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--repeat-penalty")) ok = parse_float(a, v, &o->sp.repeat_penalty);
         else if (!strcmp(a, "--repeat-last-n")) ok = parse_int(a, v, 0, 1 << 16, &o->sp.repeat_last_n);
         else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
-            ok = parse_int(a, v, 0, 2147483647, &seed);
+            ok = parse_int(a, v, -1, 2147483647, &seed);
+            o->seed_given = seed >= 0;
             o->sp.seed = (uint64_t)seed;
         } else {
             fprintf(stderr, "infer: unknown option '%s' (see --help)\n", a);
@@ -208,6 +252,13 @@ static int parse_args(int argc, char **argv, options *o) {
         }
         if (!ok) return 0;
     }
+    if (!o->seed_given) { /* as llama.cpp: a fresh seed unless one is given */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        o->sp.seed = ((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40)) & 0x7fffffff;
+        if (!o->sp.seed) o->sp.seed = 1;
+    }
+    if (!o->threads_given) o->n_threads = physical_cores();
     if (o->steps > o->n_ctx) {
         fprintf(stderr, "infer: --steps %d does not fit in --ctx-size %d (--steps counts the prompt too); raise --ctx-size "
                         "or lower --steps\n", o->steps, o->n_ctx);
@@ -286,7 +337,7 @@ static int shift_context(bitnet_context *ctx, bitnet_token *hist, int *pos, int 
 }
 
 static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *smp, const options *o) {
-    const char *text = bitnet_model_chat_template(model);
+    const char *text = o->chat_template ? o->chat_template : bitnet_model_chat_template(model);
     const char *tmpl = bitnet_chat_template_name(text);
     if (!tmpl) {
         fprintf(stderr, "infer: warning: %s; using a plain \"User: ...\\nAssistant:\" format\n",
@@ -427,6 +478,7 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
         fprintf(stderr, "[turn %d: %d new tokens evaluated, %d generated, context %d/%d]\n", ++turn, n_new, n_gen,
                 pos, n_ctx);
         if (rc == 0 && !chat_add(&msgs, &n_msgs, "assistant", reply ? reply : "", rlen)) rc = -1;
+        if (o->single_turn) break;
     }
     if (rc < 0) fprintf(stderr, "infer: out of memory\n");
     for (int i = 0; i < n_msgs; i++) free((char *)msgs[i].content);
@@ -504,8 +556,11 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
     }
     uint64_t t_end = now_ns();
 
+    if (isatty(1)) putchar('\n'); /* as llama.cpp: the shell prompt on a line of its own */
+    fflush(stdout);
     double load_ms = (t_loaded - t0) / 1e6, prompt_ms = (t_p1 - t_p0) / 1e6, gen_ms = (t_end - t_p1) / 1e6;
     int n_eval_gen = n_gen > 0 ? n_gen : 1;
+    if (o.quiet) goto summary_done;
     fprintf(stderr, "\n\n[%s | %s | isa %s | %d threads | kv %s, %d ctx, %.2f MiB]\n",
             o.model ? o.model : "embedded default model", bitnet_version(), bitnet_isa_name(), o.n_threads,
             bitnet_kv_type_name(bitnet_context_kv_type(ctx)), o.n_ctx, bitnet_context_kv_bytes(ctx) / 1048576.0);
@@ -516,7 +571,7 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
             gen_ms / n_eval_gen, n_gen / (gen_ms / 1e3 > 0 ? gen_ms / 1e3 : 1e-9));
     fprintf(stderr, "peak RSS:   %8.1f MiB\n", peak_rss_mib());
     if (o.use_mlock) fprintf(stderr, "locked:     %8.1f MiB\n", proc_status_mib("VmLck:"));
-
+summary_done:
     rc = 0;
 done:
     free(prompt);
@@ -526,6 +581,10 @@ done:
 
 static int run_main(options o) {
     uint64_t t0 = now_ns();
+    if (o.verbose)
+        fprintf(stderr, "infer: seed %llu, %d threads, ctx %d, batch %d, temp %g, top-k %d, top-p %g, min-p %g\n",
+                (unsigned long long)o.sp.seed, o.n_threads, o.n_ctx, o.n_batch, (double)o.sp.temp, o.sp.top_k,
+                (double)o.sp.top_p, (double)o.sp.min_p);
     bitnet_model_params mp = bitnet_model_default_params();
     mp.tokenizer_path = o.tokenizer;
     mp.use_mlock = o.use_mlock;
