@@ -1,6 +1,7 @@
 /* test_infer.c - end-to-end: the CLI reproduces the reference greedy outputs. */
 #include "test.h"
 
+#include <sys/wait.h>
 #include <unistd.h>
 
 static void expect_reference(const char *model_rel, const char *extra, const char *ref_rel) {
@@ -271,4 +272,34 @@ TEST(infer_llama_cpp_defaults_and_switches) {
     a = run_infer("--log-disable -n 2 -p Once 2>&1 >/dev/null", &st);
     CHECK_MSG(st == 0 && !strstr(a, "generation:"), "%s", a);
     free(a);
+}
+
+/* -i -r through a pseudo-terminal (util-linux `script`): generation stops at
+ * the reverse prompt, hands over for a line, goes on after it, and ends at EOF. */
+TEST(infer_interactive_reverse_prompt_through_a_pty) {
+    if (getenv("BITNET_EXEC_PREFIX")) SKIP("the pty test runs natively only");
+    if (system("command -v script >/dev/null 2>&1") != 0) SKIP("util-linux script is not installed");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "printf 'the dog ran\\nand the cat\\n' | timeout 120 script -qec \"%s/infer -p 'Once upon a time' -i -r . "
+             "--temp 0 -n 60 --log-disable\" /dev/null 2>&1",
+             BN_BUILD_DIR);
+    FILE *p = popen(cmd, "r");
+    REQUIRE(p != NULL);
+    char out[8192];
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    const int st = pclose(p);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0, "exit %d: %s", st, out);
+    /* the story stopped at '.', and went on after each of the two lines */
+    const char *first = strstr(out, "Once upon a time"), *second = first ? strchr(first, '.') : NULL;
+    const char *third = second ? strchr(second + 1, '.') : NULL;
+    CHECK_MSG(first && second && third && strlen(third + 1) > 5, "%s", out);
+    /* and the lines were read into the context: alone, the model goes on otherwise after the first '.' */
+    int st2;
+    char *plain = run_infer("-p 'Once upon a time' --temp 0 -n 40 2>/dev/null", &st2);
+    const char *pdot = strchr(plain, '.');
+    CHECK_MSG(pdot && second && strncmp(pdot, second, 12) != 0, "interactive '%.40s' vs alone '%.40s'", second ? second : "",
+              pdot ? pdot : "");
+    free(plain);
 }

@@ -26,6 +26,9 @@ typedef struct {
     int n_ctx, n_batch, n_threads, use_mlock, no_mmap, margins, ignore_eos, no_display_prompt, escape;
     int keep, no_context_shift; /* --chat: tokens kept when the context is full (-1: the first turn) */
     int single_turn, verbose, quiet, seed_given, threads_given;
+    /* -i / -if: llama-cli's interactive mode; -r texts hand control back */
+    int interactive, interactive_first, n_rprompts;
+    const char *rprompts[8], *in_prefix, *in_suffix;
     const char *chat_template; /* --chat-template: a name (llama3, bitnet, plain) or a template text */
     bitnet_kv_type kv_type;
     bitnet_sampler_params sp;
@@ -80,6 +83,12 @@ static void usage(FILE *out) {
             "  -no-cnv, --no-conversation  plain generation (the default; accepted for llama-cli lines)\n"
             "  -v, --verbose           more on stderr (the seed used, the settings)\n"
             "      --log-disable       no timing summary on stderr\n"
+            "  -i, --interactive       generate, and hand over to you (a line from stdin) at a\n"
+            "                          reverse prompt or an end-of-generation token; EOF ends\n"
+            "  -if, --interactive-first  the same, starting with your line\n"
+            "  -r, --reverse-prompt T  hand over when the output ends with T (several allowed)\n"
+            "      --in-prefix T       text before each line you type (default none)\n"
+            "      --in-suffix T       text after it (default none)\n"
             "      --keep N            --chat: when the context is full, keep the first N tokens\n"
             "                          (after BOS; -1 = the whole first turn, default 0), drop half\n"
             "                          of the rest and go on, as llama.cpp's context shift\n"
@@ -195,7 +204,8 @@ static int parse_args(int argc, char **argv, options *o) {
                       !strcmp(a, "-e") || !strcmp(a, "--escape") || !strcmp(a, "--no-context-shift") ||
                       !strcmp(a, "-st") || !strcmp(a, "--single-turn") || !strcmp(a, "-no-cnv") ||
                       !strcmp(a, "--no-conversation") || !strcmp(a, "-v") || !strcmp(a, "--verbose") ||
-                      !strcmp(a, "--log-disable");
+                      !strcmp(a, "--log-disable") || !strcmp(a, "-i") || !strcmp(a, "--interactive") ||
+                      !strcmp(a, "-if") || !strcmp(a, "--interactive-first");
         if (is_flag) {
             if (!strcmp(a, "--kv-int2")) o->kv_type = BITNET_KV_Q2;
             if (!strcmp(a, "--mlock")) o->use_mlock = 1;
@@ -209,6 +219,8 @@ static int parse_args(int argc, char **argv, options *o) {
             if (!strcmp(a, "-no-cnv") || !strcmp(a, "--no-conversation")) g_chat.on = 0;
             if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) o->verbose = 1;
             if (!strcmp(a, "--log-disable")) o->quiet = 1;
+            if (!strcmp(a, "-i") || !strcmp(a, "--interactive")) o->interactive = 1;
+            if (!strcmp(a, "-if") || !strcmp(a, "--interactive-first")) o->interactive = o->interactive_first = 1;
             continue;
         }
         if (i + 1 >= argc) {
@@ -227,6 +239,15 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--steps")) ok = parse_int(a, v, 1, 1 << 24, &o->steps);
         else if (!strcmp(a, "--keep")) ok = parse_int(a, v, -1, 1 << 20, &o->keep);
         else if (!strcmp(a, "--chat-template")) o->chat_template = v;
+        else if (!strcmp(a, "--in-prefix")) o->in_prefix = v;
+        else if (!strcmp(a, "--in-suffix")) o->in_suffix = v;
+        else if (!strcmp(a, "-r") || !strcmp(a, "--reverse-prompt")) {
+            if (o->n_rprompts == 8) {
+                fprintf(stderr, "infer: at most 8 reverse prompts\n");
+                return 0;
+            }
+            o->rprompts[o->n_rprompts++] = v;
+        }
         else if (!strcmp(a, "--kv-type") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
                  !strcmp(a, "--cache-type-v"))
             ok = parse_kv_type(a, v, &o->kv_type);
@@ -492,6 +513,52 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
     return rc ? 1 : 0;
 }
 
+/* -i: reads a line from stdin and evaluates --in-prefix + line + "\n" +
+ * --in-suffix (as text: a typed control token stays text) at *pos. Returns
+ * the number of tokens added, 0 at EOF, -1 on an error (reported). */
+static int user_turn(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *smp, const options *o, int *pos) {
+    char *line = NULL;
+    size_t cap = 0;
+    fflush(stdout);
+    ssize_t got = getline(&line, &cap, stdin);
+    if (got < 0) {
+        free(line);
+        return 0;
+    }
+    const size_t len = strlen(o->in_prefix ? o->in_prefix : "") + (size_t)got + strlen(o->in_suffix ? o->in_suffix : "") + 2;
+    char *text = malloc(len);
+    bitnet_token *toks = malloc((len + 2) * sizeof *toks);
+    int n = -1;
+    if (text && toks) {
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        snprintf(text, len, "%s%s\n%s", o->in_prefix ? o->in_prefix : "", line, o->in_suffix ? o->in_suffix : "");
+        n = bitnet_tokenize_ex(model, text, strlen(text), 0, 0, toks, (int)len + 2);
+        if (n > 0 && *pos + n >= bitnet_n_ctx(ctx)) {
+            fprintf(stderr, "\ninfer: context full (--ctx-size %d)\n", bitnet_n_ctx(ctx));
+            n = -1;
+        } else if (n > 0 && bitnet_eval(ctx, toks, n, *pos) != BITNET_OK) {
+            fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
+            n = -1;
+        }
+        for (int i = 0; i < n; i++) bitnet_sampler_accept(smp, toks[i]);
+        if (n > 0) *pos += n;
+        if (n == 0) n = 1; /* an empty line: go on generating */
+    }
+    free(line);
+    free(text);
+    free(toks);
+    return n;
+}
+
+/* Whether the output so far (its last bytes in tail) ends with a reverse prompt. */
+static int ends_with_rprompt(const options *o, const char *tail, size_t n) {
+    for (int i = 0; i < o->n_rprompts; i++) {
+        const size_t k = strlen(o->rprompts[i]);
+        if (k && k <= n && !memcmp(tail + n - k, o->rprompts[i], k)) return 1;
+    }
+    return 0;
+}
+
 /* Plain generation: the prompt, then tokens until -n, BOS or EOS. Every exit
  * frees what it allocated (the error paths are checked under LeakSanitizer). */
 static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *smp, const options *op,
@@ -527,9 +594,17 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
     for (int i = 0; i < np; i++) bitnet_sampler_accept(smp, prompt[i]);
     uint64_t t_p1 = now_ns();
 
-    int pos = np - 1, n_gen = 0;
+    int pos = np - 1, n_gen = 0, n_turn = 0;
     bitnet_token token = prompt[np - 1];
     float *logits = bitnet_get_logits(ctx);
+    char tail[256]; /* -i: the last bytes of the output, for the reverse prompts */
+    size_t n_tail = 0;
+    if (o.interactive_first) {
+        pos++; /* positions from here on are "next free" */
+        int u = user_turn(model, ctx, smp, &o, &pos);
+        if (u <= 0) goto generation_done;
+        pos--;
+    }
     while (pos < steps) {
         if (o.margins) {
             float a = -INFINITY, b = -INFINITY;
@@ -543,17 +618,49 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
             for (int i = 0; i < n_vocab; i++) logits[i] += eog_mask[i];
         bitnet_token next = bitnet_sampler_sample(smp, logits);
         pos++;
-        if (o.steps ? next == bos || next == eos : !o.ignore_eos && bitnet_token_is_eog(model, next)) break;
-        print_piece(model, token, next);
-        bitnet_sampler_accept(smp, next);
-        n_gen++;
-        token = next;
-        if (pos >= steps || n_gen == o.n_predict) break;
+        const int end = o.steps ? next == bos || next == eos : !o.ignore_eos && bitnet_token_is_eog(model, next);
+        if (end && !o.interactive) break;
+        if (!end) {
+            print_piece(model, token, next);
+            bitnet_sampler_accept(smp, next);
+            n_gen++;
+            n_turn++;
+            token = next;
+            if (o.interactive) { /* keep the output's last bytes */
+                char piece[256];
+                int pl = bitnet_token_to_piece(model, -1, next, piece, sizeof piece);
+                pl = pl < 0 ? 0 : BN_MIN_INT(pl, (int)sizeof piece - 1);
+                if (n_tail + (size_t)pl > sizeof tail) {
+                    const size_t drop = n_tail + (size_t)pl - sizeof tail;
+                    memmove(tail, tail + drop, n_tail - drop);
+                    n_tail -= drop;
+                }
+                memcpy(tail + n_tail, piece, (size_t)pl);
+                n_tail += (size_t)pl;
+            }
+        }
+        if (pos >= steps) break;
+        /* -i: your turn at an end of generation, a reverse prompt, or -n tokens */
+        if (o.interactive && (end || ends_with_rprompt(&o, tail, n_tail) || n_turn == o.n_predict)) {
+            /* pos: the next free position, after the last token (an end token is not kept) */
+            if (!end && bitnet_eval(ctx, &token, 1, pos++) != BITNET_OK) {
+                fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
+                goto done;
+            }
+            int u = user_turn(model, ctx, smp, &o, &pos);
+            if (u < 0) goto done;
+            if (u == 0) break; /* EOF */
+            pos--;          /* the loop samples from the logits of the last token evaluated */
+            n_turn = n_tail = 0;
+            continue;
+        }
+        if (end || n_gen == o.n_predict) break;
         if (bitnet_eval(ctx, &token, 1, pos) != BITNET_OK) {
             fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
             goto done;
         }
     }
+generation_done:;
     uint64_t t_end = now_ns();
 
     if (isatty(1)) putchar('\n'); /* as llama.cpp: the shell prompt on a line of its own */
