@@ -638,6 +638,12 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *reload_tokenizer = o.tokenizer ? o.tokenizer : model->gguf ? o.model : NULL;
+    if (is_safetensors(o.out) && !model->arch->hf_name) {
+        fprintf(stderr, "prune: %s: architecture %s has no Hugging Face form here; write GGUF instead\n", o.out,
+                model->arch->name);
+        bitnet_model_free(model);
+        return 2;
+    }
     if (is_safetensors(o.out) && !reload_tokenizer) {
         fprintf(stderr, "prune: %s: a safetensors file has no vocabulary; pass --tokenizer FILE to load it back\n",
                 o.out);

@@ -21,25 +21,25 @@ const bn_arch bn_archs[] = {
     /* Meta Llama and the ternary models llama.cpp writes as "llama"
      * (Falcon3-1.58bit, TriLM, Llama3-8B-1.58): GGUF q/k rows are permuted to
      * interleaved RoPE pairs by llama.cpp's converter. */
-    {"llama", BN_AF_LAYER_NORMS, BN_ACT_SILU, "LlamaForCausalLM", "silu", "llama", NULL},
+    {"llama", BN_AF_LAYER_NORMS, BN_ACT_SILU, "LlamaForCausalLM", "silu", "llama", 0, NULL},
     /* bitnet.cpp's BitNet b1.58 (microsoft/BitNet-b1.58-2B-4T): sub-norms,
      * squared-ReLU gate, neox RoPE (their converters keep HF's row order). */
-    {"bitnet-b1.58", BITNET_FLAGS, BN_ACT_RELU_SQ, "BitNetForCausalLM", "relu2", "bitnet", NULL},
-    {"bitnet-25", BITNET_FLAGS, BN_ACT_RELU_SQ, "BitNetForCausalLM", "relu2", "bitnet", NULL},
+    {"bitnet-b1.58", BITNET_FLAGS, BN_ACT_RELU_SQ, "BitNetForCausalLM", "relu2", "bitnet", 0, NULL},
+    {"bitnet-25", BITNET_FLAGS, BN_ACT_RELU_SQ, "BitNetForCausalLM", "relu2", "bitnet", 0, NULL},
     /* llama.cpp's "bitnet" (1bitLLM bitnet_b1_58-large/3B): the same with SiLU */
-    {"bitnet", BITNET_FLAGS, BN_ACT_SILU, "BitNetForCausalLM", "silu", "bitnet", NULL},
+    {"bitnet", BITNET_FLAGS, BN_ACT_SILU, "BitNetForCausalLM", "silu", "bitnet", 0, NULL},
     /* Qwen3 (BitNet-embedding-0.6B, Ternary-Bonsai): per-head q/k RMSNorm */
-    {"qwen3", BN_AF_LAYER_NORMS | BN_AF_QK_NORM | BN_AF_ROPE_NEOX, BN_ACT_SILU, "Qwen3ForCausalLM", NULL, "qwen3", NULL},
+    {"qwen3", BN_AF_LAYER_NORMS | BN_AF_QK_NORM | BN_AF_ROPE_NEOX, BN_ACT_SILU, "Qwen3ForCausalLM", NULL, "qwen3", 0, NULL},
     /* Qwen3-MoE (ternary MoE): qwen3 attention, routed experts (softmax, top-k,
      * weights renormalised), no shared expert */
-    {"qwen3moe", BN_AF_LAYER_NORMS | BN_AF_QK_NORM | BN_AF_ROPE_NEOX | BN_AF_MOE, BN_ACT_SILU, NULL, NULL, NULL, NULL},
+    {"qwen3moe", BN_AF_LAYER_NORMS | BN_AF_QK_NORM | BN_AF_ROPE_NEOX | BN_AF_MOE, BN_ACT_SILU, NULL, NULL, NULL, 0, NULL},
     /* Gemma 3 (BitNet-embedding-270M): q/k norms, post-norms, GELU, scaled
      * embedding, sliding-window layers */
     {"gemma3", BN_AF_LAYER_NORMS | BN_AF_QK_NORM | BN_AF_POST_NORMS | BN_AF_EMBD_SCALE | BN_AF_ROPE_NEOX | BN_AF_SWA,
-     BN_ACT_GELU_TANH, "Gemma3ForCausalLM", NULL, "gemma3_text", gemma3_hf},
+     BN_ACT_GELU_TANH, "Gemma3ForCausalLM", NULL, "gemma3_text", 1, gemma3_hf},
     /* our conversion of the legacy ak42 files (docs/formats.md) */
-    {"bitnet-ak42", BN_AF_AK42 | BN_AF_TERNARY, BN_ACT_SILU, "BitNetAK42ForCausalLM", NULL, "bitnet_ak42", NULL},
-    {NULL, 0, BN_ACT_SILU, NULL, NULL, NULL, NULL},
+    {"bitnet-ak42", BN_AF_AK42 | BN_AF_TERNARY, BN_ACT_SILU, "BitNetAK42ForCausalLM", NULL, "bitnet_ak42", 0, NULL},
+    {NULL, 0, BN_ACT_SILU, NULL, NULL, NULL, 0, NULL},
 };
 
 #define VEC(field, gguf, hf, len, need) {gguf, hf, len, BN_DIM_NONE, need, 0, BN_ROLE_VECTOR, 0, offsetof(bn_layer, field)}

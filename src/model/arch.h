@@ -54,6 +54,8 @@ typedef struct bn_arch {
     const char *hf_name; /* config.json "architectures"[0] this entry is loaded for, or NULL */
     const char *hf_act;  /* its "hidden_act" (NULL: any; the first matching entry wins)     */
     const char *hf_type; /* config.json "model_type" our safetensors writer puts beside it  */
+    int hf_norm_plus1;   /* Hugging Face stores RMSNorm weights as w - 1 (Gemma's x * (1 + w));
+                            GGUF stores w, as llama.cpp's converter adds the 1          */
     /* Hugging Face names that differ from a role's default, as {role gguf name,
      * hf name} pairs ending in {NULL, NULL} (gemma3 names its norms otherwise). */
     const char *const (*hf_renames)[2];

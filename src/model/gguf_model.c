@@ -299,7 +299,7 @@ static bitnet_status tensor_to_matrix(loader *ld, const char *name, const gguf_t
     w->cols_padded = cols;
     w->scale = 1.0f;
     w->data = t->data;
-    if (bn_model_has(ld->m, BN_AF_TERNARY) && is_float_ternary(ld->f, t)) {
+    if (is_float_ternary(ld->f, t)) { /* any family: the NAME.scale companion marks it */
         if ((st = repack_float_ternary(ld, name, t, w))) return st;
     } else switch (t->type) {
     case BN_TT_F32: w->type = BN_W_F32; break;

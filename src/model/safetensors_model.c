@@ -140,12 +140,13 @@ static bitnet_status load_vector(loader *ld, const char *name, int required, int
             return bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a non-finite value (%g) at [%d]", ld->f->path, name,
                             (double)x, i);
     }
-    if (t->dtype == BN_ST_F32 && (uintptr_t)t->data % 4 == 0) {
+    const float plus = ld->m->arch->hf_norm_plus1 ? 1.0f : 0.0f; /* Gemma: stored as w - 1 */
+    if (t->dtype == BN_ST_F32 && (uintptr_t)t->data % 4 == 0 && plus == 0.0f) {
         *out = t->data;
         return BITNET_OK;
     }
     float *v = carve(ld, (uint64_t)n * sizeof(float));
-    for (int i = 0; v && i < n; i++) v[i] = elem(t, (uint64_t)i);
+    for (int i = 0; v && i < n; i++) v[i] = elem(t, (uint64_t)i) + plus;
     *out = v;
     return BITNET_OK;
 }
@@ -225,7 +226,9 @@ static bitnet_status load_matrix(loader *ld, const char *name, int required, int
     w->cols = cols;
     w->cols_padded = cols;
     w->scale = 1.0f;
-    if (bn_model_has(ld->m, BN_AF_TERNARY) && (linear || sc)) return load_ternary(ld, name, t, sc, permute, w);
+    /* ternary: latent weights of a BitNet family, or exact values with a NAME.scale in any family
+     * (a ternary llama/qwen3/gemma3 model written back by our writer) */
+    if (sc || (bn_model_has(ld->m, BN_AF_TERNARY) && linear)) return load_ternary(ld, name, t, sc, permute, w);
     if (sc) return bn_error(BITNET_ERR_UNSUPPORTED, "%s: a scale tensor is only supported for ternary '%s'", ld->f->path, name);
     if (!is_float(t->dtype)) return unsupported_dtype(ld, name, t, "float weights must be F32, F16 or BF16");
     /* F32 and F16 keep their type; BF16 widens to F32 (exact) */
@@ -386,6 +389,15 @@ static bitnet_status read_config(const char *cfg_name, const bn_json *cfg, bitne
     hp->vocab = vocab;
     hp->ctx_train = ctx;
     hp->pooling = -1; /* config.json names none (sentence-transformers keep it elsewhere) */
+    if (bn_model_has(m, BN_AF_SWA)) { /* Gemma3Config: sliding_window, its pattern, the local RoPE base */
+        int window = 0, pattern = 0;
+        if ((st = cfg_int(cfg_name, cfg, "sliding_window", 0, 1 << 24, &window)) ||
+            (st = cfg_int(cfg_name, cfg, "sliding_window_pattern", 6, 1 << 16, &pattern)) ||
+            (st = cfg_float(cfg_name, cfg, "rope_local_base_freq", 10000.0f, &hp->rope_theta_swa)))
+            return st;
+        hp->swa_window = window;
+        hp->swa_pattern = pattern;
+    }
     const bn_json *tie = bn_json_get(cfg, "tie_word_embeddings");
     if (tie && tie->type != BN_JSON_BOOL && tie->type != BN_JSON_NULL)
         return bn_error(BITNET_ERR_FORMAT, "%s: \"tie_word_embeddings\" must be a boolean", cfg_name);
@@ -529,6 +541,7 @@ typedef struct {
     const bn_matrix *w; /* matrices and scales */
     const float *vec;   /* norm weights       */
     int n, permute;
+    float vec_offset;   /* added to norm weights (-1 for Gemma's w - 1 form) */
 } wsrc;
 
 /* Produces one tensor's bytes (bn_st_out.fill): floats as F32/F16, ternary I2
@@ -536,7 +549,7 @@ typedef struct {
 static void fill_tensor(const bn_st_out *o, void *dst) {
     const wsrc *s = o->user;
     if (s->vec) {
-        memcpy(dst, s->vec, (size_t)s->n * sizeof(float));
+        for (int i = 0; i < s->n; i++) ((float *)dst)[i] = s->vec[i] + s->vec_offset;
         return;
     }
     const bn_matrix *w = s->w;
@@ -579,7 +592,8 @@ static void add_out(wlist *W, const char *name, bn_st_dtype dt, uint32_t n_dims,
 }
 
 static void add_vec(wlist *W, const char *name, const float *v, int len) {
-    if (v) add_out(W, name, BN_ST_F32, 1, (uint64_t)len, 0, (wsrc){W->m, NULL, v, len, 0});
+    if (v) add_out(W, name, BN_ST_F32, 1, (uint64_t)len, 0,
+                   (wsrc){W->m, NULL, v, len, 0, W->m->arch->hf_norm_plus1 ? -1.0f : 0.0f});
 }
 
 /* BASE.weight, and BASE.scale for a ternary matrix. */
@@ -587,14 +601,17 @@ static void add_mat(wlist *W, const char *base, const bn_matrix *w, int permute)
     char name[128];
     bn_st_dtype dt = w->type == BN_W_I2 ? BN_ST_I8 : w->type == BN_W_F16 ? BN_ST_F16 : BN_ST_F32;
     snprintf(name, sizeof name, "%s.weight", base);
-    add_out(W, name, dt, 2, (uint64_t)w->rows, (uint64_t)w->cols, (wsrc){W->m, w, NULL, 0, permute});
+    add_out(W, name, dt, 2, (uint64_t)w->rows, (uint64_t)w->cols, (wsrc){W->m, w, NULL, 0, permute, 0.0f});
     if (w->type != BN_W_I2) return;
     snprintf(name, sizeof name, "%s.scale", base);
-    add_out(W, name, BN_ST_F32, 1, 1, 0, (wsrc){W->m, w, NULL, 0, 0});
+    add_out(W, name, BN_ST_F32, 1, 1, 0, (wsrc){W->m, w, NULL, 0, 0, 0.0f});
 }
 
 bitnet_status bn_safetensors_write_model(const bitnet_model *m, const char *path) {
     if (!m || !path) return bn_error(BITNET_ERR_ARG, "bn_safetensors_write_model: NULL argument");
+    /* the Hugging Face names come from the architecture table; a family without them (qwen3moe) is not written */
+    if (!m->arch->hf_name)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: architecture %s has no Hugging Face form here", path, m->arch->name);
     const bn_hparams *hp = &m->hp;
     const int n_max = 5 + 2 * BN_N_LAYER_ROLES * hp->n_layers; /* embedding, norm, classifier + scale; per layer every role + scale */
     wlist W = {m, calloc((size_t)n_max, sizeof(bn_st_out)), calloc((size_t)n_max, sizeof(wsrc)),
@@ -615,7 +632,7 @@ bitnet_status bn_safetensors_write_model(const bitnet_model *m, const char *path
         char nm[128];
         for (int i = 0; i < BN_N_LAYER_ROLES; i++) {
             const bn_role *r = &bn_layer_roles[i];
-            if (!bn_role_present(m->arch, r)) continue;
+            if (!bn_role_present(m->arch, r) || r->is_matrix == BN_ROLE_EXPERTS) continue;
             snprintf(nm, sizeof nm, "model.layers.%d.%s", l, bn_role_hf_name(m->arch, r));
             if (r->is_matrix) {
                 add_mat(&W, nm, bn_layer_matrix_c(L, r), r->rope_rows && !bn_model_has(m, BN_AF_ROPE_NEOX));
@@ -630,8 +647,6 @@ bitnet_status bn_safetensors_write_model(const bitnet_model *m, const char *path
             st = bn_error(BITNET_ERR_UNSUPPORTED, "%s: '%s' has per-block scales, which cannot be written", path, W.names[i]);
 
     /* the Hugging Face config, embedded so that the file stands alone */
-    if (!m->arch->hf_name && st == BITNET_OK)
-        st = bn_error(BITNET_ERR_UNSUPPORTED, "%s: architecture %s has no Hugging Face form", path, m->arch->name);
     bn_buf cfg = {0};
     int ok = bn_buf_printf(&cfg,
                            "{\"architectures\": [\"%s\"], \"model_type\": \"%s\", \"hidden_size\": %d, "
@@ -647,6 +662,10 @@ bitnet_status bn_safetensors_write_model(const bitnet_model *m, const char *path
         ok = ok && bn_buf_printf(&cfg, ", \"hidden_act\": \"%s\"", acts[m->arch->act]) == 0;
     if (hp->rope_dim != hp->head_dim)
         ok = ok && bn_buf_printf(&cfg, ", \"partial_rotary_factor\": %.17g", (double)hp->rope_dim / hp->head_dim) == 0;
+    if (hp->swa_window > 0)
+        ok = ok && bn_buf_printf(&cfg, ", \"sliding_window\": %d, \"sliding_window_pattern\": %d, \"rope_local_base_freq\": %.9g, "
+                                       "\"query_pre_attn_scalar\": %d", hp->swa_window, hp->swa_pattern,
+                                 (double)hp->rope_theta_swa, hp->head_dim) == 0;
     if (m->tok)
         ok = ok && bn_buf_printf(&cfg, ", \"bos_token_id\": %d, \"eos_token_id\": %d", (int)bn_tokenizer_bos(m->tok),
                                  (int)bn_tokenizer_eos(m->tok)) == 0;
