@@ -150,7 +150,7 @@ TEST(reliability_8_infer_error_paths_do_not_leak) {
     for (int i = 0; i < 200; i++) fputs("Once upon a time there was a little dog. ", f);
     fclose(f);
     const char *cases[][2] = {
-        {"infer -p \"$(cat %s)\" -c 64 2>&1", "more than -n/--ctx-size allow"},
+        {"infer -p \"$(cat %s)\" -c 64 2>&1", "more than --ctx-size"},
         {"infer --chat -c 16 < %s 2>&1", "context"},
         {"infer -m %s.missing -p hi 2>&1", "cannot open"},
         {"infer -m %s -p hi 2>&1", "unknown file format"},
