@@ -141,7 +141,8 @@ typedef enum {
 
 /* "f32", "f16", "q8", "q4", "q2" ("default" for BITNET_KV_DEFAULT). */
 const char *bitnet_kv_type_name(bitnet_kv_type type);
-/* Parses one of those names into *out; returns 0, or -1 if unknown. */
+/* Parses one of those names into *out; returns 0, or -1 if unknown. llama.cpp's
+ * q8_0, q4_0 and q4_1 are accepted as q8, q4, q4 (same bits, per-row scales). */
 int bitnet_kv_type_from_name(const char *name, bitnet_kv_type *out);
 
 typedef struct {

@@ -44,7 +44,7 @@ typedef struct {
     const char *model, *tokenizer, *host, *api_key, *alias, *cpu_affinity;
     int port, slots, n_ctx, n_threads, n_batch, queue, max_conns, max_per_client, timeout_s, grace_ms;
     long max_body;
-    bitnet_kv_type kv_type;
+    kv_flags kv; /* --kv-type, -ctk, -ctv */
 } options;
 
 /* status codes counted in /metrics; anything else is "other" */
@@ -90,7 +90,7 @@ static void usage(FILE *out) {
             "                            default 64, at least --slots)\n"
             "  -t, --threads N           threads of the forward pass (default 1)\n"
             "      --kv-type T           KV cache: f32, f16, q8, q4, q2 (default: per model,\n"
-            "                            docs/kv-cache.md)\n"
+            "                            docs/kv-cache.md); also -ctk/-ctv (q8_0 = q8, one type)\n"
             "      --cpu-affinity L      pin threads to CPUs, taskset syntax: 2-3 or 0,2\n"
             "      --api-key KEY         require 'Authorization: Bearer KEY' (not for /health)\n"
             "      --max-body BYTES      largest request body, else 413 (default 1048576)\n"
@@ -118,7 +118,7 @@ static int parse_args(int argc, char **argv, options *o) {
     o->n_ctx = 512;
     o->n_batch = 64;
     o->n_threads = 1;
-    o->kv_type = BITNET_KV_DEFAULT;
+    o->kv.type = BITNET_KV_DEFAULT;
     o->max_body = 1 << 20;
     o->max_conns = 64;
     o->timeout_s = 10;
@@ -139,7 +139,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_int(a, v, 2, 1 << 20, &o->n_ctx);
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) ok = parse_int(a, v, 1, 4096, &o->n_batch);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
-        else if (!strcmp(a, "--kv-type")) ok = parse_kv_type(a, v, &o->kv_type);
+        else if (is_kv_flag(a)) ok = parse_kv_flag(a, v, &o->kv);
         else if (!strcmp(a, "--max-body")) ok = parse_long(a, v, 1, 1L << 30, &o->max_body);
         else if (!strcmp(a, "--max-connections")) ok = parse_int(a, v, 1, 65536, &o->max_conns);
         else if (!strcmp(a, "--max-connections-per-client")) ok = parse_int(a, v, 1, 65536, &o->max_per_client);
@@ -835,7 +835,7 @@ int main(int argc, char **argv) {
     cp.n_threads = g.o.n_threads;
     cp.cpu_affinity = g.o.cpu_affinity;
     cp.n_seq = g.o.slots;
-    cp.kv_type = g.o.kv_type;
+    cp.kv_type = g.o.kv.type;
     bitnet_context *ctx = NULL;
     if ((st = bitnet_context_new(g.model, &cp, &ctx)) != BITNET_OK ||
         (st = bn_sched_new(g.model, ctx, g.o.n_batch, g.o.queue, &g.sched)) != BITNET_OK) {

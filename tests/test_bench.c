@@ -157,6 +157,24 @@ TEST(bench_llama_bench_lists_and_formats) {
                   strstr(out, "| tg8 |"),
               "%s", out);
     free(out);
+    /* -ctk / -b lists: one row per combination, the type the context ran, the batch as given */
+    out = bn_test_run_tool("bench -p 8 -n 0 -r 1 -ctk f16,q8_0 -ctv f16,q8 -b 2,64 -o json 2>&1", &n, &st);
+    REQUIRE(out != NULL);
+    v = bn_json_parse(out, n, NULL, 0);
+    CHECK_MSG(st == 0 && v && v->type == BN_JSON_ARRAY && v->n == 4, "%s", out);
+    for (size_t i = 0; v && v->type == BN_JSON_ARRAY && i < v->n; i++) {
+        const bn_json *r = &v->items[i], *tk = bn_json_get(r, "type_k"), *nb = bn_json_get(r, "n_batch");
+        CHECK(tk && tk->type == BN_JSON_STRING && !strcmp(tk->str, i % 2 ? "q8" : "f16"));
+        CHECK(nb && nb->number == (i < 2 ? 2 : 64));
+    }
+    bn_json_free(v);
+    free(out);
+    out = bn_test_run_tool("bench -ctk q4 -ctv f16 2>&1", &n, &st);
+    CHECK_MSG(st == 2 && out && strstr(out, "-ctv f16 differs from -ctk q4"), "%s", out ? out : "");
+    free(out);
+    out = bn_test_run_tool("bench -c 12x 2>&1", &n, &st);
+    CHECK_MSG(st == 2 && out && strstr(out, "got '12x'"), "%s", out ? out : "");
+    free(out);
     out = bn_test_run_tool("bench -t 2x 2>&1", &n, &st);
     CHECK_MSG(st == 2 && out && strstr(out, "got '2x'") && strchr(out, '\n') == out + n - 1, "%s", out ? out : "");
     free(out);

@@ -188,6 +188,13 @@ TEST(infer_accepts_llama_cpp_and_bitnet_cpp_command_lines) {
                     &st);
     CHECK_MSG(st == 0 && strncmp(out, "Once", 4) != 0 && strlen(out) > 0, "llama-cli flags: '%s'", out);
     free(out);
+    out = run_infer("-p 'Once' -n 2 -ctk q8_0 -ctv q8_0 2>&1", &st);
+    CHECK_MSG(st == 0 && strstr(out, "kv q8,"), "-ctk q8_0: %s", out);
+    free(out);
+    /* one type serves keys and values here: different ones are refused, not half-applied */
+    out = run_infer("-p 'Once' -n 2 -ctk q8_0 -ctv f16 2>&1", &st);
+    CHECK_MSG(st == 2 && strstr(out, "-ctv f16 differs from -ctk q8_0"), "%s", out);
+    free(out);
     char path[512];
     snprintf(path, sizeof path, "%s", bn_test_tmp(".txt"));
     FILE *f = fopen(path, "wb");

@@ -38,6 +38,11 @@ TEST(kv_cache_row_bytes) {
     bitnet_kv_type x;
     CHECK(bitnet_kv_type_from_name("q3", &x) == -1);
     CHECK(bitnet_kv_type_from_name("default", &x) == 0 && x == BITNET_KV_DEFAULT);
+    /* llama.cpp's cache type names, as its users type them */
+    CHECK(bitnet_kv_type_from_name("q8_0", &x) == 0 && x == BITNET_KV_Q8);
+    CHECK(bitnet_kv_type_from_name("q4_0", &x) == 0 && x == BITNET_KV_Q4);
+    CHECK(bitnet_kv_type_from_name("q4_1", &x) == 0 && x == BITNET_KV_Q4);
+    CHECK(bitnet_kv_type_from_name("q5_0", &x) == -1);
 }
 
 TEST(kv_cache_quantize_round_trip_error_bounds) {
@@ -375,7 +380,7 @@ TEST(kv_cache_infer_options_and_ctx_errors) {
     CHECK(st == 0 && out && strstr(out, "| kv q8, 64 ctx"));
     free(out);
     out = bn_test_run_tool("infer --kv-type q3 2>&1", &n, &st);
-    CHECK(st == 2 && out && strstr(out, "--kv-type expects f32, f16, q8, q4 or q2, got 'q3'"));
+    CHECK(st == 2 && out && strstr(out, "--kv-type expects f32, f16, q8 (q8_0), q4 (q4_0) or q2, got 'q3'"));
     free(out);
     /* -n past --ctx-size: one line, before any work */
     out = bn_test_run_tool("infer --steps 100 -c 64 2>&1", &n, &st);

@@ -36,10 +36,15 @@
 typedef struct {
     const char *model, *tokenizer, *json, *svg;
     int n_prompt, n_gen, n_threads, reps, n_ctx, streams, batched, soak, cold_start, cold_runs;
+    int n_batch; /* tokens per forward pass of the prompt; 0: the whole prompt */
     bitnet_kv_type kv_type;
     double duration;
-    /* llama-bench mode: -p/-n/-t as lists (their cross product), -o FORMAT */
+    /* llama-bench mode: -p/-n/-t/-b/-ub/-ctk as lists (their cross product), -o FORMAT */
     int prompts[MAX_LIST], gens[MAX_LIST], threads[MAX_LIST], n_prompts, n_gens, n_threads_list, reps_given;
+    int batches[MAX_LIST], ubatches[MAX_LIST], n_batches, n_ubatches;
+    bitnet_kv_type kv_types[MAX_LIST];
+    int n_kv_types;
+    const char *kv_k_list, *kv_v_list; /* -ctk / -ctv as given: one type serves keys and values here */
     const char *output; /* md, csv, json, jsonl; NULL: our own report */
 } options;
 
@@ -107,7 +112,7 @@ static bitnet_context *new_context(bitnet_model *model, const options *o, int n_
     bitnet_context_params cp = bitnet_context_default_params();
     cp.n_ctx = o->n_ctx;
     cp.n_threads = o->n_threads;
-    cp.n_batch = n_batch;
+    cp.n_batch = o->n_batch > 0 && o->n_batch < n_batch ? o->n_batch : n_batch;
     cp.kv_type = o->kv_type;
     bitnet_context *ctx = NULL;
     if (bitnet_context_new(model, &cp, &ctx) != BITNET_OK) {
@@ -131,7 +136,8 @@ static int eval_or_report(bitnet_context *ctx, const bitnet_token *t, int n, int
     return 0;
 }
 
-/* One repetition: prompt (one batch) then n_gen greedy tokens. */
+/* One repetition: the prompt (one bitnet_eval, n_batch tokens per forward
+ * pass) then n_gen greedy tokens. */
 static int run_rep(bitnet_context *ctx, const bitnet_token *prompt, const options *o, int vocab,
                    uint64_t t_phase, lat_recorder *lat, double *pp, double *tg) {
     uint64_t t0 = now_ns();
@@ -617,8 +623,9 @@ static void usage(FILE *out) {
             "  -t N             threads per context (default 1)\n"
             "  -r N             repetitions (default 3)\n"
             "  -c N             context size (default: p + n); the KV cache is sized from it\n"
+            "  -b N             prompt tokens per forward pass (default: the whole prompt; also -ub)\n"
             "  --kv-type T      KV cache type: f32, f16, q8, q4, q2 (default: per model, see\n"
-            "                   docs/kv-cache.md)\n"
+            "                   docs/kv-cache.md); -ctk / -ctv: llama.cpp's spelling (one type for both)\n"
             "  --streams K      also run K concurrent greedy streams (own context each, one pthread each)\n"
             "  --batched        streams are sequences of one context, decoded together in one\n"
             "                   forward pass per step (as build/server does with its slots)\n"
@@ -631,10 +638,11 @@ static void usage(FILE *out) {
             "  --json FILE      also write every result as JSON\n"
             "  --svg FILE       latency-over-time + histogram chart (streams if run, else tg)\n"
             "  --kernels        kernel GB/s per ISA vs the measured memory bandwidth\n\n"
-            "llama-bench's form: -p, -n and -t take lists (1,2 or 16-64); every thread count runs a\n"
-            "ppN test for each -p value and a tgN test for each -n value (0: none), -r times\n"
-            "(default 5), printed as llama-bench prints them (-o md, the default with lists; csv,\n"
-            "json, jsonl; columns model, size, params, backend, threads, test, t/s).\n");
+            "llama-bench's form: -p, -n, -t, -b, -ub take lists (1,2 or 16-64) and -ctk/-ctv a list\n"
+            "of types (f16,q8_0); every combination runs a ppN test for each -p value and a tgN test\n"
+            "for each -n value (0: none), -r times (default 5), printed as llama-bench prints them\n"
+            "(-o md, the default with lists; csv, json, jsonl). A prompt goes through in passes of\n"
+            "min(-b, -ub) tokens (defaults 2048, 512), as llama.cpp's physical batch.\n");
 }
 
 /* "1,2", "16-64" (a range of whole numbers, step 1) or "0": into out[];
@@ -661,6 +669,42 @@ static int parse_list(const char *flag, const char *v, int lo, int *out, int *n)
     }
 }
 
+/* "f16,q8_0": KV cache types into out[]. */
+static int parse_kv_list(const char *flag, const char *v, bitnet_kv_type *out, int *n) {
+    *n = 0;
+    char buf[256];
+    if (strlen(v) >= sizeof buf) { fprintf(stderr, "bench: %s: list too long\n", flag); return 0; }
+    strcpy(buf, v);
+    for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*n == MAX_LIST) { fprintf(stderr, "bench: %s: at most %d types\n", flag, MAX_LIST); return 0; }
+        if (!parse_kv_type(flag, t, &out[(*n)++])) return 0;
+    }
+    if (*n == 0 || v[strlen(v) - 1] == ',' || strstr(v, ",,") || *v == ',') {
+        fprintf(stderr, "bench: %s expects types separated by commas, got '%s'\n", flag, v);
+        return 0;
+    }
+    return 1;
+}
+
+/* -ctk and -ctv: one cache type serves keys and values here, so when both are
+ * given they must name the same types. */
+static int parse_kv_list_flag(const char *a, const char *v, options *o) {
+    const int is_k = a[strlen(a) - 1] == 'k';
+    bitnet_kv_type types[MAX_LIST];
+    int n;
+    if (!parse_kv_list(a, v, types, &n)) return 0;
+    const char *other = is_k ? o->kv_v_list : o->kv_k_list;
+    if (other && (n != o->n_kv_types || memcmp(types, o->kv_types, (size_t)n * sizeof *types))) {
+        fprintf(stderr, "bench: %s %s differs from %s %s: keys and values share one cache type here\n", a, v,
+                is_k ? "-ctv" : "-ctk", other);
+        return 0;
+    }
+    memcpy(o->kv_types, types, sizeof types);
+    o->n_kv_types = n;
+    *(is_k ? &o->kv_k_list : &o->kv_v_list) = v;
+    return 1;
+}
+
 static int parse_args(int argc, char **argv, options *o) {
     *o = (options){.n_prompt = 64, .n_gen = 128, .n_threads = 1, .reps = 3, .duration = 5.0, .cold_runs = 10,
                    .kv_type = BITNET_KV_DEFAULT};
@@ -684,33 +728,50 @@ static int parse_args(int argc, char **argv, options *o) {
             }
             o->output = v;
         }
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) o->n_ctx = atoi(v);
-        else if (!strcmp(a, "--streams")) o->streams = atoi(v);
-        else if (!strcmp(a, "--duration")) o->duration = atof(v);
-        else if (!strcmp(a, "--cold-runs")) o->cold_runs = atoi(v);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) { if (!parse_int(a, v, 1, 1 << 20, &o->n_ctx)) return 0; }
+        else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) { if (!parse_list(a, v, 1, o->batches, &o->n_batches)) return 0; }
+        else if (!strcmp(a, "-ub") || !strcmp(a, "--ubatch-size")) { if (!parse_list(a, v, 1, o->ubatches, &o->n_ubatches)) return 0; }
+        else if (!strcmp(a, "--streams")) { if (!parse_int(a, v, 0, 256, &o->streams)) return 0; }
+        else if (!strcmp(a, "--duration")) {
+            float d;
+            if (!parse_float(a, v, &d)) return 0;
+            o->duration = d;
+        }
+        else if (!strcmp(a, "--cold-runs")) { if (!parse_int(a, v, 1, 100000, &o->cold_runs)) return 0; }
         else if (!strcmp(a, "--json")) o->json = v;
         else if (!strcmp(a, "--svg")) o->svg = v;
-        else if (!strcmp(a, "--kv-type")) { if (!parse_kv_type(a, v, &o->kv_type)) return 0; }
+        else if (!strcmp(a, "--kv-type")) { if (!parse_kv_list(a, v, o->kv_types, &o->n_kv_types)) return 0; o->kv_k_list = o->kv_v_list = NULL; }
+        else if (!strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") || !strcmp(a, "--cache-type-v")) {
+            if (!parse_kv_list_flag(a, v, o)) return 0;
+        }
         else { fprintf(stderr, "bench: unknown option '%s' (see --help)\n", a); return 0; }
     }
-    /* several values of -p/-n/-t, or -o: llama-bench's sweep (bench_sweep) */
-    if (o->n_prompts > 1 || o->n_gens > 1 || o->n_threads_list > 1) o->output = o->output ? o->output : "md";
+    /* several values of a list, or -o: llama-bench's sweep (bench_sweep) */
+    if (o->n_prompts > 1 || o->n_gens > 1 || o->n_threads_list > 1 || o->n_batches > 1 || o->n_ubatches > 1 ||
+        o->n_kv_types > 1)
+        o->output = o->output ? o->output : "md";
     if (o->output) {
         if (!o->reps_given) o->reps = 5; /* llama-bench's default */
         if (!o->n_prompts) o->prompts[o->n_prompts++] = 512;
         if (!o->n_gens) o->gens[o->n_gens++] = 128;
         if (!o->n_threads_list) o->threads[o->n_threads_list++] = 1;
+        if (!o->n_batches) o->batches[o->n_batches++] = 2048; /* llama-bench's defaults */
+        if (!o->n_ubatches) o->ubatches[o->n_ubatches++] = 512;
+        if (!o->n_kv_types) o->kv_types[o->n_kv_types++] = BITNET_KV_DEFAULT;
         return 1;
     }
     if (o->n_prompts) o->n_prompt = o->prompts[0];
     if (o->n_gens) o->n_gen = o->gens[0];
     if (o->n_threads_list) o->n_threads = o->threads[0];
+    if (o->n_batches) o->n_batch = o->batches[0];
+    if (o->n_ubatches && (!o->n_batch || o->ubatches[0] < o->n_batch)) o->n_batch = o->ubatches[0];
+    if (o->n_kv_types) o->kv_type = o->kv_types[0];
     if (o->n_prompt < 1 || o->n_gen < 1 || o->n_threads < 1 || o->reps < 1) {
         fprintf(stderr, "bench: -p, -n, -t, -r must be >= 1 (0 only in a llama-bench sweep: -o or lists)\n");
         return 0;
     }
-    if (o->streams < 0 || o->streams > 256 || !(o->duration > 0 && o->duration <= 86400) || o->cold_runs < 1) {
-        fprintf(stderr, "bench: --streams must be 0..256, --duration > 0, --cold-runs >= 1\n");
+    if (!(o->duration > 0 && o->duration <= 86400)) {
+        fprintf(stderr, "bench: --duration must be > 0 and at most 86400 seconds\n");
         return 0;
     }
     if (o->n_ctx <= 0) o->n_ctx = o->n_prompt + o->n_gen;
@@ -719,10 +780,11 @@ static int parse_args(int argc, char **argv, options *o) {
 
 /* ---------------------------------------------------------------- llama-bench mode */
 
-/* One row of llama-bench's table: test ppN (a prompt of N tokens in one batch)
- * or tgN (N tokens one at a time), at a thread count. */
+/* One row of llama-bench's table: test ppN (a prompt of N tokens, in passes
+ * of min(n_batch, n_ubatch)) or tgN (N tokens one at a time). */
 typedef struct {
-    int threads, n_prompt, n_gen;
+    int threads, n_prompt, n_gen, n_batch, n_ubatch;
+    bitnet_kv_type kv_type; /* as the context resolved it */
     double ts, sd;
 } sweep_row;
 
@@ -731,45 +793,70 @@ static void sweep_print(const options *o, const bitnet_model_info *info, const s
     const char *name = o->model ? (slash ? slash + 1 : o->model) : "embedded";
     const double size_mib = info->weight_bytes / 1048576.0, params_m = info->n_params / 1e6;
     const char *fmt = o->output;
-    if (!strcmp(fmt, "md")) printf("| model | size | params | backend | threads | test | t/s |\n|---|---:|---:|---|---:|---:|---:|\n");
+    /* the table shows a parameter's column only when it was given, as llama-bench's */
+    const int show_b = o->batches[0] != 2048 || o->n_batches > 1, show_ub = o->ubatches[0] != 512 || o->n_ubatches > 1;
+    const int show_kv = o->n_kv_types > 1 || o->kv_types[0] != BITNET_KV_DEFAULT;
+    if (!strcmp(fmt, "md")) {
+        printf("| model | size | params | backend | threads |%s%s%s test | t/s |\n", show_b ? " n_batch |" : "",
+               show_ub ? " n_ubatch |" : "", show_kv ? " type_k | type_v |" : "");
+        printf("|---|---:|---:|---|---:|%s%s%s---:|---:|\n", show_b ? "---:|" : "", show_ub ? "---:|" : "",
+               show_kv ? "---|---|" : "");
+    }
     if (!strcmp(fmt, "csv"))
-        printf("model_filename,model_type,model_size,model_n_params,backend,n_threads,n_prompt,n_gen,avg_ts,stddev_ts\n");
+        printf("model_filename,model_type,model_size,model_n_params,backend,n_batch,n_ubatch,n_threads,type_k,type_v,"
+               "n_prompt,n_gen,avg_ts,stddev_ts\n");
     if (!strcmp(fmt, "json")) printf("[\n");
     for (int i = 0; i < n; i++) {
         char test[32];
         snprintf(test, sizeof test, r[i].n_prompt ? "pp%d" : "tg%d", r[i].n_prompt ? r[i].n_prompt : r[i].n_gen);
+        const char *kv = bitnet_kv_type_name(r[i].kv_type);
         if (!strcmp(fmt, "md")) {
-            printf("| %s | %.2f MiB | %.2f M | CPU (%s) | %d | %s | %.2f ± %.2f |\n", name, size_mib, params_m,
-                   bitnet_isa_name(), r[i].threads, test, r[i].ts, r[i].sd);
+            printf("| %s | %.2f MiB | %.2f M | CPU (%s) | %d |", name, size_mib, params_m, bitnet_isa_name(), r[i].threads);
+            if (show_b) printf(" %d |", r[i].n_batch);
+            if (show_ub) printf(" %d |", r[i].n_ubatch);
+            if (show_kv) printf(" %s | %s |", kv, kv);
+            printf(" %s | %.2f ± %.2f |\n", test, r[i].ts, r[i].sd);
         } else if (!strcmp(fmt, "csv")) {
-            printf("\"%s\",\"%s\",%llu,%llu,\"CPU\",%d,%d,%d,%.6f,%.6f\n", name, info->arch,
-                   (unsigned long long)info->weight_bytes, (unsigned long long)info->n_params, r[i].threads, r[i].n_prompt,
-                   r[i].n_gen, r[i].ts, r[i].sd);
+            printf("\"%s\",\"%s\",%llu,%llu,\"CPU\",%d,%d,%d,\"%s\",\"%s\",%d,%d,%.6f,%.6f\n", name, info->arch,
+                   (unsigned long long)info->weight_bytes, (unsigned long long)info->n_params, r[i].n_batch,
+                   r[i].n_ubatch, r[i].threads, kv, kv, r[i].n_prompt, r[i].n_gen, r[i].ts, r[i].sd);
         } else {
             printf("%s{\"model_filename\": \"%s\", \"model_type\": \"%s\", \"model_size\": %llu, \"model_n_params\": %llu, "
-                   "\"backend\": \"CPU\", \"cpu_info\": \"%s\", \"n_threads\": %d, \"n_prompt\": %d, \"n_gen\": %d, "
+                   "\"backend\": \"CPU\", \"cpu_info\": \"%s\", \"n_batch\": %d, \"n_ubatch\": %d, \"n_threads\": %d, "
+                   "\"type_k\": \"%s\", \"type_v\": \"%s\", \"n_prompt\": %d, \"n_gen\": %d, "
                    "\"avg_ts\": %.6f, \"stddev_ts\": %.6f}",
                    !strcmp(fmt, "json") ? "  " : "", name, info->arch, (unsigned long long)info->weight_bytes,
-                   (unsigned long long)info->n_params, bitnet_isa_name(), r[i].threads, r[i].n_prompt, r[i].n_gen, r[i].ts,
-                   r[i].sd);
+                   (unsigned long long)info->n_params, bitnet_isa_name(), r[i].n_batch, r[i].n_ubatch, r[i].threads,
+                   kv, kv, r[i].n_prompt, r[i].n_gen, r[i].ts, r[i].sd);
             printf(!strcmp(fmt, "json") && i + 1 < n ? ",\n" : "\n");
         }
     }
     if (!strcmp(fmt, "json")) printf("]\n");
 }
 
-/* The cross product of -t x (-p values as ppN tests, -n values as tgN tests), as llama-bench runs it. */
+/* The cross product of the lists, in llama-bench's order: every parameter
+ * combination (-b x -ub x -ctk x -t) runs the -p values as ppN tests, then the
+ * -n values as tgN tests. */
 static int bench_sweep(bitnet_model *model, const options *o) {
     bitnet_model_info info;
     bitnet_model_get_info(model, &info);
-    sweep_row rows[MAX_LIST * 2 * MAX_LIST];
+    const int n_combos = o->n_batches * o->n_ubatches * o->n_kv_types * o->n_threads_list;
+    sweep_row *rows = malloc((size_t)n_combos * (size_t)(o->n_prompts + o->n_gens) * sizeof *rows);
+    if (!rows) { fprintf(stderr, "bench: out of memory\n"); return 0; }
     int n = 0, ok = 1;
-    for (int ti = 0; ok && ti < o->n_threads_list; ti++) {
+    for (int c = 0; ok && c < n_combos; c++) {
+        int rest = c;
+        const int ti = rest % o->n_threads_list; rest /= o->n_threads_list;
+        const int ki = rest % o->n_kv_types; rest /= o->n_kv_types;
+        const int ui = rest % o->n_ubatches; rest /= o->n_ubatches;
+        const int bi = rest;
         for (int k = 0; ok && k < o->n_prompts + o->n_gens; k++) {
             const int is_pp = k < o->n_prompts, len = is_pp ? o->prompts[k] : o->gens[k - o->n_prompts];
             if (len == 0) continue; /* -p 0 / -n 0: no such test */
             options one = *o;
             one.n_threads = o->threads[ti];
+            one.kv_type = o->kv_types[ki];
+            one.n_batch = o->batches[bi] < o->ubatches[ui] ? o->batches[bi] : o->ubatches[ui];
             one.n_prompt = is_pp ? len : 1; /* a tg test starts from BOS alone */
             one.n_gen = is_pp ? 1 : len;
             one.n_ctx = one.n_prompt + one.n_gen;
@@ -777,11 +864,13 @@ static int bench_sweep(bitnet_model *model, const options *o) {
             lat_recorder lat;
             ok = lat_init(&lat, 0, 1e300) && bench_pp_tg(model, &one, &r, &lat);
             lat_free(&lat);
-            if (ok) rows[n++] = (sweep_row){one.n_threads, is_pp ? len : 0, is_pp ? 0 : len, is_pp ? r.pp_m : r.tg_m,
-                                            is_pp ? r.pp_sd : r.tg_sd};
+            if (ok)
+                rows[n++] = (sweep_row){one.n_threads, is_pp ? len : 0, is_pp ? 0 : len, o->batches[bi], o->ubatches[ui],
+                                        r.kv_type, is_pp ? r.pp_m : r.tg_m, is_pp ? r.pp_sd : r.tg_sd};
         }
     }
     if (ok) sweep_print(o, &info, rows, n);
+    free(rows);
     return ok;
 }
 

@@ -30,7 +30,7 @@ typedef struct {
     int interactive, interactive_first, n_rprompts;
     const char *rprompts[8], *in_prefix, *in_suffix;
     const char *chat_template; /* --chat-template: a name (llama3, bitnet, plain) or a template text */
-    bitnet_kv_type kv_type;
+    kv_flags kv; /* --kv-type, -ctk, -ctv */
     bitnet_sampler_params sp;
     char *prompt_owned; /* -f or -e: the prompt in heap memory */
 } options;
@@ -60,7 +60,9 @@ static void usage(FILE *out) {
             "                          is sized from it\n"
             "  -b, --batch-size N      prompt tokens per forward pass (default 64)\n"
             "      --kv-type T         KV cache type: f32, f16, q8, q4, q2 (default: f16, but\n"
-            "                          f32 for ak42 models; see docs/kv-cache.md); also -ctk, -ctv\n"
+            "                          f32 for ak42 models; see docs/kv-cache.md)\n"
+            "  -ctk, -ctv T            llama.cpp's spelling: the same type for both (q8_0 = q8,\n"
+            "                          q4_0 / q4_1 = q4)\n"
             "      --kv-int2           same as --kv-type q2\n"
             "  -t, --threads N         threads (default: the physical cores, at most the online CPUs)\n"
             "      --cpu-affinity L    pin threads to CPUs, taskset syntax: 2-3 or 0,2 (also -C, --cpu-range)\n"
@@ -184,7 +186,7 @@ static int parse_args(int argc, char **argv, options *o) {
     o->n_ctx = 512;
     o->n_batch = 64;
     o->n_threads = 1;
-    o->kv_type = BITNET_KV_DEFAULT;
+    o->kv.type = BITNET_KV_DEFAULT;
     o->sp = bitnet_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -207,7 +209,7 @@ static int parse_args(int argc, char **argv, options *o) {
                       !strcmp(a, "--log-disable") || !strcmp(a, "-i") || !strcmp(a, "--interactive") ||
                       !strcmp(a, "-if") || !strcmp(a, "--interactive-first");
         if (is_flag) {
-            if (!strcmp(a, "--kv-int2")) o->kv_type = BITNET_KV_Q2;
+            if (!strcmp(a, "--kv-int2")) o->kv = (kv_flags){BITNET_KV_Q2, NULL, NULL};
             if (!strcmp(a, "--mlock")) o->use_mlock = 1;
             if (!strcmp(a, "--margins")) o->margins = 1;
             if (!strcmp(a, "--no-mmap")) o->no_mmap = 1;
@@ -248,9 +250,7 @@ static int parse_args(int argc, char **argv, options *o) {
             }
             o->rprompts[o->n_rprompts++] = v;
         }
-        else if (!strcmp(a, "--kv-type") || !strcmp(a, "-ctk") || !strcmp(a, "--cache-type-k") || !strcmp(a, "-ctv") ||
-                 !strcmp(a, "--cache-type-v"))
-            ok = parse_kv_type(a, v, &o->kv_type);
+        else if (is_kv_flag(a)) ok = parse_kv_flag(a, v, &o->kv);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_int(a, v, 1, 1 << 20, &o->n_ctx);
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) ok = parse_int(a, v, 1, 1 << 16, &o->n_batch);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = o->threads_given = parse_int(a, v, 1, 256, &o->n_threads);
@@ -708,7 +708,7 @@ static int run_main(options o) {
     cp.n_threads = o.n_threads;
     cp.cpu_affinity = o.cpu_affinity;
     cp.use_mlock = o.use_mlock;
-    cp.kv_type = o.kv_type;
+    cp.kv_type = o.kv.type;
     bitnet_context *ctx = NULL;
     if ((st = bitnet_context_new(model, &cp, &ctx)) != BITNET_OK) {
         fprintf(stderr, "infer: %s\n", bitnet_last_error());

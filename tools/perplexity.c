@@ -24,7 +24,7 @@
 typedef struct {
     const char *model, *text, *tokenizer;
     int n_ctx, n_threads, n_batch, max_chunks;
-    bitnet_kv_type kv_type;
+    kv_flags kv; /* --kv-type, -ctk, -ctv */
 } options;
 
 static void usage(FILE *out) {
@@ -42,7 +42,7 @@ static void usage(FILE *out) {
             "      --tokenizer FILE  llama2.c tokenizer.bin for files without a vocabulary\n"
             "      --max-chunks N    evaluate at most N windows (default: all; also --chunks)\n"
             "      --kv-type T       KV cache type: f32, f16, q8, q4, q2 (default: per model,\n"
-            "                        see docs/kv-cache.md)\n"
+            "                        see docs/kv-cache.md); also -ctk/-ctv (q8_0 = q8, one type)\n"
             "  -h, --help            this help\n\n"
             "Prints the running perplexity per window to stderr and, on stdout,\n"
             "  PPL = X +/- Y over N tokens\n"
@@ -51,7 +51,7 @@ static void usage(FILE *out) {
 
 static int parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
-    o->kv_type = BITNET_KV_DEFAULT;
+    o->kv.type = BITNET_KV_DEFAULT;
     o->n_ctx = 128;
     o->n_threads = 1;
     for (int i = 1; i < argc; i++) {
@@ -65,7 +65,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) ok = parse_int(a, v, 1, 1 << 20, &o->n_batch);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
         else if (!strcmp(a, "--max-chunks") || !strcmp(a, "--chunks")) ok = parse_int(a, v, 1, 1 << 30, &o->max_chunks);
-        else if (!strcmp(a, "--kv-type")) ok = parse_kv_type(a, v, &o->kv_type);
+        else if (is_kv_flag(a)) ok = parse_kv_flag(a, v, &o->kv);
         else {
             fprintf(stderr, "perplexity: unknown option '%s' (see --help)\n", a);
             return 0;
@@ -92,7 +92,7 @@ static int run(const options *o, bitnet_model *model, const bitnet_token *toks, 
     cp.n_ctx = n_ctx;
     cp.n_batch = o->n_batch;
     cp.n_threads = o->n_threads;
-    cp.kv_type = o->kv_type;
+    cp.kv_type = o->kv.type;
     bitnet_context *ctx = NULL;
     if (bitnet_context_new(model, &cp, &ctx) != BITNET_OK) {
         fprintf(stderr, "perplexity: %s\n", bitnet_last_error());

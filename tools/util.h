@@ -89,8 +89,41 @@ static inline int parse_float(const char *flag, const char *v, float *out) {
 #ifdef BITNET_H
 static inline int parse_kv_type(const char *flag, const char *v, bitnet_kv_type *out) {
     if (bitnet_kv_type_from_name(v, out) == 0) return 1;
-    fprintf(stderr, TOOL_NAME ": %s expects f32, f16, q8, q4 or q2, got '%s'\n", flag, v);
+    fprintf(stderr, TOOL_NAME ": %s expects f32, f16, q8 (q8_0), q4 (q4_0) or q2, got '%s'\n", flag, v);
     return 0;
+}
+
+/* The KV cache type flags of every tool: --kv-type T, and llama.cpp's -ctk /
+ * -ctv (--cache-type-k/-v). One type serves keys and values here, so -ctk and
+ * -ctv naming different types is an error rather than half-applied.
+ * parse_kv_flag returns 0 on a bad value (reported), 1 when set. */
+typedef struct {
+    bitnet_kv_type type;
+    const char *k, *v; /* the -ctk / -ctv values as given */
+} kv_flags;
+
+static inline int is_kv_flag(const char *flag) {
+    return !strcmp(flag, "--kv-type") || !strcmp(flag, "-ctk") || !strcmp(flag, "--cache-type-k") ||
+           !strcmp(flag, "-ctv") || !strcmp(flag, "--cache-type-v");
+}
+
+static inline int parse_kv_flag(const char *flag, const char *v, kv_flags *kv) {
+    if (!strcmp(flag, "--kv-type")) {
+        kv->k = kv->v = NULL;
+        return parse_kv_type(flag, v, &kv->type);
+    }
+    const int is_k = !strcmp(flag, "-ctk") || !strcmp(flag, "--cache-type-k");
+    bitnet_kv_type t;
+    if (!parse_kv_type(flag, v, &t)) return 0;
+    const char *other = is_k ? kv->v : kv->k;
+    if (other && t != kv->type) {
+        fprintf(stderr, TOOL_NAME ": %s %s differs from %s %s: keys and values share one cache type here "
+                        "(give both the same, or --kv-type)\n", flag, v, is_k ? "-ctv" : "-ctk", other);
+        return 0;
+    }
+    kv->type = t;
+    *(is_k ? &kv->k : &kv->v) = v;
+    return 1;
 }
 #endif
 

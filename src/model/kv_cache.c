@@ -27,6 +27,15 @@ int bitnet_kv_type_from_name(const char *name, bitnet_kv_type *out) {
             *out = (bitnet_kv_type)i;
             return 0;
         }
+    /* llama.cpp's names for its cache types (-ctk q8_0): the nearest type here.
+     * The bits per value match; the scale is per head row, not per 32 values. */
+    static const struct { const char *name; bitnet_kv_type type; } aliases[] = {
+        {"q8_0", BITNET_KV_Q8}, {"q4_0", BITNET_KV_Q4}, {"q4_1", BITNET_KV_Q4}};
+    for (size_t i = 0; i < sizeof aliases / sizeof aliases[0]; i++)
+        if (strcmp(name, aliases[i].name) == 0) {
+            *out = aliases[i].type;
+            return 0;
+        }
     return -1;
 }
 
