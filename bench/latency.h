@@ -51,5 +51,8 @@ void lat_add(lat_recorder *r, double t_s, double ms, int stream);
 void lat_merge(lat_recorder *dst, const lat_recorder *src);
 lat_stats lat_hist_stats(const lat_hist *h);
 double lat_hist_percentile(const lat_hist *h, double p);
+/* Writes the recorded points as an SVG chart (timeline + histogram, y axis up
+ * to 1.5 x st->p99) titled TITLE; returns 0 after reporting on stderr. */
+int lat_write_svg(const char *path, const lat_recorder *s, const lat_stats *st, const char *title);
 
 #endif
