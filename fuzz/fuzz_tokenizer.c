@@ -16,7 +16,8 @@
  *      ../shared/tokenizers when present, else mode 0); when the text is
  *      valid UTF-8 the pieces must spell it back
  *   6  the rest is a tiktoken rank file
- *   7  encode the rest with tok512 with special-token parsing (encode_ex) */
+ *   7  encode the rest with tok512 with special-token parsing (encode_ex)
+ *   a first byte >= 0xf0: the rest is a Hugging Face tokenizer.json */
 #include "fuzz.h"
 #include "formats/gguf.h"
 #include "formats/json.h"
@@ -53,7 +54,8 @@ static int encode_decode(const bn_tokenizer *t, const char *text, size_t len, in
     int32_t *ids = malloc((size_t)cap * sizeof *ids);
     char *back = malloc(len + 2);
     if (!ids || !back) abort();
-    int n = bn_tokenizer_encode_ex(t, text, len, 1, special, ids, cap);
+    const int add_bos = bn_tokenizer_bos(t) >= 0; /* a vocabulary may have none (GPT-2 style tokenizer.json) */
+    int n = bn_tokenizer_encode_ex(t, text, len, add_bos, special, ids, cap);
     if (n < 0) fuzz_fail("encode failed with room for one token per byte", bitnet_last_error());
     size_t got = 0;
     int overflow = 0;
@@ -63,7 +65,7 @@ static int encode_decode(const bn_tokenizer *t, const char *text, size_t len, in
         const char *p = bn_tokenizer_piece(t, -1, ids[i], &plen);
         if (!p || plen < 0) fuzz_fail("no piece for an id in range", "");
         fuzz_touch(p, (uint64_t)plen);
-        if (i == 0) continue; /* BOS */
+        if (i == 0 && add_bos) continue; /* BOS */
         if (got + (size_t)plen > len + 1) overflow = 1;
         else memcpy(back + got, p, (size_t)plen), got += (size_t)plen;
     }
@@ -75,7 +77,7 @@ static int encode_decode(const bn_tokenizer *t, const char *text, size_t len, in
         if (overflow || got != len + (size_t)pre || memcmp(back + pre, text, len) != 0)
             fuzz_fail("decode(encode(text)) != text", "");
     }
-    if (n > 0 && bn_tokenizer_encode_ex(t, text, len, 1, special, ids, n - 1) != BITNET_ERR_ARG)
+    if (n > 0 && bn_tokenizer_encode_ex(t, text, len, add_bos, special, ids, n - 1) != BITNET_ERR_ARG)
         fuzz_fail("encode into a buffer one token short did not fail", "");
     free(ids);
     free(back);
@@ -95,7 +97,7 @@ static void decode_all(const bn_tokenizer *t) {
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     init();
     if (size < 1) return 0;
-    uint8_t mode = data[0] % 8;
+    uint8_t mode = data[0] >= 0xf0 ? 8 : data[0] % 8;
     const char *rest = (const char *)data + 1;
     size_t n = size - 1;
     const bn_tokenizer *shared[6] = {[1] = g_spm, [4] = g_gpt2, [5] = g_llama3};
@@ -108,6 +110,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         encode_decode(shared[mode], rest, n, 0, bn_utf8_valid(rest, n));
     } else if (mode == 7) {
         encode_decode(g_tok512, rest, n, 1, 0);
+    } else if (mode == 8) {
+        bn_tokenizer *t = NULL;
+        bitnet_status st = bn_tokenizer_from_hf_json_memory(rest, n, "fuzz/tokenizer.json", &t);
+        if (st != BITNET_OK) {
+            fuzz_check_error(st, "fuzz/tokenizer.json");
+            return 0;
+        }
+        encode_decode(t, "Once upon a time \xf0\x9f\x98\x80 <|x|>", 26, 1, 0);
+        decode_all(t);
+        bn_tokenizer_free(t);
     } else if (mode == 6) {
         bn_tokenizer *t = NULL;
         bitnet_status st = bn_tokenizer_from_tiktoken_memory(rest, n, "fuzz.tiktoken", &t);

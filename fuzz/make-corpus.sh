@@ -56,6 +56,11 @@ tok_seed tiny-bin "$tmp/tiny.tok.bin" 5 "ab c"   # 3 + 5 = 8 tokens
 # mode 3: a GGUF with a vocabulary
 { printf '\x03'; cat "$tmp/llama-f32.gguf"; } > "$out/tokenizer/gguf-tiny"
 { printf '\x03'; cat "$tmp/bpe.gguf"; } > "$out/tokenizer/gguf-bpe"
+# first byte >= 0xf0: a Hugging Face tokenizer.json (GPT-2's and Llama-3's pre-tokenizers)
+printf '{"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": false, "use_regex": true}, "model": {"type": "BPE", "vocab": {"O": 0, "n": 1, "c": 2, "e": 3, "On": 4, "ce": 5, "\u0120": 6}, "merges": ["O n", ["c", "e"]]}, "added_tokens": [{"id": 7, "content": "<|x|>", "special": true}]}' \
+    | text_seed f0 hf-json-gpt2
+printf '%s' '{"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Split", "pattern": {"Regex": "(?i:'"'"'s|'"'"'t|'"'"'re|'"'"'ve|'"'"'m|'"'"'ll|'"'"'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+"}, "behavior": "Isolated", "invert": false}, {"type": "ByteLevel", "use_regex": false}]}, "post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<|b|>"}}, {"Sequence": {"id": "A"}}]}, "model": {"type": "BPE", "ignore_merges": true, "vocab": {"a": 0, "b": 1, "ab": 2}, "merges": ["a b"]}, "added_tokens": [{"id": 3, "content": "<|b|>", "special": true}]}' \
+    | text_seed f1 hf-json-llama3
 # modes 4 and 5: GPT-2 and Llama-3 BPE; 6: a tiktoken rank file; 7: special tokens
 printf "Hello world! It's   2024... caf\xc3\xa9 \xf0\x9f\x98\x80\n\tx" | text_seed 04 gpt2-text
 printf "Hello world! It's   2024... caf\xc3\xa9 \xf0\x9f\x98\x80\n\tx" | text_seed 05 llama3-text

@@ -644,9 +644,8 @@ TEST(safetensors_hf_config_errors) {
     fp = fopen(p, "w");
     fputs(cfg, fp);
     fclose(fp);
-    snprintf(want, sizeof want, "%s/model.safetensors: safetensors models carry no vocabulary this runtime reads "
-             "(tokenizer.json is not supported); pass --tokenizer with a llama2.c tokenizer.bin or a GGUF file that "
-             "has the vocabulary", dir);
+    snprintf(want, sizeof want, "%s/model.safetensors: no vocabulary: there is no tokenizer.json beside it; pass "
+             "--tokenizer with a tokenizer.json, a GGUF file that has the vocabulary or a llama2.c tokenizer.bin", dir);
     expect_load_error(dir, NULL, BITNET_ERR_ARG, want);
     remove_hf(dir);
     mkdir(dir, 0755);

@@ -1,9 +1,13 @@
 /* test_tokenizer_bpe.c - byte-level BPE: llama.cpp's GPT-2 and Llama-3 test
- * vectors (every case), the Llama-3 vocabulary from the tiktoken rank file and
- * through GGUF, special tokens, pre-tokenizer splits, round trips, hostile
- * inputs and speed. */
+ * vectors (every case), the Llama-3 vocabulary from the tiktoken rank file,
+ * through GGUF and through a Hugging Face tokenizer.json, special tokens,
+ * pre-tokenizer splits, round trips, hostile inputs and speed. */
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "common.h"
 #include "formats/gguf.h"
+#include "formats/json.h"
 #include "test.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
@@ -363,6 +367,249 @@ TEST(tokenizer_load_file_detects_format) {
         found++;
     }
     if (!found) SKIP("../shared not present");
+}
+
+/* ---- Hugging Face tokenizer.json ----------------------------------------- */
+
+static const char hf_llama3_pre[] =
+    "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": "
+    "\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+"
+    "[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"}, \"behavior\": \"Isolated\", \"invert\": false}, "
+    "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": false}]}";
+static const char hf_llama3_post[] =
+    "{\"type\": \"Sequence\", \"processors\": [{\"type\": \"ByteLevel\", \"add_prefix_space\": true}, "
+    "{\"type\": \"TemplateProcessing\", \"single\": [{\"SpecialToken\": {\"id\": \"<|begin_of_text|>\", \"type_id\": 0}}, "
+    "{\"Sequence\": {\"id\": \"A\", \"type_id\": 0}}]}]}";
+static const char hf_gpt2_pre[] =
+    "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}";
+
+static void write_text(const char *path, const char *text, size_t len) {
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f != NULL);
+    CHECK(fwrite(text, 1, len, f) == len);
+    fclose(f);
+}
+
+/* A tokenizer.json as the `tokenizers` library writes it, from a GGUF
+ * vocabulary: normal tokens in model.vocab, control and user-defined ones in
+ * added_tokens, merges as "a b" strings or (pairs) as ["a", "b"]. */
+static void write_hf_json(const gguf_file *g, const char *path, const char *pre, const char *post, int ignore_merges,
+                          int pairs) {
+    const gguf_kv *tk = gguf_find_kv(g, "tokenizer.ggml.tokens"), *ty = gguf_find_kv(g, "tokenizer.ggml.token_type");
+    const gguf_kv *mg = gguf_find_kv(g, "tokenizer.ggml.merges");
+    REQUIRE(tk && ty && mg);
+    const int32_t *types = ty->value.arr.data;
+    bn_buf b = {0}, added = {0};
+    bn_buf_printf(&b, "{\"version\": \"1.0\", \"pre_tokenizer\": %s, \"post_processor\": %s, \"model\": {\"type\": "
+                  "\"BPE\", \"ignore_merges\": %s, \"vocab\": {", pre, post ? post : "null",
+                  ignore_merges ? "true" : "false");
+    int first = 1;
+    for (uint64_t i = 0; i < tk->value.arr.n; i++) {
+        const gguf_str *t = &tk->value.arr.items[i].str;
+        if (types[i] == 1) {
+            bn_buf_printf(&b, first ? "" : ", ");
+            bn_json_append_string(&b, t->data, (size_t)t->len);
+            bn_buf_printf(&b, ": %llu", (unsigned long long)i);
+            first = 0;
+        } else {
+            bn_buf_printf(&added, "%s{\"id\": %llu, \"content\": ", added.len ? ", " : "", (unsigned long long)i);
+            bn_json_append_string(&added, t->data, (size_t)t->len);
+            bn_buf_printf(&added, ", \"special\": %s}", types[i] == 3 ? "true" : "false");
+        }
+    }
+    bn_buf_printf(&b, "}, \"merges\": [");
+    for (uint64_t i = 0; i < mg->value.arr.n; i++) {
+        const gguf_str *m = &mg->value.arr.items[i].str;
+        const char *sp = memchr(m->data + 1, ' ', (size_t)m->len - 1);
+        REQUIRE(sp != NULL);
+        bn_buf_printf(&b, i ? ", " : "");
+        if (pairs) {
+            bn_buf_printf(&b, "[");
+            bn_json_append_string(&b, m->data, (size_t)(sp - m->data));
+            bn_buf_printf(&b, ", ");
+            bn_json_append_string(&b, sp + 1, (size_t)(m->data + m->len - sp - 1));
+            bn_buf_printf(&b, "]");
+        } else {
+            bn_json_append_string(&b, m->data, (size_t)m->len);
+        }
+    }
+    bn_buf_printf(&b, "]}, \"added_tokens\": [%s]}", added.data ? added.data : "");
+    write_text(path, b.data, b.len);
+    bn_buf_free(&b);
+    bn_buf_free(&added);
+}
+
+static char *tmp_dir(void) {
+    static char dir[512];
+    snprintf(dir, sizeof dir, "%s", bn_test_tmp(".hf"));
+    CHECK_EQ_INT(mkdir(dir, 0700), 0);
+    return dir;
+}
+
+/* GPT-2's vocabulary as a tokenizer.json: llama.cpp's gpt-2 vectors, every case. */
+TEST(tokenizer_hf_json_gpt2_test_vectors) {
+    if (!gpt2()) SKIP("tokenizers/ggml-vocab-gpt-2.gguf not available");
+    char *dir = tmp_dir(), path[600];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    write_hf_json(g_gpt2_file, path, hf_gpt2_pre, NULL, 0, 0);
+    bn_tokenizer *t = NULL;
+    CHECK_MSG(bn_tokenizer_load_file(path, &t) == BITNET_OK, "%s", bitnet_last_error());
+    if (t) {
+        CHECK_EQ_INT(bn_tokenizer_n_vocab(t), 50257);
+        CHECK_EQ_INT(bn_tokenizer_add_bos(t), 0);
+        CHECK(run_vectors(t, "ggml-vocab-gpt-2.gguf") > 0);
+    }
+    bn_tokenizer_free(t);
+    remove(path);
+    rmdir(dir);
+}
+
+/* Llama-3's vocabulary (from the tiktoken file, through GGUF) as the
+ * tokenizer.json + tokenizer_config.json of a Hugging Face checkpoint:
+ * llama.cpp's llama-bpe vectors, BOS from the post-processor, BOS/EOS and the
+ * chat template from the config, merges in both spellings. */
+TEST_E2E(tokenizer_hf_json_llama3_test_vectors_and_config) {
+    bn_tokenizer *ref = llama3();
+    if (!ref) SKIP("tokenizers/llama3-tiktoken.model not available");
+    gguf_writer *w = gguf_writer_new();
+    CHECK_EQ_INT(bn_tokenizer_write_gguf(ref, w), BITNET_OK);
+    uint8_t *buf = NULL;
+    uint64_t size = 0;
+    gguf_file *g = NULL;
+    REQUIRE(gguf_writer_write_memory(w, &buf, &size) == BITNET_OK && gguf_open_memory(buf, size, "l3.gguf", &g) == BITNET_OK);
+    gguf_writer_free(w);
+    char *dir = tmp_dir(), path[600], cfg[600];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", dir);
+    static const char config[] = "{\"bos_token\": \"<|begin_of_text|>\", \"eos_token\": {\"content\": \"<|eot_id|>\"}, "
+                                 "\"chat_template\": \"{% for m in messages %}<|start_header_id|>{{ m.role }}"
+                                 "<|end_header_id|>\\n\\n{{ m.content }}<|eot_id|>{% endfor %}\"}";
+    write_text(cfg, config, strlen(config));
+    for (int pairs = 0; pairs < 2; pairs++) {
+        write_hf_json(g, path, hf_llama3_pre, hf_llama3_post, 1, pairs);
+        bn_tokenizer *t = NULL;
+        CHECK_MSG(bn_tokenizer_from_hf_json(path, &t) == BITNET_OK, "%s", bitnet_last_error());
+        if (!t) continue;
+        CHECK_EQ_INT(bn_tokenizer_n_vocab(t), 128256);
+        CHECK_EQ_INT(bn_tokenizer_bos(t), 128000);
+        CHECK_EQ_INT(bn_tokenizer_eos(t), 128009);
+        CHECK_EQ_INT(bn_tokenizer_add_bos(t), 1);
+        CHECK(bn_tokenizer_chat_template(t) && strstr(bn_tokenizer_chat_template(t), "<|start_header_id|>{{ m.role }}"));
+        CHECK(run_vectors(t, "ggml-vocab-llama-bpe.gguf") > 0);
+        int32_t ids[8];
+        CHECK_EQ_INT(bn_tokenizer_encode_ex(t, "<|eot_id|>", 10, 0, 1, ids, 8), 1);
+        CHECK_EQ_INT(ids[0], 128009);
+        bn_tokenizer_free(t);
+    }
+    remove(path);
+    remove(cfg);
+    rmdir(dir);
+    gguf_close(g);
+    free(buf);
+}
+
+/* A Hugging Face checkpoint directory (model.safetensors + tokenizer.json)
+ * loads without --tokenizer and tokenizes as its GGUF does. */
+#include "bitnet.h"
+#include "formats/safetensors.h"
+#include "model/model.h"
+TEST_E2E(tokenizer_hf_json_found_beside_a_checkpoint) {
+    const char *tik = bn_test_shared("tokenizers/llama3-tiktoken.model");
+    if (!tik) SKIP("tokenizers/llama3-tiktoken.model not available");
+    char gg[512], cmd[2048];
+    snprintf(gg, sizeof gg, "%s", bn_test_tmp(".gguf"));
+    snprintf(cmd, sizeof cmd, "convert --synthetic custom --dim 128 --ff 256 --layers 1 --heads 2 --kv-heads 1 "
+             "--vocab-size 128256 --vocab %s -o %s 2>&1", tik, gg);
+    int st = -1;
+    char *out = bn_test_run_tool(cmd, NULL, &st);
+    CHECK_MSG(st == 0, "convert: %s", out ? out : "");
+    free(out);
+    bitnet_model *a = NULL, *b = NULL;
+    REQUIRE(bitnet_model_load(gg, NULL, &a) == BITNET_OK);
+    char *dir = tmp_dir(), path[600], tj[600];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
+    CHECK_EQ_INT(bn_safetensors_write_model(a, path), BITNET_OK);
+    gguf_file *g = NULL;
+    REQUIRE(gguf_open(gg, &g) == BITNET_OK);
+    write_hf_json(g, tj, hf_llama3_pre, hf_llama3_post, 1, 0);
+    gguf_close(g);
+    CHECK_MSG(bitnet_model_load(dir, NULL, &b) == BITNET_OK, "%s", bitnet_last_error());
+    if (b) {
+        static const char text[] = "Hello world, it's 2026!\n\tDone.";
+        bitnet_token ta[64], tb[64];
+        const int na = bitnet_tokenize(a, text, 1, ta, 64), nb = bitnet_tokenize(b, text, 1, tb, 64);
+        CHECK(na > 5 && same(ta, na, tb, nb));
+        CHECK_EQ_INT(tb[0], 128000);
+    }
+    /* a broken tokenizer.json beside it is an error naming it, not "no vocabulary" */
+    write_text(tj, "{\"model\": 1}", 12);
+    bitnet_model_free(b);
+    b = NULL;
+    CHECK(bitnet_model_load(dir, NULL, &b) != BITNET_OK && strstr(bitnet_last_error(), tj) &&
+          strstr(bitnet_last_error(), "no \"model\" object"));
+    bitnet_model_free(a);
+    bitnet_model_free(b);
+    remove(tj);
+    remove(path);
+    rmdir(dir);
+    remove(gg);
+}
+
+/* Each wrong or unsupported tokenizer.json: one line naming the file and the field. */
+TEST(tokenizer_hf_json_bad_input) {
+    static const char *const cases[][2] = {
+        {"{\"model\": {\"type\": \"Unigram\", \"vocab\": []}}", "model.type \"Unigram\" is not supported"},
+        {"{\"model\": {\"type\": \"BPE\", \"byte_fallback\": true, \"vocab\": {}, \"merges\": []}}", "model.byte_fallback"},
+        {"{\"pre_tokenizer\": {\"type\": \"Metaspace\"}, \"model\": {\"type\": \"BPE\", \"vocab\": {}, \"merges\": []}}",
+         "pre_tokenizer is not ByteLevel or a Sequence"},
+        {"{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": true}, \"model\": {\"type\": \"BPE\", "
+         "\"vocab\": {\"a\": 0, \"c\": 2}, \"merges\": []}}", "id 2 with only 2 tokens"},
+        {"{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": true}, \"model\": {\"type\": \"BPE\", "
+         "\"vocab\": {\"a\": 0, \"c\": 2}, \"merges\": []}, \"added_tokens\": [{\"id\": 0, \"content\": \"a\"}]}",
+         "id 1 has no token"},
+        {"{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": true}, \"model\": {\"type\": \"BPE\", "
+         "\"vocab\": {\"a\": 0}, \"merges\": []}, \"added_tokens\": [{\"id\": 0, \"content\": \"b\"}]}",
+         "id 0 is given to two different tokens"},
+        {"{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": true}, \"model\": {\"type\": \"BPE\", "
+         "\"vocab\": {\"a\": 0.5}, \"merges\": []}}", "model.vocab: id 0.5 is not a whole number"},
+        {"{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": true}, \"model\": {\"type\": \"BPE\", "
+         "\"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [1]}}", "model.merges[0] is neither"},
+        {"{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": true}, \"model\": {\"type\": \"BPE\", "
+         "\"vocab\": {\"a\": \"x\"}, \"merges\": []}}", "is a string, not an id"},
+        {"{\"model\": {\"type\": \"BPE\"", "line 1, column"},
+        {"[]", "not a JSON object"},
+    };
+    char *dir = tmp_dir(), path[600], cfg[600];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", dir);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_text(path, cases[i][0], strlen(cases[i][0]));
+        bn_tokenizer *t = NULL; /* through the detecting entry point, except the one that does not look like JSON */
+        CHECK((cases[i][0][0] == '{' ? bn_tokenizer_load_file(path, &t) : bn_tokenizer_from_hf_json(path, &t)) != BITNET_OK &&
+              t == NULL);
+        const char *e = bitnet_last_error();
+        CHECK_MSG(strncmp(e, path, strlen(path)) == 0 && strstr(e, cases[i][1]) && !strchr(e, '\n'), "case %zu: %s", i, e);
+    }
+    /* tokenizer_config.json naming a BOS that is not a token */
+    static const char ok[] = "{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": true}, \"model\": {\"type\": "
+                             "\"BPE\", \"vocab\": {\"a\": 0, \"b\": 1, \"ab\": 2}, \"merges\": [\"a b\"]}}";
+    write_text(path, ok, strlen(ok));
+    write_text(cfg, "{\"bos_token\": \"<s>\"}", 20);
+    bn_tokenizer *t = NULL;
+    CHECK(bn_tokenizer_from_hf_json(path, &t) != BITNET_OK && strstr(bitnet_last_error(), "bos_token \"<s>\" is not a token"));
+    write_text(cfg, "{\"bos_token\": ", 14);
+    CHECK(bn_tokenizer_from_hf_json(path, &t) != BITNET_OK && strstr(bitnet_last_error(), cfg));
+    remove(cfg);
+    CHECK_MSG(bn_tokenizer_from_hf_json(path, &t) == BITNET_OK, "%s", bitnet_last_error());
+    if (t) {
+        int32_t ids[4];
+        CHECK_EQ_INT(bn_tokenizer_encode(t, "ab", 2, 0, ids, 4), 1);
+        CHECK_EQ_INT(ids[0], 2);
+    }
+    bn_tokenizer_free(t);
+    remove(path);
+    rmdir(dir);
 }
 
 /* Frees the shared tokenizers (the last test of this file, by registration order). */

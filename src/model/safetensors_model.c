@@ -421,19 +421,31 @@ static char *read_small_file(const char *path, size_t max, size_t *len) {
     return buf;
 }
 
-static bitnet_status load_tokenizer(const char *path, const bitnet_model_params *p, bitnet_model *m) {
+/* The vocabulary: --tokenizer FILE (GGUF, tokenizer.json or llama2.c
+ * tokenizer.bin), else the tokenizer.json a Hugging Face checkpoint ships
+ * beside its weights. */
+static bitnet_status load_tokenizer(const char *path, const char *dir, const bitnet_model_params *p, bitnet_model *m) {
     const char *tp = p ? p->tokenizer_path : NULL;
+    char hf[1100];
+    snprintf(hf, sizeof hf, "%s/tokenizer.json", dir);
+    if (!tp && access(hf, F_OK) == 0) tp = hf;
     if (!tp)
         return bn_error(BITNET_ERR_ARG,
-                        "%s: safetensors models carry no vocabulary this runtime reads (tokenizer.json is not supported); "
-                        "pass --tokenizer with a llama2.c tokenizer.bin or a GGUF file that has the vocabulary",
+                        "%s: no vocabulary: there is no tokenizer.json beside it; pass --tokenizer with a "
+                        "tokenizer.json, a GGUF file that has the vocabulary or a llama2.c tokenizer.bin",
                         path);
     char magic[4] = {0};
     FILE *fp = fopen(tp, "rb");
     if (!fp) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", tp, strerror(errno));
-    size_t got = fread(magic, 1, 4, fp);
+    int c;
+    while ((c = fgetc(fp)) == ' ' || c == '\n' || c == '\r' || c == '\t') {}
+    magic[0] = (char)c;
+    size_t got = c == EOF ? 0 : 1 + fread(magic + 1, 1, 3, fp);
     fclose(fp);
-    if (got == 4 && memcmp(magic, "GGUF", 4) == 0) {
+    if (got >= 1 && magic[0] == '{') {
+        bitnet_status st = bn_tokenizer_from_hf_json(tp, &m->tok);
+        if (st != BITNET_OK) return st;
+    } else if (got == 4 && memcmp(magic, "GGUF", 4) == 0) {
         gguf_file *g = NULL;
         bitnet_status st = gguf_open(tp, &g);
         if (st == BITNET_OK) st = bn_tokenizer_from_gguf(g, &m->tok);
@@ -530,7 +542,7 @@ bitnet_status bn_model_from_safetensors(const char *path, const bitnet_model_par
     free(ld.row);
     free(ld.tern);
     bn_safetensors_close(ld.f); /* the weights point into m->map, which m owns */
-    if (!st) st = load_tokenizer(file, p, m);
+    if (!st) st = load_tokenizer(file, dir, p, m);
     return st;
 }
 

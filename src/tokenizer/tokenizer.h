@@ -45,8 +45,15 @@ bitnet_status bn_tokenizer_from_gguf(const struct gguf_file *f, bn_tokenizer **o
 bitnet_status bn_tokenizer_from_tiktoken(const char *path, bn_tokenizer **out);
 bitnet_status bn_tokenizer_from_tiktoken_memory(const void *data, uint64_t size, const char *name,
                                                bn_tokenizer **out);
-/* Any vocabulary file: GGUF (model or vocab-only), tiktoken rank file or
- * llama2.c tokenizer.bin (all of its entries), told apart by their content. */
+/* From a Hugging Face tokenizer.json (byte-level BPE with Llama-3's or
+ * GPT-2's pre-tokenizer) and the tokenizer_config.json beside it, as
+ * convert_hf_to_gguf.py would write them into GGUF (tokenizer_hf.c). */
+bitnet_status bn_tokenizer_from_hf_json(const char *path, bn_tokenizer **out);
+/* The same over a tokenizer.json in memory, without the files beside it (fuzzing). */
+bitnet_status bn_tokenizer_from_hf_json_memory(const char *json, size_t len, const char *name, bn_tokenizer **out);
+/* Any vocabulary file: GGUF (model or vocab-only), tokenizer.json, tiktoken
+ * rank file or llama2.c tokenizer.bin (all of its entries), told apart by
+ * their content. */
 bitnet_status bn_tokenizer_load_file(const char *path, bn_tokenizer **out);
 /* From a llama2.c tokenizer.bin (int32 max_token_length, then per token: f32 score,
  * int32 len, bytes). Special ids: 0 unk, 1 BOS, 2 EOS; <0xXX> pieces are byte tokens.

@@ -28,6 +28,9 @@ bitnet_status bn_tokenizer_load_file(const char *path, bn_tokenizer **out) {
         return st;
     }
     size_t i = 0;
+    while (i < got && isspace((unsigned char)head[i])) i++;
+    if (i < got && head[i] == '{') return bn_tokenizer_from_hf_json(path, out);
+    i = 0;
     while (i < got && (isalnum((unsigned char)head[i]) || head[i] == '+' || head[i] == '/' || head[i] == '=')) i++;
     if (i > 0 && i < got && head[i] == ' ' && i + 1 < got && head[i + 1] >= '0' && head[i + 1] <= '9')
         return bn_tokenizer_from_tiktoken(path, out);
