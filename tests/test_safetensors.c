@@ -649,11 +649,100 @@ TEST(safetensors_hf_config_errors) {
     expect_load_error(dir, NULL, BITNET_ERR_ARG, want);
     remove_hf(dir);
     mkdir(dir, 0755);
-    snprintf(want, sizeof want, "%s: directory has no model.safetensors", dir);
+    snprintf(want, sizeof want, "%s: directory has no model.safetensors or model.safetensors.index.json", dir);
     expect_load_error(dir, REF_GGUF, BITNET_ERR_IO, want);
     rmdir(dir);
     free(q);
     free(v);
+}
+
+/* A sharded checkpoint as Hugging Face writes one: shards holding alternate
+ * tensors (metadata {"format": "pt"}), config.json, and
+ * model.safetensors.index.json whose weight_map names each tensor's shard.
+ * bad: 0 a good index; 1 a shard named by a path; 2 a tensor put in the
+ * wrong shard; 3 a shard that does not exist; 4 no weight_map. */
+static const char *const k_shard[2] = {"model-00001-of-00002.safetensors", "model-00002-of-00002.safetensors"};
+
+static void write_index(const char *dir, const bn_safetensors *f, int bad) {
+    char p[4200];
+    snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
+    FILE *fp = fopen(p, "w");
+    REQUIRE(fp != NULL);
+    fprintf(fp, "{\"metadata\": {\"total_size\": %llu}, \"%s\": {", (unsigned long long)f->size,
+            bad == 4 ? "weights" : "weight_map");
+    for (size_t i = 0; i < f->n_tensors; i++) {
+        const char *shard = k_shard[i % 2];
+        if (i == 0 && bad == 1) shard = "../model-00001-of-00002.safetensors";
+        if (i == 0 && bad == 2) shard = k_shard[1];
+        if (i == 0 && bad == 3) shard = "model-00003-of-00003.safetensors";
+        fprintf(fp, "%s\"%s\": \"%s\"", i ? ", " : "", f->tensors[i].name, shard);
+    }
+    fprintf(fp, "}}\n");
+    fclose(fp);
+}
+
+TEST(safetensors_sharded_checkpoint) {
+    bitnet_model *a = load_model(REF_GGUF, NULL, 1);
+    if (!a) return;
+    char one[4096], dir[4096], p[4200], want[9000];
+    snprintf(one, sizeof one, "%s", bn_test_tmp(".safetensors"));
+    snprintf(dir, sizeof dir, "%s", bn_test_tmp("-sharded"));
+    REQUIRE(bn_safetensors_write_model(a, one) == BITNET_OK && mkdir(dir, 0700) == 0);
+    bn_safetensors *f = NULL;
+    REQUIRE(bn_safetensors_open(one, &f) == BITNET_OK);
+    const char *config = bn_safetensors_meta(f, "bitnet.config");
+    REQUIRE(config != NULL && f->n_tensors > 4);
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    FILE *fp = fopen(p, "w");
+    REQUIRE(fp != NULL);
+    fputs(config, fp);
+    fclose(fp);
+    bn_st_out *outs = calloc(f->n_tensors, sizeof *outs);
+    REQUIRE(outs != NULL);
+    static const char *const meta[2] = {"format", "pt"};
+    for (int s = 0; s < 2; s++) {
+        size_t n = 0;
+        for (size_t i = s; i < f->n_tensors; i += 2) {
+            const bn_st_tensor *t = &f->tensors[i];
+            outs[n] = (bn_st_out){.name = t->name, .dtype = t->dtype, .n_dims = t->n_dims, .data = t->data};
+            memcpy(outs[n].shape, t->shape, sizeof t->shape);
+            n++;
+        }
+        snprintf(p, sizeof p, "%s/%s", dir, k_shard[s]);
+        CHECK(bn_safetensors_write(p, outs, n, meta, 1) == BITNET_OK);
+    }
+    free(outs);
+    write_index(dir, f, 0);
+    for (int mmap_it = 1; mmap_it >= 0; mmap_it--) {
+        bitnet_model *b = load_model(dir, REF_GGUF, mmap_it);
+        if (b) CHECK(same_outputs(a, b) > 1);
+        bitnet_model_free(b);
+    }
+    snprintf(p, sizeof p, "%s/model.safetensors.index.json", dir);
+    snprintf(want, sizeof want, "%s: weight_map[\"%s\"] is not the name of a file beside the index", p, f->tensors[0].name);
+    write_index(dir, f, 1);
+    expect_load_error(dir, REF_GGUF, BITNET_ERR_FORMAT, want);
+    snprintf(want, sizeof want, "%s: weight_map puts '%s' in %s, which does not hold it", p, f->tensors[0].name, k_shard[1]);
+    write_index(dir, f, 2);
+    expect_load_error(dir, REF_GGUF, BITNET_ERR_FORMAT, want);
+    write_index(dir, f, 3);
+    bitnet_model *m = NULL;
+    CHECK(bitnet_model_load(dir, NULL, &m) == BITNET_ERR_IO && m == NULL &&
+          strstr(bitnet_last_error(), "model-00003-of-00003.safetensors"));
+    snprintf(want, sizeof want, "%s: \"weight_map\" is missing, empty or not an object", p);
+    write_index(dir, f, 4);
+    expect_load_error(dir, REF_GGUF, BITNET_ERR_FORMAT, want);
+    remove(p);
+    for (int s = 0; s < 2; s++) {
+        snprintf(p, sizeof p, "%s/%s", dir, k_shard[s]);
+        remove(p);
+    }
+    snprintf(p, sizeof p, "%s/config.json", dir);
+    remove(p);
+    rmdir(dir);
+    bn_safetensors_close(f);
+    remove(one);
+    bitnet_model_free(a);
 }
 
 /* convert reads safetensors through bitnet_model_load; its GGUF gives the same logits. */

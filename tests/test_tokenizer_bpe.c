@@ -398,7 +398,7 @@ static void write_hf_json(const gguf_file *g, const char *path, const char *pre,
     const gguf_kv *tk = gguf_find_kv(g, "tokenizer.ggml.tokens"), *ty = gguf_find_kv(g, "tokenizer.ggml.token_type");
     const gguf_kv *mg = gguf_find_kv(g, "tokenizer.ggml.merges");
     REQUIRE(tk && ty && mg);
-    const int32_t *types = ty->value.arr.data;
+    const uint8_t *types = ty->value.arr.data; /* int32 in file order: unaligned, read with memcpy */
     bn_buf b = {0}, added = {0};
     bn_buf_printf(&b, "{\"version\": \"1.0\", \"pre_tokenizer\": %s, \"post_processor\": %s, \"model\": {\"type\": "
                   "\"BPE\", \"ignore_merges\": %s, \"vocab\": {", pre, post ? post : "null",
@@ -406,7 +406,9 @@ static void write_hf_json(const gguf_file *g, const char *path, const char *pre,
     int first = 1;
     for (uint64_t i = 0; i < tk->value.arr.n; i++) {
         const gguf_str *t = &tk->value.arr.items[i].str;
-        if (types[i] == 1) {
+        int32_t type;
+        memcpy(&type, types + 4 * i, 4);
+        if (type == 1) {
             bn_buf_printf(&b, first ? "" : ", ");
             bn_json_append_string(&b, t->data, (size_t)t->len);
             bn_buf_printf(&b, ": %llu", (unsigned long long)i);
@@ -414,7 +416,7 @@ static void write_hf_json(const gguf_file *g, const char *path, const char *pre,
         } else {
             bn_buf_printf(&added, "%s{\"id\": %llu, \"content\": ", added.len ? ", " : "", (unsigned long long)i);
             bn_json_append_string(&added, t->data, (size_t)t->len);
-            bn_buf_printf(&added, ", \"special\": %s}", types[i] == 3 ? "true" : "false");
+            bn_buf_printf(&added, ", \"special\": %s}", type == 3 ? "true" : "false");
         }
     }
     bn_buf_printf(&b, "}, \"merges\": [");

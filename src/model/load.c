@@ -68,6 +68,7 @@ static bitnet_status maybe_lock(bitnet_model *m, const bitnet_model_params *p) {
     if (!p || !p->use_mlock) return BITNET_OK;
     int ok = lock_weights(m->map, m->map_size, "model weights");
     if (ok && m->gguf && (const void *)m->gguf->base != m->map) ok = lock_weights(m->gguf->base, m->gguf->size, "model weights");
+    for (int i = 0; ok && i < m->n_shards; i++) ok = lock_weights(m->shard_map[i], m->shard_size[i], "model weights");
     if (ok) ok = lock_weights(m->owned, m->owned_size, "repacked weights");
     m->locked = ok;
     return BITNET_OK;

@@ -40,6 +40,10 @@ void bn_model_release(bitnet_model *m) {
         munlock(m->gguf->base, m->gguf->size);
     bn_aligned_free(m->owned);
     if (m->map) munmap(m->map, m->map_size);
+    for (int i = 0; i < m->n_shards; i++)
+        if (m->shard_map[i]) munmap(m->shard_map[i], m->shard_size[i]);
+    free(m->shard_map);
+    free(m->shard_size);
     gguf_close(m->gguf);
     memset(m, 0, sizeof *m);
 }

@@ -140,6 +140,9 @@ struct bitnet_model {
     gguf_file *gguf;             /* when loaded from GGUF (owns the mapping)  */
     void *map;                   /* other mapped file (ak42), or NULL         */
     uint64_t map_size;
+    void **shard_map;            /* a sharded safetensors checkpoint: shards 1..n_shards (shard 0 is map) */
+    uint64_t *shard_size;
+    int n_shards;
     void *owned;                 /* repacked / converted weights, or NULL     */
     uint64_t owned_size;
     uint64_t n_params;

@@ -1,11 +1,14 @@
 /* safetensors_model.c - builds a bitnet_model from a Hugging Face style
- * checkpoint: model.safetensors plus config.json (or the config embedded by
- * bn_safetensors_write_model). docs/formats.md, "safetensors", has the rules.
+ * checkpoint: model.safetensors (or the shards model.safetensors.index.json
+ * names) plus config.json (or the config embedded by bn_safetensors_write_model)
+ * and tokenizer.json. docs/formats.md, "safetensors", has the rules.
  *
- * Architectures (config "architectures"[0]): LlamaForCausalLM (float),
- * BitNetForCausalLM (latent float weights, ternarised here with the b1.58
- * absmean rule, or ternary I8 values with a NAME.scale tensor as we write
- * them) and BitNetAK42ForCausalLM (our name for the legacy ak42 semantics).
+ * Architectures (config "architectures"[0]): the Hugging Face names of the
+ * architecture table (src/model/arch.c): LlamaForCausalLM, BitNetForCausalLM
+ * (latent float weights, ternarised here with the b1.58 absmean rule, or
+ * ternary I8 values with a NAME.scale tensor as we write them),
+ * Qwen3ForCausalLM, Gemma3ForCausalLM and BitNetAK42ForCausalLM (our name for
+ * the legacy ak42 semantics).
  *
  * Two conventions differ from GGUF: shapes are PyTorch's [out, in] (the same
  * bytes as GGUF's ne = {in, out}), and Hugging Face applies RoPE to the two
@@ -27,13 +30,19 @@
 #include <unistd.h>
 
 #include "model/model.h"
+#include "formats/mapped_file.h"
 #include "formats/safetensors.h"
 
 typedef unsigned long long ull;
 
+#define BN_ST_MAX_SHARDS 1024
+
 typedef struct {
     bitnet_model *m;
-    bn_safetensors *f;
+    bn_safetensors *f;      /* the first file: metadata (bitnet.config, bitnet.name) */
+    bn_safetensors **files; /* every shard (f is files[0]) */
+    int n_files;
+    const char *path;       /* for messages: the file, or the index of a sharded checkpoint */
     int counting;       /* pass 1 */
     uint64_t need;      /* pass 1: bytes of m->owned */
     uint8_t *cur;       /* pass 2: next free byte of m->owned */
@@ -96,11 +105,20 @@ static int src_row(int r, int permute, const bn_hparams *hp) {
 
 /* ---- tensors ------------------------------------------------------------------ */
 
+/* A tensor of any shard (an index names each in exactly one; see open_shards). */
+static const bn_st_tensor *lookup(const loader *ld, const char *name) {
+    for (int i = 0; i < ld->n_files; i++) {
+        const bn_st_tensor *t = bn_safetensors_find(ld->files[i], name);
+        if (t) return t;
+    }
+    return NULL;
+}
+
 static const bn_st_tensor *find(loader *ld, const char *name, int required, uint64_t d0, uint64_t d1, int n_dims,
                                 bitnet_status *st) {
-    const bn_st_tensor *t = bn_safetensors_find(ld->f, name);
+    const bn_st_tensor *t = lookup(ld, name);
     if (!t) {
-        if (required) *st = bn_error(BITNET_ERR_FORMAT, "%s: missing tensor '%s'", ld->f->path, name);
+        if (required) *st = bn_error(BITNET_ERR_FORMAT, "%s: missing tensor '%s'", ld->path, name);
         return NULL;
     }
     uint64_t want[2] = {d0, d1};
@@ -112,17 +130,17 @@ static const bn_st_tensor *find(loader *ld, const char *name, int required, uint
             snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", i ? ", " : "", (ull)t->shape[i]);
         if (n_dims == 1)
             *st = bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has shape [%s], expected [%llu] from the config",
-                           ld->f->path, name, got, (ull)d0);
+                           ld->path, name, got, (ull)d0);
         else
             *st = bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has shape [%s], expected [%llu, %llu] from the config",
-                           ld->f->path, name, got, (ull)d0, (ull)d1);
+                           ld->path, name, got, (ull)d0, (ull)d1);
         return NULL;
     }
     return t;
 }
 
 static bitnet_status unsupported_dtype(loader *ld, const char *name, const bn_st_tensor *t, const char *what) {
-    return bn_error(BITNET_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; %s", ld->f->path, name,
+    return bn_error(BITNET_ERR_UNSUPPORTED, "%s: tensor '%s' has dtype %s; %s", ld->path, name,
                     bn_st_dtype_name(t->dtype), what);
 }
 
@@ -137,7 +155,7 @@ static bitnet_status load_vector(loader *ld, const char *name, int required, int
     for (int i = 0; i < n; i++) {
         const float x = elem(t, (uint64_t)i);
         if (!isfinite(x))
-            return bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a non-finite value (%g) at [%d]", ld->f->path, name,
+            return bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a non-finite value (%g) at [%d]", ld->path, name,
                             (double)x, i);
     }
     const float plus = ld->m->arch->hf_norm_plus1 ? 1.0f : 0.0f; /* Gemma: stored as w - 1 */
@@ -158,14 +176,14 @@ static bitnet_status find_scale(loader *ld, const char *name, const bn_st_tensor
     *sc = NULL;
     if (len < 8 || len > 200 || strcmp(name + len - 7, ".weight") != 0) return BITNET_OK;
     snprintf(sname, sizeof sname, "%.*s.scale", (int)(len - 7), name);
-    const bn_st_tensor *t = bn_safetensors_find(ld->f, sname);
+    const bn_st_tensor *t = lookup(ld, sname);
     if (!t) return BITNET_OK;
     if (!is_float(t->dtype) || t->n_elems != 1 || t->n_dims > 1)
-        return bn_error(BITNET_ERR_FORMAT, "%s: scale tensor '%s' must hold one F32, F16 or BF16 value", ld->f->path,
+        return bn_error(BITNET_ERR_FORMAT, "%s: scale tensor '%s' must hold one F32, F16 or BF16 value", ld->path,
                         sname);
     float s = elem(t, 0);
     if (!isfinite(s) || s < 0.0f)
-        return bn_error(BITNET_ERR_FORMAT, "%s: scale tensor '%s' is %g, not a finite value >= 0", ld->f->path, sname,
+        return bn_error(BITNET_ERR_FORMAT, "%s: scale tensor '%s' is %g, not a finite value >= 0", ld->path, sname,
                         (double)s);
     *sc = t;
     return BITNET_OK;
@@ -182,7 +200,7 @@ static bitnet_status load_ternary(loader *ld, const char *name, const bn_st_tens
         return unsupported_dtype(ld, name, t, "ternary values with a scale tensor must be I8, F32, F16 or BF16");
     if (bn_model_has(ld->m, BN_AF_AK42) && !sc)
         return bn_error(BITNET_ERR_FORMAT, "%s: '%s' has no scale tensor; BitNetAK42 weights are stored ternary",
-                        ld->f->path, name);
+                        ld->path, name);
     uint8_t *out = carve(ld, (uint64_t)rows * (uint64_t)(cp / 4));
     w->type = BN_W_I2;
     w->cols_padded = cp;
@@ -195,7 +213,7 @@ static bitnet_status load_ternary(loader *ld, const char *name, const bn_st_tens
         for (uint64_t i = 0; i < t->n_elems; i++) sum += fabs((double)elem(t, i));
         float s = (float)(sum / (double)t->n_elems);
         if (!isfinite(s))
-            return bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has non-finite weights", ld->f->path, name);
+            return bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has non-finite weights", ld->path, name);
         iscale = 1.0f / BN_MAX(s, 1e-5f);
         w->scale = 1.0f / iscale; /* W_q = T / iscale, as llama.cpp's and Hugging Face's weight_quant */
     }
@@ -205,7 +223,7 @@ static bitnet_status load_ternary(loader *ld, const char *name, const bn_st_tens
         int bad = bn_ternarize_row(ld->row, cols, iscale, ld->tern);
         if (bad >= 0)
             return bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a scale tensor but value %g at [%d, %d] is not -1, 0 or 1",
-                            ld->f->path, name, (double)ld->row[bad], src_row(r, permute, &ld->m->hp), bad);
+                            ld->path, name, (double)ld->row[bad], src_row(r, permute, &ld->m->hp), bad);
         bn_i2_pack(ld->tern, 1, cols, out + (size_t)r * (size_t)(cp / 4));
     }
     w->data = out;
@@ -229,7 +247,7 @@ static bitnet_status load_matrix(loader *ld, const char *name, int required, int
     /* ternary: latent weights of a BitNet family, or exact values with a NAME.scale in any family
      * (a ternary llama/qwen3/gemma3 model written back by our writer) */
     if (sc || (bn_model_has(ld->m, BN_AF_TERNARY) && linear)) return load_ternary(ld, name, t, sc, permute, w);
-    if (sc) return bn_error(BITNET_ERR_UNSUPPORTED, "%s: a scale tensor is only supported for ternary '%s'", ld->f->path, name);
+    if (sc) return bn_error(BITNET_ERR_UNSUPPORTED, "%s: a scale tensor is only supported for ternary '%s'", ld->path, name);
     if (!is_float(t->dtype)) return unsupported_dtype(ld, name, t, "float weights must be F32, F16 or BF16");
     /* F32 and F16 keep their type; BF16 widens to F32 (exact) */
     const int f16 = t->dtype == BN_ST_F16;
@@ -261,7 +279,7 @@ static bitnet_status load_tensors(loader *ld, int tied) {
         (st = load_vector(ld, "model.norm.weight", 1, hp->dim, &m->output_norm)))
         return st;
     if (m->tok_embd.type == BN_W_I2)
-        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: a ternary embed_tokens is not supported", ld->f->path);
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: a ternary embed_tokens is not supported", ld->path);
     if (tied) m->output = m->tok_embd;
     else if ((st = load_matrix(ld, "lm_head.weight", 1, hp->vocab, hp->dim, 0, 0, &m->output))) return st;
     const int neox = bn_model_has(m, BN_AF_ROPE_NEOX);
@@ -280,11 +298,11 @@ static bitnet_status load_tensors(loader *ld, int tied) {
             if (st) return st;
         }
         snprintf(n, sizeof n, "model.layers.%d.self_attn.q_proj.bias", l);
-        const int q_bias = bn_safetensors_find(ld->f, n) != NULL;
+        const int q_bias = lookup(ld, n) != NULL;
         snprintf(n, sizeof n, "model.layers.%d.mlp.up_proj.bias", l);
-        if (q_bias || bn_safetensors_find(ld->f, n))
+        if (q_bias || lookup(ld, n))
             return bn_error(BITNET_ERR_UNSUPPORTED, "%s: layer %d has bias tensors, which this runtime does not compute",
-                            ld->f->path, l);
+                            ld->path, l);
     }
     return BITNET_OK;
 }
@@ -478,30 +496,115 @@ int bn_safetensors_detect(const char *path) {
     return hl >= 2 && hl <= BN_ST_MAX_HEADER && hl <= (uint64_t)sb.st_size - 8;
 }
 
+/* A sharded checkpoint: model.safetensors.index.json's weight_map names, for
+ * each tensor, the shard (a file beside the index) that holds it. Every shard
+ * is mapped (the first as m->map, the rest in m->shard_map) and must hold what
+ * the index puts in it; a shard name is a plain file name, never a path. */
+static bitnet_status open_shards(loader *ld, const char *dir, const char *index, int use_mmap) {
+    bitnet_model *m = ld->m;
+    size_t len = 0;
+    char *text = read_small_file(index, 64u << 20, &len), err[200], path[1400];
+    if (!text) return bn_error(BITNET_ERR_IO, "%s: cannot read (at most 64 MB)", index);
+    bn_json *idx = bn_json_parse(text, len, err, sizeof err);
+    free(text);
+    if (!idx) return bn_error(BITNET_ERR_FORMAT, "%s: %s", index, err);
+    bitnet_status st = BITNET_OK;
+    const bn_json *wm = bn_json_get(idx, "weight_map");
+    const char **names = calloc(BN_ST_MAX_SHARDS, sizeof *names);
+    int n = 0, *which = wm && wm->type == BN_JSON_OBJECT ? calloc(wm->n + 1, sizeof *which) : NULL;
+    if (!wm || wm->type != BN_JSON_OBJECT || wm->n == 0)
+        st = bn_error(BITNET_ERR_FORMAT, "%s: \"weight_map\" is missing, empty or not an object", index);
+    else if (!names || !which)
+        st = bn_error(BITNET_ERR_NOMEM, "%s: out of memory", index);
+    for (size_t i = 0; !st && i < wm->n; i++) {
+        const bn_json *v = &wm->items[i];
+        if (v->type != BN_JSON_STRING || v->len == 0 || v->len > 255 || strlen(v->str) != v->len || strchr(v->str, '/') ||
+            !strcmp(v->str, ".") || !strcmp(v->str, "..")) {
+            st = bn_error(BITNET_ERR_FORMAT, "%s: weight_map[\"%.80s\"] is not the name of a file beside the index", index,
+                          wm->keys[i]);
+            break;
+        }
+        int k = i > 0 && !strcmp(names[which[i - 1]], v->str) ? which[i - 1] : 0; /* shards come in runs */
+        while (k < n && strcmp(names[k], v->str)) k++;
+        if (k == n && n == BN_ST_MAX_SHARDS)
+            st = bn_error(BITNET_ERR_FORMAT, "%s: more than %d shards", index, BN_ST_MAX_SHARDS);
+        else if (k == n)
+            names[n++] = v->str;
+        which[i] = k;
+    }
+    if (!st && (!(ld->files = calloc((size_t)n, sizeof *ld->files)) ||
+                !(m->shard_map = calloc((size_t)n, sizeof *m->shard_map)) ||
+                !(m->shard_size = calloc((size_t)n, sizeof *m->shard_size))))
+        st = bn_error(BITNET_ERR_NOMEM, "%s: out of memory", index);
+    for (int k = 0; !st && k < n; k++) {
+        snprintf(path, sizeof path, "%s/%s", dir, names[k]);
+        void *base = NULL;
+        uint64_t size = 0;
+        if ((st = bn_map_file(path, use_mmap, &base, &size))) break;
+        if (k == 0) {
+            m->map = base;
+            m->map_size = size;
+        } else {
+            m->shard_map[k - 1] = base;
+            m->shard_size[k - 1] = size;
+            m->n_shards = k;
+        }
+        static const uint8_t empty[1];
+        if ((st = bn_safetensors_open_memory(base ? base : empty, size, path, &ld->files[k]))) break;
+        ld->n_files = k + 1;
+    }
+    for (size_t i = 0; !st && i < wm->n; i++)
+        if (!bn_safetensors_find(ld->files[which[i]], wm->keys[i]))
+            st = bn_error(BITNET_ERR_FORMAT, "%s: weight_map puts '%.80s' in %s, which does not hold it", index, wm->keys[i],
+                          names[which[i]]);
+    if (!st) ld->f = ld->files[0];
+    free(names);
+    free(which);
+    bn_json_free(idx);
+    return st;
+}
+
+static void close_files(loader *ld) {
+    for (int i = 0; ld->files && i < ld->n_files; i++) bn_safetensors_close(ld->files[i]);
+    if (ld->files != &ld->f) free(ld->files);
+    ld->files = NULL;
+}
+
 bitnet_status bn_model_from_safetensors(const char *path, const bitnet_model_params *p, bitnet_model *m) {
-    char file[1024], dir[1024], cfg_path[1100];
+    char file[1100], dir[1024], cfg_path[1100], index[1100];
+    int sharded = 0;
     struct stat sb;
     if (stat(path, &sb) != 0) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
     if (S_ISDIR(sb.st_mode)) {
         snprintf(dir, sizeof dir, "%s", path);
         snprintf(file, sizeof file, "%s/model.safetensors", path);
         if (access(file, F_OK) != 0) {
-            snprintf(cfg_path, sizeof cfg_path, "%s/model.safetensors.index.json", path);
-            if (access(cfg_path, F_OK) == 0)
-                return bn_error(BITNET_ERR_UNSUPPORTED, "%s: sharded checkpoints (model.safetensors.index.json) are not supported", path);
-            return bn_error(BITNET_ERR_IO, "%s: directory has no model.safetensors", path);
+            snprintf(index, sizeof index, "%s/model.safetensors.index.json", path);
+            if (access(index, F_OK) != 0)
+                return bn_error(BITNET_ERR_IO, "%s: directory has no model.safetensors or model.safetensors.index.json", path);
+            sharded = 1;
         }
     } else {
         const char *slash = strrchr(path, '/');
         snprintf(file, sizeof file, "%s", path);
         snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
     }
+    loader ld = {.m = m, .path = sharded ? index : file, .n_files = sharded ? 0 : 1};
+    bitnet_status st;
+    if (sharded) {
+        st = open_shards(&ld, dir, index, p ? p->use_mmap : 1);
+        if (!st) snprintf(file, sizeof file, "%s", index);
+    } else {
+        static const uint8_t empty[1];
+        st = bn_model_map_file(file, p ? p->use_mmap : 1, m);
+        if (!st) st = bn_safetensors_open_memory(m->map ? m->map : empty, m->map_size, file, &ld.f);
+        ld.files = &ld.f;
+    }
     snprintf(m->path, sizeof m->path, "%.511s", file);
-    bitnet_status st = bn_model_map_file(file, p ? p->use_mmap : 1, m);
-    if (st != BITNET_OK) return st;
-    loader ld = {.m = m};
-    static const uint8_t empty[1];
-    if ((st = bn_safetensors_open_memory(m->map ? m->map : empty, m->map_size, file, &ld.f))) return st;
+    if (st) {
+        close_files(&ld);
+        return st;
+    }
 
     /* the config: embedded by our writer, else config.json beside the weights */
     const char *emb = bn_safetensors_meta(ld.f, "bitnet.config"), *cfg_name = file;
@@ -541,7 +644,7 @@ bitnet_status bn_model_from_safetensors(const char *path, const bitnet_model_par
     }
     free(ld.row);
     free(ld.tern);
-    bn_safetensors_close(ld.f); /* the weights point into m->map, which m owns */
+    close_files(&ld); /* the weights point into m->map and m->shard_map, which m owns */
     if (!st) st = load_tokenizer(file, dir, p, m);
     return st;
 }
