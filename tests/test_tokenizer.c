@@ -314,6 +314,9 @@ TEST(tokenizer_encode_limits) {
     bn_tokenizer_free(t);
 }
 
+/* Encoding time, reported (never asserted: these machines are shared, and
+ * valgrind is 50x slower). A quadratic encoder would run into the runner's
+ * per-test timeout on this 30 KB text; every repetition must give the same ids. */
 TEST(tokenizer_encode_speed) {
     bn_tokenizer *t = load_tok512();
     if (!t) SKIP("models/tok512.bin not available");
@@ -324,19 +327,22 @@ TEST(tokenizer_encode_speed) {
         bn_tokenizer_free(t);
         SKIP("corpora/tinystories-excerpt.txt not available");
     }
-    int32_t *toks = malloc((flen + 8) * sizeof *toks);
+    int32_t *toks = malloc((flen + 8) * sizeof *toks), *first = malloc((flen + 8) * sizeof *first);
+    REQUIRE(toks && first);
     uint64_t best = UINT64_MAX;
+    int n0 = 0;
     for (int rep = 0; rep < 5; rep++) {
         uint64_t t0 = bn_time_ns();
         int n = bn_tokenizer_encode(t, text, flen, 1, toks, (int)flen + 8);
         uint64_t dt = bn_time_ns() - t0;
-        CHECK(n > 0);
+        CHECK(n > (int)(flen / 8));
+        if (rep == 0) memcpy(first, toks, (size_t)(n0 = n) * sizeof *toks);
+        else CHECK(n == n0 && memcmp(first, toks, (size_t)n * sizeof *toks) == 0);
         if (dt < best) best = dt;
     }
-    /* ~0.7 ms at -O2, ~2 ms under ASan. The bound leaves room for valgrind
-     * and loaded machines; an O(n^2) or O(vocab)-per-merge loop is 100x. */
-    CHECK_MSG(best < 50000000, "encoding %zu bytes took %.2f ms", flen, (double)best / 1e6);
+    printf("    tok512 SPM: %zu bytes in %.2f ms\n", flen, (double)best / 1e6);
     free(toks);
+    free(first);
     free(text);
     bn_tokenizer_free(t);
 }

@@ -244,6 +244,7 @@ TEST(tokenizer_bpe_random_text) {
     if (!ts[0] && !ts[1]) SKIP("no BPE vocabulary available");
 }
 
+/* Encoding time, reported only (see tokenizer_encode_speed); the repetitions agree. */
 TEST(tokenizer_bpe_encode_speed) {
     bn_tokenizer *t = llama3();
     const char *cp = bn_test_shared("corpora/wikipedia-sample.txt");
@@ -254,18 +255,22 @@ TEST(tokenizer_bpe_encode_speed) {
         SKIP("llama3-tiktoken.model or wikipedia-sample.txt not available");
     }
     n = BN_MIN(n, (size_t)100000);
-    int32_t *ids = malloc(n * sizeof *ids);
+    int32_t *ids = malloc(n * sizeof *ids), *first = malloc(n * sizeof *first);
+    REQUIRE(ids && first);
     uint64_t best = UINT64_MAX;
+    int n0 = 0;
     for (int rep = 0; rep < 3; rep++) {
         uint64_t t0 = bn_time_ns();
-        CHECK(bn_tokenizer_encode(t, text, n, 0, ids, (int)n) > 10000);
+        const int k = bn_tokenizer_encode(t, text, n, 0, ids, (int)n);
         uint64_t dt = bn_time_ns() - t0;
+        CHECK(k > 10000);
+        if (rep == 0) memcpy(first, ids, (size_t)(n0 = k) * sizeof *ids);
+        else CHECK(k == n0 && memcmp(first, ids, (size_t)k * sizeof *ids) == 0);
         if (dt < best) best = dt;
     }
     printf("    llama-3 BPE: %zu bytes in %.2f ms\n", n, (double)best / 1e6);
-    /* ~15 ms at -O3; the bound leaves room for ASan and loaded machines */
-    CHECK_MSG(best < 1000000000ull, "encoding %zu bytes took %.1f ms", n, (double)best / 1e6);
     free(ids);
+    free(first);
     free(text);
 }
 
