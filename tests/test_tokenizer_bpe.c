@@ -581,6 +581,8 @@ TEST(tokenizer_hf_json_bad_input) {
         {"{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": true}, \"model\": {\"type\": \"BPE\", "
          "\"vocab\": {\"a\": 0.5}, \"merges\": []}}", "model.vocab: id 0.5 is not a whole number"},
         {"{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": true}, \"model\": {\"type\": \"BPE\", "
+         "\"vocab\": {\"a\": 0, \"b\": -1e300}, \"merges\": []}}", "model.vocab: id -1e+300 is not a whole number in 0..0"},
+        {"{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": true}, \"model\": {\"type\": \"BPE\", "
          "\"vocab\": {\"a\": 0, \"b\": 1}, \"merges\": [1]}}", "model.merges[0] is neither"},
         {"{\"pre_tokenizer\": {\"type\": \"ByteLevel\", \"use_regex\": true}, \"model\": {\"type\": \"BPE\", "
          "\"vocab\": {\"a\": \"x\"}, \"merges\": []}}", "is a string, not an id"},

@@ -145,8 +145,9 @@ typedef struct {
 } hf_vocab;
 
 static bitnet_status vocab_put(hf_vocab *v, const char *field, double id_num, const char *s, size_t len, int32_t type) {
-    const long id = (long)id_num;
-    if ((double)id != id_num || id < 0 || id >= v->n)
+    /* range first: converting an out-of-range double to an integer is undefined */
+    const long id = id_num >= 0 && id_num < (double)v->n ? (long)id_num : -1;
+    if (id < 0 || (double)id != id_num)
         return bn_error(BITNET_ERR_FORMAT, "%s: %s: id %g is not a whole number in 0..%d", v->path, field, id_num, v->n - 1);
     if (v->text[id]) {
         /* an added token may repeat its vocabulary entry (same text): it keeps the added token's type */
