@@ -4,6 +4,7 @@
 #include <math.h>
 
 #include "formats/json.h"
+#include "formats/mapped_file.h"
 #include "test.h"
 
 /* Parses an exact-size heap copy (no NUL after it), so ASan sees any over-read. */
@@ -340,3 +341,35 @@ TEST(jsonl_shared_calibration_files) {
     }
     if (!found) SKIP("../shared/corpora/*-calib.jsonl not present");
 }
+
+/* bn_read_file: the small files beside a model (config.json, tokenizer.json,
+ * an index) read whole, NUL-terminated, bounded while reading. */
+TEST(read_file_whole_bounded_and_missing) {
+    char path[512];
+    snprintf(path, sizeof path, "%s", bn_test_tmp(".json"));
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f != NULL);
+    for (int i = 0; i < 100000; i++) fputc('a' + i % 26, f); /* more than one 64 KiB growth step */
+    fclose(f);
+    char *buf = NULL;
+    size_t len = 0;
+    int missing = -1;
+    CHECK(bn_read_file(path, 100000, &buf, &len, &missing) == BITNET_OK && len == 100000 && missing == 0);
+    CHECK(buf && buf[len] == 0 && buf[99999] == 'a' + 99999 % 26);
+    free(buf);
+    CHECK(bn_read_file(path, 99999, &buf, &len, NULL) == BITNET_ERR_FORMAT && buf == NULL);
+    CHECK(strstr(bitnet_last_error(), path) && strstr(bitnet_last_error(), "larger than 99999 bytes"));
+    remove(path);
+    CHECK(bn_read_file(path, 10, &buf, &len, &missing) == BITNET_ERR_IO && missing == 1 &&
+          strstr(bitnet_last_error(), "cannot open"));
+    /* a /proc file reports size 0 but has content: read to EOF */
+    CHECK(bn_read_file("/proc/self/status", 1 << 20, &buf, &len, NULL) == BITNET_OK && len > 0 && strstr(buf, "Name:"));
+    free(buf);
+    f = fopen(path, "wb");
+    REQUIRE(f != NULL);
+    fclose(f);
+    CHECK(bn_read_file(path, 10, &buf, &len, NULL) == BITNET_OK && len == 0 && buf && buf[0] == 0);
+    free(buf);
+    remove(path);
+}
+

@@ -47,3 +47,43 @@ bitnet_status bn_map_file(const char *path, int use_mmap, void **data, uint64_t 
     *size_out = size;
     return BITNET_OK;
 }
+
+bitnet_status bn_read_file(const char *path, size_t max, char **out, size_t *len, int *missing) {
+    *out = NULL;
+    *len = 0;
+    FILE *f = fopen(path, "rb");
+    if (missing) *missing = !f && errno == ENOENT;
+    if (!f) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
+    char *buf = NULL;
+    size_t n = 0, cap = 0;
+    bitnet_status st = BITNET_OK;
+    for (;;) {
+        if (n == cap) { /* grow by doubling, to one byte past max (to see that the file is longer) */
+            size_t nc = cap ? cap * 2 : 1 << 16;
+            if (nc > max + 1) nc = max + 1;
+            char *nb = nc > cap ? realloc(buf, nc + 1) : NULL;
+            if (!nb) {
+                st = nc > cap ? bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path)
+                              : bn_error(BITNET_ERR_FORMAT, "%s: larger than %zu bytes", path, max);
+                break;
+            }
+            buf = nb;
+            cap = nc;
+        }
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (r == 0) break;
+    }
+    if (!st && ferror(f)) st = bn_error(BITNET_ERR_IO, "%s: read error: %s", path, strerror(errno));
+    if (!st && n > max) st = bn_error(BITNET_ERR_FORMAT, "%s: larger than %zu bytes", path, max);
+    fclose(f);
+    if (st) {
+        free(buf);
+        return st;
+    }
+    if (!buf && !(buf = malloc(1))) return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path);
+    buf[n] = 0;
+    *out = buf;
+    *len = n;
+    return BITNET_OK;
+}

@@ -1,5 +1,5 @@
 /*
- * mapped_file.h - a whole file in memory, for the model readers.
+ * mapped_file.h - a whole file in memory, for the model and vocabulary readers.
  *
  * By default the file is mapped read-only (zero-copy: weights are used where
  * they lie, and pages are shared between processes); with use_mmap == 0
@@ -15,5 +15,13 @@
  * "file too large to map", "cannot map|allocate N bytes: <reason>",
  * "read error: <reason>". */
 bitnet_status bn_map_file(const char *path, int use_mmap, void **data, uint64_t *size);
+
+/* Reads a whole file (pipes and /proc files too: to EOF, never trusting its
+ * size) into a malloc'd buffer with a NUL after the last byte, for the small
+ * files beside a model (config.json, tokenizer.json, an index). A file longer
+ * than max bytes is an error, found while reading. Errors name the path:
+ * "cannot open: <reason>", "larger than N bytes", "read error: <reason>",
+ * "out of memory". missing (may be NULL) is set when the file does not exist. */
+bitnet_status bn_read_file(const char *path, size_t max, char **out, size_t *len, int *missing);
 
 #endif

@@ -425,20 +425,6 @@ static bitnet_status read_config(const char *cfg_name, const bn_json *cfg, bitne
 
 /* ---- files --------------------------------------------------------------------- */
 
-static char *read_small_file(const char *path, size_t max, size_t *len) {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) return NULL;
-    char *buf = malloc(max + 1);
-    size_t n = buf ? fread(buf, 1, max + 1, fp) : 0;
-    fclose(fp);
-    if (!buf || n > max) {
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
-
 /* The vocabulary: --tokenizer FILE (GGUF, tokenizer.json or llama2.c
  * tokenizer.bin), else the tokenizer.json a Hugging Face checkpoint ships
  * beside its weights. */
@@ -503,12 +489,12 @@ int bn_safetensors_detect(const char *path) {
 static bitnet_status open_shards(loader *ld, const char *dir, const char *index, int use_mmap) {
     bitnet_model *m = ld->m;
     size_t len = 0;
-    char *text = read_small_file(index, 64u << 20, &len), err[200], path[1400];
-    if (!text) return bn_error(BITNET_ERR_IO, "%s: cannot read (at most 64 MB)", index);
+    char *text = NULL, err[200], path[1400];
+    bitnet_status st = bn_read_file(index, 64u << 20, &text, &len, NULL);
+    if (st) return st;
     bn_json *idx = bn_json_parse(text, len, err, sizeof err);
     free(text);
     if (!idx) return bn_error(BITNET_ERR_FORMAT, "%s: %s", index, err);
-    bitnet_status st = BITNET_OK;
     const bn_json *wm = bn_json_get(idx, "weight_map");
     const char **names = calloc(BN_ST_MAX_SHARDS, sizeof *names);
     int n = 0, *which = wm && wm->type == BN_JSON_OBJECT ? calloc(wm->n + 1, sizeof *which) : NULL;
@@ -612,9 +598,9 @@ bitnet_status bn_model_from_safetensors(const char *path, const bitnet_model_par
     size_t len = 0;
     snprintf(cfg_path, sizeof cfg_path, "%s/config.json", dir);
     if (!emb) {
-        text = read_small_file(cfg_path, 1 << 20, &len);
         cfg_name = cfg_path;
-        if (!text) st = bn_error(BITNET_ERR_IO, "%s: cannot read %s (at most 1 MB) and the file embeds no config", file, cfg_path);
+        if (bn_read_file(cfg_path, 1 << 20, &text, &len, NULL))
+            st = bn_error(BITNET_ERR_IO, "%s: cannot read %s (at most 1 MB) and the file embeds no config", file, cfg_path);
     }
     bn_json *cfg = st ? NULL : bn_json_parse(emb ? emb : text, emb ? strlen(emb) : len, err, sizeof err);
     if (!st && !cfg) st = bn_error(BITNET_ERR_FORMAT, "%s%s: %s", cfg_name, emb ? " (bitnet.config)" : "", err);

@@ -31,6 +31,7 @@
 #include <math.h>
 
 #include "formats/gguf.h"
+#include "formats/mapped_file.h"
 #include "tokenizer/tokenizer_impl.h"
 
 
@@ -147,9 +148,9 @@ bitnet_status bn_tokenizer_from_llama2c_memory(const void *data, uint64_t size, 
 bitnet_status bn_tokenizer_from_llama2c(const char *path, int n_vocab, bn_tokenizer **out) {
     if (!out || !path) return bn_error(BITNET_ERR_ARG, "tokenizer: NULL argument");
     *out = NULL;
-    uint8_t *buf;
+    char *buf;
     size_t n;
-    bitnet_status st = bn_tok_read_file(path, &buf, &n);
+    bitnet_status st = bn_read_file(path, BN_TOK_MAX_FILE, &buf, &n, NULL);
     if (st != BITNET_OK) return st;
     st = bn_tokenizer_from_llama2c_memory(buf, n, path, n_vocab, out);
     free(buf);

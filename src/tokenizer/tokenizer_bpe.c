@@ -28,6 +28,7 @@
 #include <limits.h>
 
 #include "formats/gguf.h"
+#include "formats/mapped_file.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/unicode.h"
 
@@ -525,9 +526,9 @@ bitnet_status bn_tokenizer_from_tiktoken_memory(const void *data, uint64_t size,
 bitnet_status bn_tokenizer_from_tiktoken(const char *path, bn_tokenizer **out) {
     if (!out || !path) return bn_error(BITNET_ERR_ARG, "tokenizer: NULL argument");
     *out = NULL;
-    uint8_t *buf;
+    char *buf;
     size_t n;
-    bitnet_status st = bn_tok_read_file(path, &buf, &n);
+    bitnet_status st = bn_read_file(path, BN_TOK_MAX_FILE, &buf, &n, NULL);
     if (st != BITNET_OK) return st;
     st = bn_tokenizer_from_tiktoken_memory(buf, n, path, out);
     free(buf);

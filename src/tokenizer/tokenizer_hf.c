@@ -24,13 +24,13 @@
  * byte_fallback, other pre-tokenizers) is refused with one line naming the
  * file and the field: a tokenizer that splits text differently from its
  * training would run and quietly produce wrong ids. */
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "formats/gguf.h"
 #include "formats/json.h"
+#include "formats/mapped_file.h"
 #include "tokenizer/tokenizer.h"
 
 #define HF_MAX_JSON (256u << 20) /* tokenizer.json of 256k-token vocabularies is ~35 MB */
@@ -40,35 +40,6 @@
 static const char llama3_regex[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
     "\\s+(?!\\S)|\\s+";
-
-static char *read_file(const char *path, size_t max, size_t *len, int *missing) {
-    FILE *fp = fopen(path, "rb");
-    if (missing) *missing = !fp && errno == ENOENT;
-    if (!fp) return NULL;
-    char *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) {
-        if (n == cap) {
-            cap = cap ? cap * 2 : 1 << 16;
-            if (cap > max + 1) cap = max + 1;
-            char *nb = n < cap ? realloc(buf, cap) : NULL;
-            if (!nb) break;
-            buf = nb;
-        }
-        size_t got = fread(buf + n, 1, cap - n, fp);
-        n += got;
-        if (got == 0) break;
-    }
-    int bad = ferror(fp) || n > max;
-    if (n > max) errno = EFBIG;
-    fclose(fp);
-    if (bad || !buf) {
-        free(buf);
-        return NULL;
-    }
-    *len = n;
-    return buf;
-}
 
 static int is_str(const bn_json *v) { return v && v->type == BN_JSON_STRING; }
 static int is_type(const bn_json *v, const char *type) {
@@ -323,15 +294,14 @@ static bn_json *parse_text(const char *text, size_t len, const char *name, bitne
     return v;
 }
 
+/* A JSON object from PATH; an OPTIONAL file that does not exist gives NULL with *st OK. */
 static bn_json *parse_file(const char *path, size_t max, int optional, bitnet_status *st) {
+    char *text = NULL;
     size_t len = 0;
     int missing = 0;
-    errno = 0;
-    char *text = read_file(path, max, &len, &missing);
-    *st = BITNET_OK;
-    if (!text) {
-        if (!(optional && missing))
-            *st = bn_error(BITNET_ERR_IO, "%s: cannot read (at most %zu MB): %s", path, max >> 20, strerror(errno));
+    *st = bn_read_file(path, max, &text, &len, &missing);
+    if (*st) {
+        if (optional && missing) *st = BITNET_OK;
         return NULL;
     }
     bn_json *v = parse_text(text, len, path, st);

@@ -15,9 +15,9 @@
 /* Symbols and heap entries are indexed with int32_t. */
 #define TOK_MAX_TEXT ((uint64_t)1 << 28)
 #define TOK_MAX_EOG 16
+#define BN_TOK_MAX_FILE ((size_t)1 << 31) /* a vocabulary file read whole (bn_read_file) */
 
-struct bn_bpe; /* Reads a whole file (pipes too) into a malloc'd buffer. */
-bitnet_status bn_tok_read_file(const char *path, uint8_t **buf, size_t *size);
+struct bn_bpe;
 
 /* tokenizer_bpe.c */
 
@@ -70,9 +70,6 @@ int bn_tok_gguf_arr(const struct gguf_file *f, const char *key, int et, const st
 /* Reads tokenizer.ggml.tokens / scores / token_type into a new tokenizer
  * (SPM pieces get ▁ -> ' ' when sp is set) and tokenizer.chat_template. */
 bitnet_status bn_tok_load_gguf_pieces(const struct gguf_file *f, int sp, bn_tokenizer **out);
-
-/* Reads a whole file (pipes too) into a malloc'd buffer. */
-bitnet_status bn_tok_read_file(const char *path, uint8_t **buf, size_t *size);
 
 /* tokenizer_bpe.c */
 bitnet_status bn_bpe_from_gguf(const struct gguf_file *f, bn_tokenizer **out);

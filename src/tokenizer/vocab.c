@@ -6,7 +6,6 @@
  * neither (a BPE tokenizer's extra state is freed through t->bpe_free).
  */
 #include <ctype.h>
-#include <errno.h>
 #include <math.h>
 
 #include "formats/gguf.h"
@@ -200,41 +199,6 @@ bitnet_status bn_tok_finish_special(bn_tokenizer *t, const gguf_file *f, const c
         }
     }
     qsort_r(t->special, (size_t)t->n_special, sizeof *t->special, special_cmp, t);
-    return BITNET_OK;
-}
-
-
-bitnet_status bn_tok_read_file(const char *path, uint8_t **out, size_t *size) {
-    *out = NULL;
-    *size = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    uint8_t *buf = NULL;
-    size_t n = 0, cap = 0;
-    for (;;) { /* read to EOF without trusting ftell (pipes, /proc files) */
-        if (n == cap) {
-            size_t nc = cap ? cap * 2 : 1 << 16;
-            uint8_t *nb = nc > (size_t)1 << 31 ? NULL : realloc(buf, nc);
-            if (!nb) {
-                free(buf);
-                fclose(f);
-                return bn_error(BITNET_ERR_NOMEM, "%s: tokenizer file too large", path);
-            }
-            buf = nb;
-            cap = nc;
-        }
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (r == 0) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        return bn_error(BITNET_ERR_IO, "%s: read error", path);
-    }
-    *out = buf;
-    *size = n;
     return BITNET_OK;
 }
 
