@@ -94,6 +94,18 @@ static void decode_all(const bn_tokenizer *t) {
     }
 }
 
+/* A hostile vocabulary file: refused with a proper message, or it encodes
+ * TEXT (special-token parsing: special) and decodes every id; then freed. */
+static void check_vocab(bitnet_status st, bn_tokenizer *t, const char *name, const char *text, size_t len, int special) {
+    if (st != BITNET_OK) {
+        fuzz_check_error(st, name);
+        return;
+    }
+    encode_decode(t, text, len, special, 0);
+    decode_all(t);
+    bn_tokenizer_free(t);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     init();
     if (size < 1) return 0;
@@ -113,23 +125,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     } else if (mode == 8) {
         bn_tokenizer *t = NULL;
         bitnet_status st = bn_tokenizer_from_hf_json_memory(rest, n, "fuzz/tokenizer.json", &t);
-        if (st != BITNET_OK) {
-            fuzz_check_error(st, "fuzz/tokenizer.json");
-            return 0;
-        }
-        encode_decode(t, "Once upon a time \xf0\x9f\x98\x80 <|x|>", 26, 1, 0);
-        decode_all(t);
-        bn_tokenizer_free(t);
+        check_vocab(st, t, "fuzz/tokenizer.json", "Once upon a time \xf0\x9f\x98\x80 <|x|>", 26, 1);
     } else if (mode == 6) {
         bn_tokenizer *t = NULL;
         bitnet_status st = bn_tokenizer_from_tiktoken_memory(rest, n, "fuzz.tiktoken", &t);
-        if (st != BITNET_OK) {
-            fuzz_check_error(st, "fuzz.tiktoken");
-            return 0;
-        }
-        encode_decode(t, "Once upon a time \xf0\x9f\x98\x80", 21, 1, 0);
-        decode_all(t);
-        bn_tokenizer_free(t);
+        check_vocab(st, t, "fuzz.tiktoken", "Once upon a time \xf0\x9f\x98\x80", 21, 1);
     } else if (mode == 2) {
         if (n < 3) return 0;
         int n_vocab = 3 + (data[1] | data[2] << 8) % 1024;
@@ -137,13 +137,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         const char *file = rest + 3, *text = rest + n - tlen;
         bn_tokenizer *t = NULL;
         bitnet_status st = bn_tokenizer_from_llama2c_memory(file, n - 3 - tlen, "fuzz.bin", n_vocab, &t);
-        if (st != BITNET_OK) {
-            fuzz_check_error(st, "fuzz.bin");
-            return 0;
-        }
-        encode_decode(t, text, tlen, 0, 0);
-        decode_all(t);
-        bn_tokenizer_free(t);
+        check_vocab(st, t, "fuzz.bin", text, tlen, 0);
     } else {
         gguf_file *f = NULL;
         if (gguf_open_memory(rest, n, "fuzz.gguf", &f) != BITNET_OK) return 0;

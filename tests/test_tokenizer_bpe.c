@@ -137,20 +137,28 @@ TEST(tokenizer_bpe_llama3_special_tokens) {
     CHECK_EQ_INT(bn_tokenizer_find(t, "<|eot_id|>", 10), 128009);
 }
 
+/* T written as an in-memory GGUF vocabulary (*buf: its bytes, freed after
+ * gguf_close); NULL after a failed CHECK. */
+static gguf_file *tokenizer_as_gguf(const bn_tokenizer *t, const char *name, uint8_t **buf) {
+    gguf_writer *w = gguf_writer_new();
+    uint64_t size = 0;
+    gguf_file *f = NULL;
+    *buf = NULL;
+    CHECK_EQ_INT(bn_tokenizer_write_gguf(t, w), BITNET_OK);
+    CHECK_EQ_INT(gguf_writer_write_memory(w, buf, &size), BITNET_OK);
+    gguf_writer_free(w);
+    if (*buf) CHECK_EQ_INT(gguf_open_memory(*buf, size, name, &f), BITNET_OK);
+    return f;
+}
+
 /* The tiktoken vocabulary written as GGUF (tokens + derived merges) and read
  * back through the "gpt2" loader must tokenize identically. */
 TEST(tokenizer_bpe_llama3_gguf_round_trip) {
     bn_tokenizer *t = llama3();
     if (!t) SKIP("tokenizers/llama3-tiktoken.model not available");
-    gguf_writer *w = gguf_writer_new();
-    CHECK_EQ_INT(bn_tokenizer_write_gguf(t, w), BITNET_OK);
-    uint8_t *buf = NULL;
-    uint64_t size = 0;
-    CHECK_EQ_INT(gguf_writer_write_memory(w, &buf, &size), BITNET_OK);
-    gguf_writer_free(w);
-    gguf_file *f = NULL;
+    uint8_t *buf;
+    gguf_file *f = tokenizer_as_gguf(t, "llama3.gguf", &buf);
     bn_tokenizer *g = NULL;
-    CHECK_EQ_INT(gguf_open_memory(buf, size, "llama3.gguf", &f), BITNET_OK);
     if (f) CHECK_MSG(bn_tokenizer_from_gguf(f, &g) == BITNET_OK, "%s", bitnet_last_error());
     if (g) {
         char model[16], pre[16];
@@ -478,13 +486,9 @@ TEST(tokenizer_hf_json_gpt2_test_vectors) {
 TEST_E2E(tokenizer_hf_json_llama3_test_vectors_and_config) {
     bn_tokenizer *ref = llama3();
     if (!ref) SKIP("tokenizers/llama3-tiktoken.model not available");
-    gguf_writer *w = gguf_writer_new();
-    CHECK_EQ_INT(bn_tokenizer_write_gguf(ref, w), BITNET_OK);
-    uint8_t *buf = NULL;
-    uint64_t size = 0;
-    gguf_file *g = NULL;
-    REQUIRE(gguf_writer_write_memory(w, &buf, &size) == BITNET_OK && gguf_open_memory(buf, size, "l3.gguf", &g) == BITNET_OK);
-    gguf_writer_free(w);
+    uint8_t *buf;
+    gguf_file *g = tokenizer_as_gguf(ref, "l3.gguf", &buf);
+    REQUIRE(g != NULL);
     char *dir = tmp_dir(), path[600], cfg[600];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     snprintf(cfg, sizeof cfg, "%s/tokenizer_config.json", dir);
