@@ -438,27 +438,8 @@ static bitnet_status load_tokenizer(const char *path, const char *dir, const bit
                         "%s: no vocabulary: there is no tokenizer.json beside it; pass --tokenizer with a "
                         "tokenizer.json, a GGUF file that has the vocabulary or a llama2.c tokenizer.bin",
                         path);
-    char magic[4] = {0};
-    FILE *fp = fopen(tp, "rb");
-    if (!fp) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", tp, strerror(errno));
-    int c;
-    while ((c = fgetc(fp)) == ' ' || c == '\n' || c == '\r' || c == '\t') {}
-    magic[0] = (char)c;
-    size_t got = c == EOF ? 0 : 1 + fread(magic + 1, 1, 3, fp);
-    fclose(fp);
-    if (got >= 1 && magic[0] == '{') {
-        bitnet_status st = bn_tokenizer_from_hf_json(tp, &m->tok);
-        if (st != BITNET_OK) return st;
-    } else if (got == 4 && memcmp(magic, "GGUF", 4) == 0) {
-        gguf_file *g = NULL;
-        bitnet_status st = gguf_open(tp, &g);
-        if (st == BITNET_OK) st = bn_tokenizer_from_gguf(g, &m->tok);
-        gguf_close(g);
-        if (st != BITNET_OK) return st;
-    } else {
-        bitnet_status st = bn_tokenizer_from_llama2c(tp, m->hp.vocab, &m->tok);
-        if (st != BITNET_OK) return st;
-    }
+    bitnet_status st = bn_tokenizer_load_file_n(tp, m->hp.vocab, &m->tok);
+    if (st != BITNET_OK) return st;
     if (bn_tokenizer_n_vocab(m->tok) != m->hp.vocab)
         return bn_error(BITNET_ERR_FORMAT, "%s: the tokenizer %s has %d tokens but the model has %d", path, tp,
                         bn_tokenizer_n_vocab(m->tok), m->hp.vocab);

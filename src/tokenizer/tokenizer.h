@@ -55,6 +55,9 @@ bitnet_status bn_tokenizer_from_hf_json_memory(const char *json, size_t len, con
  * rank file or llama2.c tokenizer.bin (all of its entries), told apart by
  * their content. */
 bitnet_status bn_tokenizer_load_file(const char *path, bn_tokenizer **out);
+/* The same, reading the first n_vocab entries of a llama2.c tokenizer.bin (the
+ * file has no count: the model's vocabulary size says how many). */
+bitnet_status bn_tokenizer_load_file_n(const char *path, int n_vocab, bn_tokenizer **out);
 /* From a llama2.c tokenizer.bin (int32 max_token_length, then per token: f32 score,
  * int32 len, bytes). Special ids: 0 unk, 1 BOS, 2 EOS; <0xXX> pieces are byte tokens.
  * n_vocab 0 reads every entry of the file. */

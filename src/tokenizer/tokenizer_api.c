@@ -9,9 +9,10 @@
 #include "model/model.h"
 #include "tokenizer/tokenizer_impl.h"
 
-/* Tells the three vocabulary files apart: GGUF by its magic, a tiktoken rank
- * file by its first line ("base64 rank"), else a llama2.c tokenizer.bin. */
-bitnet_status bn_tokenizer_load_file(const char *path, bn_tokenizer **out) {
+/* Tells the vocabulary files apart: GGUF by its magic, tokenizer.json by its
+ * opening brace, a tiktoken rank file by its first line ("base64 rank"), else
+ * a llama2.c tokenizer.bin (n_vocab entries; 0: all of them). */
+bitnet_status bn_tokenizer_load_file_n(const char *path, int n_vocab, bn_tokenizer **out) {
     if (!out || !path) return bn_error(BITNET_ERR_ARG, "tokenizer: NULL argument");
     *out = NULL;
     FILE *fp = fopen(path, "rb");
@@ -34,8 +35,10 @@ bitnet_status bn_tokenizer_load_file(const char *path, bn_tokenizer **out) {
     while (i < got && (isalnum((unsigned char)head[i]) || head[i] == '+' || head[i] == '/' || head[i] == '=')) i++;
     if (i > 0 && i < got && head[i] == ' ' && i + 1 < got && head[i + 1] >= '0' && head[i + 1] <= '9')
         return bn_tokenizer_from_tiktoken(path, out);
-    return bn_tokenizer_from_llama2c(path, 0, out);
+    return bn_tokenizer_from_llama2c(path, n_vocab, out);
 }
+
+bitnet_status bn_tokenizer_load_file(const char *path, bn_tokenizer **out) { return bn_tokenizer_load_file_n(path, 0, out); }
 
 /* ---- GGUF output ------------------------------------------------------------ */
 
