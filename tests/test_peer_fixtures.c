@@ -20,6 +20,9 @@
  * the reference is below the measured max |diff| (the README's rule). */
 #include "bitnet.h"
 #include "formats/json.h"
+#include "formats/safetensors.h"
+#include "kernels/kernels.h"
+#include "model/model.h"
 #include "test.h"
 
 #include <unistd.h>
@@ -199,7 +202,6 @@ TEST(peer_prune_families) {
  * kernels are exact, and f32 attention keeps the scalar order), within 1e-5
  * with the f16 default (its SIMD sums run in another order); pooling modes
  * agree with the per-token states. */
-#include "kernels/kernels.h"
 
 static int embed_run(const char *args, float *v, int cap) {
     char cmd[2048];
@@ -272,8 +274,6 @@ TEST(peer_embed_qwen3_normalised_equal_across_isas_and_threads) {
 /* Our writers keep every family: each peer fixture written back as GGUF by
  * convert (TQ2_0) and as safetensors (Hugging Face names from the architecture
  * table: q/k norms, gemma3's renamed norms) computes the same logits. */
-#include "formats/safetensors.h"
-#include "model/model.h"
 
 static float *fixture_logits(const char *path, const char *tokenizer, int *vocab) {
     bitnet_model_params mp = bitnet_model_default_params();

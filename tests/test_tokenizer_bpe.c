@@ -5,9 +5,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bitnet.h"
 #include "common.h"
 #include "formats/gguf.h"
 #include "formats/json.h"
+#include "formats/safetensors.h"
+#include "model/model.h"
 #include "test.h"
 #include "tokenizer/tokenizer.h"
 #include "tokenizer/unicode.h"
@@ -521,9 +524,6 @@ TEST_E2E(tokenizer_hf_json_llama3_test_vectors_and_config) {
 
 /* A Hugging Face checkpoint directory (model.safetensors + tokenizer.json)
  * loads without --tokenizer and tokenizes as its GGUF does. */
-#include "bitnet.h"
-#include "formats/safetensors.h"
-#include "model/model.h"
 TEST_E2E(tokenizer_hf_json_found_beside_a_checkpoint) {
     const char *tik = bn_test_shared("tokenizers/llama3-tiktoken.model");
     if (!tik) SKIP("tokenizers/llama3-tiktoken.model not available");
