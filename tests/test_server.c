@@ -890,6 +890,7 @@ TEST_E2E(reliability_5_health_answers_under_slowloris) {
         if (slow[i] >= 0) send(slow[i], "G", 1, MSG_NOSIGNAL);
     }
     sleep_ms(300);
+    double worst = 0;
     for (int k = 0; k < 3; k++) { /* a byte each, as slowloris does */
         for (int i = 0; i < 64; i++)
             if (slow[i] >= 0) send(slow[i], "E", 1, MSG_NOSIGNAL);
@@ -898,9 +899,11 @@ TEST_E2E(reliability_5_health_answers_under_slowloris) {
         const double dt = now_s() - t0;
         CHECK_MSG(strncmp(r, "HTTP/1.1 200", 12) == 0 && strstr(r, "\"status\":\"ok\"") && dt < 1.0,
                   "/health under 64 slow clients: %.2f s: %.80s", dt, r);
+        if (dt > worst) worst = dt;
         free(r);
         sleep_ms(300);
     }
+    printf("    /health under 64 slow clients: slowest of 3 answers %.3f s\n", worst);
     for (int i = 0; i < 64; i++)
         if (slow[i] >= 0) close(slow[i]);
     stop_server(srv, log);
