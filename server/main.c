@@ -103,6 +103,7 @@ static void usage(FILE *out) {
             "      --shutdown-grace MS   on SIGINT/SIGTERM, time running requests get to finish\n"
             "                            before their streams are ended (default 5000)\n"
             "      --tokenizer FILE      llama2.c tokenizer.bin for files without a vocabulary\n"
+            "                            (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "  -h, --help                this help\n\n"
             "Endpoints: POST /v1/completions, POST /v1/chat/completions (\"stream\": true for\n"
             "Server-Sent Events), GET /v1/models, GET /health, GET /metrics (Prometheus).\n"

@@ -546,6 +546,7 @@ static void usage(FILE *out) {
             "       bench --kernels [--quick] [--threads N] [--isa NAME]\n"
             "  -m FILE          model (default: the embedded model)\n"
             "  --tokenizer FILE llama2.c tokenizer.bin for files without a vocabulary (ak42)\n"
+            "                   (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "  -p N             prompt tokens, processed as one batch (default 64)\n"
             "  -n N             generated tokens, one at a time (default 128)\n"
             "  -t N             threads per context (default 1)\n"

@@ -26,6 +26,7 @@ static void usage(FILE *out) {
             "  -t, --threads N        threads (default 1)\n"
             "      --kv-type T        KV cache type: f32, f16, q8, q4, q2 (default: per model)\n"
             "      --tokenizer FILE   llama2.c tokenizer.bin for files without a vocabulary\n"
+            "                         (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "  -h, --help             this help\n");
 }
 

@@ -69,6 +69,7 @@ static void usage(FILE *out) {
             "  -ngl, --n-gpu-layers N  accepted for llama.cpp/bitnet.cpp command lines; CPU only, ignored\n"
             "      --version           print the version\n"
             "      --tokenizer FILE    llama2.c tokenizer.bin for files without a vocabulary\n"
+            "                          (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "      --mlock             lock weights and buffers in RAM (warns and goes on\n"
             "                          if RLIMIT_MEMLOCK forbids it)\n"
             "      --no-mmap           read the weights into memory instead of mapping the file\n"

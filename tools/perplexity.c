@@ -40,6 +40,7 @@ static void usage(FILE *out) {
             "  -b, --batch-size N    tokens per forward batch (default: CTX)\n"
             "  -t, --threads N       threads (default 1)\n"
             "      --tokenizer FILE  llama2.c tokenizer.bin for files without a vocabulary\n"
+            "                        (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "      --max-chunks N    evaluate at most N windows (default: all; also --chunks)\n"
             "      --kv-type T       KV cache type: f32, f16, q8, q4, q2 (default: per model,\n"
             "                        see docs/kv-cache.md); also -ctk/-ctv (q8_0 = q8, one type)\n"

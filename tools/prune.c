@@ -83,6 +83,7 @@ static void usage(FILE *out) {
             "model: the kept blocks renumbered, ternary tensors copied packed, block_count updated.\n\n"
             "  -m, --model FILE            GGUF, ak42 or safetensors model (default: the embedded model)\n"
             "      --tokenizer FILE        llama2.c tokenizer.bin for files without a vocabulary\n"
+            "                              (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "      --calibration-data F    JSON Lines, one {\"text\": ...} per line (F ends in .jsonl),\n"
             "                              or plain text (required)\n"
             "      --target-layers N       blocks to keep, 1 .. layers-1 (required)\n"
