@@ -482,17 +482,6 @@ static void json_rss(FILE *f, const char *key, const rss_delta *r) {
             r->growth_pct);
 }
 
-/* A JSON string: escapes quotes, backslashes and control characters. */
-static void json_str(FILE *f, const char *s) {
-    fputc('"', f);
-    for (; *s; s++) {
-        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
-        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
-        else fputc(*s, f);
-    }
-    fputc('"', f);
-}
-
 static void json_streams(FILE *f, const streams_result *s, int batched) {
     fprintf(f, ",\"streams\":{\"batched\":%s,\"k\":%d,\"duration_s\":%.3f,\"total_tok_s\":%.3f,\"restarts\":%ld,",
             batched ? "true" : "false", s->k, s->duration_s, s->total_tok_s, s->restarts);

@@ -25,19 +25,14 @@
  * on the file as written); the report is written; only then is the temporary
  * renamed over OUT. A run that fails leaves OUT as it was (absent, or the old
  * file), and the input, OUT and the report must be three different files. */
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "bitnet.h"
-#include "model/model.h"
-#include "model/gguf_copy.h"
-#include "formats/json.h"
-#include "model/perplexity.h"
-#include "formats/safetensors.h"
 #include "formats/atomic_file.h"
+#include "model/model_writer.h"
+#include "model/perplexity.h"
 #define TOOL_NAME "prune"
 #include "util.h"
 
@@ -153,41 +148,6 @@ static int parse_args(int argc, char **argv, options *o) {
 }
 
 /* ------------------------------------------------------------- calibration */
-
-/* The calibration texts tokenized (no BOS) and concatenated into one stream. */
-static int load_calibration(const bitnet_model *m, const char *path, bitnet_token **out, int *n_out, int *n_texts) {
-    char **texts = NULL;
-    int n = 0;
-    *out = NULL;
-    if (bn_jsonl_read_texts(path, &texts, &n) != BITNET_OK) {
-        fprintf(stderr, "prune: %s\n", bitnet_last_error());
-        return 0;
-    }
-    size_t cap = 0;
-    for (int i = 0; i < n; i++) cap += strlen(texts[i]) + 16;
-    int ok = cap < (size_t)(1 << 30);
-    bitnet_token *all = ok ? malloc(cap * sizeof *all) : NULL;
-    int total = 0;
-    for (int i = 0; all && i < n; i++) {
-        int got = bitnet_tokenize(m, texts[i], 0, all + total, (int)(cap - (size_t)total));
-        if (got < 0) {
-            fprintf(stderr, "prune: %s: text %d: cannot tokenize: %s\n", path, i + 1, bitnet_last_error());
-            ok = 0;
-            break;
-        }
-        total += got;
-    }
-    if (!all && ok) fprintf(stderr, "prune: %s: out of memory for the calibration tokens\n", path);
-    bn_jsonl_free_texts(texts, n);
-    if (!all || !ok) {
-        free(all);
-        return 0;
-    }
-    *out = all;
-    *n_out = total;
-    *n_texts = n;
-    return 1;
-}
 
 /* ------------------------------------------------------------------ scoring */
 
@@ -387,7 +347,7 @@ static int measure(bitnet_model *m, const options *o, const char *path, const ch
     st->n_blocks = info.n_layer;
     st->n_params = info.n_params;
     st->weight_bytes = info.weight_bytes;
-    st->file_bytes = path ? file_bytes(path) : (m->gguf ? m->gguf->size : 0);
+    st->file_bytes = path ? file_bytes(path) : bn_model_source_bytes(m);
     if (eval_text) {
         bitnet_token *toks = NULL;
         int n = bn_tokenize_alloc(m, eval_text, &toks);
@@ -446,87 +406,75 @@ static void print_table(const options *o, const block_scores *s, const model_sta
                o->bench_tokens, o->n_threads, o->n_threads > 1 ? "s" : "", b->ms_per_token, a->ms_per_token);
 }
 
-/* The report is built in memory; any failed append marks it and it is not written. */
-typedef struct {
-    bn_buf b;
-    int oom;
-} jbuf;
-
-static void jp(jbuf *j, const char *fmt, ...) BN_PRINTF(2, 3);
-static void jp(jbuf *j, const char *fmt, ...) {
-    char line[512];
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(line, sizeof line, fmt, ap);
-    va_end(ap);
-    if (n < 0 || (size_t)n >= sizeof line || bn_buf_append(&j->b, line, (size_t)n) != 0) j->oom = 1;
-}
-
-static void jstr(jbuf *j, const char *s) {
-    if (!s) jp(j, "null");
-    else if (bn_json_append_string(&j->b, s, strlen(s)) != 0) j->oom = 1;
-}
-
 /* A number, or null: JSON has no inf/nan (a diverging perplexity). */
-static void jnum(jbuf *j, const char *key, double v, int present) {
-    jp(j, ", \"%s\": ", key);
-    if (present && isfinite(v)) jp(j, "%.9g", v);
-    else jp(j, "null");
+static void jnum(FILE *f, const char *key, double v, int present) {
+    fprintf(f, ", \"%s\": ", key);
+    if (present && isfinite(v)) fprintf(f, "%.9g", v);
+    else fprintf(f, "null");
 }
 
-static void json_stats(jbuf *j, const char *key, const options *o, const model_stats *s) {
-    jp(j, "  \"%s\": {\"blocks\": %d, \"file_bytes\": %llu, \"parameters\": %llu, \"weight_bytes\": %llu", key,
+static void json_stats(FILE *f, const char *key, const options *o, const model_stats *s) {
+    fprintf(f, "  \"%s\": {\"blocks\": %d, \"file_bytes\": %llu, \"parameters\": %llu, \"weight_bytes\": %llu", key,
        s->n_blocks, (unsigned long long)s->file_bytes, (unsigned long long)s->n_params,
        (unsigned long long)s->weight_bytes);
-    jnum(j, "eval_ppl", s->eval_ppl, o->eval != NULL);
-    jnum(j, "eval_ppl_err", s->eval_err, o->eval != NULL);
-    jnum(j, "ms_per_token", s->ms_per_token, o->bench_tokens > 0);
-    jp(j, "}");
+    jnum(f, "eval_ppl", s->eval_ppl, o->eval != NULL);
+    jnum(f, "eval_ppl_err", s->eval_err, o->eval != NULL);
+    jnum(f, "ms_per_token", s->ms_per_token, o->bench_tokens > 0);
+    fprintf(f, "}");
 }
 
 /* Writes the JSON report atomically (a temporary beside it, then rename). */
 static int write_report(const options *o, const block_scores *s, const model_stats *b, const model_stats *a,
                         int n_texts, int n_toks, int n_windows) {
-    jbuf j = {{0}, 0};
-    jp(&j, "{\n  \"model\": ");
-    jstr(&j, o->model ? o->model : "(embedded model)");
-    jp(&j, ",\n  \"output\": ");
-    jstr(&j, o->out);
-    jp(&j, ",\n  \"metric\": \"%s\",\n  \"calibration\": {\"file\": ", metric_names[o->metric]);
-    jstr(&j, o->calib);
-    jp(&j, ", \"texts\": %d, \"tokens\": %d, \"windows\": %d, \"ctx\": %d", n_texts, n_toks, n_windows, o->n_ctx);
-    jnum(&j, "ppl_full_model", s->calib_ppl, 1);
-    jp(&j, "},\n  \"blocks\": [\n");
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f) {
+        fprintf(stderr, "prune: out of memory writing the report\n");
+        return 0;
+    }
+    fprintf(f, "{\n  \"model\": ");
+    json_str(f, o->model ? o->model : "(embedded model)");
+    fprintf(f, ",\n  \"output\": ");
+    json_str(f, o->out);
+    fprintf(f, ",\n  \"metric\": \"%s\",\n  \"calibration\": {\"file\": ", metric_names[o->metric]);
+    json_str(f, o->calib);
+    fprintf(f, ", \"texts\": %d, \"tokens\": %d, \"windows\": %d, \"ctx\": %d", n_texts, n_toks, n_windows, o->n_ctx);
+    jnum(f, "ppl_full_model", s->calib_ppl, 1);
+    fprintf(f, "},\n  \"blocks\": [\n");
     for (int l = 0; l < s->n; l++) {
-        jp(&j, "    {\"index\": %d", l);
-        jnum(&j, "variance", s->variance[l], 1);
-        jnum(&j, "cosine", s->cosine[l], 1);
-        if (o->metric == METRIC_PPL) jnum(&j, "calib_ppl_without", s->ppl_without[l], 1);
-        jp(&j, ", \"removed\": %s}%s\n", s->removed[l] ? "true" : "false", l + 1 < s->n ? "," : "");
+        fprintf(f, "    {\"index\": %d", l);
+        jnum(f, "variance", s->variance[l], 1);
+        jnum(f, "cosine", s->cosine[l], 1);
+        if (o->metric == METRIC_PPL) jnum(f, "calib_ppl_without", s->ppl_without[l], 1);
+        fprintf(f, ", \"removed\": %s}%s\n", s->removed[l] ? "true" : "false", l + 1 < s->n ? "," : "");
     }
-    jp(&j, "  ],\n  \"removed\": [");
-    for (int r = 0; r < s->n_removed; r++) jp(&j, "%s%d", r ? ", " : "", s->removed_order[r]);
-    jp(&j, "]");
+    fprintf(f, "  ],\n  \"removed\": [");
+    for (int r = 0; r < s->n_removed; r++) fprintf(f, "%s%d", r ? ", " : "", s->removed_order[r]);
+    fprintf(f, "]");
     if (o->metric == METRIC_PPL) {
-        jp(&j, ",\n  \"greedy_calib_ppl\": [");
-        for (int r = 0; r < s->n_removed; r++) jp(&j, r ? ", %.9g" : "%.9g", s->step_ppl[r]);
-        jp(&j, "]");
+        fprintf(f, ",\n  \"greedy_calib_ppl\": [");
+        for (int r = 0; r < s->n_removed; r++) fprintf(f, r ? ", %.9g" : "%.9g", s->step_ppl[r]);
+        fprintf(f, "]");
     }
-    jp(&j, ",\n  \"eval_data\": ");
-    jstr(&j, o->eval);
-    jp(&j, ",\n  \"latency_method\": \"median ms of one greedy single-token decode step, %d reps x %d steps after a "
+    fprintf(f, ",\n  \"eval_data\": ");
+    json_str(f, o->eval);
+    fprintf(f, ",\n  \"latency_method\": \"median ms of one greedy single-token decode step, %d reps x %d steps after a "
            "%d-token prompt, %d thread(s)\",\n",
        BENCH_REPS, o->bench_tokens, BENCH_PROMPT, o->n_threads);
-    json_stats(&j, "before", o, b);
-    jp(&j, ",\n");
-    json_stats(&j, "after", o, a);
-    jp(&j, "\n}\n");
+    json_stats(f, "before", o, b);
+    fprintf(f, ",\n");
+    json_stats(f, "after", o, a);
+    fprintf(f, "\n}\n");
 
-    int ok = !j.oom;
-    if (!ok) fprintf(stderr, "prune: out of memory writing the report\n");
-    else if (!(ok = bn_atomic_write_file(o->report, j.b.data, j.b.len) == BITNET_OK))
+    int ok = !ferror(f);
+    if (fclose(f) != 0 || !ok || !buf) {
+        fprintf(stderr, "prune: out of memory writing the report\n");
+        ok = 0;
+    } else if (!(ok = bn_atomic_write_file(o->report, buf, len) == BITNET_OK)) {
         fprintf(stderr, "prune: cannot write the report: %s\n", bitnet_last_error());
-    bn_buf_free(&j.b);
+    }
+    free(buf);
     return ok;
 }
 
@@ -559,38 +507,13 @@ static int is_safetensors(const char *path) {
     return n >= 12 && !strcmp(path + n - 12, ".safetensors");
 }
 
-/* Writes the pruned model. To GGUF: a GGUF input is copied tensor by tensor,
- * anything else re-encoded as convert does. To safetensors: the model with
- * only the kept layers (a shallow view of m) goes to the safetensors writer. */
-static int write_output(const bitnet_model *m, const block_scores *s, const char *out, int safetensors) {
-    int *kept = malloc((size_t)s->n * sizeof *kept), n = 0;
-    bn_layer *layers = malloc((size_t)s->n * sizeof *layers);
-    if (!kept || !layers) {
-        fprintf(stderr, "prune: out of memory\n");
-        free(kept);
-        free(layers);
-        return 0;
-    }
-    for (int l = 0; l < s->n; l++)
-        if (!s->removed[l]) {
-            layers[n] = m->layers[l];
-            kept[n++] = l;
-        }
-    bitnet_status st;
-    if (safetensors) {
-        bitnet_model view = *m;
-        view.layers = layers;
-        view.hp.n_layers = n;
-        st = bn_safetensors_write_model(&view, out);
-    } else if (m->gguf) {
-        st = bn_gguf_write_pruned(m->gguf, kept, n, out);
-    } else {
-        st = bn_model_write_gguf(m, kept, n, BN_TT_I2_S, BN_TT_F32, out);
-    }
-    if (st != BITNET_OK) fprintf(stderr, "prune: %s\n", bitnet_last_error());
-    free(kept);
-    free(layers);
-    return st == BITNET_OK;
+/* A GGUF file (its vocabulary loads a safetensors output back). */
+static int is_gguf(const char *path) {
+    char magic[4] = {0};
+    FILE *f = path ? fopen(path, "rb") : NULL;
+    int ok = f && fread(magic, 1, 4, f) == 4 && !memcmp(magic, "GGUF", 4);
+    if (f) fclose(f);
+    return ok;
 }
 
 /* Fails early, before minutes of scoring, when no file can be created beside PATH. */
@@ -624,11 +547,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "prune: %s\n", bitnet_last_error());
         return 1;
     }
-    const int n_layers = model->hp.n_layers;
-    if (model->hp.swa_window > 0) { /* which layers are global is a function of their index */
-        fprintf(stderr, "prune: %s: its sliding-window layers are chosen by index (every %dth is global); removing "
-                        "blocks would change which ones are, so %s models cannot be pruned\n",
-                o.model ? o.model : "model", model->hp.swa_pattern, bn_model_arch_name(model));
+    bitnet_model_info info;
+    bitnet_model_get_info(model, &info);
+    const int n_layers = info.n_layer;
+    /* To GGUF, a GGUF input is copied tensor by tensor (linear_type NULL),
+     * anything else re-encoded as convert does (i2_s). */
+    static const uint8_t any_layers = 0; /* the checks need to know layers will be dropped, not which */
+    bn_write_params wp = bn_write_default_params();
+    wp.safetensors = is_safetensors(o.out);
+    wp.drop = &any_layers;
+    if (bn_model_write_check(model, &wp) != BITNET_OK) {
+        fprintf(stderr, "prune: %s: %s\n", o.model ? o.model : "model", bitnet_last_error());
         bitnet_model_free(model);
         return 2;
     }
@@ -638,14 +567,8 @@ int main(int argc, char **argv) {
         bitnet_model_free(model);
         return 2;
     }
-    const char *reload_tokenizer = o.tokenizer ? o.tokenizer : model->gguf ? o.model : NULL;
-    if (is_safetensors(o.out) && !model->arch->hf_name) {
-        fprintf(stderr, "prune: %s: architecture %s has no Hugging Face form here; write GGUF instead\n", o.out,
-                model->arch->name);
-        bitnet_model_free(model);
-        return 2;
-    }
-    if (is_safetensors(o.out) && !reload_tokenizer) {
+    const char *reload_tokenizer = o.tokenizer ? o.tokenizer : is_gguf(o.model) ? o.model : NULL;
+    if (wp.safetensors && !reload_tokenizer) {
         fprintf(stderr, "prune: %s: a safetensors file has no vocabulary; pass --tokenizer FILE to load it back\n",
                 o.out);
         bitnet_model_free(model);
@@ -658,7 +581,8 @@ int main(int argc, char **argv) {
     block_scores s;
     model_stats before, after;
     memset(&after, 0, sizeof after);
-    int ok = scores_alloc(&s, n_layers, o.n_ctx, model->hp.dim);
+    int ok = scores_alloc(&s, n_layers, o.n_ctx, info.n_embd);
+    wp.drop = s.removed;
     if (!ok) fprintf(stderr, "prune: out of memory\n");
     if (ok && (same_file(o.model, o.out) || same_file(o.model, o.report) || same_file(o.out, o.report))) {
         fprintf(stderr, "prune: %s would overwrite %s; the input, -o and --report must be three different files\n",
@@ -668,7 +592,10 @@ int main(int argc, char **argv) {
         rc = 2;
     }
     ok = ok && check_writable(o.out) && (!o.report || check_writable(o.report));
-    ok = ok && load_calibration(model, o.calib, &toks, &n_toks, &n_texts);
+    if (ok && bn_read_calibration(model, o.calib, &toks, &n_toks, &n_texts) != BITNET_OK) {
+        fprintf(stderr, "prune: %s\n", bitnet_last_error());
+        ok = 0;
+    }
     if (ok && (n_windows = bn_ppl_n_windows(n_toks, o.n_ctx, o.calib_windows)) < 1) {
         fprintf(stderr, "prune: %s has %d tokens, fewer than one window of %d (-c %d needs %d text tokens)\n", o.calib,
                 n_toks, o.n_ctx, o.n_ctx, o.n_ctx - 1);
@@ -704,12 +631,15 @@ int main(int argc, char **argv) {
     } else if (ok) {
         wrote = 1;
     }
-    ok = ok && write_output(model, &s, out.tmp, is_safetensors(o.out));
+    if (ok && bn_model_write(model, &wp, out.tmp) != BITNET_OK) {
+        fprintf(stderr, "prune: %s\n", bitnet_last_error());
+        ok = 0;
+    }
     /* A GGUF output is loaded back without --tokenizer: it must carry its
      * vocabulary. A safetensors file has none (docs/formats.md): it is loaded
      * with --tokenizer, or with the input GGUF's vocabulary. */
     bitnet_model_params pp = bitnet_model_default_params();
-    if (is_safetensors(o.out)) pp.tokenizer_path = reload_tokenizer;
+    if (wp.safetensors) pp.tokenizer_path = reload_tokenizer;
     if (ok && bitnet_model_load(out.tmp, &pp, &pruned) != BITNET_OK) {
         fprintf(stderr, "prune: %s: the written model does not load: %s\n", o.out, bitnet_last_error());
         ok = 0;

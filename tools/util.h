@@ -127,6 +127,21 @@ static inline int parse_kv_flag(const char *flag, const char *v, kv_flags *kv) {
 }
 #endif
 
+/* A JSON string (null for NULL): escapes quotes, backslashes and control characters. */
+static inline void json_str(FILE *f, const char *s) {
+    if (!s) {
+        fputs("null", f);
+        return;
+    }
+    fputc('"', f);
+    for (; *s; s++) {
+        if (*s == '"' || *s == '\\') fprintf(f, "\\%c", *s);
+        else if ((unsigned char)*s < 0x20) fprintf(f, "\\u%04x", *s);
+        else fputc(*s, f);
+    }
+    fputc('"', f);
+}
+
 /* Peak resident set (VmHWM) in MiB. */
 static inline double peak_rss_mib(void) { return proc_status_mib("VmHWM:"); }
 /* Current resident set (VmRSS) in MiB. */

@@ -21,6 +21,11 @@ typedef struct {
 void *bn_keep(bn_keep_list *k, size_t bytes);
 void bn_keep_free(bn_keep_list *k);
 
+/* The layout named `name` as model_writer.h spells it: head = 0 for the
+ * linears (i2_s, tq2_0, tq1_0, f16, f32), 1 for the embedding and classifier
+ * (f32, f16, q8_0). Returns 1 and sets *t, or 0 for an unknown name. */
+int bn_layout_by_name(const char *name, int head, bn_tensor_type *t);
+
 /* The ARCH.* hyper-parameter keys llama.cpp reads (block_count = hp->n_layers). */
 void bn_gguf_set_hparams(gguf_writer *w, const char *arch, const bn_hparams *hp);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <math.h>
 
+#include "formats/json.h"
 #include "model/context.h"
 
 bitnet_status bn_read_text_file(const char *path, char **out) {
@@ -42,6 +43,40 @@ int bn_tokenize_alloc(const bitnet_model *m, const char *text, bitnet_token **ou
     *out = malloc((size_t)cap * sizeof **out);
     if (!*out) return bn_error(BITNET_ERR_NOMEM, "out of memory for %d tokens", cap);
     return bitnet_tokenize(m, text, 0, *out, cap);
+}
+
+bitnet_status bn_read_calibration(const bitnet_model *m, const char *path, bitnet_token **out, int *n_out,
+                                  int *n_texts) {
+    char **texts = NULL;
+    int n = 0;
+    *out = NULL;
+    *n_out = *n_texts = 0;
+    bitnet_status st = bn_jsonl_read_texts(path, &texts, &n);
+    if (st != BITNET_OK) return st;
+    size_t cap = 0;
+    for (int i = 0; i < n; i++) cap += strlen(texts[i]) + 16; /* a token covers at least one byte */
+    bitnet_token *all = cap < (size_t)(1 << 30) ? malloc(cap * sizeof *all) : NULL;
+    if (!all) st = bn_error(BITNET_ERR_NOMEM, "%s: out of memory for the calibration tokens", path);
+    int total = 0;
+    for (int i = 0; st == BITNET_OK && i < n; i++) {
+        int got = bitnet_tokenize(m, texts[i], 0, all + total, (int)(cap - (size_t)total));
+        if (got < 0) {
+            char why[256]; /* bn_error writes the buffer bitnet_last_error() reads */
+            snprintf(why, sizeof why, "%s", bitnet_last_error());
+            st = bn_error((bitnet_status)got, "%s: text %d: cannot tokenize: %s", path, i + 1, why);
+        } else {
+            total += got;
+        }
+    }
+    bn_jsonl_free_texts(texts, n);
+    if (st != BITNET_OK) {
+        free(all);
+        return st;
+    }
+    *out = all;
+    *n_out = total;
+    *n_texts = n;
+    return BITNET_OK;
 }
 
 double bn_token_nll(const float *logits, int n_vocab, int target) {

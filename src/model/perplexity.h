@@ -26,6 +26,12 @@ bitnet_status bn_read_text_file(const char *path, char **out);
  * returns the number of tokens or a negative status. */
 int bn_tokenize_alloc(const bitnet_model *m, const char *text, bitnet_token **out);
 
+/* The texts of a JSONL calibration file (one {"text": ...} per line, see
+ * bn_jsonl_read_texts) tokenized without BOS and concatenated into one stream
+ * (*out, free() it) of *n_out tokens from *n_texts texts (build/prune). */
+bitnet_status bn_read_calibration(const bitnet_model *m, const char *path, bitnet_token **out, int *n_out,
+                                  int *n_texts);
+
 /* -log softmax(logits)[target]. */
 double bn_token_nll(const float *logits, int n_vocab, int target);
 
