@@ -581,48 +581,29 @@ static bitnet_status parse_file(gguf_file *f) {
 
 /* ---- open / close ------------------------------------------------------------------ */
 
-static const uint8_t k_empty[1];
-
-static bitnet_status open_common(const uint8_t *base, uint64_t size, const char *name, int owns, gguf_file **out) {
+/* data == NULL: map the file `name`; else parse the caller's buffer. */
+static bitnet_status open_input(const char *name, const void *data, uint64_t size, gguf_file **out) {
     gguf_file *f = calloc(1, sizeof *f);
-    char *path = malloc(strlen(name) + 1);
-    if (!f || !path) {
-        free(f);
-        free(path);
-        if (owns) munmap((void *)base, (size_t)size);
-        return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", name);
-    }
-    strcpy(path, name);
-    f->path = path;
-    f->base = base ? base : k_empty;
-    f->size = size;
-    f->owns_mapping = owns;
-    bitnet_status st = parse_file(f);
-    if (st != BITNET_OK) {
-        gguf_close(f);
-        return st;
-    }
-    *out = f;
-    return BITNET_OK;
+    if (!f) return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", name);
+    bitnet_status st = bn_input_acquire(name, data, size, &f->path, &f->base, &f->size, &f->owns_mapping);
+    if (st == BITNET_OK && (st = parse_file(f)) == BITNET_OK) *out = f;
+    else gguf_close(f);
+    return st;
 }
 
 bitnet_status gguf_open_memory(const void *data, uint64_t size, const char *name, gguf_file **out) {
     if (!out) return bn_error(BITNET_ERR_ARG, "gguf_open_memory: out is NULL");
     *out = NULL;
-    if (!name) name = "(memory)";
-    if (!data && size) return bn_error(BITNET_ERR_ARG, "%s: NULL buffer of %llu bytes", name, (ull)size);
-    return open_common(data, size, name, 0, out);
+    if (!data && size) return bn_error(BITNET_ERR_ARG, "%s: NULL buffer of %llu bytes", name ? name : "(memory)", (ull)size);
+    static const uint8_t empty[1]; /* a non-NULL pointer for an empty buffer */
+    return open_input(name, data ? data : empty, size, out);
 }
 
 bitnet_status gguf_open(const char *path, gguf_file **out) {
     if (!out) return bn_error(BITNET_ERR_ARG, "gguf_open: out is NULL");
     *out = NULL;
     if (!path) return bn_error(BITNET_ERR_ARG, "gguf_open: path is NULL");
-    void *map;
-    uint64_t size;
-    bitnet_status st = bn_map_file(path, 1, &map, &size);
-    if (st != BITNET_OK) return st;
-    return open_common(map, size, path, map != NULL, out); /* empty file: parsed from k_empty */
+    return open_input(path, NULL, 0, out);
 }
 
 void gguf_close(gguf_file *f) {
@@ -630,8 +611,7 @@ void gguf_close(gguf_file *f) {
     for (uint64_t i = 0; f->kv && i < f->n_kv; i++) free_value(&f->kv[i].value);
     free(f->kv);
     free(f->tensors);
-    if (f->owns_mapping) munmap((void *)f->base, (size_t)f->size);
-    free(f->path);
+    bn_input_release(f->path, f->base, f->size, f->owns_mapping);
     free(f);
 }
 

@@ -87,3 +87,31 @@ bitnet_status bn_read_file(const char *path, size_t max, char **out, size_t *len
     *len = n;
     return BITNET_OK;
 }
+
+static const uint8_t k_empty_input[1];
+
+bitnet_status bn_input_acquire(const char *name, const void *data, uint64_t size, char **path, const uint8_t **base,
+                               uint64_t *out_size, int *owns) {
+    const int from_file = data == NULL;
+    void *map = (void *)data;
+    if (!name) name = "(memory)";
+    if (from_file) {
+        bitnet_status st = bn_map_file(name, 1, &map, &size);
+        if (st != BITNET_OK) return st;
+    }
+    *path = malloc(strlen(name) + 1);
+    if (!*path) {
+        if (from_file && map) munmap(map, (size_t)size);
+        return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", name);
+    }
+    strcpy(*path, name);
+    *base = map ? map : k_empty_input;
+    *out_size = size;
+    *owns = from_file && map != NULL;
+    return BITNET_OK;
+}
+
+void bn_input_release(char *path, const uint8_t *base, uint64_t size, int owns) {
+    if (owns) munmap((void *)base, (size_t)size);
+    free(path);
+}
