@@ -197,3 +197,29 @@ void bn_pool_run(bn_pool *pool, bn_pool_fn fn, void *arg) {
         else sched_yield();
     }
 }
+
+/* Below this many units a row loop runs on the caller: a wake-up of the pool
+ * costs a few microseconds, about what 16K floats of simple arithmetic take. */
+#define ROWS_MIN_WORK (1L << 14)
+
+typedef struct {
+    bn_rows_fn fn;
+    void *arg;
+    int n;
+} rows_job;
+
+static void run_rows(void *arg, int ith, int nth) {
+    const rows_job *j = arg;
+    const int r0 = (int)((long)j->n * ith / nth), r1 = (int)((long)j->n * (ith + 1) / nth);
+    if (r0 < r1) j->fn(j->arg, r0, r1);
+}
+
+void bn_pool_rows(bn_pool *pool, int n, long row_cost, bn_rows_fn fn, void *arg) {
+    if (n <= 0) return;
+    if (n == 1 || !pool || pool->n == 1 || (long)n * row_cost < ROWS_MIN_WORK) {
+        fn(arg, 0, n);
+        return;
+    }
+    rows_job j = {fn, arg, n};
+    bn_pool_run(pool, run_rows, &j);
+}

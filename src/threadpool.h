@@ -21,6 +21,14 @@ void bn_pool_free(bn_pool *pool);
 int bn_pool_size(const bn_pool *pool);
 void bn_pool_run(bn_pool *pool, bn_pool_fn fn, void *arg);
 
+/* Calls fn(arg, r0, r1) over contiguous ranges that cover [0, n), one per
+ * thread, when n rows of `row_cost` units each (e.g. floats touched) are
+ * worth a pool wake-up, else fn(arg, 0, n) on the caller. For per-row work
+ * whose result does not depend on the split (norms, quantisation, RoPE,
+ * element-wise ops): results are identical for every thread count. */
+typedef void (*bn_rows_fn)(void *arg, int r0, int r1);
+void bn_pool_rows(bn_pool *pool, int n, long row_cost, bn_rows_fn fn, void *arg);
+
 /* Parses a taskset-style CPU list into cpus[] (max cap); returns count or -1. */
 int bn_parse_cpu_list(const char *s, int *cpus, int cap);
 

@@ -38,9 +38,44 @@ static void rmsnorm(float *o, const float *x, const float *w, int n, float eps) 
     for (int j = 0; j < n; j++) o[j] = w[j] * (ss * x[j]);
 }
 
+/* ---- per-token work, split over the pool by rows ----
+ * Norms, RoPE, activations and residual adds are independent per token (row):
+ * in a prompt of many tokens they run on every thread (bn_pool_rows), one
+ * token runs them on the caller. The split never changes a result. */
+
+typedef struct {
+    float *o;
+    const float *x, *w;
+    int len;
+    float eps;
+} norm_job;
+
+static void norm_rows_fn(void *arg, int r0, int r1) {
+    const norm_job *j = arg;
+    for (int t = r0; t < r1; t++) rmsnorm(j->o + (size_t)t * j->len, j->x + (size_t)t * j->len, j->w, j->len, j->eps);
+}
+
 /* RMSNorm of n rows of `len` floats each, in place or from x to o. */
-static void rmsnorm_rows(float *o, const float *x, const float *w, int n, int len, float eps) {
-    for (int t = 0; t < n; t++) rmsnorm(o + (size_t)t * len, x + (size_t)t * len, w, len, eps);
+static void rmsnorm_rows(bitnet_context *ctx, float *o, const float *x, const float *w, int n, int len, float eps) {
+    norm_job j = {o, x, w, len, eps};
+    bn_pool_rows(ctx->pool, n, len, norm_rows_fn, &j);
+}
+
+typedef struct {
+    float *x;
+    const float *y;
+    int len;
+} add_job;
+
+static void add_rows_fn(void *arg, int r0, int r1) {
+    const add_job *j = arg;
+    for (size_t i = (size_t)r0 * j->len; i < (size_t)r1 * j->len; i++) j->x[i] += j->y[i];
+}
+
+/* The residual add x += y over n rows of len floats. */
+static void add_rows(bitnet_context *ctx, float *x, const float *y, int n, int len) {
+    add_job j = {x, y, len};
+    bn_pool_rows(ctx->pool, n, len, add_rows_fn, &j);
 }
 
 /* RoPE on one head vector. Frequency i/2 turns the pair (v[i], v[i+1]) in the
@@ -93,35 +128,18 @@ static void run_attention(void *arg, int ith, int nth) {
     }
 }
 
-static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n) {
+/* RoPE on the q and k of tokens r0..r1-1, whose k and v then go to the cache. */
+static void rope_rows_fn(void *arg, int r0, int r1) {
+    const attn_job *j = arg;
+    bitnet_context *ctx = j->ctx;
     const bitnet_model *m = ctx->model;
     const bn_hparams *hp = &m->hp;
-    const int dim = hp->dim, hd = hp->head_dim, q_dim = hp->n_heads * hd, kv_dim = hp->n_kv_heads * hd;
-
-    /* input of q/k/v: RMSNorm with weights, except ak42 whose linears normalise themselves */
-    const float *in = ctx->x;
-    if (L->attn_norm) {
-        rmsnorm_rows(ctx->xb, ctx->x, L->attn_norm, n, dim, hp->norm_eps);
-        in = ctx->xb;
-    }
-    bn_linear(ctx, &L->wq, in, n, ctx->q);
-    bn_linear_ex(ctx, &L->wk, in, n, ctx->k, bn_can_share_quant(&L->wq, &L->wk));
-    bn_linear_ex(ctx, &L->wv, in, n, ctx->v, bn_can_share_quant(&L->wk, &L->wv) && bn_can_share_quant(&L->wq, &L->wk));
-
-    /* BN_AF_QK_NORM: every head of q and k normalised on its own */
-    if (L->attn_q_norm) {
-        rmsnorm_rows(ctx->q, ctx->q, L->attn_q_norm, n * hp->n_heads, hd, hp->norm_eps);
-        rmsnorm_rows(ctx->k, ctx->k, L->attn_k_norm, n * hp->n_kv_heads, hd, hp->norm_eps);
-    }
-
-    /* RoPE, then append k and v to the cache */
+    const int hd = hp->head_dim, q_dim = hp->n_heads * hd, kv_dim = hp->n_kv_heads * hd;
     const int neox = bn_model_has(m, BN_AF_ROPE_NEOX), half = hp->rope_dim / 2;
-    const int swa = bn_layer_is_swa(hp, l); /* BN_AF_SWA: local layers have their own RoPE base */
+    const int swa = bn_layer_is_swa(hp, j->layer); /* BN_AF_SWA: local layers have their own RoPE base */
     const float *cos_tab = swa ? ctx->rope_cos_swa : ctx->rope_cos, *sin_tab = swa ? ctx->rope_sin_swa : ctx->rope_sin;
-    int64_t att_work = 0;
-    for (int t = 0; t < n; t++) {
+    for (int t = r0; t < r1; t++) {
         const int p = ctx->tok_pos[t];
-        att_work += p + 1;
         if (bn_model_has(m, BN_AF_AK42)) {
             const double *cs = ctx->ak_rope + (size_t)p * hd;
             bn_ak42_rope(ctx->q + (size_t)t * q_dim, hp->n_heads, hd, cs);
@@ -131,8 +149,36 @@ static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n
             for (int h = 0; h < hp->n_heads; h++) rope_head(ctx->q + (size_t)t * q_dim + h * hd, cs, sn, hp->rope_dim, neox);
             for (int h = 0; h < hp->n_kv_heads; h++) rope_head(ctx->k + (size_t)t * kv_dim + h * hd, cs, sn, hp->rope_dim, neox);
         }
-        bn_kv_write(&ctx->kv, ctx->tok_seq[t], l, p, ctx->k + (size_t)t * kv_dim, ctx->v + (size_t)t * kv_dim);
+        bn_kv_write(&ctx->kv, ctx->tok_seq[t], j->layer, p, ctx->k + (size_t)t * kv_dim, ctx->v + (size_t)t * kv_dim);
     }
+}
+
+static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n) {
+    const bitnet_model *m = ctx->model;
+    const bn_hparams *hp = &m->hp;
+    const int dim = hp->dim, hd = hp->head_dim, q_dim = hp->n_heads * hd, kv_dim = hp->n_kv_heads * hd;
+
+    /* input of q/k/v: RMSNorm with weights, except ak42 whose linears normalise themselves */
+    const float *in = ctx->x;
+    if (L->attn_norm) {
+        rmsnorm_rows(ctx, ctx->xb, ctx->x, L->attn_norm, n, dim, hp->norm_eps);
+        in = ctx->xb;
+    }
+    bn_linear(ctx, &L->wq, in, n, ctx->q);
+    bn_linear_ex(ctx, &L->wk, in, n, ctx->k, bn_can_share_quant(&L->wq, &L->wk));
+    bn_linear_ex(ctx, &L->wv, in, n, ctx->v, bn_can_share_quant(&L->wk, &L->wv) && bn_can_share_quant(&L->wq, &L->wk));
+
+    /* BN_AF_QK_NORM: every head of q and k normalised on its own */
+    if (L->attn_q_norm) {
+        rmsnorm_rows(ctx, ctx->q, ctx->q, L->attn_q_norm, n * hp->n_heads, hd, hp->norm_eps);
+        rmsnorm_rows(ctx, ctx->k, ctx->k, L->attn_k_norm, n * hp->n_kv_heads, hd, hp->norm_eps);
+    }
+
+    /* RoPE, then append k and v to the cache */
+    attn_job rj = {ctx, l, n};
+    bn_pool_rows(ctx->pool, n, q_dim + 2 * kv_dim, rope_rows_fn, &rj);
+    int64_t att_work = 0;
+    for (int t = 0; t < n; t++) att_work += ctx->tok_pos[t] + 1;
 
     attn_job job = {ctx, l, n};
     /* small attention (short context, few heads) is cheaper than a pool wake-up */
@@ -143,12 +189,46 @@ static void attention_block(bitnet_context *ctx, const bn_layer *L, int l, int n
 
     const float *o_in = ctx->xb2;
     if (L->attn_sub_norm) { /* BN_AF_SUB_NORMS */
-        rmsnorm_rows(ctx->xb, ctx->xb2, L->attn_sub_norm, n, q_dim, hp->norm_eps);
+        rmsnorm_rows(ctx, ctx->xb, ctx->xb2, L->attn_sub_norm, n, q_dim, hp->norm_eps);
         o_in = ctx->xb;
     }
     bn_linear(ctx, &L->wo, o_in, n, ctx->q); /* q is free again: use it for the output */
-    if (L->post_attn_norm) rmsnorm_rows(ctx->q, ctx->q, L->post_attn_norm, n, dim, hp->norm_eps); /* BN_AF_POST_NORMS */
-    for (size_t i = 0; i < (size_t)n * dim; i++) ctx->x[i] += ctx->q[i];
+    if (L->post_attn_norm) rmsnorm_rows(ctx, ctx->q, ctx->q, L->post_attn_norm, n, dim, hp->norm_eps); /* BN_AF_POST_NORMS */
+    add_rows(ctx, ctx->x, ctx->q, n, dim);
+}
+
+typedef struct {
+    bitnet_context *ctx;
+    int len;
+} gate_job;
+
+/* hb = act(hb) * hb2 on rows r0..r1-1 (the gated FFN's element-wise product). */
+static void gate_rows_fn(void *arg, int r0, int r1) {
+    const gate_job *j = arg;
+    const bitnet_model *m = j->ctx->model;
+    float *hb = j->ctx->hb, *hb2 = j->ctx->hb2;
+    const size_t i0 = (size_t)r0 * j->len, i1 = (size_t)r1 * j->len;
+    if (bn_model_has(m, BN_AF_AK42)) {
+        bn_ak42_swiglu(hb + i0, hb2 + i0, (int)(i1 - i0), hb + i0);
+    } else if (m->arch->act == BN_ACT_RELU_SQ) {
+        for (size_t i = i0; i < i1; i++) {
+            float g = hb[i] > 0.0f ? hb[i] : 0.0f; /* squared ReLU gate */
+            hb[i] = g * g * hb2[i];
+        }
+    } else if (m->arch->act == BN_ACT_GELU_TANH) {
+        for (size_t i = i0; i < i1; i++) hb[i] = gelu_tanh(hb[i]) * hb2[i];
+    } else {
+        for (size_t i = i0; i < i1; i++) {
+            float g = hb[i];
+            g *= (1.0f / (1.0f + expf(-g))); /* SiLU, written as llama2.c does */
+            hb[i] = g * hb2[i];
+        }
+    }
+}
+
+static void gate_rows(bitnet_context *ctx, int n, int len) {
+    gate_job j = {ctx, len};
+    bn_pool_rows(ctx->pool, n, len, gate_rows_fn, &j);
 }
 
 static void ffn_block(bitnet_context *ctx, const bn_layer *L, int n) {
@@ -158,37 +238,21 @@ static void ffn_block(bitnet_context *ctx, const bn_layer *L, int n) {
 
     const float *in = ctx->x;
     if (L->ffn_norm) {
-        rmsnorm_rows(ctx->xb, ctx->x, L->ffn_norm, n, dim, hp->norm_eps);
+        rmsnorm_rows(ctx, ctx->xb, ctx->x, L->ffn_norm, n, dim, hp->norm_eps);
         in = ctx->xb;
     }
     bn_linear(ctx, &L->w_gate, in, n, ctx->hb);
     bn_linear_ex(ctx, &L->w_up, in, n, ctx->hb2, bn_can_share_quant(&L->w_gate, &L->w_up));
 
-    const size_t total = (size_t)n * ff;
-    if (bn_model_has(m, BN_AF_AK42)) {
-        bn_ak42_swiglu(ctx->hb, ctx->hb2, (int)total, ctx->hb);
-    } else if (m->arch->act == BN_ACT_RELU_SQ) {
-        for (size_t i = 0; i < total; i++) {
-            float g = ctx->hb[i] > 0.0f ? ctx->hb[i] : 0.0f; /* squared ReLU gate */
-            ctx->hb[i] = g * g * ctx->hb2[i];
-        }
-    } else if (m->arch->act == BN_ACT_GELU_TANH) {
-        for (size_t i = 0; i < total; i++) ctx->hb[i] = gelu_tanh(ctx->hb[i]) * ctx->hb2[i];
-    } else {
-        for (size_t i = 0; i < total; i++) {
-            float g = ctx->hb[i];
-            g *= (1.0f / (1.0f + expf(-g))); /* SiLU, written as llama2.c does */
-            ctx->hb[i] = g * ctx->hb2[i];
-        }
-    }
+    gate_rows(ctx, n, ff);
     const float *d_in = ctx->hb;
     if (L->ffn_sub_norm) { /* BN_AF_SUB_NORMS */
-        rmsnorm_rows(ctx->hb2, ctx->hb, L->ffn_sub_norm, n, ff, hp->norm_eps);
+        rmsnorm_rows(ctx, ctx->hb2, ctx->hb, L->ffn_sub_norm, n, ff, hp->norm_eps);
         d_in = ctx->hb2;
     }
     bn_linear(ctx, &L->w_down, d_in, n, ctx->xb2);
-    if (L->post_ffn_norm) rmsnorm_rows(ctx->xb2, ctx->xb2, L->post_ffn_norm, n, dim, hp->norm_eps); /* BN_AF_POST_NORMS */
-    for (size_t i = 0; i < (size_t)n * dim; i++) ctx->x[i] += ctx->xb2[i];
+    if (L->post_ffn_norm) rmsnorm_rows(ctx, ctx->xb2, ctx->xb2, L->post_ffn_norm, n, dim, hp->norm_eps); /* BN_AF_POST_NORMS */
+    add_rows(ctx, ctx->x, ctx->xb2, n, dim);
 }
 
 /* BN_AF_MOE (qwen3moe): each token's FFN is the weighted sum of the FFNs of
@@ -200,7 +264,7 @@ static void ffn_block(bitnet_context *ctx, const bn_layer *L, int n) {
 static void moe_block(bitnet_context *ctx, const bn_layer *L, int n) {
     const bn_hparams *hp = &ctx->model->hp;
     const int dim = hp->dim, ffe = hp->ff_exp, ne = hp->n_expert, k = hp->n_expert_used;
-    rmsnorm_rows(ctx->xb, ctx->x, L->ffn_norm, n, dim, hp->norm_eps);
+    rmsnorm_rows(ctx, ctx->xb, ctx->x, L->ffn_norm, n, dim, hp->norm_eps);
     bn_linear(ctx, &L->ffn_gate_inp, ctx->xb, n, ctx->moe_logits);
     for (int t = 0; t < n; t++) {
         float *p = ctx->moe_logits + (size_t)t * ne, mx = p[0], sum = 0.0f, wsum = 0.0f;

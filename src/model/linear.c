@@ -30,8 +30,13 @@ static void thread_rows(int rows, int ith, int nth, int *r0, int *r1) {
 /* Float and Q8_0 matrices have no multi-token kernel: for several tokens the
  * rows are walked in tiles small enough to stay in L2 while every token uses
  * them, so a batch still reads each weight from memory once. Tiles are a
- * multiple of every kernel's row group, so results do not depend on n. */
+ * multiple of every kernel's row group, so results do not depend on n.
+ * One token takes its thread's whole row range in one call: the kernel's
+ * row streams then run from end to end instead of restarting every 64 rows
+ * (a 128256-row head is 2,000 restarts per token otherwise). */
 #define ROW_TILE 64
+
+static int row_tile(int n, int r0, int r1) { return n == 1 ? BN_MAX(r1 - r0, 1) : ROW_TILE; }
 
 static void run_float(void *arg, int ith, int nth) {
     linear_job *j = arg;
@@ -39,8 +44,9 @@ static void run_float(void *arg, int ith, int nth) {
     const bn_kernels *k = j->ctx->kern;
     int r0, r1;
     thread_rows(W->rows, ith, nth, &r0, &r1);
-    for (int rb = r0; rb < r1; rb += ROW_TILE) {
-        const int re = BN_MIN(r1, rb + ROW_TILE);
+    const int tile = row_tile(j->n, r0, r1);
+    for (int rb = r0; rb < r1; rb += tile) {
+        const int re = BN_MIN(r1, rb + tile);
         for (int t = 0; t < j->n; t++) {
             const float *x = j->x + (size_t)t * W->cols;
             float *y = j->y + (size_t)t * W->rows + rb;
@@ -76,8 +82,9 @@ static void run_q8(void *arg, int ith, int nth) {
     bitnet_context *ctx = j->ctx;
     int r0, r1, nb = W->cols / BN_Q8_BLOCK;
     thread_rows(W->rows, ith, nth, &r0, &r1);
-    for (int rb = r0; rb < r1; rb += ROW_TILE) {
-        const int re = BN_MIN(r1, rb + ROW_TILE);
+    const int tile = row_tile(j->n, r0, r1);
+    for (int rb = r0; rb < r1; rb += tile) {
+        const int re = BN_MIN(r1, rb + tile);
         for (int t = 0; t < j->n; t++)
             ctx->kern->q8_0_gemv(re - rb, W->cols, (const bn_block_q8_0 *)W->data + (size_t)rb * nb,
                                  ctx->xq + (size_t)t * ctx->max_cols, ctx->xq_f + (size_t)t * nb,
@@ -161,6 +168,34 @@ static float quantize_absmax(const float *x, int n, int n_padded, int8_t *q) {
     return amax / 127.0f;
 }
 
+/* Activation quantisation of tokens r0..r1-1 (per token, so the pool may
+ * split a prompt's tokens over its threads). */
+static void quantize_i2_rows(void *arg, int r0, int r1) {
+    const linear_job *j = arg;
+    const bn_matrix *W = j->W;
+    bitnet_context *ctx = j->ctx;
+    const int cp = W->cols_padded;
+    for (int t = r0; t < r1; t++) {
+        int8_t *q = ctx->xq + (size_t)t * cp;
+        const float *xt = j->x + (size_t)t * W->cols;
+        if (bn_model_has(ctx->model, BN_AF_AK42)) {
+            ctx->ak_act[t] = bn_ak42_quantize(xt, W->cols, q);
+            memset(q + W->cols, 0, (size_t)(cp - W->cols));
+        } else {
+            ctx->xq_f[t] = quantize_absmax(xt, W->cols, cp, q);
+        }
+    }
+}
+
+static void quantize_q8_rows(void *arg, int r0, int r1) {
+    const linear_job *j = arg;
+    const int cols = j->W->cols, nb = cols / BN_Q8_BLOCK;
+    bitnet_context *ctx = j->ctx;
+    for (int t = r0; t < r1; t++)
+        bn_quantize_q8_0_act(j->x + (size_t)t * cols, cols, ctx->xq + (size_t)t * ctx->max_cols,
+                             ctx->xq_f + (size_t)t * nb);
+}
+
 /* Below this many weight-token products a matmul runs on the calling thread:
  * waking the pool costs more than it saves (tiny models, small projections). */
 #define PARALLEL_MIN_WORK (1 << 17)
@@ -187,28 +222,13 @@ void bn_linear_ex(bitnet_context *ctx, const bn_matrix *W, const float *x, int n
     case BN_W_QUANT:
         run(ctx, run_quant, &job);
         break;
-    case BN_W_Q8_0: {
-        int nb = W->cols / BN_Q8_BLOCK;
-        for (int t = 0; t < n; t++)
-            bn_quantize_q8_0_act(x + (size_t)t * W->cols, W->cols, ctx->xq + (size_t)t * ctx->max_cols,
-                                 ctx->xq_f + (size_t)t * nb);
+    case BN_W_Q8_0:
+        bn_pool_rows(ctx->pool, n, W->cols, quantize_q8_rows, &job);
         run(ctx, run_q8, &job);
         break;
-    }
-    case BN_W_I2: {
-        const int cp = W->cols_padded;
-        for (int t = 0; t < n && !reuse; t++) {
-            int8_t *q = ctx->xq + (size_t)t * cp;
-            const float *xt = x + (size_t)t * W->cols;
-            if (bn_model_has(ctx->model, BN_AF_AK42)) {
-                ctx->ak_act[t] = bn_ak42_quantize(xt, W->cols, q);
-                memset(q + W->cols, 0, (size_t)(cp - W->cols));
-            } else {
-                ctx->xq_f[t] = quantize_absmax(xt, W->cols, cp, q);
-            }
-        }
+    case BN_W_I2:
+        if (!reuse) bn_pool_rows(ctx->pool, n, W->cols, quantize_i2_rows, &job);
         run(ctx, run_i2, &job);
         break;
-    }
     }
 }
