@@ -53,6 +53,7 @@ DEPS      := $(LIB_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(BUILD)/obj/server/main.d $(TEST
 
 # Per-ISA flags: only these files are compiled for the extension, and are
 # called only after the CPU was checked for it.
+$(BUILD)/obj/src/kernels/scalar.o: EXTRA_CFLAGS := -ffp-contract=off
 $(BUILD)/obj/src/kernels/avx2.o:   EXTRA_CFLAGS := -mavx2 -mfma -mf16c -mbmi2 -mpopcnt
 $(BUILD)/obj/src/kernels/avx512.o: EXTRA_CFLAGS := -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mpopcnt
 $(BUILD)/obj/src/kernels/neon.o:   EXTRA_CFLAGS := -march=armv8-a

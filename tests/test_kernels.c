@@ -84,7 +84,7 @@ TEST(kernels_dispatch) {
     CHECK(bn_kernels_by_name(NULL) == NULL);
     for (int i = 0; i < n; i++) {
         const bn_kernels *k = t[i];
-        CHECK(k->i2_gemv && k->i2_gemm && k->q8_0_gemv && k->f32_gemv && k->f16_gemv && k->kv);
+        CHECK(k->i2_gemv && k->i2_gemm && k->q8_0_gemv && k->quantize_i8 && k->f32_gemv && k->f16_gemv && k->kv);
         /* every listed table is reachable by a name */
         CHECK(bn_kernels_by_name(k->isa) != NULL);
         CHECK(bn_kernels_resolve(k->isa) != NULL);
@@ -376,6 +376,51 @@ TEST(kernels_q8_0_quantize) {
         for (int i = 0; i < 32; i++) CHECK_EQ_INT(blk[b].qs[i], q[b * 32 + i]);
     }
     CHECK_EQ_INT(sizeof(bn_block_q8_0), 34);
+}
+
+/* quantize_i8: the scalar reference on a worked example, then every ISA
+ * bit-exact against it (codes and returned scale) on odd lengths, tails and
+ * special values (NaN, inf, -0, denormals, ties at .5, all zeros). */
+TEST(kernels_quantize_i8_vs_scalar) {
+    int8_t q[8];
+    const float ex[5] = {1.0f, -2.0f, 0.5f, NAN, 254.0f}; /* s = 0.5: 0.5, -1, 0.25, NaN, 127 */
+    float f = bn_kernels_scalar.quantize_i8(ex, 5, 8, q);
+    CHECK(f == 254.0f / 127.0f);
+    CHECK(q[0] == 0 && q[1] == -1 && q[2] == 0 && q[3] == 0 && q[4] == 127); /* 0.5 -> 0: half to even */
+    CHECK(q[5] == 0 && q[6] == 0 && q[7] == 0);
+
+    const bn_kernels *t[8];
+    const int nt = bn_kernels_list(t, 8);
+    rng_seed(17);
+    static const int lens[] = {1, 3, 7, 8, 9, 15, 16, 17, 31, 33, 100, 128, 255, 2560, 6913};
+    enum { MAXN = 7040 };
+    float *x = malloc(MAXN * sizeof *x);
+    int8_t *ref = malloc(MAXN), *got = malloc(MAXN);
+    REQUIRE(x && ref && got);
+    for (int mode = 0; mode < 7; mode++)
+        for (size_t li = 0; li < sizeof lens / sizeof lens[0]; li++) {
+            const int n = lens[li], np = (n + 127) / 128 * 128;
+            for (int i = 0; i < n; i++) {
+                x[i] = rndf() * 8.0f;
+                if (mode == 1 && i % 5 == 0) x[i] = NAN;                        /* NaN skipped, codes 0 */
+                if (mode == 2 && i == n / 2) x[i] = INFINITY;                   /* amax inf: all zero */
+                if (mode == 3) x[i] = i % 3 ? 0.0f : -0.0f;                     /* amax 0: all zero */
+                if (mode == 4) x[i] = (float)((int)(rnd() % 255) - 127) * 0.5f; /* ties at .5 */
+                if (mode == 5) x[i] = rndf() * 1e-39f;                          /* denormal amax: s = inf */
+                if (mode == 6) x[i] = rndf() * 3e38f;                           /* huge */
+            }
+            const float fr = bn_kernels_scalar.quantize_i8(x, n, np, ref);
+            for (int k = 1; k < nt; k++) {
+                memset(got, 0x55, (size_t)np);
+                const float fg = t[k]->quantize_i8(x, n, np, got);
+                CHECK_MSG(memcmp(&fr, &fg, sizeof fr) == 0, "%s: mode %d n %d: scale %g vs %g", t[k]->isa, mode, n,
+                          (double)fg, (double)fr);
+                CHECK_MSG(memcmp(ref, got, (size_t)np) == 0, "%s: mode %d n %d: codes differ", t[k]->isa, mode, n);
+            }
+        }
+    free(x);
+    free(ref);
+    free(got);
 }
 
 /* ---- float --------------------------------------------------------------- */

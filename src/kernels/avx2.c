@@ -23,6 +23,7 @@
  * the read bandwidth against ~85% for four independent streams).
  */
 #include <immintrin.h>
+#include <math.h>
 
 #include "common.h"
 #include "kernels/kernels.h"
@@ -459,12 +460,56 @@ static void avx2_f16_gemv(int rows, int cols, const uint16_t *W, const float *x,
     }
 }
 
+/* ---- activation quantisation (kernels.h: quantize_i8) --------------------------- */
+
+/* 8 floats times s, rounded half to even, NaN -> 0, clamped to [-128, 127]. */
+static inline __m256i quant_lanes(__m256 x, __m256 s) {
+    const __m256 v = _mm256_mul_ps(x, s);
+    __m256 r = _mm256_round_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    r = _mm256_and_ps(r, _mm256_cmp_ps(v, v, _CMP_ORD_Q));
+    r = _mm256_min_ps(_mm256_max_ps(r, _mm256_set1_ps(-128.0f)), _mm256_set1_ps(127.0f));
+    return _mm256_cvtps_epi32(r);
+}
+
+static inline void store8_i8(int8_t *q, __m256i v) {
+    __m128i p = _mm_packs_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    _mm_storel_epi64((__m128i *)q, _mm_packs_epi16(p, p));
+}
+
+static float avx2_quantize_i8(const float *x, int n, int n_padded, int8_t *q) {
+    const __m256 absmask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const int n8 = n & ~7;
+    float tail[8] = {0}; /* the last n % 8 values, zero-padded: zeros change no maximum */
+    memcpy(tail, x + n8, (size_t)(n - n8) * sizeof(float));
+    __m256 m = _mm256_setzero_ps();
+    /* max_ps returns its second operand when the first is NaN: NaN is skipped */
+    for (int i = 0; i < n8; i += 8) m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(x + i), absmask), m);
+    m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(tail), absmask), m);
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    const float amax = _mm_cvtss_f32(_mm_max_ss(h, _mm_movehdup_ps(h)));
+    if (!(amax > 0.0f) || !isfinite(amax)) {
+        memset(q, 0, (size_t)n_padded);
+        return 0.0f;
+    }
+    const __m256 s = _mm256_set1_ps(127.0f / amax);
+    for (int i = 0; i < n8; i += 8) store8_i8(q + i, quant_lanes(_mm256_loadu_ps(x + i), s));
+    if (n8 < n) {
+        int8_t t8[8];
+        store8_i8(t8, quant_lanes(_mm256_loadu_ps(tail), s));
+        memcpy(q + n8, t8, (size_t)(n - n8));
+    }
+    memset(q + n, 0, (size_t)(n_padded - n));
+    return amax / 127.0f;
+}
+
 const bn_kernels bn_kernels_avx2 = {
     .isa = "avx2",
     .kv = &bn_kv_ops_avx2,
     .i2_gemv = avx2_i2_gemv,
     .i2_gemm = avx2_i2_gemm,
     .q8_0_gemv = avx2_q8_0_gemv,
+    .quantize_i8 = avx2_quantize_i8,
     .f32_gemv = avx2_f32_gemv,
     .f16_gemv = avx2_f16_gemv,
 };
@@ -475,6 +520,7 @@ const bn_kernels bn_kernels_avx2_vnni = {
     .i2_gemv = vnni_i2_gemv,
     .i2_gemm = vnni_i2_gemm,
     .q8_0_gemv = vnni_q8_0_gemv,
+    .quantize_i8 = avx2_quantize_i8,
     .f32_gemv = avx2_f32_gemv,
     .f16_gemv = avx2_f16_gemv,
 };

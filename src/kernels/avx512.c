@@ -21,6 +21,7 @@
  * for cols < 1.39M (code 3 included); the halves are reduced in int64.
  */
 #include <immintrin.h>
+#include <math.h>
 
 #include "common.h"
 #include "kernels/kernels.h"
@@ -371,12 +372,40 @@ static void avx512_f16_gemv(int rows, int cols, const uint16_t *W, const float *
     }
 }
 
+/* ---- activation quantisation (kernels.h: quantize_i8) ---------------------- */
+
+static float avx512_quantize_i8(const float *x, int n, int n_padded, int8_t *q) {
+    const int n16 = n & ~15;
+    const __mmask16 tail = (__mmask16)((1u << (n & 15)) - 1);
+    __m512 m = _mm512_setzero_ps();
+    /* max_ps returns its second operand when the first is NaN: NaN is skipped */
+    for (int i = 0; i < n16; i += 16) m = _mm512_max_ps(_mm512_abs_ps(_mm512_loadu_ps(x + i)), m);
+    m = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(tail, x + n16)), m);
+    const float amax = _mm512_reduce_max_ps(m);
+    if (!(amax > 0.0f) || !isfinite(amax)) {
+        memset(q, 0, (size_t)n_padded);
+        return 0.0f;
+    }
+    const __m512 s = _mm512_set1_ps(127.0f / amax), lo = _mm512_set1_ps(-128.0f), hi = _mm512_set1_ps(127.0f);
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 k = i < n16 ? (__mmask16)0xffff : tail;
+        const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(k, x + i), s);
+        __m512 r = _mm512_roundscale_ps(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        r = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), r); /* NaN -> 0 */
+        r = _mm512_min_ps(_mm512_max_ps(r, lo), hi);
+        _mm_mask_storeu_epi8(q + i, k, _mm512_cvtsepi32_epi8(_mm512_cvtps_epi32(r)));
+    }
+    memset(q + n, 0, (size_t)(n_padded - n));
+    return amax / 127.0f;
+}
+
 const bn_kernels bn_kernels_avx512 = {
     .isa = "avx512",
     .kv = &bn_kv_ops_avx2,
     .i2_gemv = avx512_i2_gemv,
     .i2_gemm = avx512_i2_gemm,
     .q8_0_gemv = avx512_q8_0_gemv,
+    .quantize_i8 = avx512_quantize_i8,
     .f32_gemv = avx512_f32_gemv,
     .f16_gemv = avx512_f16_gemv,
 };

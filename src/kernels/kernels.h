@@ -53,6 +53,12 @@ typedef struct bn_kernels {
     void (*q8_0_gemv)(int rows, int cols, const bn_block_q8_0 *W, const int8_t *xq,
                       const float *xd, float *y);
 
+    /* BitNet b1.58 activation quantisation, per token: amax = max |x[i]| over
+     * the non-NaN values; q[i] = x[i] * (127/amax) rounded half to even and
+     * clamped to [-128, 127] (NaN -> 0), q[n..n_padded) = 0; returns amax/127,
+     * or 0 with every q = 0 when amax is 0 or infinite. Exact: the same bits
+     * on every ISA. */
+    float (*quantize_i8)(const float *x, int n, int n_padded, int8_t *q);
     /* Float GEMV: y[r] = sum_c W[r*cols + c] * x[c]. */
     void (*f32_gemv)(int rows, int cols, const float *W, const float *x, float *y);
     void (*f16_gemv)(int rows, int cols, const uint16_t *W, const float *x, float *y);

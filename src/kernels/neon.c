@@ -22,6 +22,7 @@
 #if defined(__aarch64__)
 
 #include <arm_neon.h>
+#include <math.h>
 
 #include "common.h"
 #include "kernels/kernels.h"
@@ -351,12 +352,56 @@ static void neon_f16_gemv(int rows, int cols, const uint16_t *W, const float *x,
     FLOAT_GEMV(uint16_t, load_f16_lo, fp16_scalar)
 }
 
+/* ---- activation quantisation (kernels.h: quantize_i8) ---------------------- */
+
+/* 8 floats (two vectors) times s, rounded half to even, NaN -> 0, saturated to int8. */
+static inline int8x8_t quant8(float32x4_t a, float32x4_t b, float32x4_t s) {
+    const float32x4_t lo = vdupq_n_f32(-128.0f), hi = vdupq_n_f32(127.0f);
+    float32x4_t va = vmulq_f32(a, s), vb = vmulq_f32(b, s);
+    float32x4_t ra = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(vrndnq_f32(va)), vceqq_f32(va, va)));
+    float32x4_t rb = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(vrndnq_f32(vb)), vceqq_f32(vb, vb)));
+    ra = vminq_f32(vmaxq_f32(ra, lo), hi);
+    rb = vminq_f32(vmaxq_f32(rb, lo), hi);
+    return vqmovn_s16(vcombine_s16(vqmovn_s32(vcvtq_s32_f32(ra)), vqmovn_s32(vcvtq_s32_f32(rb))));
+}
+
+/* max(m, |x|) per lane where |x| > m: false for NaN, so NaN is skipped */
+static inline float32x4_t max_abs_skip_nan(float32x4_t m, float32x4_t x) {
+    const float32x4_t a = vabsq_f32(x);
+    return vbslq_f32(vcgtq_f32(a, m), a, m);
+}
+
+static float neon_quantize_i8(const float *x, int n, int n_padded, int8_t *q) {
+    const int n8 = n & ~7;
+    float tail[8] = {0}; /* the last n % 8 values, zero-padded: zeros change no maximum */
+    memcpy(tail, x + n8, (size_t)(n - n8) * sizeof(float));
+    float32x4_t m = vdupq_n_f32(0.0f);
+    for (int i = 0; i < n8; i += 4) m = max_abs_skip_nan(m, vld1q_f32(x + i));
+    m = max_abs_skip_nan(m, vld1q_f32(tail));
+    m = max_abs_skip_nan(m, vld1q_f32(tail + 4));
+    const float amax = vmaxvq_f32(m);
+    if (!(amax > 0.0f) || !isfinite(amax)) {
+        memset(q, 0, (size_t)n_padded);
+        return 0.0f;
+    }
+    const float32x4_t s = vdupq_n_f32(127.0f / amax);
+    for (int i = 0; i < n8; i += 8) vst1_s8(q + i, quant8(vld1q_f32(x + i), vld1q_f32(x + i + 4), s));
+    if (n8 < n) {
+        int8_t t8[8];
+        vst1_s8(t8, quant8(vld1q_f32(tail), vld1q_f32(tail + 4), s));
+        memcpy(q + n8, t8, (size_t)(n - n8));
+    }
+    memset(q + n, 0, (size_t)(n_padded - n));
+    return amax / 127.0f;
+}
+
 const bn_kernels bn_kernels_neon = {
     .isa = "neon",
     .kv = &bn_kv_ops_neon,
     .i2_gemv = neon_i2_gemv,
     .i2_gemm = neon_i2_gemm,
     .q8_0_gemv = neon_q8_0_gemv,
+    .quantize_i8 = neon_quantize_i8,
     .f32_gemv = neon_f32_gemv,
     .f16_gemv = neon_f16_gemv,
 };
@@ -367,6 +412,7 @@ const bn_kernels bn_kernels_neon_dotprod = {
     .i2_gemv = dot_i2_gemv,
     .i2_gemm = dot_i2_gemm,
     .q8_0_gemv = dot_q8_0_gemv,
+    .quantize_i8 = neon_quantize_i8,
     .f32_gemv = neon_f32_gemv,
     .f16_gemv = neon_f16_gemv,
 };

@@ -4,6 +4,8 @@
  * define the exact result; float kernels define the semantics (SIMD versions
  * may sum in another order). Written for clarity, not speed.
  */
+#include <math.h>
+
 #include "common.h"
 #include "kernels/kernels.h"
 
@@ -53,6 +55,32 @@ static void scalar_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W, const i
     }
 }
 
+/* Compiled with -ffp-contract=off (Makefile): x*s is rounded to float before
+ * the rounding to an integer, as the SIMD versions compute it. */
+static float scalar_quantize_i8(const float *x, int n, int n_padded, int8_t *q) {
+    float amax = 0.0f;
+    for (int i = 0; i < n; i++) {
+        float v = fabsf(x[i]); /* NaN compares false and is skipped, like fmaxf */
+        amax = v > amax ? v : amax;
+    }
+    if (!(amax > 0.0f) || !isfinite(amax)) {
+        memset(q, 0, (size_t)n_padded);
+        return 0.0f;
+    }
+    const float s = 127.0f / amax;
+    /* Round half to even without a libm call: adding and subtracting 1.5*2^23
+     * rounds any |v| < 2^22 to an integer in the current (nearest-even) mode,
+     * exactly as nearbyintf does. |x*s| <= 127 here (or inf for a denormal amax). */
+    const float magic = 12582912.0f;
+    for (int i = 0; i < n; i++) {
+        float v = x[i] * s;
+        v = (v + magic) - magic;
+        q[i] = (int8_t)(v > 127.0f ? 127 : v < -128.0f ? -128 : v == v ? v : 0); /* NaN: 0 */
+    }
+    memset(q + n, 0, (size_t)(n_padded - n));
+    return amax / 127.0f;
+}
+
 static void scalar_f32_gemv(int rows, int cols, const float *W, const float *x, float *y) {
     for (int r = 0; r < rows; r++) {
         const float *row = W + (size_t)r * cols;
@@ -77,6 +105,7 @@ const bn_kernels bn_kernels_scalar = {
     .i2_gemv = scalar_i2_gemv,
     .i2_gemm = scalar_i2_gemm,
     .q8_0_gemv = scalar_q8_0_gemv,
+    .quantize_i8 = scalar_quantize_i8,
     .f32_gemv = scalar_f32_gemv,
     .f16_gemv = scalar_f16_gemv,
 };

@@ -142,32 +142,6 @@ static void run_i2(void *arg, int ith, int nth) {
     }
 }
 
-/* BitNet b1.58 activation quantisation: per-token absmax to int8.
- * Returns the factor that turns the int32 dot product back into the scale
- * of x (absmax / 127). */
-static float quantize_absmax(const float *x, int n, int n_padded, int8_t *q) {
-    float amax = 0.0f;
-    for (int i = 0; i < n; i++) {
-        float v = fabsf(x[i]); /* NaN compares false and is skipped, like fmaxf */
-        amax = v > amax ? v : amax;
-    }
-    if (!(amax > 0.0f) || !isfinite(amax)) {
-        memset(q, 0, (size_t)n_padded);
-        return 0.0f;
-    }
-    const float s = 127.0f / amax;
-    /* Round half to even without a libm call: adding and subtracting 1.5*2^23
-     * rounds any |v| < 2^22 to an integer in the current (nearest-even) mode,
-     * exactly as nearbyintf does. |x*s| <= 127 here. */
-    const float magic = 12582912.0f;
-    for (int i = 0; i < n; i++) {
-        float v = (x[i] * s + magic) - magic;
-        q[i] = (int8_t)(v > 127.0f ? 127 : v < -128.0f ? -128 : v == v ? v : 0); /* NaN: skipped, as above */
-    }
-    memset(q + n, 0, (size_t)(n_padded - n));
-    return amax / 127.0f;
-}
-
 /* Activation quantisation of tokens r0..r1-1 (per token, so the pool may
  * split a prompt's tokens over its threads). */
 static void quantize_i2_rows(void *arg, int r0, int r1) {
@@ -182,7 +156,7 @@ static void quantize_i2_rows(void *arg, int r0, int r1) {
             ctx->ak_act[t] = bn_ak42_quantize(xt, W->cols, q);
             memset(q + W->cols, 0, (size_t)(cp - W->cols));
         } else {
-            ctx->xq_f[t] = quantize_absmax(xt, W->cols, cp, q);
+            ctx->xq_f[t] = ctx->kern->quantize_i8(xt, W->cols, cp, q); /* absmax/127 */
         }
     }
 }
