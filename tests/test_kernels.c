@@ -84,7 +84,7 @@ TEST(kernels_dispatch) {
     CHECK(bn_kernels_by_name(NULL) == NULL);
     for (int i = 0; i < n; i++) {
         const bn_kernels *k = t[i];
-        CHECK(k->i2_gemv && k->i2_gemm && k->q8_0_gemv && k->quantize_i8 && k->f32_gemv && k->f16_gemv && k->kv);
+        CHECK(k->i2_gemv && k->i2_gemm && k->q8_0_gemv && k->quantize_i8 && k->q4_k_gemv && k->q6_k_gemv && k->f32_gemv && k->f16_gemv && k->kv);
         /* every listed table is reachable by a name */
         CHECK(bn_kernels_by_name(k->isa) != NULL);
         CHECK(bn_kernels_resolve(k->isa) != NULL);
@@ -421,6 +421,73 @@ TEST(kernels_quantize_i8_vs_scalar) {
     free(x);
     free(ref);
     free(got);
+}
+
+/* ---- K-quants with Q8_K activations ---------------------------------------- */
+
+/* Random K-quant rows: random bytes, the f16 scales (d, and Q4_K's dmin) set to
+ * small finite values. */
+static void random_k_rows(int q6, int rows, int cols, uint8_t *W) {
+    const int bb = q6 ? BN_Q6_K_BYTES : BN_Q4_K_BYTES, nb = rows * cols / BN_QK_K;
+    for (int i = 0; i < nb * bb; i++) W[i] = (uint8_t)rnd();
+    for (int b = 0; b < nb; b++) {
+        uint8_t *blk = W + (size_t)b * bb;
+        const uint16_t d = bn_fp32_to_fp16(0.001f + 0.01f * (rndf() + 1.0f)), dm = bn_fp32_to_fp16(0.002f * (rndf() + 1.0f));
+        memcpy(blk + (q6 ? 208 : 0), &d, 2);
+        if (!q6) memcpy(blk + 2, &dm, 2);
+    }
+}
+
+/* The scalar K-quant GEMVs against the float dot product of the dequantised
+ * weights (quants.c, itself checked against the format description in
+ * test_quants.c) and the dequantised Q8_K activations, in double; then every
+ * ISA bit-exact against the scalar one on odd row counts. */
+TEST(kernels_k_quant_gemv_vs_scalar) {
+    static const int rows_list[] = {1, 2, 3, 5, 8, 17, 64};
+    static const int cols_list[] = {256, 512, 2560};
+    const bn_kernels *t[8];
+    const int nt = bn_kernels_list(t, 8);
+    rng_seed(23);
+    for (int q6 = 0; q6 < 2; q6++)
+        for (size_t ci = 0; ci < sizeof cols_list / sizeof cols_list[0]; ci++)
+            for (size_t ri = 0; ri < sizeof rows_list / sizeof rows_list[0]; ri++) {
+                const int rows = rows_list[ri], cols = cols_list[ci], nb = cols / BN_QK_K;
+                const int bb = q6 ? BN_Q6_K_BYTES : BN_Q4_K_BYTES;
+                uint8_t *W = malloc((size_t)rows * nb * bb);
+                float *x = malloc(cols * sizeof *x), *xd = malloc(nb * sizeof *xd), *row = malloc(cols * sizeof *row);
+                float *ref = malloc(rows * sizeof *ref), *y = malloc(rows * sizeof *y);
+                int8_t *xq = malloc(cols);
+                int16_t *bs = malloc(cols / 16 * sizeof *bs);
+                REQUIRE(W && x && xd && row && ref && y && xq && bs);
+                random_k_rows(q6, rows, cols, W);
+                for (int i = 0; i < cols; i++) x[i] = rndf() * (i % 7 == 0 ? 4.0f : 1.0f);
+                bn_quantize_q8_k_act(&bn_kernels_scalar, x, cols, xq, xd, bs);
+                for (int g = 0; g < cols / 16; g++) { /* bsums as the description says */
+                    int s = 0;
+                    for (int i = 0; i < 16; i++) s += xq[g * 16 + i];
+                    CHECK_EQ_INT(bs[g], s);
+                }
+                const bn_quant_traits *qt = bn_quant_get(q6 ? BN_QUANT_Q6_K : BN_QUANT_Q4_K);
+                (q6 ? bn_kernels_scalar.q6_k_gemv : bn_kernels_scalar.q4_k_gemv)(rows, cols, W, xq, xd, bs, ref);
+                for (int r = 0; r < rows; r++) {
+                    bn_dequant_row(q6 ? BN_QUANT_Q6_K : BN_QUANT_Q4_K, W + (size_t)r * nb * bb, cols, row);
+                    double want = 0, mag = 0;
+                    for (int i = 0; i < cols; i++) {
+                        const double v = (double)row[i] * ((double)xq[i] * xd[i / BN_QK_K]);
+                        want += v;
+                        mag += fabs(v);
+                    }
+                    CHECK_MSG(fabs(ref[r] - want) <= 1e-5 * mag + 1e-6, "%s scalar %dx%d row %d: %.9g vs %.9g", qt->name,
+                              rows, cols, r, (double)ref[r], want);
+                }
+                for (int k = 1; k < nt; k++) {
+                    memset(y, 0xff, rows * sizeof *y);
+                    (q6 ? t[k]->q6_k_gemv : t[k]->q4_k_gemv)(rows, cols, W, xq, xd, bs, y);
+                    CHECK_MSG(memcmp(y, ref, rows * sizeof *y) == 0, "%s %s %dx%d: not the scalar's bits", qt->name,
+                              t[k]->isa, rows, cols);
+                }
+                free(W), free(x), free(xd), free(row), free(ref), free(y), free(xq), free(bs);
+            }
 }
 
 /* ---- float --------------------------------------------------------------- */

@@ -272,8 +272,11 @@ TEST(peer_embed_qwen3_normalised_equal_across_isas_and_threads) {
 }
 
 /* Our writers keep every family: each peer fixture written back as GGUF by
- * convert (TQ2_0) and as safetensors (Hugging Face names from the architecture
- * table: q/k norms, gemma3's renamed norms) computes the same logits. */
+ * convert (TQ2_0, the embedding/classifier kept as stored, e.g. Q6_K) computes
+ * the same logits as the original; written as safetensors (Hugging Face names
+ * from the architecture table: q/k norms, gemma3's renamed norms), whose heads
+ * are floats, the same logits as a GGUF copy with --head-type f32 (a K-quant
+ * head multiplies Q8_K activations, a float head float ones). */
 
 static float *fixture_logits(const char *path, const char *tokenizer, int *vocab) {
     bitnet_model_params mp = bitnet_model_default_params();
@@ -299,32 +302,40 @@ TEST(peer_families_round_trip_through_our_writers) {
     static const char *const models[] = {"llama-tq2_0", "bitnet-tq1_0", "qwen3-tq2_0", "gemma3-tq2_0", "bitnet-b1.58-i2_s"};
     if (!bn_test_shared("peer-fixtures/llama-tq2_0.gguf")) SKIP("../shared/peer-fixtures not present");
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
-        char rel[128], src[1024], gg[512], st[512], cmd[2048];
+        char rel[128], src[1024], gg[512], gf[512], st[512], cmd[2048];
         snprintf(rel, sizeof rel, "peer-fixtures/%s.gguf", models[i]);
         snprintf(src, sizeof src, "%s", bn_test_shared(rel));
         snprintf(gg, sizeof gg, "%s", bn_test_tmp(".gguf"));
+        snprintf(gf, sizeof gf, "%s", bn_test_tmp(".gguf"));
         snprintf(st, sizeof st, "%s", bn_test_tmp(".safetensors"));
-        int status = -1, v0 = 0, v1 = 0, v2 = 0;
+        int status = -1, v0 = 0, v1 = 0, v2 = 0, v3 = 0;
         snprintf(cmd, sizeof cmd, "convert %s -o %s --type tq2_0 2>&1", src, gg);
         free(bn_test_run_tool(cmd, NULL, &status));
         CHECK_MSG(status == 0, "%s: convert failed", models[i]);
+        snprintf(cmd, sizeof cmd, "convert %s -o %s --type tq2_0 --head-type f32 2>&1", src, gf);
+        free(bn_test_run_tool(cmd, NULL, &status));
+        CHECK_MSG(status == 0, "%s: convert --head-type f32 failed", models[i]);
         bitnet_model *m = NULL;
         REQUIRE(bitnet_model_load(src, NULL, &m) == BITNET_OK);
         CHECK_MSG(bn_safetensors_write_model(m, st) == BITNET_OK, "%s: %s", models[i], bitnet_last_error());
         bitnet_model_free(m);
         float *a = fixture_logits(src, NULL, &v0), *b = fixture_logits(gg, NULL, &v1), *c = fixture_logits(st, src, &v2);
-        CHECK_MSG(a && b && c && v0 == v1 && v0 == v2, "%s: %s", models[i], bitnet_last_error());
+        float *f = fixture_logits(gf, NULL, &v3);
+        CHECK_MSG(a && b && c && f && v0 == v1 && v0 == v2 && v0 == v3, "%s: %s", models[i], bitnet_last_error());
         double db = 0, dc = 0;
-        for (size_t k = 0; a && b && c && k < (size_t)6 * v0; k++) {
-            const double x = fabs((double)a[k] - b[k]), y = fabs((double)a[k] - c[k]);
+        for (size_t k = 0; a && b && c && f && k < (size_t)6 * v0; k++) {
+            const double x = fabs((double)a[k] - b[k]), y = fabs((double)f[k] - c[k]);
             if (x > db) db = x;
             if (y > dc) dc = y;
         }
-        CHECK_MSG(db <= 1e-4 && dc <= 1e-4, "%s: GGUF copy differs by %g, safetensors copy by %g", models[i], db, dc);
+        CHECK_MSG(db <= 1e-4 && dc <= 1e-4, "%s: GGUF copy differs by %g, safetensors copy (vs float head) by %g",
+                  models[i], db, dc);
         free(a);
         free(b);
         free(c);
+        free(f);
         unlink(gg);
+        unlink(gf);
         unlink(st);
     }
 }

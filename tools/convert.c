@@ -19,15 +19,17 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: convert IN -o OUT.gguf [--type tq2_0|tq1_0|i2_s|f16|f32] [--head-type f32|f16|q8_0]\n"
+            "usage: convert IN -o OUT.gguf [--type tq2_0|tq1_0|i2_s|f16|f32] [--head-type keep|f32|f16|q8_0]\n"
             "               [--tokenizer tokenizer.bin]\n"
             "       convert IN OUT.gguf [TYPE]   (llama-quantize's form, TYPE as above in any case)\n"
             "Converts a model (ak42, GGUF or safetensors) to GGUF. Ternary linears are stored packed\n"
             "(default i2_s); the linears of a float model are f32, or f16 with --type f16;\n"
-            "norms are f32, embedding/classifier f32 unless --head-type. The vocabulary is embedded.\n"
+            "norms are f32, embedding/classifier as the input stores them unless --head-type.\n"
+            "The vocabulary is embedded.\n"
             "  -o FILE        output GGUF (written atomically)\n"
             "  --type T       layout of the ternary linear layers (default i2_s)\n"
-            "  --head-type T  token embedding and classifier: f32 (default), f16 or q8_0\n"
+            "  --head-type T  token embedding and classifier: keep (default: as stored, e.g. the\n"
+            "                 Q6_K of a llama.cpp file or the f32 of ak42), f32, f16 or q8_0\n"
             "                 (also --token-embedding-type, --output-tensor-type)\n"
             "                 (8-bit head: less memory read per token; docs/perplexity.md has its cost)\n"
             "  --tokenizer F  vocabulary for inputs without one: llama2.c tokenizer.bin (ak42,\n"
@@ -73,7 +75,6 @@ int main(int argc, char **argv) {
     const char *in = NULL, *out = NULL, *tokenizer = NULL, *synthetic = NULL, *vocab = NULL, *pos_type = NULL;
     bn_write_params wp = bn_write_default_params();
     wp.linear_type = "i2_s";
-    wp.head_type = "f32";
     bn_synthetic_shape custom = {"custom", 0, 0, 0, 0, 0, 0, 2048, 10000.0f};
     char lower[16]; /* the positional TYPE in lower case (llama-quantize writes TQ2_0) */
     for (int i = 1; i < argc; i++) {
@@ -92,7 +93,7 @@ int main(int argc, char **argv) {
             if (!bn_write_linear_type_ok(wp.linear_type = argv[++i])) { fprintf(stderr, "convert: unknown --type '%s' (tq2_0, tq1_0, i2_s, f16, f32)\n", argv[i]); return 2; }
         } else if ((!strcmp(argv[i], "--head-type") || !strcmp(argv[i], "--token-embedding-type") ||
                     !strcmp(argv[i], "--output-tensor-type")) && i + 1 < argc) { /* llama-quantize's names too */
-            if (!bn_write_head_type_ok(wp.head_type = argv[++i])) { fprintf(stderr, "convert: unknown --head-type '%s' (f32, f16, q8_0)\n", argv[i]); return 2; }
+            if (!bn_write_head_type_ok(wp.head_type = argv[++i])) { fprintf(stderr, "convert: unknown --head-type '%s' (keep, f32, f16, q8_0)\n", argv[i]); return 2; }
         } else if (argv[i][0] == '-') { fprintf(stderr, "convert: unknown option '%s' (see --help)\n", argv[i]); return 2; }
         else if (!in) in = argv[i];
         else if (!out) out = argv[i]; /* llama-quantize's positional form: IN OUT TYPE */

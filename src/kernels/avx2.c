@@ -460,6 +460,90 @@ static void avx2_f16_gemv(int rows, int cols, const uint16_t *W, const float *x,
     }
 }
 
+/* ---- K-quants with Q8_K activations (kernels.h: q4_k_gemv, q6_k_gemv) ------------
+ * One row at a time, its blocks in order: each block's integer dot product in
+ * int32 lanes (maddubs: unsigned 4/6-bit weights times int8 activations, then
+ * madd with the sub-block scales), one horizontal sum, then the same fmaf as
+ * the scalar reference. Also the AVX-512 table's (avx512.c). */
+
+static inline float f16_load(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return fp16_scalar(h);
+}
+
+/* Two 16-bit scales: a for the low 128-bit lane, b for the high one. */
+static inline __m256i lane_scales(int a, int b) { return _mm256_set_m128i(_mm_set1_epi16((short)b), _mm_set1_epi16((short)a)); }
+
+void bn_avx2_q4_k_gemv(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd, const int16_t *bsums,
+                       float *y) {
+    const int nb = cols / BN_QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int r = 0; r < rows; r++) {
+        float sum = 0.0f;
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *blk = W + ((size_t)r * nb + b) * BN_Q4_K_BYTES, *q = blk + 16;
+            const int8_t *x = xq + (size_t)b * BN_QK_K;
+            const int16_t *bs = bsums + (size_t)b * 16;
+            int sc[8], m[8];
+            int32_t msum = 0;
+            for (int j = 0; j < 8; j++) {
+                bn_k4_scale_min(j, blk + 4, &sc[j], &m[j]);
+                msum += m[j] * (bs[2 * j] + bs[2 * j + 1]);
+            }
+            __m256i acc = _mm256_setzero_si256();
+            for (int j = 0; j < 4; j++) { /* 32 bytes: sub-block 2j in the low nibbles, 2j+1 in the high */
+                const __m256i qv = _mm256_loadu_si256((const __m256i *)(q + 32 * j));
+                const __m256i lo = _mm256_and_si256(qv, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+                const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x + 64 * j)));
+                const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 64 * j + 32)));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, _mm256_set1_epi16((short)sc[2 * j])));
+                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, _mm256_set1_epi16((short)sc[2 * j + 1])));
+            }
+            sum = fmaf(f16_load(blk) * xd[b], (float)hsum_epi32(acc), sum);
+            sum = fmaf(-(f16_load(blk + 2) * xd[b]), (float)msum, sum);
+        }
+        y[r] = sum;
+    }
+}
+
+void bn_avx2_q6_k_gemv(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd, const int16_t *bsums,
+                       float *y) {
+    const int nb = cols / BN_QK_K;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    for (int r = 0; r < rows; r++) {
+        float sum = 0.0f;
+        for (int b = 0; b < nb; b++) {
+            const uint8_t *blk = W + ((size_t)r * nb + b) * BN_Q6_K_BYTES;
+            const int8_t *sc = (const int8_t *)(blk + 192), *x = xq + (size_t)b * BN_QK_K;
+            /* the -32 offset: 32 * sum_g sc[g] * bsums[g], from 16-bit lanes */
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+            const __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)(bsums + (size_t)b * 16)));
+            __m256i acc = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 5));
+            for (int h = 0; h < 2; h++) {
+                const uint8_t *ql = blk + 64 * h, *qh = blk + 128 + 32 * h;
+                const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+                const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+                __m256i q[4];
+                q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+                q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+                q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+                q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+                for (int k = 0; k < 4; k++) { /* values 32k..32k+31: groups 8h+2k (low lane) and +1 (high) */
+                    const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * k)));
+                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, lane_scales(sc[8 * h + 2 * k], sc[8 * h + 2 * k + 1])));
+                }
+            }
+            sum = fmaf(f16_load(blk + 208) * xd[b], (float)hsum_epi32(acc), sum);
+        }
+        y[r] = sum;
+    }
+}
+
 /* ---- activation quantisation (kernels.h: quantize_i8) --------------------------- */
 
 /* 8 floats times s, rounded half to even, NaN -> 0, clamped to [-128, 127]. */
@@ -510,6 +594,8 @@ const bn_kernels bn_kernels_avx2 = {
     .i2_gemm = avx2_i2_gemm,
     .q8_0_gemv = avx2_q8_0_gemv,
     .quantize_i8 = avx2_quantize_i8,
+    .q4_k_gemv = bn_avx2_q4_k_gemv,
+    .q6_k_gemv = bn_avx2_q6_k_gemv,
     .f32_gemv = avx2_f32_gemv,
     .f16_gemv = avx2_f16_gemv,
 };
@@ -521,6 +607,8 @@ const bn_kernels bn_kernels_avx2_vnni = {
     .i2_gemm = vnni_i2_gemm,
     .q8_0_gemv = vnni_q8_0_gemv,
     .quantize_i8 = avx2_quantize_i8,
+    .q4_k_gemv = bn_avx2_q4_k_gemv,
+    .q6_k_gemv = bn_avx2_q6_k_gemv,
     .f32_gemv = avx2_f32_gemv,
     .f16_gemv = avx2_f16_gemv,
 };

@@ -372,6 +372,12 @@ static void avx512_f16_gemv(int rows, int cols, const uint16_t *W, const float *
     }
 }
 
+/* ---- K-quants: avx2.c's kernels (their blocks are 256-bit shaped) ---------- */
+void bn_avx2_q4_k_gemv(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd, const int16_t *bsums,
+                       float *y);
+void bn_avx2_q6_k_gemv(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd, const int16_t *bsums,
+                       float *y);
+
 /* ---- activation quantisation (kernels.h: quantize_i8) ---------------------- */
 
 static float avx512_quantize_i8(const float *x, int n, int n_padded, int8_t *q) {
@@ -406,6 +412,8 @@ const bn_kernels bn_kernels_avx512 = {
     .i2_gemm = avx512_i2_gemm,
     .q8_0_gemv = avx512_q8_0_gemv,
     .quantize_i8 = avx512_quantize_i8,
+    .q4_k_gemv = bn_avx2_q4_k_gemv,
+    .q6_k_gemv = bn_avx2_q6_k_gemv,
     .f32_gemv = avx512_f32_gemv,
     .f16_gemv = avx512_f16_gemv,
 };

@@ -53,6 +53,17 @@ typedef struct bn_kernels {
     void (*q8_0_gemv)(int rows, int cols, const bn_block_q8_0 *W, const int8_t *xq,
                       const float *xd, float *y);
 
+    /* K-quant GEMVs (embeddings and heads of llama.cpp's files) with Q8_K
+     * activations (bn_quantize_q8_k_act), as llama.cpp multiplies them. W is
+     * `rows` rows of cols/256 Q4_K (144-byte) or Q6_K (210-byte) blocks. Per
+     * block b the integer dot product isum_b is exact; the row's sum runs over
+     * the blocks in order: y = fmaf(d_w * xd[b], isum_b, y) (Q4_K also
+     * y = fmaf(-(dmin_w * xd[b]), msum_b, y) for its minimums), so every ISA
+     * gives the same bits. */
+    void (*q4_k_gemv)(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd,
+                      const int16_t *bsums, float *y);
+    void (*q6_k_gemv)(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd,
+                      const int16_t *bsums, float *y);
     /* BitNet b1.58 activation quantisation, per token: amax = max |x[i]| over
      * the non-NaN values; q[i] = x[i] * (127/amax) rounded half to even and
      * clamped to [-128, 127] (NaN -> 0), q[n..n_padded) = 0; returns amax/127,
@@ -127,6 +138,25 @@ typedef struct {
 const bn_quant_traits *bn_quant_get(bn_quant q);
 /* y[0..cols) from one row of cols values (cols a multiple of the block size). */
 void bn_dequant_row(bn_quant q, const void *row, int cols, float *y);
+
+/* Q8_K activations for the K-quant GEMVs: per 256 values (n a multiple of
+ * 256) the quantize_i8 of kernel table k (xd[b] = amax/127, values in
+ * [-127, 127]), and bsums[g] = the sum of the g-th 16 values. */
+void bn_quantize_q8_k_act(const struct bn_kernels *k, const float *x, int n, int8_t *xq, float *xd, int16_t *bsums);
+#define BN_Q4_K_BYTES 144
+#define BN_Q6_K_BYTES 210
+
+/* The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block's 12
+ * scale bytes q (ggml's get_scale_min_k4). */
+static inline void bn_k4_scale_min(int j, const uint8_t *q, int *d, int *m) {
+    if (j < 4) {
+        *d = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *d = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
 
 /* Quantises x (n floats) to Q8_0 activations: xq int8 and xd per-32 scales. */
 void bn_quantize_q8_0_act(const float *x, int n, int8_t *xq, float *xd);

@@ -33,17 +33,6 @@ static void deq_q5_0(const uint8_t *b, float *y) {
     }
 }
 
-/* The 6-bit scale and min of sub-block j of a Q4_K/Q5_K block (get_scale_min_k4). */
-static void scale_min_k4(int j, const uint8_t *q, int *d, int *m) {
-    if (j < 4) {
-        *d = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *d = (q[j + 4] & 0x0F) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 /* Q4_K: {f16 d; f16 dmin; u8 scales[12]; u8 qs[128]}: 8 sub-blocks of 32,
  * x = d * sc * q - dmin * m */
 static void deq_q4_K(const uint8_t *b, float *y) {
@@ -51,9 +40,9 @@ static void deq_q4_K(const uint8_t *b, float *y) {
     const uint8_t *sc = b + 4, *q = b + 16;
     for (int j = 0, is = 0; j < BN_QK_K; j += 64, is += 2, q += 32) {
         int s, m;
-        scale_min_k4(is, sc, &s, &m);
+        bn_k4_scale_min(is, sc, &s, &m);
         const float d1 = d * (float)s, m1 = dmin * (float)m;
-        scale_min_k4(is + 1, sc, &s, &m);
+        bn_k4_scale_min(is + 1, sc, &s, &m);
         const float d2 = d * (float)s, m2 = dmin * (float)m;
         for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] & 0x0F) - m1;
         for (int l = 0; l < 32; l++) *y++ = d2 * (float)(q[l] >> 4) - m2;
@@ -67,9 +56,9 @@ static void deq_q5_K(const uint8_t *b, float *y) {
     uint8_t u1 = 1, u2 = 2;
     for (int j = 0, is = 0; j < BN_QK_K; j += 64, is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
         int s, m;
-        scale_min_k4(is, sc, &s, &m);
+        bn_k4_scale_min(is, sc, &s, &m);
         const float d1 = d * (float)s, m1 = dmin * (float)m;
-        scale_min_k4(is + 1, sc, &s, &m);
+        bn_k4_scale_min(is + 1, sc, &s, &m);
         const float d2 = d * (float)s, m2 = dmin * (float)m;
         for (int l = 0; l < 32; l++) *y++ = d1 * (float)((ql[l] & 0x0F) + (qh[l] & u1 ? 16 : 0)) - m1;
         for (int l = 0; l < 32; l++) *y++ = d2 * (float)((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
@@ -126,4 +115,17 @@ void bn_dequant_row(bn_quant q, const void *row, int cols, float *y) {
     const uint8_t *b = row;
     BN_ASSERT(cols % (int)t->block_elems == 0);
     for (int i = 0; i < cols; i += (int)t->block_elems, b += t->block_bytes) t->dequant_block(b, y + i);
+}
+
+void bn_quantize_q8_k_act(const bn_kernels *k, const float *x, int n, int8_t *xq, float *xd, int16_t *bsums) {
+    BN_ASSERT(n % BN_QK_K == 0);
+    for (int b = 0; b < n / BN_QK_K; b++) {
+        const int8_t *q = xq + (size_t)b * BN_QK_K;
+        xd[b] = k->quantize_i8(x + (size_t)b * BN_QK_K, BN_QK_K, BN_QK_K, xq + (size_t)b * BN_QK_K);
+        for (int g = 0; g < BN_QK_K / 16; g++) {
+            int s = 0;
+            for (int i = 0; i < 16; i++) s += q[g * 16 + i];
+            bsums[b * (BN_QK_K / 16) + g] = (int16_t)s;
+        }
+    }
 }

@@ -89,6 +89,7 @@ static void layout(bitnet_context *ctx, carver *c) {
     ctx->xq_f = carve(c, B * (ctx->max_cols / BN_Q8_BLOCK + 1) * sizeof(float));
     ctx->acc = carve(c, B * ctx->max_rows * sizeof(int32_t));
     if (ctx->has_quant) ctx->deq_row = carve(c, (size_t)nth * ctx->max_cols * sizeof(float));
+    if (ctx->has_quant) ctx->xq_bsum = carve(c, B * (ctx->max_cols / 16) * sizeof(int16_t));
 }
 
 /* KV cache type when the caller asks for the default (docs/kv-cache.md):

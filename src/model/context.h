@@ -89,6 +89,7 @@ struct bitnet_context {
     float *moe_in;      /* [B][dim]                      */
     float *moe_out;     /* [B][n_expert_used][dim]       */
     float *deq_row; /* [n_threads][max_cols] a dequantised row of a BN_W_QUANT matrix, or NULL */
+    int16_t *xq_bsum; /* [B][max_cols/16] Q8_K group sums for the K-quant kernels, or NULL */
     int has_quant;  /* the model has a BN_W_QUANT matrix */
 };
 

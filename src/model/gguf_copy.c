@@ -74,8 +74,35 @@ static bitnet_status add_f32(gguf_writer *w, bn_keep_list *k, const char *name, 
 /* Writes a float matrix (any compute type) as f32, or as f16 when `f16` is set. */
 /* A float (or Q8_0) matrix re-encoded as type: F32, F16, or Q8_0 (rows that
  * are not a multiple of 32 stay F32, with a warning). */
+/* The GGUF type of a block-quantised matrix as it is stored. */
+static bn_tensor_type quant_tensor_type(bn_quant q) {
+    switch (q) {
+    case BN_QUANT_Q4_0: return BN_TT_Q4_0;
+    case BN_QUANT_Q5_0: return BN_TT_Q5_0;
+    case BN_QUANT_Q8_0: return BN_TT_Q8_0;
+    case BN_QUANT_Q4_K: return BN_TT_Q4_K;
+    case BN_QUANT_Q5_K: return BN_TT_Q5_K;
+    case BN_QUANT_Q6_K: return BN_TT_Q6_K;
+    case BN_QUANT_BF16: return BN_TT_BF16;
+    default: return BN_TT_UNKNOWN;
+    }
+}
+
+/* type BN_TT_COUNT: as m stores it, its bytes copied (f32, f16, q8_0 and the
+ * block formats: a Q6_K embedding stays Q6_K, computed as before). */
 static bitnet_status add_float_matrix(gguf_writer *w, bn_keep_list *k, const char *name, const bn_matrix *m,
                                       bn_tensor_type type) {
+    if (type == BN_TT_COUNT) {
+        uint64_t ne[2] = {(uint64_t)m->cols, (uint64_t)m->rows};
+        const bn_tensor_type t = m->type == BN_W_F32 ? BN_TT_F32 : m->type == BN_W_F16 ? BN_TT_F16
+                               : m->type == BN_W_Q8_0 ? BN_TT_Q8_0 : m->type == BN_W_QUANT ? quant_tensor_type(m->quant)
+                                                                                             : BN_TT_UNKNOWN;
+        if (t != BN_TT_UNKNOWN) {
+            gguf_writer_add_tensor(w, name, 2, ne, t, m->data, (uint64_t)m->rows * bn_matrix_row_bytes(m));
+            return BITNET_OK;
+        }
+        type = BN_TT_F32; /* a ternary embedding: as floats */
+    }
     const size_t n = (size_t)m->rows * m->cols;
     float *row = bn_keep(k, n * sizeof(float));
     if (!row) return oom(name);

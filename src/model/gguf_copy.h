@@ -39,7 +39,8 @@ bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *n
 
 /* Writes m as GGUF: metadata, vocabulary, f32 norms, ternary linears in
  * layout `ternary_type` (float models: f32, or f16 when ternary_type is f16),
- * the token embedding and classifier as head_type (f32, f16 or q8_0).
+ * the token embedding and classifier as head_type (f32, f16 or q8_0, or
+ * BN_TT_COUNT: as m stores them, bytes copied).
  * layers[i] (i < n_layers) is the layer of m that becomes blk.i;
  * layers == NULL writes all of m's layers. */
 bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int n_layers, bn_tensor_type ternary_type,

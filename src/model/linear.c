@@ -58,7 +58,30 @@ static void run_float(void *arg, int ith, int nth) {
     }
 }
 
-/* Block-quantised float formats (Q4_K, Q6_K, ...): each row is dequantised
+/* Q4_K and Q6_K (the embeddings and heads of llama.cpp's files): their own
+ * kernels with Q8_K activations, as llama.cpp computes them. */
+static int has_k_kernel(const bn_matrix *W) { return W->quant == BN_QUANT_Q4_K || W->quant == BN_QUANT_Q6_K; }
+
+static void run_kq(void *arg, int ith, int nth) {
+    linear_job *j = arg;
+    const bn_matrix *W = j->W;
+    bitnet_context *ctx = j->ctx;
+    const size_t row_bytes = bn_quant_row_bytes(W);
+    const int nbk = W->cols / BN_QK_K, ng = W->cols / 16;
+    void (*gemv)(int, int, const uint8_t *, const int8_t *, const float *, const int16_t *, float *) =
+        W->quant == BN_QUANT_Q6_K ? ctx->kern->q6_k_gemv : ctx->kern->q4_k_gemv;
+    int r0, r1;
+    thread_rows(W->rows, ith, nth, &r0, &r1);
+    const int tile = row_tile(j->n, r0, r1);
+    for (int rb = r0; rb < r1; rb += tile) {
+        const int re = BN_MIN(r1, rb + tile);
+        for (int t = 0; t < j->n; t++)
+            gemv(re - rb, W->cols, (const uint8_t *)W->data + (size_t)rb * row_bytes, ctx->xq + (size_t)t * ctx->max_cols,
+                 ctx->xq_f + (size_t)t * nbk, ctx->xq_bsum + (size_t)t * ng, j->y + (size_t)t * W->rows + rb);
+    }
+}
+
+/* The other block-quantised float formats (Q4_0, Q5_0, Q5_K, BF16): each row is dequantised
  * once into this thread's scratch and multiplied with every token, so the
  * weights are read once per batch as for the other types. */
 static void run_quant(void *arg, int ith, int nth) {
@@ -161,6 +184,15 @@ static void quantize_i2_rows(void *arg, int r0, int r1) {
     }
 }
 
+static void quantize_q8k_rows(void *arg, int r0, int r1) {
+    const linear_job *j = arg;
+    const int cols = j->W->cols;
+    bitnet_context *ctx = j->ctx;
+    for (int t = r0; t < r1; t++)
+        bn_quantize_q8_k_act(ctx->kern, j->x + (size_t)t * cols, cols, ctx->xq + (size_t)t * ctx->max_cols,
+                             ctx->xq_f + (size_t)t * (cols / BN_QK_K), ctx->xq_bsum + (size_t)t * (cols / 16));
+}
+
 static void quantize_q8_rows(void *arg, int r0, int r1) {
     const linear_job *j = arg;
     const int cols = j->W->cols, nb = cols / BN_Q8_BLOCK;
@@ -194,7 +226,12 @@ void bn_linear_ex(bitnet_context *ctx, const bn_matrix *W, const float *x, int n
         run(ctx, run_float, &job);
         break;
     case BN_W_QUANT:
-        run(ctx, run_quant, &job);
+        if (has_k_kernel(W)) {
+            bn_pool_rows(ctx->pool, n, W->cols, quantize_q8k_rows, &job);
+            run(ctx, run_kq, &job);
+        } else {
+            run(ctx, run_quant, &job);
+        }
         break;
     case BN_W_Q8_0:
         bn_pool_rows(ctx->pool, n, W->cols, quantize_q8_rows, &job);

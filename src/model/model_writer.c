@@ -14,6 +14,7 @@ static const struct {
 } layouts[] = {
     {"i2_s", BN_TT_I2_S, 0}, {"tq2_0", BN_TT_TQ2_0, 0}, {"tq1_0", BN_TT_TQ1_0, 0},
     {"f16", BN_TT_F16, 1},   {"f32", BN_TT_F32, 1},     {"q8_0", BN_TT_Q8_0, 2},
+    {"keep", BN_TT_COUNT, 2}, /* as the input stores them */
 };
 
 int bn_layout_by_name(const char *name, int head, bn_tensor_type *t) {
@@ -45,7 +46,7 @@ bitnet_status bn_model_write_check(const bitnet_model *m, const bn_write_params 
     if (p->linear_type && !bn_write_linear_type_ok(p->linear_type))
         return bn_error(BITNET_ERR_ARG, "unknown linear layout '%s' (i2_s, tq2_0, tq1_0, f16, f32)", p->linear_type);
     if (p->head_type && !bn_write_head_type_ok(p->head_type))
-        return bn_error(BITNET_ERR_ARG, "unknown head layout '%s' (f32, f16, q8_0)", p->head_type);
+        return bn_error(BITNET_ERR_ARG, "unknown head layout '%s' (keep, f32, f16, q8_0)", p->head_type);
     if (p->safetensors && !m->arch->hf_name)
         return bn_error(BITNET_ERR_UNSUPPORTED, "architecture %s has no Hugging Face form here; write GGUF instead",
                         m->arch->name);
@@ -74,7 +75,7 @@ bitnet_status bn_model_write(const bitnet_model *m, const bn_write_params *p, co
             layers[n] = m->layers[l];
             kept[n++] = l;
         }
-    bn_tensor_type linear = BN_TT_I2_S, head = BN_TT_F32;
+    bn_tensor_type linear = BN_TT_I2_S, head = BN_TT_COUNT; /* head: as stored unless asked */
     bn_layout_by_name(p->linear_type, 0, &linear);
     bn_layout_by_name(p->head_type, 1, &head);
     if (n < 1) {

@@ -18,8 +18,9 @@ typedef struct {
      * is copied tensor by tensor, byte for byte; anything else is written as
      * i2_s. */
     const char *linear_type;
-    /* Token embedding and classifier: "f32", "f16" or "q8_0"; NULL = f32.
-     * Ignored when a GGUF input is copied. */
+    /* Token embedding and classifier: "f32", "f16" or "q8_0", or "keep" (=
+     * NULL): as the input stores them, bytes copied (f32, f16, q8_0, or a
+     * llama.cpp file's Q6_K/Q4_K/...). Ignored when a GGUF input is copied. */
     const char *head_type;
     /* NULL, or one flag per layer of the model: 1 = leave that layer out; the
      * others are renumbered blk.0 .. blk.N-1. */
