@@ -343,3 +343,54 @@ TEST(quants_tq_block_scales_applied) {
     unlink(path);
     unlink(copy);
 }
+
+/* The Q6_K / Q4_K writers (convert --head-type q6_k|q4_k): read back by the
+ * dequantiser, every value is the nearest point of its group's grid (given the
+ * scales the writer chose), and the error is what 6 and 4 bits allow. */
+TEST(quants_k_writers_round_to_the_nearest_grid_point) {
+    enum { COLS = 512 };
+    float x[COLS], y[COLS];
+    uint8_t blk[2 * 210];
+    for (int mode = 0; mode < 3; mode++) {
+        for (int i = 0; i < COLS; i++) {
+            x[i] = ((float)(rnd32() % 20001) / 10000.0f - 1.0f) * (mode == 1 ? 1e-3f : 1.0f);
+            if (mode == 2) x[i] = i % 16 < 3 ? 0.0f : x[i] * (float)(1 + i % 7); /* zero runs, varied ranges */
+        }
+        for (int q6 = 0; q6 < 2; q6++) {
+            (q6 ? bn_quantize_q6_k_row : bn_quantize_q4_k_row)(x, COLS, blk);
+            bn_dequant_row(q6 ? BN_QUANT_Q6_K : BN_QUANT_Q4_K, blk, COLS, y);
+            double se = 0, sx = 0;
+            int off_grid = 0;
+            for (int b = 0; b < COLS / 256; b++) {
+                const uint8_t *B = blk + b * (q6 ? 210 : 144);
+                for (int i = 0; i < 256; i++) {
+                    const int e = 256 * b + i;
+                    float step, lo, hi; /* group i's grid: lo + step * k, lo <= value <= hi */
+                    if (q6) {
+                        step = f16v(B + 208) * (float)(int8_t)B[192 + i / 16];
+                        lo = -32.0f * step, hi = 31.0f * step;
+                    } else {
+                        int sc, m;
+                        ref_scale_min(B + 4, i / 32, &sc, &m);
+                        step = f16v(B) * (float)sc;
+                        lo = -f16v(B + 2) * (float)m, hi = lo + 15.0f * step;
+                    }
+                    if (step < 0) { float t = lo; lo = hi; hi = t; step = -step; }
+                    const float clamped = x[e] < lo ? lo : x[e] > hi ? hi : x[e];
+                    if (fabsf(y[e] - clamped) > 0.5f * step * 1.0001f + 1e-7f) off_grid++;
+                    se += ((double)y[e] - x[e]) * ((double)y[e] - x[e]);
+                    sx += (double)x[e] * x[e];
+                }
+            }
+            CHECK_MSG(off_grid == 0, "%s mode %d: %d values not on their nearest grid point", q6 ? "q6_K" : "q4_K", mode,
+                      off_grid);
+            /* uniform values in [-a, a] on 64 / 16 evenly spaced levels: rms error (2a/63)/sqrt(12), (2a/15)/sqrt(12)
+             * over an rms of a/sqrt(3), i.e. 1/63 and 1/15 relative: the writers must do no worse */
+            const double rel = sqrt(se / sx);
+            if (mode < 2)
+                CHECK_MSG(rel < (q6 ? 1.0 / 63 : 1.0 / 15), "%s mode %d: relative rms error %.4f", q6 ? "q6_K" : "q4_K",
+                          mode, rel);
+            printf("    %s mode %d: relative rms error %.4f\n", q6 ? "q6_K" : "q4_K", mode, rel);
+        }
+    }
+}

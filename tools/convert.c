@@ -19,7 +19,7 @@
 
 static void usage(FILE *out) {
     fprintf(out,
-            "usage: convert IN -o OUT.gguf [--type tq2_0|tq1_0|i2_s|f16|f32] [--head-type keep|f32|f16|q8_0]\n"
+            "usage: convert IN -o OUT.gguf [--type tq2_0|tq1_0|i2_s|f16|f32] [--head-type keep|f32|f16|q8_0|q6_k|q4_k]\n"
             "               [--tokenizer tokenizer.bin]\n"
             "       convert IN OUT.gguf [TYPE]   (llama-quantize's form, TYPE as above in any case)\n"
             "Converts a model (ak42, GGUF or safetensors) to GGUF. Ternary linears are stored packed\n"
@@ -29,7 +29,8 @@ static void usage(FILE *out) {
             "  -o FILE        output GGUF (written atomically)\n"
             "  --type T       layout of the ternary linear layers (default i2_s)\n"
             "  --head-type T  token embedding and classifier: keep (default: as stored, e.g. the\n"
-            "                 Q6_K of a llama.cpp file or the f32 of ak42), f32, f16 or q8_0\n"
+            "                 Q6_K of a llama.cpp file or the f32 of ak42), f32, f16, q8_0,\n"
+            "                 q6_k or q4_k (rows of a multiple of 256 values, else q8_0)\n"
             "                 (also --token-embedding-type, --output-tensor-type)\n"
             "                 (8-bit head: less memory read per token; docs/perplexity.md has its cost)\n"
             "  --tokenizer F  vocabulary for inputs without one: llama2.c tokenizer.bin (ak42,\n"
@@ -93,7 +94,7 @@ int main(int argc, char **argv) {
             if (!bn_write_linear_type_ok(wp.linear_type = argv[++i])) { fprintf(stderr, "convert: unknown --type '%s' (tq2_0, tq1_0, i2_s, f16, f32)\n", argv[i]); return 2; }
         } else if ((!strcmp(argv[i], "--head-type") || !strcmp(argv[i], "--token-embedding-type") ||
                     !strcmp(argv[i], "--output-tensor-type")) && i + 1 < argc) { /* llama-quantize's names too */
-            if (!bn_write_head_type_ok(wp.head_type = argv[++i])) { fprintf(stderr, "convert: unknown --head-type '%s' (keep, f32, f16, q8_0)\n", argv[i]); return 2; }
+            if (!bn_write_head_type_ok(wp.head_type = argv[++i])) { fprintf(stderr, "convert: unknown --head-type '%s' (keep, f32, f16, q8_0, q6_k, q4_k)\n", argv[i]); return 2; }
         } else if (argv[i][0] == '-') { fprintf(stderr, "convert: unknown option '%s' (see --help)\n", argv[i]); return 2; }
         else if (!in) in = argv[i];
         else if (!out) out = argv[i]; /* llama-quantize's positional form: IN OUT TYPE */

@@ -22,6 +22,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define BN_I2_BLOCK 128
 #define BN_I2_BLOCK_BYTES 32
@@ -158,8 +159,26 @@ static inline void bn_k4_scale_min(int j, const uint8_t *q, int *d, int *m) {
     }
 }
 
+/* All eight: out[0..7] = the scales, out[8..15] = the mins (the same values
+ * as bn_k4_scale_min, four bytes at a time). */
+static inline void bn_k4_unpack_scales(const uint8_t *q, uint8_t out[16]) {
+    uint32_t u[3], o[4];
+    memcpy(u, q, 12);
+    o[0] = u[0] & 0x3f3f3f3fu;                                              /* sc 0..3: low 6 bits of q0..3 */
+    o[1] = (u[2] & 0x0f0f0f0fu) | ((u[0] >> 6) & 0x03030303u) << 4;         /* sc 4..7 */
+    o[2] = u[1] & 0x3f3f3f3fu;                                              /* m 0..3: low 6 bits of q4..7 */
+    o[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | ((u[1] >> 6) & 0x03030303u) << 4;  /* m 4..7 */
+    memcpy(out, o, 16);
+}
+
 /* Quantises x (n floats) to Q8_0 activations: xq int8 and xd per-32 scales. */
 void bn_quantize_q8_0_act(const float *x, int n, int8_t *xq, float *xd);
+/* Quantises one row of cols floats (a multiple of 256) to Q6_K / Q4_K blocks
+ * (convert --head-type q6_k|q4_k): every value is the nearest point of its
+ * group's grid (d * sc * (q - 32), or d * sc * q - dmin * m) once the group
+ * scales are chosen and quantised. */
+void bn_quantize_q6_k_row(const float *x, int cols, uint8_t *out);
+void bn_quantize_q4_k_row(const float *x, int cols, uint8_t *out);
 /* Quantises W rows to Q8_0 blocks (for the converter's 8-bit head). */
 void bn_quantize_q8_0_row(const float *w, int cols, bn_block_q8_0 *out);
 

@@ -3,6 +3,8 @@
  * appear in real files' embeddings and heads (a default `llama-quantize ...
  * TQ2_0` writes a Q4_K token_embd and a Q6_K output, bitnet.cpp's
  * --quant-embd a Q6_K one). Ternary and Q8_0 weights have their own kernels. */
+#include <math.h>
+
 #include "common.h"
 #include "kernels/kernels.h"
 
@@ -126,6 +128,143 @@ void bn_quantize_q8_k_act(const bn_kernels *k, const float *x, int n, int8_t *xq
             int s = 0;
             for (int i = 0; i < 16; i++) s += q[g * 16 + i];
             bsums[b * (BN_QK_K / 16) + g] = (int16_t)s;
+        }
+    }
+}
+
+/* ---- writing Q6_K and Q4_K (convert --head-type q6_k|q4_k) ----
+ * Our own quantisers of ggml's layouts: per group, the scale that minimises
+ * the squared error among a few candidates around the one that just covers
+ * the group's range; the scales themselves quantised per block (8-bit for
+ * Q6_K, 6-bit scales and mins for Q4_K), then every value rounded to the
+ * nearest point of its group's final grid. */
+
+static int clampi(int v, int lo, int hi) { return v < lo ? lo : v > hi ? hi : v; }
+
+/* Signed scale s for n values so that x ~ s*q, q in [-32, 31]: the candidate
+ * with the least squared error. */
+static float q6_group_scale(const float *x, int n) {
+    float amax = 0.0f, vmax = 0.0f;
+    for (int i = 0; i < n; i++)
+        if (fabsf(x[i]) > amax) amax = fabsf(x[i]), vmax = x[i];
+    if (amax == 0.0f) return 0.0f;
+    float best = 0.0f;
+    double best_err = INFINITY;
+    for (int k = -6; k <= 6; k++) {
+        const float s = vmax / (-32.0f + 0.25f * (float)k); /* the largest value at q = -32 (+ a little slack) */
+        double err = 0;
+        for (int i = 0; i < n; i++) {
+            const float d = x[i] - s * (float)clampi((int)lrintf(x[i] / s), -32, 31);
+            err += (double)d * d;
+        }
+        if (err < best_err) best_err = err, best = s;
+    }
+    return best;
+}
+
+void bn_quantize_q6_k_row(const float *x, int cols, uint8_t *out) {
+    BN_ASSERT(cols % BN_QK_K == 0);
+    for (int b = 0; b < cols / BN_QK_K; b++, x += BN_QK_K, out += BN_Q6_K_BYTES) {
+        float gs[16], smax = 0.0f;
+        for (int g = 0; g < 16; g++) {
+            gs[g] = q6_group_scale(x + 16 * g, 16);
+            if (fabsf(gs[g]) > smax) smax = fabsf(gs[g]);
+        }
+        const uint16_t dh = bn_fp32_to_fp16(smax / 127.0f);
+        const float d = bn_fp16_to_fp32(dh);
+        int8_t *sc = (int8_t *)(out + 192);
+        uint8_t q[BN_QK_K];
+        for (int g = 0; g < 16; g++) {
+            sc[g] = (int8_t)(d > 0.0f ? clampi((int)lrintf(gs[g] / d), -127, 127) : 0);
+            const float s = d * (float)sc[g];
+            for (int i = 0; i < 16; i++)
+                q[16 * g + i] = (uint8_t)(s != 0.0f ? clampi((int)lrintf(x[16 * g + i] / s), -32, 31) + 32 : 32);
+        }
+        memcpy(out + 208, &dh, 2);
+        /* the layout deq_q6_K reads: per half of 128, value 32k + l has its low
+         * 4 bits in ql[l + 32*(k&1)] (nibble k>>1) and its high 2 in qh[l] (bits 2k) */
+        memset(out, 0, 192);
+        for (int h = 0; h < 2; h++)
+            for (int k = 0; k < 4; k++)
+                for (int l = 0; l < 32; l++) {
+                    const int v = q[128 * h + 32 * k + l];
+                    out[64 * h + l + 32 * (k & 1)] |= (uint8_t)((v & 15) << (4 * (k >> 1)));
+                    out[128 + 32 * h + l] |= (uint8_t)((v >> 4) << (2 * k));
+                }
+    }
+}
+
+static double q4_group_err(const float *x, float s, float m) {
+    double err = 0;
+    for (int i = 0; i < 32; i++) {
+        const float d = x[i] - (s * (float)(s > 0.0f ? clampi((int)lrintf((x[i] + m) / s), 0, 15) : 0) - m);
+        err += (double)d * d;
+    }
+    return err;
+}
+
+/* x ~ s*q - m for 32 values, q in [0, 15], m >= 0: start from the range
+ * (which always includes 0, as ggml's), then a few least-squares refits of
+ * (s, m) to the current q, kept while they lower the squared error. */
+static void q4_group_fit(const float *x, float *s_out, float *m_out) {
+    float lo = 0.0f, hi = 0.0f;
+    for (int i = 0; i < 32; i++) {
+        lo = x[i] < lo ? x[i] : lo;
+        hi = x[i] > hi ? x[i] : hi;
+    }
+    float s = (hi - lo) / 15.0f, m = -lo;
+    double err = q4_group_err(x, s, m);
+    for (int it = 0; it < 4 && s > 0.0f; it++) {
+        double sq = 0, sqq = 0, sx = 0, sqx = 0;
+        for (int i = 0; i < 32; i++) {
+            const double q = clampi((int)lrintf((x[i] + m) / s), 0, 15);
+            sq += q, sqq += q * q, sx += x[i], sqx += q * x[i];
+        }
+        const double det = 32 * sqq - sq * sq;
+        if (det <= 0) break;
+        double ns = (32 * sqx - sq * sx) / det, nc = (sx - ns * sq) / 32; /* x ~ ns*q + nc */
+        if (nc > 0) ns = sqq > 0 ? sqx / sqq : 0, nc = 0; /* m = -nc must be >= 0 */
+        if (!(ns > 0)) break;
+        const double e = q4_group_err(x, (float)ns, (float)-nc);
+        if (e >= err) break;
+        err = e, s = (float)ns, m = (float)-nc;
+    }
+    *s_out = s;
+    *m_out = m;
+}
+
+void bn_quantize_q4_k_row(const float *x, int cols, uint8_t *out) {
+    BN_ASSERT(cols % BN_QK_K == 0);
+    for (int b = 0; b < cols / BN_QK_K; b++, x += BN_QK_K, out += BN_Q4_K_BYTES) {
+        /* per sub-block of 32: x ~ scale * q - min, q in [0, 15], min >= 0 */
+        float scale[8], mins[8], smax = 0.0f, mmax = 0.0f;
+        for (int j = 0; j < 8; j++) {
+            q4_group_fit(x + 32 * j, &scale[j], &mins[j]);
+            smax = scale[j] > smax ? scale[j] : smax;
+            mmax = mins[j] > mmax ? mins[j] : mmax;
+        }
+        const uint16_t dh = bn_fp32_to_fp16(smax / 63.0f), mh = bn_fp32_to_fp16(mmax / 63.0f);
+        const float d = bn_fp16_to_fp32(dh), dmin = bn_fp16_to_fp32(mh);
+        int sc[8], mq[8];
+        for (int j = 0; j < 8; j++) {
+            sc[j] = d > 0.0f ? clampi((int)lrintf(scale[j] / d), 0, 63) : 0;
+            mq[j] = dmin > 0.0f ? clampi((int)lrintf(mins[j] / dmin), 0, 63) : 0;
+        }
+        memcpy(out, &dh, 2);
+        memcpy(out + 2, &mh, 2);
+        uint8_t *s12 = out + 4, *qs = out + 16;
+        for (int j = 0; j < 4; j++) { /* the inverse of bn_k4_scale_min */
+            s12[j] = (uint8_t)(sc[j] | (sc[j + 4] >> 4) << 6);
+            s12[j + 4] = (uint8_t)(mq[j] | (mq[j + 4] >> 4) << 6);
+            s12[j + 8] = (uint8_t)((sc[j + 4] & 15) | (mq[j + 4] & 15) << 4);
+        }
+        memset(qs, 0, 128);
+        for (int j = 0; j < 8; j++) {
+            const float s = d * (float)sc[j], m = dmin * (float)mq[j];
+            for (int i = 0; i < 32; i++) {
+                const int v = s > 0.0f ? clampi((int)lrintf((x[32 * j + i] + m) / s), 0, 15) : 0;
+                qs[32 * (j / 2) + i] |= (uint8_t)(v << (4 * (j % 2)));
+            }
         }
     }
 }

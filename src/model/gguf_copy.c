@@ -108,6 +108,20 @@ static bitnet_status add_float_matrix(gguf_writer *w, bn_keep_list *k, const cha
     if (!row) return oom(name);
     for (int r = 0; r < m->rows; r++) bn_matrix_get_row(m, r, row + (size_t)r * m->cols);
     uint64_t ne[2] = {(uint64_t)m->cols, (uint64_t)m->rows};
+    if ((type == BN_TT_Q6_K || type == BN_TT_Q4_K) && m->cols % BN_QK_K != 0) {
+        fprintf(stderr, "warning: %s has rows of %d values, not a multiple of 256 as %s needs; stored as q8_0\n", name,
+                m->cols, type == BN_TT_Q6_K ? "q6_k" : "q4_k");
+        type = BN_TT_Q8_0;
+    }
+    if (type == BN_TT_Q6_K || type == BN_TT_Q4_K) {
+        const size_t rb = (size_t)m->cols / BN_QK_K * (type == BN_TT_Q6_K ? BN_Q6_K_BYTES : BN_Q4_K_BYTES);
+        uint8_t *q = bn_keep(k, (size_t)m->rows * rb);
+        if (!q) return oom(name);
+        for (int r = 0; r < m->rows; r++)
+            (type == BN_TT_Q6_K ? bn_quantize_q6_k_row : bn_quantize_q4_k_row)(row + (size_t)r * m->cols, m->cols, q + r * rb);
+        gguf_writer_add_tensor(w, name, 2, ne, type, q, (uint64_t)m->rows * rb);
+        return BITNET_OK;
+    }
     if (type == BN_TT_Q8_0 && m->cols % BN_Q8_BLOCK != 0) {
         fprintf(stderr, "warning: %s has rows of %d values, not a multiple of 32 as q8_0 needs; stored as f32\n", name,
                 m->cols);

@@ -23,7 +23,7 @@ void bn_keep_free(bn_keep_list *k);
 
 /* The layout named `name` as model_writer.h spells it: head = 0 for the
  * linears (i2_s, tq2_0, tq1_0, f16, f32), 1 for the embedding and classifier
- * (f32, f16, q8_0). Returns 1 and sets *t, or 0 for an unknown name. */
+ * (keep, f32, f16, q8_0, q6_k, q4_k). Returns 1 and sets *t, or 0 for an unknown name. */
 int bn_layout_by_name(const char *name, int head, bn_tensor_type *t);
 
 /* The ARCH.* hyper-parameter keys llama.cpp reads (block_count = hp->n_layers). */
@@ -39,7 +39,7 @@ bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *n
 
 /* Writes m as GGUF: metadata, vocabulary, f32 norms, ternary linears in
  * layout `ternary_type` (float models: f32, or f16 when ternary_type is f16),
- * the token embedding and classifier as head_type (f32, f16 or q8_0, or
+ * the token embedding and classifier as head_type (f32, f16, q8_0, q6_k, q4_k, or
  * BN_TT_COUNT: as m stores them, bytes copied).
  * layers[i] (i < n_layers) is the layer of m that becomes blk.i;
  * layers == NULL writes all of m's layers. */

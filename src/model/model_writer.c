@@ -4,6 +4,8 @@
  * safetensors_model.c). */
 #include "model/model_writer.h"
 
+#include <strings.h>
+
 #include "formats/safetensors.h"
 #include "model/gguf_copy.h"
 
@@ -14,12 +16,13 @@ static const struct {
 } layouts[] = {
     {"i2_s", BN_TT_I2_S, 0}, {"tq2_0", BN_TT_TQ2_0, 0}, {"tq1_0", BN_TT_TQ1_0, 0},
     {"f16", BN_TT_F16, 1},   {"f32", BN_TT_F32, 1},     {"q8_0", BN_TT_Q8_0, 2},
+    {"q6_k", BN_TT_Q6_K, 2}, {"q4_k", BN_TT_Q4_K, 2},
     {"keep", BN_TT_COUNT, 2}, /* as the input stores them */
 };
 
 int bn_layout_by_name(const char *name, int head, bn_tensor_type *t) {
     for (size_t i = 0; name && i < sizeof layouts / sizeof layouts[0]; i++)
-        if (!strcmp(name, layouts[i].name) && (head ? layouts[i].head > 0 : layouts[i].head < 2)) {
+        if (!strcasecmp(name, layouts[i].name) && /* llama-quantize writes q6_K */ (head ? layouts[i].head > 0 : layouts[i].head < 2)) {
             *t = layouts[i].type;
             return 1;
         }
@@ -46,7 +49,7 @@ bitnet_status bn_model_write_check(const bitnet_model *m, const bn_write_params 
     if (p->linear_type && !bn_write_linear_type_ok(p->linear_type))
         return bn_error(BITNET_ERR_ARG, "unknown linear layout '%s' (i2_s, tq2_0, tq1_0, f16, f32)", p->linear_type);
     if (p->head_type && !bn_write_head_type_ok(p->head_type))
-        return bn_error(BITNET_ERR_ARG, "unknown head layout '%s' (keep, f32, f16, q8_0)", p->head_type);
+        return bn_error(BITNET_ERR_ARG, "unknown head layout '%s' (keep, f32, f16, q8_0, q6_k, q4_k)", p->head_type);
     if (p->safetensors && !m->arch->hf_name)
         return bn_error(BITNET_ERR_UNSUPPORTED, "architecture %s has no Hugging Face form here; write GGUF instead",
                         m->arch->name);

@@ -18,7 +18,8 @@ typedef struct {
      * is copied tensor by tensor, byte for byte; anything else is written as
      * i2_s. */
     const char *linear_type;
-    /* Token embedding and classifier: "f32", "f16" or "q8_0", or "keep" (=
+    /* Token embedding and classifier: "f32", "f16", "q8_0", "q6_k" or "q4_k"
+     * (rows of a multiple of 256 values, else q8_0), or "keep" (=
      * NULL): as the input stores them, bytes copied (f32, f16, q8_0, or a
      * llama.cpp file's Q6_K/Q4_K/...). Ignored when a GGUF input is copied. */
     const char *head_type;
