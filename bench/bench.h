@@ -16,6 +16,11 @@
  * weights per format + the 256 MB probe buffer); --quick about 60 MB. */
 int bn_bench_kernels(int argc, char **argv);
 
+/* build/bench --spec (spec_bench.c): the verification cost of K drafted
+ * tokens and, with --lookup/--draft and -f TEXT, plain vs speculative greedy
+ * generation (equal tokens checked). Returns 0, 1 on failure, 2 on a bad option. */
+int bn_bench_spec(int argc, char **argv);
+
 /* STREAM-like read-only bandwidth probe: n_threads (1..64) sum disjoint
  * slices of one 256 MB buffer with SIMD loads (AVX2 or SSE2 on x86, NEON on
  * ARM64), pass after pass for about `seconds`; returns the best pass in GB/s

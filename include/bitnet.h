@@ -237,6 +237,34 @@ bitnet_token bitnet_sampler_sample(bitnet_sampler *s, float *logits);
 void bitnet_sampler_accept(bitnet_sampler *s, bitnet_token token);
 void bitnet_sampler_free(bitnet_sampler *s);
 
+/* ---- speculative decoding (exact) --------------------------------------
+ * A drafter guesses up to n_draft tokens; the target evaluates them in one
+ * batch and keeps those its own sampler would have produced. The output is
+ * the same text as plain decoding for every sampler setting and seed; it
+ * only runs faster when drafts are often right (docs/speculative.md). */
+typedef struct bitnet_draft bitnet_draft;
+/* Prompt lookup: the tokens that followed the latest earlier occurrence of
+ * the history's last n-gram (ngram_max down to 1 tokens), no model needed. */
+bitnet_status bitnet_draft_lookup_new(int ngram_max, int n_draft, bitnet_draft **out);
+/* A smaller model with the same vocabulary, greedy, in its own context
+ * (which the drafter keeps in step with the history; it must outlive d). */
+bitnet_status bitnet_draft_model_new(bitnet_context *draft_ctx, int n_draft, bitnet_draft **out);
+void bitnet_draft_free(bitnet_draft *d);
+/* Totals so far: tokens drafted, draft tokens accepted, steps. */
+void bitnet_draft_stats(const bitnet_draft *d, long *drafted, long *accepted, long *steps);
+/* One step of sequence 0: hist[0..n_hist) are the tokens so far, all but the
+ * last already evaluated in ctx at positions 0..n_hist-2; hist[n_hist-1] (the
+ * pending token) is not. Drafts, evaluates the pending token and the draft in
+ * one batch, and samples each row in order with smp (logit_bias, if not NULL,
+ * added to every row first: n_vocab floats, e.g. -INFINITY to ban a token),
+ * calling bitnet_sampler_accept for each sampled token, as plain decoding
+ * does. Writes the k >= 1 sampled tokens to out (at most max_out) and returns
+ * k, or a negative status. Afterwards ctx holds hist and out[0..k-2];
+ * out[k-1] is the new pending token. A caller that stops early (end of
+ * generation, a length limit) simply ignores the tokens after it. */
+int bitnet_spec_step(bitnet_context *ctx, bitnet_draft *d, bitnet_sampler *smp, const float *logit_bias,
+                     const bitnet_token *hist, int n_hist, bitnet_token *out, int max_out);
+
 /* ---- misc ------------------------------------------------------------- */
 const char *bitnet_last_error(void);
 const char *bitnet_isa_name(void);   /* kernel set in use: "scalar", "avx2", ... */

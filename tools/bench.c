@@ -555,7 +555,9 @@ static void usage(FILE *out) {
             "  --cold-runs N    cold-start runs per binary (default 10)\n"
             "  --json FILE      also write every result as JSON\n"
             "  --svg FILE       latency-over-time + histogram chart (streams if run, else tg)\n"
-            "  --kernels        kernel GB/s per ISA vs the measured memory bandwidth\n\n"
+            "  --kernels        kernel GB/s per ISA vs the measured memory bandwidth\n"
+            "  --spec           speculative decoding: verification cost of K drafted tokens, and with\n"
+            "                   --lookup N or --draft MODEL and -f TEXT, plain vs speculative (--spec --help)\n\n"
             "llama-bench's form: -p, -n, -t, -b, -ub take lists (1,2 or 16-64) and -ctk/-ctv a list\n"
             "of types (f16,q8_0); every combination runs a ppN test for each -p value and a tgN test\n"
             "for each -n value (0: none), -r times (default 5), printed as llama-bench prints them\n"
@@ -803,6 +805,7 @@ static int load_model(const options *o, bitnet_model **model) {
 int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--kernels")) return bn_bench_kernels(argc, argv);
+        else if (!strcmp(argv[i], "--spec")) return bn_bench_spec(argc, argv);
     options o;
     if (!parse_args(argc, argv, &o)) return 2;
 

@@ -31,6 +31,9 @@ typedef struct {
     const char *rprompts[8], *in_prefix, *in_suffix;
     const char *chat_template; /* --chat-template: a name (llama3, bitnet, plain) or a template text */
     kv_flags kv; /* --kv-type, -ctk, -ctv */
+    /* speculative decoding: --lookup N (prompt lookup) or --draft MODEL, --draft-max N tokens per step */
+    int lookup, draft_max;
+    const char *draft_model;
     bitnet_sampler_params sp;
     char *prompt_owned; /* -f or -e: the prompt in heap memory */
 } options;
@@ -74,6 +77,13 @@ static void usage(FILE *out) {
             "                          if RLIMIT_MEMLOCK forbids it)\n"
             "      --no-mmap           read the weights into memory instead of mapping the file\n"
             "      --margins           print the top-2 logit margin of each step to stderr\n"
+            "      --lookup N          speculative decoding by prompt lookup: draft the tokens that\n"
+            "                          followed the last N..1 tokens earlier in the text (no model)\n"
+            "      --draft FILE        speculative decoding with a smaller model of the same vocabulary\n"
+            "                          (also -md, --model-draft), e.g. a build/prune'd copy\n"
+            "      --draft-max N       tokens drafted per step (default 8; also --draft-n, --draft N)\n"
+            "                          Both give the same text as without them, faster when the\n"
+            "                          drafts are often right (docs/speculative.md)\n"
             "      --chat, -cnv        chat: reads user turns from stdin, one per line, and\n"
             "                          answers each in the model's chat template (Llama-3,\n"
             "                          BitNet-b1.58-2B-4T; else a plain User:/Assistant:\n"
@@ -188,6 +198,7 @@ static int parse_args(int argc, char **argv, options *o) {
     o->n_batch = 64;
     o->n_threads = 1;
     o->kv.type = BITNET_KV_DEFAULT;
+    o->draft_max = 8;
     o->sp = bitnet_sampler_default_params();
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -240,6 +251,11 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict") || !strcmp(a, "--max-tokens") || !strcmp(a, "--max_tokens"))
             ok = parse_int(a, v, -1, 1 << 24, &o->n_predict);
         else if (!strcmp(a, "--steps")) ok = parse_int(a, v, 1, 1 << 24, &o->steps);
+        else if (!strcmp(a, "--lookup")) ok = parse_int(a, v, 1, 64, &o->lookup);
+        else if (!strcmp(a, "--draft-max") || !strcmp(a, "--draft-n") ||
+                 (!strcmp(a, "--draft") && v[0] >= '0' && v[0] <= '9')) /* llama.cpp: --draft N = tokens */
+            ok = parse_int(a, v, 1, 256, &o->draft_max);
+        else if (!strcmp(a, "--draft") || !strcmp(a, "-md") || !strcmp(a, "--model-draft")) o->draft_model = v;
         else if (!strcmp(a, "--keep")) ok = parse_int(a, v, -1, 1 << 20, &o->keep);
         else if (!strcmp(a, "--chat-template")) o->chat_template = v;
         else if (!strcmp(a, "--in-prefix")) o->in_prefix = v;
@@ -281,6 +297,15 @@ static int parse_args(int argc, char **argv, options *o) {
         if (!o->sp.seed) o->sp.seed = 1;
     }
     if (!o->threads_given) o->n_threads = physical_cores();
+    if (o->lookup && o->draft_model) {
+        fprintf(stderr, "infer: --lookup and --draft are two ways to draft: give one\n");
+        return 0;
+    }
+    if ((o->lookup || o->draft_model) && o->margins) {
+        fprintf(stderr, "infer: --margins prints one step's logits, which speculative decoding does not keep: "
+                        "drop --lookup/--draft\n");
+        return 0;
+    }
     if (o->steps > o->n_ctx) {
         fprintf(stderr, "infer: --steps %d does not fit in --ctx-size %d (--steps counts the prompt too); raise --ctx-size "
                         "or lower --steps\n", o->steps, o->n_ctx);
@@ -562,16 +587,19 @@ static int ends_with_rprompt(const options *o, const char *tail, size_t n) {
 
 /* Plain generation: the prompt, then tokens until -n, BOS or EOS. Every exit
  * frees what it allocated (the error paths are checked under LeakSanitizer). */
-static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *smp, const options *op,
-                        uint64_t t0, uint64_t t_loaded) {
+static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *smp, bitnet_draft *spec,
+                        const options *op, uint64_t t0, uint64_t t_loaded) {
     const options o = *op;
     const int n_vocab = bitnet_n_vocab(model);
     /* --steps: llama2.c's positions, prompt included; -n: tokens to generate, within the context */
     int steps = o.steps ? o.steps : o.n_ctx, rc = 1;
     float *eog_mask = NULL; /* --ignore-eos: the end-of-generation tokens are never sampled */
     int max_prompt = (int)strlen(o.prompt) + 3;
-    bitnet_token *prompt = malloc((size_t)max_prompt * sizeof(bitnet_token));
+    /* the prompt, then the generated tokens: the history speculative drafts read */
+    bitnet_token *prompt = malloc(((size_t)max_prompt + (size_t)o.n_ctx + 1) * sizeof(bitnet_token));
     int np = prompt ? bitnet_tokenize(model, o.prompt, 1, prompt, max_prompt) : -1;
+    bitnet_token queue[257]; /* --lookup/--draft: tokens of the last step not yet printed */
+    int q_head = 0, q_len = 0, pending = 0; /* pending: the last token is sampled but not evaluated */
     if (np < 1) {
         fprintf(stderr, "infer: cannot tokenize the prompt: %s\n", prompt ? bitnet_last_error() : "out of memory");
         goto done;
@@ -615,15 +643,33 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
             }
             fprintf(stderr, "[margin] pos %d top2 %.6f\n", pos, (double)(a - b));
         }
-        if (eog_mask)
-            for (int i = 0; i < n_vocab; i++) logits[i] += eog_mask[i];
-        bitnet_token next = bitnet_sampler_sample(smp, logits);
+        bitnet_token next;
+        if (spec && pending) { /* a speculative step samples (and accepts) up to 1 + --draft-max tokens */
+            if (q_head == q_len) {
+                int room = steps - pos;
+                if (o.n_predict > 0) room = BN_MIN_INT(room, o.n_predict - n_gen);
+                q_head = 0;
+                q_len = bitnet_spec_step(ctx, spec, smp, eog_mask, prompt, np + n_gen, queue,
+                                         BN_MIN_INT(room, (int)(sizeof queue / sizeof queue[0])));
+                if (q_len < 1) {
+                    fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
+                    goto done;
+                }
+            }
+            next = queue[q_head++];
+        } else {
+            if (eog_mask)
+                for (int i = 0; i < n_vocab; i++) logits[i] += eog_mask[i];
+            next = bitnet_sampler_sample(smp, logits);
+            if (spec) bitnet_sampler_accept(smp, next); /* the first token; the steps accept theirs */
+        }
         pos++;
         const int end = o.steps ? next == bos || next == eos : !o.ignore_eos && bitnet_token_is_eog(model, next);
         if (end && !o.interactive) break;
         if (!end) {
             print_piece(model, token, next);
-            bitnet_sampler_accept(smp, next);
+            if (!spec) bitnet_sampler_accept(smp, next);
+            prompt[np + n_gen] = next;
             n_gen++;
             n_turn++;
             token = next;
@@ -656,6 +702,10 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
             continue;
         }
         if (end || n_gen == o.n_predict) break;
+        if (spec) { /* the next step evaluates it with its draft */
+            pending = 1;
+            continue;
+        }
         if (bitnet_eval(ctx, &token, 1, pos) != BITNET_OK) {
             fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
             goto done;
@@ -677,6 +727,13 @@ generation_done:;
             prompt_ms / np, np / (prompt_ms / 1e3));
     fprintf(stderr, "generation: %8.2f ms / %d tokens (%.3f ms/token, %.1f tokens/s)\n", gen_ms, n_gen,
             gen_ms / n_eval_gen, n_gen / (gen_ms / 1e3 > 0 ? gen_ms / 1e3 : 1e-9));
+    if (spec) {
+        long drafted, accepted, n_steps;
+        bitnet_draft_stats(spec, &drafted, &accepted, &n_steps);
+        fprintf(stderr, "speculative: %ld of %ld drafted tokens accepted (%.1f%%), %.2f tokens per target pass\n",
+                accepted, drafted, drafted ? 100.0 * accepted / drafted : 0.0,
+                n_steps ? (double)(accepted + n_steps) / n_steps : 0.0);
+    }
     fprintf(stderr, "peak RSS:   %8.1f MiB\n", peak_rss_mib());
     if (o.use_mlock) fprintf(stderr, "locked:     %8.1f MiB\n", proc_status_mib("VmLck:"));
 summary_done:
@@ -732,7 +789,41 @@ static int run_main(options o) {
         return rc;
     }
 
-    int rc = run_generate(model, ctx, smp, &o, t0, t_loaded);
+    /* --lookup / --draft: speculative decoding in plain generation */
+    bitnet_draft *spec = NULL;
+    bitnet_model *dmodel = NULL;
+    bitnet_context *dctx = NULL;
+    int said = 0; /* the error is printed already */
+    if ((o.lookup || o.draft_model) && o.interactive) {
+        fprintf(stderr, "infer: --lookup/--draft are not used in interactive mode\n");
+    } else if (o.lookup) {
+        st = bitnet_draft_lookup_new(o.lookup, o.draft_max, &spec);
+    } else if (o.draft_model) {
+        bitnet_model_params dp = bitnet_model_default_params();
+        dp.use_mmap = !o.no_mmap;
+        dp.tokenizer_path = o.tokenizer; /* one vocabulary serves both (an ak42 draft has none of its own) */
+        if ((st = bitnet_model_load(o.draft_model, &dp, &dmodel)) == BITNET_OK &&
+            bitnet_n_vocab(dmodel) != bitnet_n_vocab(model)) {
+            fprintf(stderr, "infer: the draft model %s has %d tokens, the model %d: they must share a vocabulary\n",
+                    o.draft_model, bitnet_n_vocab(dmodel), bitnet_n_vocab(model));
+            st = BITNET_ERR_ARG;
+            said = 1;
+        }
+        bitnet_context_params dcp = cp;
+        dcp.cpu_affinity = NULL;
+        dcp.kv_type = BITNET_KV_DEFAULT;
+        if (st == BITNET_OK && (st = bitnet_context_new(dmodel, &dcp, &dctx)) == BITNET_OK)
+            st = bitnet_draft_model_new(dctx, o.draft_max, &spec);
+    }
+    int rc = 1;
+    if (st != BITNET_OK) {
+        if (!said) fprintf(stderr, "infer: %s%s\n", o.draft_model ? "draft model: " : "", bitnet_last_error());
+    } else {
+        rc = run_generate(model, ctx, smp, spec, &o, t0, t_loaded);
+    }
+    bitnet_draft_free(spec);
+    bitnet_context_free(dctx);
+    bitnet_model_free(dmodel);
     bitnet_sampler_free(smp);
     bitnet_context_free(ctx);
     bitnet_model_free(model);
