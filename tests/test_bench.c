@@ -1,6 +1,8 @@
 /* test_bench.c - short CI-mode runs of build/bench so the tool cannot rot:
  * the llama-bench tables, concurrent streams, --json keys, --svg output,
  * --cold-start, and bad options. All on the embedded default model. */
+#include <sys/wait.h>
+
 #include "formats/json.h"
 #include "test.h"
 
@@ -178,4 +180,47 @@ TEST(bench_llama_bench_lists_and_formats) {
     out = bn_test_run_tool("bench -t 2x 2>&1", &n, &st);
     CHECK_MSG(st == 2 && out && strstr(out, "got '2x'") && strchr(out, '\n') == out + n - 1, "%s", out ? out : "");
     free(out);
+}
+
+/* bench --spec: the verification-cost table, and plain vs prompt lookup on a
+ * text with the tokens checked equal; a drafter without -f is exit 2. */
+TEST_E2E(bench_spec_tables) {
+    const char *text = bn_test_shared("corpora/tinystories-excerpt.txt");
+    if (!text) SKIP("../shared not present");
+    char args[1200];
+    snprintf(args, sizeof args, "--spec -r 1 -f %s --lookup 2 -n 16 --prompts 2", text);
+    int st = -1;
+    char *out = run_bench(args, &st);
+    CHECK_MSG(st == 0 && out && strstr(out, "| drafted K | pass ms | cost vs 1 token |") && strstr(out, "| 8 | ") &&
+                  strstr(out, "| lookup 2, max 8 | 32 | yes |"),
+              "%s", out ? out : "");
+    free(out);
+    out = run_bench("--spec --lookup 2", &st);
+    CHECK_MSG(st == 2 && out && strstr(out, "need -f TEXT"), "%s", out ? out : "");
+    free(out);
+}
+
+/* bench/compare.sh with our own bench standing in for llama.cpp's llama-bench:
+ * one table row per test and thread count, the ratio column, exit 2 without
+ * a model. (Not under an emulator: the script runs the binaries itself.) */
+TEST_E2E(bench_compare_script) {
+    if (getenv("BITNET_EXEC_PREFIX") && getenv("BITNET_EXEC_PREFIX")[0]) SKIP("binaries run under an emulator");
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "BUILD=%s LLAMA_BENCH=%s/bench ROUNDS=1 P=8 N=4 THREADS=1 sh bench/compare.sh models/default.gguf 2>&1",
+             BN_BUILD_DIR, BN_BUILD_DIR);
+    FILE *p = popen(cmd, "r");
+    REQUIRE(p);
+    char buf[8192];
+    const size_t n = fread(buf, 1, sizeof buf - 1, p);
+    buf[n] = 0;
+    const int st = pclose(p);
+    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "| test | threads | ours | llama.cpp | ours / llama.cpp |") &&
+                  strstr(buf, "| pp8 | 1 |") && strstr(buf, "| tg4 | 1 |"),
+              "%s", buf);
+    p = popen("sh bench/compare.sh 2>&1", "r");
+    REQUIRE(p);
+    while (fread(buf, 1, sizeof buf, p) > 0) {}
+    const int st2 = pclose(p);
+    CHECK(WIFEXITED(st2) && WEXITSTATUS(st2) == 2);
 }
