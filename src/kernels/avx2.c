@@ -499,78 +499,100 @@ static inline float f16_load(const uint8_t *p) {
 /* Two 16-bit scales: a for the low 128-bit lane, b for the high one. */
 static inline __m256i lane_scales(int a, int b) { return _mm256_set_m128i(_mm_set1_epi16((short)b), _mm_set1_epi16((short)a)); }
 
-void bn_avx2_q4_k_gemv(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd, const int16_t *bsums,
-                       float *y) {
-    const int nb = cols / BN_QK_K;
+/* Q4_K: the integer sums of one block, sum_j sc_j * dot_j (8 lanes) and
+ * sum_j m_j * (bsums[2j] + bsums[2j+1]). */
+static inline __m256i q4k_block(const uint8_t *blk, const int8_t *x, const int16_t *bs, int32_t *msum) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    for (int r = 0; r < rows; r++) {
-        float sum = 0.0f;
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *blk = W + ((size_t)r * nb + b) * BN_Q4_K_BYTES, *q = blk + 16;
-            const int8_t *x = xq + (size_t)b * BN_QK_K;
-            K_PREFETCH(blk);
-            uint8_t sm[16]; /* scales sc[0..7], then mins m[0..7] */
-            bn_k4_unpack_scales(blk + 4, sm);
-            /* sum_j m_j * (bsums[2j] + bsums[2j+1]) */
-            const __m128i bs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)(bsums + (size_t)b * 16)),
-                                              _mm_loadu_si128((const __m128i *)(bsums + (size_t)b * 16 + 8)));
-            const __m128i mv = _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8)));
-            __m128i ms = _mm_madd_epi16(bs, mv);
-            ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0x4e));
-            ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1));
-            __m256i acc = _mm256_setzero_si256();
-            for (int j = 0; j < 4; j++) { /* 32 bytes: sub-block 2j in the low nibbles, 2j+1 in the high */
-                const __m256i qv = _mm256_loadu_si256((const __m256i *)(q + 32 * j));
-                const __m256i lo = _mm256_and_si256(qv, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
-                const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x + 64 * j)));
-                const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 64 * j + 32)));
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, _mm256_set1_epi16(sm[2 * j])));
-                acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, _mm256_set1_epi16(sm[2 * j + 1])));
-            }
-            sum = fmaf(f16_load(blk) * xd[b], (float)hsum_epi32(acc), sum);
-            sum = fmaf(-(f16_load(blk + 2) * xd[b]), (float)_mm_cvtsi128_si32(ms), sum);
-        }
-        y[r] = sum;
+    const uint8_t *q = blk + 16;
+    uint8_t sm[16]; /* scales sc[0..7], then mins m[0..7] */
+    bn_k4_unpack_scales(blk + 4, sm);
+    const __m128i pairs = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)bs), _mm_loadu_si128((const __m128i *)(bs + 8)));
+    __m128i ms = _mm_madd_epi16(pairs, _mm_cvtepu8_epi16(_mm_loadl_epi64((const __m128i *)(sm + 8))));
+    ms = _mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0x4e));
+    *msum = _mm_cvtsi128_si32(_mm_add_epi32(ms, _mm_shuffle_epi32(ms, 0xb1)));
+    __m256i acc = _mm256_setzero_si256();
+    for (int j = 0; j < 4; j++) { /* 32 bytes: sub-block 2j in the low nibbles, 2j+1 in the high */
+        const __m256i qv = _mm256_loadu_si256((const __m256i *)(q + 32 * j));
+        const __m256i lo = _mm256_and_si256(qv, m4), hi = _mm256_and_si256(_mm256_srli_epi16(qv, 4), m4);
+        const __m256i p0 = _mm256_maddubs_epi16(lo, _mm256_loadu_si256((const __m256i *)(x + 64 * j)));
+        const __m256i p1 = _mm256_maddubs_epi16(hi, _mm256_loadu_si256((const __m256i *)(x + 64 * j + 32)));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p0, _mm256_set1_epi16(sm[2 * j])));
+        acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p1, _mm256_set1_epi16(sm[2 * j + 1])));
     }
+    return acc;
 }
 
-void bn_avx2_q6_k_gemv(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd, const int16_t *bsums,
-                       float *y) {
-    const int nb = cols / BN_QK_K;
+/* Q6_K: the integer sum of one block, sum_g sc_g * sum (q - 32) * x (8 lanes). */
+static inline __m256i q6k_block(const uint8_t *blk, const int8_t *x, const int16_t *bs) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
-    for (int r = 0; r < rows; r++) {
-        float sum = 0.0f;
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *blk = W + ((size_t)r * nb + b) * BN_Q6_K_BYTES;
-            const int8_t *sc = (const int8_t *)(blk + 192), *x = xq + (size_t)b * BN_QK_K;
-            K_PREFETCH(blk);
-            /* the -32 offset: 32 * sum_g sc[g] * bsums[g], from 16-bit lanes */
-            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
-            const __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)(bsums + (size_t)b * 16)));
-            __m256i acc = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 5));
-            for (int h = 0; h < 2; h++) {
-                const uint8_t *ql = blk + 64 * h, *qh = blk + 128 + 32 * h;
-                const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
-                const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-                const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
-                __m256i q[4];
-                q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
-                q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
-                q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
-                q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                       _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
-                for (int k = 0; k < 4; k++) { /* values 32k..32k+31: groups 8h+2k (low lane) and +1 (high) */
-                    const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * k)));
-                    acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, lane_scales(sc[8 * h + 2 * k], sc[8 * h + 2 * k + 1])));
-                }
-            }
-            sum = fmaf(f16_load(blk + 208) * xd[b], (float)hsum_epi32(acc), sum);
+    const int8_t *sc = (const int8_t *)(blk + 192);
+    /* the -32 offset: 32 * sum_g sc[g] * bsums[g], from 16-bit lanes */
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)sc));
+    const __m256i bias = _mm256_madd_epi16(sc16, _mm256_loadu_si256((const __m256i *)bs));
+    __m256i acc = _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(bias, 5));
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = blk + 64 * h, *qh = blk + 128 + 32 * h;
+        const __m256i l0 = _mm256_loadu_si256((const __m256i *)ql);
+        const __m256i l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
+        const __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
+        __m256i q[4];
+        q[0] = _mm256_or_si256(_mm256_and_si256(l0, m4), _mm256_slli_epi16(_mm256_and_si256(hb, m2), 4));
+        q[1] = _mm256_or_si256(_mm256_and_si256(l1, m4), _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 2), m2), 4));
+        q[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 4), m2), 4));
+        q[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
+                               _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hb, 6), m2), 4));
+        for (int k = 0; k < 4; k++) { /* values 32k..32k+31: groups 8h+2k (low lane) and +1 (high) */
+            const __m256i p = _mm256_maddubs_epi16(q[k], _mm256_loadu_si256((const __m256i *)(x + 128 * h + 32 * k)));
+            acc = _mm256_add_epi32(acc, _mm256_madd_epi16(p, lane_scales(sc[8 * h + 2 * k], sc[8 * h + 2 * k + 1])));
         }
-        y[r] = sum;
     }
+    return acc;
 }
+
+/* Rows r, r+q, r+2q, r+3q (q = rows/4) as four streams: one horizontal sum
+ * for the four rows' blocks, and the per-row fmaf as one 4-lane FMA (the
+ * same rounding per lane); the remaining rows one at a time. */
+#define K_GEMV(NAME, BYTES, IS_Q4)                                                                           \
+    void NAME(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd, const int16_t *bsums, \
+              float *y) {                                                                                    \
+        const int nb = cols / BN_QK_K, q = rows / 4;                                                         \
+        const size_t rb = (size_t)nb * (BYTES);                                                              \
+        for (int r = 0; r < q + (rows - 4 * q); r++) {                                                       \
+            const int four = r < q, n = four ? 4 : 1, row0 = four ? r : 3 * q + r;                          \
+            const uint8_t *w[4];                                                                             \
+            for (int i = 0; i < n; i++) w[i] = W + (size_t)(row0 + i * q) * rb;                              \
+            __m128 s = _mm_setzero_ps();                                                                     \
+            for (int b = 0; b < nb; b++) {                                                                   \
+                const int8_t *x = xq + (size_t)b * BN_QK_K;                                                  \
+                const int16_t *bs = bsums + (size_t)b * 16;                                                  \
+                __m256i a[4];                                                                                \
+                int32_t ms[4] = {0, 0, 0, 0};                                                                \
+                float dd[4] = {0, 0, 0, 0}, dm[4] = {0, 0, 0, 0};                                            \
+                for (int i = 0; i < 4; i++) {                                                                \
+                    if (i >= n) { a[i] = _mm256_setzero_si256(); continue; }                                 \
+                    const uint8_t *blk = w[i] + (size_t)b * (BYTES);                                         \
+                    K_PREFETCH(blk);                                                                         \
+                    if (IS_Q4) {                                                                             \
+                        a[i] = q4k_block(blk, x, bs, &ms[i]);                                                \
+                        dd[i] = f16_load(blk) * xd[b];                                                       \
+                        dm[i] = -(f16_load(blk + 2) * xd[b]);                                                \
+                    } else {                                                                                 \
+                        a[i] = q6k_block(blk, x, bs);                                                        \
+                        dd[i] = f16_load(blk + 208) * xd[b];                                                 \
+                    }                                                                                        \
+                }                                                                                            \
+                s = _mm_fmadd_ps(_mm_loadu_ps(dd), _mm_cvtepi32_ps(hsum4_epi32(a[0], a[1], a[2], a[3])), s); \
+                if (IS_Q4) s = _mm_fmadd_ps(_mm_loadu_ps(dm), _mm_cvtepi32_ps(_mm_loadu_si128((const __m128i *)ms)), s); \
+            }                                                                                                \
+            float out[4];                                                                                    \
+            _mm_storeu_ps(out, s);                                                                           \
+            for (int i = 0; i < n; i++) y[row0 + i * q] = out[i];                                            \
+        }                                                                                                    \
+    }
+
+K_GEMV(bn_avx2_q4_k_gemv, BN_Q4_K_BYTES, 1)
+K_GEMV(bn_avx2_q6_k_gemv, BN_Q6_K_BYTES, 0)
 
 /* ---- activation quantisation (kernels.h: quantize_i8) --------------------------- */
 
