@@ -217,6 +217,20 @@ TEST(infer_accepts_llama_cpp_and_bitnet_cpp_command_lines) {
     char *version = run_infer("--version", &st);
     CHECK(st == 0 && strstr(version, "libbitnet"));
     free(version);
+    /* --color (-co): the prompt echo in llama-cli's yellow, reset before the generated text */
+    char *plain = run_infer("-p 'Once upon a time' -n 4 --temp 0 2>/dev/null", &st);
+    char *colored = run_infer("-p 'Once upon a time' -n 4 --temp 0 --color 2>/dev/null", &st);
+    char want[512];
+    snprintf(want, sizeof want, "\x1b[33mOnce upon a time\x1b[0m%s", plain + strlen("Once upon a time"));
+    CHECK_MSG(st == 0 && !strcmp(colored, want), "--color: '%s'", colored);
+    free(plain);
+    free(colored);
+    /* --help in llama.cpp's groups, every flag once */
+    char *help = run_infer("--help", &st);
+    CHECK(st == 0 && strstr(help, "----- common params -----") && strstr(help, "----- sampling params -----") &&
+          strstr(help, "----- example-specific params -----") && strstr(help, "----- speculative decoding"));
+    CHECK(strstr(help, "--lookup N") && strstr(help, "-co, --color") && strstr(help, "--draft-max N"));
+    free(help);
     char *bad = run_infer("-n -2 2>&1", &st);
     CHECK_MSG(st == 2 && strstr(bad, "-n expects an integer in -1.."), "%s", bad);
     free(bad);

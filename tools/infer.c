@@ -26,6 +26,7 @@ typedef struct {
     int n_ctx, n_batch, n_threads, use_mlock, no_mmap, margins, ignore_eos, no_display_prompt, escape;
     int keep, no_context_shift; /* --chat: tokens kept when the context is full (-1: the first turn) */
     int single_turn, verbose, quiet, seed_given, threads_given;
+    int color; /* --color: the prompt in yellow, your input in bold green (llama-cli's colours) */
     /* -i / -if: llama-cli's interactive mode; -r texts hand control back */
     int interactive, interactive_first, n_rprompts;
     const char *rprompts[8], *in_prefix, *in_suffix;
@@ -41,24 +42,16 @@ typedef struct {
 static void usage(FILE *out) {
     fprintf(out,
             "usage: infer [options]\n"
-            "Generates text. With no -m, runs the model embedded in the binary.\n\n"
+            "Generates text. With no -m, runs the model embedded in the binary.\n"
+            "\n"
+            "----- common params -----\n"
+            "  -h, --help              this help\n"
+            "      --version           print the version\n"
             "  -m, --model FILE        GGUF or ak42 model (default: embedded model)\n"
-            "  -p, --prompt TEXT       prompt (default: empty, start from BOS)\n"
-            "  -f, --file FILE         prompt from a file\n"
-            "  -e, --escape            process \\n, \\t, \\\\, \\\", \\xNN in the prompt\n"
-            "  -n, --n-predict N       tokens to generate, as llama.cpp's -n; -1 = until an\n"
-            "                          end-of-generation token or the context is full (default -1)\n"
-            "      --steps N           llama2.c's -n instead: positions in the sequence, prompt\n"
-            "                          included (stops at BOS/EOS; at most --ctx-size)\n"
-            "      --ignore-eos        keep generating past end-of-generation tokens\n"
-            "      --no-display-prompt do not echo the prompt\n"
-            "      --temp T            temperature, 0 = greedy (default 0.8; also -temp, --temperature)\n"
-            "      --top-k N           top-k, 0 = off (default 40)\n"
-            "      --top-p P           nucleus sampling, 1 = off (default 0.95)\n"
-            "      --min-p P           min-p, 0 = off (default 0.05)\n"
-            "      --repeat-penalty R  repetition penalty, 1 = off (default 1.0)\n"
-            "      --repeat-last-n N   tokens the penalty looks back (default 64)\n"
-            "  -s, --seed N            random seed; -1 or none = a fresh one (printed with -v)\n"
+            "      --tokenizer FILE    llama2.c tokenizer.bin for files without a vocabulary\n"
+            "                          (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
+            "  -t, --threads N         threads (default: the physical cores, at most the online CPUs)\n"
+            "      --cpu-affinity L    pin threads to CPUs, taskset syntax: 2-3 or 0,2 (also -C, --cpu-range)\n"
             "  -c, --ctx-size N        context size in tokens (default 512); the KV cache\n"
             "                          is sized from it\n"
             "  -b, --batch-size N      prompt tokens per forward pass (default 64)\n"
@@ -67,23 +60,40 @@ static void usage(FILE *out) {
             "  -ctk, -ctv T            llama.cpp's spelling: the same type for both (q8_0 = q8,\n"
             "                          q4_0 / q4_1 = q4)\n"
             "      --kv-int2           same as --kv-type q2\n"
-            "  -t, --threads N         threads (default: the physical cores, at most the online CPUs)\n"
-            "      --cpu-affinity L    pin threads to CPUs, taskset syntax: 2-3 or 0,2 (also -C, --cpu-range)\n"
-            "  -ngl, --n-gpu-layers N  accepted for llama.cpp/bitnet.cpp command lines; CPU only, ignored\n"
-            "      --version           print the version\n"
-            "      --tokenizer FILE    llama2.c tokenizer.bin for files without a vocabulary\n"
-            "                          (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "      --mlock             lock weights and buffers in RAM (warns and goes on\n"
             "                          if RLIMIT_MEMLOCK forbids it)\n"
             "      --no-mmap           read the weights into memory instead of mapping the file\n"
+            "  -ngl, --n-gpu-layers N  accepted for llama.cpp/bitnet.cpp command lines; CPU only, ignored\n"
+            "  -v, --verbose           more on stderr (the seed used, the settings)\n"
+            "      --log-disable       no timing summary on stderr\n"
+            "\n"
+            "----- sampling params -----\n"
+            "      --temp T            temperature, 0 = greedy (default 0.8; also -temp, --temperature)\n"
+            "      --top-k N           top-k, 0 = off (default 40)\n"
+            "      --top-p P           nucleus sampling, 1 = off (default 0.95)\n"
+            "      --min-p P           min-p, 0 = off (default 0.05)\n"
+            "      --repeat-penalty R  repetition penalty, 1 = off (default 1.0)\n"
+            "      --repeat-last-n N   tokens the penalty looks back (default 64)\n"
+            "  -s, --seed N            random seed; -1 or none = a fresh one (printed with -v)\n"
+            "      --ignore-eos        keep generating past end-of-generation tokens\n"
+            "\n"
+            "----- example-specific params -----\n"
+            "  -p, --prompt TEXT       prompt (default: empty, start from BOS)\n"
+            "  -f, --file FILE         prompt from a file\n"
+            "  -e, --escape            process \\n, \\t, \\\\, \\\", \\xNN in the prompt\n"
+            "  -n, --n-predict N       tokens to generate, as llama.cpp's -n; -1 = until an\n"
+            "                          end-of-generation token or the context is full (default -1)\n"
+            "      --steps N           llama2.c's -n instead: positions in the sequence, prompt\n"
+            "                          included (stops at BOS/EOS; at most --ctx-size)\n"
+            "      --no-display-prompt do not echo the prompt\n"
+            "  -co, --color            colours, as llama-cli: the prompt yellow, your input bold green\n"
             "      --margins           print the top-2 logit margin of each step to stderr\n"
-            "      --lookup N          speculative decoding by prompt lookup: draft the tokens that\n"
-            "                          followed the last N..1 tokens earlier in the text (no model)\n"
-            "      --draft FILE        speculative decoding with a smaller model of the same vocabulary\n"
-            "                          (also -md, --model-draft), e.g. a build/prune'd copy\n"
-            "      --draft-max N       tokens drafted per step (default 8; also --draft-n, --draft N)\n"
-            "                          Both give the same text as without them, faster when the\n"
-            "                          drafts are often right (docs/speculative.md)\n"
+            "  -i, --interactive       generate, and hand over to you (a line from stdin) at a\n"
+            "                          reverse prompt or an end-of-generation token; EOF ends\n"
+            "  -if, --interactive-first  the same, starting with your line\n"
+            "  -r, --reverse-prompt T  hand over when the output ends with T (several allowed)\n"
+            "      --in-prefix T       text before each line you type (default none)\n"
+            "      --in-suffix T       text after it (default none)\n"
             "      --chat, -cnv        chat: reads user turns from stdin, one per line, and\n"
             "                          answers each in the model's chat template (Llama-3,\n"
             "                          BitNet-b1.58-2B-4T; else a plain User:/Assistant:\n"
@@ -94,19 +104,20 @@ static void usage(FILE *out) {
             "                          text) instead of the model's\n"
             "  -st, --single-turn      --chat: answer one turn, then exit\n"
             "  -no-cnv, --no-conversation  plain generation (the default; accepted for llama-cli lines)\n"
-            "  -v, --verbose           more on stderr (the seed used, the settings)\n"
-            "      --log-disable       no timing summary on stderr\n"
-            "  -i, --interactive       generate, and hand over to you (a line from stdin) at a\n"
-            "                          reverse prompt or an end-of-generation token; EOF ends\n"
-            "  -if, --interactive-first  the same, starting with your line\n"
-            "  -r, --reverse-prompt T  hand over when the output ends with T (several allowed)\n"
-            "      --in-prefix T       text before each line you type (default none)\n"
-            "      --in-suffix T       text after it (default none)\n"
             "      --keep N            --chat: when the context is full, keep the first N tokens\n"
             "                          (after BOS; -1 = the whole first turn, default 0), drop half\n"
             "                          of the rest and go on, as llama.cpp's context shift\n"
             "      --no-context-shift  --chat: stop with \"context full\" instead\n"
-            "  -h, --help              this help\n\n"
+            "\n"
+            "----- speculative decoding (docs/speculative.md) -----\n"
+            "      --lookup N          speculative decoding by prompt lookup: draft the tokens that\n"
+            "                          followed the last N..1 tokens earlier in the text (no model)\n"
+            "      --draft FILE        speculative decoding with a smaller model of the same vocabulary\n"
+            "                          (also -md, --model-draft), e.g. a build/prune'd copy\n"
+            "      --draft-max N       tokens drafted per step (default 8; also --draft-n, --draft N)\n"
+            "                          Both give the same text as without them, faster when the\n"
+            "                          drafts are often right (docs/speculative.md)\n"
+            "\n"
             "Prints the text to stdout as it is generated and a timing summary to stderr.\n"
             "Environment: BITNET_ISA=scalar|avx2|avx512|neon forces a kernel set.\n");
 }
@@ -219,10 +230,12 @@ static int parse_args(int argc, char **argv, options *o) {
                       !strcmp(a, "-st") || !strcmp(a, "--single-turn") || !strcmp(a, "-no-cnv") ||
                       !strcmp(a, "--no-conversation") || !strcmp(a, "-v") || !strcmp(a, "--verbose") ||
                       !strcmp(a, "--log-disable") || !strcmp(a, "-i") || !strcmp(a, "--interactive") ||
-                      !strcmp(a, "-if") || !strcmp(a, "--interactive-first");
+                      !strcmp(a, "-if") || !strcmp(a, "--interactive-first") || !strcmp(a, "--color") ||
+                      !strcmp(a, "-co");
         if (is_flag) {
             if (!strcmp(a, "--kv-int2")) o->kv = (kv_flags){BITNET_KV_Q2, NULL, NULL};
             if (!strcmp(a, "--mlock")) o->use_mlock = 1;
+            if (!strcmp(a, "--color") || !strcmp(a, "-co")) o->color = 1;
             if (!strcmp(a, "--margins")) o->margins = 1;
             if (!strcmp(a, "--no-mmap")) o->no_mmap = 1;
             if (!strcmp(a, "--ignore-eos")) o->ignore_eos = 1;
@@ -342,6 +355,17 @@ static void print_piece(const bitnet_model *m, bitnet_token prev, bitnet_token t
     fflush(stdout);
 }
 
+/* --color: ANSI colours on stdout (llama-cli's: prompt yellow, user input bold green). */
+#define COLOR_PROMPT "\x1b[33m"
+#define COLOR_INPUT "\x1b[1;32m"
+#define COLOR_RESET "\x1b[0m"
+static void set_color(const options *o, const char *code) {
+    if (o->color) {
+        fputs(code, stdout);
+        fflush(stdout);
+    }
+}
+
 /* ---- --chat: interactive conversation ---------------------------------------- *
  * Each user line becomes a turn of the model's chat template (src/tokenizer/chat.h). The
  * KV cache keeps the whole conversation: a turn evaluates only the text the
@@ -414,7 +438,9 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
             printf("> ");
             fflush(stdout);
         }
+        set_color(o, COLOR_INPUT);
         ssize_t got = getline(&line, &line_cap, stdin);
+        set_color(o, COLOR_RESET);
         if (got < 0) break;
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
         if (got == 0) continue;
@@ -545,8 +571,9 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
 static int user_turn(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *smp, const options *o, int *pos) {
     char *line = NULL;
     size_t cap = 0;
-    fflush(stdout);
+    set_color(o, COLOR_INPUT);
     ssize_t got = getline(&line, &cap, stdin);
+    set_color(o, COLOR_RESET);
     if (got < 0) {
         free(line);
         return 0;
@@ -614,7 +641,9 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
         for (int i = 0; i < n_vocab; i++) eog_mask[i] = bitnet_token_is_eog(model, i) || i == eos ? -INFINITY : 0.0f;
 
     /* echo the prompt as its tokens decode, then evaluate it in one batch */
+    if (!o.no_display_prompt) set_color(&o, COLOR_PROMPT);
     for (int i = 1; i < np && !o.no_display_prompt; i++) print_piece(model, prompt[i - 1], prompt[i]);
+    if (!o.no_display_prompt) set_color(&o, COLOR_RESET);
     uint64_t t_p0 = now_ns();
     if (bitnet_eval(ctx, prompt, np, 0) != BITNET_OK) {
         fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());

@@ -1,6 +1,6 @@
 /* perplexity - perplexity of a model over a text file, like llama.cpp's tool.
  *
- *   build/perplexity -m MODEL -f TEXT [-c 128] [-t 1] [--tokenizer FILE] [--max-chunks N]
+ *   build/perplexity -m MODEL -f TEXT [-c 512] [-t 1] [--tokenizer FILE] [--max-chunks N]
  *
  * The whole file is tokenized once (no BOS), then cut into NON-overlapping
  * windows: each window is [BOS] + (CTX-1) text tokens and is evaluated in one
@@ -36,7 +36,7 @@ static void usage(FILE *out) {
             "perplexity does; the first half is context.\n\n"
             "  -m, --model FILE      GGUF or ak42 model (required)\n"
             "  -f, --file FILE       text file (required)\n"
-            "  -c, --ctx-size N      window size in tokens, >= 4 (default 128)\n"
+            "  -c, --ctx-size N      window size in tokens, >= 4 (default 512, as llama.cpp's)\n"
             "  -b, --batch-size N    tokens per forward batch (default: CTX)\n"
             "  -t, --threads N       threads (default 1)\n"
             "      --tokenizer FILE  llama2.c tokenizer.bin for files without a vocabulary\n"
@@ -53,7 +53,7 @@ static void usage(FILE *out) {
 static int parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->kv.type = BITNET_KV_DEFAULT;
-    o->n_ctx = 128;
+    o->n_ctx = 512; /* llama-perplexity's default, so numbers compare */
     o->n_threads = 1;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
