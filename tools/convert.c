@@ -11,6 +11,7 @@
  * 256 weights: other tensors fall back to i2_s with a warning.
  * The vocabulary goes into the GGUF metadata, so OUT runs without --tokenizer. */
 #include <math.h>
+#include <sys/stat.h>
 
 #include "bitnet.h"
 #include "model/model_writer.h"
@@ -132,9 +133,14 @@ int main(int argc, char **argv) {
     if (bitnet_model_load(in, &mp, &m) != BITNET_OK) { fprintf(stderr, "convert: %s\n", bitnet_last_error()); return 1; }
     bitnet_model_info info;
     bitnet_model_get_info(m, &info);
+    const uint64_t t0 = now_ns();
     bitnet_status st = bn_model_write(m, &wp, out);
+    struct stat sb;
     if (st != BITNET_OK) fprintf(stderr, "convert: %s\n", bitnet_last_error());
-    else fprintf(stderr, "convert: wrote %s (%s, linear layers %s)\n", out, info.arch, wp.linear_type);
+    else /* llama-quantize's summary: sizes before and after, the time */
+        fprintf(stderr, "convert: wrote %s (%s, linear layers %s, head %s): %.2f MB -> %.2f MB in %.2f s\n", out,
+                info.arch, wp.linear_type, wp.head_type ? wp.head_type : "as stored",
+                bn_model_source_bytes(m) / 1e6, stat(out, &sb) == 0 ? sb.st_size / 1e6 : 0.0, (now_ns() - t0) / 1e9);
     bitnet_model_free(m);
     return st == BITNET_OK ? 0 : 1;
 }

@@ -30,6 +30,13 @@ void bn_keep_free(bn_keep_list *k) {
     memset(k, 0, sizeof *k);
 }
 
+void bn_keep_report(const bn_keep_list *k) {
+    if (k->n_fallback)
+        fprintf(stderr, "warning: %d tensor%s (%s%s: rows of %d weights) not a multiple of 256 as %s needs: stored as i2_s\n",
+                k->n_fallback, k->n_fallback > 1 ? "s" : "", k->fallback_first, k->n_fallback > 1 ? ", ..." : "",
+                k->fallback_cols, k->fallback_type);
+}
+
 static bitnet_status oom(const char *what) { return bn_error(BITNET_ERR_NOMEM, "out of memory writing %s", what); }
 
 void bn_gguf_set_hparams(gguf_writer *w, const char *arch, const bn_hparams *hp) {
@@ -150,8 +157,11 @@ bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *n
                                   bn_tensor_type type) {
     const int rows = m->rows, cols = m->cols, cp = m->cols_padded;
     if ((type == BN_TT_TQ2_0 || type == BN_TT_TQ1_0) && cols % BN_QK_K != 0) {
-        fprintf(stderr, "warning: %s has rows of %d weights, not a multiple of 256 as %s needs; stored as i2_s\n", name,
-                cols, type == BN_TT_TQ2_0 ? "tq2_0" : "tq1_0");
+        if (k->n_fallback++ == 0) {
+            snprintf(k->fallback_first, sizeof k->fallback_first, "%s", name);
+            k->fallback_cols = cols;
+            k->fallback_type = type == BN_TT_TQ2_0 ? "tq2_0" : "tq1_0";
+        }
         type = BN_TT_I2_S;
     }
     if (m->block_scales && ((type != BN_TT_TQ2_0 && type != BN_TT_TQ1_0) || m->block_cols != BN_QK_K))
@@ -260,6 +270,7 @@ bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int 
         st = add_float_matrix(w, &k, "output.weight", &m->output, head_type);
     for (int i = 0; i < n_layers && st == BITNET_OK; i++)
         st = add_layer(w, &k, m, &m->layers[layers ? layers[i] : i], i, ternary_type);
+    bn_keep_report(&k);
     if (st == BITNET_OK) st = gguf_writer_write(w, path);
     gguf_writer_free(w);
     bn_keep_free(&k);

@@ -15,11 +15,18 @@
 typedef struct {
     void **bufs;
     int n, cap;
+    /* ternary tensors whose rows are too short for tq2_0/tq1_0, stored as i2_s:
+     * counted here and reported in one line by bn_keep_report */
+    int n_fallback, fallback_cols;
+    char fallback_first[96];
+    const char *fallback_type;
 } bn_keep_list;
 
 /* A zeroed buffer of `bytes` kept in k; NULL when out of memory. */
 void *bn_keep(bn_keep_list *k, size_t bytes);
 void bn_keep_free(bn_keep_list *k);
+/* One warning line on stderr for the tensors stored in a fallback layout, if any. */
+void bn_keep_report(const bn_keep_list *k);
 
 /* The layout named `name` as model_writer.h spells it: head = 0 for the
  * linears (i2_s, tq2_0, tq1_0, f16, f32), 1 for the embedding and classifier
@@ -32,7 +39,7 @@ void bn_gguf_set_hparams(gguf_writer *w, const char *arch, const bn_hparams *hp)
 /* Adds I2 matrix m as tensor `name` (ending in ".weight") in layout `type`
  * (i2_s, tq2_0, tq1_0, f16, f32), plus "NAME.scale" where the layout has no
  * room for the per-tensor scale. TQ2_0/TQ1_0 need rows of a multiple of 256
- * weights: other tensors are stored as i2_s, with a warning on stderr.
+ * weights: other tensors are stored as i2_s (counted in k, bn_keep_report).
  * Errors: i2_s rows that are not a multiple of 128 weights, out of memory. */
 bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *name, const bn_matrix *m,
                                   bn_tensor_type type);

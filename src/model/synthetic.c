@@ -174,6 +174,7 @@ bitnet_status bn_write_synthetic(const bn_synthetic_shape *p, const char *linear
             else
                 add_const_f32(&s, name, bn_hp_dim(&hp, r->rows), 1.0f);
         }
+    bn_keep_report(&s.keep);
     if (s.st == BITNET_OK) s.st = gguf_writer_write(s.w, path);
     gguf_writer_free(s.w);
     bn_keep_free(&s.keep);
