@@ -1,6 +1,8 @@
 /* test_perplexity.c - end-to-end: build/perplexity gives a plausible, finite
  * PPL for a trained model on in-domain text, a higher one on wrong-domain
  * text, and clean one-line errors. */
+#include <unistd.h>
+
 #include "test.h"
 
 /* Runs perplexity; returns the PPL parsed from "PPL = X +/- Y over N tokens",
@@ -92,4 +94,54 @@ TEST(perplexity_errors_are_clean) {
     snprintf(cmd, sizeof cmd, "perplexity -m %s -f %s -c 64 2>&1", model, tmp);
     expect_error(cmd, 1, "fewer than one window");
     remove(tmp);
+}
+
+/* --kl-divergence-base / --kl-divergence (llama-perplexity's flags): a model
+ * against itself is 0 with every top token the same; a q8_0 head is a small,
+ * positive KL; a base file of another -c, a cut one, or --kl-divergence
+ * without a base are one-line errors. */
+TEST(perplexity_kl_divergence) {
+    char text[1024], base[512], q8[512], cmd[4096];
+    if (!shared("corpora/tinystories-excerpt.txt", text, sizeof text)) SKIP("../shared not present");
+    snprintf(base, sizeof base, "%s", bn_test_tmp(".kld"));
+    snprintf(q8, sizeof q8, "%s", bn_test_tmp(".gguf"));
+    int st = -1;
+    size_t n = 0;
+    snprintf(cmd, sizeof cmd, "perplexity -m models/default.gguf -f %s -c 64 --chunks 4 --kl-divergence-base %s 2>/dev/null",
+             text, base);
+    free(bn_test_run_tool(cmd, &n, &st));
+    CHECK_EQ_INT(st, 0);
+    size_t bytes = 0;
+    free(bn_test_read_file(base, &bytes));
+    CHECK_MSG(bytes == 32 + (size_t)4 * 31 * 512 * 4, "base file of %zu bytes", bytes); /* 4 windows x 31 tokens */
+    snprintf(cmd, sizeof cmd, "perplexity -m models/default.gguf -f %s -c 64 --chunks 4 --kl-divergence-base %s "
+             "--kl-divergence 2>/dev/null", text, base);
+    char *out = bn_test_run_tool(cmd, &n, &st);
+    CHECK_MSG(st == 0 && out && strstr(out, "Mean KLD: 0.000000 +/- 0.000000") &&
+                  strstr(out, "Same top token: 100.000%") && strstr(out, "over 124 tokens"),
+              "%s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "convert models/default.gguf --head-type q8_0 -o %s 2>/dev/null", q8);
+    free(bn_test_run_tool(cmd, &n, &st));
+    snprintf(cmd, sizeof cmd, "perplexity -m %s -f %s -c 64 --chunks 4 --kl-divergence-base %s --kl-divergence 2>/dev/null",
+             q8, text, base);
+    out = bn_test_run_tool(cmd, &n, &st);
+    const char *m = out ? strstr(out, "Mean KLD: ") : NULL;
+    const double kl = m ? atof(m + 10) : -1;
+    CHECK_MSG(st == 0 && kl > 0 && kl < 0.01, "q8_0 head: %s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "perplexity -m models/default.gguf -f %s -c 32 --chunks 4 --kl-divergence-base %s "
+             "--kl-divergence 2>&1", text, base);
+    expect_error(cmd, 1, "same -c, --chunks and text needed");
+    FILE *f = fopen(base, "r+b");
+    REQUIRE(f);
+    REQUIRE(ftruncate(fileno(f), 1000) == 0);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "perplexity -m models/default.gguf -f %s -c 64 --chunks 4 --kl-divergence-base %s "
+             "--kl-divergence 2>&1", text, base);
+    expect_error(cmd, 1, "ends early");
+    snprintf(cmd, sizeof cmd, "perplexity -m models/default.gguf -f %s --kl-divergence 2>&1", text);
+    expect_error(cmd, 2, "--kl-divergence-base");
+    unlink(base);
+    unlink(q8);
 }
