@@ -6,6 +6,8 @@
 #   make test-all   both tiers: also the end-to-end tests (server, soak, mlock, bench)
 #   make asan       ASan + UBSan build of the tests, then runs them (build-asan/)
 #   make static     fully static build/infer (and the other tools)
+#   make install    [PREFIX=/usr/local] [DESTDIR=]: library (.a, .so.X.Y.Z with SONAME),
+#                   bitnet.h, bitnet.pc, the tools, docs; make uninstall removes them
 #   make clean
 #   make AVX=1      accepted for compatibility with the brief: kernels are chosen
 #                   at run time from the CPU, so every build already has AVX2/AVX-512.
@@ -19,7 +21,8 @@ OPT     ?= -O3
 CSTD    := -std=c11 -D_GNU_SOURCE
 WARN    := -Wall -Wextra -Wno-unused-parameter -Wshadow -Wstrict-prototypes
 CFLAGS  ?=
-CFLAGS  += $(CSTD) $(OPT) $(WARN) -fPIC -Iinclude -Isrc -pthread
+# -fvisibility=hidden: libbitnet.so exports only what bitnet.h marks BITNET_API
+CFLAGS  += $(CSTD) $(OPT) $(WARN) -fPIC -fvisibility=hidden -Iinclude -Isrc -pthread
 LDFLAGS ?=
 LDLIBS  += -lm -pthread
 
@@ -68,7 +71,7 @@ $(BUILD)/obj/bench/b1_avx2.o:   EXTRA_CFLAGS := -mavx2 -mpopcnt
 $(BUILD)/obj/bench/b1_avx512.o: EXTRA_CFLAGS := -mavx512f -mavx512bw -mavx512vpopcntdq
 endif
 
-.PHONY: all test test-all asan static clean fuzz test-arm64 check-layers
+.PHONY: all test test-all asan static clean fuzz test-arm64 check-layers install uninstall
 # keep tool objects between builds (they are intermediates of a pattern rule)
 .SECONDARY:
 all: $(BUILD)/libbitnet.a $(BUILD)/libbitnet.so $(BUILD)/libbitnet-server.a $(TOOLS)
@@ -90,8 +93,45 @@ $(BUILD)/libbitnet-server.a: $(SRV_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
+# The version lives in include/bitnet.h (BITNET_VERSION); the shared library is
+# libbitnet.so.X.Y.Z with SONAME libbitnet.so.X and the two usual links.
+VERSION   := $(shell sed -n 's/^\#define BITNET_VERSION "\(.*\)"/\1/p' include/bitnet.h)
+SOMAJOR   := $(firstword $(subst ., ,$(VERSION)))
 $(BUILD)/libbitnet.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) -shared $(LDFLAGS) -Wl,-soname,libbitnet.so.$(SOMAJOR) -o $@.$(VERSION) $^ $(LDLIBS)
+	ln -sf libbitnet.so.$(VERSION) $@.$(SOMAJOR)
+	ln -sf libbitnet.so.$(VERSION) $@
+
+# ---- install (PREFIX, DESTDIR as usual) ------------------------------------------
+PREFIX     ?= /usr/local
+LIBDIR     ?= $(PREFIX)/lib
+INCLUDEDIR ?= $(PREFIX)/include
+BINDIR     ?= $(PREFIX)/bin
+DOCDIR     ?= $(PREFIX)/share/doc/bitnet
+INSTALL_TOOLS := infer bench convert prune perplexity tokenize logits embed server
+$(BUILD)/bitnet.pc: include/bitnet.h Makefile
+	@mkdir -p $(BUILD)
+	printf '%s\n' 'prefix=$(PREFIX)' 'libdir=$(LIBDIR)' 'includedir=$(INCLUDEDIR)' '' \
+	  'Name: bitnet' 'Description: CPU inference for ternary (BitNet b1.58) language models' \
+	  'Version: $(VERSION)' 'Libs: -L$${libdir} -lbitnet' 'Libs.private: -lm -pthread' \
+	  'Cflags: -I$${includedir}' > $@
+
+install: all $(BUILD)/bitnet.pc
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(BINDIR) $(DESTDIR)$(DOCDIR)
+	install -m 644 $(BUILD)/libbitnet.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(BUILD)/libbitnet.so.$(VERSION) $(DESTDIR)$(LIBDIR)/
+	ln -sf libbitnet.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libbitnet.so.$(SOMAJOR)
+	ln -sf libbitnet.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libbitnet.so
+	install -m 644 include/bitnet.h $(DESTDIR)$(INCLUDEDIR)/
+	install -m 644 $(BUILD)/bitnet.pc $(DESTDIR)$(LIBDIR)/pkgconfig/
+	install -m 755 $(addprefix $(BUILD)/,$(INSTALL_TOOLS)) $(DESTDIR)$(BINDIR)/
+	install -m 644 README.md $(wildcard docs/*.md) $(DESTDIR)$(DOCDIR)/
+
+uninstall:
+	rm -f $(DESTDIR)$(LIBDIR)/libbitnet.a $(DESTDIR)$(LIBDIR)/libbitnet.so $(DESTDIR)$(LIBDIR)/libbitnet.so.$(SOMAJOR) \
+	      $(DESTDIR)$(LIBDIR)/libbitnet.so.$(VERSION) $(DESTDIR)$(LIBDIR)/pkgconfig/bitnet.pc \
+	      $(DESTDIR)$(INCLUDEDIR)/bitnet.h $(addprefix $(DESTDIR)$(BINDIR)/,$(INSTALL_TOOLS))
+	rm -rf $(DESTDIR)$(DOCDIR)
 
 $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libbitnet.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libbitnet.a $(LDLIBS)

@@ -20,7 +20,17 @@
 extern "C" {
 #endif
 
+/* The one place the version is written: the Makefile reads it for the
+ * shared library's SONAME (libbitnet.so.MAJOR) and bitnet.pc. */
 #define BITNET_VERSION "0.1.0"
+
+/* Every public function is declared BITNET_API; the library is built with
+ * -fvisibility=hidden, so libbitnet.so exports these and nothing else. */
+#if defined(__GNUC__) || defined(__clang__)
+#define BITNET_API __attribute__((visibility("default")))
+#else
+#define BITNET_API
+#endif
 
 typedef int32_t bitnet_token;
 
@@ -45,14 +55,14 @@ typedef struct {
     int use_mlock;              /* lock the weights in RAM (best effort, reported on stderr)      */
 } bitnet_model_params;
 
-bitnet_model_params bitnet_model_default_params(void);
+BITNET_API bitnet_model_params bitnet_model_default_params(void);
 
 /* Loads GGUF (any version-3 file of a supported architecture) or a legacy ak42 file. */
-bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *params,
+BITNET_API bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *params,
                                 bitnet_model **out);
 /* Loads the model compiled into the library (models/default.gguf); NULL-safe params. */
-bitnet_status bitnet_model_load_default(const bitnet_model_params *params, bitnet_model **out);
-void bitnet_model_free(bitnet_model *model);
+BITNET_API bitnet_status bitnet_model_load_default(const bitnet_model_params *params, bitnet_model **out);
+BITNET_API void bitnet_model_free(bitnet_model *model);
 
 typedef struct {
     const char *arch;     /* "llama", "bitnet-b1.58", "ak42"       */
@@ -63,35 +73,35 @@ typedef struct {
     const char *weight_type; /* dominant weight type, e.g. "i2_s"    */
 } bitnet_model_info;
 
-void bitnet_model_get_info(const bitnet_model *model, bitnet_model_info *info);
+BITNET_API void bitnet_model_get_info(const bitnet_model *model, bitnet_model_info *info);
 
 /* ---- tokenizer -------------------------------------------------------- */
-bitnet_token bitnet_token_bos(const bitnet_model *model);
-bitnet_token bitnet_token_eos(const bitnet_model *model);
+BITNET_API bitnet_token bitnet_token_bos(const bitnet_model *model);
+BITNET_API bitnet_token bitnet_token_eos(const bitnet_model *model);
 /* Returns the number of tokens written (<= max_tokens), or a negative status
  * (BITNET_ERR_ARG when the text needs more than max_tokens). */
-int bitnet_tokenize(const bitnet_model *model, const char *text, int add_bos,
+BITNET_API int bitnet_tokenize(const bitnet_model *model, const char *text, int add_bos,
                     bitnet_token *tokens, int max_tokens);
 /* Text of `token` as it follows `prev` (llama2.c rule: the leading space of the
  * first piece after BOS is dropped; <0xXX> byte tokens give the raw byte).
  * Writes at most len-1 bytes plus NUL; returns the piece length (may contain
  * NUL bytes only for byte token <0x00>) or a negative status. */
-int bitnet_token_to_piece(const bitnet_model *model, bitnet_token prev, bitnet_token token,
+BITNET_API int bitnet_token_to_piece(const bitnet_model *model, bitnet_token prev, bitnet_token token,
                           char *buf, int len);
 
 /* ---- special tokens and chat templates -------------------------------- */
 /* End-of-turn token (Llama-3's <|eot_id|>, GPT-2's <|endoftext|>, ...), or -1. */
-bitnet_token bitnet_token_eot(const bitnet_model *model);
+BITNET_API bitnet_token bitnet_token_eot(const bitnet_model *model);
 /* 1 if `token` ends a generation: EOS, EOT and the end-of-text / end-of-turn
  * tokens llama.cpp recognises (<|eot_id|>, <|end_of_text|>, <|im_end|>, ...). */
-int bitnet_token_is_eog(const bitnet_model *model, bitnet_token token);
+BITNET_API int bitnet_token_is_eog(const bitnet_model *model, bitnet_token token);
 /* bitnet_tokenize for `len` bytes of text. parse_special = 1 turns the text of
  * control tokens ("<|eot_id|>", "<s>") into those tokens, as llama.cpp's
  * parse_special; with 0 they are plain text, as in bitnet_tokenize. */
-int bitnet_tokenize_ex(const bitnet_model *model, const char *text, size_t len, int add_bos,
+BITNET_API int bitnet_tokenize_ex(const bitnet_model *model, const char *text, size_t len, int add_bos,
                        int parse_special, bitnet_token *tokens, int max_tokens);
 /* The model's GGUF tokenizer.chat_template (NUL-terminated), or NULL. */
-const char *bitnet_model_chat_template(const bitnet_model *model);
+BITNET_API const char *bitnet_model_chat_template(const bitnet_model *model);
 
 typedef struct {
     const char *role;    /* "system", "user", "assistant" */
@@ -105,26 +115,26 @@ typedef struct {
  * the assistant's turn. Writes at most len-1 bytes plus NUL; returns the full
  * length (larger than len-1: call again with a bigger buffer), or
  * BITNET_ERR_UNSUPPORTED when the template is not recognised. */
-int bitnet_chat_apply_template(const char *tmpl, const bitnet_chat_message *msgs, size_t n_msgs,
+BITNET_API int bitnet_chat_apply_template(const char *tmpl, const bitnet_chat_message *msgs, size_t n_msgs,
                                int add_assistant, char *buf, int len);
 /* As bitnet_chat_apply_template; plain (len bytes, or NULL) also gets 1 for
  * each byte of buf that comes from a message (its content or role) and 0 for
  * the template's own markup, for bitnet_tokenize_chat. */
-int bitnet_chat_apply_template_ex(const char *tmpl, const bitnet_chat_message *msgs, size_t n_msgs,
+BITNET_API int bitnet_chat_apply_template_ex(const char *tmpl, const bitnet_chat_message *msgs, size_t n_msgs,
                                   int add_assistant, char *buf, unsigned char *plain, int len);
 /* Tokenizes a rendered conversation: control tokens (<|eot_id|>, </s>, ...)
  * are parsed only in the template's markup; bytes marked in plain (from
  * bitnet_chat_apply_template_ex) are always text, so a message cannot forge a
  * turn or end the sequence (as llama.cpp keeps user content plain). */
-int bitnet_tokenize_chat(const bitnet_model *model, const char *text, size_t len, const unsigned char *plain,
+BITNET_API int bitnet_tokenize_chat(const bitnet_model *model, const char *text, size_t len, const unsigned char *plain,
                          int add_bos, bitnet_token *tokens, int max_tokens);
 /* The name ("llama3", "bitnet", "plain") of the template tmpl is recognised
  * as, or NULL when bitnet_chat_apply_template would refuse it. */
-const char *bitnet_chat_template_name(const char *tmpl);
+BITNET_API const char *bitnet_chat_template_name(const char *tmpl);
 /* The text that closes a turn in template tmpl ("<|eot_id|>" for Llama-3 and
  * BitNet, a newline for plain), for a reply cut short before the model wrote
  * it; NULL when the template is not recognised. */
-const char *bitnet_chat_turn_end(const char *tmpl);
+BITNET_API const char *bitnet_chat_turn_end(const char *tmpl);
 
 /* ---- context ---------------------------------------------------------- */
 /* KV cache storage (docs/kv-cache.md): f32, f16, or quantised per head-row
@@ -140,10 +150,10 @@ typedef enum {
 } bitnet_kv_type;
 
 /* "f32", "f16", "q8", "q4", "q2" ("default" for BITNET_KV_DEFAULT). */
-const char *bitnet_kv_type_name(bitnet_kv_type type);
+BITNET_API const char *bitnet_kv_type_name(bitnet_kv_type type);
 /* Parses one of those names into *out; returns 0, or -1 if unknown. llama.cpp's
  * q8_0, q4_0 and q4_1 are accepted as q8, q4, q4 (same bits, per-row scales). */
-int bitnet_kv_type_from_name(const char *name, bitnet_kv_type *out);
+BITNET_API int bitnet_kv_type_from_name(const char *name, bitnet_kv_type *out);
 
 typedef struct {
     int n_ctx;          /* context size in tokens (default 512)            */
@@ -156,18 +166,18 @@ typedef struct {
                            together by bitnet_eval_batch (default 1)         */
 } bitnet_context_params;
 
-bitnet_context_params bitnet_context_default_params(void);
-bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_params *params,
+BITNET_API bitnet_context_params bitnet_context_default_params(void);
+BITNET_API bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_params *params,
                                  bitnet_context **out);
-void bitnet_context_free(bitnet_context *ctx);
+BITNET_API void bitnet_context_free(bitnet_context *ctx);
 
 /* Runs the model over tokens[0..n) placed at positions pos..pos+n-1. Afterwards
  * bitnet_get_logits() holds the logits of the last token. pos+n must be <= n_ctx. */
-bitnet_status bitnet_eval(bitnet_context *ctx, const bitnet_token *tokens, int n_tokens, int pos);
+BITNET_API bitnet_status bitnet_eval(bitnet_context *ctx, const bitnet_token *tokens, int n_tokens, int pos);
 /* Same, but keeps the logits of every token: out must hold n_tokens * n_vocab floats. */
-bitnet_status bitnet_eval_all_logits(bitnet_context *ctx, const bitnet_token *tokens,
+BITNET_API bitnet_status bitnet_eval_all_logits(bitnet_context *ctx, const bitnet_token *tokens,
                                      int n_tokens, int pos, float *out);
-float *bitnet_get_logits(bitnet_context *ctx);
+BITNET_API float *bitnet_get_logits(bitnet_context *ctx);
 
 /* Batched decoding of several sequences in one forward pass (a server's
  * slots): token i is placed in sequence seq[i] (0..n_seq-1) at position pos[i].
@@ -178,16 +188,16 @@ float *bitnet_get_logits(bitnet_context *ctx);
  * Afterwards bitnet_get_logits_seq(ctx, s) holds the logits of the last token
  * of sequence s in this batch; sequences absent from the batch keep theirs.
  * bitnet_eval(ctx, t, n, pos) is bitnet_eval_batch with seq[i] = 0. */
-bitnet_status bitnet_eval_batch(bitnet_context *ctx, const bitnet_token *tokens, const int *pos,
+BITNET_API bitnet_status bitnet_eval_batch(bitnet_context *ctx, const bitnet_token *tokens, const int *pos,
                                 const int *seq, int n_tokens);
-float *bitnet_get_logits_seq(bitnet_context *ctx, int seq);
-int bitnet_n_seq(const bitnet_context *ctx);
-const bitnet_model *bitnet_get_model(const bitnet_context *ctx); /* as llama_get_model */
-int bitnet_n_vocab(const bitnet_model *model);
-int bitnet_n_ctx(const bitnet_context *ctx);
+BITNET_API float *bitnet_get_logits_seq(bitnet_context *ctx, int seq);
+BITNET_API int bitnet_n_seq(const bitnet_context *ctx);
+BITNET_API const bitnet_model *bitnet_get_model(const bitnet_context *ctx); /* as llama_get_model */
+BITNET_API int bitnet_n_vocab(const bitnet_model *model);
+BITNET_API int bitnet_n_ctx(const bitnet_context *ctx);
 /* The context's KV cache type (the default resolved) and its size in bytes (K + V). */
-bitnet_kv_type bitnet_context_kv_type(const bitnet_context *ctx);
-size_t bitnet_context_kv_bytes(const bitnet_context *ctx);
+BITNET_API bitnet_kv_type bitnet_context_kv_type(const bitnet_context *ctx);
+BITNET_API size_t bitnet_context_kv_bytes(const bitnet_context *ctx);
 
 /* ---- embeddings ------------------------------------------------------- */
 /* How token states become one vector (llama.cpp's pooling_type values). */
@@ -203,20 +213,20 @@ typedef enum {
  * context's cache is overwritten): the final-norm hidden states, pooled, and
  * L2-normalised when normalize != 0. out receives n_embd floats, or
  * n * n_embd with BITNET_POOLING_NONE (each row normalised). */
-bitnet_status bitnet_embed(bitnet_context *ctx, const bitnet_token *tokens, int n, bitnet_pooling pooling,
+BITNET_API bitnet_status bitnet_embed(bitnet_context *ctx, const bitnet_token *tokens, int n, bitnet_pooling pooling,
                            int normalize, float *out);
-int bitnet_n_embd(const bitnet_model *model);
+BITNET_API int bitnet_n_embd(const bitnet_model *model);
 /* The model's pooling (GGUF ARCH.pooling_type), or BITNET_POOLING_DEFAULT if it names none. */
-bitnet_pooling bitnet_model_pooling(const bitnet_model *model);
+BITNET_API bitnet_pooling bitnet_model_pooling(const bitnet_model *model);
 
 /* ---- analysis hooks (build/prune) ------------------------------------- */
 /* Called after the embedding (layer -1) and after every layer with the
  * residual stream x[n][dim] of the n tokens being evaluated. NULL removes it. */
 typedef void (*bitnet_layer_hook)(void *user, int layer, const float *x, int n, int dim);
-void bitnet_context_set_layer_hook(bitnet_context *ctx, bitnet_layer_hook hook, void *user);
+BITNET_API void bitnet_context_set_layer_hook(bitnet_context *ctx, bitnet_layer_hook hook, void *user);
 /* skip[l] != 0 leaves layer l out of the forward pass (skip has n_layer
  * entries and must outlive its use); NULL runs every layer. */
-void bitnet_context_set_skip_layers(bitnet_context *ctx, const uint8_t *skip);
+BITNET_API void bitnet_context_set_skip_layers(bitnet_context *ctx, const uint8_t *skip);
 
 /* ---- sampler ---------------------------------------------------------- */
 typedef struct {
@@ -229,13 +239,13 @@ typedef struct {
     uint64_t seed;
 } bitnet_sampler_params;
 
-bitnet_sampler_params bitnet_sampler_default_params(void);
-bitnet_sampler *bitnet_sampler_new(const bitnet_sampler_params *params, int n_vocab);
+BITNET_API bitnet_sampler_params bitnet_sampler_default_params(void);
+BITNET_API bitnet_sampler *bitnet_sampler_new(const bitnet_sampler_params *params, int n_vocab);
 /* Picks the next token; logits may be modified (penalties). */
-bitnet_token bitnet_sampler_sample(bitnet_sampler *s, float *logits);
+BITNET_API bitnet_token bitnet_sampler_sample(bitnet_sampler *s, float *logits);
 /* Tells the sampler that `token` was emitted (for the repetition penalty). */
-void bitnet_sampler_accept(bitnet_sampler *s, bitnet_token token);
-void bitnet_sampler_free(bitnet_sampler *s);
+BITNET_API void bitnet_sampler_accept(bitnet_sampler *s, bitnet_token token);
+BITNET_API void bitnet_sampler_free(bitnet_sampler *s);
 
 /* ---- speculative decoding (exact) --------------------------------------
  * A drafter guesses up to n_draft tokens; the target evaluates them in one
@@ -245,13 +255,13 @@ void bitnet_sampler_free(bitnet_sampler *s);
 typedef struct bitnet_draft bitnet_draft;
 /* Prompt lookup: the tokens that followed the latest earlier occurrence of
  * the history's last n-gram (ngram_max down to 1 tokens), no model needed. */
-bitnet_status bitnet_draft_lookup_new(int ngram_max, int n_draft, bitnet_draft **out);
+BITNET_API bitnet_status bitnet_draft_lookup_new(int ngram_max, int n_draft, bitnet_draft **out);
 /* A smaller model with the same vocabulary, greedy, in its own context
  * (which the drafter keeps in step with the history; it must outlive d). */
-bitnet_status bitnet_draft_model_new(bitnet_context *draft_ctx, int n_draft, bitnet_draft **out);
-void bitnet_draft_free(bitnet_draft *d);
+BITNET_API bitnet_status bitnet_draft_model_new(bitnet_context *draft_ctx, int n_draft, bitnet_draft **out);
+BITNET_API void bitnet_draft_free(bitnet_draft *d);
 /* Totals so far: tokens drafted, draft tokens accepted, steps. */
-void bitnet_draft_stats(const bitnet_draft *d, long *drafted, long *accepted, long *steps);
+BITNET_API void bitnet_draft_stats(const bitnet_draft *d, long *drafted, long *accepted, long *steps);
 /* One step of sequence 0: hist[0..n_hist) are the tokens so far, all but the
  * last already evaluated in ctx at positions 0..n_hist-2; hist[n_hist-1] (the
  * pending token) is not. Drafts, evaluates the pending token and the draft in
@@ -262,13 +272,13 @@ void bitnet_draft_stats(const bitnet_draft *d, long *drafted, long *accepted, lo
  * k, or a negative status. Afterwards ctx holds hist and out[0..k-2];
  * out[k-1] is the new pending token. A caller that stops early (end of
  * generation, a length limit) simply ignores the tokens after it. */
-int bitnet_spec_step(bitnet_context *ctx, bitnet_draft *d, bitnet_sampler *smp, const float *logit_bias,
+BITNET_API int bitnet_spec_step(bitnet_context *ctx, bitnet_draft *d, bitnet_sampler *smp, const float *logit_bias,
                      const bitnet_token *hist, int n_hist, bitnet_token *out, int max_out);
 
 /* ---- misc ------------------------------------------------------------- */
-const char *bitnet_last_error(void);
-const char *bitnet_isa_name(void);   /* kernel set in use: "scalar", "avx2", ... */
-const char *bitnet_version(void);
+BITNET_API const char *bitnet_last_error(void);
+BITNET_API const char *bitnet_isa_name(void);   /* kernel set in use: "scalar", "avx2", ... */
+BITNET_API const char *bitnet_version(void);
 
 #ifdef __cplusplus
 }

@@ -3,11 +3,17 @@
     .section .rodata
     .balign 64
     .global bn_default_model_data
+#if defined(__ELF__)
+    .hidden bn_default_model_data /* internal: not exported by libbitnet.so */
+#endif
 bn_default_model_data:
     .incbin "models/default.gguf"
 bn_default_model_end:
     .balign 8
     .global bn_default_model_size
+#if defined(__ELF__)
+    .hidden bn_default_model_size
+#endif
 bn_default_model_size:
     .quad bn_default_model_end - bn_default_model_data
 #if defined(__linux__) && defined(__ELF__)

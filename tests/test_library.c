@@ -1,0 +1,102 @@
+/* test_library.c - libbitnet as others link it: the shared library exports
+ * only the bitnet_* API of bitnet.h under SONAME libbitnet.so.MAJOR, and
+ * `make install` gives a header, libraries and bitnet.pc that a program
+ * builds against with pkg-config (then `make uninstall` removes them). */
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "bitnet.h"
+#include "test.h"
+
+#ifndef BN_BUILD_DIR
+#define BN_BUILD_DIR "build"
+#endif
+
+/* stdout of a shell command (malloc'd) and its exit status. */
+static char *sh(const char *cmd, int *status) {
+    FILE *p = popen(cmd, "r");
+    if (!p) return NULL;
+    size_t cap = 1 << 16, n = 0, got;
+    char *buf = malloc(cap);
+    while (buf && (got = fread(buf + n, 1, cap - n - 1, p)) > 0)
+        if ((n += got) == cap - 1) {
+            char *nb = realloc(buf, cap *= 2);
+            if (!nb) break;
+            buf = nb;
+        }
+    const int st = pclose(p);
+    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    if (buf) buf[n] = 0;
+    return buf;
+}
+
+static int have(const char *tool) {
+    char cmd[128];
+    int st;
+    snprintf(cmd, sizeof cmd, "command -v %s >/dev/null 2>&1", tool);
+    free(sh(cmd, &st));
+    return st == 0;
+}
+
+TEST(library_exports_only_the_api) {
+    if (!have("nm") || !have("readelf")) SKIP("nm/readelf not installed");
+    if (access(BN_BUILD_DIR "/libbitnet.so", F_OK) != 0) SKIP("no shared library in this build (static cross build)");
+    char cmd[512];
+    int st = -1;
+    snprintf(cmd, sizeof cmd, "nm -D --defined-only %s/libbitnet.so | awk '{print $3}'", BN_BUILD_DIR);
+    char *out = sh(cmd, &st);
+    REQUIRE(out && st == 0);
+    int n = 0, other = 0;
+    for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n"), n++)
+        if (strncmp(line, "bitnet_", 7) != 0) {
+            if (other++ < 5) bn_test_fail(__FILE__, __LINE__, "libbitnet.so exports %s", line);
+        }
+    CHECK_MSG(other == 0 && n >= 40, "%d symbols, %d not bitnet_*", n, other);
+    free(out);
+    snprintf(cmd, sizeof cmd, "readelf -d %s/libbitnet.so", BN_BUILD_DIR);
+    out = sh(cmd, &st);
+    char want[64];
+    snprintf(want, sizeof want, "[libbitnet.so.%d]", atoi(BITNET_VERSION));
+    CHECK_MSG(out && strstr(out, want), "SONAME %s missing", want);
+    free(out);
+    CHECK_STR(bitnet_version(), BITNET_VERSION);
+}
+
+/* Only for the release build (build/): make install would otherwise rebuild
+ * another configuration. */
+TEST_E2E(library_install_pkg_config_uninstall) {
+    if (strcmp(BN_BUILD_DIR, "build") != 0) SKIP("install is tested on the release build");
+    if (!have("pkg-config") || !have("cc")) SKIP("pkg-config or cc not installed");
+    char dir[256], cmd[4096];
+    snprintf(dir, sizeof dir, "%s", bn_test_tmp(".d"));
+    int st = -1;
+    snprintf(cmd, sizeof cmd, "make -s install DESTDIR=%s PREFIX=/usr 2>&1", dir);
+    char *out = sh(cmd, &st);
+    CHECK_MSG(st == 0, "make install: %s", out ? out : "");
+    free(out);
+    /* a program that only knows pkg-config's answer */
+    snprintf(cmd, sizeof cmd,
+             "cd %s && printf '#include <bitnet.h>\\n#include <stdio.h>\\nint main(void) { puts(bitnet_version()); "
+             "return 0; }\\n' > v.c && export PKG_CONFIG_SYSROOT_DIR=%s PKG_CONFIG_PATH=%s/usr/lib/pkgconfig && "
+             "cc v.c $(pkg-config --cflags --libs bitnet) -o v && LD_LIBRARY_PATH=%s/usr/lib ./v && "
+             "pkg-config --modversion bitnet && pkg-config --static --libs bitnet",
+             dir, dir, dir, dir);
+    out = sh(cmd, &st);
+    char want[128];
+    snprintf(want, sizeof want, "%s\n%s\n", BITNET_VERSION, BITNET_VERSION);
+    CHECK_MSG(st == 0 && out && !strncmp(out, want, strlen(want)) && strstr(out, "-lbitnet") && strstr(out, "-lm"),
+              "pkg-config build: %s", out ? out : "");
+    free(out);
+    snprintf(cmd, sizeof cmd, "ls %s/usr/bin/infer %s/usr/include/bitnet.h %s/usr/lib/libbitnet.a %s/usr/lib/libbitnet.so.0 "
+             "%s/usr/share/doc/bitnet/README.md >/dev/null 2>&1", dir, dir, dir, dir, dir);
+    free(sh(cmd, &st));
+    CHECK_MSG(st == 0, "installed files missing under %s", dir);
+    snprintf(cmd, sizeof cmd, "make -s uninstall DESTDIR=%s PREFIX=/usr 2>&1 && find %s -type f ! -name 'v*' | wc -l", dir,
+             dir);
+    out = sh(cmd, &st);
+    CHECK_MSG(st == 0 && out && atoi(out) == 0, "after make uninstall: %s files left", out ? out : "?");
+    free(out);
+    snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
+    free(sh(cmd, &st));
+}
