@@ -810,6 +810,7 @@ static void accept_loop(int lfd) {
 }
 
 int main(int argc, char **argv) {
+    handle_version(argc, argv);
     if (!parse_args(argc, argv, &g.o)) return 2;
     pthread_mutex_init(&g.mu, NULL);
     g.limits = bn_http_default_limits();

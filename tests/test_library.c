@@ -100,3 +100,19 @@ TEST_E2E(library_install_pkg_config_uninstall) {
     snprintf(cmd, sizeof cmd, "rm -rf %s", dir);
     free(sh(cmd, &st));
 }
+
+/* --version on every tool, as llama.cpp's: "TOOL (libbitnet X.Y.Z)", exit 0. */
+TEST(library_every_tool_prints_its_version) {
+    static const char *const tools[] = {"infer", "bench", "convert", "prune", "perplexity", "tokenize",
+                                        "logits", "embed", "server", "server_load"};
+    for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++) {
+        char cmd[128], want[128];
+        snprintf(cmd, sizeof cmd, "%s --version", tools[i]);
+        snprintf(want, sizeof want, "%s (libbitnet %s)\n", tools[i], BITNET_VERSION);
+        int st = -1;
+        size_t n = 0;
+        char *out = bn_test_run_tool(cmd, &n, &st);
+        CHECK_MSG(st == 0 && out && !strcmp(out, want), "%s: '%s'", tools[i], out ? out : "");
+        free(out);
+    }
+}

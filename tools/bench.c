@@ -803,6 +803,7 @@ static int load_model(const options *o, bitnet_model **model) {
 }
 
 int main(int argc, char **argv) {
+    handle_version(argc, argv);
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--kernels")) return bn_bench_kernels(argc, argv);
         else if (!strcmp(argv[i], "--spec")) return bn_bench_spec(argc, argv);

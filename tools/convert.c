@@ -74,6 +74,7 @@ static int write_synthetic(const bn_synthetic_shape *shape, const char *type, co
 }
 
 int main(int argc, char **argv) {
+    handle_version(argc, argv);
     const char *in = NULL, *out = NULL, *tokenizer = NULL, *synthetic = NULL, *vocab = NULL, *pos_type = NULL;
     bn_write_params wp = bn_write_default_params();
     wp.linear_type = "i2_s";

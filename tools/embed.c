@@ -31,6 +31,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    handle_version(argc, argv);
     const char *model_path = NULL, *prompt = NULL, *ids = NULL, *tokenizer = NULL;
     int threads = 1, normalize = 1, json = 0;
     bitnet_pooling pooling = BITNET_POOLING_DEFAULT;

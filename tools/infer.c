@@ -811,6 +811,7 @@ static int run_main(options o) {
     }
     uint64_t t_loaded = now_ns();
     if (g_chat.on) { /* --chat: see run_chat */
+        if (o.lookup || o.draft_model) fprintf(stderr, "infer: --lookup/--draft are not used in --chat\n");
         int rc = run_chat(model, ctx, smp, &o);
         bitnet_sampler_free(smp);
         bitnet_context_free(ctx);
@@ -860,6 +861,7 @@ static int run_main(options o) {
 }
 
 int main(int argc, char **argv) {
+    handle_version(argc, argv);
     options o;
     int rc = parse_args(argc, argv, &o) ? run_main(o) : 2;
     free(o.prompt_owned);

@@ -141,6 +141,7 @@ static void compare(const float *ours, const float *ref, int n, int vocab) {
 }
 
 int main(int argc, char **argv) {
+    handle_version(argc, argv);
     options o;
     if (!parse_args(argc, argv, &o)) return 2;
     bitnet_model_params mp = bitnet_model_default_params();

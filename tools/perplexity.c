@@ -308,6 +308,7 @@ static int run(const options *o, bitnet_model *model, const bitnet_token *toks, 
 }
 
 int main(int argc, char **argv) {
+    handle_version(argc, argv);
     options o;
     if (!parse_args(argc, argv, &o)) return 2;
     char *text = NULL;

@@ -537,6 +537,7 @@ static int same_file(const char *a, const char *b) {
 }
 
 int main(int argc, char **argv) {
+    handle_version(argc, argv);
     options o;
     if (!parse_args(argc, argv, &o)) return 2;
     bitnet_model_params mp = bitnet_model_default_params();

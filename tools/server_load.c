@@ -145,6 +145,7 @@ static double pct(const samples *s, double p) {
 }
 
 int main(int argc, char **argv) {
+    handle_version(argc, argv);
     if (argc < 4 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         fprintf(argc < 4 ? stderr : stdout,
                 "usage: server_load URL K S [--max-tokens N] [--api-key KEY]\n"

@@ -16,6 +16,8 @@
 #include <string.h>
 
 #include "tokenizer/tokenizer.h"
+#define TOOL_NAME "tokenize"
+#include "util.h"
 
 static void usage(FILE *out) {
     fprintf(out,
@@ -91,6 +93,7 @@ static char *read_file(const char *path, size_t *len) {
 }
 
 int main(int argc, char **argv) {
+    handle_version(argc, argv);
     const char *path = NULL, *prompt = NULL, *file = NULL;
     int ids_only = 0, bos = -1, parse_special = 1, show_count = 0;
     for (int i = 1; i < argc; i++) {

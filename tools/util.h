@@ -16,6 +16,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bitnet.h"
+
 #define BN_MIN_INT(a, b) ((a) < (b) ? (a) : (b))
 
 static inline uint64_t now_ns(void) {
@@ -140,6 +142,16 @@ static inline void json_str(FILE *f, const char *s) {
         else fputc(*s, f);
     }
     fputc('"', f);
+}
+
+/* --version anywhere on the command line: "TOOL (libbitnet X.Y.Z)", exit 0
+ * (every tool, as llama.cpp's). Called first thing in main. */
+static inline void handle_version(int argc, char **argv) {
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--version")) {
+            printf(TOOL_NAME " (libbitnet %s)\n", bitnet_version());
+            exit(0);
+        }
 }
 
 /* Peak resident set (VmHWM) in MiB. */
