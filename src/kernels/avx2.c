@@ -481,11 +481,7 @@ static void avx2_f16_gemv(int rows, int cols, const uint16_t *W, const float *x,
  * madd with the sub-block scales), one horizontal sum, then the same fmaf as
  * the scalar reference. Also the AVX-512 table's (avx512.c). */
 
-static inline float f16_load(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return fp16_scalar(h);
-}
+static inline float f16_load(const uint8_t *p) { return fp16_scalar(bn_load_f16_bits(p)); }
 
 /* The rows are one stream: ask for the bytes a few blocks ahead (one block
  * spans up to four cache lines). */

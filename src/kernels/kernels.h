@@ -147,6 +147,13 @@ void bn_quantize_q8_k_act(const struct bn_kernels *k, const float *x, int n, int
 #define BN_Q4_K_BYTES 144
 #define BN_Q6_K_BYTES 210
 
+/* The fp16 bits at p (a block's scale: any alignment). */
+static inline uint16_t bn_load_f16_bits(const uint8_t *p) {
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
 /* The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K block's 12
  * scale bytes q (ggml's get_scale_min_k4). */
 static inline void bn_k4_scale_min(int j, const uint8_t *q, int *d, int *m) {

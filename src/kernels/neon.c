@@ -356,11 +356,7 @@ static void neon_f16_gemv(int rows, int cols, const uint16_t *W, const float *x,
  * Per block the exact int32 dot product from widening multiplies (weights
  * below 64 times int8: two products fit int16), then the scalar's fmaf. */
 
-static inline float f16_load(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return fp16_scalar(h);
-}
+static inline float f16_load(const uint8_t *p) { return fp16_scalar(bn_load_f16_bits(p)); }
 
 /* Partial sums of w[i] * x[i], i < 16 (w unsigned and < 64). */
 static inline int32x4_t dot16_u6(uint8x16_t w, int8x16_t x) {

@@ -8,11 +8,7 @@
 #include "common.h"
 #include "kernels/kernels.h"
 
-static float f16(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return bn_fp16_to_fp32(h);
-}
+static float f16(const uint8_t *p) { return bn_fp16_to_fp32(bn_load_f16_bits(p)); }
 
 /* Q4_0: {f16 d; u8 qs[16]}, x = d * (q - 8); low nibbles are values 0..15, high 16..31 */
 static void deq_q4_0(const uint8_t *b, float *y) {

@@ -57,11 +57,7 @@ static void scalar_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W, const i
 
 /* ---- K-quants with Q8_K activations (kernels.h) ---- */
 
-static float f16_at(const uint8_t *p) {
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return bn_fp16_to_fp32(h);
-}
+static float f16_at(const uint8_t *p) { return bn_fp16_to_fp32(bn_load_f16_bits(p)); }
 
 /* Q4_K: x = d * sc_j * q - dmin * m_j over 8 sub-blocks of 32, q = 4 bits. */
 static void scalar_q4_k_gemv(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd,
