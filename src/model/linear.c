@@ -38,48 +38,46 @@ static void thread_rows(int rows, int ith, int nth, int *r0, int *r1) {
 
 static int row_tile(int n, int r0, int r1) { return n == 1 ? BN_MAX(r1 - r0, 1) : ROW_TILE; }
 
-static void run_float(void *arg, int ith, int nth) {
-    linear_job *j = arg;
-    const bn_matrix *W = j->W;
-    const bn_kernels *k = j->ctx->kern;
+/* Thread ith's rows in tiles (row_tile), every token per tile: fn(j, rb, re, t)
+ * multiplies rows rb..re-1 with token t. Float, Q8_0 and K-quant matrices. */
+typedef void (*tile_fn)(const linear_job *j, int rb, int re, int t);
+
+static void walk_tiles(const linear_job *j, int ith, int nth, tile_fn fn) {
     int r0, r1;
-    thread_rows(W->rows, ith, nth, &r0, &r1);
+    thread_rows(j->W->rows, ith, nth, &r0, &r1);
     const int tile = row_tile(j->n, r0, r1);
     for (int rb = r0; rb < r1; rb += tile) {
         const int re = BN_MIN(r1, rb + tile);
-        for (int t = 0; t < j->n; t++) {
-            const float *x = j->x + (size_t)t * W->cols;
-            float *y = j->y + (size_t)t * W->rows + rb;
-            if (W->type == BN_W_F32)
-                k->f32_gemv(re - rb, W->cols, (const float *)W->data + (size_t)rb * W->cols, x, y);
-            else
-                k->f16_gemv(re - rb, W->cols, (const uint16_t *)W->data + (size_t)rb * W->cols, x, y);
-        }
+        for (int t = 0; t < j->n; t++) fn(j, rb, re, t);
     }
 }
+
+static void float_tile(const linear_job *j, int rb, int re, int t) {
+    const bn_matrix *W = j->W;
+    const float *x = j->x + (size_t)t * W->cols;
+    float *y = j->y + (size_t)t * W->rows + rb;
+    if (W->type == BN_W_F32)
+        j->ctx->kern->f32_gemv(re - rb, W->cols, (const float *)W->data + (size_t)rb * W->cols, x, y);
+    else
+        j->ctx->kern->f16_gemv(re - rb, W->cols, (const uint16_t *)W->data + (size_t)rb * W->cols, x, y);
+}
+
+static void run_float(void *arg, int ith, int nth) { walk_tiles(arg, ith, nth, float_tile); }
 
 /* Q4_K and Q6_K (the embeddings and heads of llama.cpp's files): their own
  * kernels with Q8_K activations, as llama.cpp computes them. */
 static int has_k_kernel(const bn_matrix *W) { return W->quant == BN_QUANT_Q4_K || W->quant == BN_QUANT_Q6_K; }
 
-static void run_kq(void *arg, int ith, int nth) {
-    linear_job *j = arg;
+static void kq_tile(const linear_job *j, int rb, int re, int t) {
     const bn_matrix *W = j->W;
     bitnet_context *ctx = j->ctx;
-    const size_t row_bytes = bn_quant_row_bytes(W);
-    const int nbk = W->cols / BN_QK_K, ng = W->cols / 16;
-    void (*gemv)(int, int, const uint8_t *, const int8_t *, const float *, const int16_t *, float *) =
-        W->quant == BN_QUANT_Q6_K ? ctx->kern->q6_k_gemv : ctx->kern->q4_k_gemv;
-    int r0, r1;
-    thread_rows(W->rows, ith, nth, &r0, &r1);
-    const int tile = row_tile(j->n, r0, r1);
-    for (int rb = r0; rb < r1; rb += tile) {
-        const int re = BN_MIN(r1, rb + tile);
-        for (int t = 0; t < j->n; t++)
-            gemv(re - rb, W->cols, (const uint8_t *)W->data + (size_t)rb * row_bytes, ctx->xq + (size_t)t * ctx->max_cols,
-                 ctx->xq_f + (size_t)t * nbk, ctx->xq_bsum + (size_t)t * ng, j->y + (size_t)t * W->rows + rb);
-    }
+    (W->quant == BN_QUANT_Q6_K ? ctx->kern->q6_k_gemv : ctx->kern->q4_k_gemv)(
+        re - rb, W->cols, (const uint8_t *)W->data + (size_t)rb * bn_quant_row_bytes(W), ctx->xq + (size_t)t * ctx->max_cols,
+        ctx->xq_f + (size_t)t * (W->cols / BN_QK_K), ctx->xq_bsum + (size_t)t * (W->cols / 16),
+        j->y + (size_t)t * W->rows + rb);
 }
+
+static void run_kq(void *arg, int ith, int nth) { walk_tiles(arg, ith, nth, kq_tile); }
 
 /* The other block-quantised float formats (Q4_0, Q5_0, Q5_K, BF16): each row is dequantised
  * once into this thread's scratch and multiplied with every token, so the
@@ -99,21 +97,15 @@ static void run_quant(void *arg, int ith, int nth) {
     }
 }
 
-static void run_q8(void *arg, int ith, int nth) {
-    linear_job *j = arg;
+static void q8_tile(const linear_job *j, int rb, int re, int t) {
     const bn_matrix *W = j->W;
     bitnet_context *ctx = j->ctx;
-    int r0, r1, nb = W->cols / BN_Q8_BLOCK;
-    thread_rows(W->rows, ith, nth, &r0, &r1);
-    const int tile = row_tile(j->n, r0, r1);
-    for (int rb = r0; rb < r1; rb += tile) {
-        const int re = BN_MIN(r1, rb + tile);
-        for (int t = 0; t < j->n; t++)
-            ctx->kern->q8_0_gemv(re - rb, W->cols, (const bn_block_q8_0 *)W->data + (size_t)rb * nb,
-                                 ctx->xq + (size_t)t * ctx->max_cols, ctx->xq_f + (size_t)t * nb,
-                                 j->y + (size_t)t * W->rows + rb);
-    }
+    const int nb = W->cols / BN_Q8_BLOCK;
+    ctx->kern->q8_0_gemv(re - rb, W->cols, (const bn_block_q8_0 *)W->data + (size_t)rb * nb,
+                         ctx->xq + (size_t)t * ctx->max_cols, ctx->xq_f + (size_t)t * nb, j->y + (size_t)t * W->rows + rb);
 }
+
+static void run_q8(void *arg, int ith, int nth) { walk_tiles(arg, ith, nth, q8_tile); }
 
 /* I2 with a scale per block (TQ files whose block scales differ): the data is
  * block-major, so each block of columns is a matrix of its own for the GEMV
