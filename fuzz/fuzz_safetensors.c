@@ -61,22 +61,7 @@ static void run_model(const uint8_t *data, size_t size) {
             fuzz_fail("unexpected status", e);
         if (strchr(e, '\n')) fuzz_fail("error message is not one line", e);
     } else {
-        bitnet_context_params cp = bitnet_context_default_params();
-        cp.n_ctx = 4;
-        cp.n_batch = 2;
-        bitnet_context *ctx = NULL;
-        st = bitnet_context_new(m, &cp, &ctx);
-        if (st != BITNET_OK && st != BITNET_ERR_NOMEM) fuzz_fail("context_new failed", bitnet_last_error());
-        if (ctx) {
-            bitnet_token toks[2] = {0, bitnet_n_vocab(m) - 1};
-            if (bitnet_eval(ctx, toks, 2, 0) != BITNET_OK || bitnet_eval(ctx, toks, 1, 2) != BITNET_OK)
-                fuzz_fail("eval failed for a loaded model", bitnet_last_error());
-            bitnet_sampler *s = bitnet_sampler_new(NULL, bitnet_n_vocab(m));
-            bitnet_token t = bitnet_sampler_sample(s, bitnet_get_logits(ctx));
-            if (t < 0 || t >= bitnet_n_vocab(m)) fuzz_fail("sampled id outside the vocabulary", "");
-            bitnet_sampler_free(s);
-            bitnet_context_free(ctx);
-        }
+        fuzz_run_loaded_model(m);
     }
     bn_model_release(m);
     free(m);

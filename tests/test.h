@@ -56,15 +56,6 @@ char *bn_test_read_file(const char *path, size_t *len);
     } while (0)
 
 /* As CHECK, but a failure ends the test (the rest would only crash or repeat it). */
-#define REQUIRE(cond)                                                  \
-    do {                                                               \
-        if (!(cond)) {                                                 \
-            bn_test_fail(__FILE__, __LINE__, "%s", #cond);             \
-            bn_test_require_failed();                                  \
-            return;                                                    \
-        }                                                              \
-    } while (0)
-
 #define REQUIRE_MSG(cond, ...)                                         \
     do {                                                               \
         if (!(cond)) {                                                 \
@@ -73,6 +64,7 @@ char *bn_test_read_file(const char *path, size_t *len);
             return;                                                    \
         }                                                              \
     } while (0)
+#define REQUIRE(cond) REQUIRE_MSG(cond, "%s", #cond)
 
 #define CHECK_MSG(cond, ...)                                           \
     do {                                                               \

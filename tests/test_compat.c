@@ -37,45 +37,32 @@ static char *run(const char *cmd, int *status) {
 
 TEST(compat_tokenize_tool) {
     if (!have_tiktoken()) SKIP("tokenizers/llama3-tiktoken.model not available");
-    char cmd[2048];
-    int st;
-    const char *hello = tmp_text("Hello world");
-    /* llama-tokenize's conventions: BOS as the vocabulary says, --ids as a list */
-    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids --no-bos < %s", g_tiktoken, hello);
-    char *out = run(cmd, &st);
-    CHECK_EQ_INT(st, 0);
-    CHECK_STR(out, "[9906, 1917]\n");
-    free(out);
-    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids -p 'Hello world'", g_tiktoken);
-    out = run(cmd, &st);
-    CHECK_STR(out, "[128000, 9906, 1917]\n");
-    free(out);
-    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids -f %s --show-count", g_tiktoken, hello);
-    out = run(cmd, &st);
-    CHECK_STR(out, "[128000, 9906, 1917]\nTotal number of tokens: 3\n");
-    free(out);
-    /* control-token text is the token, unless --no-parse-special */
-    const char *eot = tmp_text("<|eot_id|>");
-    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids --no-bos < %s", g_tiktoken, eot);
-    out = run(cmd, &st);
-    CHECK_STR(out, "[128009]\n");
-    free(out);
-    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids --no-bos --no-parse-special < %s", g_tiktoken, eot);
-    out = run(cmd, &st);
-    CHECK(out && strcmp(out, "[128009]\n") != 0 && strchr(out, ',') != NULL);
-    free(out);
-    /* the readable form: id -> quoted piece, one per line */
-    const char *nl = tmp_text("Hi\n");
-    snprintf(cmd, sizeof cmd, "tokenize -m %s --no-bos < %s", g_tiktoken, nl);
-    out = run(cmd, &st);
-    CHECK_EQ_INT(st, 0);
-    CHECK_STR(out, " 13347 -> 'Hi'\n   198 -> '\\n'\n");
-    free(out);
-    /* empty input: an empty list */
-    snprintf(cmd, sizeof cmd, "tokenize -m %s --ids --no-bos < /dev/null", g_tiktoken);
-    out = run(cmd, &st);
-    CHECK_STR(out, "[]\n");
-    free(out);
+    const char *hello = tmp_text("Hello world"), *eot = tmp_text("<|eot_id|>"), *nl = tmp_text("Hi\n");
+    /* llama-tokenize's conventions: BOS as the vocabulary says, --ids as a
+     * list; control-token text is the token unless --no-parse-special (then
+     * any other list: want NULL); the readable form is id -> quoted piece */
+    const struct { const char *args, *file, *want; } cases[] = {
+        {"--ids --no-bos < %s", hello, "[9906, 1917]\n"},
+        {"--ids -p 'Hello world'%s", "", "[128000, 9906, 1917]\n"},
+        {"--ids -f %s --show-count", hello, "[128000, 9906, 1917]\nTotal number of tokens: 3\n"},
+        {"--ids --no-bos < %s", eot, "[128009]\n"},
+        {"--ids --no-bos --no-parse-special < %s", eot, NULL},
+        {"--no-bos < %s", nl, " 13347 -> 'Hi'\n   198 -> '\\n'\n"},
+        {"--ids --no-bos < %s", "/dev/null", "[]\n"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[1024], cmd[2400];
+        int st = -1;
+        snprintf(args, sizeof args, cases[i].args, cases[i].file);
+        snprintf(cmd, sizeof cmd, "tokenize -m %s %s", g_tiktoken, args);
+        char *out = run(cmd, &st);
+        if (cases[i].want)
+            CHECK_MSG(st == 0 && out && !strcmp(out, cases[i].want), "'%s' -> %d: %s", args, st, out ? out : "");
+        else
+            CHECK_MSG(st == 0 && out && strcmp(out, "[128009]\n") != 0 && strchr(out, ','), "'%s': %s", args,
+                      out ? out : "");
+        free(out);
+    }
     remove(hello);
     remove(eot);
     remove(nl);

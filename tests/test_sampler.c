@@ -11,39 +11,43 @@ TEST(sampler_greedy_takes_first_max) {
     bitnet_sampler_free(s);
 }
 
+/* Samples `reps` times from a fresh sampler with params `p` (a fresh copy of
+ * `logits` each time: the sampler may modify them) and checks that every
+ * draw is `want`. */
+static void check_always(const bitnet_sampler_params *p, const float *logits, int n, int want, int reps, int line) {
+    bitnet_sampler *s = bitnet_sampler_new(p, n);
+    REQUIRE(s != NULL);
+    float l[16];
+    int bad = -1;
+    for (int i = 0; i < reps && bad < 0; i++) {
+        memcpy(l, logits, (size_t)n * sizeof *l);
+        int t = bitnet_sampler_sample(s, l);
+        if (t != want) bad = t;
+    }
+    CHECK_MSG(bad < 0, "line %d: sampled %d, want always %d", line, bad, want);
+    bitnet_sampler_free(s);
+}
+
 TEST(sampler_top_k_1_is_greedy) {
     bitnet_sampler_params p = bitnet_sampler_default_params();
     p.temp = 1.5f;
     p.top_k = 1;
-    bitnet_sampler *s = bitnet_sampler_new(&p, 6);
-    for (int i = 0; i < 50; i++) {
-        float logits[6] = {0, 1, 5, 4.9f, 2, 3};
-        CHECK_EQ_INT(bitnet_sampler_sample(s, logits), 2);
-    }
-    bitnet_sampler_free(s);
+    const float logits[6] = {0, 1, 5, 4.9f, 2, 3};
+    check_always(&p, logits, 6, 2, 50, __LINE__);
 }
 
 TEST(sampler_top_p_and_min_p_truncate) {
     /* probabilities ~ 0.7, 0.2, 0.1 ... top_p 0.5 keeps only the first */
+    const float logits[3] = {logf(0.2f), logf(0.7f), logf(0.1f)};
     bitnet_sampler_params p = bitnet_sampler_default_params();
     p.temp = 1.0f;
     p.top_k = 0;
     p.top_p = 0.5f;
     p.min_p = 0.0f;
-    bitnet_sampler *s = bitnet_sampler_new(&p, 3);
-    for (int i = 0; i < 100; i++) {
-        float logits[3] = {logf(0.2f), logf(0.7f), logf(0.1f)};
-        CHECK_EQ_INT(bitnet_sampler_sample(s, logits), 1);
-    }
-    bitnet_sampler_free(s);
+    check_always(&p, logits, 3, 1, 100, __LINE__);
     p.top_p = 1.0f;
     p.min_p = 0.5f; /* keeps tokens with p >= 0.35: only token 1 */
-    s = bitnet_sampler_new(&p, 3);
-    for (int i = 0; i < 100; i++) {
-        float logits[3] = {logf(0.2f), logf(0.7f), logf(0.1f)};
-        CHECK_EQ_INT(bitnet_sampler_sample(s, logits), 1);
-    }
-    bitnet_sampler_free(s);
+    check_always(&p, logits, 3, 1, 100, __LINE__);
 }
 
 TEST(sampler_distribution_follows_temperature_and_seed) {

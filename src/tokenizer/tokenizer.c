@@ -212,7 +212,7 @@ bitnet_status bn_tokenizer_from_gguf(const struct gguf_file *f, bn_tokenizer **o
 
 const char *bn_tokenizer_piece(const bn_tokenizer *t, int32_t prev, int32_t token, int *out_len) {
     if (out_len) *out_len = 0;
-    if (token < 0 || token >= t->n_vocab) return NULL;
+    if (!t || token < 0 || token >= t->n_vocab) return NULL; /* no tokenizer: memory loads (fuzzing) */
     if (t->kind == BN_TOK_BPE) return bn_bpe_piece(t, token, out_len);
     const char *s = t->pool + t->off[token];
     int n = t->len[token];
