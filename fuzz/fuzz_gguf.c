@@ -13,23 +13,6 @@
 
 static int has_nul(gguf_str s) { return s.len && memchr(s.data, 0, s.len) != NULL; }
 
-static int value_eq(const gguf_value *a, const gguf_value *b) {
-    if (a->type != b->type) return 0;
-    if (a->type == GGUF_TYPE_STRING)
-        return a->str.len == b->str.len && (!a->str.len || !memcmp(a->str.data, b->str.data, a->str.len));
-    if (a->type != GGUF_TYPE_ARRAY) {
-        uint64_t n = gguf_vtype_size(a->type);
-        const uint8_t *pa = (const uint8_t *)&a->u8, *pb = (const uint8_t *)&b->u8;
-        return n && !memcmp(pa, pb, n); /* the union's first n bytes hold the value */
-    }
-    if (a->arr.type != b->arr.type || a->arr.n != b->arr.n) return 0;
-    uint64_t es = gguf_vtype_size(a->arr.type);
-    if (es) return !a->arr.n || !memcmp(a->arr.data, b->arr.data, a->arr.n * es);
-    for (uint64_t i = 0; i < a->arr.n; i++)
-        if (!value_eq(&a->arr.items[i], &b->arr.items[i])) return 0;
-    return 1;
-}
-
 static char *cstr(gguf_str s) {
     char *c = malloc(s.len + 1);
     if (!c) abort();
@@ -76,7 +59,7 @@ static void round_trip(const gguf_file *f) {
     if (g->n_kv != f->n_kv || g->n_tensors != f->n_tensors) fuzz_fail("round trip changed the counts", "");
     for (uint64_t i = 0; i < f->n_kv; i++)
         if (f->kv[i].key.len != g->kv[i].key.len || memcmp(f->kv[i].key.data, g->kv[i].key.data, f->kv[i].key.len) ||
-            !value_eq(&f->kv[i].value, &g->kv[i].value))
+            !gguf_value_equal(&f->kv[i].value, &g->kv[i].value))
             fuzz_fail("round trip changed a key or value", "");
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         const gguf_tensor *a = &f->tensors[i], *b = &g->tensors[i];

@@ -109,22 +109,6 @@ static void check_lowest_removed(const bn_json *r, const char *key, int n_blocks
     }
 }
 
-static int value_eq(const gguf_value *a, const gguf_value *b) {
-    if (a->type != b->type) return 0;
-    switch (a->type) {
-    case GGUF_TYPE_STRING: return a->str.len == b->str.len && !memcmp(a->str.data, b->str.data, a->str.len);
-    case GGUF_TYPE_ARRAY: {
-        if (a->arr.type != b->arr.type || a->arr.n != b->arr.n) return 0;
-        uint64_t es = gguf_vtype_size(a->arr.type);
-        if (es) return !a->arr.n || !memcmp(a->arr.data, b->arr.data, a->arr.n * es);
-        for (uint64_t i = 0; i < a->arr.n; i++)
-            if (!value_eq(&a->arr.items[i], &b->arr.items[i])) return 0;
-        return 1;
-    }
-    default: return !memcmp(&a->u64, &b->u64, gguf_vtype_size(a->type));
-    }
-}
-
 static int tensor_is_block(const gguf_tensor *t, int *block, const char **rest) {
     char name[256];
     snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
@@ -158,7 +142,7 @@ static void check_pruned(const char *in_path, const char *out_path, const int *k
         snprintf(k, sizeof k, "%.*s", (int)in->kv[i].key.len, in->kv[i].key.data);
         const gguf_kv *o = gguf_find_kv(out, k);
         CHECK_MSG(o != NULL, "key %s missing from the pruned model", k);
-        if (o && strcmp(k, key) != 0) CHECK_MSG(value_eq(&in->kv[i].value, &o->value), "key %s changed", k);
+        if (o && strcmp(k, key) != 0) CHECK_MSG(gguf_value_equal(&in->kv[i].value, &o->value), "key %s changed", k);
     }
     /* every input tensor of a kept block, or outside the blocks, is in out, byte for byte */
     uint64_t expected = 0;

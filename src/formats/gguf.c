@@ -52,6 +52,22 @@ const char *gguf_vtype_name(gguf_vtype t) {
     return (unsigned)t < GGUF_TYPE_COUNT ? k_vtypes[t].name : "invalid";
 }
 
+int gguf_value_equal(const gguf_value *a, const gguf_value *b) {
+    if (a->type != b->type) return 0;
+    if (a->type == GGUF_TYPE_STRING)
+        return a->str.len == b->str.len && (!a->str.len || !memcmp(a->str.data, b->str.data, a->str.len));
+    if (a->type != GGUF_TYPE_ARRAY) {
+        uint64_t n = gguf_vtype_size(a->type);
+        return n && !memcmp(&a->u64, &b->u64, n); /* the union's first n bytes hold the value */
+    }
+    if (a->arr.type != b->arr.type || a->arr.n != b->arr.n) return 0;
+    uint64_t es = gguf_vtype_size(a->arr.type);
+    if (es) return !a->arr.n || !memcmp(a->arr.data, b->arr.data, a->arr.n * es);
+    for (uint64_t i = 0; i < a->arr.n; i++)
+        if (!gguf_value_equal(&a->arr.items[i], &b->arr.items[i])) return 0;
+    return 1;
+}
+
 /* ---- tensor types --------------------------------------------------------- */
 
 static const bn_type_traits k_traits[BN_TT_COUNT] = {

@@ -190,6 +190,9 @@ const gguf_value *gguf_get_arr(const gguf_file *f, const char *key, gguf_vtype e
  * ARRAY and invalid types) and a name for messages ("uint32", "string"...). */
 uint64_t gguf_vtype_size(gguf_vtype t);
 const char *gguf_vtype_name(gguf_vtype t);
+/* Whether two values have the same type and the same contents (arrays element
+ * by element, nested arrays too): 1 or 0. */
+int gguf_value_equal(const gguf_value *a, const gguf_value *b);
 
 /* Type traits of our resolved tensor types. */
 typedef struct {
