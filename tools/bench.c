@@ -794,14 +794,6 @@ static int bench_sweep(bitnet_model *model, const options *o) {
     return ok;
 }
 
-static int load_model(const options *o, bitnet_model **model) {
-    bitnet_model_params mp = bitnet_model_default_params();
-    mp.tokenizer_path = o->tokenizer;
-    bitnet_status st = o->model ? bitnet_model_load(o->model, &mp, model) : bitnet_model_load_default(&mp, model);
-    if (st != BITNET_OK) fprintf(stderr, "bench: %s\n", bitnet_last_error());
-    return st == BITNET_OK;
-}
-
 int main(int argc, char **argv) {
     handle_version(argc, argv);
     for (int i = 1; i < argc; i++)
@@ -816,8 +808,8 @@ int main(int argc, char **argv) {
     int n_cold = o.cold_start ? bench_cold_start(argv[0], &o, cold, cold_paths) : 0;
     if (n_cold < 0) return 1;
 
-    bitnet_model *model = NULL;
-    if (!load_model(&o, &model)) return 1;
+    bitnet_model *model = load_model(o.model, o.tokenizer, NULL);
+    if (!model) return 1;
     if (o.output) { /* llama-bench mode */
         (void)bitnet_isa_name();
         int ok = bench_sweep(model, &o);

@@ -128,10 +128,8 @@ int main(int argc, char **argv) {
     }
     if (!in || !out) { usage(stderr); return 2; }
 
-    bitnet_model_params mp = bitnet_model_default_params();
-    mp.tokenizer_path = tokenizer;
-    bitnet_model *m = NULL;
-    if (bitnet_model_load(in, &mp, &m) != BITNET_OK) { fprintf(stderr, "convert: %s\n", bitnet_last_error()); return 1; }
+    bitnet_model *m = load_model(in, tokenizer, NULL);
+    if (!m) return 1;
     bitnet_model_info info;
     bitnet_model_get_info(m, &info);
     const uint64_t t0 = now_ns();

@@ -73,13 +73,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "embed: need -m MODEL and one of -p TEXT or --tokens (see --help)\n");
         return 2;
     }
-    bitnet_model_params mp = bitnet_model_default_params();
-    mp.tokenizer_path = tokenizer;
-    bitnet_model *m = NULL;
-    if (bitnet_model_load(model_path, &mp, &m) != BITNET_OK) {
-        fprintf(stderr, "embed: %s\n", bitnet_last_error());
-        return 1;
-    }
+    bitnet_model *m = load_model(model_path, tokenizer, NULL);
+    if (!m) return 1;
     int n = 0, rc = 1;
     bitnet_token *toks = NULL;
     if (prompt) {

@@ -783,12 +783,8 @@ static int run_main(options o) {
     mp.tokenizer_path = o.tokenizer;
     mp.use_mlock = o.use_mlock;
     mp.use_mmap = !o.no_mmap;
-    bitnet_model *model = NULL;
-    bitnet_status st = o.model ? bitnet_model_load(o.model, &mp, &model) : bitnet_model_load_default(&mp, &model);
-    if (st != BITNET_OK) {
-        fprintf(stderr, "infer: %s\n", bitnet_last_error());
-        return 1;
-    }
+    bitnet_model *model = load_model(o.model, NULL, &mp);
+    if (!model) return 1;
     bitnet_context_params cp = bitnet_context_default_params();
     cp.n_ctx = o.n_ctx;
     cp.n_batch = o.n_batch;
@@ -797,6 +793,7 @@ static int run_main(options o) {
     cp.use_mlock = o.use_mlock;
     cp.kv_type = o.kv.type;
     bitnet_context *ctx = NULL;
+    bitnet_status st;
     if ((st = bitnet_context_new(model, &cp, &ctx)) != BITNET_OK) {
         fprintf(stderr, "infer: %s\n", bitnet_last_error());
         bitnet_model_free(model);

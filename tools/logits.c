@@ -144,13 +144,8 @@ int main(int argc, char **argv) {
     handle_version(argc, argv);
     options o;
     if (!parse_args(argc, argv, &o)) return 2;
-    bitnet_model_params mp = bitnet_model_default_params();
-    mp.tokenizer_path = o.tokenizer;
-    bitnet_model *model = NULL;
-    if (bitnet_model_load(o.model, &mp, &model) != BITNET_OK) {
-        fprintf(stderr, "logits: %s\n", bitnet_last_error());
-        return 1;
-    }
+    bitnet_model *model = load_model(o.model, o.tokenizer, NULL);
+    if (!model) return 1;
     bitnet_token *toks = NULL;
     int n = 0, rc = 1;
     if (o.tokens) {

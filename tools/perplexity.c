@@ -316,11 +316,8 @@ int main(int argc, char **argv) {
         fprintf(stderr, "perplexity: %s\n", bitnet_last_error());
         return 1;
     }
-    bitnet_model_params mp = bitnet_model_default_params();
-    mp.tokenizer_path = o.tokenizer;
-    bitnet_model *model = NULL;
-    if (bitnet_model_load(o.model, &mp, &model) != BITNET_OK) {
-        fprintf(stderr, "perplexity: %s\n", bitnet_last_error());
+    bitnet_model *model = load_model(o.model, o.tokenizer, NULL);
+    if (!model) {
         free(text);
         return 1;
     }

@@ -540,14 +540,8 @@ int main(int argc, char **argv) {
     handle_version(argc, argv);
     options o;
     if (!parse_args(argc, argv, &o)) return 2;
-    bitnet_model_params mp = bitnet_model_default_params();
-    mp.tokenizer_path = o.tokenizer;
-    bitnet_model *model = NULL, *pruned = NULL;
-    bitnet_status st = o.model ? bitnet_model_load(o.model, &mp, &model) : bitnet_model_load_default(&mp, &model);
-    if (st != BITNET_OK) {
-        fprintf(stderr, "prune: %s\n", bitnet_last_error());
-        return 1;
-    }
+    bitnet_model *model = load_model(o.model, o.tokenizer, NULL), *pruned = NULL;
+    if (!model) return 1;
     bitnet_model_info info;
     bitnet_model_get_info(model, &info);
     const int n_layers = info.n_layer;

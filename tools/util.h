@@ -154,6 +154,21 @@ static inline void handle_version(int argc, char **argv) {
         }
 }
 
+/* Loads PATH (NULL: the embedded default model) with `mp` (NULL: the default
+ * parameters plus `tokenizer`), or prints "TOOL: <the library's message>" on
+ * stderr and returns NULL. */
+static inline bitnet_model *load_model(const char *path, const char *tokenizer, const bitnet_model_params *mp) {
+    bitnet_model_params p = mp ? *mp : bitnet_model_default_params();
+    if (!mp) p.tokenizer_path = tokenizer;
+    bitnet_model *m = NULL;
+    bitnet_status st = path ? bitnet_model_load(path, &p, &m) : bitnet_model_load_default(&p, &m);
+    if (st != BITNET_OK) {
+        fprintf(stderr, TOOL_NAME ": %s\n", bitnet_last_error());
+        return NULL;
+    }
+    return m;
+}
+
 /* Peak resident set (VmHWM) in MiB. */
 static inline double peak_rss_mib(void) { return proc_status_mib("VmHWM:"); }
 /* Current resident set (VmRSS) in MiB. */
