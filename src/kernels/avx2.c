@@ -400,79 +400,62 @@ __attribute__((target("avxvnni"))) static void vnni_q8_0_gemv(int rows, int cols
 
 /* ---- float -------------------------------------------------------------------- */
 
-static void avx2_f32_gemv(int rows, int cols, const float *W, const float *x, float *y) {
-    const int c8 = cols & ~7;
-    const int q = rows / 4;
-    for (int r = 0; r < q; r++) {
-        const float *w0 = W + (size_t)r * cols, *w1 = w0 + (size_t)q * cols, *w2 = w1 + (size_t)q * cols,
-                    *w3 = w2 + (size_t)q * cols;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int c = 0; c < c8; c += 8) {
-            const __m256 xv = _mm256_loadu_ps(x + c);
-            a0 = _mm256_fmadd_ps(_mm256_loadu_ps(w0 + c), xv, a0);
-            a1 = _mm256_fmadd_ps(_mm256_loadu_ps(w1 + c), xv, a1);
-            a2 = _mm256_fmadd_ps(_mm256_loadu_ps(w2 + c), xv, a2);
-            a3 = _mm256_fmadd_ps(_mm256_loadu_ps(w3 + c), xv, a3);
-        }
-        float s0 = hsum_ps(a0), s1 = hsum_ps(a1), s2 = hsum_ps(a2), s3 = hsum_ps(a3);
-        for (int c = c8; c < cols; c++) {
-            s0 += w0[c] * x[c];
-            s1 += w1[c] * x[c];
-            s2 += w2[c] * x[c];
-            s3 += w3[c] * x[c];
-        }
-        y[r] = s0, y[r + q] = s1, y[r + 2 * q] = s2, y[r + 3 * q] = s3;
-    }
-    for (int r = 4 * q; r < rows; r++) {
-        const float *w = W + (size_t)r * cols;
-        __m256 a = _mm256_setzero_ps(), b = a;
-        int c = 0;
-        for (; c + 16 <= c8; c += 16) {
-            a = _mm256_fmadd_ps(_mm256_loadu_ps(w + c), _mm256_loadu_ps(x + c), a);
-            b = _mm256_fmadd_ps(_mm256_loadu_ps(w + c + 8), _mm256_loadu_ps(x + c + 8), b);
-        }
-        for (; c < c8; c += 8) a = _mm256_fmadd_ps(_mm256_loadu_ps(w + c), _mm256_loadu_ps(x + c), a);
-        float s = hsum_ps(_mm256_add_ps(a, b));
-        for (; c < cols; c++) s += w[c] * x[c];
-        y[r] = s;
-    }
-}
-
 static inline __m256 load_f16x8(const uint16_t *p) {
     return _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)p));
 }
+/* Element i of a float (f16 = 0) or fp16 (f16 = 1) matrix: 8 lanes, or one. */
+static inline __attribute__((always_inline)) __m256 load_w8(const void *W, size_t i, int f16) {
+    return f16 ? load_f16x8((const uint16_t *)W + i) : _mm256_loadu_ps((const float *)W + i);
+}
+static inline __attribute__((always_inline)) float load_w1(const void *W, size_t i, int f16) {
+    return f16 ? fp16_scalar(((const uint16_t *)W)[i]) : ((const float *)W)[i];
+}
 
-static void avx2_f16_gemv(int rows, int cols, const uint16_t *W, const float *x, float *y) {
+/* The float and fp16 GEMVs: one body, specialised by the constant `f16`. */
+static inline __attribute__((always_inline)) void float_gemv(int rows, int cols, const void *W, int f16, const float *x,
+                                                             float *y) {
     const int c8 = cols & ~7;
     const int q = rows / 4;
-    for (int r = 0; r < q; r++) {
-        const uint16_t *w0 = W + (size_t)r * cols, *w1 = w0 + (size_t)q * cols, *w2 = w1 + (size_t)q * cols,
-                       *w3 = w2 + (size_t)q * cols;
+    const size_t qc = (size_t)q * cols;
+    for (int r = 0; r < q; r++) { /* rows r, r+q, r+2q, r+3q: four sequential streams */
+        const size_t w0 = (size_t)r * cols, w1 = w0 + qc, w2 = w1 + qc, w3 = w2 + qc;
         __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int c = 0; c < c8; c += 8) {
             const __m256 xv = _mm256_loadu_ps(x + c);
-            a0 = _mm256_fmadd_ps(load_f16x8(w0 + c), xv, a0);
-            a1 = _mm256_fmadd_ps(load_f16x8(w1 + c), xv, a1);
-            a2 = _mm256_fmadd_ps(load_f16x8(w2 + c), xv, a2);
-            a3 = _mm256_fmadd_ps(load_f16x8(w3 + c), xv, a3);
+            a0 = _mm256_fmadd_ps(load_w8(W, w0 + c, f16), xv, a0);
+            a1 = _mm256_fmadd_ps(load_w8(W, w1 + c, f16), xv, a1);
+            a2 = _mm256_fmadd_ps(load_w8(W, w2 + c, f16), xv, a2);
+            a3 = _mm256_fmadd_ps(load_w8(W, w3 + c, f16), xv, a3);
         }
         float s0 = hsum_ps(a0), s1 = hsum_ps(a1), s2 = hsum_ps(a2), s3 = hsum_ps(a3);
         for (int c = c8; c < cols; c++) {
-            s0 += fp16_scalar(w0[c]) * x[c];
-            s1 += fp16_scalar(w1[c]) * x[c];
-            s2 += fp16_scalar(w2[c]) * x[c];
-            s3 += fp16_scalar(w3[c]) * x[c];
+            s0 += load_w1(W, w0 + c, f16) * x[c];
+            s1 += load_w1(W, w1 + c, f16) * x[c];
+            s2 += load_w1(W, w2 + c, f16) * x[c];
+            s3 += load_w1(W, w3 + c, f16) * x[c];
         }
         y[r] = s0, y[r + q] = s1, y[r + 2 * q] = s2, y[r + 3 * q] = s3;
     }
     for (int r = 4 * q; r < rows; r++) {
-        const uint16_t *w = W + (size_t)r * cols;
-        __m256 a = _mm256_setzero_ps();
-        for (int c = 0; c < c8; c += 8) a = _mm256_fmadd_ps(load_f16x8(w + c), _mm256_loadu_ps(x + c), a);
-        float s = hsum_ps(a);
-        for (int c = c8; c < cols; c++) s += fp16_scalar(w[c]) * x[c];
+        const size_t w = (size_t)r * cols;
+        __m256 a = _mm256_setzero_ps(), b = a;
+        int c = 0;
+        for (; c + 16 <= c8; c += 16) {
+            a = _mm256_fmadd_ps(load_w8(W, w + c, f16), _mm256_loadu_ps(x + c), a);
+            b = _mm256_fmadd_ps(load_w8(W, w + c + 8, f16), _mm256_loadu_ps(x + c + 8), b);
+        }
+        for (; c < c8; c += 8) a = _mm256_fmadd_ps(load_w8(W, w + c, f16), _mm256_loadu_ps(x + c), a);
+        float s = hsum_ps(_mm256_add_ps(a, b));
+        for (; c < cols; c++) s += load_w1(W, w + c, f16) * x[c];
         y[r] = s;
     }
+}
+
+static void avx2_f32_gemv(int rows, int cols, const float *W, const float *x, float *y) {
+    float_gemv(rows, cols, W, 0, x, y);
+}
+static void avx2_f16_gemv(int rows, int cols, const uint16_t *W, const float *x, float *y) {
+    float_gemv(rows, cols, W, 1, x, y);
 }
 
 /* ---- K-quants with Q8_K activations (kernels.h: q4_k_gemv, q6_k_gemv) ------------

@@ -300,84 +300,65 @@ static void avx512_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W, const i
 
 /* ---- float ---------------------------------------------------------------- */
 
-static void avx512_f32_gemv(int rows, int cols, const float *W, const float *x, float *y) {
+static inline __m512 load_f16x16(const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+}
+/* 16 weights from element i of a float (f16 = 0) or fp16 (f16 = 1) matrix;
+ * the _tail form loads the lanes of `m` and zeroes the others */
+static inline __attribute__((always_inline)) __m512 load_w16(const void *W, size_t i, int f16) {
+    return f16 ? load_f16x16((const uint16_t *)W + i) : _mm512_loadu_ps((const float *)W + i);
+}
+static inline __attribute__((always_inline)) __m512 load_w16_tail(__mmask16 m, const void *W, size_t i, int f16) {
+    return f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)W + i))
+               : _mm512_maskz_loadu_ps(m, (const float *)W + i);
+}
+
+/* The float and fp16 GEMVs: one body, specialised by the constant `f16`. */
+static inline __attribute__((always_inline)) void float_gemv(int rows, int cols, const void *W, int f16, const float *x,
+                                                             float *y) {
     const int c16 = cols & ~15;
     const __mmask16 tail = (__mmask16)((1u << (cols & 15)) - 1);
     const int q = rows / 4;
+    const size_t qc = (size_t)q * cols;
     for (int r = 0; r < q; r++) { /* rows r, r+q, r+2q, r+3q: four sequential streams */
-        const float *w0 = W + (size_t)r * cols, *w1 = w0 + (size_t)q * cols, *w2 = w1 + (size_t)q * cols,
-                    *w3 = w2 + (size_t)q * cols;
+        const size_t w0 = (size_t)r * cols;
         __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
         for (int c = 0; c < c16; c += 16) {
             const __m512 xv = _mm512_loadu_ps(x + c);
-            a0 = _mm512_fmadd_ps(_mm512_loadu_ps(w0 + c), xv, a0);
-            a1 = _mm512_fmadd_ps(_mm512_loadu_ps(w1 + c), xv, a1);
-            a2 = _mm512_fmadd_ps(_mm512_loadu_ps(w2 + c), xv, a2);
-            a3 = _mm512_fmadd_ps(_mm512_loadu_ps(w3 + c), xv, a3);
+            a0 = _mm512_fmadd_ps(load_w16(W, w0 + c, f16), xv, a0);
+            a1 = _mm512_fmadd_ps(load_w16(W, w0 + qc + c, f16), xv, a1);
+            a2 = _mm512_fmadd_ps(load_w16(W, w0 + 2 * qc + c, f16), xv, a2);
+            a3 = _mm512_fmadd_ps(load_w16(W, w0 + 3 * qc + c, f16), xv, a3);
         }
         if (tail) {
             const __m512 xv = _mm512_maskz_loadu_ps(tail, x + c16);
-            a0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w0 + c16), xv, a0);
-            a1 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w1 + c16), xv, a1);
-            a2 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w2 + c16), xv, a2);
-            a3 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w3 + c16), xv, a3);
+            a0 = _mm512_fmadd_ps(load_w16_tail(tail, W, w0 + c16, f16), xv, a0);
+            a1 = _mm512_fmadd_ps(load_w16_tail(tail, W, w0 + qc + c16, f16), xv, a1);
+            a2 = _mm512_fmadd_ps(load_w16_tail(tail, W, w0 + 2 * qc + c16, f16), xv, a2);
+            a3 = _mm512_fmadd_ps(load_w16_tail(tail, W, w0 + 3 * qc + c16, f16), xv, a3);
         }
         y[r] = _mm512_reduce_add_ps(a0), y[r + q] = _mm512_reduce_add_ps(a1);
         y[r + 2 * q] = _mm512_reduce_add_ps(a2), y[r + 3 * q] = _mm512_reduce_add_ps(a3);
     }
     for (int r = 4 * q; r < rows; r++) {
-        const float *w = W + (size_t)r * cols;
+        const size_t w = (size_t)r * cols;
         __m512 a = _mm512_setzero_ps(), b = a;
         int c = 0;
         for (; c + 32 <= c16; c += 32) {
-            a = _mm512_fmadd_ps(_mm512_loadu_ps(w + c), _mm512_loadu_ps(x + c), a);
-            b = _mm512_fmadd_ps(_mm512_loadu_ps(w + c + 16), _mm512_loadu_ps(x + c + 16), b);
+            a = _mm512_fmadd_ps(load_w16(W, w + c, f16), _mm512_loadu_ps(x + c), a);
+            b = _mm512_fmadd_ps(load_w16(W, w + c + 16, f16), _mm512_loadu_ps(x + c + 16), b);
         }
-        for (; c < c16; c += 16) a = _mm512_fmadd_ps(_mm512_loadu_ps(w + c), _mm512_loadu_ps(x + c), a);
-        if (tail) a = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(tail, w + c16), _mm512_maskz_loadu_ps(tail, x + c16), a);
+        for (; c < c16; c += 16) a = _mm512_fmadd_ps(load_w16(W, w + c, f16), _mm512_loadu_ps(x + c), a);
+        if (tail) a = _mm512_fmadd_ps(load_w16_tail(tail, W, w + c16, f16), _mm512_maskz_loadu_ps(tail, x + c16), a);
         y[r] = _mm512_reduce_add_ps(_mm512_add_ps(a, b));
     }
 }
 
-static inline __m512 load_f16x16(const uint16_t *p) {
-    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
+static void avx512_f32_gemv(int rows, int cols, const float *W, const float *x, float *y) {
+    float_gemv(rows, cols, W, 0, x, y);
 }
-static inline __m512 load_f16_tail(__mmask16 m, const uint16_t *p) {
-    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
-}
-
 static void avx512_f16_gemv(int rows, int cols, const uint16_t *W, const float *x, float *y) {
-    const int c16 = cols & ~15;
-    const __mmask16 tail = (__mmask16)((1u << (cols & 15)) - 1);
-    const int q = rows / 4;
-    for (int r = 0; r < q; r++) { /* rows r, r+q, r+2q, r+3q: four sequential streams */
-        const uint16_t *w0 = W + (size_t)r * cols, *w1 = w0 + (size_t)q * cols, *w2 = w1 + (size_t)q * cols,
-                    *w3 = w2 + (size_t)q * cols;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int c = 0; c < c16; c += 16) {
-            const __m512 xv = _mm512_loadu_ps(x + c);
-            a0 = _mm512_fmadd_ps(load_f16x16(w0 + c), xv, a0);
-            a1 = _mm512_fmadd_ps(load_f16x16(w1 + c), xv, a1);
-            a2 = _mm512_fmadd_ps(load_f16x16(w2 + c), xv, a2);
-            a3 = _mm512_fmadd_ps(load_f16x16(w3 + c), xv, a3);
-        }
-        if (tail) {
-            const __m512 xv = _mm512_maskz_loadu_ps(tail, x + c16);
-            a0 = _mm512_fmadd_ps(load_f16_tail(tail, w0 + c16), xv, a0);
-            a1 = _mm512_fmadd_ps(load_f16_tail(tail, w1 + c16), xv, a1);
-            a2 = _mm512_fmadd_ps(load_f16_tail(tail, w2 + c16), xv, a2);
-            a3 = _mm512_fmadd_ps(load_f16_tail(tail, w3 + c16), xv, a3);
-        }
-        y[r] = _mm512_reduce_add_ps(a0), y[r + q] = _mm512_reduce_add_ps(a1);
-        y[r + 2 * q] = _mm512_reduce_add_ps(a2), y[r + 3 * q] = _mm512_reduce_add_ps(a3);
-    }
-    for (int r = 4 * q; r < rows; r++) {
-        const uint16_t *w = W + (size_t)r * cols;
-        __m512 a = _mm512_setzero_ps();
-        for (int c = 0; c < c16; c += 16) a = _mm512_fmadd_ps(load_f16x16(w + c), _mm512_loadu_ps(x + c), a);
-        if (tail) a = _mm512_fmadd_ps(load_f16_tail(tail, w + c16), _mm512_maskz_loadu_ps(tail, x + c16), a);
-        y[r] = _mm512_reduce_add_ps(a);
-    }
+    float_gemv(rows, cols, W, 1, x, y);
 }
 
 /* ---- K-quants: avx2.c's kernels (their blocks are 256-bit shaped) ---------- */
