@@ -47,6 +47,11 @@ typedef struct {
     kv_flags kv; /* --kv-type, -ctk, -ctv */
 } options;
 
+/* The server's life: it listens at once and answers 503 while the model
+ * loads, serves, and on SIGINT/SIGTERM drains (503 to new requests, running
+ * ones finish within --shutdown-grace) before it exits. */
+enum { PHASE_LOADING, PHASE_READY, PHASE_DRAINING };
+
 /* status codes counted in /metrics; anything else is "other" */
 static const int k_codes[] = {200, 400, 401, 404, 405, 408, 411, 413, 431, 500, 503, 505};
 #define N_CODES (int)(sizeof k_codes / sizeof k_codes[0])
@@ -60,6 +65,7 @@ static struct {
     long long started;
     bn_http_limits limits;
     atomic_int stopping, n_conns;
+    atomic_int phase;   /* PHASE_*: what /health says and who gets a thread */
     atomic_ullong next_id;
     pthread_mutex_t mu; /* guards requests[] */
     unsigned long long requests[N_CODES + 1];
@@ -354,10 +360,16 @@ out:
 
 /* ---- other endpoints -------------------------------------------------------------------- */
 
+/* 200 only when ready: a load balancer sends nothing while the model loads
+ * or the server drains (llama-server's "loading model" is a 503 too). */
 static int handle_health(conn *c, int ka) {
+    bn_buf b = {0};
+    if (atomic_load(&g.phase) == PHASE_LOADING) {
+        bn_buf_printf(&b, "{\"status\":\"loading model\"}");
+        return respond_buf(c, 503, "application/json", &b, ka, "Retry-After: 1\r\n");
+    }
     bn_sched_stats st;
     bn_sched_get_stats(g.sched, &st);
-    bn_buf b = {0};
     int stopping = atomic_load(&g.stopping);
     bn_buf_printf(&b, "{\"status\":\"%s\",\"slots_idle\":%d,\"slots_processing\":%d,\"queued\":%d}",
                   stopping ? "shutting down" : "ok", st.n_slots - st.slots_busy, st.slots_busy, st.queued);
@@ -674,11 +686,12 @@ static int bound_port(int fd) {
     return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
-/* ---- connections over a limit ----------------------------------------------------------------
+/* ---- connections over a limit, or while loading / draining -------------------------------------
  * They get no thread. The accept loop reads each one's request for at most
- * 1 s, answers GET /health and /metrics as usual and anything else with a 503,
- * then shuts its side and discards what the client still sends (up to 1 s)
- * before closing, so that the client reads the answer instead of a reset. */
+ * 1 s, answers GET /health and /metrics as usual and anything else with a 503
+ * (why: too many connections, loading, shutting down), then shuts its side and
+ * discards what the client still sends (up to 1 s) before closing, so that the
+ * client reads the answer instead of a reset. */
 
 #define OVF_MAX 256
 #define OVF_BUF 2048
@@ -718,15 +731,21 @@ static void overflow_answer(overflow_conn *o, int complete) {
     setsockopt(o->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     conn tmp = {o->fd, NULL, 0, 0, {0}, 0, 0};
     bn_http_request *rq = complete ? malloc(sizeof *rq) : NULL;
+    const int phase = atomic_load(&g.phase);
     int served = 0;
     if (rq && bn_http_parse_request(o->buf, o->len, rq, &g.limits) == BN_HTTP_COMPLETE &&
-        bn_http_eq_nocase(rq->method, rq->method_len, "GET") &&
-        ((rq->path_len == 7 && !memcmp(rq->path, "/health", 7)) || (rq->path_len == 8 && !memcmp(rq->path, "/metrics", 8)))) {
-        route(&tmp, rq); /* /metrics still needs the API key */
-        served = 1;
+        bn_http_eq_nocase(rq->method, rq->method_len, "GET")) {
+        if (rq->path_len == 7 && !memcmp(rq->path, "/health", 7)) served = (handle_health(&tmp, 0), 1);
+        else if (phase != PHASE_LOADING && rq->path_len == 8 && !memcmp(rq->path, "/metrics", 8))
+            served = (route(&tmp, rq), 1); /* /metrics still needs the API key */
     }
     free(rq);
-    if (!served) respond_error(&tmp, 503, "too many open connections", 0, "Retry-After: 1\r\n");
+    if (!served)
+        respond_error(&tmp, 503,
+                      phase == PHASE_LOADING    ? "loading model"
+                      : phase == PHASE_DRAINING ? "the server is shutting down"
+                                                : "too many open connections",
+                      0, "Retry-After: 1\r\n");
     shutdown(o->fd, SHUT_WR);
     fcntl(o->fd, F_SETFL, fcntl(o->fd, F_GETFL) | O_NONBLOCK);
     o->draining = 1;
@@ -762,20 +781,97 @@ static int overflow_step(int i, int readable) {
     return 0;
 }
 
-static void accept_loop(int lfd) {
+/* The model, its context and the scheduler, made by a thread of their own so
+ * that the server answers (503) while they load. */
+static struct {
+    bitnet_context *ctx;
+    bitnet_status status;
+    atomic_int done;
+} g_load;
+
+static void *load_main(void *arg) {
+    (void)arg;
+    /* tests only: a load that takes a while, to see the 503 of the loading phase */
+    const char *delay = getenv("BITNET_SERVER_TEST_LOAD_DELAY_MS");
+    if (delay) usleep((useconds_t)atoi(delay) * 1000u);
+    bitnet_model_params mp = bitnet_model_default_params();
+    mp.tokenizer_path = g.o.tokenizer;
+    bitnet_status st = g.o.model ? bitnet_model_load(g.o.model, &mp, &g.model) : bitnet_model_load_default(&mp, &g.model);
+    if (st == BITNET_OK) {
+        bitnet_model_info info;
+        bitnet_model_get_info(g.model, &info);
+        snprintf(g.model_name, sizeof g.model_name, "%s",
+                 g.o.alias ? g.o.alias : info.name && *info.name ? info.name : "default");
+        bitnet_context_params cp = bitnet_context_default_params();
+        cp.n_ctx = g.o.n_ctx;
+        cp.n_batch = g.o.n_batch;
+        cp.n_threads = g.o.n_threads;
+        cp.cpu_affinity = g.o.cpu_affinity;
+        cp.n_seq = g.o.slots;
+        cp.kv_type = g.o.kv.type;
+        if ((st = bitnet_context_new(g.model, &cp, &g_load.ctx)) == BITNET_OK)
+            st = bn_sched_new(g.model, g_load.ctx, g.o.n_batch, g.o.queue, &g.sched);
+    }
+    if (st == BITNET_OK) {
+        g.n_ctx = bitnet_n_ctx(g_load.ctx);
+        g.n_vocab = bitnet_n_vocab(g.model);
+    } else {
+        fprintf(stderr, "server: %s\n", bitnet_last_error()); /* the message is per thread */
+    }
+    g_load.status = st;
+    atomic_store(&g_load.done, 1);
+    ssize_t w = write(g.wake_pipe[1], "l", 1);
+    (void)w;
+    return NULL;
+}
+
+/* Accepts until the server has drained after SIGINT/SIGTERM (or was stopped
+ * while loading); returns the exit status. */
+static int accept_loop(int lfd) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, 256 * 1024);
     static struct pollfd p[2 + OVF_MAX];
-    while (!atomic_load(&g.stopping)) {
+    uint64_t drain_deadline = 0;
+    int rc = 0;
+    for (;;) {
+        int phase = atomic_load(&g.phase);
+        if (phase == PHASE_LOADING && atomic_load(&g_load.done)) {
+            if (g_load.status != BITNET_OK) {
+                rc = 1;
+                break;
+            }
+            atomic_store(&g.phase, phase = PHASE_READY);
+            int v6 = strchr(g.o.host, ':') != NULL; /* URLs write IPv6 addresses in brackets */
+            fprintf(stderr, "server: listening on http://%s%s%s:%d (model %s, %d slots, ctx %d, queue %d, %d threads, isa %s)\n",
+                    v6 ? "[" : "", g.o.host, v6 ? "]" : "", bound_port(lfd), g.model_name, g.o.slots, g.n_ctx, g.o.queue,
+                    g.o.n_threads, bitnet_isa_name());
+        }
+        if (atomic_load(&g.stopping)) {
+            if (phase == PHASE_LOADING) break; /* nothing runs yet */
+            if (phase == PHASE_READY) { /* new requests get 503 from now on; running ones may finish */
+                bn_sched_stop(g.sched);
+                atomic_store(&g.phase, phase = PHASE_DRAINING);
+                drain_deadline = now_ns() + (uint64_t)g.o.grace_ms * 1000000ull;
+                fprintf(stderr, "server: draining (%d connections open, %d ms grace)\n", atomic_load(&g.n_conns),
+                        g.o.grace_ms);
+            }
+            bn_sched_stats st;
+            bn_sched_get_stats(g.sched, &st);
+            if ((st.slots_busy == 0 && st.queued == 0) || now_ns() >= drain_deadline) break;
+        }
         p[0] = (struct pollfd){lfd, POLLIN, 0};
         p[1] = (struct pollfd){g.wake_pipe[0], POLLIN, 0};
         const int n_ovf = g_n_ovf;
         for (int i = 0; i < n_ovf; i++) p[2 + i] = (struct pollfd){g_ovf[i]->fd, POLLIN, 0};
-        if (poll(p, (nfds_t)(2 + n_ovf), n_ovf ? 50 : -1) < 0) {
+        if (poll(p, (nfds_t)(2 + n_ovf), n_ovf || phase == PHASE_DRAINING ? 50 : -1) < 0) {
             if (errno == EINTR) continue;
             break;
+        }
+        if (p[1].revents & POLLIN) { /* a signal or the loader: looked at above */
+            char b[64];
+            while (read(g.wake_pipe[0], b, sizeof b) > 0) {}
         }
         for (int i = n_ovf - 1; i >= 0; i--) /* backwards: closing moves the last entry into i */
             overflow_step(i, (p[2 + i].revents & (POLLIN | POLLHUP | POLLERR)) != 0);
@@ -784,6 +880,10 @@ static void accept_loop(int lfd) {
         socklen_t sl = sizeof ss;
         int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
         if (fd < 0) continue;
+        if (phase != PHASE_READY) { /* loading or draining: a 503 from this thread */
+            overflow_add(fd);
+            continue;
+        }
         conn *c = calloc(1, sizeof *c);
         if (!c) {
             close(fd);
@@ -807,6 +907,7 @@ static void accept_loop(int lfd) {
     }
     while (g_n_ovf > 0) overflow_close(g_n_ovf - 1);
     pthread_attr_destroy(&attr);
+    return rc;
 }
 
 int main(int argc, char **argv) {
@@ -821,61 +922,40 @@ int main(int argc, char **argv) {
     g.limits.max_body_bytes = (size_t)g.o.max_body;
     g.started = (long long)time(NULL);
 
-    bitnet_model_params mp = bitnet_model_default_params();
-    mp.tokenizer_path = g.o.tokenizer;
-    bitnet_status st = g.o.model ? bitnet_model_load(g.o.model, &mp, &g.model) : bitnet_model_load_default(&mp, &g.model);
-    if (st != BITNET_OK) {
-        fprintf(stderr, "server: %s\n", bitnet_last_error());
-        return 1;
-    }
-    bitnet_model_info info;
-    bitnet_model_get_info(g.model, &info);
-    snprintf(g.model_name, sizeof g.model_name, "%s", g.o.alias ? g.o.alias : info.name && *info.name ? info.name : "default");
-    bitnet_context_params cp = bitnet_context_default_params();
-    cp.n_ctx = g.o.n_ctx;
-    cp.n_batch = g.o.n_batch;
-    cp.n_threads = g.o.n_threads;
-    cp.cpu_affinity = g.o.cpu_affinity;
-    cp.n_seq = g.o.slots;
-    cp.kv_type = g.o.kv.type;
-    bitnet_context *ctx = NULL;
-    if ((st = bitnet_context_new(g.model, &cp, &ctx)) != BITNET_OK ||
-        (st = bn_sched_new(g.model, ctx, g.o.n_batch, g.o.queue, &g.sched)) != BITNET_OK) {
-        fprintf(stderr, "server: %s\n", bitnet_last_error());
-        bitnet_context_free(ctx);
-        bitnet_model_free(g.model);
-        return 1;
-    }
-    g.n_ctx = bitnet_n_ctx(ctx);
-    g.n_vocab = bitnet_n_vocab(g.model);
-
+    /* listen first: /health answers 503 while the model loads */
     int lfd = -1;
-    if (pipe2(g.wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0 || (lfd = listen_on(g.o.host, g.o.port)) < 0) {
-        bn_sched_free(g.sched);
-        bitnet_context_free(ctx);
-        bitnet_model_free(g.model);
-        return 1;
-    }
+    if (pipe2(g.wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0 || (lfd = listen_on(g.o.host, g.o.port)) < 0) return 1;
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
-    int v6 = strchr(g.o.host, ':') != NULL; /* URLs write IPv6 addresses in brackets */
-    fprintf(stderr, "server: listening on http://%s%s%s:%d (model %s, %d slots, ctx %d, queue %d, %d threads, isa %s)\n",
-            v6 ? "[" : "", g.o.host, v6 ? "]" : "", bound_port(lfd), g.model_name, g.o.slots, g.n_ctx, g.o.queue, g.o.n_threads, bitnet_isa_name());
+    fprintf(stderr, "server: loading %s (port %d answers 503 until it is ready)\n", g.o.model ? g.o.model : "the default model",
+            bound_port(lfd));
+    pthread_t loader;
+    if (pthread_create(&loader, NULL, load_main, NULL) != 0) {
+        fprintf(stderr, "server: cannot start the loading thread\n");
+        return 1;
+    }
 
-    accept_loop(lfd);
+    int rc = accept_loop(lfd);
     close(lfd); /* stop accepting: new connections are refused by the kernel */
+    pthread_join(loader, NULL); /* stopped while loading: the load finishes first */
+    if (g_load.status != BITNET_OK) {
+        bitnet_context_free(g_load.ctx);
+        bitnet_model_free(g.model);
+        free(g_slots.e);
+        return rc ? rc : 0;
+    }
     fprintf(stderr, "server: shutting down (%d connections open)\n", atomic_load(&g.n_conns));
-    bn_sched_drain(g.sched, g.o.grace_ms); /* running requests finish, or their streams are ended */
+    bn_sched_drain(g.sched, 0); /* what still runs after the grace: its streams are ended */
     uint64_t until = now_ns() + (uint64_t)(g.o.timeout_s + 1) * 1000000000ull;
     while (atomic_load(&g.n_conns) > 0 && now_ns() < until) usleep(10000); /* writers finish */
     int left = atomic_load(&g.n_conns);
     if (left == 0) { /* with writers still blocked in send() the context must stay alive: just exit */
         bn_sched_free(g.sched);
-        bitnet_context_free(ctx);
+        bitnet_context_free(g_load.ctx);
         bitnet_model_free(g.model);
         free(g_slots.e);
     }

@@ -158,6 +158,8 @@ int bn_sched_submit(bn_sched *s, bn_job *j);
 int bn_sched_wait(bn_sched *s, bn_job *j, bn_buf *dst, int timeout_ms);
 /* The client is gone: frees its slot at the next step; returns once the job is done. */
 void bn_sched_cancel(bn_sched *s, bn_job *j);
+/* Refuses new jobs (bn_sched_submit returns -2); running and queued ones go on. */
+void bn_sched_stop(bn_sched *s);
 /* Refuses new jobs, waits up to grace_ms for running and queued ones to finish,
  * then ends the rest as BN_FINISH_ABORTED. */
 void bn_sched_drain(bn_sched *s, int grace_ms);

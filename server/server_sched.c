@@ -404,6 +404,12 @@ void bn_sched_cancel(bn_sched *s, bn_job *j) {
     pthread_mutex_unlock(&s->mu);
 }
 
+void bn_sched_stop(bn_sched *s) {
+    pthread_mutex_lock(&s->mu);
+    s->stopping = 1;
+    pthread_mutex_unlock(&s->mu);
+}
+
 void bn_sched_drain(bn_sched *s, int grace_ms) {
     pthread_mutex_lock(&s->mu);
     s->stopping = 1;

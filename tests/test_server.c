@@ -1029,3 +1029,60 @@ TEST_E2E(server_chaos_kill_restart_and_drain) {
     free(l);
     unlink(log);
 }
+
+/* The contract a load balancer relies on (deploy/): /health is 503 while the
+ * model loads, 200 when ready, 503 again while draining after SIGTERM; new
+ * requests get a 503 in both phases, and the stream running at SIGTERM ends
+ * normally within the grace. The load is slowed down by a test-only variable. */
+TEST_E2E(server_health_503_while_loading_and_draining) {
+    char log[256], cmd[1024];
+    snprintf(log, sizeof log, "%s", bn_test_tmp(".log"));
+    const char *prefix = getenv("BITNET_EXEC_PREFIX");
+    snprintf(cmd, sizeof cmd,
+             "exec env BITNET_SERVER_TEST_LOAD_DELAY_MS=1500 %s %s/server --port 0 --slots 1 -c 2048 --shutdown-grace 60000 "
+             "2>'%s'",
+             prefix ? prefix : "", BN_BUILD_DIR, log);
+    pid_t srv = spawn_sh(cmd);
+    g_port = 0;
+    if (wait_for_text(log, "answers 503 until it is ready", 30)) {
+        char *l = slurp(log);
+        const char *p = strstr(l, "(port ");
+        g_port = p ? atoi(p + 6) : 0;
+        free(l);
+    }
+    if (g_port <= 0) kill(srv, SIGKILL);
+    REQUIRE_MSG(g_port > 0, "no loading line in the server's log");
+    char *body = NULL;
+    int code = curl("", "/health", &body);
+    CHECK_MSG(code == 503 && strstr(body, "\"status\":\"loading model\""), "health while loading: %d %s", code, body);
+    free(body);
+    code = post("/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":2}", &body);
+    CHECK_MSG(code == 503 && strstr(body, "loading model"), "completion while loading: %d %s", code, body);
+    free(body);
+    CHECK(wait_for_text(log, "listening on http://127.0.0.1:", 60));
+    CHECK_EQ_INT(curl("", "/health", NULL), 200);
+
+    char out[256];
+    snprintf(out, sizeof out, "%s", bn_test_tmp(".sse"));
+    pid_t c = post_background("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":1500,\"ignore_eos\":true,\"stream\":true,"
+                              "\"stream_options\":{\"include_usage\":true}}", out);
+    CHECK(wait_for_text(out, "data: ", 30));
+    kill(srv, SIGTERM);
+    CHECK(wait_for_text(log, "server: draining", 10));
+    code = curl("", "/health", &body);
+    CHECK_MSG(code == 503 && strstr(body, "\"status\":\"shutting down\""), "health while draining: %d %s", code, body);
+    free(body);
+    code = post("/v1/completions", "{\"prompt\":\"x\",\"max_tokens\":2}", &body);
+    CHECK_MSG(code == 503 && strstr(body, "shutting down"), "completion while draining: %d %s", code, body);
+    free(body);
+    CHECK_EQ_INT(wait_exit(srv, 120), 0);
+    CHECK_EQ_INT(wait_exit(c, 10), 0);
+    body = slurp(out);
+    sse_result r;
+    parse_sse(body, 0, &r);
+    CHECK_MSG(r.done && !strcmp(r.finish, "length") && r.completion_tokens == 1500, "the stream running at SIGTERM: %s",
+              body + (strlen(body) > 600 ? strlen(body) - 600 : 0));
+    free(body);
+    unlink(out);
+    unlink(log);
+}
