@@ -71,7 +71,7 @@ $(BUILD)/obj/bench/b1_avx2.o:   EXTRA_CFLAGS := -mavx2 -mpopcnt
 $(BUILD)/obj/bench/b1_avx512.o: EXTRA_CFLAGS := -mavx512f -mavx512bw -mavx512vpopcntdq
 endif
 
-.PHONY: all test test-all asan static clean fuzz test-arm64 check-layers install uninstall
+.PHONY: all test test-all test-deploy asan static clean fuzz test-arm64 check-layers install uninstall
 # keep tool objects between builds (they are intermediates of a pattern rule)
 .SECONDARY:
 all: $(BUILD)/libbitnet.a $(BUILD)/libbitnet.so $(BUILD)/libbitnet-server.a $(TOOLS)
@@ -152,6 +152,10 @@ test: all $(BUILD)/run_tests
 
 test-all: all $(BUILD)/run_tests
 	./$(BUILD)/run_tests --all $(TEST_ARGS)
+
+# 3 server replicas behind nginx: rolling restart and a crash under load (deploy/README.md)
+test-deploy: all
+	BUILD=$(BUILD) bash deploy/test.sh
 
 # Layering rules of docs/architecture.md: no call or include cycles among
 # src/ files, no server code in libbitnet.a, tools include only public headers.

@@ -113,7 +113,10 @@ static void usage(FILE *out) {
             "  -h, --help                this help\n\n"
             "Endpoints: POST /v1/completions, POST /v1/chat/completions (\"stream\": true for\n"
             "Server-Sent Events), GET /v1/models, GET /health, GET /metrics (Prometheus).\n"
-            "Prints 'server: listening on http://HOST:PORT' on stderr when ready.\n");
+            "Listens at once ('server: loading ...'; every request, /health too, gets 503\n"
+            "until the model is loaded), then prints 'server: listening on http://HOST:PORT'\n"
+            "on stderr when ready. SIGINT/SIGTERM: 503 to new requests while running ones\n"
+            "finish (--shutdown-grace), then exit 0.\n");
 }
 
 static int parse_args(int argc, char **argv, options *o) {
