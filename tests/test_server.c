@@ -699,29 +699,44 @@ static void check_metrics(void) {
     CHECK(n > 0 && n <= metric("bitnet_tokens_generated_total"));
 }
 
-TEST_E2E(server_end_to_end) {
-    if (system("command -v curl >/dev/null 2>&1") != 0)
-        SKIP("curl is not installed (CI: add curl to the packages .ci/run installs)");
-    char err_path[256], cmd[1024];
-    snprintf(err_path, sizeof err_path, "%s", bn_test_tmp(".log"));
+/* Starts build/server (environment `env`, extra options) on a free port, its
+ * stderr in a new log file; waits for the line `ready` and reads the port
+ * after `port_after` in it into g_port. Returns the pid, or 0 (g_port 0). */
+static pid_t spawn_server(const char *env, const char *opts, char *log, size_t cap, const char *ready,
+                          const char *port_after) {
+    char cmd[1024];
+    snprintf(log, cap, "%s", bn_test_tmp(".log"));
     const char *prefix = getenv("BITNET_EXEC_PREFIX");
-    snprintf(cmd, sizeof cmd,
-             "exec %s %s/server --port 0 --slots 2 --queue 0 -c 1024 --api-key " KEY
-             " --max-body 65536 --timeout 2 --shutdown-grace 300 2>'%s'",
-             prefix ? prefix : "", BN_BUILD_DIR, err_path);
+    snprintf(cmd, sizeof cmd, "exec env %s %s %s/server --port 0 %s 2>'%s'", env, prefix ? prefix : "", BN_BUILD_DIR,
+             opts, log);
     pid_t srv = spawn_sh(cmd);
     g_port = 0;
-    if (wait_for_text(err_path, "listening on http://127.0.0.1:", 60)) {
-        char *log = slurp(err_path);
-        g_port = atoi(strstr(log, "127.0.0.1:") + 10);
-        free(log);
+    if (wait_for_text(log, ready, 60)) {
+        char *l = slurp(log);
+        const char *p = strstr(l, port_after);
+        g_port = p ? atoi(p + strlen(port_after)) : 0;
+        free(l);
     }
-    CHECK_MSG(g_port > 0, "server did not start");
     if (g_port <= 0) {
         kill(srv, SIGKILL);
         wait_exit(srv, 10);
-        return;
+        return 0;
     }
+    return srv;
+}
+
+/* build/server with extra options, once ready (g_port); 0 on failure. */
+static pid_t start_server(const char *opts, char *log, size_t cap) {
+    return spawn_server("", opts, log, cap, "listening on http://127.0.0.1:", "127.0.0.1:");
+}
+
+TEST_E2E(server_end_to_end) {
+    if (system("command -v curl >/dev/null 2>&1") != 0)
+        SKIP("curl is not installed (CI: add curl to the packages .ci/run installs)");
+    char err_path[256];
+    pid_t srv = start_server("--slots 2 --queue 0 -c 1024 --api-key " KEY " --max-body 65536 --timeout 2 --shutdown-grace 300",
+                             err_path, sizeof err_path);
+    REQUIRE_MSG(srv > 0, "server did not start");
     char *body;
     CHECK_EQ_INT(curl("", "/health", &body), 200);
     CHECK(strstr(body, "\"status\":\"ok\""));
@@ -766,27 +781,6 @@ TEST_E2E(server_end_to_end) {
 }
 
 /* ---- reliability round 2: connection limits (docs/security.md) ------------------------ */
-
-/* Starts build/server with extra options on a free port (g_port); 0 on failure. */
-static pid_t start_server(const char *opts, char *log, size_t cap) {
-    char cmd[1024];
-    snprintf(log, cap, "%s", bn_test_tmp(".log"));
-    const char *prefix = getenv("BITNET_EXEC_PREFIX");
-    snprintf(cmd, sizeof cmd, "exec %s %s/server --port 0 %s 2>'%s'", prefix ? prefix : "", BN_BUILD_DIR, opts, log);
-    pid_t srv = spawn_sh(cmd);
-    g_port = 0;
-    if (wait_for_text(log, "listening on http://127.0.0.1:", 60)) {
-        char *l = slurp(log);
-        g_port = atoi(strstr(l, "127.0.0.1:") + 10);
-        free(l);
-    }
-    if (g_port <= 0) {
-        kill(srv, SIGKILL);
-        wait_exit(srv, 10);
-        return 0;
-    }
-    return srv;
-}
 
 static void stop_server(pid_t srv, const char *log) {
     kill(srv, SIGTERM);
@@ -1003,12 +997,8 @@ TEST_E2E(server_chaos_kill_restart_and_drain) {
     unlink(log);
     /* the same port at once: SO_REUSEADDR, nothing of the old process left listening */
     snprintf(opts, sizeof opts, "--slots 2 --queue 4 --shutdown-grace 500 --port %d", port);
-    char cmd[1024];
-    snprintf(log, sizeof log, "%s", bn_test_tmp(".log"));
-    const char *prefix = getenv("BITNET_EXEC_PREFIX");
-    snprintf(cmd, sizeof cmd, "exec %s %s/server %s 2>'%s'", prefix ? prefix : "", BN_BUILD_DIR, opts, log);
-    srv = spawn_sh(cmd);
-    CHECK_MSG(wait_for_text(log, "listening on", 60), "restart on port %d failed", port);
+    srv = start_server(opts, log, sizeof log); /* its --port N comes after --port 0 */
+    CHECK_MSG(srv > 0 && g_port == port, "restart on port %d failed", port);
     for (int k = 0; k < 4; k++) CHECK_EQ_INT(wait_exit(kids[k], 30), 0); /* the load ended on its own */
     char *body = NULL;
     CHECK_EQ_INT(curl("", "/health", &body), 200);
@@ -1035,23 +1025,10 @@ TEST_E2E(server_chaos_kill_restart_and_drain) {
  * requests get a 503 in both phases, and the stream running at SIGTERM ends
  * normally within the grace. The load is slowed down by a test-only variable. */
 TEST_E2E(server_health_503_while_loading_and_draining) {
-    char log[256], cmd[1024];
-    snprintf(log, sizeof log, "%s", bn_test_tmp(".log"));
-    const char *prefix = getenv("BITNET_EXEC_PREFIX");
-    snprintf(cmd, sizeof cmd,
-             "exec env BITNET_SERVER_TEST_LOAD_DELAY_MS=1500 %s %s/server --port 0 --slots 1 -c 2048 --shutdown-grace 60000 "
-             "2>'%s'",
-             prefix ? prefix : "", BN_BUILD_DIR, log);
-    pid_t srv = spawn_sh(cmd);
-    g_port = 0;
-    if (wait_for_text(log, "answers 503 until it is ready", 30)) {
-        char *l = slurp(log);
-        const char *p = strstr(l, "(port ");
-        g_port = p ? atoi(p + 6) : 0;
-        free(l);
-    }
-    if (g_port <= 0) kill(srv, SIGKILL);
-    REQUIRE_MSG(g_port > 0, "no loading line in the server's log");
+    char log[256];
+    pid_t srv = spawn_server("BITNET_SERVER_TEST_LOAD_DELAY_MS=1500", "--slots 1 -c 2048 --shutdown-grace 60000", log,
+                             sizeof log, "answers 503 until it is ready", "(port ");
+    REQUIRE_MSG(srv > 0, "no loading line in the server's log");
     char *body = NULL;
     int code = curl("", "/health", &body);
     CHECK_MSG(code == 503 && strstr(body, "\"status\":\"loading model\""), "health while loading: %d %s", code, body);
