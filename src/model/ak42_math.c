@@ -94,29 +94,46 @@ void bn_ak42_rope_f64(double *vec, int n_heads, int head_dim, const double *cs) 
     }
 }
 
-void bn_ak42_attention_f64(const double *q, const double *k, const double *v, int n_pos,
-                           int stride, int head_dim, double *scratch, double *out) {
-    const double sq = sqrt((double)head_dim);
+void bn_ak42_softmax_f64(double *s, int n) {
     double mx = -INFINITY;
-    for (int t = 0; t < n_pos; t++) {
-        const double *kt = k + (size_t)t * stride;
-        double s = 0.0;
-        for (int j = 0; j < head_dim; j++) s += q[j] * kt[j];
-        s /= sq;
-        scratch[t] = s;
-        if (s > mx) mx = s;
-    }
+    for (int t = 0; t < n; t++)
+        if (s[t] > mx) mx = s[t];
     double sum = 0.0;
-    for (int t = 0; t < n_pos; t++) {
-        scratch[t] = exp(scratch[t] - mx);
-        sum += scratch[t];
+    for (int t = 0; t < n; t++) {
+        s[t] = exp(s[t] - mx);
+        sum += s[t];
     }
-    for (int t = 0; t < n_pos; t++) scratch[t] /= sum;
+    for (int t = 0; t < n; t++) s[t] /= sum;
+}
+
+/* Element i of a float (f32 = 1) or double vector, as a double (exact). */
+static inline __attribute__((always_inline)) double at(const void *p, size_t i, int f32) {
+    return f32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
+}
+
+/* Both attention paths: the same double arithmetic on float or double
+ * storage; out is rounded to float on the float path. */
+static inline __attribute__((always_inline)) void attention(const void *q, const void *k, const void *v, int n_pos,
+                                                            int stride, int head_dim, double *scratch, void *out,
+                                                            int f32) {
+    const double sq = sqrt((double)head_dim);
+    for (int t = 0; t < n_pos; t++) {
+        double s = 0.0;
+        for (int j = 0; j < head_dim; j++) s += at(q, (size_t)j, f32) * at(k, (size_t)t * stride + j, f32);
+        scratch[t] = s / sq;
+    }
+    bn_ak42_softmax_f64(scratch, n_pos);
     for (int j = 0; j < head_dim; j++) {
         double o = 0.0;
-        for (int t = 0; t < n_pos; t++) o += scratch[t] * v[(size_t)t * stride + j];
-        out[j] = o;
+        for (int t = 0; t < n_pos; t++) o += scratch[t] * at(v, (size_t)t * stride + j, f32);
+        if (f32) ((float *)out)[j] = (float)o;
+        else ((double *)out)[j] = o;
     }
+}
+
+void bn_ak42_attention_f64(const double *q, const double *k, const double *v, int n_pos,
+                           int stride, int head_dim, double *scratch, double *out) {
+    attention(q, k, v, n_pos, stride, head_dim, scratch, out, 0);
 }
 
 void bn_ak42_swiglu_f64(const double *g, const double *u, int n, double *out) {
@@ -182,27 +199,7 @@ void bn_ak42_rope(float *vec, int n_heads, int head_dim, const double *cs) {
 
 void bn_ak42_attention(const float *q, const float *k, const float *v, int n_pos, int stride,
                        int head_dim, double *scratch, float *out) {
-    const double sq = sqrt((double)head_dim);
-    double mx = -INFINITY;
-    for (int t = 0; t < n_pos; t++) {
-        const float *kt = k + (size_t)t * stride;
-        double s = 0.0;
-        for (int j = 0; j < head_dim; j++) s += (double)q[j] * (double)kt[j];
-        s /= sq;
-        scratch[t] = s;
-        if (s > mx) mx = s;
-    }
-    double sum = 0.0;
-    for (int t = 0; t < n_pos; t++) {
-        scratch[t] = exp(scratch[t] - mx);
-        sum += scratch[t];
-    }
-    for (int t = 0; t < n_pos; t++) scratch[t] /= sum;
-    for (int j = 0; j < head_dim; j++) {
-        double o = 0.0;
-        for (int t = 0; t < n_pos; t++) o += scratch[t] * (double)v[(size_t)t * stride + j];
-        out[j] = (float)o;
-    }
+    attention(q, k, v, n_pos, stride, head_dim, scratch, out, 1);
 }
 
 void bn_ak42_swiglu(const float *g, const float *u, int n, float *out) {

@@ -108,6 +108,8 @@ void bn_ak42_rope_f64(double *vec, int n_heads, int head_dim, const double *cs);
  * scratch holds n_pos doubles. */
 void bn_ak42_attention_f64(const double *q, const double *k, const double *v, int n_pos,
                            int stride, int head_dim, double *scratch, double *out);
+/* In place: s = softmax(s), max-subtracted (the attention weights above). */
+void bn_ak42_softmax_f64(double *s, int n);
 /* SwiGLU: out[i] = g[i] / (1 + exp(-g[i])) * u[i] (w1 = gate, w3 = up); out may alias. */
 void bn_ak42_swiglu_f64(const double *g, const double *u, int n, double *out);
 /* Final RMS norm with weight and eps, rounded to float for the classifier:

@@ -107,21 +107,13 @@ void bn_kv_attend_ak42(const bn_kv_cache *kv, int seq, int layer, int kv_head, c
     float *row = scratch;
     double *acc = (double *)((uint8_t *)scratch + row_f32_bytes(hd));
     const double sq = sqrt((double)hd);
-    double mx = -INFINITY;
     for (int s = 0; s < n_pos; s++) {
         bn_kv_dequantize_row(kv->type, k + (size_t)s * kv->pos_bytes, hd, row);
         double a = 0.0;
         for (int j = 0; j < hd; j++) a += (double)q[j] * (double)row[j];
-        a /= sq;
-        dscratch[s] = a;
-        if (a > mx) mx = a;
+        dscratch[s] = a / sq;
     }
-    double sum = 0.0;
-    for (int s = 0; s < n_pos; s++) {
-        dscratch[s] = exp(dscratch[s] - mx);
-        sum += dscratch[s];
-    }
-    for (int s = 0; s < n_pos; s++) dscratch[s] /= sum;
+    bn_ak42_softmax_f64(dscratch, n_pos);
     for (int j = 0; j < hd; j++) acc[j] = 0.0;
     for (int s = 0; s < n_pos; s++) {
         bn_kv_dequantize_row(kv->type, v + (size_t)s * kv->pos_bytes, hd, row);
