@@ -13,6 +13,18 @@ static char *run_bench(const char *args, int *status) {
     return bn_test_run_tool(cmd, &n, status);
 }
 
+/* bench ARGS --json TMP: the output (status in *status) and, in *json, the
+ * JSON file's text (NULL if there is none); the file is removed. */
+static char *run_bench_json(const char *args, int *status, char **json) {
+    char path[1024], all[3072];
+    snprintf(path, sizeof path, "%s", bn_test_tmp(".json"));
+    snprintf(all, sizeof all, "%s --json %s", args, path);
+    char *out = run_bench(all, status);
+    *json = bn_test_read_file(path, NULL);
+    remove(path);
+    return out;
+}
+
 TEST_E2E(bench_pp_tg_tables) {
     int status = -1;
     char *out = run_bench("-p 8 -n 8 -r 1", &status);
@@ -54,11 +66,8 @@ TEST_E2E(bench_streams_json_svg) {
 /* --batched: every stream advances once per step, so all streams have the
  * same token count, and the JSON says which mode ran. */
 TEST_E2E(bench_streams_batched) {
-    char json[1024], args[2048];
-    snprintf(json, sizeof json, "%s", bn_test_tmp(".json"));
-    snprintf(args, sizeof args, "-p 4 -n 4 -r 1 --streams 3 --batched --duration 0.5 --json %s", json);
     int status = -1;
-    char *out = run_bench(args, &status);
+    char *j = NULL, *out = run_bench_json("-p 4 -n 4 -r 1 --streams 3 --batched --duration 0.5", &status, &j);
     CHECK_EQ_INT(status, 0);
     CHECK_MSG(out && strstr(out, "3 streams (batched"), "no batched streams table: %s", out ? out : "");
     long t[3] = {-1, -2, -3};
@@ -71,25 +80,19 @@ TEST_E2E(bench_streams_batched) {
     }
     CHECK_MSG(t[0] > 0 && t[0] == t[1] && t[1] == t[2], "stream token counts %ld %ld %ld", t[0], t[1], t[2]);
     free(out);
-    char *j = bn_test_read_file(json, NULL);
     CHECK(j && strstr(j, "\"batched\":true") && strstr(j, "\"k\":3"));
     free(j);
-    remove(json);
 }
 
 /* Short soak as CI can afford it: 4 batched streams for 4 s must not grow
  * the RSS (1% limit, after the warm-up window). The latency-drift verdict is
  * printed but not asserted here: a shared CI machine's p99 is too noisy. */
 TEST_E2E(bench_soak_short) {
-    char json[1024], args[2048];
-    snprintf(json, sizeof json, "%s", bn_test_tmp(".json"));
-    snprintf(args, sizeof args, "-p 4 -n 4 -r 1 -c 128 --streams 4 --batched --duration 4 --soak --json %s", json);
     int status = -1;
-    char *out = run_bench(args, &status);
+    char *j = NULL, *out = run_bench_json("-p 4 -n 4 -r 1 -c 128 --streams 4 --batched --duration 4 --soak", &status, &j);
     CHECK_MSG(out && strstr(out, "soak: ") && strstr(out, "latency drift: p99 of the first 1 s"), "no soak verdict: %s",
               out ? out : "");
     free(out);
-    char *j = bn_test_read_file(json, NULL);
     const char *st = j ? strstr(j, "\"streams\":") : NULL;
     const char *g = st ? strstr(st, "\"growth_pct\":") : NULL;
     CHECK_MSG(g != NULL, "no streams RSS growth in the JSON");
@@ -102,7 +105,6 @@ TEST_E2E(bench_soak_short) {
     }
     CHECK(st && strstr(st, "\"drift_pct\":"));
     free(j);
-    remove(json);
 }
 
 TEST_E2E(bench_cold_start) {
@@ -110,18 +112,13 @@ TEST_E2E(bench_cold_start) {
      * qemu-user without binfmt_misc */
     const char *prefix = getenv("BITNET_EXEC_PREFIX");
     if (prefix && *prefix) SKIP("cold start needs native exec (running under an emulator)");
-    char json[1024], args[2048];
-    snprintf(json, sizeof json, "%s", bn_test_tmp(".json"));
-    snprintf(args, sizeof args, "-p 4 -n 4 -r 1 --cold-start --cold-runs 2 --json %s", json);
     int status = -1;
-    char *out = run_bench(args, &status);
+    char *j = NULL, *out = run_bench_json("-p 4 -n 4 -r 1 --cold-start --cold-runs 2", &status, &j);
     CHECK_EQ_INT(status, 0);
     CHECK_MSG(out && strstr(out, "cold start") && strstr(out, "infer |"), "no cold-start table: %s", out ? out : "");
     free(out);
-    char *j = bn_test_read_file(json, NULL);
     CHECK(j && strstr(j, "\"cold_start\":[{") && strstr(j, "\"mean_ms\":"));
     free(j);
-    remove(json);
 }
 
 TEST(bench_bad_options) {
