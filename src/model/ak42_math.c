@@ -82,17 +82,30 @@ void bn_ak42_dequant_add_f64(const int32_t *acc, int rows, double act, float w_s
     for (int r = 0; r < rows; r++) x[r] += (double)acc[r] * k;
 }
 
-void bn_ak42_rope_f64(double *vec, int n_heads, int head_dim, const double *cs) {
+/* Element i of a float (f32 = 1) or double vector, as a double (exact), and
+ * a store to one (rounded once to float on the float path). */
+static inline __attribute__((always_inline)) double at(const void *p, size_t i, int f32) {
+    return f32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
+}
+static inline __attribute__((always_inline)) void put(void *p, size_t i, double v, int f32) {
+    if (f32) ((float *)p)[i] = (float)v;
+    else ((double *)p)[i] = v;
+}
+
+/* Both RoPE paths: the rotation in double on float or double storage. */
+static inline __attribute__((always_inline)) void rope(void *vec, int n_heads, int head_dim, const double *cs, int f32) {
     for (int h = 0; h < n_heads; h++) {
-        double *v = vec + (size_t)h * head_dim;
+        const size_t v = (size_t)h * head_dim;
         for (int i = 0; i < head_dim / 2; i++) {
             const double c = cs[2 * i], s = cs[2 * i + 1];
-            const double v0 = v[2 * i], v1 = v[2 * i + 1];
-            v[2 * i] = v0 * c - v1 * s;
-            v[2 * i + 1] = v0 * s + v1 * c;
+            const double v0 = at(vec, v + 2 * i, f32), v1 = at(vec, v + 2 * i + 1, f32);
+            put(vec, v + 2 * i, v0 * c - v1 * s, f32);
+            put(vec, v + 2 * i + 1, v0 * s + v1 * c, f32);
         }
     }
 }
+
+void bn_ak42_rope_f64(double *vec, int n_heads, int head_dim, const double *cs) { rope(vec, n_heads, head_dim, cs, 0); }
 
 void bn_ak42_softmax_f64(double *s, int n) {
     double mx = -INFINITY;
@@ -104,11 +117,6 @@ void bn_ak42_softmax_f64(double *s, int n) {
         sum += s[t];
     }
     for (int t = 0; t < n; t++) s[t] /= sum;
-}
-
-/* Element i of a float (f32 = 1) or double vector, as a double (exact). */
-static inline __attribute__((always_inline)) double at(const void *p, size_t i, int f32) {
-    return f32 ? (double)((const float *)p)[i] : ((const double *)p)[i];
 }
 
 /* Both attention paths: the same double arithmetic on float or double
@@ -126,8 +134,7 @@ static inline __attribute__((always_inline)) void attention(const void *q, const
     for (int j = 0; j < head_dim; j++) {
         double o = 0.0;
         for (int t = 0; t < n_pos; t++) o += scratch[t] * at(v, (size_t)t * stride + j, f32);
-        if (f32) ((float *)out)[j] = (float)o;
-        else ((double *)out)[j] = o;
+        put(out, (size_t)j, o, f32);
     }
 }
 
@@ -185,17 +192,7 @@ void bn_ak42_dequant_add(const int32_t *acc, int rows, double act, float w_scale
     }
 }
 
-void bn_ak42_rope(float *vec, int n_heads, int head_dim, const double *cs) {
-    for (int h = 0; h < n_heads; h++) {
-        float *v = vec + (size_t)h * head_dim;
-        for (int i = 0; i < head_dim / 2; i++) {
-            const double c = cs[2 * i], s = cs[2 * i + 1];
-            const double v0 = v[2 * i], v1 = v[2 * i + 1];
-            v[2 * i] = (float)(v0 * c - v1 * s);
-            v[2 * i + 1] = (float)(v0 * s + v1 * c);
-        }
-    }
-}
+void bn_ak42_rope(float *vec, int n_heads, int head_dim, const double *cs) { rope(vec, n_heads, head_dim, cs, 1); }
 
 void bn_ak42_attention(const float *q, const float *k, const float *v, int n_pos, int stride,
                        int head_dim, double *scratch, float *out) {
