@@ -137,16 +137,27 @@ static uint64_t repack_bytes(const gguf_file *f, const gguf_tensor *t) {
     return 0;
 }
 
+/* One scratch buffer for repacking a tensor: n_i8 trits, then n_f32 floats.
+ * Returns it (free it), or NULL with the error set. */
+static void *repack_scratch(const loader *ld, const char *name, size_t n_i8, size_t n_f32, int8_t **i8, float **f32) {
+    const size_t off = (n_i8 + 15) & ~(size_t)15;
+    uint8_t *b = malloc(off + n_f32 * sizeof(float));
+    if (!b) {
+        bn_error(BITNET_ERR_NOMEM, "%s: out of memory repacking '%s'", ld->f->path, name);
+        return NULL;
+    }
+    *i8 = (int8_t *)b;
+    *f32 = (float *)(void *)(b + off);
+    return b;
+}
+
 /* Packs a float tensor of exact ternary values into I2 (see is_float_ternary). */
 static bitnet_status repack_float_ternary(loader *ld, const char *name, const gguf_tensor *t, bn_matrix *w) {
     const int rows = (int)t->ne[1], cols = (int)t->ne[0], cp = bn_i2_cols_padded(cols);
-    int8_t *tern = malloc((size_t)cols);
-    float *v = malloc((size_t)cols * sizeof(float));
-    if (!tern || !v) {
-        free(tern);
-        free(v);
-        return bn_error(BITNET_ERR_NOMEM, "%s: out of memory repacking '%s'", ld->f->path, name);
-    }
+    int8_t *tern;
+    float *v;
+    void *scratch = repack_scratch(ld, name, (size_t)cols, (size_t)cols, &tern, &v);
+    if (!scratch) return BITNET_ERR_NOMEM;
     uint8_t *out = ld->owned_cur;
     for (int r = 0; r < rows; r++) {
         for (int c = 0; c < cols; c++) {
@@ -157,14 +168,12 @@ static bitnet_status repack_float_ternary(loader *ld, const char *name, const gg
         if (bad >= 0) {
             bitnet_status st = bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a scale tensor but value %g at [%d, %d] is not -1, 0 or 1",
                                         ld->f->path, name, (double)v[bad], r, bad);
-            free(tern);
-            free(v);
+            free(scratch);
             return st;
         }
         bn_i2_pack(tern, 1, cols, out + (size_t)r * (cp / 4));
     }
-    free(tern);
-    free(v);
+    free(scratch);
     w->type = BN_W_I2;
     w->data = out;
     w->cols_padded = cp;
@@ -193,13 +202,10 @@ static bitnet_status repack_tq(loader *ld, const char *name, const gguf_tensor *
     const int rows = (int)t->ne[1], cols = (int)t->ne[0];
     const int nb = cols / BN_QK_K;
     const size_t in_row = (size_t)nb * (t->type == BN_TT_TQ2_0 ? BN_TQ2_0_BYTES : BN_TQ1_0_BYTES);
-    int8_t *tern = malloc((size_t)cols);
-    float *d = malloc((size_t)nb * sizeof(float));
-    if (!tern || !d) {
-        free(tern);
-        free(d);
-        return bn_error(BITNET_ERR_NOMEM, "%s: out of memory repacking '%s'", ld->f->path, name);
-    }
+    int8_t *tern;
+    float *d;
+    void *scratch = repack_scratch(ld, name, (size_t)cols, (size_t)nb, &tern, &d);
+    if (!scratch) return BITNET_ERR_NOMEM;
     /* pass 1: the scales, and whether one serves the whole tensor */
     float scale = 0.0f;
     int uniform = 1;
@@ -242,8 +248,7 @@ static bitnet_status repack_tq(loader *ld, const char *name, const gguf_tensor *
             scales[(size_t)r * nb + b] = d[b];
         }
     }
-    free(tern);
-    free(d);
+    free(scratch);
     if (st != BITNET_OK) return st;
     w->type = BN_W_I2;
     w->data = out;
