@@ -19,6 +19,14 @@ static char *run(const char *cmd, int *status) {
     return out ? out : calloc(1, 1);
 }
 
+/* build/convert of the default model to an I2_S GGUF at `path`: its output
+ * (stdout and stderr), the exit status in *status. */
+static char *convert_default(const char *path, int *status) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "convert models/default.gguf --type i2_s -o %s 2>&1", path);
+    return run(cmd, status);
+}
+
 /* A calibration file for prune: a few short texts. */
 static void calib_file(char *path, size_t cap) {
     snprintf(path, cap, "%s", bn_test_tmp(".jsonl"));
@@ -31,9 +39,8 @@ TEST(reliability_1_prune_refuses_input_as_output) {
     char model[512], calib[512], cmd[4096];
     snprintf(model, sizeof model, "%s", bn_test_tmp(".gguf"));
     calib_file(calib, sizeof calib);
-    snprintf(cmd, sizeof cmd, "convert models/default.gguf --type i2_s -o %s 2>&1", model);
     int status = -1;
-    free(run(cmd, &status));
+    free(convert_default(model, &status));
     REQUIRE(status == 0);
     size_t n0 = 0, n1 = 0;
     char *before = bn_test_read_file(model, &n0);
@@ -87,15 +94,14 @@ TEST(reliability_1_prune_late_failure_keeps_existing_output) {
 /* 7. Temporaries had a predictable name opened without O_EXCL/O_NOFOLLOW: a
  * symlink planted at OUT.tmp made convert overwrite its target. */
 TEST(reliability_7_planted_symlink_is_not_followed) {
-    char victim[512], outp[512], planted[600], cmd[2048];
+    char victim[512], outp[512], planted[600];
     snprintf(victim, sizeof victim, "%s", bn_test_tmp(".victim"));
     snprintf(outp, sizeof outp, "%s", bn_test_tmp(".gguf"));
     snprintf(planted, sizeof planted, "%s.tmp", outp);
     REQUIRE(write_text(victim, "precious\n"));
     REQUIRE(symlink(victim, planted) == 0);
-    snprintf(cmd, sizeof cmd, "convert models/default.gguf --type i2_s -o %s 2>&1", outp);
     int status = -1;
-    char *out = run(cmd, &status);
+    char *out = convert_default(outp, &status);
     CHECK_MSG(status == 0, "%s", out);
     char *v = bn_test_read_file(victim, NULL);
     CHECK_MSG(v && strcmp(v, "precious\n") == 0, "the symlink's target was overwritten");
@@ -113,7 +119,7 @@ TEST(reliability_7_planted_symlink_is_not_followed) {
  * writer's pid, and the next write beside OUT removes those of dead writers
  * (and leaves a live writer's alone). */
 TEST(reliability_9_stale_temporaries_are_removed) {
-    char outp[512], stale[700], live[700], cmd[2048];
+    char outp[512], stale[700], live[700];
     snprintf(outp, sizeof outp, "%s", bn_test_tmp(".gguf"));
     pid_t dead = fork();
     if (dead == 0) _exit(0);
@@ -124,9 +130,8 @@ TEST(reliability_9_stale_temporaries_are_removed) {
     snprintf(live, sizeof live, "%.*s/.%s.bitnet-tmp.%d.0", (int)(slash - outp), outp, slash + 1, (int)getppid());
     REQUIRE(write_text(stale, "half a model"));
     REQUIRE(write_text(live, "another writer's"));
-    snprintf(cmd, sizeof cmd, "convert models/default.gguf --type i2_s -o %s 2>&1", outp);
     int status = -1;
-    char *out = run(cmd, &status);
+    char *out = convert_default(outp, &status);
     CHECK_MSG(status == 0, "%s", out);
     CHECK_MSG(access(stale, F_OK) != 0, "the dead writer's temporary %s is still there", stale);
     CHECK_MSG(access(live, F_OK) == 0, "a live writer's temporary was removed");
