@@ -215,6 +215,9 @@ TEST(tokenizer_bpe_pretokenizer_splits) {
     CHECK(words(BN_PRETOK_LLAMA3, "I'm 12345 ok!!\n\n  x", l3, 9));
     static const char *const g2[] = {"I", "'m", " 12345", " ok", "!!", "\n\n ", " x"};
     CHECK(words(BN_PRETOK_GPT2, "I'm 12345 ok!!\n\n  x", g2, 7));
+    /* Qwen2: Llama-3's split with one digit a word */
+    static const char *const q2[] = {"I", "'m", " ", "1", "2", "3", "4", "5", " ok", "!!\n\n", " ", " x"};
+    CHECK(words(BN_PRETOK_QWEN2, "I'm 12345 ok!!\n\n  x", q2, 12));
     static const char *const l3b[] = {"Don", "'T", " Ünïcödé", "\xc2\xa0", "٣٤", "   "};
     CHECK(words(BN_PRETOK_LLAMA3, "Don'T Ünïcödé\xc2\xa0٣٤   ", l3b, 6));
     /* classes: Unicode 15.1 letters (CJK Ext. I), numbers, whitespace */
@@ -633,4 +636,57 @@ TEST(tokenizer_bpe_zz_cleanup) {
     g_gpt2 = NULL;
     gguf_close(g_gpt2_file);
     g_gpt2_file = NULL;
+}
+
+/* A GGUF vocabulary whose tokenizer.ggml.pre is "qwen2" (Qwen2/Qwen3 files;
+ * here Llama-3's tokens and merges): digits become one token each, the rest
+ * splits as Llama-3's; the HF tokenizer.json with Qwen2's Split regex maps to
+ * the same pre-tokenizer. */
+TEST(tokenizer_bpe_qwen2_pre_tokenizer) {
+    bn_tokenizer *t = llama3();
+    if (!t) SKIP("tokenizers/llama3-tiktoken.model not available");
+    gguf_writer *w = gguf_writer_new();
+    uint8_t *buf = NULL;
+    uint64_t size = 0;
+    gguf_file *f = NULL;
+    CHECK_EQ_INT(bn_tokenizer_write_gguf(t, w), BITNET_OK);
+    gguf_writer_set_str(w, "tokenizer.ggml.pre", "qwen2");
+    gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", false); /* as Qwen's files say */
+    CHECK_EQ_INT(gguf_writer_write_memory(w, &buf, &size), BITNET_OK);
+    gguf_writer_free(w);
+    if (buf) CHECK_EQ_INT(gguf_open_memory(buf, size, "qwen2.gguf", &f), BITNET_OK);
+    bn_tokenizer *q = NULL;
+    if (f) CHECK_MSG(bn_tokenizer_from_gguf(f, &q) == BITNET_OK, "%s", bitnet_last_error());
+    if (q) {
+        int32_t a[16], b[16];
+        const char *text = "Hello world 12345";
+        int na = bn_tokenizer_encode(q, text, strlen(text), 0, a, 16), nb = bn_tokenizer_encode(t, text, strlen(text), 0, b, 16);
+        /* Llama-3: Hello, world, " ", 123, 45; Qwen2: the same, digits 1 2 3 4 5 (ids 16..20) */
+        CHECK_EQ_INT(nb, 5);
+        CHECK_EQ_INT(na, 8);
+        CHECK_EQ_INT(bn_tokenizer_add_bos(q), 0);
+        CHECK(na == 8 && nb == 5 && a[0] == b[0] && a[1] == b[1] && a[2] == b[2]);
+        for (int i = 0; na == 8 && i < 5; i++) CHECK_EQ_INT(a[3 + i], 16 + i);
+        bn_tokenizer_free(q);
+    }
+    /* tokenizer.json: Qwen2's Split regex is recognised as "qwen2" */
+    char *dir = tmp_dir(), path[600];
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    static const char qwen2_pre[] =
+        "{\"type\": \"Sequence\", \"pretokenizers\": [{\"type\": \"Split\", \"pattern\": {\"Regex\": "
+        "\"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| ?[^\\\\s\\\\p{L}\\\\p{N}]+"
+        "[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"}, \"behavior\": \"Isolated\", \"invert\": false}, "
+        "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": false, \"use_regex\": false}]}";
+    if (f) write_hf_json(f, path, qwen2_pre, NULL, 0, 0);
+    bn_tokenizer *h = NULL;
+    CHECK_MSG(bn_tokenizer_from_hf_json(path, &h) == BITNET_OK, "%s", bitnet_last_error());
+    if (h) {
+        int32_t ids[16];
+        CHECK_EQ_INT(bn_tokenizer_encode(h, "x 2024", 6, 0, ids, 16), 6); /* x, ' ', 2, 0, 2, 4 */
+        bn_tokenizer_free(h);
+    }
+    remove(path);
+    rmdir(dir);
+    gguf_close(f);
+    free(buf);
 }

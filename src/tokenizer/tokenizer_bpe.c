@@ -252,6 +252,12 @@ static int select_pre(struct bn_bpe *b, const char *pre, int *add_bos) {
     static const char *const llama3[] = {"llama3", "llama-v3", "llama-bpe", "falcon3", "pixtral"};
     static const char *const llama3_merges[] = {"dbrx", "smaug-bpe"}; /* same regex, merges always */
     static const char *const gpt2[] = {"gpt-2", "phi-2", "mpt", "olmo", "jais"};
+    static const char *const qwen2[] = {"qwen2", "deepseek-r1-qwen", "megrez", "kormo", "f2llmv2"};
+    for (size_t i = 0; i < sizeof qwen2 / sizeof qwen2[0]; i++)
+        if (!strcmp(pre, qwen2[i])) {
+            b->pre = BN_PRETOK_QWEN2;
+            return 1;
+        }
     for (size_t i = 0; i < sizeof llama3 / sizeof llama3[0]; i++)
         if (!strcmp(pre, llama3[i])) {
             b->pre = BN_PRETOK_LLAMA3;
@@ -317,7 +323,7 @@ bitnet_status bn_bpe_from_gguf(const gguf_file *f, bn_tokenizer **out) {
     if ((t->bpe = calloc(1, sizeof *t->bpe))) t->bpe_free = bn_bpe_free;
     if (!t->bpe) st = bn_error(BITNET_ERR_NOMEM, "%s: tokenizer: out of memory", name);
     else if (!select_pre(t->bpe, pre, &add_bos))
-        st = bn_error(BITNET_ERR_UNSUPPORTED, "%s: BPE pre-tokenizer \"%s\" is not supported (llama-bpe, llama3, gpt-2 and "
+        st = bn_error(BITNET_ERR_UNSUPPORTED, "%s: BPE pre-tokenizer \"%s\" is not supported (llama-bpe, llama3, qwen2, gpt-2 and "
                       "the names llama.cpp maps to their regexes)", name, pre);
     else {
         snprintf(t->bpe->pre_name, sizeof t->bpe->pre_name, "%s", pre);

@@ -13,7 +13,7 @@
  *   added_tokens [{id, content, special}]: special ones are control tokens,
  *     the others user-defined;
  *   the pre-tokenizer, recognised by its regex: Llama-3's Split pattern
- *     ("llama-bpe"; with ignore_merges false, "smaug-bpe") or GPT-2's
+ *     ("llama-bpe"; with ignore_merges false, "smaug-bpe"), Qwen2's ("qwen2") or GPT-2's
  *     ByteLevel with use_regex ("gpt-2");
  *   beside it, tokenizer_config.json (optional): bos_token, eos_token,
  *     add_bos_token, chat_template. A post_processor that puts a special
@@ -39,6 +39,11 @@
 /* The Llama-3 pre-tokenizer as tokenizer.json spells it (JSON-decoded). */
 static const char llama3_regex[] =
     "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
+    "\\s+(?!\\S)|\\s+";
+
+/* Qwen2's (also Qwen3's): digits one at a time. */
+static const char qwen2_regex[] =
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|"
     "\\s+(?!\\S)|\\s+";
 
 static int is_str(const bn_json *v) { return v && v->type == BN_JSON_STRING; }
@@ -67,7 +72,8 @@ static const char *pre_name(const bn_json *root, const bn_json *model, const cha
     if (!is_type(split, "Split") || !is_type(bl, "ByteLevel") || !is_str(beh) || strcmp(beh->str, "Isolated") ||
         (inv && !(inv->type == BN_JSON_BOOL && !inv->boolean)) || !(ur && ur->type == BN_JSON_BOOL && !ur->boolean))
         return *why = "a Sequence other than Split (Isolated) + ByteLevel (use_regex false)", NULL;
-    if (!is_str(pat) || strcmp(pat->str, llama3_regex)) return *why = "a Split regex other than Llama-3's", NULL;
+    if (is_str(pat) && !strcmp(pat->str, qwen2_regex)) return "qwen2";
+    if (!is_str(pat) || strcmp(pat->str, llama3_regex)) return *why = "a Split regex other than Llama-3's or Qwen2's", NULL;
     return ignore_merges ? "llama-bpe" : "smaug-bpe";
 }
 
@@ -177,7 +183,7 @@ static bitnet_status translate(const char *path, const bn_json *root, const bn_j
                         "tokenizer.json (byte-level BPE is); pass the GGUF vocabulary with --tokenizer", path);
     const char *why = NULL, *pre = pre_name(root, model, &why);
     if (!pre)
-        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: pre_tokenizer is %s: only Llama-3's and GPT-2's are supported; pass "
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: pre_tokenizer is %s: only Llama-3's, Qwen2's and GPT-2's are supported; pass "
                         "a GGUF vocabulary with --tokenizer", path, why);
     const bn_json *vocab = bn_json_get(model, "vocab"), *merges = bn_json_get(model, "merges");
     const bn_json *added = bn_json_get(root, "added_tokens");

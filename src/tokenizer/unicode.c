@@ -179,7 +179,8 @@ static void split_gpt2(splitter *s) {
     }
 }
 
-static void split_llama3(splitter *s) {
+/* Llama-3's regex; Qwen2's is the same with digits one at a time (max_digits 1). */
+static void split_llama3(splitter *s, size_t max_digits) {
     for (size_t pos = 0; pos < s->n;) {
         const uint32_t cp = s->cps[pos];
         const uint8_t f = s->flags[pos];
@@ -195,10 +196,10 @@ static void split_llama3(splitter *s) {
             word_end(s, pos);
             continue;
         }
-        if (f & BN_U_NUMBER) { /* '\p{N}{1,3}' */
+        if (f & BN_U_NUMBER) { /* '\p{N}{1,3}' (Qwen2: '\p{N}') */
             size_t ini = pos;
             while (fl_at(s, pos) & BN_U_NUMBER)
-                if (++pos - ini >= 3) ini = word_end(s, pos);
+                if (++pos - ini >= max_digits) ini = word_end(s, pos);
             word_end(s, pos);
             continue;
         }
@@ -231,7 +232,8 @@ static void split_llama3(splitter *s) {
 
 size_t bn_pretokenize(bn_pretok kind, const uint32_t *cps, const uint8_t *flags, size_t n, uint32_t *ends) {
     splitter s = {cps, flags, n, 0, 0, ends};
-    if (kind == BN_PRETOK_LLAMA3) split_llama3(&s);
+    if (kind == BN_PRETOK_LLAMA3) split_llama3(&s, 3);
+    else if (kind == BN_PRETOK_QWEN2) split_llama3(&s, 1);
     else split_gpt2(&s);
     return s.n_words;
 }

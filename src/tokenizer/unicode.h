@@ -41,8 +41,9 @@ int bn_gpt2_cp_to_byte(uint32_t cp);
 
 typedef enum {
     BN_PRETOK_GPT2 = 0,  /* 's|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+ */
-    BN_PRETOK_LLAMA3 = 1 /* (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
-                            ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+    BN_PRETOK_LLAMA3 = 1, /* (?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}|
+                             ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+ */
+    BN_PRETOK_QWEN2 = 2   /* Llama-3's with \p{N} instead of \p{N}{1,3}: one digit a word (Qwen2/Qwen3) */
 } bn_pretok;
 
 /* Splits cps[0..n) (flags[i] = bn_unicode_flags(cps[i])) into words and
