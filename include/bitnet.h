@@ -128,11 +128,12 @@ BITNET_API int bitnet_chat_apply_template_ex(const char *tmpl, const bitnet_chat
  * turn or end the sequence (as llama.cpp keeps user content plain). */
 BITNET_API int bitnet_tokenize_chat(const bitnet_model *model, const char *text, size_t len, const unsigned char *plain,
                          int add_bos, bitnet_token *tokens, int max_tokens);
-/* The name ("llama3", "bitnet", "plain") of the template tmpl is recognised
+/* The name ("llama3", "bitnet", "chatml", "gemma", "falcon3", "plain") of the template tmpl is recognised
  * as, or NULL when bitnet_chat_apply_template would refuse it. */
 BITNET_API const char *bitnet_chat_template_name(const char *tmpl);
 /* The text that closes a turn in template tmpl ("<|eot_id|>" for Llama-3 and
- * BitNet, a newline for plain), for a reply cut short before the model wrote
+ * BitNet, "<|im_end|>" for ChatML, "<end_of_turn>" for Gemma, a newline for
+ * Falcon 3 and plain), for a reply cut short before the model wrote
  * it; NULL when the template is not recognised. */
 BITNET_API const char *bitnet_chat_turn_end(const char *tmpl);
 

@@ -14,6 +14,19 @@ static const char chatml_template[] =
     "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + "
     "'\n'}}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}";
 
+/* google/gemma-2-2b-it (Gemma 3 the same turns) */
+static const char gemma_template[] =
+    "{{ bos_token }}{% if messages[0]['role'] == 'system' %}{{ raise_exception('System role not supported') }}{% endif %}"
+    "{% for message in messages %}{% if (message['role'] == 'assistant') %}{% set role = 'model' %}{% else %}"
+    "{% set role = message['role'] %}{% endif %}{{ '<start_of_turn>' + role + '\n' + message['content'] | trim + "
+    "'<end_of_turn>\n' }}{% endfor %}{% if add_generation_prompt %}{{'<start_of_turn>model\n'}}{% endif %}";
+
+/* a Falcon 3 style template, as llama.cpp's detection sees it */
+static const char falcon3_template[] =
+    "{% for message in messages %}{% if message['role'] == 'user' %}{{ '<|user|>\n' + message['content'] + '\n' }}"
+    "{% elif message['role'] == 'assistant' %}{{ '<|assistant|>\n' + message['content'] + '</s>\n' }}{% endif %}"
+    "{% endfor %}{% if add_generation_prompt %}{{ '<|assistant|>\n' }}{% endif %}";
+
 static const bitnet_chat_message conv[] = {
     {"system", "You are a helpful assistant."},
     {"user", "Hello!"},
@@ -31,7 +44,15 @@ static char *render(bn_chat_template t, size_t n, int add) {
 TEST(chat_detect_templates) {
     CHECK_EQ_INT(bn_chat_detect(llama3_template), BN_CHAT_LLAMA3);
     CHECK_EQ_INT(bn_chat_detect(bn_chat_template_bitnet_2b4t), BN_CHAT_BITNET);
-    CHECK_EQ_INT(bn_chat_detect(chatml_template), BN_CHAT_UNKNOWN);
+    CHECK_EQ_INT(bn_chat_detect(chatml_template), BN_CHAT_CHATML);
+    CHECK_EQ_INT(bn_chat_detect(gemma_template), BN_CHAT_GEMMA);
+    CHECK_EQ_INT(bn_chat_detect(falcon3_template), BN_CHAT_FALCON3);
+    CHECK_EQ_INT(bn_chat_detect("<|im_start|>{{ m }}<|im_sep|>"), BN_CHAT_UNKNOWN); /* Phi-4: not ChatML */
+    CHECK_EQ_INT(bn_chat_detect("<|user|>{{ m }}<|assistant|>"), BN_CHAT_UNKNOWN); /* GLM-Edge: no </s> */
+    CHECK_EQ_INT(bn_chat_detect("{{ '[INST] ' + m + ' [/INST]' }}"), BN_CHAT_UNKNOWN);
+    CHECK_EQ_INT(bn_chat_detect("chatml"), BN_CHAT_CHATML);
+    CHECK_EQ_INT(bn_chat_detect("gemma"), BN_CHAT_GEMMA);
+    CHECK_EQ_INT(bn_chat_detect("falcon3"), BN_CHAT_FALCON3);
     CHECK_EQ_INT(bn_chat_detect(NULL), BN_CHAT_UNKNOWN);
     CHECK_EQ_INT(bn_chat_detect(""), BN_CHAT_UNKNOWN);
     CHECK_EQ_INT(bn_chat_detect("llama3"), BN_CHAT_LLAMA3);
@@ -66,11 +87,35 @@ TEST(chat_plain_two_turns) {
     free(s);
 }
 
+/* As llama.cpp's llm_chat_apply_template renders them: ChatML and Falcon 3
+ * keep the content as it is; Gemma trims it, calls the assistant "model" and
+ * opens the first user turn with the system prompt. */
+TEST(chat_chatml_gemma_falcon3_two_turns) {
+    char *s = render(BN_CHAT_CHATML, 4, 1);
+    CHECK_STR(s, "<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nHello!<|im_end|>\n"
+                 "<|im_start|>assistant\n Hi, how can I help?\n<|im_end|>\n<|im_start|>user\nWhat is 1+1?<|im_end|>\n"
+                 "<|im_start|>assistant\n");
+    free(s);
+    s = render(BN_CHAT_GEMMA, 4, 1);
+    CHECK_STR(s, "<start_of_turn>user\nYou are a helpful assistant.\n\nHello!<end_of_turn>\n"
+                 "<start_of_turn>model\nHi, how can I help?<end_of_turn>\n"
+                 "<start_of_turn>user\nWhat is 1+1?<end_of_turn>\n<start_of_turn>model\n");
+    free(s);
+    s = render(BN_CHAT_FALCON3, 4, 1);
+    CHECK_STR(s, "<|system|>\nYou are a helpful assistant.\n<|user|>\nHello!\n<|assistant|>\n Hi, how can I help?\n\n"
+                 "<|user|>\nWhat is 1+1?\n<|assistant|>\n");
+    free(s);
+    CHECK_STR(bitnet_chat_turn_end("chatml"), "<|im_end|>");
+    CHECK_STR(bitnet_chat_turn_end(gemma_template), "<end_of_turn>");
+    CHECK_STR(bitnet_chat_template_name(falcon3_template), "falcon3");
+}
+
 /* infer --chat evaluates only the new text of a turn: the rendering of the
  * earlier turns (without the generation prompt) must be a prefix of the next. */
 TEST(chat_renderings_are_prefixes) {
-    const bn_chat_template ts[] = {BN_CHAT_PLAIN, BN_CHAT_LLAMA3, BN_CHAT_BITNET};
-    for (int k = 0; k < 3; k++)
+    const bn_chat_template ts[] = {BN_CHAT_PLAIN,  BN_CHAT_LLAMA3, BN_CHAT_BITNET,
+                                   BN_CHAT_CHATML, BN_CHAT_GEMMA,  BN_CHAT_FALCON3};
+    for (int k = 0; k < 6; k++)
         for (size_t n = 1; n <= 4; n++) {
             char *a = render(ts[k], n - 1, 0), *b = render(ts[k], n, 1);
             CHECK_MSG(strncmp(a, b, strlen(a)) == 0, "%s: %zu messages", bn_chat_template_name(ts[k]), n);
@@ -87,7 +132,7 @@ TEST(chat_apply_template_api) {
     CHECK_STR(buf, "User: Hello!<|eot_id|>Assistant: ");
     n = bitnet_chat_apply_template(llama3_template, conv, 4, 1, buf, 10);
     CHECK(n > 100 && strlen(buf) == 9 && !strncmp(buf, "<|start_h", 9));
-    CHECK_EQ_INT(bitnet_chat_apply_template(chatml_template, conv, 4, 1, buf, sizeof buf), BITNET_ERR_UNSUPPORTED);
+    CHECK_EQ_INT(bitnet_chat_apply_template("<|im_start|>x<|im_sep|>", conv, 4, 1, buf, sizeof buf), BITNET_ERR_UNSUPPORTED);
     CHECK(strstr(bitnet_last_error(), "not recognised") != NULL);
     CHECK_EQ_INT(bitnet_chat_apply_template("bitnet", NULL, 1, 1, buf, sizeof buf), BITNET_ERR_ARG);
     CHECK_EQ_INT(bitnet_chat_apply_template("plain", conv, 0, 1, buf, sizeof buf), 10);

@@ -30,7 +30,7 @@ typedef struct {
     /* -i / -if: llama-cli's interactive mode; -r texts hand control back */
     int interactive, interactive_first, n_rprompts;
     const char *rprompts[8], *in_prefix, *in_suffix;
-    const char *chat_template; /* --chat-template: a name (llama3, bitnet, plain) or a template text */
+    const char *chat_template; /* --chat-template: a name (llama3, bitnet, chatml, ...) or a template text */
     kv_flags kv; /* --kv-type, -ctk, -ctv */
     /* speculative decoding: --lookup N (prompt lookup) or --draft MODEL, --draft-max N tokens per step */
     int lookup, draft_max;
@@ -100,8 +100,8 @@ static void usage(FILE *out) {
             "                          format, with a warning), keeping the KV cache across\n"
             "                          turns; -n caps each reply, -p is the system prompt\n"
             "  -sys, --system-prompt T system prompt for --chat\n"
-            "      --chat-template T   --chat with this template (llama3, bitnet, plain, or a template's\n"
-            "                          text) instead of the model's\n"
+            "      --chat-template T   --chat with this template (llama3, bitnet, chatml, gemma, falcon3,\n"
+            "                          plain, or a template's text) instead of the model's\n"
             "  -st, --single-turn      --chat: answer one turn, then exit\n"
             "  -no-cnv, --no-conversation  plain generation (the default; accepted for llama-cli lines)\n"
             "      --keep N            --chat: when the context is full, keep the first N tokens\n"
@@ -412,7 +412,7 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
     const char *tmpl = bitnet_chat_template_name(text);
     if (!tmpl) {
         fprintf(stderr, "infer: warning: %s; using a plain \"User: ...\\nAssistant:\" format\n",
-                text ? "the model's chat template (tokenizer.chat_template) is not one we recognise (Llama-3, BitNet-b1.58-2B-4T)"
+                text ? "the model's chat template (tokenizer.chat_template) is not one we recognise (Llama-3, BitNet-b1.58-2B-4T, ChatML, Gemma, Falcon 3)"
                      : "the model has no chat template (tokenizer.chat_template)");
         tmpl = "plain";
     } else {

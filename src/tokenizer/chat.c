@@ -15,9 +15,18 @@ bn_chat_template bn_chat_detect(const char *tmpl) {
     if (!strcmp(tmpl, "llama3")) return BN_CHAT_LLAMA3;
     if (!strcmp(tmpl, "bitnet")) return BN_CHAT_BITNET;
     if (!strcmp(tmpl, "plain")) return BN_CHAT_PLAIN;
-    /* the distinctive parts, as llama.cpp's llm_chat_detect_template tests them */
+    if (!strcmp(tmpl, "chatml")) return BN_CHAT_CHATML;
+    if (!strcmp(tmpl, "gemma")) return BN_CHAT_GEMMA;
+    if (!strcmp(tmpl, "falcon3")) return BN_CHAT_FALCON3;
+    /* the distinctive parts, as llama.cpp's llm_chat_detect_template tests them
+     * (Phi-4 and SmolVLM also use <|im_start|> with their own separators) */
+    if (strstr(tmpl, "<|im_start|>"))
+        return strstr(tmpl, "<|im_sep|>") || strstr(tmpl, "<end_of_utterance>") ? BN_CHAT_UNKNOWN : BN_CHAT_CHATML;
     if (strstr(tmpl, "<|start_header_id|>") && strstr(tmpl, "<|end_header_id|>")) return BN_CHAT_LLAMA3;
     if (strstr(tmpl, "<|eot_id|>") && strstr(tmpl, "'Assistant: '")) return BN_CHAT_BITNET;
+    if (strstr(tmpl, "<|assistant|>") && strstr(tmpl, "<|user|>") && !strstr(tmpl, "<|end|>"))
+        return strstr(tmpl, "</s>") ? BN_CHAT_FALCON3 : BN_CHAT_UNKNOWN; /* else GLM-Edge */
+    if (strstr(tmpl, "<start_of_turn>")) return BN_CHAT_GEMMA;
     return BN_CHAT_UNKNOWN;
 }
 
@@ -26,6 +35,9 @@ const char *bn_chat_template_name(bn_chat_template t) {
     case BN_CHAT_PLAIN: return "plain";
     case BN_CHAT_LLAMA3: return "llama3";
     case BN_CHAT_BITNET: return "bitnet";
+    case BN_CHAT_CHATML: return "chatml";
+    case BN_CHAT_GEMMA: return "gemma";
+    case BN_CHAT_FALCON3: return "falcon3";
     default: return "unknown";
     }
 }
@@ -66,6 +78,13 @@ static void put_role(out_buf *o, const char *role) {
     o->in_message = 0;
 }
 
+/* Content as it is (ChatML and Falcon 3 do not trim). */
+static void put_content(out_buf *o, const char *s) {
+    o->in_message = 1;
+    puts_(o, s ? s : "");
+    o->in_message = 0;
+}
+
 /* "system" -> "System": Jinja's capitalize (first letter up, the rest down). */
 static void put_capitalized(out_buf *o, const char *role) {
     o->in_message = 1;
@@ -86,9 +105,43 @@ size_t bn_chat_render(bn_chat_template t, const bitnet_chat_message *msgs, size_
 size_t bn_chat_render_ex(bn_chat_template t, const bitnet_chat_message *msgs, size_t n, int add_assistant, char *buf,
                          uint8_t *plain, size_t cap) {
     out_buf o = {buf, plain, cap ? cap - 1 : 0, 0, 0};
+    const char *gemma_system = NULL; /* Gemma has no system turn: it opens the next user turn */
     for (size_t i = 0; i < n; i++) {
         const char *role = msgs[i].role ? msgs[i].role : "user";
         switch (t) {
+        case BN_CHAT_CHATML:
+            puts_(&o, "<|im_start|>");
+            put_role(&o, role);
+            puts_(&o, "\n");
+            put_content(&o, msgs[i].content);
+            puts_(&o, "<|im_end|>\n");
+            break;
+        case BN_CHAT_GEMMA: {
+            if (!strcmp(role, "system")) {
+                gemma_system = msgs[i].content;
+                break;
+            }
+            const int model = !strcmp(role, "assistant");
+            puts_(&o, "<start_of_turn>");
+            if (model) puts_(&o, "model");
+            else put_role(&o, role);
+            puts_(&o, "\n");
+            if (gemma_system && !model) {
+                put_trimmed(&o, gemma_system);
+                puts_(&o, "\n\n");
+                gemma_system = NULL;
+            }
+            put_trimmed(&o, msgs[i].content);
+            puts_(&o, "<end_of_turn>\n");
+            break;
+        }
+        case BN_CHAT_FALCON3:
+            puts_(&o, "<|");
+            put_role(&o, role);
+            puts_(&o, "|>\n");
+            put_content(&o, msgs[i].content);
+            puts_(&o, "\n");
+            break;
         case BN_CHAT_LLAMA3:
             puts_(&o, "<|start_header_id|>");
             put_role(&o, role);
@@ -109,10 +162,11 @@ size_t bn_chat_render_ex(bn_chat_template t, const bitnet_chat_message *msgs, si
             break;
         }
     }
-    if (add_assistant)
-        puts_(&o, t == BN_CHAT_LLAMA3 ? "<|start_header_id|>assistant<|end_header_id|>\n\n"
-                  : t == BN_CHAT_BITNET ? "Assistant: "
-                                        : "Assistant:");
+    static const char *const generation_prompt[] = {
+        [BN_CHAT_PLAIN] = "Assistant:", [BN_CHAT_LLAMA3] = "<|start_header_id|>assistant<|end_header_id|>\n\n",
+        [BN_CHAT_BITNET] = "Assistant: ", [BN_CHAT_CHATML] = "<|im_start|>assistant\n",
+        [BN_CHAT_GEMMA] = "<start_of_turn>model\n", [BN_CHAT_FALCON3] = "<|assistant|>\n"};
+    if (add_assistant) puts_(&o, generation_prompt[t >= BN_CHAT_PLAIN && t <= BN_CHAT_FALCON3 ? t : BN_CHAT_PLAIN]);
     if (cap) buf[BN_MIN(o.len, cap - 1)] = 0;
     return o.len;
 }
@@ -128,7 +182,7 @@ int bitnet_chat_apply_template_ex(const char *tmpl, const bitnet_chat_message *m
     bn_chat_template t = bn_chat_detect(tmpl);
     if (t == BN_CHAT_UNKNOWN)
         return bn_error(BITNET_ERR_UNSUPPORTED, "chat template not recognised (known: Llama-3, BitNet-b1.58-2B-4T, "
-                        "or the names llama3, bitnet, plain)");
+                        "ChatML, Gemma, Falcon 3, or the names llama3, bitnet, chatml, gemma, falcon3, plain)");
     size_t need = bn_chat_render_ex(t, msgs, n_msgs, add_assistant, buf, plain, (size_t)len);
     if (need > INT32_MAX) return bn_error(BITNET_ERR_ARG, "chat template: conversation too long");
     return (int)need;
@@ -143,6 +197,9 @@ const char *bitnet_chat_turn_end(const char *tmpl) {
     switch (bn_chat_detect(tmpl)) {
     case BN_CHAT_LLAMA3:
     case BN_CHAT_BITNET: return "<|eot_id|>";
+    case BN_CHAT_CHATML: return "<|im_end|>";
+    case BN_CHAT_GEMMA: return "<end_of_turn>";
+    case BN_CHAT_FALCON3:
     case BN_CHAT_PLAIN: return "\n";
     default: return NULL;
     }

@@ -29,14 +29,18 @@ typedef enum {
     BN_CHAT_UNKNOWN = -1,
     BN_CHAT_PLAIN = 0,
     BN_CHAT_LLAMA3 = 1,
-    BN_CHAT_BITNET = 2
+    BN_CHAT_BITNET = 2,
+    BN_CHAT_CHATML = 3,  /* <|im_start|>role\ncontent<|im_end|>\n: Qwen2/Qwen3, Ternary-Bonsai, SmolLM */
+    BN_CHAT_GEMMA = 4,   /* <start_of_turn>user\n...<end_of_turn>\n, the system prompt in the first user turn */
+    BN_CHAT_FALCON3 = 5  /* <|user|>\ncontent\n ... <|assistant|>\n */
 } bn_chat_template;
 
 /* The chat_template of microsoft/bitnet-b1.58-2B-4T (its tokenizer_config.json),
  * which build/convert --synthetic --vocab writes into Llama-3-vocabulary models. */
 extern const char bn_chat_template_bitnet_2b4t[];
 
-/* Recognises a template text or name ("llama3", "bitnet", "plain"); NULL,
+/* Recognises a template text or name ("llama3", "bitnet", "chatml", "gemma",
+ * "falcon3", "plain") as llama.cpp's llm_chat_detect_template does; NULL,
  * empty or unrecognised gives BN_CHAT_UNKNOWN. */
 bn_chat_template bn_chat_detect(const char *tmpl);
 const char *bn_chat_template_name(bn_chat_template t);
