@@ -254,6 +254,7 @@ static int stream_job(conn *c, bn_job *job, bn_resp_info *ri) {
     } else {
         ev.len = 0;
         ri->completion_tokens = job->n_gen;
+        ri->cached_tokens = job->n_cached;
         int rc = 0;
         if (bn_finish_reason(job->finish)) {
             rc |= bn_server_sse_chunk(&ev, ri, "", 0, 0, job->finish);
@@ -284,6 +285,7 @@ static int wait_job(conn *c, bn_job *job, bn_resp_info *ri, int keep_alive) {
         }
     int rc;
     ri->completion_tokens = job->n_gen;
+    ri->cached_tokens = job->n_cached;
     if (job->finish == BN_FINISH_ABORTED) {
         rc = respond_error(c, 503, "the server is shutting down", 0, NULL);
     } else if (job->finish == BN_FINISH_ERROR ||
@@ -352,7 +354,7 @@ static int handle_completion(conn *c, const bn_http_request *rq, int chat) {
     char id[48];
     snprintf(id, sizeof id, "%s-%llx-%llu", chat ? "chatcmpl" : "cmpl", (unsigned long long)g.started,
              (unsigned long long)atomic_fetch_add(&g.next_id, 1));
-    bn_resp_info ri = {chat, id, g.model_name, (long long)time(NULL), job.n_prompt, 0};
+    bn_resp_info ri = {chat, id, g.model_name, (long long)time(NULL), job.n_prompt, 0, 0};
     rc = req.stream ? stream_job(c, &job, &ri) : wait_job(c, &job, &ri, ka);
 out:
     bn_job_destroy(&job);

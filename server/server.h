@@ -31,6 +31,7 @@ typedef struct {
     int include_usage;       /* "stream_options": {"include_usage": true}              */
     int max_tokens;          /* generated tokens; -1 = until EOS or the context is full */
     int ignore_eos;          /* llama.cpp extension: never stop at EOS/BOS             */
+    int cache_prompt;        /* llama.cpp's: reuse a slot's cached prefix (default 1)  */
     bitnet_sampler_params sp; /* absent fields: the library defaults (as llama.cpp's server) */
     int has_seed;            /* else the server picks a seed                            */
     int n_stop;
@@ -41,7 +42,7 @@ typedef struct {
 /* Parses and validates an OpenAI /v1/completions (chat = 0) or /v1/chat/completions
  * (chat = 1) body. Fields: prompt | messages, max_tokens (max_completion_tokens),
  * temperature, top_p, top_k, min_p, repeat_penalty, seed, stop (string or array),
- * stream, stream_options.include_usage, n (must be 1), ignore_eos; unknown fields are
+ * stream, stream_options.include_usage, n (must be 1), ignore_eos, cache_prompt; unknown fields are
  * ignored, as OpenAI clients send many. Returns 0, or -1 with a one-line reason in
  * err (the server answers 400 with it). */
 int bn_server_parse_request(const char *body, size_t len, int chat, bn_gen_request *out, char *err,
@@ -97,6 +98,7 @@ typedef struct {
     const char *id, *model;
     long long created;
     int prompt_tokens, completion_tokens;
+    int cached_tokens; /* prompt tokens whose KV the slot already held (usage.prompt_tokens_details) */
 } bn_resp_info;
 
 /* The whole non-streaming response object. Each writer returns 0, or -1 out of memory. */
@@ -123,6 +125,7 @@ typedef struct bn_job {
     /* outputs, guarded by the scheduler's lock */
     bn_buf out;              /* text produced and not yet taken by bn_sched_wait */
     int n_gen, done, cancelled;
+    int n_cached;            /* prompt tokens reused from the slot's cache (set at admission) */
     bn_finish finish;
     uint64_t t_submit;       /* bn_time_ns() when submitted (time to first token)  */
     pthread_cond_t cond;

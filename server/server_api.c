@@ -130,6 +130,8 @@ static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t e
     if ((rc = get_number(o, "n", 1, 1, 1, &x, err, errlen)) < 0) return bad(err, errlen, "only 'n': 1 is supported");
     if (get_bool(o, "stream", &r->stream, err, errlen) < 0) return -1;
     if (get_bool(o, "ignore_eos", &r->ignore_eos, err, errlen) < 0) return -1;
+    r->cache_prompt = 1;
+    if (get_bool(o, "cache_prompt", &r->cache_prompt, err, errlen) < 0) return -1;
     const bn_json *so = bn_json_get(o, "stream_options");
     if (so && so->type != BN_JSON_NULL) {
         if (so->type != BN_JSON_OBJECT) return bad(err, errlen, "'stream_options' must be an object, got %s", type_of(so));
@@ -281,8 +283,11 @@ static int head(bn_buf *b, const bn_resp_info *ri, const char *object) {
 }
 
 static int usage(bn_buf *b, const bn_resp_info *ri) {
-    return bn_buf_printf(b, "\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d}",
-                         ri->prompt_tokens, ri->completion_tokens, ri->prompt_tokens + ri->completion_tokens);
+    return bn_buf_printf(b,
+                         "\"usage\":{\"prompt_tokens\":%d,\"completion_tokens\":%d,\"total_tokens\":%d,"
+                         "\"prompt_tokens_details\":{\"cached_tokens\":%d}}",
+                         ri->prompt_tokens, ri->completion_tokens, ri->prompt_tokens + ri->completion_tokens,
+                         ri->cached_tokens);
 }
 
 static int finish_json(bn_buf *b, bn_finish f) {

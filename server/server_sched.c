@@ -9,6 +9,14 @@
  * admitted (or at start-up), so the step loop does not allocate except when a
  * job's output buffer grows (amortised doubling).
  *
+ * Prefix cache (llama.cpp's cache_prompt): a slot keeps the tokens its KV
+ * cache holds after its request ends. A new request goes to the free slot whose
+ * cached tokens share the longest prefix with its prompt (least recently used
+ * among equals), and only the rest of the prompt is evaluated: a system prompt
+ * shared by the requests is evaluated once per slot. The cached positions are
+ * exactly what a fresh evaluation would have written (the forward pass of a
+ * position depends only on the tokens before it), so the output is the same.
+ *
  * Locking: one mutex guards the queue, the slot <-> job assignment, the jobs'
  * output fields and the statistics. The decode thread drops it during the forward
  * pass and sampling, which touch only decode-thread state and read-only job inputs. */
@@ -37,6 +45,9 @@ typedef struct {
     char emit[BN_STOP_MAX_LEN + 2 * BN_PIECE_MAX + 16]; /* text released this step */
     size_t n_emit;
     bn_finish finish;        /* set when the job ends this step                        */
+    bitnet_token *cache;     /* [n_ctx] the tokens at positions 0..n_cache-1 of the KV cache */
+    int n_cache;
+    uint64_t last_used;      /* admission counter: least recently used among equals   */
 } slot;
 
 struct bn_sched {
@@ -57,6 +68,7 @@ struct bn_sched {
     int started;
     bn_job *q_head, *q_tail;
     int n_queued, n_busy;
+    uint64_t n_admitted;
     int stopping, abort_all, quit;
     bn_sched_stats st;
 };
@@ -95,9 +107,21 @@ static void slot_release(bn_sched *s, slot *sl, bn_finish f) {
     pthread_cond_broadcast(&s->idle);
 }
 
+/* Tokens of the prompt the slot's cache already holds; at most n_prompt - 1,
+ * since the last prompt token is evaluated again for its logits. */
+static int reusable(const slot *sl, const bn_job *j) {
+    if (!j->req->cache_prompt) return 0;
+    int n = 0;
+    const int max = BN_MIN(sl->n_cache, j->n_prompt - 1);
+    while (n < max && sl->cache[n] == j->prompt[n]) n++;
+    return n;
+}
+
 static void slot_start(bn_sched *s, slot *sl, bn_job *j) {
     sl->job = j;
-    sl->n_past = sl->n_fed = 0;
+    sl->n_past = sl->n_fed = j->n_cached = j->n_prompt >= 1 && j->n_prompt < s->n_ctx ? reusable(sl, j) : 0;
+    sl->n_cache = sl->n_past; /* what lies beyond is overwritten from here on */
+    sl->last_used = ++s->n_admitted;
     sl->limit = j->req->max_tokens < 0 ? INT_MAX : j->req->max_tokens;
     sl->prev = sl->last = j->n_prompt > 0 ? j->prompt[j->n_prompt - 1] : 0;
     sl->sample_now = 0;
@@ -131,13 +155,18 @@ static void housekeeping(bn_sched *s) {
             pp = &j->next;
         }
     }
-    for (int i = 0; i < s->n_slots && s->q_head; i++) {
-        if (s->slots[i].job) continue;
+    while (s->q_head && s->n_busy < s->n_slots) { /* FIFO; each to the free slot with the longest cached prefix */
         bn_job *j = s->q_head;
+        int best = -1, best_n = -1;
+        for (int i = 0; i < s->n_slots; i++) {
+            if (s->slots[i].job) continue;
+            const int n = reusable(&s->slots[i], j);
+            if (n > best_n || (n == best_n && s->slots[i].last_used < s->slots[best].last_used)) best = i, best_n = n;
+        }
         s->q_head = j->next;
         if (!s->q_head) s->q_tail = NULL;
         s->n_queued--;
-        slot_start(s, &s->slots[i], j);
+        slot_start(s, &s->slots[best], j);
     }
     if (s->n_busy == 0 && s->n_queued == 0) pthread_cond_broadcast(&s->idle);
 }
@@ -151,7 +180,7 @@ static int build_batch(bn_sched *s) {
         slot *sl = &s->slots[i];
         sl->sample_now = 0;
         if (!sl->job || sl->n_fed < sl->job->n_prompt) continue;
-        s->b_tok[n] = sl->last;
+        s->b_tok[n] = sl->cache[sl->n_past] = sl->last;
         s->b_pos[n] = sl->n_past;
         s->b_seq[n] = i;
         sl->sample_now = 1;
@@ -162,7 +191,7 @@ static int build_batch(bn_sched *s) {
         if (!sl->job || sl->n_fed >= sl->job->n_prompt) continue;
         int chunk = BN_MIN(sl->job->n_prompt - sl->n_fed, s->n_batch - n);
         for (int k = 0; k < chunk; k++, n++) {
-            s->b_tok[n] = sl->job->prompt[sl->n_fed + k];
+            s->b_tok[n] = sl->cache[sl->n_fed + k] = sl->job->prompt[sl->n_fed + k];
             s->b_pos[n] = sl->n_fed + k;
             s->b_seq[n] = i;
         }
@@ -170,6 +199,7 @@ static int build_batch(bn_sched *s) {
         sl->sample_now = sl->n_fed == sl->job->n_prompt;
     }
     for (int k = 0; k < n; k++) s->slots[s->b_seq[k]].n_past++;
+    for (int i = 0; i < s->n_slots; i++) s->slots[i].n_cache = s->slots[i].n_past; /* if the step succeeds */
     return n;
 }
 
@@ -248,7 +278,10 @@ static void *decode_main(void *arg) {
             slot *sl = &s->slots[i];
             sl->new_token = 0;
             if (!sl->job) continue;
-            if (sl->failed) sl->finish = BN_FINISH_ERROR;
+            if (sl->failed) {
+                sl->finish = BN_FINISH_ERROR;
+                sl->n_cache = 0; /* what this step wrote is unknown */
+            }
             else if (sl->sample_now) sample_slot(s, i);
             n_new += sl->new_token;
         }
@@ -286,6 +319,7 @@ static void *decode_main(void *arg) {
 
 /* Frees the scheduler's arrays and s itself. */
 static void free_arrays(bn_sched *s) {
+    for (int i = 0; s->slots && i < s->n_slots; i++) free(s->slots[i].cache);
     free(s->slots);
     free(s->b_tok);
     free(s->b_pos);
@@ -318,7 +352,9 @@ bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch
     s->r_tok = malloc((size_t)s->n_batch * sizeof *s->r_tok);
     s->r_pos = malloc((size_t)s->n_batch * sizeof *s->r_pos);
     s->r_seq = malloc((size_t)s->n_batch * sizeof *s->r_seq);
-    if (!s->slots || !s->b_tok || !s->b_pos || !s->b_seq || !s->r_tok || !s->r_pos || !s->r_seq) {
+    int ok = s->slots && s->b_tok && s->b_pos && s->b_seq && s->r_tok && s->r_pos && s->r_seq;
+    for (int i = 0; ok && i < s->n_slots; i++) ok = (s->slots[i].cache = malloc((size_t)s->n_ctx * sizeof(bitnet_token))) != NULL;
+    if (!ok) {
         free_arrays(s);
         return bn_error(BITNET_ERR_NOMEM, "server: out of memory");
     }

@@ -199,7 +199,7 @@ TEST(server_stop_filter) {
 }
 
 TEST(server_response_json) {
-    bn_resp_info ri = {1, "chatcmpl-1", "m\"odel", 1700000000, 5, 3};
+    bn_resp_info ri = {1, "chatcmpl-1", "m\"odel", 1700000000, 5, 3, 2};
     bn_buf b = {0};
     CHECK_EQ_INT(bn_server_json_result(&b, &ri, "hi \"there\"\n", 11, BN_FINISH_LENGTH), 0);
     bn_json *v = bn_json_parse(b.data, b.len, NULL, 0);
@@ -211,6 +211,7 @@ TEST(server_response_json) {
         CHECK_STR(bn_json_get(bn_json_get(&ch->items[0], "message"), "content")->str, "hi \"there\"\n");
         CHECK_STR(bn_json_get(&ch->items[0], "finish_reason")->str, "length");
         CHECK_EQ_INT(bn_json_get(bn_json_get(v, "usage"), "total_tokens")->number, 8);
+        CHECK_EQ_INT(bn_json_get(bn_json_get(bn_json_get(v, "usage"), "prompt_tokens_details"), "cached_tokens")->number, 2);
         bn_json_free(v);
     }
     /* SSE chunks: "data: {json}\n\n", JSON that parses, invalid UTF-8 replaced */
@@ -1062,4 +1063,60 @@ TEST_E2E(server_health_503_while_loading_and_draining) {
     free(body);
     unlink(out);
     unlink(log);
+}
+
+/* Prefix cache (cache_prompt, default on): the same prompt again reuses all but
+ * its last token from the slot's cache, a prompt that extends it reuses the
+ * shared part, and the text at temperature 0 is the same as without the cache. */
+static char *completion_text(const char *prompt_json_fields, int *cached) {
+    char body[2048];
+    snprintf(body, sizeof body, "{%s, \"max_tokens\": 24, \"temperature\": 0}", prompt_json_fields);
+    char *resp = NULL;
+    int code = post("/v1/completions", body, &resp);
+    CHECK_MSG(code == 200, "HTTP %d: %s", code, resp ? resp : "");
+    bn_json *v = resp ? bn_json_parse(resp, strlen(resp), NULL, 0) : NULL;
+    const bn_json *ch = bn_json_get(v, "choices");
+    const bn_json *t = ch && ch->n ? bn_json_get(&ch->items[0], "text") : NULL;
+    const bn_json *c = bn_json_get(bn_json_get(bn_json_get(v, "usage"), "prompt_tokens_details"), "cached_tokens");
+    *cached = c ? (int)c->number : -1;
+    char *text = t && t->type == BN_JSON_STRING ? strdup(t->str) : NULL;
+    CHECK_MSG(text != NULL, "no text in %s", resp ? resp : "");
+    bn_json_free(v);
+    free(resp);
+    return text ? text : strdup("");
+}
+
+TEST_E2E(server_prefix_cache_reuses_and_keeps_output) {
+    char log[256];
+    pid_t srv = start_server("--slots 2 -c 512", log, sizeof log);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    static const char sys[] = "\"prompt\": \"Once upon a time, in a small village by the sea, there lived a girl named "
+                              "Lily. She loved to play with her dog Max on the beach every morning, and her mother "
+                              "always told her to be careful.";
+    char f[5][512];
+    snprintf(f[0], sizeof f[0], "%s\"", sys);
+    snprintf(f[1], sizeof f[1], "%s\"", sys);
+    snprintf(f[2], sizeof f[2], "%s\", \"cache_prompt\": false", sys);
+    snprintf(f[3], sizeof f[3], "%s One day\"", sys);
+    snprintf(f[4], sizeof f[4], "%s One day\", \"cache_prompt\": false", sys);
+    int c0, c1, c2, c3, c4;
+    char *a0 = completion_text(f[0], &c0);
+    char *a1 = completion_text(f[1], &c1);
+    char *a2 = completion_text(f[2], &c2);
+    char *b1 = completion_text(f[3], &c3);
+    char *b2 = completion_text(f[4], &c4);
+    CHECK_EQ_INT(c0, 0);  /* a fresh server: nothing cached */
+    CHECK_MSG(c1 > 40, "the same prompt again reused %d tokens", c1);
+    CHECK_EQ_INT(c2, 0);
+    CHECK_MSG(c3 >= c1 - 2 && c3 > 40, "an extended prompt reused %d tokens (the prompt alone: %d)", c3, c1);
+    CHECK_EQ_INT(c4, 0);
+    CHECK_STR(a1, a0);
+    CHECK_STR(a2, a0);
+    CHECK_STR(b1, b2);
+    free(a0);
+    free(a1);
+    free(a2);
+    free(b1);
+    free(b2);
+    stop_server(srv, log);
 }
