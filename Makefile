@@ -38,12 +38,12 @@ else
 endif
 
 # libbitnet: src/ by concern (docs/architecture.md). The server is not in it:
-# server/ builds libbitnet-server.a (HTTP, OpenAI API, slot scheduler) and build/server.
+# server/ builds libbitnet-server.a (HTTP, OpenAI and llama.cpp APIs, slot scheduler) and build/server.
 LIB_SRC   := $(wildcard src/*.c src/formats/*.c src/model/*.c src/tokenizer/*.c) \
              src/kernels/dispatch.c src/kernels/scalar.c src/kernels/pack.c src/kernels/kv_scalar.c src/kernels/quants.c $(ISA_SRC)
 LIB_ASM   := src/default_model.S
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
-SRV_SRC   := server/http.c server/server_api.c server/server_sched.c
+SRV_SRC   := server/http.c server/server_api.c server/server_sched.c server/server_native.c
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/obj/%.o)
 TOOL_SRC  := $(wildcard tools/*.c)
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/%) $(BUILD)/server

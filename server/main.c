@@ -112,7 +112,9 @@ static void usage(FILE *out) {
             "                            (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "  -h, --help                this help\n\n"
             "Endpoints: POST /v1/completions, POST /v1/chat/completions (\"stream\": true for\n"
-            "Server-Sent Events), GET /v1/models, GET /health, GET /metrics (Prometheus).\n"
+            "Server-Sent Events), GET /v1/models, GET /health, GET /metrics (Prometheus); llama-server's\n"
+            "POST /completion, /tokenize, /detokenize, /apply-template, GET /props, /slots, and\n"
+            "/completions, /chat/completions, /models without /v1.\n"
             "Listens at once ('server: loading ...'; every request, /health too, gets 503\n"
             "until the model is loaded), then prints 'server: listening on http://HOST:PORT'\n"
             "on stderr when ready. SIGINT/SIGTERM: 503 to new requests while running ones\n"
@@ -230,6 +232,21 @@ static uint64_t fresh_seed(void) {
     return (z ^ (z >> 31)) | 1;
 }
 
+/* What the answer reports of a finished job. */
+static void job_info(bn_resp_info *ri, const bn_job *job) {
+    ri->completion_tokens = job->n_gen;
+    ri->cached_tokens = job->n_cached;
+    ri->id_slot = job->slot;
+    ri->stop_word = job->stop_word;
+    ri->prompt_ms = job->t_first > job->t_start ? (double)(job->t_first - job->t_start) * 1e-6 : 0.0;
+    ri->predicted_ms = job->t_end > job->t_first && job->t_first ? (double)(job->t_end - job->t_first) * 1e-6 : 0.0;
+}
+
+/* One streamed event of text: OpenAI's chunk, or llama.cpp's /completion one. */
+static int text_event(bn_buf *ev, const bn_resp_info *ri, const char *text, size_t n) {
+    return ri->req->native ? bn_server_native_chunk(ev, ri, text, n) : bn_server_sse_chunk(ev, ri, text, n, 0, BN_FINISH_NONE);
+}
+
 /* Streams the job's text as SSE events until it is done; always closes the connection. */
 static int stream_job(conn *c, bn_job *job, bn_resp_info *ri) {
     char head[512];
@@ -243,7 +260,8 @@ static int stream_job(conn *c, bn_job *job, bn_resp_info *ri) {
         done = bn_sched_wait(g.sched, job, &text, 50);
         ev.len = 0;
         if (text.len) {
-            ok = bn_server_sse_chunk(&ev, ri, text.data, text.len, 0, BN_FINISH_NONE) == 0 && send_all(c->fd, ev.data, ev.len) == 0;
+            ri->id_slot = job->slot; /* set at admission, before any text (bn_sched_wait ordered it) */
+            ok = text_event(&ev, ri, text.data, text.len) == 0 && send_all(c->fd, ev.data, ev.len) == 0;
             text.len = 0;
         } else if (!done && peer_gone(c->fd)) {
             ok = 0;
@@ -253,10 +271,13 @@ static int stream_job(conn *c, bn_job *job, bn_resp_info *ri) {
         bn_sched_cancel(g.sched, job); /* frees the slot now */
     } else {
         ev.len = 0;
-        ri->completion_tokens = job->n_gen;
-        ri->cached_tokens = job->n_cached;
+        job_info(ri, job);
         int rc = 0;
-        if (bn_finish_reason(job->finish)) {
+        if (bn_finish_reason(job->finish) && job->req->native) { /* the whole answer, no [DONE] */
+            rc |= bn_buf_printf(&ev, "data: ");
+            rc |= bn_server_native_result(&ev, ri, "", 0, job->finish);
+            rc |= bn_buf_printf(&ev, "\n\n");
+        } else if (bn_finish_reason(job->finish)) {
             rc |= bn_server_sse_chunk(&ev, ri, "", 0, 0, job->finish);
             if (job->req->include_usage) rc |= bn_server_sse_usage(&ev, ri);
         } else { /* aborted by shutdown or a failed forward pass: an error event, as OpenAI does */
@@ -266,7 +287,7 @@ static int stream_job(conn *c, bn_job *job, bn_resp_info *ri) {
             rc |= bn_server_json_error(&ev, st, m);
             rc |= bn_buf_printf(&ev, "\n\n");
         }
-        rc |= bn_buf_printf(&ev, "data: [DONE]\n\n");
+        if (!job->req->native || !bn_finish_reason(job->finish)) rc |= bn_buf_printf(&ev, "data: [DONE]\n\n");
         if (rc == 0) send_all(c->fd, ev.data, ev.len);
     }
     bn_buf_free(&text);
@@ -284,12 +305,13 @@ static int wait_job(conn *c, bn_job *job, bn_resp_info *ri, int keep_alive) {
             return 0;
         }
     int rc;
-    ri->completion_tokens = job->n_gen;
-    ri->cached_tokens = job->n_cached;
+    job_info(ri, job);
+    const char *t = text.data ? text.data : "";
     if (job->finish == BN_FINISH_ABORTED) {
         rc = respond_error(c, 503, "the server is shutting down", 0, NULL);
     } else if (job->finish == BN_FINISH_ERROR ||
-               bn_server_json_result(&body, ri, text.data ? text.data : "", text.len, job->finish) != 0) {
+               (job->req->native ? bn_server_native_result(&body, ri, t, text.len, job->finish)
+                                 : bn_server_json_result(&body, ri, t, text.len, job->finish)) != 0) {
         rc = respond_error(c, 500, "generation failed", 0, NULL);
     } else {
         rc = respond_buf(c, 200, "application/json", &body, keep_alive, NULL);
@@ -299,11 +321,12 @@ static int wait_job(conn *c, bn_job *job, bn_resp_info *ri, int keep_alive) {
     return rc;
 }
 
-static int handle_completion(conn *c, const bn_http_request *rq, int chat) {
+static int handle_completion(conn *c, const bn_http_request *rq, int api) {
     bn_gen_request req;
     char err[320];
     int ka = rq->keep_alive;
-    if (bn_server_parse_request(rq->body, (size_t)rq->content_length, chat, &req, err, sizeof err) != 0)
+    const int chat = api == BN_API_CHAT;
+    if (bn_server_parse_request(rq->body, (size_t)rq->content_length, api, &req, err, sizeof err) != 0)
         return respond_error(c, 400, err, ka, NULL);
     unsigned char *plain = NULL; /* chat: which prompt bytes are message text */
     if (chat && !(req.prompt = bn_server_chat_prompt(g.model, req.messages, &plain))) {
@@ -312,15 +335,17 @@ static int handle_completion(conn *c, const bn_http_request *rq, int chat) {
     }
     bn_job job;
     bn_job_init(&job);
-    size_t cap = strlen(req.prompt) + 3; /* BOS + dummy-prefix space + one per byte at most */
+    size_t cap = req.prompt_ids ? (size_t)req.n_prompt_ids : strlen(req.prompt) + 3; /* BOS + dummy prefix + a byte each */
     int rc;
-    job.prompt = cap < INT_MAX ? malloc(cap * sizeof(bitnet_token)) : NULL;
+    job.prompt = cap < INT_MAX ? malloc((cap ? cap : 1) * sizeof(bitnet_token)) : NULL;
     /* Chat templates spell their control tokens (<|eot_id|>, ...) as text: they
-     * are parsed in the template's markup only, never in a message; a plain
-     * completion prompt is text throughout. */
+     * are parsed in the template's markup only, never in a message; an OpenAI
+     * completion prompt is text throughout; llama.cpp's /completion parses them
+     * (as llama-server), and takes token ids as they are. */
     if (!job.prompt) job.n_prompt = -1;
+    else if (req.prompt_ids) memcpy(job.prompt, req.prompt_ids, cap * sizeof(bitnet_token)), job.n_prompt = (int)cap;
     else if (chat) job.n_prompt = bitnet_tokenize_chat(g.model, req.prompt, strlen(req.prompt), plain, 1, job.prompt, (int)cap);
-    else job.n_prompt = bitnet_tokenize_ex(g.model, req.prompt, strlen(req.prompt), 1, 0, job.prompt, (int)cap);
+    else job.n_prompt = bitnet_tokenize_ex(g.model, req.prompt, strlen(req.prompt), 1, req.native, job.prompt, (int)cap);
     if (job.n_prompt < 1) {
         snprintf(err, sizeof err, "cannot tokenize the prompt: %s", bitnet_last_error());
         rc = respond_error(c, 400, err, ka, NULL);
@@ -354,7 +379,8 @@ static int handle_completion(conn *c, const bn_http_request *rq, int chat) {
     char id[48];
     snprintf(id, sizeof id, "%s-%llx-%llu", chat ? "chatcmpl" : "cmpl", (unsigned long long)g.started,
              (unsigned long long)atomic_fetch_add(&g.next_id, 1));
-    bn_resp_info ri = {chat, id, g.model_name, (long long)time(NULL), job.n_prompt, 0, 0};
+    bn_resp_info ri = {.chat = chat, .id = id, .model = g.model_name, .created = (long long)time(NULL),
+                       .prompt_tokens = job.n_prompt, .id_slot = -1, .req = &req};
     rc = req.stream ? stream_job(c, &job, &ri) : wait_job(c, &job, &ri, ka);
 out:
     bn_job_destroy(&job);
@@ -442,6 +468,57 @@ static int handle_metrics(conn *c, int ka) {
     return respond_buf(c, 200, "text/plain; version=0.0.4", &b, ka, NULL);
 }
 
+/* llama-server's GET /props: the defaults a request starts from, the slots,
+ * the model and its chat template. */
+static int handle_props(conn *c, int ka) {
+    const bitnet_sampler_params sp = bitnet_sampler_default_params();
+    const char *tmpl = bitnet_model_chat_template(g.model);
+    bn_buf b = {0};
+    int rc = bn_buf_printf(&b,
+                           "{\"default_generation_settings\":{\"n_ctx\":%d,\"params\":{\"n_predict\":-1,"
+                           "\"temperature\":%g,\"top_k\":%d,\"top_p\":%g,\"min_p\":%g,\"repeat_penalty\":%g,"
+                           "\"cache_prompt\":true}},\"total_slots\":%d,\"model_path\":",
+                           g.n_ctx, (double)sp.temp, sp.top_k, (double)sp.top_p, (double)sp.min_p,
+                           (double)sp.repeat_penalty, g.o.slots);
+    rc |= bn_json_append_string(&b, g.o.model ? g.o.model : "(embedded)", strlen(g.o.model ? g.o.model : "(embedded)"));
+    rc |= bn_buf_printf(&b, ",\"model_alias\":");
+    rc |= bn_json_append_string(&b, g.model_name, strlen(g.model_name));
+    rc |= bn_buf_printf(&b, ",\"chat_template\":");
+    rc |= bn_json_append_string(&b, tmpl ? tmpl : "", tmpl ? strlen(tmpl) : 0);
+    rc |= bn_buf_printf(&b, ",\"modalities\":{\"vision\":false,\"audio\":false},\"build_info\":\"libbitnet %s (%s)\"}",
+                        bitnet_version(), bitnet_isa_name());
+    if (rc) bn_buf_free(&b);
+    return respond_buf(c, 200, "application/json", &b, ka, NULL);
+}
+
+/* llama-server's GET /slots: each slot's state and cached tokens. */
+static int handle_slots(conn *c, int ka) {
+    bn_buf b = {0};
+    int rc = bn_buf_printf(&b, "[");
+    for (int i = 0; i < g.o.slots; i++) {
+        int busy = 0, cached = 0;
+        bn_sched_slot_info(g.sched, i, &busy, &cached);
+        rc |= bn_buf_printf(&b, "%s{\"id\":%d,\"n_ctx\":%d,\"is_processing\":%s,\"n_cached\":%d}", i ? "," : "", i,
+                            g.n_ctx, busy ? "true" : "false", cached);
+    }
+    rc |= bn_buf_printf(&b, "]");
+    if (rc) bn_buf_free(&b);
+    return respond_buf(c, 200, "application/json", &b, ka, NULL);
+}
+
+/* POST /tokenize, /detokenize, /apply-template (server_native.c). */
+static int handle_native(conn *c, const bn_http_request *rq,
+                         int (*fn)(const bitnet_model *, const char *, size_t, bn_buf *, char *, size_t)) {
+    bn_buf b = {0};
+    char err[320];
+    const int status = fn(g.model, rq->body ? rq->body : "", (size_t)rq->content_length, &b, err, sizeof err);
+    if (status != 200) {
+        bn_buf_free(&b);
+        return respond_error(c, status, err, status == 400 ? rq->keep_alive : 0, NULL);
+    }
+    return respond_buf(c, 200, "application/json", &b, rq->keep_alive, NULL);
+}
+
 /* Constant-time comparison of the Bearer token with --api-key. */
 static int authorized(const bn_http_request *rq) {
     const bn_http_header *h = bn_http_find_header(rq, "authorization");
@@ -455,14 +532,21 @@ static int authorized(const bn_http_request *rq) {
 
 /* Answers one complete request; returns 1 to keep the connection open. */
 static int route(conn *c, const bn_http_request *rq) {
+    /* OpenAI's paths, llama-server's un-prefixed aliases of them, and its own endpoints */
+    enum { HEALTH, MODELS, METRICS, COMPLETIONS, CHAT, NATIVE, TOKENIZE, DETOKENIZE, PROPS, SLOTS, APPLY_TEMPLATE };
     static const struct { const char *path, *method; int id; } routes[] = {
-        {"/health", "GET", 0}, {"/v1/models", "GET", 1}, {"/metrics", "GET", 2},
-        {"/v1/completions", "POST", 3}, {"/v1/chat/completions", "POST", 4}};
+        {"/health", "GET", HEALTH},           {"/v1/models", "GET", MODELS},
+        {"/models", "GET", MODELS},           {"/metrics", "GET", METRICS},
+        {"/v1/completions", "POST", COMPLETIONS}, {"/completions", "POST", COMPLETIONS},
+        {"/v1/chat/completions", "POST", CHAT},   {"/chat/completions", "POST", CHAT},
+        {"/completion", "POST", NATIVE},      {"/tokenize", "POST", TOKENIZE},
+        {"/detokenize", "POST", DETOKENIZE},  {"/props", "GET", PROPS},
+        {"/slots", "GET", SLOTS},             {"/apply-template", "POST", APPLY_TEMPLATE}};
     int ka = rq->keep_alive;
     int r = -1;
     for (int i = 0; i < (int)(sizeof routes / sizeof routes[0]); i++)
         if (rq->path_len == strlen(routes[i].path) && !memcmp(rq->path, routes[i].path, rq->path_len)) r = i;
-    if (g.o.api_key && r != 0 && !authorized(rq))
+    if (g.o.api_key && (r < 0 || routes[r].id != HEALTH) && !authorized(rq))
         return respond_error(c, 401, "invalid or missing API key (send 'Authorization: Bearer KEY')", ka,
                              "WWW-Authenticate: Bearer\r\n");
     if (r < 0) return respond_error(c, 404, "no such endpoint", ka, NULL);
@@ -472,10 +556,17 @@ static int route(conn *c, const bn_http_request *rq) {
         return respond_error(c, 405, "method not allowed for this endpoint", ka, allow);
     }
     switch (routes[r].id) {
-    case 0: return handle_health(c, ka);
-    case 1: return handle_models(c, ka);
-    case 2: return handle_metrics(c, ka);
-    default: return handle_completion(c, rq, routes[r].id == 4);
+    case HEALTH: return handle_health(c, ka);
+    case MODELS: return handle_models(c, ka);
+    case METRICS: return handle_metrics(c, ka);
+    case PROPS: return handle_props(c, ka);
+    case SLOTS: return handle_slots(c, ka);
+    case TOKENIZE: return handle_native(c, rq, bn_native_tokenize);
+    case DETOKENIZE: return handle_native(c, rq, bn_native_detokenize);
+    case APPLY_TEMPLATE: return handle_native(c, rq, bn_native_apply_template);
+    case CHAT: return handle_completion(c, rq, BN_API_CHAT);
+    case NATIVE: return handle_completion(c, rq, BN_API_NATIVE);
+    default: return handle_completion(c, rq, BN_API_COMPLETIONS);
     }
 }
 

@@ -4,6 +4,7 @@
  *                   chunks, the stop-string filter, a plain chat prompt fallback
  *   server_sched.c  the slot scheduler: one decode thread runs every active request
  *                   in one batched forward pass per step (bitnet_eval_batch)
+ *   server_native.c llama.cpp's /tokenize, /detokenize and /apply-template
  *
  * They live in the library so that tests/test_server.c can test them directly. */
 #ifndef BN_SERVER_H
@@ -21,8 +22,14 @@
 
 /* ---- requests ---------------------------------------------------------------- */
 
+/* Which endpoint a request body is for. */
+enum { BN_API_COMPLETIONS = 0, BN_API_CHAT = 1, BN_API_NATIVE = 2 /* llama.cpp's POST /completion */ };
+
 typedef struct {
     int chat;                /* /v1/chat/completions (else /v1/completions)            */
+    int native;              /* llama.cpp's /completion: its field names and answers   */
+    bitnet_token *prompt_ids; /* native: a prompt given as token ids (malloc'd), or NULL */
+    int n_prompt_ids;
     char *prompt;            /* completion prompt (malloc'd); chat: NULL until the
                                 caller renders messages into it                        */
     bn_json *doc;            /* the parsed body (owns messages)                         */
@@ -39,13 +46,17 @@ typedef struct {
     size_t stop_len[BN_MAX_STOP];
 } bn_gen_request;
 
-/* Parses and validates an OpenAI /v1/completions (chat = 0) or /v1/chat/completions
- * (chat = 1) body. Fields: prompt | messages, max_tokens (max_completion_tokens),
- * temperature, top_p, top_k, min_p, repeat_penalty, seed, stop (string or array),
- * stream, stream_options.include_usage, n (must be 1), ignore_eos, cache_prompt; unknown fields are
- * ignored, as OpenAI clients send many. Returns 0, or -1 with a one-line reason in
- * err (the server answers 400 with it). */
-int bn_server_parse_request(const char *body, size_t len, int chat, bn_gen_request *out, char *err,
+/* Parses and validates a body for `api` (BN_API_*): OpenAI /v1/completions,
+ * /v1/chat/completions, or llama.cpp's /completion. Fields: prompt | messages
+ * (native: a string or an array of token ids), max_tokens (max_completion_tokens;
+ * native: n_predict, default -1), temperature, top_p, top_k, min_p,
+ * repeat_penalty, seed, stop (string or array), stream,
+ * stream_options.include_usage, n (must be 1), ignore_eos, cache_prompt.
+ * Unknown fields are ignored, as OpenAI clients send many; fields the server
+ * cannot honour (logprobs, top_logprobs, n_probs, response_format other than
+ * text, tools, grammar, json_schema) are refused rather than ignored. Returns 0,
+ * or -1 with a one-line reason in err (the server answers 400 with it). */
+int bn_server_parse_request(const char *body, size_t len, int api, bn_gen_request *out, char *err,
                             size_t errlen);
 void bn_gen_request_free(bn_gen_request *r);
 
@@ -99,6 +110,10 @@ typedef struct {
     long long created;
     int prompt_tokens, completion_tokens;
     int cached_tokens; /* prompt tokens whose KV the slot already held (usage.prompt_tokens_details) */
+    /* llama.cpp's /completion answers also carry: */
+    int id_slot, stop_word;
+    double prompt_ms, predicted_ms; /* timings: prompt evaluation, generation */
+    const bn_gen_request *req;      /* generation_settings */
 } bn_resp_info;
 
 /* The whole non-streaming response object. Each writer returns 0, or -1 out of memory. */
@@ -108,8 +123,28 @@ int bn_server_json_result(bn_buf *b, const bn_resp_info *ri, const char *text, s
 int bn_server_sse_chunk(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, int role, bn_finish f);
 /* The usage chunk of stream_options.include_usage (empty choices). */
 int bn_server_sse_usage(bn_buf *b, const bn_resp_info *ri);
+/* llama.cpp's /completion: the whole answer ({"content", "stop": true,
+ * "tokens_predicted", "tokens_evaluated", "tokens_cached", "stop_type",
+ * "timings", "generation_settings", ...}), and one streamed event
+ * ("data: {"content": TEXT, "stop": false, ...}\n\n"; the last is the whole
+ * answer with empty content, and no [DONE] follows, as llama-server). */
+int bn_server_native_result(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, bn_finish f);
+int bn_server_native_chunk(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n);
 /* {"error": {"message", "type", "param": null, "code"}} for an HTTP status. */
 int bn_server_json_error(bn_buf *b, int status, const char *message);
+
+/* ---- llama.cpp's endpoints (server_native.c) -------------------------------------------
+ * Each takes the request body and writes the answer's JSON into out; returns the
+ * HTTP status (200, 400 with a one-line reason in err, 500 out of memory).
+ *   /tokenize      {"content", "add_special" (false), "parse_special" (true),
+ *                   "with_pieces" (false)} -> {"tokens": [id | {"id", "piece"}]}
+ *   /detokenize    {"tokens": [id]} -> {"content"}
+ *   /apply-template {"messages": [...]} -> {"prompt"}: the chat prompt as
+ *                   /v1/chat/completions would evaluate it */
+int bn_native_tokenize(const bitnet_model *m, const char *body, size_t len, bn_buf *out, char *err, size_t errlen);
+int bn_native_detokenize(const bitnet_model *m, const char *body, size_t len, bn_buf *out, char *err, size_t errlen);
+int bn_native_apply_template(const bitnet_model *m, const char *body, size_t len, bn_buf *out, char *err,
+                             size_t errlen);
 
 /* ---- scheduler ---------------------------------------------------------------------- */
 
@@ -126,6 +161,9 @@ typedef struct bn_job {
     bn_buf out;              /* text produced and not yet taken by bn_sched_wait */
     int n_gen, done, cancelled;
     int n_cached;            /* prompt tokens reused from the slot's cache (set at admission) */
+    int slot;                /* the slot that ran it, -1 before admission              */
+    int stop_word;           /* finished at a stop string (else EOS, length, ...)      */
+    uint64_t t_start, t_first, t_end; /* admission, first token, end (bn_time_ns)     */
     bn_finish finish;
     uint64_t t_submit;       /* bn_time_ns() when submitted (time to first token)  */
     pthread_cond_t cond;
@@ -167,6 +205,8 @@ void bn_sched_stop(bn_sched *s);
  * then ends the rest as BN_FINISH_ABORTED. */
 void bn_sched_drain(bn_sched *s, int grace_ms);
 void bn_sched_get_stats(bn_sched *s, bn_sched_stats *out);
+/* Slot i: whether it runs a request, and how many tokens its KV cache holds. */
+void bn_sched_slot_info(bn_sched *s, int i, int *busy, int *n_cached);
 void bn_sched_free(bn_sched *s); /* drains with no grace and joins the thread */
 
 #endif

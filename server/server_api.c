@@ -93,10 +93,60 @@ static int check_messages(const bn_json *m, char *err, size_t errlen) {
     return 0;
 }
 
+/* Fields whose meaning the server cannot deliver yet: a 400 naming the field,
+ * never a silent downgrade (a client asking for JSON output must not get prose). */
+static int refuse_unsupported(const bn_json *o, char *err, size_t errlen) {
+    const bn_json *v;
+    if ((v = bn_json_get(o, "logprobs")) && !(v->type == BN_JSON_NULL || (v->type == BN_JSON_BOOL && !v->boolean) ||
+                                             (v->type == BN_JSON_NUMBER && v->number == 0)))
+        return bad(err, errlen, "'logprobs' is not supported yet");
+    if ((v = bn_json_get(o, "top_logprobs")) && !(v->type == BN_JSON_NULL || (v->type == BN_JSON_NUMBER && v->number == 0)))
+        return bad(err, errlen, "'top_logprobs' is not supported yet");
+    if ((v = bn_json_get(o, "n_probs")) && !(v->type == BN_JSON_NULL || (v->type == BN_JSON_NUMBER && v->number == 0)))
+        return bad(err, errlen, "'n_probs' is not supported yet");
+    if ((v = bn_json_get(o, "response_format")) && v->type != BN_JSON_NULL) {
+        const bn_json *t = bn_json_get(v, "type");
+        if (!(t && t->type == BN_JSON_STRING && !strcmp(t->str, "text")))
+            return bad(err, errlen, "'response_format' other than {\"type\": \"text\"} (JSON output) is not supported yet");
+    }
+    if ((v = bn_json_get(o, "tools")) && !(v->type == BN_JSON_NULL || (v->type == BN_JSON_ARRAY && v->n == 0)))
+        return bad(err, errlen, "'tools' (function calling) is not supported yet");
+    static const char *const constrained[] = {"grammar", "json_schema"};
+    for (int i = 0; i < 2; i++)
+        if ((v = bn_json_get(o, constrained[i])) && v->type != BN_JSON_NULL &&
+            !(v->type == BN_JSON_STRING && v->len == 0))
+            return bad(err, errlen, "'%s' (constrained output) is not supported yet", constrained[i]);
+    return 0;
+}
+
+/* llama.cpp's /completion prompt: a string, or token ids (an array of integers). */
+static int native_prompt(bn_gen_request *r, const bn_json *p, char *err, size_t errlen) {
+    if (p->type == BN_JSON_ARRAY && p->n > 0 && p->items[0].type == BN_JSON_NUMBER) {
+        if (p->n > (1u << 24)) return bad(err, errlen, "'prompt' has too many tokens");
+        if (!(r->prompt_ids = malloc(p->n * sizeof *r->prompt_ids))) return bad(err, errlen, "out of memory");
+        for (size_t i = 0; i < p->n; i++) {
+            const bn_json *t = &p->items[i];
+            if (t->type != BN_JSON_NUMBER || t->number != floor(t->number) || t->number < 0 || t->number > INT32_MAX)
+                return bad(err, errlen, "'prompt'[%zu] must be a token id (an integer >= 0)", i);
+            r->prompt_ids[i] = (bitnet_token)t->number;
+        }
+        r->n_prompt_ids = (int)p->n;
+        return !(r->prompt = strdup("")) ? bad(err, errlen, "out of memory") : 0;
+    }
+    if (p->type != BN_JSON_STRING) return bad(err, errlen, "'prompt' must be a string or an array of token ids");
+    if (strlen(p->str) != p->len) return bad(err, errlen, "'prompt' contains a NUL character");
+    return !(r->prompt = strdup(p->str)) ? bad(err, errlen, "out of memory") : 0;
+}
+
 static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t errlen) {
     double x;
     int rc;
-    if (r->chat) {
+    if (refuse_unsupported(o, err, errlen) != 0) return -1;
+    if (r->native) {
+        const bn_json *p = bn_json_get(o, "prompt");
+        if (!p) return bad(err, errlen, "'prompt' is required");
+        if (native_prompt(r, p, err, errlen) != 0) return -1;
+    } else if (r->chat) {
         r->messages = bn_json_get(o, "messages");
         if (check_messages(r->messages, err, errlen) != 0) return -1;
     } else {
@@ -108,9 +158,11 @@ static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t e
         if (strlen(p->str) != p->len) return bad(err, errlen, "'prompt' contains a NUL character");
         if (!(r->prompt = strdup(p->str))) return bad(err, errlen, "out of memory");
     }
-    r->max_tokens = r->chat ? -1 : 16; /* OpenAI's defaults */
-    const char *mt = bn_json_get(o, "max_completion_tokens") ? "max_completion_tokens" : "max_tokens";
-    if ((rc = get_number(o, mt, 0, 1 << 30, 1, &x, err, errlen)) < 0) return -1;
+    r->max_tokens = r->chat || r->native ? -1 : 16; /* OpenAI's and llama.cpp's defaults */
+    const char *mt = r->native && bn_json_get(o, "n_predict") ? "n_predict"
+                     : bn_json_get(o, "max_completion_tokens") ? "max_completion_tokens"
+                                                               : "max_tokens";
+    if ((rc = get_number(o, mt, r->native ? -1 : 0, 1 << 30, 1, &x, err, errlen)) < 0) return -1;
     if (rc) r->max_tokens = (int)x;
     if ((rc = get_number(o, "temperature", 0, 100, 0, &x, err, errlen)) < 0) return -1;
     if (rc) r->sp.temp = (float)x;
@@ -140,10 +192,11 @@ static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t e
     return parse_stop(r, o, err, errlen);
 }
 
-int bn_server_parse_request(const char *body, size_t len, int chat, bn_gen_request *out, char *err,
+int bn_server_parse_request(const char *body, size_t len, int api, bn_gen_request *out, char *err,
                             size_t errlen) {
     memset(out, 0, sizeof *out);
-    out->chat = chat;
+    out->chat = api == BN_API_CHAT;
+    out->native = api == BN_API_NATIVE;
     out->sp = bitnet_sampler_default_params();
     char jerr[160];
     out->doc = bn_json_parse(body, len, jerr, sizeof jerr);
@@ -159,6 +212,8 @@ int bn_server_parse_request(const char *body, size_t len, int chat, bn_gen_reque
 
 void bn_gen_request_free(bn_gen_request *r) {
     free(r->prompt);
+    free(r->prompt_ids);
+    r->prompt_ids = NULL;
     bn_json_free(r->doc);
     r->prompt = NULL;
     r->doc = NULL;
@@ -324,6 +379,51 @@ int bn_server_sse_chunk(bn_buf *b, const bn_resp_info *ri, const char *text, siz
 int bn_server_sse_usage(bn_buf *b, const bn_resp_info *ri) {
     if (bn_buf_printf(b, "data: ") || head(b, ri, ri->chat ? "chat.completion.chunk" : "text_completion") ||
         bn_buf_printf(b, ",\"choices\":[],") || usage(b, ri) || bn_buf_printf(b, "}\n\n"))
+        return -1;
+    return 0;
+}
+
+static int native_timings(bn_buf *b, const bn_resp_info *ri) {
+    const int pn = ri->prompt_tokens - ri->cached_tokens, gn = ri->completion_tokens;
+    const double pms = ri->prompt_ms, gms = ri->predicted_ms;
+    return bn_buf_printf(b,
+                         "\"timings\":{\"cache_n\":%d,\"prompt_n\":%d,\"prompt_ms\":%.3f,\"prompt_per_token_ms\":%.3f,"
+                         "\"prompt_per_second\":%.3f,\"predicted_n\":%d,\"predicted_ms\":%.3f,"
+                         "\"predicted_per_token_ms\":%.3f,\"predicted_per_second\":%.3f}",
+                         ri->cached_tokens, pn, pms, pn ? pms / pn : 0.0, pms > 0 ? 1e3 * pn / pms : 0.0, gn, gms,
+                         gn ? gms / gn : 0.0, gms > 0 ? 1e3 * gn / gms : 0.0);
+}
+
+static int native_settings(bn_buf *b, const bn_resp_info *ri) {
+    const bn_gen_request *r = ri->req;
+    if (!r) return bn_buf_printf(b, "\"generation_settings\":{}");
+    int rc = bn_buf_printf(b,
+                           "\"generation_settings\":{\"n_predict\":%d,\"temperature\":%g,\"top_k\":%d,\"top_p\":%g,"
+                           "\"min_p\":%g,\"repeat_penalty\":%g,\"ignore_eos\":%s,\"cache_prompt\":%s,\"stop\":[",
+                           r->max_tokens, (double)r->sp.temp, r->sp.top_k, (double)r->sp.top_p, (double)r->sp.min_p,
+                           (double)r->sp.repeat_penalty, r->ignore_eos ? "true" : "false",
+                           r->cache_prompt ? "true" : "false");
+    for (int i = 0; i < r->n_stop; i++)
+        rc |= (i ? bn_buf_printf(b, ",") : 0) | bn_json_append_string(b, r->stop[i], r->stop_len[i]);
+    return rc | bn_buf_printf(b, "]}");
+}
+
+int bn_server_native_result(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, bn_finish f) {
+    const char *stop_type = f == BN_FINISH_STOP ? (ri->stop_word ? "word" : "eos") : f == BN_FINISH_LENGTH ? "limit" : "none";
+    if (bn_buf_printf(b, "{\"index\":0,\"content\":") || bn_json_append_string(b, text, n) ||
+        bn_buf_printf(b, ",\"tokens\":[],\"id_slot\":%d,\"stop\":true,\"model\":", ri->id_slot) ||
+        bn_json_append_string(b, ri->model, strlen(ri->model)) ||
+        bn_buf_printf(b, ",\"tokens_predicted\":%d,\"tokens_evaluated\":%d,\"tokens_cached\":%d,\"truncated\":false,"
+                         "\"stop_type\":\"%s\",\"stopping_word\":\"\",",
+                      ri->completion_tokens, ri->prompt_tokens, ri->cached_tokens, stop_type) ||
+        native_settings(b, ri) || bn_buf_printf(b, ",") || native_timings(b, ri) || bn_buf_printf(b, "}"))
+        return -1;
+    return 0;
+}
+
+int bn_server_native_chunk(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n) {
+    if (bn_buf_printf(b, "data: {\"index\":0,\"content\":") || bn_json_append_string(b, text, n) ||
+        bn_buf_printf(b, ",\"tokens\":[],\"stop\":false,\"id_slot\":%d}\n\n", ri->id_slot))
         return -1;
     return 0;
 }

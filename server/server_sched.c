@@ -75,6 +75,7 @@ struct bn_sched {
 
 void bn_job_init(bn_job *j) {
     memset(j, 0, sizeof *j);
+    j->slot = -1;
     pthread_condattr_t a;
     pthread_condattr_init(&a);
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
@@ -94,6 +95,7 @@ void bn_job_destroy(bn_job *j) {
 /* ---- under the lock ---------------------------------------------------------------- */
 
 static void job_done(bn_sched *s, bn_job *j, bn_finish f) {
+    j->t_end = bn_time_ns();
     j->done = 1;
     j->finish = f;
     if (f == BN_FINISH_CANCELLED) s->st.jobs_cancelled++;
@@ -122,6 +124,8 @@ static void slot_start(bn_sched *s, slot *sl, bn_job *j) {
     sl->n_past = sl->n_fed = j->n_cached = j->n_prompt >= 1 && j->n_prompt < s->n_ctx ? reusable(sl, j) : 0;
     sl->n_cache = sl->n_past; /* what lies beyond is overwritten from here on */
     sl->last_used = ++s->n_admitted;
+    j->slot = (int)(sl - s->slots);
+    j->t_start = bn_time_ns();
     sl->limit = j->req->max_tokens < 0 ? INT_MAX : j->req->max_tokens;
     sl->prev = sl->last = j->n_prompt > 0 ? j->prompt[j->n_prompt - 1] : 0;
     sl->sample_now = 0;
@@ -199,7 +203,6 @@ static int build_batch(bn_sched *s) {
         sl->sample_now = sl->n_fed == sl->job->n_prompt;
     }
     for (int k = 0; k < n; k++) s->slots[s->b_seq[k]].n_past++;
-    for (int i = 0; i < s->n_slots; i++) s->slots[i].n_cache = s->slots[i].n_past; /* if the step succeeds */
     return n;
 }
 
@@ -227,6 +230,7 @@ static void sample_slot(bn_sched *s, int i) {
     sl->new_token = 1;
     if (bn_stop_filter_push(&sl->filter, piece, (size_t)n, sl->emit, &sl->n_emit)) {
         sl->finish = BN_FINISH_STOP;
+        sl->job->stop_word = 1;
     } else if (sl->job->n_gen >= sl->limit || sl->n_past >= s->n_ctx) {
         /* n_past == n_ctx: the new token would not fit in the cache */
         bn_stop_filter_flush(&sl->filter, sl->emit, &sl->n_emit);
@@ -278,16 +282,15 @@ static void *decode_main(void *arg) {
             slot *sl = &s->slots[i];
             sl->new_token = 0;
             if (!sl->job) continue;
-            if (sl->failed) {
-                sl->finish = BN_FINISH_ERROR;
-                sl->n_cache = 0; /* what this step wrote is unknown */
-            }
+            if (sl->failed) sl->finish = BN_FINISH_ERROR;
             else if (sl->sample_now) sample_slot(s, i);
             n_new += sl->new_token;
         }
         uint64_t t1 = bn_time_ns();
 
         pthread_mutex_lock(&s->mu);
+        for (int i = 0; i < s->n_slots; i++) /* the cache now holds what was fed (unknown where a step failed) */
+            if (s->slots[i].job) s->slots[i].n_cache = s->slots[i].failed ? 0 : s->slots[i].n_past;
         s->st.steps++;
         s->st.tokens_generated += (uint64_t)n_new;
         if (n_new) s->st.busy_seconds += (double)(t1 - t0) * 1e-9;
@@ -300,6 +303,7 @@ static void *decode_main(void *arg) {
                 else {
                     s->st.ttft_count++;
                     s->st.ttft_sum += (double)(t1 - j->t_submit) * 1e-9;
+                    j->t_first = t1;
                 }
                 sl->t_last = t1;
             }
@@ -466,6 +470,13 @@ void bn_sched_get_stats(bn_sched *s, bn_sched_stats *out) {
     *out = s->st;
     out->slots_busy = s->n_busy;
     out->queued = s->n_queued;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void bn_sched_slot_info(bn_sched *s, int i, int *busy, int *n_cached) {
+    pthread_mutex_lock(&s->mu);
+    *busy = i >= 0 && i < s->n_slots && s->slots[i].job != NULL;
+    *n_cached = i >= 0 && i < s->n_slots ? s->slots[i].n_cache : 0;
     pthread_mutex_unlock(&s->mu);
 }
 

@@ -113,6 +113,22 @@ TEST(server_parse_request_errors) {
         {1, "{\"messages\":[{\"content\":\"x\"}]}", "messages[0].role"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":5}]}", "messages[0].content"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}", "content[0]"},
+        /* what the server cannot honour yet is refused, never ignored */
+        {0, "{\"prompt\":\"x\",\"logprobs\":2}", "'logprobs' is not supported"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true}", "'logprobs' is not supported"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":3}", "'top_logprobs'"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_object\"}}",
+         "'response_format'"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}", "'tools'"},
+        {2, "{\"prompt\":\"x\",\"grammar\":\"root ::= \\\"a\\\"\"}", "'grammar'"},
+        {2, "{\"prompt\":\"x\",\"json_schema\":{}}", "'json_schema'"},
+        {2, "{\"prompt\":\"x\",\"n_probs\":3}", "'n_probs'"},
+        /* llama.cpp's /completion */
+        {2, "{}", "'prompt' is required"},
+        {2, "{\"prompt\":[1,-2]}", "'prompt'[1] must be a token id"},
+        {2, "{\"prompt\":[1,2.5]}", "'prompt'[1] must be a token id"},
+        {2, "{\"prompt\":{}}", "a string or an array of token ids"},
+        {2, "{\"prompt\":\"x\",\"n_predict\":-2}", "'n_predict' must be in"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         bn_gen_request r;
@@ -120,8 +136,31 @@ TEST(server_parse_request_errors) {
         int rc = parse_req(cases[i].body, cases[i].chat, &r, err);
         CHECK_MSG(rc == -1 && strstr(err, cases[i].want), "case %zu (%s): rc %d, message '%s'", i, cases[i].body, rc, err);
         CHECK(!strchr(err, '\n'));
-        CHECK(r.doc == NULL && r.prompt == NULL); /* freed on error */
+        CHECK(r.doc == NULL && r.prompt == NULL && r.prompt_ids == NULL); /* freed on error */
     }
+    /* accepted: the neutral values of the refused fields; llama.cpp's fields */
+    static const struct {
+        int api;
+        const char *body;
+    } ok_cases[] = {
+        {0, "{\"prompt\":\"x\",\"logprobs\":null,\"response_format\":{\"type\":\"text\"},\"tools\":[]}"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":false,\"top_logprobs\":0}"},
+        {2, "{\"prompt\":\"x\",\"grammar\":\"\",\"n_probs\":0}"},
+    };
+    for (size_t i = 0; i < sizeof ok_cases / sizeof ok_cases[0]; i++) {
+        bn_gen_request r;
+        char err[256] = "";
+        CHECK_MSG(parse_req(ok_cases[i].body, ok_cases[i].api, &r, err) == 0, "ok case %zu: %s", i, err);
+        bn_gen_request_free(&r);
+    }
+    bn_gen_request n;
+    char e[256] = "";
+    REQUIRE_MSG(parse_req("{\"prompt\":[1,2,3],\"n_predict\":7,\"cache_prompt\":false}", BN_API_NATIVE, &n, e) == 0, "%s", e);
+    CHECK(n.native && n.n_prompt_ids == 3 && n.prompt_ids[2] == 3 && n.max_tokens == 7 && !n.cache_prompt);
+    bn_gen_request_free(&n);
+    REQUIRE(parse_req("{\"prompt\":\"x\"}", BN_API_NATIVE, &n, e) == 0);
+    CHECK(n.max_tokens == -1 && n.cache_prompt && n.prompt_ids == NULL); /* llama.cpp's defaults */
+    bn_gen_request_free(&n);
     char long_stop[400] = "{\"prompt\":\"x\",\"stop\":\"";
     memset(long_stop + strlen(long_stop), 'a', 300);
     strcpy(long_stop + strlen(long_stop), "\"}");
@@ -199,7 +238,8 @@ TEST(server_stop_filter) {
 }
 
 TEST(server_response_json) {
-    bn_resp_info ri = {1, "chatcmpl-1", "m\"odel", 1700000000, 5, 3, 2};
+    bn_resp_info ri = {.chat = 1, .id = "chatcmpl-1", .model = "m\"odel", .created = 1700000000, .prompt_tokens = 5,
+                       .completion_tokens = 3, .cached_tokens = 2, .id_slot = 1, .prompt_ms = 6.0, .predicted_ms = 30.0};
     bn_buf b = {0};
     CHECK_EQ_INT(bn_server_json_result(&b, &ri, "hi \"there\"\n", 11, BN_FINISH_LENGTH), 0);
     bn_json *v = bn_json_parse(b.data, b.len, NULL, 0);
@@ -226,6 +266,31 @@ TEST(server_response_json) {
             CHECK_MSG(v != NULL, "chunk does not parse: %s", b.data);
             bn_json_free(v);
         }
+    /* llama.cpp's /completion answer */
+    b.len = 0;
+    CHECK_EQ_INT(bn_server_native_result(&b, &ri, "once", 4, BN_FINISH_LENGTH), 0);
+    v = bn_json_parse(b.data, b.len, NULL, 0);
+    CHECK_MSG(v != NULL, "%s", b.data);
+    if (v) {
+        CHECK_STR(bn_json_get(v, "content")->str, "once");
+        CHECK(bn_json_get(v, "stop")->boolean);
+        CHECK_STR(bn_json_get(v, "stop_type")->str, "limit");
+        CHECK_EQ_INT(bn_json_get(v, "tokens_predicted")->number, 3);
+        CHECK_EQ_INT(bn_json_get(v, "tokens_evaluated")->number, 5);
+        CHECK_EQ_INT(bn_json_get(v, "tokens_cached")->number, 2);
+        CHECK_EQ_INT(bn_json_get(v, "id_slot")->number, 1);
+        const bn_json *t = bn_json_get(v, "timings");
+        CHECK_EQ_INT(bn_json_get(t, "prompt_n")->number, 3); /* 5 prompt tokens, 2 from the cache */
+        CHECK(fabs(bn_json_get(t, "predicted_per_second")->number - 100.0) < 1e-9);
+        CHECK(bn_json_get(v, "generation_settings") != NULL);
+        bn_json_free(v);
+    }
+    b.len = 0;
+    CHECK_EQ_INT(bn_server_native_chunk(&b, &ri, "a\"b", 3), 0);
+    CHECK(!strncmp(b.data, "data: ", 6) && !strcmp(b.data + b.len - 2, "\n\n"));
+    v = bn_json_parse(b.data + 6, b.len - 8, NULL, 0);
+    CHECK(v && !strcmp(bn_json_get(v, "content")->str, "a\"b") && !bn_json_get(v, "stop")->boolean);
+    bn_json_free(v);
     b.len = 0;
     CHECK_EQ_INT(bn_server_json_error(&b, 503, "busy"), 0);
     v = bn_json_parse(b.data, b.len, NULL, 0);
@@ -1118,5 +1183,86 @@ TEST_E2E(server_prefix_cache_reuses_and_keeps_output) {
     free(a2);
     free(b1);
     free(b2);
+    stop_server(srv, log);
+}
+
+/* llama-server's own endpoints and field names (issue: a llama.cpp user switches
+ * without relearning): /completion with its answer's shape, token-id prompts
+ * and its stream; /tokenize and /detokenize round-trip; /props, /slots,
+ * /apply-template; the un-prefixed OpenAI aliases. */
+static bn_json *post_json(const char *path, const char *json, int want_code) {
+    char *body = NULL;
+    int code = post(path, json, &body);
+    CHECK_MSG(code == want_code, "%s %s: HTTP %d %s", path, json, code, body ? body : "");
+    bn_json *v = body ? bn_json_parse(body, strlen(body), NULL, 0) : NULL;
+    CHECK_MSG(v != NULL, "%s: not JSON: %s", path, body ? body : "");
+    free(body);
+    return v;
+}
+
+TEST_E2E(server_llama_cpp_endpoints) {
+    char log[256];
+    pid_t srv = start_server("--slots 2 -c 256", log, sizeof log);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    /* /completion: llama-server's answer */
+    bn_json *v = post_json("/completion", "{\"prompt\":\"Once upon a time\",\"n_predict\":8,\"temperature\":0}", 200);
+    const bn_json *content = bn_json_get(v, "content"), *timings = bn_json_get(v, "timings");
+    CHECK(content && content->type == BN_JSON_STRING && content->len > 0);
+    CHECK(bn_json_get(v, "stop") && bn_json_get(v, "stop")->boolean);
+    CHECK(bn_json_get(v, "tokens_predicted") && bn_json_get(v, "tokens_predicted")->number == 8);
+    CHECK(bn_json_get(v, "stop_type") && !strcmp(bn_json_get(v, "stop_type")->str, "limit"));
+    CHECK(timings && bn_json_get(timings, "predicted_n") && bn_json_get(timings, "predicted_ms"));
+    char *text = content ? strdup(content->str) : strdup("");
+    bn_json_free(v);
+    /* /tokenize -> /detokenize gives the text back; the ids as a prompt give the same completion */
+    v = post_json("/tokenize", "{\"content\":\"Once upon a time\",\"add_special\":true}", 200);
+    const bn_json *toks = bn_json_get(v, "tokens");
+    REQUIRE(toks && toks->type == BN_JSON_ARRAY && toks->n >= 4);
+    char ids[512] = "", req[1024];
+    for (size_t i = 0; i < toks->n; i++)
+        snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%d", i ? "," : "", (int)toks->items[i].number);
+    bn_json_free(v);
+    snprintf(req, sizeof req, "{\"tokens\":[%s]}", ids);
+    v = post_json("/detokenize", req, 200);
+    const bn_json *back = bn_json_get(v, "content");
+    CHECK_MSG(back && strstr(back->str, "Once upon a time"), "detokenized: %s", back ? back->str : "(none)");
+    bn_json_free(v);
+    snprintf(req, sizeof req, "{\"prompt\":[%s],\"n_predict\":8,\"temperature\":0}", ids);
+    v = post_json("/completion", req, 200);
+    CHECK_STR(bn_json_get(v, "content") ? bn_json_get(v, "content")->str : "", text);
+    bn_json_free(v);
+    v = post_json("/tokenize", "{\"content\":\"Once\",\"with_pieces\":true}", 200);
+    toks = bn_json_get(v, "tokens");
+    CHECK(toks && toks->n >= 1 && bn_json_get(&toks->items[0], "id") && bn_json_get(&toks->items[0], "piece"));
+    bn_json_free(v);
+    bn_json_free(post_json("/detokenize", "{\"tokens\":[1,99999999]}", 400));
+    /* streamed: content events, then the whole answer with stop: true, no [DONE] */
+    char *s = NULL;
+    CHECK_EQ_INT(curl(post_opts("{\"prompt\":\"Once\",\"n_predict\":4,\"stream\":true}", "-N"), "/completion", &s), 200);
+    CHECK_MSG(s && strstr(s, "data: {\"index\":0,\"content\":") && strstr(s, "\"stop\":true") && !strstr(s, "[DONE]"),
+              "stream: %s", s ? s : "");
+    free(s);
+    /* /props, /slots, /apply-template, the aliases */
+    CHECK_EQ_INT(curl("", "/props", &s), 200);
+    CHECK(s && strstr(s, "\"total_slots\":2") && strstr(s, "\"default_generation_settings\""));
+    free(s);
+    CHECK_EQ_INT(curl("", "/slots", &s), 200);
+    v = s ? bn_json_parse(s, strlen(s), NULL, 0) : NULL;
+    CHECK(v && v->type == BN_JSON_ARRAY && v->n == 2 && bn_json_get(&v->items[0], "is_processing"));
+    bn_json_free(v);
+    free(s);
+    v = post_json("/apply-template", "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}]}", 200);
+    CHECK(bn_json_get(v, "prompt") && strstr(bn_json_get(v, "prompt")->str, "Hi"));
+    bn_json_free(v);
+    v = post_json("/completions", "{\"prompt\":\"Once\",\"max_tokens\":2}", 200);
+    CHECK(bn_json_get(v, "choices") != NULL);
+    bn_json_free(v);
+    v = post_json("/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":2}", 200);
+    CHECK(bn_json_get(v, "choices") != NULL);
+    bn_json_free(v);
+    CHECK_EQ_INT(curl("", "/models", NULL), 200);
+    bn_json_free(post_json("/v1/chat/completions",
+                           "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"response_format\":{\"type\":\"json_object\"}}", 400));
+    free(text);
     stop_server(srv, log);
 }
