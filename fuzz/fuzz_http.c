@@ -55,11 +55,13 @@ static void render_named_templates(const bn_json *messages) {
 /* What the server does with a complete request's body. */
 static void serve(const bn_http_request *q) {
     const int chat = q->path_len >= 5 && memmem(q->path, q->path_len, "chat", 4) != NULL;
+    const int api = chat ? BN_API_CHAT : q->path_len == 11 && !memcmp(q->path, "/completion", 11) ? BN_API_NATIVE
+                                                                                               : BN_API_COMPLETIONS;
     const char *body = q->content_length > 0 ? q->body : "";
     size_t n = q->content_length > 0 ? (size_t)q->content_length : 0;
     bn_gen_request r;
     char err[256];
-    if (bn_server_parse_request(body, n, chat, &r, err, sizeof err) != 0) {
+    if (bn_server_parse_request(body, n, api, &r, err, sizeof err) != 0) {
         if (!err[0] || strchr(err, '\n')) fuzz_fail("request rejected without a one-line reason", err);
         bn_buf b = {0};
         if (bn_server_json_error(&b, 400, err) != 0) abort();
@@ -98,10 +100,14 @@ static void serve(const bn_http_request *q) {
         bn_buf_append(&all, out, o);
     }
     if (all.len > len) fuzz_fail("stop filter released more than it was given", "");
-    bn_resp_info ri = {chat, "id-1", "fuzz", 0, 1, 2};
+    bn_resp_info ri = {.chat = chat, .id = "id-1", .model = "fuzz", .prompt_tokens = 1, .completion_tokens = 2,
+                       .req = &r};
     bn_buf res = {0};
     if (bn_server_json_result(&res, &ri, all.data ? all.data : "", all.len, BN_FINISH_STOP) != 0) abort();
     check_json(&res, 0, "result is not JSON");
+    res.len = 0;
+    if (bn_server_native_result(&res, &ri, all.data ? all.data : "", all.len, BN_FINISH_STOP) != 0) abort();
+    check_json(&res, 0, "llama.cpp result is not JSON");
     if (bn_server_sse_chunk(&sse, &ri, all.data ? all.data : "", all.len, 1, BN_FINISH_LENGTH) != 0) abort();
     if (sse.len < 8 || memcmp(sse.data, "data: ", 6) || memcmp(sse.data + sse.len - 2, "\n\n", 2))
         fuzz_fail("SSE chunk framing", "");

@@ -93,6 +93,8 @@ post() { # name path body: a request with the default limits
 post completion /v1/completions '{"prompt":"Once upon","max_tokens":8,"temperature":0.5,"top_k":4,"stop":["\n","ab"],"seed":3}'
 post chat /v1/chat/completions '{"messages":[{"role":"system","content":"Be brief."},{"role":"user","content":[{"type":"text","text":"Hi \u00e9"}]}],"stream":true,"stream_options":{"include_usage":true}}'
 post bad-n /v1/completions '{"prompt":"x","n":2}'
+post native /completion '{"prompt":[1,2,3],"n_predict":-1,"cache_prompt":false,"stop":["x"],"stream":true}'
+post native-text /completion '{"prompt":"Once","n_predict":4,"n_probs":0,"grammar":""}'
 
 rm -rf "$tmp"
 for d in "$out"/*/; do echo "$(ls "$d" | wc -l) seeds in $d"; done
