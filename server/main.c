@@ -247,6 +247,18 @@ static int text_event(bn_buf *ev, const bn_resp_info *ri, const char *text, size
     return ri->req->native ? bn_server_native_chunk(ev, ri, text, n) : bn_server_sse_chunk(ev, ri, text, n, 0, BN_FINISH_NONE);
 }
 
+/* Points ri at the job's logprob entries not sent yet (*sent of them were);
+ * text_offset: bytes of text sent before them. */
+static void next_logprobs(bn_resp_info *ri, bn_job *job, int *sent, size_t text_offset) {
+    if (!job->lp) return;
+    const int n = bn_sched_logprobs(g.sched, job);
+    ri->lp = job->lp + *sent;
+    ri->n_lp = n - *sent;
+    ri->lp_prev = *sent ? job->lp[*sent - 1].id : job->prompt[job->n_prompt - 1];
+    ri->text_offset = text_offset;
+    *sent = n;
+}
+
 /* Streams the job's text as SSE events until it is done; always closes the connection. */
 static int stream_job(conn *c, bn_job *job, bn_resp_info *ri) {
     char head[512];
@@ -255,13 +267,16 @@ static int stream_job(conn *c, bn_job *job, bn_resp_info *ri) {
     bn_buf text = {0}, ev = {0};
     int ok = send_all(c->fd, head, (size_t)h) == 0;
     if (ok && ri->chat) ok = bn_server_sse_chunk(&ev, ri, "", 0, 1, BN_FINISH_NONE) == 0 && send_all(c->fd, ev.data, ev.len) == 0;
-    int done = 0;
+    int done = 0, lp_sent = 0;
+    size_t sent_bytes = 0;
     while (ok && !done) {
         done = bn_sched_wait(g.sched, job, &text, 50);
         ev.len = 0;
         if (text.len) {
             ri->id_slot = job->slot; /* set at admission, before any text (bn_sched_wait ordered it) */
+            next_logprobs(ri, job, &lp_sent, sent_bytes);
             ok = text_event(&ev, ri, text.data, text.len) == 0 && send_all(c->fd, ev.data, ev.len) == 0;
+            sent_bytes += text.len;
             text.len = 0;
         } else if (!done && peer_gone(c->fd)) {
             ok = 0;
@@ -272,6 +287,7 @@ static int stream_job(conn *c, bn_job *job, bn_resp_info *ri) {
     } else {
         ev.len = 0;
         job_info(ri, job);
+        next_logprobs(ri, job, &lp_sent, sent_bytes); /* what came without text (cut by a stop string) */
         int rc = 0;
         if (bn_finish_reason(job->finish) && job->req->native) { /* the whole answer, no [DONE] */
             rc |= bn_buf_printf(&ev, "data: ");
@@ -304,8 +320,9 @@ static int wait_job(conn *c, bn_job *job, bn_resp_info *ri, int keep_alive) {
             bn_buf_free(&text);
             return 0;
         }
-    int rc;
+    int rc, lp_sent = 0;
     job_info(ri, job);
+    next_logprobs(ri, job, &lp_sent, 0);
     const char *t = text.data ? text.data : "";
     if (job->finish == BN_FINISH_ABORTED) {
         rc = respond_error(c, 503, "the server is shutting down", 0, NULL);
@@ -366,6 +383,11 @@ static int handle_completion(conn *c, const bn_http_request *rq, int api) {
         goto out;
     }
     for (int i = 0; i < job.n_prompt; i++) bitnet_sampler_accept(job.sampler, job.prompt[i]);
+    if (req.logprobs && (!(job.lp = calloc((size_t)g.n_ctx, sizeof *job.lp)) ||
+                         !(job.lp_logits = malloc((size_t)g.n_vocab * sizeof *job.lp_logits)))) {
+        rc = respond_error(c, 500, "out of memory", 0, NULL);
+        goto out;
+    }
     int sub = bn_sched_submit(g.sched, &job);
     if (sub == -3) { /* a token the model has no embedding for */
         rc = respond_error(c, 400, bitnet_last_error(), ka, NULL);
@@ -380,7 +402,7 @@ static int handle_completion(conn *c, const bn_http_request *rq, int api) {
     snprintf(id, sizeof id, "%s-%llx-%llu", chat ? "chatcmpl" : "cmpl", (unsigned long long)g.started,
              (unsigned long long)atomic_fetch_add(&g.next_id, 1));
     bn_resp_info ri = {.chat = chat, .id = id, .model = g.model_name, .created = (long long)time(NULL),
-                       .prompt_tokens = job.n_prompt, .id_slot = -1, .req = &req};
+                       .prompt_tokens = job.n_prompt, .id_slot = -1, .req = &req, .vocab = g.model};
     rc = req.stream ? stream_job(c, &job, &ri) : wait_job(c, &job, &ri, ka);
 out:
     bn_job_destroy(&job);

@@ -22,6 +22,18 @@
 
 /* ---- requests ---------------------------------------------------------------- */
 
+#define BN_TOP_LOGPROBS_MAX 20 /* alternatives per token (OpenAI's top_logprobs limit) */
+
+/* One generated token's log-probability (log-softmax of the model's logits,
+ * before sampling), and the most likely alternatives at its position. */
+typedef struct {
+    bitnet_token id;
+    float logprob;
+    int n_top;
+    bitnet_token top_id[BN_TOP_LOGPROBS_MAX];
+    float top_logprob[BN_TOP_LOGPROBS_MAX];
+} bn_logprob;
+
 /* Which endpoint a request body is for. */
 enum { BN_API_COMPLETIONS = 0, BN_API_CHAT = 1, BN_API_NATIVE = 2 /* llama.cpp's POST /completion */ };
 
@@ -39,6 +51,8 @@ typedef struct {
     int max_tokens;          /* generated tokens; -1 = until EOS or the context is full */
     int ignore_eos;          /* llama.cpp extension: never stop at EOS/BOS             */
     int cache_prompt;        /* llama.cpp's: reuse a slot's cached prefix (default 1)  */
+    int logprobs;            /* report each token's log-probability                    */
+    int top_logprobs;        /* ... and this many alternatives (0..BN_TOP_LOGPROBS_MAX) */
     bitnet_sampler_params sp; /* absent fields: the library defaults (as llama.cpp's server) */
     int has_seed;            /* else the server picks a seed                            */
     int n_stop;
@@ -114,6 +128,12 @@ typedef struct {
     int id_slot, stop_word;
     double prompt_ms, predicted_ms; /* timings: prompt evaluation, generation */
     const bn_gen_request *req;      /* generation_settings */
+    /* logprobs of the tokens this answer or chunk covers (lp NULL: none asked) */
+    const bitnet_model *vocab;      /* for the tokens' text */
+    const bn_logprob *lp;
+    int n_lp;
+    bitnet_token lp_prev;           /* the token before lp[0] (the text of a piece may depend on it) */
+    size_t text_offset;             /* legacy completions: offset of lp[0]'s text in the whole text */
 } bn_resp_info;
 
 /* The whole non-streaming response object. Each writer returns 0, or -1 out of memory. */
@@ -164,6 +184,9 @@ typedef struct bn_job {
     int slot;                /* the slot that ran it, -1 before admission              */
     int stop_word;           /* finished at a stop string (else EOS, length, ...)      */
     uint64_t t_start, t_first, t_end; /* admission, first token, end (bn_time_ns)     */
+    bn_logprob *lp;          /* req->logprobs: [n_ctx] entries, allocated by the caller */
+    int n_lp;                /* entries written (read it with bn_sched_logprobs)       */
+    float *lp_logits;        /* req->logprobs: [n_vocab] scratch for the decode thread  */
     bn_finish finish;
     uint64_t t_submit;       /* bn_time_ns() when submitted (time to first token)  */
     pthread_cond_t cond;
@@ -197,6 +220,8 @@ bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch
 int bn_sched_submit(bn_sched *s, bn_job *j);
 /* Waits up to timeout_ms for output, appends what is new to dst, returns job->done. */
 int bn_sched_wait(bn_sched *s, bn_job *j, bn_buf *dst, int timeout_ms);
+/* How many logprob entries of the job are complete (job->lp[0..n)). */
+int bn_sched_logprobs(bn_sched *s, bn_job *j);
 /* The client is gone: frees its slot at the next step; returns once the job is done. */
 void bn_sched_cancel(bn_sched *s, bn_job *j);
 /* Refuses new jobs (bn_sched_submit returns -2); running and queued ones go on. */

@@ -93,17 +93,34 @@ static int check_messages(const bn_json *m, char *err, size_t errlen) {
     return 0;
 }
 
+/* Log-probabilities as each API asks for them: chat "logprobs": true with
+ * "top_logprobs": N (0..20); legacy completions "logprobs": N (0..5, N
+ * alternatives); llama.cpp's "n_probs": N. */
+static int parse_logprobs(bn_gen_request *r, const bn_json *o, char *err, size_t errlen) {
+    double x;
+    int rc, on = 0;
+    if (r->native) {
+        if ((rc = get_number(o, "n_probs", 0, BN_TOP_LOGPROBS_MAX, 1, &x, err, errlen)) < 0) return -1;
+        r->logprobs = rc && x > 0;
+        r->top_logprobs = rc ? (int)x : 0;
+    } else if (r->chat) {
+        if (get_bool(o, "logprobs", &on, err, errlen) < 0) return -1;
+        if ((rc = get_number(o, "top_logprobs", 0, BN_TOP_LOGPROBS_MAX, 1, &x, err, errlen)) < 0) return -1;
+        if (rc && !on) return bad(err, errlen, "'top_logprobs' needs 'logprobs': true");
+        r->logprobs = on;
+        r->top_logprobs = rc ? (int)x : 0;
+    } else {
+        if ((rc = get_number(o, "logprobs", 0, 5, 1, &x, err, errlen)) < 0) return -1;
+        r->logprobs = rc;
+        r->top_logprobs = rc ? (int)x : 0;
+    }
+    return 0;
+}
+
 /* Fields whose meaning the server cannot deliver yet: a 400 naming the field,
  * never a silent downgrade (a client asking for JSON output must not get prose). */
 static int refuse_unsupported(const bn_json *o, char *err, size_t errlen) {
     const bn_json *v;
-    if ((v = bn_json_get(o, "logprobs")) && !(v->type == BN_JSON_NULL || (v->type == BN_JSON_BOOL && !v->boolean) ||
-                                             (v->type == BN_JSON_NUMBER && v->number == 0)))
-        return bad(err, errlen, "'logprobs' is not supported yet");
-    if ((v = bn_json_get(o, "top_logprobs")) && !(v->type == BN_JSON_NULL || (v->type == BN_JSON_NUMBER && v->number == 0)))
-        return bad(err, errlen, "'top_logprobs' is not supported yet");
-    if ((v = bn_json_get(o, "n_probs")) && !(v->type == BN_JSON_NULL || (v->type == BN_JSON_NUMBER && v->number == 0)))
-        return bad(err, errlen, "'n_probs' is not supported yet");
     if ((v = bn_json_get(o, "response_format")) && v->type != BN_JSON_NULL) {
         const bn_json *t = bn_json_get(v, "type");
         if (!(t && t->type == BN_JSON_STRING && !strcmp(t->str, "text")))
@@ -141,7 +158,7 @@ static int native_prompt(bn_gen_request *r, const bn_json *p, char *err, size_t 
 static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t errlen) {
     double x;
     int rc;
-    if (refuse_unsupported(o, err, errlen) != 0) return -1;
+    if (refuse_unsupported(o, err, errlen) != 0 || parse_logprobs(r, o, err, errlen) != 0) return -1;
     if (r->native) {
         const bn_json *p = bn_json_get(o, "prompt");
         if (!p) return bad(err, errlen, "'prompt' is required");
@@ -329,6 +346,82 @@ const char *bn_finish_reason(bn_finish f) {
     return f == BN_FINISH_STOP ? "stop" : f == BN_FINISH_LENGTH ? "length" : NULL;
 }
 
+/* ---- log-probabilities ----------------------------------------------------------- */
+
+/* The text of token id after prev (cut to BN_PIECE_MAX); its length. */
+static int piece_of(const bn_resp_info *ri, bitnet_token prev, bitnet_token id, char *buf) {
+    const int n = bitnet_token_to_piece(ri->vocab, prev, id, buf, BN_PIECE_MAX + 1);
+    return n < 0 ? 0 : BN_MIN(n, BN_PIECE_MAX);
+}
+
+static int bytes_json(bn_buf *b, const char *p, int n) {
+    int rc = bn_buf_printf(b, "[");
+    for (int i = 0; i < n; i++) rc |= bn_buf_printf(b, i ? ",%u" : "%u", (unsigned char)p[i]);
+    return rc | bn_buf_printf(b, "]");
+}
+
+/* {"id", "token", "bytes", "logprob"} (llama.cpp adds the id to OpenAI's fields) */
+static int token_lp(bn_buf *b, const bn_resp_info *ri, bitnet_token prev, bitnet_token id, float lp) {
+    char p[BN_PIECE_MAX + 1];
+    const int n = piece_of(ri, prev, id, p);
+    return bn_buf_printf(b, "{\"id\":%d,\"token\":", id) | bn_json_append_string(b, p, (size_t)n) |
+           bn_buf_printf(b, ",\"bytes\":") | bytes_json(b, p, n) | bn_buf_printf(b, ",\"logprob\":%.7g", (double)lp);
+}
+
+/* Chat: {"content": [{..., "top_logprobs": [...]}]}; llama.cpp's /completion:
+ * the array alone (its completion_probabilities). */
+static int lp_entries(bn_buf *b, const bn_resp_info *ri) {
+    int rc = bn_buf_printf(b, "[");
+    for (int k = 0; k < ri->n_lp; k++) {
+        const bn_logprob *e = &ri->lp[k];
+        const bitnet_token prev = k ? ri->lp[k - 1].id : ri->lp_prev;
+        rc |= (k ? bn_buf_printf(b, ",") : 0) | token_lp(b, ri, prev, e->id, e->logprob) |
+              bn_buf_printf(b, ",\"top_logprobs\":[");
+        for (int t = 0; t < e->n_top; t++)
+            rc |= (t ? bn_buf_printf(b, ",") : 0) | token_lp(b, ri, prev, e->top_id[t], e->top_logprob[t]) |
+                  bn_buf_printf(b, "}");
+        rc |= bn_buf_printf(b, "]}");
+    }
+    return rc | bn_buf_printf(b, "]");
+}
+
+/* Legacy completions: {"tokens", "token_logprobs", "top_logprobs": [{text: lp}], "text_offset"}. */
+static int lp_legacy(bn_buf *b, const bn_resp_info *ri) {
+    char p[BN_PIECE_MAX + 1];
+    int rc = bn_buf_printf(b, "{\"tokens\":[");
+    for (int k = 0; k < ri->n_lp; k++) {
+        const int n = piece_of(ri, k ? ri->lp[k - 1].id : ri->lp_prev, ri->lp[k].id, p);
+        rc |= (k ? bn_buf_printf(b, ",") : 0) | bn_json_append_string(b, p, (size_t)n);
+    }
+    rc |= bn_buf_printf(b, "],\"token_logprobs\":[");
+    for (int k = 0; k < ri->n_lp; k++) rc |= bn_buf_printf(b, k ? ",%.7g" : "%.7g", (double)ri->lp[k].logprob);
+    rc |= bn_buf_printf(b, "],\"top_logprobs\":[");
+    for (int k = 0; k < ri->n_lp; k++) {
+        const bn_logprob *e = &ri->lp[k];
+        rc |= bn_buf_printf(b, k ? ",{" : "{");
+        for (int t = 0; t < e->n_top; t++) {
+            const int n = piece_of(ri, k ? ri->lp[k - 1].id : ri->lp_prev, e->top_id[t], p);
+            rc |= (t ? bn_buf_printf(b, ",") : 0) | bn_json_append_string(b, p, (size_t)n) |
+                  bn_buf_printf(b, ":%.7g", (double)e->top_logprob[t]);
+        }
+        rc |= bn_buf_printf(b, "}");
+    }
+    rc |= bn_buf_printf(b, "],\"text_offset\":[");
+    size_t off = ri->text_offset;
+    for (int k = 0; k < ri->n_lp; k++) {
+        rc |= bn_buf_printf(b, k ? ",%zu" : "%zu", off);
+        off += (size_t)piece_of(ri, k ? ri->lp[k - 1].id : ri->lp_prev, ri->lp[k].id, p);
+    }
+    return rc | bn_buf_printf(b, "]}");
+}
+
+/* The value of "logprobs" in an OpenAI answer or chunk. */
+static int logprobs_value(bn_buf *b, const bn_resp_info *ri) {
+    if (!ri->lp || !ri->vocab) return bn_buf_printf(b, "null");
+    if (!ri->chat) return lp_legacy(b, ri);
+    return bn_buf_printf(b, "{\"content\":") | lp_entries(b, ri) | bn_buf_printf(b, "}");
+}
+
 static int head(bn_buf *b, const bn_resp_info *ri, const char *object) {
     if (bn_buf_printf(b, "{\"id\":") || bn_json_append_string(b, ri->id, strlen(ri->id)) ||
         bn_buf_printf(b, ",\"object\":\"%s\",\"created\":%lld,\"model\":", object, ri->created) ||
@@ -354,8 +447,8 @@ int bn_server_json_result(bn_buf *b, const bn_resp_info *ri, const char *text, s
     if (head(b, ri, ri->chat ? "chat.completion" : "text_completion") ||
         bn_buf_printf(b, ri->chat ? ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
                                   : ",\"choices\":[{\"index\":0,\"text\":") ||
-        bn_json_append_string(b, text, n) || bn_buf_printf(b, ri->chat ? "},\"logprobs\":null," : ",\"logprobs\":null,") ||
-        finish_json(b, f) || bn_buf_printf(b, "}],") || usage(b, ri) || bn_buf_printf(b, "}"))
+        bn_json_append_string(b, text, n) || bn_buf_printf(b, ri->chat ? "},\"logprobs\":" : ",\"logprobs\":") ||
+        logprobs_value(b, ri) || bn_buf_printf(b, ",") || finish_json(b, f) || bn_buf_printf(b, "}],") || usage(b, ri) || bn_buf_printf(b, "}"))
         return -1;
     return 0;
 }
@@ -372,7 +465,9 @@ int bn_server_sse_chunk(bn_buf *b, const bn_resp_info *ri, const char *text, siz
     } else if (bn_buf_printf(b, "\"text\":") || bn_json_append_string(b, text, n) || bn_buf_printf(b, ",")) {
         return -1;
     }
-    if (bn_buf_printf(b, "\"logprobs\":null,") || finish_json(b, f) || bn_buf_printf(b, "}]}\n\n")) return -1;
+    if (bn_buf_printf(b, "\"logprobs\":") || logprobs_value(b, ri) || bn_buf_printf(b, ",") || finish_json(b, f) ||
+        bn_buf_printf(b, "}]}\n\n"))
+        return -1;
     return 0;
 }
 
@@ -416,14 +511,18 @@ int bn_server_native_result(bn_buf *b, const bn_resp_info *ri, const char *text,
         bn_buf_printf(b, ",\"tokens_predicted\":%d,\"tokens_evaluated\":%d,\"tokens_cached\":%d,\"truncated\":false,"
                          "\"stop_type\":\"%s\",\"stopping_word\":\"\",",
                       ri->completion_tokens, ri->prompt_tokens, ri->cached_tokens, stop_type) ||
-        native_settings(b, ri) || bn_buf_printf(b, ",") || native_timings(b, ri) || bn_buf_printf(b, "}"))
+        native_settings(b, ri) || bn_buf_printf(b, ",") || native_timings(b, ri) ||
+        (ri->lp && ri->vocab && (bn_buf_printf(b, ",\"completion_probabilities\":") || lp_entries(b, ri))) ||
+        bn_buf_printf(b, "}"))
         return -1;
     return 0;
 }
 
 int bn_server_native_chunk(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n) {
     if (bn_buf_printf(b, "data: {\"index\":0,\"content\":") || bn_json_append_string(b, text, n) ||
-        bn_buf_printf(b, ",\"tokens\":[],\"stop\":false,\"id_slot\":%d}\n\n", ri->id_slot))
+        bn_buf_printf(b, ",\"tokens\":[],\"stop\":false,\"id_slot\":%d", ri->id_slot) ||
+        (ri->lp && ri->vocab && (bn_buf_printf(b, ",\"completion_probabilities\":") || lp_entries(b, ri))) ||
+        bn_buf_printf(b, "}\n\n"))
         return -1;
     return 0;
 }

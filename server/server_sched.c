@@ -40,6 +40,7 @@ typedef struct {
     int sample_now;          /* this step ends with this sequence's logits             */
     int failed;              /* this step's forward pass failed for this sequence     */
     int new_token;           /* this step produced a token (not EOS)                   */
+    int new_lp;              /* ... and its logprob entry is written                    */
     uint64_t t_last;         /* when the previous token was produced                   */
     bn_stop_filter filter;
     char emit[BN_STOP_MAX_LEN + 2 * BN_PIECE_MAX + 16]; /* text released this step */
@@ -85,6 +86,10 @@ void bn_job_init(bn_job *j) {
 
 void bn_job_destroy(bn_job *j) {
     bn_buf_free(&j->out);
+    free(j->lp);
+    free(j->lp_logits);
+    j->lp = NULL;
+    j->lp_logits = NULL;
     free(j->prompt);
     bitnet_sampler_free(j->sampler);
     pthread_cond_destroy(&j->cond);
@@ -206,11 +211,35 @@ static int build_batch(bn_sched *s) {
     return n;
 }
 
+/* Log-softmax of the raw logits at `tok`, and the `k` most likely tokens. */
+static void logprob_entry(const float *l, int n, bitnet_token tok, int k, bn_logprob *e) {
+    float mx = -INFINITY;
+    for (int i = 0; i < n; i++) mx = l[i] > mx ? l[i] : mx;
+    double sum = 0.0;
+    for (int i = 0; i < n; i++) sum += exp((double)(l[i] - mx));
+    const double lse = (double)mx + log(sum);
+    e->id = tok;
+    e->logprob = (float)((double)l[tok] - lse);
+    e->n_top = 0;
+    for (int i = 0; i < n && k > 0; i++) { /* insertion into the k best so far, highest first */
+        if (e->n_top == k && l[i] <= l[e->top_id[k - 1]]) continue;
+        int p = e->n_top < k ? e->n_top++ : k - 1;
+        while (p > 0 && l[e->top_id[p - 1]] < l[i]) {
+            e->top_id[p] = e->top_id[p - 1];
+            p--;
+        }
+        e->top_id[p] = i;
+    }
+    for (int t = 0; t < e->n_top; t++) e->top_logprob[t] = (float)((double)l[e->top_id[t]] - lse);
+}
+
 /* Samples the next token of a slot and runs it through the stop filter. */
 static void sample_slot(bn_sched *s, int i) {
     slot *sl = &s->slots[i];
     const bn_gen_request *r = sl->job->req;
     float *logits = bitnet_get_logits_seq(s->ctx, i);
+    bn_job *j = sl->job;
+    if (r->logprobs) memcpy(j->lp_logits, logits, (size_t)s->n_vocab * sizeof *logits); /* the model's, unedited */
     if (r->ignore_eos) {
         if (s->eos >= 0 && s->eos < s->n_vocab) logits[s->eos] = -INFINITY;
         if (s->bos >= 0 && s->bos < s->n_vocab) logits[s->bos] = -INFINITY;
@@ -222,6 +251,10 @@ static void sample_slot(bn_sched *s, int i) {
         return;
     }
     bitnet_sampler_accept(sl->job->sampler, tok);
+    if (r->logprobs && j->n_lp < s->n_ctx) {
+        logprob_entry(j->lp_logits, s->n_vocab, tok, r->top_logprobs, &j->lp[j->n_lp]);
+        sl->new_lp = 1;
+    }
     char piece[BN_PIECE_MAX + 1];
     int n = bitnet_token_to_piece(s->model, sl->prev, tok, piece, sizeof piece);
     n = n < 0 ? 0 : BN_MIN(n, BN_PIECE_MAX);
@@ -280,7 +313,7 @@ static void *decode_main(void *arg) {
         int n_new = 0;
         for (int i = 0; i < s->n_slots; i++) {
             slot *sl = &s->slots[i];
-            sl->new_token = 0;
+            sl->new_token = sl->new_lp = 0;
             if (!sl->job) continue;
             if (sl->failed) sl->finish = BN_FINISH_ERROR;
             else if (sl->sample_now) sample_slot(s, i);
@@ -298,6 +331,7 @@ static void *decode_main(void *arg) {
             slot *sl = &s->slots[i];
             if (!sl->job) continue;
             bn_job *j = sl->job;
+            j->n_lp += sl->new_lp; /* published with the lock: the reader sees the whole entry */
             if (sl->new_token) {
                 if (sl->t_last) observe_latency(s, (double)(t1 - sl->t_last) * 1e-9);
                 else {
@@ -432,6 +466,13 @@ int bn_sched_wait(bn_sched *s, bn_job *j, bn_buf *dst, int timeout_ms) {
     int done = j->done;
     pthread_mutex_unlock(&s->mu);
     return rc != 0 ? (bn_sched_cancel(s, j), 1) : done;
+}
+
+int bn_sched_logprobs(bn_sched *s, bn_job *j) {
+    pthread_mutex_lock(&s->mu);
+    const int n = j->n_lp;
+    pthread_mutex_unlock(&s->mu);
+    return n;
 }
 
 void bn_sched_cancel(bn_sched *s, bn_job *j) {

@@ -114,15 +114,18 @@ TEST(server_parse_request_errors) {
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":5}]}", "messages[0].content"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\"}]}]}", "content[0]"},
         /* what the server cannot honour yet is refused, never ignored */
-        {0, "{\"prompt\":\"x\",\"logprobs\":2}", "'logprobs' is not supported"},
-        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true}", "'logprobs' is not supported"},
-        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":3}", "'top_logprobs'"},
+        {0, "{\"prompt\":\"x\",\"logprobs\":6}", "'logprobs' must be in [0, 5]"},
+        {0, "{\"prompt\":\"x\",\"logprobs\":true}", "'logprobs' must be an integer"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":1}", "'logprobs' must be a boolean"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":3}", "needs 'logprobs': true"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true,\"top_logprobs\":21}",
+         "'top_logprobs' must be in"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_object\"}}",
          "'response_format'"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}", "'tools'"},
         {2, "{\"prompt\":\"x\",\"grammar\":\"root ::= \\\"a\\\"\"}", "'grammar'"},
         {2, "{\"prompt\":\"x\",\"json_schema\":{}}", "'json_schema'"},
-        {2, "{\"prompt\":\"x\",\"n_probs\":3}", "'n_probs'"},
+        {2, "{\"prompt\":\"x\",\"n_probs\":21}", "'n_probs' must be in"},
         /* llama.cpp's /completion */
         {2, "{}", "'prompt' is required"},
         {2, "{\"prompt\":[1,-2]}", "'prompt'[1] must be a token id"},
@@ -144,7 +147,9 @@ TEST(server_parse_request_errors) {
         const char *body;
     } ok_cases[] = {
         {0, "{\"prompt\":\"x\",\"logprobs\":null,\"response_format\":{\"type\":\"text\"},\"tools\":[]}"},
-        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":false,\"top_logprobs\":0}"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":false}"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true,\"top_logprobs\":20}"},
+        {0, "{\"prompt\":\"x\",\"logprobs\":5}"},
         {2, "{\"prompt\":\"x\",\"grammar\":\"\",\"n_probs\":0}"},
     };
     for (size_t i = 0; i < sizeof ok_cases / sizeof ok_cases[0]; i++) {
@@ -1265,4 +1270,73 @@ TEST_E2E(server_llama_cpp_endpoints) {
                            "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"response_format\":{\"type\":\"json_object\"}}", 400));
     free(text);
     stop_server(srv, log);
+}
+
+/* logprobs: each generated token's value, and the alternatives', equal the
+ * log-softmax of the model's logits at that position, as build/logits computes
+ * them teacher-forced over prompt + generated tokens. */
+TEST_E2E(server_logprobs_equal_log_softmax) {
+    char logf[256];
+    pid_t srv = start_server("--slots 1 -c 128", logf, sizeof logf);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    const int prompt[] = {1, 403, 407, 261, 378}; /* BOS "Once upon a time" (the embedded model's vocabulary) */
+    const int n_prompt = 5, n_gen = 6, k = 3;
+    bn_json *v = post_json("/completion", "{\"prompt\":[1,403,407,261,378],\"n_predict\":6,\"n_probs\":3,\"temperature\":0}",
+                           200);
+    const bn_json *probs = bn_json_get(v, "completion_probabilities");
+    REQUIRE_MSG(probs && probs->type == BN_JSON_ARRAY && (int)probs->n == n_gen, "no completion_probabilities");
+    char ids[256] = "", cmd[1024], out[256];
+    for (int i = 0; i < n_prompt; i++) snprintf(ids + strlen(ids), sizeof ids - strlen(ids), "%s%d", i ? "," : "", prompt[i]);
+    for (int i = 0; i < n_gen; i++)
+        snprintf(ids + strlen(ids), sizeof ids - strlen(ids), ",%d", (int)bn_json_get(&probs->items[i], "id")->number);
+    snprintf(out, sizeof out, "%s", bn_test_tmp(".bin"));
+    snprintf(cmd, sizeof cmd, "logits -m models/default.gguf --tokens %s -o %s 2>&1", ids, out);
+    int st = -1;
+    free(bn_test_run_tool(cmd, NULL, &st));
+    REQUIRE_MSG(st == 0, "build/logits failed (%d)", st);
+    size_t bytes = 0;
+    float *l = (float *)(void *)bn_test_read_file(out, &bytes);
+    const int n_vocab = 512;
+    REQUIRE_MSG(l && bytes == (size_t)(n_prompt + n_gen) * n_vocab * sizeof(float), "logits file of %zu bytes", bytes);
+    double worst = 0;
+    for (int i = 0; i < n_gen; i++) {
+        const float *row = l + (size_t)(n_prompt - 1 + i) * n_vocab; /* predicts generated token i */
+        double mx = -INFINITY, sum = 0;
+        for (int t = 0; t < n_vocab; t++) mx = row[t] > mx ? row[t] : mx;
+        for (int t = 0; t < n_vocab; t++) sum += exp(row[t] - mx);
+        const double lse = mx + log(sum);
+        const bn_json *e = &probs->items[i], *top = bn_json_get(e, "top_logprobs");
+        const int id = (int)bn_json_get(e, "id")->number;
+        worst = fmax(worst, fabs(bn_json_get(e, "logprob")->number - (row[id] - lse)));
+        CHECK_MSG(top && (int)top->n == k, "position %d: %d alternatives", i, top ? (int)top->n : -1);
+        for (size_t t = 0; top && t < top->n; t++) {
+            const int tid = (int)bn_json_get(&top->items[t], "id")->number;
+            worst = fmax(worst, fabs(bn_json_get(&top->items[t], "logprob")->number - (row[tid] - lse)));
+            int above = 0; /* the alternatives are the k most likely, in order */
+            for (int u = 0; u < n_vocab; u++) above += row[u] > row[tid];
+            CHECK_MSG(above == (int)t, "position %d: alternative %zu (id %d) has %d tokens above it", i, t, tid, above);
+        }
+        /* temperature 0: the generated token is the most likely one */
+        CHECK_EQ_INT(id, (int)bn_json_get(&top->items[0], "id")->number);
+    }
+    CHECK_MSG(worst < 1e-4, "logprobs differ from log-softmax(logits) by %g", worst);
+    free(l);
+    unlink(out);
+    bn_json_free(v);
+    /* the OpenAI shapes */
+    v = post_json("/v1/chat/completions",
+                  "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":3,\"logprobs\":true,\"top_logprobs\":2}",
+                  200);
+    const bn_json *c = bn_json_get(bn_json_get(&bn_json_get(v, "choices")->items[0], "logprobs"), "content");
+    CHECK(c && c->type == BN_JSON_ARRAY && c->n == 3 && bn_json_get(&c->items[0], "token") &&
+          bn_json_get(&c->items[0], "bytes") && bn_json_get(&c->items[0], "top_logprobs")->n == 2);
+    bn_json_free(v);
+    v = post_json("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":3,\"logprobs\":1}", 200);
+    const bn_json *lp = bn_json_get(&bn_json_get(v, "choices")->items[0], "logprobs");
+    CHECK(lp && bn_json_get(lp, "tokens")->n == 3 && bn_json_get(lp, "token_logprobs")->n == 3 &&
+          bn_json_get(lp, "top_logprobs")->n == 3 && bn_json_get(lp, "text_offset")->n == 3);
+    bn_json_free(v);
+    bn_json_free(post_json("/v1/chat/completions",
+                           "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"top_logprobs\":2}", 400));
+    stop_server(srv, logf);
 }
