@@ -43,6 +43,7 @@
 typedef struct {
     const char *model, *tokenizer, *host, *api_key, *alias, *cpu_affinity;
     int port, slots, n_ctx, n_threads, n_batch, queue, max_conns, max_per_client, timeout_s, grace_ms;
+    int embeddings; /* --embeddings: serve /embedding and /v1/embeddings */
     long max_body;
     kv_flags kv; /* --kv-type, -ctk, -ctv */
 } options;
@@ -70,6 +71,8 @@ static struct {
     pthread_mutex_t mu; /* guards requests[] */
     unsigned long long requests[N_CODES + 1];
     int wake_pipe[2];   /* the signal handler writes here to wake the accept loop */
+    bitnet_context *embd_ctx; /* --embeddings: one sequence, used under embd_mu */
+    pthread_mutex_t embd_mu;
 } g;
 
 typedef struct {
@@ -106,6 +109,8 @@ static void usage(FILE *out) {
             "                            (default: a quarter of --max-connections, at least 4)\n"
             "      --timeout S           seconds to receive a request's headers, and its body,\n"
             "                            and to send a response (default 10)\n"
+            "      --embeddings          also serve POST /v1/embeddings and /embedding (a context of\n"
+            "                            its own; for embedding models, e.g. BitNet-embedding)\n"
             "      --shutdown-grace MS   on SIGINT/SIGTERM, time running requests get to finish\n"
             "                            before their streams are ended (default 5000)\n"
             "      --tokenizer FILE      llama2.c tokenizer.bin for files without a vocabulary\n"
@@ -136,6 +141,10 @@ static int parse_args(int argc, char **argv, options *o) {
     o->timeout_s = 10;
     o->grace_ms = 5000;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "--embedding") || !strcmp(argv[i], "--embeddings")) { /* llama-server's flag, no value */
+            o->embeddings = 1;
+            continue;
+        }
         const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
         if (!v) return 0;
         int ok = 1;
@@ -541,6 +550,25 @@ static int handle_native(conn *c, const bn_http_request *rq,
     return respond_buf(c, 200, "application/json", &b, rq->keep_alive, NULL);
 }
 
+/* POST /v1/embeddings (oai) and /embedding: one request at a time on the
+ * embeddings context, beside the generation slots. */
+static int handle_embeddings(conn *c, const bn_http_request *rq, int oai) {
+    if (!g.embd_ctx)
+        return respond_error(c, 501, "this server does not compute embeddings: start it with --embeddings", rq->keep_alive,
+                             NULL);
+    bn_buf b = {0};
+    char err[320];
+    pthread_mutex_lock(&g.embd_mu);
+    const int status = bn_native_embeddings(g.model, g.embd_ctx, g.model_name, oai, rq->body ? rq->body : "",
+                                            (size_t)rq->content_length, &b, err, sizeof err);
+    pthread_mutex_unlock(&g.embd_mu);
+    if (status != 200) {
+        bn_buf_free(&b);
+        return respond_error(c, status, err, status == 400 ? rq->keep_alive : 0, NULL);
+    }
+    return respond_buf(c, 200, "application/json", &b, rq->keep_alive, NULL);
+}
+
 /* Constant-time comparison of the Bearer token with --api-key. */
 static int authorized(const bn_http_request *rq) {
     const bn_http_header *h = bn_http_find_header(rq, "authorization");
@@ -555,7 +583,8 @@ static int authorized(const bn_http_request *rq) {
 /* Answers one complete request; returns 1 to keep the connection open. */
 static int route(conn *c, const bn_http_request *rq) {
     /* OpenAI's paths, llama-server's un-prefixed aliases of them, and its own endpoints */
-    enum { HEALTH, MODELS, METRICS, COMPLETIONS, CHAT, NATIVE, TOKENIZE, DETOKENIZE, PROPS, SLOTS, APPLY_TEMPLATE };
+    enum { HEALTH, MODELS, METRICS, COMPLETIONS, CHAT, NATIVE, TOKENIZE, DETOKENIZE, PROPS, SLOTS, APPLY_TEMPLATE,
+           EMBEDDINGS, EMBEDDING };
     static const struct { const char *path, *method; int id; } routes[] = {
         {"/health", "GET", HEALTH},           {"/v1/models", "GET", MODELS},
         {"/models", "GET", MODELS},           {"/metrics", "GET", METRICS},
@@ -563,7 +592,9 @@ static int route(conn *c, const bn_http_request *rq) {
         {"/v1/chat/completions", "POST", CHAT},   {"/chat/completions", "POST", CHAT},
         {"/completion", "POST", NATIVE},      {"/tokenize", "POST", TOKENIZE},
         {"/detokenize", "POST", DETOKENIZE},  {"/props", "GET", PROPS},
-        {"/slots", "GET", SLOTS},             {"/apply-template", "POST", APPLY_TEMPLATE}};
+        {"/slots", "GET", SLOTS},             {"/apply-template", "POST", APPLY_TEMPLATE},
+        {"/v1/embeddings", "POST", EMBEDDINGS}, {"/embeddings", "POST", EMBEDDINGS},
+        {"/embedding", "POST", EMBEDDING}};
     int ka = rq->keep_alive;
     int r = -1;
     for (int i = 0; i < (int)(sizeof routes / sizeof routes[0]); i++)
@@ -586,6 +617,8 @@ static int route(conn *c, const bn_http_request *rq) {
     case TOKENIZE: return handle_native(c, rq, bn_native_tokenize);
     case DETOKENIZE: return handle_native(c, rq, bn_native_detokenize);
     case APPLY_TEMPLATE: return handle_native(c, rq, bn_native_apply_template);
+    case EMBEDDINGS: return handle_embeddings(c, rq, 1);
+    case EMBEDDING: return handle_embeddings(c, rq, 0);
     case CHAT: return handle_completion(c, rq, BN_API_CHAT);
     case NATIVE: return handle_completion(c, rq, BN_API_NATIVE);
     default: return handle_completion(c, rq, BN_API_COMPLETIONS);
@@ -929,6 +962,11 @@ static void *load_main(void *arg) {
         cp.kv_type = g.o.kv.type;
         if ((st = bitnet_context_new(g.model, &cp, &g_load.ctx)) == BITNET_OK)
             st = bn_sched_new(g.model, g_load.ctx, g.o.n_batch, g.o.queue, &g.sched);
+        if (st == BITNET_OK && g.o.embeddings) {
+            cp.n_seq = 1;
+            cp.n_batch = g.o.n_ctx; /* an input in one pass */
+            st = bitnet_context_new(g.model, &cp, &g.embd_ctx);
+        }
     }
     if (st == BITNET_OK) {
         g.n_ctx = bitnet_n_ctx(g_load.ctx);
@@ -1032,6 +1070,7 @@ int main(int argc, char **argv) {
     handle_version(argc, argv);
     if (!parse_args(argc, argv, &g.o)) return 2;
     pthread_mutex_init(&g.mu, NULL);
+    pthread_mutex_init(&g.embd_mu, NULL);
     g.limits = bn_http_default_limits();
     if (!(g_slots.e = calloc((size_t)g.o.max_conns, sizeof *g_slots.e))) {
         fprintf(stderr, "server: out of memory\n");
@@ -1062,6 +1101,7 @@ int main(int argc, char **argv) {
     pthread_join(loader, NULL); /* stopped while loading: the load finishes first */
     if (g_load.status != BITNET_OK) {
         bitnet_context_free(g_load.ctx);
+        bitnet_context_free(g.embd_ctx);
         bitnet_model_free(g.model);
         free(g_slots.e);
         return rc ? rc : 0;
@@ -1074,6 +1114,7 @@ int main(int argc, char **argv) {
     if (left == 0) { /* with writers still blocked in send() the context must stay alive: just exit */
         bn_sched_free(g.sched);
         bitnet_context_free(g_load.ctx);
+        bitnet_context_free(g.embd_ctx);
         bitnet_model_free(g.model);
         free(g_slots.e);
     }

@@ -165,6 +165,14 @@ int bn_native_tokenize(const bitnet_model *m, const char *body, size_t len, bn_b
 int bn_native_detokenize(const bitnet_model *m, const char *body, size_t len, bn_buf *out, char *err, size_t errlen);
 int bn_native_apply_template(const bitnet_model *m, const char *body, size_t len, bn_buf *out, char *err,
                              size_t errlen);
+/* Embeddings of each input with ctx (one sequence; the caller serialises its
+ * use), the model's pooling, L2-normalised. oai: /v1/embeddings ({"input": text
+ * | [texts] | [ids] | [[ids]], "encoding_format": "float" | "base64"} ->
+ * {"object": "list", "data": [{"object": "embedding", "index", "embedding"}],
+ * "model", "usage"}); else llama.cpp's /embedding ({"content": ...} ->
+ * [{"index", "embedding": [[...]]}]). */
+int bn_native_embeddings(const bitnet_model *m, bitnet_context *ctx, const char *model_name, int oai, const char *body,
+                         size_t len, bn_buf *out, char *err, size_t errlen);
 
 /* ---- scheduler ---------------------------------------------------------------------- */
 

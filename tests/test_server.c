@@ -1340,3 +1340,70 @@ TEST_E2E(server_logprobs_equal_log_softmax) {
                            "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"top_logprobs\":2}", 400));
     stop_server(srv, logf);
 }
+
+/* --embeddings: /v1/embeddings (float and base64) and /embedding give the
+ * vector build/embed gives, L2-normalised; without the flag, a 501. */
+static int b64_value(char c) {
+    return c >= 'A' && c <= 'Z' ? c - 'A' : c >= 'a' && c <= 'z' ? c - 'a' + 26 : c >= '0' && c <= '9' ? c - '0' + 52
+           : c == '+'           ? 62
+           : c == '/'           ? 63
+                                : -1;
+}
+
+TEST_E2E(server_embeddings) {
+    char logf[256];
+    pid_t srv = start_server("--slots 1 --embeddings", logf, sizeof logf);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    int st = -1;
+    char *ref_text = bn_test_run_tool("embed -m models/default.gguf -p 'Once upon' 2>/dev/null", NULL, &st);
+    REQUIRE_MSG(st == 0 && ref_text, "build/embed failed");
+    float ref[1024];
+    int dim = 0;
+    for (char *p = ref_text, *end; dim < 1024; p = end, dim++) {
+        ref[dim] = strtof(p, &end);
+        if (end == p) break;
+    }
+    free(ref_text);
+    REQUIRE(dim > 8);
+    bn_json *v = post_json("/v1/embeddings", "{\"input\":[\"Once upon\",\"a time\"],\"model\":\"x\"}", 200);
+    const bn_json *data = bn_json_get(v, "data");
+    REQUIRE(data && data->type == BN_JSON_ARRAY && data->n == 2);
+    const bn_json *e = bn_json_get(&data->items[0], "embedding");
+    REQUIRE(e && (int)e->n == dim);
+    double worst = 0, norm = 0;
+    for (int i = 0; i < dim; i++) {
+        worst = fmax(worst, fabs(e->items[i].number - ref[i]));
+        norm += e->items[i].number * e->items[i].number;
+    }
+    CHECK_MSG(worst < 1e-6 && fabs(norm - 1) < 1e-5, "max diff from build/embed %g, norm^2 %g", worst, norm);
+    CHECK(bn_json_get(bn_json_get(v, "usage"), "prompt_tokens")->number > 2);
+    bn_json_free(v);
+    v = post_json("/v1/embeddings", "{\"input\":\"Once upon\",\"encoding_format\":\"base64\"}", 200);
+    const bn_json *s = bn_json_get(&bn_json_get(v, "data")->items[0], "embedding");
+    REQUIRE(s && s->type == BN_JSON_STRING && s->len == (size_t)(dim * 4 + 2) / 3 * 4);
+    unsigned char raw[4096];
+    size_t nb = 0;
+    for (size_t i = 0; i + 4 <= s->len && nb + 3 <= sizeof raw; i += 4) {
+        const uint32_t x = (uint32_t)b64_value(s->str[i]) << 18 | (uint32_t)b64_value(s->str[i + 1]) << 12 |
+                           (uint32_t)(s->str[i + 2] == '=' ? 0 : b64_value(s->str[i + 2])) << 6 |
+                           (uint32_t)(s->str[i + 3] == '=' ? 0 : b64_value(s->str[i + 3]));
+        raw[nb++] = (unsigned char)(x >> 16), raw[nb++] = (unsigned char)(x >> 8), raw[nb++] = (unsigned char)x;
+    }
+    float dec[1024];
+    memcpy(dec, raw, (size_t)dim * 4); /* little-endian float32 (x86, arm: the host's order) */
+    worst = 0;
+    for (int i = 0; i < dim; i++) worst = fmax(worst, fabs(dec[i] - ref[i]));
+    CHECK_MSG(worst < 1e-6, "base64 embedding differs by %g", worst);
+    bn_json_free(v);
+    v = post_json("/embedding", "{\"content\":\"Once upon\"}", 200);
+    const bn_json *rows = v && v->type == BN_JSON_ARRAY && v->n == 1 ? bn_json_get(&v->items[0], "embedding") : NULL;
+    CHECK(rows && rows->n == 1 && (int)rows->items[0].n == dim);
+    bn_json_free(v);
+    bn_json_free(post_json("/v1/embeddings", "{\"input\":[]}", 400));
+    bn_json_free(post_json("/v1/embeddings", "{\"input\":\"x\",\"encoding_format\":\"int8\"}", 400));
+    stop_server(srv, logf);
+    srv = start_server("--slots 1", logf, sizeof logf);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    bn_json_free(post_json("/v1/embeddings", "{\"input\":\"x\"}", 501));
+    stop_server(srv, logf);
+}
