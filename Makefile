@@ -45,13 +45,15 @@ LIB_ASM   := src/default_model.S
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
 SRV_SRC   := server/http.c server/server_api.c server/server_sched.c server/server_native.c
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/obj/%.o)
+# build/server itself: main.c (connections, life cycle) and endpoints.c (routes, handlers)
+SRV_BIN_OBJ := $(BUILD)/obj/server/main.o $(BUILD)/obj/server/endpoints.o
 TOOL_SRC  := $(wildcard tools/*.c)
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/%) $(BUILD)/server
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC  := $(wildcard tests/*.c)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
-DEPS      := $(LIB_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(BUILD)/obj/server/main.d $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) \
+DEPS      := $(LIB_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(SRV_BIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) \
              $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.d)
 
 # Per-ISA flags: only these files are compiled for the extension, and are
@@ -64,7 +66,7 @@ $(BUILD)/obj/src/kernels/kv_avx2.o: EXTRA_CFLAGS := -mavx2 -mfma -mf16c -ffp-con
 $(BUILD)/obj/src/kernels/kv_neon.o: EXTRA_CFLAGS := -march=armv8-a -ffp-contract=off
 # Tests run the tools of the same build (build/ or build-asan/ ...).
 $(TEST_OBJ): EXTRA_CFLAGS := -DBN_BUILD_DIR=\"$(BUILD)\" -Iserver -Ibench
-$(BUILD)/obj/server/main.o: EXTRA_CFLAGS := -Itools
+$(SRV_BIN_OBJ): EXTRA_CFLAGS := -Itools
 $(BENCH_OBJ) $(BUILD)/obj/tools/bench.o: EXTRA_CFLAGS := -Ibench
 ifdef X86
 $(BUILD)/obj/bench/b1_avx2.o:   EXTRA_CFLAGS := -mavx2 -mpopcnt
@@ -140,8 +142,8 @@ $(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libbitnet.a
 $(BUILD)/bench: $(BUILD)/obj/tools/bench.o $(BENCH_OBJ) $(BUILD)/libbitnet.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BENCH_OBJ) $(BUILD)/libbitnet.a $(LDLIBS)
 
-$(BUILD)/server: $(BUILD)/obj/server/main.o $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
-	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a $(LDLIBS)
+$(BUILD)/server: $(SRV_BIN_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
+	$(CC) $(LDFLAGS) -o $@ $(SRV_BIN_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a $(LDLIBS)
 
 $(BUILD)/run_tests: $(TEST_OBJ) $(BENCH_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BENCH_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a $(LDLIBS)
