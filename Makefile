@@ -73,7 +73,8 @@ $(BUILD)/obj/bench/b1_avx2.o:   EXTRA_CFLAGS := -mavx2 -mpopcnt
 $(BUILD)/obj/bench/b1_avx512.o: EXTRA_CFLAGS := -mavx512f -mavx512bw -mavx512vpopcntdq
 endif
 
-.PHONY: all test test-all test-deploy asan static clean fuzz test-arm64 check-layers install uninstall
+.PHONY: all test test-all test-deploy asan static clean fuzz test-arm64 test-arm64-v80 test-riscv64 test-armhf \
+	check-layers install uninstall
 # keep tool objects between builds (they are intermediates of a pattern rule)
 .SECONDARY:
 all: $(BUILD)/libbitnet.a $(BUILD)/libbitnet.so $(BUILD)/libbitnet-server.a $(TOOLS)
@@ -174,11 +175,38 @@ static:
 	cp build/static/infer build/infer-static
 	cp build/static/infer build/infer
 
+# Other targets, cross-built and run under qemu-user (Debian: qemu-user and the
+# gcc-<triple> cross compilers). test-arm64 runs the fast tier on a CPU with
+# dotprod (qemu's default, both NEON tables); the others run PLATFORM_TESTS:
+# every kernel table against the scalar reference, the byte-exact reference
+# texts (the embedded model and ak42 1M), tokenizers and the GGUF reader.
+#   test-arm64-v80  ARMv8.0 without dotprod (Cortex-A72, Raspberry Pi 4): the
+#                   plain NEON table is chosen at run time
+#   test-riscv64    RISC-V 64 (scalar kernels: no RVV code yet)
+#   test-armhf      32-bit ARM, hard float (scalar kernels: the NEON code is AArch64)
+PLATFORM_TESTS ?= kernels infer_default infer_ak42 reference tokenizer gguf_ chat
 # ARM64 (NEON) build, run under qemu-user: needs gcc-aarch64-linux-gnu and qemu-user.
 test-arm64:
 	$(MAKE) CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar BUILD=build-arm64 LDFLAGS=-static \
 		build-arm64/run_tests $(TOOL_SRC:tools/%.c=build-arm64/%) build-arm64/server
 	BITNET_EXEC_PREFIX="qemu-aarch64" qemu-aarch64 build-arm64/run_tests
+
+test-arm64-v80:
+	$(MAKE) CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar BUILD=build-arm64 LDFLAGS=-static \
+		build-arm64/run_tests $(TOOL_SRC:tools/%.c=build-arm64/%)
+	QEMU_CPU=cortex-a72 qemu-aarch64 build-arm64/infer -n 1 -v -p x 2>&1 | grep -q 'isa neon |' || \
+		{ echo "test-arm64-v80: the NEON table without dotprod was not chosen on a Cortex-A72"; exit 1; }
+	QEMU_CPU=cortex-a72 BITNET_EXEC_PREFIX="qemu-aarch64" qemu-aarch64 build-arm64/run_tests -j 2 $(PLATFORM_TESTS)
+
+test-riscv64:
+	$(MAKE) CC=riscv64-linux-gnu-gcc AR=riscv64-linux-gnu-ar BUILD=build-riscv64 LDFLAGS=-static \
+		build-riscv64/run_tests $(TOOL_SRC:tools/%.c=build-riscv64/%)
+	BITNET_EXEC_PREFIX="qemu-riscv64" qemu-riscv64 build-riscv64/run_tests -j 2 $(PLATFORM_TESTS)
+
+test-armhf:
+	$(MAKE) CC=arm-linux-gnueabihf-gcc AR=arm-linux-gnueabihf-ar BUILD=build-armhf LDFLAGS=-static \
+		build-armhf/run_tests $(TOOL_SRC:tools/%.c=build-armhf/%)
+	BITNET_EXEC_PREFIX="qemu-arm" qemu-arm build-armhf/run_tests -j 2 $(PLATFORM_TESTS)
 
 # ---- fuzzing and memcheck (docs/security.md) ------------------------------------
 #   make fuzz          clang + libFuzzer targets build-fuzz/fuzz_* (fuzz/fuzz_*.c), the
@@ -209,7 +237,7 @@ valgrind: all $(BUILD)/run_tests
 		--errors-for-leak-kinds=definite,indirect ./$(BUILD)/run_tests $(VALGRIND_TESTS)
 
 clean:
-	rm -rf build build-asan build-arm64 build-fuzz
+	rm -rf build build-asan build-arm64 build-riscv64 build-armhf build-fuzz
 
 -include $(DEPS)
 -include $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d)

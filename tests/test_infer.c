@@ -1,4 +1,5 @@
 /* test_infer.c - end-to-end: the CLI reproduces the reference greedy outputs. */
+#include "bitnet.h"
 #include "test.h"
 
 #include <sys/wait.h>
@@ -91,7 +92,8 @@ TEST(infer_ak42_1m_reference_every_isa) {
         unsetenv("BITNET_ISA");
         ran++;
     }
-    CHECK(ran >= 2); /* scalar and at least one SIMD set */
+    /* scalar and at least one SIMD set, where the target has one (not RISC-V or 32-bit ARM yet) */
+    CHECK(ran >= (strcmp(bitnet_isa_name(), "scalar") ? 2 : 1));
 }
 
 /* Converts `model` (plus `convert_extra`) to `type`, then checks that the GGUF
@@ -137,7 +139,6 @@ TEST(infer_stories260k_f16_and_f32_conversions) {
 }
 
 /* ---- llama.cpp command-line conventions ----------------------------------- */
-#include "bitnet.h"
 
 static char *run_infer(const char *args, int *status) {
     char cmd[2048];
