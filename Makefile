@@ -46,14 +46,14 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
 SRV_SRC   := server/http.c server/server_api.c server/server_sched.c server/server_native.c
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/obj/%.o)
 # build/server itself: main.c (connections, life cycle) and endpoints.c (routes, handlers)
-SRV_BIN_OBJ := $(BUILD)/obj/server/main.o $(BUILD)/obj/server/endpoints.o
+SRV_BIN_OBJ := $(BUILD)/obj/server/main.o $(BUILD)/obj/server/endpoints.o $(BUILD)/obj/server/chat_page.o
 TOOL_SRC  := $(wildcard tools/*.c)
 TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/%) $(BUILD)/server
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC  := $(wildcard tests/*.c)
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
-DEPS      := $(LIB_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(SRV_BIN_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) \
+DEPS      := $(LIB_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(filter-out %chat_page.d,$(SRV_BIN_OBJ:.o=.d)) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) \
              $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.d)
 
 # Per-ISA flags: only these files are compiled for the extension, and are
@@ -73,7 +73,7 @@ $(BUILD)/obj/bench/b1_avx2.o:   EXTRA_CFLAGS := -mavx2 -mpopcnt
 $(BUILD)/obj/bench/b1_avx512.o: EXTRA_CFLAGS := -mavx512f -mavx512bw -mavx512vpopcntdq
 endif
 
-.PHONY: all test test-all test-deploy asan static clean fuzz test-arm64 test-arm64-v80 test-riscv64 test-armhf \
+.PHONY: all test test-all test-deploy test-browser asan static clean fuzz test-arm64 test-arm64-v80 test-riscv64 test-armhf \
 	check-layers install uninstall
 # keep tool objects between builds (they are intermediates of a pattern rule)
 .SECONDARY:
@@ -84,6 +84,10 @@ $(BUILD)/obj/%.o: %.c
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
 
 # The default model is embedded into the library with .incbin.
+$(BUILD)/obj/server/chat_page.o: server/chat_page.S server/chat.html
+	@mkdir -p $(dir $@)
+	$(CC) -c $< -o $@
+
 $(BUILD)/obj/src/default_model.o: src/default_model.S models/default.gguf
 	@mkdir -p $(dir $@)
 	$(CC) -c $< -o $@
@@ -155,6 +159,10 @@ test: all $(BUILD)/run_tests
 
 test-all: all $(BUILD)/run_tests
 	./$(BUILD)/run_tests --all $(TEST_ARGS)
+
+# the chat page (GET /) in headless Chromium: a message in, a streamed answer out, a screenshot
+test-browser: all
+	python3 tests/browser/chat_page.py --build $(BUILD)
 
 # 3 server replicas behind nginx: rolling restart and a crash under load (deploy/README.md)
 test-deploy: all

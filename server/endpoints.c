@@ -329,6 +329,14 @@ static int handle_native(conn *c, const bn_http_request *rq,
     return respond_buf(c, 200, "application/json", &b, rq->keep_alive, NULL);
 }
 
+/* GET /: the chat page (server/chat.html, embedded by chat_page.S). */
+extern const char bn_chat_page[];
+extern const uint64_t bn_chat_page_size;
+
+static int handle_page(conn *c, int ka) {
+    return respond(c, 200, "text/html; charset=utf-8", bn_chat_page, (size_t)bn_chat_page_size, ka, NULL);
+}
+
 /* POST /v1/embeddings (oai) and /embedding: one request at a time on the
  * embeddings context, beside the generation slots. */
 static int handle_embeddings(conn *c, const bn_http_request *rq, int oai) {
@@ -361,10 +369,11 @@ static int authorized(const bn_http_request *rq) {
 
 int route(conn *c, const bn_http_request *rq) {
     /* OpenAI's paths, llama-server's un-prefixed aliases of them, and its own endpoints */
-    enum { HEALTH, MODELS, METRICS, COMPLETIONS, CHAT, NATIVE, TOKENIZE, DETOKENIZE, PROPS, SLOTS, APPLY_TEMPLATE,
+    enum { PAGE, HEALTH, MODELS, METRICS, COMPLETIONS, CHAT, NATIVE, TOKENIZE, DETOKENIZE, PROPS, SLOTS, APPLY_TEMPLATE,
            EMBEDDINGS, EMBEDDING };
     static const struct { const char *path, *method; int id; } routes[] = {
-        {"/health", "GET", HEALTH},           {"/v1/models", "GET", MODELS},
+        {"/", "GET", PAGE},                   {"/health", "GET", HEALTH},
+        {"/v1/models", "GET", MODELS},
         {"/models", "GET", MODELS},           {"/metrics", "GET", METRICS},
         {"/v1/completions", "POST", COMPLETIONS}, {"/completions", "POST", COMPLETIONS},
         {"/v1/chat/completions", "POST", CHAT},   {"/chat/completions", "POST", CHAT},
@@ -377,7 +386,7 @@ int route(conn *c, const bn_http_request *rq) {
     int r = -1;
     for (int i = 0; i < (int)(sizeof routes / sizeof routes[0]); i++)
         if (rq->path_len == strlen(routes[i].path) && !memcmp(rq->path, routes[i].path, rq->path_len)) r = i;
-    if (g.o.api_key && (r < 0 || routes[r].id != HEALTH) && !authorized(rq))
+    if (g.o.api_key && (r < 0 || (routes[r].id != HEALTH && routes[r].id != PAGE)) && !authorized(rq))
         return respond_error(c, 401, "invalid or missing API key (send 'Authorization: Bearer KEY')", ka,
                              "WWW-Authenticate: Bearer\r\n");
     if (r < 0) return respond_error(c, 404, "no such endpoint", ka, NULL);
@@ -387,6 +396,7 @@ int route(conn *c, const bn_http_request *rq) {
         return respond_error(c, 405, "method not allowed for this endpoint", ka, allow);
     }
     switch (routes[r].id) {
+    case PAGE: return handle_page(c, ka);
     case HEALTH: return handle_health(c, ka);
     case MODELS: return handle_models(c, ka);
     case METRICS: return handle_metrics(c, ka);
