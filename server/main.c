@@ -73,7 +73,7 @@ static void usage(FILE *out) {
             "      --tokenizer FILE      llama2.c tokenizer.bin for files without a vocabulary\n"
             "                            (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "  -h, --help                this help\n\n"
-            "Endpoints: POST /v1/completions, POST /v1/chat/completions (\"stream\": true for\n"
+            "Endpoints: GET / (a chat page to try it), POST /v1/completions, POST /v1/chat/completions (\"stream\": true for\n"
             "Server-Sent Events), GET /v1/models, GET /health, GET /metrics (Prometheus); llama-server's\n"
             "POST /completion, /tokenize, /detokenize, /apply-template, GET /props, /slots, and\n"
             "/completions, /chat/completions, /models without /v1.\n"
