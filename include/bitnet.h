@@ -193,6 +193,13 @@ BITNET_API bitnet_status bitnet_eval_batch(bitnet_context *ctx, const bitnet_tok
                                 const int *seq, int n_tokens);
 BITNET_API float *bitnet_get_logits_seq(bitnet_context *ctx, int seq);
 BITNET_API int bitnet_n_seq(const bitnet_context *ctx);
+/* Copies the keys and values of positions [p0, p1) of sequence src into
+ * sequence dst (llama.cpp's llama_memory_seq_cp), so that dst continues after
+ * a prefix it shares with src without evaluating it: a server's slots sharing
+ * a system prompt, n > 1 completions of one prompt. dst's other positions are
+ * untouched; its logits are not copied (evaluate at least one token). Not
+ * concurrently with an eval on the same context. */
+BITNET_API bitnet_status bitnet_seq_cp(bitnet_context *ctx, int src, int dst, int p0, int p1);
 BITNET_API const bitnet_model *bitnet_get_model(const bitnet_context *ctx); /* as llama_get_model */
 BITNET_API int bitnet_n_vocab(const bitnet_model *model);
 BITNET_API int bitnet_n_ctx(const bitnet_context *ctx);

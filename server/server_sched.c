@@ -12,8 +12,10 @@
  * Prefix cache (llama.cpp's cache_prompt): a slot keeps the tokens its KV
  * cache holds after its request ends. A new request goes to the free slot whose
  * cached tokens share the longest prefix with its prompt (least recently used
- * among equals), and only the rest of the prompt is evaluated: a system prompt
- * shared by the requests is evaluated once per slot. The cached positions are
+ * among equals); when another slot, busy or not, holds a longer one, those
+ * positions are copied over (bitnet_seq_cp, between steps), and only the rest
+ * of the prompt is evaluated: a system prompt shared by the requests is
+ * evaluated once. The cached positions are
  * exactly what a fresh evaluation would have written (the forward pass of a
  * position depends only on the tokens before it), so the output is the same.
  *
@@ -124,8 +126,23 @@ static int reusable(const slot *sl, const bn_job *j) {
     return n;
 }
 
+/* A longer cached prefix of j's prompt in another slot than in `to`: copied
+ * into `to` (its KV rows and tokens). Under the lock, between steps. */
+static void borrow_prefix(bn_sched *s, slot *to, const bn_job *j) {
+    int best = -1, best_n = reusable(to, j);
+    for (int i = 0; i < s->n_slots; i++) {
+        if (&s->slots[i] == to) continue;
+        const int n = reusable(&s->slots[i], j);
+        if (n > best_n) best = i, best_n = n;
+    }
+    if (best < 0 || bitnet_seq_cp(s->ctx, best, (int)(to - s->slots), 0, best_n) != BITNET_OK) return;
+    memcpy(to->cache, s->slots[best].cache, (size_t)best_n * sizeof *to->cache);
+    to->n_cache = best_n;
+}
+
 static void slot_start(bn_sched *s, slot *sl, bn_job *j) {
     sl->job = j;
+    if (j->req->cache_prompt && j->n_prompt >= 1 && j->n_prompt < s->n_ctx) borrow_prefix(s, sl, j);
     sl->n_past = sl->n_fed = j->n_cached = j->n_prompt >= 1 && j->n_prompt < s->n_ctx ? reusable(sl, j) : 0;
     sl->n_cache = sl->n_past; /* what lies beyond is overwritten from here on */
     sl->last_used = ++s->n_admitted;

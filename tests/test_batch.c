@@ -151,3 +151,44 @@ TEST(batch_rejects_bad_batches) {
     CHECK(ctx == NULL);
     bitnet_model_free(m);
 }
+
+/* bitnet_seq_cp: a prompt evaluated in sequence 0 and copied to sequence 1
+ * continues there exactly as where it was evaluated (the same logits, bit for
+ * bit), with every KV cache type; bad arguments are refused. */
+TEST(batch_seq_cp_continues_a_copied_prefix) {
+    bitnet_model *m = NULL;
+    REQUIRE(bitnet_model_load_default(NULL, &m) == BITNET_OK);
+    const int nv = bitnet_n_vocab(m);
+    const bitnet_kv_type types[] = {BITNET_KV_F32, BITNET_KV_F16, BITNET_KV_Q8};
+    for (int k = 0; k < 3; k++) {
+        bitnet_context_params cp = bitnet_context_default_params();
+        cp.n_ctx = 64;
+        cp.n_seq = 2;
+        cp.kv_type = types[k];
+        bitnet_context *ctx = NULL;
+        REQUIRE(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
+        bitnet_token toks[32];
+        const int n = bitnet_tokenize(m, "Lily and Ben went to the park", 1, toks, 32);
+        REQUIRE(n > 4);
+        /* sequence 1 first holds something else, so the copy must replace it */
+        int pos[32], seq[32];
+        for (int i = 0; i < n; i++) pos[i] = i, seq[i] = 1;
+        bitnet_token other[32];
+        for (int i = 0; i < n; i++) other[i] = (bitnet_token)((toks[i] * 7 + 3) % nv);
+        CHECK(bitnet_eval_batch(ctx, other, pos, seq, n) == BITNET_OK);
+        CHECK(bitnet_eval(ctx, toks, n, 0) == BITNET_OK); /* sequence 0 */
+        CHECK(bitnet_seq_cp(ctx, 0, 1, 0, n - 1) == BITNET_OK);
+        /* the last prompt token in both sequences, in one batch */
+        bitnet_token last[2] = {toks[n - 1], toks[n - 1]};
+        int lpos[2] = {n - 1, n - 1}, lseq[2] = {0, 1};
+        CHECK(bitnet_eval_batch(ctx, last, lpos, lseq, 2) == BITNET_OK);
+        CHECK_MSG(!memcmp(bitnet_get_logits_seq(ctx, 0), bitnet_get_logits_seq(ctx, 1), (size_t)nv * sizeof(float)),
+                  "kv type %d: the copied prefix gives other logits", (int)types[k]);
+        CHECK(bitnet_seq_cp(ctx, 0, 0, 0, 1) == BITNET_ERR_ARG);
+        CHECK(bitnet_seq_cp(ctx, 0, 2, 0, 1) == BITNET_ERR_ARG);
+        CHECK(bitnet_seq_cp(ctx, 0, 1, 3, 2) == BITNET_ERR_ARG);
+        CHECK(bitnet_seq_cp(ctx, 0, 1, 0, 65) == BITNET_ERR_ARG);
+        bitnet_context_free(ctx);
+    }
+    bitnet_model_free(m);
+}

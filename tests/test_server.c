@@ -1183,6 +1183,28 @@ TEST_E2E(server_prefix_cache_reuses_and_keeps_output) {
     CHECK_STR(a1, a0);
     CHECK_STR(a2, a0);
     CHECK_STR(b1, b2);
+    /* another slot's prefix: while a long request holds the slot with the
+     * cached prompt, a request with the same prompt starts in the other slot
+     * from a copy of those positions (bitnet_seq_cp), with the same text */
+    static const char sys2[] = "\"prompt\": \"Tom had a red ball and a small brown dog called Spot. Every day after "
+                               "school they ran to the big green park near the river to play until the sun went down.";
+    char out[256], busy_body[1024], g0[512], g1[512];
+    snprintf(out, sizeof out, "%s", bn_test_tmp(".sse"));
+    snprintf(busy_body, sizeof busy_body, "{%s\", \"max_tokens\": 300, \"ignore_eos\": true, \"stream\": true}", sys2);
+    snprintf(g0, sizeof g0, "%s\"", sys2);
+    snprintf(g1, sizeof g1, "%s\", \"cache_prompt\": false", sys2);
+    pid_t bg = post_background("/v1/completions", busy_body, out);
+    CHECK(wait_for_text(out, "data: ", 30));
+    int c5, c6;
+    char *d1 = completion_text(g0, &c5); /* in the other slot, which never saw this prompt */
+    CHECK_MSG(c5 > 40, "a prompt cached only in a busy slot reused %d tokens", c5);
+    CHECK_EQ_INT(wait_exit(bg, 60), 0);
+    char *d2 = completion_text(g1, &c6);
+    CHECK_EQ_INT(c6, 0);
+    CHECK_STR(d1, d2);
+    unlink(out);
+    free(d1);
+    free(d2);
     free(a0);
     free(a1);
     free(a2);

@@ -60,6 +60,14 @@ size_t bn_kv_init(bn_kv_cache *kv, bitnet_kv_type t, int n_seq, int n_layers, in
 static size_t row_f32_bytes(int hd) { return ((size_t)hd * sizeof(float) + 63) & ~(size_t)63; }
 size_t bn_kv_scratch_bytes(int head_dim) { return row_f32_bytes(head_dim) + (size_t)head_dim * sizeof(double) + 64; }
 
+void bn_kv_seq_copy(bn_kv_cache *kv, int src, int dst, int p0, int p1) {
+    const size_t n = (size_t)(p1 - p0) * kv->pos_bytes;
+    for (int l = 0; l < kv->n_layers && n; l++) {
+        memcpy(bn_kv_row(kv, kv->k, dst, l, p0, 0), bn_kv_row(kv, kv->k, src, l, p0, 0), n);
+        memcpy(bn_kv_row(kv, kv->v, dst, l, p0, 0), bn_kv_row(kv, kv->v, src, l, p0, 0), n);
+    }
+}
+
 void bn_kv_write(bn_kv_cache *kv, int seq, int layer, int pos, const float *k, const float *v) {
     const int hd = kv->head_dim;
     for (int h = 0; h < kv->n_kv_heads; h++) {

@@ -38,6 +38,10 @@ static inline uint8_t *bn_kv_row(const bn_kv_cache *kv, uint8_t *base, int seq, 
  * each) at position pos of sequence seq, layer `layer`. */
 void bn_kv_write(bn_kv_cache *kv, int seq, int layer, int pos, const float *k, const float *v);
 
+/* Copies positions [p0, p1) of sequence src to sequence dst (src != dst), every
+ * layer, keys and values. */
+void bn_kv_seq_copy(bn_kv_cache *kv, int src, int dst, int p0, int p1);
+
 /* One query head against positions first..n_pos-1 of (seq, layer, kv_head)
  * (first > 0: a sliding-window layer):
  * out[hd] = sum_s softmax(q.k_s / sqrt(hd))_s v_s, with llama2.c's float
