@@ -126,6 +126,79 @@ static int wait_job(conn *c, bn_job *job, bn_resp_info *ri, int keep_alive) {
     return rc;
 }
 
+/* 'n' > 1: job 0 is submitted first; once its prompt is evaluated (its first
+ * output), the other choices start from a copy of that prefix (the scheduler's
+ * prefix cache borrows it), each with its own sampler seed. Waits for all and
+ * answers with every choice. */
+static int run_choices(conn *c, bn_job *job0, const bn_gen_request *req, const bitnet_sampler_params *sp,
+                       bn_resp_info *ri, int ka) {
+    const int n = req->n_choices;
+    bn_job extra[BN_MAX_CHOICES], *jobs[BN_MAX_CHOICES] = {job0}; /* job0: submitted by the caller */
+    bn_buf text[BN_MAX_CHOICES] = {{0}};
+    int submitted = 1, rc = 0, gone = 0;
+    for (int i = 1; i < n; i++) {
+        bn_job *j = jobs[i] = &extra[i];
+        bn_job_init(j);
+        j->req = req;
+        j->n_prompt = job0->n_prompt;
+        bitnet_sampler_params spi = *sp;
+        spi.seed = sp->seed + (uint64_t)i; /* distinct, and reproducible for a given seed */
+        j->prompt = malloc((size_t)job0->n_prompt * sizeof(bitnet_token));
+        j->sampler = bitnet_sampler_new(&spi, g.n_vocab);
+        if (!j->prompt || !j->sampler) {
+            rc = 1;
+            continue;
+        }
+        memcpy(j->prompt, job0->prompt, (size_t)job0->n_prompt * sizeof(bitnet_token));
+        for (int k = 0; k < job0->n_prompt; k++) bitnet_sampler_accept(j->sampler, j->prompt[k]);
+    }
+    int done0 = 0;
+    while (rc == 0 && !done0 && text[0].len == 0 && !gone) { /* job 0's prompt first */
+        done0 = bn_sched_wait(g.sched, jobs[0], &text[0], 50);
+        gone = !done0 && peer_gone(c->fd);
+    }
+    for (int i = 1; rc == 0 && !gone && i < n; i++) {
+        const int sub = bn_sched_submit(g.sched, jobs[i]);
+        if (sub != 0) rc = sub;
+        else submitted++;
+    }
+    for (int i = 0; i < submitted && !gone && rc == 0; i++)
+        while (!bn_sched_wait(g.sched, jobs[i], &text[i], 50))
+            if ((gone = peer_gone(c->fd))) break;
+    for (int i = 0; i < submitted && (gone || rc != 0); i++) bn_sched_cancel(g.sched, jobs[i]); /* waits until done */
+    int status;
+    if (gone) status = 0;
+    else if (rc == -2) status = respond_error(c, 503, "the server is shutting down", 0, NULL);
+    else if (rc == -1) status = respond_error(c, 503, "all slots are busy and the queue is full; retry later", 0,
+                                              "Retry-After: 1\r\n");
+    else if (rc != 0) status = respond_error(c, 500, "out of memory", 0, NULL);
+    else {
+        const char *t[BN_MAX_CHOICES];
+        size_t len[BN_MAX_CHOICES];
+        bn_finish f[BN_MAX_CHOICES];
+        int failed = 0;
+        job_info(ri, jobs[0]);
+        ri->completion_tokens = 0;
+        for (int i = 0; i < n; i++) {
+            t[i] = text[i].data ? text[i].data : "";
+            len[i] = text[i].len;
+            f[i] = jobs[i]->finish;
+            ri->completion_tokens += jobs[i]->n_gen;
+            failed |= !bn_finish_reason(f[i]);
+        }
+        bn_buf body = {0};
+        if (failed || bn_server_json_results(&body, ri, t, len, f, n) != 0) {
+            bn_buf_free(&body);
+            status = respond_error(c, jobs[0]->finish == BN_FINISH_ABORTED ? 503 : 500, "generation failed", 0, NULL);
+        } else {
+            status = respond_buf(c, 200, "application/json", &body, ka, NULL);
+        }
+    }
+    for (int i = 0; i < n; i++) bn_buf_free(&text[i]);
+    for (int i = 1; i < n; i++) bn_job_destroy(jobs[i]);
+    return status;
+}
+
 static int handle_completion(conn *c, const bn_http_request *rq, int api) {
     bn_gen_request req;
     char err[320];
@@ -191,7 +264,8 @@ static int handle_completion(conn *c, const bn_http_request *rq, int api) {
              (unsigned long long)atomic_fetch_add(&g.next_id, 1));
     bn_resp_info ri = {.chat = chat, .id = id, .model = g.model_name, .created = (long long)time(NULL),
                        .prompt_tokens = job.n_prompt, .id_slot = -1, .req = &req, .vocab = g.model};
-    rc = req.stream ? stream_job(c, &job, &ri) : wait_job(c, &job, &ri, ka);
+    if (req.n_choices > 1) rc = run_choices(c, &job, &req, &sp, &ri, ka);
+    else rc = req.stream ? stream_job(c, &job, &ri) : wait_job(c, &job, &ri, ka);
 out:
     bn_job_destroy(&job);
     bn_gen_request_free(&req);

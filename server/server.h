@@ -19,6 +19,7 @@
 #define BN_MAX_STOP 4          /* stop strings per request (as OpenAI)                 */
 #define BN_STOP_MAX_LEN 256    /* bytes per stop string                                */
 #define BN_PIECE_MAX 256       /* bytes of one token's text (longer pieces are cut)    */
+#define BN_MAX_CHOICES 8       /* 'n': completions of one prompt in one request         */
 
 /* ---- requests ---------------------------------------------------------------- */
 
@@ -53,6 +54,7 @@ typedef struct {
     int cache_prompt;        /* llama.cpp's: reuse a slot's cached prefix (default 1)  */
     int logprobs;            /* report each token's log-probability                    */
     int top_logprobs;        /* ... and this many alternatives (0..BN_TOP_LOGPROBS_MAX) */
+    int n_choices;           /* 'n': completions of the prompt (1..BN_MAX_CHOICES)      */
     bitnet_sampler_params sp; /* absent fields: the library defaults (as llama.cpp's server) */
     int has_seed;            /* else the server picks a seed                            */
     int n_stop;
@@ -138,6 +140,9 @@ typedef struct {
 
 /* The whole non-streaming response object. Each writer returns 0, or -1 out of memory. */
 int bn_server_json_result(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, bn_finish f);
+/* The same with n_choices choices (OpenAI's 'n'; logprobs only when n_choices is 1). */
+int bn_server_json_results(bn_buf *b, const bn_resp_info *ri, const char *const *texts, const size_t *lens,
+                           const bn_finish *f, int n_choices);
 /* One SSE event "data: {chunk}\n\n". role != 0: the first chat chunk (delta.role);
  * f != BN_FINISH_NONE: the last chunk, with finish_reason (its text may be empty). */
 int bn_server_sse_chunk(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, int role, bn_finish f);

@@ -196,7 +196,9 @@ static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t e
         r->sp.seed = (uint64_t)(int64_t)x;
         r->has_seed = 1;
     }
-    if ((rc = get_number(o, "n", 1, 1, 1, &x, err, errlen)) < 0) return bad(err, errlen, "only 'n': 1 is supported");
+    r->n_choices = 1;
+    if ((rc = get_number(o, "n", 1, BN_MAX_CHOICES, 1, &x, err, errlen)) < 0) return -1;
+    if (rc) r->n_choices = (int)x;
     if (get_bool(o, "stream", &r->stream, err, errlen) < 0) return -1;
     if (get_bool(o, "ignore_eos", &r->ignore_eos, err, errlen) < 0) return -1;
     r->cache_prompt = 1;
@@ -206,6 +208,9 @@ static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t e
         if (so->type != BN_JSON_OBJECT) return bad(err, errlen, "'stream_options' must be an object, got %s", type_of(so));
         if (get_bool(so, "include_usage", &r->include_usage, err, errlen) < 0) return -1;
     }
+    if (r->n_choices > 1 && (r->native || r->stream || r->logprobs))
+        return bad(err, errlen, "'n' > 1 is supported for non-streamed OpenAI requests without logprobs (not yet with "
+                                "'stream' or 'logprobs')");
     return parse_stop(r, o, err, errlen);
 }
 
@@ -443,14 +448,25 @@ static int finish_json(bn_buf *b, bn_finish f) {
     return r ? bn_buf_printf(b, "\"finish_reason\":\"%s\"", r) : bn_buf_printf(b, "\"finish_reason\":null");
 }
 
-int bn_server_json_result(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, bn_finish f) {
-    if (head(b, ri, ri->chat ? "chat.completion" : "text_completion") ||
-        bn_buf_printf(b, ri->chat ? ",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":"
-                                  : ",\"choices\":[{\"index\":0,\"text\":") ||
-        bn_json_append_string(b, text, n) || bn_buf_printf(b, ri->chat ? "},\"logprobs\":" : ",\"logprobs\":") ||
-        logprobs_value(b, ri) || bn_buf_printf(b, ",") || finish_json(b, f) || bn_buf_printf(b, "}],") || usage(b, ri) || bn_buf_printf(b, "}"))
+int bn_server_json_results(bn_buf *b, const bn_resp_info *ri, const char *const *texts, const size_t *lens,
+                           const bn_finish *f, int n_choices) {
+    if (head(b, ri, ri->chat ? "chat.completion" : "text_completion") || bn_buf_printf(b, ",\"choices\":["))
         return -1;
+    for (int i = 0; i < n_choices; i++)
+        if (bn_buf_printf(b, ri->chat ? "%s{\"index\":%d,\"message\":{\"role\":\"assistant\",\"content\":"
+                                      : "%s{\"index\":%d,\"text\":",
+                          i ? "," : "", i) ||
+            bn_json_append_string(b, texts[i], lens[i]) ||
+            bn_buf_printf(b, ri->chat ? "},\"logprobs\":" : ",\"logprobs\":") ||
+            (n_choices == 1 ? logprobs_value(b, ri) : bn_buf_printf(b, "null")) || bn_buf_printf(b, ",") ||
+            finish_json(b, f[i]) || bn_buf_printf(b, "}"))
+            return -1;
+    if (bn_buf_printf(b, "],") || usage(b, ri) || bn_buf_printf(b, "}")) return -1;
     return 0;
+}
+
+int bn_server_json_result(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, bn_finish f) {
+    return bn_server_json_results(b, ri, &text, &n, &f, 1);
 }
 
 int bn_server_sse_chunk(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, int role, bn_finish f) {

@@ -103,7 +103,9 @@ TEST(server_parse_request_errors) {
         {0, "{\"prompt\":\"x\",\"seed\":0.5}", "'seed' must be an integer"},
         {0, "{\"prompt\":\"x\",\"stream\":1}", "'stream' must be a boolean"},
         {0, "{\"prompt\":\"x\",\"stream_options\":1}", "'stream_options' must be an object"},
-        {0, "{\"prompt\":\"x\",\"n\":2}", "'n': 1"},
+        {0, "{\"prompt\":\"x\",\"n\":9}", "'n' must be in [1, 8]"},
+        {0, "{\"prompt\":\"x\",\"n\":2,\"stream\":true}", "'n' > 1 is supported for non-streamed"},
+        {0, "{\"prompt\":\"x\",\"n\":2,\"logprobs\":1}", "'n' > 1 is supported for non-streamed"},
         {0, "{\"prompt\":\"x\",\"stop\":5}", "'stop' must be"},
         {0, "{\"prompt\":\"x\",\"stop\":[\"a\",5]}", "'stop' must be"},
         {0, "{\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", "at most 4"},
@@ -1429,5 +1431,34 @@ TEST_E2E(server_embeddings) {
     srv = start_server("--slots 1", logf, sizeof logf);
     REQUIRE_MSG(srv > 0, "server did not start");
     bn_json_free(post_json("/v1/embeddings", "{\"input\":\"x\"}", 501));
+    stop_server(srv, logf);
+}
+
+/* 'n' > 1: that many choices of one prompt, indexed 0..n-1; at temperature 0
+ * all the same text, and the same as n = 1; the other choices start from a
+ * copy of the first one's prompt (more choices than slots queue). */
+TEST_E2E(server_n_choices) {
+    char logf[256];
+    pid_t srv = start_server("--slots 2 -c 256", logf, sizeof logf);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    bn_json *one = post_json("/v1/completions", "{\"prompt\":\"Once upon a time\",\"max_tokens\":12,\"temperature\":0}", 200);
+    const char *want = choice_text(one, 0, NULL);
+    bn_json *v = post_json("/v1/completions", "{\"prompt\":\"Once upon a time\",\"max_tokens\":12,\"temperature\":0,\"n\":3}", 200);
+    const bn_json *ch = bn_json_get(v, "choices");
+    REQUIRE(ch && ch->type == BN_JSON_ARRAY && ch->n == 3);
+    for (size_t i = 0; i < 3; i++) {
+        CHECK_EQ_INT(bn_json_get(&ch->items[i], "index")->number, (int)i);
+        CHECK_STR(bn_json_get(&ch->items[i], "text")->str, want);
+    }
+    CHECK_EQ_INT(bn_json_get(bn_json_get(v, "usage"), "completion_tokens")->number, 36);
+    bn_json_free(v);
+    bn_json_free(one);
+    v = post_json("/v1/chat/completions",
+                  "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":6,\"n\":2,\"seed\":3}", 200);
+    ch = bn_json_get(v, "choices");
+    CHECK(ch && ch->n == 2 && bn_json_get(bn_json_get(&ch->items[1], "message"), "content"));
+    bn_json_free(v);
+    bn_json_free(post_json("/v1/completions", "{\"prompt\":\"x\",\"n\":2,\"stream\":true}", 400));
+    bn_json_free(post_json("/v1/completions", "{\"prompt\":\"x\",\"n\":9}", 400));
     stop_server(srv, logf);
 }
