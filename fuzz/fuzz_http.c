@@ -59,6 +59,9 @@ static void serve(const bn_http_request *q) {
                                                                                                : BN_API_COMPLETIONS;
     const char *body = q->content_length > 0 ? q->body : "";
     size_t n = q->content_length > 0 ? (size_t)q->content_length : 0;
+    bn_json_mode jm; /* the JSON-mode recogniser on arbitrary bytes: no crash, no overrun */
+    bn_json_mode_init(&jm);
+    (void)bn_json_mode_feed(&jm, body, n);
     bn_gen_request r;
     char err[256];
     if (bn_server_parse_request(body, n, api, &r, err, sizeof err) != 0) {

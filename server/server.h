@@ -15,6 +15,7 @@
 
 #include "bitnet.h"
 #include "formats/json.h"
+#include "json_mode.h"
 
 #define BN_MAX_STOP 4          /* stop strings per request (as OpenAI)                 */
 #define BN_STOP_MAX_LEN 256    /* bytes per stop string                                */
@@ -55,6 +56,7 @@ typedef struct {
     int logprobs;            /* report each token's log-probability                    */
     int top_logprobs;        /* ... and this many alternatives (0..BN_TOP_LOGPROBS_MAX) */
     int n_choices;           /* 'n': completions of the prompt (1..BN_MAX_CHOICES)      */
+    int json_object;         /* response_format {"type": "json_object"}: JSON output only */
     bitnet_sampler_params sp; /* absent fields: the library defaults (as llama.cpp's server) */
     int has_seed;            /* else the server picks a seed                            */
     int n_stop;
@@ -200,6 +202,7 @@ typedef struct bn_job {
     bn_logprob *lp;          /* req->logprobs: [n_ctx] entries, allocated by the caller */
     int n_lp;                /* entries written (read it with bn_sched_logprobs)       */
     float *lp_logits;        /* req->logprobs: [n_vocab] scratch for the decode thread  */
+    bn_json_mode json;       /* req->json_object: the output so far, as JSON (decode thread) */
     bn_finish finish;
     uint64_t t_submit;       /* bn_time_ns() when submitted (time to first token)  */
     pthread_cond_t cond;

@@ -123,8 +123,9 @@ static int refuse_unsupported(const bn_json *o, char *err, size_t errlen) {
     const bn_json *v;
     if ((v = bn_json_get(o, "response_format")) && v->type != BN_JSON_NULL) {
         const bn_json *t = bn_json_get(v, "type");
-        if (!(t && t->type == BN_JSON_STRING && !strcmp(t->str, "text")))
-            return bad(err, errlen, "'response_format' other than {\"type\": \"text\"} (JSON output) is not supported yet");
+        if (!(t && t->type == BN_JSON_STRING && (!strcmp(t->str, "text") || !strcmp(t->str, "json_object"))))
+            return bad(err, errlen, "'response_format' %s is not supported yet (\"text\" and \"json_object\" are)",
+                       t && t->type == BN_JSON_STRING ? t->str : "without a string 'type'");
     }
     if ((v = bn_json_get(o, "tools")) && !(v->type == BN_JSON_NULL || (v->type == BN_JSON_ARRAY && v->n == 0)))
         return bad(err, errlen, "'tools' (function calling) is not supported yet");
@@ -159,6 +160,8 @@ static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t e
     double x;
     int rc;
     if (refuse_unsupported(o, err, errlen) != 0 || parse_logprobs(r, o, err, errlen) != 0) return -1;
+    const bn_json *rf = bn_json_get(bn_json_get(o, "response_format"), "type");
+    r->json_object = rf && rf->type == BN_JSON_STRING && !strcmp(rf->str, "json_object");
     if (r->native) {
         const bn_json *p = bn_json_get(o, "prompt");
         if (!p) return bad(err, errlen, "'prompt' is required");

@@ -58,6 +58,7 @@ struct bn_sched {
     bitnet_context *ctx;
     int n_slots, n_batch, n_ctx, n_vocab, max_queue;
     bitnet_token bos, eos;
+    bn_vocab_pieces pieces; /* every token's text, built at the first JSON-mode request */
     slot *slots;
     bitnet_token *b_tok; /* [n_batch] the step's batch */
     int *b_pos, *b_seq;
@@ -78,6 +79,7 @@ struct bn_sched {
 
 void bn_job_init(bn_job *j) {
     memset(j, 0, sizeof *j);
+    bn_json_mode_init(&j->json);
     j->slot = -1;
     pthread_condattr_t a;
     pthread_condattr_init(&a);
@@ -261,6 +263,17 @@ static void sample_slot(bn_sched *s, int i) {
         if (s->eos >= 0 && s->eos < s->n_vocab) logits[s->eos] = -INFINITY;
         if (s->bos >= 0 && s->bos < s->n_vocab) logits[s->bos] = -INFINITY;
     }
+    if (r->json_object) { /* only tokens that keep the output a prefix of a JSON object */
+        if (!s->pieces.off && bn_vocab_pieces_init(&s->pieces, s->model) != 0) {
+            sl->finish = BN_FINISH_ERROR;
+            return;
+        }
+        if (bn_json_mode_done(&j->json) || bn_json_mode_mask(&j->json, &s->pieces, -1, logits) == 0) {
+            bn_stop_filter_flush(&sl->filter, sl->emit, &sl->n_emit); /* complete: end of text */
+            sl->finish = BN_FINISH_STOP;
+            return;
+        }
+    }
     bitnet_token tok = bitnet_sampler_sample(sl->job->sampler, logits);
     if (!r->ignore_eos && (tok == s->bos || bitnet_token_is_eog(s->model, tok))) {
         bn_stop_filter_flush(&sl->filter, sl->emit, &sl->n_emit);
@@ -268,6 +281,8 @@ static void sample_slot(bn_sched *s, int i) {
         return;
     }
     bitnet_sampler_accept(sl->job->sampler, tok);
+    if (r->json_object)
+        bn_json_mode_feed(&j->json, s->pieces.pieces + s->pieces.off[tok], s->pieces.off[tok + 1] - s->pieces.off[tok]);
     if (r->logprobs && j->n_lp < s->n_ctx) {
         logprob_entry(j->lp_logits, s->n_vocab, tok, r->top_logprobs, &j->lp[j->n_lp]);
         sl->new_lp = 1;
@@ -374,6 +389,7 @@ static void *decode_main(void *arg) {
 
 /* Frees the scheduler's arrays and s itself. */
 static void free_arrays(bn_sched *s) {
+    bn_vocab_pieces_free(&s->pieces);
     for (int i = 0; s->slots && i < s->n_slots; i++) free(s->slots[i].cache);
     free(s->slots);
     free(s->b_tok);

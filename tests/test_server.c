@@ -122,8 +122,8 @@ TEST(server_parse_request_errors) {
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"top_logprobs\":3}", "needs 'logprobs': true"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true,\"top_logprobs\":21}",
          "'top_logprobs' must be in"},
-        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_object\"}}",
-         "'response_format'"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\"}}",
+         "'response_format' json_schema is not supported yet"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}", "'tools'"},
         {2, "{\"prompt\":\"x\",\"grammar\":\"root ::= \\\"a\\\"\"}", "'grammar'"},
         {2, "{\"prompt\":\"x\",\"json_schema\":{}}", "'json_schema'"},
@@ -1291,7 +1291,7 @@ TEST_E2E(server_llama_cpp_endpoints) {
     bn_json_free(v);
     CHECK_EQ_INT(curl("", "/models", NULL), 200);
     bn_json_free(post_json("/v1/chat/completions",
-                           "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"response_format\":{\"type\":\"json_object\"}}", 400));
+                           "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"response_format\":{\"type\":\"json_schema\"}}", 400));
     free(text);
     stop_server(srv, log);
 }
@@ -1460,5 +1460,99 @@ TEST_E2E(server_n_choices) {
     bn_json_free(v);
     bn_json_free(post_json("/v1/completions", "{\"prompt\":\"x\",\"n\":2,\"stream\":true}", 400));
     bn_json_free(post_json("/v1/completions", "{\"prompt\":\"x\",\"n\":9}", 400));
+    stop_server(srv, logf);
+}
+
+/* ---- JSON mode (response_format json_object) ------------------------------- */
+
+static int json_mode_accepts(const char *text, int *done) {
+    bn_json_mode s;
+    bn_json_mode_init(&s);
+    const int ok = bn_json_mode_feed(&s, text, strlen(text));
+    *done = ok && bn_json_mode_done(&s);
+    return ok;
+}
+
+/* The recogniser: complete objects are done, prefixes go on, anything else is
+ * refused at the first byte that cannot be completed; and whatever it calls
+ * complete, the JSON parser parses as an object (random texts over JSON's
+ * alphabet). */
+TEST(server_json_mode_recogniser) {
+    static const char *const complete[] = {
+        "{}", " {\"a\": 1}", "{\"a\":[1,2.5,-3e+7,0.0E1,true,false,null,\"x\\u00e9\\n\"],\"b\":{\"c\":{}}}",
+        "{\"k\": \"caf\xc3\xa9 \\\"q\\\"\"}\n", "{\"a\":-0}", "{\"\":[]}", "{\"a\":[[[]]]}"};
+    for (size_t i = 0; i < sizeof complete / sizeof complete[0]; i++) {
+        int done;
+        CHECK_MSG(json_mode_accepts(complete[i], &done) && done, "not complete: %s", complete[i]);
+        bn_json *v = bn_json_parse(complete[i], strlen(complete[i]), NULL, 0);
+        CHECK_MSG(v && v->type == BN_JSON_OBJECT, "the parser disagrees: %s", complete[i]);
+        bn_json_free(v);
+    }
+    static const char *const prefixes[] = {"", "{", "{\"a", "{\"a\":", "{\"a\": 1", "{\"a\": 1.", "{\"a\": tr",
+                                           "{\"a\": [1,", "{\"a\": \"\\u00"};
+    for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++) {
+        int done;
+        CHECK_MSG(json_mode_accepts(prefixes[i], &done) && !done, "not a prefix: %s", prefixes[i]);
+    }
+    static const char *const bad[] = {"[]", "1", "\"x\"", "{a:1}", "{\"a\" 1}", "{\"a\":01}", "{\"a\":1.}",
+                                      "{\"a\":-}", "{\"a\":tru}", "{\"a\":[1,]}", "{\"a\":1,}", "{}}", "{} x",
+                                      "{\"a\":\"\\x\"}", "{\"a\":\"\x01\"}", "{\"a\":1]", "{   \"a\":1}"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int done;
+        CHECK_MSG(!json_mode_accepts(bad[i], &done), "accepted: %s", bad[i]);
+    }
+    /* random texts: complete => the parser agrees */
+    static const char alphabet[] = "{}[]\":,01-.eE+ \\ntrufalsn";
+    uint64_t x = 88172645463325252ull;
+    int n_complete = 0;
+    for (int r = 0; r < 200000; r++) {
+        char t[12];
+        x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+        const int len = 2 + (int)(x % 9);
+        for (int i = 0; i < len; i++) {
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            t[i] = alphabet[x % (sizeof alphabet - 1)];
+        }
+        t[len] = 0;
+        int done;
+        if (json_mode_accepts(t, &done) && done) {
+            n_complete++;
+            bn_json *v = bn_json_parse(t, (size_t)len, NULL, 0);
+            CHECK_MSG(v && v->type == BN_JSON_OBJECT, "complete but not an object: '%s'", t);
+            bn_json_free(v);
+        }
+    }
+    CHECK(n_complete > 10);
+}
+
+/* response_format json_object: at any temperature and seed, an answer that
+ * ended by itself is one JSON object; one cut by max_tokens is a prefix of one. */
+TEST_E2E(server_json_object_outputs_are_json) {
+    char logf[256];
+    pid_t srv = start_server("--slots 2 -c 512", logf, sizeof logf);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    int stops = 0;
+    for (int i = 0; i < 20; i++) {
+        char body[512];
+        snprintf(body, sizeof body,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"Reply in JSON.\"}],\"max_tokens\":160,\"seed\":%d,"
+                 "\"temperature\":%.2f,\"response_format\":{\"type\":\"json_object\"}}",
+                 i, 0.1 * (i % 16));
+        bn_json *v = post_json("/v1/chat/completions", body, 200);
+        const char *finish = NULL, *text = choice_text(v, 1, &finish);
+        int done;
+        CHECK_MSG(json_mode_accepts(text, &done), "seed %d: not JSON: %s", i, text);
+        if (finish && !strcmp(finish, "stop")) {
+            stops++;
+            bn_json *o = bn_json_parse(text, strlen(text), NULL, 0);
+            CHECK_MSG(done && o && o->type == BN_JSON_OBJECT, "seed %d: ended but does not parse: %s", i, text);
+            bn_json_free(o);
+        }
+        bn_json_free(v);
+    }
+    printf("    %d of 20 answers ended by themselves (the others reached max_tokens)\n", stops);
+    bn_json_free(post_json("/v1/chat/completions",
+                           "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\"}}",
+                           400));
     stop_server(srv, logf);
 }
