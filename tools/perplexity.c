@@ -14,15 +14,20 @@
  * where Y is llama.cpp's standard-error estimate: with the per-token negative
  * log-likelihoods' mean m and variance v, PPL = exp(m), Y = PPL * sqrt(v/(N-1)).
  *
- * KL divergence, as llama-perplexity's flags: --kl-divergence-base FILE writes
- * the log-probabilities of every scored token (of the reference model, e.g.
- * f32 or f16); --kl-divergence-base FILE --kl-divergence reads them back and
- * compares this model's with them token by token: mean KL(base || this), its
- * percentiles, and how often the top token is the same. The file: the 8
- * bytes "BNKLD001", then uint32 n_vocab, n_ctx, n_windows, uint32 0, uint64
- * FNV-1a hash of the scored text tokens, then n_vocab float32 log-softmax
- * values per scored token, in order (n_vocab * 4 bytes a token: 2 KB for a
- * 512-token vocabulary, 0.5 MB for 128256). */
+ * KL divergence, as llama-perplexity, in its file format: --kl-divergence-base
+ * FILE writes the reference model's log-probabilities of every scored token
+ * (e.g. of the f32 or f16 model); --kl-divergence-base FILE --kl-divergence
+ * (no -f needed: the file holds the tokens) evaluates the same windows with
+ * this model and compares: mean KL(base || this), its percentiles, how often
+ * the top token is the same. A file from llama-perplexity --kl-divergence-base
+ * works here, and ours there. The format (llama.cpp's):
+ *   "_logits_", int32 n_ctx, int32 n_vocab, int32 n_chunk,
+ *   int32 tokens[n_chunk * n_ctx]    (each chunk is evaluated with its first
+ *                                     token replaced by BOS),
+ *   then per chunk, per scored position (CTX/2 .. CTX-2), nv = 2*((n_vocab+1)/2)+4
+ *   uint16: float scale, float min_log_prob, then q[v] with
+ *   log p[v] = scale * q[v] + min_log_prob (log-probabilities more than 16
+ *   below the top one are clamped to q = 0), all little-endian. */
 #include <errno.h>
 #include <math.h>
 #include <sys/stat.h>
@@ -34,7 +39,7 @@
 
 typedef struct {
     const char *model, *text, *tokenizer;
-    int n_ctx, n_threads, n_batch, max_chunks;
+    int n_ctx, n_threads, n_batch, max_chunks, ctx_given;
     kv_flags kv; /* --kv-type, -ctk, -ctv */
     const char *kld_base; /* --kl-divergence-base FILE */
     int kld;              /* --kl-divergence: compare with kld_base instead of writing it */
@@ -44,102 +49,150 @@ typedef struct {
 
 typedef struct {
     FILE *f;
-    int writing;
+    int writing, n_vocab, nv;
+    uint16_t *row;     /* one position's quantised log-probabilities */
     double *kl;        /* [n_scored] per-token KL(base || this), when comparing */
     long n, same_top;
     double base_nll;   /* the base model's NLL of the same tokens (its PPL) */
-    float *base;       /* [n_vocab] one token's base log-probs */
-    double *cur;       /* [n_vocab] this model's */
 } kld_state;
 
-static uint64_t fnv1a(const bitnet_token *t, size_t n) {
-    uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++)
-        for (int b = 0; b < 4; b++) h = (h ^ (((uint32_t)t[i] >> (8 * b)) & 0xff)) * 1099511628211ull;
-    return h;
-}
-
-/* Opens the file for writing or reading (checking that it was written for
- * the same vocabulary, window size, window count and text). */
-static int kld_open(kld_state *k, const options *o, int n_vocab, int n_windows, const bitnet_token *toks) {
-    memset(k, 0, sizeof *k);
-    k->writing = !o->kld;
-    const int per = o->n_ctx - 1;
-    const uint64_t hash = fnv1a(toks, (size_t)n_windows * per);
-    uint32_t hdr[4] = {(uint32_t)n_vocab, (uint32_t)o->n_ctx, (uint32_t)n_windows, 0};
-    k->base = malloc((size_t)n_vocab * sizeof *k->base);
-    k->cur = malloc((size_t)n_vocab * sizeof *k->cur);
-    k->kl = k->writing ? NULL : malloc((size_t)n_windows * (o->n_ctx - o->n_ctx / 2 - 1) * sizeof *k->kl);
-    if (!k->base || !k->cur || (!k->writing && !k->kl)) {
+static int kld_alloc(kld_state *k, int n_vocab, long n_scored) {
+    k->n_vocab = n_vocab;
+    k->nv = 2 * ((n_vocab + 1) / 2) + 4;
+    k->row = calloc((size_t)k->nv, sizeof *k->row);
+    k->kl = k->writing ? NULL : malloc((size_t)(n_scored > 0 ? n_scored : 1) * sizeof *k->kl);
+    if (!k->row || (!k->writing && !k->kl)) {
         fprintf(stderr, "perplexity: out of memory for the KL divergence\n");
-        return 0;
-    }
-    if (!(k->f = fopen(o->kld_base, k->writing ? "wb" : "rb"))) {
-        fprintf(stderr, "perplexity: cannot %s %s: %s\n", k->writing ? "create" : "open", o->kld_base, strerror(errno));
-        return 0;
-    }
-    if (k->writing)
-        return fwrite("BNKLD001", 1, 8, k->f) == 8 && fwrite(hdr, 4, 4, k->f) == 4 && fwrite(&hash, 8, 1, k->f) == 1;
-    char magic[8];
-    uint32_t got[4];
-    uint64_t got_hash;
-    if (fread(magic, 1, 8, k->f) != 8 || memcmp(magic, "BNKLD001", 8) || fread(got, 4, 4, k->f) != 4 ||
-        fread(&got_hash, 8, 1, k->f) != 1) {
-        fprintf(stderr, "perplexity: %s is not a --kl-divergence-base file of this tool\n", o->kld_base);
-        return 0;
-    }
-    struct stat sb;
-    const uint64_t want = 32 + (uint64_t)n_windows * (o->n_ctx - o->n_ctx / 2 - 1) * n_vocab * sizeof(float);
-    if (got[0] == hdr[0] && got[1] == hdr[1] && got[2] == hdr[2] && got_hash == hash &&
-        (fstat(fileno(k->f), &sb) != 0 || (uint64_t)sb.st_size != want)) {
-        fprintf(stderr, "perplexity: %s ends early or runs on: %llu bytes, %llu expected\n", o->kld_base,
-                (unsigned long long)sb.st_size, (unsigned long long)want);
-        return 0;
-    }
-    if (got[0] != hdr[0] || got[1] != hdr[1] || got[2] != hdr[2] || got_hash != hash) {
-        fprintf(stderr, "perplexity: %s was written for %u tokens of vocabulary, -c %u, %u windows%s; this run has %u, "
-                        "-c %u, %u windows (same -c, --chunks and text needed)\n",
-                o->kld_base, got[0], got[1], got[2],
-                got_hash != hash && got[0] == hdr[0] && got[1] == hdr[1] && got[2] == hdr[2] ? " of another text" : "",
-                hdr[0], hdr[1], hdr[2]);
         return 0;
     }
     return 1;
 }
 
-/* One window's scored tokens: written, or compared with the base. */
-static int kld_window(kld_state *k, const float *logits, const bitnet_token *win, int n_ctx, int n_vocab) {
+static uint64_t kld_file_bytes(int n_ctx, int n_vocab, int n_chunk) {
+    const uint64_t nv = 2 * (((uint64_t)n_vocab + 1) / 2) + 4;
+    return 8 + 12 + 4 * (uint64_t)n_chunk * n_ctx + (uint64_t)n_chunk * (n_ctx - 1 - n_ctx / 2) * nv * 2;
+}
+
+/* Creates FILE and writes the header and the chunks' tokens: chunk c is the
+ * window perplexity evaluates, BOS + toks[c*(n_ctx-1) ..]. */
+static int kld_create(kld_state *k, const char *path, int n_ctx, int n_vocab, int n_chunk, const bitnet_token *toks,
+                      bitnet_token bos) {
+    memset(k, 0, sizeof *k);
+    k->writing = 1;
+    if (!kld_alloc(k, n_vocab, 0)) return 0;
+    if (!(k->f = fopen(path, "wb"))) {
+        fprintf(stderr, "perplexity: cannot create %s: %s\n", path, strerror(errno));
+        return 0;
+    }
+    const int32_t hdr[3] = {n_ctx, n_vocab, n_chunk};
+    int ok = fwrite("_logits_", 1, 8, k->f) == 8 && fwrite(hdr, 4, 3, k->f) == 3;
+    for (int c = 0; ok && c < n_chunk; c++) {
+        const int32_t b = bos;
+        ok = fwrite(&b, 4, 1, k->f) == 1 && fwrite(toks + (size_t)c * (n_ctx - 1), 4, (size_t)n_ctx - 1, k->f) ==
+                                                 (size_t)n_ctx - 1;
+    }
+    if (!ok) fprintf(stderr, "perplexity: write error on %s: %s\n", path, strerror(errno));
+    return ok;
+}
+
+/* Opens a base file for --kl-divergence: its n_ctx and chunk count, and the
+ * token stream whose windows are its chunks (*toks, malloc'd: chunk c's
+ * tokens 1..n_ctx-1 at c*(n_ctx-1)). */
+static int kld_load(kld_state *k, const char *path, int n_vocab, int *n_ctx, int *n_chunk, bitnet_token **toks) {
+    memset(k, 0, sizeof *k);
+    *toks = NULL;
+    if (!(k->f = fopen(path, "rb"))) {
+        fprintf(stderr, "perplexity: cannot open %s: %s\n", path, strerror(errno));
+        return 0;
+    }
+    char magic[8];
+    int32_t hdr[3];
+    if (fread(magic, 1, 8, k->f) != 8 || memcmp(magic, "_logits_", 8) || fread(hdr, 4, 3, k->f) != 3) {
+        fprintf(stderr, "perplexity: %s is not a --kl-divergence-base file (no \"_logits_\" header)\n", path);
+        return 0;
+    }
+    if (hdr[0] < 4 || hdr[0] > (1 << 20) || hdr[2] < 1 || hdr[2] > (1 << 24) || hdr[1] != n_vocab) {
+        fprintf(stderr, "perplexity: %s: n_ctx %d, n_vocab %d, %d chunks; this model has %d tokens of vocabulary\n", path,
+                hdr[0], hdr[1], hdr[2], n_vocab);
+        return 0;
+    }
+    struct stat sb;
+    const uint64_t want = kld_file_bytes(hdr[0], hdr[1], hdr[2]);
+    if (fstat(fileno(k->f), &sb) != 0 || (uint64_t)sb.st_size != want) {
+        fprintf(stderr, "perplexity: %s ends early or runs on: %llu bytes, %llu expected for n_ctx %d, %d chunks\n", path,
+                (unsigned long long)sb.st_size, (unsigned long long)want, hdr[0], hdr[2]);
+        return 0;
+    }
+    const int per = hdr[0] - 1;
+    int32_t *chunk = malloc((size_t)hdr[0] * 4);
+    *toks = malloc((size_t)hdr[2] * per * sizeof **toks);
+    int ok = chunk && *toks;
+    for (int c = 0; ok && c < hdr[2]; c++) {
+        ok = fread(chunk, 4, (size_t)hdr[0], k->f) == (size_t)hdr[0];
+        for (int i = 0; ok && i < per; i++) {
+            if (chunk[i + 1] < 0 || chunk[i + 1] >= n_vocab) {
+                fprintf(stderr, "perplexity: %s: token %d of chunk %d is outside the vocabulary\n", path, i + 1, c);
+                ok = -1;
+                break;
+            }
+            (*toks)[(size_t)c * per + i] = chunk[i + 1];
+        }
+    }
+    free(chunk);
+    if (ok == 0) fprintf(stderr, "perplexity: cannot read %s\n", path);
+    if (ok <= 0) return 0;
+    *n_ctx = hdr[0];
+    *n_chunk = hdr[2];
+    return kld_alloc(k, n_vocab, (long)hdr[2] * (hdr[0] - hdr[0] / 2 - 1));
+}
+
+/* One window's scored positions: written as llama-perplexity quantises them,
+ * or compared with the base's (the KL divergence as llama-perplexity sums it). */
+static int kld_window(kld_state *k, const float *logits, const bitnet_token *win, int n_ctx) {
+    const int n_vocab = k->n_vocab;
     for (int j = n_ctx / 2; j < n_ctx - 1; j++) {
         const float *l = logits + (size_t)j * n_vocab;
-        double mx = l[0], sum = 0;
+        float mx = l[0], mn = l[0];
         int top = 0;
-        for (int v = 1; v < n_vocab; v++)
+        for (int v = 1; v < n_vocab; v++) {
             if (l[v] > mx) mx = l[v], top = v;
+            if (l[v] < mn) mn = l[v];
+        }
+        double sum = 0;
         for (int v = 0; v < n_vocab; v++) sum += exp((double)l[v] - mx);
-        const double lse = mx + log(sum);
-        for (int v = 0; v < n_vocab; v++) k->cur[v] = (double)l[v] - lse;
+        const double lse = log(sum);
         if (k->writing) {
-            for (int v = 0; v < n_vocab; v++) k->base[v] = (float)k->cur[v];
-            if (fwrite(k->base, sizeof(float), (size_t)n_vocab, k->f) != (size_t)n_vocab) {
+            mn = fmaxf(mn, mx - 16);
+            const float min_log_prob = (float)(mn - mx - lse), scale = (mx - mn) / 65535.f;
+            memcpy(k->row, &scale, 4);
+            memcpy(k->row + 2, &min_log_prob, 4);
+            for (int v = 0; v < n_vocab; v++)
+                k->row[4 + v] = scale > 0 && l[v] > mn ? (uint16_t)lrintf((l[v] - mn) / scale) : 0;
+            if (fwrite(k->row, 2, (size_t)k->nv, k->f) != (size_t)k->nv) {
                 fprintf(stderr, "perplexity: write error on the KL base file: %s\n", strerror(errno));
                 return 0;
             }
             continue;
         }
-        if (fread(k->base, sizeof(float), (size_t)n_vocab, k->f) != (size_t)n_vocab) {
+        if (fread(k->row, 2, (size_t)k->nv, k->f) != (size_t)k->nv) {
             fprintf(stderr, "perplexity: the KL base file ends early\n");
             return 0;
         }
+        float scale, min_log_prob;
+        memcpy(&scale, k->row, 4);
+        memcpy(&min_log_prob, k->row + 2, 4);
+        const uint16_t *q = k->row + 4;
         double kl = 0;
         int btop = 0;
+        float bmax = 0;
         for (int v = 0; v < n_vocab; v++) {
-            const double pb = exp((double)k->base[v]);
-            if (pb > 0) kl += pb * ((double)k->base[v] - k->cur[v]);
-            if (k->base[v] > k->base[btop]) btop = v;
+            const float lb = scale * q[v] + min_log_prob;
+            if (v == 0 || lb > bmax) bmax = lb, btop = v;
+            if (lb > -16.f) kl += exp((double)lb) * ((double)lb - ((double)l[v] - mx - lse));
         }
-        k->kl[k->n++] = kl > 0 ? kl : 0; /* rounding can make an exact match -1e-17 */
+        k->kl[k->n++] = kl;
         k->same_top += btop == top;
-        k->base_nll -= k->base[win[j + 1]];
+        k->base_nll -= (double)(scale * q[win[j + 1]] + min_log_prob);
     }
     return 1;
 }
@@ -168,8 +221,7 @@ static void kld_report(kld_state *k, double ppl) {
 static void kld_close(kld_state *k) {
     if (k->f) fclose(k->f);
     free(k->kl);
-    free(k->base);
-    free(k->cur);
+    free(k->row);
 }
 
 static void usage(FILE *out) {
@@ -180,7 +232,7 @@ static void usage(FILE *out) {
             "positions CTX/2..CTX-2, i.e. CTX-CTX/2-1 tokens per window), as llama.cpp's\n"
             "perplexity does; the first half is context.\n\n"
             "  -m, --model FILE      GGUF or ak42 model (required)\n"
-            "  -f, --file FILE       text file (required)\n"
+            "  -f, --file FILE       text file (required, but with --kl-divergence)\n"
             "  -c, --ctx-size N      window size in tokens, >= 4 (default 512, as llama.cpp's)\n"
             "  -b, --batch-size N    tokens per forward batch (default: CTX)\n"
             "  -t, --threads N       threads (default 1)\n"
@@ -189,11 +241,11 @@ static void usage(FILE *out) {
             "      --max-chunks N    evaluate at most N windows (default: all; also --chunks)\n"
             "      --kv-type T       KV cache type: f32, f16, q8, q4, q2 (default: per model,\n"
             "                        see docs/kv-cache.md); also -ctk/-ctv (q8_0 = q8, one type)\n"
-            "      --kl-divergence-base FILE  write every scored token's log-probabilities to FILE\n"
-            "                        (n_vocab * 4 bytes a token), as llama-perplexity\n"
-            "      --kl-divergence   with --kl-divergence-base FILE: compare this model with the one\n"
-            "                        that wrote FILE (same text, -c and --chunks): mean KL divergence,\n"
-            "                        its percentiles, the share of tokens with the same top token\n"
+            "      --kl-divergence-base FILE  write the tokens and every scored token's log-probabilities\n"
+            "                        to FILE, in llama-perplexity's format (n_vocab * 2 bytes a token)\n"
+            "      --kl-divergence   with --kl-divergence-base FILE (ours or llama-perplexity's; no -f):\n"
+            "                        evaluate its windows with this model and compare: mean KL\n"
+            "                        divergence, its percentiles, the share of the same top token\n"
             "  -h, --help            this help\n\n"
             "Prints the running perplexity per window to stderr and, on stdout,\n"
             "  PPL = X +/- Y over N tokens\n"
@@ -216,7 +268,7 @@ static int parse_args(int argc, char **argv, options *o) {
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->text = v;
         else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
-        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_int(a, v, 4, 1 << 20, &o->n_ctx);
+        else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = (o->ctx_given = 1) && parse_int(a, v, 4, 1 << 20, &o->n_ctx);
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) ok = parse_int(a, v, 1, 1 << 20, &o->n_batch);
         else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
         else if (!strcmp(a, "--max-chunks") || !strcmp(a, "--chunks")) ok = parse_int(a, v, 1, 1 << 30, &o->max_chunks);
@@ -228,7 +280,7 @@ static int parse_args(int argc, char **argv, options *o) {
         }
         if (!ok) return 0;
     }
-    if (!o->model || !o->text) {
+    if (!o->model || (!o->text && !o->kld)) {
         fprintf(stderr, "perplexity: -m MODEL and -f TEXT are required (see --help)\n");
         return 0;
     }
@@ -240,7 +292,9 @@ static int parse_args(int argc, char **argv, options *o) {
     return 1;
 }
 
-static int run(const options *o, bitnet_model *model, const bitnet_token *toks, int n_toks) {
+/* kld: a base file opened for comparing (main), or zeroed (created here when
+ * --kl-divergence-base asks to write one). */
+static int run(const options *o, bitnet_model *model, const bitnet_token *toks, int n_toks, kld_state *kld_in) {
     const int n_ctx = o->n_ctx, per = n_ctx - 1, n_vocab = bitnet_n_vocab(model);
     int n_chunks = bn_ppl_n_windows(n_toks, n_ctx, o->max_chunks);
     if (n_chunks < 1) {
@@ -248,8 +302,9 @@ static int run(const options *o, bitnet_model *model, const bitnet_token *toks, 
                 o->text, n_toks, n_ctx, n_ctx, per);
         return 1;
     }
-    kld_state kld = {0}; /* before any other output: a wrong base file is one line */
-    if (o->kld_base && !kld_open(&kld, o, n_vocab, n_chunks, toks)) {
+    kld_state kld = *kld_in; /* before any other output: a wrong base file is one line */
+    if (o->kld_base && !o->kld &&
+        !kld_create(&kld, o->kld_base, n_ctx, n_vocab, n_chunks, toks, bitnet_token_bos(model))) {
         kld_close(&kld);
         return 1;
     }
@@ -283,7 +338,7 @@ static int run(const options *o, bitnet_model *model, const bitnet_token *toks, 
             rc = 1;
             break;
         }
-        if (o->kld_base && !kld_window(&kld, logits, win, n_ctx, n_vocab)) {
+        if (o->kld_base && !kld_window(&kld, logits, win, n_ctx)) {
             rc = 1;
             break;
         }
@@ -312,7 +367,7 @@ int main(int argc, char **argv) {
     options o;
     if (!parse_args(argc, argv, &o)) return 2;
     char *text = NULL;
-    if (bn_read_text_file(o.text, &text) != BITNET_OK) {
+    if (o.text && !o.kld && bn_read_text_file(o.text, &text) != BITNET_OK) {
         fprintf(stderr, "perplexity: %s\n", bitnet_last_error());
         return 1;
     }
@@ -322,10 +377,26 @@ int main(int argc, char **argv) {
         return 1;
     }
     bitnet_token *toks = NULL;
-    int n_toks = bn_tokenize_alloc(model, text, &toks);
-    int rc = 1;
-    if (n_toks < 0) fprintf(stderr, "perplexity: cannot tokenize %s: %s\n", o.text, bitnet_last_error());
-    else rc = run(&o, model, toks, n_toks);
+    kld_state kld = {0};
+    int n_toks = -1, rc = 1;
+    if (o.kld) { /* the windows come from the base file, as llama-perplexity --kl-divergence */
+        int n_ctx = 0, n_chunk = 0;
+        if (kld_load(&kld, o.kld_base, bitnet_n_vocab(model), &n_ctx, &n_chunk, &toks)) {
+            if (o.ctx_given && o.n_ctx != n_ctx)
+                fprintf(stderr, "perplexity: %s was written with -c %d, not %d (-c can be left out)\n", o.kld_base, n_ctx,
+                        o.n_ctx);
+            else {
+                o.n_ctx = n_ctx;
+                if (o.n_batch <= 0 || o.n_batch > n_ctx) o.n_batch = n_ctx;
+                n_toks = n_chunk * (n_ctx - 1);
+            }
+        }
+    } else {
+        n_toks = bn_tokenize_alloc(model, text, &toks);
+        if (n_toks < 0) fprintf(stderr, "perplexity: cannot tokenize %s: %s\n", o.text, bitnet_last_error());
+    }
+    if (n_toks >= 0) rc = run(&o, model, toks, n_toks, &kld);
+    else kld_close(&kld);
     free(toks);
     free(text);
     bitnet_model_free(model);
