@@ -19,8 +19,8 @@
  * (e.g. of the f32 or f16 model); --kl-divergence-base FILE --kl-divergence
  * (no -f needed: the file holds the tokens) evaluates the same windows with
  * this model and compares: mean KL(base || this), its percentiles, how often
- * the top token is the same. A file from llama-perplexity --kl-divergence-base
- * works here, and ours there. The format (llama.cpp's):
+ * the top token is the same. The format is llama-perplexity's (as its
+ * perplexity.cpp writes and reads it):
  *   "_logits_", int32 n_ctx, int32 n_vocab, int32 n_chunk,
  *   int32 tokens[n_chunk * n_ctx]    (each chunk is evaluated with its first
  *                                     token replaced by BOS),
