@@ -285,6 +285,17 @@ BITNET_API int bitnet_spec_step(bitnet_context *ctx, bitnet_draft *d, bitnet_sam
 
 /* ---- misc ------------------------------------------------------------- */
 BITNET_API const char *bitnet_last_error(void);
+
+/* Where the library's warnings go (a context that could not lock its memory,
+ * a requested kernel set the CPU lacks, a converted tensor stored in another
+ * type...): by default one line on stderr. bitnet_log_set(fn, user) sends each
+ * to fn instead (the message has no newline); fn NULL restores stderr. Set it
+ * before other calls: it may be called from any thread that uses the library.
+ * Errors are not logged: every failing call returns a status and sets
+ * bitnet_last_error(). */
+typedef enum { BITNET_LOG_WARN = 1 } bitnet_log_level;
+typedef void (*bitnet_log_fn)(bitnet_log_level level, const char *message, void *user);
+BITNET_API void bitnet_log_set(bitnet_log_fn fn, void *user);
 BITNET_API const char *bitnet_isa_name(void);   /* kernel set in use: "scalar", "avx2", ... */
 BITNET_API const char *bitnet_version(void);
 

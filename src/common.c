@@ -2,6 +2,7 @@
 #include "common.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,6 +20,25 @@ bitnet_status bn_error(bitnet_status code, const char *fmt, ...) {
 }
 
 const char *bitnet_last_error(void) { return g_last_error; }
+
+static _Atomic(bitnet_log_fn) g_log_fn;
+static void *_Atomic g_log_user;
+
+void bitnet_log_set(bitnet_log_fn fn, void *user) {
+    atomic_store(&g_log_user, user);
+    atomic_store(&g_log_fn, fn);
+}
+
+void bn_warn(const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    const bitnet_log_fn fn = atomic_load(&g_log_fn);
+    if (fn) fn(BITNET_LOG_WARN, msg, atomic_load(&g_log_user));
+    else fprintf(stderr, "%s\n", msg);
+}
 const char *bitnet_version(void) { return BITNET_VERSION; }
 
 float bn_fp16_to_fp32(uint16_t h) {

@@ -34,6 +34,8 @@
 /* Records a one-line, thread-local error message (see bitnet_last_error) and
  * returns `code`, so that callers can write `return bn_error(BITNET_ERR_FORMAT, ...)`. */
 bitnet_status bn_error(bitnet_status code, const char *fmt, ...) BN_PRINTF(2, 3);
+/* A warning: through bitnet_log_set's callback, else one line on stderr. */
+void bn_warn(const char *fmt, ...) BN_PRINTF(1, 2);
 
 /* Overflow-checked size arithmetic: return 0 on overflow, 1 on success. */
 static inline int bn_mul_ok(uint64_t a, uint64_t b, uint64_t *out) {

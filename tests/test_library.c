@@ -116,3 +116,29 @@ TEST(library_every_tool_prints_its_version) {
         free(out);
     }
 }
+
+/* bitnet_log_set: the library's warnings reach the callback (one line, no
+ * newline) instead of stderr; NULL restores stderr. */
+static char g_logged[512];
+static int g_n_logged;
+static void capture_log(bitnet_log_level level, const char *message, void *user) {
+    CHECK_EQ_INT(level, BITNET_LOG_WARN);
+    CHECK(user == (void *)g_logged);
+    snprintf(g_logged, sizeof g_logged, "%s", message);
+    g_n_logged++;
+}
+
+TEST(library_log_callback) {
+    bitnet_model *m = NULL;
+    REQUIRE(bitnet_model_load_default(NULL, &m) == BITNET_OK);
+    bitnet_log_set(capture_log, g_logged);
+    bitnet_context_params cp = bitnet_context_default_params();
+    cp.n_threads = 4096; /* more than the online CPUs: a warning, and the context still made */
+    bitnet_context *ctx = NULL;
+    CHECK(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
+    bitnet_log_set(NULL, NULL);
+    CHECK_EQ_INT(g_n_logged, 1);
+    CHECK_MSG(strstr(g_logged, "4096 threads requested") && !strchr(g_logged, '\n'), "logged: '%s'", g_logged);
+    bitnet_context_free(ctx);
+    bitnet_model_free(m);
+}

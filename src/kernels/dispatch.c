@@ -143,7 +143,7 @@ const bn_kernels *bn_kernels_resolve(const char *request) {
     const bn_kernels *k = bn_kernels_by_name(request);
     if (k) return k;
     const bn_kernels *b = best();
-    fprintf(stderr, "libbitnet: BITNET_ISA=%s is unknown or not supported by this CPU; using %s\n",
+    bn_warn("libbitnet: BITNET_ISA=%s is unknown or not supported by this CPU; using %s",
             request, b->isa);
     return b;
 }

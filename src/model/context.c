@@ -164,7 +164,7 @@ bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_param
      * a descheduled thread: cap the count at the online CPUs. */
     long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
     if (n_cpu > 0 && p.n_threads > n_cpu) {
-        fprintf(stderr, "warning: %d threads requested but %ld CPUs are online; using %ld\n", p.n_threads, n_cpu, n_cpu);
+        bn_warn("warning: %d threads requested but %ld CPUs are online; using %ld", p.n_threads, n_cpu, n_cpu);
         p.n_threads = (int)n_cpu;
     }
 
@@ -216,7 +216,7 @@ bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_param
     }
     if (p.use_mlock && mlock(ctx->arena, ctx->arena_mapped) != 0) {
         const int e = errno;
-        fprintf(stderr, "warning: cannot lock the %.1f MiB context arena in RAM (%s%s); continuing unlocked\n",
+        bn_warn("warning: cannot lock the %.1f MiB context arena in RAM (%s%s); continuing unlocked",
                 ctx->arena_mapped / 1048576.0, strerror(e),
                 e == ENOMEM || e == EPERM ? ": RLIMIT_MEMLOCK too low, see ulimit -l" : "");
     }

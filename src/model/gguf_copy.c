@@ -32,7 +32,7 @@ void bn_keep_free(bn_keep_list *k) {
 
 void bn_keep_report(const bn_keep_list *k) {
     if (k->n_fallback)
-        fprintf(stderr, "warning: %d tensor%s (%s%s: rows of %d weights) not a multiple of 256 as %s needs: stored as i2_s\n",
+        bn_warn("warning: %d tensor%s (%s%s: rows of %d weights) not a multiple of 256 as %s needs: stored as i2_s",
                 k->n_fallback, k->n_fallback > 1 ? "s" : "", k->fallback_first, k->n_fallback > 1 ? ", ..." : "",
                 k->fallback_cols, k->fallback_type);
 }
@@ -116,7 +116,7 @@ static bitnet_status add_float_matrix(gguf_writer *w, bn_keep_list *k, const cha
     for (int r = 0; r < m->rows; r++) bn_matrix_get_row(m, r, row + (size_t)r * m->cols);
     uint64_t ne[2] = {(uint64_t)m->cols, (uint64_t)m->rows};
     if ((type == BN_TT_Q6_K || type == BN_TT_Q4_K) && m->cols % BN_QK_K != 0) {
-        fprintf(stderr, "warning: %s has rows of %d values, not a multiple of 256 as %s needs; stored as q8_0\n", name,
+        bn_warn("warning: %s has rows of %d values, not a multiple of 256 as %s needs; stored as q8_0", name,
                 m->cols, type == BN_TT_Q6_K ? "q6_k" : "q4_k");
         type = BN_TT_Q8_0;
     }
@@ -130,7 +130,7 @@ static bitnet_status add_float_matrix(gguf_writer *w, bn_keep_list *k, const cha
         return BITNET_OK;
     }
     if (type == BN_TT_Q8_0 && m->cols % BN_Q8_BLOCK != 0) {
-        fprintf(stderr, "warning: %s has rows of %d values, not a multiple of 32 as q8_0 needs; stored as f32\n", name,
+        bn_warn("warning: %s has rows of %d values, not a multiple of 32 as q8_0 needs; stored as f32", name,
                 m->cols);
         type = BN_TT_F32;
     }

@@ -56,7 +56,7 @@ static bitnet_status finish_load(bitnet_model *m, bitnet_status st, bitnet_model
 static int lock_weights(const void *p, uint64_t size, const char *what) {
     if (!p || !size || mlock(p, (size_t)size) == 0) return 1;
     const int e = errno;
-    fprintf(stderr, "warning: cannot lock the %.1f MiB of %s in RAM (%s%s); continuing unlocked\n", size / 1048576.0,
+    bn_warn("warning: cannot lock the %.1f MiB of %s in RAM (%s%s); continuing unlocked", size / 1048576.0,
             what, strerror(e), e == ENOMEM || e == EPERM ? ": RLIMIT_MEMLOCK too low, see ulimit -l" : "");
     return 0;
 }
