@@ -154,3 +154,25 @@ TEST(perplexity_kl_divergence) {
     unlink(base);
     unlink(q8);
 }
+
+/* A long operation shows its progress (percent, ETA) on a terminal, redrawn in
+ * place; -q silences it. Through script(1), which gives the tool a terminal. */
+TEST(perplexity_progress_line_on_a_terminal) {
+    char text[1024], cmd[4096];
+    if (!shared("corpora/tinystories-excerpt.txt", text, sizeof text)) SKIP("../shared not present");
+    if (system("command -v script >/dev/null 2>&1") != 0) SKIP("script (util-linux) is not installed");
+    const char *prefix = getenv("BITNET_EXEC_PREFIX");
+    for (int quiet = 0; quiet < 2; quiet++) {
+        snprintf(cmd, sizeof cmd, "script -qec \"%s %s/perplexity -m models/default.gguf -f %s -c 128 --chunks 20%s\" /dev/null",
+                 prefix ? prefix : "", BN_BUILD_DIR, text, quiet ? " -q" : "");
+        FILE *p = popen(cmd, "r");
+        REQUIRE(p != NULL);
+        char buf[65536];
+        size_t n = fread(buf, 1, sizeof buf - 1, p);
+        buf[n] = 0;
+        const int st = pclose(p);
+        CHECK_MSG(st == 0 && strstr(buf, "PPL = "), "%s", buf);
+        const int shown = strstr(buf, "perplexity: windows") && strstr(buf, "% [") && strstr(buf, "ETA") && strchr(buf, '\r');
+        CHECK_MSG(quiet ? !strstr(buf, "ETA") : shown, "quiet %d: %s", quiet, buf);
+    }
+}

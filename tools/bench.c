@@ -35,7 +35,7 @@
 
 typedef struct {
     const char *model, *tokenizer, *json, *svg;
-    int n_prompt, n_gen, n_threads, reps, n_ctx, streams, batched, soak, cold_start, cold_runs;
+    int n_prompt, n_gen, n_threads, reps, n_ctx, streams, batched, soak, cold_start, cold_runs, quiet;
     int n_batch; /* tokens per forward pass of the prompt; 0: the whole prompt */
     bitnet_kv_type kv_type;
     double duration;
@@ -280,6 +280,13 @@ static int bench_streams(bitnet_model *model, const options *o, streams_result *
         ok = pthread_create(&th[i], NULL, stream_main, &jobs[i]) == 0;
         started += ok;
     }
+    progress pr; /* the streams run for --duration: a progress line meanwhile */
+    progress_start(&pr, "streams", o->quiet);
+    for (uint64_t t = now_ns(); started && t < deadline; t = now_ns()) {
+        progress_update(&pr, (double)(t - t0) * 1e-9, o->duration, NULL);
+        usleep(100000);
+    }
+    progress_end(&pr);
     for (int i = 0; i < started; i++) pthread_join(th[i], NULL);
     if (ok) ok = streams_collect(jobs, k, res, all);
     for (int i = 0; jobs && i < k; i++) {
@@ -320,7 +327,10 @@ static int bench_streams_batched(bitnet_model *model, const options *o, streams_
     uint64_t t0 = now_ns(), t = t0, deadline = t0 + (uint64_t)(o->duration * 1e9);
     const uint64_t warm_end = t0 + (uint64_t)(soak_window(o->duration) * 1e9);
     int p = 0, warm = 0;
+    progress pr;
+    progress_start(&pr, "streams", o->quiet);
     while (ok && t < deadline) {
+        progress_update(&pr, (double)(t - t0) * 1e-9, o->duration, NULL);
         if (!warm && t >= warm_end) { res->rss.warm_mib = rss_now_mib(); warm = 1; }
         if (bitnet_eval_batch(ctx, tok, pos, seq, k) != BITNET_OK) {
             fprintf(stderr, "bench: %s\n", bitnet_last_error());
@@ -337,6 +347,7 @@ static int bench_streams_batched(bitnet_model *model, const options *o, streams_
         for (int s = 0; s < k; s++) pos[s] = p;
         t = t2;
     }
+    progress_end(&pr);
     rss_finish(&res->rss);
     const double elapsed = (now_ns() - t0) / 1e9;
     for (int s = 0; ok && s < k; s++) {
@@ -548,6 +559,7 @@ static void usage(FILE *out) {
             "  --batched        streams are sequences of one context, decoded together in one\n"
             "                   forward pass per step (as build/server does with its slots)\n"
             "  --duration S     seconds the streams run (default 5)\n"
+            "  -q, --quiet      no progress line on stderr during --duration runs\n"
             "  --soak           with --streams: exit 1 unless RSS grew < 1%% after warm-up and the\n"
             "                   p99 latency of the last minute (quarter of shorter runs) is within\n"
             "                   10%% of the first\n"
@@ -633,6 +645,7 @@ static int parse_args(int argc, char **argv, options *o) {
         if (!strcmp(argv[i], "--cold-start")) { o->cold_start = 1; continue; }
         if (!strcmp(argv[i], "--batched")) { o->batched = 1; continue; }
         if (!strcmp(argv[i], "--soak")) { o->soak = 1; continue; }
+        if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) { o->quiet = 1; continue; }
         if (i + 1 >= argc) { fprintf(stderr, "bench: option %s needs a value\n", argv[i]); return 0; }
         const char *a = argv[i], *v = argv[++i];
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;

@@ -34,6 +34,7 @@ static void usage(FILE *out) {
             "                 q6_k or q4_k (rows of a multiple of 256 values, else q8_0)\n"
             "                 (also --token-embedding-type, --output-tensor-type)\n"
             "                 (8-bit head: less memory read per token; docs/perplexity.md has its cost)\n"
+            "  -q, --quiet    no progress line on stderr (else: percent done, ETA)\n"
             "  --tokenizer F  vocabulary for inputs without one: llama2.c tokenizer.bin (ak42,\n"
             "                 safetensors), a GGUF file that has one or a tokenizer.json\n"
             "                 (safetensors; a Hugging Face directory's own tokenizer.json is read)\n"
@@ -52,6 +53,8 @@ static void usage(FILE *out) {
             "                 GGUF / tokenizer.bin that `tokenize -m` reads; its size must equal\n"
             "                 the model's vocabulary (128256 for bitnet-b1.58-2B-4T)\n");
 }
+
+static void on_progress(void *user, double frac) { progress_update(user, frac, 1.0, NULL); }
 
 /* ---- --synthetic: random ternary models with the shapes of real ones ---- */
 
@@ -76,12 +79,14 @@ static int write_synthetic(const bn_synthetic_shape *shape, const char *type, co
 int main(int argc, char **argv) {
     handle_version(argc, argv);
     const char *in = NULL, *out = NULL, *tokenizer = NULL, *synthetic = NULL, *vocab = NULL, *pos_type = NULL;
+    int quiet = 0;
     bn_write_params wp = bn_write_default_params();
     wp.linear_type = "i2_s";
     bn_synthetic_shape custom = {"custom", 0, 0, 0, 0, 0, 0, 2048, 10000.0f};
     char lower[16]; /* the positional TYPE in lower case (llama-quantize writes TQ2_0) */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-h") || !strcmp(argv[i], "--help")) { usage(stdout); return 0; }
+        else if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) quiet = 1;
         else if (!strcmp(argv[i], "-o") && i + 1 < argc) out = argv[++i];
         else if (!strcmp(argv[i], "--tokenizer") && i + 1 < argc) tokenizer = argv[++i];
         else if (!strcmp(argv[i], "--synthetic") && i + 1 < argc) synthetic = argv[++i];
@@ -133,7 +138,12 @@ int main(int argc, char **argv) {
     bitnet_model_info info;
     bitnet_model_get_info(m, &info);
     const uint64_t t0 = now_ns();
+    progress pr;
+    progress_start(&pr, "converting", quiet);
+    wp.progress = on_progress;
+    wp.progress_user = &pr;
     bitnet_status st = bn_model_write(m, &wp, out);
+    progress_end(&pr);
     struct stat sb;
     if (st != BITNET_OK) fprintf(stderr, "convert: %s\n", bitnet_last_error());
     else /* llama-quantize's summary: sizes before and after, the time */

@@ -39,7 +39,7 @@
 
 typedef struct {
     const char *model, *text, *tokenizer;
-    int n_ctx, n_threads, n_batch, max_chunks, ctx_given;
+    int n_ctx, n_threads, n_batch, max_chunks, ctx_given, quiet;
     kv_flags kv; /* --kv-type, -ctk, -ctv */
     const char *kld_base; /* --kl-divergence-base FILE */
     int kld;              /* --kl-divergence: compare with kld_base instead of writing it */
@@ -239,6 +239,7 @@ static void usage(FILE *out) {
             "      --tokenizer FILE  llama2.c tokenizer.bin for files without a vocabulary\n"
             "                        (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "      --max-chunks N    evaluate at most N windows (default: all; also --chunks)\n"
+            "  -q, --quiet           no progress line on stderr (else: percent done, ETA)\n"
             "      --kv-type T       KV cache type: f32, f16, q8, q4, q2 (default: per model,\n"
             "                        see docs/kv-cache.md); also -ctk/-ctv (q8_0 = q8, one type)\n"
             "      --kl-divergence-base FILE  write the tokens and every scored token's log-probabilities\n"
@@ -247,7 +248,8 @@ static void usage(FILE *out) {
             "                        evaluate its windows with this model and compare: mean KL\n"
             "                        divergence, its percentiles, the share of the same top token\n"
             "  -h, --help            this help\n\n"
-            "Prints the running perplexity per window to stderr and, on stdout,\n"
+            "Prints the progress with the running perplexity to stderr (redrawn on a terminal,\n"
+            "a line every 10 s otherwise) and, on stdout,\n"
             "  PPL = X +/- Y over N tokens\n"
             "(Y: standard error of the estimate, as llama.cpp computes it).\n");
 }
@@ -258,8 +260,12 @@ static int parse_args(int argc, char **argv, options *o) {
     o->n_ctx = 512; /* llama-perplexity's default, so numbers compare */
     o->n_threads = 1;
     for (int i = 1; i < argc; i++) {
-        if (!strcmp(argv[i], "--kl-divergence")) { /* the one flag without a value */
+        if (!strcmp(argv[i], "--kl-divergence")) { /* the flags without a value */
             o->kld = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) {
+            o->quiet = 1;
             continue;
         }
         const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
@@ -327,10 +333,12 @@ static int run(const options *o, bitnet_model *model, const bitnet_token *toks, 
         kld_close(&kld);
         return 1;
     }
-    fprintf(stderr, "perplexity: %d tokens, %d windows of %d (BOS + %d text tokens), scoring %d tokens each\n",
-            n_toks, n_chunks, n_ctx, per, n_ctx - n_ctx / 2 - 1);
+    if (!o->quiet)
+        fprintf(stderr, "perplexity: %d tokens, %d windows of %d (BOS + %d text tokens), scoring %d tokens each\n",
+                n_toks, n_chunks, n_ctx, per, n_ctx - n_ctx / 2 - 1);
     bn_nll_acc acc = {0, 0, 0};
-    uint64_t t0 = now_ns();
+    progress pr;
+    progress_start(&pr, "windows", o->quiet);
     int rc = 0;
     for (int c = 0; c < n_chunks && rc == 0; c++) {
         if (bn_ppl_window(ctx, toks, c, n_ctx, win, logits, &acc) != BITNET_OK) {
@@ -343,9 +351,12 @@ static int run(const options *o, bitnet_model *model, const bitnet_token *toks, 
             break;
         }
         double ppl, err;
+        char detail[96];
         bn_nll_acc_ppl(&acc, &ppl, &err);
-        fprintf(stderr, "[%d/%d] ppl %.4f +/- %.4f (%.1f s)\n", c + 1, n_chunks, ppl, err, (now_ns() - t0) / 1e9);
+        snprintf(detail, sizeof detail, "[%d/%d] ppl %.4f +/- %.4f ", c + 1, n_chunks, ppl, err);
+        progress_update(&pr, c + 1, n_chunks, detail);
     }
+    progress_end(&pr);
     if (rc == 0) {
         double ppl, err;
         bn_nll_acc_ppl(&acc, &ppl, &err);

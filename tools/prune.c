@@ -41,7 +41,7 @@ static const char *metric_names[] = {"variance", "cosine", "ppl"};
 
 typedef struct {
     const char *model, *tokenizer, *calib, *out, *report, *eval;
-    int target, n_ctx, n_threads, bench_tokens, calib_windows;
+    int target, n_ctx, n_threads, bench_tokens, calib_windows, quiet;
     metric_kind metric;
 } options;
 
@@ -85,6 +85,7 @@ static void usage(FILE *out) {
             "  -o, --output FILE           output model, written atomically (required): GGUF, or\n"
             "                              safetensors if FILE ends in .safetensors (loaded back with\n"
             "                              --tokenizer, or the input GGUF's vocabulary)\n"
+            "  -q, --quiet                 no progress line on stderr (else: percent done, ETA)\n"
             "      --metric M              how blocks are chosen (default cosine):\n"
             "                                variance  lowest Var(x_l - x_l-1), the block's output delta\n"
             "                                cosine    lowest mean 1 - cos(x_l-1, x_l) (ShortGPT)\n"
@@ -112,6 +113,10 @@ static int parse_args(int argc, char **argv, options *o) {
     o->bench_tokens = 128;
     o->metric = METRIC_COSINE;
     for (int i = 1; i < argc; i++) {
+        if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) { /* no value */
+            o->quiet = 1;
+            continue;
+        }
         const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
         if (!v) return 0;
         int ok = 1;
@@ -241,9 +246,18 @@ static int score_blocks(bitnet_context *ctx, const options *o, const bitnet_toke
     int ok = logits && win;
     if (!ok) fprintf(stderr, "prune: out of memory for %d x %d logits\n", n_ctx, n_vocab);
 
+    /* passes over the calibration text: the full model's, then (ppl) each round's trials */
+    int passes = 1, done = 0;
+    for (int r = 0; o->metric == METRIC_PPL && r < n_remove; r++) passes += s->n - r;
+    progress pr;
+    progress_start(&pr, "scoring", o->quiet);
+    char detail[64];
+
     /* one pass of the full model: activation statistics and the baseline PPL */
     bitnet_context_set_layer_hook(ctx, on_layer, s);
     ok = ok && calib_ppl(ctx, toks, n_windows, n_ctx, win, logits, &s->calib_ppl);
+    snprintf(detail, sizeof detail, "[pass %d/%d] ", ++done, passes);
+    progress_update(&pr, done, passes, detail);
     bitnet_context_set_layer_hook(ctx, NULL, NULL);
     for (int l = 0; ok && l < s->n; l++) {
         double mean = s->var_sum[l] / (double)s->var_count[l];
@@ -269,16 +283,21 @@ static int score_blocks(bitnet_context *ctx, const options *o, const bitnet_toke
             s->removed[l] = 1;
             ok = calib_ppl(ctx, toks, n_windows, n_ctx, win, logits, &trial[l]);
             s->removed[l] = 0;
+            snprintf(detail, sizeof detail, "[pass %d/%d] ", ++done, passes);
+            progress_update(&pr, done, passes, detail);
             if (r == 0) s->ppl_without[l] = trial[l];
         }
         if (!ok) break;
         int best = argmin_kept(s, trial);
         s->step_ppl[r] = trial[best];
         remove_block(s, best);
-        fprintf(stderr, "prune: step %d/%d: removed block %d, calibration ppl %.4f\n", r + 1, n_remove, best,
-                trial[best]);
+        progress_end(&pr);
+        if (!o->quiet)
+            fprintf(stderr, "prune: step %d/%d: removed block %d, calibration ppl %.4f\n", r + 1, n_remove, best,
+                    trial[best]);
     }
     bitnet_context_set_skip_layers(ctx, NULL);
+    progress_end(&pr);
     free(trial);
     free(logits);
     free(win);

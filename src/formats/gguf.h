@@ -214,6 +214,9 @@ typedef struct gguf_writer gguf_writer;
 
 gguf_writer *gguf_writer_new(void);
 void gguf_writer_free(gguf_writer *w);
+/* gguf_writer_write reports fn(user, lo + (hi - lo) * bytes written / total)
+ * after each tensor (a tool's progress line). */
+void gguf_writer_set_progress(gguf_writer *w, void (*fn)(void *user, double frac), void *user, double lo, double hi);
 void gguf_writer_set_flavor(gguf_writer *w, gguf_flavor flavor);
 /* Key setters copy their arguments. Setting an existing key replaces it. */
 void gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v);

@@ -35,6 +35,9 @@ struct gguf_writer {
     wtensor *t;
     size_t n_t, cap_t;
     int flavor; /* -1: chosen from the tensor types at write time */
+    void (*progress)(void *user, double frac);
+    void *progress_user;
+    double progress_lo, progress_hi;
     bitnet_status err;
     char errmsg[320];
 };
@@ -436,6 +439,14 @@ bitnet_status gguf_writer_write_memory(gguf_writer *w, uint8_t **out, uint64_t *
     return BITNET_OK;
 }
 
+void gguf_writer_set_progress(gguf_writer *w, void (*fn)(void *user, double frac), void *user, double lo, double hi) {
+    if (!w) return;
+    w->progress = fn;
+    w->progress_user = user;
+    w->progress_lo = lo;
+    w->progress_hi = hi;
+}
+
 bitnet_status gguf_writer_write(gguf_writer *w, const char *path) {
     if (!w || !path) return bn_error(BITNET_ERR_ARG, "gguf_writer_write: NULL argument");
     bbuf b = {0};
@@ -448,9 +459,14 @@ bitnet_status gguf_writer_write(gguf_writer *w, const char *path) {
     bn_atomic_file f;
     if ((st = bn_atomic_open(&f, path)) == BITNET_OK) {
         bn_atomic_write(&f, b.d, b.len);
+        uint64_t written = 0;
         for (size_t i = 0; i < w->n_t; i++) {
             bn_atomic_write(&f, w->t[i].data, w->t[i].nbytes);
             bn_atomic_write_zeros(&f, pad_of(w->t[i].nbytes, align));
+            written += w->t[i].nbytes + pad_of(w->t[i].nbytes, align);
+            if (w->progress && data_size)
+                w->progress(w->progress_user,
+                            w->progress_lo + (w->progress_hi - w->progress_lo) * (double)written / (double)data_size);
         }
         st = bn_atomic_commit(&f);
     }

@@ -241,7 +241,8 @@ static bitnet_status add_layer(gguf_writer *w, bn_keep_list *k, const bitnet_mod
 }
 
 bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int n_layers, bn_tensor_type ternary_type,
-                                  bn_tensor_type head_type, const char *path) {
+                                  bn_tensor_type head_type, const char *path, void (*progress)(void *user, double frac),
+                                  void *progress_user) {
     const char *arch = bn_model_arch_name(m);
     if (!layers) n_layers = m->hp.n_layers;
     for (int i = 0; layers && i < n_layers; i++)
@@ -268,9 +269,12 @@ bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int 
     if (st == BITNET_OK) st = add_f32(w, &k, "output_norm.weight", m->output_norm, (uint64_t)hp.dim);
     if (st == BITNET_OK && m->output.data != m->tok_embd.data)
         st = add_float_matrix(w, &k, "output.weight", &m->output, head_type);
-    for (int i = 0; i < n_layers && st == BITNET_OK; i++)
+    for (int i = 0; i < n_layers && st == BITNET_OK; i++) {
         st = add_layer(w, &k, m, &m->layers[layers ? layers[i] : i], i, ternary_type);
+        if (progress) progress(progress_user, 0.5 * (i + 1) / n_layers); /* packing: the first half */
+    }
     bn_keep_report(&k);
+    gguf_writer_set_progress(w, progress, progress_user, 0.5, 1.0);
     if (st == BITNET_OK) st = gguf_writer_write(w, path);
     gguf_writer_free(w);
     bn_keep_free(&k);

@@ -49,9 +49,11 @@ bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *n
  * the token embedding and classifier as head_type (f32, f16, q8_0, q6_k, q4_k, or
  * BN_TT_COUNT: as m stores them, bytes copied).
  * layers[i] (i < n_layers) is the layer of m that becomes blk.i;
- * layers == NULL writes all of m's layers. */
+ * layers == NULL writes all of m's layers. progress (or NULL) gets the
+ * fraction done: packing the layers, then writing the file. */
 bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int n_layers, bn_tensor_type ternary_type,
-                                  bn_tensor_type head_type, const char *path);
+                                  bn_tensor_type head_type, const char *path, void (*progress)(void *user, double frac),
+                                  void *progress_user);
 
 /* Copies GGUF file f to path keeping only blocks layers[0..n_layers)
  * (strictly increasing indices of f's blocks), renumbered blk.0 .. blk.N-1.

@@ -30,8 +30,7 @@ int bn_layout_by_name(const char *name, int head, bn_tensor_type *t) {
 }
 
 bn_write_params bn_write_default_params(void) {
-    bn_write_params p = {NULL, NULL, NULL, 0};
-    return p;
+    return (bn_write_params){.linear_type = NULL, .head_type = NULL, .drop = NULL, .safetensors = 0, .progress = NULL};
 }
 
 int bn_write_linear_type_ok(const char *name) {
@@ -91,7 +90,7 @@ bitnet_status bn_model_write(const bitnet_model *m, const bn_write_params *p, co
     } else if (m->gguf && !p->linear_type) {
         st = bn_gguf_write_pruned(m->gguf, kept, n, path);
     } else {
-        st = bn_model_write_gguf(m, kept, n, linear, head, path);
+        st = bn_model_write_gguf(m, kept, n, linear, head, path, p->progress, p->progress_user);
     }
     free(kept);
     free(layers);

@@ -29,6 +29,10 @@ typedef struct {
     /* 1: the Hugging Face safetensors layout (docs/formats.md) instead of GGUF;
      * it holds no vocabulary. */
     int safetensors;
+    /* NULL, or called with the fraction done (0..1) as the model is packed and
+     * written (GGUF output): a tool's progress line. */
+    void (*progress)(void *user, double frac);
+    void *progress_user;
 } bn_write_params;
 
 bn_write_params bn_write_default_params(void);
