@@ -37,6 +37,9 @@ BN_PRINTF(3, 4) static int fail(parser *p, size_t at, const char *fmt, ...) {
         vsnprintf(p->err + k, p->errlen - (size_t)k, fmt, ap);
         va_end(ap);
     }
+    /* one line whatever the input quoted in it (a key with a newline, ...) */
+    for (char *c = p->err; *c; c++)
+        if ((unsigned char)*c < 0x20) *c = '?';
     return 0;
 }
 
