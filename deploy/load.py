@@ -16,6 +16,7 @@ request failed, unless --allow-failures N permits that many.
 import argparse
 import http.client
 import json
+import os
 import sys
 import threading
 import time
@@ -93,6 +94,9 @@ def main():
     ap.add_argument("--api-key", default="")
     ap.add_argument("--json", help="write the counts here")
     ap.add_argument("--allow-failures", type=int, default=0)
+    ap.add_argument("--until", metavar="FILE",
+                    help="after the --requests, keep sending until FILE exists (a test's events happen during the load "
+                         "however fast the machine)")
     args = ap.parse_args()
     u = urllib.parse.urlparse(args.url)
     host, port = u.hostname, u.port or 80
@@ -104,7 +108,7 @@ def main():
         while True:
             with lock:
                 i = state["next"]
-                if i >= args.requests:
+                if i >= args.requests and not (args.until and not os.path.exists(args.until)):
                     return
                 state["next"] += 1
             ok, kind, tokens, dt = one_request(host, port, i, args)
@@ -124,14 +128,15 @@ def main():
     for t in threads:
         t.join()
     wall = time.monotonic() - t0
+    n = state["next"]
     res = {
-        "requests": args.requests, "concurrency": args.concurrency, "ok": state["ok"], "failed": state["failed"],
+        "requests": n, "concurrency": args.concurrency, "ok": state["ok"], "failed": state["failed"],
         "failures": state["kinds"], "tokens": state["tokens"], "wall_s": round(wall, 3),
-        "tokens_per_s": round(state["tokens"] / wall, 1), "requests_per_s": round(args.requests / wall, 2),
+        "tokens_per_s": round(state["tokens"] / wall, 1), "requests_per_s": round(n / wall, 2),
         "slowest_s": round(state["slowest"], 3),
     }
     print("load: %d requests at %d concurrent: %d ok, %d failed %s, %d tokens in %.1f s (%.1f tokens/s, "
-          "%.2f requests/s, slowest %.1f s)" % (args.requests, args.concurrency, res["ok"], res["failed"],
+          "%.2f requests/s, slowest %.1f s)" % (n, args.concurrency, res["ok"], res["failed"],
                                                  json.dumps(res["failures"]), res["tokens"], wall,
                                                  res["tokens_per_s"], res["requests_per_s"], res["slowest_s"]))
     if args.json:
