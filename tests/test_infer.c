@@ -179,6 +179,67 @@ TEST(infer_n_counts_generated_tokens_as_llama_cpp) {
     free(all);
 }
 
+/* The number of tokens the timing summary says were generated ("generation: ... / N tokens"). */
+static int generated_count(const char *stderr_text) {
+    const char *g = strstr(stderr_text, "generation:");
+    const char *slash = g ? strchr(g, '/') : NULL;
+    return slash ? atoi(slash + 1) : -1;
+}
+
+/* -n -1 stops at the end-of-sequence token. No model here ends a story with EOS
+ * on its own (stories260K's stories end with BOS), so llama.cpp's -l/--logit-bias
+ * raises EOS (id 2) until it becomes the argmax somewhere: the text up to there is
+ * exactly the unbiased text's beginning (the bias moves no other logit), and the
+ * run stops there instead of filling the context. */
+TEST(infer_n_minus_one_stops_at_eos) {
+    const char *model = bn_test_shared("models/stories260K.gguf");
+    if (!model) SKIP("../shared not present");
+    char args[1024];
+    int st;
+    snprintf(args, sizeof args, "-m %s -p 'Once upon a time' -n -1 -c 256 --temp 0 2>/dev/null", model);
+    char *full = run_infer(args, &st);
+    CHECK_EQ_INT(st, 0);
+    snprintf(args, sizeof args, "-m %s -p 'Once upon a time' -n -1 -c 256 --temp 0 -l 2+20 2>/dev/null", model);
+    char *cut = run_infer(args, &st);
+    CHECK_EQ_INT(st, 0);
+    CHECK_MSG(strlen(cut) > strlen("Once upon a time") && strlen(cut) < strlen(full) &&
+                  !strncmp(cut, full, strlen(cut)), "with EOS raised: '%s'\nwithout: '%.200s'", cut, full);
+    snprintf(args, sizeof args, "-m %s -p 'Once upon a time' -n -1 -c 256 --temp 0 -l 2+20 2>&1 >/dev/null", model);
+    char *log = run_infer(args, &st);
+    const int n_cut = generated_count(log);
+    CHECK_MSG(n_cut > 0 && n_cut < 200, "stopped after %d tokens: %s", n_cut, log);
+    free(log);
+    /* EOS forced: nothing generated; --ignore-eos overrides the bias and runs to the context */
+    snprintf(args, sizeof args, "-m %s -p 'Once upon a time' -n -1 -c 64 --temp 0 -l 2+inf 2>&1 >/dev/null", model);
+    log = run_infer(args, &st);
+    CHECK_MSG(st == 0 && generated_count(log) == 0, "%s", log);
+    free(log);
+    snprintf(args, sizeof args, "-m %s -p 'Once upon a time' -n -1 -c 64 --temp 0 -l 2+inf --ignore-eos 2>&1 >/dev/null",
+             model);
+    log = run_infer(args, &st);
+    CHECK_MSG(st == 0 && generated_count(log) == 64 - 5 + 1, "%s", log);
+    /* 5 prompt tokens with BOS fill positions 0..4; 5..63 take 59 generated tokens, and the last one
+     * sampled (from position 63's logits) needs no place in the cache */
+    free(log);
+    /* the bias moves only its token: -l on a token never chosen leaves the text as it was */
+    snprintf(args, sizeof args, "-m %s -p 'Once upon a time' -n 32 --temp 0 --logit-bias 100-inf 2>/dev/null", model);
+    char *other = run_infer(args, &st);
+    CHECK_MSG(st == 0 && !strncmp(other, full, strlen(other)), "%s", other);
+    free(other);
+    free(cut);
+    free(full);
+    /* bad biases: one line, exit 2 for the syntax, 1 for a token the vocabulary lacks */
+    log = run_infer("-l 15043 -n 1 2>&1", &st);
+    CHECK_MSG(st == 2 && strstr(log, "-l '15043': expected TOKEN_ID+BIAS"), "%s", log);
+    free(log);
+    log = run_infer("--logit-bias 2+x -n 1 2>&1", &st);
+    CHECK_MSG(st == 2 && strstr(log, "expected TOKEN_ID+BIAS"), "%s", log);
+    free(log);
+    log = run_infer("--logit-bias 99999+1 -n 1 2>&1", &st);
+    CHECK_MSG(st == 1 && strstr(log, "token 99999 is outside the vocabulary"), "%s", log);
+    free(log);
+}
+
 /* Command lines as bitnet.cpp's run_inference.py and llama-cli's README write them. */
 TEST(infer_accepts_llama_cpp_and_bitnet_cpp_command_lines) {
     int st;

@@ -36,6 +36,9 @@ typedef struct {
     int lookup, draft_max;
     const char *draft_model;
     bitnet_sampler_params sp;
+    /* -l/--logit-bias TOKEN_ID(+/-)BIAS, as llama.cpp: added to that token's logit before sampling */
+    int n_biases;
+    struct { int token; float bias; } biases[64];
     char *prompt_owned; /* -f or -e: the prompt in heap memory */
 } options;
 
@@ -76,6 +79,8 @@ static void usage(FILE *out) {
             "      --repeat-last-n N   tokens the penalty looks back (default 64)\n"
             "  -s, --seed N            random seed; -1 or none = a fresh one (printed with -v)\n"
             "      --ignore-eos        keep generating past end-of-generation tokens\n"
+            "  -l, --logit-bias T(+/-)B  add B to token T's logit, as llama.cpp (e.g. 15043+1,\n"
+            "                          15043-inf to forbid it, 2+inf to force it; several allowed)\n"
             "\n"
             "----- example-specific params -----\n"
             "  -p, --prompt TEXT       prompt (default: empty, start from BOS)\n"
@@ -201,6 +206,60 @@ static void process_escapes(char *s) {
     *w = 0;
 }
 
+/* -l/--logit-bias TOKEN_ID(+/-)BIAS: "15043+1", "15043-0.5", "15043-inf" (llama.cpp's syntax). */
+static int parse_logit_bias(const char *flag, const char *v, options *o) {
+    char *end;
+    errno = 0;
+    long tok = strtol(v, &end, 10);
+    float bias = 0.0f;
+    int ok = end != v && (*end == '+' || *end == '-') && errno == 0 && tok >= 0 && tok < (1L << 30);
+    if (ok) {
+        const char *b = end;
+        if (!strcmp(b + 1, "inf")) bias = *b == '-' ? -INFINITY : INFINITY;
+        else {
+            bias = strtof(b, &end);
+            ok = end != b + 1 && *end == 0 && isfinite(bias);
+        }
+    }
+    if (!ok) {
+        fprintf(stderr, "infer: %s '%s': expected TOKEN_ID+BIAS or TOKEN_ID-BIAS (e.g. 15043+1, 15043-inf)\n", flag, v);
+        return 0;
+    }
+    if (o->n_biases == (int)(sizeof o->biases / sizeof o->biases[0])) {
+        fprintf(stderr, "infer: at most %d %s options\n", o->n_biases, flag);
+        return 0;
+    }
+    o->biases[o->n_biases].token = (int)tok;
+    o->biases[o->n_biases++].bias = bias;
+    return 1;
+}
+
+/* The per-token bias added to the logits before sampling: -l/--logit-bias, and -inf on the
+ * end-of-generation tokens with --ignore-eos. *out stays NULL when there is none. Returns 0, or -1
+ * after one line on stderr (a token outside the vocabulary, or out of memory). */
+static int make_logit_bias(const bitnet_model *model, const options *o, float **out) {
+    const int n_vocab = bitnet_n_vocab(model);
+    *out = NULL;
+    for (int i = 0; i < o->n_biases; i++)
+        if (o->biases[i].token >= n_vocab) {
+            fprintf(stderr, "infer: --logit-bias: token %d is outside the vocabulary (0..%d)\n", o->biases[i].token,
+                    n_vocab - 1);
+            return -1;
+        }
+    if (!o->ignore_eos && !o->n_biases) return 0;
+    float *bias = calloc((size_t)n_vocab, sizeof *bias);
+    if (!bias) {
+        fprintf(stderr, "infer: out of memory\n");
+        return -1;
+    }
+    for (int i = 0; i < o->n_biases; i++) bias[o->biases[i].token] += o->biases[i].bias;
+    if (o->ignore_eos) /* after the biases: --ignore-eos wins over a +inf on EOS (and -inf + inf is NaN) */
+        for (int i = 0; i < n_vocab; i++)
+            if (bitnet_token_is_eog(model, i) || i == bitnet_token_eos(model)) bias[i] = -INFINITY;
+    *out = bias;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->prompt = "";
@@ -255,7 +314,7 @@ static int parse_args(int argc, char **argv, options *o) {
             return 0;
         }
         const char *v = argv[++i];
-        int ok = 1, seed;
+        int ok = 1, seed = -1;
         if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
@@ -271,6 +330,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--draft") || !strcmp(a, "-md") || !strcmp(a, "--model-draft")) o->draft_model = v;
         else if (!strcmp(a, "--keep")) ok = parse_int(a, v, -1, 1 << 20, &o->keep);
         else if (!strcmp(a, "--chat-template")) o->chat_template = v;
+        else if (!strcmp(a, "-l") || !strcmp(a, "--logit-bias")) ok = parse_logit_bias(a, v, o);
         else if (!strcmp(a, "--in-prefix")) o->in_prefix = v;
         else if (!strcmp(a, "--in-suffix")) o->in_suffix = v;
         else if (!strcmp(a, "-r") || !strcmp(a, "--reverse-prompt")) {
@@ -432,7 +492,9 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
     bitnet_token *toks = NULL;
     bitnet_token *hist = malloc((size_t)n_ctx * sizeof *hist); /* what the cache holds, for a context shift */
     int keep = 1;                                             /* BOS, and --keep more, fixed after the first turn */
+    float *bias = NULL;                                       /* -l/--logit-bias, --ignore-eos */
     if (!hist) rc = -1;
+    else if (make_logit_bias(model, o, &bias) != 0) rc = 1;
     while (rc == 0) {
         if (interactive) {
             printf("> ");
@@ -506,7 +568,10 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
         int n_gen = 0;
         bitnet_token prev = toks[n_new - 1];
         for (;;) {
-            bitnet_token next = bitnet_sampler_sample(smp, bitnet_get_logits(ctx));
+            float *logits = bitnet_get_logits(ctx);
+            if (bias)
+                for (int i = 0; i < n_vocab; i++) logits[i] += bias[i];
+            bitnet_token next = bitnet_sampler_sample(smp, logits);
             if (next < 0 || next >= n_vocab || bitnet_token_is_eog(model, next)) {
                 pending = next >= 0 && next < n_vocab ? next : -1;
                 break;
@@ -562,6 +627,7 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
     free(reply);
     free(toks);
     free(hist);
+    free(bias);
     return rc ? 1 : 0;
 }
 
@@ -620,7 +686,7 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
     const int n_vocab = bitnet_n_vocab(model);
     /* --steps: llama2.c's positions, prompt included; -n: tokens to generate, within the context */
     int steps = o.steps ? o.steps : o.n_ctx, rc = 1;
-    float *eog_mask = NULL; /* --ignore-eos: the end-of-generation tokens are never sampled */
+    float *bias = NULL; /* -l/--logit-bias and --ignore-eos (-inf on the end-of-generation tokens) */
     int max_prompt = (int)strlen(o.prompt) + 3;
     /* the prompt, then the generated tokens: the history speculative drafts read */
     bitnet_token *prompt = malloc(((size_t)max_prompt + (size_t)o.n_ctx + 1) * sizeof(bitnet_token));
@@ -637,8 +703,7 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
         goto done;
     }
     const bitnet_token bos = bitnet_token_bos(model), eos = bitnet_token_eos(model);
-    if (o.ignore_eos && (eog_mask = malloc((size_t)n_vocab * sizeof(float))))
-        for (int i = 0; i < n_vocab; i++) eog_mask[i] = bitnet_token_is_eog(model, i) || i == eos ? -INFINITY : 0.0f;
+    if (make_logit_bias(model, &o, &bias) != 0) goto done;
 
     /* echo the prompt as its tokens decode, then evaluate it in one batch */
     if (!o.no_display_prompt) set_color(&o, COLOR_PROMPT);
@@ -678,7 +743,7 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
                 int room = steps - pos;
                 if (o.n_predict > 0) room = BN_MIN_INT(room, o.n_predict - n_gen);
                 q_head = 0;
-                q_len = bitnet_spec_step(ctx, spec, smp, eog_mask, prompt, np + n_gen, queue,
+                q_len = bitnet_spec_step(ctx, spec, smp, bias, prompt, np + n_gen, queue,
                                          BN_MIN_INT(room, (int)(sizeof queue / sizeof queue[0])));
                 if (q_len < 1) {
                     fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
@@ -687,8 +752,8 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
             }
             next = queue[q_head++];
         } else {
-            if (eog_mask)
-                for (int i = 0; i < n_vocab; i++) logits[i] += eog_mask[i];
+            if (bias)
+                for (int i = 0; i < n_vocab; i++) logits[i] += bias[i];
             next = bitnet_sampler_sample(smp, logits);
             if (spec) bitnet_sampler_accept(smp, next); /* the first token; the steps accept theirs */
         }
@@ -769,7 +834,7 @@ summary_done:
     rc = 0;
 done:
     free(prompt);
-    free(eog_mask);
+    free(bias);
     return rc;
 }
 
