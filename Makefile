@@ -39,7 +39,7 @@ endif
 
 # libbitnet: src/ by concern (docs/architecture.md). The server is not in it:
 # server/ builds libbitnet-server.a (HTTP, OpenAI and llama.cpp APIs, slot scheduler) and build/server.
-LIB_SRC   := $(wildcard src/*.c src/formats/*.c src/model/*.c src/tokenizer/*.c) \
+LIB_SRC   := $(wildcard src/*.c src/formats/*.c src/model/*.c src/tokenizer/*.c src/grammar/*.c) \
              src/kernels/dispatch.c src/kernels/scalar.c src/kernels/pack.c src/kernels/kv_scalar.c src/kernels/quants.c $(ISA_SRC)
 LIB_ASM   := src/default_model.S
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)

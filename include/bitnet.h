@@ -255,6 +255,35 @@ BITNET_API bitnet_token bitnet_sampler_sample(bitnet_sampler *s, float *logits);
 BITNET_API void bitnet_sampler_accept(bitnet_sampler *s, bitnet_token token);
 BITNET_API void bitnet_sampler_free(bitnet_sampler *s);
 
+/* ---- constrained output: grammars and JSON Schema (docs/grammar.md) ----
+ * A grammar in llama.cpp's GBNF (start rule `root`) masks, before each
+ * sampling, every token whose text cannot continue the output so far, so the
+ * output is always a prefix of a sentence of the grammar, and end-of-generation
+ * tokens are allowed only once it is a whole one. One grammar object follows
+ * one output; it is not thread-safe (use one per sequence). */
+typedef struct bitnet_grammar bitnet_grammar;
+/* Parses gbnf for model's vocabulary. Errors: BITNET_ERR_ARG with the one-line
+ * message "grammar line L: what is wrong" (an undefined or left-recursive rule,
+ * no `root`, a syntax error). */
+BITNET_API bitnet_status bitnet_grammar_new(const bitnet_model *model, const char *gbnf, bitnet_grammar **out);
+/* Sets logits[t] = -INFINITY for every token t that cannot come next. Returns
+ * the number of tokens left (0: none can, the caller should stop), or a
+ * negative status (the grammar is too ambiguous to follow, out of memory). */
+BITNET_API int bitnet_grammar_apply(bitnet_grammar *g, float *logits);
+/* Advances past the token the caller chose (one apply allowed). */
+BITNET_API bitnet_status bitnet_grammar_accept(bitnet_grammar *g, bitnet_token token);
+/* 0: the output is not a whole sentence yet; 1: it is, and may go on;
+ * 2: it is, and nothing may follow (only end-of-generation). */
+BITNET_API int bitnet_grammar_is_complete(const bitnet_grammar *g);
+/* Back to the empty output. */
+BITNET_API bitnet_status bitnet_grammar_reset(bitnet_grammar *g);
+BITNET_API void bitnet_grammar_free(bitnet_grammar *g);
+/* Converts a JSON Schema (schema[0..len)) to GBNF, as llama.cpp's
+ * json-schema-to-grammar does for the keywords docs/grammar.md lists; any
+ * other keyword is refused: BITNET_ERR_ARG, "unsupported JSON Schema keyword
+ * 'pattern' at $.properties.name". *gbnf is malloc'd text; free() it. */
+BITNET_API bitnet_status bitnet_json_schema_to_grammar(const char *schema, size_t len, char **gbnf);
+
 /* ---- speculative decoding (exact) --------------------------------------
  * A drafter guesses up to n_draft tokens; the target evaluates them in one
  * batch and keeps those its own sampler would have produced. The output is

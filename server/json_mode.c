@@ -192,54 +192,6 @@ int bn_json_mode_feed(bn_json_mode *s, const char *p, size_t n) {
     return 1;
 }
 
-int bn_vocab_pieces_init(bn_vocab_pieces *v, const bitnet_model *m) {
-    memset(v, 0, sizeof *v);
-    const int nv = bitnet_n_vocab(m);
-    size_t cap = (size_t)nv * 8, len = 0;
-    v->n_vocab = nv;
-    v->off = malloc(((size_t)nv + 1) * sizeof *v->off);
-    v->special = calloc((size_t)nv, 1);
-    v->pieces = malloc(cap);
-    if (!v->off || !v->special || !v->pieces) {
-        bn_vocab_pieces_free(v);
-        return -1;
-    }
-    char piece[512];
-    for (int t = 0; t < nv; t++) {
-        int n = bitnet_token_to_piece(m, -1, t, piece, sizeof piece);
-        n = n < 0 ? 0 : n > (int)sizeof piece - 1 ? (int)sizeof piece - 1 : n;
-        if (len + (size_t)n > cap) {
-            char *np = realloc(v->pieces, cap * 2 + (size_t)n);
-            if (!np) {
-                bn_vocab_pieces_free(v);
-                return -1;
-            }
-            v->pieces = np;
-            cap = cap * 2 + (size_t)n;
-        }
-        v->off[t] = (uint32_t)len;
-        memcpy(v->pieces + len, piece, (size_t)n);
-        len += (size_t)n;
-        /* a control token (<|im_start|>, <s>, ...) is not text, whatever it spells */
-        if (n >= 3 && piece[0] == '<' && piece[n - 1] == '>') {
-            bitnet_token one[2];
-            if (bitnet_tokenize_ex(m, piece, (size_t)n, 0, 1, one, 2) == 1 && one[0] == t &&
-                !(bitnet_tokenize_ex(m, piece, (size_t)n, 0, 0, one, 2) == 1 && one[0] == t))
-                v->special[t] = 1;
-        }
-        if (bitnet_token_is_eog(m, t) || t == bitnet_token_bos(m)) v->special[t] = 1;
-    }
-    v->off[nv] = (uint32_t)len;
-    return 0;
-}
-
-void bn_vocab_pieces_free(bn_vocab_pieces *v) {
-    free(v->pieces);
-    free(v->off);
-    free(v->special);
-    memset(v, 0, sizeof *v);
-}
-
 int bn_json_mode_mask(const bn_json_mode *s, const bn_vocab_pieces *v, bitnet_token eos, float *logits) {
     const int done = bn_json_mode_done(s);
     int left = 0;

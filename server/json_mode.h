@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "bitnet.h"
+#include "grammar/grammar.h" /* bn_vocab_pieces */
 
 #define BN_JSON_MODE_DEPTH 32
 /* Whitespace between tokens: at most this many bytes in a row (as llama.cpp's
@@ -39,17 +40,6 @@ int bn_json_mode_feed(bn_json_mode *s, const char *p, size_t n);
 /* The object is complete (only whitespace may follow). */
 int bn_json_mode_done(const bn_json_mode *s);
 
-/* Every token's text, once per model (token_to_piece after a non-BOS token),
- * for the mask: pieces[off[t] .. off[t+1]). */
-typedef struct {
-    int n_vocab;
-    char *pieces;
-    uint32_t *off;
-    uint8_t *special; /* control / special tokens: never inside JSON */
-} bn_vocab_pieces;
-
-int bn_vocab_pieces_init(bn_vocab_pieces *v, const bitnet_model *m); /* 0, or -1 out of memory */
-void bn_vocab_pieces_free(bn_vocab_pieces *v);
 
 /* Sets logits[t] = -inf for every token that cannot continue s; when s is
  * complete, for every token but eos. Returns the number of tokens left. */

@@ -1,0 +1,447 @@
+/* grammar.c - constrained sampling: which tokens can continue a grammar.
+ *
+ * The recogniser is llama.cpp's: the state is a set of stacks of element
+ * positions, each stack one way the text so far can be read; its top is the
+ * character class the next code point must match (references are expanded
+ * eagerly, so tops are always classes), and an empty stack means the text can
+ * end here. A code point advances every stack whose class matches it. Bytes
+ * arrive one at a time: a UTF-8 sequence cut between two tokens is kept in the
+ * state (cp, left) and checked against the classes' ranges as far as it goes.
+ *
+ * The mask walks the vocabulary in byte order (sorted once per grammar), so
+ * tokens that share a prefix share the states after it, and a prefix that no
+ * stack can read rules out every token that starts with it at once. */
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common.h"
+#include "grammar/grammar.h"
+
+#define MAX_STACK_LEN 256  /* deeper nesting is not followed (the stack is dropped) */
+#define MAX_STACKS 4096    /* more readings at once: the grammar is too ambiguous */
+
+typedef struct {
+    uint32_t *w;       /* the stacks, each as [len, e_0 .. e_len-1] (top last) */
+    size_t n, cap;     /* words used / allocated                               */
+    uint32_t n_stacks;
+    uint32_t cp;       /* a UTF-8 sequence in progress: its bits so far        */
+    uint8_t left;      /* continuation bytes it still needs                    */
+    uint8_t overflow;  /* MAX_STACKS was reached                               */
+} gstate;
+
+struct bitnet_grammar {
+    bn_gbnf g;
+    bn_vocab_pieces v;
+    int32_t *order;    /* text tokens in byte order of their pieces */
+    uint16_t *lcp;     /* common prefix with the previous token in order (capped) */
+    int n_order, max_len;
+    uint8_t *eog;      /* end-of-generation tokens, allowed once the text is complete */
+    gstate cur, tmp;
+    gstate *lv;        /* the mask's states by depth (max_len + 1) */
+    uint32_t *scratch; /* expand(): one stack per recursion level */
+    int scratch_levels;
+};
+
+static int set_reserve(gstate *s, size_t more) {
+    if (s->n + more <= s->cap) return 0;
+    size_t cap = s->cap ? s->cap : 64;
+    while (cap < s->n + more) cap *= 2;
+    uint32_t *nw = realloc(s->w, cap * sizeof *nw);
+    if (!nw) return -1;
+    s->w = nw;
+    s->cap = cap;
+    return 0;
+}
+
+static void set_clear(gstate *s) {
+    s->n = s->n_stacks = 0;
+    s->cp = s->left = s->overflow = 0;
+}
+
+static int set_copy(gstate *dst, const gstate *src) {
+    dst->n = 0;
+    if (set_reserve(dst, src->n)) return -1;
+    memcpy(dst->w, src->w, src->n * sizeof *dst->w);
+    dst->n = src->n;
+    dst->n_stacks = src->n_stacks;
+    dst->cp = src->cp;
+    dst->left = src->left;
+    dst->overflow = src->overflow;
+    return 0;
+}
+
+/* Adds a stack unless the set has it already. */
+static int set_add(gstate *s, const uint32_t *st, uint32_t len) {
+    for (size_t i = 0; i < s->n; i += 1 + s->w[i])
+        if (s->w[i] == len && !memcmp(s->w + i + 1, st, len * sizeof *st)) return 0;
+    if (s->n_stacks >= MAX_STACKS) {
+        s->overflow = 1;
+        return 0;
+    }
+    if (set_reserve(s, 1 + (size_t)len)) return -1;
+    s->w[s->n] = len;
+    memcpy(s->w + s->n + 1, st, len * sizeof *st);
+    s->n += 1 + len;
+    s->n_stacks++;
+    return 0;
+}
+
+static int is_end(const bn_gelem *e) { return e->type == BN_GE_END || e->type == BN_GE_ALT; }
+
+/* Adds st (len positions) to out with every reference on top expanded into
+ * the alternatives of its rule, until each top is a character class. */
+static int expand(bitnet_grammar *G, gstate *out, const uint32_t *st, uint32_t len, int level) {
+    if (!len || G->g.e[st[len - 1]].type != BN_GE_REF) return set_add(out, st, len);
+    if (level >= G->scratch_levels) return 0; /* cannot happen without left recursion, which the parser refuses */
+    const uint32_t pos = st[len - 1];
+    uint32_t *ns = G->scratch + (size_t)level * (MAX_STACK_LEN + 2);
+    for (uint32_t a = G->g.start[G->g.e[pos].value];;) {
+        uint32_t n = len - 1;
+        memcpy(ns, st, n * sizeof *ns);
+        if (!is_end(&G->g.e[pos + 1])) ns[n++] = pos + 1; /* what follows the reference, once the rule is read */
+        if (!is_end(&G->g.e[a])) ns[n++] = a;
+        if (n <= MAX_STACK_LEN && expand(G, out, ns, n, level + 1)) return -1;
+        while (!is_end(&G->g.e[a])) a++;
+        if (G->g.e[a].type == BN_GE_END) break;
+        a++;
+    }
+    return 0;
+}
+
+/* Whether the class at pos contains a code point in [lo, hi]; *end: the element after the class. */
+static int class_meets(const bn_gelem *e0, uint32_t pos, uint32_t lo, uint32_t hi, uint32_t *end) {
+    const bn_gelem *e = e0 + pos;
+    if (e->type == BN_GE_CHAR_ANY) {
+        *end = pos + 1;
+        return 1;
+    }
+    const int negated = e->type == BN_GE_CHAR_NOT;
+    int inside = 0, covers = 0; /* some code point of [lo,hi] is in the class / all of them are */
+    do {
+        uint32_t a = e->value, b = e->value;
+        if (e[1].type == BN_GE_RNG_UPPER) {
+            b = e[1].value;
+            e += 2;
+        } else {
+            e++;
+        }
+        inside |= a <= hi && lo <= b;
+        covers |= a <= lo && hi <= b;
+    } while (e->type == BN_GE_CHAR_ALT);
+    *end = (uint32_t)(e - e0);
+    /* a negated class accepts [lo,hi] unless one of its ranges covers it all (a safe over-estimate) */
+    return negated ? !covers : inside;
+}
+
+/* out = in after the code point cp (out's UTF-8 fields cleared). */
+static int accept_cp(bitnet_grammar *G, const gstate *in, gstate *out, uint32_t cp) {
+    set_clear(out);
+    out->overflow = in->overflow;
+    uint32_t ns[MAX_STACK_LEN];
+    for (size_t i = 0; i < in->n; i += 1 + in->w[i]) {
+        const uint32_t len = in->w[i];
+        const uint32_t *st = in->w + i + 1;
+        uint32_t end;
+        if (!len || !class_meets(G->g.e, st[len - 1], cp, cp, &end)) continue;
+        uint32_t n = len - 1;
+        memcpy(ns, st, n * sizeof *ns);
+        if (!is_end(&G->g.e[end])) ns[n++] = end;
+        if (expand(G, out, ns, n, 0)) return -1;
+    }
+    return 0;
+}
+
+/* out = in after one byte; returns 1 if some reading survives, 0 if none, -1 out of memory. */
+static int feed_byte(bitnet_grammar *G, const gstate *in, gstate *out, uint8_t b) {
+    uint32_t cp;
+    int left;
+    if (in->left) {
+        if ((b & 0xC0) != 0x80) return 0;
+        /* the second byte rules out overlong forms (E0 80.., F0 80..), surrogates (ED A0..) and > U+10FFFF */
+        if (in->left == 2 && in->cp == 0 && b < 0xA0) return 0;
+        if (in->left == 2 && in->cp == 0xD && b > 0x9F) return 0;
+        if (in->left == 3 && in->cp == 0 && b < 0x90) return 0;
+        if (in->left == 3 && in->cp == 4 && b > 0x8F) return 0;
+        cp = in->cp << 6 | (b & 0x3Fu);
+        left = in->left - 1;
+    } else if (b < 0x80) {
+        cp = b;
+        left = 0;
+    } else if (b >= 0xC2 && b <= 0xDF) {
+        cp = b & 0x1Fu;
+        left = 1;
+    } else if (b >= 0xE0 && b <= 0xEF) {
+        cp = b & 0x0Fu;
+        left = 2;
+    } else if (b >= 0xF0 && b <= 0xF4) {
+        cp = b & 0x07u;
+        left = 3;
+    } else {
+        return 0;
+    }
+    if (!left) {
+        if (accept_cp(G, in, out, cp)) return -1;
+        return out->n_stacks > 0;
+    }
+    /* in the middle of a sequence: the code points it can still become */
+    const uint32_t lo = cp << (6 * left), hi = lo | ((1u << (6 * left)) - 1);
+    if (lo > 0x10FFFF) return 0;
+    int any = 0;
+    for (size_t i = 0; i < in->n && !any; i += 1 + in->w[i]) {
+        uint32_t end;
+        any = in->w[i] && class_meets(G->g.e, in->w[i + in->w[i]], lo, hi, &end);
+    }
+    if (!any) return 0;
+    if (set_copy(out, in)) return -1;
+    out->cp = cp;
+    out->left = (uint8_t)left;
+    return 1;
+}
+
+static int state_complete(const gstate *s) {
+    if (s->left) return 0;
+    for (size_t i = 0; i < s->n; i += 1 + s->w[i])
+        if (!s->w[i]) return 1;
+    return 0;
+}
+
+/* ---- vocabulary in byte order --------------------------------------------- */
+static const bn_vocab_pieces *g_sort_v; /* qsort has no context argument: set under index_lock */
+
+static int cmp_piece(const void *a, const void *b) {
+    const bn_vocab_pieces *v = g_sort_v;
+    const int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
+    const uint32_t lx = v->off[x + 1] - v->off[x], ly = v->off[y + 1] - v->off[y];
+    int c = memcmp(v->pieces + v->off[x], v->pieces + v->off[y], lx < ly ? lx : ly);
+    return c ? c : lx < ly ? -1 : lx > ly ? 1 : (x > y) - (x < y);
+}
+
+static pthread_mutex_t index_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int build_index(bitnet_grammar *G, const bitnet_model *m) {
+    const bn_vocab_pieces *v = &G->v;
+    G->order = malloc((size_t)v->n_vocab * sizeof *G->order);
+    G->lcp = malloc((size_t)v->n_vocab * sizeof *G->lcp);
+    G->eog = calloc((size_t)v->n_vocab, 1);
+    if (!G->order || !G->lcp || !G->eog) return -1;
+    for (int t = 0; t < v->n_vocab; t++) {
+        const uint32_t len = v->off[t + 1] - v->off[t];
+        G->eog[t] = bitnet_token_is_eog(m, t) || t == bitnet_token_eos(m);
+        if (v->special[t] || !len) continue; /* never text */
+        G->order[G->n_order++] = t;
+        if ((int)len > G->max_len) G->max_len = (int)len;
+    }
+    pthread_mutex_lock(&index_lock);
+    g_sort_v = v;
+    qsort(G->order, (size_t)G->n_order, sizeof *G->order, cmp_piece);
+    pthread_mutex_unlock(&index_lock);
+    for (int i = 0; i < G->n_order; i++) {
+        uint32_t k = 0;
+        if (i) {
+            const int32_t x = G->order[i - 1], y = G->order[i];
+            const uint32_t lx = v->off[x + 1] - v->off[x], ly = v->off[y + 1] - v->off[y];
+            while (k < lx && k < ly && k < 65535 && v->pieces[v->off[x] + k] == v->pieces[v->off[y] + k]) k++;
+        }
+        G->lcp[i] = (uint16_t)k;
+    }
+    G->lv = calloc((size_t)G->max_len + 1, sizeof *G->lv);
+    return G->lv ? 0 : -1;
+}
+
+/* ---- public API -------------------------------------------------------------- */
+bitnet_status bitnet_grammar_new(const bitnet_model *model, const char *gbnf, bitnet_grammar **out) {
+    *out = NULL;
+    if (!model || !gbnf) return bn_error(BITNET_ERR_ARG, "bitnet_grammar_new: NULL model or grammar");
+    bitnet_grammar *G = calloc(1, sizeof *G);
+    if (!G) return bn_error(BITNET_ERR_NOMEM, "out of memory");
+    char err[256];
+    if (bn_gbnf_parse(gbnf, &G->g, err, sizeof err) != 0) {
+        free(G);
+        return bn_error(strstr(err, "out of memory") ? BITNET_ERR_NOMEM : BITNET_ERR_ARG, "%s", err);
+    }
+    G->scratch_levels = G->g.n_rules + 2;
+    G->scratch = malloc((size_t)G->scratch_levels * (MAX_STACK_LEN + 2) * sizeof *G->scratch);
+    if (!G->scratch || bn_vocab_pieces_init(&G->v, model) != 0 || build_index(G, model) != 0) {
+        bitnet_grammar_free(G);
+        return bn_error(BITNET_ERR_NOMEM, "out of memory");
+    }
+    bitnet_status st = bitnet_grammar_reset(G);
+    if (st != BITNET_OK) {
+        bitnet_grammar_free(G);
+        return st;
+    }
+    *out = G;
+    return BITNET_OK;
+}
+
+bitnet_status bitnet_grammar_reset(bitnet_grammar *G) {
+    set_clear(&G->cur);
+    /* one stack per alternative of root, holding where it starts (an empty one if it is empty) */
+    for (uint32_t a = G->g.start[G->g.root];;) {
+        if (is_end(&G->g.e[a])) {
+            if (set_add(&G->cur, NULL, 0)) return bn_error(BITNET_ERR_NOMEM, "out of memory");
+        } else if (expand(G, &G->cur, &a, 1, 0)) {
+            return bn_error(BITNET_ERR_NOMEM, "out of memory");
+        }
+        while (!is_end(&G->g.e[a])) a++;
+        if (G->g.e[a].type == BN_GE_END) break;
+        a++;
+    }
+    return BITNET_OK;
+}
+
+int bitnet_grammar_apply(bitnet_grammar *G, float *logits) {
+    const bn_vocab_pieces *v = &G->v;
+    const int complete = state_complete(&G->cur);
+    int left = 0;
+    if (G->cur.overflow) return bn_error(BITNET_ERR_ARG, "the grammar is too ambiguous (over %d readings at once)", MAX_STACKS);
+    for (int t = 0; t < v->n_vocab; t++) {
+        if (G->eog[t] && complete) left += logits[t] > -INFINITY;
+        else if (G->eog[t] || v->special[t] || v->off[t + 1] == v->off[t]) logits[t] = -INFINITY;
+    }
+    /* only end-of-text can follow: every text token goes */
+    int only_end = complete && G->cur.n_stacks == 1;
+    int valid = 0, dead = 0; /* lv[0..valid] hold the states after the last walked token's first bytes */
+    if (set_copy(&G->lv[0], &G->cur)) return bn_error(BITNET_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < G->n_order; i++) {
+        const int32_t t = G->order[i];
+        const int l = G->lcp[i];
+        if (l < valid) valid = l;
+        if (dead && l < dead) dead = 0;
+        if (only_end || dead) {
+            logits[t] = -INFINITY;
+            continue;
+        }
+        if (logits[t] == -INFINITY) continue; /* banned already (a bias): nothing to learn from it */
+        const uint8_t *p = (const uint8_t *)v->pieces + v->off[t];
+        const int len = (int)(v->off[t + 1] - v->off[t]);
+        int ok = 1;
+        for (int k = valid; k < len; k++) {
+            int r = feed_byte(G, &G->lv[k], &G->lv[k + 1], p[k]);
+            if (r < 0) return bn_error(BITNET_ERR_NOMEM, "out of memory");
+            if (!r) {
+                dead = k + 1; /* every token starting with p[0..k] is out too */
+                valid = k;
+                ok = 0;
+                break;
+            }
+            valid = k + 1;
+        }
+        if (ok) left++;
+        else logits[t] = -INFINITY;
+    }
+    return left;
+}
+
+bitnet_status bitnet_grammar_accept(bitnet_grammar *G, bitnet_token token) {
+    const bn_vocab_pieces *v = &G->v;
+    if (token < 0 || token >= v->n_vocab) return bn_error(BITNET_ERR_ARG, "bitnet_grammar_accept: token %d out of range", token);
+    if (G->eog[token]) {
+        if (state_complete(&G->cur)) return BITNET_OK;
+        return bn_error(BITNET_ERR_ARG, "end of text before the grammar is complete");
+    }
+    const uint8_t *p = (const uint8_t *)v->pieces + v->off[token];
+    const uint32_t len = v->off[token + 1] - v->off[token];
+    if (v->special[token] || !len) return bn_error(BITNET_ERR_ARG, "token %d is not text the grammar can read", token);
+    for (uint32_t k = 0; k < len; k++) {
+        int r = feed_byte(G, &G->cur, &G->tmp, p[k]);
+        if (r < 0) return bn_error(BITNET_ERR_NOMEM, "out of memory");
+        if (!r) return bn_error(BITNET_ERR_ARG, "token %d ('%.*s') cannot continue the grammar", token, (int)len, (const char *)p);
+        gstate t = G->cur;
+        G->cur = G->tmp;
+        G->tmp = t;
+    }
+    return BITNET_OK;
+}
+
+int bn_grammar_feed_text(bitnet_grammar *G, const char *text, size_t n) {
+    gstate a = {0}, b = {0};
+    if (set_copy(&a, &G->cur)) return -1;
+    int r = 1;
+    for (size_t k = 0; k < n && r == 1; k++) {
+        r = feed_byte(G, &a, &b, (uint8_t)text[k]);
+        gstate t = a;
+        a = b;
+        b = t;
+    }
+    if (r == 1) {
+        gstate t = G->cur;
+        G->cur = a;
+        a = t;
+    }
+    free(a.w);
+    free(b.w);
+    return r;
+}
+
+int bitnet_grammar_is_complete(const bitnet_grammar *G) {
+    if (!state_complete(&G->cur)) return 0;
+    return G->cur.n_stacks == 1 ? 2 : 1;
+}
+
+void bitnet_grammar_free(bitnet_grammar *G) {
+    if (!G) return;
+    bn_gbnf_free(&G->g);
+    bn_vocab_pieces_free(&G->v);
+    free(G->order);
+    free(G->lcp);
+    free(G->eog);
+    if (G->lv)
+        for (int k = 0; k <= G->max_len; k++) free(G->lv[k].w);
+    free(G->lv);
+    free(G->cur.w);
+    free(G->tmp.w);
+    free(G->scratch);
+    free(G);
+}
+
+/* ---- the vocabulary's pieces (also the server's JSON mode) -------------------- */
+int bn_vocab_pieces_init(bn_vocab_pieces *v, const bitnet_model *m) {
+    memset(v, 0, sizeof *v);
+    const int nv = bitnet_n_vocab(m);
+    size_t cap = (size_t)nv * 8, len = 0;
+    v->n_vocab = nv;
+    v->off = malloc(((size_t)nv + 1) * sizeof *v->off);
+    v->special = calloc((size_t)nv, 1);
+    v->pieces = malloc(cap);
+    if (!v->off || !v->special || !v->pieces) {
+        bn_vocab_pieces_free(v);
+        return -1;
+    }
+    char piece[512];
+    for (int t = 0; t < nv; t++) {
+        int n = bitnet_token_to_piece(m, -1, t, piece, sizeof piece);
+        n = n < 0 ? 0 : n > (int)sizeof piece - 1 ? (int)sizeof piece - 1 : n;
+        if (len + (size_t)n > cap) {
+            char *np = realloc(v->pieces, cap * 2 + (size_t)n);
+            if (!np) {
+                bn_vocab_pieces_free(v);
+                return -1;
+            }
+            v->pieces = np;
+            cap = cap * 2 + (size_t)n;
+        }
+        v->off[t] = (uint32_t)len;
+        memcpy(v->pieces + len, piece, (size_t)n);
+        len += (size_t)n;
+        /* a control token (<|im_start|>, <s>, ...) is not text, whatever it spells */
+        if (n >= 3 && piece[0] == '<' && piece[n - 1] == '>') {
+            bitnet_token one[2];
+            if (bitnet_tokenize_ex(m, piece, (size_t)n, 0, 1, one, 2) == 1 && one[0] == t &&
+                !(bitnet_tokenize_ex(m, piece, (size_t)n, 0, 0, one, 2) == 1 && one[0] == t))
+                v->special[t] = 1;
+        }
+        if (bitnet_token_is_eog(m, t) || t == bitnet_token_bos(m)) v->special[t] = 1;
+    }
+    v->off[nv] = (uint32_t)len;
+    return 0;
+}
+
+void bn_vocab_pieces_free(bn_vocab_pieces *v) {
+    free(v->pieces);
+    free(v->off);
+    free(v->special);
+    memset(v, 0, sizeof *v);
+}

@@ -1,0 +1,390 @@
+/* json_schema.c - JSON Schema -> GBNF, for the keywords docs/grammar.md lists.
+ *
+ * Every schema node becomes one rule; primitives (string, number, ...) are
+ * shared rules written once at the end, as llama.cpp's json-schema-to-grammar
+ * writes them. A keyword this converter cannot enforce is refused with its
+ * path, never ignored: a schema whose constraint is dropped would let through
+ * output the caller's validator then rejects. Objects list the required
+ * properties first (in the schema's order), then any subset of the optional
+ * ones, in order; no other keys (additionalProperties: true allows them, so
+ * leaving them out still satisfies it). */
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common.h"
+#include "formats/json.h"
+
+#define MAX_COUNT 1000 /* minItems/maxItems/minLength/maxLength above this are refused */
+
+enum { P_SPACE = 1, P_BOOLEAN = 2, P_NULL = 4, P_INTEGER = 8, P_NUMBER = 16, P_STRING = 32, P_VALUE = 64 };
+
+typedef struct {
+    bn_buf out;
+    const bn_json *root;
+    int n_rules, prims, failed, depth;
+    struct {
+        const char *ref;
+        int rule;
+    } refs[256];
+    int n_refs;
+    char err[256];
+} conv;
+
+static int fail(conv *c, const char *path, const char *fmt, ...) {
+    if (c->failed) return -1;
+    c->failed = 1;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(c->err, sizeof c->err, fmt, ap);
+    va_end(ap);
+    if (n >= 0 && (size_t)n < sizeof c->err) snprintf(c->err + n, sizeof c->err - (size_t)n, " at %s", path);
+    return -1;
+}
+
+/* A GBNF literal for the bytes s[0..n): "..." with ", \ and control bytes escaped. */
+static int literal(bn_buf *b, const char *s, size_t n) {
+    int rc = bn_buf_append(b, "\"", 1);
+    for (size_t i = 0; i < n && !rc; i++) {
+        const unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') rc = bn_buf_printf(b, "\\%c", ch);
+        else if (ch < 0x20 || ch == 0x7F) rc = bn_buf_printf(b, "\\x%02X", ch);
+        else rc = bn_buf_append(b, s + i, 1);
+    }
+    return rc ? rc : bn_buf_append(b, "\"", 1);
+}
+
+/* A JSON value written compactly (enum and const values are matched as this text). */
+static int write_json(bn_buf *b, const bn_json *v) {
+    switch (v->type) {
+    case BN_JSON_NULL: return bn_buf_printf(b, "null");
+    case BN_JSON_BOOL: return bn_buf_printf(b, v->boolean ? "true" : "false");
+    case BN_JSON_NUMBER:
+        if (v->integer && fabs(v->number) < 1e15) return bn_buf_printf(b, "%.0f", v->number);
+        return bn_buf_printf(b, "%.17g", v->number);
+    case BN_JSON_STRING: return bn_json_append_string(b, v->str, v->len);
+    case BN_JSON_ARRAY:
+    case BN_JSON_OBJECT: {
+        const int obj = v->type == BN_JSON_OBJECT;
+        int rc = bn_buf_append(b, obj ? "{" : "[", 1);
+        for (size_t i = 0; i < v->n && !rc; i++) {
+            if (i) rc = bn_buf_append(b, ",", 1);
+            if (!rc && obj) rc = bn_json_append_string(b, v->keys[i], strlen(v->keys[i]));
+            if (!rc && obj) rc = bn_buf_append(b, ":", 1);
+            if (!rc) rc = write_json(b, &v->items[i]);
+        }
+        return rc ? rc : bn_buf_append(b, obj ? "}" : "]", 1);
+    }
+    }
+    return -1;
+}
+
+/* `literal space` for a JSON value: one alternative of an enum, or a const. */
+static int value_literal(conv *c, const bn_json *v) {
+    bn_buf t = {0};
+    int rc = write_json(&t, v);
+    if (!rc) rc = literal(&c->out, t.data, t.len);
+    bn_buf_free(&t);
+    return rc ? rc : bn_buf_printf(&c->out, " space");
+}
+
+static int visit(conv *c, const bn_json *s, const char *path, const char *type_only);
+
+static int new_rule(conv *c) { return ++c->n_rules; }
+
+static int count_kw(conv *c, const bn_json *s, const char *key, const char *path, int dflt) {
+    const bn_json *v = bn_json_get(s, key);
+    if (!v) return dflt;
+    if (v->type != BN_JSON_NUMBER || !v->integer || v->number < 0) return fail(c, path, "'%s' must be a non-negative integer", key), -2;
+    if (v->number > MAX_COUNT) return fail(c, path, "'%s' over %d is not supported", key, MAX_COUNT), -2;
+    return (int)v->number;
+}
+
+/* Appends the rule for a subschema at path.sub and returns its number (or -1). */
+static int sub(conv *c, const bn_json *s, const char *path, const char *fmt, ...) {
+    char p[512];
+    size_t n = strlen(path);
+    if (n >= sizeof p) n = sizeof p - 1;
+    memcpy(p, path, n);
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(p + n, sizeof p - n, fmt, ap);
+    va_end(ap);
+    return visit(c, s, p, NULL);
+}
+
+/* The rule for "#/$defs/NAME" or "#/definitions/NAME", visited once (recursion allowed). */
+static int ref_rule(conv *c, const char *ref, const char *path) {
+    for (int i = 0; i < c->n_refs; i++)
+        if (!strcmp(c->refs[i].ref, ref)) return c->refs[i].rule;
+    const char *name = NULL, *where = NULL;
+    if (!strncmp(ref, "#/$defs/", 8)) name = ref + 8, where = "$defs";
+    else if (!strncmp(ref, "#/definitions/", 14)) name = ref + 14, where = "definitions";
+    const bn_json *defs = where ? bn_json_get(c->root, where) : NULL, *def = defs ? bn_json_get(defs, name) : NULL;
+    if (!name || strchr(name, '/') || strchr(name, '~'))
+        return fail(c, path, "'$ref' \"%.80s\": only \"#/$defs/NAME\" and \"#/definitions/NAME\" are supported", ref);
+    if (!def) return fail(c, path, "'$ref' \"%.80s\" names no definition", ref);
+    if (c->n_refs == (int)(sizeof c->refs / sizeof c->refs[0])) return fail(c, path, "too many '$ref' targets");
+    const int r = new_rule(c);
+    c->refs[c->n_refs].ref = ref;
+    c->refs[c->n_refs++].rule = r;
+    char p[512];
+    snprintf(p, sizeof p, "$.%s.%.200s", where, name);
+    const int body = visit(c, def, p, NULL);
+    if (body < 0 || bn_buf_printf(&c->out, "r%d ::= r%d\n", r, body)) return -1;
+    return r;
+}
+
+static const char *const known[] = {
+    "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "enum", "const",
+    "anyOf", "oneOf", "minLength", "maxLength", "$ref", "$defs", "definitions", "title", "description", "$schema",
+    "$id", "$comment", "default", "examples", "deprecated", "readOnly", "writeOnly", NULL};
+
+static int object_rule(conv *c, const bn_json *s, const char *path) {
+    const bn_json *props = bn_json_get(s, "properties"), *req = bn_json_get(s, "required");
+    const bn_json *add = bn_json_get(s, "additionalProperties");
+    if (props && props->type != BN_JSON_OBJECT) return fail(c, path, "'properties' must be an object");
+    if (req && req->type != BN_JSON_ARRAY) return fail(c, path, "'required' must be an array of names");
+    if (add && add->type != BN_JSON_BOOL) return fail(c, path, "unsupported JSON Schema keyword 'additionalProperties' (other than true or false)");
+    const size_t np = props ? props->n : 0, nr = req ? req->n : 0;
+    if (!np && !nr && !(add && !add->boolean)) { /* any object */
+        c->prims |= P_VALUE;
+        const int r = new_rule(c);
+        return bn_buf_printf(&c->out, "r%d ::= object\n", r) ? -1 : r;
+    }
+    /* one rule per key/value: "key" space ":" space value */
+    int *kv = calloc(np + nr + 1, sizeof *kv);
+    uint8_t *is_req = calloc(np + nr + 1, 1);
+    const char **names = calloc(np + nr + 1, sizeof *names);
+    int rc = kv && is_req && names ? 0 : fail(c, path, "out of memory");
+    size_t n = 0;
+    for (size_t i = 0; i < np && !rc; i++) names[n++] = props->keys[i];
+    for (size_t i = 0; i < nr && !rc; i++) {
+        if (req->items[i].type != BN_JSON_STRING) rc = fail(c, path, "'required' must be an array of names");
+        size_t k = 0;
+        while (!rc && k < n && strcmp(names[k], req->items[i].str)) k++;
+        if (rc) break;
+        if (k == n) names[n++] = req->items[i].str; /* required, with any value */
+        is_req[k] = 1;
+    }
+    for (size_t k = 0; k < n && !rc; k++) {
+        const bn_json *ps = props ? bn_json_get(props, names[k]) : NULL;
+        int v;
+        if (ps) v = sub(c, ps, path, ".properties.%.100s", names[k]);
+        else {
+            c->prims |= P_VALUE;
+            v = 0;
+        }
+        if (v < 0) rc = -1;
+        kv[k] = new_rule(c);
+        c->prims |= P_SPACE;
+        bn_buf key = {0};
+        if (!rc && (bn_json_append_string(&key, names[k], strlen(names[k])) || bn_buf_printf(&c->out, "r%d ::= ", kv[k]) ||
+                    literal(&c->out, key.data, key.len)))
+            rc = fail(c, path, "out of memory");
+        bn_buf_free(&key);
+        if (!rc && (v ? bn_buf_printf(&c->out, " space \":\" space r%d\n", v) : bn_buf_printf(&c->out, " space \":\" space value\n")))
+            rc = fail(c, path, "out of memory");
+    }
+    /* the optional ones: P_i ::= kv_i ( "," space P_{i+1} )? | P_{i+1}; P_last ::= kv_last */
+    int first_opt = 0, next = 0;
+    for (size_t k = n; k-- > 0 && !rc;) {
+        if (is_req[k]) continue;
+        const int pr = new_rule(c);
+        if (!next) rc = bn_buf_printf(&c->out, "r%d ::= r%d\n", pr, kv[k]);
+        else rc = bn_buf_printf(&c->out, "r%d ::= r%d ( \",\" space r%d )? | r%d\n", pr, kv[k], next, next);
+        next = first_opt = pr;
+    }
+    const int r = new_rule(c);
+    int any_req = 0;
+    if (!rc) rc = bn_buf_printf(&c->out, "r%d ::= \"{\" space", r);
+    for (size_t k = 0; k < n && !rc; k++) {
+        if (!is_req[k]) continue;
+        rc = bn_buf_printf(&c->out, any_req ? " \",\" space r%d" : " r%d", kv[k]);
+        any_req = 1;
+    }
+    if (!rc && first_opt) rc = bn_buf_printf(&c->out, any_req ? " ( \",\" space r%d )?" : " r%d?", first_opt);
+    if (!rc) rc = bn_buf_printf(&c->out, " \"}\" space\n");
+    free(kv);
+    free(is_req);
+    free(names);
+    return rc ? (c->failed ? -1 : fail(c, path, "out of memory")) : r;
+}
+
+static int array_rule(conv *c, const bn_json *s, const char *path) {
+    const bn_json *items = bn_json_get(s, "items");
+    const int min = count_kw(c, s, "minItems", path, 0), max = count_kw(c, s, "maxItems", path, -1);
+    if (min < -1 || max < -1) return -1;
+    if (max >= 0 && max < min) return fail(c, path, "'maxItems' is below 'minItems'");
+    if (items && items->type == BN_JSON_ARRAY) return fail(c, path, "unsupported JSON Schema keyword 'items' as an array (tuples)");
+    int it = items ? sub(c, items, path, ".items") : 0;
+    if (it < 0) return -1;
+    char item[32];
+    if (it) snprintf(item, sizeof item, "r%d", it);
+    else {
+        snprintf(item, sizeof item, "value");
+        c->prims |= P_VALUE;
+    }
+    c->prims |= P_SPACE;
+    const int r = new_rule(c);
+    char rep[48];
+    int rc;
+    if (max == 0) return bn_buf_printf(&c->out, "r%d ::= \"[\" space \"]\" space\n", r) ? -1 : r;
+    const int lo = min ? min - 1 : 0, hi = max < 0 ? -1 : max - 1;
+    if (hi < 0) snprintf(rep, sizeof rep, "{%d,}", lo);
+    else snprintf(rep, sizeof rep, "{%d,%d}", lo, hi);
+    if (min == 0) rc = bn_buf_printf(&c->out, "r%d ::= \"[\" space ( %s ( \",\" space %s )%s )? \"]\" space\n", r, item, item, rep);
+    else rc = bn_buf_printf(&c->out, "r%d ::= \"[\" space %s ( \",\" space %s )%s \"]\" space\n", r, item, item, rep);
+    return rc ? -1 : r;
+}
+
+static int string_rule(conv *c, const bn_json *s, const char *path) {
+    const int min = count_kw(c, s, "minLength", path, 0), max = count_kw(c, s, "maxLength", path, -1);
+    if (min < -1 || max < -1) return -1;
+    if (max >= 0 && max < min) return fail(c, path, "'maxLength' is below 'minLength'");
+    c->prims |= P_STRING;
+    const int r = new_rule(c);
+    if (!min && max < 0) return bn_buf_printf(&c->out, "r%d ::= string\n", r) ? -1 : r;
+    int rc = max < 0 ? bn_buf_printf(&c->out, "r%d ::= \"\\\"\" char{%d,} \"\\\"\" space\n", r, min)
+                     : bn_buf_printf(&c->out, "r%d ::= \"\\\"\" char{%d,%d} \"\\\"\" space\n", r, min, max);
+    return rc ? -1 : r;
+}
+
+/* One schema node; type_only: visit it as if "type" were that one name. */
+static int visit(conv *c, const bn_json *s, const char *path, const char *type_only) {
+    if (c->failed) return -1;
+    if (++c->depth > 64) return fail(c, path, "the schema nests deeper than 64");
+    int r = -1;
+    if (s->type == BN_JSON_BOOL) {
+        if (!s->boolean) r = fail(c, path, "the schema 'false' matches nothing");
+        else {
+            c->prims |= P_VALUE;
+            r = new_rule(c);
+            if (bn_buf_printf(&c->out, "r%d ::= value\n", r)) r = -1;
+        }
+        c->depth--;
+        return r;
+    }
+    if (s->type != BN_JSON_OBJECT) {
+        c->depth--;
+        return fail(c, path, "a schema must be an object or a boolean, not %s", bn_json_type_desc(s->type));
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        int ok = 0;
+        for (int k = 0; known[k] && !ok; k++) ok = !strcmp(s->keys[i], known[k]);
+        if (!ok) {
+            c->depth--;
+            return fail(c, path, "unsupported JSON Schema keyword '%.60s'", s->keys[i]);
+        }
+    }
+    const bn_json *type = bn_json_get(s, "type"), *en = bn_json_get(s, "enum"), *cn = bn_json_get(s, "const");
+    const bn_json *any = bn_json_get(s, "anyOf");
+    if (!any) any = bn_json_get(s, "oneOf"); /* as llama.cpp: oneOf read as anyOf (the branches should not overlap) */
+    const bn_json *ref = bn_json_get(s, "$ref");
+    if (ref) {
+        if (ref->type != BN_JSON_STRING) r = fail(c, path, "'$ref' must be a string");
+        else r = ref_rule(c, ref->str, path);
+    } else if (cn || en) {
+        if (en && (en->type != BN_JSON_ARRAY || !en->n)) r = fail(c, path, "'enum' must be a non-empty array");
+        else {
+            c->prims |= P_SPACE;
+            r = new_rule(c);
+            int rc = bn_buf_printf(&c->out, "r%d ::= ", r);
+            const size_t n = cn ? 1 : en->n;
+            for (size_t i = 0; i < n && !rc; i++) {
+                if (i) rc = bn_buf_printf(&c->out, " | ");
+                if (!rc) rc = value_literal(c, cn ? cn : &en->items[i]);
+            }
+            if (rc || bn_buf_printf(&c->out, "\n")) r = -1;
+        }
+    } else if (any) {
+        if (any->type != BN_JSON_ARRAY || !any->n) r = fail(c, path, "'anyOf'/'oneOf' must be a non-empty array");
+        else {
+            int *alts = calloc(any->n, sizeof *alts), rc = alts ? 0 : -1;
+            for (size_t i = 0; i < any->n && !rc; i++)
+                if ((alts[i] = sub(c, &any->items[i], path, ".anyOf[%zu]", i)) < 0) rc = -1;
+            r = rc ? -1 : new_rule(c);
+            if (!rc) rc = bn_buf_printf(&c->out, "r%d ::=", r);
+            for (size_t i = 0; i < any->n && !rc; i++) rc = bn_buf_printf(&c->out, "%s r%d", i ? " |" : "", alts[i]);
+            if (rc || bn_buf_printf(&c->out, "\n")) r = -1;
+            free(alts);
+        }
+    } else if (type && type->type == BN_JSON_ARRAY && !type_only) {
+        int *alts = calloc(type->n + 1, sizeof *alts), rc = alts && type->n ? 0 : fail(c, path, "'type' is an empty list");
+        for (size_t i = 0; i < type->n && !rc; i++) {
+            if (type->items[i].type != BN_JSON_STRING) rc = fail(c, path, "'type' lists something that is not a name");
+            else if ((alts[i] = visit(c, s, path, type->items[i].str)) < 0) rc = -1;
+        }
+        r = rc ? -1 : new_rule(c);
+        if (!rc) rc = bn_buf_printf(&c->out, "r%d ::=", r);
+        for (size_t i = 0; i < type->n && !rc; i++) rc = bn_buf_printf(&c->out, "%s r%d", i ? " |" : "", alts[i]);
+        if (rc || bn_buf_printf(&c->out, "\n")) r = -1;
+        free(alts);
+    } else {
+        const char *t = type_only ? type_only : type && type->type == BN_JSON_STRING ? type->str : NULL;
+        if (type && !t) r = fail(c, path, "'type' must be a name or a list of names");
+        else if (!t) t = bn_json_get(s, "properties") || bn_json_get(s, "required") ? "object" : bn_json_get(s, "items") ? "array" : "any";
+        if (!t) {
+        } else if (!strcmp(t, "object")) r = object_rule(c, s, path);
+        else if (!strcmp(t, "array")) r = array_rule(c, s, path);
+        else if (!strcmp(t, "string")) r = string_rule(c, s, path);
+        else {
+            static const struct { const char *name, *rule; int prim; } simple[] = {
+                {"number", "number", P_NUMBER}, {"integer", "integer", P_INTEGER}, {"boolean", "boolean", P_BOOLEAN},
+                {"null", "null", P_NULL}, {"any", "value", P_VALUE}};
+            int k = 0;
+            while (k < 5 && strcmp(t, simple[k].name)) k++;
+            if (k == 5) r = fail(c, path, "unknown type '%.40s'", t);
+            else {
+                c->prims |= simple[k].prim;
+                r = new_rule(c);
+                if (bn_buf_printf(&c->out, "r%d ::= %s\n", r, simple[k].rule)) r = -1;
+            }
+        }
+    }
+    c->depth--;
+    if (r < 0 && !c->failed) fail(c, path, "out of memory");
+    return r;
+}
+
+static const char *const prim_text[] = {
+    /* P_SPACE */ "space ::= \" \"?\n",
+    /* P_BOOLEAN */ "boolean ::= (\"true\" | \"false\") space\n",
+    /* P_NULL */ "null ::= \"null\" space\n",
+    /* P_INTEGER */ "integer ::= \"-\"? integral-part space\n",
+    /* P_NUMBER */ "number ::= \"-\"? integral-part (\".\" decimal-part)? ([eE] [-+]? integral-part)? space\n"
+                   "decimal-part ::= [0-9]{1,16}\n",
+    /* P_STRING */ "string ::= \"\\\"\" char* \"\\\"\" space\n",
+    /* P_VALUE */ "value ::= object | array | string | number | boolean | null\n"
+                  "object ::= \"{\" space ( string \":\" space value ( \",\" space string \":\" space value )* )? \"}\" space\n"
+                  "array ::= \"[\" space ( value ( \",\" space value )* )? \"]\" space\n",
+};
+
+bitnet_status bitnet_json_schema_to_grammar(const char *schema, size_t len, char **gbnf) {
+    *gbnf = NULL;
+    char err[200];
+    bn_json *root = bn_json_parse(schema, len, err, sizeof err);
+    if (!root) return bn_error(BITNET_ERR_ARG, "JSON Schema: %s", err);
+    conv c = {0};
+    c.root = root;
+    const int r = visit(&c, root, "$", NULL);
+    int rc = r < 0 ? -1 : bn_buf_printf(&c.out, "root ::= r%d\n", r);
+    /* what each primitive needs */
+    if (c.prims & P_VALUE) c.prims |= P_STRING | P_NUMBER | P_BOOLEAN | P_NULL | P_SPACE;
+    if (c.prims & (P_STRING | P_NUMBER | P_INTEGER | P_BOOLEAN | P_NULL)) c.prims |= P_SPACE;
+    for (int k = 0; k < 7 && !rc; k++)
+        if (c.prims & (1 << k)) rc = bn_buf_printf(&c.out, "%s", prim_text[k]);
+    if (!rc && (c.prims & (P_NUMBER | P_INTEGER))) rc = bn_buf_printf(&c.out, "integral-part ::= [0] | [1-9] [0-9]{0,15}\n");
+    if (!rc && (c.prims & P_STRING))
+        /* no \u escape of a surrogate: a lone one is not valid JSON text for strict parsers */
+        rc = bn_buf_printf(&c.out, "char ::= [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" ([0-9a-cA-CefEF] "
+                                   "[0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2}))\n");
+    bn_json_free(root);
+    if (rc) {
+        bn_buf_free(&c.out);
+        return bn_error(BITNET_ERR_ARG, "JSON Schema: %s", c.failed ? c.err : "out of memory");
+    }
+    *gbnf = c.out.data;
+    return BITNET_OK;
+}
