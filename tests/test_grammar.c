@@ -117,6 +117,34 @@ TEST(grammar_recognises_whole_texts_prefixes_and_rejects) {
     bitnet_model_free(m);
 }
 
+/* A UTF-8 sequence cut between tokens: its lead byte is read only if some
+ * class can still take a code point it starts; overlong forms, surrogates and
+ * code points past U+10FFFF never pass. */
+TEST(grammar_reads_utf8_cut_between_tokens) {
+    bitnet_model *m = default_model();
+    REQUIRE(m != NULL);
+    bitnet_grammar *g = NULL;
+    REQUIRE(bitnet_grammar_new(m, "root ::= \"{\" [^\"]* \"}\" | [\\u00e0-\\u00ff] \"x\"\n", &g) == BITNET_OK);
+    static const struct { const char *text; int want; } cases[] = {
+        {"\xe0", 0},             /* E0 starts U+0800.. : neither '{' nor U+00E0-U+00FF */
+        {"\xc3", 1},             /* C3 starts U+00C0-U+00FF: U+00E0.. can follow */
+        {"\xc2", 0},             /* C2 starts U+0080-U+00BF: below the range */
+        {"\xc3\xa9x", 1},       /* é then x */
+        {"{\xe0", 1},            /* in the negated class, any lead byte that can start a code point */
+        {"{\xe0\x80", 0},       /* overlong */
+        {"{\xed\xa0", 0},       /* a surrogate */
+        {"{\xf4\x90", 0},       /* past U+10FFFF */
+        {"{\xf0\x9f\x98\x80}", 1},
+        {"{\xff", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        bitnet_grammar_reset(g);
+        CHECK_MSG(bn_grammar_feed_text(g, cases[i].text, strlen(cases[i].text)) == cases[i].want, "case %zu", i);
+    }
+    bitnet_grammar_free(g);
+    bitnet_model_free(m);
+}
+
 /* The mask (a walk of the byte-sorted vocabulary sharing prefixes) equals the
  * brute force (each token's text fed to a fresh copy of the state), at every
  * step of random walks through several grammars. */
@@ -128,6 +156,8 @@ TEST(grammar_mask_equals_brute_force) {
     char *hist = malloc(1 << 16);
     REQUIRE(l && hist);
     uint64_t rng = 12345;
+    bn_vocab_pieces vp; /* which tokens are control tokens (never text) */
+    REQUIRE(bn_vocab_pieces_init(&vp, m) == 0);
     for (size_t i = 0; i < sizeof recognised / sizeof recognised[0]; i++) {
         bitnet_grammar *g = NULL, *ref = NULL;
         REQUIRE(bitnet_grammar_new(m, recognised[i].gbnf, &g) == BITNET_OK);
@@ -145,13 +175,17 @@ TEST(grammar_mask_equals_brute_force) {
                     int pl = bitnet_token_to_piece(m, -1, t, piece, sizeof piece);
                     int ok;
                     if (bitnet_token_is_eog(m, t) || t == bitnet_token_eos(m)) ok = complete;
-                    else if (pl <= 0 || t == bitnet_token_bos(m)) ok = 0;
+                    else if (pl <= 0 || vp.special[t]) ok = 0;
                     else {
                         bitnet_grammar_reset(ref);
                         ok = bn_grammar_feed_text(ref, hist, n_hist) == 1 && bn_grammar_feed_text(ref, piece, (size_t)pl) == 1;
                     }
                     want_left += ok;
-                    if (ok != (l[t] > -INFINITY)) differ++;
+                    if (ok != (l[t] > -INFINITY)) {
+                        differ++;
+                        fprintf(stderr, "token %d '%.*s' (%d bytes, first %02x): brute force %d, mask %d\n", t, pl, piece, pl,
+                                pl > 0 ? (unsigned char)piece[0] : 0, ok, !ok);
+                    }
                 }
                 CHECK_MSG(differ == 0 && left == want_left, "grammar %zu step %d: %d tokens differ (%d vs %d allowed)", i,
                           step, differ, left, want_left);
@@ -183,7 +217,260 @@ TEST(grammar_mask_equals_brute_force) {
         bitnet_grammar_free(g);
         bitnet_grammar_free(ref);
     }
+    bn_vocab_pieces_free(&vp);
     free(l);
     free(hist);
     bitnet_model_free(m);
+}
+
+/* ---- JSON Schema ------------------------------------------------------------ */
+
+/* The keywords the converter supports, checked as a validator does (oneOf: exactly one branch). */
+static int json_equal(const bn_json *a, const bn_json *b) {
+    if (a->type != b->type) return 0;
+    switch (a->type) {
+    case BN_JSON_NULL: return 1;
+    case BN_JSON_BOOL: return a->boolean == b->boolean;
+    case BN_JSON_NUMBER: return a->number == b->number;
+    case BN_JSON_STRING: return a->len == b->len && !memcmp(a->str, b->str, a->len);
+    case BN_JSON_ARRAY:
+    case BN_JSON_OBJECT:
+        if (a->n != b->n) return 0;
+        for (size_t i = 0; i < a->n; i++) {
+            if (a->type == BN_JSON_OBJECT && strcmp(a->keys[i], b->keys[i])) return 0;
+            if (!json_equal(&a->items[i], &b->items[i])) return 0;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+static size_t utf8_chars(const char *s, size_t n) {
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++) k += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return k;
+}
+
+static int validate(const bn_json *v, const bn_json *s, const bn_json *root, char *why, size_t wl);
+
+static int type_ok(const bn_json *v, const char *t) {
+    if (!strcmp(t, "integer")) return v->type == BN_JSON_NUMBER && v->number == floor(v->number);
+    if (!strcmp(t, "number")) return v->type == BN_JSON_NUMBER;
+    return !strcmp(t, bn_json_type_name(v->type));
+}
+
+static int validate(const bn_json *v, const bn_json *s, const bn_json *root, char *why, size_t wl) {
+    if (s->type == BN_JSON_BOOL) return s->boolean;
+    const bn_json *k;
+    if ((k = bn_json_get(s, "$ref"))) {
+        const char *name = strrchr(k->str, '/') + 1;
+        const bn_json *defs = bn_json_get(root, "$defs");
+        if (!defs) defs = bn_json_get(root, "definitions");
+        return validate(v, bn_json_get(defs, name), root, why, wl);
+    }
+    if ((k = bn_json_get(s, "type"))) {
+        int ok = 0;
+        if (k->type == BN_JSON_STRING) ok = type_ok(v, k->str);
+        else
+            for (size_t i = 0; i < k->n; i++) ok |= type_ok(v, k->items[i].str);
+        if (!ok) return snprintf(why, wl, "type is not %s", k->type == BN_JSON_STRING ? k->str : "in the list"), 0;
+    }
+    if ((k = bn_json_get(s, "const")) && !json_equal(v, k)) return snprintf(why, wl, "const differs"), 0;
+    if ((k = bn_json_get(s, "enum"))) {
+        int ok = 0;
+        for (size_t i = 0; i < k->n; i++) ok |= json_equal(v, &k->items[i]);
+        if (!ok) return snprintf(why, wl, "not in the enum"), 0;
+    }
+    if ((k = bn_json_get(s, "anyOf"))) {
+        int ok = 0;
+        for (size_t i = 0; i < k->n; i++) ok |= validate(v, &k->items[i], root, why, wl);
+        if (!ok) return snprintf(why, wl, "no anyOf branch matches"), 0;
+    }
+    if ((k = bn_json_get(s, "oneOf"))) {
+        int n = 0;
+        for (size_t i = 0; i < k->n; i++) n += validate(v, &k->items[i], root, why, wl);
+        if (n != 1) return snprintf(why, wl, "%d oneOf branches match", n), 0;
+    }
+    if (v->type == BN_JSON_STRING) {
+        const size_t n = utf8_chars(v->str, v->len);
+        if ((k = bn_json_get(s, "minLength")) && n < (size_t)k->number) return snprintf(why, wl, "shorter than minLength"), 0;
+        if ((k = bn_json_get(s, "maxLength")) && n > (size_t)k->number) return snprintf(why, wl, "longer than maxLength"), 0;
+    }
+    if (v->type == BN_JSON_ARRAY) {
+        if ((k = bn_json_get(s, "minItems")) && v->n < (size_t)k->number) return snprintf(why, wl, "fewer than minItems"), 0;
+        if ((k = bn_json_get(s, "maxItems")) && v->n > (size_t)k->number) return snprintf(why, wl, "more than maxItems"), 0;
+        if ((k = bn_json_get(s, "items")))
+            for (size_t i = 0; i < v->n; i++)
+                if (!validate(&v->items[i], k, root, why, wl)) return 0;
+    }
+    if (v->type == BN_JSON_OBJECT) {
+        const bn_json *props = bn_json_get(s, "properties"), *add = bn_json_get(s, "additionalProperties");
+        if ((k = bn_json_get(s, "required")))
+            for (size_t i = 0; i < k->n; i++)
+                if (!bn_json_get(v, k->items[i].str)) return snprintf(why, wl, "required '%s' missing", k->items[i].str), 0;
+        for (size_t i = 0; i < v->n; i++) {
+            const bn_json *ps = props ? bn_json_get(props, v->keys[i]) : NULL;
+            if (ps && !validate(&v->items[i], ps, root, why, wl)) return 0;
+            if (!ps && add && add->type == BN_JSON_BOOL && !add->boolean)
+                return snprintf(why, wl, "additional property '%s'", v->keys[i]), 0;
+        }
+    }
+    return 1;
+}
+
+/* Twenty schemas of the kinds tools and structured output use. */
+static const char *const schemas[] = {
+    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":12},\"age\":{\"type\":\"integer\"}},"
+    "\"required\":[\"name\",\"age\"]}",
+    "{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":2,\"maxItems\":4}",
+    "{\"type\":\"string\",\"enum\":[\"red\",\"green\",\"blue\"]}",
+    "{\"type\":\"object\",\"properties\":{\"ok\":{\"type\":\"boolean\"},\"note\":{\"type\":[\"string\",\"null\"],"
+    "\"maxLength\":8}},\"required\":[\"ok\"],\"additionalProperties\":false}",
+    "{\"anyOf\":[{\"type\":\"integer\"},{\"type\":\"string\",\"maxLength\":5},{\"type\":\"null\"}]}",
+    "{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"number\"},\"b\":{\"type\":\"number\"},\"c\":{\"type\":\"number\"}}}",
+    "{\"type\":\"object\",\"properties\":{\"user\":{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\"},"
+    "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\",\"maxLength\":6},\"maxItems\":3}},"
+    "\"required\":[\"id\",\"tags\"]}},\"required\":[\"user\"]}",
+    "{\"const\":{\"version\":1,\"kind\":\"fixed\"}}",
+    "{\"type\":\"string\",\"minLength\":3,\"maxLength\":10}",
+    "{\"type\":\"array\",\"items\":{\"enum\":[1,2,3,\"x\",null,true]},\"maxItems\":5}",
+    "{\"$defs\":{\"point\":{\"type\":\"object\",\"properties\":{\"x\":{\"type\":\"integer\"},\"y\":{\"type\":\"integer\"}},"
+    "\"required\":[\"x\",\"y\"]}},\"type\":\"array\",\"items\":{\"$ref\":\"#/$defs/point\"},\"minItems\":1,\"maxItems\":3}",
+    "{\"definitions\":{\"node\":{\"type\":\"object\",\"properties\":{\"v\":{\"type\":\"integer\"},\"kids\":{\"type\":\"array\","
+    "\"items\":{\"$ref\":\"#/definitions/node\"},\"maxItems\":2}},\"required\":[\"v\"]}},\"$ref\":\"#/definitions/node\"}",
+    "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":10},\"arguments\":{\"type\":\"object\","
+    "\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":10},\"unit\":{\"enum\":[\"c\",\"f\"]}},\"required\":[\"city\"]}},"
+    "\"required\":[\"name\",\"arguments\"],\"title\":\"tool call\",\"description\":\"a function call\"}",
+    "{\"type\":\"boolean\"}",
+    "{\"type\":\"number\"}",
+    "{\"type\":\"object\",\"properties\":{\"q\":{\"type\":\"string\",\"maxLength\":20},\"n\":{\"type\":\"integer\"}},"
+    "\"required\":[\"n\"]}",
+    "{\"oneOf\":[{\"type\":\"object\",\"properties\":{\"cat\":{\"const\":\"meow\"}},\"required\":[\"cat\"],"
+    "\"additionalProperties\":false},{\"type\":\"object\",\"properties\":{\"dog\":{\"const\":\"woof\"}},\"required\":[\"dog\"],"
+    "\"additionalProperties\":false}]}",
+    "{\"type\":\"array\",\"items\":{\"type\":\"array\",\"items\":{\"type\":\"boolean\"},\"maxItems\":2},\"maxItems\":3}",
+    "{\"type\":\"object\",\"properties\":{\"s\":{\"type\":\"string\",\"maxLength\":16,\"description\":\"escapes allowed\"}},"
+    "\"required\":[\"s\"],\"$schema\":\"https://json-schema.org/draft/2020-12/schema\"}",
+    "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\"},\"score\":{\"type\":[\"number\",\"null\"]},"
+    "\"label\":{\"enum\":[\"spam\",\"ham\"]},\"extra\":true},\"required\":[\"id\",\"label\"]}",
+};
+
+/* One generation under grammar g: returns the malloc'd text, or the text so far
+ * after a '!' when it did not complete the grammar within max_tokens. */
+static char *generate(bitnet_context *ctx, const bitnet_model *m, bitnet_grammar *g, float temp, uint64_t seed,
+                      int max_tokens, int *n_tokens) {
+    const int nv = bitnet_n_vocab(m);
+    bitnet_sampler_params sp = bitnet_sampler_default_params();
+    sp.temp = temp;
+    sp.seed = seed;
+    sp.top_k = 0;
+    sp.top_p = 1.0f;
+    sp.min_p = 0.0f;
+    bitnet_sampler *smp = bitnet_sampler_new(&sp, nv);
+    bitnet_token toks[64];
+    const int np = bitnet_tokenize(m, "Once upon a time", 1, toks, 64);
+    char *out = calloc(1, 1 << 14);
+    size_t len = 0;
+    int pos = np, done = 0;
+    bitnet_grammar_reset(g);
+    if (smp && out && np > 0 && bitnet_eval(ctx, toks, np, 0) == BITNET_OK) {
+        for (*n_tokens = 0; *n_tokens < max_tokens && pos < bitnet_n_ctx(ctx); (*n_tokens)++) {
+            float *l = bitnet_get_logits(ctx);
+            if (bitnet_grammar_apply(g, l) <= 0) break; /* no token can continue: a bug */
+            bitnet_token t = bitnet_sampler_sample(smp, l);
+            if (bitnet_token_is_eog(m, t) || t == bitnet_token_eos(m)) {
+                done = bitnet_grammar_is_complete(g) != 0;
+                break;
+            }
+            if (bitnet_grammar_accept(g, t) != BITNET_OK) break;
+            bitnet_sampler_accept(smp, t);
+            char piece[256];
+            int pl = bitnet_token_to_piece(m, -1, t, piece, sizeof piece);
+            if (pl > 0 && len + (size_t)pl < (1 << 14)) memcpy(out + len, piece, (size_t)pl), len += (size_t)pl;
+            if (bitnet_grammar_is_complete(g) == 2) {
+                done = 1;
+                break;
+            }
+            if (bitnet_eval(ctx, &t, 1, pos++) != BITNET_OK) break;
+        }
+    }
+    bitnet_sampler_free(smp);
+    if (!done && out) { /* the caller reports the text so far */
+        memmove(out + 1, out, len + 1);
+        out[0] = '!';
+    }
+    return out;
+}
+
+/* 200 generations (20 schemas x 10 temperatures and seeds) all parse as JSON and validate. */
+TEST(json_schema_corpus_every_output_validates) {
+    bitnet_model *m = default_model();
+    REQUIRE(m != NULL);
+    bitnet_context_params cp = bitnet_context_default_params();
+    cp.n_ctx = 512;
+    cp.n_threads = 1;
+    bitnet_context *ctx = NULL;
+    REQUIRE(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
+    static const float temps[] = {0.0f, 0.3f, 0.7f, 1.0f, 1.0f, 1.3f, 1.6f, 2.0f, 3.0f, 5.0f};
+    int n_valid = 0, n_total = 0, max_tok = 0;
+    for (size_t i = 0; i < sizeof schemas / sizeof schemas[0]; i++) {
+        char *gbnf = NULL;
+        REQUIRE_MSG(bitnet_json_schema_to_grammar(schemas[i], strlen(schemas[i]), &gbnf) == BITNET_OK, "schema %zu: %s", i,
+                    bitnet_last_error());
+        bitnet_grammar *g = NULL;
+        REQUIRE_MSG(bitnet_grammar_new(m, gbnf, &g) == BITNET_OK, "schema %zu: %s\n%s", i, bitnet_last_error(), gbnf);
+        bn_json *schema = bn_json_parse(schemas[i], strlen(schemas[i]), NULL, 0);
+        REQUIRE(schema != NULL);
+        for (int k = 0; k < 10; k++) {
+            int n_tok = 0;
+            char *text = generate(ctx, m, g, temps[k], 1000 + (uint64_t)k * 7919 + i, 400, &n_tok);
+            n_total++;
+            if (n_tok > max_tok) max_tok = n_tok;
+            char err[160] = "", why[160] = "";
+            const int cut = text && text[0] == '!'; /* not complete within 400 tokens */
+            bn_json *v = text && !cut ? bn_json_parse(text, strlen(text), err, sizeof err) : NULL;
+            const int ok = v && validate(v, schema, schema, why, sizeof why);
+            n_valid += ok;
+            CHECK_MSG(ok, "schema %zu, temp %g: %s %s %s: '%s'", i, (double)temps[k], cut ? "not complete in 400 tokens" : "",
+                      err, why, text ? text : "");
+            bn_json_free(v);
+            free(text);
+        }
+        bn_json_free(schema);
+        bitnet_grammar_free(g);
+        free(gbnf);
+    }
+    CHECK_EQ_INT(n_valid, n_total);
+    CHECK_EQ_INT(n_total, 200);
+    printf("json schema corpus: %d of %d generations valid (longest %d tokens)\n", n_valid, n_total, max_tok);
+    bitnet_context_free(ctx);
+    bitnet_model_free(m);
+}
+
+/* A keyword the converter cannot enforce is refused, named with its path. */
+TEST(json_schema_unsupported_keyword_is_refused_by_name) {
+    static const struct { const char *schema, *want; } cases[] = {
+        {"{\"type\":\"string\",\"pattern\":\"^a+$\"}", "unsupported JSON Schema keyword 'pattern' at $"},
+        {"{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":3}}}",
+         "unsupported JSON Schema keyword 'minimum' at $.properties.n"},
+        {"{\"type\":\"array\",\"items\":{\"type\":\"string\",\"format\":\"email\"}}", "keyword 'format' at $.items"},
+        {"{\"allOf\":[{\"type\":\"string\"}]}", "keyword 'allOf' at $"},
+        {"{\"type\":\"array\",\"uniqueItems\":true}", "keyword 'uniqueItems'"},
+        {"{\"$ref\":\"#/$defs/missing\"}", "'$ref' \"#/$defs/missing\" names no definition at $"},
+        {"{\"$ref\":\"https://example.com/s.json\"}", "only \"#/$defs/NAME\""},
+        {"{\"type\":\"strin\"}", "unknown type 'strin' at $"},
+        {"{\"type\":\"array\",\"minItems\":3,\"maxItems\":2}", "'maxItems' is below 'minItems' at $"},
+        {"{\"type\":\"string\",\"maxLength\":-1}", "'maxLength' must be a non-negative integer"},
+        {"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}", "'additionalProperties' (other than"},
+        {"[1,2]", "a schema must be an object or a boolean, not an array at $"},
+        {"{\"type\":", "JSON Schema: line 1"},
+        {"false", "the schema 'false' matches nothing"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *gbnf = NULL;
+        bitnet_status st = bitnet_json_schema_to_grammar(cases[i].schema, strlen(cases[i].schema), &gbnf);
+        CHECK_MSG(st == BITNET_ERR_ARG && gbnf == NULL && strstr(bitnet_last_error(), cases[i].want), "%s: %d '%s' (want '%s')",
+                  cases[i].schema, st, bitnet_last_error(), cases[i].want);
+        free(gbnf);
+    }
 }

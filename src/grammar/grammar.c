@@ -186,8 +186,11 @@ static int feed_byte(bitnet_grammar *G, const gstate *in, gstate *out, uint8_t b
         return out->n_stacks > 0;
     }
     /* in the middle of a sequence: the code points it can still become */
-    const uint32_t lo = cp << (6 * left), hi = lo | ((1u << (6 * left)) - 1);
-    if (lo > 0x10FFFF) return 0;
+    uint32_t lo = cp << (6 * left), hi = lo | ((1u << (6 * left)) - 1);
+    if (!in->left && left == 2 && lo < 0x800) lo = 0x800; /* E0: no overlong form */
+    if (!in->left && left == 3 && lo < 0x10000) lo = 0x10000; /* F0 */
+    if (hi > 0x10FFFF) hi = 0x10FFFF;
+    if (lo > hi) return 0;
     int any = 0;
     for (size_t i = 0; i < in->n && !any; i += 1 + in->w[i]) {
         uint32_t end;
