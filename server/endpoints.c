@@ -145,6 +145,7 @@ static int run_choices(conn *c, bn_job *job0, const bn_gen_request *req, const b
         spi.seed = sp->seed + (uint64_t)i; /* distinct, and reproducible for a given seed */
         j->prompt = malloc((size_t)job0->n_prompt * sizeof(bitnet_token));
         j->sampler = bitnet_sampler_new(&spi, g.n_vocab);
+        if (req->grammar && bitnet_grammar_new(g.model, req->grammar, &j->grammar) != BITNET_OK) j->grammar = NULL, rc = 1;
         if (!j->prompt || !j->sampler) {
             rc = 1;
             continue;
@@ -244,6 +245,11 @@ static int handle_completion(conn *c, const bn_http_request *rq, int api) {
         goto out;
     }
     for (int i = 0; i < job.n_prompt; i++) bitnet_sampler_accept(job.sampler, job.prompt[i]);
+    if (req.grammar && bitnet_grammar_new(g.model, req.grammar, &job.grammar) != BITNET_OK) {
+        snprintf(err, sizeof err, "%s", bitnet_last_error());
+        rc = respond_error(c, strstr(err, "out of memory") ? 500 : 400, err, ka, NULL);
+        goto out;
+    }
     if (req.logprobs && (!(job.lp = calloc((size_t)g.n_ctx, sizeof *job.lp)) ||
                          !(job.lp_logits = malloc((size_t)g.n_vocab * sizeof *job.lp_logits)))) {
         rc = respond_error(c, 500, "out of memory", 0, NULL);

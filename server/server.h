@@ -57,6 +57,8 @@ typedef struct {
     int top_logprobs;        /* ... and this many alternatives (0..BN_TOP_LOGPROBS_MAX) */
     int n_choices;           /* 'n': completions of the prompt (1..BN_MAX_CHOICES)      */
     int json_object;         /* response_format {"type": "json_object"}: JSON output only */
+    char *grammar;           /* GBNF the output must follow (malloc'd), from 'grammar',
+                                'json_schema' or response_format json_schema; or NULL   */
     bitnet_sampler_params sp; /* absent fields: the library defaults (as llama.cpp's server) */
     int has_seed;            /* else the server picks a seed                            */
     int n_stop;
@@ -203,6 +205,7 @@ typedef struct bn_job {
     int n_lp;                /* entries written (read it with bn_sched_logprobs)       */
     float *lp_logits;        /* req->logprobs: [n_vocab] scratch for the decode thread  */
     bn_json_mode json;       /* req->json_object: the output so far, as JSON (decode thread) */
+    bitnet_grammar *grammar; /* req->grammar, compiled by the caller (the decode thread runs it) */
     bn_finish finish;
     uint64_t t_submit;       /* bn_time_ns() when submitted (time to first token)  */
     pthread_cond_t cond;

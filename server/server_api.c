@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "common.h"
+#include "grammar/grammar.h"
 #include "server.h"
 
 #include "tokenizer/chat.h"
@@ -118,22 +119,62 @@ static int parse_logprobs(bn_gen_request *r, const bn_json *o, char *err, size_t
 }
 
 /* Fields whose meaning the server cannot deliver yet: a 400 naming the field,
- * never a silent downgrade (a client asking for JSON output must not get prose). */
+ * never a silent downgrade (a client asking for tool calls must not get prose). */
 static int refuse_unsupported(const bn_json *o, char *err, size_t errlen) {
     const bn_json *v;
-    if ((v = bn_json_get(o, "response_format")) && v->type != BN_JSON_NULL) {
-        const bn_json *t = bn_json_get(v, "type");
-        if (!(t && t->type == BN_JSON_STRING && (!strcmp(t->str, "text") || !strcmp(t->str, "json_object"))))
-            return bad(err, errlen, "'response_format' %s is not supported yet (\"text\" and \"json_object\" are)",
-                       t && t->type == BN_JSON_STRING ? t->str : "without a string 'type'");
-    }
     if ((v = bn_json_get(o, "tools")) && !(v->type == BN_JSON_NULL || (v->type == BN_JSON_ARRAY && v->n == 0)))
         return bad(err, errlen, "'tools' (function calling) is not supported yet");
-    static const char *const constrained[] = {"grammar", "json_schema"};
-    for (int i = 0; i < 2; i++)
-        if ((v = bn_json_get(o, constrained[i])) && v->type != BN_JSON_NULL &&
-            !(v->type == BN_JSON_STRING && v->len == 0))
-            return bad(err, errlen, "'%s' (constrained output) is not supported yet", constrained[i]);
+    return 0;
+}
+
+/* Constrained output, as GBNF in r->grammar: llama.cpp's 'grammar' (GBNF) and
+ * 'json_schema' (a schema), OpenAI's response_format {"type": "json_schema",
+ * "json_schema": {"schema": ...}}, and llama-server's response_format
+ * {"type": "json_object", "schema": ...}. A plain json_object is the JSON mode
+ * (r->json_object). A grammar that does not parse, or a schema keyword the
+ * converter cannot enforce, is a 400 that names it. */
+static int parse_constraints(bn_gen_request *r, const bn_json *o, char *err, size_t errlen) {
+    const bn_json *g = bn_json_get(o, "grammar"), *js = bn_json_get(o, "json_schema"), *rf = bn_json_get(o, "response_format");
+    const bn_json *schema = NULL;
+    const char *from = NULL;
+    int n = 0;
+    if (g && g->type != BN_JSON_NULL && !(g->type == BN_JSON_STRING && g->len == 0)) {
+        if (g->type != BN_JSON_STRING) return bad(err, errlen, "'grammar' must be a string (GBNF), got %s", type_of(g));
+        n++;
+    } else {
+        g = NULL;
+    }
+    if (js && js->type != BN_JSON_NULL) schema = js, from = "'json_schema'", n++;
+    if (rf && rf->type != BN_JSON_NULL) {
+        const bn_json *t = bn_json_get(rf, "type");
+        if (rf->type != BN_JSON_OBJECT || !t || t->type != BN_JSON_STRING)
+            return bad(err, errlen, "'response_format' must be an object with a string 'type'");
+        if (!strcmp(t->str, "json_schema")) {
+            const bn_json *w = bn_json_get(rf, "json_schema");
+            schema = w ? bn_json_get(w, "schema") : NULL;
+            if (!schema) return bad(err, errlen, "'response_format' json_schema needs 'json_schema': {\"schema\": {...}}");
+            from = "'response_format'";
+            n++;
+        } else if (!strcmp(t->str, "json_object")) {
+            if ((schema = bn_json_get(rf, "schema")) && schema->type != BN_JSON_NULL) from = "'response_format'", n++;
+            else r->json_object = 1;
+        } else if (strcmp(t->str, "text")) {
+            return bad(err, errlen, "'response_format' type \"%.40s\" is not supported (text, json_object and json_schema are)",
+                       t->str);
+        }
+    }
+    if (n > 1) return bad(err, errlen, "give one of 'grammar', 'json_schema' and 'response_format' with a schema");
+    if (g) {
+        bn_gbnf check;
+        char gerr[256];
+        if (bn_gbnf_parse(g->str, &check, gerr, sizeof gerr) != 0) return bad(err, errlen, "'grammar': %s", gerr);
+        bn_gbnf_free(&check);
+        if (strlen(g->str) != g->len) return bad(err, errlen, "'grammar' contains a NUL character");
+        if (!(r->grammar = strdup(g->str))) return bad(err, errlen, "out of memory");
+    } else if (from) {
+        char serr[300];
+        if (bn_json_schema_gbnf(schema, &r->grammar, serr, sizeof serr) != 0) return bad(err, errlen, "%s: %s", from, serr);
+    }
     return 0;
 }
 
@@ -159,9 +200,9 @@ static int native_prompt(bn_gen_request *r, const bn_json *p, char *err, size_t 
 static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t errlen) {
     double x;
     int rc;
-    if (refuse_unsupported(o, err, errlen) != 0 || parse_logprobs(r, o, err, errlen) != 0) return -1;
-    const bn_json *rf = bn_json_get(bn_json_get(o, "response_format"), "type");
-    r->json_object = rf && rf->type == BN_JSON_STRING && !strcmp(rf->str, "json_object");
+    if (refuse_unsupported(o, err, errlen) != 0 || parse_logprobs(r, o, err, errlen) != 0 ||
+        parse_constraints(r, o, err, errlen) != 0)
+        return -1;
     if (r->native) {
         const bn_json *p = bn_json_get(o, "prompt");
         if (!p) return bad(err, errlen, "'prompt' is required");
@@ -236,6 +277,8 @@ int bn_server_parse_request(const char *body, size_t len, int api, bn_gen_reques
 }
 
 void bn_gen_request_free(bn_gen_request *r) {
+    free(r->grammar);
+    r->grammar = NULL;
     free(r->prompt);
     free(r->prompt_ids);
     r->prompt_ids = NULL;

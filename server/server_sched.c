@@ -95,6 +95,8 @@ void bn_job_destroy(bn_job *j) {
     j->lp = NULL;
     j->lp_logits = NULL;
     free(j->prompt);
+    bitnet_grammar_free(j->grammar);
+    j->grammar = NULL;
     bitnet_sampler_free(j->sampler);
     pthread_cond_destroy(&j->cond);
     j->prompt = NULL;
@@ -274,6 +276,18 @@ static void sample_slot(bn_sched *s, int i) {
             return;
         }
     }
+    if (j->grammar) { /* only tokens that continue the grammar; end-of-generation once it is complete */
+        const int left = bitnet_grammar_is_complete(j->grammar) == 2 ? 0 : bitnet_grammar_apply(j->grammar, logits);
+        if (left < 0) {
+            sl->finish = BN_FINISH_ERROR;
+            return;
+        }
+        if (left == 0) {
+            bn_stop_filter_flush(&sl->filter, sl->emit, &sl->n_emit);
+            sl->finish = bitnet_grammar_is_complete(j->grammar) ? BN_FINISH_STOP : BN_FINISH_ERROR;
+            return;
+        }
+    }
     bitnet_token tok = bitnet_sampler_sample(sl->job->sampler, logits);
     if (!r->ignore_eos && (tok == s->bos || bitnet_token_is_eog(s->model, tok))) {
         bn_stop_filter_flush(&sl->filter, sl->emit, &sl->n_emit);
@@ -281,6 +295,10 @@ static void sample_slot(bn_sched *s, int i) {
         return;
     }
     bitnet_sampler_accept(sl->job->sampler, tok);
+    if (j->grammar && bitnet_grammar_accept(j->grammar, tok) != BITNET_OK) { /* apply allowed it: cannot happen */
+        sl->finish = BN_FINISH_ERROR;
+        return;
+    }
     if (r->json_object)
         bn_json_mode_feed(&j->json, s->pieces.pieces + s->pieces.off[tok], s->pieces.off[tok + 1] - s->pieces.off[tok]);
     if (r->logprobs && j->n_lp < s->n_ctx) {

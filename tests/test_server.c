@@ -123,10 +123,19 @@ TEST(server_parse_request_errors) {
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true,\"top_logprobs\":21}",
          "'top_logprobs' must be in"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\"}}",
-         "'response_format' json_schema is not supported yet"},
+         "'response_format' json_schema needs 'json_schema': {\"schema\": {...}}"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\","
+            "\"json_schema\":{\"name\":\"r\",\"schema\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\","
+            "\"pattern\":\"^x\"}}}}}}",
+         "'response_format': JSON Schema: unsupported JSON Schema keyword 'pattern' at $.properties.a"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"xml\"}}",
+         "type \"xml\" is not supported"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}", "'tools'"},
-        {2, "{\"prompt\":\"x\",\"grammar\":\"root ::= \\\"a\\\"\"}", "'grammar'"},
-        {2, "{\"prompt\":\"x\",\"json_schema\":{}}", "'json_schema'"},
+        {2, "{\"prompt\":\"x\",\"grammar\":\"root ::= foo\"}", "'grammar': grammar line 1: rule 'foo' is used but never defined"},
+        {2, "{\"prompt\":\"x\",\"grammar\":5}", "'grammar' must be a string (GBNF)"},
+        {2, "{\"prompt\":\"x\",\"json_schema\":{\"type\":\"integer\",\"minimum\":1}}",
+         "'json_schema': JSON Schema: unsupported JSON Schema keyword 'minimum' at $"},
+        {2, "{\"prompt\":\"x\",\"grammar\":\"root ::= [a]\",\"json_schema\":{}}", "give one of 'grammar', 'json_schema'"},
         {2, "{\"prompt\":\"x\",\"n_probs\":21}", "'n_probs' must be in"},
         /* llama.cpp's /completion */
         {2, "{}", "'prompt' is required"},
@@ -141,7 +150,7 @@ TEST(server_parse_request_errors) {
         int rc = parse_req(cases[i].body, cases[i].chat, &r, err);
         CHECK_MSG(rc == -1 && strstr(err, cases[i].want), "case %zu (%s): rc %d, message '%s'", i, cases[i].body, rc, err);
         CHECK(!strchr(err, '\n'));
-        CHECK(r.doc == NULL && r.prompt == NULL && r.prompt_ids == NULL); /* freed on error */
+        CHECK(r.doc == NULL && r.prompt == NULL && r.prompt_ids == NULL && r.grammar == NULL); /* freed on error */
     }
     /* accepted: the neutral values of the refused fields; llama.cpp's fields */
     static const struct {
@@ -153,6 +162,12 @@ TEST(server_parse_request_errors) {
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"logprobs\":true,\"top_logprobs\":20}"},
         {0, "{\"prompt\":\"x\",\"logprobs\":5}"},
         {2, "{\"prompt\":\"x\",\"grammar\":\"\",\"n_probs\":0}"},
+        {2, "{\"prompt\":\"x\",\"grammar\":\"root ::= [a-c]{3}\"}"},
+        {2, "{\"prompt\":\"x\",\"json_schema\":{}}"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\","
+            "\"json_schema\":{\"schema\":{\"type\":\"boolean\"}}}}"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_object\","
+            "\"schema\":{\"enum\":[1,2]}}}"},
     };
     for (size_t i = 0; i < sizeof ok_cases / sizeof ok_cases[0]; i++) {
         bn_gen_request r;
@@ -1291,7 +1306,7 @@ TEST_E2E(server_llama_cpp_endpoints) {
     bn_json_free(v);
     CHECK_EQ_INT(curl("", "/models", NULL), 200);
     bn_json_free(post_json("/v1/chat/completions",
-                           "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"response_format\":{\"type\":\"json_schema\"}}", 400));
+                           "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"tools\":[{\"type\":\"function\"}]}", 400));
     free(text);
     stop_server(srv, log);
 }
@@ -1523,6 +1538,81 @@ TEST(server_json_mode_recogniser) {
         }
     }
     CHECK(n_complete > 10);
+}
+
+/* Structured output through the server: OpenAI's response_format json_schema
+ * and llama.cpp's json_schema / grammar fields. Every answer that ended by
+ * itself follows the schema; the answers are streamed too; a schema keyword
+ * the server cannot enforce is a 400 that names it. */
+TEST_E2E(server_json_schema_and_grammar_outputs_follow_them) {
+    char logf[256];
+    pid_t srv = start_server("--slots 2 -c 512", logf, sizeof logf);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    static const char schema[] =
+        "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":12},"
+        "\"mood\":{\"enum\":[\"happy\",\"sad\"]},\"age\":{\"type\":\"integer\"}},\"required\":[\"name\",\"mood\"],"
+        "\"additionalProperties\":false}";
+    int stops = 0;
+    for (int i = 0; i < 12; i++) {
+        char body[1024];
+        snprintf(body, sizeof body,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"Describe a cat.\"}],\"max_tokens\":200,\"seed\":%d,"
+                 "\"temperature\":%.2f,\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"cat\","
+                 "\"strict\":true,\"schema\":%s}}}",
+                 i, 0.25 * (i % 8), schema);
+        bn_json *v = post_json("/v1/chat/completions", body, 200);
+        const char *finish = NULL, *text = choice_text(v, 1, &finish);
+        CHECK_MSG(finish && !strcmp(finish, "stop"), "seed %d: finish %s: %s", i, finish ? finish : "?", text);
+        bn_json *o = text ? bn_json_parse(text, strlen(text), NULL, 0) : NULL;
+        const bn_json *name = bn_json_get(o, "name"), *mood = bn_json_get(o, "mood"), *age = bn_json_get(o, "age");
+        int ok = o && o->type == BN_JSON_OBJECT && name && name->type == BN_JSON_STRING && mood &&
+                 mood->type == BN_JSON_STRING && (!strcmp(mood->str, "happy") || !strcmp(mood->str, "sad")) &&
+                 (!age || (age->type == BN_JSON_NUMBER && age->integer)) && o->n == 2u + (age != NULL);
+        if (ok) { /* maxLength counts characters */
+            size_t chars = 0;
+            for (size_t k = 0; k < name->len; k++) chars += ((unsigned char)name->str[k] & 0xC0) != 0x80;
+            ok = chars <= 12;
+        }
+        stops += ok;
+        CHECK_MSG(ok, "seed %d: does not follow the schema: %s", i, text ? text : "(none)");
+        bn_json_free(o);
+        bn_json_free(v);
+    }
+    printf("    %d of 12 answers follow the schema\n", stops);
+    /* llama.cpp's /completion with a GBNF grammar, streamed */
+    char *sse = NULL;
+    int st = curl("-N -H 'Content-Type: application/json' -d '{\"prompt\":\"Once\",\"n_predict\":20,\"stream\":true,"
+                  "\"grammar\":\"root ::= [a-c]{3} \\\" \\\" [0-9]{2,3}\"}'",
+                  "/completion", &sse);
+    CHECK_EQ_INT(st, 200);
+    bn_buf all = {0};
+    for (const char *p = sse; p && (p = strstr(p, "\"content\":\"")); p += 11) {
+        const char *q = p + 11, *e = strchr(q, '"');
+        if (e) bn_buf_append(&all, q, (size_t)(e - q));
+    }
+    const char *t = all.data ? all.data : "";
+    const size_t n = strlen(t);
+    int shape = (n == 6 || n == 7) && strspn(t, "abc") == 3 && t[3] == ' ' && strspn(t + 4, "0123456789") == n - 4;
+    CHECK_MSG(shape, "grammar [a-c]{3} \" \" [0-9]{2,3}: '%s'", t);
+    bn_buf_free(&all);
+    free(sse);
+    /* llama.cpp's json_schema field */
+    bn_json *v = post_json("/completion", "{\"prompt\":\"Once\",\"n_predict\":40,\"json_schema\":{\"type\":\"array\","
+                                          "\"items\":{\"type\":\"boolean\"},\"minItems\":2,\"maxItems\":2}}", 200);
+    const bn_json *c = bn_json_get(v, "content");
+    bn_json *arr = c && c->type == BN_JSON_STRING ? bn_json_parse(c->str, c->len, NULL, 0) : NULL;
+    CHECK_MSG(arr && arr->type == BN_JSON_ARRAY && arr->n == 2 && arr->items[0].type == BN_JSON_BOOL &&
+                  arr->items[1].type == BN_JSON_BOOL, "%s", c && c->type == BN_JSON_STRING ? c->str : "(none)");
+    bn_json_free(arr);
+    bn_json_free(v);
+    v = post_json("/v1/chat/completions",
+                  "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\","
+                  "\"json_schema\":{\"schema\":{\"type\":\"string\",\"format\":\"email\"}}}}", 400);
+    const bn_json *e = bn_json_get(bn_json_get(v, "error"), "message");
+    CHECK_MSG(e && e->type == BN_JSON_STRING && strstr(e->str, "unsupported JSON Schema keyword 'format' at $"), "%s",
+              e && e->type == BN_JSON_STRING ? e->str : "(no message)");
+    bn_json_free(v);
+    stop_server(srv, logf);
 }
 
 /* response_format json_object: at any temperature and seed, an answer that

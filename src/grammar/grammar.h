@@ -56,6 +56,11 @@ void bn_gbnf_free(bn_gbnf *g);
  * 0 if not (g is then as before), -1 out of memory. */
 int bn_grammar_feed_text(bitnet_grammar *g, const char *text, size_t n);
 
+/* JSON Schema (a parsed tree) -> GBNF text (malloc'd), as
+ * bitnet_json_schema_to_grammar; 0, or -1 with "JSON Schema: ... at PATH" in err. */
+struct bn_json;
+int bn_json_schema_gbnf(const struct bn_json *schema, char **gbnf, char *err, size_t errlen);
+
 /* Every token's text, once per model (token_to_piece after a non-BOS token),
  * for the masks: pieces[off[t] .. off[t+1]). special[t]: control tokens and
  * end-of-generation tokens, never text. */

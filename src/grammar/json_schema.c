@@ -15,6 +15,7 @@
 
 #include "common.h"
 #include "formats/json.h"
+#include "grammar/grammar.h"
 
 #define MAX_COUNT 1000 /* minItems/maxItems/minLength/maxLength above this are refused */
 
@@ -361,11 +362,8 @@ static const char *const prim_text[] = {
                   "array ::= \"[\" space ( value ( \",\" space value )* )? \"]\" space\n",
 };
 
-bitnet_status bitnet_json_schema_to_grammar(const char *schema, size_t len, char **gbnf) {
+int bn_json_schema_gbnf(const bn_json *root, char **gbnf, char *err, size_t errlen) {
     *gbnf = NULL;
-    char err[200];
-    bn_json *root = bn_json_parse(schema, len, err, sizeof err);
-    if (!root) return bn_error(BITNET_ERR_ARG, "JSON Schema: %s", err);
     conv c = {0};
     c.root = root;
     const int r = visit(&c, root, "$", NULL);
@@ -380,11 +378,21 @@ bitnet_status bitnet_json_schema_to_grammar(const char *schema, size_t len, char
         /* no \u escape of a surrogate: a lone one is not valid JSON text for strict parsers */
         rc = bn_buf_printf(&c.out, "char ::= [^\"\\\\\\x7F\\x00-\\x1F] | \"\\\\\" ([\"\\\\/bfnrt] | \"u\" ([0-9a-cA-CefEF] "
                                    "[0-9a-fA-F]{3} | [dD] [0-7] [0-9a-fA-F]{2}))\n");
-    bn_json_free(root);
     if (rc) {
         bn_buf_free(&c.out);
-        return bn_error(BITNET_ERR_ARG, "JSON Schema: %s", c.failed ? c.err : "out of memory");
+        snprintf(err, errlen, "JSON Schema: %s", c.failed ? c.err : "out of memory");
+        return -1;
     }
     *gbnf = c.out.data;
-    return BITNET_OK;
+    return 0;
+}
+
+bitnet_status bitnet_json_schema_to_grammar(const char *schema, size_t len, char **gbnf) {
+    *gbnf = NULL;
+    char err[300];
+    bn_json *root = bn_json_parse(schema, len, err, sizeof err - 20);
+    if (!root) return bn_error(BITNET_ERR_ARG, "JSON Schema: %s", err);
+    const int rc = bn_json_schema_gbnf(root, gbnf, err, sizeof err);
+    bn_json_free(root);
+    return rc ? bn_error(strstr(err, "out of memory") ? BITNET_ERR_NOMEM : BITNET_ERR_ARG, "%s", err) : BITNET_OK;
 }
