@@ -2,6 +2,7 @@
  * recogniser on texts, the token mask against a brute-force one, and
  * generations under a corpus of schemas that must all validate. */
 #include <math.h>
+#include <unistd.h>
 
 #include "bitnet.h"
 #include "formats/json.h"
@@ -473,4 +474,42 @@ TEST(json_schema_unsupported_keyword_is_refused_by_name) {
                   cases[i].schema, st, bitnet_last_error(), cases[i].want);
         free(gbnf);
     }
+}
+
+/* infer --grammar / --json-schema (llama-cli's flags): the generated text follows them. */
+TEST(infer_grammar_and_json_schema_flags) {
+    int st;
+    char *out = bn_test_run_tool("infer -p 'Once upon a time' --no-display-prompt --temp 0.9 -s 5 "
+                                 "--grammar 'root ::= \" there was a \" (\"cat\" | \"dog\") \".\"' 2>/dev/null",
+                                 NULL, &st);
+    CHECK_MSG(st == 0 && out && (!strcmp(out, " there was a cat.") || !strcmp(out, " there was a dog.")), "'%s'",
+              out ? out : "");
+    free(out);
+    out = bn_test_run_tool("infer -p 'Once upon a time' --no-display-prompt --temp 1.2 -s 9 -j "
+                           "'{\"type\":\"array\",\"items\":{\"type\":\"integer\"},\"minItems\":1,\"maxItems\":3}' 2>/dev/null",
+                           NULL, &st);
+    bn_json *v = out ? bn_json_parse(out, strlen(out), NULL, 0) : NULL;
+    CHECK_MSG(st == 0 && v && v->type == BN_JSON_ARRAY && v->n >= 1 && v->n <= 3 && v->items[0].integer, "'%s'", out ? out : "");
+    bn_json_free(v);
+    free(out);
+    char path[512], cmd[800];
+    snprintf(path, sizeof path, "%s", bn_test_tmp(".gbnf"));
+    FILE *f = fopen(path, "wb");
+    REQUIRE(f != NULL);
+    fputs("# yes or no\nroot ::= (\"yes\" | \"no\")\n", f);
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "infer -p Once --no-display-prompt --grammar-file %s 2>/dev/null", path);
+    out = bn_test_run_tool(cmd, NULL, &st);
+    CHECK_MSG(st == 0 && out && (!strcmp(out, "yes") || !strcmp(out, "no")), "'%s'", out ? out : "");
+    free(out);
+    unlink(path);
+    out = bn_test_run_tool("infer --json-schema '{\"pattern\":\"x\"}' 2>&1", NULL, &st);
+    CHECK_MSG(st == 2 && out && strstr(out, "--json-schema: JSON Schema: unsupported JSON Schema keyword 'pattern' at $"), "%s", out);
+    free(out);
+    out = bn_test_run_tool("infer --grammar 'root ::= x' -n 2 2>&1", NULL, &st);
+    CHECK_MSG(st == 1 && out && strstr(out, "--grammar: grammar line 1: rule 'x' is used but never defined"), "%s", out);
+    free(out);
+    out = bn_test_run_tool("infer --grammar 'root ::= \"a\"' --lookup 2 2>&1", NULL, &st);
+    CHECK_MSG(st == 2 && out && strstr(out, "plain generation only"), "%s", out);
+    free(out);
 }

@@ -40,6 +40,9 @@ typedef struct {
     int n_biases;
     struct { int token; float bias; } biases[64];
     char *prompt_owned; /* -f or -e: the prompt in heap memory */
+    /* --grammar TEXT / --grammar-file FILE (GBNF), -j/--json-schema TEXT / --json-schema-file FILE */
+    const char *grammar, *grammar_file, *json_schema, *json_schema_file;
+    char *gbnf; /* the grammar to follow (malloc'd), or NULL */
 } options;
 
 static void usage(FILE *out) {
@@ -81,6 +84,10 @@ static void usage(FILE *out) {
             "      --ignore-eos        keep generating past end-of-generation tokens\n"
             "  -l, --logit-bias T(+/-)B  add B to token T's logit, as llama.cpp (e.g. 15043+1,\n"
             "                          15043-inf to forbid it, 2+inf to force it; several allowed)\n"
+            "      --grammar GBNF      constrain the output to a grammar (llama.cpp's GBNF, docs/grammar.md)\n"
+            "      --grammar-file FILE the same, from a file\n"
+            "  -j, --json-schema JSON  constrain the output to a JSON Schema (e.g. '{}' for any JSON value)\n"
+            "  -jf, --json-schema-file FILE  the same, from a file\n"
             "\n"
             "----- example-specific params -----\n"
             "  -p, --prompt TEXT       prompt (default: empty, start from BOS)\n"
@@ -260,6 +267,23 @@ static int make_logit_bias(const bitnet_model *model, const options *o, float **
     return 0;
 }
 
+/* A whole file as a NUL-terminated string (malloc'd), or NULL after one line on stderr. */
+static char *read_text_file(const char *path, const char *what) {
+    size_t len = 0;
+    FILE *f = fopen(path, "rb");
+    char *text = NULL;
+    if (f && fseek(f, 0, SEEK_END) == 0 && (len = (size_t)ftell(f), fseek(f, 0, SEEK_SET) == 0) &&
+        (text = malloc(len + 1)) && fread(text, 1, len, f) == len) {
+        text[len] = 0;
+    } else {
+        fprintf(stderr, "infer: cannot read %s %s: %s\n", what, path, f ? "read error" : strerror(errno));
+        free(text);
+        text = NULL;
+    }
+    if (f) fclose(f);
+    return text;
+}
+
 static int parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
     o->prompt = "";
@@ -331,6 +355,10 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--keep")) ok = parse_int(a, v, -1, 1 << 20, &o->keep);
         else if (!strcmp(a, "--chat-template")) o->chat_template = v;
         else if (!strcmp(a, "-l") || !strcmp(a, "--logit-bias")) ok = parse_logit_bias(a, v, o);
+        else if (!strcmp(a, "--grammar")) o->grammar = v;
+        else if (!strcmp(a, "--grammar-file")) o->grammar_file = v;
+        else if (!strcmp(a, "-j") || !strcmp(a, "--json-schema")) o->json_schema = v;
+        else if (!strcmp(a, "-jf") || !strcmp(a, "--json-schema-file")) o->json_schema_file = v;
         else if (!strcmp(a, "--in-prefix")) o->in_prefix = v;
         else if (!strcmp(a, "--in-suffix")) o->in_suffix = v;
         else if (!strcmp(a, "-r") || !strcmp(a, "--reverse-prompt")) {
@@ -385,20 +413,27 @@ static int parse_args(int argc, char **argv, options *o) {
         return 0;
     }
     if (o->prompt_file) {
-        size_t len = 0;
-        FILE *f = fopen(o->prompt_file, "rb");
-        char *text = NULL;
-        if (f && fseek(f, 0, SEEK_END) == 0 && (len = (size_t)ftell(f), fseek(f, 0, SEEK_SET) == 0) &&
-            (text = malloc(len + 1)) && fread(text, 1, len, f) == len) {
-            text[len] = 0;
-        } else {
-            fprintf(stderr, "infer: cannot read the prompt file %s: %s\n", o->prompt_file, f ? "read error" : strerror(errno));
-            free(text);
-            text = NULL;
-        }
-        if (f) fclose(f);
-        if (!text) return 0;
-        o->prompt = o->prompt_owned = text;
+        if (!(o->prompt = o->prompt_owned = read_text_file(o->prompt_file, "the prompt file"))) return 0;
+    }
+    if (!!o->grammar + !!o->grammar_file + !!o->json_schema + !!o->json_schema_file > 1) {
+        fprintf(stderr, "infer: give one of --grammar, --grammar-file, --json-schema and --json-schema-file\n");
+        return 0;
+    }
+    if ((o->grammar || o->grammar_file || o->json_schema || o->json_schema_file) &&
+        (o->lookup || o->draft_model || o->interactive || g_chat.on)) {
+        fprintf(stderr, "infer: a grammar or JSON schema constrains plain generation only (not --lookup/--draft, -i or --chat)\n");
+        return 0;
+    }
+    if (o->grammar && !(o->gbnf = strdup(o->grammar))) return 0;
+    if (o->grammar_file && !(o->gbnf = read_text_file(o->grammar_file, "the grammar file"))) return 0;
+    if (o->json_schema || o->json_schema_file) {
+        char *schema = o->json_schema ? strdup(o->json_schema) : read_text_file(o->json_schema_file, "the JSON schema file");
+        const int bad = !schema || bitnet_json_schema_to_grammar(schema, strlen(schema), &o->gbnf) != BITNET_OK;
+        if (bad && schema)
+            fprintf(stderr, "infer: %s%s%s\n", o->json_schema_file ? o->json_schema_file : "--json-schema",
+                    o->json_schema_file ? ": " : ": ", bitnet_last_error());
+        free(schema);
+        if (bad) return 0;
     }
     if (o->escape) {
         if (!o->prompt_owned && !(o->prompt_owned = strdup(o->prompt))) return 0;
@@ -687,6 +722,7 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
     /* --steps: llama2.c's positions, prompt included; -n: tokens to generate, within the context */
     int steps = o.steps ? o.steps : o.n_ctx, rc = 1;
     float *bias = NULL; /* -l/--logit-bias and --ignore-eos (-inf on the end-of-generation tokens) */
+    bitnet_grammar *grammar = NULL; /* --grammar, --json-schema */
     int max_prompt = (int)strlen(o.prompt) + 3;
     /* the prompt, then the generated tokens: the history speculative drafts read */
     bitnet_token *prompt = malloc(((size_t)max_prompt + (size_t)o.n_ctx + 1) * sizeof(bitnet_token));
@@ -704,6 +740,10 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
     }
     const bitnet_token bos = bitnet_token_bos(model), eos = bitnet_token_eos(model);
     if (make_logit_bias(model, &o, &bias) != 0) goto done;
+    if (o.gbnf && bitnet_grammar_new(model, o.gbnf, &grammar) != BITNET_OK) {
+        fprintf(stderr, "infer: %s: %s\n", o.grammar_file ? o.grammar_file : "--grammar", bitnet_last_error());
+        goto done;
+    }
 
     /* echo the prompt as its tokens decode, then evaluate it in one batch */
     if (!o.no_display_prompt) set_color(&o, COLOR_PROMPT);
@@ -754,7 +794,19 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
         } else {
             if (bias)
                 for (int i = 0; i < n_vocab; i++) logits[i] += bias[i];
+            if (grammar) { /* the grammar is complete and nothing may follow, or no token can continue it */
+                const int left = bitnet_grammar_is_complete(grammar) == 2 ? 0 : bitnet_grammar_apply(grammar, logits);
+                if (left < 0) {
+                    fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
+                    goto done;
+                }
+                if (left == 0) break;
+            }
             next = bitnet_sampler_sample(smp, logits);
+            if (grammar && bitnet_grammar_accept(grammar, next) != BITNET_OK) {
+                fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
+                goto done;
+            }
             if (spec) bitnet_sampler_accept(smp, next); /* the first token; the steps accept theirs */
         }
         pos++;
@@ -835,6 +887,7 @@ summary_done:
 done:
     free(prompt);
     free(bias);
+    bitnet_grammar_free(grammar);
     return rc;
 }
 
@@ -927,5 +980,6 @@ int main(int argc, char **argv) {
     options o;
     int rc = parse_args(argc, argv, &o) ? run_main(o) : 2;
     free(o.prompt_owned);
+    free(o.gbnf);
     return rc;
 }
