@@ -21,6 +21,10 @@ int bn_bench_kernels(int argc, char **argv);
  * generation (equal tokens checked). Returns 0, 1 on failure, 2 on a bad option. */
 int bn_bench_spec(int argc, char **argv);
 
+/* build/bench --grammar (grammar_bench.c): the cost of constrained output per
+ * token (bitnet_grammar_apply) next to one decode step. Returns 0, 1, or 2. */
+int bn_bench_grammar(int argc, char **argv);
+
 /* STREAM-like read-only bandwidth probe: n_threads (1..64) sum disjoint
  * slices of one 256 MB buffer with SIMD loads (AVX2 or SSE2 on x86, NEON on
  * ARM64), pass after pass for about `seconds`; returns the best pass in GB/s

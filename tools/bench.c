@@ -568,6 +568,7 @@ static void usage(FILE *out) {
             "  --json FILE      also write every result as JSON\n"
             "  --svg FILE       latency-over-time + histogram chart (streams if run, else tg)\n"
             "  --kernels        kernel GB/s per ISA vs the measured memory bandwidth\n"
+            "  --grammar        constrained output: cost of the grammar mask per token (--grammar --help)\n"
             "  --spec           speculative decoding: verification cost of K drafted tokens, and with\n"
             "                   --lookup N or --draft MODEL and -f TEXT, plain vs speculative (--spec --help)\n\n"
             "llama-bench's form: -p, -n, -t, -b, -ub take lists (1,2 or 16-64) and -ctk/-ctv a list\n"
@@ -812,6 +813,7 @@ int main(int argc, char **argv) {
     for (int i = 1; i < argc; i++)
         if (!strcmp(argv[i], "--kernels")) return bn_bench_kernels(argc, argv);
         else if (!strcmp(argv[i], "--spec")) return bn_bench_spec(argc, argv);
+        else if (!strcmp(argv[i], "--grammar")) return bn_bench_grammar(argc, argv);
     options o;
     if (!parse_args(argc, argv, &o)) return 2;
 

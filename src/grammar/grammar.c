@@ -21,6 +21,8 @@
 
 #define MAX_STACK_LEN 256  /* deeper nesting is not followed (the stack is dropped) */
 #define MAX_STACKS 4096    /* more readings at once: the grammar is too ambiguous */
+#define TR_DEAD (-2)       /* a transition no reading survives */
+#define CACHE_MAX_STATES 65536
 
 typedef struct {
     uint32_t *w;       /* the stacks, each as [len, e_0 .. e_len-1] (top last) */
@@ -39,7 +41,20 @@ struct bitnet_grammar {
     int n_order, max_len;
     uint8_t *eog;      /* end-of-generation tokens, allowed once the text is complete */
     gstate cur, tmp;
-    gstate *lv;        /* the mask's states by depth (max_len + 1) */
+    int32_t *lv;       /* the mask's states by depth (max_len + 1), as cache ids */
+    /* The mask's cache: states interned by content, and (state, byte) -> state
+     * transitions. Most tokens lead through the same few states (inside a
+     * string, a letter leaves the state as it was), so a walk of the whole
+     * vocabulary computes each transition once and looks the rest up. Kept
+     * across steps; emptied at the start of one when it grows too large. */
+    gstate *st;
+    int n_st, cap_st;
+    int32_t *st_slot;  /* open addressing on the state's hash: id + 1, 0 empty */
+    uint32_t n_st_slot;
+    uint64_t *tr_key;  /* (id << 8 | byte) + 1, 0 empty */
+    int32_t *tr_val;   /* the next state's id, or TR_DEAD */
+    uint32_t n_tr_slot, n_tr;
+    gstate scratch_state;
     uint32_t *scratch; /* expand(): one stack per recursion level */
     int scratch_levels;
 };
@@ -253,6 +268,106 @@ static int build_index(bitnet_grammar *G, const bitnet_model *m) {
     return G->lv ? 0 : -1;
 }
 
+/* ---- the mask's cache ----------------------------------------------------------- */
+static uint64_t state_hash(const gstate *s) {
+    uint64_t h = 1469598103934665603ull ^ s->cp ^ ((uint64_t)s->left << 32) ^ ((uint64_t)s->overflow << 40);
+    for (size_t i = 0; i < s->n; i++) h = (h ^ s->w[i]) * 1099511628211ull;
+    return h ^ (h >> 29);
+}
+
+static int state_eq(const gstate *a, const gstate *b) {
+    return a->n == b->n && a->n_stacks == b->n_stacks && a->cp == b->cp && a->left == b->left &&
+           a->overflow == b->overflow && !memcmp(a->w, b->w, a->n * sizeof *a->w);
+}
+
+static void cache_clear(bitnet_grammar *G) {
+    for (int i = 0; i < G->n_st; i++) free(G->st[i].w);
+    G->n_st = 0;
+    G->n_tr = 0;
+    if (G->st_slot) memset(G->st_slot, 0, G->n_st_slot * sizeof *G->st_slot);
+    if (G->tr_key) memset(G->tr_key, 0, G->n_tr_slot * sizeof *G->tr_key);
+}
+
+/* Grows the state table to hold one more at load <= 1/2. */
+static int st_table_room(bitnet_grammar *G) {
+    if (G->n_st + 1 <= G->cap_st && (uint32_t)(G->n_st + 1) * 2 <= G->n_st_slot) return 0;
+    if (G->n_st + 1 > G->cap_st) {
+        const int cap = G->cap_st ? G->cap_st * 2 : 256;
+        gstate *ns = realloc(G->st, (size_t)cap * sizeof *ns);
+        if (!ns) return -1;
+        G->st = ns;
+        G->cap_st = cap;
+    }
+    if ((uint32_t)(G->n_st + 1) * 2 > G->n_st_slot) {
+        const uint32_t n = G->n_st_slot ? G->n_st_slot * 2 : 1024;
+        int32_t *slot = calloc(n, sizeof *slot);
+        if (!slot) return -1;
+        for (int i = 0; i < G->n_st; i++) {
+            uint32_t h = (uint32_t)state_hash(&G->st[i]) & (n - 1);
+            while (slot[h]) h = (h + 1) & (n - 1);
+            slot[h] = i + 1;
+        }
+        free(G->st_slot);
+        G->st_slot = slot;
+        G->n_st_slot = n;
+    }
+    return 0;
+}
+
+/* The id of a state with s's content (a copy is made if it is new), or -1 out of memory. */
+static int32_t intern(bitnet_grammar *G, const gstate *s) {
+    if (st_table_room(G)) return -1;
+    uint32_t h = (uint32_t)state_hash(s) & (G->n_st_slot - 1);
+    for (; G->st_slot[h]; h = (h + 1) & (G->n_st_slot - 1))
+        if (state_eq(&G->st[G->st_slot[h] - 1], s)) return G->st_slot[h] - 1;
+    gstate *c = &G->st[G->n_st];
+    memset(c, 0, sizeof *c);
+    if (set_copy(c, s)) {
+        free(c->w);
+        return -1;
+    }
+    G->st_slot[h] = ++G->n_st;
+    return G->n_st - 1;
+}
+
+/* The state after byte b from state id: an id, TR_DEAD, or -1 out of memory. */
+static int32_t step(bitnet_grammar *G, int32_t id, uint8_t b) {
+    if ((G->n_tr + 1) * 2 > G->n_tr_slot) {
+        const uint32_t n = G->n_tr_slot ? G->n_tr_slot * 2 : 4096;
+        uint64_t *key = calloc(n, sizeof *key);
+        int32_t *val = malloc(n * sizeof *val);
+        if (!key || !val) {
+            free(key);
+            free(val);
+            return -1;
+        }
+        for (uint32_t i = 0; i < G->n_tr_slot; i++) {
+            if (!G->tr_key[i]) continue;
+            uint32_t h = (uint32_t)((G->tr_key[i] * 0x9E3779B97F4A7C15ull) >> 32) & (n - 1);
+            while (key[h]) h = (h + 1) & (n - 1);
+            key[h] = G->tr_key[i];
+            val[h] = G->tr_val[i];
+        }
+        free(G->tr_key);
+        free(G->tr_val);
+        G->tr_key = key;
+        G->tr_val = val;
+        G->n_tr_slot = n;
+    }
+    const uint64_t k = ((uint64_t)id << 8 | b) + 1;
+    uint32_t h = (uint32_t)((k * 0x9E3779B97F4A7C15ull) >> 32) & (G->n_tr_slot - 1);
+    for (; G->tr_key[h]; h = (h + 1) & (G->n_tr_slot - 1))
+        if (G->tr_key[h] == k) return G->tr_val[h];
+    const int r = feed_byte(G, &G->st[id], &G->scratch_state, b);
+    if (r < 0) return -1;
+    const int32_t next = r ? intern(G, &G->scratch_state) : TR_DEAD;
+    if (next == -1) return -1;
+    G->tr_key[h] = k;
+    G->tr_val[h] = next;
+    G->n_tr++;
+    return next;
+}
+
 /* ---- public API -------------------------------------------------------------- */
 bitnet_status bitnet_grammar_new(const bitnet_model *model, const char *gbnf, bitnet_grammar **out) {
     *out = NULL;
@@ -307,7 +422,8 @@ int bitnet_grammar_apply(bitnet_grammar *G, float *logits) {
     /* only end-of-text can follow: every text token goes */
     int only_end = complete && G->cur.n_stacks == 1;
     int valid = 0, dead = 0; /* lv[0..valid] hold the states after the last walked token's first bytes */
-    if (set_copy(&G->lv[0], &G->cur)) return bn_error(BITNET_ERR_NOMEM, "out of memory");
+    if (G->n_st > CACHE_MAX_STATES) cache_clear(G);
+    if ((G->lv[0] = intern(G, &G->cur)) < 0) return bn_error(BITNET_ERR_NOMEM, "out of memory");
     for (int i = 0; i < G->n_order; i++) {
         const int32_t t = G->order[i];
         const int l = G->lcp[i];
@@ -322,14 +438,15 @@ int bitnet_grammar_apply(bitnet_grammar *G, float *logits) {
         const int len = (int)(v->off[t + 1] - v->off[t]);
         int ok = 1;
         for (int k = valid; k < len; k++) {
-            int r = feed_byte(G, &G->lv[k], &G->lv[k + 1], p[k]);
-            if (r < 0) return bn_error(BITNET_ERR_NOMEM, "out of memory");
-            if (!r) {
+            const int32_t next = step(G, G->lv[k], p[k]);
+            if (next == -1) return bn_error(BITNET_ERR_NOMEM, "out of memory");
+            if (next == TR_DEAD) {
                 dead = k + 1; /* every token starting with p[0..k] is out too */
                 valid = k;
                 ok = 0;
                 break;
             }
+            G->lv[k + 1] = next;
             valid = k + 1;
         }
         if (ok) left++;
@@ -391,9 +508,13 @@ void bitnet_grammar_free(bitnet_grammar *G) {
     free(G->order);
     free(G->lcp);
     free(G->eog);
-    if (G->lv)
-        for (int k = 0; k <= G->max_len; k++) free(G->lv[k].w);
     free(G->lv);
+    cache_clear(G);
+    free(G->st);
+    free(G->st_slot);
+    free(G->tr_key);
+    free(G->tr_val);
+    free(G->scratch_state.w);
     free(G->cur.w);
     free(G->tmp.w);
     free(G->scratch);
