@@ -266,6 +266,11 @@ typedef struct bitnet_grammar bitnet_grammar;
  * message "grammar line L: what is wrong" (an undefined or left-recursive rule,
  * no `root`, a syntax error). */
 BITNET_API bitnet_status bitnet_grammar_new(const bitnet_model *model, const char *gbnf, bitnet_grammar **out);
+/* Another grammar for the same model as `like`, sharing its vocabulary index
+ * (built once per model by bitnet_grammar_new: tens of ms for 128k tokens),
+ * so only gbnf is parsed. The two may then be used from different threads;
+ * `like` may be freed first. */
+BITNET_API bitnet_status bitnet_grammar_new_sharing(const bitnet_grammar *like, const char *gbnf, bitnet_grammar **out);
 /* Sets logits[t] = -INFINITY for every token t that cannot come next. Returns
  * the number of tokens left (0: none can, the caller should stop), or a
  * negative status (the grammar is too ambiguous to follow, out of memory). */

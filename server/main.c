@@ -635,6 +635,7 @@ int main(int argc, char **argv) {
     if (!parse_args(argc, argv, &g.o)) return 2;
     pthread_mutex_init(&g.mu, NULL);
     pthread_mutex_init(&g.embd_mu, NULL);
+    pthread_mutex_init(&g.grammar_mu, NULL);
     g.limits = bn_http_default_limits();
     if (!(g_slots.e = calloc((size_t)g.o.max_conns, sizeof *g_slots.e))) {
         fprintf(stderr, "server: out of memory\n");
@@ -679,6 +680,7 @@ int main(int argc, char **argv) {
         bn_sched_free(g.sched);
         bitnet_context_free(g_load.ctx);
         bitnet_context_free(g.embd_ctx);
+        bitnet_grammar_free(g.grammar_base);
         bitnet_model_free(g.model);
         free(g_slots.e);
     }

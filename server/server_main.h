@@ -50,6 +50,8 @@ typedef struct {
     int wake_pipe[2];   /* the signal handler writes here to wake the accept loop */
     bitnet_context *embd_ctx; /* --embeddings: one sequence, used under embd_mu */
     pthread_mutex_t embd_mu;
+    bitnet_grammar *grammar_base; /* the vocabulary index every request's grammar shares (grammar_mu) */
+    pthread_mutex_t grammar_mu;
 } server_state;
 
 extern server_state g; /* the one server of this process (main.c) */

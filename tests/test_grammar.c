@@ -513,3 +513,29 @@ TEST(infer_grammar_and_json_schema_flags) {
     CHECK_MSG(st == 2 && out && strstr(out, "plain generation only"), "%s", out);
     free(out);
 }
+
+/* bitnet_grammar_new_sharing: the same masks as a grammar of its own, and it
+ * outlives the grammar whose vocabulary index it shares. */
+TEST(grammar_new_sharing_outlives_its_base) {
+    bitnet_model *m = default_model();
+    REQUIRE(m != NULL);
+    const int nv = bitnet_n_vocab(m);
+    bitnet_grammar *base = NULL, *shared = NULL, *own = NULL;
+    REQUIRE(bitnet_grammar_new(m, "root ::= \"\"", &base) == BITNET_OK);
+    REQUIRE(bitnet_grammar_new_sharing(base, recognised[1].gbnf, &shared) == BITNET_OK);
+    bitnet_grammar_free(base);
+    REQUIRE(bitnet_grammar_new(m, recognised[1].gbnf, &own) == BITNET_OK);
+    CHECK(bitnet_grammar_new_sharing(own, "root ::= x", &base) == BITNET_ERR_ARG && base == NULL);
+    float *a = malloc((size_t)nv * sizeof *a), *b = malloc((size_t)nv * sizeof *b);
+    REQUIRE(a && b);
+    const char *text = "{\"a\": [1, \"xy";
+    CHECK(bn_grammar_feed_text(shared, text, strlen(text)) == 1 && bn_grammar_feed_text(own, text, strlen(text)) == 1);
+    for (int t = 0; t < nv; t++) a[t] = b[t] = 0.0f;
+    CHECK_EQ_INT(bitnet_grammar_apply(shared, a), bitnet_grammar_apply(own, b));
+    CHECK(memcmp(a, b, (size_t)nv * sizeof *a) == 0);
+    free(a);
+    free(b);
+    bitnet_grammar_free(shared);
+    bitnet_grammar_free(own);
+    bitnet_model_free(m);
+}

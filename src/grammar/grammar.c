@@ -13,6 +13,7 @@
  * stack can read rules out every token that starts with it at once. */
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,13 +34,21 @@ typedef struct {
     uint8_t overflow;  /* MAX_STACKS was reached                               */
 } gstate;
 
-struct bitnet_grammar {
-    bn_gbnf g;
+/* The model's vocabulary as the mask reads it: immutable once built, shared by
+ * the grammars made with bitnet_grammar_new_sharing (reference counted). */
+typedef struct {
+    atomic_int refs;
     bn_vocab_pieces v;
     int32_t *order;    /* text tokens in byte order of their pieces */
     uint16_t *lcp;     /* common prefix with the previous token in order (capped) */
     int n_order, max_len;
     uint8_t *eog;      /* end-of-generation tokens, allowed once the text is complete */
+    const bitnet_model *model;
+} gvocab;
+
+struct bitnet_grammar {
+    bn_gbnf g;
+    gvocab *voc;
     gstate cur, tmp;
     int32_t *lv;       /* the mask's states by depth (max_len + 1), as cache ids */
     /* The mask's cache: states interned by content, and (state, byte) -> state
@@ -238,34 +247,53 @@ static int cmp_piece(const void *a, const void *b) {
 
 static pthread_mutex_t index_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static int build_index(bitnet_grammar *G, const bitnet_model *m) {
-    const bn_vocab_pieces *v = &G->v;
-    G->order = malloc((size_t)v->n_vocab * sizeof *G->order);
-    G->lcp = malloc((size_t)v->n_vocab * sizeof *G->lcp);
-    G->eog = calloc((size_t)v->n_vocab, 1);
-    if (!G->order || !G->lcp || !G->eog) return -1;
+static void vocab_release(gvocab *V) {
+    if (!V || atomic_fetch_sub(&V->refs, 1) != 1) return;
+    bn_vocab_pieces_free(&V->v);
+    free(V->order);
+    free(V->lcp);
+    free(V->eog);
+    free(V);
+}
+
+static gvocab *vocab_build(const bitnet_model *m) {
+    gvocab *V = calloc(1, sizeof *V);
+    if (!V) return NULL;
+    atomic_init(&V->refs, 1);
+    V->model = m;
+    const bn_vocab_pieces *v = &V->v;
+    if (bn_vocab_pieces_init(&V->v, m) != 0) {
+        free(V);
+        return NULL;
+    }
+    V->order = malloc((size_t)v->n_vocab * sizeof *V->order);
+    V->lcp = malloc((size_t)v->n_vocab * sizeof *V->lcp);
+    V->eog = calloc((size_t)v->n_vocab, 1);
+    if (!V->order || !V->lcp || !V->eog) {
+        vocab_release(V);
+        return NULL;
+    }
     for (int t = 0; t < v->n_vocab; t++) {
         const uint32_t len = v->off[t + 1] - v->off[t];
-        G->eog[t] = bitnet_token_is_eog(m, t) || t == bitnet_token_eos(m);
+        V->eog[t] = bitnet_token_is_eog(m, t) || t == bitnet_token_eos(m);
         if (v->special[t] || !len) continue; /* never text */
-        G->order[G->n_order++] = t;
-        if ((int)len > G->max_len) G->max_len = (int)len;
+        V->order[V->n_order++] = t;
+        if ((int)len > V->max_len) V->max_len = (int)len;
     }
     pthread_mutex_lock(&index_lock);
     g_sort_v = v;
-    qsort(G->order, (size_t)G->n_order, sizeof *G->order, cmp_piece);
+    qsort(V->order, (size_t)V->n_order, sizeof *V->order, cmp_piece);
     pthread_mutex_unlock(&index_lock);
-    for (int i = 0; i < G->n_order; i++) {
+    for (int i = 0; i < V->n_order; i++) {
         uint32_t k = 0;
         if (i) {
-            const int32_t x = G->order[i - 1], y = G->order[i];
+            const int32_t x = V->order[i - 1], y = V->order[i];
             const uint32_t lx = v->off[x + 1] - v->off[x], ly = v->off[y + 1] - v->off[y];
             while (k < lx && k < ly && k < 65535 && v->pieces[v->off[x] + k] == v->pieces[v->off[y] + k]) k++;
         }
-        G->lcp[i] = (uint16_t)k;
+        V->lcp[i] = (uint16_t)k;
     }
-    G->lv = calloc((size_t)G->max_len + 1, sizeof *G->lv);
-    return G->lv ? 0 : -1;
+    return V;
 }
 
 /* ---- the mask's cache ----------------------------------------------------------- */
@@ -369,9 +397,8 @@ static int32_t step(bitnet_grammar *G, int32_t id, uint8_t b) {
 }
 
 /* ---- public API -------------------------------------------------------------- */
-bitnet_status bitnet_grammar_new(const bitnet_model *model, const char *gbnf, bitnet_grammar **out) {
-    *out = NULL;
-    if (!model || !gbnf) return bn_error(BITNET_ERR_ARG, "bitnet_grammar_new: NULL model or grammar");
+/* A grammar over vocabulary V (one reference taken). */
+static bitnet_status grammar_make(gvocab *V, const char *gbnf, bitnet_grammar **out) {
     bitnet_grammar *G = calloc(1, sizeof *G);
     if (!G) return bn_error(BITNET_ERR_NOMEM, "out of memory");
     char err[256];
@@ -379,19 +406,34 @@ bitnet_status bitnet_grammar_new(const bitnet_model *model, const char *gbnf, bi
         free(G);
         return bn_error(strstr(err, "out of memory") ? BITNET_ERR_NOMEM : BITNET_ERR_ARG, "%s", err);
     }
+    atomic_fetch_add(&V->refs, 1);
+    G->voc = V;
     G->scratch_levels = G->g.n_rules + 2;
     G->scratch = malloc((size_t)G->scratch_levels * (MAX_STACK_LEN + 2) * sizeof *G->scratch);
-    if (!G->scratch || bn_vocab_pieces_init(&G->v, model) != 0 || build_index(G, model) != 0) {
-        bitnet_grammar_free(G);
-        return bn_error(BITNET_ERR_NOMEM, "out of memory");
-    }
-    bitnet_status st = bitnet_grammar_reset(G);
+    G->lv = calloc((size_t)V->max_len + 1, sizeof *G->lv);
+    bitnet_status st = G->scratch && G->lv ? bitnet_grammar_reset(G) : bn_error(BITNET_ERR_NOMEM, "out of memory");
     if (st != BITNET_OK) {
         bitnet_grammar_free(G);
         return st;
     }
     *out = G;
     return BITNET_OK;
+}
+
+bitnet_status bitnet_grammar_new(const bitnet_model *model, const char *gbnf, bitnet_grammar **out) {
+    *out = NULL;
+    if (!model || !gbnf) return bn_error(BITNET_ERR_ARG, "bitnet_grammar_new: NULL model or grammar");
+    gvocab *V = vocab_build(model);
+    if (!V) return bn_error(BITNET_ERR_NOMEM, "out of memory");
+    bitnet_status st = grammar_make(V, gbnf, out);
+    vocab_release(V);
+    return st;
+}
+
+bitnet_status bitnet_grammar_new_sharing(const bitnet_grammar *like, const char *gbnf, bitnet_grammar **out) {
+    *out = NULL;
+    if (!like || !gbnf) return bn_error(BITNET_ERR_ARG, "bitnet_grammar_new_sharing: NULL grammar");
+    return grammar_make(like->voc, gbnf, out);
 }
 
 bitnet_status bitnet_grammar_reset(bitnet_grammar *G) {
@@ -411,22 +453,22 @@ bitnet_status bitnet_grammar_reset(bitnet_grammar *G) {
 }
 
 int bitnet_grammar_apply(bitnet_grammar *G, float *logits) {
-    const bn_vocab_pieces *v = &G->v;
+    const bn_vocab_pieces *v = &G->voc->v;
     const int complete = state_complete(&G->cur);
     int left = 0;
     if (G->cur.overflow) return bn_error(BITNET_ERR_ARG, "the grammar is too ambiguous (over %d readings at once)", MAX_STACKS);
     for (int t = 0; t < v->n_vocab; t++) {
-        if (G->eog[t] && complete) left += logits[t] > -INFINITY;
-        else if (G->eog[t] || v->special[t] || v->off[t + 1] == v->off[t]) logits[t] = -INFINITY;
+        if (G->voc->eog[t] && complete) left += logits[t] > -INFINITY;
+        else if (G->voc->eog[t] || v->special[t] || v->off[t + 1] == v->off[t]) logits[t] = -INFINITY;
     }
     /* only end-of-text can follow: every text token goes */
     int only_end = complete && G->cur.n_stacks == 1;
     int valid = 0, dead = 0; /* lv[0..valid] hold the states after the last walked token's first bytes */
     if (G->n_st > CACHE_MAX_STATES) cache_clear(G);
     if ((G->lv[0] = intern(G, &G->cur)) < 0) return bn_error(BITNET_ERR_NOMEM, "out of memory");
-    for (int i = 0; i < G->n_order; i++) {
-        const int32_t t = G->order[i];
-        const int l = G->lcp[i];
+    for (int i = 0; i < G->voc->n_order; i++) {
+        const int32_t t = G->voc->order[i];
+        const int l = G->voc->lcp[i];
         if (l < valid) valid = l;
         if (dead && l < dead) dead = 0;
         if (only_end || dead) {
@@ -456,9 +498,9 @@ int bitnet_grammar_apply(bitnet_grammar *G, float *logits) {
 }
 
 bitnet_status bitnet_grammar_accept(bitnet_grammar *G, bitnet_token token) {
-    const bn_vocab_pieces *v = &G->v;
+    const bn_vocab_pieces *v = &G->voc->v;
     if (token < 0 || token >= v->n_vocab) return bn_error(BITNET_ERR_ARG, "bitnet_grammar_accept: token %d out of range", token);
-    if (G->eog[token]) {
+    if (G->voc->eog[token]) {
         if (state_complete(&G->cur)) return BITNET_OK;
         return bn_error(BITNET_ERR_ARG, "end of text before the grammar is complete");
     }
@@ -504,10 +546,7 @@ int bitnet_grammar_is_complete(const bitnet_grammar *G) {
 void bitnet_grammar_free(bitnet_grammar *G) {
     if (!G) return;
     bn_gbnf_free(&G->g);
-    bn_vocab_pieces_free(&G->v);
-    free(G->order);
-    free(G->lcp);
-    free(G->eog);
+    vocab_release(G->voc);
     free(G->lv);
     cache_clear(G);
     free(G->st);
