@@ -43,7 +43,7 @@ LIB_SRC   := $(wildcard src/*.c src/formats/*.c src/model/*.c src/tokenizer/*.c 
              src/kernels/dispatch.c src/kernels/scalar.c src/kernels/pack.c src/kernels/kv_scalar.c src/kernels/quants.c $(ISA_SRC)
 LIB_ASM   := src/default_model.S
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
-SRV_SRC   := server/http.c server/server_api.c server/server_sched.c server/server_native.c server/json_mode.c
+SRV_SRC   := server/http.c server/server_api.c server/server_sched.c server/server_native.c server/json_mode.c server/tools.c
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/obj/%.o)
 # build/server itself: main.c (connections, life cycle) and endpoints.c (routes, handlers)
 SRV_BIN_OBJ := $(BUILD)/obj/server/main.o $(BUILD)/obj/server/endpoints.o $(BUILD)/obj/server/chat_page.o

@@ -52,7 +52,8 @@ static int stream_job(conn *c, bn_job *job, bn_resp_info *ri) {
     char head[512];
     int h = bn_http_format_head(head, sizeof head, 200, "text/event-stream", -1, 0, "Cache-Control: no-cache\r\n");
     count_status(200);
-    bn_buf text = {0}, ev = {0};
+    bn_buf text = {0}, ev = {0}, held = {0}; /* held: 'tools': the whole answer, sent at the end */
+    const int hold = job->req->tools_system != NULL;
     int ok = send_all(c->fd, head, (size_t)h) == 0;
     if (ok && ri->chat) ok = bn_server_sse_chunk(&ev, ri, "", 0, 1, BN_FINISH_NONE) == 0 && send_all(c->fd, ev.data, ev.len) == 0;
     int done = 0, lp_sent = 0;
@@ -60,7 +61,10 @@ static int stream_job(conn *c, bn_job *job, bn_resp_info *ri) {
     while (ok && !done) {
         done = bn_sched_wait(g.sched, job, &text, 50);
         ev.len = 0;
-        if (text.len) {
+        if (text.len && hold) {
+            ok = bn_buf_append(&held, text.data, text.len) == 0;
+            text.len = 0;
+        } else if (text.len) {
             ri->id_slot = job->slot; /* set at admission, before any text (bn_sched_wait ordered it) */
             next_logprobs(ri, job, &lp_sent, sent_bytes);
             ok = text_event(&ev, ri, text.data, text.len) == 0 && send_all(c->fd, ev.data, ev.len) == 0;
@@ -81,6 +85,9 @@ static int stream_job(conn *c, bn_job *job, bn_resp_info *ri) {
             rc |= bn_buf_printf(&ev, "data: ");
             rc |= bn_server_native_result(&ev, ri, "", 0, job->finish);
             rc |= bn_buf_printf(&ev, "\n\n");
+        } else if (bn_finish_reason(job->finish) && hold) {
+            rc |= bn_server_sse_tools_answer(&ev, ri, held.data ? held.data : "", held.len, job->finish);
+            if (job->req->include_usage) rc |= bn_server_sse_usage(&ev, ri);
         } else if (bn_finish_reason(job->finish)) {
             rc |= bn_server_sse_chunk(&ev, ri, "", 0, 0, job->finish);
             if (job->req->include_usage) rc |= bn_server_sse_usage(&ev, ri);
@@ -95,6 +102,7 @@ static int stream_job(conn *c, bn_job *job, bn_resp_info *ri) {
         if (rc == 0) send_all(c->fd, ev.data, ev.len);
     }
     bn_buf_free(&text);
+    bn_buf_free(&held);
     bn_buf_free(&ev);
     return 0;
 }
@@ -217,7 +225,7 @@ static int handle_completion(conn *c, const bn_http_request *rq, int api) {
     if (bn_server_parse_request(rq->body, (size_t)rq->content_length, api, &req, err, sizeof err) != 0)
         return respond_error(c, 400, err, ka, NULL);
     unsigned char *plain = NULL; /* chat: which prompt bytes are message text */
-    if (chat && !(req.prompt = bn_server_chat_prompt(g.model, req.messages, &plain))) {
+    if (chat && !(req.prompt = bn_server_chat_prompt(g.model, req.messages, req.tools_system, &plain))) {
         bn_gen_request_free(&req);
         return respond_error(c, 500, "out of memory", 0, NULL);
     }

@@ -58,7 +58,9 @@ typedef struct {
     int n_choices;           /* 'n': completions of the prompt (1..BN_MAX_CHOICES)      */
     int json_object;         /* response_format {"type": "json_object"}: JSON output only */
     char *grammar;           /* GBNF the output must follow (malloc'd), from 'grammar',
-                                'json_schema' or response_format json_schema; or NULL   */
+                                'json_schema', response_format json_schema or 'tools'; or NULL */
+    char *tools_system;      /* 'tools' (tool_choice not "none"): the system text listing
+                                them (malloc'd); the answer may be a call (tools.c)     */
     bitnet_sampler_params sp; /* absent fields: the library defaults (as llama.cpp's server) */
     int has_seed;            /* else the server picks a seed                            */
     int n_stop;
@@ -85,10 +87,12 @@ void bn_gen_request_free(bn_gen_request *r);
 int bn_server_message_text(const bn_json *msg, bn_buf *b);
 /* Renders validated chat messages with the model's chat template (the plain
  * "User: ... Assistant:" format when it has none we recognise), ending with the
- * opening of the assistant's turn. malloc'd, or NULL (OOM). *plain gets a
+ * opening of the assistant's turn; tools_system (or NULL) opens the system
+ * message, and an assistant's tool_calls are rendered as the calls it wrote. malloc'd, or NULL (OOM). *plain gets a
  * malloc'd mask of the bytes that come from the messages, for
  * bitnet_tokenize_chat (control tokens only in the template's markup). */
-char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages, unsigned char **plain);
+char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages, const char *tools_system,
+                           unsigned char **plain);
 
 /* ---- stop strings -------------------------------------------------------------- */
 
@@ -151,6 +155,10 @@ int bn_server_json_results(bn_buf *b, const bn_resp_info *ri, const char *const 
  * f != BN_FINISH_NONE: the last chunk, with finish_reason (its text may be empty). */
 int bn_server_sse_chunk(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, int role, bn_finish f);
 /* The usage chunk of stream_options.include_usage (empty choices). */
+/* With 'tools', a stream holds the answer back until it is whole (a call is
+ * known only then): one chunk with it (tool_calls or content), then the final
+ * chunk (finish_reason "tool_calls" for a call). */
+int bn_server_sse_tools_answer(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, bn_finish f);
 int bn_server_sse_usage(bn_buf *b, const bn_resp_info *ri);
 /* llama.cpp's /completion: the whole answer ({"content", "stop": true,
  * "tokens_predicted", "tokens_evaluated", "tokens_cached", "stop_type",
@@ -182,6 +190,17 @@ int bn_native_apply_template(const bitnet_model *m, const char *body, size_t len
  * [{"index", "embedding": [[...]]}]). */
 int bn_native_embeddings(const bitnet_model *m, bitnet_context *ctx, const char *model_name, int oai, const char *body,
                          size_t len, bn_buf *out, char *err, size_t errlen);
+
+/* ---- function calling (tools.c) ---------------------------------------------------- */
+
+/* 'tools' and 'tool_choice' of a chat request: sets r->grammar (one call, or with
+ * "auto" a call or plain text) and r->tools_system. 0, or -1 with a one-line 400
+ * message (a bad tool, an unknown tool_choice, an unsupported parameters keyword). */
+int bn_tools_parse(bn_gen_request *r, const bn_json *o, char *err, size_t errlen);
+/* 1 if an answer is a call: *name and *args (compact JSON) filled; else 0. */
+int bn_tools_call(const char *text, size_t n, bn_buf *name, bn_buf *args);
+/* An assistant message's tool_calls as the model writes them (appended to b). */
+int bn_tools_render_history(const bn_json *msg, bn_buf *b);
 
 /* ---- scheduler ---------------------------------------------------------------------- */
 

@@ -118,15 +118,6 @@ static int parse_logprobs(bn_gen_request *r, const bn_json *o, char *err, size_t
     return 0;
 }
 
-/* Fields whose meaning the server cannot deliver yet: a 400 naming the field,
- * never a silent downgrade (a client asking for tool calls must not get prose). */
-static int refuse_unsupported(const bn_json *o, char *err, size_t errlen) {
-    const bn_json *v;
-    if ((v = bn_json_get(o, "tools")) && !(v->type == BN_JSON_NULL || (v->type == BN_JSON_ARRAY && v->n == 0)))
-        return bad(err, errlen, "'tools' (function calling) is not supported yet");
-    return 0;
-}
-
 /* Constrained output, as GBNF in r->grammar: llama.cpp's 'grammar' (GBNF) and
  * 'json_schema' (a schema), OpenAI's response_format {"type": "json_schema",
  * "json_schema": {"schema": ...}}, and llama-server's response_format
@@ -200,8 +191,8 @@ static int native_prompt(bn_gen_request *r, const bn_json *p, char *err, size_t 
 static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t errlen) {
     double x;
     int rc;
-    if (refuse_unsupported(o, err, errlen) != 0 || parse_logprobs(r, o, err, errlen) != 0 ||
-        parse_constraints(r, o, err, errlen) != 0)
+    if (parse_logprobs(r, o, err, errlen) != 0 ||
+        parse_constraints(r, o, err, errlen) != 0 || bn_tools_parse(r, o, err, errlen) != 0)
         return -1;
     if (r->native) {
         const bn_json *p = bn_json_get(o, "prompt");
@@ -278,7 +269,8 @@ int bn_server_parse_request(const char *body, size_t len, int api, bn_gen_reques
 
 void bn_gen_request_free(bn_gen_request *r) {
     free(r->grammar);
-    r->grammar = NULL;
+    free(r->tools_system);
+    r->grammar = r->tools_system = NULL;
     free(r->prompt);
     free(r->prompt_ids);
     r->prompt_ids = NULL;
@@ -302,28 +294,43 @@ int bn_server_message_text(const bn_json *msg, bn_buf *b) {
 /* The conversation rendered with the model's chat template (llama.cpp's
  * llama_chat_apply_template rules, src/tokenizer/chat.c); a model without a recognised
  * template gets the plain "User: ... Assistant:" format. */
-char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages, unsigned char **plain) {
-    bitnet_chat_message *msgs = calloc(messages->n ? messages->n : 1, sizeof *msgs);
-    bn_buf *texts = calloc(messages->n ? messages->n : 1, sizeof *texts);
+char *bn_server_chat_prompt(const bitnet_model *model, const bn_json *messages, const char *tools_system,
+                           unsigned char **plain) {
+    /* tools: their description opens the system message (one is added if there is none) */
+    const size_t extra = tools_system ? 1 : 0, n = messages->n + extra;
+    bitnet_chat_message *msgs = calloc(n ? n : 1, sizeof *msgs);
+    bn_buf *texts = calloc(n ? n : 1, sizeof *texts);
     char *out = NULL;
     int ok = msgs && texts;
-    for (size_t i = 0; ok && i < messages->n; i++) {
+    const int merge = tools_system && messages->n && !strcmp(bn_json_get(&messages->items[0], "role")->str, "system");
+    size_t k = 0;
+    if (ok && tools_system) {
+        msgs[k].role = "system";
+        ok = bn_buf_printf(&texts[k], "%s", tools_system) == 0;
+        if (ok && merge) ok = bn_buf_printf(&texts[k], "\n") == 0 && bn_server_message_text(&messages->items[0], &texts[k]) == 0;
+        ok = ok && bn_buf_append(&texts[k], "", 1) == 0;
+        msgs[k].content = texts[k].data;
+        k++;
+    }
+    for (size_t i = merge ? 1 : 0; ok && i < messages->n; i++, k++) {
         const bn_json *m = &messages->items[i];
-        ok = bn_server_message_text(m, &texts[i]) == 0 && bn_buf_append(&texts[i], "", 1) == 0;
-        msgs[i].role = bn_json_get(m, "role")->str;
-        msgs[i].content = texts[i].data ? texts[i].data : "";
+        /* an assistant's earlier tool calls, as it wrote them */
+        ok = bn_server_message_text(m, &texts[k]) == 0 && bn_tools_render_history(m, &texts[k]) == 0 &&
+             bn_buf_append(&texts[k], "", 1) == 0;
+        msgs[k].role = bn_json_get(m, "role")->str;
+        msgs[k].content = texts[k].data ? texts[k].data : "";
     }
     const char *tmpl = bitnet_model_chat_template(model);
     if (bn_chat_detect(tmpl) == BN_CHAT_UNKNOWN) tmpl = "plain";
-    const int n = ok ? bitnet_chat_apply_template(tmpl, msgs, messages->n, 1, NULL, 0) : -1;
-    *plain = n >= 0 ? malloc((size_t)n + 1) : NULL;
-    if (*plain && (out = malloc((size_t)n + 1)) != NULL)
-        bitnet_chat_apply_template_ex(tmpl, msgs, messages->n, 1, out, *plain, n + 1);
+    const int len = ok ? bitnet_chat_apply_template(tmpl, msgs, k, 1, NULL, 0) : -1;
+    *plain = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    if (*plain && (out = malloc((size_t)len + 1)) != NULL)
+        bitnet_chat_apply_template_ex(tmpl, msgs, k, 1, out, *plain, len + 1);
     if (!out) {
         free(*plain);
         *plain = NULL;
     }
-    for (size_t i = 0; texts && i < messages->n; i++) bn_buf_free(&texts[i]);
+    for (size_t i = 0; texts && i < n; i++) bn_buf_free(&texts[i]);
     free(texts);
     free(msgs);
     return out;
@@ -494,19 +501,38 @@ static int finish_json(bn_buf *b, bn_finish f) {
     return r ? bn_buf_printf(b, "\"finish_reason\":\"%s\"", r) : bn_buf_printf(b, "\"finish_reason\":null");
 }
 
+/* An answer that is a tool call: `null,"tool_calls":[...]` after "content": (OpenAI's
+ * message; in a stream's delta each call also has its "index"). Returns 1 if
+ * written, 0 if the text is not a call (nothing written), -1 out of memory. */
+static int tool_calls_json(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, int choice, int delta) {
+    bn_buf name = {0}, args = {0};
+    int call = bn_tools_call(text, n, &name, &args), rc = 0;
+    if (call)
+        rc = bn_buf_printf(b, "null,\"tool_calls\":[{%s\"id\":\"call_%s_%d\",\"type\":\"function\",\"function\":{\"name\":",
+                           delta ? "\"index\":0," : "", ri->id, choice) ||
+             bn_json_append_string(b, name.data, name.len) || bn_buf_printf(b, ",\"arguments\":") ||
+             bn_json_append_string(b, args.data, args.len) || bn_buf_printf(b, "}}]");
+    bn_buf_free(&name);
+    bn_buf_free(&args);
+    return rc ? -1 : call;
+}
+
 int bn_server_json_results(bn_buf *b, const bn_resp_info *ri, const char *const *texts, const size_t *lens,
                            const bn_finish *f, int n_choices) {
     if (head(b, ri, ri->chat ? "chat.completion" : "text_completion") || bn_buf_printf(b, ",\"choices\":["))
         return -1;
-    for (int i = 0; i < n_choices; i++)
+    for (int i = 0; i < n_choices; i++) {
         if (bn_buf_printf(b, ri->chat ? "%s{\"index\":%d,\"message\":{\"role\":\"assistant\",\"content\":"
                                       : "%s{\"index\":%d,\"text\":",
-                          i ? "," : "", i) ||
-            bn_json_append_string(b, texts[i], lens[i]) ||
+                          i ? "," : "", i))
+            return -1;
+        const int call = ri->chat && ri->req && ri->req->tools_system && f[i] == BN_FINISH_STOP ? tool_calls_json(b, ri, texts[i], lens[i], i, 0) : 0;
+        if (call < 0 || (!call && bn_json_append_string(b, texts[i], lens[i])) ||
             bn_buf_printf(b, ri->chat ? "},\"logprobs\":" : ",\"logprobs\":") ||
             (n_choices == 1 ? logprobs_value(b, ri) : bn_buf_printf(b, "null")) || bn_buf_printf(b, ",") ||
-            finish_json(b, f[i]) || bn_buf_printf(b, "}"))
+            (call ? bn_buf_printf(b, "\"finish_reason\":\"tool_calls\"") : finish_json(b, f[i])) || bn_buf_printf(b, "}"))
             return -1;
+    }
     if (bn_buf_printf(b, "],") || usage(b, ri) || bn_buf_printf(b, "}")) return -1;
     return 0;
 }
@@ -529,6 +555,19 @@ int bn_server_sse_chunk(bn_buf *b, const bn_resp_info *ri, const char *text, siz
     }
     if (bn_buf_printf(b, "\"logprobs\":") || logprobs_value(b, ri) || bn_buf_printf(b, ",") || finish_json(b, f) ||
         bn_buf_printf(b, "}]}\n\n"))
+        return -1;
+    return 0;
+}
+
+int bn_server_sse_tools_answer(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, bn_finish f) {
+    if (bn_buf_printf(b, "data: ") || head(b, ri, "chat.completion.chunk") ||
+        bn_buf_printf(b, ",\"choices\":[{\"index\":0,\"delta\":{\"content\":"))
+        return -1;
+    const int call = f == BN_FINISH_STOP ? tool_calls_json(b, ri, text, n, 0, 1) : 0;
+    if (call < 0 || (!call && bn_json_append_string(b, text, n)) ||
+        bn_buf_printf(b, "},\"logprobs\":null,\"finish_reason\":null}]}\n\ndata: ") || head(b, ri, "chat.completion.chunk") ||
+        bn_buf_printf(b, ",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,") ||
+        (call ? bn_buf_printf(b, "\"finish_reason\":\"tool_calls\"") : finish_json(b, f)) || bn_buf_printf(b, "}]}\n\n"))
         return -1;
     return 0;
 }

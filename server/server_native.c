@@ -128,7 +128,7 @@ int bn_native_apply_template(const bitnet_model *m, const char *body, size_t len
     bn_gen_request req;
     if (bn_server_parse_request(body, len, BN_API_CHAT, &req, err, errlen) != 0) return 400;
     unsigned char *plain = NULL;
-    char *prompt = bn_server_chat_prompt(m, req.messages, &plain);
+    char *prompt = bn_server_chat_prompt(m, req.messages, req.tools_system, &plain);
     int status = prompt && !bn_buf_printf(out, "{\"prompt\":") && !bn_json_append_string(out, prompt, strlen(prompt)) &&
                          !bn_buf_printf(out, "}")
                      ? 200

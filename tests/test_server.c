@@ -70,7 +70,7 @@ TEST(server_parse_request_fields) {
     bitnet_model *m = NULL;
     CHECK(bitnet_model_load_default(NULL, &m) == BITNET_OK);
     unsigned char *plain = NULL;
-    char *t = m ? bn_server_chat_prompt(m, r.messages, &plain) : NULL;
+    char *t = m ? bn_server_chat_prompt(m, r.messages, NULL, &plain) : NULL;
     CHECK_STR(t, "System: Be brief.\nUser: Hello\nAssistant:");
     /* the messages' bytes are marked: "Be brief." and "Hello" */
     CHECK(plain && !plain[0] && plain[8] && plain[16] && !plain[17] && plain[24] && plain[28] && !plain[29]);
@@ -130,7 +130,23 @@ TEST(server_parse_request_errors) {
          "'response_format': JSON Schema: unsupported JSON Schema keyword 'pattern' at $.properties.a"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"xml\"}}",
          "type \"xml\" is not supported"},
-        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}", "'tools'"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}",
+         "'tools'[0] must be {\"type\": \"function\", \"function\": {...}}"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"a b\"}}]}",
+         "'tools'[0].function.name must be 1 to 64 of"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}},"
+            "{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", "'tools' names 'f' twice"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
+            "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"g\"}}}", "'tool_choice' names 'g', which is not in 'tools'"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
+            "\"tool_choice\":\"always\"}", "'tool_choice' must be \"none\", \"auto\", \"required\" or a function"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}", "'tool_choice' needs 'tools'"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\","
+            "\"parameters\":{\"type\":\"object\",\"properties\":{\"d\":{\"type\":\"string\",\"format\":\"date\"}}}}}]}",
+         "unsupported JSON Schema keyword 'format'"},
+        {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
+            "\"response_format\":{\"type\":\"json_object\"}}", "'tools' cannot be combined with 'response_format'"},
+        {0, "{\"prompt\":\"x\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", "'tools' are for /v1/chat/completions"},
         {2, "{\"prompt\":\"x\",\"grammar\":\"root ::= foo\"}", "'grammar': grammar line 1: rule 'foo' is used but never defined"},
         {2, "{\"prompt\":\"x\",\"grammar\":5}", "'grammar' must be a string (GBNF)"},
         {2, "{\"prompt\":\"x\",\"json_schema\":{\"type\":\"integer\",\"minimum\":1}}",
@@ -150,7 +166,7 @@ TEST(server_parse_request_errors) {
         int rc = parse_req(cases[i].body, cases[i].chat, &r, err);
         CHECK_MSG(rc == -1 && strstr(err, cases[i].want), "case %zu (%s): rc %d, message '%s'", i, cases[i].body, rc, err);
         CHECK(!strchr(err, '\n'));
-        CHECK(r.doc == NULL && r.prompt == NULL && r.prompt_ids == NULL && r.grammar == NULL); /* freed on error */
+        CHECK(r.doc == NULL && r.prompt == NULL && r.prompt_ids == NULL && r.grammar == NULL && r.tools_system == NULL);
     }
     /* accepted: the neutral values of the refused fields; llama.cpp's fields */
     static const struct {
@@ -1611,6 +1627,91 @@ TEST_E2E(server_json_schema_and_grammar_outputs_follow_them) {
     const bn_json *e = bn_json_get(bn_json_get(v, "error"), "message");
     CHECK_MSG(e && e->type == BN_JSON_STRING && strstr(e->str, "unsupported JSON Schema keyword 'format' at $"), "%s",
               e && e->type == BN_JSON_STRING ? e->str : "(no message)");
+    bn_json_free(v);
+    stop_server(srv, logf);
+}
+
+/* OpenAI function calling: with tool_choice "required" (or a named function)
+ * every answer is a call whose arguments follow the tool's parameters, as
+ * message.tool_calls with finish_reason "tool_calls", streamed too; with
+ * "auto" an answer is a call or text that does not start with '{'; an earlier
+ * call and its result are rendered into the prompt. */
+TEST_E2E(server_tool_calls_follow_the_tools) {
+    char logf[256];
+    pid_t srv = start_server("--slots 2 -c 1024", logf, sizeof logf);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    static const char tools[] =
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"weather of a city\","
+        "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":12},"
+        "\"unit\":{\"enum\":[\"c\",\"f\"]}},\"required\":[\"city\"]}}},"
+        "{\"type\":\"function\",\"function\":{\"name\":\"set_alarm\",\"parameters\":{\"type\":\"object\","
+        "\"properties\":{\"hour\":{\"type\":\"integer\"}},\"required\":[\"hour\"]}}}]";
+    int calls = 0, texts = 0;
+    for (int i = 0; i < 8; i++) {
+        char body[2048];
+        snprintf(body, sizeof body,
+                 "{\"messages\":[{\"role\":\"user\",\"content\":\"What is the weather in Paris?\"}],%s,"
+                 "\"tool_choice\":\"%s\",\"seed\":%d,\"temperature\":%.2f,\"max_tokens\":120}",
+                 tools, i < 4 ? "required" : "auto", i, 0.3 * i);
+        bn_json *v = post_json("/v1/chat/completions", body, 200);
+        const bn_json *ch = bn_json_get(v, "choices");
+        const bn_json *c0 = ch && ch->type == BN_JSON_ARRAY && ch->n ? &ch->items[0] : NULL;
+        const bn_json *msg = bn_json_get(c0, "message"), *fin = bn_json_get(c0, "finish_reason");
+        const bn_json *tc = bn_json_get(msg, "tool_calls");
+        if (tc) {
+            const bn_json *f = tc->type == BN_JSON_ARRAY && tc->n == 1 ? bn_json_get(&tc->items[0], "function") : NULL;
+            const bn_json *name = bn_json_get(f, "name"), *args = bn_json_get(f, "arguments");
+            const bn_json *content = bn_json_get(msg, "content"), *id = bn_json_get(&tc->items[0], "id");
+            bn_json *a = args && args->type == BN_JSON_STRING ? bn_json_parse(args->str, args->len, NULL, 0) : NULL;
+            int ok = name && name->type == BN_JSON_STRING && a && a->type == BN_JSON_OBJECT && content &&
+                     content->type == BN_JSON_NULL && id && id->type == BN_JSON_STRING && fin && fin->type == BN_JSON_STRING &&
+                     !strcmp(fin->str, "tool_calls");
+            if (ok && !strcmp(name->str, "get_weather")) {
+                const bn_json *city = bn_json_get(a, "city"), *unit = bn_json_get(a, "unit");
+                ok = city && city->type == BN_JSON_STRING && (!unit || (unit->type == BN_JSON_STRING && strlen(unit->str) == 1)) &&
+                     a->n == 1u + (unit != NULL);
+            } else if (ok) {
+                const bn_json *hour = bn_json_get(a, "hour");
+                ok = !strcmp(name->str, "set_alarm") && hour && hour->type == BN_JSON_NUMBER && hour->integer && a->n == 1;
+            }
+            CHECK_MSG(ok, "request %d: a call that does not follow its tool: %s %s", i, name && name->type == BN_JSON_STRING ? name->str : "?",
+                      args && args->type == BN_JSON_STRING ? args->str : "?");
+            calls += ok;
+            bn_json_free(a);
+        } else {
+            const bn_json *content = bn_json_get(msg, "content");
+            CHECK_MSG(i >= 4 && content && content->type == BN_JSON_STRING && content->str[strspn(content->str, " \t\r\n")] != '{',
+                      "request %d: no call", i);
+            texts++;
+        }
+        bn_json_free(v);
+    }
+    printf("    %d calls, %d text answers\n", calls, texts);
+    CHECK(calls >= 4);
+    /* streamed: the call in one delta, then finish_reason "tool_calls" */
+    char *sse = NULL, args[2200];
+    snprintf(args, sizeof args,
+             "-N -H 'Content-Type: application/json' -d '{\"messages\":[{\"role\":\"user\",\"content\":\"Alarm at 7\"}],%s,"
+             "\"tool_choice\":{\"type\":\"function\",\"function\":{\"name\":\"set_alarm\"}},\"stream\":true,\"max_tokens\":200}'",
+             tools);
+    CHECK_EQ_INT(curl(args, "/v1/chat/completions", &sse), 200);
+    CHECK_MSG(sse && strstr(sse, "\"tool_calls\":[{\"index\":0,\"id\":\"call_") && strstr(sse, "\"name\":\"set_alarm\"") &&
+                  strstr(sse, "\"finish_reason\":\"tool_calls\"") && strstr(sse, "data: [DONE]"),
+              "%s", sse ? sse : "");
+    free(sse);
+    /* the history: an earlier call and its result reach the prompt */
+    char body[2048];
+    snprintf(body, sizeof body,
+             "{\"messages\":[{\"role\":\"user\",\"content\":\"Weather?\"},{\"role\":\"assistant\",\"content\":null,"
+             "\"tool_calls\":[{\"id\":\"c1\",\"type\":\"function\",\"function\":{\"name\":\"get_weather\","
+             "\"arguments\":\"{\\\"city\\\":\\\"Paris\\\"}\"}}]},{\"role\":\"tool\",\"tool_call_id\":\"c1\",\"content\":\"sunny, 21 C\"}],%s}",
+             tools);
+    bn_json *v = post_json("/apply-template", body, 200);
+    const bn_json *prompt = bn_json_get(v, "prompt");
+    CHECK_MSG(prompt && prompt->type == BN_JSON_STRING && strstr(prompt->str, "get_weather") &&
+                  strstr(prompt->str, "{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}") &&
+                  strstr(prompt->str, "sunny, 21 C") && strstr(prompt->str, "set_alarm"),
+              "%s", prompt && prompt->type == BN_JSON_STRING ? prompt->str : "(none)");
     bn_json_free(v);
     stop_server(srv, logf);
 }

@@ -704,3 +704,32 @@ void bn_jsonl_free_texts(char **texts, int n) {
     for (int i = 0; i < n; i++) free(texts[i]);
     free(texts);
 }
+
+int bn_json_write(bn_buf *b, const bn_json *v) {
+    switch (v->type) {
+    case BN_JSON_NULL: return bn_buf_printf(b, "null");
+    case BN_JSON_BOOL: return bn_buf_printf(b, v->boolean ? "true" : "false");
+    case BN_JSON_NUMBER:
+        if (v->integer && fabs(v->number) < 1e15) return bn_buf_printf(b, "%.0f", v->number);
+        for (int digits = 15; digits <= 17; digits++) { /* the shortest of these that reads back the same */
+            char t[40];
+            snprintf(t, sizeof t, "%.*g", digits, v->number);
+            if (strtod(t, NULL) == v->number || digits == 17) return bn_buf_printf(b, "%s", t);
+        }
+        return -1;
+    case BN_JSON_STRING: return bn_json_append_string(b, v->str, v->len);
+    case BN_JSON_ARRAY:
+    case BN_JSON_OBJECT: {
+        const int obj = v->type == BN_JSON_OBJECT;
+        int rc = bn_buf_append(b, obj ? "{" : "[", 1);
+        for (size_t i = 0; i < v->n && !rc; i++) {
+            if (i) rc = bn_buf_append(b, ",", 1);
+            if (!rc && obj) rc = bn_json_append_string(b, v->keys[i], strlen(v->keys[i]));
+            if (!rc && obj) rc = bn_buf_append(b, ":", 1);
+            if (!rc) rc = bn_json_write(b, &v->items[i]);
+        }
+        return rc ? rc : bn_buf_append(b, obj ? "}" : "]", 1);
+    }
+    }
+    return -1;
+}

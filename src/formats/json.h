@@ -60,6 +60,9 @@ int bn_buf_printf(bn_buf *b, const char *fmt, ...)
  * becomes \ufffd, so the output always parses. */
 int bn_json_append_string(bn_buf *b, const char *s, size_t len);
 void bn_buf_free(bn_buf *b);
+/* Appends v as compact JSON text (no spaces; numbers that were integers without
+ * a fraction as such, others with 17 significant digits). 0, or -1 on OOM. */
+int bn_json_write(bn_buf *b, const bn_json *v);
 /* 1 if s[0..len) is valid UTF-8 (the same rules as the parser), else 0. */
 int bn_utf8_valid(const char *s, size_t len);
 

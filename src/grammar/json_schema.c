@@ -56,35 +56,10 @@ static int literal(bn_buf *b, const char *s, size_t n) {
     return rc ? rc : bn_buf_append(b, "\"", 1);
 }
 
-/* A JSON value written compactly (enum and const values are matched as this text). */
-static int write_json(bn_buf *b, const bn_json *v) {
-    switch (v->type) {
-    case BN_JSON_NULL: return bn_buf_printf(b, "null");
-    case BN_JSON_BOOL: return bn_buf_printf(b, v->boolean ? "true" : "false");
-    case BN_JSON_NUMBER:
-        if (v->integer && fabs(v->number) < 1e15) return bn_buf_printf(b, "%.0f", v->number);
-        return bn_buf_printf(b, "%.17g", v->number);
-    case BN_JSON_STRING: return bn_json_append_string(b, v->str, v->len);
-    case BN_JSON_ARRAY:
-    case BN_JSON_OBJECT: {
-        const int obj = v->type == BN_JSON_OBJECT;
-        int rc = bn_buf_append(b, obj ? "{" : "[", 1);
-        for (size_t i = 0; i < v->n && !rc; i++) {
-            if (i) rc = bn_buf_append(b, ",", 1);
-            if (!rc && obj) rc = bn_json_append_string(b, v->keys[i], strlen(v->keys[i]));
-            if (!rc && obj) rc = bn_buf_append(b, ":", 1);
-            if (!rc) rc = write_json(b, &v->items[i]);
-        }
-        return rc ? rc : bn_buf_append(b, obj ? "}" : "]", 1);
-    }
-    }
-    return -1;
-}
-
 /* `literal space` for a JSON value: one alternative of an enum, or a const. */
 static int value_literal(conv *c, const bn_json *v) {
     bn_buf t = {0};
-    int rc = write_json(&t, v);
+    int rc = bn_json_write(&t, v); /* enum and const values are matched as this text */
     if (!rc) rc = literal(&c->out, t.data, t.len);
     bn_buf_free(&t);
     return rc ? rc : bn_buf_printf(&c->out, " space");
