@@ -143,10 +143,84 @@ static bitnet_status request_grammar(const char *gbnf, bitnet_grammar **out) {
     return st == BITNET_OK ? bitnet_grammar_new_sharing(g.grammar_base, gbnf, out) : st;
 }
 
+/* 'n' > 1, streamed: every choice's text as it comes, in chunks carrying its
+ * index; each choice's last chunk when it ends; then usage and [DONE]. text[i]
+ * holds what arrived before the stream started (job 0's first piece). */
+static void stream_choices(conn *c, bn_job **jobs, int n, bn_buf *text, const bn_resp_info *ri0) {
+    char head[512];
+    const int h = bn_http_format_head(head, sizeof head, 200, "text/event-stream", -1, 0, "Cache-Control: no-cache\r\n");
+    count_status(200);
+    bn_resp_info ri[BN_MAX_CHOICES];
+    bn_buf ev = {0}, held[BN_MAX_CHOICES] = {{0}}; /* held: 'tools': each answer, sent whole at its end */
+    const int hold = jobs[0]->req->tools_system != NULL;
+    int done[BN_MAX_CHOICES] = {0}, lp_sent[BN_MAX_CHOICES] = {0}, n_done = 0;
+    size_t sent_bytes[BN_MAX_CHOICES] = {0};
+    int ok = send_all(c->fd, head, (size_t)h) == 0;
+    for (int i = 0; i < n && ok; i++) {
+        ri[i] = *ri0;
+        ri[i].index = i;
+        ev.len = 0;
+        if (ri0->chat) /* chat streams open each choice with its role, as a single stream does */
+            ok = bn_server_sse_chunk(&ev, &ri[i], "", 0, 1, BN_FINISH_NONE) == 0 && send_all(c->fd, ev.data, ev.len) == 0;
+    }
+    while (ok && n_done < n) {
+        int quiet = 1;
+        for (int i = 0; i < n && ok; i++) {
+            if (done[i]) continue;
+            done[i] = bn_sched_wait(g.sched, jobs[i], &text[i], n - n_done > 1 ? 5 : 50);
+            ev.len = 0;
+            if (text[i].len) {
+                quiet = 0;
+                ri[i].id_slot = jobs[i]->slot;
+                next_logprobs(&ri[i], jobs[i], &lp_sent[i], sent_bytes[i]);
+                if (hold) ok = bn_buf_append(&held[i], text[i].data, text[i].len) == 0;
+                else ok = bn_server_sse_chunk(&ev, &ri[i], text[i].data, text[i].len, 0, BN_FINISH_NONE) == 0;
+                sent_bytes[i] += text[i].len;
+                text[i].len = 0;
+            }
+            if (ok && done[i]) { /* this choice's end: its last chunk, as a single stream sends it */
+                n_done++;
+                quiet = 0;
+                job_info(&ri[i], jobs[i]);
+                next_logprobs(&ri[i], jobs[i], &lp_sent[i], sent_bytes[i]);
+                if (!bn_finish_reason(jobs[i]->finish)) ok = 0; /* aborted or failed: the error event below */
+                else if (hold) ok = bn_server_sse_tools_answer(&ev, &ri[i], held[i].data ? held[i].data : "", held[i].len,
+                                                               jobs[i]->finish) == 0;
+                else ok = bn_server_sse_chunk(&ev, &ri[i], "", 0, 0, jobs[i]->finish) == 0;
+            }
+            if (ok && ev.len) ok = send_all(c->fd, ev.data, ev.len) == 0;
+        }
+        if (ok && quiet && peer_gone(c->fd)) ok = 0;
+    }
+    ev.len = 0;
+    if (n_done < n || !ok) { /* the client left, or a choice failed */
+        int failed = -1;
+        for (int i = 0; i < n; i++) {
+            bn_sched_cancel(g.sched, jobs[i]);
+            if (failed < 0 && !bn_finish_reason(jobs[i]->finish) && jobs[i]->finish != BN_FINISH_CANCELLED) failed = i;
+        }
+        if (failed >= 0) {
+            const int aborted = jobs[failed]->finish == BN_FINISH_ABORTED;
+            if (!bn_buf_printf(&ev, "data: ") &&
+                !bn_server_json_error(&ev, aborted ? 503 : 500, aborted ? "the server is shutting down" : "generation failed") &&
+                !bn_buf_printf(&ev, "\n\ndata: [DONE]\n\n"))
+                send_all(c->fd, ev.data, ev.len);
+        }
+    } else {
+        bn_resp_info total = ri[0];
+        total.completion_tokens = 0;
+        for (int i = 0; i < n; i++) total.completion_tokens += jobs[i]->n_gen;
+        int rc = jobs[0]->req->include_usage ? bn_server_sse_usage(&ev, &total) : 0;
+        if (!rc && !bn_buf_printf(&ev, "data: [DONE]\n\n")) send_all(c->fd, ev.data, ev.len);
+    }
+    for (int i = 0; i < n; i++) bn_buf_free(&held[i]);
+    bn_buf_free(&ev);
+}
+
 /* 'n' > 1: job 0 is submitted first; once its prompt is evaluated (its first
  * output), the other choices start from a copy of that prefix (the scheduler's
- * prefix cache borrows it), each with its own sampler seed. Waits for all and
- * answers with every choice. */
+ * prefix cache borrows it), each with its own sampler seed (and grammar). Then
+ * the answers stream as they come, or the whole response waits for them all. */
 static int run_choices(conn *c, bn_job *job0, const bn_gen_request *req, const bitnet_sampler_params *sp,
                        bn_resp_info *ri, int ka) {
     const int n = req->n_choices;
@@ -163,6 +237,9 @@ static int run_choices(conn *c, bn_job *job0, const bn_gen_request *req, const b
         j->prompt = malloc((size_t)job0->n_prompt * sizeof(bitnet_token));
         j->sampler = bitnet_sampler_new(&spi, g.n_vocab);
         if (req->grammar && request_grammar(req->grammar, &j->grammar) != BITNET_OK) j->grammar = NULL, rc = 1;
+        if (req->logprobs && (!(j->lp = calloc((size_t)g.n_ctx, sizeof *j->lp)) ||
+                              !(j->lp_logits = malloc((size_t)g.n_vocab * sizeof *j->lp_logits))))
+            rc = 1;
         if (!j->prompt || !j->sampler) {
             rc = 1;
             continue;
@@ -180,6 +257,12 @@ static int run_choices(conn *c, bn_job *job0, const bn_gen_request *req, const b
         if (sub != 0) rc = sub;
         else submitted++;
     }
+    if (rc == 0 && !gone && req->stream) {
+        stream_choices(c, jobs, n, text, ri);
+        for (int i = 0; i < n; i++) bn_buf_free(&text[i]);
+        for (int i = 1; i < n; i++) bn_job_destroy(jobs[i]);
+        return 0; /* a stream always closes the connection */
+    }
     for (int i = 0; i < submitted && !gone && rc == 0; i++)
         while (!bn_sched_wait(g.sched, jobs[i], &text[i], 50))
             if ((gone = peer_gone(c->fd))) break;
@@ -194,6 +277,7 @@ static int run_choices(conn *c, bn_job *job0, const bn_gen_request *req, const b
         const char *t[BN_MAX_CHOICES];
         size_t len[BN_MAX_CHOICES];
         bn_finish f[BN_MAX_CHOICES];
+        bn_resp_info ris[BN_MAX_CHOICES];
         int failed = 0;
         job_info(ri, jobs[0]);
         ri->completion_tokens = 0;
@@ -204,8 +288,14 @@ static int run_choices(conn *c, bn_job *job0, const bn_gen_request *req, const b
             ri->completion_tokens += jobs[i]->n_gen;
             failed |= !bn_finish_reason(f[i]);
         }
+        for (int i = 0; i < n; i++) { /* each choice's logprobs */
+            int sent = 0;
+            ris[i] = *ri;
+            ris[i].index = i;
+            next_logprobs(&ris[i], jobs[i], &sent, 0);
+        }
         bn_buf body = {0};
-        if (failed || bn_server_json_results(&body, ri, t, len, f, n) != 0) {
+        if (failed || bn_server_json_results(&body, ris, t, len, f, n) != 0) {
             bn_buf_free(&body);
             status = respond_error(c, jobs[0]->finish == BN_FINISH_ABORTED ? 503 : 500, "generation failed", 0, NULL);
         } else {

@@ -130,6 +130,7 @@ const char *bn_finish_reason(bn_finish f);
 
 typedef struct {
     int chat;
+    int index;                      /* the choice ('n' > 1) a chunk or result belongs to */
     const char *id, *model;
     long long created;
     int prompt_tokens, completion_tokens;
@@ -149,7 +150,7 @@ typedef struct {
 /* The whole non-streaming response object. Each writer returns 0, or -1 out of memory. */
 int bn_server_json_result(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, bn_finish f);
 /* The same with n_choices choices (OpenAI's 'n'; logprobs only when n_choices is 1). */
-int bn_server_json_results(bn_buf *b, const bn_resp_info *ri, const char *const *texts, const size_t *lens,
+int bn_server_json_results(bn_buf *b, const bn_resp_info *ris, const char *const *texts, const size_t *lens,
                            const bn_finish *f, int n_choices);
 /* One SSE event "data: {chunk}\n\n". role != 0: the first chat chunk (delta.role);
  * f != BN_FINISH_NONE: the last chunk, with finish_reason (its text may be empty). */

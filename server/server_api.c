@@ -243,9 +243,7 @@ static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t e
         if (so->type != BN_JSON_OBJECT) return bad(err, errlen, "'stream_options' must be an object, got %s", type_of(so));
         if (get_bool(so, "include_usage", &r->include_usage, err, errlen) < 0) return -1;
     }
-    if (r->n_choices > 1 && (r->native || r->stream || r->logprobs))
-        return bad(err, errlen, "'n' > 1 is supported for non-streamed OpenAI requests without logprobs (not yet with "
-                                "'stream' or 'logprobs')");
+    if (r->n_choices > 1 && r->native) return bad(err, errlen, "'n' is for the OpenAI endpoints (llama.cpp's /completion has none)");
     return parse_stop(r, o, err, errlen);
 }
 
@@ -517,8 +515,9 @@ static int tool_calls_json(bn_buf *b, const bn_resp_info *ri, const char *text, 
     return rc ? -1 : call;
 }
 
-int bn_server_json_results(bn_buf *b, const bn_resp_info *ri, const char *const *texts, const size_t *lens,
+int bn_server_json_results(bn_buf *b, const bn_resp_info *ris, const char *const *texts, const size_t *lens,
                            const bn_finish *f, int n_choices) {
+    const bn_resp_info *ri = &ris[0]; /* the id, model and usage; each choice's logprobs in its own */
     if (head(b, ri, ri->chat ? "chat.completion" : "text_completion") || bn_buf_printf(b, ",\"choices\":["))
         return -1;
     for (int i = 0; i < n_choices; i++) {
@@ -528,8 +527,8 @@ int bn_server_json_results(bn_buf *b, const bn_resp_info *ri, const char *const 
             return -1;
         const int call = ri->chat && ri->req && ri->req->tools_system && f[i] == BN_FINISH_STOP ? tool_calls_json(b, ri, texts[i], lens[i], i, 0) : 0;
         if (call < 0 || (!call && bn_json_append_string(b, texts[i], lens[i])) ||
-            bn_buf_printf(b, ri->chat ? "},\"logprobs\":" : ",\"logprobs\":") ||
-            (n_choices == 1 ? logprobs_value(b, ri) : bn_buf_printf(b, "null")) || bn_buf_printf(b, ",") ||
+            bn_buf_printf(b, ri->chat ? "},\"logprobs\":" : ",\"logprobs\":") || logprobs_value(b, &ris[i]) ||
+            bn_buf_printf(b, ",") ||
             (call ? bn_buf_printf(b, "\"finish_reason\":\"tool_calls\"") : finish_json(b, f[i])) || bn_buf_printf(b, "}"))
             return -1;
     }
@@ -543,7 +542,7 @@ int bn_server_json_result(bn_buf *b, const bn_resp_info *ri, const char *text, s
 
 int bn_server_sse_chunk(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, int role, bn_finish f) {
     if (bn_buf_printf(b, "data: ") || head(b, ri, ri->chat ? "chat.completion.chunk" : "text_completion") ||
-        bn_buf_printf(b, ",\"choices\":[{\"index\":0,"))
+        bn_buf_printf(b, ",\"choices\":[{\"index\":%d,", ri->index))
         return -1;
     if (ri->chat) {
         if (bn_buf_printf(b, "\"delta\":{") || (role && bn_buf_printf(b, "\"role\":\"assistant\"%s", n || !f ? "," : "")))
@@ -561,12 +560,12 @@ int bn_server_sse_chunk(bn_buf *b, const bn_resp_info *ri, const char *text, siz
 
 int bn_server_sse_tools_answer(bn_buf *b, const bn_resp_info *ri, const char *text, size_t n, bn_finish f) {
     if (bn_buf_printf(b, "data: ") || head(b, ri, "chat.completion.chunk") ||
-        bn_buf_printf(b, ",\"choices\":[{\"index\":0,\"delta\":{\"content\":"))
+        bn_buf_printf(b, ",\"choices\":[{\"index\":%d,\"delta\":{\"content\":", ri->index))
         return -1;
-    const int call = f == BN_FINISH_STOP ? tool_calls_json(b, ri, text, n, 0, 1) : 0;
+    const int call = f == BN_FINISH_STOP ? tool_calls_json(b, ri, text, n, ri->index, 1) : 0;
     if (call < 0 || (!call && bn_json_append_string(b, text, n)) ||
         bn_buf_printf(b, "},\"logprobs\":null,\"finish_reason\":null}]}\n\ndata: ") || head(b, ri, "chat.completion.chunk") ||
-        bn_buf_printf(b, ",\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,") ||
+        bn_buf_printf(b, ",\"choices\":[{\"index\":%d,\"delta\":{},\"logprobs\":null,", ri->index) ||
         (call ? bn_buf_printf(b, "\"finish_reason\":\"tool_calls\"") : finish_json(b, f)) || bn_buf_printf(b, "}]}\n\n"))
         return -1;
     return 0;

@@ -104,8 +104,7 @@ TEST(server_parse_request_errors) {
         {0, "{\"prompt\":\"x\",\"stream\":1}", "'stream' must be a boolean"},
         {0, "{\"prompt\":\"x\",\"stream_options\":1}", "'stream_options' must be an object"},
         {0, "{\"prompt\":\"x\",\"n\":9}", "'n' must be in [1, 8]"},
-        {0, "{\"prompt\":\"x\",\"n\":2,\"stream\":true}", "'n' > 1 is supported for non-streamed"},
-        {0, "{\"prompt\":\"x\",\"n\":2,\"logprobs\":1}", "'n' > 1 is supported for non-streamed"},
+        {2, "{\"prompt\":\"x\",\"n\":2}", "'n' is for the OpenAI endpoints"},
         {0, "{\"prompt\":\"x\",\"stop\":5}", "'stop' must be"},
         {0, "{\"prompt\":\"x\",\"stop\":[\"a\",5]}", "'stop' must be"},
         {0, "{\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", "at most 4"},
@@ -1483,14 +1482,63 @@ TEST_E2E(server_n_choices) {
     }
     CHECK_EQ_INT(bn_json_get(bn_json_get(v, "usage"), "completion_tokens")->number, 36);
     bn_json_free(v);
-    bn_json_free(one);
     v = post_json("/v1/chat/completions",
                   "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":6,\"n\":2,\"seed\":3}", 200);
     ch = bn_json_get(v, "choices");
     CHECK(ch && ch->n == 2 && bn_json_get(bn_json_get(&ch->items[1], "message"), "content"));
     bn_json_free(v);
-    bn_json_free(post_json("/v1/completions", "{\"prompt\":\"x\",\"n\":2,\"stream\":true}", 400));
     bn_json_free(post_json("/v1/completions", "{\"prompt\":\"x\",\"n\":9}", 400));
+    /* streamed: each choice's chunks carry its index, each ends with its finish_reason; at
+     * temperature 0 every choice's text is n = 1's */
+    char *sse = NULL;
+    CHECK_EQ_INT(curl("-N -H 'Content-Type: application/json' -d '{\"prompt\":\"Once upon a time\",\"max_tokens\":12,"
+                      "\"temperature\":0,\"n\":3,\"stream\":true,\"stream_options\":{\"include_usage\":true}}'",
+                      "/v1/completions", &sse),
+                 200);
+    bn_buf texts[3] = {{0}};
+    int finishes[3] = {0}, usage_tokens = -1;
+    for (const char *p = sse; p && (p = strstr(p, "data: {")); p++) {
+        const char *e = strstr(p, "\n\n");
+        bn_json *ev = e ? bn_json_parse(p + 6, (size_t)(e - p - 6), NULL, 0) : NULL;
+        const bn_json *chs = bn_json_get(ev, "choices"), *u = bn_json_get(ev, "usage");
+        if (u) usage_tokens = (int)bn_json_get(u, "completion_tokens")->number;
+        for (size_t k = 0; chs && k < chs->n; k++) {
+            const int idx = (int)bn_json_get(&chs->items[k], "index")->number;
+            const bn_json *t = bn_json_get(&chs->items[k], "text"), *f = bn_json_get(&chs->items[k], "finish_reason");
+            REQUIRE(idx >= 0 && idx < 3);
+            if (t) bn_buf_append(&texts[idx], t->str, t->len);
+            if (f && f->type == BN_JSON_STRING) finishes[idx]++;
+        }
+        bn_json_free(ev);
+    }
+    for (int i = 0; i < 3; i++) {
+        CHECK_MSG(texts[i].data && !strcmp(texts[i].data, want) && finishes[i] == 1, "choice %d: '%s' (%d finishes), want '%s'",
+                  i, texts[i].data ? texts[i].data : "", finishes[i], want);
+        bn_buf_free(&texts[i]);
+    }
+    CHECK_EQ_INT(usage_tokens, 36);
+    CHECK(sse && strstr(sse, "data: [DONE]"));
+    free(sse);
+    /* logprobs per choice: one entry per generated token of that choice */
+    v = post_json("/v1/chat/completions", "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"max_tokens\":5,"
+                                          "\"n\":2,\"seed\":5,\"temperature\":1,\"logprobs\":true,\"top_logprobs\":2}", 200);
+    ch = bn_json_get(v, "choices");
+    for (size_t i = 0; ch && i < ch->n; i++) {
+        const bn_json *content = bn_json_get(bn_json_get(&ch->items[i], "logprobs"), "content");
+        const bn_json *text = bn_json_get(bn_json_get(&ch->items[i], "message"), "content");
+        bn_buf joined = {0};
+        for (size_t k = 0; content && k < content->n; k++) {
+            const bn_json *tok = bn_json_get(&content->items[k], "token");
+            bn_buf_append(&joined, tok->str, tok->len);
+        }
+        CHECK_MSG(content && content->type == BN_JSON_ARRAY && content->n >= 1 && joined.data && text &&
+                      !strcmp(joined.data, text->str), "choice %zu: logprobs' tokens '%s' vs text '%s'", i,
+                  joined.data ? joined.data : "", text ? text->str : "");
+        bn_buf_free(&joined);
+    }
+    CHECK(ch && ch->n == 2);
+    bn_json_free(v);
+    bn_json_free(one);
     stop_server(srv, logf);
 }
 
