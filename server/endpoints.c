@@ -344,6 +344,10 @@ static int handle_completion(conn *c, const bn_http_request *rq, int api) {
         rc = respond_error(c, 400, err, ka, NULL);
         goto out;
     }
+    if (bn_server_check_bias(&req, g.n_vocab, err, sizeof err) != 0) {
+        rc = respond_error(c, 400, err, ka, NULL);
+        goto out;
+    }
     bitnet_sampler_params sp = req.sp;
     if (!req.has_seed) sp.seed = fresh_seed();
     job.req = &req;

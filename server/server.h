@@ -59,6 +59,8 @@ typedef struct {
     int json_object;         /* response_format {"type": "json_object"}: JSON output only */
     char *grammar;           /* GBNF the output must follow (malloc'd), from 'grammar',
                                 'json_schema', response_format json_schema or 'tools'; or NULL */
+    int n_bias;              /* logit_bias: added to these tokens' logits (malloc'd)   */
+    struct bn_bias { int token; float bias; } *bias;
     char *tools_system;      /* 'tools' (tool_choice not "none"): the system text listing
                                 them (malloc'd); the answer may be a call (tools.c)     */
     bitnet_sampler_params sp; /* absent fields: the library defaults (as llama.cpp's server) */
@@ -191,6 +193,9 @@ int bn_native_apply_template(const bitnet_model *m, const char *body, size_t len
  * [{"index", "embedding": [[...]]}]). */
 int bn_native_embeddings(const bitnet_model *m, bitnet_context *ctx, const char *model_name, int oai, const char *body,
                          size_t len, bn_buf *out, char *err, size_t errlen);
+
+/* 0 if every logit_bias token is in the vocabulary, else -1 with a 400 message. */
+int bn_server_check_bias(const bn_gen_request *r, int n_vocab, char *err, size_t errlen);
 
 /* ---- function calling (tools.c) ---------------------------------------------------- */
 

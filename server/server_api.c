@@ -118,6 +118,48 @@ static int parse_logprobs(bn_gen_request *r, const bn_json *o, char *err, size_t
     return 0;
 }
 
+/* logit_bias: OpenAI's {"token id": bias} (bias in [-100, 100]), and llama.cpp's
+ * [[id, bias], ...] where bias may be false (never that token). Token ids are
+ * checked against the vocabulary when the request runs (bn_server_check_bias). */
+static int parse_logit_bias(bn_gen_request *r, const bn_json *o, char *err, size_t errlen) {
+    const bn_json *lb = bn_json_get(o, "logit_bias");
+    if (!lb || lb->type == BN_JSON_NULL) return 0;
+    if (lb->type != BN_JSON_OBJECT && lb->type != BN_JSON_ARRAY)
+        return bad(err, errlen, "'logit_bias' must be an object {\"token id\": bias} or an array [[id, bias], ...]");
+    if (lb->n == 0) return 0;
+    if (lb->n > 4096) return bad(err, errlen, "'logit_bias' has more than 4096 entries");
+    if (!(r->bias = calloc(lb->n, sizeof *r->bias))) return bad(err, errlen, "out of memory");
+    for (size_t i = 0; i < lb->n; i++) {
+        const bn_json *id = NULL, *b = &lb->items[i];
+        char *end = NULL;
+        long tok = -1;
+        if (lb->type == BN_JSON_OBJECT) {
+            tok = strtol(lb->keys[i], &end, 10);
+            if (end == lb->keys[i] || *end) tok = -1;
+        } else if (b->type == BN_JSON_ARRAY && b->n == 2) {
+            id = &b->items[0];
+            b = &b->items[1];
+            if (id->type == BN_JSON_NUMBER && id->integer) tok = (long)id->number;
+        }
+        if (tok < 0 || tok > INT32_MAX)
+            return bad(err, errlen, "'logit_bias' entry %zu: the key must be a token id (strings of text are not supported)", i);
+        float v;
+        if (b->type == BN_JSON_BOOL && !b->boolean) v = -INFINITY;
+        else if (b->type == BN_JSON_NUMBER && b->number >= -100 && b->number <= 100) v = (float)b->number;
+        else return bad(err, errlen, "'logit_bias' entry %zu: the bias must be a number in [-100, 100] (or false)", i);
+        r->bias[r->n_bias].token = (int)tok;
+        r->bias[r->n_bias++].bias = v;
+    }
+    return 0;
+}
+
+int bn_server_check_bias(const bn_gen_request *r, int n_vocab, char *err, size_t errlen) {
+    for (int i = 0; i < r->n_bias; i++)
+        if (r->bias[i].token >= n_vocab)
+            return bad(err, errlen, "'logit_bias': token %d is outside the vocabulary (0..%d)", r->bias[i].token, n_vocab - 1);
+    return 0;
+}
+
 /* Constrained output, as GBNF in r->grammar: llama.cpp's 'grammar' (GBNF) and
  * 'json_schema' (a schema), OpenAI's response_format {"type": "json_schema",
  * "json_schema": {"schema": ...}}, and llama-server's response_format
@@ -192,7 +234,8 @@ static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t e
     double x;
     int rc;
     if (parse_logprobs(r, o, err, errlen) != 0 ||
-        parse_constraints(r, o, err, errlen) != 0 || bn_tools_parse(r, o, err, errlen) != 0)
+        parse_constraints(r, o, err, errlen) != 0 || bn_tools_parse(r, o, err, errlen) != 0 ||
+        parse_logit_bias(r, o, err, errlen) != 0)
         return -1;
     if (r->native) {
         const bn_json *p = bn_json_get(o, "prompt");
@@ -268,7 +311,10 @@ int bn_server_parse_request(const char *body, size_t len, int api, bn_gen_reques
 void bn_gen_request_free(bn_gen_request *r) {
     free(r->grammar);
     free(r->tools_system);
+    free(r->bias);
     r->grammar = r->tools_system = NULL;
+    r->bias = NULL;
+    r->n_bias = 0;
     free(r->prompt);
     free(r->prompt_ids);
     r->prompt_ids = NULL;

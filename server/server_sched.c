@@ -261,6 +261,7 @@ static void sample_slot(bn_sched *s, int i) {
     float *logits = bitnet_get_logits_seq(s->ctx, i);
     bn_job *j = sl->job;
     if (r->logprobs) memcpy(j->lp_logits, logits, (size_t)s->n_vocab * sizeof *logits); /* the model's, unedited */
+    for (int k = 0; k < r->n_bias; k++) logits[r->bias[k].token] += r->bias[k].bias; /* checked < n_vocab */
     if (r->ignore_eos) {
         if (s->eos >= 0 && s->eos < s->n_vocab) logits[s->eos] = -INFINITY;
         if (s->bos >= 0 && s->bos < s->n_vocab) logits[s->bos] = -INFINITY;

@@ -105,6 +105,10 @@ TEST(server_parse_request_errors) {
         {0, "{\"prompt\":\"x\",\"stream_options\":1}", "'stream_options' must be an object"},
         {0, "{\"prompt\":\"x\",\"n\":9}", "'n' must be in [1, 8]"},
         {2, "{\"prompt\":\"x\",\"n\":2}", "'n' is for the OpenAI endpoints"},
+        {0, "{\"prompt\":\"x\",\"logit_bias\":{\"abc\":1}}", "'logit_bias' entry 0: the key must be a token id"},
+        {0, "{\"prompt\":\"x\",\"logit_bias\":{\"5\":101}}", "the bias must be a number in [-100, 100]"},
+        {2, "{\"prompt\":\"x\",\"logit_bias\":[[5]]}", "'logit_bias' entry 0"},
+        {2, "{\"prompt\":\"x\",\"logit_bias\":5}", "'logit_bias' must be an object"},
         {0, "{\"prompt\":\"x\",\"stop\":5}", "'stop' must be"},
         {0, "{\"prompt\":\"x\",\"stop\":[\"a\",5]}", "'stop' must be"},
         {0, "{\"prompt\":\"x\",\"stop\":[\"a\",\"b\",\"c\",\"d\",\"e\"]}", "at most 4"},
@@ -1539,6 +1543,46 @@ TEST_E2E(server_n_choices) {
     CHECK(ch && ch->n == 2);
     bn_json_free(v);
     bn_json_free(one);
+    stop_server(srv, logf);
+}
+
+/* logit_bias (OpenAI's {"id": bias}, llama.cpp's [[id, bias]] with false = never):
+ * +100 on a token makes every generated token that one; false removes a token
+ * the unbiased answer has; a token outside the vocabulary is a 400. */
+TEST_E2E(server_logit_bias) {
+    char logf[256];
+    pid_t srv = start_server("--slots 1 -c 256", logf, sizeof logf);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    bn_json *t = post_json("/tokenize", "{\"content\":\" the\"}", 200);
+    const bn_json *toks = bn_json_get(t, "tokens");
+    REQUIRE(toks && toks->n >= 1);
+    const int the = (int)toks->items[toks->n - 1].number;
+    bn_json_free(t);
+    char body[512];
+    snprintf(body, sizeof body, "{\"prompt\":\"Once upon a time\",\"max_tokens\":4,\"temperature\":0,\"logit_bias\":{\"%d\":100}}",
+             the);
+    bn_json *v = post_json("/v1/completions", body, 200);
+    const char *text = choice_text(v, 0, NULL);
+    CHECK_MSG(text && !strcmp(text, " the the the the"), "'%s'", text ? text : "");
+    bn_json_free(v);
+    v = post_json("/completion", "{\"prompt\":\"Once upon a time\",\"n_predict\":8,\"temperature\":0}", 200);
+    const bn_json *c = bn_json_get(v, "content");
+    REQUIRE(c && c->type == BN_JSON_STRING && strstr(c->str, " there"));
+    bn_json_free(v);
+    t = post_json("/tokenize", "{\"content\":\" there\"}", 200);
+    toks = bn_json_get(t, "tokens");
+    REQUIRE(toks && toks->n >= 1);
+    snprintf(body, sizeof body, "{\"prompt\":\"Once upon a time\",\"n_predict\":8,\"temperature\":0,\"logit_bias\":[[%d,false]]}",
+             (int)toks->items[toks->n - 1].number);
+    bn_json_free(t);
+    v = post_json("/completion", body, 200);
+    c = bn_json_get(v, "content");
+    CHECK_MSG(c && c->type == BN_JSON_STRING && !strstr(c->str, " there"), "%s", c ? c->str : "");
+    bn_json_free(v);
+    v = post_json("/v1/completions", "{\"prompt\":\"x\",\"logit_bias\":{\"999999\":1}}", 400);
+    const bn_json *e = bn_json_get(bn_json_get(v, "error"), "message");
+    CHECK_MSG(e && strstr(e->str, "'logit_bias': token 999999 is outside the vocabulary"), "%s", e ? e->str : "");
+    bn_json_free(v);
     stop_server(srv, logf);
 }
 
