@@ -243,8 +243,10 @@ typedef struct {
     float top_p;           /* 1 = off                               */
     float min_p;           /* 0 = off                               */
     float repeat_penalty;  /* 1 = off                               */
-    int repeat_last_n;     /* tokens considered for the penalty     */
+    int repeat_last_n;     /* tokens considered for the penalties   */
     uint64_t seed;
+    float presence_penalty;  /* minus this on a token seen in the last repeat_last_n; 0 = off */
+    float frequency_penalty; /* minus this times its count there; 0 = off (OpenAI's, llama.cpp's) */
 } bitnet_sampler_params;
 
 BITNET_API bitnet_sampler_params bitnet_sampler_default_params(void);

@@ -269,6 +269,12 @@ static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t e
     if (rc) r->sp.top_k = (int)x;
     if ((rc = get_number(o, "repeat_penalty", 0.01, 100, 0, &x, err, errlen)) < 0) return -1;
     if (rc) r->sp.repeat_penalty = (float)x;
+    if ((rc = get_number(o, "presence_penalty", -2, 2, 0, &x, err, errlen)) < 0) return -1;
+    if (rc) r->sp.presence_penalty = (float)x;
+    if ((rc = get_number(o, "frequency_penalty", -2, 2, 0, &x, err, errlen)) < 0) return -1;
+    if (rc) r->sp.frequency_penalty = (float)x;
+    if ((rc = get_number(o, "repeat_last_n", 0, 1 << 16, 1, &x, err, errlen)) < 0) return -1;
+    if (rc) r->sp.repeat_last_n = (int)x;
     if ((rc = get_number(o, "seed", -9007199254740992.0, 9007199254740992.0, 1, &x, err, errlen)) < 0) return -1;
     if (rc) {
         r->sp.seed = (uint64_t)(int64_t)x;

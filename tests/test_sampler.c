@@ -82,3 +82,26 @@ TEST(sampler_repetition_penalty) {
     CHECK_EQ_INT(bitnet_sampler_sample(s, logits), 1);
     bitnet_sampler_free(s);
 }
+
+/* presence and frequency penalties (OpenAI's, llama.cpp's): minus presence on
+ * every token seen in the last repeat_last_n, minus frequency times its count. */
+TEST(sampler_presence_and_frequency_penalties) {
+    bitnet_sampler_params p = bitnet_sampler_default_params();
+    p.temp = 0.0f;
+    p.repeat_last_n = 8;
+    p.presence_penalty = 0.5f;
+    p.frequency_penalty = 0.25f;
+    bitnet_sampler *s = bitnet_sampler_new(&p, 4);
+    REQUIRE(s != NULL);
+    bitnet_sampler_accept(s, 0);
+    bitnet_sampler_accept(s, 0);
+    bitnet_sampler_accept(s, 1);
+    float logits[4] = {3.0f, 2.0f, 1.0f, 0.0f};
+    bitnet_sampler_sample(s, logits);
+    CHECK_NEAR(logits[0], 3.0f - 0.5f - 2 * 0.25f, 1e-6); /* seen twice */
+    CHECK_NEAR(logits[1], 2.0f - 0.5f - 0.25f, 1e-6);     /* once */
+    CHECK_NEAR(logits[2], 1.0f, 1e-6);                    /* never */
+    float again[4] = {2.2f, 2.0f, 1.0f, 0.0f};
+    CHECK_EQ_INT(bitnet_sampler_sample(s, again), 1); /* 2.2 - 1.0 = 1.2 < 2 - 0.75 = 1.25 */
+    bitnet_sampler_free(s);
+}

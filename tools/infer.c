@@ -79,7 +79,9 @@ static void usage(FILE *out) {
             "      --top-p P           nucleus sampling, 1 = off (default 0.95)\n"
             "      --min-p P           min-p, 0 = off (default 0.05)\n"
             "      --repeat-penalty R  repetition penalty, 1 = off (default 1.0)\n"
-            "      --repeat-last-n N   tokens the penalty looks back (default 64)\n"
+            "      --repeat-last-n N   tokens the penalties look back (default 64)\n"
+            "      --presence-penalty P  minus P on every token seen there (default 0)\n"
+            "      --frequency-penalty F minus F times its count there (default 0)\n"
             "  -s, --seed N            random seed; -1 or none = a fresh one (printed with -v)\n"
             "      --ignore-eos        keep generating past end-of-generation tokens\n"
             "  -l, --logit-bias T(+/-)B  add B to token T's logit, as llama.cpp (e.g. 15043+1,\n"
@@ -381,6 +383,8 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--min-p")) ok = parse_float(a, v, &o->sp.min_p);
         else if (!strcmp(a, "--repeat-penalty")) ok = parse_float(a, v, &o->sp.repeat_penalty);
         else if (!strcmp(a, "--repeat-last-n")) ok = parse_int(a, v, 0, 1 << 16, &o->sp.repeat_last_n);
+        else if (!strcmp(a, "--presence-penalty")) ok = parse_float(a, v, &o->sp.presence_penalty);
+        else if (!strcmp(a, "--frequency-penalty")) ok = parse_float(a, v, &o->sp.frequency_penalty);
         else if (!strcmp(a, "-s") || !strcmp(a, "--seed")) {
             ok = parse_int(a, v, -1, 2147483647, &seed);
             o->seed_given = seed >= 0;

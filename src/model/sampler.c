@@ -132,15 +132,18 @@ static void top_k_select(candidate *c, int n, int k) {
 
 bitnet_token bitnet_sampler_sample(bitnet_sampler *s, float *logits) {
     const int n = s->n_vocab;
-    if (s->p.repeat_penalty != 1.0f && s->p.repeat_penalty > 0.0f) {
+    const int repeat = s->p.repeat_penalty != 1.0f && s->p.repeat_penalty > 0.0f;
+    if (repeat || s->p.presence_penalty != 0.0f || s->p.frequency_penalty != 0.0f) {
         for (int i = 0; i < s->hist_len; i++) {
             int t = s->history[i];
             if (t < 0 || t >= n) continue;
-            /* applied once per distinct token: mark by checking earlier entries */
-            int seen = 0;
+            /* applied once per distinct token (its first entry), with its count */
+            int seen = 0, count = 1;
             for (int j = 0; j < i; j++) seen |= s->history[j] == t;
             if (seen) continue;
-            logits[t] = logits[t] > 0.0f ? logits[t] / s->p.repeat_penalty : logits[t] * s->p.repeat_penalty;
+            for (int j = i + 1; j < s->hist_len; j++) count += s->history[j] == t;
+            if (repeat) logits[t] = logits[t] > 0.0f ? logits[t] / s->p.repeat_penalty : logits[t] * s->p.repeat_penalty;
+            logits[t] -= (float)count * s->p.frequency_penalty + s->p.presence_penalty;
         }
     }
     if (s->p.temp <= 0.0f) {
