@@ -2,8 +2,9 @@
  * client sends: the HTTP/1.1 request parser (server/http.c), then for each
  * complete request the OpenAI request-body parser (server/server_api.c: JSON,
  * field validation), the chat prompt rendering with the default model's
- * template (src/tokenizer/chat.c), the stop-string filter over the prompt's bytes, and
- * the response writers.
+ * template (src/tokenizer/chat.c), an accepted grammar / JSON schema / tools compiled and
+ * masked (src/grammar), the stop-string filter over the prompt's bytes, and the response
+ * writers (tool calls included).
  *
  * The input is a byte stream from a client (pipelined requests included).
  * Checked besides the sanitizers: every pointer the parser returns lies in
@@ -77,12 +78,21 @@ static void serve(const bn_http_request *q) {
     if (chat) {
         if (!g_model && bitnet_model_load_default(NULL, &g_model) != BITNET_OK) abort();
         unsigned char *plain = NULL;
-        text = owned = bn_server_chat_prompt(g_model, r.messages, &plain);
+        text = owned = bn_server_chat_prompt(g_model, r.messages, r.tools_system, &plain);
         if (!owned) fuzz_fail("chat prompt rendering failed", "");
         bitnet_token toks[256];
         (void)bitnet_tokenize_chat(g_model, text, strlen(text), plain, 1, toks, 256); /* must not crash */
         free(plain);
         render_named_templates(r.messages);
+    }
+    if (r.grammar) { /* a grammar the request parser accepted compiles and masks */
+        if (!g_model && bitnet_model_load_default(NULL, &g_model) != BITNET_OK) abort();
+        bitnet_grammar *gr = NULL;
+        bitnet_status gst = bitnet_grammar_new(g_model, r.grammar, &gr);
+        if (gst != BITNET_OK && gst != BITNET_ERR_NOMEM) fuzz_fail("an accepted grammar does not compile", bitnet_last_error());
+        float logits[512] = {0};
+        if (gr && bitnet_n_vocab(g_model) <= 512 && bitnet_grammar_apply(gr, logits) < -1000) abort();
+        bitnet_grammar_free(gr);
     }
     size_t len = text ? strlen(text) : 0;
     /* the prompt's bytes as the generated pieces: the stop filter and the writers */

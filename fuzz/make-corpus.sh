@@ -11,7 +11,7 @@ out=${1:-build-fuzz/seeds}
 shared=${BITNET_SHARED:-../shared}
 tmp=$out/tmp
 rm -rf "$out"
-mkdir -p "$out"/{gguf,model,ak42,tokenizer,safetensors,json,http} "$tmp"
+mkdir -p "$out"/{gguf,model,ak42,tokenizer,safetensors,json,http,grammar} "$tmp"
 
 # tiny models (a few KB: libFuzzer mutates them quickly and reaches the deep checks)
 ${CC:-cc} -std=c11 -D_GNU_SOURCE -O1 -Iinclude -Isrc -Isrc/kernels fuzz/seeds.c build/libbitnet.a -lm -pthread -o "$tmp/seeds"
@@ -95,6 +95,17 @@ post chat /v1/chat/completions '{"messages":[{"role":"system","content":"Be brie
 post bad-n /v1/completions '{"prompt":"x","n":2}'
 post native /completion '{"prompt":[1,2,3],"n_predict":-1,"cache_prompt":false,"stop":["x"],"stream":true}'
 post native-text /completion '{"prompt":"Once","n_predict":4,"n_probs":0,"grammar":""}'
+
+post schema /v1/chat/completions '{"messages":[{"role":"user","content":"x"}],"response_format":{"type":"json_schema","json_schema":{"schema":{"type":"object","properties":{"a":{"enum":[1,"x"]}},"required":["a"]}}}}'
+post tools /v1/chat/completions '{"messages":[{"role":"user","content":"x"},{"role":"assistant","content":null,"tool_calls":[{"id":"c","type":"function","function":{"name":"f","arguments":"{}"}}]},{"role":"tool","content":"ok"}],"tools":[{"type":"function","function":{"name":"f","parameters":{"type":"object","properties":{"n":{"type":"integer"}}}}}]}'
+post grammar /completion '{"prompt":"x","grammar":"root ::= [a-c]{2,3} (\"!\" | .)"}'
+
+# grammar: even first byte GBNF, odd a JSON Schema; bytes after a NUL pick the tokens
+printf '\x00root ::= (expr "=" ws term "\\n")+\nexpr ::= term ([-+*/] term)*\nterm ::= [a-z]+ ws | [0-9]+ ws | "(" ws expr ")" ws\nws ::= [ \\t]*\n\x00\x01\x07\x03' > "$out/grammar/arithmetic"
+printf '\x00root ::= "{" ws ( str ":" ws str ( "," ws str ":" ws str )* )? "}"\nstr ::= "\\"" ( [^"\\\\\\x00-\\x1f] | "\\\\" ["\\\\nt] )* "\\""\nws ::= " "?\n' > "$out/grammar/json"
+printf '\x00root ::= [\\u00e0-\\u00ff]{1,3} . "x"? # utf-8\n\x00\x05' > "$out/grammar/utf8"
+printf '\x01{"type":"object","properties":{"name":{"type":"string","maxLength":8},"n":{"type":"array","items":{"type":"integer"},"minItems":1,"maxItems":3},"k":{"enum":["a",1,null]}},"required":["name"]}\x00\x02\x09' > "$out/grammar/schema-object"
+printf '\x01{"$defs":{"t":{"type":"object","properties":{"v":{"type":"number"},"c":{"type":"array","items":{"$ref":"#/$defs/t"}}}}},"anyOf":[{"$ref":"#/$defs/t"},{"type":["boolean","null"]}]}' > "$out/grammar/schema-ref"
 
 rm -rf "$tmp"
 for d in "$out"/*/; do echo "$(ls "$d" | wc -l) seeds in $d"; done

@@ -18,7 +18,10 @@ static int bad(char *err, size_t errlen, const char *fmt, ...) BN_PRINTF(3, 4);
 static int bad(char *err, size_t errlen, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
-    if (err && errlen) vsnprintf(err, errlen, fmt, ap);
+    if (err && errlen) {
+        vsnprintf(err, errlen, fmt, ap);
+        bn_one_line(err); /* text quoted from the request */
+    }
     va_end(ap);
     return -1;
 }

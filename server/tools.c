@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "formats/json.h"
 #include "grammar/grammar.h"
 #include "server.h"
@@ -22,6 +23,7 @@ static int bad(char *err, size_t errlen, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(err, errlen, fmt, ap);
     va_end(ap);
+    bn_one_line(err); /* names quoted from the request */
     return -1;
 }
 

@@ -13,9 +13,7 @@ bitnet_status bn_error(bitnet_status code, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(g_last_error, sizeof g_last_error, fmt, ap);
     va_end(ap);
-    /* keep it one line: a hostile file name must not break the format */
-    for (char *p = g_last_error; *p; p++)
-        if (*p == '\n' || *p == '\r') *p = ' ';
+    bn_one_line(g_last_error); /* a hostile file name must not break the format */
     return code;
 }
 

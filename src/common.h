@@ -34,6 +34,13 @@
 /* Records a one-line, thread-local error message (see bitnet_last_error) and
  * returns `code`, so that callers can write `return bn_error(BITNET_ERR_FORMAT, ...)`. */
 bitnet_status bn_error(bitnet_status code, const char *fmt, ...) BN_PRINTF(2, 3);
+/* Makes a message one line: every control character (newline, tab, ...) becomes a
+ * space, so text quoted from a hostile input cannot break the one-line format. */
+static inline char *bn_one_line(char *s) {
+    for (char *p = s; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';
+    return s;
+}
 /* A warning: through bitnet_log_set's callback, else one line on stderr. */
 void bn_warn(const char *fmt, ...) BN_PRINTF(1, 2);
 

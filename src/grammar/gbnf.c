@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common.h"
 #include "grammar/grammar.h"
 
 #define GBNF_MAX_ELEMS (1u << 20) /* a grammar larger than this is refused, not expanded */
@@ -43,6 +44,7 @@ static int fail(parser *p, const char *at, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(p->err + n, p->errlen - (size_t)n, fmt, ap);
     va_end(ap);
+    bn_one_line(p->err); /* the grammar's text quoted in it */
     return -1;
 }
 
@@ -176,6 +178,7 @@ static const char *parse_alternates(parser *p, const char *s, int r, int nested)
 static int repeat(parser *p, int r, size_t last, int min, int max) {
     gvec *v = &p->rules[r];
     const size_t np = v->n - last;
+    if (np == 0) return 0; /* an empty item ("") repeated is empty */
     bn_gelem *prev = malloc(np * sizeof *prev);
     if (!prev) return fail(p, NULL, "out of memory");
     memcpy(prev, v->e + last, np * sizeof *prev);

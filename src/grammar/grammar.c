@@ -87,7 +87,7 @@ static void set_clear(gstate *s) {
 static int set_copy(gstate *dst, const gstate *src) {
     dst->n = 0;
     if (set_reserve(dst, src->n)) return -1;
-    memcpy(dst->w, src->w, src->n * sizeof *dst->w);
+    if (src->n) memcpy(dst->w, src->w, src->n * sizeof *dst->w);
     dst->n = src->n;
     dst->n_stacks = src->n_stacks;
     dst->cp = src->cp;
@@ -99,14 +99,14 @@ static int set_copy(gstate *dst, const gstate *src) {
 /* Adds a stack unless the set has it already. */
 static int set_add(gstate *s, const uint32_t *st, uint32_t len) {
     for (size_t i = 0; i < s->n; i += 1 + s->w[i])
-        if (s->w[i] == len && !memcmp(s->w + i + 1, st, len * sizeof *st)) return 0;
+        if (s->w[i] == len && (!len || !memcmp(s->w + i + 1, st, len * sizeof *st))) return 0;
     if (s->n_stacks >= MAX_STACKS) {
         s->overflow = 1;
         return 0;
     }
     if (set_reserve(s, 1 + (size_t)len)) return -1;
     s->w[s->n] = len;
-    memcpy(s->w + s->n + 1, st, len * sizeof *st);
+    if (len) memcpy(s->w + s->n + 1, st, len * sizeof *st);
     s->n += 1 + len;
     s->n_stacks++;
     return 0;
@@ -305,7 +305,7 @@ static uint64_t state_hash(const gstate *s) {
 
 static int state_eq(const gstate *a, const gstate *b) {
     return a->n == b->n && a->n_stacks == b->n_stacks && a->cp == b->cp && a->left == b->left &&
-           a->overflow == b->overflow && !memcmp(a->w, b->w, a->n * sizeof *a->w);
+           a->overflow == b->overflow && (!a->n || !memcmp(a->w, b->w, a->n * sizeof *a->w));
 }
 
 static void cache_clear(bitnet_grammar *G) {

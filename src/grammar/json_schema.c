@@ -41,6 +41,7 @@ static int fail(conv *c, const char *path, const char *fmt, ...) {
     int n = vsnprintf(c->err, sizeof c->err, fmt, ap);
     va_end(ap);
     if (n >= 0 && (size_t)n < sizeof c->err) snprintf(c->err + n, sizeof c->err - (size_t)n, " at %s", path);
+    bn_one_line(c->err); /* keys and names quoted from the schema */
     return -1;
 }
 
