@@ -200,6 +200,14 @@ BITNET_API int bitnet_n_seq(const bitnet_context *ctx);
  * untouched; its logits are not copied (evaluate at least one token). Not
  * concurrently with an eval on the same context. */
 BITNET_API bitnet_status bitnet_seq_cp(bitnet_context *ctx, int src, int dst, int p0, int p1);
+/* Removes positions [p0, p1) of sequence seq (llama.cpp's llama_memory_seq_rm);
+ * p1 = -1 means to the end. The next evaluation of seq at p0 then continues
+ * from position p0, as if the removed tokens had never been evaluated
+ * (speculative decoding's rollback, regenerating an answer, a fork that
+ * diverges). Only a tail can be removed: positions here are slots, so a hole
+ * in the middle would need the later keys moved and re-rotated (RoPE); p1 short
+ * of the end is BITNET_ERR_UNSUPPORTED. Not concurrently with an eval on ctx. */
+BITNET_API bitnet_status bitnet_seq_rm(bitnet_context *ctx, int seq, int p0, int p1);
 BITNET_API const bitnet_model *bitnet_get_model(const bitnet_context *ctx); /* as llama_get_model */
 BITNET_API int bitnet_n_vocab(const bitnet_model *model);
 BITNET_API int bitnet_n_ctx(const bitnet_context *ctx);

@@ -192,3 +192,69 @@ TEST(batch_seq_cp_continues_a_copied_prefix) {
     }
     bitnet_model_free(m);
 }
+
+/* bitnet_seq_cp + bitnet_seq_rm: a fork. The prompt is copied to sequence 1,
+ * sequence 0 goes on with one continuation and sequence 1 with another; then
+ * sequence 0's continuation is removed and replaced. Every continuation's
+ * logits equal a fresh context's evaluation of the same tokens (bit for bit:
+ * the same passes in the same order). */
+TEST(batch_seq_rm_and_fork_equal_fresh_evaluation) {
+    bitnet_model *m = NULL;
+    REQUIRE(bitnet_model_load_default(NULL, &m) == BITNET_OK);
+    const int nv = bitnet_n_vocab(m);
+    bitnet_context_params cp = bitnet_context_default_params();
+    cp.n_ctx = 64;
+    cp.n_seq = 2;
+    bitnet_context *ctx = NULL, *fresh = NULL;
+    REQUIRE(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
+    cp.n_seq = 1;
+    REQUIRE(bitnet_context_new(m, &cp, &fresh) == BITNET_OK);
+    bitnet_token prompt[32], a[16], b[16], c[16];
+    const int n = bitnet_tokenize(m, "Lily and Ben went to the park", 1, prompt, 32);
+    const int na = bitnet_tokenize(m, " and they played with a ball", 0, a, 16);
+    const int nb = bitnet_tokenize(m, " but it started to rain", 0, b, 16);
+    const int nc = bitnet_tokenize(m, " so they ran home", 0, c, 16);
+    REQUIRE(n > 4 && na > 2 && nb > 2 && nc > 2);
+    float *want = malloc((size_t)nv * sizeof *want);
+    REQUIRE(want != NULL);
+    /* fresh: the prompt in one batch, then each continuation token by token; returns the last logits */
+#define FRESH(cont, ncont)                                                              \
+    do {                                                                                \
+        REQUIRE(bitnet_eval(fresh, prompt, n, 0) == BITNET_OK);                         \
+        for (int j_ = 0; j_ < (ncont); j_++) REQUIRE(bitnet_eval(fresh, &(cont)[j_], 1, n + j_) == BITNET_OK); \
+        memcpy(want, bitnet_get_logits(fresh), (size_t)nv * sizeof *want);              \
+    } while (0)
+    REQUIRE(bitnet_eval(ctx, prompt, n, 0) == BITNET_OK);
+    REQUIRE(bitnet_seq_cp(ctx, 0, 1, 0, n) == BITNET_OK);
+    for (int i = 0; i < na || i < nb; i++) { /* both branches, one token each per batch while both last */
+        bitnet_token t[2];
+        int pos[2], seq[2], k = 0;
+        if (i < na) t[k] = a[i], pos[k] = n + i, seq[k++] = 0;
+        if (i < nb) t[k] = b[i], pos[k] = n + i, seq[k++] = 1;
+        REQUIRE(bitnet_eval_batch(ctx, t, pos, seq, k) == BITNET_OK);
+        if (i == na - 1) {
+            FRESH(a, na);
+            CHECK_MSG(!memcmp(bitnet_get_logits_seq(ctx, 0), want, (size_t)nv * sizeof *want), "branch a differs");
+        }
+        if (i == nb - 1) {
+            FRESH(b, nb);
+            CHECK_MSG(!memcmp(bitnet_get_logits_seq(ctx, 1), want, (size_t)nv * sizeof *want), "branch b differs");
+        }
+    }
+    /* sequence 0: remove its continuation, go on with another from the same point */
+    CHECK(bitnet_seq_rm(ctx, 0, n, -1) == BITNET_OK);
+    for (int i = 0; i < nc; i++) {
+        int pos = n + i, seq = 0;
+        REQUIRE(bitnet_eval_batch(ctx, &c[i], &pos, &seq, 1) == BITNET_OK);
+    }
+    FRESH(c, nc);
+    CHECK_MSG(!memcmp(bitnet_get_logits_seq(ctx, 0), want, (size_t)nv * sizeof *want), "the replaced continuation differs");
+#undef FRESH
+    CHECK(bitnet_seq_rm(ctx, 0, 2, 5) == BITNET_ERR_UNSUPPORTED && strstr(bitnet_last_error(), "only a tail"));
+    CHECK(bitnet_seq_rm(ctx, 2, 0, -1) == BITNET_ERR_ARG);
+    CHECK(bitnet_seq_rm(ctx, 0, 65, -1) == BITNET_ERR_ARG);
+    free(want);
+    bitnet_context_free(fresh);
+    bitnet_context_free(ctx);
+    bitnet_model_free(m);
+}

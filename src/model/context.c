@@ -249,6 +249,18 @@ bitnet_status bitnet_seq_cp(bitnet_context *ctx, int src, int dst, int p0, int p
     bn_kv_seq_copy(&ctx->kv, src, dst, p0, p1);
     return BITNET_OK;
 }
+bitnet_status bitnet_seq_rm(bitnet_context *ctx, int seq, int p0, int p1) {
+    if (!ctx) return bn_error(BITNET_ERR_ARG, "seq_rm: NULL context");
+    if (seq < 0 || seq >= ctx->n_seq) return bn_error(BITNET_ERR_ARG, "seq_rm: sequence %d outside 0..%d", seq, ctx->n_seq - 1);
+    if (p1 < 0) p1 = ctx->n_ctx;
+    if (p0 < 0 || p0 > p1 || p1 > ctx->n_ctx)
+        return bn_error(BITNET_ERR_ARG, "seq_rm: positions [%d, %d) outside [0, %d]", p0, p1, ctx->n_ctx);
+    if (p1 != ctx->n_ctx)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "seq_rm: only a tail can be removed ([%d, -1)), not [%d, %d)", p0, p0, p1);
+    bn_kv_seq_clear(&ctx->kv, seq, p0, p1); /* nothing reads them; zeroed so that nothing stale can */
+    return BITNET_OK;
+}
+
 int bitnet_n_ctx(const bitnet_context *ctx) { return ctx->n_ctx; }
 bitnet_kv_type bitnet_context_kv_type(const bitnet_context *ctx) { return ctx->kv.type; }
 size_t bitnet_context_kv_bytes(const bitnet_context *ctx) {

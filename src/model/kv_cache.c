@@ -68,6 +68,14 @@ void bn_kv_seq_copy(bn_kv_cache *kv, int src, int dst, int p0, int p1) {
     }
 }
 
+void bn_kv_seq_clear(bn_kv_cache *kv, int seq, int p0, int p1) {
+    const size_t n = (size_t)(p1 - p0) * kv->pos_bytes;
+    for (int l = 0; l < kv->n_layers && n; l++) {
+        memset(bn_kv_row(kv, kv->k, seq, l, p0, 0), 0, n);
+        memset(bn_kv_row(kv, kv->v, seq, l, p0, 0), 0, n);
+    }
+}
+
 void bn_kv_write(bn_kv_cache *kv, int seq, int layer, int pos, const float *k, const float *v) {
     const int hd = kv->head_dim;
     for (int h = 0; h < kv->n_kv_heads; h++) {

@@ -41,6 +41,8 @@ void bn_kv_write(bn_kv_cache *kv, int seq, int layer, int pos, const float *k, c
 /* Copies positions [p0, p1) of sequence src to sequence dst (src != dst), every
  * layer, keys and values. */
 void bn_kv_seq_copy(bn_kv_cache *kv, int src, int dst, int p0, int p1);
+/* Zeroes positions [p0, p1) of sequence seq in every layer. */
+void bn_kv_seq_clear(bn_kv_cache *kv, int seq, int p0, int p1);
 
 /* One query head against positions first..n_pos-1 of (seq, layer, kv_head)
  * (first > 0: a sliding-window layer):
