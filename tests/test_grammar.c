@@ -539,3 +539,30 @@ TEST(grammar_new_sharing_outlives_its_base) {
     bitnet_grammar_free(own);
     bitnet_model_free(m);
 }
+
+/* A grammar whose readings multiply ("(" x ")" twice over, nested) fails with
+ * one line once its work budget is spent, instead of taking exponential time. */
+TEST(grammar_too_ambiguous_fails_in_bounded_time) {
+    bitnet_model *m = default_model();
+    REQUIRE(m != NULL);
+    bitnet_grammar *g = NULL;
+    REQUIRE(bitnet_grammar_new(m, "root ::= x\nx ::= \"(\" y \")\" | \"(\" y \")\" | \"a\"\ny ::= x | x\n", &g) == BITNET_OK);
+    const int nv = bitnet_n_vocab(m);
+    float *l = calloc((size_t)nv, sizeof *l);
+    REQUIRE(l != NULL);
+    int failed = 0;
+    for (int depth = 0; depth < 40 && !failed; depth++) {
+        const int r = bn_grammar_feed_text(g, "(", 1);
+        if (r != 1) {
+            failed = 1;
+            break;
+        }
+        for (int t = 0; t < nv; t++) l[t] = 0.0f;
+        if (bitnet_grammar_apply(g, l) < 0) failed = 2;
+    }
+    CHECK_MSG(failed, "40 nested '(' of a doubly ambiguous grammar were followed to the end");
+    if (failed == 2) CHECK(strstr(bitnet_last_error(), "too ambiguous"));
+    free(l);
+    bitnet_grammar_free(g);
+    bitnet_model_free(m);
+}

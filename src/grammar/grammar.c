@@ -23,6 +23,12 @@
 #define MAX_STACK_LEN 256  /* deeper nesting is not followed (the stack is dropped) */
 #define MAX_STACKS 4096    /* more readings at once: the grammar is too ambiguous */
 #define TR_DEAD (-2)       /* a transition no reading survives */
+#define TR_TOO_MUCH (-3)   /* the work budget ran out */
+/* Stack words compared or copied, and expansions, for one mask or one accepted
+ * token. A grammar with many readings that overlap ("(" x ")" | "(" x ")" nested)
+ * can take exponential work; past this budget the call fails (a request error)
+ * instead of holding the thread that decodes for everyone. */
+#define WORK_LIMIT ((uint64_t)1 << 25)
 #define CACHE_MAX_STATES 65536
 
 typedef struct {
@@ -65,6 +71,7 @@ struct bitnet_grammar {
     uint32_t n_tr_slot, n_tr;
     gstate scratch_state;
     uint32_t *scratch; /* expand(): one stack per recursion level */
+    uint64_t work;     /* spent in this call, against WORK_LIMIT */
     int scratch_levels;
 };
 
@@ -97,7 +104,9 @@ static int set_copy(gstate *dst, const gstate *src) {
 }
 
 /* Adds a stack unless the set has it already. */
-static int set_add(gstate *s, const uint32_t *st, uint32_t len) {
+static int set_add(bitnet_grammar *G, gstate *s, const uint32_t *st, uint32_t len) {
+    G->work += s->n + len + 1;
+    if (G->work > WORK_LIMIT) return 0; /* the caller sees the budget spent */
     for (size_t i = 0; i < s->n; i += 1 + s->w[i])
         if (s->w[i] == len && (!len || !memcmp(s->w + i + 1, st, len * sizeof *st))) return 0;
     if (s->n_stacks >= MAX_STACKS) {
@@ -117,7 +126,8 @@ static int is_end(const bn_gelem *e) { return e->type == BN_GE_END || e->type ==
 /* Adds st (len positions) to out with every reference on top expanded into
  * the alternatives of its rule, until each top is a character class. */
 static int expand(bitnet_grammar *G, gstate *out, const uint32_t *st, uint32_t len, int level) {
-    if (!len || G->g.e[st[len - 1]].type != BN_GE_REF) return set_add(out, st, len);
+    if (++G->work > WORK_LIMIT) return 0;
+    if (!len || G->g.e[st[len - 1]].type != BN_GE_REF) return set_add(G, out, st, len);
     if (level >= G->scratch_levels) return 0; /* cannot happen without left recursion, which the parser refuses */
     const uint32_t pos = st[len - 1];
     uint32_t *ns = G->scratch + (size_t)level * (MAX_STACK_LEN + 2);
@@ -388,6 +398,7 @@ static int32_t step(bitnet_grammar *G, int32_t id, uint8_t b) {
         if (G->tr_key[h] == k) return G->tr_val[h];
     const int r = feed_byte(G, &G->st[id], &G->scratch_state, b);
     if (r < 0) return -1;
+    if (G->work > WORK_LIMIT) return TR_TOO_MUCH;
     const int32_t next = r ? intern(G, &G->scratch_state) : TR_DEAD;
     if (next == -1) return -1;
     G->tr_key[h] = k;
@@ -436,12 +447,19 @@ bitnet_status bitnet_grammar_new_sharing(const bitnet_grammar *like, const char 
     return grammar_make(like->voc, gbnf, out);
 }
 
+static bitnet_status too_ambiguous(bitnet_grammar *G) {
+    cache_clear(G); /* states cut short by the budget must not be looked up later */
+    return bn_error(BITNET_ERR_ARG, "the grammar is too ambiguous to follow (more than %llu steps for one token)",
+                    (unsigned long long)WORK_LIMIT);
+}
+
 bitnet_status bitnet_grammar_reset(bitnet_grammar *G) {
+    G->work = 0;
     set_clear(&G->cur);
     /* one stack per alternative of root, holding where it starts (an empty one if it is empty) */
     for (uint32_t a = G->g.start[G->g.root];;) {
         if (is_end(&G->g.e[a])) {
-            if (set_add(&G->cur, NULL, 0)) return bn_error(BITNET_ERR_NOMEM, "out of memory");
+            if (set_add(G, &G->cur, NULL, 0)) return bn_error(BITNET_ERR_NOMEM, "out of memory");
         } else if (expand(G, &G->cur, &a, 1, 0)) {
             return bn_error(BITNET_ERR_NOMEM, "out of memory");
         }
@@ -449,7 +467,7 @@ bitnet_status bitnet_grammar_reset(bitnet_grammar *G) {
         if (G->g.e[a].type == BN_GE_END) break;
         a++;
     }
-    return BITNET_OK;
+    return G->work > WORK_LIMIT ? too_ambiguous(G) : BITNET_OK;
 }
 
 int bitnet_grammar_apply(bitnet_grammar *G, float *logits) {
@@ -465,6 +483,7 @@ int bitnet_grammar_apply(bitnet_grammar *G, float *logits) {
     int only_end = complete && G->cur.n_stacks == 1;
     int valid = 0, dead = 0; /* lv[0..valid] hold the states after the last walked token's first bytes */
     if (G->n_st > CACHE_MAX_STATES) cache_clear(G);
+    G->work = 0;
     if ((G->lv[0] = intern(G, &G->cur)) < 0) return bn_error(BITNET_ERR_NOMEM, "out of memory");
     for (int i = 0; i < G->voc->n_order; i++) {
         const int32_t t = G->voc->order[i];
@@ -482,6 +501,7 @@ int bitnet_grammar_apply(bitnet_grammar *G, float *logits) {
         for (int k = valid; k < len; k++) {
             const int32_t next = step(G, G->lv[k], p[k]);
             if (next == -1) return bn_error(BITNET_ERR_NOMEM, "out of memory");
+            if (next == TR_TOO_MUCH) return too_ambiguous(G);
             if (next == TR_DEAD) {
                 dead = k + 1; /* every token starting with p[0..k] is out too */
                 valid = k;
@@ -507,9 +527,11 @@ bitnet_status bitnet_grammar_accept(bitnet_grammar *G, bitnet_token token) {
     const uint8_t *p = (const uint8_t *)v->pieces + v->off[token];
     const uint32_t len = v->off[token + 1] - v->off[token];
     if (v->special[token] || !len) return bn_error(BITNET_ERR_ARG, "token %d is not text the grammar can read", token);
+    G->work = 0;
     for (uint32_t k = 0; k < len; k++) {
         int r = feed_byte(G, &G->cur, &G->tmp, p[k]);
         if (r < 0) return bn_error(BITNET_ERR_NOMEM, "out of memory");
+        if (G->work > WORK_LIMIT) return too_ambiguous(G);
         if (!r) return bn_error(BITNET_ERR_ARG, "token %d ('%.*s') cannot continue the grammar", token, (int)len, (const char *)p);
         gstate t = G->cur;
         G->cur = G->tmp;
@@ -522,8 +544,10 @@ int bn_grammar_feed_text(bitnet_grammar *G, const char *text, size_t n) {
     gstate a = {0}, b = {0};
     if (set_copy(&a, &G->cur)) return -1;
     int r = 1;
+    G->work = 0;
     for (size_t k = 0; k < n && r == 1; k++) {
         r = feed_byte(G, &a, &b, (uint8_t)text[k]);
+        if (G->work > WORK_LIMIT) r = -1;
         gstate t = a;
         a = b;
         b = t;

@@ -53,7 +53,7 @@ void bn_gbnf_free(bn_gbnf *g);
 
 /* Feeds text to g as if tokens had spelled it (tests, and checks of a whole
  * output): 1 if it is still a prefix of the grammar's language (g advanced),
- * 0 if not (g is then as before), -1 out of memory. */
+ * 0 if not (g is then as before), -1 out of memory or the work budget spent. */
 int bn_grammar_feed_text(bitnet_grammar *g, const char *text, size_t n);
 
 /* JSON Schema (a parsed tree) -> GBNF text (malloc'd), as
