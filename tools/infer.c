@@ -271,18 +271,9 @@ static int make_logit_bias(const bitnet_model *model, const options *o, float **
 
 /* A whole file as a NUL-terminated string (malloc'd), or NULL after one line on stderr. */
 static char *read_text_file(const char *path, const char *what) {
-    size_t len = 0;
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    if (f && fseek(f, 0, SEEK_END) == 0 && (len = (size_t)ftell(f), fseek(f, 0, SEEK_SET) == 0) &&
-        (text = malloc(len + 1)) && fread(text, 1, len, f) == len) {
-        text[len] = 0;
-    } else {
-        fprintf(stderr, "infer: cannot read %s %s: %s\n", what, path, f ? "read error" : strerror(errno));
-        free(text);
-        text = NULL;
-    }
-    if (f) fclose(f);
+    size_t len;
+    char *text = read_whole_file(path, &len);
+    if (!text) fprintf(stderr, "infer: cannot read %s %s: %s\n", what, path, errno ? strerror(errno) : "read error");
     return text;
 }
 

@@ -76,22 +76,6 @@ static void print_piece(const char *s, int n) {
     putchar('\'');
 }
 
-/* The whole of FILE; NULL on error. */
-static char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = NULL;
-    long n = -1;
-    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
-        fread(buf, 1, (size_t)n, f) != (size_t)n) {
-        free(buf);
-        buf = NULL;
-    }
-    fclose(f);
-    if (buf) *len = (size_t)n;
-    return buf;
-}
-
 int main(int argc, char **argv) {
     handle_version(argc, argv);
     const char *path = NULL, *prompt = NULL, *file = NULL;
@@ -137,7 +121,7 @@ int main(int argc, char **argv) {
         return 1;
     }
     size_t len = 0;
-    char *text = prompt ? strdup(prompt) : file ? read_file(file, &len) : read_stdin(&len);
+    char *text = prompt ? strdup(prompt) : file ? read_whole_file(file, &len) : read_stdin(&len);
     if (prompt && text) len = strlen(text);
     int max = len < (size_t)(1 << 29) ? (int)len + 2 : -1;
     int32_t *ids = max > 0 ? malloc((size_t)max * sizeof *ids) : NULL;

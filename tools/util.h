@@ -27,6 +27,28 @@ static inline uint64_t now_ns(void) {
     return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
+/* The whole of a file, NUL-terminated (malloc'd, *len bytes before the NUL); NULL on
+ * error, with errno from fopen (0 for a read error). */
+static inline char *read_whole_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    char *buf = NULL;
+    long n = -1;
+    if (fseek(f, 0, SEEK_END) == 0 && (n = ftell(f)) >= 0 && fseek(f, 0, SEEK_SET) == 0 && (buf = malloc((size_t)n + 1)) &&
+        fread(buf, 1, (size_t)n, f) != (size_t)n) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    if (buf) {
+        buf[n] = 0;
+        *len = (size_t)n;
+    } else {
+        errno = 0;
+    }
+    return buf;
+}
+
 /* A "Field:   N kB" line of /proc/self/status, in MiB; 0 if unknown. */
 static inline double proc_status_mib(const char *field) {
     FILE *f = fopen("/proc/self/status", "r");
