@@ -13,9 +13,7 @@
 
 /* ---- request parsing ------------------------------------------------------------ */
 
-static int bad(char *err, size_t errlen, const char *fmt, ...) BN_PRINTF(3, 4);
-
-static int bad(char *err, size_t errlen, const char *fmt, ...) {
+int bn_server_bad(char *err, size_t errlen, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     if (err && errlen) {
@@ -34,10 +32,11 @@ static int get_number(const bn_json *o, const char *key, double lo, double hi, i
     const bn_json *v = bn_json_get(o, key);
     if (!v || v->type == BN_JSON_NULL) return 0;
     const char *what = integer ? "an integer" : "a number";
-    if (v->type != BN_JSON_NUMBER) return bad(err, errlen, "'%s' must be %s, got %s", key, what, type_of(v));
-    if (integer && v->number != floor(v->number)) return bad(err, errlen, "'%s' must be %s, got %g", key, what, v->number);
+    if (v->type != BN_JSON_NUMBER) return bn_server_bad(err, errlen, "'%s' must be %s, got %s", key, what, type_of(v));
+    if (integer && v->number != floor(v->number)) return bn_server_bad(err, errlen,
+            "'%s' must be %s, got %g", key, what, v->number);
     if (!(v->number >= lo && v->number <= hi))
-        return bad(err, errlen, "'%s' must be in [%g, %g], got %g", key, lo, hi, v->number);
+        return bn_server_bad(err, errlen, "'%s' must be in [%g, %g], got %g", key, lo, hi, v->number);
     *out = v->number;
     return 1;
 }
@@ -46,14 +45,15 @@ static int get_number(const bn_json *o, const char *key, double lo, double hi, i
 static int get_bool(const bn_json *o, const char *key, int *out, char *err, size_t errlen) {
     const bn_json *v = bn_json_get(o, key);
     if (!v || v->type == BN_JSON_NULL) return 0;
-    if (v->type != BN_JSON_BOOL) return bad(err, errlen, "'%s' must be a boolean, got %s", key, type_of(v));
+    if (v->type != BN_JSON_BOOL) return bn_server_bad(err, errlen, "'%s' must be a boolean, got %s", key, type_of(v));
     *out = v->boolean;
     return 1;
 }
 
 static int add_stop(bn_gen_request *r, const bn_json *s, char *err, size_t errlen) {
-    if (s->type != BN_JSON_STRING) return bad(err, errlen, "'stop' must be a string or an array of strings");
-    if (s->len > BN_STOP_MAX_LEN) return bad(err, errlen, "a 'stop' string is longer than %d bytes", BN_STOP_MAX_LEN);
+    if (s->type != BN_JSON_STRING) return bn_server_bad(err, errlen, "'stop' must be a string or an array of strings");
+    if (s->len > BN_STOP_MAX_LEN) return bn_server_bad(err, errlen,
+            "a 'stop' string is longer than %d bytes", BN_STOP_MAX_LEN);
     if (s->len == 0) return 0; /* matches nothing */
     memcpy(r->stop[r->n_stop], s->str, s->len);
     r->stop_len[r->n_stop++] = s->len;
@@ -64,8 +64,10 @@ static int parse_stop(bn_gen_request *r, const bn_json *o, char *err, size_t err
     const bn_json *v = bn_json_get(o, "stop");
     if (!v || v->type == BN_JSON_NULL) return 0;
     if (v->type == BN_JSON_STRING) return add_stop(r, v, err, errlen);
-    if (v->type != BN_JSON_ARRAY) return bad(err, errlen, "'stop' must be a string or an array of strings, got %s", type_of(v));
-    if (v->n > BN_MAX_STOP) return bad(err, errlen, "'stop' has %zu strings, at most %d are allowed", v->n, BN_MAX_STOP);
+    if (v->type != BN_JSON_ARRAY) return bn_server_bad(err, errlen,
+            "'stop' must be a string or an array of strings, got %s", type_of(v));
+    if (v->n > BN_MAX_STOP) return bn_server_bad(err, errlen,
+            "'stop' has %zu strings, at most %d are allowed", v->n, BN_MAX_STOP);
     for (size_t i = 0; i < v->n; i++)
         if (add_stop(r, &v->items[i], err, errlen) != 0) return -1;
     return 0;
@@ -73,25 +75,28 @@ static int parse_stop(bn_gen_request *r, const bn_json *o, char *err, size_t err
 
 /* messages: a non-empty array of {"role": string, "content": string | null | [text parts]}. */
 static int check_messages(const bn_json *m, char *err, size_t errlen) {
-    if (!m) return bad(err, errlen, "'messages' is required");
-    if (m->type != BN_JSON_ARRAY || m->n == 0) return bad(err, errlen, "'messages' must be a non-empty array");
+    if (!m) return bn_server_bad(err, errlen, "'messages' is required");
+    if (m->type != BN_JSON_ARRAY || m->n == 0) return bn_server_bad(err, errlen,
+            "'messages' must be a non-empty array");
     for (size_t i = 0; i < m->n; i++) {
         const bn_json *msg = &m->items[i];
-        if (msg->type != BN_JSON_OBJECT) return bad(err, errlen, "messages[%zu] must be an object", i);
+        if (msg->type != BN_JSON_OBJECT) return bn_server_bad(err, errlen, "messages[%zu] must be an object", i);
         const bn_json *role = bn_json_get(msg, "role"), *c = bn_json_get(msg, "content");
         if (!role || role->type != BN_JSON_STRING || role->len == 0 || strlen(role->str) != role->len)
-            return bad(err, errlen, "messages[%zu].role must be a non-empty string", i);
+            return bn_server_bad(err, errlen, "messages[%zu].role must be a non-empty string", i);
         /* a role goes into the prompt as the template spells it: only the known ones */
         if (strcmp(role->str, "system") && strcmp(role->str, "user") && strcmp(role->str, "assistant") &&
             strcmp(role->str, "tool") && strcmp(role->str, "developer"))
-            return bad(err, errlen, "messages[%zu].role must be one of system, developer, user, assistant, tool", i);
+            return bn_server_bad(err, errlen,
+                    "messages[%zu].role must be one of system, developer, user, assistant, tool", i);
         if (!c || c->type == BN_JSON_NULL || c->type == BN_JSON_STRING) continue;
         if (c->type != BN_JSON_ARRAY)
-            return bad(err, errlen, "messages[%zu].content must be a string or an array of text parts", i);
+            return bn_server_bad(err, errlen, "messages[%zu].content must be a string or an array of text parts", i);
         for (size_t k = 0; k < c->n; k++) {
             const bn_json *part = &c->items[k], *t = bn_json_get(part, "type"), *x = bn_json_get(part, "text");
             if (!t || t->type != BN_JSON_STRING || strcmp(t->str, "text") != 0 || !x || x->type != BN_JSON_STRING)
-                return bad(err, errlen, "messages[%zu].content[%zu] must be {\"type\": \"text\", \"text\": string}", i, k);
+                return bn_server_bad(err, errlen,
+                        "messages[%zu].content[%zu] must be {\"type\": \"text\", \"text\": string}", i, k);
         }
     }
     return 0;
@@ -110,7 +115,7 @@ static int parse_logprobs(bn_gen_request *r, const bn_json *o, char *err, size_t
     } else if (r->chat) {
         if (get_bool(o, "logprobs", &on, err, errlen) < 0) return -1;
         if ((rc = get_number(o, "top_logprobs", 0, BN_TOP_LOGPROBS_MAX, 1, &x, err, errlen)) < 0) return -1;
-        if (rc && !on) return bad(err, errlen, "'top_logprobs' needs 'logprobs': true");
+        if (rc && !on) return bn_server_bad(err, errlen, "'top_logprobs' needs 'logprobs': true");
         r->logprobs = on;
         r->top_logprobs = rc ? (int)x : 0;
     } else {
@@ -128,10 +133,11 @@ static int parse_logit_bias(bn_gen_request *r, const bn_json *o, char *err, size
     const bn_json *lb = bn_json_get(o, "logit_bias");
     if (!lb || lb->type == BN_JSON_NULL) return 0;
     if (lb->type != BN_JSON_OBJECT && lb->type != BN_JSON_ARRAY)
-        return bad(err, errlen, "'logit_bias' must be an object {\"token id\": bias} or an array [[id, bias], ...]");
+        return bn_server_bad(err, errlen,
+                "'logit_bias' must be an object {\"token id\": bias} or an array [[id, bias], ...]");
     if (lb->n == 0) return 0;
-    if (lb->n > 4096) return bad(err, errlen, "'logit_bias' has more than 4096 entries");
-    if (!(r->bias = calloc(lb->n, sizeof *r->bias))) return bad(err, errlen, "out of memory");
+    if (lb->n > 4096) return bn_server_bad(err, errlen, "'logit_bias' has more than 4096 entries");
+    if (!(r->bias = calloc(lb->n, sizeof *r->bias))) return bn_server_bad(err, errlen, "out of memory");
     for (size_t i = 0; i < lb->n; i++) {
         const bn_json *id = NULL, *b = &lb->items[i];
         char *end = NULL;
@@ -145,11 +151,13 @@ static int parse_logit_bias(bn_gen_request *r, const bn_json *o, char *err, size
             if (id->type == BN_JSON_NUMBER && id->integer) tok = (long)id->number;
         }
         if (tok < 0 || tok > INT32_MAX)
-            return bad(err, errlen, "'logit_bias' entry %zu: the key must be a token id (strings of text are not supported)", i);
+            return bn_server_bad(err, errlen,
+                    "'logit_bias' entry %zu: the key must be a token id (strings of text are not supported)", i);
         float v;
         if (b->type == BN_JSON_BOOL && !b->boolean) v = -INFINITY;
         else if (b->type == BN_JSON_NUMBER && b->number >= -100 && b->number <= 100) v = (float)b->number;
-        else return bad(err, errlen, "'logit_bias' entry %zu: the bias must be a number in [-100, 100] (or false)", i);
+        else return bn_server_bad(err, errlen,
+                "'logit_bias' entry %zu: the bias must be a number in [-100, 100] (or false)", i);
         r->bias[r->n_bias].token = (int)tok;
         r->bias[r->n_bias++].bias = v;
     }
@@ -159,7 +167,8 @@ static int parse_logit_bias(bn_gen_request *r, const bn_json *o, char *err, size
 int bn_server_check_bias(const bn_gen_request *r, int n_vocab, char *err, size_t errlen) {
     for (int i = 0; i < r->n_bias; i++)
         if (r->bias[i].token >= n_vocab)
-            return bad(err, errlen, "'logit_bias': token %d is outside the vocabulary (0..%d)", r->bias[i].token, n_vocab - 1);
+            return bn_server_bad(err, errlen,
+                    "'logit_bias': token %d is outside the vocabulary (0..%d)", r->bias[i].token, n_vocab - 1);
     return 0;
 }
 
@@ -175,7 +184,8 @@ static int parse_constraints(bn_gen_request *r, const bn_json *o, char *err, siz
     const char *from = NULL;
     int n = 0;
     if (g && g->type != BN_JSON_NULL && !(g->type == BN_JSON_STRING && g->len == 0)) {
-        if (g->type != BN_JSON_STRING) return bad(err, errlen, "'grammar' must be a string (GBNF), got %s", type_of(g));
+        if (g->type != BN_JSON_STRING) return bn_server_bad(err, errlen,
+                "'grammar' must be a string (GBNF), got %s", type_of(g));
         n++;
     } else {
         g = NULL;
@@ -184,32 +194,37 @@ static int parse_constraints(bn_gen_request *r, const bn_json *o, char *err, siz
     if (rf && rf->type != BN_JSON_NULL) {
         const bn_json *t = bn_json_get(rf, "type");
         if (rf->type != BN_JSON_OBJECT || !t || t->type != BN_JSON_STRING)
-            return bad(err, errlen, "'response_format' must be an object with a string 'type'");
+            return bn_server_bad(err, errlen, "'response_format' must be an object with a string 'type'");
         if (!strcmp(t->str, "json_schema")) {
             const bn_json *w = bn_json_get(rf, "json_schema");
             schema = w ? bn_json_get(w, "schema") : NULL;
-            if (!schema) return bad(err, errlen, "'response_format' json_schema needs 'json_schema': {\"schema\": {...}}");
+            if (!schema) return bn_server_bad(err, errlen,
+                    "'response_format' json_schema needs 'json_schema': {\"schema\": {...}}");
             from = "'response_format'";
             n++;
         } else if (!strcmp(t->str, "json_object")) {
             if ((schema = bn_json_get(rf, "schema")) && schema->type != BN_JSON_NULL) from = "'response_format'", n++;
             else r->json_object = 1;
         } else if (strcmp(t->str, "text")) {
-            return bad(err, errlen, "'response_format' type \"%.40s\" is not supported (text, json_object and json_schema are)",
+            return bn_server_bad(err, errlen,
+                    "'response_format' type \"%.40s\" is not supported (text, json_object and json_schema are)",
                        t->str);
         }
     }
-    if (n > 1) return bad(err, errlen, "give one of 'grammar', 'json_schema' and 'response_format' with a schema");
+    if (n > 1) return bn_server_bad(err, errlen,
+            "give one of 'grammar', 'json_schema' and 'response_format' with a schema");
     if (g) {
         bn_gbnf check;
         char gerr[256];
-        if (bn_gbnf_parse(g->str, &check, gerr, sizeof gerr) != 0) return bad(err, errlen, "'grammar': %s", gerr);
+        if (bn_gbnf_parse(g->str, &check, gerr, sizeof gerr) != 0) return bn_server_bad(err, errlen,
+                "'grammar': %s", gerr);
         bn_gbnf_free(&check);
-        if (strlen(g->str) != g->len) return bad(err, errlen, "'grammar' contains a NUL character");
-        if (!(r->grammar = strdup(g->str))) return bad(err, errlen, "out of memory");
+        if (strlen(g->str) != g->len) return bn_server_bad(err, errlen, "'grammar' contains a NUL character");
+        if (!(r->grammar = strdup(g->str))) return bn_server_bad(err, errlen, "out of memory");
     } else if (from) {
         char serr[300];
-        if (bn_json_schema_gbnf(schema, &r->grammar, serr, sizeof serr) != 0) return bad(err, errlen, "%s: %s", from, serr);
+        if (bn_json_schema_gbnf(schema, &r->grammar, serr, sizeof serr) != 0) return bn_server_bad(err, errlen,
+                "%s: %s", from, serr);
     }
     return 0;
 }
@@ -217,20 +232,21 @@ static int parse_constraints(bn_gen_request *r, const bn_json *o, char *err, siz
 /* llama.cpp's /completion prompt: a string, or token ids (an array of integers). */
 static int native_prompt(bn_gen_request *r, const bn_json *p, char *err, size_t errlen) {
     if (p->type == BN_JSON_ARRAY && p->n > 0 && p->items[0].type == BN_JSON_NUMBER) {
-        if (p->n > (1u << 24)) return bad(err, errlen, "'prompt' has too many tokens");
-        if (!(r->prompt_ids = malloc(p->n * sizeof *r->prompt_ids))) return bad(err, errlen, "out of memory");
+        if (p->n > (1u << 24)) return bn_server_bad(err, errlen, "'prompt' has too many tokens");
+        if (!(r->prompt_ids = malloc(p->n * sizeof *r->prompt_ids))) return bn_server_bad(err, errlen, "out of memory");
         for (size_t i = 0; i < p->n; i++) {
             const bn_json *t = &p->items[i];
             if (t->type != BN_JSON_NUMBER || t->number != floor(t->number) || t->number < 0 || t->number > INT32_MAX)
-                return bad(err, errlen, "'prompt'[%zu] must be a token id (an integer >= 0)", i);
+                return bn_server_bad(err, errlen, "'prompt'[%zu] must be a token id (an integer >= 0)", i);
             r->prompt_ids[i] = (bitnet_token)t->number;
         }
         r->n_prompt_ids = (int)p->n;
-        return !(r->prompt = strdup("")) ? bad(err, errlen, "out of memory") : 0;
+        return !(r->prompt = strdup("")) ? bn_server_bad(err, errlen, "out of memory") : 0;
     }
-    if (p->type != BN_JSON_STRING) return bad(err, errlen, "'prompt' must be a string or an array of token ids");
-    if (strlen(p->str) != p->len) return bad(err, errlen, "'prompt' contains a NUL character");
-    return !(r->prompt = strdup(p->str)) ? bad(err, errlen, "out of memory") : 0;
+    if (p->type != BN_JSON_STRING) return bn_server_bad(err, errlen,
+            "'prompt' must be a string or an array of token ids");
+    if (strlen(p->str) != p->len) return bn_server_bad(err, errlen, "'prompt' contains a NUL character");
+    return !(r->prompt = strdup(p->str)) ? bn_server_bad(err, errlen, "out of memory") : 0;
 }
 
 static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t errlen) {
@@ -242,7 +258,7 @@ static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t e
         return -1;
     if (r->native) {
         const bn_json *p = bn_json_get(o, "prompt");
-        if (!p) return bad(err, errlen, "'prompt' is required");
+        if (!p) return bn_server_bad(err, errlen, "'prompt' is required");
         if (native_prompt(r, p, err, errlen) != 0) return -1;
     } else if (r->chat) {
         r->messages = bn_json_get(o, "messages");
@@ -250,11 +266,12 @@ static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t e
     } else {
         const bn_json *p = bn_json_get(o, "prompt");
         if (p && p->type == BN_JSON_ARRAY && p->n == 1) p = &p->items[0]; /* ["text"]: one prompt */
-        if (!p) return bad(err, errlen, "'prompt' is required");
+        if (!p) return bn_server_bad(err, errlen, "'prompt' is required");
         if (p->type != BN_JSON_STRING)
-            return bad(err, errlen, "'prompt' must be a string (token arrays and several prompts are not supported)");
-        if (strlen(p->str) != p->len) return bad(err, errlen, "'prompt' contains a NUL character");
-        if (!(r->prompt = strdup(p->str))) return bad(err, errlen, "out of memory");
+            return bn_server_bad(err, errlen,
+                    "'prompt' must be a string (token arrays and several prompts are not supported)");
+        if (strlen(p->str) != p->len) return bn_server_bad(err, errlen, "'prompt' contains a NUL character");
+        if (!(r->prompt = strdup(p->str))) return bn_server_bad(err, errlen, "out of memory");
     }
     r->max_tokens = r->chat || r->native ? -1 : 16; /* OpenAI's and llama.cpp's defaults */
     const char *mt = r->native && bn_json_get(o, "n_predict") ? "n_predict"
@@ -292,10 +309,12 @@ static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t e
     if (get_bool(o, "cache_prompt", &r->cache_prompt, err, errlen) < 0) return -1;
     const bn_json *so = bn_json_get(o, "stream_options");
     if (so && so->type != BN_JSON_NULL) {
-        if (so->type != BN_JSON_OBJECT) return bad(err, errlen, "'stream_options' must be an object, got %s", type_of(so));
+        if (so->type != BN_JSON_OBJECT) return bn_server_bad(err, errlen,
+                "'stream_options' must be an object, got %s", type_of(so));
         if (get_bool(so, "include_usage", &r->include_usage, err, errlen) < 0) return -1;
     }
-    if (r->n_choices > 1 && r->native) return bad(err, errlen, "'n' is for the OpenAI endpoints (llama.cpp's /completion has none)");
+    if (r->n_choices > 1 && r->native) return bn_server_bad(err, errlen,
+            "'n' is for the OpenAI endpoints (llama.cpp's /completion has none)");
     return parse_stop(r, o, err, errlen);
 }
 
@@ -307,9 +326,9 @@ int bn_server_parse_request(const char *body, size_t len, int api, bn_gen_reques
     out->sp = bitnet_sampler_default_params();
     char jerr[160];
     out->doc = bn_json_parse(body, len, jerr, sizeof jerr);
-    if (!out->doc) return bad(err, errlen, "request body is not valid JSON: %s", jerr);
+    if (!out->doc) return bn_server_bad(err, errlen, "request body is not valid JSON: %s", jerr);
     if (out->doc->type != BN_JSON_OBJECT) {
-        bad(err, errlen, "request body must be a JSON object, got %s", type_of(out->doc));
+        bn_server_bad(err, errlen, "request body must be a JSON object, got %s", type_of(out->doc));
     } else if (parse_fields(out, out->doc, err, errlen) == 0) {
         return 0;
     }

@@ -8,7 +8,6 @@
  * out. The answer that is a call comes back as message.tool_calls with
  * finish_reason "tool_calls". One call per answer (parallel_tool_calls is
  * accepted; a small model rarely benefits from more). */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,14 +17,6 @@
 #include "grammar/grammar.h"
 #include "server.h"
 
-static int bad(char *err, size_t errlen, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    bn_one_line(err); /* names quoted from the request */
-    return -1;
-}
 
 static int valid_name(const char *s) {
     size_t n = strlen(s);
@@ -42,24 +33,25 @@ int bn_tools_parse(bn_gen_request *r, const bn_json *o, char *err, size_t errlen
     if (!tools || tools->type == BN_JSON_NULL || (tools->type == BN_JSON_ARRAY && tools->n == 0)) {
         if (choice && choice->type != BN_JSON_NULL && !(choice->type == BN_JSON_STRING && !strcmp(choice->str, "none")) &&
             !(choice->type == BN_JSON_STRING && !strcmp(choice->str, "auto")))
-            return bad(err, errlen, "'tool_choice' needs 'tools'");
+            return bn_server_bad(err, errlen, "'tool_choice' needs 'tools'");
         return 0;
     }
-    if (!r->chat) return bad(err, errlen, "'tools' are for /v1/chat/completions");
-    if (tools->type != BN_JSON_ARRAY) return bad(err, errlen, "'tools' must be an array");
-    if (tools->n > 64) return bad(err, errlen, "'tools' has more than 64 functions");
+    if (!r->chat) return bn_server_bad(err, errlen, "'tools' are for /v1/chat/completions");
+    if (tools->type != BN_JSON_ARRAY) return bn_server_bad(err, errlen, "'tools' must be an array");
+    if (tools->n > 64) return bn_server_bad(err, errlen, "'tools' has more than 64 functions");
     for (size_t i = 0; i < tools->n; i++) {
         const bn_json *t = &tools->items[i], *type = bn_json_get(t, "type"), *f = bn_json_get(t, "function");
         const bn_json *name = bn_json_get(f, "name"), *params = bn_json_get(f, "parameters");
         if (!type || type->type != BN_JSON_STRING || strcmp(type->str, "function") || !f || f->type != BN_JSON_OBJECT)
-            return bad(err, errlen, "'tools'[%zu] must be {\"type\": \"function\", \"function\": {...}}", i);
+            return bn_server_bad(err, errlen, "'tools'[%zu] must be {\"type\": \"function\", \"function\": {...}}", i);
         if (!name || name->type != BN_JSON_STRING || !valid_name(name->str))
-            return bad(err, errlen, "'tools'[%zu].function.name must be 1 to 64 of a-z, A-Z, 0-9, _ and -", i);
+            return bn_server_bad(err, errlen,
+                    "'tools'[%zu].function.name must be 1 to 64 of a-z, A-Z, 0-9, _ and -", i);
         for (size_t k = 0; k < i; k++)
             if (!strcmp(bn_json_get(bn_json_get(&tools->items[k], "function"), "name")->str, name->str))
-                return bad(err, errlen, "'tools' names '%s' twice (at %zu)", name->str, i);
+                return bn_server_bad(err, errlen, "'tools' names '%s' twice (at %zu)", name->str, i);
         if (params && params->type != BN_JSON_OBJECT && params->type != BN_JSON_NULL)
-            return bad(err, errlen, "'tools'[%zu].function.parameters must be a JSON Schema object", i);
+            return bn_server_bad(err, errlen, "'tools'[%zu].function.parameters must be a JSON Schema object", i);
     }
     /* which of them the answer may call */
     const char *only = NULL;
@@ -68,19 +60,21 @@ int bn_tools_parse(bn_gen_request *r, const bn_json *o, char *err, size_t errlen
         if (!strcmp(choice->str, "none")) return 0;
         if (!strcmp(choice->str, "required")) required = 1;
         else if (strcmp(choice->str, "auto"))
-            return bad(err, errlen, "'tool_choice' must be \"none\", \"auto\", \"required\" or a function");
+            return bn_server_bad(err, errlen, "'tool_choice' must be \"none\", \"auto\", \"required\" or a function");
     } else if (choice && choice->type != BN_JSON_NULL) {
         const bn_json *name = bn_json_get(bn_json_get(choice, "function"), "name");
         if (!name || name->type != BN_JSON_STRING)
-            return bad(err, errlen, "'tool_choice' must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
+            return bn_server_bad(err, errlen,
+                    "'tool_choice' must be {\"type\": \"function\", \"function\": {\"name\": ...}}");
         only = name->str;
         required = 1;
         size_t k = 0;
         while (k < tools->n && strcmp(bn_json_get(bn_json_get(&tools->items[k], "function"), "name")->str, only)) k++;
-        if (k == tools->n) return bad(err, errlen, "'tool_choice' names '%s', which is not in 'tools'", only);
+        if (k == tools->n) return bn_server_bad(err, errlen, "'tool_choice' names '%s', which is not in 'tools'", only);
     }
     if (r->grammar || r->json_object)
-        return bad(err, errlen, "'tools' cannot be combined with 'response_format', 'grammar' or 'json_schema'");
+        return bn_server_bad(err, errlen,
+                "'tools' cannot be combined with 'response_format', 'grammar' or 'json_schema'");
     /* the schema of a call: anyOf one object per tool, its name a constant */
     bn_buf schema = {0}, sys = {0};
     int rc = bn_buf_printf(&schema, "{\"anyOf\":[");
