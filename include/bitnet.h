@@ -193,21 +193,33 @@ BITNET_API bitnet_status bitnet_eval_batch(bitnet_context *ctx, const bitnet_tok
                                 const int *seq, int n_tokens);
 BITNET_API float *bitnet_get_logits_seq(bitnet_context *ctx, int seq);
 BITNET_API int bitnet_n_seq(const bitnet_context *ctx);
+/* ---- sequences in the KV cache (llama.cpp's llama_memory_seq_*) --------
+ * Sequence s holds positions 0..n-1 (bitnet_seq_n_pos): an eval at position
+ * p of s keeps 0..p-1 and makes p.. its last evaluated token the end. None of
+ * these may run concurrently with an eval on the same context. */
 /* Copies the keys and values of positions [p0, p1) of sequence src into
- * sequence dst (llama.cpp's llama_memory_seq_cp), so that dst continues after
- * a prefix it shares with src without evaluating it: a server's slots sharing
- * a system prompt, n > 1 completions of one prompt. dst's other positions are
- * untouched; its logits are not copied (evaluate at least one token). Not
- * concurrently with an eval on the same context. */
+ * sequence dst (p1 = -1: all of src), so that dst continues after a prefix it
+ * shares with src without evaluating it: a server's slots sharing a system
+ * prompt, n > 1 completions of one prompt. dst's positions outside [p0, p1)
+ * are untouched; p0 must not be past dst's end (no gap). Logits are not
+ * copied (evaluate at least one token). */
 BITNET_API bitnet_status bitnet_seq_cp(bitnet_context *ctx, int src, int dst, int p0, int p1);
-/* Removes positions [p0, p1) of sequence seq (llama.cpp's llama_memory_seq_rm);
- * p1 = -1 means to the end. The next evaluation of seq at p0 then continues
- * from position p0, as if the removed tokens had never been evaluated
- * (speculative decoding's rollback, regenerating an answer, a fork that
- * diverges). Only a tail can be removed: positions here are slots, so a hole
- * in the middle would need the later keys moved and re-rotated (RoPE); p1 short
- * of the end is BITNET_ERR_UNSUPPORTED. Not concurrently with an eval on ctx. */
+/* Removes positions [p0, p1) of sequence seq; p1 = -1 means to the end.
+ * - A tail (p1 at or past the end): seq then ends at p0, and the next eval at
+ *   p0 continues as if the removed tokens had never been evaluated
+ *   (speculative decoding's rollback, regenerating an answer).
+ * - A middle range: the later positions move down by p1 - p0 and their keys
+ *   are re-rotated for their new positions (RoPE), as llama.cpp's seq_rm +
+ *   seq_add do for a context shift: keep a prefix, drop the oldest turns, go
+ *   on without re-evaluating. The moved keys pass through float once, so the
+ *   result equals a fresh evaluation up to float rounding (and the cache
+ *   type's quantisation), not bit for bit. */
 BITNET_API bitnet_status bitnet_seq_rm(bitnet_context *ctx, int seq, int p0, int p1);
+/* Empties every sequence but seq (llama_memory_seq_keep). */
+BITNET_API bitnet_status bitnet_seq_keep(bitnet_context *ctx, int seq);
+/* The number of positions sequence seq holds, or -1 for a bad argument. */
+BITNET_API int bitnet_seq_n_pos(const bitnet_context *ctx, int seq);
+
 BITNET_API const bitnet_model *bitnet_get_model(const bitnet_context *ctx); /* as llama_get_model */
 BITNET_API int bitnet_n_vocab(const bitnet_model *model);
 BITNET_API int bitnet_n_ctx(const bitnet_context *ctx);

@@ -1,6 +1,10 @@
 /* test_batch.c - multi-sequence decoding (bitnet_eval_batch) must give every
  * sequence exactly the logits it gets alone in its own context. */
+#include <math.h>
+
 #include "bitnet.h"
+#include "model/context.h"
+#include "model/model_writer.h"
 #include "test.h"
 
 #define N_SEQ 3
@@ -250,11 +254,124 @@ TEST(batch_seq_rm_and_fork_equal_fresh_evaluation) {
     FRESH(c, nc);
     CHECK_MSG(!memcmp(bitnet_get_logits_seq(ctx, 0), want, (size_t)nv * sizeof *want), "the replaced continuation differs");
 #undef FRESH
-    CHECK(bitnet_seq_rm(ctx, 0, 2, 5) == BITNET_ERR_UNSUPPORTED && strstr(bitnet_last_error(), "only a tail"));
+    CHECK(bitnet_seq_n_pos(ctx, 0) == n + nc && bitnet_seq_n_pos(ctx, 1) == n + nb && bitnet_seq_n_pos(ctx, 2) == -1);
     CHECK(bitnet_seq_rm(ctx, 2, 0, -1) == BITNET_ERR_ARG);
     CHECK(bitnet_seq_rm(ctx, 0, 65, -1) == BITNET_ERR_ARG);
     free(want);
     bitnet_context_free(fresh);
     bitnet_context_free(ctx);
     bitnet_model_free(m);
+}
+
+/* A middle range removed from a one-layer model: the keys and values of a
+ * token in layer 0 depend only on the token and its position, so after the
+ * shift the cache is a fresh evaluation's (keys up to the rounding of one
+ * more rotation) and so are the next token's logits. */
+static void check_shift_one_layer(bitnet_model *m, bitnet_kv_type kv, const bitnet_token *t, int n, int keep, int drop) {
+    const int nv = bitnet_n_vocab(m);
+    bitnet_context_params cp = bitnet_context_default_params();
+    cp.n_ctx = 96;
+    cp.kv_type = kv;
+    bitnet_context *ctx = NULL, *fresh = NULL;
+    REQUIRE(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
+    REQUIRE(bitnet_context_new(m, &cp, &fresh) == BITNET_OK);
+    REQUIRE(bitnet_eval(ctx, t, n - 1, 0) == BITNET_OK);
+    CHECK(bitnet_seq_rm(ctx, 0, keep, keep + drop) == BITNET_OK);
+    CHECK_EQ_INT(bitnet_seq_n_pos(ctx, 0), n - 1 - drop);
+    REQUIRE(bitnet_eval(ctx, &t[n - 1], 1, n - 1 - drop) == BITNET_OK);
+    bitnet_token rest[80];
+    memcpy(rest, t, (size_t)keep * sizeof *t);
+    memcpy(rest + keep, t + keep + drop, (size_t)(n - keep - drop) * sizeof *t);
+    REQUIRE(bitnet_eval(fresh, rest, n - drop, 0) == BITNET_OK);
+    const float *got = bitnet_get_logits(ctx), *want = bitnet_get_logits(fresh);
+    float diff = 0.0f, range = 0.0f;
+    for (int v = 0; v < nv; v++) {
+        diff = fmaxf(diff, fabsf(got[v] - want[v]));
+        range = fmaxf(range, fabsf(want[v]));
+    }
+    /* f32: one more rotation's rounding in each moved key; f16: those keys
+     * are rounded to half once more (half an ulp of f16 is 2^-11) */
+    const float tol = (kv == BITNET_KV_F32 ? 1e-5f : 2e-3f) * range;
+    CHECK_MSG(diff <= tol, "kv %s: max |logit diff| %g, tolerance %g", bitnet_kv_type_name(kv), (double)diff, (double)tol);
+    /* a range past the end is a no-op; a tail truncates; bad ranges are refused */
+    CHECK(bitnet_seq_rm(ctx, 0, 90, -1) == BITNET_OK && bitnet_seq_n_pos(ctx, 0) == n - drop);
+    CHECK(bitnet_seq_rm(ctx, 0, 3, -1) == BITNET_OK && bitnet_seq_n_pos(ctx, 0) == 3);
+    CHECK(bitnet_seq_rm(ctx, 0, 5, 2) == BITNET_ERR_ARG && bitnet_seq_rm(ctx, 0, 0, 97) == BITNET_ERR_ARG);
+    CHECK(bitnet_seq_keep(ctx, 0) == BITNET_OK && bitnet_seq_keep(ctx, 1) == BITNET_ERR_ARG);
+    bitnet_context_free(fresh);
+    bitnet_context_free(ctx);
+}
+
+/* bitnet_seq_rm of a middle range (a context shift) on a one-layer
+ * bitnet-b1.58 model (neox RoPE) with f32 and f16 caches. */
+TEST(batch_seq_rm_middle_equals_fresh_one_layer) {
+    const char *path = bn_test_tmp(".gguf");
+    bn_synthetic_shape sh = {"one layer", 128, 256, 1, 4, 2, 300, 256, 10000.0f};
+    REQUIRE(bn_write_synthetic(&sh, NULL, NULL, path) == BITNET_OK);
+    bitnet_model *m = NULL;
+    REQUIRE(bitnet_model_load(path, NULL, &m) == BITNET_OK);
+    bitnet_token t[64];
+    for (int i = 0; i < 64; i++) t[i] = (bitnet_token)(3 + (i * 37) % 290);
+    check_shift_one_layer(m, BITNET_KV_F32, t, 64, 5, 12);
+    check_shift_one_layer(m, BITNET_KV_F16, t, 64, 1, 40);
+    bitnet_model_free(m);
+    remove(path);
+}
+
+/* The same on models of several layers, where the moved tokens' deeper keys
+ * and values still reflect the removed ones (as in llama.cpp's context shift):
+ * layer 0's cache must be a fresh evaluation's, the kept prefix bit for bit in
+ * every layer. The embedded ak42 model (its double RoPE) and stories260K
+ * (llama, interleaved RoPE), f32 cache. */
+TEST(batch_seq_rm_middle_moves_and_rotates_the_cache) {
+    const char *paths[2] = {NULL, bn_test_shared("models/stories260K.gguf")};
+    for (int mi = 0; mi < 2; mi++) {
+        bitnet_model *m = NULL;
+        if (mi == 1 && !paths[1]) continue;
+        REQUIRE((mi == 0 ? bitnet_model_load_default(NULL, &m) : bitnet_model_load(paths[1], NULL, &m)) == BITNET_OK);
+        bitnet_token t[80];
+        const int n = bitnet_tokenize(m, "Once upon a time there was a little girl named Lily. She loved to play "
+                                         "outside in the park with her friends and her dog", 1, t, 64);
+        REQUIRE(n > 30);
+        const int keep = 5, drop = 12;
+        bitnet_context_params cp = bitnet_context_default_params();
+        cp.n_ctx = 96;
+        cp.kv_type = BITNET_KV_F32;
+        bitnet_context *ctx = NULL, *fresh = NULL;
+        REQUIRE(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
+        REQUIRE(bitnet_context_new(m, &cp, &fresh) == BITNET_OK);
+        REQUIRE(bitnet_eval(ctx, t, n, 0) == BITNET_OK);
+        CHECK(bitnet_seq_rm(ctx, 0, keep, keep + drop) == BITNET_OK);
+        bitnet_token rest[80];
+        memcpy(rest, t, (size_t)keep * sizeof *t);
+        memcpy(rest + keep, t + keep + drop, (size_t)(n - keep - drop) * sizeof *t);
+        REQUIRE(bitnet_eval(fresh, rest, n - drop, 0) == BITNET_OK);
+        const bn_kv_cache *a = &ctx->kv, *b = &fresh->kv;
+        const size_t row = a->pos_bytes;
+        for (int l = 0; l < a->n_layers; l++) {
+            CHECK_MSG(!memcmp(bn_kv_row(a, a->k, 0, l, 0, 0), bn_kv_row(b, b->k, 0, l, 0, 0), keep * row) &&
+                          !memcmp(bn_kv_row(a, a->v, 0, l, 0, 0), bn_kv_row(b, b->v, 0, l, 0, 0), keep * row),
+                      "model %d layer %d: the kept prefix changed", mi, l);
+        }
+        float kdiff = 0.0f, krange = 0.0f;
+        const int nf = (int)(row / sizeof(float));
+        for (int p = keep; p < n - drop; p++) {
+            const float *ka = (const float *)bn_kv_row(a, a->k, 0, 0, p, 0), *kb = (const float *)bn_kv_row(b, b->k, 0, 0, p, 0);
+            for (int i = 0; i < nf; i++) {
+                kdiff = fmaxf(kdiff, fabsf(ka[i] - kb[i]));
+                krange = fmaxf(krange, fabsf(kb[i]));
+            }
+            CHECK_MSG(!memcmp(bn_kv_row(a, a->v, 0, 0, p, 0), bn_kv_row(b, b->v, 0, 0, p, 0), row),
+                      "model %d: layer 0's value at position %d was not moved", mi, p);
+        }
+        CHECK_MSG(kdiff <= 1e-5f * krange, "model %d: layer 0 keys differ by %g (of %g)", mi, (double)kdiff, (double)krange);
+        /* the vacated tail is zero */
+        const uint8_t *tail = bn_kv_row(a, a->k, 0, 0, n - drop, 0);
+        int zero = 1;
+        for (size_t i = 0; i < (size_t)drop * row; i++) zero &= tail[i] == 0;
+        CHECK_MSG(zero, "model %d: the vacated positions are not cleared", mi);
+        bitnet_context_free(fresh);
+        bitnet_context_free(ctx);
+        bitnet_model_free(m);
+    }
 }

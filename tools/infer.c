@@ -479,22 +479,22 @@ static int chat_add(bitnet_chat_message **msgs, int *n, const char *role, const 
     return 1;
 }
 
-/* --chat's context shift: the tokens in the cache are hist[0..*pos). To make
- * room for `need` more, keep the first `keep` (BOS included), drop half of the
- * rest (or more, if need asks), and evaluate what is left again from position
- * 0. (Re-evaluating rather than moving the cache keeps every KV format exact:
- * the cache holds keys after RoPE, at their old positions.) 0, or -1 if even
- * that cannot make room. */
-static int shift_context(bitnet_context *ctx, bitnet_token *hist, int *pos, int keep, int need) {
+/* --chat's context shift, as llama.cpp's: the cache holds
+ * positions 0..*pos-1. To make room for `need` more, keep the first `keep` (BOS
+ * included) and drop half of the rest (or more, if need asks): the cache
+ * moves the later tokens down and re-rotates their keys (bitnet_seq_rm of a
+ * middle range), so nothing is evaluated again. 0, or -1 if even that cannot
+ * make room. */
+static int shift_context(bitnet_context *ctx, int *pos, int keep, int need) {
     const int n_ctx = bitnet_n_ctx(ctx);
     if (keep + need > n_ctx || keep >= *pos) return -1;
     int discard = (*pos - keep) / 2;
     if (*pos - discard + need > n_ctx) discard = *pos + need - n_ctx;
     if (discard <= 0 || discard > *pos - keep) return -1;
-    memmove(hist + keep, hist + keep + discard, (size_t)(*pos - keep - discard) * sizeof *hist);
+    if (bitnet_seq_rm(ctx, 0, keep, keep + discard) != BITNET_OK) return -1;
     *pos -= discard;
     fprintf(stderr, "\n[context shift: dropped %d tokens after the first %d; %d kept]\n", discard, keep, *pos);
-    return bitnet_eval(ctx, hist, *pos, 0) == BITNET_OK ? 0 : -1;
+    return 0;
 }
 
 static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *smp, const options *o) {
@@ -520,11 +520,9 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
     unsigned char *plain = NULL; /* which bytes of full are message text (never control tokens) */
     size_t line_cap = 0, reply_cap = 0;
     bitnet_token *toks = NULL;
-    bitnet_token *hist = malloc((size_t)n_ctx * sizeof *hist); /* what the cache holds, for a context shift */
-    int keep = 1;                                             /* BOS, and --keep more, fixed after the first turn */
-    float *bias = NULL;                                       /* -l/--logit-bias, --ignore-eos */
-    if (!hist) rc = -1;
-    else if (make_logit_bias(model, o, &bias) != 0) rc = 1;
+    int keep = 1;      /* BOS, and --keep more, fixed after the first turn */
+    float *bias = NULL; /* -l/--logit-bias, --ignore-eos */
+    if (make_logit_bias(model, o, &bias) != 0) rc = 1;
     while (rc == 0) {
         if (interactive) {
             printf("> ");
@@ -577,14 +575,13 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
         n_new += n;
         if (turn == 0) /* --keep counts from the start of the conversation, BOS aside; -1: the whole first turn */
             keep = o->keep < 0 ? n_new : BN_MIN_INT(1 + o->keep, n_new);
-        if (pos + n_new > n_ctx && (o->no_context_shift || shift_context(ctx, hist, &pos, keep, n_new + 1) != 0)) {
+        if (pos + n_new > n_ctx && (o->no_context_shift || shift_context(ctx, &pos, keep, n_new + 1) != 0)) {
             fprintf(stderr, "\ninfer: context full: this turn needs %d more tokens but only %d of --ctx-size %d are "
                     "left; start again with a larger -c%s\n", n_new, n_ctx - pos, n_ctx,
                     o->no_context_shift ? "" : " or a smaller --keep");
             rc = 1;
             break;
         }
-        memcpy(hist + pos, toks, (size_t)n_new * sizeof *toks);
         bitnet_status st = bitnet_eval(ctx, toks, n_new, pos);
         if (st != BITNET_OK) {
             fprintf(stderr, "infer: %s\n", bitnet_last_error());
@@ -607,7 +604,7 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
                 break;
             }
             if (n_gen == o->n_predict) break; /* -n: cut short, `closing` ends the turn */
-            if (pos == n_ctx && (o->no_context_shift || shift_context(ctx, hist, &pos, keep, 1) != 0)) {
+            if (pos == n_ctx && (o->no_context_shift || shift_context(ctx, &pos, keep, 1) != 0)) {
                 fprintf(stderr, "\ninfer: context full (%d tokens) in the middle of a reply; start again with a "
                         "larger -c\n", n_ctx);
                 rc = 1;
@@ -631,7 +628,6 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
                 rlen += (size_t)pl;
             }
             bitnet_sampler_accept(smp, next);
-            hist[pos] = next;
             if ((st = bitnet_eval(ctx, &next, 1, pos)) != BITNET_OK) {
                 fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
                 rc = 1;
@@ -656,7 +652,6 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
     free(plain);
     free(reply);
     free(toks);
-    free(hist);
     free(bias);
     return rc ? 1 : 0;
 }

@@ -53,6 +53,7 @@ static void layout(bitnet_context *ctx, carver *c) {
     ctx->tok_pos = carve(c, B * sizeof(int));
     ctx->tok_seq = carve(c, B * sizeof(int));
     ctx->seq_last = carve(c, (size_t)ctx->n_seq * sizeof(int));
+    ctx->seq_n = carve(c, (size_t)ctx->n_seq * sizeof(int));
     if (ctx->n_seq > 1) ctx->head_out = carve(c, (size_t)ctx->n_seq * hp->vocab * sizeof(float));
     ctx->x = carve(c, B * hp->dim * sizeof(float));
     ctx->xb = carve(c, B * wide * sizeof(float));
@@ -238,28 +239,6 @@ void bitnet_context_set_layer_hook(bitnet_context *ctx, bitnet_layer_hook hook, 
 void bitnet_context_set_skip_layers(bitnet_context *ctx, const uint8_t *skip) { ctx->skip_layer = skip; }
 const bitnet_model *bitnet_get_model(const bitnet_context *ctx) { return ctx->model; }
 int bitnet_n_seq(const bitnet_context *ctx) { return ctx->n_seq; }
-
-bitnet_status bitnet_seq_cp(bitnet_context *ctx, int src, int dst, int p0, int p1) {
-    if (!ctx) return bn_error(BITNET_ERR_ARG, "seq_cp: NULL context");
-    if (src < 0 || src >= ctx->n_seq || dst < 0 || dst >= ctx->n_seq || src == dst)
-        return bn_error(BITNET_ERR_ARG, "seq_cp: sequences %d -> %d: need two different ones in 0..%d", src, dst,
-                        ctx->n_seq - 1);
-    if (p0 < 0 || p1 < p0 || p1 > ctx->n_ctx)
-        return bn_error(BITNET_ERR_ARG, "seq_cp: positions [%d, %d) outside [0, %d]", p0, p1, ctx->n_ctx);
-    bn_kv_seq_copy(&ctx->kv, src, dst, p0, p1);
-    return BITNET_OK;
-}
-bitnet_status bitnet_seq_rm(bitnet_context *ctx, int seq, int p0, int p1) {
-    if (!ctx) return bn_error(BITNET_ERR_ARG, "seq_rm: NULL context");
-    if (seq < 0 || seq >= ctx->n_seq) return bn_error(BITNET_ERR_ARG, "seq_rm: sequence %d outside 0..%d", seq, ctx->n_seq - 1);
-    if (p1 < 0) p1 = ctx->n_ctx;
-    if (p0 < 0 || p0 > p1 || p1 > ctx->n_ctx)
-        return bn_error(BITNET_ERR_ARG, "seq_rm: positions [%d, %d) outside [0, %d]", p0, p1, ctx->n_ctx);
-    if (p1 != ctx->n_ctx)
-        return bn_error(BITNET_ERR_UNSUPPORTED, "seq_rm: only a tail can be removed ([%d, -1)), not [%d, %d)", p0, p0, p1);
-    bn_kv_seq_clear(&ctx->kv, seq, p0, p1); /* nothing reads them; zeroed so that nothing stale can */
-    return BITNET_OK;
-}
 
 int bitnet_n_ctx(const bitnet_context *ctx) { return ctx->n_ctx; }
 bitnet_kv_type bitnet_context_kv_type(const bitnet_context *ctx) { return ctx->kv.type; }

@@ -41,6 +41,7 @@ struct bitnet_context {
     /* per-token bookkeeping of the batch being evaluated */
     int *tok_pos;   /* [n_batch] position of each token          */
     int *tok_seq;   /* [n_batch] sequence of each token           */
+    int *seq_n;     /* [n_seq] positions each sequence holds (0..seq_n-1)  */
     int *seq_last;  /* [n_seq] index of each sequence's last token in the current batch, or -1 */
     float *head_out;/* [n_seq][vocab] classifier output of a multi-sequence step (n_seq > 1) */
 
@@ -99,6 +100,10 @@ struct bitnet_context {
  * each sequence's last token is classified, into its logits row. */
 bitnet_status bn_forward(bitnet_context *ctx, const bitnet_token *tokens, const int *pos, const int *seq,
                          int n, float *all_logits);
+
+/* Moves the keys k[n_kv_heads][head_dim] of layer `layer` from position p to
+ * p - d (d < n_ctx) by turning their RoPE rotation; scratch: head_dim doubles. */
+void bn_rope_shift_keys(const bitnet_context *ctx, int layer, float *k, int d, double *scratch);
 
 /* y[t][rows] = W x[t][cols] for t < n, using the thread pool. The activation
  * quantisation for ternary weights follows the model's architecture. */

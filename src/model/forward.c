@@ -92,6 +92,31 @@ static void rope_head(float *v, const float *cosv, const float *sinv, int rope_d
     }
 }
 
+/* Turns the keys k[n_kv_heads][head_dim] of layer `layer`, rotated for
+ * position p, to position p - d (bitnet_seq_rm of a middle range moves the
+ * later keys down by d). Every RoPE angle is the position times a per-pair
+ * frequency, so rotating by the angles of -d (cos d, -sin d) composes.
+ * scratch holds head_dim doubles. */
+void bn_rope_shift_keys(const bitnet_context *ctx, int layer, float *k, int d, double *scratch) {
+    const bitnet_model *m = ctx->model;
+    const bn_hparams *hp = &m->hp;
+    const int hd = hp->head_dim;
+    if (bn_model_has(m, BN_AF_AK42)) {
+        double *cs = scratch;
+        memcpy(cs, ctx->ak_rope + (size_t)d * hd, (size_t)hd * sizeof(double));
+        for (int i = 1; i < hd; i += 2) cs[i] = -cs[i];
+        bn_ak42_rope(k, hp->n_kv_heads, hd, cs);
+        return;
+    }
+    const int half = hp->rope_dim / 2, swa = bn_layer_is_swa(hp, layer);
+    const float *cosv = (swa ? ctx->rope_cos_swa : ctx->rope_cos) + (size_t)d * half;
+    const float *sinv = (swa ? ctx->rope_sin_swa : ctx->rope_sin) + (size_t)d * half;
+    float *neg_sin = (float *)scratch;
+    for (int i = 0; i < half; i++) neg_sin[i] = -sinv[i];
+    for (int h = 0; h < hp->n_kv_heads; h++)
+        rope_head(k + (size_t)h * hd, cosv, neg_sin, hp->rope_dim, bn_model_has(m, BN_AF_ROPE_NEOX));
+}
+
 /* gelu with the tanh approximation, as Gemma's gelu_pytorch_tanh and ggml's gelu */
 static float gelu_tanh(float x) {
     const float sqrt_2_over_pi = 0.79788456080286535588f;
@@ -424,6 +449,10 @@ bitnet_status bn_forward(bitnet_context *ctx, const bitnet_token *tokens, const 
         }
         forward_chunk(ctx, tokens + done, chunk, done, all_logits ? all_logits + (size_t)done * hp->vocab : NULL);
     }
+    /* a sequence now ends at its last token here (evaluating from an earlier
+     * position overwrote the rest) */
+    for (int s = 0; s < ctx->n_seq; s++)
+        if (ctx->seq_last[s] >= 0) ctx->seq_n[s] = pos[ctx->seq_last[s]] + 1;
     return BITNET_OK;
 }
 

@@ -150,6 +150,8 @@ int bitnet_spec_step(bitnet_context *ctx, bitnet_draft *d, bitnet_sampler *smp, 
         out[n_out++] = t;
         if (i == k || t != d->draft[i]) break; /* the last row, or the draft is wrong from here */
     }
+    /* roll back the rejected draft tokens: ctx holds hist and out[0..n_out-2] */
+    if ((st = bitnet_seq_rm(ctx, 0, pos + n_out, -1)) != BITNET_OK) return st;
     if (d->dctx && k > 0) { /* the draft cache stays right as far as the emitted tokens agree with the draft */
         int same = 0;
         while (same < n_out && same < k - 1 && out[same] == d->draft[same]) same++;
