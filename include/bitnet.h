@@ -220,6 +220,24 @@ BITNET_API bitnet_status bitnet_seq_keep(bitnet_context *ctx, int seq);
 /* The number of positions sequence seq holds, or -1 for a bad argument. */
 BITNET_API int bitnet_seq_n_pos(const bitnet_context *ctx, int seq);
 
+/* ---- session files (llama.cpp's llama_state_save_file / load_file) -----
+ * Sequence 0's first n_tokens positions (keys and values, in the cache's own
+ * type) and the tokens themselves, so that a later process skips evaluating a
+ * prompt it has seen (infer --prompt-cache). The file names the model (its
+ * shape and a sample of its weights) and the KV type; loading into another
+ * model or cache type is refused with one line, as are damaged files
+ * (checksum). Saving replaces path atomically. The logits are not saved:
+ * after loading, evaluate at least one token (e.g. remove the last position
+ * with bitnet_seq_rm and evaluate that token again). Not concurrently with an
+ * eval on the same context. */
+BITNET_API bitnet_status bitnet_state_save_file(bitnet_context *ctx, const char *path, const bitnet_token *tokens,
+                                                int n_tokens);
+/* Replaces sequence 0 with the file's positions and writes its tokens to
+ * tokens (at most max_tokens) and their number to *n_tokens. On any error
+ * sequence 0 is left empty (or untouched, when the header is refused). */
+BITNET_API bitnet_status bitnet_state_load_file(bitnet_context *ctx, const char *path, bitnet_token *tokens,
+                                                int max_tokens, int *n_tokens);
+
 BITNET_API const bitnet_model *bitnet_get_model(const bitnet_context *ctx); /* as llama_get_model */
 BITNET_API int bitnet_n_vocab(const bitnet_model *model);
 BITNET_API int bitnet_n_ctx(const bitnet_context *ctx);

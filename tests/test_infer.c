@@ -386,3 +386,48 @@ TEST(infer_interactive_reverse_prompt_through_a_pty) {
               pdot ? pdot : "");
     free(plain);
 }
+
+/* --prompt-cache (llama.cpp's): the first run writes the prompt's KV cache,
+ * a second run with the same prompt evaluates only its last token, one with a
+ * longer prompt only what follows the cached part, and each prints the text a
+ * run without the cache prints. A file of another model is refused. */
+TEST(infer_prompt_cache_reuses_the_prompt_and_keeps_the_text) {
+    const char *model = bn_test_shared("models/stories260K.gguf");
+    if (!model) SKIP("../shared not present");
+    char path[512], errs[600], args[1536];
+    snprintf(path, sizeof path, "%s", bn_test_tmp(".session"));
+    snprintf(errs, sizeof errs, "%s.log", path);
+    const char *prompts[3] = {"Once upon a time there was a little girl", "Once upon a time there was a little girl",
+                              "Once upon a time there was a little girl named Lily who"};
+    const char *reused[3] = {"does not exist yet", "reused 11 of the prompt's 12 tokens", "reused 12 of the prompt's 17 tokens"};
+    for (int i = 0; i < 3; i++) {
+        int st;
+        snprintf(args, sizeof args, "-m %s -p '%s' -n 24 --temp 0 2>/dev/null", model, prompts[i]);
+        char *plain = run_infer(args, &st);
+        snprintf(args, sizeof args, "-m %s -p '%s' -n 24 --temp 0 --prompt-cache %s 2>%s", model, prompts[i], path, errs);
+        char *cached = run_infer(args, &st);
+        char *log = bn_test_read_file(errs, NULL);
+        CHECK_MSG(st == 0 && plain && cached && !strcmp(plain, cached), "run %d: '%s' vs '%s'", i, cached, plain);
+        CHECK_MSG(log && strstr(log, reused[i]), "run %d: %s", i, log);
+        free(plain);
+        free(cached);
+        free(log);
+    }
+    /* --prompt-cache-ro: read, not rewritten */
+    int st;
+    snprintf(args, sizeof args, "-m %s -p 'Once upon a time' -n 4 --prompt-cache %s --prompt-cache-ro 2>%s", model, path, errs);
+    free(run_infer(args, &st));
+    snprintf(args, sizeof args, "-m %s -p '%s' -n 1 --prompt-cache %s 2>%s", model, prompts[2], path, errs);
+    free(run_infer(args, &st));
+    char *log = bn_test_read_file(errs, NULL);
+    CHECK_MSG(st == 0 && log && strstr(log, "reused 16 of the prompt's 17 tokens"), "%s", log);
+    free(log);
+    /* another model's file: one line, exit 1 */
+    snprintf(args, sizeof args, "-p 'Once upon a time' -n 1 --prompt-cache %s 2>&1 >/dev/null", path);
+    log = run_infer(args, &st);
+    CHECK_MSG(st == 1 && log && strstr(log, path) && strstr(log, "written for another model") && !strchr(strchr(log, '\n') + 1, '\n'),
+              "exit %d: %s", st, log);
+    free(log);
+    remove(errs);
+    remove(path);
+}

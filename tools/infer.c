@@ -43,6 +43,8 @@ typedef struct {
     /* --grammar TEXT / --grammar-file FILE (GBNF), -j/--json-schema TEXT / --json-schema-file FILE */
     const char *grammar, *grammar_file, *json_schema, *json_schema_file;
     char *gbnf; /* the grammar to follow (malloc'd), or NULL */
+    const char *prompt_cache; /* --prompt-cache FILE: the evaluated prompt's KV cache, reused across runs */
+    int prompt_cache_ro;      /* --prompt-cache-ro: read it, never rewrite it */
 } options;
 
 static void usage(FILE *out) {
@@ -100,6 +102,9 @@ static void usage(FILE *out) {
             "      --steps N           llama2.c's -n instead: positions in the sequence, prompt\n"
             "                          included (stops at BOS/EOS; at most --ctx-size)\n"
             "      --no-display-prompt do not echo the prompt\n"
+            "      --prompt-cache FILE keep the prompt's KV cache in FILE: a later run whose prompt\n"
+            "                          starts the same evaluates only the rest (same text out)\n"
+            "      --prompt-cache-ro   use --prompt-cache FILE but do not rewrite it\n"
             "  -co, --color            colours, as llama-cli: the prompt yellow, your input bold green\n"
             "      --margins           print the top-2 logit margin of each step to stderr\n"
             "  -i, --interactive       generate, and hand over to you (a line from stdin) at a\n"
@@ -307,7 +312,7 @@ static int parse_args(int argc, char **argv, options *o) {
                       !strcmp(a, "--no-conversation") || !strcmp(a, "-v") || !strcmp(a, "--verbose") ||
                       !strcmp(a, "--log-disable") || !strcmp(a, "-i") || !strcmp(a, "--interactive") ||
                       !strcmp(a, "-if") || !strcmp(a, "--interactive-first") || !strcmp(a, "--color") ||
-                      !strcmp(a, "-co");
+                      !strcmp(a, "-co") || !strcmp(a, "--prompt-cache-ro");
         if (is_flag) {
             if (!strcmp(a, "--kv-int2")) o->kv = (kv_flags){BITNET_KV_Q2, NULL, NULL};
             if (!strcmp(a, "--mlock")) o->use_mlock = 1;
@@ -318,6 +323,7 @@ static int parse_args(int argc, char **argv, options *o) {
             if (!strcmp(a, "--no-display-prompt")) o->no_display_prompt = 1;
             if (!strcmp(a, "-e") || !strcmp(a, "--escape")) o->escape = 1;
             if (!strcmp(a, "--no-context-shift")) o->no_context_shift = 1;
+            if (!strcmp(a, "--prompt-cache-ro")) o->prompt_cache_ro = 1;
             if (!strcmp(a, "-st") || !strcmp(a, "--single-turn")) o->single_turn = g_chat.on = 1;
             if (!strcmp(a, "-no-cnv") || !strcmp(a, "--no-conversation")) g_chat.on = 0;
             if (!strcmp(a, "-v") || !strcmp(a, "--verbose")) o->verbose = 1;
@@ -345,6 +351,7 @@ static int parse_args(int argc, char **argv, options *o) {
                  (!strcmp(a, "--draft") && v[0] >= '0' && v[0] <= '9')) /* llama.cpp: --draft N = tokens */
             ok = parse_int(a, v, 1, 256, &o->draft_max);
         else if (!strcmp(a, "--draft") || !strcmp(a, "-md") || !strcmp(a, "--model-draft")) o->draft_model = v;
+        else if (!strcmp(a, "--prompt-cache")) o->prompt_cache = v;
         else if (!strcmp(a, "--keep")) ok = parse_int(a, v, -1, 1 << 20, &o->keep);
         else if (!strcmp(a, "--chat-template")) o->chat_template = v;
         else if (!strcmp(a, "-l") || !strcmp(a, "--logit-bias")) ok = parse_logit_bias(a, v, o);
@@ -703,6 +710,31 @@ static int ends_with_rprompt(const options *o, const char *tail, size_t n) {
     return 0;
 }
 
+/* --prompt-cache: loads FILE into the context and keeps the part of it that
+ * starts the prompt (all but the prompt's last token, whose logits the first
+ * step needs). Returns the number of prompt tokens already evaluated: 0 when
+ * the file does not exist yet; -1 (with one line) when it cannot be used. */
+static int load_prompt_cache(bitnet_context *ctx, const options *o, const bitnet_token *prompt, int np) {
+    if (access(o->prompt_cache, F_OK) != 0 && errno == ENOENT) {
+        if (!o->quiet) fprintf(stderr, "infer: --prompt-cache %s does not exist yet: it will be written\n", o->prompt_cache);
+        return 0;
+    }
+    const int cap = bitnet_n_ctx(ctx);
+    bitnet_token *saved = malloc((size_t)cap * sizeof *saved);
+    int n = 0;
+    if (!saved || bitnet_state_load_file(ctx, o->prompt_cache, saved, cap, &n) != BITNET_OK) {
+        fprintf(stderr, "infer: --prompt-cache: %s\n", saved ? bitnet_last_error() : "out of memory");
+        free(saved);
+        return -1;
+    }
+    int same = 0;
+    while (same < n && same < np - 1 && saved[same] == prompt[same]) same++;
+    free(saved);
+    bitnet_seq_rm(ctx, 0, same, -1); /* a tail: cannot fail */
+    if (!o->quiet) fprintf(stderr, "infer: --prompt-cache %s: reused %d of the prompt's %d tokens\n", o->prompt_cache, same, np);
+    return same;
+}
+
 /* Plain generation: the prompt, then tokens until -n, BOS or EOS. Every exit
  * frees what it allocated (the error paths are checked under LeakSanitizer). */
 static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *smp, bitnet_draft *spec,
@@ -735,15 +767,20 @@ static int run_generate(bitnet_model *model, bitnet_context *ctx, bitnet_sampler
         goto done;
     }
 
-    /* echo the prompt as its tokens decode, then evaluate it in one batch */
+    const int n_reused = o.prompt_cache ? load_prompt_cache(ctx, &o, prompt, np) : 0;
+    if (n_reused < 0) goto done;
+    /* echo the prompt as its tokens decode, then evaluate it (what --prompt-cache did not hold) in one batch */
     if (!o.no_display_prompt) set_color(&o, COLOR_PROMPT);
     for (int i = 1; i < np && !o.no_display_prompt; i++) print_piece(model, prompt[i - 1], prompt[i]);
     if (!o.no_display_prompt) set_color(&o, COLOR_RESET);
     uint64_t t_p0 = now_ns();
-    if (bitnet_eval(ctx, prompt, np, 0) != BITNET_OK) {
+    if (bitnet_eval(ctx, prompt + n_reused, np - n_reused, n_reused) != BITNET_OK) {
         fprintf(stderr, "\ninfer: %s\n", bitnet_last_error());
         goto done;
     }
+    if (o.prompt_cache && !o.prompt_cache_ro && n_reused < np - 1 &&
+        bitnet_state_save_file(ctx, o.prompt_cache, prompt, np) != BITNET_OK)
+        fprintf(stderr, "\ninfer: warning: --prompt-cache: %s (going on without saving)\n", bitnet_last_error());
     for (int i = 0; i < np; i++) bitnet_sampler_accept(smp, prompt[i]);
     uint64_t t_p1 = now_ns();
 
@@ -859,8 +896,9 @@ generation_done:;
             o.model ? o.model : "embedded default model", bitnet_version(), bitnet_isa_name(), o.n_threads,
             bitnet_kv_type_name(bitnet_context_kv_type(ctx)), o.n_ctx, bitnet_context_kv_bytes(ctx) / 1048576.0);
     fprintf(stderr, "load:       %8.2f ms\n", load_ms);
-    fprintf(stderr, "prompt:     %8.2f ms / %d tokens (%.3f ms/token, %.1f tokens/s)\n", prompt_ms, np,
-            prompt_ms / np, np / (prompt_ms / 1e3));
+    const int n_prompt_eval = np - n_reused; /* --prompt-cache: the rest was loaded */
+    fprintf(stderr, "prompt:     %8.2f ms / %d tokens (%.3f ms/token, %.1f tokens/s)\n", prompt_ms, n_prompt_eval,
+            prompt_ms / n_prompt_eval, n_prompt_eval / (prompt_ms / 1e3));
     fprintf(stderr, "generation: %8.2f ms / %d tokens (%.3f ms/token, %.1f tokens/s)\n", gen_ms, n_gen,
             gen_ms / n_eval_gen, n_gen / (gen_ms / 1e3 > 0 ? gen_ms / 1e3 : 1e-9));
     if (spec) {
