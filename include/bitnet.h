@@ -192,6 +192,14 @@ BITNET_API float *bitnet_get_logits(bitnet_context *ctx);
 BITNET_API bitnet_status bitnet_eval_batch(bitnet_context *ctx, const bitnet_token *tokens, const int *pos,
                                 const int *seq, int n_tokens);
 BITNET_API float *bitnet_get_logits_seq(bitnet_context *ctx, int seq);
+/* bitnet_eval_batch that also returns the logits of chosen tokens (the logits
+ * flags of llama.cpp's llama_batch): out receives n_vocab floats for each
+ * token i with logits[i] != 0, packed in batch order (out holds as many rows
+ * as flags are set). Only those tokens pass through the classifier. A
+ * sequence's bitnet_get_logits_seq row is updated when its last token in the
+ * batch is flagged. */
+BITNET_API bitnet_status bitnet_eval_batch_logits(bitnet_context *ctx, const bitnet_token *tokens, const int *pos,
+                                                  const int *seq, const int8_t *logits, int n_tokens, float *out);
 BITNET_API int bitnet_n_seq(const bitnet_context *ctx);
 /* ---- sequences in the KV cache (llama.cpp's llama_memory_seq_*) --------
  * Sequence s holds positions 0..n-1 (bitnet_seq_n_pos): an eval at position

@@ -375,3 +375,58 @@ TEST(batch_seq_rm_middle_moves_and_rotates_the_cache) {
         bitnet_model_free(m);
     }
 }
+
+/* bitnet_eval_batch_logits: two prompts in one batch with logits wanted for
+ * three chosen tokens; each row equals that position's row of the sequence
+ * evaluated alone with every token's logits (bit for bit), the per-sequence
+ * rows follow the flagged last tokens, and a batch with no flag is allowed. */
+TEST(batch_logits_flags_return_the_chosen_rows) {
+    bitnet_model *m = NULL;
+    REQUIRE(bitnet_model_load_default(NULL, &m) == BITNET_OK);
+    const int nv = bitnet_n_vocab(m);
+    bitnet_token a[16], b[16], toks[32];
+    const int na = bitnet_tokenize(m, "Lily and Ben went to the park", 1, a, 16);
+    const int nb = bitnet_tokenize(m, "The cat sat on the mat", 1, b, 16);
+    REQUIRE(na > 4 && nb > 4 && na + nb <= 32);
+    float *alone_a = malloc((size_t)na * nv * sizeof(float)), *alone_b = malloc((size_t)nb * nv * sizeof(float));
+    float *rows = malloc((size_t)3 * nv * sizeof(float));
+    REQUIRE(alone_a && alone_b && rows);
+    bitnet_context_params cp = bitnet_context_default_params();
+    cp.n_ctx = 64;
+    bitnet_context *one = NULL, *ctx = NULL;
+    REQUIRE(bitnet_context_new(m, &cp, &one) == BITNET_OK);
+    REQUIRE(bitnet_eval_all_logits(one, a, na, 0, alone_a) == BITNET_OK);
+    REQUIRE(bitnet_eval_all_logits(one, b, nb, 0, alone_b) == BITNET_OK);
+    cp.n_seq = 2;
+    cp.n_batch = 4; /* several chunks: the packed rows continue across them */
+    REQUIRE(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
+    int pos[32], seq[32], n = 0;
+    int8_t want[32] = {0};
+    for (int i = 0; i < na || i < nb; i++) { /* interleaved */
+        if (i < na) toks[n] = a[i], pos[n] = i, seq[n++] = 0;
+        if (i < nb) toks[n] = b[i], pos[n] = i, seq[n++] = 1;
+    }
+    /* flags: seq 0 at position 2, seq 1's last token, seq 0's last token (in batch order) */
+    int flagged[3], nf = 0;
+    for (int i = 0; i < n; i++)
+        if ((seq[i] == 0 && (pos[i] == 2 || pos[i] == na - 1)) || (seq[i] == 1 && pos[i] == nb - 1)) want[i] = 1, flagged[nf++] = i;
+    REQUIRE(nf == 3);
+    REQUIRE(bitnet_eval_batch_logits(ctx, toks, pos, seq, want, n, rows) == BITNET_OK);
+    for (int r = 0; r < 3; r++) {
+        const int i = flagged[r];
+        const float *alone = (seq[i] == 0 ? alone_a : alone_b) + (size_t)pos[i] * nv;
+        CHECK_MSG(!memcmp(rows + (size_t)r * nv, alone, (size_t)nv * sizeof(float)), "row %d (seq %d pos %d) differs", r,
+                  seq[i], pos[i]);
+    }
+    CHECK(!memcmp(bitnet_get_logits_seq(ctx, 0), alone_a + (size_t)(na - 1) * nv, (size_t)nv * sizeof(float)));
+    CHECK(!memcmp(bitnet_get_logits_seq(ctx, 1), alone_b + (size_t)(nb - 1) * nv, (size_t)nv * sizeof(float)));
+    memset(want, 0, sizeof want);
+    CHECK(bitnet_eval_batch_logits(ctx, toks, pos, seq, want, n, rows) == BITNET_OK);
+    CHECK(bitnet_eval_batch_logits(ctx, toks, pos, seq, NULL, n, rows) == BITNET_ERR_ARG);
+    free(alone_a);
+    free(alone_b);
+    free(rows);
+    bitnet_context_free(one);
+    bitnet_context_free(ctx);
+    bitnet_model_free(m);
+}

@@ -95,11 +95,13 @@ struct bitnet_context {
 };
 
 /* Runs n tokens through the model: token i at position pos[i] of sequence
- * seq[i] (see bitnet_eval_batch). If all_logits is not NULL it receives n*vocab
- * logits (and each sequence's logits row gets its last token's), else only
- * each sequence's last token is classified, into its logits row. */
+ * seq[i] (see bitnet_eval_batch). With rows NULL only each sequence's last
+ * token is classified, into its logits row. Else rows receives the logits of
+ * every token (want NULL) or of each token with want[i] != 0, n_vocab floats
+ * each, packed in batch order; a sequence's logits row gets its last token's
+ * when that token is among them. */
 bitnet_status bn_forward(bitnet_context *ctx, const bitnet_token *tokens, const int *pos, const int *seq,
-                         int n, float *all_logits);
+                         int n, const int8_t *want, float *rows);
 
 /* Moves the keys k[n_kv_heads][head_dim] of layer `layer` from position p to
  * p - d (d < n_ctx) by turning their RoPE rotation; scratch: head_dim doubles. */

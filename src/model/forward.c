@@ -354,7 +354,8 @@ static void final_norm(const bitnet_context *ctx, int t, float *out) {
 
 /* One chunk of at most n_batch tokens; tok_pos/tok_seq hold their places and
  * `first` is the chunk's index in the whole batch (for seq_last). */
-static void forward_chunk(bitnet_context *ctx, const bitnet_token *tokens, int n, int first, float *all_logits) {
+static void forward_chunk(bitnet_context *ctx, const bitnet_token *tokens, int n, int first, const int8_t *want,
+                          float *rows) {
     const bitnet_model *m = ctx->model;
     const bn_hparams *hp = &m->hp;
     const int dim = hp->dim, vocab = hp->vocab;
@@ -393,13 +394,18 @@ static void forward_chunk(bitnet_context *ctx, const bitnet_token *tokens, int n
 
     /* Classifier, as one matmul over the tokens whose logits are wanted, so
      * that the (large) output matrix is read once per step. */
-    if (all_logits) {
-        for (int t = 0; t < n; t++) final_norm(ctx, t, ctx->xb + (size_t)t * dim);
-        bn_linear(ctx, &m->output, ctx->xb, n, all_logits);
+    if (rows) { /* every token's (want NULL) or the flagged ones', packed in order */
+        int n_rows = 0;
         for (int t = 0; t < n; t++)
+            if (!want || want[t]) final_norm(ctx, t, ctx->xb + (size_t)n_rows++ * dim);
+        if (n_rows) bn_linear(ctx, &m->output, ctx->xb, n_rows, rows);
+        for (int t = 0, r = 0; t < n; t++) {
+            if (want && !want[t]) continue;
             if (ctx->seq_last[ctx->tok_seq[t]] == first + t)
-                memcpy(ctx->logits + (size_t)ctx->tok_seq[t] * vocab, all_logits + (size_t)t * vocab,
+                memcpy(ctx->logits + (size_t)ctx->tok_seq[t] * vocab, rows + (size_t)r * vocab,
                        (size_t)vocab * sizeof(float));
+            r++;
+        }
         return;
     }
     int wanted[BN_MAX_SEQ], n_out = 0;
@@ -419,7 +425,7 @@ static void forward_chunk(bitnet_context *ctx, const bitnet_token *tokens, int n
 }
 
 bitnet_status bn_forward(bitnet_context *ctx, const bitnet_token *tokens, const int *pos, const int *seq,
-                         int n, float *all_logits) {
+                         int n, const int8_t *want, float *rows) {
     const bn_hparams *hp = &ctx->model->hp;
     if (n < 1) return bn_error(BITNET_ERR_ARG, "eval: need at least one token");
     /* Validate the whole batch before touching the cache. */
@@ -441,13 +447,15 @@ bitnet_status bn_forward(bitnet_context *ctx, const bitnet_token *tokens, const 
                             pos[i], pos[prev]);
         ctx->seq_last[s] = i;
     }
+    float *out = rows; /* the next chunk's first row */
     for (int done = 0; done < n; done += ctx->n_batch) {
         const int chunk = BN_MIN(ctx->n_batch, n - done);
         for (int t = 0; t < chunk; t++) {
             ctx->tok_pos[t] = pos[done + t];
             ctx->tok_seq[t] = seq ? seq[done + t] : 0;
         }
-        forward_chunk(ctx, tokens + done, chunk, done, all_logits ? all_logits + (size_t)done * hp->vocab : NULL);
+        forward_chunk(ctx, tokens + done, chunk, done, want ? want + done : NULL, out);
+        for (int t = 0; out && t < chunk; t++) out += !want || want[done + t] ? hp->vocab : 0;
     }
     /* a sequence now ends at its last token here (evaluating from an earlier
      * position overwrote the rest) */
@@ -469,7 +477,7 @@ static bitnet_status eval_seq0(bitnet_context *ctx, const bitnet_token *tokens, 
     for (int done = 0; done < n; done += BN_EVAL_CHUNK) {
         int chunk = BN_MIN(BN_EVAL_CHUNK, n - done), p[BN_EVAL_CHUNK];
         for (int i = 0; i < chunk; i++) p[i] = pos + done + i;
-        bitnet_status st = bn_forward(ctx, tokens + done, p, NULL, chunk,
+        bitnet_status st = bn_forward(ctx, tokens + done, p, NULL, chunk, NULL,
                                       all_logits ? all_logits + (size_t)done * ctx->model->hp.vocab : NULL);
         if (st != BITNET_OK) return st;
     }
@@ -489,7 +497,13 @@ bitnet_status bitnet_eval_all_logits(bitnet_context *ctx, const bitnet_token *to
 bitnet_status bitnet_eval_batch(bitnet_context *ctx, const bitnet_token *tokens, const int *pos, const int *seq,
                                 int n_tokens) {
     if (!ctx || !tokens || !pos || !seq) return bn_error(BITNET_ERR_ARG, "eval: NULL argument");
-    return bn_forward(ctx, tokens, pos, seq, n_tokens, NULL);
+    return bn_forward(ctx, tokens, pos, seq, n_tokens, NULL, NULL);
+}
+
+bitnet_status bitnet_eval_batch_logits(bitnet_context *ctx, const bitnet_token *tokens, const int *pos, const int *seq,
+                                       const int8_t *logits, int n_tokens, float *out) {
+    if (!ctx || !tokens || !pos || !seq || !logits || !out) return bn_error(BITNET_ERR_ARG, "eval: NULL argument");
+    return bn_forward(ctx, tokens, pos, seq, n_tokens, logits, out);
 }
 
 float *bitnet_get_logits(bitnet_context *ctx) { return ctx->logits; }
