@@ -101,9 +101,13 @@ $(BUILD)/libbitnet-server.a: $(SRV_OBJ)
 	$(AR) rcs $@ $^
 
 # The version lives in include/bitnet.h (BITNET_VERSION); the shared library is
-# libbitnet.so.X.Y.Z with SONAME libbitnet.so.X and the two usual links.
+# libbitnet.so.X.Y.Z with SONAME libbitnet.so.X (libbitnet.so.0.Y before 1.0,
+# where a minor version may change the ABI) and the two usual links.
 VERSION   := $(shell sed -n 's/^\#define BITNET_VERSION "\(.*\)"/\1/p' include/bitnet.h)
 SOMAJOR   := $(firstword $(subst ., ,$(VERSION)))
+ifeq ($(SOMAJOR),0)
+  SOMAJOR := 0.$(word 2,$(subst ., ,$(VERSION)))
+endif
 $(BUILD)/libbitnet.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libbitnet.so.$(SOMAJOR) -o $@.$(VERSION) $^ $(LDLIBS)
 	ln -sf libbitnet.so.$(VERSION) $@.$(SOMAJOR)

@@ -101,7 +101,8 @@ double bn_bench_membw_gbs(int n_threads, double seconds) {
     if (n_threads < 1) n_threads = 1;
     if (n_threads > 64) n_threads = 64;
     uint8_t *buf = bn_aligned_alloc(MEMBW_BYTES);
-    bn_pool *pool = bn_pool_new(n_threads, NULL);
+    bn_pool *pool = NULL;
+    bn_pool_new(n_threads, NULL, &pool);
     if (!buf || !pool) {
         bn_aligned_free(buf);
         bn_pool_free(pool);
@@ -372,7 +373,8 @@ int bn_bench_kernels(int argc, char **argv) {
     const int nkern = 5;
 
     for (int t = 0; t < nthr; t++) {
-        bn_pool *pool = bn_pool_new(thr[t], NULL);
+        bn_pool *pool = NULL;
+        bn_pool_new(thr[t], NULL, &pool);
         if (!pool) {
             fprintf(stderr, "bench: cannot start %d threads\n", thr[t]);
             return 2;

@@ -142,7 +142,8 @@ static int generate(bitnet_model *m, bitnet_context *ctx, bitnet_draft *d, const
                     bitnet_token *out, double *secs) {
     bitnet_sampler_params sp = bitnet_sampler_default_params();
     sp.temp = 0.0f;
-    bitnet_sampler *smp = bitnet_sampler_new(&sp, bitnet_n_vocab(m));
+    bitnet_sampler *smp = NULL;
+    bitnet_sampler_new(&sp, bitnet_n_vocab(m), &smp);
     bitnet_token *hist = malloc((size_t)(np + n + 1) * sizeof *hist), q[257];
     int got = -1;
     if (!smp || !hist || bitnet_eval(ctx, prompt, np, 0) != BITNET_OK) goto done;

@@ -21,8 +21,10 @@ extern "C" {
 #endif
 
 /* The one place the version is written: the Makefile reads it for the
- * shared library's SONAME (libbitnet.so.MAJOR) and bitnet.pc. */
-#define BITNET_VERSION "0.1.0"
+ * shared library's SONAME and bitnet.pc. The SONAME is libbitnet.so.MAJOR,
+ * and libbitnet.so.0.MINOR before 1.0, where a minor version may change the
+ * ABI (0.2 did: bitnet_sampler_new returns a status). */
+#define BITNET_VERSION "0.2.0"
 
 /* Every public function is declared BITNET_API; the library is built with
  * -fvisibility=hidden, so libbitnet.so exports these and nothing else. */
@@ -296,7 +298,8 @@ typedef struct {
 } bitnet_sampler_params;
 
 BITNET_API bitnet_sampler_params bitnet_sampler_default_params(void);
-BITNET_API bitnet_sampler *bitnet_sampler_new(const bitnet_sampler_params *params, int n_vocab);
+/* params NULL: the defaults. Errors: n_vocab <= 0, out of memory. */
+BITNET_API bitnet_status bitnet_sampler_new(const bitnet_sampler_params *params, int n_vocab, bitnet_sampler **out);
 /* Picks the next token; logits may be modified (penalties). */
 BITNET_API bitnet_token bitnet_sampler_sample(bitnet_sampler *s, float *logits);
 /* Tells the sampler that `token` was emitted (for the repetition penalty). */

@@ -235,7 +235,7 @@ static int run_choices(conn *c, bn_job *job0, const bn_gen_request *req, const b
         bitnet_sampler_params spi = *sp;
         spi.seed = sp->seed + (uint64_t)i; /* distinct, and reproducible for a given seed */
         j->prompt = malloc((size_t)job0->n_prompt * sizeof(bitnet_token));
-        j->sampler = bitnet_sampler_new(&spi, g.n_vocab);
+        bitnet_sampler_new(&spi, g.n_vocab, &j->sampler);
         if (req->grammar && request_grammar(req->grammar, &j->grammar) != BITNET_OK) j->grammar = NULL, rc = 1;
         if (req->logprobs && (!(j->lp = calloc((size_t)g.n_ctx, sizeof *j->lp)) ||
                               !(j->lp_logits = malloc((size_t)g.n_vocab * sizeof *j->lp_logits))))
@@ -351,7 +351,7 @@ static int handle_completion(conn *c, const bn_http_request *rq, int api) {
     bitnet_sampler_params sp = req.sp;
     if (!req.has_seed) sp.seed = fresh_seed();
     job.req = &req;
-    if (!(job.sampler = bitnet_sampler_new(&sp, g.n_vocab))) {
+    if (bitnet_sampler_new(&sp, g.n_vocab, &job.sampler) != BITNET_OK) {
         rc = respond_error(c, 500, "out of memory", 0, NULL);
         goto out;
     }

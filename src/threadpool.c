@@ -123,20 +123,18 @@ static void *worker_main(void *p) {
     return NULL;
 }
 
-bn_pool *bn_pool_new(int n_threads, const char *cpu_list) {
-    if (n_threads < 1 || n_threads > MAX_THREADS) {
-        bn_error(BITNET_ERR_ARG, "thread count %d is out of range 1..%d", n_threads, MAX_THREADS);
-        return NULL;
-    }
+bitnet_status bn_pool_new(int n_threads, const char *cpu_list, bn_pool **out) {
+    *out = NULL;
+    if (n_threads < 1 || n_threads > MAX_THREADS)
+        return bn_error(BITNET_ERR_ARG, "thread count %d is out of range 1..%d", n_threads, MAX_THREADS);
     bn_pool *pool = calloc(1, sizeof *pool);
-    if (!pool) return NULL;
+    if (!pool) return bn_error(BITNET_ERR_NOMEM, "thread pool: out of memory");
     pool->n = n_threads;
     if (cpu_list) {
         pool->n_cpus = bn_parse_cpu_list(cpu_list, pool->cpus, MAX_THREADS);
         if (pool->n_cpus <= 0) {
             free(pool);
-            bn_error(BITNET_ERR_ARG, "bad CPU list '%s' (expected e.g. 0-1,3)", cpu_list);
-            return NULL;
+            return bn_error(BITNET_ERR_ARG, "bad CPU list '%s' (expected e.g. 0-1,3)", cpu_list);
         }
     }
     pthread_mutex_init(&pool->mu, NULL);
@@ -145,19 +143,20 @@ bn_pool *bn_pool_new(int n_threads, const char *cpu_list) {
     pool->workers = calloc((size_t)n_threads, sizeof(worker));
     if (!pool->workers) {
         free(pool);
-        return NULL;
+        return bn_error(BITNET_ERR_NOMEM, "thread pool: out of memory for %d threads", n_threads);
     }
     for (int i = 1; i < n_threads; i++) {
         pool->workers[i].pool = pool;
         pool->workers[i].index = i;
-        if (pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]) != 0) {
+        const int e = pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]);
+        if (e != 0) {
             pool->n = i; /* only i-1 workers exist; stop them */
             bn_pool_free(pool);
-            bn_error(BITNET_ERR_NOMEM, "cannot start worker thread %d", i);
-            return NULL;
+            return bn_error(BITNET_ERR_NOMEM, "cannot start worker thread %d of %d: %s", i, n_threads, strerror(e));
         }
     }
-    return pool;
+    *out = pool;
+    return BITNET_OK;
 }
 
 void bn_pool_free(bn_pool *pool) {

@@ -10,13 +10,16 @@
 #ifndef BN_THREADPOOL_H
 #define BN_THREADPOOL_H
 
+#include "bitnet.h"
+
 typedef struct bn_pool bn_pool;
 typedef void (*bn_pool_fn)(void *arg, int ith, int nth);
 
 /* n_threads >= 1 (1 = run everything on the caller). cpu_list is "0-1,3" as
  * taskset takes it, or NULL for no pinning; thread i is pinned to the i-th
- * listed CPU (wrapping). Returns NULL on failure (bitnet_last_error set). */
-bn_pool *bn_pool_new(int n_threads, const char *cpu_list);
+ * listed CPU (wrapping). Errors: a bad count or CPU list, out of memory or
+ * threads, each with its one line in bitnet_last_error(); *out is then NULL. */
+bitnet_status bn_pool_new(int n_threads, const char *cpu_list, bn_pool **out);
 void bn_pool_free(bn_pool *pool);
 int bn_pool_size(const bn_pool *pool);
 void bn_pool_run(bn_pool *pool, bn_pool_fn fn, void *arg);

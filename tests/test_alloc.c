@@ -101,7 +101,8 @@ static long count_token_loop(bitnet_model *m, int n_threads, bitnet_kv_type kv, 
     cp.kv_type = kv;
     bitnet_context *ctx = NULL;
     if (bitnet_context_new(m, &cp, &ctx) != BITNET_OK) return -1;
-    bitnet_sampler *smp = bitnet_sampler_new(sp, bitnet_n_vocab(m));
+    bitnet_sampler *smp = NULL;
+    bitnet_sampler_new(sp, bitnet_n_vocab(m), &smp);
     bitnet_token prompt[16];
     const int np = bitnet_tokenize(m, "Once upon a time", 1, prompt, 16);
     int failed = !smp || np < 1;
@@ -175,7 +176,8 @@ TEST(alloc_counter_sees_allocations) {
     if (!interposed()) SKIP("malloc is not interposable in this link (static libc?)");
     atomic_store(&g_calls, 0);
     atomic_store(&g_counting, 1);
-    bitnet_sampler *s = bitnet_sampler_new(NULL, 512); /* three allocations */
+    bitnet_sampler *s = NULL;
+    bitnet_sampler_new(NULL, 512, &s); /* three allocations */
     bitnet_sampler_free(s);                             /* three frees */
     atomic_store(&g_counting, 0);
     CHECK_EQ_INT(atomic_load(&g_calls), 6);

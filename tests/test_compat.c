@@ -140,7 +140,8 @@ TEST(compat_synthetic_llama3_vocab_model) {
         CHECK_EQ_INT(bitnet_context_new(m, NULL, &ctx), BITNET_OK);
         bitnet_sampler_params sp = bitnet_sampler_default_params();
         sp.temp = 0;
-        bitnet_sampler *s = bitnet_sampler_new(&sp, bitnet_n_vocab(m));
+        bitnet_sampler *s = NULL;
+        bitnet_sampler_new(&sp, bitnet_n_vocab(m), &s);
         int pos = 3;
         CHECK_EQ_INT(bitnet_eval(ctx, t, 3, 0), BITNET_OK);
         for (int i = 0; i < 4; i++, pos++) {

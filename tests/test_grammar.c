@@ -367,7 +367,8 @@ static char *generate(bitnet_context *ctx, const bitnet_model *m, bitnet_grammar
     sp.top_k = 0;
     sp.top_p = 1.0f;
     sp.min_p = 0.0f;
-    bitnet_sampler *smp = bitnet_sampler_new(&sp, nv);
+    bitnet_sampler *smp = NULL;
+    bitnet_sampler_new(&sp, nv, &smp);
     bitnet_token toks[64];
     const int np = bitnet_tokenize(m, "Once upon a time", 1, toks, 64);
     char *out = calloc(1, 1 << 14);

@@ -270,7 +270,7 @@ static void make_job(bn_job *j, bn_gen_request *req, const bitnet_token *toks, i
     j->req = req;
     bitnet_sampler_params sp = bitnet_sampler_default_params();
     sp.temp = 0.0f;
-    j->sampler = bitnet_sampler_new(&sp, n_vocab);
+    bitnet_sampler_new(&sp, n_vocab, &j->sampler);
 }
 
 TEST(reliability_2_bad_request_token_fails_alone) {

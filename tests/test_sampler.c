@@ -5,7 +5,8 @@
 TEST(sampler_greedy_takes_first_max) {
     bitnet_sampler_params p = bitnet_sampler_default_params();
     p.temp = 0.0f;
-    bitnet_sampler *s = bitnet_sampler_new(&p, 5);
+    bitnet_sampler *s = NULL;
+    REQUIRE(bitnet_sampler_new(&p, 5, &s) == BITNET_OK);
     float logits[5] = {0.1f, 3.0f, -1.0f, 3.0f, 2.9f};
     CHECK_EQ_INT(bitnet_sampler_sample(s, logits), 1);
     bitnet_sampler_free(s);
@@ -15,7 +16,8 @@ TEST(sampler_greedy_takes_first_max) {
  * `logits` each time: the sampler may modify them) and checks that every
  * draw is `want`. */
 static void check_always(const bitnet_sampler_params *p, const float *logits, int n, int want, int reps, int line) {
-    bitnet_sampler *s = bitnet_sampler_new(p, n);
+    bitnet_sampler *s = NULL;
+    bitnet_sampler_new(p, n, &s);
     REQUIRE(s != NULL);
     float l[16];
     int bad = -1;
@@ -57,7 +59,8 @@ TEST(sampler_distribution_follows_temperature_and_seed) {
     p.top_p = 1.0f;
     p.min_p = 0.0f;
     p.seed = 1234;
-    bitnet_sampler *a = bitnet_sampler_new(&p, 2), *b = bitnet_sampler_new(&p, 2);
+    bitnet_sampler *a = NULL, *b = NULL;
+    REQUIRE(bitnet_sampler_new(&p, 2, &a) == BITNET_OK && bitnet_sampler_new(&p, 2, &b) == BITNET_OK);
     int count1 = 0, same = 1;
     for (int i = 0; i < 4000; i++) {
         float la[2] = {0.0f, logf(3.0f)}, lb[2] = {0.0f, logf(3.0f)};
@@ -76,7 +79,8 @@ TEST(sampler_repetition_penalty) {
     p.temp = 0.0f;
     p.repeat_penalty = 2.0f;
     p.repeat_last_n = 4;
-    bitnet_sampler *s = bitnet_sampler_new(&p, 3);
+    bitnet_sampler *s = NULL;
+    bitnet_sampler_new(&p, 3, &s);
     bitnet_sampler_accept(s, 0);
     float logits[3] = {3.0f, 2.0f, -1.0f}; /* 3/2 = 1.5 < 2 */
     CHECK_EQ_INT(bitnet_sampler_sample(s, logits), 1);
@@ -91,7 +95,8 @@ TEST(sampler_presence_and_frequency_penalties) {
     p.repeat_last_n = 8;
     p.presence_penalty = 0.5f;
     p.frequency_penalty = 0.25f;
-    bitnet_sampler *s = bitnet_sampler_new(&p, 4);
+    bitnet_sampler *s = NULL;
+    bitnet_sampler_new(&p, 4, &s);
     REQUIRE(s != NULL);
     bitnet_sampler_accept(s, 0);
     bitnet_sampler_accept(s, 0);
@@ -103,5 +108,14 @@ TEST(sampler_presence_and_frequency_penalties) {
     CHECK_NEAR(logits[2], 1.0f, 1e-6);                    /* never */
     float again[4] = {2.2f, 2.0f, 1.0f, 0.0f};
     CHECK_EQ_INT(bitnet_sampler_sample(s, again), 1); /* 2.2 - 1.0 = 1.2 < 2 - 0.75 = 1.25 */
+    bitnet_sampler_free(s);
+}
+
+/* The constructor reports what is wrong instead of returning NULL. */
+TEST(sampler_new_reports_bad_arguments) {
+    bitnet_sampler *s = (bitnet_sampler *)&s; /* overwritten with NULL on failure */
+    CHECK(bitnet_sampler_new(NULL, 0, &s) == BITNET_ERR_ARG && s == NULL && strstr(bitnet_last_error(), "n_vocab 0"));
+    CHECK(bitnet_sampler_new(NULL, 3, NULL) == BITNET_ERR_ARG);
+    CHECK(bitnet_sampler_new(NULL, 3, &s) == BITNET_OK && s != NULL);
     bitnet_sampler_free(s);
 }

@@ -17,7 +17,8 @@ static void generate(bitnet_model *m, bitnet_draft *d, const bitnet_sampler_para
     cp.n_threads = 1;
     bitnet_context *ctx = NULL;
     REQUIRE(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
-    bitnet_sampler *smp = bitnet_sampler_new(sp, bitnet_n_vocab(m));
+    bitnet_sampler *smp = NULL;
+    bitnet_sampler_new(sp, bitnet_n_vocab(m), &smp);
     REQUIRE(smp);
     bitnet_token hist[256], q[64];
     int np = bitnet_tokenize(m, prompt, 1, hist, 64), got = 0;

@@ -28,14 +28,14 @@ static void probe_fn(void *arg, int ith, int nth) {
 }
 
 TEST(pool_runs_each_slice_once) {
-    bn_pool *pool = bn_pool_new(3, NULL);
-    CHECK(pool != NULL);
+    bn_pool *pool = NULL;
+    REQUIRE(bn_pool_new(3, NULL, &pool) == BITNET_OK && pool != NULL);
     pool_probe probe;
     memset(&probe, 0, sizeof probe);
     for (int r = 0; r < 1000; r++) bn_pool_run(pool, probe_fn, &probe);
     CHECK_EQ_INT(atomic_load(&probe.calls), 3000);
     for (int i = 0; i < 3; i++) CHECK_EQ_INT(atomic_load(&probe.hits[i]), 1000);
     bn_pool_free(pool);
-    CHECK(bn_pool_new(0, NULL) == NULL);
-    CHECK(bn_pool_new(2, "x-y") == NULL);
+    CHECK(bn_pool_new(0, NULL, &pool) == BITNET_ERR_ARG && pool == NULL && strstr(bitnet_last_error(), "thread count 0"));
+    CHECK(bn_pool_new(2, "x-y", &pool) == BITNET_ERR_ARG && pool == NULL && strstr(bitnet_last_error(), "bad CPU list 'x-y'"));
 }

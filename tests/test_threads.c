@@ -98,7 +98,8 @@ static void cover_fn(void *arg, int r0, int r1) {
 TEST(pool_rows_cover_every_row_once) {
     static const int sizes[] = {1, 2, 3, 5, 7, 100, 1001, 40000};
     for (int nt = 1; nt <= 5; nt += 2) {
-        bn_pool *pool = bn_pool_new(nt, NULL);
+        bn_pool *pool = NULL;
+        CHECK(bn_pool_new(nt, NULL, &pool) == BITNET_OK);
         REQUIRE(pool);
         for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
             const int n = sizes[i];

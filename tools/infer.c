@@ -945,7 +945,8 @@ static int run_main(options o) {
         bitnet_model_free(model);
         return 1;
     }
-    bitnet_sampler *smp = bitnet_sampler_new(&o.sp, bitnet_n_vocab(model));
+    bitnet_sampler *smp = NULL;
+    bitnet_sampler_new(&o.sp, bitnet_n_vocab(model), &smp);
     if (!smp) {
         fprintf(stderr, "infer: %s\n", bitnet_last_error());
         bitnet_context_free(ctx);

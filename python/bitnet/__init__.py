@@ -48,9 +48,10 @@ def _find_library() -> str:
     if found:
         return found
     for prefix in ("/usr/local/lib", "/usr/lib"):
-        cand = os.path.join(prefix, "libbitnet.so.0")
-        if os.path.exists(cand):
-            return cand
+        for name in ("libbitnet.so", "libbitnet.so.0.2"):  # the SONAME of the ABI this package speaks
+            cand = os.path.join(prefix, name)
+            if os.path.exists(cand):
+                return cand
     raise BitnetError("libbitnet.so not found: build it (make), install it (make install) "
                       "or set BITNET_LIB to its path")
 
@@ -126,7 +127,7 @@ _n_ctx = _sig("bitnet_n_ctx", ctypes.c_int, _p)
 _embed = _sig("bitnet_embed", ctypes.c_int, _p, ctypes.POINTER(_token), ctypes.c_int, ctypes.c_int, ctypes.c_int,
               ctypes.POINTER(ctypes.c_float))
 _sampler_default_params = _sig("bitnet_sampler_default_params", _SamplerParams)
-_sampler_new = _sig("bitnet_sampler_new", _p, ctypes.POINTER(_SamplerParams), ctypes.c_int)
+_sampler_new = _sig("bitnet_sampler_new", ctypes.c_int, ctypes.POINTER(_SamplerParams), ctypes.c_int, ctypes.POINTER(_p))
 _sampler_sample = _sig("bitnet_sampler_sample", _token, _p, ctypes.POINTER(ctypes.c_float))
 _sampler_accept = _sig("bitnet_sampler_accept", None, _p, _token)
 _sampler_free = _sig("bitnet_sampler_free", None, _p)
@@ -427,9 +428,9 @@ class Sampler:
         p = _sampler_default_params()
         p.temp, p.top_k, p.top_p, p.min_p, p.repeat_penalty = temp, top_k, top_p, min_p, repeat_penalty
         p.seed = seed if seed is not None else int.from_bytes(os.urandom(4), "little")
-        self._h = _sampler_new(ctypes.byref(p), model.n_vocab)
-        if not self._h:
-            raise BitnetError(_last_error().decode("utf-8", "replace"))
+        out = _p()
+        _check(_sampler_new(ctypes.byref(p), model.n_vocab, ctypes.byref(out)))
+        self._h = out
         self.n_vocab = model.n_vocab
 
     def _sample(self, logits_ptr) -> int:

@@ -208,9 +208,8 @@ bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_param
         for (int pos = 0; pos < ctx->n_ctx; pos++)
             bn_ak42_rope_table(pos, hp->head_dim, ctx->ak_rope + (size_t)pos * hp->head_dim);
 
-    ctx->pool = bn_pool_new(p.n_threads, p.cpu_affinity);
-    if (!ctx->pool) {
-        bitnet_status st = BITNET_ERR_ARG;
+    bitnet_status st = bn_pool_new(p.n_threads, p.cpu_affinity, &ctx->pool);
+    if (st != BITNET_OK) {
         munmap(ctx->arena, ctx->arena_mapped);
         free(ctx);
         return st;

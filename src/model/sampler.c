@@ -34,10 +34,12 @@ bitnet_sampler_params bitnet_sampler_default_params(void) {
     return p;
 }
 
-bitnet_sampler *bitnet_sampler_new(const bitnet_sampler_params *params, int n_vocab) {
-    if (n_vocab <= 0) return NULL;
+bitnet_status bitnet_sampler_new(const bitnet_sampler_params *params, int n_vocab, bitnet_sampler **out) {
+    if (!out) return bn_error(BITNET_ERR_ARG, "sampler: NULL out");
+    *out = NULL;
+    if (n_vocab <= 0) return bn_error(BITNET_ERR_ARG, "sampler: n_vocab %d (must be > 0)", n_vocab);
     bitnet_sampler *s = calloc(1, sizeof *s);
-    if (!s) return NULL;
+    if (!s) return bn_error(BITNET_ERR_NOMEM, "sampler: out of memory");
     s->p = params ? *params : bitnet_sampler_default_params();
     if (s->p.repeat_last_n < 0) s->p.repeat_last_n = 0;
     s->n_vocab = n_vocab;
@@ -46,9 +48,10 @@ bitnet_sampler *bitnet_sampler_new(const bitnet_sampler_params *params, int n_vo
     s->rng = s->p.seed ? s->p.seed : 0x9E3779B97F4A7C15ull;
     if (!s->cand || !s->history) {
         bitnet_sampler_free(s);
-        return NULL;
+        return bn_error(BITNET_ERR_NOMEM, "sampler: out of memory for %d tokens", n_vocab);
     }
-    return s;
+    *out = s;
+    return BITNET_OK;
 }
 
 void bitnet_sampler_free(bitnet_sampler *s) {
