@@ -12,8 +12,8 @@
 #define NAME "fuzz.gguf"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-    gguf_file *f = NULL;
-    bitnet_status st = gguf_open_memory(data, size, NAME, &f);
+    bn_gguf_file *f = NULL;
+    bitnet_status st = bn_gguf_open_memory(data, size, NAME, &f);
     if (st != BITNET_OK) {
         fuzz_check_error(st, NAME);
         return 0;

@@ -139,8 +139,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         bitnet_status st = bn_tokenizer_from_llama2c_memory(file, n - 3 - tlen, "fuzz.bin", n_vocab, &t);
         check_vocab(st, t, "fuzz.bin", text, tlen, 0);
     } else {
-        gguf_file *f = NULL;
-        if (gguf_open_memory(rest, n, "fuzz.gguf", &f) != BITNET_OK) return 0;
+        bn_gguf_file *f = NULL;
+        if (bn_gguf_open_memory(rest, n, "fuzz.gguf", &f) != BITNET_OK) return 0;
         bn_tokenizer *t = NULL;
         bitnet_status st = bn_tokenizer_from_gguf(f, &t);
         if (st != BITNET_OK) {
@@ -159,7 +159,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             }
             bn_tokenizer_free(t);
         }
-        gguf_close(f);
+        bn_gguf_close(f);
     }
     return 0;
 }

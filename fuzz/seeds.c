@@ -41,14 +41,14 @@ static void free_kept(void) {
     while (g_n_keep > 0) free(g_keep[--g_n_keep]);
 }
 
-static void add_f32(gguf_writer *w, const char *name, int ne0, int ne1, float fill) {
+static void add_f32(bn_gguf_writer *w, const char *name, int ne0, int ne1, float fill) {
     uint64_t ne[2] = {(uint64_t)ne0, (uint64_t)ne1};
     float *d = keep((size_t)ne0 * ne1 * sizeof(float));
     for (int i = 0; i < ne0 * ne1; i++) d[i] = fill != 0.0f ? fill : 0.1f * rnd_f();
-    gguf_writer_add_tensor(w, name, ne1 > 1 ? 2 : 1, ne, BN_TT_F32, d, (uint64_t)ne0 * ne1 * 4);
+    bn_gguf_writer_add_tensor(w, name, ne1 > 1 ? 2 : 1, ne, BN_TT_F32, d, (uint64_t)ne0 * ne1 * 4);
 }
 
-static void add_matrix(gguf_writer *w, const char *name, int rows, int cols, bn_tensor_type type) {
+static void add_matrix(bn_gguf_writer *w, const char *name, int rows, int cols, bn_tensor_type type) {
     uint64_t ne[2] = {(uint64_t)cols, (uint64_t)rows};
     uint64_t n = (uint64_t)rows * cols;
     if (type == BN_TT_F32) {
@@ -56,43 +56,43 @@ static void add_matrix(gguf_writer *w, const char *name, int rows, int cols, bn_
     } else if (type == BN_TT_F16) {
         uint16_t *d = keep(n * 2);
         for (uint64_t i = 0; i < n; i++) d[i] = bn_fp32_to_fp16(0.1f * rnd_f());
-        gguf_writer_add_tensor(w, name, 2, ne, BN_TT_F16, d, n * 2);
+        bn_gguf_writer_add_tensor(w, name, 2, ne, BN_TT_F16, d, n * 2);
     } else {
         bn_block_q8_0 *b = keep(n / BN_Q8_BLOCK * sizeof *b);
         for (uint64_t i = 0; i < n / BN_Q8_BLOCK; i++) {
             b[i].d = bn_fp32_to_fp16(0.001f);
             for (int j = 0; j < BN_Q8_BLOCK; j++) b[i].qs[j] = (int8_t)(rnd() % 255 - 127);
         }
-        gguf_writer_add_tensor(w, name, 2, ne, BN_TT_Q8_0, b, n / BN_Q8_BLOCK * sizeof *b);
+        bn_gguf_writer_add_tensor(w, name, 2, ne, BN_TT_Q8_0, b, n / BN_Q8_BLOCK * sizeof *b);
     }
 }
 
 static int write_llama(const char *dir, const char *file, int dim, bn_tensor_type type, int tied) {
     const int ff = 2 * dim, heads = 2, kv_heads = 1, kv_dim = dim / heads * kv_heads;
-    gguf_writer *w = gguf_writer_new();
-    gguf_writer_set_str(w, "general.architecture", "llama");
-    gguf_writer_set_str(w, "general.name", file);
-    gguf_writer_set_u32(w, "llama.context_length", 16);
-    gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)dim);
-    gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)ff);
-    gguf_writer_set_u32(w, "llama.block_count", 1);
-    gguf_writer_set_u32(w, "llama.attention.head_count", heads);
-    gguf_writer_set_u32(w, "llama.attention.head_count_kv", kv_heads);
-    gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)(dim / heads));
-    gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
-    gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f);
+    bn_gguf_writer *w = bn_gguf_writer_new();
+    bn_gguf_writer_set_str(w, "general.architecture", "llama");
+    bn_gguf_writer_set_str(w, "general.name", file);
+    bn_gguf_writer_set_u32(w, "llama.context_length", 16);
+    bn_gguf_writer_set_u32(w, "llama.embedding_length", (uint32_t)dim);
+    bn_gguf_writer_set_u32(w, "llama.feed_forward_length", (uint32_t)ff);
+    bn_gguf_writer_set_u32(w, "llama.block_count", 1);
+    bn_gguf_writer_set_u32(w, "llama.attention.head_count", heads);
+    bn_gguf_writer_set_u32(w, "llama.attention.head_count_kv", kv_heads);
+    bn_gguf_writer_set_u32(w, "llama.rope.dimension_count", (uint32_t)(dim / heads));
+    bn_gguf_writer_set_f32(w, "llama.attention.layer_norm_rms_epsilon", 1e-5f);
+    bn_gguf_writer_set_f32(w, "llama.rope.freq_base", 10000.0f);
     float scores[VOCAB];
     int32_t types[VOCAB];
     for (int i = 0; i < VOCAB; i++) {
         scores[i] = -(float)i;
         types[i] = i == 0 ? BN_TOKEN_UNKNOWN : i < 3 ? BN_TOKEN_CONTROL : BN_TOKEN_NORMAL;
     }
-    gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", k_pieces, NULL, VOCAB);
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, VOCAB);
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, VOCAB);
-    gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
-    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2);
+    bn_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+    bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", k_pieces, NULL, VOCAB);
+    bn_gguf_writer_set_arr_data(w, "tokenizer.ggml.scores", BN_GGUF_TYPE_FLOAT32, scores, VOCAB);
+    bn_gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", BN_GGUF_TYPE_INT32, types, VOCAB);
+    bn_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", 1);
+    bn_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", 2);
     add_matrix(w, "token_embd.weight", VOCAB, dim, type == BN_TT_Q8_0 ? BN_TT_Q8_0 : BN_TT_F32);
     add_f32(w, "output_norm.weight", dim, 1, 1.0f);
     if (!tied) add_matrix(w, "output.weight", VOCAB, dim, type);
@@ -107,9 +107,9 @@ static int write_llama(const char *dir, const char *file, int dim, bn_tensor_typ
     add_matrix(w, "blk.0.ffn_down.weight", dim, ff, type);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    bitnet_status st = gguf_writer_write(w, path);
+    bitnet_status st = bn_gguf_writer_write(w, path);
     if (st != BITNET_OK) fprintf(stderr, "seeds: %s\n", bitnet_last_error());
-    gguf_writer_free(w);
+    bn_gguf_writer_free(w);
     free_kept();
     return st == BITNET_OK ? 0 : 1;
 }
@@ -208,19 +208,19 @@ static int write_bpe(const char *dir, const char *file) {
     tok[n] = "<|endoftext|>";
     len[n] = strlen(tok[n]);
     types[n++] = BN_TOKEN_CONTROL;
-    gguf_writer *w = gguf_writer_new();
-    gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
-    gguf_writer_set_str(w, "tokenizer.ggml.pre", "gpt-2");
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tok, len, (uint64_t)n);
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)n);
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 5);
-    gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)n - 1);
-    gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)n - 1);
+    bn_gguf_writer *w = bn_gguf_writer_new();
+    bn_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+    bn_gguf_writer_set_str(w, "tokenizer.ggml.pre", "gpt-2");
+    bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)tok, len, (uint64_t)n);
+    bn_gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", BN_GGUF_TYPE_INT32, types, (uint64_t)n);
+    bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 5);
+    bn_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)n - 1);
+    bn_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)n - 1);
     char path[4096];
     snprintf(path, sizeof path, "%s/%s", dir, file);
-    bitnet_status st = gguf_writer_write(w, path);
+    bitnet_status st = bn_gguf_writer_write(w, path);
     if (st != BITNET_OK) fprintf(stderr, "seeds: %s\n", bitnet_last_error());
-    gguf_writer_free(w);
+    bn_gguf_writer_free(w);
     return st != BITNET_OK;
 }
 

@@ -1,6 +1,6 @@
 /* test.h - a tiny self-registering unit-test harness.
  *
- *   TEST(gguf_round_trip) { CHECK(x == 1); REQUIRE(f != NULL); CHECK_EQ_INT(a, b); }
+ *   TEST(bn_gguf_round_trip) { CHECK(x == 1); REQUIRE(f != NULL); CHECK_EQ_INT(a, b); }
  *   TEST_E2E(server_end_to_end) { ... }     end-to-end tier: make test-all
  *
  * Every TEST in any linked file registers itself before main(); the runner

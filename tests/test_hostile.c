@@ -86,7 +86,7 @@ static void expect_load(const void *d, size_t n, const char *tokenizer, bitnet_s
 typedef struct {
     uint8_t *d; /* pristine copy */
     size_t n;
-    gguf_file *f; /* parsed over d */
+    bn_gguf_file *f; /* parsed over d */
 } dmodel;
 
 static int dm_open(dmodel *m) {
@@ -94,18 +94,18 @@ static int dm_open(dmodel *m) {
     m->d = malloc(m->n);
     memcpy(m->d, bn_default_model_data, m->n);
     m->f = NULL;
-    CHECK_MSG(gguf_open_memory(m->d, m->n, "default.gguf", &m->f) == BITNET_OK, "%s", bitnet_last_error());
+    CHECK_MSG(bn_gguf_open_memory(m->d, m->n, "default.gguf", &m->f) == BITNET_OK, "%s", bitnet_last_error());
     return m->f != NULL;
 }
 static void dm_close(dmodel *m) {
-    gguf_close(m->f);
+    bn_gguf_close(m->f);
     free(m->d);
 }
 static size_t pos_of(const dmodel *m, const void *p) { return (size_t)((const uint8_t *)p - m->d); }
 
 /* Offset of a metadata value (after its key and type). */
 static size_t kv_value(const dmodel *m, const char *key) {
-    const gguf_kv *kv = gguf_find_kv(m->f, key);
+    const bn_gguf_kv *kv = bn_gguf_find_kv(m->f, key);
     CHECK_MSG(kv != NULL, "default model has no key %s", key);
     return kv ? pos_of(m, kv->key.data) + kv->key.len + 4 : 0;
 }
@@ -113,7 +113,7 @@ static size_t kv_value(const dmodel *m, const char *key) {
 enum { T_NAME_LEN, T_NDIMS, T_NE0, T_NE1, T_TYPE, T_OFFSET };
 /* Offset of a field of a tensor's info record. */
 static size_t tfield(const dmodel *m, const char *name, int field) {
-    const gguf_tensor *t = gguf_find_tensor(m->f, name);
+    const bn_gguf_tensor *t = bn_gguf_find_tensor(m->f, name);
     CHECK_MSG(t != NULL, "default model has no tensor %s", name);
     if (!t) return 0;
     size_t p = pos_of(m, t->name.data) + t->name.len; /* n_dims */
@@ -150,8 +150,8 @@ TEST(hostile_default_model_base_is_valid) {
     dmodel m;
     if (!dm_open(&m)) return;
     EXPECT_LOAD(m.d, m.n, BITNET_OK, NULL);
-    CHECK(gguf_find_tensor(m.f, "blk.0.attn_q.weight") && gguf_find_tensor(m.f, "blk.0.attn_q.weight")->type == BN_TT_I2_S);
-    CHECK(gguf_find_kv(m.f, "general.alignment") != NULL);
+    CHECK(bn_gguf_find_tensor(m.f, "blk.0.attn_q.weight") && bn_gguf_find_tensor(m.f, "blk.0.attn_q.weight")->type == BN_TT_I2_S);
+    CHECK(bn_gguf_find_kv(m.f, "general.alignment") != NULL);
     dm_close(&m);
 }
 
@@ -159,7 +159,7 @@ TEST(hostile_default_model_base_is_valid) {
 TEST(hostile_truncated_at_every_section) {
     dmodel m;
     if (!dm_open(&m)) return;
-    const gguf_file *f = m.f;
+    const bn_gguf_file *f = m.f;
     EXPECT_LOAD(m.d, 0, BITNET_ERR_FORMAT, "file is too short to be a model (0 bytes)");
     EXPECT_LOAD(m.d, 3, BITNET_ERR_FORMAT, "file is too short to be a model (3 bytes)");
     /* header */
@@ -167,12 +167,12 @@ TEST(hostile_truncated_at_every_section) {
     EXPECT_CUT(&m, 24, S("tensor count %llu and key/value count %llu need more than the 0 bytes left in the file",
                          (ull)f->n_tensors, (ull)f->n_kv));
     /* key/values: inside the vocabulary's strings, then inside the scores */
-    const gguf_value *tok = gguf_get_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING);
-    const gguf_value *sc = gguf_get_arr(f, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32);
+    const bn_gguf_value *tok = bn_gguf_get_arr(f, "tokenizer.ggml.tokens", BN_GGUF_TYPE_STRING);
+    const bn_gguf_value *sc = bn_gguf_get_arr(f, "tokenizer.ggml.scores", BN_GGUF_TYPE_FLOAT32);
     CHECK(tok && sc && tok->arr.n > 256);
     if (!tok || !sc) return;
     /* the last token: a cut before it fails the array's own length check (>= 8 bytes an entry) */
-    const gguf_str s = tok->arr.items[tok->arr.n - 1].str;
+    const bn_gguf_str s = tok->arr.items[tok->arr.n - 1].str;
     size_t len_at = pos_of(&m, s.data) - 8;
     CHECK(len_at - kv_value(&m, "tokenizer.ggml.tokens") - 12 >= 8 * tok->arr.n);
     EXPECT_CUT(&m, len_at + 4,
@@ -186,7 +186,7 @@ TEST(hostile_truncated_at_every_section) {
                S("key 'tokenizer.ggml.scores': array of %llu float32 elements at offset %llu exceeds the 100 bytes left in the file",
                  (ull)sc->arr.n, (ull)count_at));
     /* tensor infos: a name, then an offset field */
-    const gguf_tensor *t5 = &f->tensors[5];
+    const bn_gguf_tensor *t5 = &f->tensors[5];
     EXPECT_CUT(&m, pos_of(&m, t5->name.data) + 2,
                S("tensor #5: tensor name length %llu at offset %llu exceeds the 2 bytes left in the file",
                  (ull)t5->name.len, (ull)pos_of(&m, t5->name.data) - 8));
@@ -196,13 +196,13 @@ TEST(hostile_truncated_at_every_section) {
     EXPECT_CUT(&m, off5 + 3,
                S("tensor '%s': file truncated: tensor offset at offset %llu needs 8 bytes, 3 left", name5, (ull)off5));
     /* alignment padding between the last tensor info and the data */
-    const gguf_tensor *tl = &f->tensors[f->n_tensors - 1];
+    const bn_gguf_tensor *tl = &f->tensors[f->n_tensors - 1];
     size_t infos_end = pos_of(&m, tl->name.data) + tl->name.len + 4 + 8 * tl->n_dims + 12;
     if (infos_end < f->data_offset)
         EXPECT_CUT(&m, infos_end, S("file truncated: data section would start at %llu, past the end (size %llu)",
                                     (ull)f->data_offset, (ull)infos_end));
     /* tensor data: the first tensor, then the last one short by one byte */
-    const gguf_tensor *t0 = &f->tensors[0];
+    const bn_gguf_tensor *t0 = &f->tensors[0];
     size_t cut = (size_t)f->data_offset + 100;
     EXPECT_CUT(&m, cut, S("tensor '%.*s': data [offset %llu, %llu bytes] lies outside the file (data section at %llu, size %llu)",
                           (int)t0->name.len, t0->name.data, (ull)t0->offset, (ull)t0->nbytes, (ull)f->data_offset, (ull)cut));
@@ -222,12 +222,12 @@ TEST(hostile_truncated_at_every_metadata_byte) {
     for (size_t n = 0; n <= m.f->data_offset + 64; n++) {
         uint8_t *d = malloc(n ? n : 1);
         memcpy(d, m.d, n);
-        gguf_file *g = NULL;
-        bitnet_status st = gguf_open_memory(d, n, "cut.gguf", &g);
+        bn_gguf_file *g = NULL;
+        bitnet_status st = bn_gguf_open_memory(d, n, "cut.gguf", &g);
         const char *e = bitnet_last_error();
         if ((st != BITNET_ERR_FORMAT || strncmp(e, "cut.gguf: ", 10) || strchr(e, '\n') || g) && bad++ < 3)
             CHECK_MSG(0, "prefix of %zu bytes: status %d, \"%s\"", n, (int)st, e);
-        gguf_close(g);
+        bn_gguf_close(g);
         free(d);
     }
     CHECK_EQ_INT(bad, 0);
@@ -237,9 +237,9 @@ TEST(hostile_truncated_at_every_metadata_byte) {
 TEST(hostile_lying_counts) {
     dmodel m;
     if (!dm_open(&m)) return;
-    const gguf_file *f = m.f;
-    EXPECT_DM(&m, 8, 8, GGUF_MAX_TENSORS + 1ull, BITNET_ERR_FORMAT, "tensor count 1048577 exceeds the limit of 1048576");
-    EXPECT_DM(&m, 8, 8, GGUF_MAX_TENSORS, BITNET_ERR_FORMAT,
+    const bn_gguf_file *f = m.f;
+    EXPECT_DM(&m, 8, 8, BN_GGUF_MAX_TENSORS + 1ull, BITNET_ERR_FORMAT, "tensor count 1048577 exceeds the limit of 1048576");
+    EXPECT_DM(&m, 8, 8, BN_GGUF_MAX_TENSORS, BITNET_ERR_FORMAT,
               S("tensor count 1048576 and key/value count %llu need more than the %llu bytes left in the file",
                 (ull)f->n_kv, (ull)m.n - 24));
     EXPECT_DM(&m, 16, 8, UINT64_MAX, BITNET_ERR_FORMAT, "key/value count 18446744073709551615 exceeds the limit of 1048576");
@@ -248,8 +248,8 @@ TEST(hostile_lying_counts) {
     EXPECT_DM(&m, 8, 8, f->n_tensors - 1, BITNET_ERR_FORMAT, NULL);
     EXPECT_DM(&m, 16, 8, f->n_kv + 1, BITNET_ERR_FORMAT, NULL);
     /* one key less: the last key/value is read as the first tensor info */
-    const gguf_kv *last = &f->kv[f->n_kv - 1];
-    CHECK(last->value.type == GGUF_TYPE_BOOL); /* so n_dims reads as 7 */
+    const bn_gguf_kv *last = &f->kv[f->n_kv - 1];
+    CHECK(last->value.type == BN_GGUF_TYPE_BOOL); /* so n_dims reads as 7 */
     EXPECT_DM(&m, 16, 8, f->n_kv - 1, BITNET_ERR_FORMAT,
               S("tensor '%.*s': n_dims is 7, must be 1..4", (int)last->key.len, last->key.data));
     /* array lengths */
@@ -267,9 +267,9 @@ TEST(hostile_lying_counts) {
 TEST(hostile_dims_and_offsets) {
     dmodel m;
     if (!dm_open(&m)) return;
-    const gguf_file *f = m.f;
+    const bn_gguf_file *f = m.f;
     const char *E = "token_embd.weight";
-    const gguf_tensor *emb = gguf_find_tensor(f, E);
+    const bn_gguf_tensor *emb = bn_gguf_find_tensor(f, E);
     if (!emb) return;
     const ull D = f->data_offset, N = m.n;
     EXPECT_DM(&m, tfield(&m, E, T_NE1), 8, 1ull << 40, BITNET_ERR_FORMAT,
@@ -293,7 +293,7 @@ TEST(hostile_dims_and_offsets) {
     EXPECT_DM(&m, tfield(&m, E, T_OFFSET), 8, 16, BITNET_ERR_FORMAT,
               S("tensor '%s': data offset 16 is not a multiple of the alignment 32", E));
     /* general.alignment 1 is valid, but f32 data at an odd address is not */
-    const gguf_tensor *tl = &f->tensors[f->n_tensors - 1];
+    const bn_gguf_tensor *tl = &f->tensors[f->n_tensors - 1];
     size_t start = pos_of(&m, tl->name.data) + tl->name.len + 4 + 8 * tl->n_dims + 12; /* data section with alignment 1 */
     uint64_t k = start % 4 ? 0 : 1; /* makes token_embd start at a multiple of 4 plus something */
     expect_dm(&m, (mut[]){{kv_value(&m, "general.alignment"), 4, 1}, {tfield(&m, E, T_OFFSET), 8, k}}, 2, 0,
@@ -301,7 +301,7 @@ TEST(hostile_dims_and_offsets) {
               S("tensor '%s': data (file offset %llu) is not aligned to the 4 bytes a f32 tensor needs (general.alignment 1)",
                 E, (ull)(start + k)), __LINE__);
     /* duplicate tensor name: blk.0.attn_k.weight renamed blk.0.attn_q.weight */
-    const gguf_tensor *kt = gguf_find_tensor(f, "blk.0.attn_k.weight"), *qt = gguf_find_tensor(f, "blk.0.attn_q.weight");
+    const bn_gguf_tensor *kt = bn_gguf_find_tensor(f, "blk.0.attn_k.weight"), *qt = bn_gguf_find_tensor(f, "blk.0.attn_q.weight");
     CHECK(kt > qt); /* the later of the two is reported */
     EXPECT_DM(&m, pos_of(&m, kt->name.data) + 11, 1, 'q', BITNET_ERR_FORMAT,
               S("tensor 'blk.0.attn_q.weight': duplicate tensor name (entry #%d)", (int)(kt - f->tensors)));
@@ -316,8 +316,8 @@ TEST(hostile_magic_version_duplicate_key) {
     EXPECT_DM(&m, 4, 4, 1, BITNET_ERR_FORMAT,
               "GGUF version 1 is not supported (32-bit counts); re-convert the model to version 3");
     /* two keys of the same length: eos_token_id renamed bos_token_id */
-    const gguf_kv *eos = gguf_find_kv(m.f, "tokenizer.ggml.eos_token_id");
-    CHECK(eos && gguf_find_kv(m.f, "tokenizer.ggml.bos_token_id") < eos);
+    const bn_gguf_kv *eos = bn_gguf_find_kv(m.f, "tokenizer.ggml.eos_token_id");
+    CHECK(eos && bn_gguf_find_kv(m.f, "tokenizer.ggml.bos_token_id") < eos);
     if (eos)
         EXPECT_DM(&m, pos_of(&m, eos->key.data) + 15, 1, 'b', BITNET_ERR_FORMAT,
                   S("key 'tokenizer.ggml.bos_token_id': duplicate key name (entry #%d)", (int)(eos - m.f->kv)));
@@ -330,14 +330,14 @@ TEST(hostile_tensor_types) {
     const char *Q = "blk.0.attn_q.weight";
     EXPECT_DM(&m, tfield(&m, Q, T_TYPE), 4, 2000, BITNET_ERR_FORMAT, S("tensor '%s': unknown tensor type id 2000", Q));
     EXPECT_DM(&m, tfield(&m, Q, T_TYPE), 4, 37, BITNET_ERR_FORMAT, S("tensor '%s': unknown tensor type id 37", Q));
-    EXPECT_DM(&m, tfield(&m, Q, T_TYPE), 4, GGML_TYPE_Q2_K, BITNET_ERR_UNSUPPORTED,
+    EXPECT_DM(&m, tfield(&m, Q, T_TYPE), 4, BN_GGML_TYPE_Q2_K, BITNET_ERR_UNSUPPORTED,
               S("tensor '%s': tensor type q2_K (id 10) is not supported", Q));
     /* bf16 is computed (embeddings, heads), but an ak42 linear must be ternary */
-    EXPECT_DM(&m, tfield(&m, Q, T_TYPE), 4, GGML_TYPE_BF16, BITNET_ERR_FORMAT,
+    EXPECT_DM(&m, tfield(&m, Q, T_TYPE), 4, BN_GGML_TYPE_BF16, BITNET_ERR_FORMAT,
               "bitnet-ak42 layer 0 has a non-ternary linear");
-    EXPECT_DM(&m, tfield(&m, Q, T_TYPE), 4, GGML_TYPE_F16, BITNET_ERR_FORMAT,
+    EXPECT_DM(&m, tfield(&m, Q, T_TYPE), 4, BN_GGML_TYPE_F16, BITNET_ERR_FORMAT,
               "bitnet-ak42 layer 0 has a non-ternary linear");
-    EXPECT_DM(&m, tfield(&m, "output_norm.weight", T_TYPE), 4, GGML_TYPE_F16, BITNET_ERR_UNSUPPORTED,
+    EXPECT_DM(&m, tfield(&m, "output_norm.weight", T_TYPE), 4, BN_GGML_TYPE_F16, BITNET_ERR_UNSUPPORTED,
               "tensor 'output_norm.weight' must be f32 (it is f16)");
     dm_close(&m);
 }
@@ -346,11 +346,11 @@ TEST(hostile_shapes_and_hparams) {
     dmodel m;
     if (!dm_open(&m)) return;
     uint32_t dim = 0, ff = 0, nl = 0, nh = 0, nkv = 0;
-    gguf_get_u32(m.f, "bitnet-ak42.embedding_length", &dim);
-    gguf_get_u32(m.f, "bitnet-ak42.feed_forward_length", &ff);
-    gguf_get_u32(m.f, "bitnet-ak42.block_count", &nl);
-    gguf_get_u32(m.f, "bitnet-ak42.attention.head_count", &nh);
-    gguf_get_u32(m.f, "bitnet-ak42.attention.head_count_kv", &nkv);
+    bn_gguf_get_u32(m.f, "bitnet-ak42.embedding_length", &dim);
+    bn_gguf_get_u32(m.f, "bitnet-ak42.feed_forward_length", &ff);
+    bn_gguf_get_u32(m.f, "bitnet-ak42.block_count", &nl);
+    bn_gguf_get_u32(m.f, "bitnet-ak42.attention.head_count", &nh);
+    bn_gguf_get_u32(m.f, "bitnet-ak42.attention.head_count_kv", &nkv);
     const unsigned kvd = dim / nh * nkv;
     EXPECT_DM(&m, tfield(&m, "blk.0.attn_q.weight", T_NE0), 8, dim / 2, BITNET_ERR_FORMAT,
               S("tensor 'blk.0.attn_q.weight' has shape [%u, %u, 1, 1], expected [%u, %u] from the metadata", dim / 2, dim,
@@ -358,14 +358,14 @@ TEST(hostile_shapes_and_hparams) {
     EXPECT_DM(&m, tfield(&m, "blk.5.attn_k.weight", T_NE1), 8, dim, BITNET_ERR_FORMAT,
               S("tensor 'blk.5.attn_k.weight' has shape [%u, %u, 1, 1], expected [%u, %u] from the metadata", dim, dim,
                 dim, kvd));
-    const ull vocab = gguf_find_tensor(m.f, "token_embd.weight")->ne[1];
+    const ull vocab = bn_gguf_find_tensor(m.f, "token_embd.weight")->ne[1];
     EXPECT_DM(&m, tfield(&m, "token_embd.weight", T_NE0), 8, dim / 2, BITNET_ERR_FORMAT,
               S("tensor 'token_embd.weight' has shape [%u, %llu, 1, 1], expected [%u, %llu] from the metadata", dim / 2,
                 vocab, dim, vocab));
     EXPECT_DM(&m, tfield(&m, "output_norm.weight", T_NE0), 8, dim - 1, BITNET_ERR_FORMAT,
               S("tensor 'output_norm.weight' has shape [%u, 1, 1, 1], expected [%u, 1] from the metadata", dim - 1, dim));
     /* a renamed tensor is missing */
-    size_t up = pos_of(&m, gguf_find_tensor(m.f, "blk.7.ffn_up.weight")->name.data);
+    size_t up = pos_of(&m, bn_gguf_find_tensor(m.f, "blk.7.ffn_up.weight")->name.data);
     EXPECT_DM(&m, up + 11, 1, 'q', BITNET_ERR_FORMAT, "missing tensor 'blk.7.ffn_up.weight'");
     /* hyper-parameters */
     const char *A = "bitnet-ak42";
@@ -387,9 +387,9 @@ TEST(hostile_shapes_and_hparams) {
               "bad norm epsilon or rope base");
     size_t emb_key = kv_value(&m, "bitnet-ak42.embedding_length") - 4 - 16; /* "embedding_length" */
     EXPECT_DM(&m, emb_key, 1, 'E', BITNET_ERR_FORMAT, S("missing metadata key '%s.embedding_length'", A));
-    expect_dm(&m, (mut[]){{emb_key + 16, 4, GGUF_TYPE_INT32}, {emb_key + 20, 4, UINT32_MAX}}, 2, 0, BITNET_ERR_FORMAT,
+    expect_dm(&m, (mut[]){{emb_key + 16, 4, BN_GGUF_TYPE_INT32}, {emb_key + 20, 4, UINT32_MAX}}, 2, 0, BITNET_ERR_FORMAT,
               S("key '%s.embedding_length' value -1 does not fit in uint32", A), __LINE__);
-    expect_dm(&m, (mut[]){{emb_key + 16, 4, GGUF_TYPE_FLOAT32}}, 1, 0, BITNET_ERR_FORMAT,
+    expect_dm(&m, (mut[]){{emb_key + 16, 4, BN_GGUF_TYPE_FLOAT32}}, 1, 0, BITNET_ERR_FORMAT,
               S("key '%s.embedding_length' has type float32, expected an unsigned integer", A), __LINE__);
     size_t arch = kv_value(&m, "general.architecture") + 8;
     EXPECT_DM(&m, arch + 10, 1, '3', BITNET_ERR_UNSUPPORTED,
@@ -401,13 +401,13 @@ TEST(hostile_nan_scales_and_norms) {
     dmodel m;
     if (!dm_open(&m)) return;
     const char *V = "blk.3.attn_v.weight";
-    const gguf_tensor *t = gguf_find_tensor(m.f, V);
+    const bn_gguf_tensor *t = bn_gguf_find_tensor(m.f, V);
     if (!t) return;
     size_t scale = pos_of(&m, t->data) + t->ne[0] * t->ne[1] / 4; /* I2_S: the fp32 scale follows the codes */
     EXPECT_DM(&m, scale, 4, f32_bits(NAN), BITNET_ERR_FORMAT, S("i2_s tensor '%s' has an invalid scale nan", V));
     EXPECT_DM(&m, scale, 4, f32_bits(INFINITY), BITNET_ERR_FORMAT, S("i2_s tensor '%s' has an invalid scale inf", V));
     EXPECT_DM(&m, scale, 4, f32_bits(-0.5f), BITNET_ERR_FORMAT, S("i2_s tensor '%s' has an invalid scale -0.5", V));
-    size_t norm = pos_of(&m, gguf_find_tensor(m.f, "output_norm.weight")->data);
+    size_t norm = pos_of(&m, bn_gguf_find_tensor(m.f, "output_norm.weight")->data);
     EXPECT_DM(&m, norm + 7 * 4, 4, f32_bits(NAN), BITNET_ERR_FORMAT,
               "tensor 'output_norm.weight' has a non-finite value (nan) at [7]");
     EXPECT_DM(&m, norm, 4, f32_bits(-INFINITY), BITNET_ERR_FORMAT,
@@ -434,10 +434,10 @@ static uint8_t *make_tiny(const tiny *o, uint64_t *size) {
     void *kept[64 + 8];
     int nk = 0;
     char name[64];
-    gguf_writer *w = gguf_writer_new();
+    bn_gguf_writer *w = bn_gguf_writer_new();
     char key[96];
-#define U(k, v) (snprintf(key, sizeof key, "%s." k, o->arch), gguf_writer_set_u32(w, key, v))
-    gguf_writer_set_str(w, "general.architecture", o->arch);
+#define U(k, v) (snprintf(key, sizeof key, "%s." k, o->arch), bn_gguf_writer_set_u32(w, key, v))
+    bn_gguf_writer_set_str(w, "general.architecture", o->arch);
     U("embedding_length", (uint32_t)dim);
     U("feed_forward_length", (uint32_t)ff);
     U("block_count", 1);
@@ -446,8 +446,8 @@ static uint8_t *make_tiny(const tiny *o, uint64_t *size) {
 #undef U
     if (o->n_tok) {
         static const char *pieces[9] = {"<unk>", "<s>", "</s>", " a", "b", " ", "ab", "c", "d"};
-        gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
-        gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", pieces, NULL, (uint64_t)o->n_tok);
+        bn_gguf_writer_set_str(w, "tokenizer.ggml.model", "llama");
+        bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", pieces, NULL, (uint64_t)o->n_tok);
     }
     float *emb = keep(kept, &nk, (size_t)vocab * dim * 4), *ones = keep(kept, &nk, (size_t)dim * 4);
     for (int i = 0; i < vocab * dim; i++) emb[i] = (float)(i % 5) * 0.1f;
@@ -456,13 +456,13 @@ static uint8_t *make_tiny(const tiny *o, uint64_t *size) {
     memcpy(norm0, ones, (size_t)dim * 4);
     norm0[0] = o->norm0;
     uint64_t ne[2] = {(uint64_t)dim, (uint64_t)vocab}, nv = (uint64_t)dim;
-    gguf_writer_add_tensor(w, "token_embd.weight", 2, ne, BN_TT_F32, emb, (uint64_t)vocab * dim * 4);
-    gguf_writer_add_tensor(w, "output_norm.weight", 1, &nv, BN_TT_F32, ones, nv * 4);
-    gguf_writer_add_tensor(w, "blk.0.attn_norm.weight", 1, &nv, BN_TT_F32, norm0, nv * 4);
-    gguf_writer_add_tensor(w, "blk.0.ffn_norm.weight", 1, &nv, BN_TT_F32, ones, nv * 4);
+    bn_gguf_writer_add_tensor(w, "token_embd.weight", 2, ne, BN_TT_F32, emb, (uint64_t)vocab * dim * 4);
+    bn_gguf_writer_add_tensor(w, "output_norm.weight", 1, &nv, BN_TT_F32, ones, nv * 4);
+    bn_gguf_writer_add_tensor(w, "blk.0.attn_norm.weight", 1, &nv, BN_TT_F32, norm0, nv * 4);
+    bn_gguf_writer_add_tensor(w, "blk.0.ffn_norm.weight", 1, &nv, BN_TT_F32, ones, nv * 4);
     if (strcmp(o->arch, "llama") != 0) {
-        gguf_writer_add_tensor(w, "blk.0.attn_sub_norm.weight", 1, &nv, BN_TT_F32, ones, nv * 4);
-        gguf_writer_add_tensor(w, "blk.0.ffn_sub_norm.weight", 1, &nv, BN_TT_F32, ones, nv * 4);
+        bn_gguf_writer_add_tensor(w, "blk.0.attn_sub_norm.weight", 1, &nv, BN_TT_F32, ones, nv * 4);
+        bn_gguf_writer_add_tensor(w, "blk.0.ffn_sub_norm.weight", 1, &nv, BN_TT_F32, ones, nv * 4);
     }
     static const char *lin[7] = {"attn_q", "attn_k", "attn_v", "attn_output", "ffn_gate", "ffn_up", "ffn_down"};
     const int rows[7] = {dim, dim / 2, dim / 2, dim, ff, ff, dim};
@@ -477,12 +477,12 @@ static uint8_t *make_tiny(const tiny *o, uint64_t *size) {
             for (uint64_t b = 0; b < bytes / 66; b++) memcpy(d + b * 66 + 64, &o->tq_d, 2);
         }
         snprintf(name, sizeof name, "blk.0.%s.weight", lin[i]);
-        gguf_writer_add_tensor(w, name, 2, sh, o->lin, d, bytes);
+        bn_gguf_writer_add_tensor(w, name, 2, sh, o->lin, d, bytes);
         if (o->scale_tensors) {
             float *s = keep(kept, &nk, 4);
             *s = o->scale;
             snprintf(name, sizeof name, "blk.0.%s.scale", lin[i]);
-            gguf_writer_add_tensor(w, name, 1, &one, BN_TT_F32, s, 4);
+            bn_gguf_writer_add_tensor(w, name, 1, &one, BN_TT_F32, s, 4);
         }
     }
     /* unused tensors, some with names close to real ones: none may be repacked */
@@ -490,11 +490,11 @@ static uint8_t *make_tiny(const tiny *o, uint64_t *size) {
     for (int i = 0; i < o->junk && i < 4; i++) {
         uint64_t sh[2] = {256, 64};
         uint8_t *d = keep(kept, &nk, 64 * 66);
-        gguf_writer_add_tensor(w, junk[i], 2, sh, BN_TT_TQ2_0, d, 64 * 66);
+        bn_gguf_writer_add_tensor(w, junk[i], 2, sh, BN_TT_TQ2_0, d, 64 * 66);
     }
     uint8_t *out = NULL;
-    CHECK_MSG(gguf_writer_write_memory(w, &out, size) == BITNET_OK, "%s", bitnet_last_error());
-    gguf_writer_free(w);
+    CHECK_MSG(bn_gguf_writer_write_memory(w, &out, size) == BITNET_OK, "%s", bitnet_last_error());
+    bn_gguf_writer_free(w);
     while (nk > 0) free(kept[--nk]);
     return out;
 }
@@ -689,7 +689,7 @@ TEST(hostile_infer_cli) {
     expect_infer_fails(m.d, m.n - 1, "", "lies outside the file");
     uint8_t *d = malloc(m.n);
     memcpy(d, m.d, m.n);
-    const gguf_tensor *t = gguf_find_tensor(m.f, "blk.0.attn_q.weight");
+    const bn_gguf_tensor *t = bn_gguf_find_tensor(m.f, "blk.0.attn_q.weight");
     put_le(d + pos_of(&m, t->data) + t->ne[0] * t->ne[1] / 4, f32_bits(NAN), 4);
     expect_infer_fails(d, m.n, "", "has an invalid scale nan");
     free(d);
@@ -713,8 +713,8 @@ static void replay_model(const uint8_t *d, size_t n, int ak42, const char *file)
     if (ak42) {
         st = bn_model_from_ak42_memory(d, n, "fuzz", NULL, m);
     } else {
-        gguf_file *f = NULL;
-        st = gguf_open_memory(d, n, "fuzz", &f);
+        bn_gguf_file *f = NULL;
+        st = bn_gguf_open_memory(d, n, "fuzz", &f);
         if (st == BITNET_OK) st = bn_model_from_gguf(f, NULL, m);
     }
     const char *e = bitnet_last_error();

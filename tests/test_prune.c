@@ -109,7 +109,7 @@ static void check_lowest_removed(const bn_json *r, const char *key, int n_blocks
     }
 }
 
-static int tensor_is_block(const gguf_tensor *t, int *block, const char **rest) {
+static int tensor_is_block(const bn_gguf_tensor *t, int *block, const char **rest) {
     char name[256];
     snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
     int off = 0;
@@ -122,32 +122,32 @@ static int tensor_is_block(const gguf_tensor *t, int *block, const char **rest) 
  * byte-identical and, with `same_metadata`, every metadata key equal except
  * ARCH.block_count. */
 static void check_pruned(const char *in_path, const char *out_path, const int *kept, int n_kept, int same_metadata) {
-    gguf_file *in = NULL, *out = NULL;
-    CHECK_MSG(gguf_open(in_path, &in) == BITNET_OK, "%s: %s", in_path, bitnet_last_error());
-    CHECK_MSG(gguf_open(out_path, &out) == BITNET_OK, "%s: %s", out_path, bitnet_last_error());
+    bn_gguf_file *in = NULL, *out = NULL;
+    CHECK_MSG(bn_gguf_open(in_path, &in) == BITNET_OK, "%s: %s", in_path, bitnet_last_error());
+    CHECK_MSG(bn_gguf_open(out_path, &out) == BITNET_OK, "%s: %s", out_path, bitnet_last_error());
     if (!in || !out) {
-        gguf_close(in);
-        gguf_close(out);
+        bn_gguf_close(in);
+        bn_gguf_close(out);
         return;
     }
     char arch[64] = "", key[128];
-    CHECK(gguf_get_str(in, "general.architecture", arch, sizeof arch) == 1);
+    CHECK(bn_gguf_get_str(in, "general.architecture", arch, sizeof arch) == 1);
     snprintf(key, sizeof key, "%s.block_count", arch);
     uint32_t n_in = 0, n_out = 0;
-    CHECK(gguf_get_u32(in, key, &n_in) == 1 && gguf_get_u32(out, key, &n_out) == 1);
+    CHECK(bn_gguf_get_u32(in, key, &n_in) == 1 && bn_gguf_get_u32(out, key, &n_out) == 1);
     CHECK_EQ_INT(n_out, n_kept);
     if (same_metadata) CHECK_EQ_INT(in->n_kv, out->n_kv);
     for (uint64_t i = 0; same_metadata && i < in->n_kv; i++) {
         char k[256];
         snprintf(k, sizeof k, "%.*s", (int)in->kv[i].key.len, in->kv[i].key.data);
-        const gguf_kv *o = gguf_find_kv(out, k);
+        const bn_gguf_kv *o = bn_gguf_find_kv(out, k);
         CHECK_MSG(o != NULL, "key %s missing from the pruned model", k);
-        if (o && strcmp(k, key) != 0) CHECK_MSG(gguf_value_equal(&in->kv[i].value, &o->value), "key %s changed", k);
+        if (o && strcmp(k, key) != 0) CHECK_MSG(bn_gguf_value_equal(&in->kv[i].value, &o->value), "key %s changed", k);
     }
     /* every input tensor of a kept block, or outside the blocks, is in out, byte for byte */
     uint64_t expected = 0;
     for (uint64_t i = 0; i < in->n_tensors; i++) {
-        const gguf_tensor *t = &in->tensors[i];
+        const bn_gguf_tensor *t = &in->tensors[i];
         int b = -1, j = -1;
         const char *rest = NULL;
         char name[256];
@@ -160,7 +160,7 @@ static void check_pruned(const char *in_path, const char *out_path, const int *k
             snprintf(name, sizeof name, "%.*s", (int)t->name.len, t->name.data);
         }
         expected++;
-        const gguf_tensor *o = gguf_find_tensor(out, name);
+        const bn_gguf_tensor *o = bn_gguf_find_tensor(out, name);
         CHECK_MSG(o != NULL, "tensor %s missing from the pruned model", name);
         if (!o) continue;
         CHECK_MSG(o->ggml_type == t->ggml_type && o->n_dims == t->n_dims && o->nbytes == t->nbytes &&
@@ -168,8 +168,8 @@ static void check_pruned(const char *in_path, const char *out_path, const int *k
                   "tensor %s differs from %.*s of the input", name, (int)t->name.len, t->name.data);
     }
     CHECK_EQ_INT(out->n_tensors, expected);
-    gguf_close(in);
-    gguf_close(out);
+    bn_gguf_close(in);
+    bn_gguf_close(out);
 }
 
 static void check_pruned_copy(const char *in_path, const char *out_path, const int *kept, int n_kept) {

@@ -237,16 +237,16 @@ TEST(reliability_10_ak42_header_padding_must_be_zero) {
 #include "gguf_edit.h"
 
 TEST(reliability_2_vocabulary_longer_than_embedding_refused) {
-    gguf_file *f = NULL;
-    REQUIRE(gguf_open("models/default.gguf", &f) == BITNET_OK);
-    const gguf_tensor *t = gguf_find_tensor(f, "token_embd.weight");
+    bn_gguf_file *f = NULL;
+    REQUIRE(bn_gguf_open("models/default.gguf", &f) == BITNET_OK);
+    const bn_gguf_tensor *t = bn_gguf_find_tensor(f, "token_embd.weight");
     REQUIRE(t != NULL);
     const uint64_t rows = t->ne[1] / 2, ne[4] = {t->ne[0], rows, 1, 1}; /* half the rows */
     char path[512];
     snprintf(path, sizeof path, "%s", bn_test_tmp(".gguf"));
     const bn_gguf_edit e = {"token_embd.weight", t->type, t->data, t->nbytes / 2, ne, NULL};
     REQUIRE(bn_test_gguf_copy("models/default.gguf", path, &e));
-    gguf_close(f);
+    bn_gguf_close(f);
     bitnet_model *m = NULL;
     CHECK(bitnet_model_load(path, NULL, &m) == BITNET_ERR_FORMAT);
     char want[160];

@@ -18,13 +18,13 @@ static bn_tokenizer *load_tok512(void) {
     return t;
 }
 
-static gguf_file *g_spm_file;
+static bn_gguf_file *g_spm_file;
 static bn_tokenizer *load_spm(void) {
     const char *p = bn_test_shared("tokenizers/ggml-vocab-llama-spm.gguf");
     bn_tokenizer *t = NULL;
     if (!p) return NULL;
-    bitnet_status st = gguf_open(p, &g_spm_file);
-    CHECK_MSG(st == BITNET_OK, "gguf_open: %s", bitnet_last_error());
+    bitnet_status st = bn_gguf_open(p, &g_spm_file);
+    CHECK_MSG(st == BITNET_OK, "bn_gguf_open: %s", bitnet_last_error());
     if (st != BITNET_OK) return NULL;
     st = bn_tokenizer_from_gguf(g_spm_file, &t);
     CHECK_MSG(st == BITNET_OK, "from_gguf: %s", bitnet_last_error());
@@ -33,7 +33,7 @@ static bn_tokenizer *load_spm(void) {
 
 static void free_spm(bn_tokenizer *t) {
     bn_tokenizer_free(t);
-    gguf_close(g_spm_file);
+    bn_gguf_close(g_spm_file);
     g_spm_file = NULL;
 }
 
@@ -531,50 +531,50 @@ TEST(tokenizer_spm_matches_llama2c_reference) {
 /* ---- synthetic GGUF metadata (no file: the kv list is built directly) ----- */
 
 typedef struct {
-    gguf_file f;
-    gguf_kv kv[16];
-    gguf_value items[8];
+    bn_gguf_file f;
+    bn_gguf_kv kv[16];
+    bn_gguf_value items[8];
     float scores[8];
     int32_t types[8];
 } fake_gguf;
 
-static gguf_str S(const char *s) { return (gguf_str){strlen(s), s}; }
+static bn_gguf_str S(const char *s) { return (bn_gguf_str){strlen(s), s}; }
 
 static void fake_init(fake_gguf *g) {
     static const char *toks[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "a", "\xe2\x96\x81" "a", "b", "a\xe2\x96\x81" "b"};
     memset(g, 0, sizeof *g);
     g->f.path = (char *)"fake.gguf";
     for (int i = 0; i < 8; i++) {
-        g->items[i].type = GGUF_TYPE_STRING;
+        g->items[i].type = BN_GGUF_TYPE_STRING;
         g->items[i].str = S(toks[i]);
         g->scores[i] = (float)-i;
         g->types[i] = i == 0 ? BN_TOKEN_UNKNOWN : i < 3 ? BN_TOKEN_CONTROL : BN_TOKEN_NORMAL;
     }
     int k = 0;
     g->kv[k].key = S("tokenizer.ggml.model");
-    g->kv[k].value.type = GGUF_TYPE_STRING;
+    g->kv[k].value.type = BN_GGUF_TYPE_STRING;
     g->kv[k++].value.str = S("llama");
     g->kv[k].key = S("tokenizer.ggml.tokens");
-    g->kv[k].value.type = GGUF_TYPE_ARRAY;
-    g->kv[k].value.arr.type = GGUF_TYPE_STRING;
+    g->kv[k].value.type = BN_GGUF_TYPE_ARRAY;
+    g->kv[k].value.arr.type = BN_GGUF_TYPE_STRING;
     g->kv[k].value.arr.n = 8;
     g->kv[k++].value.arr.items = g->items;
     g->kv[k].key = S("tokenizer.ggml.scores");
-    g->kv[k].value.type = GGUF_TYPE_ARRAY;
-    g->kv[k].value.arr.type = GGUF_TYPE_FLOAT32;
+    g->kv[k].value.type = BN_GGUF_TYPE_ARRAY;
+    g->kv[k].value.arr.type = BN_GGUF_TYPE_FLOAT32;
     g->kv[k].value.arr.n = 8;
     g->kv[k++].value.arr.data = g->scores;
     g->kv[k].key = S("tokenizer.ggml.token_type");
-    g->kv[k].value.type = GGUF_TYPE_ARRAY;
-    g->kv[k].value.arr.type = GGUF_TYPE_INT32;
+    g->kv[k].value.type = BN_GGUF_TYPE_ARRAY;
+    g->kv[k].value.arr.type = BN_GGUF_TYPE_INT32;
     g->kv[k].value.arr.n = 8;
     g->kv[k++].value.arr.data = g->types;
     g->f.kv = g->kv;
     g->f.n_kv = (uint64_t)k;
 }
 
-static gguf_kv *fake_add(fake_gguf *g, const char *key, gguf_vtype type) {
-    gguf_kv *kv = &g->kv[g->f.n_kv++];
+static bn_gguf_kv *fake_add(fake_gguf *g, const char *key, bn_gguf_vtype type) {
+    bn_gguf_kv *kv = &g->kv[g->f.n_kv++];
     kv->key = S(key);
     kv->value.type = type;
     return kv;
@@ -602,11 +602,11 @@ TEST(tokenizer_gguf_synthetic) {
         bn_tokenizer_free(t);
     }
     /* add_space_prefix = false; special ids; add_bos_token */
-    gguf_kv *kv = fake_add(&g, "tokenizer.ggml.add_space_prefix", GGUF_TYPE_BOOL);
+    bn_gguf_kv *kv = fake_add(&g, "tokenizer.ggml.add_space_prefix", BN_GGUF_TYPE_BOOL);
     kv->value.b = false;
-    fake_add(&g, "tokenizer.ggml.bos_token_id", GGUF_TYPE_UINT32)->value.u32 = 2;
-    fake_add(&g, "tokenizer.ggml.eos_token_id", GGUF_TYPE_UINT32)->value.u32 = 1;
-    fake_add(&g, "tokenizer.ggml.add_bos_token", GGUF_TYPE_BOOL)->value.b = false;
+    fake_add(&g, "tokenizer.ggml.bos_token_id", BN_GGUF_TYPE_UINT32)->value.u32 = 2;
+    fake_add(&g, "tokenizer.ggml.eos_token_id", BN_GGUF_TYPE_UINT32)->value.u32 = 1;
+    fake_add(&g, "tokenizer.ggml.add_bos_token", BN_GGUF_TYPE_BOOL)->value.b = false;
     CHECK_EQ_INT(bn_tokenizer_from_gguf(&g.f, &t), BITNET_OK);
     if (t) {
         CHECK_EQ_INT(bn_tokenizer_encode(t, "a", 1, 1, toks, 16), 2);
@@ -624,7 +624,7 @@ TEST(tokenizer_gguf_synthetic) {
     g.kv[0].value.str = S("gpt2");
     CHECK_EQ_INT(bn_tokenizer_from_gguf(&g.f, &t), BITNET_ERR_UNSUPPORTED);
     CHECK(strstr(bitnet_last_error(), "gpt2") != NULL);
-    g.kv[0].value.type = GGUF_TYPE_UINT32;
+    g.kv[0].value.type = BN_GGUF_TYPE_UINT32;
     CHECK_EQ_INT(bn_tokenizer_from_gguf(&g.f, &t), BITNET_ERR_FORMAT);
     /* length mismatches, wrong types, missing keys, bad token types */
     fake_init(&g);
@@ -634,7 +634,7 @@ TEST(tokenizer_gguf_synthetic) {
     g.kv[3].value.arr.n = 9;
     CHECK_EQ_INT(bn_tokenizer_from_gguf(&g.f, &t), BITNET_ERR_FORMAT);
     fake_init(&g);
-    g.kv[2].value.arr.type = GGUF_TYPE_FLOAT64;
+    g.kv[2].value.arr.type = BN_GGUF_TYPE_FLOAT64;
     CHECK_EQ_INT(bn_tokenizer_from_gguf(&g.f, &t), BITNET_ERR_FORMAT);
     fake_init(&g);
     g.types[5] = 99;
@@ -643,7 +643,7 @@ TEST(tokenizer_gguf_synthetic) {
     g.scores[5] = NAN;
     CHECK_EQ_INT(bn_tokenizer_from_gguf(&g.f, &t), BITNET_ERR_FORMAT);
     fake_init(&g);
-    g.items[4].type = GGUF_TYPE_UINT32;
+    g.items[4].type = BN_GGUF_TYPE_UINT32;
     CHECK_EQ_INT(bn_tokenizer_from_gguf(&g.f, &t), BITNET_ERR_FORMAT);
     fake_init(&g);
     g.f.n_kv = 1;
@@ -684,28 +684,28 @@ static void gb_str(gbuf *g, const char *s) { gb_u64(g, strlen(s)); gb_put(g, s, 
 static void make_gguf(gbuf *g) {
     static const char *toks[] = {"<unk>", "<s>", "</s>", "\xe2\x96\x81", "h", "i", "hi", "\xe2\x96\x81hi"};
     g->n = 0;
-    gb_u32(g, GGUF_MAGIC);
+    gb_u32(g, BN_GGUF_MAGIC);
     gb_u32(g, 3);
     gb_u64(g, 0); /* tensors */
     gb_u64(g, 4); /* kv */
     gb_str(g, "tokenizer.ggml.model");
-    gb_u32(g, GGUF_TYPE_STRING);
+    gb_u32(g, BN_GGUF_TYPE_STRING);
     gb_str(g, "llama");
     gb_str(g, "tokenizer.ggml.tokens");
-    gb_u32(g, GGUF_TYPE_ARRAY);
-    gb_u32(g, GGUF_TYPE_STRING);
+    gb_u32(g, BN_GGUF_TYPE_ARRAY);
+    gb_u32(g, BN_GGUF_TYPE_STRING);
     gb_u64(g, 8);
     for (int i = 0; i < 8; i++) gb_str(g, toks[i]);
     gb_str(g, "tokenizer.ggml.scores");
-    gb_u32(g, GGUF_TYPE_ARRAY);
-    gb_u32(g, GGUF_TYPE_FLOAT32);
+    gb_u32(g, BN_GGUF_TYPE_ARRAY);
+    gb_u32(g, BN_GGUF_TYPE_FLOAT32);
     gb_u64(g, 8);
     for (int i = 0; i < 8; i++) {
         float s = (float)i;
         gb_put(g, &s, 4);
     }
     gb_str(g, "tokenizer.ggml.bos_token_id");
-    gb_u32(g, GGUF_TYPE_UINT32);
+    gb_u32(g, BN_GGUF_TYPE_UINT32);
     gb_u32(g, 1);
     while (g->n % 32) g->b[g->n++] = 0; /* empty, aligned data section */
 }
@@ -713,10 +713,10 @@ static void make_gguf(gbuf *g) {
 TEST(tokenizer_gguf_file_fuzz) {
     gbuf g, c;
     make_gguf(&g);
-    gguf_file *f = NULL;
+    bn_gguf_file *f = NULL;
     bn_tokenizer *t = NULL;
     int32_t toks[16];
-    bitnet_status st = gguf_open_memory(g.b, g.n, "tiny.gguf", &f);
+    bitnet_status st = bn_gguf_open_memory(g.b, g.n, "tiny.gguf", &f);
     CHECK_MSG(st == BITNET_OK, "%s", bitnet_last_error());
     if (st != BITNET_OK) return;
     CHECK_EQ_INT(bn_tokenizer_from_gguf(f, &t), BITNET_OK);
@@ -727,12 +727,12 @@ TEST(tokenizer_gguf_file_fuzz) {
         CHECK(toks[0] == 3 && toks[1] == 0);
     }
     bn_tokenizer_free(t);
-    gguf_close(f);
+    bn_gguf_close(f);
     int loaded = 0;
     for (int it = 0; it < 3000; it++) {
         c = g;
         for (int k = 0, m = 1 + (int)(rnd() % 3); k < m; k++) c.b[rnd() % c.n] = (uint8_t)rnd();
-        if (gguf_open_memory(c.b, c.n, "fuzz.gguf", &f) != BITNET_OK) continue;
+        if (bn_gguf_open_memory(c.b, c.n, "fuzz.gguf", &f) != BITNET_OK) continue;
         st = bn_tokenizer_from_gguf(f, &t);
         CHECK(st == BITNET_OK || st == BITNET_ERR_FORMAT || st == BITNET_ERR_UNSUPPORTED);
         if (st == BITNET_OK) {
@@ -744,7 +744,7 @@ TEST(tokenizer_gguf_file_fuzz) {
             bn_tokenizer_free(t);
             loaded++;
         }
-        gguf_close(f);
+        bn_gguf_close(f);
     }
     CHECK(loaded > 100);
 }

@@ -27,12 +27,12 @@ static bn_tokenizer *llama3(void) {
     return g_llama3;
 }
 
-static gguf_file *g_gpt2_file;
+static bn_gguf_file *g_gpt2_file;
 static bn_tokenizer *g_gpt2;
 static bn_tokenizer *gpt2(void) {
     const char *p = bn_test_shared("tokenizers/ggml-vocab-gpt-2.gguf");
     if (!g_gpt2 && p) {
-        bitnet_status st = gguf_open(p, &g_gpt2_file);
+        bitnet_status st = bn_gguf_open(p, &g_gpt2_file);
         if (st == BITNET_OK) st = bn_tokenizer_from_gguf(g_gpt2_file, &g_gpt2);
         CHECK_MSG(st == BITNET_OK, "gpt-2 vocab: %s", bitnet_last_error());
     }
@@ -141,16 +141,16 @@ TEST(tokenizer_bpe_llama3_special_tokens) {
 }
 
 /* T written as an in-memory GGUF vocabulary (*buf: its bytes, freed after
- * gguf_close); NULL after a failed CHECK. */
-static gguf_file *tokenizer_as_gguf(const bn_tokenizer *t, const char *name, uint8_t **buf) {
-    gguf_writer *w = gguf_writer_new();
+ * bn_gguf_close); NULL after a failed CHECK. */
+static bn_gguf_file *tokenizer_as_gguf(const bn_tokenizer *t, const char *name, uint8_t **buf) {
+    bn_gguf_writer *w = bn_gguf_writer_new();
     uint64_t size = 0;
-    gguf_file *f = NULL;
+    bn_gguf_file *f = NULL;
     *buf = NULL;
     CHECK_EQ_INT(bn_tokenizer_write_gguf(t, w), BITNET_OK);
-    CHECK_EQ_INT(gguf_writer_write_memory(w, buf, &size), BITNET_OK);
-    gguf_writer_free(w);
-    if (*buf) CHECK_EQ_INT(gguf_open_memory(*buf, size, name, &f), BITNET_OK);
+    CHECK_EQ_INT(bn_gguf_writer_write_memory(w, buf, &size), BITNET_OK);
+    bn_gguf_writer_free(w);
+    if (*buf) CHECK_EQ_INT(bn_gguf_open_memory(*buf, size, name, &f), BITNET_OK);
     return f;
 }
 
@@ -160,14 +160,14 @@ TEST(tokenizer_bpe_llama3_gguf_round_trip) {
     bn_tokenizer *t = llama3();
     if (!t) SKIP("tokenizers/llama3-tiktoken.model not available");
     uint8_t *buf;
-    gguf_file *f = tokenizer_as_gguf(t, "llama3.gguf", &buf);
+    bn_gguf_file *f = tokenizer_as_gguf(t, "llama3.gguf", &buf);
     bn_tokenizer *g = NULL;
     if (f) CHECK_MSG(bn_tokenizer_from_gguf(f, &g) == BITNET_OK, "%s", bitnet_last_error());
     if (g) {
         char model[16], pre[16];
-        CHECK(gguf_get_str(f, "tokenizer.ggml.model", model, sizeof model) == 1 && !strcmp(model, "gpt2"));
-        CHECK(gguf_get_str(f, "tokenizer.ggml.pre", pre, sizeof pre) == 1 && !strcmp(pre, "llama-bpe"));
-        const gguf_kv *m = gguf_find_kv(f, "tokenizer.ggml.merges");
+        CHECK(bn_gguf_get_str(f, "tokenizer.ggml.model", model, sizeof model) == 1 && !strcmp(model, "gpt2"));
+        CHECK(bn_gguf_get_str(f, "tokenizer.ggml.pre", pre, sizeof pre) == 1 && !strcmp(pre, "llama-bpe"));
+        const bn_gguf_kv *m = bn_gguf_find_kv(f, "tokenizer.ggml.merges");
         /* every split of a token into two tokens: far more merges than tokens */
         CHECK(m && m->value.arr.n > 200000);
         CHECK(m && m->value.arr.items[0].str.len == 5 && memcmp(m->value.arr.items[0].str.data, "\xc4\xa0 \xc4\xa0", 5) == 0);
@@ -189,7 +189,7 @@ TEST(tokenizer_bpe_llama3_gguf_round_trip) {
         }
         bn_tokenizer_free(g);
     }
-    gguf_close(f);
+    bn_gguf_close(f);
     free(buf);
 }
 
@@ -312,21 +312,21 @@ TEST(tokenizer_bpe_hostile_tiktoken) {
 
 /* gpt2 GGUF metadata problems: missing merges / pre, unknown pre. */
 TEST(tokenizer_bpe_hostile_gguf) {
-    gguf_writer *w = gguf_writer_new();
+    bn_gguf_writer *w = bn_gguf_writer_new();
     static const char *const toks[] = {"a", "b", "ab", "<|endoftext|>"};
     static const char *const merges[] = {"a b", "ab", " a"};
-    gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, 4);
+    bn_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+    bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, 4);
     uint8_t *buf;
     uint64_t size;
-    gguf_file *f;
+    bn_gguf_file *f;
     bn_tokenizer *t = NULL;
     for (int step = 0; step < 4; step++) {
-        if (step == 1) gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 3);
-        if (step == 2) gguf_writer_set_str(w, "tokenizer.ggml.pre", "default");
-        if (step == 3) gguf_writer_set_str(w, "tokenizer.ggml.pre", "gpt-2");
-        CHECK_EQ_INT(gguf_writer_write_memory(w, &buf, &size), BITNET_OK);
-        CHECK_EQ_INT(gguf_open_memory(buf, size, "v.gguf", &f), BITNET_OK);
+        if (step == 1) bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 3);
+        if (step == 2) bn_gguf_writer_set_str(w, "tokenizer.ggml.pre", "default");
+        if (step == 3) bn_gguf_writer_set_str(w, "tokenizer.ggml.pre", "gpt-2");
+        CHECK_EQ_INT(bn_gguf_writer_write_memory(w, &buf, &size), BITNET_OK);
+        CHECK_EQ_INT(bn_gguf_open_memory(buf, size, "v.gguf", &f), BITNET_OK);
         bitnet_status st = bn_tokenizer_from_gguf(f, &t);
         if (step == 0) CHECK(st == BITNET_ERR_UNSUPPORTED && strstr(bitnet_last_error(), "tokenizer.ggml.pre"));
         if (step == 1) CHECK(st == BITNET_ERR_UNSUPPORTED); /* merges present, pre still missing */
@@ -342,32 +342,32 @@ TEST(tokenizer_bpe_hostile_gguf) {
             bn_tokenizer_free(t);
             t = NULL;
         }
-        gguf_close(f);
+        bn_gguf_close(f);
         free(buf);
     }
     /* missing merges with a valid pre */
-    gguf_writer_free(w);
-    w = gguf_writer_new();
-    gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
-    gguf_writer_set_str(w, "tokenizer.ggml.pre", "llama-bpe");
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, 4);
-    CHECK_EQ_INT(gguf_writer_write_memory(w, &buf, &size), BITNET_OK);
-    CHECK_EQ_INT(gguf_open_memory(buf, size, "v.gguf", &f), BITNET_OK);
+    bn_gguf_writer_free(w);
+    w = bn_gguf_writer_new();
+    bn_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+    bn_gguf_writer_set_str(w, "tokenizer.ggml.pre", "llama-bpe");
+    bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", toks, NULL, 4);
+    CHECK_EQ_INT(bn_gguf_writer_write_memory(w, &buf, &size), BITNET_OK);
+    CHECK_EQ_INT(bn_gguf_open_memory(buf, size, "v.gguf", &f), BITNET_OK);
     CHECK_EQ_INT(bn_tokenizer_from_gguf(f, &t), BITNET_ERR_FORMAT);
     CHECK(strstr(bitnet_last_error(), "tokenizer.ggml.merges") != NULL);
-    gguf_close(f);
+    bn_gguf_close(f);
     free(buf);
     /* duplicate tokens are rejected, as llama.cpp does */
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 1);
+    bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", merges, NULL, 1);
     static const char *const dup[] = {"a", "b", "a"};
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", dup, NULL, 3);
-    CHECK_EQ_INT(gguf_writer_write_memory(w, &buf, &size), BITNET_OK);
-    CHECK_EQ_INT(gguf_open_memory(buf, size, "v.gguf", &f), BITNET_OK);
+    bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", dup, NULL, 3);
+    CHECK_EQ_INT(bn_gguf_writer_write_memory(w, &buf, &size), BITNET_OK);
+    CHECK_EQ_INT(bn_gguf_open_memory(buf, size, "v.gguf", &f), BITNET_OK);
     CHECK_EQ_INT(bn_tokenizer_from_gguf(f, &t), BITNET_ERR_FORMAT);
     CHECK(strstr(bitnet_last_error(), "duplicate") != NULL);
-    gguf_close(f);
+    bn_gguf_close(f);
     free(buf);
-    gguf_writer_free(w);
+    bn_gguf_writer_free(w);
 }
 
 /* Loads every kind of vocabulary file through the one entry point. */
@@ -412,10 +412,10 @@ static void write_text(const char *path, const char *text, size_t len) {
 /* A tokenizer.json as the `tokenizers` library writes it, from a GGUF
  * vocabulary: normal tokens in model.vocab, control and user-defined ones in
  * added_tokens, merges as "a b" strings or (pairs) as ["a", "b"]. */
-static void write_hf_json(const gguf_file *g, const char *path, const char *pre, const char *post, int ignore_merges,
+static void write_hf_json(const bn_gguf_file *g, const char *path, const char *pre, const char *post, int ignore_merges,
                           int pairs) {
-    const gguf_kv *tk = gguf_find_kv(g, "tokenizer.ggml.tokens"), *ty = gguf_find_kv(g, "tokenizer.ggml.token_type");
-    const gguf_kv *mg = gguf_find_kv(g, "tokenizer.ggml.merges");
+    const bn_gguf_kv *tk = bn_gguf_find_kv(g, "tokenizer.ggml.tokens"), *ty = bn_gguf_find_kv(g, "tokenizer.ggml.token_type");
+    const bn_gguf_kv *mg = bn_gguf_find_kv(g, "tokenizer.ggml.merges");
     REQUIRE(tk && ty && mg);
     const uint8_t *types = ty->value.arr.data; /* int32 in file order: unaligned, read with memcpy */
     bn_buf b = {0}, added = {0};
@@ -424,7 +424,7 @@ static void write_hf_json(const gguf_file *g, const char *path, const char *pre,
                   ignore_merges ? "true" : "false");
     int first = 1;
     for (uint64_t i = 0; i < tk->value.arr.n; i++) {
-        const gguf_str *t = &tk->value.arr.items[i].str;
+        const bn_gguf_str *t = &tk->value.arr.items[i].str;
         int32_t type;
         memcpy(&type, types + 4 * i, 4);
         if (type == 1) {
@@ -440,7 +440,7 @@ static void write_hf_json(const gguf_file *g, const char *path, const char *pre,
     }
     bn_buf_printf(&b, "}, \"merges\": [");
     for (uint64_t i = 0; i < mg->value.arr.n; i++) {
-        const gguf_str *m = &mg->value.arr.items[i].str;
+        const bn_gguf_str *m = &mg->value.arr.items[i].str;
         const char *sp = memchr(m->data + 1, ' ', (size_t)m->len - 1);
         REQUIRE(sp != NULL);
         bn_buf_printf(&b, i ? ", " : "");
@@ -493,7 +493,7 @@ TEST_E2E(tokenizer_hf_json_llama3_test_vectors_and_config) {
     bn_tokenizer *ref = llama3();
     if (!ref) SKIP("tokenizers/llama3-tiktoken.model not available");
     uint8_t *buf;
-    gguf_file *g = tokenizer_as_gguf(ref, "l3.gguf", &buf);
+    bn_gguf_file *g = tokenizer_as_gguf(ref, "l3.gguf", &buf);
     REQUIRE(g != NULL);
     char *dir = tmp_dir(), path[600], cfg[600];
     snprintf(path, sizeof path, "%s/tokenizer.json", dir);
@@ -521,7 +521,7 @@ TEST_E2E(tokenizer_hf_json_llama3_test_vectors_and_config) {
     remove(path);
     remove(cfg);
     rmdir(dir);
-    gguf_close(g);
+    bn_gguf_close(g);
     free(buf);
 }
 
@@ -544,10 +544,10 @@ TEST_E2E(tokenizer_hf_json_found_beside_a_checkpoint) {
     snprintf(path, sizeof path, "%s/model.safetensors", dir);
     snprintf(tj, sizeof tj, "%s/tokenizer.json", dir);
     CHECK_EQ_INT(bn_safetensors_write_model(a, path), BITNET_OK);
-    gguf_file *g = NULL;
-    REQUIRE(gguf_open(gg, &g) == BITNET_OK);
+    bn_gguf_file *g = NULL;
+    REQUIRE(bn_gguf_open(gg, &g) == BITNET_OK);
     write_hf_json(g, tj, hf_llama3_pre, hf_llama3_post, 1, 0);
-    gguf_close(g);
+    bn_gguf_close(g);
     CHECK_MSG(bitnet_model_load(dir, NULL, &b) == BITNET_OK, "%s", bitnet_last_error());
     if (b) {
         static const char text[] = "Hello world, it's 2026!\n\tDone.";
@@ -634,7 +634,7 @@ TEST(tokenizer_bpe_zz_cleanup) {
     g_llama3 = NULL;
     bn_tokenizer_free(g_gpt2);
     g_gpt2 = NULL;
-    gguf_close(g_gpt2_file);
+    bn_gguf_close(g_gpt2_file);
     g_gpt2_file = NULL;
 }
 
@@ -645,16 +645,16 @@ TEST(tokenizer_bpe_zz_cleanup) {
 TEST(tokenizer_bpe_qwen2_pre_tokenizer) {
     bn_tokenizer *t = llama3();
     if (!t) SKIP("tokenizers/llama3-tiktoken.model not available");
-    gguf_writer *w = gguf_writer_new();
+    bn_gguf_writer *w = bn_gguf_writer_new();
     uint8_t *buf = NULL;
     uint64_t size = 0;
-    gguf_file *f = NULL;
+    bn_gguf_file *f = NULL;
     CHECK_EQ_INT(bn_tokenizer_write_gguf(t, w), BITNET_OK);
-    gguf_writer_set_str(w, "tokenizer.ggml.pre", "qwen2");
-    gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", false); /* as Qwen's files say */
-    CHECK_EQ_INT(gguf_writer_write_memory(w, &buf, &size), BITNET_OK);
-    gguf_writer_free(w);
-    if (buf) CHECK_EQ_INT(gguf_open_memory(buf, size, "qwen2.gguf", &f), BITNET_OK);
+    bn_gguf_writer_set_str(w, "tokenizer.ggml.pre", "qwen2");
+    bn_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", false); /* as Qwen's files say */
+    CHECK_EQ_INT(bn_gguf_writer_write_memory(w, &buf, &size), BITNET_OK);
+    bn_gguf_writer_free(w);
+    if (buf) CHECK_EQ_INT(bn_gguf_open_memory(buf, size, "qwen2.gguf", &f), BITNET_OK);
     bn_tokenizer *q = NULL;
     if (f) CHECK_MSG(bn_tokenizer_from_gguf(f, &q) == BITNET_OK, "%s", bitnet_last_error());
     if (q) {
@@ -687,6 +687,6 @@ TEST(tokenizer_bpe_qwen2_pre_tokenizer) {
     }
     remove(path);
     rmdir(dir);
-    gguf_close(f);
+    bn_gguf_close(f);
     free(buf);
 }

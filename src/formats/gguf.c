@@ -18,7 +18,7 @@
 /* Smallest possible encodings: they turn a count into a byte budget. */
 #define KV_MIN_BYTES 13     /* key length (8) + value type (4) + 1-byte value     */
 #define TENSOR_MIN_BYTES 32 /* name length (8) + n_dims (4) + ne[0] (8) + type (4) + offset (8) */
-/* Parsed STRING/ARRAY array elements in one file. Each costs a gguf_value
+/* Parsed STRING/ARRAY array elements in one file. Each costs a bn_gguf_value
  * (40 bytes) in memory while it may cost only 8 bytes of file, so this keeps
  * a hostile file from making us allocate ~5x its size. Real vocabularies
  * have < 300k entries. */
@@ -37,34 +37,34 @@ typedef unsigned long long ull; /* for printf */
 static const struct {
     const char *name;
     uint8_t size; /* 0: variable (string, array) */
-} k_vtypes[GGUF_TYPE_COUNT] = {
-    [GGUF_TYPE_UINT8] = {"uint8", 1},     [GGUF_TYPE_INT8] = {"int8", 1},
-    [GGUF_TYPE_UINT16] = {"uint16", 2},   [GGUF_TYPE_INT16] = {"int16", 2},
-    [GGUF_TYPE_UINT32] = {"uint32", 4},   [GGUF_TYPE_INT32] = {"int32", 4},
-    [GGUF_TYPE_FLOAT32] = {"float32", 4}, [GGUF_TYPE_BOOL] = {"bool", 1},
-    [GGUF_TYPE_STRING] = {"string", 0},   [GGUF_TYPE_ARRAY] = {"array", 0},
-    [GGUF_TYPE_UINT64] = {"uint64", 8},   [GGUF_TYPE_INT64] = {"int64", 8},
-    [GGUF_TYPE_FLOAT64] = {"float64", 8},
+} k_vtypes[BN_GGUF_TYPE_COUNT] = {
+    [BN_GGUF_TYPE_UINT8] = {"uint8", 1},     [BN_GGUF_TYPE_INT8] = {"int8", 1},
+    [BN_GGUF_TYPE_UINT16] = {"uint16", 2},   [BN_GGUF_TYPE_INT16] = {"int16", 2},
+    [BN_GGUF_TYPE_UINT32] = {"uint32", 4},   [BN_GGUF_TYPE_INT32] = {"int32", 4},
+    [BN_GGUF_TYPE_FLOAT32] = {"float32", 4}, [BN_GGUF_TYPE_BOOL] = {"bool", 1},
+    [BN_GGUF_TYPE_STRING] = {"string", 0},   [BN_GGUF_TYPE_ARRAY] = {"array", 0},
+    [BN_GGUF_TYPE_UINT64] = {"uint64", 8},   [BN_GGUF_TYPE_INT64] = {"int64", 8},
+    [BN_GGUF_TYPE_FLOAT64] = {"float64", 8},
 };
 
-uint64_t gguf_vtype_size(gguf_vtype t) { return (unsigned)t < GGUF_TYPE_COUNT ? k_vtypes[t].size : 0; }
-const char *gguf_vtype_name(gguf_vtype t) {
-    return (unsigned)t < GGUF_TYPE_COUNT ? k_vtypes[t].name : "invalid";
+uint64_t bn_gguf_vtype_size(bn_gguf_vtype t) { return (unsigned)t < BN_GGUF_TYPE_COUNT ? k_vtypes[t].size : 0; }
+const char *bn_gguf_vtype_name(bn_gguf_vtype t) {
+    return (unsigned)t < BN_GGUF_TYPE_COUNT ? k_vtypes[t].name : "invalid";
 }
 
-int gguf_value_equal(const gguf_value *a, const gguf_value *b) {
+int bn_gguf_value_equal(const bn_gguf_value *a, const bn_gguf_value *b) {
     if (a->type != b->type) return 0;
-    if (a->type == GGUF_TYPE_STRING)
+    if (a->type == BN_GGUF_TYPE_STRING)
         return a->str.len == b->str.len && (!a->str.len || !memcmp(a->str.data, b->str.data, a->str.len));
-    if (a->type != GGUF_TYPE_ARRAY) {
-        uint64_t n = gguf_vtype_size(a->type);
+    if (a->type != BN_GGUF_TYPE_ARRAY) {
+        uint64_t n = bn_gguf_vtype_size(a->type);
         return n && !memcmp(&a->u64, &b->u64, n); /* the union's first n bytes hold the value */
     }
     if (a->arr.type != b->arr.type || a->arr.n != b->arr.n) return 0;
-    uint64_t es = gguf_vtype_size(a->arr.type);
+    uint64_t es = bn_gguf_vtype_size(a->arr.type);
     if (es) return !a->arr.n || !memcmp(a->arr.data, b->arr.data, a->arr.n * es);
     for (uint64_t i = 0; i < a->arr.n; i++)
-        if (!gguf_value_equal(&a->arr.items[i], &b->arr.items[i])) return 0;
+        if (!bn_gguf_value_equal(&a->arr.items[i], &b->arr.items[i])) return 0;
     return 1;
 }
 
@@ -96,56 +96,56 @@ const bn_type_traits *bn_type_get_traits(bn_tensor_type t) {
     return &k_traits[(unsigned)t < BN_TT_COUNT ? t : BN_TT_UNKNOWN];
 }
 
-bn_tensor_type gguf_tensor_type_resolve(uint32_t id, gguf_flavor flavor) {
+bn_tensor_type bn_gguf_tensor_type_resolve(uint32_t id, bn_gguf_flavor flavor) {
     switch (id) { /* ids 0..35 mean the same in both numberings */
-    case GGML_TYPE_F32: return BN_TT_F32;
-    case GGML_TYPE_F16: return BN_TT_F16;
-    case GGML_TYPE_Q8_0: return BN_TT_Q8_0;
-    case GGML_TYPE_BF16: return BN_TT_BF16;
-    case GGML_TYPE_TQ1_0: return BN_TT_TQ1_0;
-    case GGML_TYPE_TQ2_0: return BN_TT_TQ2_0;
-    case GGML_TYPE_Q4_0: return BN_TT_Q4_0;
-    case GGML_TYPE_Q5_0: return BN_TT_Q5_0;
-    case GGML_TYPE_Q4_K: return BN_TT_Q4_K;
-    case GGML_TYPE_Q5_K: return BN_TT_Q5_K;
-    case GGML_TYPE_Q6_K: return BN_TT_Q6_K;
+    case BN_GGML_TYPE_F32: return BN_TT_F32;
+    case BN_GGML_TYPE_F16: return BN_TT_F16;
+    case BN_GGML_TYPE_Q8_0: return BN_TT_Q8_0;
+    case BN_GGML_TYPE_BF16: return BN_TT_BF16;
+    case BN_GGML_TYPE_TQ1_0: return BN_TT_TQ1_0;
+    case BN_GGML_TYPE_TQ2_0: return BN_TT_TQ2_0;
+    case BN_GGML_TYPE_Q4_0: return BN_TT_Q4_0;
+    case BN_GGML_TYPE_Q5_0: return BN_TT_Q5_0;
+    case BN_GGML_TYPE_Q4_K: return BN_TT_Q4_K;
+    case BN_GGML_TYPE_Q5_K: return BN_TT_Q5_K;
+    case BN_GGML_TYPE_Q6_K: return BN_TT_Q6_K;
     default: break;
     }
-    if (flavor == GGUF_FLAVOR_BITNETCPP) {
-        if (id == GGML_TYPE_BITNETCPP_I2_S) return BN_TT_I2_S;
-        if (id == GGML_TYPE_BITNETCPP_TL1) return BN_TT_TL1;
-        if (id == GGML_TYPE_BITNETCPP_TL2) return BN_TT_TL2;
-    } else if (id == GGML_TYPE_MXFP4) {
+    if (flavor == BN_GGUF_FLAVOR_BITNETCPP) {
+        if (id == BN_GGML_TYPE_BITNETCPP_I2_S) return BN_TT_I2_S;
+        if (id == BN_GGML_TYPE_BITNETCPP_TL1) return BN_TT_TL1;
+        if (id == BN_GGML_TYPE_BITNETCPP_TL2) return BN_TT_TL2;
+    } else if (id == BN_GGML_TYPE_MXFP4) {
         return BN_TT_MXFP4;
     }
     return BN_TT_UNKNOWN;
 }
 
-uint32_t gguf_tensor_type_id(bn_tensor_type t, gguf_flavor flavor) {
-    int fork = flavor == GGUF_FLAVOR_BITNETCPP;
+uint32_t bn_gguf_tensor_type_id(bn_tensor_type t, bn_gguf_flavor flavor) {
+    int fork = flavor == BN_GGUF_FLAVOR_BITNETCPP;
     switch (t) {
-    case BN_TT_F32: return GGML_TYPE_F32;
-    case BN_TT_F16: return GGML_TYPE_F16;
-    case BN_TT_BF16: return GGML_TYPE_BF16;
-    case BN_TT_Q8_0: return GGML_TYPE_Q8_0;
-    case BN_TT_TQ1_0: return GGML_TYPE_TQ1_0;
-    case BN_TT_TQ2_0: return GGML_TYPE_TQ2_0;
-    case BN_TT_Q4_0: return GGML_TYPE_Q4_0;
-    case BN_TT_Q5_0: return GGML_TYPE_Q5_0;
-    case BN_TT_Q4_K: return GGML_TYPE_Q4_K;
-    case BN_TT_Q5_K: return GGML_TYPE_Q5_K;
-    case BN_TT_Q6_K: return GGML_TYPE_Q6_K;
-    case BN_TT_I2_S: return fork ? GGML_TYPE_BITNETCPP_I2_S : UINT32_MAX;
-    case BN_TT_TL1: return fork ? GGML_TYPE_BITNETCPP_TL1 : UINT32_MAX;
-    case BN_TT_TL2: return fork ? GGML_TYPE_BITNETCPP_TL2 : UINT32_MAX;
-    case BN_TT_MXFP4: return fork ? UINT32_MAX : GGML_TYPE_MXFP4;
+    case BN_TT_F32: return BN_GGML_TYPE_F32;
+    case BN_TT_F16: return BN_GGML_TYPE_F16;
+    case BN_TT_BF16: return BN_GGML_TYPE_BF16;
+    case BN_TT_Q8_0: return BN_GGML_TYPE_Q8_0;
+    case BN_TT_TQ1_0: return BN_GGML_TYPE_TQ1_0;
+    case BN_TT_TQ2_0: return BN_GGML_TYPE_TQ2_0;
+    case BN_TT_Q4_0: return BN_GGML_TYPE_Q4_0;
+    case BN_TT_Q5_0: return BN_GGML_TYPE_Q5_0;
+    case BN_TT_Q4_K: return BN_GGML_TYPE_Q4_K;
+    case BN_TT_Q5_K: return BN_GGML_TYPE_Q5_K;
+    case BN_TT_Q6_K: return BN_GGML_TYPE_Q6_K;
+    case BN_TT_I2_S: return fork ? BN_GGML_TYPE_BITNETCPP_I2_S : UINT32_MAX;
+    case BN_TT_TL1: return fork ? BN_GGML_TYPE_BITNETCPP_TL1 : UINT32_MAX;
+    case BN_TT_TL2: return fork ? BN_GGML_TYPE_BITNETCPP_TL2 : UINT32_MAX;
+    case BN_TT_MXFP4: return fork ? UINT32_MAX : BN_GGML_TYPE_MXFP4;
     default: return UINT32_MAX;
     }
 }
 
 /* bitnet.cpp's TL2 size (its ggml_nbytes): only defined for 2-D tensors whose
  * rows hold at least one 256-weight two-bit tail; C integer division kept. */
-static uint64_t tl2_nbytes(const uint64_t ne[GGUF_MAX_DIMS]) {
+static uint64_t tl2_nbytes(const uint64_t ne[BN_GGUF_MAX_DIMS]) {
     uint64_t a, b, n;
     if (ne[2] != 1 || ne[3] != 1 || ne[0] < 256) return 0;
     if (!bn_mul_ok(ne[0] - 256, ne[1], &a) || !bn_mul_ok(a / 3, 5, &a)) return 0;
@@ -154,11 +154,11 @@ static uint64_t tl2_nbytes(const uint64_t ne[GGUF_MAX_DIMS]) {
     return bn_add_ok(n, 32, &n) ? n : 0;
 }
 
-uint64_t bn_tensor_nbytes(bn_tensor_type t, const uint64_t ne[GGUF_MAX_DIMS]) {
+uint64_t bn_tensor_nbytes(bn_tensor_type t, const uint64_t ne[BN_GGUF_MAX_DIMS]) {
     const bn_type_traits *tr = bn_type_get_traits(t);
     uint64_t n = 1, bytes;
     if (tr->block_elems == 0) return 0;
-    for (int i = 0; i < GGUF_MAX_DIMS; i++)
+    for (int i = 0; i < BN_GGUF_MAX_DIMS; i++)
         if (ne[i] == 0 || !bn_mul_ok(n, ne[i], &n)) return 0;
     if (n > INT64_MAX || ne[0] % tr->block_elems != 0) return 0;
     /* bitnet.cpp (ggml.c ggml_nbytes, quantize_i2_s): n/4 bytes of 2-bit
@@ -207,7 +207,7 @@ static void fmt_name(char *out, size_t cap, const char *s, uint64_t len) {
     out[o] = 0;
 }
 
-static void set_where(parser *P, const char *what, gguf_str name) {
+static void set_where(parser *P, const char *what, bn_gguf_str name) {
     char buf[80];
     fmt_name(buf, sizeof buf, name.data, name.len);
     snprintf(P->where, sizeof P->where, "%s '%s'", what, buf);
@@ -252,7 +252,7 @@ static bitnet_status rd_u32(parser *P, const char *what, uint32_t *out) {
 
 static bitnet_status rd_u64(parser *P, const char *what, uint64_t *out) { return rd_uint(P, 8, what, out); }
 
-static bitnet_status rd_str(parser *P, const char *what, gguf_str *s) {
+static bitnet_status rd_str(parser *P, const char *what, bn_gguf_str *s) {
     char lw[64];
     uint64_t len;
     snprintf(lw, sizeof lw, "%s length", what);
@@ -268,32 +268,32 @@ static bitnet_status rd_str(parser *P, const char *what, gguf_str *s) {
 
 /* ---- metadata values ---------------------------------------------------------- */
 
-static void free_value(gguf_value *v) {
-    if (v->type != GGUF_TYPE_ARRAY || !v->arr.items) return;
+static void free_value(bn_gguf_value *v) {
+    if (v->type != BN_GGUF_TYPE_ARRAY || !v->arr.items) return;
     for (uint64_t i = 0; i < v->arr.n; i++) free_value(&v->arr.items[i]);
     free(v->arr.items);
     v->arr.items = NULL;
 }
 
-static bitnet_status parse_scalar(parser *P, gguf_vtype t, gguf_value *v) {
+static bitnet_status parse_scalar(parser *P, bn_gguf_vtype t, bn_gguf_value *v) {
     uint64_t x;
     TRY(rd_uint(P, k_vtypes[t].size, "value", &x));
     switch (t) {
-    case GGUF_TYPE_UINT8: v->u8 = (uint8_t)x; break;
-    case GGUF_TYPE_INT8: v->i8 = (int8_t)(uint8_t)x; break;
-    case GGUF_TYPE_UINT16: v->u16 = (uint16_t)x; break;
-    case GGUF_TYPE_INT16: v->i16 = (int16_t)(uint16_t)x; break;
-    case GGUF_TYPE_UINT32: v->u32 = (uint32_t)x; break;
-    case GGUF_TYPE_INT32: v->i32 = (int32_t)(uint32_t)x; break;
-    case GGUF_TYPE_UINT64: v->u64 = x; break;
-    case GGUF_TYPE_INT64: v->i64 = (int64_t)x; break;
-    case GGUF_TYPE_FLOAT32: {
+    case BN_GGUF_TYPE_UINT8: v->u8 = (uint8_t)x; break;
+    case BN_GGUF_TYPE_INT8: v->i8 = (int8_t)(uint8_t)x; break;
+    case BN_GGUF_TYPE_UINT16: v->u16 = (uint16_t)x; break;
+    case BN_GGUF_TYPE_INT16: v->i16 = (int16_t)(uint16_t)x; break;
+    case BN_GGUF_TYPE_UINT32: v->u32 = (uint32_t)x; break;
+    case BN_GGUF_TYPE_INT32: v->i32 = (int32_t)(uint32_t)x; break;
+    case BN_GGUF_TYPE_UINT64: v->u64 = x; break;
+    case BN_GGUF_TYPE_INT64: v->i64 = (int64_t)x; break;
+    case BN_GGUF_TYPE_FLOAT32: {
         uint32_t b = (uint32_t)x;
         memcpy(&v->f32, &b, 4);
         break;
     }
-    case GGUF_TYPE_FLOAT64: memcpy(&v->f64, &x, 8); break;
-    case GGUF_TYPE_BOOL:
+    case BN_GGUF_TYPE_FLOAT64: memcpy(&v->f64, &x, 8); break;
+    case BN_GGUF_TYPE_BOOL:
         if (x > 1) return perr(P, BITNET_ERR_FORMAT, "bool value at offset %llu is %llu, must be 0 or 1",
                                (ull)(P->pos - 1), (ull)x);
         v->b = x != 0;
@@ -303,36 +303,36 @@ static bitnet_status parse_scalar(parser *P, gguf_vtype t, gguf_value *v) {
     return BITNET_OK;
 }
 
-static bitnet_status parse_array(parser *P, int depth, gguf_value *v);
+static bitnet_status parse_array(parser *P, int depth, bn_gguf_value *v);
 
-static bitnet_status parse_value(parser *P, int depth, gguf_value *v) {
-    if (v->type == GGUF_TYPE_STRING) return rd_str(P, "string value", &v->str);
-    if (v->type == GGUF_TYPE_ARRAY) return parse_array(P, depth + 1, v);
+static bitnet_status parse_value(parser *P, int depth, bn_gguf_value *v) {
+    if (v->type == BN_GGUF_TYPE_STRING) return rd_str(P, "string value", &v->str);
+    if (v->type == BN_GGUF_TYPE_ARRAY) return parse_array(P, depth + 1, v);
     return parse_scalar(P, v->type, v);
 }
 
 /* Fixed-size elements stay in the file (arr.data); strings and arrays are
  * parsed into arr.items. `depth` is this array's nesting level (1 = top). */
-static bitnet_status parse_array(parser *P, int depth, gguf_value *v) {
+static bitnet_status parse_array(parser *P, int depth, bn_gguf_value *v) {
     uint32_t et;
     uint64_t n, bytes;
     v->arr.n = 0;
     v->arr.data = NULL;
     v->arr.items = NULL;
     TRY(rd_u32(P, "array element type", &et));
-    if (et >= GGUF_TYPE_COUNT)
+    if (et >= BN_GGUF_TYPE_COUNT)
         return perr(P, BITNET_ERR_FORMAT, "array element type %u at offset %llu is not a GGUF value type",
                     et, (ull)(P->pos - 4));
-    if (et == GGUF_TYPE_ARRAY && depth >= GGUF_MAX_ARRAY_DEPTH)
-        return perr(P, BITNET_ERR_FORMAT, "arrays nested deeper than %d levels", GGUF_MAX_ARRAY_DEPTH);
+    if (et == BN_GGUF_TYPE_ARRAY && depth >= BN_GGUF_MAX_ARRAY_DEPTH)
+        return perr(P, BITNET_ERR_FORMAT, "arrays nested deeper than %d levels", BN_GGUF_MAX_ARRAY_DEPTH);
     TRY(rd_u64(P, "array length", &n));
-    v->arr.type = (gguf_vtype)et;
+    v->arr.type = (bn_gguf_vtype)et;
     uint64_t es = k_vtypes[et].size;
     if (es) {
         if (!bn_mul_ok(n, es, &bytes) || bytes > left(P))
             return perr(P, BITNET_ERR_FORMAT, "array of %llu %s elements at offset %llu exceeds the %llu bytes left in the file",
                         (ull)n, k_vtypes[et].name, (ull)(P->pos - 8), (ull)left(P));
-        for (uint64_t i = 0; et == GGUF_TYPE_BOOL && i < n; i++)
+        for (uint64_t i = 0; et == BN_GGUF_TYPE_BOOL && i < n; i++)
             if (P->base[P->pos + i] > 1)
                 return perr(P, BITNET_ERR_FORMAT, "bool array element %llu is %u, must be 0 or 1", (ull)i,
                             P->base[P->pos + i]);
@@ -341,7 +341,7 @@ static bitnet_status parse_array(parser *P, int depth, gguf_value *v) {
         P->pos += bytes;
         return BITNET_OK;
     }
-    uint64_t min = et == GGUF_TYPE_STRING ? 8 : 12; /* length / type + length */
+    uint64_t min = et == BN_GGUF_TYPE_STRING ? 8 : 12; /* length / type + length */
     if (n > left(P) / min)
         return perr(P, BITNET_ERR_FORMAT, "array length %llu at offset %llu exceeds what the %llu bytes left in the file can hold (%s elements need >= %llu bytes each)",
                     (ull)n, (ull)(P->pos - 8), (ull)left(P), k_vtypes[et].name, (ull)min);
@@ -353,7 +353,7 @@ static bitnet_status parse_array(parser *P, int depth, gguf_value *v) {
     v->arr.n = n; /* from here free_value() owns the items */
     P->n_items += n;
     for (uint64_t i = 0; i < n; i++) {
-        v->arr.items[i].type = (gguf_vtype)et;
+        v->arr.items[i].type = (bn_gguf_vtype)et;
         TRY(parse_value(P, depth, &v->arr.items[i]));
     }
     return BITNET_OK;
@@ -361,10 +361,10 @@ static bitnet_status parse_array(parser *P, int depth, gguf_value *v) {
 
 /* ---- file structure --------------------------------------------------------------- */
 
-static bitnet_status parse_header(parser *P, gguf_file *f) {
+static bitnet_status parse_header(parser *P, bn_gguf_file *f) {
     uint32_t magic;
     TRY(rd_u32(P, "magic", &magic));
-    if (magic != GGUF_MAGIC) {
+    if (magic != BN_GGUF_MAGIC) {
         const uint8_t *m = P->base;
         return perr(P, BITNET_ERR_FORMAT, "not a GGUF file (magic bytes %02x %02x %02x %02x, expected \"GGUF\")",
                     m[0], m[1], m[2], m[3]);
@@ -374,14 +374,14 @@ static bitnet_status parse_header(parser *P, gguf_file *f) {
         return perr(P, BITNET_ERR_FORMAT, "GGUF version 1 is not supported (32-bit counts); re-convert the model to version 3");
     if (f->version == 0x02000000u || f->version == 0x03000000u)
         return perr(P, BITNET_ERR_FORMAT, "big-endian GGUF files are not supported");
-    if (f->version != 2 && f->version != GGUF_VERSION) /* v2 has the v3 layout */
+    if (f->version != 2 && f->version != BN_GGUF_VERSION) /* v2 has the v3 layout */
         return perr(P, BITNET_ERR_FORMAT, "unsupported GGUF version %u (expected 3)", f->version);
     TRY(rd_u64(P, "tensor count", &f->n_tensors));
     TRY(rd_u64(P, "key/value count", &f->n_kv));
-    if (f->n_tensors > GGUF_MAX_TENSORS)
-        return perr(P, BITNET_ERR_FORMAT, "tensor count %llu exceeds the limit of %u", (ull)f->n_tensors, GGUF_MAX_TENSORS);
-    if (f->n_kv > GGUF_MAX_KV)
-        return perr(P, BITNET_ERR_FORMAT, "key/value count %llu exceeds the limit of %u", (ull)f->n_kv, GGUF_MAX_KV);
+    if (f->n_tensors > BN_GGUF_MAX_TENSORS)
+        return perr(P, BITNET_ERR_FORMAT, "tensor count %llu exceeds the limit of %u", (ull)f->n_tensors, BN_GGUF_MAX_TENSORS);
+    if (f->n_kv > BN_GGUF_MAX_KV)
+        return perr(P, BITNET_ERR_FORMAT, "key/value count %llu exceeds the limit of %u", (ull)f->n_kv, BN_GGUF_MAX_KV);
     /* both are small now: this cannot overflow */
     if (f->n_tensors * TENSOR_MIN_BYTES + f->n_kv * KV_MIN_BYTES > left(P))
         return perr(P, BITNET_ERR_FORMAT, "tensor count %llu and key/value count %llu need more than the %llu bytes left in the file",
@@ -389,36 +389,36 @@ static bitnet_status parse_header(parser *P, gguf_file *f) {
     return BITNET_OK;
 }
 
-static bitnet_status parse_kvs(parser *P, gguf_file *f) {
+static bitnet_status parse_kvs(parser *P, bn_gguf_file *f) {
     uint64_t n = f->n_kv;
     f->n_kv = 0;
     if (n && !(f->kv = calloc(n, sizeof *f->kv))) return perr(P, BITNET_ERR_NOMEM, "out of memory for %llu keys", (ull)n);
     f->n_kv = n;
     for (uint64_t i = 0; i < n; i++) {
-        gguf_kv *kv = &f->kv[i];
+        bn_gguf_kv *kv = &f->kv[i];
         uint32_t t;
         snprintf(P->where, sizeof P->where, "key #%llu", (ull)i);
         TRY(rd_str(P, "key", &kv->key));
         set_where(P, "key", kv->key);
         TRY(rd_u32(P, "value type", &t));
-        if (t >= GGUF_TYPE_COUNT)
+        if (t >= BN_GGUF_TYPE_COUNT)
             return perr(P, BITNET_ERR_FORMAT, "value type %u at offset %llu is not a GGUF value type", t, (ull)(P->pos - 4));
-        kv->value.type = (gguf_vtype)t;
+        kv->value.type = (bn_gguf_vtype)t;
         TRY(parse_value(P, 0, &kv->value));
     }
     P->where[0] = 0;
     return BITNET_OK;
 }
 
-static bitnet_status parse_tensor_info(parser *P, gguf_tensor *t, uint64_t idx) {
+static bitnet_status parse_tensor_info(parser *P, bn_gguf_tensor *t, uint64_t idx) {
     snprintf(P->where, sizeof P->where, "tensor #%llu", (ull)idx);
     TRY(rd_str(P, "tensor name", &t->name));
     set_where(P, "tensor", t->name);
     TRY(rd_u32(P, "n_dims", &t->n_dims));
-    if (t->n_dims == 0 || t->n_dims > GGUF_MAX_DIMS)
-        return perr(P, BITNET_ERR_FORMAT, "n_dims is %u, must be 1..%d", t->n_dims, GGUF_MAX_DIMS);
+    if (t->n_dims == 0 || t->n_dims > BN_GGUF_MAX_DIMS)
+        return perr(P, BITNET_ERR_FORMAT, "n_dims is %u, must be 1..%d", t->n_dims, BN_GGUF_MAX_DIMS);
     uint64_t n = 1;
-    for (int i = 0; i < GGUF_MAX_DIMS; i++) t->ne[i] = 1;
+    for (int i = 0; i < BN_GGUF_MAX_DIMS; i++) t->ne[i] = 1;
     for (uint32_t i = 0; i < t->n_dims; i++) {
         TRY(rd_u64(P, "dimension", &t->ne[i]));
         if (t->ne[i] == 0) /* ggml allows empty tensors; no model needs one */
@@ -432,13 +432,13 @@ static bitnet_status parse_tensor_info(parser *P, gguf_tensor *t, uint64_t idx) 
     return rd_u64(P, "tensor offset", &t->offset);
 }
 
-static int str_cmp(const gguf_str *a, const gguf_str *b) {
+static int str_cmp(const bn_gguf_str *a, const bn_gguf_str *b) {
     if (a->len != b->len) return a->len < b->len ? -1 : 1;
     return a->len ? memcmp(a->data, b->data, a->len) : 0;
 }
 
 typedef struct {
-    gguf_str s;
+    bn_gguf_str s;
     uint64_t idx;
 } named;
 
@@ -455,7 +455,7 @@ static int find_duplicate(const void *items, size_t stride, size_t name_off, uin
     named *v = malloc(n * sizeof *v);
     if (!v) return -1;
     for (uint64_t i = 0; i < n; i++) {
-        memcpy(&v[i].s, (const char *)items + i * stride + name_off, sizeof(gguf_str));
+        memcpy(&v[i].s, (const char *)items + i * stride + name_off, sizeof(bn_gguf_str));
         v[i].idx = i;
     }
     qsort(v, n, sizeof *v, named_cmp);
@@ -475,19 +475,19 @@ static bitnet_status check_unique(parser *P, const void *items, size_t stride, s
     int r = find_duplicate(items, stride, name_off, n, &dup);
     if (r < 0) return perr(P, BITNET_ERR_NOMEM, "out of memory checking %s names", what);
     if (r == 0) return BITNET_OK;
-    gguf_str name;
+    bn_gguf_str name;
     memcpy(&name, (const char *)items + dup * stride + name_off, sizeof name);
     set_where(P, what, name);
     return perr(P, BITNET_ERR_FORMAT, "duplicate %s name (entry #%llu)", what, (ull)dup);
 }
 
-static bitnet_status read_alignment(parser *P, gguf_file *f) {
-    const gguf_kv *kv = gguf_find_kv(f, "general.alignment");
-    f->alignment = GGUF_DEFAULT_ALIGNMENT;
+static bitnet_status read_alignment(parser *P, bn_gguf_file *f) {
+    const bn_gguf_kv *kv = bn_gguf_find_kv(f, "general.alignment");
+    f->alignment = BN_GGUF_DEFAULT_ALIGNMENT;
     if (!kv) return BITNET_OK;
     snprintf(P->where, sizeof P->where, "key 'general.alignment'");
-    if (kv->value.type != GGUF_TYPE_UINT32)
-        return perr(P, BITNET_ERR_FORMAT, "has type %s, must be uint32", gguf_vtype_name(kv->value.type));
+    if (kv->value.type != BN_GGUF_TYPE_UINT32)
+        return perr(P, BITNET_ERR_FORMAT, "has type %s, must be uint32", bn_gguf_vtype_name(kv->value.type));
     uint32_t a = kv->value.u32;
     if (a == 0 || (a & (a - 1)))
         return perr(P, BITNET_ERR_FORMAT, "alignment %u is not a non-zero power of two", a);
@@ -501,19 +501,19 @@ static bitnet_status read_alignment(parser *P, gguf_file *f) {
  * 36..38 from GGUF files), so they mark the file as bitnet.cpp. Id 39 is
  * MXFP4 upstream and in newer bitnet.cpp forks, but TL2 in the original
  * bitnet.cpp numbering: it is attributed only with positive evidence. */
-static bitnet_status decide_flavor(parser *P, gguf_file *f) {
+static bitnet_status decide_flavor(parser *P, bn_gguf_file *f) {
     int has36 = 0, has38 = 0;
-    const gguf_tensor *t39 = NULL;
+    const bn_gguf_tensor *t39 = NULL;
     for (uint64_t i = 0; i < f->n_tensors; i++) {
         uint32_t id = f->tensors[i].ggml_type;
-        has36 |= id == GGML_TYPE_BITNETCPP_I2_S;
-        has38 |= id == GGML_TYPE_BITNETCPP_TL1;
-        if (id == GGML_TYPE_MXFP4 && !t39) t39 = &f->tensors[i];
+        has36 |= id == BN_GGML_TYPE_BITNETCPP_I2_S;
+        has38 |= id == BN_GGML_TYPE_BITNETCPP_TL1;
+        if (id == BN_GGML_TYPE_MXFP4 && !t39) t39 = &f->tensors[i];
     }
-    f->flavor = (has36 || has38) ? GGUF_FLAVOR_BITNETCPP : GGUF_FLAVOR_UPSTREAM;
+    f->flavor = (has36 || has38) ? BN_GGUF_FLAVOR_BITNETCPP : BN_GGUF_FLAVOR_UPSTREAM;
     if (!t39 || has38) return BITNET_OK; /* TL1 beside it: original numbering, 39 = TL2 */
     char arch[64] = "";
-    int has_arch = gguf_get_str(f, "general.architecture", arch, sizeof arch) == 1;
+    int has_arch = bn_gguf_get_str(f, "general.architecture", arch, sizeof arch) == 1;
     int bitnet_arch = has_arch && strncmp(arch, "bitnet", 6) == 0;
     if (!has36 && has_arch && !bitnet_arch) return BITNET_OK; /* upstream MXFP4 */
     const char *why = has36 ? "the file also has I2_S (36) tensors but no TL1 (38) tensor"
@@ -526,9 +526,9 @@ static bitnet_status decide_flavor(parser *P, gguf_file *f) {
 }
 
 /* Resolves the type, computes the size and checks the data extent. */
-static bitnet_status place_tensor(parser *P, gguf_file *f, gguf_tensor *t) {
+static bitnet_status place_tensor(parser *P, bn_gguf_file *f, bn_gguf_tensor *t) {
     set_where(P, "tensor", t->name);
-    t->type = gguf_tensor_type_resolve(t->ggml_type, f->flavor);
+    t->type = bn_gguf_tensor_type_resolve(t->ggml_type, f->flavor);
     if (t->type == BN_TT_UNKNOWN) {
         const char *name = upstream_type_name(t->ggml_type);
         if (name) return perr(P, BITNET_ERR_UNSUPPORTED, "tensor type %s (id %u) is not supported", name, t->ggml_type);
@@ -560,7 +560,7 @@ static bitnet_status place_tensor(parser *P, gguf_file *f, gguf_tensor *t) {
     return BITNET_OK;
 }
 
-static bitnet_status parse_tensors(parser *P, gguf_file *f) {
+static bitnet_status parse_tensors(parser *P, bn_gguf_file *f) {
     uint64_t n = f->n_tensors;
     f->n_tensors = 0;
     if (n && !(f->tensors = calloc(n, sizeof *f->tensors)))
@@ -568,7 +568,7 @@ static bitnet_status parse_tensors(parser *P, gguf_file *f) {
     f->n_tensors = n;
     for (uint64_t i = 0; i < n; i++) TRY(parse_tensor_info(P, &f->tensors[i], i));
     P->where[0] = 0;
-    TRY(check_unique(P, f->tensors, sizeof *f->tensors, offsetof(gguf_tensor, name), n, "tensor"));
+    TRY(check_unique(P, f->tensors, sizeof *f->tensors, offsetof(bn_gguf_tensor, name), n, "tensor"));
     TRY(read_alignment(P, f));
     /* The data section starts at the next multiple of the alignment. A file
      * without tensors may end right after its metadata (gguf-py writes no
@@ -587,42 +587,42 @@ static bitnet_status parse_tensors(parser *P, gguf_file *f) {
     return BITNET_OK;
 }
 
-static bitnet_status parse_file(gguf_file *f) {
+static bitnet_status parse_file(bn_gguf_file *f) {
     parser P = {.path = f->path, .base = f->base, .size = f->size};
     TRY(parse_header(&P, f));
     TRY(parse_kvs(&P, f));
-    TRY(check_unique(&P, f->kv, sizeof *f->kv, offsetof(gguf_kv, key), f->n_kv, "key"));
+    TRY(check_unique(&P, f->kv, sizeof *f->kv, offsetof(bn_gguf_kv, key), f->n_kv, "key"));
     return parse_tensors(&P, f);
 }
 
 /* ---- open / close ------------------------------------------------------------------ */
 
 /* data == NULL: map the file `name`; else parse the caller's buffer. */
-static bitnet_status open_input(const char *name, const void *data, uint64_t size, gguf_file **out) {
-    gguf_file *f = calloc(1, sizeof *f);
+static bitnet_status open_input(const char *name, const void *data, uint64_t size, bn_gguf_file **out) {
+    bn_gguf_file *f = calloc(1, sizeof *f);
     if (!f) return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", name);
     bitnet_status st = bn_input_acquire(name, data, size, &f->path, &f->base, &f->size, &f->owns_mapping);
     if (st == BITNET_OK && (st = parse_file(f)) == BITNET_OK) *out = f;
-    else gguf_close(f);
+    else bn_gguf_close(f);
     return st;
 }
 
-bitnet_status gguf_open_memory(const void *data, uint64_t size, const char *name, gguf_file **out) {
-    if (!out) return bn_error(BITNET_ERR_ARG, "gguf_open_memory: out is NULL");
+bitnet_status bn_gguf_open_memory(const void *data, uint64_t size, const char *name, bn_gguf_file **out) {
+    if (!out) return bn_error(BITNET_ERR_ARG, "bn_gguf_open_memory: out is NULL");
     *out = NULL;
     if (!data && size) return bn_error(BITNET_ERR_ARG, "%s: NULL buffer of %llu bytes", name ? name : "(memory)", (ull)size);
     static const uint8_t empty[1]; /* a non-NULL pointer for an empty buffer */
     return open_input(name, data ? data : empty, size, out);
 }
 
-bitnet_status gguf_open(const char *path, gguf_file **out) {
-    if (!out) return bn_error(BITNET_ERR_ARG, "gguf_open: out is NULL");
+bitnet_status bn_gguf_open(const char *path, bn_gguf_file **out) {
+    if (!out) return bn_error(BITNET_ERR_ARG, "bn_gguf_open: out is NULL");
     *out = NULL;
-    if (!path) return bn_error(BITNET_ERR_ARG, "gguf_open: path is NULL");
+    if (!path) return bn_error(BITNET_ERR_ARG, "bn_gguf_open: path is NULL");
     return open_input(path, NULL, 0, out);
 }
 
-void gguf_close(gguf_file *f) {
+void bn_gguf_close(bn_gguf_file *f) {
     if (!f) return;
     for (uint64_t i = 0; f->kv && i < f->n_kv; i++) free_value(&f->kv[i].value);
     free(f->kv);
@@ -633,36 +633,36 @@ void gguf_close(gguf_file *f) {
 
 /* ---- lookups and typed getters -------------------------------------------------------- */
 
-int gguf_str_eq(gguf_str s, const char *c) {
+int bn_gguf_str_eq(bn_gguf_str s, const char *c) {
     size_t n = strlen(c);
     return s.len == n && (n == 0 || memcmp(s.data, c, n) == 0);
 }
 
-const gguf_kv *gguf_find_kv(const gguf_file *f, const char *key) {
+const bn_gguf_kv *bn_gguf_find_kv(const bn_gguf_file *f, const char *key) {
     for (uint64_t i = 0; f && key && i < f->n_kv; i++)
-        if (gguf_str_eq(f->kv[i].key, key)) return &f->kv[i];
+        if (bn_gguf_str_eq(f->kv[i].key, key)) return &f->kv[i];
     return NULL;
 }
 
-const gguf_tensor *gguf_find_tensor(const gguf_file *f, const char *name) {
+const bn_gguf_tensor *bn_gguf_find_tensor(const bn_gguf_file *f, const char *name) {
     for (uint64_t i = 0; f && name && i < f->n_tensors; i++)
-        if (gguf_str_eq(f->tensors[i].name, name)) return &f->tensors[i];
+        if (bn_gguf_str_eq(f->tensors[i].name, name)) return &f->tensors[i];
     return NULL;
 }
 
 /* Integer value as (negative?, magnitude); 0 if not an integer type. */
-static int value_int(const gguf_value *v, int *neg, uint64_t *mag) {
+static int value_int(const bn_gguf_value *v, int *neg, uint64_t *mag) {
     int64_t s;
     *neg = 0;
     switch (v->type) {
-    case GGUF_TYPE_UINT8: *mag = v->u8; return 1;
-    case GGUF_TYPE_UINT16: *mag = v->u16; return 1;
-    case GGUF_TYPE_UINT32: *mag = v->u32; return 1;
-    case GGUF_TYPE_UINT64: *mag = v->u64; return 1;
-    case GGUF_TYPE_INT8: s = v->i8; break;
-    case GGUF_TYPE_INT16: s = v->i16; break;
-    case GGUF_TYPE_INT32: s = v->i32; break;
-    case GGUF_TYPE_INT64: s = v->i64; break;
+    case BN_GGUF_TYPE_UINT8: *mag = v->u8; return 1;
+    case BN_GGUF_TYPE_UINT16: *mag = v->u16; return 1;
+    case BN_GGUF_TYPE_UINT32: *mag = v->u32; return 1;
+    case BN_GGUF_TYPE_UINT64: *mag = v->u64; return 1;
+    case BN_GGUF_TYPE_INT8: s = v->i8; break;
+    case BN_GGUF_TYPE_INT16: s = v->i16; break;
+    case BN_GGUF_TYPE_INT32: s = v->i32; break;
+    case BN_GGUF_TYPE_INT64: s = v->i64; break;
     default: return 0;
     }
     *neg = s < 0;
@@ -670,13 +670,13 @@ static int value_int(const gguf_value *v, int *neg, uint64_t *mag) {
     return 1;
 }
 
-static int get_err(const gguf_file *f, const char *key, const char *what, const gguf_value *v) {
-    bn_error(BITNET_ERR_FORMAT, "%s: key '%s' has type %s, expected %s", f->path, key, gguf_vtype_name(v->type), what);
+static int get_err(const bn_gguf_file *f, const char *key, const char *what, const bn_gguf_value *v) {
+    bn_error(BITNET_ERR_FORMAT, "%s: key '%s' has type %s, expected %s", f->path, key, bn_gguf_vtype_name(v->type), what);
     return -1;
 }
 
-int gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out) {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+int bn_gguf_get_u32(const bn_gguf_file *f, const char *key, uint32_t *out) {
+    const bn_gguf_kv *kv = bn_gguf_find_kv(f, key);
     int neg;
     uint64_t mag;
     if (!kv) return 0;
@@ -690,17 +690,17 @@ int gguf_get_u32(const gguf_file *f, const char *key, uint32_t *out) {
     return 1;
 }
 
-int gguf_get_f32(const gguf_file *f, const char *key, float *out) {
-    const gguf_kv *kv = gguf_find_kv(f, key);
-    const gguf_value *v = kv ? &kv->value : NULL;
+int bn_gguf_get_f32(const bn_gguf_file *f, const char *key, float *out) {
+    const bn_gguf_kv *kv = bn_gguf_find_kv(f, key);
+    const bn_gguf_value *v = kv ? &kv->value : NULL;
     int neg;
     uint64_t mag;
     if (!kv) return 0;
-    if (v->type == GGUF_TYPE_FLOAT32) {
+    if (v->type == BN_GGUF_TYPE_FLOAT32) {
         *out = v->f32;
         return 1;
     }
-    if (v->type == GGUF_TYPE_FLOAT64 && ((double)(float)v->f64 == v->f64 || v->f64 != v->f64)) {
+    if (v->type == BN_GGUF_TYPE_FLOAT64 && ((double)(float)v->f64 == v->f64 || v->f64 != v->f64)) {
         *out = (float)v->f64; /* exact (or NaN) */
         return 1;
     }
@@ -708,25 +708,25 @@ int gguf_get_f32(const gguf_file *f, const char *key, float *out) {
         *out = neg ? -(float)mag : (float)mag;
         return 1;
     }
-    if (v->type == GGUF_TYPE_FLOAT64 || value_int(v, &neg, &mag)) {
+    if (v->type == BN_GGUF_TYPE_FLOAT64 || value_int(v, &neg, &mag)) {
         bn_error(BITNET_ERR_FORMAT, "%s: key '%s' value does not convert exactly to float32", f->path, key);
         return -1;
     }
     return get_err(f, key, "a float", v);
 }
 
-int gguf_get_bool(const gguf_file *f, const char *key, bool *out) {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+int bn_gguf_get_bool(const bn_gguf_file *f, const char *key, bool *out) {
+    const bn_gguf_kv *kv = bn_gguf_find_kv(f, key);
     if (!kv) return 0;
-    if (kv->value.type != GGUF_TYPE_BOOL) return get_err(f, key, "bool", &kv->value);
+    if (kv->value.type != BN_GGUF_TYPE_BOOL) return get_err(f, key, "bool", &kv->value);
     *out = kv->value.b;
     return 1;
 }
 
-int gguf_get_str(const gguf_file *f, const char *key, char *buf, size_t cap) {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+int bn_gguf_get_str(const bn_gguf_file *f, const char *key, char *buf, size_t cap) {
+    const bn_gguf_kv *kv = bn_gguf_find_kv(f, key);
     if (!kv) return 0;
-    if (kv->value.type != GGUF_TYPE_STRING) return get_err(f, key, "string", &kv->value);
+    if (kv->value.type != BN_GGUF_TYPE_STRING) return get_err(f, key, "string", &kv->value);
     if (buf && cap) {
         size_t n = (size_t)BN_MIN(kv->value.str.len, (uint64_t)(cap - 1));
         if (n) memcpy(buf, kv->value.str.data, n);
@@ -735,14 +735,14 @@ int gguf_get_str(const gguf_file *f, const char *key, char *buf, size_t cap) {
     return 1;
 }
 
-const gguf_value *gguf_get_arr(const gguf_file *f, const char *key, gguf_vtype elem_type) {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+const bn_gguf_value *bn_gguf_get_arr(const bn_gguf_file *f, const char *key, bn_gguf_vtype elem_type) {
+    const bn_gguf_kv *kv = bn_gguf_find_kv(f, key);
     if (!kv) return NULL;
-    if (kv->value.type != GGUF_TYPE_ARRAY || kv->value.arr.type != elem_type) {
+    if (kv->value.type != BN_GGUF_TYPE_ARRAY || kv->value.arr.type != elem_type) {
         bn_error(BITNET_ERR_FORMAT, "%s: key '%s' is %s%s%s, expected an array of %s", f->path, key,
-                 gguf_vtype_name(kv->value.type), kv->value.type == GGUF_TYPE_ARRAY ? " of " : "",
-                 kv->value.type == GGUF_TYPE_ARRAY ? gguf_vtype_name(kv->value.arr.type) : "",
-                 gguf_vtype_name(elem_type));
+                 bn_gguf_vtype_name(kv->value.type), kv->value.type == BN_GGUF_TYPE_ARRAY ? " of " : "",
+                 kv->value.type == BN_GGUF_TYPE_ARRAY ? bn_gguf_vtype_name(kv->value.arr.type) : "",
+                 bn_gguf_vtype_name(elem_type));
         return NULL;
     }
     return &kv->value;

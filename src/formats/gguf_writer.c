@@ -1,7 +1,7 @@
 /* gguf_writer.c - builds a GGUF v3 file in memory and writes it atomically.
  *
  * Setters never fail visibly: the first problem (bad argument, out of
- * memory) is remembered and reported by gguf_writer_write*(), so a caller can
+ * memory) is remembered and reported by bn_gguf_writer_write*(), so a caller can
  * issue a batch of calls and check once. Metadata values are deep copies;
  * tensor data is referenced and streamed out at write time. */
 #include "formats/gguf.h"
@@ -17,19 +17,19 @@ typedef unsigned long long ull;
 
 typedef struct {
     char *key; /* NUL-terminated copy */
-    gguf_value v; /* owns every pointer in it */
+    bn_gguf_value v; /* owns every pointer in it */
 } wkv;
 
 typedef struct {
     char *name;
     uint32_t n_dims;
-    uint64_t ne[GGUF_MAX_DIMS];
+    uint64_t ne[BN_GGUF_MAX_DIMS];
     bn_tensor_type type;
     const void *data;
     uint64_t nbytes;
 } wtensor;
 
-struct gguf_writer {
+struct bn_gguf_writer {
     wkv *kv;
     size_t n_kv, cap_kv;
     wtensor *t;
@@ -42,8 +42,8 @@ struct gguf_writer {
     char errmsg[320];
 };
 
-static void werr(gguf_writer *w, bitnet_status code, const char *fmt, ...) BN_PRINTF(3, 4);
-static void werr(gguf_writer *w, bitnet_status code, const char *fmt, ...) {
+static void werr(bn_gguf_writer *w, bitnet_status code, const char *fmt, ...) BN_PRINTF(3, 4);
+static void werr(bn_gguf_writer *w, bitnet_status code, const char *fmt, ...) {
     if (w->err) return; /* keep the first */
     va_list ap;
     va_start(ap, fmt);
@@ -74,10 +74,10 @@ static int grow(void **arr, size_t *cap, size_t n, size_t size) {
 
 /* ---- owned values ------------------------------------------------------------ */
 
-static void val_free(gguf_value *v) {
-    if (v->type == GGUF_TYPE_STRING) {
+static void val_free(bn_gguf_value *v) {
+    if (v->type == BN_GGUF_TYPE_STRING) {
         free((void *)v->str.data);
-    } else if (v->type == GGUF_TYPE_ARRAY) {
+    } else if (v->type == BN_GGUF_TYPE_ARRAY) {
         free((void *)v->arr.data);
         for (uint64_t i = 0; v->arr.items && i < v->arr.n; i++) val_free(&v->arr.items[i]);
         free(v->arr.items);
@@ -86,33 +86,33 @@ static void val_free(gguf_value *v) {
 }
 
 /* Deep copy; `depth` counts enclosing arrays (the reader accepts
- * GGUF_MAX_ARRAY_DEPTH levels). Returns NULL on success or what is wrong
+ * BN_GGUF_MAX_ARRAY_DEPTH levels). Returns NULL on success or what is wrong
  * (then dst is still safe to val_free). */
-static const char *val_copy(gguf_value *dst, const gguf_value *src, int depth) {
+static const char *val_copy(bn_gguf_value *dst, const bn_gguf_value *src, int depth) {
     memset(dst, 0, sizeof *dst);
-    if ((unsigned)src->type >= GGUF_TYPE_COUNT) return "invalid value type";
-    if (src->type == GGUF_TYPE_STRING) {
+    if ((unsigned)src->type >= BN_GGUF_TYPE_COUNT) return "invalid value type";
+    if (src->type == BN_GGUF_TYPE_STRING) {
         if (src->str.len && !src->str.data) return "string with NULL data";
         char *d = dup_bytes(src->str.data, src->str.len);
         if (!d) return "out of memory";
-        dst->type = GGUF_TYPE_STRING;
+        dst->type = BN_GGUF_TYPE_STRING;
         dst->str.len = src->str.len;
         dst->str.data = d;
         return NULL;
     }
-    if (src->type != GGUF_TYPE_ARRAY) {
+    if (src->type != BN_GGUF_TYPE_ARRAY) {
         *dst = *src;
         return NULL;
     }
-    gguf_vtype et = src->arr.type;
-    uint64_t n = src->arr.n, es = gguf_vtype_size(et), bytes;
-    if ((unsigned)et >= GGUF_TYPE_COUNT) return "invalid array element type";
-    if (depth >= GGUF_MAX_ARRAY_DEPTH) return "arrays nested deeper than the reader accepts";
-    dst->type = GGUF_TYPE_ARRAY;
+    bn_gguf_vtype et = src->arr.type;
+    uint64_t n = src->arr.n, es = bn_gguf_vtype_size(et), bytes;
+    if ((unsigned)et >= BN_GGUF_TYPE_COUNT) return "invalid array element type";
+    if (depth >= BN_GGUF_MAX_ARRAY_DEPTH) return "arrays nested deeper than the reader accepts";
+    dst->type = BN_GGUF_TYPE_ARRAY;
     dst->arr.type = et;
     if (es) {
         if (!bn_mul_ok(n, es, &bytes) || (bytes && !src->arr.data)) return "array without data";
-        for (uint64_t i = 0; et == GGUF_TYPE_BOOL && i < n; i++)
+        for (uint64_t i = 0; et == BN_GGUF_TYPE_BOOL && i < n; i++)
             if (((const uint8_t *)src->arr.data)[i] > 1) return "bool array element not 0/1";
         if (bytes && !(dst->arr.data = dup_bytes(src->arr.data, bytes))) return "out of memory";
         dst->arr.n = n;
@@ -131,13 +131,13 @@ static const char *val_copy(gguf_value *dst, const gguf_value *src, int depth) {
 
 /* ---- building -------------------------------------------------------------------- */
 
-gguf_writer *gguf_writer_new(void) {
-    gguf_writer *w = calloc(1, sizeof *w);
+bn_gguf_writer *bn_gguf_writer_new(void) {
+    bn_gguf_writer *w = calloc(1, sizeof *w);
     if (w) w->flavor = -1;
     return w;
 }
 
-void gguf_writer_free(gguf_writer *w) {
+void bn_gguf_writer_free(bn_gguf_writer *w) {
     if (!w) return;
     for (size_t i = 0; i < w->n_kv; i++) {
         free(w->kv[i].key);
@@ -149,12 +149,12 @@ void gguf_writer_free(gguf_writer *w) {
     free(w);
 }
 
-void gguf_writer_set_flavor(gguf_writer *w, gguf_flavor flavor) {
+void bn_gguf_writer_set_flavor(bn_gguf_writer *w, bn_gguf_flavor flavor) {
     if (w) w->flavor = (int)flavor;
 }
 
 /* Takes ownership of *v (frees it on failure). Existing keys keep their place. */
-static void set_owned(gguf_writer *w, const char *key, gguf_value *v) {
+static void set_owned(bn_gguf_writer *w, const char *key, bn_gguf_value *v) {
     if (!key) {
         werr(w, BITNET_ERR_ARG, "gguf writer: NULL key");
         val_free(v);
@@ -178,8 +178,8 @@ static void set_owned(gguf_writer *w, const char *key, gguf_value *v) {
     w->n_kv++;
 }
 
-void gguf_writer_set_value(gguf_writer *w, const char *key, const gguf_value *v) {
-    gguf_value c;
+void bn_gguf_writer_set_value(bn_gguf_writer *w, const char *key, const bn_gguf_value *v) {
+    bn_gguf_value c;
     if (!w) return;
     const char *e = v ? val_copy(&c, v, 0) : "NULL value";
     if (e) {
@@ -191,80 +191,80 @@ void gguf_writer_set_value(gguf_writer *w, const char *key, const gguf_value *v)
     set_owned(w, key, &c);
 }
 
-static void set_scalar(gguf_writer *w, const char *key, gguf_value v) {
+static void set_scalar(bn_gguf_writer *w, const char *key, bn_gguf_value v) {
     if (w) set_owned(w, key, &v);
 }
 
-void gguf_writer_set_u32(gguf_writer *w, const char *key, uint32_t v) {
-    set_scalar(w, key, (gguf_value){.type = GGUF_TYPE_UINT32, .u32 = v});
+void bn_gguf_writer_set_u32(bn_gguf_writer *w, const char *key, uint32_t v) {
+    set_scalar(w, key, (bn_gguf_value){.type = BN_GGUF_TYPE_UINT32, .u32 = v});
 }
-void gguf_writer_set_i32(gguf_writer *w, const char *key, int32_t v) {
-    set_scalar(w, key, (gguf_value){.type = GGUF_TYPE_INT32, .i32 = v});
+void bn_gguf_writer_set_i32(bn_gguf_writer *w, const char *key, int32_t v) {
+    set_scalar(w, key, (bn_gguf_value){.type = BN_GGUF_TYPE_INT32, .i32 = v});
 }
-void gguf_writer_set_u64(gguf_writer *w, const char *key, uint64_t v) {
-    set_scalar(w, key, (gguf_value){.type = GGUF_TYPE_UINT64, .u64 = v});
+void bn_gguf_writer_set_u64(bn_gguf_writer *w, const char *key, uint64_t v) {
+    set_scalar(w, key, (bn_gguf_value){.type = BN_GGUF_TYPE_UINT64, .u64 = v});
 }
-void gguf_writer_set_f32(gguf_writer *w, const char *key, float v) {
-    set_scalar(w, key, (gguf_value){.type = GGUF_TYPE_FLOAT32, .f32 = v});
+void bn_gguf_writer_set_f32(bn_gguf_writer *w, const char *key, float v) {
+    set_scalar(w, key, (bn_gguf_value){.type = BN_GGUF_TYPE_FLOAT32, .f32 = v});
 }
-void gguf_writer_set_bool(gguf_writer *w, const char *key, bool v) {
-    set_scalar(w, key, (gguf_value){.type = GGUF_TYPE_BOOL, .b = v});
-}
-
-void gguf_writer_set_str(gguf_writer *w, const char *key, const char *v) {
-    gguf_value s = {.type = GGUF_TYPE_STRING};
-    s.str = (gguf_str){v ? strlen(v) : 0, v ? v : ""};
-    gguf_writer_set_value(w, key, &s);
+void bn_gguf_writer_set_bool(bn_gguf_writer *w, const char *key, bool v) {
+    set_scalar(w, key, (bn_gguf_value){.type = BN_GGUF_TYPE_BOOL, .b = v});
 }
 
-void gguf_writer_set_arr_str(gguf_writer *w, const char *key, const char *const *v, const uint64_t *lens, uint64_t n) {
+void bn_gguf_writer_set_str(bn_gguf_writer *w, const char *key, const char *v) {
+    bn_gguf_value s = {.type = BN_GGUF_TYPE_STRING};
+    s.str = (bn_gguf_str){v ? strlen(v) : 0, v ? v : ""};
+    bn_gguf_writer_set_value(w, key, &s);
+}
+
+void bn_gguf_writer_set_arr_str(bn_gguf_writer *w, const char *key, const char *const *v, const uint64_t *lens, uint64_t n) {
     if (!w) return;
     if (n && !v) {
         werr(w, BITNET_ERR_ARG, "gguf writer: key '%s': NULL string array", key ? key : "(null)");
         return;
     }
-    gguf_value *items = n <= SIZE_MAX / sizeof *items ? calloc(n ? n : 1, sizeof *items) : NULL;
+    bn_gguf_value *items = n <= SIZE_MAX / sizeof *items ? calloc(n ? n : 1, sizeof *items) : NULL;
     if (!items) {
         werr(w, BITNET_ERR_NOMEM, "gguf writer: out of memory for %llu strings", (ull)n);
         return;
     }
     for (uint64_t i = 0; i < n; i++) {
-        items[i].type = GGUF_TYPE_STRING;
+        items[i].type = BN_GGUF_TYPE_STRING;
         items[i].str.data = v[i] ? v[i] : "";
         items[i].str.len = lens ? lens[i] : strlen(items[i].str.data);
     }
-    gguf_value a = {.type = GGUF_TYPE_ARRAY};
-    a.arr.type = GGUF_TYPE_STRING;
+    bn_gguf_value a = {.type = BN_GGUF_TYPE_ARRAY};
+    a.arr.type = BN_GGUF_TYPE_STRING;
     a.arr.n = n;
     a.arr.items = items;
-    gguf_writer_set_value(w, key, &a); /* copies; items only borrowed the strings */
+    bn_gguf_writer_set_value(w, key, &a); /* copies; items only borrowed the strings */
     free(items);
 }
 
-void gguf_writer_set_arr_data(gguf_writer *w, const char *key, gguf_vtype elem_type, const void *data, uint64_t n) {
+void bn_gguf_writer_set_arr_data(bn_gguf_writer *w, const char *key, bn_gguf_vtype elem_type, const void *data, uint64_t n) {
     if (!w) return;
-    if (gguf_vtype_size(elem_type) == 0) {
+    if (bn_gguf_vtype_size(elem_type) == 0) {
         werr(w, BITNET_ERR_ARG, "gguf writer: key '%s': element type %s is not fixed-size", key ? key : "(null)",
-             gguf_vtype_name(elem_type));
+             bn_gguf_vtype_name(elem_type));
         return;
     }
-    gguf_value a = {.type = GGUF_TYPE_ARRAY};
+    bn_gguf_value a = {.type = BN_GGUF_TYPE_ARRAY};
     a.arr.type = elem_type;
     a.arr.n = n;
     a.arr.data = data;
-    gguf_writer_set_value(w, key, &a);
+    bn_gguf_writer_set_value(w, key, &a);
 }
 
-void gguf_writer_add_tensor(gguf_writer *w, const char *name, uint32_t n_dims, const uint64_t *ne, bn_tensor_type type,
+void bn_gguf_writer_add_tensor(bn_gguf_writer *w, const char *name, uint32_t n_dims, const uint64_t *ne, bn_tensor_type type,
                             const void *data, uint64_t nbytes) {
     if (!w) return;
     const char *nm = name ? name : "(null)";
-    if (!name || n_dims == 0 || n_dims > GGUF_MAX_DIMS || !ne || (!data && nbytes)) {
+    if (!name || n_dims == 0 || n_dims > BN_GGUF_MAX_DIMS || !ne || (!data && nbytes)) {
         werr(w, BITNET_ERR_ARG, "gguf writer: tensor '%s': bad name, n_dims (%u), shape or data", nm, n_dims);
         return;
     }
     wtensor t = {.n_dims = n_dims, .type = type, .data = data, .nbytes = nbytes};
-    for (int i = 0; i < GGUF_MAX_DIMS; i++) t.ne[i] = (uint32_t)i < n_dims ? ne[i] : 1;
+    for (int i = 0; i < BN_GGUF_MAX_DIMS; i++) t.ne[i] = (uint32_t)i < n_dims ? ne[i] : 1;
     uint64_t want = bn_tensor_nbytes(type, t.ne);
     if (want == 0 || want != nbytes) {
         werr(w, BITNET_ERR_ARG, "gguf writer: tensor '%s': %llu bytes given, a %s tensor of this shape needs %llu", nm,
@@ -323,77 +323,77 @@ static void bb_str(bbuf *b, const char *s, uint64_t n) {
     bb_put(b, s, n);
 }
 
-static uint64_t scalar_bits(const gguf_value *v) {
+static uint64_t scalar_bits(const bn_gguf_value *v) {
     uint32_t f;
     uint64_t d;
     switch (v->type) {
-    case GGUF_TYPE_UINT8: return v->u8;
-    case GGUF_TYPE_INT8: return (uint8_t)v->i8;
-    case GGUF_TYPE_UINT16: return v->u16;
-    case GGUF_TYPE_INT16: return (uint16_t)v->i16;
-    case GGUF_TYPE_UINT32: return v->u32;
-    case GGUF_TYPE_INT32: return (uint32_t)v->i32;
-    case GGUF_TYPE_BOOL: return v->b;
-    case GGUF_TYPE_UINT64: return v->u64;
-    case GGUF_TYPE_INT64: return (uint64_t)v->i64;
-    case GGUF_TYPE_FLOAT32: memcpy(&f, &v->f32, 4); return f;
-    case GGUF_TYPE_FLOAT64: memcpy(&d, &v->f64, 8); return d;
+    case BN_GGUF_TYPE_UINT8: return v->u8;
+    case BN_GGUF_TYPE_INT8: return (uint8_t)v->i8;
+    case BN_GGUF_TYPE_UINT16: return v->u16;
+    case BN_GGUF_TYPE_INT16: return (uint16_t)v->i16;
+    case BN_GGUF_TYPE_UINT32: return v->u32;
+    case BN_GGUF_TYPE_INT32: return (uint32_t)v->i32;
+    case BN_GGUF_TYPE_BOOL: return v->b;
+    case BN_GGUF_TYPE_UINT64: return v->u64;
+    case BN_GGUF_TYPE_INT64: return (uint64_t)v->i64;
+    case BN_GGUF_TYPE_FLOAT32: memcpy(&f, &v->f32, 4); return f;
+    case BN_GGUF_TYPE_FLOAT64: memcpy(&d, &v->f64, 8); return d;
     default: return 0;
     }
 }
 
 /* Arrays: element type, count, then the elements without type tags (an
  * element array carries its own element type and count). */
-static void put_value(bbuf *b, const gguf_value *v) {
-    if (v->type == GGUF_TYPE_STRING) {
+static void put_value(bbuf *b, const bn_gguf_value *v) {
+    if (v->type == BN_GGUF_TYPE_STRING) {
         bb_str(b, v->str.data, v->str.len);
-    } else if (v->type == GGUF_TYPE_ARRAY) {
+    } else if (v->type == BN_GGUF_TYPE_ARRAY) {
         bb_le(b, (uint32_t)v->arr.type, 4);
         bb_le(b, v->arr.n, 8);
-        uint64_t es = gguf_vtype_size(v->arr.type);
+        uint64_t es = bn_gguf_vtype_size(v->arr.type);
         if (es)
             bb_put(b, v->arr.data, v->arr.n * es); /* raw little-endian bytes already */
         else
             for (uint64_t i = 0; i < v->arr.n; i++) put_value(b, &v->arr.items[i]);
     } else {
-        bb_le(b, scalar_bits(v), (unsigned)gguf_vtype_size(v->type));
+        bb_le(b, scalar_bits(v), (unsigned)bn_gguf_vtype_size(v->type));
     }
 }
 
 static uint64_t pad_of(uint64_t n, uint64_t align) { return (align - n % align) % align; }
 
 /* Alignment from a general.alignment key, flavor, and per-tensor type ids. */
-static bitnet_status resolve(gguf_writer *w, uint64_t *align, gguf_flavor *flavor) {
-    *align = GGUF_DEFAULT_ALIGNMENT;
+static bitnet_status resolve(bn_gguf_writer *w, uint64_t *align, bn_gguf_flavor *flavor) {
+    *align = BN_GGUF_DEFAULT_ALIGNMENT;
     for (size_t i = 0; i < w->n_kv; i++) {
         if (strcmp(w->kv[i].key, "general.alignment") != 0) continue;
-        const gguf_value *v = &w->kv[i].v;
-        if (v->type != GGUF_TYPE_UINT32 || v->u32 == 0 || (v->u32 & (v->u32 - 1)))
+        const bn_gguf_value *v = &w->kv[i].v;
+        if (v->type != BN_GGUF_TYPE_UINT32 || v->u32 == 0 || (v->u32 & (v->u32 - 1)))
             return bn_error(BITNET_ERR_ARG, "gguf writer: general.alignment must be a uint32 power of two");
         *align = v->u32;
     }
     int fork = 0;
     for (size_t i = 0; i < w->n_t; i++)
         fork |= w->t[i].type == BN_TT_I2_S || w->t[i].type == BN_TT_TL1 || w->t[i].type == BN_TT_TL2;
-    *flavor = w->flavor >= 0 ? (gguf_flavor)w->flavor : fork ? GGUF_FLAVOR_BITNETCPP : GGUF_FLAVOR_UPSTREAM;
+    *flavor = w->flavor >= 0 ? (bn_gguf_flavor)w->flavor : fork ? BN_GGUF_FLAVOR_BITNETCPP : BN_GGUF_FLAVOR_UPSTREAM;
     for (size_t i = 0; i < w->n_t; i++)
-        if (gguf_tensor_type_id(w->t[i].type, *flavor) == UINT32_MAX)
+        if (bn_gguf_tensor_type_id(w->t[i].type, *flavor) == UINT32_MAX)
             return bn_error(BITNET_ERR_ARG, "gguf writer: tensor '%s' of type %s has no type id in the %s numbering",
                             w->t[i].name, bn_type_get_traits(w->t[i].type)->name,
-                            *flavor == GGUF_FLAVOR_BITNETCPP ? "bitnet.cpp" : "upstream");
+                            *flavor == BN_GGUF_FLAVOR_BITNETCPP ? "bitnet.cpp" : "upstream");
     return BITNET_OK;
 }
 
 /* Everything up to the start of the tensor data, padded when tensors follow
  * (gguf-py writes no padding for a metadata-only file). *data_size gets the
  * size of the data section, each tensor padded to the alignment. */
-static bitnet_status build_header(gguf_writer *w, bbuf *b, uint64_t *align, uint64_t *data_size) {
-    gguf_flavor flavor = GGUF_FLAVOR_UPSTREAM;
+static bitnet_status build_header(bn_gguf_writer *w, bbuf *b, uint64_t *align, uint64_t *data_size) {
+    bn_gguf_flavor flavor = BN_GGUF_FLAVOR_UPSTREAM;
     if (w->err) return bn_error(w->err, "%s", w->errmsg);
     bitnet_status st = resolve(w, align, &flavor);
     if (st) return st;
-    bb_le(b, GGUF_MAGIC, 4);
-    bb_le(b, GGUF_VERSION, 4);
+    bb_le(b, BN_GGUF_MAGIC, 4);
+    bb_le(b, BN_GGUF_VERSION, 4);
     bb_le(b, w->n_t, 8);
     bb_le(b, w->n_kv, 8);
     for (size_t i = 0; i < w->n_kv; i++) {
@@ -407,7 +407,7 @@ static bitnet_status build_header(gguf_writer *w, bbuf *b, uint64_t *align, uint
         bb_str(b, t->name, strlen(t->name));
         bb_le(b, t->n_dims, 4);
         for (uint32_t d = 0; d < t->n_dims; d++) bb_le(b, t->ne[d], 8);
-        bb_le(b, gguf_tensor_type_id(t->type, flavor), 4);
+        bb_le(b, bn_gguf_tensor_type_id(t->type, flavor), 4);
         bb_le(b, off, 8);
         if (!bn_add_ok(off, t->nbytes, &off) || !bn_add_ok(off, pad_of(off, *align), &off))
             return bn_error(BITNET_ERR_ARG, "gguf writer: tensor data exceeds 2^64 bytes");
@@ -418,8 +418,8 @@ static bitnet_status build_header(gguf_writer *w, bbuf *b, uint64_t *align, uint
     return BITNET_OK;
 }
 
-bitnet_status gguf_writer_write_memory(gguf_writer *w, uint8_t **out, uint64_t *size) {
-    if (!w || !out || !size) return bn_error(BITNET_ERR_ARG, "gguf_writer_write_memory: NULL argument");
+bitnet_status bn_gguf_writer_write_memory(bn_gguf_writer *w, uint8_t **out, uint64_t *size) {
+    if (!w || !out || !size) return bn_error(BITNET_ERR_ARG, "bn_gguf_writer_write_memory: NULL argument");
     *out = NULL;
     *size = 0;
     bbuf b = {0};
@@ -439,7 +439,7 @@ bitnet_status gguf_writer_write_memory(gguf_writer *w, uint8_t **out, uint64_t *
     return BITNET_OK;
 }
 
-void gguf_writer_set_progress(gguf_writer *w, void (*fn)(void *user, double frac), void *user, double lo, double hi) {
+void bn_gguf_writer_set_progress(bn_gguf_writer *w, void (*fn)(void *user, double frac), void *user, double lo, double hi) {
     if (!w) return;
     w->progress = fn;
     w->progress_user = user;
@@ -447,8 +447,8 @@ void gguf_writer_set_progress(gguf_writer *w, void (*fn)(void *user, double frac
     w->progress_hi = hi;
 }
 
-bitnet_status gguf_writer_write(gguf_writer *w, const char *path) {
-    if (!w || !path) return bn_error(BITNET_ERR_ARG, "gguf_writer_write: NULL argument");
+bitnet_status bn_gguf_writer_write(bn_gguf_writer *w, const char *path) {
+    if (!w || !path) return bn_error(BITNET_ERR_ARG, "bn_gguf_writer_write: NULL argument");
     bbuf b = {0};
     uint64_t align, data_size;
     bitnet_status st = build_header(w, &b, &align, &data_size);

@@ -362,7 +362,7 @@ bitnet_status bn_safetensors_write_memory(const bn_st_out *t, size_t n, const ch
     return BITNET_OK;
 }
 
-/* As gguf_writer_write: PATH.tmp, fsync, rename, so a reader never sees half a file. */
+/* As bn_gguf_writer_write: PATH.tmp, fsync, rename, so a reader never sees half a file. */
 bitnet_status bn_safetensors_write(const char *path, const bn_st_out *t, size_t n, const char *const *meta,
                                    size_t n_meta) {
     if (!path || (n && !t) || (n_meta && !meta)) return bn_error(BITNET_ERR_ARG, "bn_safetensors_write: NULL argument");

@@ -39,10 +39,10 @@ void bn_keep_report(const bn_keep_list *k) {
 
 static bitnet_status oom(const char *what) { return bn_error(BITNET_ERR_NOMEM, "out of memory writing %s", what); }
 
-void bn_gguf_set_hparams(gguf_writer *w, const char *arch, const bn_hparams *hp) {
+void bn_gguf_set_hparams(bn_gguf_writer *w, const char *arch, const bn_hparams *hp) {
     char key[128];
-#define SETU(suffix, v) (snprintf(key, sizeof key, "%s." suffix, arch), gguf_writer_set_u32(w, key, (uint32_t)(v)))
-#define SETF(suffix, v) (snprintf(key, sizeof key, "%s." suffix, arch), gguf_writer_set_f32(w, key, (v)))
+#define SETU(suffix, v) (snprintf(key, sizeof key, "%s." suffix, arch), bn_gguf_writer_set_u32(w, key, (uint32_t)(v)))
+#define SETF(suffix, v) (snprintf(key, sizeof key, "%s." suffix, arch), bn_gguf_writer_set_f32(w, key, (v)))
     SETU("context_length", hp->ctx_train);
     SETU("embedding_length", hp->dim);
     SETU("feed_forward_length", hp->ff);
@@ -70,11 +70,11 @@ void bn_gguf_set_hparams(gguf_writer *w, const char *arch, const bn_hparams *hp)
 #undef SETF
 }
 
-static bitnet_status add_f32(gguf_writer *w, bn_keep_list *k, const char *name, const float *data, uint64_t n) {
+static bitnet_status add_f32(bn_gguf_writer *w, bn_keep_list *k, const char *name, const float *data, uint64_t n) {
     float *copy = bn_keep(k, n * sizeof(float));
     if (!copy) return oom(name);
     memcpy(copy, data, n * sizeof(float));
-    gguf_writer_add_tensor(w, name, 1, &n, BN_TT_F32, copy, n * sizeof(float));
+    bn_gguf_writer_add_tensor(w, name, 1, &n, BN_TT_F32, copy, n * sizeof(float));
     return BITNET_OK;
 }
 
@@ -97,7 +97,7 @@ static bn_tensor_type quant_tensor_type(bn_quant q) {
 
 /* type BN_TT_COUNT: as m stores it, its bytes copied (f32, f16, q8_0 and the
  * block formats: a Q6_K embedding stays Q6_K, computed as before). */
-static bitnet_status add_float_matrix(gguf_writer *w, bn_keep_list *k, const char *name, const bn_matrix *m,
+static bitnet_status add_float_matrix(bn_gguf_writer *w, bn_keep_list *k, const char *name, const bn_matrix *m,
                                       bn_tensor_type type) {
     if (type == BN_TT_COUNT) {
         uint64_t ne[2] = {(uint64_t)m->cols, (uint64_t)m->rows};
@@ -105,7 +105,7 @@ static bitnet_status add_float_matrix(gguf_writer *w, bn_keep_list *k, const cha
                                : m->type == BN_W_Q8_0 ? BN_TT_Q8_0 : m->type == BN_W_QUANT ? quant_tensor_type(m->quant)
                                                                                              : BN_TT_UNKNOWN;
         if (t != BN_TT_UNKNOWN) {
-            gguf_writer_add_tensor(w, name, 2, ne, t, m->data, (uint64_t)m->rows * bn_matrix_row_bytes(m));
+            bn_gguf_writer_add_tensor(w, name, 2, ne, t, m->data, (uint64_t)m->rows * bn_matrix_row_bytes(m));
             return BITNET_OK;
         }
         type = BN_TT_F32; /* a ternary embedding: as floats */
@@ -126,7 +126,7 @@ static bitnet_status add_float_matrix(gguf_writer *w, bn_keep_list *k, const cha
         if (!q) return oom(name);
         for (int r = 0; r < m->rows; r++)
             (type == BN_TT_Q6_K ? bn_quantize_q6_k_row : bn_quantize_q4_k_row)(row + (size_t)r * m->cols, m->cols, q + r * rb);
-        gguf_writer_add_tensor(w, name, 2, ne, type, q, (uint64_t)m->rows * rb);
+        bn_gguf_writer_add_tensor(w, name, 2, ne, type, q, (uint64_t)m->rows * rb);
         return BITNET_OK;
     }
     if (type == BN_TT_Q8_0 && m->cols % BN_Q8_BLOCK != 0) {
@@ -139,21 +139,21 @@ static bitnet_status add_float_matrix(gguf_writer *w, bn_keep_list *k, const cha
         bn_block_q8_0 *q = bn_keep(k, (size_t)m->rows * nb * sizeof *q);
         if (!q) return oom(name);
         for (int r = 0; r < m->rows; r++) bn_quantize_q8_0_row(row + (size_t)r * m->cols, m->cols, q + (size_t)r * nb);
-        gguf_writer_add_tensor(w, name, 2, ne, BN_TT_Q8_0, q, (size_t)m->rows * nb * sizeof *q);
+        bn_gguf_writer_add_tensor(w, name, 2, ne, BN_TT_Q8_0, q, (size_t)m->rows * nb * sizeof *q);
         return BITNET_OK;
     }
     if (type != BN_TT_F16) {
-        gguf_writer_add_tensor(w, name, 2, ne, BN_TT_F32, row, n * sizeof(float));
+        bn_gguf_writer_add_tensor(w, name, 2, ne, BN_TT_F32, row, n * sizeof(float));
         return BITNET_OK;
     }
     uint16_t *h = bn_keep(k, n * sizeof(uint16_t));
     if (!h) return oom(name);
     for (size_t i = 0; i < n; i++) h[i] = bn_fp32_to_fp16(row[i]);
-    gguf_writer_add_tensor(w, name, 2, ne, BN_TT_F16, h, n * sizeof(uint16_t));
+    bn_gguf_writer_add_tensor(w, name, 2, ne, BN_TT_F16, h, n * sizeof(uint16_t));
     return BITNET_OK;
 }
 
-bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *name, const bn_matrix *m,
+bitnet_status bn_gguf_add_ternary(bn_gguf_writer *w, bn_keep_list *k, const char *name, const bn_matrix *m,
                                   bn_tensor_type type) {
     const int rows = m->rows, cols = m->cols, cp = m->cols_padded;
     if ((type == BN_TT_TQ2_0 || type == BN_TT_TQ1_0) && cols % BN_QK_K != 0) {
@@ -209,14 +209,14 @@ bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *n
         if (!s) return oom(name);
         *s = m->scale;
         uint64_t one = 1;
-        gguf_writer_add_tensor(w, sname, 1, &one, BN_TT_F32, s, sizeof(float));
+        bn_gguf_writer_add_tensor(w, sname, 1, &one, BN_TT_F32, s, sizeof(float));
     }
-    gguf_writer_add_tensor(w, name, 2, ne, type, out, nbytes);
+    bn_gguf_writer_add_tensor(w, name, 2, ne, type, out, nbytes);
     return BITNET_OK;
 }
 
 /* The tensors of one layer of m, named blk.<out>. */
-static bitnet_status add_layer(gguf_writer *w, bn_keep_list *k, const bitnet_model *m, const bn_layer *L, int out,
+static bitnet_status add_layer(bn_gguf_writer *w, bn_keep_list *k, const bitnet_model *m, const bn_layer *L, int out,
                                bn_tensor_type type) {
     char name[96];
     bitnet_status st = BITNET_OK;
@@ -251,18 +251,18 @@ bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int 
     bn_hparams hp = m->hp;
     hp.n_layers = n_layers;
 
-    gguf_writer *w = gguf_writer_new();
+    bn_gguf_writer *w = bn_gguf_writer_new();
     if (!w) return oom(path);
     bn_keep_list k = {0};
-    gguf_writer_set_str(w, "general.architecture", arch);
-    gguf_writer_set_str(w, "general.name", m->name);
-    gguf_writer_set_u32(w, "general.alignment", 32);
+    bn_gguf_writer_set_str(w, "general.architecture", arch);
+    bn_gguf_writer_set_str(w, "general.name", m->name);
+    bn_gguf_writer_set_u32(w, "general.alignment", 32);
     bn_gguf_set_hparams(w, arch, &hp);
     if (bn_model_has(m, BN_AF_AK42)) {
         /* the BitLinear variant, spelled out so nothing has to be guessed (docs/formats.md) */
-        gguf_writer_set_str(w, "bitnet-ak42.bitlinear.input_norm", "rms_no_eps_no_weight");
-        gguf_writer_set_u32(w, "bitnet-ak42.bitlinear.activation_bits", 8);
-        gguf_writer_set_str(w, "bitnet-ak42.bitlinear.dequant", "acc*(absmax/127)*scale/fan_in");
+        bn_gguf_writer_set_str(w, "bitnet-ak42.bitlinear.input_norm", "rms_no_eps_no_weight");
+        bn_gguf_writer_set_u32(w, "bitnet-ak42.bitlinear.activation_bits", 8);
+        bn_gguf_writer_set_str(w, "bitnet-ak42.bitlinear.dequant", "acc*(absmax/127)*scale/fan_in");
     }
     bitnet_status st = bn_tokenizer_write_gguf(m->tok, w); /* SPM or BPE, as loaded */
     if (st == BITNET_OK) st = add_float_matrix(w, &k, "token_embd.weight", &m->tok_embd, head_type);
@@ -274,9 +274,9 @@ bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int 
         if (progress) progress(progress_user, 0.5 * (i + 1) / n_layers); /* packing: the first half */
     }
     bn_keep_report(&k);
-    gguf_writer_set_progress(w, progress, progress_user, 0.5, 1.0);
-    if (st == BITNET_OK) st = gguf_writer_write(w, path);
-    gguf_writer_free(w);
+    bn_gguf_writer_set_progress(w, progress, progress_user, 0.5, 1.0);
+    if (st == BITNET_OK) st = bn_gguf_writer_write(w, path);
+    bn_gguf_writer_free(w);
     bn_keep_free(&k);
     return st;
 }
@@ -285,16 +285,16 @@ bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int 
 
 /* v with its integer value replaced by n, in v's own type (block_count is
  * uint32 in llama.cpp's files; other integer types are kept as they are). */
-static int set_count(gguf_value *v, uint32_t n) {
+static int set_count(bn_gguf_value *v, uint32_t n) {
     switch (v->type) {
-    case GGUF_TYPE_UINT8: if (n > UINT8_MAX) return 0; v->u8 = (uint8_t)n; return 1;
-    case GGUF_TYPE_INT8: if (n > INT8_MAX) return 0; v->i8 = (int8_t)n; return 1;
-    case GGUF_TYPE_UINT16: if (n > UINT16_MAX) return 0; v->u16 = (uint16_t)n; return 1;
-    case GGUF_TYPE_INT16: if (n > INT16_MAX) return 0; v->i16 = (int16_t)n; return 1;
-    case GGUF_TYPE_UINT32: v->u32 = n; return 1;
-    case GGUF_TYPE_INT32: if (n > INT32_MAX) return 0; v->i32 = (int32_t)n; return 1;
-    case GGUF_TYPE_UINT64: v->u64 = n; return 1;
-    case GGUF_TYPE_INT64: v->i64 = n; return 1;
+    case BN_GGUF_TYPE_UINT8: if (n > UINT8_MAX) return 0; v->u8 = (uint8_t)n; return 1;
+    case BN_GGUF_TYPE_INT8: if (n > INT8_MAX) return 0; v->i8 = (int8_t)n; return 1;
+    case BN_GGUF_TYPE_UINT16: if (n > UINT16_MAX) return 0; v->u16 = (uint16_t)n; return 1;
+    case BN_GGUF_TYPE_INT16: if (n > INT16_MAX) return 0; v->i16 = (int16_t)n; return 1;
+    case BN_GGUF_TYPE_UINT32: v->u32 = n; return 1;
+    case BN_GGUF_TYPE_INT32: if (n > INT32_MAX) return 0; v->i32 = (int32_t)n; return 1;
+    case BN_GGUF_TYPE_UINT64: v->u64 = n; return 1;
+    case BN_GGUF_TYPE_INT64: v->i64 = n; return 1;
     default: return 0;
     }
 }
@@ -312,13 +312,13 @@ static long block_of(const char *name, const char **rest) {
     return n;
 }
 
-bitnet_status bn_gguf_write_pruned(const gguf_file *f, const int *layers, int n_layers, const char *path) {
+bitnet_status bn_gguf_write_pruned(const bn_gguf_file *f, const int *layers, int n_layers, const char *path) {
     char arch[64], count_key[96];
     uint32_t n_in = 0;
-    if (gguf_get_str(f, "general.architecture", arch, sizeof arch) != 1)
+    if (bn_gguf_get_str(f, "general.architecture", arch, sizeof arch) != 1)
         return bn_error(BITNET_ERR_FORMAT, "%s: missing general.architecture", f->path);
     snprintf(count_key, sizeof count_key, "%s.block_count", arch);
-    int got = gguf_get_u32(f, count_key, &n_in);
+    int got = bn_gguf_get_u32(f, count_key, &n_in);
     if (got < 0) return BITNET_ERR_FORMAT;
     if (got == 0) return bn_error(BITNET_ERR_FORMAT, "%s: missing %s", f->path, count_key);
     if (n_layers < 1) return bn_error(BITNET_ERR_ARG, "%s: a pruned model needs at least one block", path);
@@ -328,7 +328,7 @@ bitnet_status bn_gguf_write_pruned(const gguf_file *f, const int *layers, int n_
                             n_in, i, layers[i]);
     /* new index of each old block, -1 for the removed ones */
     int *new_index = malloc(n_in * sizeof(int));
-    gguf_writer *w = gguf_writer_new();
+    bn_gguf_writer *w = bn_gguf_writer_new();
     char *name = NULL;
     bitnet_status st = BITNET_OK;
     if (!new_index || !w) {
@@ -337,10 +337,10 @@ bitnet_status bn_gguf_write_pruned(const gguf_file *f, const int *layers, int n_
     }
     for (uint32_t b = 0; b < n_in; b++) new_index[b] = -1;
     for (int i = 0; i < n_layers; i++) new_index[layers[i]] = i;
-    gguf_writer_set_flavor(w, f->flavor); /* same type ids as the input (bitnet.cpp's I2_S = 36) */
+    bn_gguf_writer_set_flavor(w, f->flavor); /* same type ids as the input (bitnet.cpp's I2_S = 36) */
 
     for (uint64_t i = 0; i < f->n_kv; i++) {
-        const gguf_kv *kv = &f->kv[i];
+        const bn_gguf_kv *kv = &f->kv[i];
         char *key = malloc(kv->key.len + 1);
         if (!key) {
             st = oom(path);
@@ -348,19 +348,19 @@ bitnet_status bn_gguf_write_pruned(const gguf_file *f, const int *layers, int n_
         }
         memcpy(key, kv->key.data, kv->key.len);
         key[kv->key.len] = 0;
-        gguf_value v = kv->value;
+        bn_gguf_value v = kv->value;
         if (strcmp(key, count_key) == 0 && !set_count(&v, (uint32_t)n_layers)) {
             st = bn_error(BITNET_ERR_FORMAT, "%s: %s has type %s, not an integer", f->path, key,
-                          gguf_vtype_name(v.type));
+                          bn_gguf_vtype_name(v.type));
             free(key);
             goto done;
         }
-        gguf_writer_set_value(w, key, &v);
+        bn_gguf_writer_set_value(w, key, &v);
         free(key);
     }
 
     for (uint64_t i = 0; i < f->n_tensors; i++) {
-        const gguf_tensor *t = &f->tensors[i];
+        const bn_gguf_tensor *t = &f->tensors[i];
         free(name);
         if (!(name = malloc(t->name.len + 32))) {
             st = oom(path);
@@ -386,12 +386,12 @@ bitnet_status bn_gguf_write_pruned(const gguf_file *f, const int *layers, int n_
             free(name);
             name = renamed;
         }
-        gguf_writer_add_tensor(w, name, t->n_dims, t->ne, t->type, t->data, t->nbytes);
+        bn_gguf_writer_add_tensor(w, name, t->n_dims, t->ne, t->type, t->data, t->nbytes);
     }
-    st = gguf_writer_write(w, path);
+    st = bn_gguf_writer_write(w, path);
 done:
     free(name);
     free(new_index);
-    gguf_writer_free(w);
+    bn_gguf_writer_free(w);
     return st;
 }

@@ -2,7 +2,7 @@
  * (build/convert, build/prune of ak42 input), or a GGUF file copied with some
  * of its blocks left out (build/prune).
  *
- * All writes go through gguf_writer_write, i.e. a temporary beside PATH, then rename: a failed
+ * All writes go through bn_gguf_writer_write, i.e. a temporary beside PATH, then rename: a failed
  * write never leaves a partial PATH. */
 #ifndef BN_GGUF_COPY_H
 #define BN_GGUF_COPY_H
@@ -10,7 +10,7 @@
 #include "formats/gguf.h"
 #include "model/model.h"
 
-/* Buffers that a gguf_writer references until gguf_writer_write returns.
+/* Buffers that a bn_gguf_writer references until bn_gguf_writer_write returns.
  * Start from {0}; bn_keep_free releases them all. */
 typedef struct {
     void **bufs;
@@ -34,14 +34,14 @@ void bn_keep_report(const bn_keep_list *k);
 int bn_layout_by_name(const char *name, int head, bn_tensor_type *t);
 
 /* The ARCH.* hyper-parameter keys llama.cpp reads (block_count = hp->n_layers). */
-void bn_gguf_set_hparams(gguf_writer *w, const char *arch, const bn_hparams *hp);
+void bn_gguf_set_hparams(bn_gguf_writer *w, const char *arch, const bn_hparams *hp);
 
 /* Adds I2 matrix m as tensor `name` (ending in ".weight") in layout `type`
  * (i2_s, tq2_0, tq1_0, f16, f32), plus "NAME.scale" where the layout has no
  * room for the per-tensor scale. TQ2_0/TQ1_0 need rows of a multiple of 256
  * weights: other tensors are stored as i2_s (counted in k, bn_keep_report).
  * Errors: i2_s rows that are not a multiple of 128 weights, out of memory. */
-bitnet_status bn_gguf_add_ternary(gguf_writer *w, bn_keep_list *k, const char *name, const bn_matrix *m,
+bitnet_status bn_gguf_add_ternary(bn_gguf_writer *w, bn_keep_list *k, const char *name, const bn_matrix *m,
                                   bn_tensor_type type);
 
 /* Writes m as GGUF: metadata, vocabulary, f32 norms, ternary linears in
@@ -60,6 +60,6 @@ bitnet_status bn_model_write_gguf(const bitnet_model *m, const int *layers, int 
  * Every other tensor and every metadata key is copied unchanged, the tensor
  * data byte for byte in the file's own type numbering, except ARCH.block_count,
  * which becomes n_layers. */
-bitnet_status bn_gguf_write_pruned(const gguf_file *f, const int *layers, int n_layers, const char *path);
+bitnet_status bn_gguf_write_pruned(const bn_gguf_file *f, const int *layers, int n_layers, const char *path);
 
 #endif

@@ -14,7 +14,7 @@
 #include "model/model.h"
 
 typedef struct {
-    gguf_file *f;
+    bn_gguf_file *f;
     bitnet_model *m;
     const char *arch_key; /* prefix for hyper-parameter keys */
     uint8_t *owned_cur;   /* next free byte of m->owned     */
@@ -23,7 +23,7 @@ typedef struct {
 static bitnet_status get_u32_req(loader *ld, const char *suffix, uint32_t *out, int required, uint32_t def) {
     char key[160];
     snprintf(key, sizeof key, "%s.%s", ld->arch_key, suffix);
-    int r = gguf_get_u32(ld->f, key, out);
+    int r = bn_gguf_get_u32(ld->f, key, out);
     if (r < 0) return BITNET_ERR_FORMAT;
     if (r == 0) {
         if (required) return bn_error(BITNET_ERR_FORMAT, "%s: missing metadata key '%s'", ld->f->path, key);
@@ -35,7 +35,7 @@ static bitnet_status get_u32_req(loader *ld, const char *suffix, uint32_t *out, 
 static bitnet_status get_f32_opt(loader *ld, const char *suffix, float *out, float def) {
     char key[160];
     snprintf(key, sizeof key, "%s.%s", ld->arch_key, suffix);
-    int r = gguf_get_f32(ld->f, key, out);
+    int r = bn_gguf_get_f32(ld->f, key, out);
     if (r < 0) return BITNET_ERR_FORMAT;
     if (r == 0) *out = def;
     return BITNET_OK;
@@ -43,9 +43,9 @@ static bitnet_status get_f32_opt(loader *ld, const char *suffix, float *out, flo
 
 /* Finds a tensor and checks its shape: ne0 = row length (cols), ne1 = rows,
  * ne2 = experts (1 for a matrix). */
-static const gguf_tensor *find3(loader *ld, const char *name, int required, uint64_t ne0, uint64_t ne1, uint64_t ne2,
+static const bn_gguf_tensor *find3(loader *ld, const char *name, int required, uint64_t ne0, uint64_t ne1, uint64_t ne2,
                                 bitnet_status *st) {
-    const gguf_tensor *t = gguf_find_tensor(ld->f, name);
+    const bn_gguf_tensor *t = bn_gguf_find_tensor(ld->f, name);
     if (!t) {
         if (required) *st = bn_error(BITNET_ERR_FORMAT, "%s: missing tensor '%s'", ld->f->path, name);
         return NULL;
@@ -67,7 +67,7 @@ static const gguf_tensor *find3(loader *ld, const char *name, int required, uint
 }
 
 /* Finds a tensor and checks its shape: ne0 = row length (cols), ne1 = rows. */
-static const gguf_tensor *find(loader *ld, const char *name, int required, uint64_t ne0, uint64_t ne1,
+static const bn_gguf_tensor *find(loader *ld, const char *name, int required, uint64_t ne0, uint64_t ne1,
                                bitnet_status *st) {
     return find3(ld, name, required, ne0, ne1, 1, st);
 }
@@ -75,7 +75,7 @@ static const gguf_tensor *find(loader *ld, const char *name, int required, uint6
 static bitnet_status load_vector(loader *ld, const char *name, int required, uint64_t n, const float **out) {
     bitnet_status st = BITNET_OK;
     *out = NULL;
-    const gguf_tensor *t = find(ld, name, required, n, 1, &st);
+    const bn_gguf_tensor *t = find(ld, name, required, n, 1, &st);
     if (!t) return st;
     if (t->type != BN_TT_F32)
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s: tensor '%s' must be f32 (it is %s)", ld->f->path, name,
@@ -93,12 +93,12 @@ static bitnet_status load_vector(loader *ld, const char *name, int required, uin
 /* A float tensor NAME.weight with a companion NAME.scale holds exact ternary
  * values (-1, 0, +1): that is how `convert --type f32|f16` stores a ternary
  * model. It is packed back into I2 at load. */
-static int is_float_ternary(const gguf_file *f, const gguf_tensor *t) {
+static int is_float_ternary(const bn_gguf_file *f, const bn_gguf_tensor *t) {
     if (t->type != BN_TT_F32 && t->type != BN_TT_F16) return 0;
     if (t->name.len < 7 || t->name.len > 180 || memcmp(t->name.data + t->name.len - 7, ".weight", 7) != 0) return 0;
     char sname[192];
     snprintf(sname, sizeof sname, "%.*s.scale", (int)(t->name.len - 7), t->name.data);
-    return gguf_find_tensor(f, sname) != NULL;
+    return bn_gguf_find_tensor(f, sname) != NULL;
 }
 
 /* Whether the loader reads this tensor as a matrix: token_embd, output, or one
@@ -106,7 +106,7 @@ static int is_float_ternary(const gguf_file *f, const gguf_tensor *t) {
  * count towards m->owned: a hostile file could list a million unused tensors
  * over the same bytes (an allocation the file does not pay for, and a
  * quadratic is_float_ternary scan). */
-static int is_model_matrix(gguf_str s, int n_layers) {
+static int is_model_matrix(bn_gguf_str s, int n_layers) {
     char name[96], what[24], canon[96];
     int layer, n = 0;
     if (s.len >= sizeof name) return 0;
@@ -120,12 +120,12 @@ static int is_model_matrix(gguf_str s, int n_layers) {
     return r && r->is_matrix && strcmp(canon, name) == 0;
 }
 
-static int tq_raw_scales_equal(const gguf_tensor *t);
+static int tq_raw_scales_equal(const bn_gguf_tensor *t);
 /* Per-block scales of a block-scaled repack, rounded so the next tensor stays 64-byte aligned. */
 static uint64_t block_scale_bytes(uint64_t rows, uint64_t cols) { return (rows * (cols / BN_QK_K) * 4 + 63) & ~(uint64_t)63; }
 
 /* Bytes of m->owned needed to repack this tensor (0 if used in place). */
-static uint64_t repack_bytes(const gguf_file *f, const gguf_tensor *t) {
+static uint64_t repack_bytes(const bn_gguf_file *f, const bn_gguf_tensor *t) {
     if (t->type == BN_TT_TQ2_0 || t->type == BN_TT_TQ1_0 || is_float_ternary(f, t)) {
         if (t->ne[0] > (1u << 24) || t->ne[1] > (1u << 24) || t->ne[2] > 4096 || t->ne[3] != 1)
             return 0; /* rejected later by the shape check */
@@ -152,7 +152,7 @@ static void *repack_scratch(const loader *ld, const char *name, size_t n_i8, siz
 }
 
 /* Packs a float tensor of exact ternary values into I2 (see is_float_ternary). */
-static bitnet_status repack_float_ternary(loader *ld, const char *name, const gguf_tensor *t, bn_matrix *w) {
+static bitnet_status repack_float_ternary(loader *ld, const char *name, const bn_gguf_tensor *t, bn_matrix *w) {
     const int rows = (int)t->ne[1], cols = (int)t->ne[0], cp = bn_i2_cols_padded(cols);
     int8_t *tern;
     float *v;
@@ -186,7 +186,7 @@ static bitnet_status repack_float_ternary(loader *ld, const char *name, const gg
  * BitNet b1.58 trains one scale per tensor). Decides the memory reserved for
  * per-block scales; repack_tq then looks at the values too (all-zero blocks
  * may carry any scale). */
-static int tq_raw_scales_equal(const gguf_tensor *t) {
+static int tq_raw_scales_equal(const bn_gguf_tensor *t) {
     const size_t bytes = t->type == BN_TT_TQ2_0 ? BN_TQ2_0_BYTES : BN_TQ1_0_BYTES, d_off = bytes - 2;
     const uint64_t n = t->nbytes / bytes;
     const uint8_t *p = t->data;
@@ -198,7 +198,7 @@ static int tq_raw_scales_equal(const gguf_tensor *t) {
 /* Repacks a TQ2_0/TQ1_0 tensor into I2: row-major with one scale when the
  * blocks' scales agree (all-zero blocks aside), else block-major with a scale
  * per 256-weight block (bn_matrix.block_scales), which linear.c applies. */
-static bitnet_status repack_tq(loader *ld, const char *name, const gguf_tensor *t, bn_matrix *w) {
+static bitnet_status repack_tq(loader *ld, const char *name, const bn_gguf_tensor *t, bn_matrix *w) {
     const int rows = (int)t->ne[1], cols = (int)t->ne[0];
     const int nb = cols / BN_QK_K;
     const size_t in_row = (size_t)nb * (t->type == BN_TT_TQ2_0 ? BN_TQ2_0_BYTES : BN_TQ1_0_BYTES);
@@ -260,13 +260,13 @@ static bitnet_status repack_tq(loader *ld, const char *name, const gguf_tensor *
     return BITNET_OK;
 }
 
-static bitnet_status tensor_to_matrix(loader *ld, const char *name, const gguf_tensor *t, int rows, int cols,
+static bitnet_status tensor_to_matrix(loader *ld, const char *name, const bn_gguf_tensor *t, int rows, int cols,
                                       bn_matrix *w);
 
 static bitnet_status load_matrix(loader *ld, const char *name, int required, int rows, int cols, bn_matrix *w) {
     bitnet_status st = BITNET_OK;
     memset(w, 0, sizeof *w);
-    const gguf_tensor *t = find(ld, name, required, (uint64_t)cols, (uint64_t)rows, &st);
+    const bn_gguf_tensor *t = find(ld, name, required, (uint64_t)cols, (uint64_t)rows, &st);
     if (!t) return st;
     return tensor_to_matrix(ld, name, t, rows, cols, w);
 }
@@ -275,9 +275,9 @@ static bitnet_status load_matrix(loader *ld, const char *name, int required, int
  * as one matrix of n * rows rows, then cut into n matrices out[0..n). */
 static bitnet_status load_experts(loader *ld, const char *name, int rows, int cols, int n, bn_matrix *out) {
     bitnet_status st = BITNET_OK;
-    const gguf_tensor *t = find3(ld, name, 1, (uint64_t)cols, (uint64_t)rows, (uint64_t)n, &st);
+    const bn_gguf_tensor *t = find3(ld, name, 1, (uint64_t)cols, (uint64_t)rows, (uint64_t)n, &st);
     if (!t) return st;
-    gguf_tensor flat = *t;
+    bn_gguf_tensor flat = *t;
     flat.ne[1] = (uint64_t)rows * (uint64_t)n;
     flat.ne[2] = 1;
     bn_matrix all;
@@ -296,7 +296,7 @@ static bitnet_status load_experts(loader *ld, const char *name, int rows, int co
 }
 
 /* The compute form of tensor t ([cols, rows]) named `name`. */
-static bitnet_status tensor_to_matrix(loader *ld, const char *name, const gguf_tensor *t, int rows, int cols,
+static bitnet_status tensor_to_matrix(loader *ld, const char *name, const bn_gguf_tensor *t, int rows, int cols,
                                       bn_matrix *w) {
     bitnet_status st = BITNET_OK;
     w->rows = rows;
@@ -346,7 +346,7 @@ static bitnet_status tensor_to_matrix(loader *ld, const char *name, const gguf_t
     size_t len = strlen(name);
     if (len > 7 && strcmp(name + len - 7, ".weight") == 0) {
         snprintf(sname, sizeof sname, "%.*s.scale", (int)(len - 7), name);
-        const gguf_tensor *sc = gguf_find_tensor(ld->f, sname);
+        const bn_gguf_tensor *sc = bn_gguf_find_tensor(ld->f, sname);
         if (sc) {
             if (sc->type != BN_TT_F32 || sc->ne[0] != 1 || sc->ne[1] != 1)
                 return bn_error(BITNET_ERR_FORMAT, "%s: scale tensor '%s' must be one f32", ld->f->path, sname);
@@ -434,7 +434,7 @@ static bitnet_status read_hparams(loader *ld) {
         hp->swa_pattern = (int)pattern;
     }
     hp->ctx_train = (int)ctx;
-    const gguf_tensor *emb = gguf_find_tensor(ld->f, "token_embd.weight");
+    const bn_gguf_tensor *emb = bn_gguf_find_tensor(ld->f, "token_embd.weight");
     if (!emb) return bn_error(BITNET_ERR_FORMAT, "%s: missing tensor 'token_embd.weight'", ld->f->path);
     if (emb->ne[1] == 0 || emb->ne[1] > (1u << 24))
         return bn_error(BITNET_ERR_FORMAT, "%s: token_embd.weight has a bad vocabulary size", ld->f->path);
@@ -442,12 +442,12 @@ static bitnet_status read_hparams(loader *ld) {
     return BITNET_OK;
 }
 
-bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bitnet_model *m) {
+bitnet_status bn_model_from_gguf(bn_gguf_file *f, const bitnet_model_params *p, bitnet_model *m) {
     loader ld = {f, m, NULL, NULL};
     char arch[64];
     m->gguf = f;
     snprintf(m->path, sizeof m->path, "%s", f->path);
-    if (gguf_get_str(f, "general.architecture", arch, sizeof arch) != 1)
+    if (bn_gguf_get_str(f, "general.architecture", arch, sizeof arch) != 1)
         return bn_error(BITNET_ERR_FORMAT, "%s: missing general.architecture", f->path);
     /* What each architecture computes is in arch.c's table (RoPE layout, FFN
      * activation, norms), as llama.cpp and bitnet.cpp compute it. */
@@ -456,7 +456,7 @@ bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bit
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s: architecture '%s' is not supported (%s)", f->path, arch,
                         bn_arch_names());
     ld.arch_key = arch;
-    if (gguf_get_str(f, "general.name", m->name, sizeof m->name) != 1) snprintf(m->name, sizeof m->name, "%s", arch);
+    if (bn_gguf_get_str(f, "general.name", m->name, sizeof m->name) != 1) snprintf(m->name, sizeof m->name, "%s", arch);
 
     bitnet_status st = read_hparams(&ld);
     if (st) return st;
@@ -480,7 +480,7 @@ bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bit
     if ((st = load_matrix(&ld, "token_embd.weight", 1, hp->vocab, hp->dim, &m->tok_embd))) return st;
     if (m->tok_embd.type == BN_W_I2) return bn_error(BITNET_ERR_UNSUPPORTED, "%s: a ternary token_embd is not supported", f->path);
     if ((st = load_vector(&ld, "output_norm.weight", 1, (uint64_t)hp->dim, &m->output_norm))) return st;
-    if (gguf_find_tensor(f, "output.weight")) {
+    if (bn_gguf_find_tensor(f, "output.weight")) {
         if ((st = load_matrix(&ld, "output.weight", 1, hp->vocab, hp->dim, &m->output))) return st;
     } else {
         m->output = m->tok_embd; /* tied classifier */
@@ -516,7 +516,7 @@ bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bit
     /* tokenizer: embedded, or from --tokenizer */
     if (p && p->tokenizer_path) {
         st = bn_tokenizer_from_llama2c(p->tokenizer_path, hp->vocab, &m->tok);
-    } else if (gguf_find_kv(f, "tokenizer.ggml.tokens")) {
+    } else if (bn_gguf_find_kv(f, "tokenizer.ggml.tokens")) {
         st = bn_tokenizer_from_gguf(f, &m->tok);
     } else {
         st = bn_error(BITNET_ERR_FORMAT, "%s: the file has no vocabulary; pass --tokenizer tokenizer.bin", f->path);

@@ -95,12 +95,12 @@ bitnet_status bitnet_model_load(const char *path, const bitnet_model_params *par
     if (!m) return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path);
     bitnet_status st;
     if (memcmp(magic, "GGUF", 4) == 0) {
-        gguf_file *f = NULL;
+        bn_gguf_file *f = NULL;
         if (params && !params->use_mmap) { /* --no-mmap: parse the copy in memory (m->map owns it) */
             st = bn_model_map_file(path, 0, m);
-            if (st == BITNET_OK) st = gguf_open_memory(m->map, m->map_size, path, &f);
+            if (st == BITNET_OK) st = bn_gguf_open_memory(m->map, m->map_size, path, &f);
         } else {
-            st = gguf_open(path, &f);
+            st = bn_gguf_open(path, &f);
         }
         if (st == BITNET_OK) st = bn_model_from_gguf(f, params, m);
     } else if (memcmp(magic, "24ka", 4) == 0) {
@@ -117,10 +117,10 @@ bitnet_status bitnet_model_load_default(const bitnet_model_params *params, bitne
     *out = NULL;
     bitnet_model *m = calloc(1, sizeof *m);
     if (!m) return bn_error(BITNET_ERR_NOMEM, "out of memory");
-    gguf_file *f = NULL;
+    bn_gguf_file *f = NULL;
     bitnet_model_params p = params ? *params : bitnet_model_default_params();
     p.tokenizer_path = NULL;
-    bitnet_status st = gguf_open_memory(bn_default_model_data, bn_default_model_size, "(embedded default model)", &f);
+    bitnet_status st = bn_gguf_open_memory(bn_default_model_data, bn_default_model_size, "(embedded default model)", &f);
     if (st == BITNET_OK) st = bn_model_from_gguf(f, &p, m);
     if (st == BITNET_OK) st = maybe_lock(m, &p);
     return finish_load(m, st, out);

@@ -44,7 +44,7 @@ void bn_model_release(bitnet_model *m) {
         if (m->shard_map[i]) munmap(m->shard_map[i], m->shard_size[i]);
     free(m->shard_map);
     free(m->shard_size);
-    gguf_close(m->gguf);
+    bn_gguf_close(m->gguf);
     memset(m, 0, sizeof *m);
 }
 

@@ -137,7 +137,7 @@ struct bitnet_model {
     bn_tokenizer *tok;
 
     /* storage */
-    gguf_file *gguf;             /* when loaded from GGUF (owns the mapping)  */
+    bn_gguf_file *gguf;             /* when loaded from GGUF (owns the mapping)  */
     void *map;                   /* other mapped file (ak42), or NULL         */
     uint64_t map_size;
     void **shard_map;            /* a sharded safetensors checkpoint: shards 1..n_shards (shard 0 is map) */
@@ -151,7 +151,7 @@ struct bitnet_model {
 };
 
 /* GGUF loader (gguf_model.c): fills m from an opened file, taking ownership of f. */
-bitnet_status bn_model_from_gguf(gguf_file *f, const bitnet_model_params *p, bitnet_model *m);
+bitnet_status bn_model_from_gguf(bn_gguf_file *f, const bitnet_model_params *p, bitnet_model *m);
 /* ak42 loader (ak42.c): `path` is an ak42 file. */
 bitnet_status bn_model_from_ak42(const char *path, const bitnet_model_params *p, bitnet_model *m);
 /* The same over a buffer (fuzzing, tests): without p->tokenizer_path it loads

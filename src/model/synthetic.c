@@ -9,8 +9,8 @@
 #include "tokenizer/chat.h"
 
 typedef struct {
-    gguf_writer *w;
-    bn_keep_list keep; /* everything w references until gguf_writer_write */
+    bn_gguf_writer *w;
+    bn_keep_list keep; /* everything w references until bn_gguf_writer_write */
     uint64_t rng;
     bitnet_status st;  /* first error; later adds do nothing */
 } synth;
@@ -41,7 +41,7 @@ static void add_random_i2s(synth *s, const char *name, int rows, int cols, float
         for (int j = 0; j < 8 && i + j < data; j++, r >>= 8) out[i + j] = table[(r & 0xff) % 81];
     }
     memcpy(out + data, &scale, sizeof scale);
-    gguf_writer_add_tensor(s->w, name, 2, ne, BN_TT_I2_S, out, nbytes);
+    bn_gguf_writer_add_tensor(s->w, name, 2, ne, BN_TT_I2_S, out, nbytes);
 }
 
 /* Random ternary tensor in any layout: an I2 matrix that bn_gguf_add_ternary
@@ -77,7 +77,7 @@ static void add_random_q8_0(synth *s, const char *name, int rows, int cols) {
             memcpy(b[i].qs + j, &r, 8);
         }
     }
-    gguf_writer_add_tensor(s->w, name, 2, ne, BN_TT_Q8_0, b, nb * sizeof *b);
+    bn_gguf_writer_add_tensor(s->w, name, 2, ne, BN_TT_Q8_0, b, nb * sizeof *b);
 }
 
 static void add_const_f32(synth *s, const char *name, int n, float v) {
@@ -85,7 +85,7 @@ static void add_const_f32(synth *s, const char *name, int n, float v) {
     if (!x) return;
     for (int i = 0; i < n; i++) x[i] = v;
     uint64_t ne = (uint64_t)n;
-    gguf_writer_add_tensor(s->w, name, 1, &ne, BN_TT_F32, x, (uint64_t)n * sizeof(float));
+    bn_gguf_writer_add_tensor(s->w, name, 1, &ne, BN_TT_F32, x, (uint64_t)n * sizeof(float));
 }
 
 /* A placeholder SentencePiece vocabulary of `n` tokens: <unk> <s> </s>, the 256
@@ -107,18 +107,18 @@ static void add_placeholder_vocab(synth *s, int n) {
         texts[i] = t;
         scores[i] = -(float)i;
     }
-    gguf_writer_set_str(s->w, "tokenizer.ggml.model", "llama");
-    gguf_writer_set_arr_str(s->w, "tokenizer.ggml.tokens", (const char *const *)texts, NULL, (uint64_t)n);
-    gguf_writer_set_arr_data(s->w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, scores, (uint64_t)n);
-    gguf_writer_set_arr_data(s->w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)n);
-    gguf_writer_set_u32(s->w, "tokenizer.ggml.bos_token_id", 1);
-    gguf_writer_set_u32(s->w, "tokenizer.ggml.eos_token_id", 2);
-    gguf_writer_set_u32(s->w, "tokenizer.ggml.unknown_token_id", 0);
+    bn_gguf_writer_set_str(s->w, "tokenizer.ggml.model", "llama");
+    bn_gguf_writer_set_arr_str(s->w, "tokenizer.ggml.tokens", (const char *const *)texts, NULL, (uint64_t)n);
+    bn_gguf_writer_set_arr_data(s->w, "tokenizer.ggml.scores", BN_GGUF_TYPE_FLOAT32, scores, (uint64_t)n);
+    bn_gguf_writer_set_arr_data(s->w, "tokenizer.ggml.token_type", BN_GGUF_TYPE_INT32, types, (uint64_t)n);
+    bn_gguf_writer_set_u32(s->w, "tokenizer.ggml.bos_token_id", 1);
+    bn_gguf_writer_set_u32(s->w, "tokenizer.ggml.eos_token_id", 2);
+    bn_gguf_writer_set_u32(s->w, "tokenizer.ggml.unknown_token_id", 0);
 }
 
 /* A real vocabulary (e.g. Llama-3's tokenizer.model) of exactly n tokens.
  * Files without a chat template (tiktoken) get BitNet-b1.58-2B-4T's. */
-static bitnet_status add_real_vocab(gguf_writer *w, const char *path, int n) {
+static bitnet_status add_real_vocab(bn_gguf_writer *w, const char *path, int n) {
     bn_tokenizer *tok = NULL;
     bitnet_status st = bn_tokenizer_load_file(path, &tok);
     if (st != BITNET_OK) return st;
@@ -126,7 +126,7 @@ static bitnet_status add_real_vocab(gguf_writer *w, const char *path, int n) {
         st = bn_error(BITNET_ERR_ARG, "%s has %d tokens but the model's vocabulary size is %d", path,
                       bn_tokenizer_n_vocab(tok), n);
     else if ((st = bn_tokenizer_write_gguf(tok, w)) == BITNET_OK && !bn_tokenizer_chat_template(tok))
-        gguf_writer_set_str(w, "tokenizer.chat_template", bn_chat_template_bitnet_2b4t);
+        bn_gguf_writer_set_str(w, "tokenizer.chat_template", bn_chat_template_bitnet_2b4t);
     bn_tokenizer_free(tok);
     return st;
 }
@@ -147,15 +147,15 @@ bitnet_status bn_write_synthetic(const bn_synthetic_shape *p, const char *linear
     bn_tensor_type type = BN_TT_I2_S;
     if (linear_type && !bn_layout_by_name(linear_type, 0, &type))
         return bn_error(BITNET_ERR_ARG, "unknown linear layout '%s' (i2_s, tq2_0, tq1_0, f16, f32)", linear_type);
-    synth s = {.w = gguf_writer_new(), .keep = {0}, .rng = 0x853c49e6748fea9bull, .st = BITNET_OK};
+    synth s = {.w = bn_gguf_writer_new(), .keep = {0}, .rng = 0x853c49e6748fea9bull, .st = BITNET_OK};
     if (!s.w) return bn_error(BITNET_ERR_NOMEM, "out of memory writing %s", path);
     const char *arch = "bitnet-b1.58";
     const bn_hparams hp = {.dim = p->dim, .ff = p->ff, .n_layers = p->n_layers, .n_heads = p->n_heads,
                            .n_kv_heads = p->n_kv_heads, .head_dim = p->dim / p->n_heads,
                            .rope_dim = p->dim / p->n_heads, .vocab = p->n_vocab, .ctx_train = p->n_ctx_train,
                            .norm_eps = 1e-5f, .rope_theta = p->rope_theta};
-    gguf_writer_set_str(s.w, "general.architecture", arch);
-    gguf_writer_set_str(s.w, "general.name", p->name ? p->name : "synthetic");
+    bn_gguf_writer_set_str(s.w, "general.architecture", arch);
+    bn_gguf_writer_set_str(s.w, "general.name", p->name ? p->name : "synthetic");
     bn_gguf_set_hparams(s.w, arch, &hp);
     if (!vocab_path) add_placeholder_vocab(&s, p->n_vocab);
     else s.st = add_real_vocab(s.w, vocab_path, p->n_vocab);
@@ -175,8 +175,8 @@ bitnet_status bn_write_synthetic(const bn_synthetic_shape *p, const char *linear
                 add_const_f32(&s, name, bn_hp_dim(&hp, r->rows), 1.0f);
         }
     bn_keep_report(&s.keep);
-    if (s.st == BITNET_OK) s.st = gguf_writer_write(s.w, path);
-    gguf_writer_free(s.w);
+    if (s.st == BITNET_OK) s.st = bn_gguf_writer_write(s.w, path);
+    bn_gguf_writer_free(s.w);
     bn_keep_free(&s.keep);
     return s.st;
 }

@@ -36,7 +36,7 @@
 
 
 /* SPM: piece table, byte-fallback table and special ids. */
-static bitnet_status spm_finish(bn_tokenizer *t, const gguf_file *f, const char *name) {
+static bitnet_status spm_finish(bn_tokenizer *t, const bn_gguf_file *f, const char *name) {
     bitnet_status st = bn_tok_build_table(t, name, 0);
     if (st != BITNET_OK) return st;
     t->space_split = 1;
@@ -157,12 +157,12 @@ bitnet_status bn_tokenizer_from_llama2c(const char *path, int n_vocab, bn_tokeni
     return st;
 }
 
-static bitnet_status spm_from_gguf(const gguf_file *f, bn_tokenizer **out) {
+static bitnet_status spm_from_gguf(const bn_gguf_file *f, bn_tokenizer **out) {
     const char *name = f->path ? f->path : "(gguf)";
     bn_tokenizer *t;
     bitnet_status st = bn_tok_load_gguf_pieces(f, 1, &t);
     if (st != BITNET_OK) return st;
-    int has_types = gguf_find_kv(f, "tokenizer.ggml.token_type") != NULL;
+    int has_types = bn_gguf_find_kv(f, "tokenizer.ggml.token_type") != NULL;
     /* llama.cpp's defaults for SentencePiece vocabularies. */
     t->unk = 0;
     t->bos = 1;
@@ -172,11 +172,11 @@ static bitnet_status spm_from_gguf(const gguf_file *f, bn_tokenizer **out) {
     if (bn_tok_get_id(f, "tokenizer.ggml.bos_token_id", &t->bos) < 0 || bn_tok_get_id(f, "tokenizer.ggml.eos_token_id", &t->eos) < 0 ||
         bn_tok_get_id(f, "tokenizer.ggml.unknown_token_id", &t->unk) < 0)
         st = BITNET_ERR_FORMAT;
-    if (st == BITNET_OK && (r = gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &b)) != 0) {
+    if (st == BITNET_OK && (r = bn_gguf_get_bool(f, "tokenizer.ggml.add_space_prefix", &b)) != 0) {
         if (r < 0) st = BITNET_ERR_FORMAT;
         else t->add_space_prefix = b;
     }
-    if (st == BITNET_OK && (r = gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &b)) != 0) {
+    if (st == BITNET_OK && (r = bn_gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &b)) != 0) {
         if (r < 0) st = BITNET_ERR_FORMAT;
         else t->add_bos = b;
     }
@@ -194,17 +194,17 @@ static bitnet_status spm_from_gguf(const gguf_file *f, bn_tokenizer **out) {
     return BITNET_OK;
 }
 
-bitnet_status bn_tokenizer_from_gguf(const struct gguf_file *f, bn_tokenizer **out) {
+bitnet_status bn_tokenizer_from_gguf(const struct bn_gguf_file *f, bn_tokenizer **out) {
     if (!out || !f) return bn_error(BITNET_ERR_ARG, "tokenizer: NULL argument");
     *out = NULL;
     const char *name = f->path ? f->path : "(gguf)";
-    const gguf_kv *model = gguf_find_kv(f, "tokenizer.ggml.model");
+    const bn_gguf_kv *model = bn_gguf_find_kv(f, "tokenizer.ggml.model");
     if (!model) return bn_error(BITNET_ERR_FORMAT, "%s: missing tokenizer.ggml.model", name);
-    if (model->value.type != GGUF_TYPE_STRING)
+    if (model->value.type != BN_GGUF_TYPE_STRING)
         return bn_error(BITNET_ERR_FORMAT, "%s: tokenizer.ggml.model is not a string", name);
-    if (gguf_str_eq(model->value.str, "llama")) return spm_from_gguf(f, out);
-    if (gguf_str_eq(model->value.str, "gpt2")) return bn_bpe_from_gguf(f, out);
-    gguf_str s = model->value.str;
+    if (bn_gguf_str_eq(model->value.str, "llama")) return spm_from_gguf(f, out);
+    if (bn_gguf_str_eq(model->value.str, "gpt2")) return bn_bpe_from_gguf(f, out);
+    bn_gguf_str s = model->value.str;
     return bn_error(BITNET_ERR_UNSUPPORTED,
                     "%s: tokenizer model \"%.*s\" is not supported (\"llama\" SentencePiece or \"gpt2\" byte-level BPE)",
                     name, (int)BN_MIN(s.len, 40), s.data);

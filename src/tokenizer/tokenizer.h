@@ -15,7 +15,7 @@
 
 #include "common.h"
 
-struct gguf_file;
+struct bn_gguf_file;
 
 typedef enum {
     BN_TOKEN_NORMAL = 1,       /* as tokenizer.ggml.token_type */
@@ -32,13 +32,13 @@ typedef enum {
 } bn_tokenizer_kind;
 
 typedef struct bn_tokenizer bn_tokenizer;
-struct gguf_writer;
+struct bn_gguf_writer;
 
 /* From GGUF tokenizer.ggml.* metadata, dispatching on tokenizer.ggml.model:
  * "llama" (tokens, scores, token_type, special ids, add_bos_token,
  * add_space_prefix) or "gpt2" (tokens, token_type, merges, pre, special ids).
  * Both keep tokenizer.chat_template. Errors name f->path and the key. */
-bitnet_status bn_tokenizer_from_gguf(const struct gguf_file *f, bn_tokenizer **out);
+bitnet_status bn_tokenizer_from_gguf(const struct bn_gguf_file *f, bn_tokenizer **out);
 /* From a tiktoken rank file (one "base64-token rank" per line), as Llama-3
  * ships it: the 128000 ranks plus Llama-3's 256 special tokens, the Llama-3
  * pre-tokenizer and merges derived from the ranks. */
@@ -117,6 +117,6 @@ void bn_tokenizer_get_entry(const bn_tokenizer *t, int32_t id, const char **text
 /* Writes the vocabulary as GGUF tokenizer.ggml.* metadata (model, tokens,
  * scores / merges, token_type, special ids, flags, chat template) in the form
  * bn_tokenizer_from_gguf reads back to the same tokenizer. */
-bitnet_status bn_tokenizer_write_gguf(const bn_tokenizer *t, struct gguf_writer *w);
+bitnet_status bn_tokenizer_write_gguf(const bn_tokenizer *t, struct bn_gguf_writer *w);
 
 #endif

@@ -21,11 +21,11 @@ bitnet_status bn_tokenizer_load_file_n(const char *path, int n_vocab, bn_tokeniz
     size_t got = fread(head, 1, sizeof head, fp);
     fclose(fp);
     if (got >= 4 && memcmp(head, "GGUF", 4) == 0) {
-        gguf_file *f;
-        bitnet_status st = gguf_open(path, &f);
+        bn_gguf_file *f;
+        bitnet_status st = bn_gguf_open(path, &f);
         if (st != BITNET_OK) return st;
         st = bn_tokenizer_from_gguf(f, out);
-        gguf_close(f);
+        bn_gguf_close(f);
         return st;
     }
     size_t i = 0;
@@ -42,7 +42,7 @@ bitnet_status bn_tokenizer_load_file(const char *path, bn_tokenizer **out) { ret
 
 /* ---- GGUF output ------------------------------------------------------------ */
 
-bitnet_status bn_tokenizer_write_gguf(const bn_tokenizer *t, gguf_writer *w) {
+bitnet_status bn_tokenizer_write_gguf(const bn_tokenizer *t, bn_gguf_writer *w) {
     const int n = t->n_vocab;
     const char **texts = malloc((size_t)n * sizeof *texts);
     uint64_t *lens = malloc((size_t)n * sizeof *lens);
@@ -72,22 +72,22 @@ bitnet_status bn_tokenizer_write_gguf(const bn_tokenizer *t, gguf_writer *w) {
         }
         lens[i] = (uint64_t)(spm + o - texts[i]);
     }
-    gguf_writer_set_str(w, "tokenizer.ggml.model", t->kind == BN_TOK_SPM ? "llama" : "gpt2");
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", texts, lens, (uint64_t)n);
-    if (t->kind == BN_TOK_SPM) gguf_writer_set_arr_data(w, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, t->score, (uint64_t)n);
-    gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, types, (uint64_t)n);
+    bn_gguf_writer_set_str(w, "tokenizer.ggml.model", t->kind == BN_TOK_SPM ? "llama" : "gpt2");
+    bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", texts, lens, (uint64_t)n);
+    if (t->kind == BN_TOK_SPM) bn_gguf_writer_set_arr_data(w, "tokenizer.ggml.scores", BN_GGUF_TYPE_FLOAT32, t->score, (uint64_t)n);
+    bn_gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", BN_GGUF_TYPE_INT32, types, (uint64_t)n);
     free(texts);
     free(lens);
     free(types);
     free(spm);
     bitnet_status st = t->kind == BN_TOK_BPE ? bn_bpe_write_gguf(t, w) : BITNET_OK;
-    if (t->bos >= 0) gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos);
-    if (t->eos >= 0) gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)t->eos);
-    if (t->unk >= 0) gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)t->unk);
-    if (t->eot >= 0) gguf_writer_set_u32(w, "tokenizer.ggml.eot_token_id", (uint32_t)t->eot);
-    gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", t->add_bos != 0);
-    if (t->kind == BN_TOK_SPM) gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", t->add_space_prefix != 0);
-    if (t->chat_template) gguf_writer_set_str(w, "tokenizer.chat_template", t->chat_template);
+    if (t->bos >= 0) bn_gguf_writer_set_u32(w, "tokenizer.ggml.bos_token_id", (uint32_t)t->bos);
+    if (t->eos >= 0) bn_gguf_writer_set_u32(w, "tokenizer.ggml.eos_token_id", (uint32_t)t->eos);
+    if (t->unk >= 0) bn_gguf_writer_set_u32(w, "tokenizer.ggml.unknown_token_id", (uint32_t)t->unk);
+    if (t->eot >= 0) bn_gguf_writer_set_u32(w, "tokenizer.ggml.eot_token_id", (uint32_t)t->eot);
+    bn_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", t->add_bos != 0);
+    if (t->kind == BN_TOK_SPM) bn_gguf_writer_set_bool(w, "tokenizer.ggml.add_space_prefix", t->add_space_prefix != 0);
+    if (t->chat_template) bn_gguf_writer_set_str(w, "tokenizer.chat_template", t->chat_template);
     return st;
 }
 

@@ -279,7 +279,7 @@ static int select_pre(struct bn_bpe *b, const char *pre, int *add_bos) {
 }
 
 /* Special ids, add_bos and the special-token lists, once merges are in. */
-static bitnet_status bpe_finish(bn_tokenizer *t, const gguf_file *f, int add_bos, const char *name) {
+static bitnet_status bpe_finish(bn_tokenizer *t, const bn_gguf_file *f, int add_bos, const char *name) {
     bool ab;
     int r;
     t->add_bos = add_bos;
@@ -289,7 +289,7 @@ static bitnet_status bpe_finish(bn_tokenizer *t, const gguf_file *f, int add_bos
             bn_tok_get_id(f, "tokenizer.ggml.eos_token_id", &t->eos) < 0 ||
             bn_tok_get_id(f, "tokenizer.ggml.unknown_token_id", &t->unk) < 0)
             return BITNET_ERR_FORMAT;
-        if ((r = gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &ab)) < 0) return BITNET_ERR_FORMAT;
+        if ((r = bn_gguf_get_bool(f, "tokenizer.ggml.add_bos_token", &ab)) < 0) return BITNET_ERR_FORMAT;
         if (r > 0) t->add_bos = ab;
     }
     if (t->bos >= t->n_vocab || t->eos >= t->n_vocab || t->unk >= t->n_vocab)
@@ -300,16 +300,16 @@ static bitnet_status bpe_finish(bn_tokenizer *t, const gguf_file *f, int add_bos
     return bn_tok_finish_special(t, f, name);
 }
 
-bitnet_status bn_bpe_from_gguf(const gguf_file *f, bn_tokenizer **out) {
+bitnet_status bn_bpe_from_gguf(const bn_gguf_file *f, bn_tokenizer **out) {
     const char *name = f->path ? f->path : "(gguf)";
     char pre[48];
-    int r = gguf_get_str(f, "tokenizer.ggml.pre", pre, sizeof pre);
+    int r = bn_gguf_get_str(f, "tokenizer.ggml.pre", pre, sizeof pre);
     if (r < 0) return BITNET_ERR_FORMAT;
     if (r == 0)
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s: gpt2 tokenizer without tokenizer.ggml.pre: llama.cpp's 'default' BPE "
                         "pre-tokenizer is not supported (llama-bpe and gpt-2 are)", name);
-    const gguf_value *merges = NULL;
-    if ((r = bn_tok_gguf_arr(f, "tokenizer.ggml.merges", GGUF_TYPE_STRING, &merges)) < 0) return BITNET_ERR_FORMAT;
+    const bn_gguf_value *merges = NULL;
+    if ((r = bn_tok_gguf_arr(f, "tokenizer.ggml.merges", BN_GGUF_TYPE_STRING, &merges)) < 0) return BITNET_ERR_FORMAT;
     if (r == 0 || !merges->arr.items) return bn_error(BITNET_ERR_FORMAT, "%s: missing tokenizer.ggml.merges", name);
     bn_tokenizer *t;
     bitnet_status st = bn_tok_load_gguf_pieces(f, 0, &t);
@@ -334,8 +334,8 @@ bitnet_status bn_bpe_from_gguf(const gguf_file *f, bn_tokenizer **out) {
     if (st == BITNET_OK && !(cat = malloc(2 * (size_t)TOK_MAX_PIECE)))
         st = bn_error(BITNET_ERR_NOMEM, "%s: tokenizer: out of memory", name);
     for (uint64_t i = 0; i < merges->arr.n && st == BITNET_OK; i++) {
-        const gguf_value *v = &merges->arr.items[i];
-        if (v->type != GGUF_TYPE_STRING || v->str.len > TOK_MAX_PIECE) {
+        const bn_gguf_value *v = &merges->arr.items[i];
+        if (v->type != BN_GGUF_TYPE_STRING || v->str.len > TOK_MAX_PIECE) {
             st = bn_error(BITNET_ERR_FORMAT, "%s: tokenizer.ggml.merges[%llu] is not a string of at most %d bytes",
                           name, (unsigned long long)i, TOK_MAX_PIECE);
             break;
@@ -684,7 +684,7 @@ const char *bn_bpe_piece(const bn_tokenizer *t, int32_t token, int *len) {
 
 /* ---- GGUF output -------------------------------------------------------------- */
 
-bitnet_status bn_bpe_write_gguf(const bn_tokenizer *t, gguf_writer *w) {
+bitnet_status bn_bpe_write_gguf(const bn_tokenizer *t, bn_gguf_writer *w) {
     const struct bn_bpe *b = t->bpe;
     size_t total = 0;
     for (int32_t i = 0; i < b->n_merges; i++) {
@@ -713,8 +713,8 @@ bitnet_status bn_bpe_write_gguf(const bn_tokenizer *t, gguf_writer *w) {
         lens[i] = (uint64_t)la + (uint64_t)lb + 1;
         o += lens[i];
     }
-    gguf_writer_set_str(w, "tokenizer.ggml.pre", b->pre_name);
-    gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", texts, lens, (uint64_t)b->n_merges);
+    bn_gguf_writer_set_str(w, "tokenizer.ggml.pre", b->pre_name);
+    bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", texts, lens, (uint64_t)b->n_merges);
     free(pool);
     free(texts);
     free(lens);

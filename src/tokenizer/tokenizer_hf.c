@@ -169,7 +169,7 @@ static bitnet_status vocab_size(const char *path, const bn_json *vocab, const bn
 /* The vocabulary, merges and special tokens of ROOT as tokenizer.ggml.* keys.
  * CFG: tokenizer_config.json, MODEL_CFG: config.json (either may be NULL). */
 static bitnet_status translate(const char *path, const bn_json *root, const bn_json *cfg, const bn_json *model_cfg,
-                               gguf_writer *w) {
+                               bn_gguf_writer *w) {
     const bn_json *model = bn_json_get(root, "model");
     if (!model || model->type != BN_JSON_OBJECT) return bn_error(BITNET_ERR_FORMAT, "%s: no \"model\" object", path);
     const bn_json *mt = bn_json_get(model, "type");
@@ -242,11 +242,11 @@ static bitnet_status translate(const char *path, const bn_json *root, const bn_j
     }
 
     if (!st) {
-        gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
-        gguf_writer_set_str(w, "tokenizer.ggml.pre", pre);
-        gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.text, v.len, (uint64_t)v.n);
-        gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, v.type, (uint64_t)v.n);
-        gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)mtext, mlen, merges->n);
+        bn_gguf_writer_set_str(w, "tokenizer.ggml.model", "gpt2");
+        bn_gguf_writer_set_str(w, "tokenizer.ggml.pre", pre);
+        bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.tokens", (const char *const *)v.text, v.len, (uint64_t)v.n);
+        bn_gguf_writer_set_arr_data(w, "tokenizer.ggml.token_type", BN_GGUF_TYPE_INT32, v.type, (uint64_t)v.n);
+        bn_gguf_writer_set_arr_str(w, "tokenizer.ggml.merges", (const char *const *)mtext, mlen, merges->n);
         /* BOS and EOS: by their text in tokenizer_config.json; else BOS is the
          * token the post-processor adds, and config.json's ids fill the rest */
         const char *pbos = post_bos(bn_json_get(root, "post_processor"));
@@ -263,10 +263,10 @@ static bitnet_status translate(const char *path, const bn_json *root, const bn_j
             else if (id >= v.n)
                 st = bn_error(BITNET_ERR_FORMAT, "%s: config.json %s %ld is not below the %d tokens", path, keys[k][2], id, v.n);
             else if (id >= 0)
-                gguf_writer_set_u32(w, keys[k][1], (uint32_t)id);
+                bn_gguf_writer_set_u32(w, keys[k][1], (uint32_t)id);
         }
         const bn_json *ab = bn_json_get(cfg, "add_bos_token");
-        gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", ab && ab->type == BN_JSON_BOOL ? ab->boolean : pbos != NULL);
+        bn_gguf_writer_set_bool(w, "tokenizer.ggml.add_bos_token", ab && ab->type == BN_JSON_BOOL ? ab->boolean : pbos != NULL);
         const bn_json *ct = bn_json_get(cfg, "chat_template");
         if (ct && ct->type == BN_JSON_ARRAY) { /* [{name, template}]: the "default" one */
             const bn_json *pick = NULL;
@@ -276,7 +276,7 @@ static bitnet_status translate(const char *path, const bn_json *root, const bn_j
             }
             ct = pick;
         }
-        if (is_str(ct) && strlen(ct->str) == ct->len) gguf_writer_set_str(w, "tokenizer.chat_template", ct->str);
+        if (is_str(ct) && strlen(ct->str) == ct->len) bn_gguf_writer_set_str(w, "tokenizer.chat_template", ct->str);
     }
     free(v.text);
     free(v.len);
@@ -318,17 +318,17 @@ static bn_json *parse_file(const char *path, size_t max, int optional, bitnet_st
 /* The translated keys as an in-memory GGUF, loaded by the GGUF path. */
 static bitnet_status from_trees(const char *path, const bn_json *root, const bn_json *cfg, const bn_json *model_cfg,
                                 bn_tokenizer **out) {
-    gguf_writer *w = gguf_writer_new();
+    bn_gguf_writer *w = bn_gguf_writer_new();
     bitnet_status st = w ? translate(path, root, cfg, model_cfg, w) : bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path);
     uint8_t *buf = NULL;
     uint64_t size = 0;
-    gguf_file *g = NULL;
-    if (!st) st = gguf_writer_write_memory(w, &buf, &size);
-    if (!st) st = gguf_open_memory(buf, size, path, &g);
+    bn_gguf_file *g = NULL;
+    if (!st) st = bn_gguf_writer_write_memory(w, &buf, &size);
+    if (!st) st = bn_gguf_open_memory(buf, size, path, &g);
     if (!st) st = bn_tokenizer_from_gguf(g, out);
-    gguf_close(g);
+    bn_gguf_close(g);
     free(buf);
-    gguf_writer_free(w);
+    bn_gguf_writer_free(w);
     return st;
 }
 

@@ -60,24 +60,24 @@ void bn_tok_set_piece(bn_tokenizer *t, int i, const char *s, size_t n, int sp, s
 bitnet_status bn_tok_build_table(bn_tokenizer *t, const char *name, int reject_duplicates);
 /* Checks the special ids, finds EOT / end-of-generation tokens (llama.cpp's
  * rules) and lists the special tokens for bn_tokenizer_encode_ex. f may be NULL. */
-bitnet_status bn_tok_finish_special(bn_tokenizer *t, const struct gguf_file *f, const char *name);
+bitnet_status bn_tok_finish_special(bn_tokenizer *t, const struct bn_gguf_file *f, const char *name);
 /* Optional u32 token id key into *id (left as is when absent); -1 on a bad
  * value (error set), else 0. */
-int bn_tok_get_id(const struct gguf_file *f, const char *key, int32_t *id);
+int bn_tok_get_id(const struct bn_gguf_file *f, const char *key, int32_t *id);
 /* Array key of element type et: 1 and *out set, 0 if absent, -1 (error set)
  * if of another type. */
-int bn_tok_gguf_arr(const struct gguf_file *f, const char *key, int et, const struct gguf_value **out);
+int bn_tok_gguf_arr(const struct bn_gguf_file *f, const char *key, int et, const struct bn_gguf_value **out);
 /* Reads tokenizer.ggml.tokens / scores / token_type into a new tokenizer
  * (SPM pieces get ▁ -> ' ' when sp is set) and tokenizer.chat_template. */
-bitnet_status bn_tok_load_gguf_pieces(const struct gguf_file *f, int sp, bn_tokenizer **out);
+bitnet_status bn_tok_load_gguf_pieces(const struct bn_gguf_file *f, int sp, bn_tokenizer **out);
 
 /* tokenizer_bpe.c */
-bitnet_status bn_bpe_from_gguf(const struct gguf_file *f, bn_tokenizer **out);
+bitnet_status bn_bpe_from_gguf(const struct bn_gguf_file *f, bn_tokenizer **out);
 void bn_bpe_free(struct bn_bpe *b);
 /* Encodes one text fragment (no special tokens in it); appends ids to out
  * (counting past max_tokens); returns the new count or a negative status. */
 int bn_bpe_encode(const bn_tokenizer *t, const char *text, size_t len, int32_t *out, int max_tokens, int n_out);
 const char *bn_bpe_piece(const bn_tokenizer *t, int32_t token, int *len);
-bitnet_status bn_bpe_write_gguf(const bn_tokenizer *t, struct gguf_writer *w);
+bitnet_status bn_bpe_write_gguf(const bn_tokenizer *t, struct bn_gguf_writer *w);
 
 #endif

@@ -167,7 +167,7 @@ static int special_cmp(const void *a, const void *b, void *arg) {
     return x < y ? -1 : x > y;
 }
 
-bitnet_status bn_tok_finish_special(bn_tokenizer *t, const gguf_file *f, const char *name) {
+bitnet_status bn_tok_finish_special(bn_tokenizer *t, const bn_gguf_file *f, const char *name) {
     int32_t eom = -1, eot_key = -1;
     if (f && (bn_tok_get_id(f, "tokenizer.ggml.eot_token_id", &t->eot) < 0 ||
               bn_tok_get_id(f, "tokenizer.ggml.eom_token_id", &eom) < 0))
@@ -205,10 +205,10 @@ bitnet_status bn_tok_finish_special(bn_tokenizer *t, const gguf_file *f, const c
 
 /* ---- GGUF tokenizer.ggml.* ---------------------------------------------- */
 
-int bn_tok_gguf_arr(const gguf_file *f, const char *key, int et, const gguf_value **out) {
-    const gguf_kv *kv = gguf_find_kv(f, key);
+int bn_tok_gguf_arr(const bn_gguf_file *f, const char *key, int et, const bn_gguf_value **out) {
+    const bn_gguf_kv *kv = bn_gguf_find_kv(f, key);
     if (!kv) return 0;
-    if (kv->value.type != GGUF_TYPE_ARRAY || kv->value.arr.type != (gguf_vtype)et) {
+    if (kv->value.type != BN_GGUF_TYPE_ARRAY || kv->value.arr.type != (bn_gguf_vtype)et) {
         bn_error(BITNET_ERR_FORMAT, "%s: %s has the wrong type", f->path ? f->path : "(gguf)", key);
         return -1;
     }
@@ -216,9 +216,9 @@ int bn_tok_gguf_arr(const gguf_file *f, const char *key, int et, const gguf_valu
     return 1;
 }
 
-int bn_tok_get_id(const gguf_file *f, const char *key, int32_t *id) {
+int bn_tok_get_id(const bn_gguf_file *f, const char *key, int32_t *id) {
     uint32_t v;
-    int r = gguf_get_u32(f, key, &v);
+    int r = bn_gguf_get_u32(f, key, &v);
     if (r < 0) return -1;
     if (r > 0) {
         if (v > INT32_MAX) {
@@ -230,17 +230,17 @@ int bn_tok_get_id(const gguf_file *f, const char *key, int32_t *id) {
     return 0;
 }
 
-bitnet_status bn_tok_load_gguf_pieces(const gguf_file *f, int sp, bn_tokenizer **out) {
+bitnet_status bn_tok_load_gguf_pieces(const bn_gguf_file *f, int sp, bn_tokenizer **out) {
     const char *name = f->path ? f->path : "(gguf)";
-    const gguf_value *toks = NULL, *scores = NULL, *types = NULL;
-    int r = bn_tok_gguf_arr(f, "tokenizer.ggml.tokens", GGUF_TYPE_STRING, &toks);
+    const bn_gguf_value *toks = NULL, *scores = NULL, *types = NULL;
+    int r = bn_tok_gguf_arr(f, "tokenizer.ggml.tokens", BN_GGUF_TYPE_STRING, &toks);
     if (r < 0) return BITNET_ERR_FORMAT;
     if (r == 0) return bn_error(BITNET_ERR_FORMAT, "%s: missing tokenizer.ggml.tokens", name);
     uint64_t n = toks->arr.n;
     if (n < 1 || n > TOK_MAX_VOCAB || !toks->arr.items)
         return bn_error(BITNET_ERR_FORMAT, "%s: tokenizer.ggml.tokens has %llu entries", name, (unsigned long long)n);
-    if (bn_tok_gguf_arr(f, "tokenizer.ggml.scores", GGUF_TYPE_FLOAT32, &scores) < 0 ||
-        bn_tok_gguf_arr(f, "tokenizer.ggml.token_type", GGUF_TYPE_INT32, &types) < 0)
+    if (bn_tok_gguf_arr(f, "tokenizer.ggml.scores", BN_GGUF_TYPE_FLOAT32, &scores) < 0 ||
+        bn_tok_gguf_arr(f, "tokenizer.ggml.token_type", BN_GGUF_TYPE_INT32, &types) < 0)
         return BITNET_ERR_FORMAT;
     if ((scores && scores->arr.n != n) || (types && types->arr.n != n))
         return bn_error(BITNET_ERR_FORMAT, "%s: tokenizer arrays differ in length (tokens %llu, scores %llu, token_type %llu)",
@@ -248,8 +248,8 @@ bitnet_status bn_tok_load_gguf_pieces(const gguf_file *f, int sp, bn_tokenizer *
                         (unsigned long long)(types ? types->arr.n : n));
     uint64_t total = 0;
     for (uint64_t i = 0; i < n; i++) {
-        const gguf_value *v = &toks->arr.items[i];
-        if (v->type != GGUF_TYPE_STRING || v->str.len > TOK_MAX_PIECE)
+        const bn_gguf_value *v = &toks->arr.items[i];
+        if (v->type != BN_GGUF_TYPE_STRING || v->str.len > TOK_MAX_PIECE)
             return bn_error(BITNET_ERR_FORMAT, "%s: tokenizer.ggml.tokens[%llu] is not a string of at most %d bytes",
                             name, (unsigned long long)i, TOK_MAX_PIECE);
         total += v->str.len;
@@ -259,7 +259,7 @@ bitnet_status bn_tok_load_gguf_pieces(const gguf_file *f, int sp, bn_tokenizer *
     if (st != BITNET_OK) return st;
     size_t used = 0;
     for (uint64_t i = 0; i < n && st == BITNET_OK; i++) {
-        gguf_str s = toks->arr.items[i].str;
+        bn_gguf_str s = toks->arr.items[i].str;
         bn_tok_set_piece(t, (int)i, s.data, (size_t)s.len, sp, &used);
         float sc = 0.0f;
         if (scores) memcpy(&sc, (const uint8_t *)scores->arr.data + 4 * i, 4); /* LE, unaligned */
@@ -276,9 +276,9 @@ bitnet_status bn_tok_load_gguf_pieces(const gguf_file *f, int sp, bn_tokenizer *
         }
         t->type[i] = (uint8_t)ty;
     }
-    const gguf_kv *ct = gguf_find_kv(f, "tokenizer.chat_template");
+    const bn_gguf_kv *ct = bn_gguf_find_kv(f, "tokenizer.chat_template");
     if (st == BITNET_OK && ct) {
-        if (ct->value.type != GGUF_TYPE_STRING || ct->value.str.len > (1u << 24) ||
+        if (ct->value.type != BN_GGUF_TYPE_STRING || ct->value.str.len > (1u << 24) ||
             memchr(ct->value.str.data, 0, (size_t)ct->value.str.len))
             st = bn_error(BITNET_ERR_FORMAT, "%s: tokenizer.chat_template is not a string of text", name);
         else if (!(t->chat_template = malloc((size_t)ct->value.str.len + 1)))
