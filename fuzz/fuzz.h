@@ -53,7 +53,8 @@ static inline void fuzz_run_loaded_model(bitnet_model *m) {
     st = bitnet_eval(ctx, toks, 2, 0);
     if (st == BITNET_OK) st = bitnet_eval(ctx, toks, 1, 2);
     if (st != BITNET_OK) fuzz_fail("eval failed for a loaded model", bitnet_last_error());
-    bitnet_sampler *s = bitnet_sampler_new(NULL, vocab);
+    bitnet_sampler *s = NULL;
+    bitnet_sampler_new(NULL, vocab, &s);
     if (s) {
         bitnet_token t = bitnet_sampler_sample(s, bitnet_get_logits(ctx));
         if (t < 0 || t >= vocab) fuzz_fail("sampler returned an id outside the vocabulary", "");

@@ -9,6 +9,24 @@
  * Errors: every fallible call returns a bitnet_status (BITNET_OK == 0). The
  * human-readable reason (one line, naming the file and what is wrong) is in
  * bitnet_last_error(), which is thread-local. The library never calls exit().
+ * Constructors return a status and write the object to an out-parameter
+ * (NULL on failure).
+ *
+ * Ownership: what *_load / *_new returns is freed with the matching *_free
+ * (NULL is accepted). A model must outlive its contexts, grammars and
+ * samplers' users; a draft context must outlive its bitnet_draft. Pointers
+ * the library returns (logits, chat templates, names) belong to it: logits
+ * stay valid until the next eval on, or the free of, that context; model
+ * strings until the model is freed. bitnet_json_schema_to_grammar's text is
+ * the caller's (free()).
+ *
+ * Threads: a model is read-only once loaded, so every call that takes a
+ * const bitnet_model * (tokenize, token_to_piece, info, templates) may run
+ * concurrently, and several contexts of one model may each be used from its
+ * own thread at the same time (what a server's workers do). A context,
+ * sampler, grammar or draft is used by one thread at a time; a context runs
+ * its own pool of n_threads workers inside each eval. bitnet_log_set is meant
+ * to be called once, before other calls.
  */
 #ifndef BITNET_H
 #define BITNET_H
