@@ -367,6 +367,11 @@ typedef struct bitnet_draft bitnet_draft;
 /* Prompt lookup: the tokens that followed the latest earlier occurrence of
  * the history's last n-gram (ngram_max down to 1 tokens), no model needed. */
 BITNET_API bitnet_status bitnet_draft_lookup_new(int ngram_max, int n_draft, bitnet_draft **out);
+/* The prompt-lookup draft itself, for a caller that runs its own verification
+ * (a server's slots): up to max tokens that followed the latest earlier
+ * occurrence of hist's last ngram_max..1 tokens, written to out; returns
+ * their number (0: no n-gram recurs). Pure function of its arguments. */
+BITNET_API int bitnet_draft_lookup(int ngram_max, const bitnet_token *hist, int n_hist, bitnet_token *out, int max);
 /* A smaller model with the same vocabulary, greedy, in its own context
  * (which the drafter keeps in step with the history; it must outlive d). */
 BITNET_API bitnet_status bitnet_draft_model_new(bitnet_context *draft_ctx, int n_draft, bitnet_draft **out);

@@ -451,6 +451,12 @@ static int handle_metrics(conn *c, int ka) {
                   (unsigned long long)st.tokens_generated, (unsigned long long)st.prompt_tokens, st.busy_seconds,
                   tps, (unsigned long long)st.steps, (unsigned long long)st.jobs_cancelled, st.slots_busy,
                   st.n_slots, st.queued);
+    bn_buf_printf(&b,
+                  "# HELP bitnet_draft_tokens_total Tokens drafted by --lookup and evaluated.\n"
+                  "# TYPE bitnet_draft_tokens_total counter\nbitnet_draft_tokens_total %llu\n"
+                  "# HELP bitnet_draft_accepted_tokens_total Drafted tokens the model's own sampling kept.\n"
+                  "# TYPE bitnet_draft_accepted_tokens_total counter\nbitnet_draft_accepted_tokens_total %llu\n",
+                  (unsigned long long)st.drafted, (unsigned long long)st.draft_accepted);
     bn_buf_printf(&b, "# HELP bitnet_token_latency_seconds Time between consecutive tokens of a request.\n"
                       "# TYPE bitnet_token_latency_seconds histogram\n");
     uint64_t cum = 0;

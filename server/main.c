@@ -70,6 +70,10 @@ static void usage(FILE *out) {
             "                            its own; for embedding models, e.g. BitNet-embedding)\n"
             "      --shutdown-grace MS   on SIGINT/SIGTERM, time running requests get to finish\n"
             "                            before their streams are ended (default 5000)\n"
+            "      --lookup N            speculative decoding by prompt lookup in every slot: draft\n"
+            "                            the tokens that followed the last N..1 tokens earlier in\n"
+            "                            the slot's text (same output, faster on repetitive text)\n"
+            "      --draft-max N         tokens drafted per slot and step (default 8, at most 16)\n"
             "      --tokenizer FILE      llama2.c tokenizer.bin for files without a vocabulary\n"
             "                            (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "  -h, --help                this help\n\n"
@@ -97,6 +101,7 @@ static int parse_args(int argc, char **argv, options *o) {
     o->max_conns = 64;
     o->timeout_s = 10;
     o->grace_ms = 5000;
+    o->draft_max = 8;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--embedding") || !strcmp(argv[i], "--embeddings")) { /* llama-server's flag, no value */
             o->embeddings = 1;
@@ -123,6 +128,9 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--max-connections-per-client")) ok = parse_int(a, v, 1, 65536, &o->max_per_client);
         else if (!strcmp(a, "--timeout")) ok = parse_int(a, v, 1, 3600, &o->timeout_s);
         else if (!strcmp(a, "--shutdown-grace")) ok = parse_int(a, v, 0, 3600000, &o->grace_ms);
+        else if (!strcmp(a, "--lookup")) ok = parse_int(a, v, 0, 64, &o->lookup);
+        else if (!strcmp(a, "--draft-max") || !strcmp(a, "--draft-n") || !strcmp(a, "--draft"))
+            ok = parse_int(a, v, 1, BN_SPEC_MAX, &o->draft_max);
         else {
             fprintf(stderr, "server: unknown option '%s' (see --help)\n", a);
             return 0;
@@ -525,7 +533,7 @@ static void *load_main(void *arg) {
         cp.n_seq = g.o.slots;
         cp.kv_type = g.o.kv.type;
         if ((st = bitnet_context_new(g.model, &cp, &g_load.ctx)) == BITNET_OK)
-            st = bn_sched_new(g.model, g_load.ctx, g.o.n_batch, g.o.queue, &g.sched);
+            st = bn_sched_new(g.model, g_load.ctx, g.o.n_batch, g.o.queue, g.o.lookup, g.o.draft_max, &g.sched);
         if (st == BITNET_OK && g.o.embeddings) {
             cp.n_seq = 1;
             cp.n_batch = g.o.n_ctx; /* an input in one pass */

@@ -20,6 +20,7 @@
 #define BN_MAX_STOP 4          /* stop strings per request (as OpenAI)                 */
 #define BN_STOP_MAX_LEN 256    /* bytes per stop string                                */
 #define BN_PIECE_MAX 256       /* bytes of one token's text (longer pieces are cut)    */
+#define BN_SPEC_MAX 16         /* --draft-max: tokens drafted per slot and step          */
 #define BN_MAX_CHOICES 8       /* 'n': completions of one prompt in one request         */
 
 /* ---- requests ---------------------------------------------------------------- */
@@ -253,6 +254,7 @@ extern const double bn_lat_bucket_le[BN_LAT_BUCKETS]; /* seconds; +Inf is the la
 typedef struct {
     int n_slots, slots_busy, queued, max_queue;
     uint64_t tokens_generated, prompt_tokens, steps, jobs_cancelled;
+    uint64_t drafted, draft_accepted;           /* --lookup: draft tokens evaluated, and kept */
     double busy_seconds;                        /* time spent in steps that generated tokens */
     uint64_t lat_count[BN_LAT_BUCKETS + 1];     /* per-token latency histogram, not cumulative */
     double lat_sum;                             /* seconds */
@@ -264,8 +266,11 @@ typedef struct bn_sched bn_sched;
 
 /* Starts the decode thread over ctx: its n_seq sequences are the slots, and each
  * step evaluates at most n_batch tokens (the context's n_batch; >= the slots).
- * max_queue requests may wait beyond the slots. */
-bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch, int max_queue, bn_sched **out);
+ * max_queue requests may wait beyond the slots. lookup > 0: speculative
+ * decoding by prompt lookup (n-grams of up to `lookup` tokens, at most
+ * draft_max <= BN_SPEC_MAX tokens drafted per slot and step); 0: off. */
+bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch, int max_queue, int lookup,
+                           int draft_max, bn_sched **out);
 /* 0: accepted; -1: slots and queue are full (503); -2: shutting down (503);
  * -3: a prompt token outside the vocabulary (400, bitnet_last_error() says which). */
 int bn_sched_submit(bn_sched *s, bn_job *j);

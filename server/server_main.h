@@ -20,6 +20,7 @@
 typedef struct {
     const char *model, *tokenizer, *host, *api_key, *alias, *cpu_affinity;
     int port, slots, n_ctx, n_threads, n_batch, queue, max_conns, max_per_client, timeout_s, grace_ms;
+    int lookup, draft_max; /* --lookup N, --draft-max: speculative decoding per slot */
     int embeddings; /* --embeddings: serve /embedding and /v1/embeddings */
     long max_body;
     kv_flags kv; /* --kv-type, -ctk, -ctv */

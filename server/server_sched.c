@@ -19,6 +19,15 @@
  * exactly what a fresh evaluation would have written (the forward pass of a
  * position depends only on the tokens before it), so the output is the same.
  *
+ * Speculative decoding (--lookup N): a generating slot also puts into the
+ * step the tokens that followed the latest earlier occurrence of its last
+ * N..1 tokens (prompt lookup, bitnet_draft_lookup), with logits for each
+ * (bitnet_eval_batch_logits); its rows are sampled in order with its own
+ * sampler, grammar and stop filter, exactly as plain decoding would, and a
+ * sampled token that equals the next draft token lets the next row count.
+ * The rejected tail is removed (bitnet_seq_rm). The text is plain decoding's
+ * for every sampler and seed; a repetitive output takes several tokens a step.
+ *
  * Locking: one mutex guards the queue, the slot <-> job assignment, the jobs'
  * output fields and the statistics. The decode thread drops it during the forward
  * pass and sampling, which touch only decode-thread state and read-only job inputs. */
@@ -41,11 +50,16 @@ typedef struct {
     bitnet_token last, prev; /* last sampled token (fed next step) and the one before */
     int sample_now;          /* this step ends with this sequence's logits             */
     int failed;              /* this step's forward pass failed for this sequence     */
-    int new_token;           /* this step produced a token (not EOS)                   */
-    int new_lp;              /* ... and its logprob entry is written                    */
+    int new_token;           /* tokens this step produced (not EOS)                    */
+    int new_lp;              /* ... and the logprob entries written for them            */
+    int generating;          /* this step decodes (rather than feeds the prompt)        */
+    int p0;                  /* n_past before this step                                 */
+    int n_draft, k_next;     /* --lookup: tokens drafted this step, to draft next step  */
+    bitnet_token draft[BN_SPEC_MAX];
+    int row;                 /* --lookup: its first logits row in the step's rows       */
     uint64_t t_last;         /* when the previous token was produced                   */
     bn_stop_filter filter;
-    char emit[BN_STOP_MAX_LEN + 2 * BN_PIECE_MAX + 16]; /* text released this step */
+    char emit[BN_STOP_MAX_LEN + (BN_SPEC_MAX + 3) * BN_PIECE_MAX + 16]; /* text released this step */
     size_t n_emit;
     bn_finish finish;        /* set when the job ends this step                        */
     bitnet_token *cache;     /* [n_ctx] the tokens at positions 0..n_cache-1 of the KV cache */
@@ -57,6 +71,10 @@ struct bn_sched {
     bitnet_model *model;
     bitnet_context *ctx;
     int n_slots, n_batch, n_ctx, n_vocab, max_queue;
+    int lookup, draft_max;   /* --lookup N, --draft-max: speculative decoding, 0 = off */
+    int8_t *b_want, *r_want; /* [n_batch] --lookup: which tokens' logits the step needs */
+    int step_drafted, step_accepted; /* --lookup: this step's draft tokens and those kept */
+    float *rows;             /* [n_batch][n_vocab] --lookup: those logits, packed      */
     bitnet_token bos, eos;
     bn_vocab_pieces pieces; /* every token's text, built at the first JSON-mode request */
     slot *slots;
@@ -155,6 +173,7 @@ static void slot_start(bn_sched *s, slot *sl, bn_job *j) {
     sl->limit = j->req->max_tokens < 0 ? INT_MAX : j->req->max_tokens;
     sl->prev = sl->last = j->n_prompt > 0 ? j->prompt[j->n_prompt - 1] : 0;
     sl->sample_now = 0;
+    sl->k_next = s->draft_max;
     sl->t_last = 0;
     sl->n_emit = 0;
     sl->finish = BN_FINISH_NONE;
@@ -203,18 +222,47 @@ static void housekeeping(bn_sched *s) {
 
 /* ---- outside the lock ------------------------------------------------------------------ */
 
-/* Fills the batch: one token per generating slot, then prompt chunks. */
+/* --lookup: up to max draft tokens for slot i, written after its pending
+ * token (batch index n) into the batch and the slot's token cache. */
+static int add_draft(bn_sched *s, int i, int n, int max) {
+    slot *sl = &s->slots[i];
+    max = BN_MIN(BN_MIN(max, sl->k_next), s->n_ctx - sl->n_past - 1); /* room in the cache */
+    max = BN_MIN(max, sl->limit - sl->job->n_gen - 1);                 /* tokens the request still takes */
+    const int k = max > 0 ? bitnet_draft_lookup(s->lookup, sl->cache, sl->n_past + 1, sl->draft, max) : 0;
+    for (int j = 0; j < k; j++) {
+        s->b_tok[n + j] = sl->cache[sl->n_past + 1 + j] = sl->draft[j];
+        s->b_pos[n + j] = sl->n_past + 1 + j;
+        s->b_seq[n + j] = i;
+        s->b_want[n + j] = 1;
+    }
+    return sl->n_draft = k;
+}
+
+/* Fills the batch: one token (and --lookup's draft) per generating slot, then
+ * prompt chunks. */
 static int build_batch(bn_sched *s) {
-    int n = 0;
+    int n = 0, spare = s->n_batch;
     for (int i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
-        sl->sample_now = 0;
-        if (!sl->job || sl->n_fed < sl->job->n_prompt) continue;
+        sl->generating = sl->job && sl->n_fed >= sl->job->n_prompt;
+        spare -= sl->generating;
+    }
+    for (int i = 0; i < s->n_slots; i++) {
+        slot *sl = &s->slots[i];
+        sl->sample_now = sl->n_draft = 0;
+        if (!sl->generating) continue;
+        sl->p0 = sl->n_past;
         s->b_tok[n] = sl->cache[sl->n_past] = sl->last;
         s->b_pos[n] = sl->n_past;
         s->b_seq[n] = i;
+        if (s->b_want) s->b_want[n] = 1;
         sl->sample_now = 1;
         n++;
+        if (s->lookup) {
+            const int k = add_draft(s, i, n, BN_MIN(spare, s->draft_max));
+            n += k;
+            spare -= k;
+        }
     }
     for (int i = 0; i < s->n_slots && n < s->n_batch; i++) {
         slot *sl = &s->slots[i];
@@ -224,11 +272,18 @@ static int build_batch(bn_sched *s) {
             s->b_tok[n] = sl->cache[sl->n_fed + k] = sl->job->prompt[sl->n_fed + k];
             s->b_pos[n] = sl->n_fed + k;
             s->b_seq[n] = i;
+            if (s->b_want) s->b_want[n] = 0;
         }
         sl->n_fed += chunk;
         sl->sample_now = sl->n_fed == sl->job->n_prompt;
+        if (s->b_want && sl->sample_now) s->b_want[n - 1] = 1;
     }
-    for (int k = 0; k < n; k++) s->slots[s->b_seq[k]].n_past++;
+    for (int k = 0, r = 0; k < n; k++) {
+        slot *sl = &s->slots[s->b_seq[k]];
+        if (s->b_want && s->b_want[k] && (k == 0 || s->b_seq[k - 1] != s->b_seq[k] || !s->b_want[k - 1])) sl->row = r;
+        r += s->b_want && s->b_want[k];
+        sl->n_past++;
+    }
     return n;
 }
 
@@ -254,11 +309,10 @@ static void logprob_entry(const float *l, int n, bitnet_token tok, int k, bn_log
     for (int t = 0; t < e->n_top; t++) e->top_logprob[t] = (float)((double)l[e->top_id[t]] - lse);
 }
 
-/* Samples the next token of a slot and runs it through the stop filter. */
-static void sample_slot(bn_sched *s, int i) {
+/* Samples the next token of a slot from logits and runs it through the stop filter. */
+static void sample_slot(bn_sched *s, int i, float *logits) {
     slot *sl = &s->slots[i];
     const bn_gen_request *r = sl->job->req;
-    float *logits = bitnet_get_logits_seq(s->ctx, i);
     bn_job *j = sl->job;
     if (r->logprobs) memcpy(j->lp_logits, logits, (size_t)s->n_vocab * sizeof *logits); /* the model's, unedited */
     for (int k = 0; k < r->n_bias; k++) logits[r->bias[k].token] += r->bias[k].bias; /* checked < n_vocab */
@@ -302,16 +356,16 @@ static void sample_slot(bn_sched *s, int i) {
     }
     if (r->json_object)
         bn_json_mode_feed(&j->json, s->pieces.pieces + s->pieces.off[tok], s->pieces.off[tok + 1] - s->pieces.off[tok]);
-    if (r->logprobs && j->n_lp < s->n_ctx) {
-        logprob_entry(j->lp_logits, s->n_vocab, tok, r->top_logprobs, &j->lp[j->n_lp]);
-        sl->new_lp = 1;
+    if (r->logprobs && j->n_lp + sl->new_lp < s->n_ctx) {
+        logprob_entry(j->lp_logits, s->n_vocab, tok, r->top_logprobs, &j->lp[j->n_lp + sl->new_lp]);
+        sl->new_lp++;
     }
     char piece[BN_PIECE_MAX + 1];
     int n = bitnet_token_to_piece(s->model, sl->prev, tok, piece, sizeof piece);
     n = n < 0 ? 0 : BN_MIN(n, BN_PIECE_MAX);
     sl->prev = sl->last = tok;
     sl->job->n_gen++; /* only the decode thread writes n_gen while the job runs */
-    sl->new_token = 1;
+    sl->new_token++;
     if (bn_stop_filter_push(&sl->filter, piece, (size_t)n, sl->emit, &sl->n_emit)) {
         sl->finish = BN_FINISH_STOP;
         sl->job->stop_word = 1;
@@ -320,6 +374,31 @@ static void sample_slot(bn_sched *s, int i) {
         bn_stop_filter_flush(&sl->filter, sl->emit, &sl->n_emit);
         sl->finish = BN_FINISH_LENGTH;
     }
+}
+
+/* A slot's step: its rows sampled in order (the pending token's, then one
+ * after each draft token) while the sampled token equals the draft; the cache
+ * then holds the tokens that led to the rows used, and the rest is removed. */
+static void sample_step(bn_sched *s, int i) {
+    slot *sl = &s->slots[i];
+    float *row = s->rows ? s->rows + (size_t)sl->row * s->n_vocab : bitnet_get_logits_seq(s->ctx, i);
+    if (!sl->generating) { /* the prompt's last token */
+        sample_slot(s, i, row);
+        return;
+    }
+    int r = 0;
+    for (;; r++) {
+        sl->n_past = sl->p0 + r + 1;
+        sample_slot(s, i, row + (size_t)r * s->n_vocab);
+        if (sl->finish != BN_FINISH_NONE || r == sl->n_draft || sl->last != sl->draft[r]) break;
+    }
+    if (!sl->n_draft) return;
+    if (sl->n_past < sl->p0 + 1 + sl->n_draft) bitnet_seq_rm(s->ctx, i, sl->n_past, -1); /* a tail: cannot fail */
+    /* rows 1..r were used because draft tokens 0..r-1 were sampled: r accepted.
+     * Draft one more than that next time, twice as many after a full hit. */
+    sl->k_next = r == sl->n_draft ? BN_MIN(s->draft_max, 2 * sl->n_draft) : BN_MAX(1, r + 1);
+    s->step_drafted += sl->n_draft; /* published under the lock */
+    s->step_accepted += r;
 }
 
 static void observe_latency(bn_sched *s, double sec) {
@@ -343,7 +422,8 @@ static void *decode_main(void *arg) {
 
         int n = build_batch(s);
         uint64_t t0 = bn_time_ns();
-        bitnet_status st = bitnet_eval_batch(s->ctx, s->b_tok, s->b_pos, s->b_seq, n);
+        bitnet_status st = s->rows ? bitnet_eval_batch_logits(s->ctx, s->b_tok, s->b_pos, s->b_seq, s->b_want, n, s->rows)
+                                   : bitnet_eval_batch(s->ctx, s->b_tok, s->b_pos, s->b_seq, n);
         for (int i = 0; i < s->n_slots; i++) s->slots[i].failed = 0;
         if (st != BITNET_OK) {
             /* The batch is checked before any cache is written, so nothing was
@@ -354,8 +434,18 @@ static void *decode_main(void *arg) {
             for (int i = 0; i < s->n_slots; i++) {
                 int m = 0;
                 for (int k = 0; k < n; k++)
-                    if (s->b_seq[k] == i) s->r_tok[m] = s->b_tok[k], s->r_pos[m] = s->b_pos[k], s->r_seq[m++] = i;
-                if (m && bitnet_eval_batch(s->ctx, s->r_tok, s->r_pos, s->r_seq, m) != BITNET_OK) {
+                    if (s->b_seq[k] == i) {
+                        s->r_tok[m] = s->b_tok[k], s->r_pos[m] = s->b_pos[k], s->r_seq[m] = i;
+                        if (s->rows) s->r_want[m] = s->b_want[k];
+                        m++;
+                    }
+                /* a slot's wanted rows are consecutive in the batch's: they go where the batch put them */
+                const bitnet_status sst =
+                    !m ? BITNET_OK
+                    : s->rows ? bitnet_eval_batch_logits(s->ctx, s->r_tok, s->r_pos, s->r_seq, s->r_want, m,
+                                                         s->rows + (size_t)s->slots[i].row * s->n_vocab)
+                              : bitnet_eval_batch(s->ctx, s->r_tok, s->r_pos, s->r_seq, m);
+                if (sst != BITNET_OK) {
                     fprintf(stderr, "server: slot %d failed: %s\n", i, bitnet_last_error());
                     s->slots[i].failed = 1;
                 }
@@ -367,7 +457,7 @@ static void *decode_main(void *arg) {
             sl->new_token = sl->new_lp = 0;
             if (!sl->job) continue;
             if (sl->failed) sl->finish = BN_FINISH_ERROR;
-            else if (sl->sample_now) sample_slot(s, i);
+            else if (sl->sample_now) sample_step(s, i);
             n_new += sl->new_token;
         }
         uint64_t t1 = bn_time_ns();
@@ -377,6 +467,9 @@ static void *decode_main(void *arg) {
             if (s->slots[i].job) s->slots[i].n_cache = s->slots[i].failed ? 0 : s->slots[i].n_past;
         s->st.steps++;
         s->st.tokens_generated += (uint64_t)n_new;
+        s->st.drafted += (uint64_t)s->step_drafted;
+        s->st.draft_accepted += (uint64_t)s->step_accepted;
+        s->step_drafted = s->step_accepted = 0;
         if (n_new) s->st.busy_seconds += (double)(t1 - t0) * 1e-9;
         for (int i = 0; i < s->n_slots; i++) {
             slot *sl = &s->slots[i];
@@ -417,13 +510,20 @@ static void free_arrays(bn_sched *s) {
     free(s->r_tok);
     free(s->r_pos);
     free(s->r_seq);
+    free(s->b_want);
+    free(s->r_want);
+    free(s->rows);
     free(s);
 }
 
-bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch, int max_queue, bn_sched **out) {
+bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch, int max_queue, int lookup,
+                           int draft_max, bn_sched **out) {
     *out = NULL;
     if (n_batch < bitnet_n_seq(ctx))
         return bn_error(BITNET_ERR_ARG, "server: batch size %d is smaller than the %d slots", n_batch, bitnet_n_seq(ctx));
+    if (lookup < 0 || lookup > 64 || (lookup && (draft_max < 1 || draft_max > BN_SPEC_MAX)))
+        return bn_error(BITNET_ERR_ARG, "server: --lookup %d / --draft-max %d outside 0..64 / 1..%d", lookup, draft_max,
+                        BN_SPEC_MAX);
     bn_sched *s = calloc(1, sizeof *s);
     if (!s) return bn_error(BITNET_ERR_NOMEM, "server: out of memory");
     s->model = model;
@@ -443,6 +543,15 @@ bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch
     s->r_pos = malloc((size_t)s->n_batch * sizeof *s->r_pos);
     s->r_seq = malloc((size_t)s->n_batch * sizeof *s->r_seq);
     int ok = s->slots && s->b_tok && s->b_pos && s->b_seq && s->r_tok && s->r_pos && s->r_seq;
+    if (lookup && ok) { /* every row a step can want: each slot's pending token and draft */
+        s->lookup = lookup;
+        s->draft_max = draft_max;
+        const size_t n_rows = (size_t)BN_MIN(s->n_batch, s->n_slots * (1 + draft_max));
+        s->b_want = malloc((size_t)s->n_batch);
+        s->r_want = malloc((size_t)s->n_batch);
+        s->rows = malloc(n_rows * (size_t)s->n_vocab * sizeof *s->rows);
+        ok = s->b_want && s->r_want && s->rows;
+    }
     for (int i = 0; ok && i < s->n_slots; i++) ok = (s->slots[i].cache = malloc((size_t)s->n_ctx * sizeof(bitnet_token))) != NULL;
     if (!ok) {
         free_arrays(s);

@@ -282,7 +282,7 @@ TEST(reliability_2_bad_request_token_fails_alone) {
     bitnet_context *ctx = NULL;
     REQUIRE(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
     bn_sched *s = NULL;
-    REQUIRE(bn_sched_new(m, ctx, 64, 4, &s) == BITNET_OK);
+    REQUIRE(bn_sched_new(m, ctx, 64, 4, 0, 0, &s) == BITNET_OK);
     char err[200];
     bn_gen_request req;
     const char *body = "{\"prompt\": \"x\", \"max_tokens\": 8}";

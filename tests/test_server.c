@@ -1839,3 +1839,61 @@ TEST_E2E(server_json_object_outputs_are_json) {
                            400));
     stop_server(srv, logf);
 }
+
+/* --lookup: speculative decoding in every slot (prompt lookup, verified in
+ * the step's batch, rejected drafts removed from the cache) prints the text
+ * plain decoding prints, greedy and sampled (same seed), with stop strings
+ * and logprobs, one choice or two decoded together; repetitive text keeps
+ * draft tokens (/metrics). */
+static char *post_choices(const char *body) {
+    char *resp = NULL;
+    int code = post("/v1/completions", body, &resp);
+    CHECK_MSG(code == 200, "HTTP %d: %s", code, resp ? resp : "");
+    bn_json *v = resp ? bn_json_parse(resp, strlen(resp), NULL, 0) : NULL;
+    const bn_json *ch = bn_json_get(v, "choices");
+    bn_buf all = {0};
+    for (size_t i = 0; ch && i < ch->n; i++) {
+        const bn_json *t = bn_json_get(&ch->items[i], "text");
+        bn_buf_printf(&all, "[%s]", t && t->type == BN_JSON_STRING ? t->str : "(none)");
+    }
+    bn_json_free(v);
+    free(resp);
+    return all.data ? all.data : strdup("");
+}
+
+TEST_E2E(server_lookup_speculative_keeps_the_text) {
+    static const char *bodies[] = {
+        "{\"prompt\": \"Once upon a time there was a little girl named Lily. Once upon a time\", \"max_tokens\": 80, "
+        "\"temperature\": 0}",
+        "{\"prompt\": \"Once upon a time there was a little girl named Lily. Once upon a time\", \"max_tokens\": 80, "
+        "\"temperature\": 0.8, \"seed\": 11}",
+        "{\"prompt\": \"The cat sat on the mat. The cat sat on the\", \"max_tokens\": 60, \"temperature\": 0, "
+        "\"stop\": [\"park\"], \"logprobs\": 2}",
+        "{\"prompt\": \"Tom and Spot ran to the park. Tom and Spot\", \"max_tokens\": 50, \"temperature\": 0.7, "
+        "\"seed\": 3, \"n\": 2}",
+    };
+    enum { N = sizeof bodies / sizeof bodies[0] };
+    char *plain[N], *spec[N], log[256];
+    for (int pass = 0; pass < 2; pass++) {
+        pid_t srv = start_server(pass ? "--slots 2 -c 512 --lookup 3 --draft-max 8" : "--slots 2 -c 512", log, sizeof log);
+        REQUIRE_MSG(srv > 0, "server did not start");
+        for (int i = 0; i < N; i++) (pass ? spec : plain)[i] = post_choices(bodies[i]);
+        if (pass) {
+            char *m = NULL;
+            CHECK_EQ_INT(curl(AUTH, "/metrics", &m), 200);
+            const char *a = m ? strstr(m, "\nbitnet_draft_accepted_tokens_total ") : NULL;
+            const char *d = m ? strstr(m, "\nbitnet_draft_tokens_total ") : NULL;
+            const long long acc = a ? atoll(a + 36) : -1, drafted = d ? atoll(d + 27) : -1;
+            CHECK_MSG(acc > 0 && drafted >= acc, "drafted %lld, accepted %lld", drafted, acc);
+            fprintf(stderr, "    --lookup 3: %lld of %lld drafted tokens kept\n", acc, drafted);
+            free(m);
+        }
+        stop_server(srv, log);
+    }
+    for (int i = 0; i < N; i++) {
+        CHECK_MSG(strlen(plain[i]) > 4 && !strcmp(plain[i], spec[i]), "request %d:\n  plain %s\n  --lookup %s", i, plain[i],
+                  spec[i]);
+        free(plain[i]);
+        free(spec[i]);
+    }
+}

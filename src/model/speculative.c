@@ -12,9 +12,8 @@
  * one sampler call, as in plain decoding, so the text is the same as plain
  * decoding's for every sampler setting and seed (for a deterministic draft
  * this is the standard acceptance rule: the draft token is kept with
- * probability p(token), and a rejection draws from p without it). Rejected
- * positions need no rollback: the cache is position-indexed, and the next
- * step writes over them. */
+ * probability p(token), and a rejection draws from p without it). The
+ * rejected positions are removed from the cache (bitnet_seq_rm of a tail). */
 #include "model/context.h"
 
 struct bitnet_draft {
@@ -72,8 +71,9 @@ void bitnet_draft_stats(const bitnet_draft *d, long *drafted, long *accepted, lo
 
 /* Prompt lookup: the longest suffix of hist (ngram_max down to 1 tokens) that
  * also occurs earlier; the tokens after its latest earlier occurrence. */
-static int draft_lookup(const bitnet_draft *d, const bitnet_token *hist, int n, int max, bitnet_token *out) {
-    for (int g = BN_MIN(d->ngram_max, n - 1); g >= 1; g--) {
+int bitnet_draft_lookup(int ngram_max, const bitnet_token *hist, int n, bitnet_token *out, int max) {
+    if (!hist || !out || n < 2 || max < 1) return 0;
+    for (int g = BN_MIN(ngram_max, n - 1); g >= 1; g--) {
         const bitnet_token *suffix = hist + n - g;
         for (int start = n - g - 1; start >= 0; start--) { /* latest first */
             if (memcmp(hist + start, suffix, (size_t)g * sizeof *hist) != 0) continue;
@@ -127,7 +127,7 @@ int bitnet_spec_step(bitnet_context *ctx, bitnet_draft *d, bitnet_sampler *smp, 
                         bitnet_n_ctx(ctx));
     /* draft no more than the caller takes, the batch holds and the context has room for */
     int max = BN_MIN(BN_MIN(d->k_next, max_out - 1), BN_MIN(ctx->n_batch - 1, bitnet_n_ctx(ctx) - n_hist));
-    int k = max < 1 ? 0 : d->dctx ? draft_model(d, hist, n_hist, max, d->draft) : draft_lookup(d, hist, n_hist, max, d->draft);
+    int k = max < 1 ? 0 : d->dctx ? draft_model(d, hist, n_hist, max, d->draft) : bitnet_draft_lookup(d->ngram_max, hist, n_hist, d->draft, max);
     if (k < 0) return k; /* the draft model's eval failed: its error */
     if (d->rows_vocab != nv || !d->rows) {
         free(d->rows);
