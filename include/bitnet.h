@@ -265,6 +265,13 @@ BITNET_API bitnet_status bitnet_state_save_file(bitnet_context *ctx, const char 
  * sequence 0 is left empty (or untouched, when the header is refused). */
 BITNET_API bitnet_status bitnet_state_load_file(bitnet_context *ctx, const char *path, bitnet_token *tokens,
                                                 int max_tokens, int *n_tokens);
+/* The same for sequence seq (llama_state_seq_save_file / load_file: a
+ * server's slot); the file is the same, so a state saved from one sequence
+ * loads into any sequence of a context of the same model and KV type. */
+BITNET_API bitnet_status bitnet_state_seq_save_file(bitnet_context *ctx, int seq, const char *path,
+                                                    const bitnet_token *tokens, int n_tokens);
+BITNET_API bitnet_status bitnet_state_seq_load_file(bitnet_context *ctx, int seq, const char *path, bitnet_token *tokens,
+                                                    int max_tokens, int *n_tokens);
 
 BITNET_API const bitnet_model *bitnet_get_model(const bitnet_context *ctx); /* as llama_get_model */
 BITNET_API int bitnet_n_vocab(const bitnet_model *model);

@@ -122,3 +122,44 @@ TEST(session_file_refuses_what_does_not_fit) {
     bitnet_context_free(f16);
     bitnet_model_free(m);
 }
+
+/* bitnet_state_seq_*: a prefix saved from sequence 1 of a two-sequence
+ * context loads into sequence 0 of a one-sequence context (and back into
+ * sequence 1) and continues as where it was evaluated; sequence 0 of the
+ * first context is untouched by either. */
+TEST(session_file_moves_between_sequences) {
+    bitnet_model *m = NULL;
+    REQUIRE(bitnet_model_load_default(NULL, &m) == BITNET_OK);
+    const int nv = bitnet_n_vocab(m);
+    bitnet_token t[48], back[48], other[8];
+    const int n = bitnet_tokenize(m, "The cat sat on the mat and looked at the bird", 1, t, 48);
+    const int no = bitnet_tokenize(m, "Lily ran", 1, other, 8);
+    REQUIRE(n > 6 && no > 1);
+    const char *path = bn_test_tmp(".session");
+    bitnet_context_params cp = bitnet_context_default_params();
+    cp.n_ctx = 64;
+    cp.kv_type = BITNET_KV_F32;
+    cp.n_seq = 2;
+    bitnet_context *two = NULL, *one = NULL;
+    REQUIRE(bitnet_context_new(m, &cp, &two) == BITNET_OK);
+    cp.n_seq = 1;
+    REQUIRE(bitnet_context_new(m, &cp, &one) == BITNET_OK);
+    int pos[48], seq[48];
+    for (int i = 0; i < n - 1; i++) pos[i] = i, seq[i] = 1;
+    REQUIRE(bitnet_eval_batch(two, t, pos, seq, n - 1) == BITNET_OK);
+    REQUIRE(bitnet_eval(two, other, no, 0) == BITNET_OK); /* sequence 0 */
+    CHECK(bitnet_state_seq_save_file(two, 1, path, t, n - 1) == BITNET_OK);
+    CHECK(bitnet_state_seq_save_file(two, 2, path, t, n - 1) == BITNET_ERR_ARG);
+    int got = -1;
+    CHECK(bitnet_state_seq_load_file(one, 0, path, back, 48, &got) == BITNET_OK && got == n - 1);
+    CHECK(bitnet_state_seq_load_file(two, 1, path, back, 48, &got) == BITNET_OK && got == n - 1);
+    CHECK_EQ_INT(bitnet_seq_n_pos(two, 0), no);
+    int p = n - 1, s1 = 1;
+    REQUIRE(bitnet_eval_batch(two, &t[n - 1], &p, &s1, 1) == BITNET_OK);
+    REQUIRE(bitnet_eval(one, &t[n - 1], 1, n - 1) == BITNET_OK);
+    CHECK(!memcmp(bitnet_get_logits_seq(two, 1), bitnet_get_logits(one), (size_t)nv * sizeof(float)));
+    remove(path);
+    bitnet_context_free(two);
+    bitnet_context_free(one);
+    bitnet_model_free(m);
+}

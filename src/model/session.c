@@ -1,7 +1,8 @@
 /*
- * session.c - a context's state in a file (llama.cpp's session / prompt-cache
- * files): the tokens of sequence 0 and their keys and values, so that a later
- * process continues after the same prefix without evaluating it.
+ * session.c - a sequence's state in a file (llama.cpp's session / prompt-cache
+ * files, llama_state_seq_save_file): the tokens of one sequence and their keys
+ * and values, so that a later process (or another slot) continues after the
+ * same prefix without evaluating it.
  *
  * Layout (little-endian, the byte order of every target we build for):
  *   char[8]  "BNSESS\0\1"  (magic; the last byte is the format version)
@@ -78,11 +79,14 @@ static void header(const bitnet_context *ctx, int n_tokens, uint8_t out[HEADER_B
     for (int i = 0; i < 6; i++) put_u32(out + 16 + 4 * i, f[i]);
 }
 
-bitnet_status bitnet_state_save_file(bitnet_context *ctx, const char *path, const bitnet_token *tokens, int n_tokens) {
+bitnet_status bitnet_state_seq_save_file(bitnet_context *ctx, int seq, const char *path, const bitnet_token *tokens,
+                                         int n_tokens) {
     if (!ctx || !path || (!tokens && n_tokens > 0)) return bn_error(BITNET_ERR_ARG, "state_save_file: NULL argument");
-    if (n_tokens < 0 || n_tokens > ctx->seq_n[0])
-        return bn_error(BITNET_ERR_ARG, "%s: %d tokens to save, but sequence 0 holds %d positions", path, n_tokens,
-                        ctx->seq_n[0]);
+    if (seq < 0 || seq >= ctx->n_seq)
+        return bn_error(BITNET_ERR_ARG, "state_save_file: sequence %d outside 0..%d", seq, ctx->n_seq - 1);
+    if (n_tokens < 0 || n_tokens > ctx->seq_n[seq])
+        return bn_error(BITNET_ERR_ARG, "%s: %d tokens to save, but sequence %d holds %d positions", path, n_tokens, seq,
+                        ctx->seq_n[seq]);
     bn_atomic_file f;
     bitnet_status st = bn_atomic_open(&f, path);
     if (st != BITNET_OK) return st;
@@ -95,7 +99,7 @@ bitnet_status bitnet_state_save_file(bitnet_context *ctx, const char *path, cons
     h = fnv(h, tokens, (size_t)n_tokens * sizeof *tokens);
     bn_atomic_write(&f, tokens, (uint64_t)n_tokens * sizeof *tokens);
     for (int l = 0; l < kv->n_layers; l++) {
-        const uint8_t *k = bn_kv_row(kv, kv->k, 0, l, 0, 0), *v = bn_kv_row(kv, kv->v, 0, l, 0, 0);
+        const uint8_t *k = bn_kv_row(kv, kv->k, seq, l, 0, 0), *v = bn_kv_row(kv, kv->v, seq, l, 0, 0);
         h = fnv(fnv(h, k, bytes), v, bytes);
         bn_atomic_write(&f, k, bytes);
         bn_atomic_write(&f, v, bytes);
@@ -111,8 +115,8 @@ static int read_hashed(FILE *fp, void *p, size_t n, uint64_t *h) {
     return 0;
 }
 
-static bitnet_status load(bitnet_context *ctx, const char *path, FILE *fp, bitnet_token *tokens, int max_tokens,
-                          int *n_out) {
+static bitnet_status load(bitnet_context *ctx, int seq, const char *path, FILE *fp, bitnet_token *tokens,
+                          int max_tokens, int *n_out) {
     bn_kv_cache *kv = &ctx->kv;
     struct stat sb;
     uint8_t got[HEADER_BYTES], want[HEADER_BYTES];
@@ -141,35 +145,46 @@ static bitnet_status load(bitnet_context *ctx, const char *path, FILE *fp, bitne
         return bn_error(BITNET_ERR_FORMAT, "%s: %lld bytes, but its header describes %llu (truncated or damaged)", path,
                         (long long)sb.st_size, (unsigned long long)size);
     uint64_t h = fnv(FNV_START, got, sizeof got), stored = 0;
-    /* from here the cache is being overwritten: any failure empties sequence 0 */
-    bn_kv_seq_clear(kv, 0, 0, ctx->seq_n[0]);
-    ctx->seq_n[0] = 0;
+    /* from here the cache is being overwritten: any failure empties the sequence */
+    bn_kv_seq_clear(kv, seq, 0, ctx->seq_n[seq]);
+    ctx->seq_n[seq] = 0;
     int bad = read_hashed(fp, tokens, (size_t)n * sizeof *tokens, &h);
     for (int l = 0; l < kv->n_layers && !bad; l++)
-        bad = read_hashed(fp, bn_kv_row(kv, kv->k, 0, l, 0, 0), bytes, &h) ||
-              read_hashed(fp, bn_kv_row(kv, kv->v, 0, l, 0, 0), bytes, &h);
+        bad = read_hashed(fp, bn_kv_row(kv, kv->k, seq, l, 0, 0), bytes, &h) ||
+              read_hashed(fp, bn_kv_row(kv, kv->v, seq, l, 0, 0), bytes, &h);
     if (bad || fread(&stored, 1, sizeof stored, fp) != sizeof stored) {
-        bn_kv_seq_clear(kv, 0, 0, (int)n);
+        bn_kv_seq_clear(kv, seq, 0, (int)n);
         return bn_error(BITNET_ERR_IO, "%s: read failed: %s", path, ferror(fp) ? strerror(errno) : "short file");
     }
     for (uint32_t i = 0; i < n; i++)
         if (tokens[i] < 0 || tokens[i] >= ctx->model->hp.vocab) bad = 1;
     if (stored != h || bad) {
-        bn_kv_seq_clear(kv, 0, 0, (int)n);
+        bn_kv_seq_clear(kv, seq, 0, (int)n);
         return bn_error(BITNET_ERR_FORMAT, "%s: checksum mismatch: the file is damaged", path);
     }
-    ctx->seq_n[0] = (int)n;
+    ctx->seq_n[seq] = (int)n;
     *n_out = (int)n;
     return BITNET_OK;
 }
 
-bitnet_status bitnet_state_load_file(bitnet_context *ctx, const char *path, bitnet_token *tokens, int max_tokens,
-                                     int *n_tokens) {
+bitnet_status bitnet_state_seq_load_file(bitnet_context *ctx, int seq, const char *path, bitnet_token *tokens,
+                                         int max_tokens, int *n_tokens) {
     if (!ctx || !path || !tokens || !n_tokens) return bn_error(BITNET_ERR_ARG, "state_load_file: NULL argument");
     *n_tokens = 0;
+    if (seq < 0 || seq >= ctx->n_seq)
+        return bn_error(BITNET_ERR_ARG, "state_load_file: sequence %d outside 0..%d", seq, ctx->n_seq - 1);
     FILE *fp = fopen(path, "rb");
     if (!fp) return bn_error(BITNET_ERR_IO, "%s: %s", path, strerror(errno));
-    bitnet_status st = load(ctx, path, fp, tokens, max_tokens, n_tokens);
+    bitnet_status st = load(ctx, seq, path, fp, tokens, max_tokens, n_tokens);
     fclose(fp);
     return st;
+}
+
+bitnet_status bitnet_state_save_file(bitnet_context *ctx, const char *path, const bitnet_token *tokens, int n_tokens) {
+    return bitnet_state_seq_save_file(ctx, 0, path, tokens, n_tokens);
+}
+
+bitnet_status bitnet_state_load_file(bitnet_context *ctx, const char *path, bitnet_token *tokens, int max_tokens,
+                                     int *n_tokens) {
+    return bitnet_state_seq_load_file(ctx, 0, path, tokens, max_tokens, n_tokens);
 }
