@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <ctype.h>
+#include <sys/stat.h>
 
 #include "formats/json.h"
 #include "server_main.h"
@@ -513,6 +515,89 @@ static int handle_slots(conn *c, int ka) {
     return respond_buf(c, 200, "application/json", &b, ka, NULL);
 }
 
+/* llama-server's POST /slots/{id}?action=save|restore|erase with body
+ * {"filename": "NAME"} (save, restore): a slot's cached tokens and KV rows to
+ * or from --slot-save-path/NAME. The slot must be idle. */
+static int valid_filename(const char *f) {
+    size_t n = strlen(f);
+    if (n == 0 || n > 128 || f[0] == '.') return 0;
+    for (size_t i = 0; i < n; i++)
+        if (!(isalnum((unsigned char)f[i]) || f[i] == '.' || f[i] == '_' || f[i] == '-')) return 0;
+    return 1;
+}
+
+/* The value of key in the request's query string (?a=1&b=2), undecoded; 0 if absent or longer than cap - 1. */
+static int query_param(const bn_http_request *rq, const char *key, char *out, size_t cap) {
+    const char *p = rq->target + rq->path_len, *end = rq->target + rq->target_len;
+    const size_t k = strlen(key);
+    if (p >= end || *p != '?') return 0;
+    for (p++; p < end;) {
+        const char *amp = memchr(p, '&', (size_t)(end - p)), *stop = amp ? amp : end;
+        if ((size_t)(stop - p) > k && p[k] == '=' && !memcmp(p, key, k)) {
+            const size_t n = (size_t)(stop - p) - k - 1;
+            if (n >= cap) return 0;
+            memcpy(out, p + k + 1, n);
+            out[n] = 0;
+            return 1;
+        }
+        p = stop + 1;
+    }
+    return 0;
+}
+
+static int handle_slot_action(conn *c, const bn_http_request *rq, int ka) {
+    if (!g.o.slot_save_path)
+        return respond_error(c, 501, "slot actions are off: start the server with --slot-save-path DIR", ka, NULL);
+    char *end = NULL;
+    const char *id_text = rq->path + 7; /* after "/slots/" */
+    const long id = strtol(id_text, &end, 10);
+    if (end == id_text || end != rq->path + rq->path_len || id < 0 || id >= g.o.slots)
+        return respond_error(c, 400, "slot id: expected /slots/N with N in 0..--slots-1", ka, NULL);
+    char action[16];
+    bn_slot_action a;
+    if (!query_param(rq, "action", action, sizeof action)) a = (bn_slot_action)-1;
+    else if (!strcmp(action, "save")) a = BN_SLOT_SAVE;
+    else if (!strcmp(action, "restore")) a = BN_SLOT_RESTORE;
+    else if (!strcmp(action, "erase")) a = BN_SLOT_ERASE;
+    else a = (bn_slot_action)-1;
+    if ((int)a < 0) return respond_error(c, 400, "expected ?action=save, restore or erase", ka, NULL);
+    char name[160] = "", path[4096];
+    if (a != BN_SLOT_ERASE) {
+        bn_json *v = bn_json_parse(rq->body ? rq->body : "", (size_t)rq->content_length, NULL, 0);
+        const bn_json *f = bn_json_get(v, "filename");
+        const int ok = f && f->type == BN_JSON_STRING && valid_filename(f->str);
+        if (ok) snprintf(name, sizeof name, "%s", f->str);
+        bn_json_free(v);
+        if (!ok)
+            return respond_error(c, 400, "body: expected {\"filename\": NAME}, NAME of 1..128 letters, digits, '.', '_', '-' not starting with '.'", ka, NULL);
+    }
+    snprintf(path, sizeof path, "%s/%s", g.o.slot_save_path, name);
+    char err[320];
+    int n = 0;
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    const int rc = bn_sched_slot_action(g.sched, (int)id, a, path, &n, err, sizeof err);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    const double ms = (double)(t1.tv_sec - t0.tv_sec) * 1e3 + (double)(t1.tv_nsec - t0.tv_nsec) / 1e6;
+    if (rc == 1) return respond_error(c, 409, "the slot is processing a request; try again when it is idle", ka, NULL);
+    if (rc < 0) return respond_error(c, a == BN_SLOT_RESTORE ? 400 : 500, err, ka, NULL);
+    struct stat sb;
+    const long long bytes = a != BN_SLOT_ERASE && stat(path, &sb) == 0 ? (long long)sb.st_size : 0;
+    bn_buf b = {0};
+    int e = bn_buf_printf(&b, "{\"id_slot\":%ld", id);
+    if (a == BN_SLOT_ERASE) {
+        e |= bn_buf_printf(&b, ",\"n_erased\":%d}", n);
+    } else {
+        e |= bn_buf_printf(&b, ",\"filename\":");
+        e |= bn_json_append_string(&b, name, strlen(name));
+        e |= bn_buf_printf(&b, a == BN_SLOT_SAVE ? ",\"n_saved\":%d,\"n_written\":%lld,\"timings\":{\"save_ms\":%.3f}}"
+                                                 : ",\"n_restored\":%d,\"n_read\":%lld,\"timings\":{\"restore_ms\":%.3f}}",
+                            n, bytes, ms);
+    }
+    if (e) bn_buf_free(&b);
+    return respond_buf(c, 200, "application/json", &b, ka, NULL);
+}
+
 /* POST /tokenize, /detokenize, /apply-template (server_native.c). */
 static int handle_native(conn *c, const bn_http_request *rq,
                          int (*fn)(const bitnet_model *, const char *, size_t, bn_buf *, char *, size_t)) {
@@ -586,6 +671,11 @@ int route(conn *c, const bn_http_request *rq) {
     if (g.o.api_key && (r < 0 || (routes[r].id != HEALTH && routes[r].id != PAGE)) && !authorized(rq))
         return respond_error(c, 401, "invalid or missing API key (send 'Authorization: Bearer KEY')", ka,
                              "WWW-Authenticate: Bearer\r\n");
+    if (r < 0 && rq->path_len > 7 && !memcmp(rq->path, "/slots/", 7)) { /* llama-server's slot actions */
+        if (!bn_http_eq_nocase(rq->method, rq->method_len, "POST"))
+            return respond_error(c, 405, "method not allowed for this endpoint", ka, "Allow: POST\r\n");
+        return handle_slot_action(c, rq, ka);
+    }
     if (r < 0) return respond_error(c, 404, "no such endpoint", ka, NULL);
     if (!bn_http_eq_nocase(rq->method, rq->method_len, routes[r].method)) {
         char allow[32];

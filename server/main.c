@@ -74,12 +74,14 @@ static void usage(FILE *out) {
             "                            the tokens that followed the last N..1 tokens earlier in\n"
             "                            the slot's text (same output, faster on repetitive text)\n"
             "      --draft-max N         tokens drafted per slot and step (default 8, at most 16)\n"
+            "      --slot-save-path DIR  allow POST /slots/{id}?action=save|restore|erase (files in DIR,\n"
+            "                            body {\"filename\": \"NAME\"}), as llama-server\n"
             "      --tokenizer FILE      llama2.c tokenizer.bin for files without a vocabulary\n"
             "                            (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "  -h, --help                this help\n\n"
             "Endpoints: GET / (a chat page to try it), POST /v1/completions, POST /v1/chat/completions (\"stream\": true for\n"
             "Server-Sent Events), GET /v1/models, GET /health, GET /metrics (Prometheus); llama-server's\n"
-            "POST /completion, /tokenize, /detokenize, /apply-template, GET /props, /slots, and\n"
+            "POST /completion, /tokenize, /detokenize, /apply-template, /slots/{id}?action=, GET /props, /slots, and\n"
             "/completions, /chat/completions, /models without /v1.\n"
             "Listens at once ('server: loading ...'; every request, /health too, gets 503\n"
             "until the model is loaded), then prints 'server: listening on http://HOST:PORT'\n"
@@ -128,6 +130,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--max-connections-per-client")) ok = parse_int(a, v, 1, 65536, &o->max_per_client);
         else if (!strcmp(a, "--timeout")) ok = parse_int(a, v, 1, 3600, &o->timeout_s);
         else if (!strcmp(a, "--shutdown-grace")) ok = parse_int(a, v, 0, 3600000, &o->grace_ms);
+        else if (!strcmp(a, "--slot-save-path")) o->slot_save_path = v;
         else if (!strcmp(a, "--lookup")) ok = parse_int(a, v, 0, 64, &o->lookup);
         else if (!strcmp(a, "--draft-max") || !strcmp(a, "--draft-n") || !strcmp(a, "--draft"))
             ok = parse_int(a, v, 1, BN_SPEC_MAX, &o->draft_max);

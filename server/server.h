@@ -288,6 +288,16 @@ void bn_sched_drain(bn_sched *s, int grace_ms);
 void bn_sched_get_stats(bn_sched *s, bn_sched_stats *out);
 /* Slot i: whether it runs a request, and how many tokens its KV cache holds. */
 void bn_sched_slot_info(bn_sched *s, int i, int *busy, int *n_cached);
+
+/* llama-server's slot actions on an idle slot, run by the decode thread
+ * between two steps: save its cached tokens and their KV rows to path
+ * (bitnet_state_seq_save_file), restore them from path (the slot's prefix
+ * cache then holds them: a request that starts the same reuses them), erase
+ * them. Returns 0 with *n_tokens set; 1 the slot is busy; -1 failed (err has
+ * the line). */
+typedef enum { BN_SLOT_SAVE, BN_SLOT_RESTORE, BN_SLOT_ERASE } bn_slot_action;
+int bn_sched_slot_action(bn_sched *s, int slot, bn_slot_action a, const char *path, int *n_tokens, char *err,
+                         size_t err_cap);
 void bn_sched_free(bn_sched *s); /* drains with no grace and joins the thread */
 
 #endif

@@ -74,6 +74,14 @@ struct bn_sched {
     int lookup, draft_max;   /* --lookup N, --draft-max: speculative decoding, 0 = off */
     int8_t *b_want, *r_want; /* [n_batch] --lookup: which tokens' logits the step needs */
     int step_drafted, step_accepted; /* --lookup: this step's draft tokens and those kept */
+    /* bn_sched_slot_action: one at a time, run by the decode thread in housekeeping */
+    struct {
+        int pending, slot, result, n;
+        bn_slot_action what;
+        const char *path;
+        char err[320];
+    } act;
+    pthread_cond_t act_done;
     float *rows;             /* [n_batch][n_vocab] --lookup: those logits, packed      */
     bitnet_token bos, eos;
     bn_vocab_pieces pieces; /* every token's text, built at the first JSON-mode request */
@@ -184,8 +192,36 @@ static void slot_start(bn_sched *s, slot *sl, bn_job *j) {
     else if (sl->limit == 0) slot_release(s, sl, BN_FINISH_LENGTH);
 }
 
+/* A pending slot action (bn_sched_slot_action), between steps. */
+static void run_slot_action(bn_sched *s) {
+    slot *sl = &s->slots[s->act.slot];
+    bitnet_status st = BITNET_OK;
+    s->act.result = 0;
+    if (sl->job) {
+        s->act.result = 1;
+    } else if (s->act.what == BN_SLOT_SAVE) {
+        st = bitnet_state_seq_save_file(s->ctx, s->act.slot, s->act.path, sl->cache, sl->n_cache);
+        s->act.n = sl->n_cache;
+    } else if (s->act.what == BN_SLOT_RESTORE) {
+        st = bitnet_state_seq_load_file(s->ctx, s->act.slot, s->act.path, sl->cache, s->n_ctx, &s->act.n);
+        sl->n_cache = st == BITNET_OK ? s->act.n : bitnet_seq_n_pos(s->ctx, s->act.slot) == 0 ? 0 : sl->n_cache;
+        sl->last_used = ++s->n_admitted; /* the least likely to be taken for another prompt */
+    } else {
+        s->act.n = sl->n_cache;
+        st = bitnet_seq_rm(s->ctx, s->act.slot, 0, -1);
+        sl->n_cache = 0;
+    }
+    if (st != BITNET_OK) {
+        s->act.result = -1;
+        snprintf(s->act.err, sizeof s->act.err, "%s", bitnet_last_error());
+    }
+    s->act.pending = 0;
+    pthread_cond_broadcast(&s->act_done);
+}
+
 /* Cancellations, shutdown, and admission of queued jobs into free slots. */
 static void housekeeping(bn_sched *s) {
+    if (s->act.pending) run_slot_action(s);
     for (int i = 0; i < s->n_slots; i++) {
         slot *sl = &s->slots[i];
         if (sl->job && (sl->job->cancelled || s->abort_all))
@@ -561,6 +597,7 @@ bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch
     s->st.max_queue = s->max_queue;
     pthread_mutex_init(&s->mu, NULL);
     pthread_cond_init(&s->wake, NULL);
+    pthread_cond_init(&s->act_done, NULL);
     pthread_condattr_t a;
     pthread_condattr_init(&a);
     pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
@@ -682,6 +719,34 @@ void bn_sched_slot_info(bn_sched *s, int i, int *busy, int *n_cached) {
     pthread_mutex_unlock(&s->mu);
 }
 
+int bn_sched_slot_action(bn_sched *s, int i, bn_slot_action a, const char *path, int *n_tokens, char *err,
+                         size_t err_cap) {
+    int rc;
+    pthread_mutex_lock(&s->mu);
+    while (s->act.pending && !s->quit) pthread_cond_wait(&s->act_done, &s->mu); /* one at a time */
+    if (s->quit || s->stopping) {
+        snprintf(err, err_cap, "the server is shutting down");
+        pthread_mutex_unlock(&s->mu);
+        return -1;
+    }
+    if (s->slots[i].job) {
+        pthread_mutex_unlock(&s->mu);
+        return 1;
+    }
+    s->act.pending = 1;
+    s->act.slot = i;
+    s->act.what = a;
+    s->act.path = path;
+    pthread_cond_broadcast(&s->wake);
+    while (s->act.pending) pthread_cond_wait(&s->act_done, &s->mu);
+    rc = s->act.result;
+    *n_tokens = s->act.n;
+    if (rc < 0) snprintf(err, err_cap, "%s", s->act.err);
+    pthread_cond_broadcast(&s->act_done); /* the next waiting action */
+    pthread_mutex_unlock(&s->mu);
+    return rc;
+}
+
 void bn_sched_free(bn_sched *s) {
     if (!s) return;
     if (s->started) {
@@ -695,5 +760,6 @@ void bn_sched_free(bn_sched *s) {
     pthread_mutex_destroy(&s->mu);
     pthread_cond_destroy(&s->wake);
     pthread_cond_destroy(&s->idle);
+    pthread_cond_destroy(&s->act_done);
     free_arrays(s);
 }

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -1896,4 +1897,88 @@ TEST_E2E(server_lookup_speculative_keeps_the_text) {
         free(plain[i]);
         free(spec[i]);
     }
+}
+
+/* llama-server's slot actions (--slot-save-path): a slot's cached prompt is
+ * saved, erased, restored into another slot and, after a restart, into a new
+ * server process; a request with the same prompt then reuses those tokens and
+ * prints the same text. Bad ids, actions and file names get 4xx. */
+static int slot_action(const char *path_query, const char *json, char **resp) {
+    return post(path_query, json ? json : "{}", resp);
+}
+
+static int cached_in_slot(int want_slot) {
+    char *b = NULL;
+    CHECK_EQ_INT(curl(AUTH, "/slots", &b), 200);
+    bn_json *v = b ? bn_json_parse(b, strlen(b), NULL, 0) : NULL;
+    const bn_json *c = v && v->type == BN_JSON_ARRAY && (size_t)want_slot < v->n ? bn_json_get(&v->items[want_slot], "n_cached") : NULL;
+    const int n = c ? (int)c->number : -1;
+    bn_json_free(v);
+    free(b);
+    return n;
+}
+
+TEST_E2E(server_slot_save_restore_erase) {
+    char dir[512], opts[700], log[256], *r = NULL;
+    snprintf(dir, sizeof dir, "%s", bn_test_tmp(".slots"));
+    REQUIRE(mkdir(dir, 0700) == 0);
+    snprintf(opts, sizeof opts, "--slots 2 -c 512 --slot-save-path %s", dir);
+    static const char fields[] = "\"prompt\": \"Once upon a time, in a small village by the sea, there lived a girl named "
+                                 "Lily. She loved to play with her dog Max on the beach every morning.\"";
+    pid_t srv = start_server(opts, log, sizeof log);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    int c0, c1, c2;
+    char *a = completion_text(fields, &c0);
+    const int n0 = cached_in_slot(0);
+    CHECK_MSG(c0 == 0 && n0 > 30, "cached %d, slot 0 holds %d", c0, n0);
+    CHECK_EQ_INT(slot_action("/slots/0?action=save", "{\"filename\": \"lily.bin\"}", &r), 200);
+    CHECK_MSG(r && strstr(r, "\"n_saved\":") && strstr(r, "\"filename\":\"lily.bin\""), "%s", r);
+    free(r);
+    CHECK_EQ_INT(slot_action("/slots/0?action=erase", NULL, &r), 200);
+    free(r);
+    CHECK_EQ_INT(cached_in_slot(0), 0);
+    CHECK_EQ_INT(slot_action("/slots/1?action=restore", "{\"filename\": \"lily.bin\"}", &r), 200);
+    CHECK_MSG(r && strstr(r, "\"n_restored\":"), "%s", r);
+    free(r);
+    CHECK_EQ_INT(cached_in_slot(1), n0);
+    char *b = completion_text(fields, &c1);
+    CHECK_MSG(c1 > 40, "after restore: reused %d of the %d cached", c1, n0); /* the prompt but its last token */
+    CHECK_STR(b, a);
+    /* refusals */
+    CHECK_EQ_INT(slot_action("/slots/0?action=save", "{\"filename\": \"../x.bin\"}", &r), 400);
+    free(r);
+    CHECK_EQ_INT(slot_action("/slots/0?action=save", "{\"name\": \"x.bin\"}", &r), 400);
+    free(r);
+    CHECK_EQ_INT(slot_action("/slots/0?action=fly", NULL, &r), 400);
+    free(r);
+    CHECK_EQ_INT(slot_action("/slots/7?action=erase", NULL, &r), 400);
+    free(r);
+    CHECK_EQ_INT(slot_action("/slots/0?action=restore", "{\"filename\": \"missing.bin\"}", &r), 400);
+    CHECK_MSG(r && strstr(r, "missing.bin"), "%s", r ? r : "");
+    free(r);
+    CHECK_EQ_INT(curl(AUTH, "/slots/0?action=save", &r), 405);
+    free(r);
+    stop_server(srv, log);
+    /* a new process: the saved slot continues there */
+    srv = start_server(opts, log, sizeof log);
+    REQUIRE_MSG(srv > 0, "server did not restart");
+    CHECK_EQ_INT(slot_action("/slots/0?action=restore", "{\"filename\": \"lily.bin\"}", &r), 200);
+    free(r);
+    char *d = completion_text(fields, &c2);
+    CHECK_MSG(c2 == c1, "after a restart: reused %d, after a restore in the same process %d", c2, c1);
+    CHECK_STR(d, a);
+    stop_server(srv, log);
+    /* without --slot-save-path: 501 */
+    srv = start_server("--slots 1", log, sizeof log);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    CHECK_EQ_INT(slot_action("/slots/0?action=erase", NULL, &r), 501);
+    free(r);
+    stop_server(srv, log);
+    char p[700];
+    snprintf(p, sizeof p, "%s/lily.bin", dir);
+    remove(p);
+    rmdir(dir);
+    free(a);
+    free(b);
+    free(d);
 }
