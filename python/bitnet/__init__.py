@@ -124,6 +124,11 @@ _context_free = _sig("bitnet_context_free", None, _p)
 _eval = _sig("bitnet_eval", ctypes.c_int, _p, ctypes.POINTER(_token), ctypes.c_int, ctypes.c_int)
 _get_logits = _sig("bitnet_get_logits", ctypes.POINTER(ctypes.c_float), _p)
 _n_ctx = _sig("bitnet_n_ctx", ctypes.c_int, _p)
+_seq_rm = _sig("bitnet_seq_rm", ctypes.c_int, _p, ctypes.c_int, ctypes.c_int, ctypes.c_int)
+_seq_n_pos = _sig("bitnet_seq_n_pos", ctypes.c_int, _p, ctypes.c_int)
+_state_save = _sig("bitnet_state_save_file", ctypes.c_int, _p, ctypes.c_char_p, ctypes.POINTER(_token), ctypes.c_int)
+_state_load = _sig("bitnet_state_load_file", ctypes.c_int, _p, ctypes.c_char_p, ctypes.POINTER(_token), ctypes.c_int,
+                   ctypes.POINTER(ctypes.c_int))
 _embed = _sig("bitnet_embed", ctypes.c_int, _p, ctypes.POINTER(_token), ctypes.c_int, ctypes.c_int, ctypes.c_int,
               ctypes.POINTER(ctypes.c_float))
 _sampler_default_params = _sig("bitnet_sampler_default_params", _SamplerParams)
@@ -397,6 +402,29 @@ class Context:
         """Evaluates tokens at positions pos, pos+1, ...; logits() is then the last one's."""
         arr = (_token * len(tokens))(*tokens)
         _check(_eval(self._h, arr, len(tokens), pos))
+
+    @property
+    def n_past(self) -> int:
+        """Positions the KV cache holds (bitnet_seq_n_pos of sequence 0)."""
+        return _seq_n_pos(self._h, 0)
+
+    def truncate(self, n: int) -> None:
+        """Drops every position from n on (bitnet_seq_rm of a tail): the next eval continues at n."""
+        _check(_seq_rm(self._h, 0, n, -1))
+
+    def save_state(self, path: str, tokens: Sequence[int]) -> None:
+        """Writes the first len(tokens) positions' keys and values and the tokens to path (a session
+        file, as infer --prompt-cache writes; replaced atomically)."""
+        arr = (_token * len(tokens))(*tokens)
+        _check(_state_save(self._h, os.fsencode(path), arr, len(tokens)))
+
+    def load_state(self, path: str) -> List[int]:
+        """Loads a session file written for this model and KV type; returns its tokens. Evaluate at
+        least one token afterwards (the logits are not saved)."""
+        arr = (_token * self.n_ctx)()
+        n = ctypes.c_int(0)
+        _check(_state_load(self._h, os.fsencode(path), arr, self.n_ctx, ctypes.byref(n)))
+        return list(arr[: n.value])
 
     def _logits_ptr(self):
         return _get_logits(self._h)

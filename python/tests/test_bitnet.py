@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -78,6 +79,29 @@ class TestModel(unittest.TestCase):
         with self.assertRaises(bitnet.BitnetError) as e:
             bitnet.Context(self.m, kv_type=99)
         self.assertIn("unknown KV cache type 99", str(e.exception))
+
+    def test_session_state_round_trip(self):
+        """save_state / load_state: a new context continues with the same logits."""
+        m = bitnet.Model()
+        toks = m.tokenize("Lily and Ben went to the park")
+        path = os.path.join(tempfile.mkdtemp(), "s.session")
+        with bitnet.Context(m, n_ctx=64) as a, bitnet.Context(m, n_ctx=64) as b:
+            a.eval(toks[:-1])
+            a.save_state(path, toks[:-1])
+            self.assertEqual(b.load_state(path), toks[:-1])
+            self.assertEqual(b.n_past, len(toks) - 1)
+            a.eval(toks[-1:], len(toks) - 1)
+            b.eval(toks[-1:], len(toks) - 1)
+            self.assertEqual(a.logits(), b.logits())
+            b.truncate(2)
+            self.assertEqual(b.n_past, 2)
+        with open(path, "r+b") as f:
+            f.seek(-20, os.SEEK_END)
+            f.write(b"\x00\x01\x02")
+        with bitnet.Context(m, n_ctx=64) as c, self.assertRaises(bitnet.BitnetError) as e:
+            c.load_state(path)
+        self.assertIn("checksum", str(e.exception))
+        os.remove(path)
 
     def test_no_leak_over_1000_cycles(self):
         """1,000 model + context + sampler create/free cycles: RSS flat."""
