@@ -119,6 +119,19 @@ TEST(library_every_tool_prints_its_version) {
     }
 }
 
+/* The Python package states the same version (pyproject.toml and the
+ * offline build backend), so a release cannot bump one and forget the other. */
+TEST(library_python_package_has_the_version) {
+    static const char *const files[] = {"python/pyproject.toml", "python/_build_backend.py"};
+    char want[64];
+    snprintf(want, sizeof want, "\"%s\"", BITNET_VERSION);
+    for (size_t i = 0; i < 2; i++) {
+        char *text = bn_test_read_file(bn_test_repo(files[i]), NULL);
+        CHECK_MSG(text && strstr(text, want), "%s does not say version %s", files[i], want);
+        free(text);
+    }
+}
+
 /* bitnet_log_set: the library's warnings reach the callback (one line, no
  * newline) instead of stderr; NULL restores stderr. */
 static char g_logged[512];
