@@ -457,8 +457,11 @@ static int handle_metrics(conn *c, int ka) {
                   "# HELP bitnet_draft_tokens_total Tokens drafted by --lookup and evaluated.\n"
                   "# TYPE bitnet_draft_tokens_total counter\nbitnet_draft_tokens_total %llu\n"
                   "# HELP bitnet_draft_accepted_tokens_total Drafted tokens the model's own sampling kept.\n"
-                  "# TYPE bitnet_draft_accepted_tokens_total counter\nbitnet_draft_accepted_tokens_total %llu\n",
-                  (unsigned long long)st.drafted, (unsigned long long)st.draft_accepted);
+                  "# TYPE bitnet_draft_accepted_tokens_total counter\nbitnet_draft_accepted_tokens_total %llu\n"
+                  "# HELP bitnet_context_shifts_total Context shifts of generations that filled their slot (--context-shift).\n"
+                  "# TYPE bitnet_context_shifts_total counter\nbitnet_context_shifts_total %llu\n",
+                  (unsigned long long)st.drafted, (unsigned long long)st.draft_accepted,
+                  (unsigned long long)st.context_shifts);
     bn_buf_printf(&b, "# HELP bitnet_token_latency_seconds Time between consecutive tokens of a request.\n"
                       "# TYPE bitnet_token_latency_seconds histogram\n");
     uint64_t cum = 0;

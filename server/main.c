@@ -74,6 +74,9 @@ static void usage(FILE *out) {
             "                            the tokens that followed the last N..1 tokens earlier in\n"
             "                            the slot's text (same output, faster on repetitive text)\n"
             "      --draft-max N         tokens drafted per slot and step (default 8, at most 16)\n"
+            "      --context-shift       a generation that fills its slot's context drops half of the\n"
+            "                            tokens after the request's n_keep and goes on (llama-server's;\n"
+            "                            default off: it ends with finish_reason \"length\")\n"
             "      --slot-save-path DIR  allow POST /slots/{id}?action=save|restore|erase (files in DIR,\n"
             "                            body {\"filename\": \"NAME\"}), as llama-server\n"
             "      --tokenizer FILE      llama2.c tokenizer.bin for files without a vocabulary\n"
@@ -107,6 +110,10 @@ static int parse_args(int argc, char **argv, options *o) {
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--embedding") || !strcmp(argv[i], "--embeddings")) { /* llama-server's flag, no value */
             o->embeddings = 1;
+            continue;
+        }
+        if (!strcmp(argv[i], "--context-shift") || !strcmp(argv[i], "--no-context-shift")) {
+            o->context_shift = argv[i][2] == 'c';
             continue;
         }
         const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
@@ -537,6 +544,7 @@ static void *load_main(void *arg) {
         cp.kv_type = g.o.kv.type;
         if ((st = bitnet_context_new(g.model, &cp, &g_load.ctx)) == BITNET_OK)
             st = bn_sched_new(g.model, g_load.ctx, g.o.n_batch, g.o.queue, g.o.lookup, g.o.draft_max, &g.sched);
+        if (st == BITNET_OK) bn_sched_set_context_shift(g.sched, g.o.context_shift);
         if (st == BITNET_OK && g.o.embeddings) {
             cp.n_seq = 1;
             cp.n_batch = g.o.n_ctx; /* an input in one pass */

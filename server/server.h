@@ -54,6 +54,8 @@ typedef struct {
     int max_tokens;          /* generated tokens; -1 = until EOS or the context is full */
     int ignore_eos;          /* llama.cpp extension: never stop at EOS/BOS             */
     int cache_prompt;        /* llama.cpp's: reuse a slot's cached prefix (default 1)  */
+    int n_keep;              /* --context-shift: prompt tokens (after BOS) kept when the
+                                context is full; -1: the whole prompt (llama-server's)  */
     int logprobs;            /* report each token's log-probability                    */
     int top_logprobs;        /* ... and this many alternatives (0..BN_TOP_LOGPROBS_MAX) */
     int n_choices;           /* 'n': completions of the prompt (1..BN_MAX_CHOICES)      */
@@ -255,6 +257,7 @@ typedef struct {
     int n_slots, slots_busy, queued, max_queue;
     uint64_t tokens_generated, prompt_tokens, steps, jobs_cancelled;
     uint64_t drafted, draft_accepted;           /* --lookup: draft tokens evaluated, and kept */
+    uint64_t context_shifts;                    /* --context-shift: shifts done               */
     double busy_seconds;                        /* time spent in steps that generated tokens */
     uint64_t lat_count[BN_LAT_BUCKETS + 1];     /* per-token latency histogram, not cumulative */
     double lat_sum;                             /* seconds */
@@ -271,6 +274,10 @@ typedef struct bn_sched bn_sched;
  * draft_max <= BN_SPEC_MAX tokens drafted per slot and step); 0: off. */
 bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch, int max_queue, int lookup,
                            int draft_max, bn_sched **out);
+/* --context-shift: a generation that fills its slot's context drops half of
+ * the tokens after the request's n_keep (bitnet_seq_rm of a middle range) and
+ * goes on, instead of ending with "length". Set before the first request. */
+void bn_sched_set_context_shift(bn_sched *s, int on);
 /* 0: accepted; -1: slots and queue are full (503); -2: shutting down (503);
  * -3: a prompt token outside the vocabulary (400, bitnet_last_error() says which). */
 int bn_sched_submit(bn_sched *s, bn_job *j);

@@ -307,6 +307,8 @@ static int parse_fields(bn_gen_request *r, const bn_json *o, char *err, size_t e
     if (get_bool(o, "ignore_eos", &r->ignore_eos, err, errlen) < 0) return -1;
     r->cache_prompt = 1;
     if (get_bool(o, "cache_prompt", &r->cache_prompt, err, errlen) < 0) return -1;
+    if ((rc = get_number(o, "n_keep", -1, 1 << 30, 1, &x, err, errlen)) < 0) return -1;
+    if (rc) r->n_keep = (int)x;
     const bn_json *so = bn_json_get(o, "stream_options");
     if (so && so->type != BN_JSON_NULL) {
         if (so->type != BN_JSON_OBJECT) return bn_server_bad(err, errlen,

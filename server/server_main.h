@@ -22,6 +22,7 @@ typedef struct {
     const char *slot_save_path; /* --slot-save-path DIR: POST /slots/{id}?action=save|restore files */
     int port, slots, n_ctx, n_threads, n_batch, queue, max_conns, max_per_client, timeout_s, grace_ms;
     int lookup, draft_max; /* --lookup N, --draft-max: speculative decoding per slot */
+    int context_shift;     /* --context-shift: generations go on past a full context */
     int embeddings; /* --embeddings: serve /embedding and /v1/embeddings */
     long max_body;
     kv_flags kv; /* --kv-type, -ctk, -ctv */

@@ -57,6 +57,9 @@ typedef struct {
     int n_draft, k_next;     /* --lookup: tokens drafted this step, to draft next step  */
     bitnet_token draft[BN_SPEC_MAX];
     int row;                 /* --lookup: its first logits row in the step's rows       */
+    int full;                /* --context-shift: the context is full, shift after the step */
+    int exact_end;           /* cache positions from here were computed with tokens a context
+                                shift dropped: not a fresh evaluation's, not for reuse   */
     uint64_t t_last;         /* when the previous token was produced                   */
     bn_stop_filter filter;
     char emit[BN_STOP_MAX_LEN + (BN_SPEC_MAX + 3) * BN_PIECE_MAX + 16]; /* text released this step */
@@ -72,6 +75,8 @@ struct bn_sched {
     bitnet_context *ctx;
     int n_slots, n_batch, n_ctx, n_vocab, max_queue;
     int lookup, draft_max;   /* --lookup N, --draft-max: speculative decoding, 0 = off */
+    int context_shift;       /* --context-shift                                        */
+    int step_shifts;         /* this step's context shifts (published under the lock)  */
     int8_t *b_want, *r_want; /* [n_batch] --lookup: which tokens' logits the step needs */
     int step_drafted, step_accepted; /* --lookup: this step's draft tokens and those kept */
     /* bn_sched_slot_action: one at a time, run by the decode thread in housekeeping */
@@ -151,7 +156,7 @@ static void slot_release(bn_sched *s, slot *sl, bn_finish f) {
 static int reusable(const slot *sl, const bn_job *j) {
     if (!j->req->cache_prompt) return 0;
     int n = 0;
-    const int max = BN_MIN(sl->n_cache, j->n_prompt - 1);
+    const int max = BN_MIN(BN_MIN(sl->n_cache, sl->exact_end), j->n_prompt - 1);
     while (n < max && sl->cache[n] == j->prompt[n]) n++;
     return n;
 }
@@ -175,6 +180,8 @@ static void slot_start(bn_sched *s, slot *sl, bn_job *j) {
     if (j->req->cache_prompt && j->n_prompt >= 1 && j->n_prompt < s->n_ctx) borrow_prefix(s, sl, j);
     sl->n_past = sl->n_fed = j->n_cached = j->n_prompt >= 1 && j->n_prompt < s->n_ctx ? reusable(sl, j) : 0;
     sl->n_cache = sl->n_past; /* what lies beyond is overwritten from here on */
+    sl->exact_end = INT_MAX;  /* the reused part was exact, and what follows is evaluated fresh */
+    sl->full = 0;
     sl->last_used = ++s->n_admitted;
     j->slot = (int)(sl - s->slots);
     j->t_start = bn_time_ns();
@@ -200,16 +207,18 @@ static void run_slot_action(bn_sched *s) {
     if (sl->job) {
         s->act.result = 1;
     } else if (s->act.what == BN_SLOT_SAVE) {
-        st = bitnet_state_seq_save_file(s->ctx, s->act.slot, s->act.path, sl->cache, sl->n_cache);
-        s->act.n = sl->n_cache;
+        s->act.n = BN_MIN(sl->n_cache, sl->exact_end); /* what a fresh evaluation would hold */
+        st = bitnet_state_seq_save_file(s->ctx, s->act.slot, s->act.path, sl->cache, s->act.n);
     } else if (s->act.what == BN_SLOT_RESTORE) {
         st = bitnet_state_seq_load_file(s->ctx, s->act.slot, s->act.path, sl->cache, s->n_ctx, &s->act.n);
         sl->n_cache = st == BITNET_OK ? s->act.n : bitnet_seq_n_pos(s->ctx, s->act.slot) == 0 ? 0 : sl->n_cache;
+        if (st == BITNET_OK) sl->exact_end = INT_MAX;
         sl->last_used = ++s->n_admitted; /* the least likely to be taken for another prompt */
     } else {
         s->act.n = sl->n_cache;
         st = bitnet_seq_rm(s->ctx, s->act.slot, 0, -1);
         sl->n_cache = 0;
+        sl->exact_end = INT_MAX;
     }
     if (st != BITNET_OK) {
         s->act.result = -1;
@@ -405,11 +414,37 @@ static void sample_slot(bn_sched *s, int i, float *logits) {
     if (bn_stop_filter_push(&sl->filter, piece, (size_t)n, sl->emit, &sl->n_emit)) {
         sl->finish = BN_FINISH_STOP;
         sl->job->stop_word = 1;
-    } else if (sl->job->n_gen >= sl->limit || sl->n_past >= s->n_ctx) {
+    } else if (sl->job->n_gen >= sl->limit || (sl->n_past >= s->n_ctx && !s->context_shift)) {
         /* n_past == n_ctx: the new token would not fit in the cache */
         bn_stop_filter_flush(&sl->filter, sl->emit, &sl->n_emit);
         sl->finish = BN_FINISH_LENGTH;
+    } else if (sl->n_past >= s->n_ctx) {
+        sl->full = 1; /* --context-shift, after the step */
     }
+}
+
+/* --context-shift, as llama-server's: keep the request's first n_keep prompt
+ * tokens (after BOS; -1: the whole prompt), drop half of the rest, move the
+ * later positions down (bitnet_seq_rm re-rotates their keys). Those positions
+ * now differ from a fresh evaluation of their tokens, so the prefix cache
+ * reuses no more than the kept ones. */
+static void shift_slot(bn_sched *s, int i) {
+    slot *sl = &s->slots[i];
+    const bn_job *j = sl->job;
+    const int bos = j->n_prompt > 0 && j->prompt[0] == s->bos;
+    int keep = j->req->n_keep < 0 ? j->n_prompt : BN_MIN(j->n_prompt, j->req->n_keep + bos);
+    keep = BN_MIN(keep, s->n_ctx / 2); /* room to go on */
+    const int discard = (sl->n_past - keep) / 2;
+    sl->full = 0;
+    if (discard < 1 || bitnet_seq_rm(s->ctx, i, keep, keep + discard) != BITNET_OK) {
+        bn_stop_filter_flush(&sl->filter, sl->emit, &sl->n_emit);
+        sl->finish = BN_FINISH_LENGTH;
+        return;
+    }
+    memmove(sl->cache + keep, sl->cache + keep + discard, (size_t)(sl->n_past - keep - discard) * sizeof *sl->cache);
+    sl->n_past -= discard;
+    sl->exact_end = BN_MIN(sl->exact_end, keep);
+    s->step_shifts++;
 }
 
 /* A slot's step: its rows sampled in order (the pending token's, then one
@@ -420,6 +455,7 @@ static void sample_step(bn_sched *s, int i) {
     float *row = s->rows ? s->rows + (size_t)sl->row * s->n_vocab : bitnet_get_logits_seq(s->ctx, i);
     if (!sl->generating) { /* the prompt's last token */
         sample_slot(s, i, row);
+        if (sl->full && sl->finish == BN_FINISH_NONE) shift_slot(s, i);
         return;
     }
     int r = 0;
@@ -428,8 +464,10 @@ static void sample_step(bn_sched *s, int i) {
         sample_slot(s, i, row + (size_t)r * s->n_vocab);
         if (sl->finish != BN_FINISH_NONE || r == sl->n_draft || sl->last != sl->draft[r]) break;
     }
+    if (sl->n_draft && sl->n_past < sl->p0 + 1 + sl->n_draft)
+        bitnet_seq_rm(s->ctx, i, sl->n_past, -1); /* a tail: cannot fail */
+    if (sl->full && sl->finish == BN_FINISH_NONE) shift_slot(s, i); /* after the rollback: n_past is the end */
     if (!sl->n_draft) return;
-    if (sl->n_past < sl->p0 + 1 + sl->n_draft) bitnet_seq_rm(s->ctx, i, sl->n_past, -1); /* a tail: cannot fail */
     /* rows 1..r were used because draft tokens 0..r-1 were sampled: r accepted.
      * Draft one more than that next time, twice as many after a full hit. */
     sl->k_next = r == sl->n_draft ? BN_MIN(s->draft_max, 2 * sl->n_draft) : BN_MAX(1, r + 1);
@@ -505,7 +543,8 @@ static void *decode_main(void *arg) {
         s->st.tokens_generated += (uint64_t)n_new;
         s->st.drafted += (uint64_t)s->step_drafted;
         s->st.draft_accepted += (uint64_t)s->step_accepted;
-        s->step_drafted = s->step_accepted = 0;
+        s->st.context_shifts += (uint64_t)s->step_shifts;
+        s->step_drafted = s->step_accepted = s->step_shifts = 0;
         if (n_new) s->st.busy_seconds += (double)(t1 - t0) * 1e-9;
         for (int i = 0; i < s->n_slots; i++) {
             slot *sl = &s->slots[i];
@@ -588,7 +627,10 @@ bitnet_status bn_sched_new(bitnet_model *model, bitnet_context *ctx, int n_batch
         s->rows = malloc(n_rows * (size_t)s->n_vocab * sizeof *s->rows);
         ok = s->b_want && s->r_want && s->rows;
     }
-    for (int i = 0; ok && i < s->n_slots; i++) ok = (s->slots[i].cache = malloc((size_t)s->n_ctx * sizeof(bitnet_token))) != NULL;
+    for (int i = 0; ok && i < s->n_slots; i++) {
+        ok = (s->slots[i].cache = malloc((size_t)s->n_ctx * sizeof(bitnet_token))) != NULL;
+        s->slots[i].exact_end = INT_MAX;
+    }
     if (!ok) {
         free_arrays(s);
         return bn_error(BITNET_ERR_NOMEM, "server: out of memory");
@@ -716,6 +758,12 @@ void bn_sched_slot_info(bn_sched *s, int i, int *busy, int *n_cached) {
     pthread_mutex_lock(&s->mu);
     *busy = i >= 0 && i < s->n_slots && s->slots[i].job != NULL;
     *n_cached = i >= 0 && i < s->n_slots ? s->slots[i].n_cache : 0;
+    pthread_mutex_unlock(&s->mu);
+}
+
+void bn_sched_set_context_shift(bn_sched *s, int on) {
+    pthread_mutex_lock(&s->mu);
+    s->context_shift = on;
     pthread_mutex_unlock(&s->mu);
 }
 

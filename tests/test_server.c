@@ -1982,3 +1982,68 @@ TEST_E2E(server_slot_save_restore_erase) {
     free(b);
     free(d);
 }
+
+/* --context-shift (llama-server's): a generation longer than the slot's
+ * context goes on (half of the tokens after n_keep dropped each time the
+ * context fills) and ends at max_tokens; without it, at the context. The
+ * shifted positions are never reused by the prefix cache: a request with
+ * n_keep -1 keeps its prompt, and the same request again reuses that prompt
+ * and prints the same text; with n_keep 0 only BOS is kept and reused. */
+static bn_json *completion_json(const char *body) {
+    char *resp = NULL;
+    int code = post("/v1/completions", body, &resp);
+    CHECK_MSG(code == 200, "HTTP %d: %s", code, resp ? resp : "");
+    bn_json *v = resp ? bn_json_parse(resp, strlen(resp), NULL, 0) : NULL;
+    free(resp);
+    return v;
+}
+
+static double usage_field(const bn_json *v, const char *a, const char *b) {
+    const bn_json *x = bn_json_get(bn_json_get(v, "usage"), a);
+    if (b) x = bn_json_get(x, b);
+    return x && x->type == BN_JSON_NUMBER ? x->number : -1;
+}
+
+TEST_E2E(server_context_shift_goes_past_the_context) {
+    char log[256];
+    static const char keep_all[] = "{\"prompt\": \"Once upon a time there was a girl\", \"max_tokens\": 150, "
+                                   "\"temperature\": 0, \"ignore_eos\": true, \"n_keep\": -1}";
+    static const char keep_bos[] = "{\"prompt\": \"Once upon a time there was a girl\", \"max_tokens\": 150, "
+                                   "\"temperature\": 0, \"ignore_eos\": true}";
+    pid_t srv = start_server("--slots 1 -c 64", log, sizeof log);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    bn_json *v = completion_json(keep_all);
+    const double plain_n = usage_field(v, "completion_tokens", NULL);
+    CHECK_MSG(plain_n > 0 && plain_n < 64, "without --context-shift: %g tokens", plain_n);
+    bn_json_free(v);
+    stop_server(srv, log);
+
+    srv = start_server("--slots 1 -c 64 --context-shift", log, sizeof log);
+    REQUIRE_MSG(srv > 0, "server did not start");
+    v = completion_json(keep_all);
+    const char *finish = NULL;
+    const char *a = choice_text(v, 0, &finish);
+    char *first = strdup(a);
+    const double n_prompt = usage_field(v, "prompt_tokens", NULL);
+    CHECK_MSG(usage_field(v, "completion_tokens", NULL) == 150 && finish && !strcmp(finish, "length"),
+              "--context-shift: %g tokens, finish %s", usage_field(v, "completion_tokens", NULL), finish ? finish : "?");
+    bn_json_free(v);
+    v = completion_json(keep_all);
+    CHECK_MSG(usage_field(v, "prompt_tokens_details", "cached_tokens") == n_prompt - 1,
+              "n_keep -1: reused %g of %g", usage_field(v, "prompt_tokens_details", "cached_tokens"), n_prompt);
+    CHECK_STR(choice_text(v, 0, &finish), first);
+    bn_json_free(v);
+    v = completion_json(keep_bos);
+    bn_json_free(v);
+    v = completion_json(keep_bos);
+    CHECK_MSG(usage_field(v, "prompt_tokens_details", "cached_tokens") <= 1, "n_keep 0: reused %g",
+              usage_field(v, "prompt_tokens_details", "cached_tokens"));
+    bn_json_free(v);
+    char *m = NULL;
+    CHECK_EQ_INT(curl(AUTH, "/metrics", &m), 200);
+    const char *s = m ? strstr(m, "\nbitnet_context_shifts_total ") : NULL;
+    CHECK_MSG(s && atoll(s + 30) >= 6, "%s", s ? s : "no bitnet_context_shifts_total");
+    free(m);
+    free(first);
+    stop_server(srv, log);
+}
