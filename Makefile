@@ -33,6 +33,19 @@ ifneq (,$(findstring x86_64,$(TARGET_ARCH)))
   ISA_SRC := src/kernels/avx2.c src/kernels/avx512.c src/kernels/kv_avx2.c
 else ifneq (,$(findstring aarch64,$(TARGET_ARCH)))
   ISA_SRC := src/kernels/neon.c src/kernels/kv_neon.c
+else ifneq (,$(findstring riscv64,$(TARGET_ARCH)))
+  # RVV 1.0 intrinsics: gcc >= 14 has them; else rvv.c is compiled with clang
+  # (Debian 12: gcc 12, clang 14). Without either, the scalar table only.
+  RVV_PROBE := printf '\043include <riscv_vector.h>\n' |
+  ifndef RVV_CC
+    RVV_CC := $(shell $(RVV_PROBE) $(CC) -march=rv64gcv -E -x c - >/dev/null 2>&1 && echo '$(CC)' || \
+                ($(RVV_PROBE) clang --target=riscv64-linux-gnu -march=rv64gcv -E -x c - >/dev/null 2>&1 && \
+                 echo 'clang --target=riscv64-linux-gnu'))
+  endif
+  ifneq (,$(RVV_CC))
+    ISA_SRC := src/kernels/rvv.c
+    CFLAGS += -DBN_HAVE_RVV
+  endif
 else
   ISA_SRC :=
 endif
@@ -82,6 +95,11 @@ all: $(BUILD)/libbitnet.a $(BUILD)/libbitnet.so $(BUILD)/libbitnet-server.a $(TO
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
+
+# rvv.c: with the compiler that has the RVV intrinsics (see RVV_CC above)
+$(BUILD)/obj/src/kernels/rvv.o: src/kernels/rvv.c
+	@mkdir -p $(dir $@)
+	$(RVV_CC) $(CFLAGS) -march=rv64gcv -MMD -MP -c $< -o $@
 
 # The default model is embedded into the library with .incbin.
 $(BUILD)/obj/server/chat_page.o: server/chat_page.S server/chat.html
@@ -194,7 +212,9 @@ static:
 # texts (the embedded model and ak42 1M), tokenizers and the GGUF reader.
 #   test-arm64-v80  ARMv8.0 without dotprod (Cortex-A72, Raspberry Pi 4): the
 #                   plain NEON table is chosen at run time
-#   test-riscv64    RISC-V 64 (scalar kernels: no RVV code yet)
+#   test-riscv64    RISC-V 64: without V (the scalar table), then with RVV 1.0 at
+#                   VLEN 128 (every platform test; the rvv table is chosen) and
+#                   256 and 512 (the kernels against the scalar reference)
 #   test-armhf      32-bit ARM, hard float (scalar kernels: the NEON code is AArch64)
 PLATFORM_TESTS ?= kernels infer_default infer_ak42 reference tokenizer gguf_ chat
 # ARM64 (NEON) build, run under qemu-user: needs gcc-aarch64-linux-gnu and qemu-user.
@@ -214,6 +234,13 @@ test-riscv64:
 	$(MAKE) CC=riscv64-linux-gnu-gcc AR=riscv64-linux-gnu-ar BUILD=build-riscv64 LDFLAGS=-static \
 		build-riscv64/run_tests $(TOOL_SRC:tools/%.c=build-riscv64/%)
 	BITNET_EXEC_PREFIX="qemu-riscv64" qemu-riscv64 build-riscv64/run_tests -j 2 $(PLATFORM_TESTS)
+	@if test -f build-riscv64/obj/src/kernels/rvv.o; then \
+	  QEMU_CPU=rv64,v=true,vlen=128 qemu-riscv64 build-riscv64/infer -n 1 -v -p x 2>&1 | grep -q 'isa rvv |' || \
+	    { echo "test-riscv64: the rvv table was not chosen on a CPU with V"; exit 1; }; \
+	  QEMU_CPU=rv64,v=true,vlen=128 BITNET_EXEC_PREFIX="qemu-riscv64" qemu-riscv64 build-riscv64/run_tests -j 2 $(PLATFORM_TESTS) && \
+	  QEMU_CPU=rv64,v=true,vlen=256 qemu-riscv64 build-riscv64/run_tests -j 2 kernels && \
+	  QEMU_CPU=rv64,v=true,vlen=512 qemu-riscv64 build-riscv64/run_tests -j 2 kernels; \
+	else echo "test-riscv64: no compiler with the RVV intrinsics (gcc >= 14 or clang): RVV not tested"; fi
 
 test-armhf:
 	$(MAKE) CC=arm-linux-gnueabihf-gcc AR=arm-linux-gnueabihf-ar BUILD=build-armhf LDFLAGS=-static \

@@ -11,8 +11,10 @@
  *   avx512    needs AVX512 F+BW+VL+DQ+VNNI, OS-enabled opmask|ZMM as well.
  * aarch64: getauxval(AT_HWCAP): ASIMD for "neon", ASIMDDP (SDOT) for
  *          "neon-dotprod" (the "neon" name resolves to the best of the two).
+ * riscv64: getauxval(AT_HWCAP) bit 'V' - 'A' (the vector extension 1.0) for
+ *          "rvv", when the build has the RVV file (BN_HAVE_RVV).
  *
- * BITNET_ISA=scalar|avx2|avx512|neon (also avx2-plain, avx2-vnni, avx512vnni,
+ * BITNET_ISA=scalar|avx2|avx512|neon|rvv (also avx2-plain, avx2-vnni, avx512vnni,
  * neon-nodot, neon-dotprod) forces a
  * table; an unknown or unsupported name falls back to the best one with a
  * warning on stderr. bn_kernels_get() resolves once and caches the result
@@ -39,6 +41,10 @@ extern const bn_kernels bn_kernels_avx2_vnni;        /* avx2.c: AVX-VNNI integer
 #define HWCAP_ASIMDDP (1 << 20)
 #endif
 extern const bn_kernels bn_kernels_neon_dotprod; /* neon.c: SDOT variant */
+#elif defined(__riscv) && __riscv_xlen == 64 && defined(BN_HAVE_RVV)
+#define BN_RVV 1
+#include <sys/auxv.h>
+void bn_kernels_rvv_init(bn_kernels *t); /* rvv.c */
 #endif
 
 /* Not in kernels.h: resolves a BITNET_ISA-style request (NULL or "" = best)
@@ -93,6 +99,21 @@ static x86_features x86_detect(void) {
 static unsigned long arm_hwcap(void) { return getauxval(AT_HWCAP); }
 #endif
 
+#if BN_RVV
+/* The scalar table with rvv.c's kernels, built once; NULL without V. */
+static bn_kernels g_rvv;
+static int g_rvv_ok;
+static pthread_once_t g_rvv_once = PTHREAD_ONCE_INIT;
+static void rvv_init_once(void) {
+    g_rvv_ok = (getauxval(AT_HWCAP) >> ('V' - 'A')) & 1;
+    if (g_rvv_ok) bn_kernels_rvv_init(&g_rvv);
+}
+static const bn_kernels *rvv_table(void) {
+    pthread_once(&g_rvv_once, rvv_init_once);
+    return g_rvv_ok ? &g_rvv : NULL;
+}
+#endif
+
 /* Table for an exact name if compiled in and usable here, else NULL. */
 const bn_kernels *bn_kernels_by_name(const char *isa) {
     if (!isa) return NULL;
@@ -112,6 +133,8 @@ const bn_kernels *bn_kernels_by_name(const char *isa) {
     if (strcmp(isa, "neon") == 0) return dot ? &bn_kernels_neon_dotprod : (asimd ? &bn_kernels_neon : NULL);
     if (strcmp(isa, "neon-dotprod") == 0) return dot ? &bn_kernels_neon_dotprod : NULL;
     if (strcmp(isa, "neon-nodot") == 0) return asimd ? &bn_kernels_neon : NULL;
+#elif BN_RVV
+    if (strcmp(isa, "rvv") == 0) return rvv_table();
 #endif
     return NULL;
 }
@@ -127,6 +150,8 @@ int bn_kernels_list(const bn_kernels **out, int cap) {
 #elif BN_ARM64
     if (bn_kernels_by_name("neon-nodot")) all[n++] = bn_kernels_by_name("neon-nodot");
     if (bn_kernels_by_name("neon-dotprod")) all[n++] = bn_kernels_by_name("neon-dotprod");
+#elif BN_RVV
+    if (rvv_table()) all[n++] = rvv_table();
 #endif
     for (int i = 0; i < n && i < cap; i++) out[i] = all[i];
     return n;

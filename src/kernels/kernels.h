@@ -1,6 +1,6 @@
 /*
  * kernels.h - the compute kernels behind a dispatch table, one table per ISA
- * (scalar reference, AVX2, AVX-512/VNNI, ARM64 NEON/SDOT), chosen at run time.
+ * (scalar reference, AVX2, AVX-512/VNNI, ARM64 NEON/SDOT, RISC-V RVV), chosen at run time.
  *
  * Kernels are single-threaded over a range of output rows; the caller splits
  * rows across the thread pool. They never allocate.
@@ -35,7 +35,7 @@ typedef struct {
 } bn_block_q8_0;
 
 typedef struct bn_kernels {
-    const char *isa; /* "scalar", "avx2", "avx512", "avx512vnni", "neon", "neon-dotprod" */
+    const char *isa; /* "scalar", "avx2", "avx512", "avx512vnni", "neon", "neon-dotprod", "rvv" */
 
     /* Ternary GEMV: y[r] = sum_c t[r][c] * x[c] for r in [0, rows), exact in int32.
      * W points at the first of `rows` consecutive I2 rows of `cols` weights

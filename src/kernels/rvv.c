@@ -1,0 +1,81 @@
+/*
+ * rvv.c - RISC-V Vector 1.0 kernels for the ternary I2 layout (kernels.h),
+ * vector-length agnostic: one I2 block (32 bytes, 128 weights) is one vector
+ * of 32 bytes at LMUL 2, which every VLEN >= 128 holds (the V extension's
+ * minimum). The integer arithmetic is exact, so the results are the scalar
+ * table's bit for bit (tests/test_kernels.c checks every table).
+ *
+ * Per block: the codes of weights p + 32k are bits 7-6, 5-4, 3-2, 1-0 of byte
+ * p (k = 0..3): a shift and a mask each; vwmulsu / vwmaccsu multiply them
+ * (unsigned, 0..2) with the int8 activations into 16-bit lanes (at most
+ * 4 * 2 * 128 per lane), which vwadd.wv folds into 32-bit accumulators; one
+ * reduction per row. sum (code - 1) * x = sum code * x - sum x.
+ *
+ * The other entries (Q8_0 and K-quant heads, float GEMV, activation
+ * quantisation, the KV cache) are the scalar table's.
+ *
+ * Built only for riscv64 with a compiler that has the RVV intrinsics (the
+ * Makefile compiles this file with clang when gcc lacks them); chosen at run
+ * time when AT_HWCAP has V (dispatch.c). Both intrinsic spellings are
+ * accepted: v0.10 (clang 14-16: vle8_v_u8m2) and v0.11+ (__riscv_vle8_v_u8m2).
+ */
+#include <riscv_vector.h>
+
+#include "kernels/kernels.h"
+
+#if defined(__riscv_v_intrinsic) && __riscv_v_intrinsic >= 11000
+#define RV(f) __riscv_##f
+#define REDSUM_I32(v, zero, vl) __riscv_vredsum_vs_i32m8_i32m1(v, zero, vl)
+#else
+#define RV(f) f
+#define REDSUM_I32(v, zero, vl) vredsum_vs_i32m8_i32m1(zero, v, zero, vl)
+#endif
+
+/* acc (32 lanes of int32) += the 128 products of one block. */
+static inline vint32m8_t block_dot(vint32m8_t acc, const uint8_t *w, const int8_t *x) {
+    const size_t vl = BN_I2_BLOCK_BYTES;
+    const vuint8m2_t v = RV(vle8_v_u8m2)(w, vl);
+    const vuint8m2_t c0 = RV(vsrl_vx_u8m2)(v, 6, vl);
+    const vuint8m2_t c1 = RV(vand_vx_u8m2)(RV(vsrl_vx_u8m2)(v, 4, vl), 3, vl);
+    const vuint8m2_t c2 = RV(vand_vx_u8m2)(RV(vsrl_vx_u8m2)(v, 2, vl), 3, vl);
+    const vuint8m2_t c3 = RV(vand_vx_u8m2)(v, 3, vl);
+    vint16m4_t s = RV(vwmulsu_vv_i16m4)(RV(vle8_v_i8m2)(x, vl), c0, vl);
+    s = RV(vwmaccsu_vv_i16m4)(s, RV(vle8_v_i8m2)(x + 32, vl), c1, vl);
+    s = RV(vwmaccsu_vv_i16m4)(s, RV(vle8_v_i8m2)(x + 64, vl), c2, vl);
+    s = RV(vwmaccsu_vv_i16m4)(s, RV(vle8_v_i8m2)(x + 96, vl), c3, vl);
+    return RV(vwadd_wv_i32m8)(acc, s, vl);
+}
+
+/* sum_c code_c * x_c over one row of nb blocks. */
+static int32_t row_dot(const uint8_t *w, const int8_t *x, int nb) {
+    const size_t vl = BN_I2_BLOCK_BYTES;
+    vint32m8_t acc = RV(vmv_v_x_i32m8)(0, vl);
+    for (int b = 0; b < nb; b++) acc = block_dot(acc, w + (size_t)b * BN_I2_BLOCK_BYTES, x + (size_t)b * BN_I2_BLOCK);
+    const vint32m1_t zero = RV(vmv_v_x_i32m1)(0, 1);
+    return RV(vmv_x_s_i32m1_i32)(REDSUM_I32(acc, zero, vl));
+}
+
+static int32_t sum_i8(const int8_t *x, int n) {
+    int32_t s = 0;
+    for (int i = 0; i < n; i++) s += x[i];
+    return s;
+}
+
+static void rvv_i2_gemv(int rows, int cols, const uint8_t *W, const int8_t *x, int32_t *y) {
+    const int nb = cols / BN_I2_BLOCK;
+    const size_t rb = (size_t)cols / 4;
+    const int32_t sx = sum_i8(x, cols);
+    for (int r = 0; r < rows; r++) y[r] = row_dot(W + (size_t)r * rb, x, nb) - sx;
+}
+
+static void rvv_i2_gemm(int rows, int cols, const uint8_t *W, int n, const int8_t *X, int32_t *Y, int ldy) {
+    for (int j = 0; j < n; j++) rvv_i2_gemv(rows, cols, W, X + (size_t)j * cols, Y + (size_t)j * ldy);
+}
+
+/* The scalar table with the RVV ternary kernels (dispatch.c fills it once). */
+void bn_kernels_rvv_init(bn_kernels *t) {
+    *t = bn_kernels_scalar;
+    t->isa = "rvv";
+    t->i2_gemv = rvv_i2_gemv;
+    t->i2_gemm = rvv_i2_gemm;
+}
