@@ -25,6 +25,10 @@ int bn_bench_spec(int argc, char **argv);
  * token (bitnet_grammar_apply) next to one decode step. Returns 0, 1, or 2. */
 int bn_bench_grammar(int argc, char **argv);
 
+/* build/bench --calls KERNEL (calls_bench.c): the kernel alone, N times, for
+ * an instruction counter (bench/insn_count.sh). Returns 0, or 2 on a bad option. */
+int bn_bench_calls(int argc, char **argv);
+
 /* STREAM-like read-only bandwidth probe: n_threads (1..64) sum disjoint
  * slices of one 256 MB buffer with SIMD loads (AVX2 or SSE2 on x86, NEON on
  * ARM64), pass after pass for about `seconds`; returns the best pass in GB/s

@@ -570,7 +570,9 @@ static void usage(FILE *out) {
             "  --kernels        kernel GB/s per ISA vs the measured memory bandwidth\n"
             "  --grammar        constrained output: cost of the grammar mask per token (--grammar --help)\n"
             "  --spec           speculative decoding: verification cost of K drafted tokens, and with\n"
-            "                   --lookup N or --draft MODEL and -f TEXT, plain vs speculative (--spec --help)\n\n"
+            "                   --lookup N or --draft MODEL and -f TEXT, plain vs speculative (--spec --help)\n"
+            "  --calls KERNEL   i2_gemv, i2_gemm or q8_0_gemv alone, -n times ([--isa NAME] [--shape RxC]),\n"
+            "                   for an instruction counter (bench/insn_count.sh)\n\n"
             "llama-bench's form: -p, -n, -t, -b, -ub take lists (1,2 or 16-64) and -ctk/-ctv a list\n"
             "of types (f16,q8_0); every combination runs a ppN test for each -p value and a tgN test\n"
             "for each -n value (0: none), -r times (default 5), printed as llama-bench prints them\n"
@@ -814,6 +816,7 @@ int main(int argc, char **argv) {
         if (!strcmp(argv[i], "--kernels")) return bn_bench_kernels(argc, argv);
         else if (!strcmp(argv[i], "--spec")) return bn_bench_spec(argc, argv);
         else if (!strcmp(argv[i], "--grammar")) return bn_bench_grammar(argc, argv);
+        else if (!strcmp(argv[i], "--calls")) return bn_bench_calls(argc, argv);
     options o;
     if (!parse_args(argc, argv, &o)) return 2;
 

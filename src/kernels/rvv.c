@@ -11,8 +11,12 @@
  * 4 * 2 * 128 per lane), which vwadd.wv folds into 32-bit accumulators; one
  * reduction per row. sum (code - 1) * x = sum code * x - sum x.
  *
- * The other entries (Q8_0 and K-quant heads, float GEMV, activation
- * quantisation, the KV cache) are the scalar table's.
+ * Q8_0 (the usual 8-bit head): each block's integer dot product in vectors
+ * (vwmul + vwredsum), the float sum over blocks in the scalar table's order,
+ * so the bits are the scalar table's too.
+ *
+ * The other entries (K-quant heads, float GEMV, activation quantisation, the
+ * KV cache) are the scalar table's.
  *
  * Built only for riscv64 with a compiler that has the RVV intrinsics (the
  * Makefile compiles this file with clang when gcc lacks them); chosen at run
@@ -21,14 +25,17 @@
  */
 #include <riscv_vector.h>
 
+#include "common.h"
 #include "kernels/kernels.h"
 
 #if defined(__riscv_v_intrinsic) && __riscv_v_intrinsic >= 11000
 #define RV(f) __riscv_##f
 #define REDSUM_I32(v, zero, vl) __riscv_vredsum_vs_i32m8_i32m1(v, zero, vl)
+#define WREDSUM_I16(v, zero, vl) __riscv_vwredsum_vs_i16m4_i32m1(v, zero, vl)
 #else
 #define RV(f) f
 #define REDSUM_I32(v, zero, vl) vredsum_vs_i32m8_i32m1(zero, v, zero, vl)
+#define WREDSUM_I16(v, zero, vl) vwredsum_vs_i16m4_i32m1(zero, v, zero, vl)
 #endif
 
 /* acc (32 lanes of int32) += the 128 products of one block. */
@@ -72,10 +79,28 @@ static void rvv_i2_gemm(int rows, int cols, const uint8_t *W, int n, const int8_
     for (int j = 0; j < n; j++) rvv_i2_gemv(rows, cols, W, X + (size_t)j * cols, Y + (size_t)j * ldy);
 }
 
-/* The scalar table with the RVV ternary kernels (dispatch.c fills it once). */
+static void rvv_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W, const int8_t *xq, const float *xd, float *y) {
+    const int nb = cols / BN_Q8_BLOCK;
+    const size_t vl = BN_Q8_BLOCK;
+    const vint32m1_t zero = RV(vmv_v_x_i32m1)(0, 1);
+    for (int r = 0; r < rows; r++) {
+        const bn_block_q8_0 *row = W + (size_t)r * nb;
+        float sum = 0.0f;
+        for (int b = 0; b < nb; b++) {
+            const vint16m4_t p = RV(vwmul_vv_i16m4)(RV(vle8_v_i8m2)(row[b].qs, vl),
+                                                    RV(vle8_v_i8m2)(xq + (size_t)b * BN_Q8_BLOCK, vl), vl);
+            const int32_t s = RV(vmv_x_s_i32m1_i32)(WREDSUM_I16(p, zero, vl));
+            sum += (float)s * (bn_fp16_to_fp32(row[b].d) * xd[b]);
+        }
+        y[r] = sum;
+    }
+}
+
+/* The scalar table with the RVV kernels (dispatch.c fills it once). */
 void bn_kernels_rvv_init(bn_kernels *t) {
     *t = bn_kernels_scalar;
     t->isa = "rvv";
     t->i2_gemv = rvv_i2_gemv;
     t->i2_gemm = rvv_i2_gemm;
+    t->q8_0_gemv = rvv_q8_0_gemv;
 }
