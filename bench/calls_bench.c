@@ -9,15 +9,11 @@
 #include <string.h>
 
 #include "bench.h"
+#include "common.h"
 #include "kernels/kernels.h"
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static uint32_t next_u32(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 32);
-}
+static uint32_t next_u32(void) { return (uint32_t)(bn_xorshift64(&g_rng) >> 32); }
 
 int bn_bench_calls(int argc, char **argv) {
     const char *kernel = NULL, *isa = "scalar";

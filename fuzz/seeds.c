@@ -20,12 +20,7 @@
 static const char *const k_pieces[VOCAB] = {"<unk>", "<s>", "</s>", " a", "b", " ", "ab", "c"};
 
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static uint32_t rnd(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 32);
-}
+static uint32_t rnd(void) { return (uint32_t)(bn_xorshift64(&g_rng) >> 32); }
 static float rnd_f(void) { return (float)(rnd() % 2001) / 1000.0f - 1.0f; } /* [-1, 1] */
 
 /* The writer references tensor data until it writes: keep it all here. */

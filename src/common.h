@@ -36,6 +36,16 @@
 bitnet_status bn_error(bitnet_status code, const char *fmt, ...) BN_PRINTF(2, 3);
 /* Makes a message one line: every control character (newline, tab, ...) becomes a
  * space, so text quoted from a hostile input cannot break the one-line format. */
+/* Marsaglia's xorshift64 (13, 7, 17): the fixed pseudo-random stream of the
+ * synthetic models, the fuzz seeds, the tests and the benchmarks. Returns the
+ * new state; *s must not be 0. */
+static inline uint64_t bn_xorshift64(uint64_t *s) {
+    *s ^= *s << 13;
+    *s ^= *s >> 7;
+    *s ^= *s << 17;
+    return *s;
+}
+
 static inline char *bn_one_line(char *s) {
     for (char *p = s; *p; p++)
         if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = ' ';

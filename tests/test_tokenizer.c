@@ -52,12 +52,7 @@ static size_t decode(const bn_tokenizer *t, const int32_t *toks, int n, char *bu
 }
 
 static uint64_t g_rng = 0x9E3779B97F4A7C15ull;
-static uint32_t rnd(void) {
-    g_rng ^= g_rng << 13;
-    g_rng ^= g_rng >> 7;
-    g_rng ^= g_rng << 17;
-    return (uint32_t)(g_rng >> 16);
-}
+static uint32_t rnd(void) { return (uint32_t)(bn_xorshift64(&g_rng) >> 16); }
 
 /* Appends one random code point as UTF-8; biased to ASCII so merges happen. */
 static int rand_utf8(char *o) {

@@ -15,12 +15,7 @@ typedef struct {
     bitnet_status st;  /* first error; later adds do nothing */
 } synth;
 
-static uint64_t rng_next(synth *s) {
-    s->rng ^= s->rng << 13;
-    s->rng ^= s->rng >> 7;
-    s->rng ^= s->rng << 17;
-    return s->rng;
-}
+static uint64_t rng_next(synth *s) { return bn_xorshift64(&s->rng); }
 
 static void *keep(synth *s, size_t bytes) {
     void *p = bn_keep(&s->keep, bytes);
