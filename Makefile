@@ -43,7 +43,7 @@ else ifneq (,$(findstring riscv64,$(TARGET_ARCH)))
                  echo 'clang --target=riscv64-linux-gnu'))
   endif
   ifneq (,$(RVV_CC))
-    ISA_SRC := src/kernels/rvv.c
+    ISA_SRC := src/kernels/rvv.c src/kernels/kv_rvv.c
     CFLAGS += -DBN_HAVE_RVV
   endif
 else
@@ -96,10 +96,11 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $(EXTRA_CFLAGS) -MMD -MP -c $< -o $@
 
-# rvv.c: with the compiler that has the RVV intrinsics (see RVV_CC above)
-$(BUILD)/obj/src/kernels/rvv.o: src/kernels/rvv.c
+# rvv.c, kv_rvv.c: with the compiler that has the RVV intrinsics (see RVV_CC
+# above); no contraction of a*b+c, as in scalar.c and kv_scalar.c (same bits)
+$(BUILD)/obj/src/kernels/rvv.o $(BUILD)/obj/src/kernels/kv_rvv.o: $(BUILD)/obj/src/kernels/%.o: src/kernels/%.c
 	@mkdir -p $(dir $@)
-	$(RVV_CC) $(CFLAGS) -march=rv64gcv -MMD -MP -c $< -o $@
+	$(RVV_CC) $(CFLAGS) -march=rv64gcv -ffp-contract=off -MMD -MP -c $< -o $@
 
 # The default model is embedded into the library with .incbin.
 $(BUILD)/obj/server/chat_page.o: server/chat_page.S server/chat.html
@@ -216,7 +217,7 @@ static:
 #                   VLEN 128 (every platform test; the rvv table is chosen) and
 #                   256 and 512 (the kernels against the scalar reference)
 #   test-armhf      32-bit ARM, hard float (scalar kernels: the NEON code is AArch64)
-PLATFORM_TESTS ?= kernels infer_default infer_ak42 reference tokenizer gguf_ chat
+PLATFORM_TESTS ?= kernels kv_cache_every infer_default infer_ak42 reference tokenizer gguf_ chat
 # ARM64 (NEON) build, run under qemu-user: needs gcc-aarch64-linux-gnu and qemu-user.
 test-arm64:
 	$(MAKE) CC=aarch64-linux-gnu-gcc AR=aarch64-linux-gnu-ar BUILD=build-arm64 LDFLAGS=-static \
@@ -235,11 +236,11 @@ test-riscv64:
 		build-riscv64/run_tests $(TOOL_SRC:tools/%.c=build-riscv64/%)
 	BITNET_EXEC_PREFIX="qemu-riscv64" qemu-riscv64 build-riscv64/run_tests -j 2 $(PLATFORM_TESTS)
 	@if test -f build-riscv64/obj/src/kernels/rvv.o; then \
-	  QEMU_CPU=rv64,v=true,vlen=128 qemu-riscv64 build-riscv64/infer -n 1 -v -p x 2>&1 | grep -q 'isa rvv |' || \
+	  QEMU_CPU=rv64,v=true,vext_spec=v1.0,vlen=128 qemu-riscv64 build-riscv64/infer -n 1 -v -p x 2>&1 | grep -q 'isa rvv |' || \
 	    { echo "test-riscv64: the rvv table was not chosen on a CPU with V"; exit 1; }; \
-	  QEMU_CPU=rv64,v=true,vlen=128 BITNET_EXEC_PREFIX="qemu-riscv64" qemu-riscv64 build-riscv64/run_tests -j 2 $(PLATFORM_TESTS) && \
-	  QEMU_CPU=rv64,v=true,vlen=256 qemu-riscv64 build-riscv64/run_tests -j 2 kernels && \
-	  QEMU_CPU=rv64,v=true,vlen=512 qemu-riscv64 build-riscv64/run_tests -j 2 kernels; \
+	  QEMU_CPU=rv64,v=true,vext_spec=v1.0,vlen=128 BITNET_EXEC_PREFIX="qemu-riscv64" qemu-riscv64 build-riscv64/run_tests -j 2 $(PLATFORM_TESTS) && \
+	  QEMU_CPU=rv64,v=true,vext_spec=v1.0,vlen=256 qemu-riscv64 build-riscv64/run_tests -j 2 kernels kv_cache_every && \
+	  QEMU_CPU=rv64,v=true,vext_spec=v1.0,vlen=512 qemu-riscv64 build-riscv64/run_tests -j 2 kernels kv_cache_every; \
 	else echo "test-riscv64: no compiler with the RVV intrinsics (gcc >= 14 or clang): RVV not tested"; fi
 
 test-armhf:

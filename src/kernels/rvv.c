@@ -15,28 +15,20 @@
  * (vwmul + vwredsum), the float sum over blocks in the scalar table's order,
  * so the bits are the scalar table's too.
  *
- * The other entries (K-quant heads, float GEMV, activation quantisation, the
- * KV cache) are the scalar table's.
+ * The KV-cache kernels are kv_rvv.c's; the other entries (K-quant heads,
+ * float GEMV, activation quantisation) are the scalar table's.
  *
  * Built only for riscv64 with a compiler that has the RVV intrinsics (the
  * Makefile compiles this file with clang when gcc lacks them); chosen at run
  * time when AT_HWCAP has V (dispatch.c). Both intrinsic spellings are
- * accepted: v0.10 (clang 14-16: vle8_v_u8m2) and v0.11+ (__riscv_vle8_v_u8m2).
+ * accepted (rvv_compat.h).
  */
-#include <riscv_vector.h>
-
 #include "common.h"
 #include "kernels/kernels.h"
+#include "kernels/kv_kernels.h"
+#include "kernels/rvv_compat.h"
 
-#if defined(__riscv_v_intrinsic) && __riscv_v_intrinsic >= 11000
-#define RV(f) __riscv_##f
-#define REDSUM_I32(v, zero, vl) __riscv_vredsum_vs_i32m8_i32m1(v, zero, vl)
-#define WREDSUM_I16(v, zero, vl) __riscv_vwredsum_vs_i16m4_i32m1(v, zero, vl)
-#else
-#define RV(f) f
-#define REDSUM_I32(v, zero, vl) vredsum_vs_i32m8_i32m1(zero, v, zero, vl)
-#define WREDSUM_I16(v, zero, vl) vwredsum_vs_i16m4_i32m1(zero, v, zero, vl)
-#endif
+extern const bn_kv_ops bn_kv_ops_rvv; /* kv_rvv.c */
 
 /* acc (32 lanes of int32) += the 128 products of one block. */
 static inline vint32m8_t block_dot(vint32m8_t acc, const uint8_t *w, const int8_t *x) {
@@ -59,7 +51,7 @@ static int32_t row_dot(const uint8_t *w, const int8_t *x, int nb) {
     vint32m8_t acc = RV(vmv_v_x_i32m8)(0, vl);
     for (int b = 0; b < nb; b++) acc = block_dot(acc, w + (size_t)b * BN_I2_BLOCK_BYTES, x + (size_t)b * BN_I2_BLOCK);
     const vint32m1_t zero = RV(vmv_v_x_i32m1)(0, 1);
-    return RV(vmv_x_s_i32m1_i32)(REDSUM_I32(acc, zero, vl));
+    return RV(vmv_x_s_i32m1_i32)(REDSUM_I32M8(acc, zero, vl));
 }
 
 static int32_t sum_i8(const int8_t *x, int n) {
@@ -89,7 +81,7 @@ static void rvv_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W, const int8
         for (int b = 0; b < nb; b++) {
             const vint16m4_t p = RV(vwmul_vv_i16m4)(RV(vle8_v_i8m2)(row[b].qs, vl),
                                                     RV(vle8_v_i8m2)(xq + (size_t)b * BN_Q8_BLOCK, vl), vl);
-            const int32_t s = RV(vmv_x_s_i32m1_i32)(WREDSUM_I16(p, zero, vl));
+            const int32_t s = RV(vmv_x_s_i32m1_i32)(WREDSUM_I16M4(p, zero, vl));
             sum += (float)s * (bn_fp16_to_fp32(row[b].d) * xd[b]);
         }
         y[r] = sum;
@@ -103,4 +95,5 @@ void bn_kernels_rvv_init(bn_kernels *t) {
     t->i2_gemv = rvv_i2_gemv;
     t->i2_gemm = rvv_i2_gemm;
     t->q8_0_gemv = rvv_q8_0_gemv;
+    t->kv = &bn_kv_ops_rvv;
 }

@@ -1,0 +1,137 @@
+/*
+ * kv_rvv.c - RISC-V Vector 1.0 attention kernels over the KV-cache formats
+ * (kv_kernels.h), reached through the rvv table (rvv.c).
+ *
+ * Every kernel here gives the scalar table's bits (kv_scalar.c), so the
+ * reference texts hold with it:
+ *   scores f32/f16  positions in lanes (strided loads), each lane summing its
+ *                   position's q.k in index order, multiply then add (this
+ *                   file is compiled with -ffp-contract=off): the scalar order;
+ *   scores q8       an integer dot product per position (vwmul + vwredsum);
+ *   wsum f32/f16/q8 dimensions in lanes, positions in order: the scalar order
+ *                   per output element.
+ * Halves are widened with integer operations (the base V extension has no
+ * half-precision arithmetic, that is Zvfh): the magnitude bits moved to the
+ * float's place and multiplied by 2^112 (exact for normals and subnormals),
+ * the exponent forced to 255 for infinities and NaNs, the sign put back.
+ * q4 and q2 keep the scalar kernels (NULL entries).
+ */
+#include "common.h"
+#include "kernels/kv_kernels.h"
+#include "kernels/rvv_compat.h"
+
+static inline float rd_f32(const uint8_t *p) {
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
+/* vl halves (as u16) to floats, exactly as bn_fp16_to_fp32. */
+static inline vfloat32m4_t half_to_f32(vuint16m2_t h, size_t vl) {
+    const vuint32m4_t w = RV(vzext_vf2_u32m4)(h, vl);
+    const vuint32m4_t sign = RV(vsll_vx_u32m4)(RV(vand_vx_u32m4)(w, 0x8000u, vl), 16, vl);
+    const vuint32m4_t mag = RV(vsll_vx_u32m4)(RV(vand_vx_u32m4)(w, 0x7fffu, vl), 13, vl);
+    const vfloat32m4_t f = RV(vfmul_vf_f32m4)(RV(vreinterpret_v_u32m4_f32m4)(mag), 0x1p112f, vl);
+    /* exponent 31 -> all ones: (e + 1) >> 5 is 1 there and 0 below; 0 - that is the mask */
+    const vuint32m4_t e = RV(vand_vx_u32m4)(RV(vsrl_vx_u32m4)(w, 10, vl), 31u, vl);
+    const vuint32m4_t special = RV(vrsub_vx_u32m4)(RV(vsrl_vx_u32m4)(RV(vadd_vx_u32m4)(e, 1u, vl), 5, vl), 0u, vl);
+    vuint32m4_t bits = RV(vreinterpret_v_f32m4_u32m4)(f);
+    bits = RV(vor_vv_u32m4)(bits, RV(vand_vx_u32m4)(special, 0x7f800000u, vl), vl);
+    return RV(vreinterpret_v_u32m4_f32m4)(RV(vor_vv_u32m4)(bits, sign, vl));
+}
+
+static void rvv_scores_f32(const bn_kv_query *qy, const uint8_t *k, size_t stride, int n, int hd, float scale,
+                           float *att) {
+    const float *q = qy->f;
+    for (int s = 0; s < n;) {
+        const size_t vl = RV(vsetvl_e32m4)((size_t)(n - s));
+        const uint8_t *base = k + (size_t)s * stride;
+        vfloat32m4_t acc = RV(vfmv_v_f_f32m4)(0.0f, vl);
+        for (int i = 0; i < hd; i++) {
+            const vfloat32m4_t kv = RV(vlse32_v_f32m4)((const float *)(const void *)(base + 4 * (size_t)i), (ptrdiff_t)stride, vl);
+            acc = RV(vfadd_vv_f32m4)(acc, RV(vfmul_vf_f32m4)(kv, q[i], vl), vl);
+        }
+        RV(vse32_v_f32m4)(att + s, RV(vfmul_vf_f32m4)(acc, scale, vl), vl);
+        s += (int)vl;
+    }
+}
+
+static void rvv_scores_f16(const bn_kv_query *qy, const uint8_t *k, size_t stride, int n, int hd, float scale,
+                           float *att) {
+    const float *q = qy->f;
+    for (int s = 0; s < n;) {
+        const size_t vl = RV(vsetvl_e32m4)((size_t)(n - s));
+        const uint8_t *base = k + (size_t)s * stride;
+        vfloat32m4_t acc = RV(vfmv_v_f_f32m4)(0.0f, vl);
+        for (int i = 0; i < hd; i++) {
+            const vuint16m2_t h = RV(vlse16_v_u16m2)((const uint16_t *)(const void *)(base + 2 * (size_t)i), (ptrdiff_t)stride, vl);
+            acc = RV(vfadd_vv_f32m4)(acc, RV(vfmul_vf_f32m4)(half_to_f32(h, vl), q[i], vl), vl);
+        }
+        RV(vse32_v_f32m4)(att + s, RV(vfmul_vf_f32m4)(acc, scale, vl), vl);
+        s += (int)vl;
+    }
+}
+
+static void rvv_scores_q8(const bn_kv_query *q, const uint8_t *k, size_t stride, int n, int hd, float scale,
+                          float *att) {
+    const vint32m1_t zero = RV(vmv_v_x_i32m1)(0, 1);
+    for (int s = 0; s < n; s++) {
+        const uint8_t *kr = k + (size_t)s * stride;
+        const int8_t *c = (const int8_t *)(kr + 4);
+        int32_t a = 0;
+        for (int i = 0; i < hd;) {
+            const size_t vl = RV(vsetvl_e8m2)((size_t)(hd - i));
+            const vint16m4_t p = RV(vwmul_vv_i16m4)(RV(vle8_v_i8m2)(q->i8 + i, vl), RV(vle8_v_i8m2)(c + i, vl), vl);
+            a += RV(vmv_x_s_i32m1_i32)(WREDSUM_I16M4(p, zero, vl));
+            i += (int)vl;
+        }
+        att[s] = bn_kv_q8_score(a, rd_f32(kr), q->d, scale);
+    }
+}
+
+static void rvv_wsum_f32(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
+    for (int i = 0; i < hd;) {
+        const size_t vl = RV(vsetvl_e32m4)((size_t)(hd - i));
+        vfloat32m4_t o = RV(vle32_v_f32m4)(out + i, vl);
+        for (int u = 0; u < n; u++) {
+            const vfloat32m4_t vr = RV(vle32_v_f32m4)((const float *)(const void *)(v + (size_t)u * stride) + i, vl);
+            o = RV(vfadd_vv_f32m4)(o, RV(vfmul_vf_f32m4)(vr, att[u], vl), vl);
+        }
+        RV(vse32_v_f32m4)(out + i, o, vl);
+        i += (int)vl;
+    }
+}
+
+static void rvv_wsum_f16(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
+    for (int i = 0; i < hd;) {
+        const size_t vl = RV(vsetvl_e32m4)((size_t)(hd - i));
+        vfloat32m4_t o = RV(vle32_v_f32m4)(out + i, vl);
+        for (int u = 0; u < n; u++) {
+            const vuint16m2_t h = RV(vle16_v_u16m2)((const uint16_t *)(const void *)(v + (size_t)u * stride) + i, vl);
+            o = RV(vfadd_vv_f32m4)(o, RV(vfmul_vf_f32m4)(half_to_f32(h, vl), att[u], vl), vl);
+        }
+        RV(vse32_v_f32m4)(out + i, o, vl);
+        i += (int)vl;
+    }
+}
+
+static void rvv_wsum_q8(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
+    for (int i = 0; i < hd;) {
+        const size_t vl = RV(vsetvl_e32m4)((size_t)(hd - i));
+        vfloat32m4_t o = RV(vle32_v_f32m4)(out + i, vl);
+        for (int u = 0; u < n; u++) {
+            const uint8_t *vr = v + (size_t)u * stride;
+            const float w = att[u] * rd_f32(vr);
+            const vint32m4_t c = RV(vsext_vf4_i32m4)(RV(vle8_v_i8m1)((const int8_t *)(vr + 4) + i, vl), vl);
+            o = RV(vfadd_vv_f32m4)(o, RV(vfmul_vf_f32m4)(RV(vfcvt_f_x_v_f32m4)(c, vl), w, vl), vl);
+        }
+        RV(vse32_v_f32m4)(out + i, o, vl);
+        i += (int)vl;
+    }
+}
+
+const bn_kv_ops bn_kv_ops_rvv = {
+    .isa = "rvv",
+    .scores = {rvv_scores_f32, rvv_scores_f16, rvv_scores_q8, NULL, NULL},
+    .wsum = {rvv_wsum_f32, rvv_wsum_f16, rvv_wsum_q8, NULL, NULL},
+};
