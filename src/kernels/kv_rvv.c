@@ -40,36 +40,35 @@ static inline vfloat32m4_t half_to_f32(vuint16m2_t h, size_t vl) {
     return RV(vreinterpret_v_u32m4_f32m4)(RV(vor_vv_u32m4)(bits, sign, vl));
 }
 
-static void rvv_scores_f32(const bn_kv_query *qy, const uint8_t *k, size_t stride, int n, int hd, float scale,
-                           float *att) {
+/* Element i of vl rows `stride` bytes apart from base (f32 or f16 rows), as floats. */
+static inline vfloat32m4_t load_strided(const uint8_t *base, size_t stride, int i, int f16, size_t vl) {
+    if (f16)
+        return half_to_f32(RV(vlse16_v_u16m2)((const uint16_t *)(const void *)(base + 2 * (size_t)i), (ptrdiff_t)stride, vl), vl);
+    return RV(vlse32_v_f32m4)((const float *)(const void *)(base + 4 * (size_t)i), (ptrdiff_t)stride, vl);
+}
+
+/* f32 and f16 scores: vl positions a pass, each lane its position's q.k in index order. */
+static inline void scores_float(const bn_kv_query *qy, const uint8_t *k, size_t stride, int n, int hd, float scale,
+                                float *att, int f16) {
     const float *q = qy->f;
     for (int s = 0; s < n;) {
         const size_t vl = RV(vsetvl_e32m4)((size_t)(n - s));
         const uint8_t *base = k + (size_t)s * stride;
         vfloat32m4_t acc = RV(vfmv_v_f_f32m4)(0.0f, vl);
-        for (int i = 0; i < hd; i++) {
-            const vfloat32m4_t kv = RV(vlse32_v_f32m4)((const float *)(const void *)(base + 4 * (size_t)i), (ptrdiff_t)stride, vl);
-            acc = RV(vfadd_vv_f32m4)(acc, RV(vfmul_vf_f32m4)(kv, q[i], vl), vl);
-        }
+        for (int i = 0; i < hd; i++)
+            acc = RV(vfadd_vv_f32m4)(acc, RV(vfmul_vf_f32m4)(load_strided(base, stride, i, f16, vl), q[i], vl), vl);
         RV(vse32_v_f32m4)(att + s, RV(vfmul_vf_f32m4)(acc, scale, vl), vl);
         s += (int)vl;
     }
 }
 
+static void rvv_scores_f32(const bn_kv_query *qy, const uint8_t *k, size_t stride, int n, int hd, float scale,
+                           float *att) {
+    scores_float(qy, k, stride, n, hd, scale, att, 0);
+}
 static void rvv_scores_f16(const bn_kv_query *qy, const uint8_t *k, size_t stride, int n, int hd, float scale,
                            float *att) {
-    const float *q = qy->f;
-    for (int s = 0; s < n;) {
-        const size_t vl = RV(vsetvl_e32m4)((size_t)(n - s));
-        const uint8_t *base = k + (size_t)s * stride;
-        vfloat32m4_t acc = RV(vfmv_v_f_f32m4)(0.0f, vl);
-        for (int i = 0; i < hd; i++) {
-            const vuint16m2_t h = RV(vlse16_v_u16m2)((const uint16_t *)(const void *)(base + 2 * (size_t)i), (ptrdiff_t)stride, vl);
-            acc = RV(vfadd_vv_f32m4)(acc, RV(vfmul_vf_f32m4)(half_to_f32(h, vl), q[i], vl), vl);
-        }
-        RV(vse32_v_f32m4)(att + s, RV(vfmul_vf_f32m4)(acc, scale, vl), vl);
-        s += (int)vl;
-    }
+    scores_float(qy, k, stride, n, hd, scale, att, 1);
 }
 
 static void rvv_scores_q8(const bn_kv_query *q, const uint8_t *k, size_t stride, int n, int hd, float scale,
@@ -89,45 +88,39 @@ static void rvv_scores_q8(const bn_kv_query *q, const uint8_t *k, size_t stride,
     }
 }
 
-static void rvv_wsum_f32(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
-    for (int i = 0; i < hd;) {
-        const size_t vl = RV(vsetvl_e32m4)((size_t)(hd - i));
-        vfloat32m4_t o = RV(vle32_v_f32m4)(out + i, vl);
-        for (int u = 0; u < n; u++) {
-            const vfloat32m4_t vr = RV(vle32_v_f32m4)((const float *)(const void *)(v + (size_t)u * stride) + i, vl);
-            o = RV(vfadd_vv_f32m4)(o, RV(vfmul_vf_f32m4)(vr, att[u], vl), vl);
-        }
-        RV(vse32_v_f32m4)(out + i, o, vl);
-        i += (int)vl;
-    }
-}
-
-static void rvv_wsum_f16(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
-    for (int i = 0; i < hd;) {
-        const size_t vl = RV(vsetvl_e32m4)((size_t)(hd - i));
-        vfloat32m4_t o = RV(vle32_v_f32m4)(out + i, vl);
-        for (int u = 0; u < n; u++) {
-            const vuint16m2_t h = RV(vle16_v_u16m2)((const uint16_t *)(const void *)(v + (size_t)u * stride) + i, vl);
-            o = RV(vfadd_vv_f32m4)(o, RV(vfmul_vf_f32m4)(half_to_f32(h, vl), att[u], vl), vl);
-        }
-        RV(vse32_v_f32m4)(out + i, o, vl);
-        i += (int)vl;
-    }
-}
-
-static void rvv_wsum_q8(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
+/* Weighted sums: dimensions i..i+vl-1 in lanes, positions in order, each row
+ * (t: f32, f16 or q8) times its weight: att[u], or att[u] * d for q8, as kv_scalar.c. */
+static inline void wsum(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out, int t) {
     for (int i = 0; i < hd;) {
         const size_t vl = RV(vsetvl_e32m4)((size_t)(hd - i));
         vfloat32m4_t o = RV(vle32_v_f32m4)(out + i, vl);
         for (int u = 0; u < n; u++) {
             const uint8_t *vr = v + (size_t)u * stride;
-            const float w = att[u] * rd_f32(vr);
-            const vint32m4_t c = RV(vsext_vf4_i32m4)(RV(vle8_v_i8m1)((const int8_t *)(vr + 4) + i, vl), vl);
-            o = RV(vfadd_vv_f32m4)(o, RV(vfmul_vf_f32m4)(RV(vfcvt_f_x_v_f32m4)(c, vl), w, vl), vl);
+            float w = att[u];
+            vfloat32m4_t x;
+            if (t == BITNET_KV_F32) {
+                x = RV(vle32_v_f32m4)((const float *)(const void *)vr + i, vl);
+            } else if (t == BITNET_KV_F16) {
+                x = half_to_f32(RV(vle16_v_u16m2)((const uint16_t *)(const void *)vr + i, vl), vl);
+            } else {
+                w = att[u] * rd_f32(vr);
+                x = RV(vfcvt_f_x_v_f32m4)(RV(vsext_vf4_i32m4)(RV(vle8_v_i8m1)((const int8_t *)(vr + 4) + i, vl), vl), vl);
+            }
+            o = RV(vfadd_vv_f32m4)(o, RV(vfmul_vf_f32m4)(x, w, vl), vl);
         }
         RV(vse32_v_f32m4)(out + i, o, vl);
         i += (int)vl;
     }
+}
+
+static void rvv_wsum_f32(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
+    wsum(att, v, stride, n, hd, out, BITNET_KV_F32);
+}
+static void rvv_wsum_f16(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
+    wsum(att, v, stride, n, hd, out, BITNET_KV_F16);
+}
+static void rvv_wsum_q8(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
+    wsum(att, v, stride, n, hd, out, BITNET_KV_Q8);
 }
 
 const bn_kv_ops bn_kv_ops_rvv = {
