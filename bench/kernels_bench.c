@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "common.h"
+#include "os.h"
 #include "kernels/kernels.h"
 #include "threadpool.h"
 
@@ -273,7 +274,7 @@ static void usage(void) {
 }
 
 int bn_bench_kernels(int argc, char **argv) {
-    int quick = 0, max_threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
+    int quick = 0, max_threads = bn_os_cpu_count();
     const char *isa = NULL, *only = NULL;
     double seconds = -1;
     for (int i = 0; i < argc; i++) {
@@ -353,7 +354,7 @@ int bn_bench_kernels(int argc, char **argv) {
     for (int t = 0; t < nthr; t++) bw[t] = bn_bench_membw_gbs(thr[t], quick ? 0.1 : 1.0);
     printf("## Kernel benchmark\n\n");
     printf("CPU: %s, %d online CPUs. Read bandwidth (%zu MB, SIMD sum):", cpu,
-           (int)sysconf(_SC_NPROCESSORS_ONLN), MEMBW_BYTES >> 20);
+           bn_os_cpu_count(), MEMBW_BYTES >> 20);
     for (int t = 0; t < nthr; t++) printf(" %.1f GB/s with %d thread%s%s", bw[t], thr[t], thr[t] > 1 ? "s" : "",
                                           t + 1 < nthr ? "," : ".");
     printf("\nDRAM shapes rotate through %zu MB of weights per format; (L2) shapes use one hot matrix.\n",

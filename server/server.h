@@ -199,11 +199,7 @@ int bn_native_embeddings(const bitnet_model *m, bitnet_context *ctx, const char 
 
 /* Writes a one-line 400 message into err (control characters quoted from the
  * request become spaces) and returns -1: every request parser's error path. */
-int bn_server_bad(char *err, size_t errlen, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 3, 4)))
-#endif
-    ;
+int bn_server_bad(char *err, size_t errlen, const char *fmt, ...) BN_PRINTF(3, 4);
 /* 0 if every logit_bias token is in the vocabulary, else -1 with a 400 message. */
 int bn_server_check_bias(const bn_gen_request *r, int n_vocab, char *err, size_t errlen);
 

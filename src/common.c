@@ -95,36 +95,13 @@ uint16_t bn_fp32_to_fp16(float f) {
     return (uint16_t)(sign | h);
 }
 
-uint64_t bn_time_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-static uint64_t read_status_kb(const char *field) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0;
-    char line[256];
-    uint64_t kb = 0;
-    size_t n = strlen(field);
-    while (fgets(line, sizeof line, f)) {
-        if (strncmp(line, field, n) == 0) {
-            kb = strtoull(line + n, NULL, 10);
-            break;
-        }
+const char *bn_memmem(const char *hay, size_t hl, const char *needle, size_t nl) {
+    if (nl == 0) return hay;
+    const char *const end = hay + hl; /* a match must start at or before end - nl */
+    for (const char *p = hay; nl <= (size_t)(end - p); p++) {
+        p = memchr(p, needle[0], (size_t)(end - p) - nl + 1);
+        if (!p) return NULL;
+        if (memcmp(p, needle, nl) == 0) return p;
     }
-    fclose(f);
-    return kb;
+    return NULL;
 }
-
-uint64_t bn_peak_rss_bytes(void) { return read_status_kb("VmHWM:") * 1024; }
-uint64_t bn_current_rss_bytes(void) { return read_status_kb("VmRSS:") * 1024; }
-
-void *bn_aligned_alloc(size_t size) {
-    void *p = NULL;
-    if (size == 0) size = 64;
-    if (posix_memalign(&p, 64, size) != 0) return NULL;
-    return p;
-}
-
-void bn_aligned_free(void *p) { free(p); }

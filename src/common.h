@@ -25,7 +25,9 @@
 #define BN_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define BN_MAX(a, b) ((a) > (b) ? (a) : (b))
 
-#if defined(__GNUC__)
+#if defined(__MINGW32__) /* the C99 printf of mingw-w64 (__USE_MINGW_ANSI_STDIO), not msvcrt's */
+#define BN_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#elif defined(__GNUC__)
 #define BN_PRINTF(f, a) __attribute__((format(printf, f, a)))
 #else
 #define BN_PRINTF(f, a)
@@ -70,12 +72,16 @@ static inline int bn_add_ok(uint64_t a, uint64_t b, uint64_t *out) {
 float bn_fp16_to_fp32(uint16_t h);
 uint16_t bn_fp32_to_fp16(float f);
 
-/* Monotonic clock in nanoseconds. */
+/* Defined in os.c (per operating system). Monotonic clock in nanoseconds. */
 uint64_t bn_time_ns(void);
 /* Peak resident set size of this process in bytes (0 if unknown). */
 uint64_t bn_peak_rss_bytes(void);
 /* Current resident set size in bytes (0 if unknown). */
 uint64_t bn_current_rss_bytes(void);
+
+/* First occurrence of needle[0..nl) in hay[0..hl), or NULL (memmem, which not
+ * every C library has). */
+const char *bn_memmem(const char *hay, size_t hl, const char *needle, size_t nl);
 
 /* Allocation that aborts never: returns NULL on failure; 64-byte aligned. */
 void *bn_aligned_alloc(size_t size);

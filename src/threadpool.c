@@ -9,10 +9,10 @@
 #include "threadpool.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 
 #include "common.h"
+#include "os.h"
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <immintrin.h>
@@ -78,16 +78,7 @@ int bn_parse_cpu_list(const char *s, int *cpus, int cap) {
 }
 
 static void pin_self(bn_pool *pool, int index) {
-#ifdef __linux__
-    if (pool->n_cpus <= 0) return;
-    cpu_set_t set;
-    CPU_ZERO(&set);
-    CPU_SET(pool->cpus[index % pool->n_cpus], &set);
-    pthread_setaffinity_np(pthread_self(), sizeof set, &set);
-#else
-    BN_UNUSED(pool);
-    BN_UNUSED(index);
-#endif
+    if (pool->n_cpus > 0) bn_os_pin_thread(pool->cpus[index % pool->n_cpus]);
 }
 
 static void *worker_main(void *p) {
@@ -104,7 +95,7 @@ static void *worker_main(void *p) {
                 /* pause first; then yield, so that with more threads than free
                  * cores a spinning worker hands its core to the one we wait for */
                 if (spins < 4096) cpu_relax();
-                else sched_yield();
+                else bn_os_yield();
                 continue;
             }
             pthread_mutex_lock(&pool->mu);
@@ -193,7 +184,7 @@ void bn_pool_run(bn_pool *pool, bn_pool_fn fn, void *arg) {
      * than cores), spinning would only delay it: yield the core after a while. */
     for (unsigned spins = 0; atomic_load_explicit(&pool->done, memory_order_acquire) < pool->n - 1; spins++) {
         if (spins < 20000) cpu_relax();
-        else sched_yield();
+        else bn_os_yield();
     }
 }
 

@@ -3,9 +3,9 @@
 
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <signal.h>
 #include <unistd.h>
+
+#include "os.h"
 
 #define TMP_TAG ".bitnet-tmp."
 
@@ -28,8 +28,8 @@ static void sweep_stale(const char *dir, const char *base) {
         if (strncmp(e->d_name, prefix, (size_t)plen) != 0) continue;
         char *end;
         const long pid = strtol(e->d_name + plen, &end, 10);
-        if (pid <= 0 || *end != '.' || pid == (long)getpid()) continue;
-        if (kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue; /* alive, or not ours to judge */
+        if (pid <= 0 || *end != '.' || pid == bn_os_pid()) continue;
+        if (bn_os_process_alive(pid) != 0) continue; /* alive, or not ours to judge */
         char full[4096];
         if (snprintf(full, sizeof full, "%s/%s", dir, e->d_name) < (int)sizeof full) unlink(full);
     }
@@ -50,8 +50,8 @@ bitnet_status bn_atomic_open(bn_atomic_file *f, const char *path) {
     const size_t cap = strlen(dir) + strlen(base) + 64;
     if (!(f->tmp = malloc(cap))) return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", path);
     for (int attempt = 0; attempt < 100; attempt++) {
-        snprintf(f->tmp, cap, "%s/.%s" TMP_TAG "%ld.%u", dir, base, (long)getpid(), counter++);
-        f->fd = open(f->tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+        snprintf(f->tmp, cap, "%s/.%s" TMP_TAG "%ld.%u", dir, base, bn_os_pid(), counter++);
+        f->fd = bn_os_create_excl(f->tmp);
         if (f->fd >= 0 || errno != EEXIST) break;
     }
     if (f->fd < 0) {
@@ -71,7 +71,7 @@ void bn_atomic_fail(bn_atomic_file *f, int err) {
 void bn_atomic_write(bn_atomic_file *f, const void *p, uint64_t n) {
     const uint8_t *c = p;
     while (!f->err && n > 0) {
-        ssize_t k = write(f->fd, c, (size_t)BN_MIN(n, (uint64_t)1 << 30));
+        ssize_t k = write(f->fd, c, (unsigned)BN_MIN(n, (uint64_t)1 << 30));
         if (k < 0 && errno == EINTR) continue;
         if (k <= 0) {
             bn_atomic_fail(f, k == 0 ? EIO : errno);
@@ -91,12 +91,7 @@ void bn_atomic_write_zeros(bn_atomic_file *f, uint64_t n) {
 static void fsync_parent(const char *path) {
     char dir[4096];
     const char *base;
-    if (!split_path(path, dir, sizeof dir, &base)) return;
-    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) {
-        fsync(fd);
-        close(fd);
-    }
+    if (split_path(path, dir, sizeof dir, &base)) bn_os_sync_dir(dir);
 }
 
 void bn_atomic_abort(bn_atomic_file *f) {
@@ -108,7 +103,8 @@ void bn_atomic_abort(bn_atomic_file *f) {
 }
 
 bitnet_status bn_atomic_finish(bn_atomic_file *f) {
-    if (!f->err && fsync(f->fd) != 0) bn_atomic_fail(f, errno);
+    int e;
+    if (!f->err && (e = bn_os_sync(f->fd)) != 0) bn_atomic_fail(f, e);
     if (close(f->fd) != 0) bn_atomic_fail(f, errno);
     f->fd = -1;
     if (!f->err) return BITNET_OK;
@@ -118,8 +114,9 @@ bitnet_status bn_atomic_finish(bn_atomic_file *f) {
 }
 
 bitnet_status bn_atomic_publish(bn_atomic_file *f) {
-    if (rename(f->tmp, f->path) != 0) {
-        bitnet_status st = bn_error(BITNET_ERR_IO, "%s: cannot replace it: %s", f->path, strerror(errno));
+    const int e = bn_os_replace(f->tmp, f->path);
+    if (e != 0) {
+        bitnet_status st = bn_error(BITNET_ERR_IO, "%s: cannot replace it: %s", f->path, strerror(e));
         bn_atomic_abort(f);
         return st;
     }

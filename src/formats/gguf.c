@@ -9,11 +9,7 @@
 #include "formats/mapped_file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 /* Smallest possible encodings: they turn a count into a byte budget. */
 #define KV_MIN_BYTES 13     /* key length (8) + value type (4) + 1-byte value     */

@@ -9,9 +9,7 @@
 #include "formats/atomic_file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
-#include <unistd.h>
 
 typedef unsigned long long ull;
 

@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "bitnet.h"
+#include "common.h"
 
 typedef enum { BN_JSON_NULL, BN_JSON_BOOL, BN_JSON_NUMBER, BN_JSON_STRING, BN_JSON_ARRAY, BN_JSON_OBJECT } bn_json_type;
 
@@ -50,11 +51,7 @@ const char *bn_json_type_desc(bn_json_type t);
  * append (the NUL is not counted in len), so it can be used as a C string. */
 typedef struct { char *data; size_t len, cap; } bn_buf;
 int bn_buf_append(bn_buf *b, const void *p, size_t n);           /* 0, or -1 on OOM */
-int bn_buf_printf(bn_buf *b, const char *fmt, ...)
-#if defined(__GNUC__)
-    __attribute__((format(printf, 2, 3)))
-#endif
-    ;
+int bn_buf_printf(bn_buf *b, const char *fmt, ...) BN_PRINTF(2, 3);
 /* Appends s (len bytes) as a quoted, escaped JSON string; returns 0 or -1 on OOM. '"', '\\' and
  * control characters are escaped; valid UTF-8 is copied as is; each byte of an invalid UTF-8 sequence
  * becomes \ufffd, so the output always parses. */

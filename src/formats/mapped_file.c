@@ -2,37 +2,39 @@
 #include "formats/mapped_file.h"
 
 #include <errno.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
+
+#include "os.h"
 
 bitnet_status bn_map_file(const char *path, int use_mmap, void **data, uint64_t *size_out) {
     *data = NULL;
     *size_out = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = bn_os_open_read(path);
+    if (fd < 0 && errno == EISDIR) return bn_error(BITNET_ERR_IO, "%s: not a regular file", path);
     if (fd < 0) return bn_error(BITNET_ERR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+    uint64_t fsize = 0;
+    if (bn_os_file_size(fd, &fsize) != 0) {
         close(fd);
         return bn_error(BITNET_ERR_IO, "%s: not a regular file", path);
     }
-    if (sb.st_size < 0 || (uint64_t)sb.st_size > SIZE_MAX) {
+    if (fsize > SIZE_MAX) {
         close(fd);
         return bn_error(BITNET_ERR_IO, "%s: file too large to map", path);
     }
-    const size_t size = (size_t)sb.st_size;
+    const size_t size = (size_t)fsize;
     void *map = NULL;
+    int failed = 0;
     if (size && use_mmap) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
+        failed = !(map = bn_os_map_file(fd, size));
     } else if (size) {
-        map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        for (size_t got = 0; map != MAP_FAILED && got < size;) {
-            ssize_t k = read(fd, (uint8_t *)map + got, size - got);
+        failed = !(map = bn_os_alloc_pages(size, 0, NULL));
+        for (size_t got = 0; map && got < size;) {
+            /* read(2) takes an unsigned count on Windows: at most 1 GiB per call */
+            ssize_t k = read(fd, (uint8_t *)map + got, (unsigned)BN_MIN(size - got, (size_t)1 << 30));
             if (k < 0 && errno == EINTR) continue;
             if (k <= 0) {
                 const int e = errno;
-                munmap(map, size);
+                bn_os_unmap(map, size);
                 close(fd);
                 return bn_error(BITNET_ERR_IO, "%s: read error: %s", path, k ? strerror(e) : "file shrank");
             }
@@ -41,7 +43,7 @@ bitnet_status bn_map_file(const char *path, int use_mmap, void **data, uint64_t 
     }
     const int e = errno;
     close(fd); /* a mapping keeps the file alive */
-    if (map == MAP_FAILED)
+    if (failed)
         return bn_error(BITNET_ERR_IO, "%s: cannot %s %zu bytes: %s", path, use_mmap ? "map" : "allocate", size, strerror(e));
     *data = map;
     *size_out = size;
@@ -101,7 +103,7 @@ bitnet_status bn_input_acquire(const char *name, const void *data, uint64_t size
     }
     *path = malloc(strlen(name) + 1);
     if (!*path) {
-        if (from_file && map) munmap(map, (size_t)size);
+        if (from_file && map) bn_os_unmap(map, (size_t)size);
         return bn_error(BITNET_ERR_NOMEM, "%s: out of memory", name);
     }
     strcpy(*path, name);
@@ -112,6 +114,6 @@ bitnet_status bn_input_acquire(const char *name, const void *data, uint64_t size
 }
 
 void bn_input_release(char *path, const uint8_t *base, uint64_t size, int owns) {
-    if (owns) munmap((void *)base, (size_t)size);
+    if (owns) bn_os_unmap((void *)base, (size_t)size);
     free(path);
 }

@@ -7,12 +7,8 @@
 #include "formats/mapped_file.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 typedef unsigned long long ull; /* for printf */
 

@@ -9,6 +9,31 @@
 #include "common.h"
 #include "kernels/kernels.h"
 
+/* x * y + z rounded once, as the SIMD kernels' FMA instructions compute it.
+ * The C library's fmaf does that everywhere but in mingw-w64's runtime, whose
+ * fmaf rounds twice (about one call in four differs under Wine). There, musl's
+ * method: the product of two floats is exact in double, the double sum is
+ * rounded once, and rounding that to float can only go wrong when it lies
+ * exactly halfway between two floats; then step it towards the error. Exact
+ * for results in the normal float range (the kernels make no subnormals). */
+#ifdef _WIN32
+static float fma_once(float x, float y, float z) {
+    const double xy = (double)x * y, r = xy + z;
+    uint64_t u;
+    memcpy(&u, &r, sizeof u);
+    if ((u & 0x1fffffff) != 0x10000000 || (u >> 52 & 0x7ff) == 0x7ff || (r - xy == z && r - z == xy))
+        return (float)r; /* not halfway, not finite, or exact: one rounding */
+    const int neg = (int)(u >> 63);
+    const double err = neg == (z > xy) ? xy - r + z : z - r + xy;
+    u += neg == (err < 0) ? 1 : (uint64_t)-1;
+    double fixed;
+    memcpy(&fixed, &u, sizeof fixed);
+    return (float)fixed;
+}
+#else
+#define fma_once fmaf
+#endif
+
 /* Weight c of one I2 row, as an int in {-1, 0, 1} (code 3 reads as +2). */
 static inline int i2_weight(const uint8_t *row, int c) {
     int byte = (c / BN_I2_BLOCK) * BN_I2_BLOCK_BYTES + c % 32;
@@ -77,8 +102,8 @@ static void scalar_q4_k_gemv(int rows, int cols, const uint8_t *W, const int8_t 
                 isum += sc * dot;
                 msum += m * (bs[2 * j] + bs[2 * j + 1]);
             }
-            sum = fmaf(f16_at(blk) * xd[b], (float)isum, sum);
-            sum = fmaf(-(f16_at(blk + 2) * xd[b]), (float)msum, sum);
+            sum = fma_once(f16_at(blk) * xd[b], (float)isum, sum);
+            sum = fma_once(-(f16_at(blk + 2) * xd[b]), (float)msum, sum);
         }
         y[r] = sum;
     }
@@ -108,7 +133,7 @@ static void scalar_q6_k_gemv(int rows, int cols, const uint8_t *W, const int8_t 
                     }
             }
             for (int g = 0; g < 16; g++) isum -= 32 * sc[g] * bs[g]; /* q - 32 */
-            sum = fmaf(f16_at(blk + 208) * xd[b], (float)isum, sum);
+            sum = fma_once(f16_at(blk + 208) * xd[b], (float)isum, sum);
         }
         y[r] = sum;
     }

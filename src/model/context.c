@@ -3,10 +3,9 @@
 
 #include <errno.h>
 #include <math.h>
-#include <sys/mman.h>
-#include <unistd.h>
 
 #include "model/ak42_math.h"
+#include "os.h"
 
 bitnet_context_params bitnet_context_default_params(void) {
     bitnet_context_params p;
@@ -101,28 +100,14 @@ static bitnet_kv_type default_kv_type(const bitnet_model *m) {
     return bn_model_has(m, BN_AF_AK42) ? BITNET_KV_F32 : BITNET_KV_F16;
 }
 
-/* The arena: explicit huge pages (MAP_HUGETLB) when it is at least one huge
- * page and the system has them reserved, else ordinary pages with a
- * transparent-huge-page hint. Both fall back silently. NULL on failure. */
+/* The arena: explicit huge pages when it is at least one huge page and the
+ * system has them reserved, else ordinary pages with a transparent-huge-page
+ * hint (bn_os_alloc_pages falls back silently). NULL on failure. */
 static void *map_arena(bitnet_context *ctx) {
     const size_t huge = (size_t)2 << 20;
-    void *mem = MAP_FAILED;
-#ifdef MAP_HUGETLB
-    if (ctx->arena_size >= huge) {
-        ctx->arena_mapped = (ctx->arena_size + huge - 1) & ~(huge - 1);
-        mem = mmap(NULL, ctx->arena_mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_HUGETLB, -1, 0);
-        ctx->arena_hugetlb = mem != MAP_FAILED;
-    }
-#endif
-    if (mem == MAP_FAILED) {
-        ctx->arena_mapped = ctx->arena_size;
-        mem = mmap(NULL, ctx->arena_mapped, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (mem == MAP_FAILED) return NULL;
-#ifdef MADV_HUGEPAGE
-        madvise(mem, ctx->arena_mapped, MADV_HUGEPAGE);
-#endif
-    }
-    return mem;
+    const int big = ctx->arena_size >= huge;
+    ctx->arena_mapped = big ? (ctx->arena_size + huge - 1) & ~(huge - 1) : ctx->arena_size;
+    return bn_os_alloc_pages(ctx->arena_mapped, big, &ctx->arena_hugetlb);
 }
 
 /* cos/sin of pos * theta^(-i/rope_dim), i even, with the same float
@@ -163,10 +148,10 @@ bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_param
     if (p.n_batch < p.n_seq) p.n_batch = p.n_seq; /* one token of every sequence fits in a step */
     /* A spinning pool with more threads than cores makes every matmul wait for
      * a descheduled thread: cap the count at the online CPUs. */
-    long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
+    const int n_cpu = bn_os_cpu_count();
     if (n_cpu > 0 && p.n_threads > n_cpu) {
-        bn_warn("warning: %d threads requested but %ld CPUs are online; using %ld", p.n_threads, n_cpu, n_cpu);
-        p.n_threads = (int)n_cpu;
+        bn_warn("warning: %d threads requested but %d CPUs are online; using %d", p.n_threads, n_cpu, n_cpu);
+        p.n_threads = n_cpu;
     }
 
     bitnet_context *ctx = calloc(1, sizeof *ctx);
@@ -210,12 +195,12 @@ bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_param
 
     bitnet_status st = bn_pool_new(p.n_threads, p.cpu_affinity, &ctx->pool);
     if (st != BITNET_OK) {
-        munmap(ctx->arena, ctx->arena_mapped);
+        bn_os_unmap(ctx->arena, ctx->arena_mapped);
         free(ctx);
         return st;
     }
-    if (p.use_mlock && mlock(ctx->arena, ctx->arena_mapped) != 0) {
-        const int e = errno;
+    int e;
+    if (p.use_mlock && (e = bn_os_lock(ctx->arena, ctx->arena_mapped)) != 0) {
         bn_warn("warning: cannot lock the %.1f MiB context arena in RAM (%s%s); continuing unlocked",
                 ctx->arena_mapped / 1048576.0, strerror(e),
                 e == ENOMEM || e == EPERM ? ": RLIMIT_MEMLOCK too low, see ulimit -l" : "");
@@ -227,7 +212,7 @@ bitnet_status bitnet_context_new(bitnet_model *model, const bitnet_context_param
 void bitnet_context_free(bitnet_context *ctx) {
     if (!ctx) return;
     bn_pool_free(ctx->pool);
-    if (ctx->arena) munmap(ctx->arena, ctx->arena_mapped);
+    if (ctx->arena) bn_os_unmap(ctx->arena, ctx->arena_mapped);
     free(ctx);
 }
 

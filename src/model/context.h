@@ -30,7 +30,7 @@ struct bitnet_context {
     size_t arena_size;   /* bytes used by the buffers                    */
     size_t arena_mapped; /* bytes mapped (rounded up to 2 MiB with MAP_HUGETLB) */
     int arena_is_mmap;
-    int arena_hugetlb;   /* 1 if backed by explicit huge pages (MAP_HUGETLB) */
+    int arena_hugetlb;   /* 1 if backed by explicit huge pages (Linux MAP_HUGETLB) */
 
     /* KV cache, [seq][layer][pos][kv_head] head-rows (kv_cache.h) */
     int n_seq;

@@ -4,10 +4,10 @@
  * lock them in RAM with --mlock. The loaders (gguf_model.c, ak42.c,
  * safetensors_model.c) know nothing of each other or of this file. */
 #include <errno.h>
-#include <sys/mman.h>
 
 #include "formats/safetensors.h"
 #include "model/model.h"
+#include "os.h"
 
 extern const uint8_t bn_default_model_data[];
 extern const uint64_t bn_default_model_size;
@@ -54,8 +54,8 @@ static bitnet_status finish_load(bitnet_model *m, bitnet_status st, bitnet_model
 
 /* Locks [p, p+size) in RAM; on failure one warning line, and the model runs unlocked. */
 static int lock_weights(const void *p, uint64_t size, const char *what) {
-    if (!p || !size || mlock(p, (size_t)size) == 0) return 1;
-    const int e = errno;
+    int e;
+    if (!p || !size || (e = bn_os_lock(p, (size_t)size)) == 0) return 1;
     bn_warn("warning: cannot lock the %.1f MiB of %s in RAM (%s%s); continuing unlocked", size / 1048576.0,
             what, strerror(e), e == ENOMEM || e == EPERM ? ": RLIMIT_MEMLOCK too low, see ulimit -l" : "");
     return 0;

@@ -3,13 +3,10 @@
  * wrappers. Loading (format detection) is in load.c, above the loaders. */
 #include "model/model.h"
 #include "formats/mapped_file.h"
+#include "os.h"
 
 #include <errno.h>
 #include <math.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 
 bitnet_model_params bitnet_model_default_params(void) {
@@ -34,14 +31,14 @@ void bn_model_release(bitnet_model *m) {
     bn_tokenizer_free(m->tok);
     free(m->layers);
     free(m->experts);
-    /* munmap unlocks mappings; heap blocks and the binary's default model stay locked unless told */
-    if (m->locked && m->owned) munlock(m->owned, m->owned_size);
+    /* unmapping unlocks mappings; heap blocks and the binary's default model stay locked unless told */
+    if (m->locked && m->owned) bn_os_unlock(m->owned, m->owned_size);
     if (m->locked && m->gguf && !m->gguf->owns_mapping && (const void *)m->gguf->base != m->map)
-        munlock(m->gguf->base, m->gguf->size);
+        bn_os_unlock(m->gguf->base, m->gguf->size);
     bn_aligned_free(m->owned);
-    if (m->map) munmap(m->map, m->map_size);
+    if (m->map) bn_os_unmap(m->map, m->map_size);
     for (int i = 0; i < m->n_shards; i++)
-        if (m->shard_map[i]) munmap(m->shard_map[i], m->shard_size[i]);
+        if (m->shard_map[i]) bn_os_unmap(m->shard_map[i], m->shard_size[i]);
     free(m->shard_map);
     free(m->shard_size);
     bn_gguf_close(m->gguf);

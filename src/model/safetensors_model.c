@@ -23,9 +23,7 @@
  * that once (m->owned) and converts. F32/F16 tensors that need no change are
  * used in place from the mapping. */
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 

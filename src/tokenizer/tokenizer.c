@@ -412,10 +412,10 @@ static tok_frag *partition(const bn_tokenizer *t, const char *text, uint64_t len
         const uint64_t sl = (uint64_t)t->len[id];
         for (int i = 0; i < n; i++) {
             if (fr[i].tok >= 0 || fr[i].len < sl) continue;
-            const char *m = memmem(text + fr[i].off, (size_t)fr[i].len, s, (size_t)sl);
+            const char *m = bn_memmem(text + fr[i].off, (size_t)fr[i].len, s, (size_t)sl);
             while (m && !may_match(t, id, plain, (uint64_t)(m - text), sl)) { /* a message's text: look further */
                 const uint64_t from = (uint64_t)(m - text) + 1, end = fr[i].off + fr[i].len;
-                m = end - from >= sl ? memmem(text + from, (size_t)(end - from), s, (size_t)sl) : NULL;
+                m = end - from >= sl ? bn_memmem(text + from, (size_t)(end - from), s, (size_t)sl) : NULL;
             }
             if (!m) continue;
             if (n + 2 > cap) {

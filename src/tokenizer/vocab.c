@@ -160,10 +160,10 @@ static void add_eog(bn_tokenizer *t, int32_t id, int by_text) {
     t->eog[t->n_eog++] = id;
 }
 
-static int special_cmp(const void *a, const void *b, void *arg) {
-    const bn_tokenizer *t = arg;
-    int32_t x = *(const int32_t *)a, y = *(const int32_t *)b;
-    if (t->len[x] != t->len[y]) return t->len[x] > t->len[y] ? -1 : 1;
+/* Longest first, then by id: the key (len descending, id ascending) in one
+ * integer, so that plain qsort orders it (qsort_r is not in every C library). */
+static int u64_cmp(const void *a, const void *b) {
+    const uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
@@ -198,7 +198,13 @@ bitnet_status bn_tok_finish_special(bn_tokenizer *t, const bn_gguf_file *f, cons
             t->n_user_defined += ty == BN_TOKEN_USER_DEFINED;
         }
     }
-    qsort_r(t->special, (size_t)t->n_special, sizeof *t->special, special_cmp, t);
+    uint64_t *key = malloc((size_t)BN_MAX(t->n_special, 1) * sizeof *key);
+    if (!key) return bn_error(BITNET_ERR_NOMEM, "%s: tokenizer: out of memory", name);
+    for (int32_t i = 0; i < t->n_special; i++)
+        key[i] = (uint64_t)(UINT32_MAX - (uint32_t)t->len[t->special[i]]) << 32 | (uint32_t)t->special[i];
+    qsort(key, (size_t)t->n_special, sizeof *key, u64_cmp);
+    for (int32_t i = 0; i < t->n_special; i++) t->special[i] = (int32_t)(uint32_t)key[i];
+    free(key);
     return BITNET_OK;
 }
 
