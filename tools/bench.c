@@ -22,7 +22,9 @@
 #include <fcntl.h>
 #include <math.h>
 #include <pthread.h>
+#ifndef _WIN32
 #include <sys/wait.h>
+#endif
 #include <unistd.h>
 
 #include "bench.h"
@@ -401,6 +403,11 @@ static int soak_verdict(const streams_result *r) {
 /* fork/exec argv, returns ms from fork to the first byte on its stdout
  * (or to EOF if it printed nothing: *got_byte = 0); -1 on failure. */
 static double cold_start_once(char *const argv[], int *got_byte) {
+#ifdef _WIN32 /* no fork: bench_cold_start refuses --cold-start before this */
+    (void)argv;
+    (void)got_byte;
+    return -1;
+#else
     int fd[2];
     if (pipe(fd) != 0) return -1;
     uint64_t t0 = now_ns();
@@ -424,6 +431,7 @@ static double cold_start_once(char *const argv[], int *got_byte) {
     int st = 0;
     waitpid(pid, &st, 0);
     return WIFEXITED(st) && WEXITSTATUS(st) == 0 ? ms : -1;
+#endif
 }
 
 static int cold_start_exe(const char *exe, const options *o, cold_result *res) {
@@ -457,6 +465,10 @@ static int cold_start_exe(const char *exe, const options *o, cold_result *res) {
 
 /* Times infer and, if present, infer-static (both next to this binary). */
 static int bench_cold_start(const char *argv0, const options *o, cold_result res[2], char paths[2][4096]) {
+#ifdef _WIN32
+    fprintf(stderr, "bench: --cold-start is not available on Windows (it times fork/exec)\n");
+    return -1;
+#endif
     const char *slash = strrchr(argv0, '/');
     int dir_len = slash ? (int)(slash - argv0) : 1;
     const char *dir = slash ? argv0 : ".";

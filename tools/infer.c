@@ -163,7 +163,7 @@ static int parse_chat_arg(int argc, char **argv, int *i) {
 /* Physical cores (distinct core ids per package, from sysfs), at most the
  * online CPUs; the online CPUs when sysfs says nothing. llama.cpp's default. */
 static int physical_cores(void) {
-    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    const int online = online_cpus();
     int n = 0, seen[1024][2];
     for (int cpu = 0; cpu < 1024 && n < 1024; cpu++) {
         char path[128];
@@ -182,8 +182,7 @@ static int physical_cores(void) {
         for (int i = 0; i < n && !dup; i++) dup = seen[i][0] == ids[0] && seen[i][1] == ids[1];
         if (!dup) seen[n][0] = ids[0], seen[n][1] = ids[1], n++;
     }
-    if (n < 1) n = online > 0 ? (int)online : 1;
-    if (online > 0 && n > online) n = (int)online;
+    if (n < 1 || n > online) n = online;
     return n;
 }
 
@@ -536,7 +535,7 @@ static int run_chat(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *sm
             fflush(stdout);
         }
         set_color(o, COLOR_INPUT);
-        ssize_t got = getline(&line, &line_cap, stdin);
+        ssize_t got = read_line(&line, &line_cap, stdin);
         set_color(o, COLOR_RESET);
         if (got < 0) break;
         while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
@@ -670,7 +669,7 @@ static int user_turn(bitnet_model *model, bitnet_context *ctx, bitnet_sampler *s
     char *line = NULL;
     size_t cap = 0;
     set_color(o, COLOR_INPUT);
-    ssize_t got = getline(&line, &cap, stdin);
+    ssize_t got = read_line(&line, &cap, stdin);
     set_color(o, COLOR_RESET);
     if (got < 0) {
         free(line);
@@ -909,7 +908,7 @@ generation_done:;
                 n_steps ? (double)(accepted + n_steps) / n_steps : 0.0);
     }
     fprintf(stderr, "peak RSS:   %8.1f MiB\n", peak_rss_mib());
-    if (o.use_mlock) fprintf(stderr, "locked:     %8.1f MiB\n", proc_status_mib("VmLck:"));
+    if (o.use_mlock) fprintf(stderr, "locked:     %8.1f MiB\n", process_mib("VmLck:"));
 summary_done:
     rc = 0;
 done:

@@ -445,11 +445,11 @@ static void json_stats(FILE *f, const char *key, const options *o, const model_s
 /* Writes the JSON report atomically (a temporary beside it, then rename). */
 static int write_report(const options *o, const block_scores *s, const model_stats *b, const model_stats *a,
                         int n_texts, int n_toks, int n_windows) {
-    char *buf = NULL;
-    size_t len = 0;
-    FILE *f = open_memstream(&buf, &len);
+    /* built in an anonymous temporary file (standard C, unlike open_memstream), then
+     * read back and published atomically */
+    FILE *f = tmpfile();
     if (!f) {
-        fprintf(stderr, "prune: out of memory writing the report\n");
+        fprintf(stderr, "prune: cannot create a temporary file for the report: %s\n", strerror(errno));
         return 0;
     }
     fprintf(f, "{\n  \"model\": ");
@@ -486,11 +486,14 @@ static int write_report(const options *o, const block_scores *s, const model_sta
     json_stats(f, "after", o, a);
     fprintf(f, "\n}\n");
 
-    int ok = !ferror(f);
-    if (fclose(f) != 0 || !ok || !buf) {
-        fprintf(stderr, "prune: out of memory writing the report\n");
-        ok = 0;
-    } else if (!(ok = bn_atomic_write_file(o->report, buf, len) == BITNET_OK)) {
+    const long len = fflush(f) == 0 && !ferror(f) ? ftell(f) : -1;
+    char *buf = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    rewind(f);
+    int ok = buf && fread(buf, 1, (size_t)len, f) == (size_t)len;
+    fclose(f);
+    if (!ok) {
+        fprintf(stderr, "prune: cannot build the report in a temporary file\n");
+    } else if (!(ok = bn_atomic_write_file(o->report, buf, (size_t)len) == BITNET_OK)) {
         fprintf(stderr, "prune: cannot write the report: %s\n", bitnet_last_error());
     }
     free(buf);

@@ -15,9 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "bitnet.h"
+#include "portable.h"
 
 #define BN_MIN_INT(a, b) ((a) < (b) ? (a) : (b))
 
@@ -47,22 +47,6 @@ static inline char *read_whole_file(const char *path, size_t *len) {
         errno = 0;
     }
     return buf;
-}
-
-/* A "Field:   N kB" line of /proc/self/status, in MiB; 0 if unknown. */
-static inline double proc_status_mib(const char *field) {
-    FILE *f = fopen("/proc/self/status", "r");
-    if (!f) return 0.0;
-    char line[256];
-    double mib = 0.0;
-    size_t n = strlen(field);
-    while (fgets(line, sizeof line, f))
-        if (strncmp(line, field, n) == 0) {
-            mib = strtod(line + n, NULL) / 1024.0;
-            break;
-        }
-    fclose(f);
-    return mib;
 }
 
 /* The value of option argv[*i] (then *i points at it). -h / --help print
@@ -229,8 +213,8 @@ static inline void progress_end(progress *p) {
 }
 
 /* Peak resident set (VmHWM) in MiB. */
-static inline double peak_rss_mib(void) { return proc_status_mib("VmHWM:"); }
+static inline double peak_rss_mib(void) { return process_mib("VmHWM:"); }
 /* Current resident set (VmRSS) in MiB. */
-static inline double rss_now_mib(void) { return proc_status_mib("VmRSS:"); }
+static inline double rss_now_mib(void) { return process_mib("VmRSS:"); }
 
 #endif
