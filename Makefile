@@ -49,6 +49,15 @@ else ifneq (,$(findstring riscv64,$(TARGET_ARCH)))
 else
   ISA_SRC :=
 endif
+# Windows x86-64 (mingw-w64): the C99 printf (%zu, %lld) rather than msvcrt's,
+# 64-bit file offsets, and every file opened in binary mode (binmode.o, so
+# that "\n" is not written as "\r\n").
+ifneq (,$(findstring mingw,$(TARGET_ARCH)))
+  WINDOWS := 1
+  EXE     := .exe
+  CFLAGS  += -D__USE_MINGW_ANSI_STDIO=1 -D_FILE_OFFSET_BITS=64 -D_WIN32_WINNT=0x0A00
+  LDLIBS  += $(shell $(CC) -print-file-name=binmode.o)
+endif
 
 # libbitnet: src/ by concern (docs/architecture.md). The server is not in it:
 # server/ builds libbitnet-server.a (HTTP, OpenAI and llama.cpp APIs, slot scheduler) and build/server.
@@ -61,10 +70,20 @@ SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/obj/%.o)
 # build/server itself: main.c (connections, life cycle) and endpoints.c (routes, handlers)
 SRV_BIN_OBJ := $(BUILD)/obj/server/main.o $(BUILD)/obj/server/endpoints.o $(BUILD)/obj/server/chat_page.o
 TOOL_SRC  := $(wildcard tools/*.c)
-TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/%) $(BUILD)/server
+ifdef WINDOWS
+  # not yet on Windows: the server and its load generator (POSIX sockets and poll)
+  TOOL_SRC := $(filter-out tools/server_load.c,$(TOOL_SRC))
+  TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/%.exe)
+else
+  TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/%) $(BUILD)/server
+endif
 BENCH_SRC := $(wildcard bench/*.c)
 BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC  := $(wildcard tests/*.c)
+ifdef WINDOWS
+  # fork, signals, rlimits and the server's sockets: POSIX-only tests (the library and tools they check run on Windows)
+  TEST_SRC := $(filter-out tests/test_server.c tests/test_mlock.c tests/test_reliability.c,$(TEST_SRC))
+endif
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
 DEPS      := $(LIB_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(filter-out %chat_page.d,$(SRV_BIN_OBJ:.o=.d)) $(TEST_OBJ:.o=.d) $(BENCH_OBJ:.o=.d) \
              $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.d)
@@ -87,10 +106,14 @@ $(BUILD)/obj/bench/b1_avx512.o: EXTRA_CFLAGS := -mavx512f -mavx512bw -mavx512vpo
 endif
 
 .PHONY: all test test-all test-deploy test-browser asan static clean fuzz test-arm64 test-arm64-v80 test-riscv64 test-armhf \
-	check-layers install uninstall
+	test-windows check-layers install uninstall
 # keep tool objects between builds (they are intermediates of a pattern rule)
 .SECONDARY:
+ifdef WINDOWS
+all: $(BUILD)/libbitnet.a $(TOOLS)
+else
 all: $(BUILD)/libbitnet.a $(BUILD)/libbitnet.so $(BUILD)/libbitnet-server.a $(TOOLS)
+endif
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
@@ -163,17 +186,17 @@ uninstall:
 	      $(DESTDIR)$(INCLUDEDIR)/bitnet.h $(addprefix $(DESTDIR)$(BINDIR)/,$(INSTALL_TOOLS))
 	rm -rf $(DESTDIR)$(DOCDIR)
 
-$(BUILD)/%: $(BUILD)/obj/tools/%.o $(BUILD)/libbitnet.a
+$(BUILD)/%$(EXE): $(BUILD)/obj/tools/%.o $(BUILD)/libbitnet.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BUILD)/libbitnet.a $(LDLIBS)
 
 # bench links the micro-benchmarks in bench/
-$(BUILD)/bench: $(BUILD)/obj/tools/bench.o $(BENCH_OBJ) $(BUILD)/libbitnet.a
+$(BUILD)/bench$(EXE): $(BUILD)/obj/tools/bench.o $(BENCH_OBJ) $(BUILD)/libbitnet.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BENCH_OBJ) $(BUILD)/libbitnet.a $(LDLIBS)
 
 $(BUILD)/server: $(SRV_BIN_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
 	$(CC) $(LDFLAGS) -o $@ $(SRV_BIN_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a $(LDLIBS)
 
-$(BUILD)/run_tests: $(TEST_OBJ) $(BENCH_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
+$(BUILD)/run_tests$(EXE): $(TEST_OBJ) $(BENCH_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(BENCH_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a $(LDLIBS)
 
 TEST_ARGS ?=
@@ -243,6 +266,15 @@ test-riscv64:
 	  QEMU_CPU=rv64,v=true,vext_spec=v1.0,vlen=512 qemu-riscv64 build-riscv64/run_tests -j 2 kernels kv_cache_every; \
 	else echo "test-riscv64: no compiler with the RVV intrinsics (gcc >= 14 or clang): RVV not tested"; fi
 
+# Windows x86-64: cross-built with mingw-w64 (Debian: gcc-mingw-w64-x86-64) and run
+# under Wine (Debian: wine64): every platform test, and the other fast tests that
+# do not need fork, signals, rlimits or the server (WINDOWS_TESTS).
+WINDOWS_TESTS ?= $(PLATFORM_TESTS)
+WIN := $(MAKE) CC=x86_64-w64-mingw32-gcc AR=x86_64-w64-mingw32-ar BUILD=build-win64 LDFLAGS=-static
+test-windows:
+	$(WIN) build-win64/run_tests.exe $(filter-out %server_load.exe,$(TOOL_SRC:tools/%.c=build-win64/%.exe))
+	WINEDEBUG=-all wine build-win64/run_tests.exe -j 2 $(WINDOWS_TESTS)
+
 test-armhf:
 	$(MAKE) CC=arm-linux-gnueabihf-gcc AR=arm-linux-gnueabihf-ar BUILD=build-armhf LDFLAGS=-static \
 		build-armhf/run_tests $(TOOL_SRC:tools/%.c=build-armhf/%)
@@ -277,7 +309,7 @@ valgrind: all $(BUILD)/run_tests
 		--errors-for-leak-kinds=definite,indirect ./$(BUILD)/run_tests $(VALGRIND_TESTS)
 
 clean:
-	rm -rf build build-asan build-arm64 build-riscv64 build-armhf build-fuzz
+	rm -rf build build-asan build-arm64 build-riscv64 build-armhf build-win64 build-fuzz
 
 -include $(DEPS)
 -include $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d)

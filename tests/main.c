@@ -12,15 +12,28 @@
  * default, the end-to-end tier (TEST_E2E: server, soak, mlock, tools over
  * real models) with --e2e, both with --all. FILTERs select tests whose name or
  * file contains any of them. --no-fork runs everything in this process, in
- * order (for a debugger). The last line is "N passed, N failed, N skipped". */
+ * order (for a debugger). The last line is "N passed, N failed, N skipped".
+ *
+ * On Windows there is no fork: the runner starts itself again as
+ * `run_tests --child INDEX` (CreateProcess, in a job object that a timeout
+ * terminates), and the tools run through cmd.exe (bn_test_run_tool rewrites
+ * the few sh idioms the tests use). */
 #include <dirent.h>
 #include <errno.h>
-#include <poll.h>
+#include <sys/stat.h>
 #include <signal.h>
 #include <stdarg.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+#ifdef _WIN32
+#define WIN32_LEAN_AND_MEAN
+#include <fcntl.h>
+#include <io.h>
+#include <windows.h>
+#else
+#include <poll.h>
+#include <sys/wait.h>
+#endif
 
 #include "test.h"
 
@@ -93,6 +106,9 @@ const char *bn_test_tmp(const char *suffix) {
     static char buf[4096];
     static int counter;
     const char *dir = getenv("TMPDIR");
+#ifdef _WIN32
+    if (!dir || !*dir) dir = getenv("TEMP");
+#endif
     snprintf(buf, sizeof buf, "%s/bitnet-test-%d-%d%s", dir && *dir ? dir : "/tmp", (int)getpid(),
              counter++, suffix ? suffix : "");
     return buf;
@@ -133,11 +149,60 @@ char *bn_test_read_file(const char *path, size_t *len) {
 #define BN_BUILD_DIR "build"
 #endif
 
+int bn_test_exit_code(int system_status) {
+#ifdef _WIN32
+    return system_status; /* _pclose and system return the exit code itself */
+#else
+    return WIFEXITED(system_status) ? WEXITSTATUS(system_status) : 128;
+#endif
+}
+
+#ifdef _WIN32
+/* sh -> cmd.exe for the idioms the tests use: BUILD\tool.exe; 'a "b" | c' ->
+ * "a \"b\" | c" (cmd.exe leaves what is inside double quotes alone, the C
+ * runtime turns \" into "); /dev/null -> NUL. Outside quotes, a pipe, $(...),
+ * ;, a backquote or a double quote has no rewriting here: 0, and the test
+ * says so. */
+static int to_cmd_exe(const char *sh, char *out, size_t cap) {
+    const size_t tool = strcspn(sh, " ");
+    size_t n = (size_t)snprintf(out, cap, "%s\\%.*s.exe", BN_BUILD_DIR, (int)tool, sh);
+    int quoted = 0;
+    for (const char *p = sh + tool; *p && n + 8 < cap; p++) {
+        if (*p == '\'') {
+            quoted = !quoted;
+            out[n++] = '"';
+        } else if (quoted && *p == '"') {
+            out[n++] = '\\';
+            out[n++] = '"';
+        } else if (!quoted && strchr("|;`$\"", *p)) {
+            return 0;
+        } else if (!quoted && strncmp(p, "/dev/null", 9) == 0) {
+            n += (size_t)snprintf(out + n, cap - n, "NUL");
+            p += 8;
+        } else {
+            out[n++] = *p;
+        }
+    }
+    if (n + 8 >= cap || quoted) return 0;
+    out[n] = 0;
+    return 1;
+}
+#endif
+
 char *bn_test_run_tool(const char *cmdline, size_t *len, int *status) {
     char cmd[8192];
+#ifdef _WIN32
+    if (!to_cmd_exe(cmdline, cmd, sizeof cmd)) {
+        fprintf(stderr, "    bn_test_run_tool: no cmd.exe form of: %s\n", cmdline);
+        if (status) *status = -1;
+        return NULL;
+    }
+    FILE *p = _popen(cmd, "rb");
+#else
     const char *prefix = getenv("BITNET_EXEC_PREFIX");
     snprintf(cmd, sizeof cmd, "%s %s/%s", prefix ? prefix : "", BN_BUILD_DIR, cmdline);
     FILE *p = popen(cmd, "r");
+#endif
     if (!p) return NULL;
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
@@ -150,11 +215,41 @@ char *bn_test_run_tool(const char *cmdline, size_t *len, int *status) {
             buf = nb;
         }
     }
+#ifdef _WIN32
+    int st = _pclose(p);
+#else
     int st = pclose(p);
-    if (status) *status = WIFEXITED(st) ? WEXITSTATUS(st) : 128;
+#endif
+    if (status) *status = bn_test_exit_code(st);
     if (buf) buf[n] = 0;
     if (len) *len = n;
     return buf;
+}
+
+int bn_test_cpu_count(void) {
+#ifdef _WIN32
+    const DWORD n = GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);
+#else
+    const long n = sysconf(_SC_NPROCESSORS_ONLN);
+#endif
+    return n > 0 ? (int)n : 1;
+}
+
+void bn_test_setenv(const char *name, const char *value) {
+#ifdef _WIN32
+    _putenv_s(name, value ? value : ""); /* "" removes it */
+#else
+    if (value) setenv(name, value, 1);
+    else unsetenv(name);
+#endif
+}
+
+int bn_test_mkdir(const char *path) {
+#ifdef _WIN32
+    return mkdir(path);
+#else
+    return mkdir(path, 0755);
+#endif
 }
 
 /* ---- running ----------------------------------------------------------------- */
@@ -167,10 +262,22 @@ static double now_ms(void) {
 
 typedef struct {
     int test;      /* index in g_tests, -1 when the slot is free */
-    pid_t pid;
     FILE *out;     /* the child's stdout + stderr */
     double start;
+#ifdef _WIN32
+    HANDLE process, job;
+#else
+    pid_t pid;
+#endif
 } running;
+
+/* How a test's process ended. */
+typedef struct {
+    int code;           /* exit code (CHILD_*) when it exited */
+    int signal;         /* POSIX: the signal that ended it; also SIGABRT from abort() on Windows */
+    unsigned exception; /* Windows: the unhandled exception's code (0xC0000005: access violation) */
+    int timed_out;      /* killed by the runner */
+} ending;
 
 typedef struct {
     int passed, failed, skipped;
@@ -185,7 +292,7 @@ static void record(summary *s, int test, double ms) {
 }
 
 /* Prints a finished test's buffered output and its verdict. */
-static void report(summary *s, running *r, int wstatus, int timed_out, double timeout_s) {
+static void report(summary *s, running *r, ending e, double timeout_s) {
     const test_entry *t = &g_tests[r->test];
     const double ms = now_ms() - r->start;
     char line[4096];
@@ -193,7 +300,7 @@ static void report(summary *s, running *r, int wstatus, int timed_out, double ti
     const char *skip_why = NULL;
     while (fgets(line, sizeof line, r->out)) {
         if (strncmp(line, "\x01skip ", 6) == 0) { /* the child's skip reason, not output */
-            line[strcspn(line, "\n")] = 0;
+            line[strcspn(line, "\r\n")] = 0;
             snprintf(g_skip_why, sizeof g_skip_why, "%.255s", line + 6);
             skip_why = g_skip_why;
             continue;
@@ -201,21 +308,28 @@ static void report(summary *s, running *r, int wstatus, int timed_out, double ti
         fputs(line, stdout);
     }
     fclose(r->out);
-    if (timed_out) {
+    if (e.timed_out) {
         printf("FAIL %s (%s): timed out after %.0f s (killed)\n", t->name, t->file, timeout_s);
         s->failed++;
-    } else if (WIFSIGNALED(wstatus)) {
-        printf("FAIL %s (%s): crashed with signal %d (%s)\n", t->name, t->file, WTERMSIG(wstatus),
-               strsignal(WTERMSIG(wstatus)));
+    } else if (e.signal) {
+#ifdef _WIN32
+        const char *what = e.signal == SIGABRT ? "abort" : "signal";
+#else
+        const char *what = strsignal(e.signal);
+#endif
+        printf("FAIL %s (%s): crashed with signal %d (%s)\n", t->name, t->file, e.signal, what);
         s->failed++;
-    } else if (WEXITSTATUS(wstatus) == CHILD_SKIP) {
+    } else if (e.exception) {
+        printf("FAIL %s (%s): crashed with exception 0x%08X\n", t->name, t->file, e.exception);
+        s->failed++;
+    } else if (e.code == CHILD_SKIP) {
         printf("skip %s: %s\n", t->name, skip_why ? skip_why : "");
         s->skipped++;
-    } else if (WEXITSTATUS(wstatus) != CHILD_PASS) {
-        if (WEXITSTATUS(wstatus) == CHILD_FAIL)
+    } else if (e.code != CHILD_PASS) {
+        if (e.code == CHILD_FAIL)
             printf("FAIL %s (%s) [%.0f ms]\n", t->name, t->file, ms);
         else
-            printf("FAIL %s (%s): exited with status %d [%.0f ms]\n", t->name, t->file, WEXITSTATUS(wstatus), ms);
+            printf("FAIL %s (%s): exited with status %d [%.0f ms]\n", t->name, t->file, e.code, ms);
         s->failed++;
     } else {
         printf("ok   %s [%.0f ms]\n", t->name, ms);
@@ -224,6 +338,18 @@ static void report(summary *s, running *r, int wstatus, int timed_out, double ti
     record(s, r->test, ms);
     r->test = -1;
 }
+
+/* The child's side: runs one test and exits with its verdict. */
+static void run_child(int test) {
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    g_forked = 1;
+    g_tests[test].fn();
+    if (!g_failed_now && g_skipped_now) printf("\x01skip %s\n", g_skip_why);
+    fflush(NULL);
+    exit(g_failed_now ? CHILD_FAIL : g_skipped_now ? CHILD_SKIP : CHILD_PASS);
+}
+
+#ifndef _WIN32 /* ---- child processes: fork, a process group per test -------------------- */
 
 static void start(running *r, int test) {
     fflush(NULL);
@@ -243,15 +369,125 @@ static void start(running *r, int test) {
         setpgid(0, 0); /* a timeout kills the test and everything it started */
         dup2(fileno(r->out), 1);
         dup2(fileno(r->out), 2);
-        setvbuf(stdout, NULL, _IOLBF, 0);
-        g_forked = 1;
-        g_tests[test].fn();
-        if (!g_failed_now && g_skipped_now) printf("\x01skip %s\n", g_skip_why);
-        fflush(NULL);
-        exit(g_failed_now ? CHILD_FAIL : g_skipped_now ? CHILD_SKIP : CHILD_PASS);
+        run_child(test);
     }
     setpgid(r->pid, r->pid);
 }
+
+static ending ending_of(int wstatus) {
+    ending e = {0, 0, 0, 0};
+    if (WIFSIGNALED(wstatus)) e.signal = WTERMSIG(wstatus);
+    else e.code = WEXITSTATUS(wstatus);
+    return e;
+}
+
+/* A slot whose child has ended (*e says how), or -1 when none has. */
+static int reap(running *slots, int jobs, ending *e) {
+    int wstatus;
+    const pid_t pid = waitpid(-1, &wstatus, WNOHANG);
+    for (int j = 0; pid > 0 && j < jobs; j++)
+        if (slots[j].test >= 0 && slots[j].pid == pid) {
+            *e = ending_of(wstatus);
+            return j;
+        }
+    return -1;
+}
+
+static ending kill_child(running *r) {
+    int wstatus;
+    kill(-r->pid, SIGKILL);
+    kill(r->pid, SIGKILL);
+    waitpid(r->pid, &wstatus, 0);
+    ending e = ending_of(wstatus);
+    e.timed_out = 1;
+    return e;
+}
+
+static void nap_ms(int ms) { poll(NULL, 0, ms); }
+
+#else /* ---- child processes: `run_tests --child INDEX`, a job object per test ------------ */
+
+/* In the child: an unhandled exception or abort() ends the process with a
+ * code the runner recognises, at once (no error dialog, no debugger). */
+static LONG WINAPI child_crashed(EXCEPTION_POINTERS *ep) {
+    fflush(NULL);
+    TerminateProcess(GetCurrentProcess(), ep->ExceptionRecord->ExceptionCode);
+    return EXCEPTION_EXECUTE_HANDLER;
+}
+enum { CHILD_ABORTED = 134 }; /* 128 + SIGABRT, as a POSIX shell reports it */
+static void child_aborted(int sig) {
+    (void)sig;
+    fflush(NULL);
+    _exit(CHILD_ABORTED);
+}
+
+static void start(running *r, int test) {
+    fflush(NULL);
+    char tmp_dir[MAX_PATH], tmp[MAX_PATH], self[MAX_PATH], cmd[MAX_PATH + 64];
+    SECURITY_ATTRIBUTES inherit = {sizeof inherit, NULL, TRUE};
+    if (!GetTempPathA(sizeof tmp_dir, tmp_dir) || !GetTempFileNameA(tmp_dir, "bnt", 0, tmp) ||
+        !GetModuleFileNameA(NULL, self, sizeof self)) {
+        fprintf(stderr, "run_tests: cannot create a temporary file (error %lu)\n", GetLastError());
+        exit(2);
+    }
+    HANDLE out = CreateFileA(tmp, GENERIC_READ | GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                             &inherit, CREATE_ALWAYS, FILE_ATTRIBUTE_TEMPORARY | FILE_FLAG_DELETE_ON_CLOSE, NULL);
+    const int fd = out != INVALID_HANDLE_VALUE ? _open_osfhandle((intptr_t)out, _O_RDONLY | _O_BINARY) : -1;
+    if (fd < 0 || !(r->out = _fdopen(fd, "rb"))) {
+        fprintf(stderr, "run_tests: cannot create %s (error %lu)\n", tmp, GetLastError());
+        exit(2);
+    }
+    snprintf(cmd, sizeof cmd, "\"%s\" --child %d", self, test);
+    STARTUPINFOA si = {.cb = sizeof si, .dwFlags = STARTF_USESTDHANDLES};
+    si.hStdInput = GetStdHandle(STD_INPUT_HANDLE);
+    si.hStdOutput = si.hStdError = out;
+    PROCESS_INFORMATION pi;
+    r->test = test;
+    r->start = now_ms();
+    r->job = CreateJobObjectA(NULL, NULL); /* a timeout ends the test and everything it started */
+    if (!CreateProcessA(self, cmd, NULL, NULL, TRUE, CREATE_SUSPENDED, NULL, NULL, &si, &pi)) {
+        fprintf(stderr, "run_tests: cannot start %s (error %lu)\n", self, GetLastError());
+        exit(2);
+    }
+    if (r->job) AssignProcessToJobObject(r->job, pi.hProcess);
+    ResumeThread(pi.hThread);
+    CloseHandle(pi.hThread);
+    r->process = pi.hProcess;
+}
+
+static ending ending_of(running *r) {
+    DWORD code = 1;
+    GetExitCodeProcess(r->process, &code);
+    CloseHandle(r->process);
+    if (r->job) CloseHandle(r->job);
+    ending e = {0, 0, 0, 0};
+    if (code == CHILD_ABORTED) e.signal = SIGABRT;
+    else if (code >= 0xC0000000u) e.exception = code;
+    else e.code = (int)code;
+    return e;
+}
+
+static int reap(running *slots, int jobs, ending *e) {
+    for (int j = 0; j < jobs; j++)
+        if (slots[j].test >= 0 && WaitForSingleObject(slots[j].process, 0) == WAIT_OBJECT_0) {
+            *e = ending_of(&slots[j]);
+            return j;
+        }
+    return -1;
+}
+
+static ending kill_child(running *r) {
+    if (r->job) TerminateJobObject(r->job, 1);
+    TerminateProcess(r->process, 1);
+    WaitForSingleObject(r->process, INFINITE);
+    ending e = ending_of(r);
+    e.timed_out = 1;
+    return e;
+}
+
+static void nap_ms(int ms) { Sleep((DWORD)ms); }
+
+#endif
 
 static void run_in_process(summary *s, int test) {
     const test_entry *t = &g_tests[test];
@@ -279,7 +515,7 @@ static int usage(void) {
 }
 
 int main(int argc, char **argv) {
-    int tiers = 1 << BN_TIER_FAST, jobs = (int)sysconf(_SC_NPROCESSORS_ONLN), fork_tests = 1;
+    int tiers = 1 << BN_TIER_FAST, jobs = bn_test_cpu_count(), fork_tests = 1;
     const char *env_timeout = getenv("BITNET_TEST_TIMEOUT");
     double timeout_s = env_timeout && atof(env_timeout) > 0 ? atof(env_timeout) : 300;
     char **filters = calloc((size_t)argc, sizeof *filters);
@@ -289,6 +525,16 @@ int main(int argc, char **argv) {
         else if (strcmp(argv[i], "--e2e") == 0) tiers = 1 << BN_TIER_E2E;
         else if (strcmp(argv[i], "--runner-selftest") == 0) tiers = 1 << BN_TIER_SELFTEST;
         else if (strcmp(argv[i], "--no-fork") == 0) fork_tests = 0;
+        else if (strcmp(argv[i], "--child") == 0 && i + 1 < argc) { /* Windows: one test, started by start() */
+            const int test = atoi(argv[++i]);
+            if (test < 0 || test >= g_n_tests) return usage();
+#ifdef _WIN32
+            SetErrorMode(SEM_FAILCRITICALERRORS | SEM_NOGPFAULTERRORBOX);
+            SetUnhandledExceptionFilter(child_crashed);
+            signal(SIGABRT, child_aborted);
+#endif
+            run_child(test);
+        }
         else if (strcmp(argv[i], "-j") == 0 && i + 1 < argc) jobs = atoi(argv[++i]);
         else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) timeout_s = atof(argv[++i]);
         else if (argv[i][0] == '-') return usage();
@@ -298,7 +544,9 @@ int main(int argc, char **argv) {
     /* A filter names tests of any tier: "run_tests server_end_to_end" runs it. */
     if (n_filters > 0 && tiers == 1 << BN_TIER_FAST) tiers = (1 << BN_TIER_FAST) | (1 << BN_TIER_E2E);
     setvbuf(stdout, NULL, _IOLBF, 0);
+#ifdef SIGPIPE
     signal(SIGPIPE, SIG_IGN);
+#endif
 
     summary s = {0, 0, 0, calloc((size_t)g_n_tests + 1, sizeof(int)), calloc((size_t)g_n_tests + 1, sizeof(double)), 0};
     running *slots = calloc((size_t)jobs, sizeof *slots);
@@ -324,26 +572,20 @@ int main(int argc, char **argv) {
         }
         if (active == 0) break;
         /* wait for a child to end, or a deadline to pass */
-        int wstatus;
-        pid_t pid = waitpid(-1, &wstatus, WNOHANG);
-        if (pid > 0) {
-            for (int j = 0; j < jobs; j++)
-                if (slots[j].test >= 0 && slots[j].pid == pid) {
-                    report(&s, &slots[j], wstatus, 0, timeout_s);
-                    active--;
-                }
+        ending e;
+        const int done = reap(slots, jobs, &e);
+        if (done >= 0) {
+            report(&s, &slots[done], e, timeout_s);
+            active--;
             continue;
         }
         const double now = now_ms();
         for (int j = 0; j < jobs; j++)
             if (slots[j].test >= 0 && now - slots[j].start > timeout_s * 1e3) {
-                kill(-slots[j].pid, SIGKILL);
-                kill(slots[j].pid, SIGKILL);
-                waitpid(slots[j].pid, &wstatus, 0);
-                report(&s, &slots[j], wstatus, 1, timeout_s);
+                report(&s, &slots[j], kill_child(&slots[j]), timeout_s);
                 active--;
             }
-        poll(NULL, 0, 2);
+        nap_ms(2);
     }
 
     /* the ten slowest tests */

@@ -11,9 +11,16 @@
 #define BN_TEST_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#if defined(__MINGW32__)
+#define BN_TEST_PRINTF(f, a) __attribute__((format(gnu_printf, f, a)))
+#else
+#define BN_TEST_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#endif
 
 typedef void (*bn_test_fn)(void);
 /* Tiers: fast (make test), end-to-end (make test-all), and the runner's own
@@ -21,7 +28,7 @@ typedef void (*bn_test_fn)(void);
 enum { BN_TIER_FAST = 0, BN_TIER_E2E = 1, BN_TIER_SELFTEST = 2 };
 void bn_test_register(const char *name, const char *file, bn_test_fn fn, int tier);
 void bn_test_require_failed(void);
-void bn_test_fail(const char *file, int line, const char *fmt, ...);
+void bn_test_fail(const char *file, int line, const char *fmt, ...) BN_TEST_PRINTF(3, 4);
 void bn_test_skip(const char *why);
 /* Path of a file under ../shared (or $BITNET_SHARED), or NULL if absent. The
  * returned string is static storage, overwritten by the next call. */
@@ -37,6 +44,14 @@ char *bn_test_run_tool(const char *cmdline, size_t *len, int *status);
 /* The number of temporaries of our atomic writer (.BASE.bitnet-tmp.*) left
  * beside path (src/formats/atomic_file.h). */
 int bn_test_temporaries_left(const char *path);
+/* The exit code in a status from system()/pclose() (128 when a signal ended it). */
+int bn_test_exit_code(int system_status);
+/* setenv(name, value, 1), or unsetenv(name) when value is NULL; on Windows too. */
+void bn_test_setenv(const char *name, const char *value);
+/* Online CPUs (at least 1). */
+int bn_test_cpu_count(void);
+/* mkdir(path, 0755), on Windows too. 0 or -1 and errno. */
+int bn_test_mkdir(const char *path);
 /* Reads a whole file into a malloc'd NUL-terminated buffer, or NULL. */
 char *bn_test_read_file(const char *path, size_t *len);
 

@@ -1,7 +1,6 @@
 /* test_bench.c - short CI-mode runs of build/bench so the tool cannot rot:
  * the llama-bench tables, concurrent streams, --json keys, --svg output,
  * --cold-start, and bad options. All on the embedded default model. */
-#include <sys/wait.h>
 
 #include "formats/json.h"
 #include "test.h"
@@ -212,12 +211,12 @@ TEST_E2E(bench_compare_script) {
     const size_t n = fread(buf, 1, sizeof buf - 1, p);
     buf[n] = 0;
     const int st = pclose(p);
-    CHECK_MSG(WIFEXITED(st) && WEXITSTATUS(st) == 0 && strstr(buf, "| test | threads | ours | llama.cpp | ours / llama.cpp |") &&
+    CHECK_MSG(bn_test_exit_code(st) == 0 && strstr(buf, "| test | threads | ours | llama.cpp | ours / llama.cpp |") &&
                   strstr(buf, "| pp8 | 1 |") && strstr(buf, "| tg4 | 1 |"),
               "%s", buf);
     p = popen("sh bench/compare.sh 2>&1", "r");
     REQUIRE(p);
     while (fread(buf, 1, sizeof buf, p) > 0) {}
     const int st2 = pclose(p);
-    CHECK(WIFEXITED(st2) && WEXITSTATUS(st2) == 2);
+    CHECK(bn_test_exit_code(st2) == 2);
 }

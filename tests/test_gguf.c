@@ -843,7 +843,7 @@ TEST(gguf_writer_atomic_failures) {
     /* rename onto a directory fails after the data was written: no temporary left */
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", bn_test_tmp(".dir"));
-    CHECK_EQ_INT(mkdir(dir, 0700), 0);
+    CHECK_EQ_INT(bn_test_mkdir(dir), 0);
     CHECK_EQ_INT(bn_gguf_writer_write(w, dir), BITNET_ERR_IO);
     CHECK_MSG(strstr(bitnet_last_error(), "cannot replace it"), "%s", bitnet_last_error());
     CHECK_EQ_INT(bn_test_temporaries_left(dir), 0);

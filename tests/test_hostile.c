@@ -37,7 +37,7 @@ static uint32_t f32_bits(float f) {
 }
 
 /* printf into one of a few static buffers (expected messages). */
-static const char *S(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static const char *S(const char *fmt, ...) BN_TEST_PRINTF(1, 2);
 static const char *S(const char *fmt, ...) {
     static char bufs[4][512];
     static int i;

@@ -3,7 +3,6 @@
  * `make install` gives a header, libraries and bitnet.pc that a program
  * builds against with pkg-config (then `make uninstall` removes them). */
 #include <stdlib.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include "bitnet.h"
@@ -26,7 +25,7 @@ static char *sh(const char *cmd, int *status) {
             buf = nb;
         }
     const int st = pclose(p);
-    *status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+    *status = bn_test_exit_code(st);
     if (buf) buf[n] = 0;
     return buf;
 }
@@ -105,8 +104,11 @@ TEST_E2E(library_install_pkg_config_uninstall) {
 
 /* --version on every tool, as llama.cpp's: "TOOL (libbitnet X.Y.Z)", exit 0. */
 TEST(library_every_tool_prints_its_version) {
-    static const char *const tools[] = {"infer", "bench", "convert", "prune", "perplexity", "tokenize",
-                                        "logits", "embed", "server", "server_load"};
+    static const char *const tools[] = {"infer", "bench", "convert", "prune", "perplexity", "tokenize", "logits", "embed",
+#ifndef _WIN32 /* not built there yet */
+                                        "server", "server_load"
+#endif
+    };
     for (size_t i = 0; i < sizeof tools / sizeof tools[0]; i++) {
         char cmd[128], want[128];
         snprintf(cmd, sizeof cmd, "%s --version", tools[i]);

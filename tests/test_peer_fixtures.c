@@ -245,7 +245,7 @@ TEST(peer_embed_qwen3_normalised_equal_across_isas_and_threads) {
     const int nt = bn_kernels_list(t, 8);
     static float ref[256], got[256];
     for (int k = 0; k < nt; k++) {
-        setenv("BITNET_ISA", t[k]->isa, 1);
+        bn_test_setenv("BITNET_ISA", t[k]->isa);
         CHECK(embed_run("--kv-type f32", got, 256) == 256);
         if (k == 0) memcpy(ref, got, sizeof ref);
         CHECK_MSG(memcmp(ref, got, sizeof ref) == 0, "%s: f32-cache embedding differs from %s", t[k]->isa, t[0]->isa);
@@ -253,7 +253,7 @@ TEST(peer_embed_qwen3_normalised_equal_across_isas_and_threads) {
         const double worst = max_abs_diff(got, a, 256);
         CHECK_MSG(worst <= 1e-5, "%s: f16-cache embedding differs by %g", t[k]->isa, worst);
     }
-    unsetenv("BITNET_ISA");
+    bn_test_setenv("BITNET_ISA", NULL);
     /* pooling: last and cls are rows of none; mean is the mean of none's rows */
     REQUIRE(embed_run("--pooling none --no-normalize", rows, 10 * 256) == 10 * 256);
     REQUIRE(embed_run("--pooling last --no-normalize", one, 256) == 256);

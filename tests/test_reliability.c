@@ -72,7 +72,7 @@ TEST(reliability_1_prune_late_failure_keeps_existing_output) {
     snprintf(report, sizeof report, "%s", bn_test_tmp(".dir"));
     calib_file(calib, sizeof calib);
     REQUIRE(write_text(outp, "the old file\n"));
-    REQUIRE(mkdir(report, 0700) == 0);
+    REQUIRE(bn_test_mkdir(report) == 0);
     snprintf(cmd, sizeof cmd,
              "prune --calibration-data %s --target-layers 6 -c 32 --bench-tokens 0 -o %s --report %s 2>&1", calib, outp,
              report);

@@ -433,7 +433,7 @@ static void make_hf(const char *dir, const char *cfg, int bf16, float **q0, floa
             *(spec[i].name[25] == 'q' ? q0 : v0) = copy;
         }
     }
-    mkdir(dir, 0755);
+    bn_test_mkdir(dir);
     char p[4200];
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
     CHECK_MSG(bn_safetensors_write(p, out, (size_t)n, (const char *[]){"format", "pt"}, 1) == BITNET_OK, "%s",
@@ -648,7 +648,7 @@ TEST(safetensors_hf_config_errors) {
              "--tokenizer with a tokenizer.json, a GGUF file that has the vocabulary or a llama2.c tokenizer.bin", dir);
     expect_load_error(dir, NULL, BITNET_ERR_ARG, want);
     remove_hf(dir);
-    mkdir(dir, 0755);
+    bn_test_mkdir(dir);
     snprintf(want, sizeof want, "%s: directory has no model.safetensors or model.safetensors.index.json", dir);
     expect_load_error(dir, REF_GGUF, BITNET_ERR_IO, want);
     rmdir(dir);
@@ -687,7 +687,7 @@ TEST(safetensors_sharded_checkpoint) {
     char one[4096], dir[4096], p[4200], want[9000];
     snprintf(one, sizeof one, "%s", bn_test_tmp(".safetensors"));
     snprintf(dir, sizeof dir, "%s", bn_test_tmp("-sharded"));
-    REQUIRE(bn_safetensors_write_model(a, one) == BITNET_OK && mkdir(dir, 0700) == 0);
+    REQUIRE(bn_safetensors_write_model(a, one) == BITNET_OK && bn_test_mkdir(dir) == 0);
     bn_safetensors *f = NULL;
     REQUIRE(bn_safetensors_open(one, &f) == BITNET_OK);
     const char *config = bn_safetensors_meta(f, "bitnet.config");

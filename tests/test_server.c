@@ -1921,7 +1921,7 @@ static int cached_in_slot(int want_slot) {
 TEST_E2E(server_slot_save_restore_erase) {
     char dir[512], opts[700], log[256], *r = NULL;
     snprintf(dir, sizeof dir, "%s", bn_test_tmp(".slots"));
-    REQUIRE(mkdir(dir, 0700) == 0);
+    REQUIRE(bn_test_mkdir(dir) == 0);
     snprintf(opts, sizeof opts, "--slots 2 -c 512 --slot-save-path %s", dir);
     static const char fields[] = "\"prompt\": \"Once upon a time, in a small village by the sea, there lived a girl named "
                                  "Lily. She loved to play with her dog Max on the beach every morning.\"";

@@ -176,7 +176,7 @@ TEST_E2E(infer_speculative_same_text_every_isa) {
     if (small) snprintf(draft, sizeof draft, "%s", small);
     int ran = 0;
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
-        setenv("BITNET_ISA", isas[i], 1);
+        bn_test_setenv("BITNET_ISA", isas[i]);
         char cmd[4096];
         int st = -1;
         size_t n = 0;
@@ -208,7 +208,7 @@ TEST_E2E(infer_speculative_same_text_every_isa) {
             free(b);
         }
     }
-    unsetenv("BITNET_ISA");
+    bn_test_setenv("BITNET_ISA", NULL);
     CHECK(ran >= 2);
     int st = -1;
     size_t n = 0;

@@ -35,7 +35,7 @@ static void check_thread_counts(bitnet_model *m, const char *what) {
     REQUIRE(one && many);
     prompt_logits(m, 1, one);
     /* contexts are capped at the online CPUs (2 in CI); bn_pool_rows' odd splits are tested below */
-    const long n_cpu = sysconf(_SC_NPROCESSORS_ONLN);
+    const int n_cpu = bn_test_cpu_count();
     for (int t = 2; t <= 3 && t <= n_cpu; t++) {
         memset(many, 0xff, bytes);
         prompt_logits(m, t, many);

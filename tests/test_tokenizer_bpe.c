@@ -463,7 +463,7 @@ static void write_hf_json(const bn_gguf_file *g, const char *path, const char *p
 static char *tmp_dir(void) {
     static char dir[512];
     snprintf(dir, sizeof dir, "%s", bn_test_tmp(".hf"));
-    CHECK_EQ_INT(mkdir(dir, 0700), 0);
+    CHECK_EQ_INT(bn_test_mkdir(dir), 0);
     return dir;
 }
 
