@@ -267,9 +267,9 @@ test-riscv64:
 	else echo "test-riscv64: no compiler with the RVV intrinsics (gcc >= 14 or clang): RVV not tested"; fi
 
 # Windows x86-64: cross-built with mingw-w64 (Debian: gcc-mingw-w64-x86-64) and run
-# under Wine (Debian: wine64): every platform test, and the other fast tests that
-# do not need fork, signals, rlimits or the server (WINDOWS_TESTS).
-WINDOWS_TESTS ?= $(PLATFORM_TESTS)
+# under Wine (Debian: wine64): the whole fast tier, less the test files that
+# need fork, rlimits or the server (see TEST_SRC); WINDOWS_TESTS: a filter.
+WINDOWS_TESTS ?=
 WIN := $(MAKE) CC=x86_64-w64-mingw32-gcc AR=x86_64-w64-mingw32-ar BUILD=build-win64 LDFLAGS=-static
 test-windows:
 	$(WIN) build-win64/run_tests.exe $(filter-out %server_load.exe,$(TOOL_SRC:tools/%.c=build-win64/%.exe))

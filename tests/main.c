@@ -515,6 +515,10 @@ static int usage(void) {
 }
 
 int main(int argc, char **argv) {
+#ifdef _WIN32
+    _setmode(_fileno(stdout), _O_BINARY); /* "\n", not "\r\n": the same output as on POSIX */
+    _setmode(_fileno(stderr), _O_BINARY);
+#endif
     int tiers = 1 << BN_TIER_FAST, jobs = bn_test_cpu_count(), fork_tests = 1;
     const char *env_timeout = getenv("BITNET_TEST_TIMEOUT");
     double timeout_s = env_timeout && atof(env_timeout) > 0 ? atof(env_timeout) : 300;
