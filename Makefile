@@ -56,7 +56,7 @@ ifneq (,$(findstring mingw,$(TARGET_ARCH)))
   WINDOWS := 1
   EXE     := .exe
   CFLAGS  += -D__USE_MINGW_ANSI_STDIO=1 -D_FILE_OFFSET_BITS=64 -D_WIN32_WINNT=0x0A00
-  LDLIBS  += $(shell $(CC) -print-file-name=binmode.o)
+  LDLIBS  += $(shell $(CC) -print-file-name=binmode.o) -lws2_32
 endif
 
 # libbitnet: src/ by concern (docs/architecture.md). The server is not in it:
@@ -68,12 +68,12 @@ LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(LIB_ASM:%.S=$(BUILD)/obj/%.o)
 SRV_SRC   := server/http.c server/server_api.c server/server_sched.c server/server_native.c server/json_mode.c server/tools.c
 SRV_OBJ   := $(SRV_SRC:%.c=$(BUILD)/obj/%.o)
 # build/server itself: main.c (connections, life cycle) and endpoints.c (routes, handlers)
-SRV_BIN_OBJ := $(BUILD)/obj/server/main.o $(BUILD)/obj/server/endpoints.o $(BUILD)/obj/server/chat_page.o
+SRV_BIN_OBJ := $(BUILD)/obj/server/main.o $(BUILD)/obj/server/endpoints.o $(BUILD)/obj/server/net.o $(BUILD)/obj/server/chat_page.o
 TOOL_SRC  := $(wildcard tools/*.c)
 ifdef WINDOWS
-  # not yet on Windows: the server and its load generator (POSIX sockets and poll)
+  # not yet on Windows: server_load, the load generator of the server's tests
   TOOL_SRC := $(filter-out tools/server_load.c,$(TOOL_SRC))
-  TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/%.exe)
+  TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/%.exe) $(BUILD)/server.exe
 else
   TOOLS    := $(TOOL_SRC:tools/%.c=$(BUILD)/%) $(BUILD)/server
 endif
@@ -110,7 +110,7 @@ endif
 # keep tool objects between builds (they are intermediates of a pattern rule)
 .SECONDARY:
 ifdef WINDOWS
-all: $(BUILD)/libbitnet.a $(TOOLS)
+all: $(BUILD)/libbitnet.a $(BUILD)/libbitnet-server.a $(TOOLS)
 else
 all: $(BUILD)/libbitnet.a $(BUILD)/libbitnet.so $(BUILD)/libbitnet-server.a $(TOOLS)
 endif
@@ -193,7 +193,7 @@ $(BUILD)/%$(EXE): $(BUILD)/obj/tools/%.o $(BUILD)/libbitnet.a
 $(BUILD)/bench$(EXE): $(BUILD)/obj/tools/bench.o $(BENCH_OBJ) $(BUILD)/libbitnet.a
 	$(CC) $(LDFLAGS) -o $@ $< $(BENCH_OBJ) $(BUILD)/libbitnet.a $(LDLIBS)
 
-$(BUILD)/server: $(SRV_BIN_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
+$(BUILD)/server$(EXE): $(SRV_BIN_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
 	$(CC) $(LDFLAGS) -o $@ $(SRV_BIN_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a $(LDLIBS)
 
 $(BUILD)/run_tests$(EXE): $(TEST_OBJ) $(BENCH_OBJ) $(BUILD)/libbitnet-server.a $(BUILD)/libbitnet.a
@@ -268,12 +268,14 @@ test-riscv64:
 
 # Windows x86-64: cross-built with mingw-w64 (Debian: gcc-mingw-w64-x86-64) and run
 # under Wine (Debian: wine64): the whole fast tier, less the test files that
-# need fork, rlimits or the server (see TEST_SRC); WINDOWS_TESTS: a filter.
+# need fork, rlimits or a POSIX server harness (see TEST_SRC; WINDOWS_TESTS: a
+# filter), then server.exe on Winsock, answered through curl (tests/windows/).
 WINDOWS_TESTS ?=
 WIN := $(MAKE) CC=x86_64-w64-mingw32-gcc AR=x86_64-w64-mingw32-ar BUILD=build-win64 LDFLAGS=-static
 test-windows:
-	$(WIN) build-win64/run_tests.exe $(filter-out %server_load.exe,$(TOOL_SRC:tools/%.c=build-win64/%.exe))
+	$(WIN) build-win64/run_tests.exe $(filter-out %server_load.exe,$(TOOL_SRC:tools/%.c=build-win64/%.exe)) build-win64/server.exe
 	WINEDEBUG=-all wine build-win64/run_tests.exe -j 2 $(WINDOWS_TESTS)
+	bash tests/windows/server_smoke.sh build-win64
 
 test-armhf:
 	$(MAKE) CC=arm-linux-gnueabihf-gcc AR=arm-linux-gnueabihf-ar BUILD=build-armhf LDFLAGS=-static \

@@ -15,21 +15,16 @@
  * most), answers GET /health and /metrics (so a flood never hides the server's
  * health) and everything else with a 503 it lets the client read before
  * closing. See docs/server.md. */
+#include "net.h" /* first: winsock2.h must come before windows.h */
+
 #include <errno.h>
-#include <fcntl.h>
 #include <limits.h>
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -154,10 +149,10 @@ static int parse_args(int argc, char **argv, options *o) {
 
 /* ---- sending ------------------------------------------------------------------------ */
 
-int send_all(int fd, const char *p, size_t n) {
+int send_all(bn_socket fd, const char *p, size_t n) {
     while (n) {
-        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && errno == EINTR) continue;
+        const long w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && net_interrupted()) continue;
         if (w <= 0) return -1; /* error, or SO_SNDTIMEO passed: the client does not read */
         p += w;
         n -= (size_t)w;
@@ -198,13 +193,13 @@ int respond_error(conn *c, int status, const char *msg, int keep_alive, const ch
 }
 
 /* The client closed (or reset) its end. Pipelined bytes waiting to be read are not a close. */
-int peer_gone(int fd) {
+int peer_gone(bn_socket fd) {
     struct pollfd p = {fd, POLLIN | POLLRDHUP, 0};
-    if (poll(&p, 1, 0) <= 0) return 0;
+    if (net_poll(&p, 1, 0) <= 0) return 0;
     if (p.revents & (POLLERR | POLLHUP | POLLRDHUP | POLLNVAL)) return 1;
     char b;
-    ssize_t r = recv(fd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
-    return r == 0 || (r < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR);
+    const long r = net_recv_now(fd, &b, 1, 1);
+    return r == 0 || (r < 0 && !net_retry());
 }
 
 /* ---- connections --------------------------------------------------------------------------- */
@@ -315,11 +310,11 @@ static int read_request(conn *c, bn_http_request *rq) {
         if (atomic_load(&g.stopping) && c->len == 0) return BN_HTTP_NEED_MORE;
         uint64_t left_ms = (deadline - now) / 1000000 + 1;
         struct pollfd p = {c->fd, POLLIN, 0};
-        int pr = poll(&p, 1, left_ms < 100 ? (int)left_ms : 100);
-        if (pr < 0 && errno != EINTR) return BN_HTTP_NEED_MORE;
+        int pr = net_poll(&p, 1, left_ms < 100 ? (int)left_ms : 100);
+        if (pr < 0 && !net_interrupted()) return BN_HTTP_NEED_MORE;
         if (pr <= 0) continue;
-        ssize_t n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
-        if (n < 0 && (errno == EINTR || errno == EAGAIN)) continue;
+        const long n = recv(c->fd, c->buf + c->len, c->cap - c->len, 0);
+        if (n < 0 && net_retry()) continue;
         if (n <= 0) return BN_HTTP_NEED_MORE;
         c->len += (size_t)n;
     }
@@ -329,7 +324,7 @@ static int read_request(conn *c, bn_http_request *rq) {
  * destroy the response (a 413 sent before the body was read) before the client
  * reads it. So: end our side, discard what the client still sends for a moment
  * (at most 1 s and 4 MiB), then close. */
-static void linger_close(int fd) {
+static void linger_close(bn_socket fd) {
     shutdown(fd, SHUT_WR);
     uint64_t end = now_ns() + 1000000000ull;
     size_t drained = 0;
@@ -337,12 +332,12 @@ static void linger_close(int fd) {
     while (drained < (4u << 20)) {
         uint64_t now = now_ns();
         struct pollfd p = {fd, POLLIN, 0};
-        if (now >= end || poll(&p, 1, (int)((end - now) / 1000000) + 1) <= 0) break;
-        ssize_t n = recv(fd, sink, sizeof sink, MSG_DONTWAIT);
-        if (n <= 0 && !(n < 0 && (errno == EINTR || errno == EAGAIN))) break;
+        if (now >= end || net_poll(&p, 1, (int)((end - now) / 1000000) + 1) <= 0) break;
+        const long n = net_recv_now(fd, sink, sizeof sink, 0);
+        if (n <= 0 && !(n < 0 && net_retry())) break;
         if (n > 0) drained += (size_t)n;
     }
-    close(fd);
+    net_close(fd);
 }
 
 static void *conn_main(void *arg) {
@@ -350,10 +345,9 @@ static void *conn_main(void *arg) {
     bn_http_request *rq = malloc(sizeof *rq);
     c->cap = g.limits.max_header_bytes + 1;
     c->buf = malloc(c->cap);
-    int one = 1;
-    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one); /* each SSE event leaves at once */
-    struct timeval tv = {g.o.timeout_s, 0};
-    setsockopt(c->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    const int one = 1;
+    setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, (const void *)&one, sizeof one); /* each SSE event leaves at once */
+    net_set_send_timeout(c->fd, g.o.timeout_s);
     while (rq && c->buf && read_request(c, rq) == BN_HTTP_COMPLETE) {
         size_t used = rq->total_len;
         if (!route(c, rq)) break;
@@ -377,13 +371,12 @@ static void *conn_main(void *arg) {
 static void on_signal(int sig) {
     (void)sig;
     atomic_store(&g.stopping, 1);
-    ssize_t w = write(g.wake_pipe[1], "x", 1);
-    (void)w;
+    net_wake(g.wake[1]);
 }
 
 /* Numeric IPv4/IPv6 addresses only (and "localhost"): no resolver, so that the
  * static build needs no NSS libraries at run time. */
-static int listen_on(const char *host, int port) {
+static bn_socket listen_on(const char *host, int port) {
     struct sockaddr_storage ss = {0};
     socklen_t len;
     struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
@@ -399,19 +392,26 @@ static int listen_on(const char *host, int port) {
         len = sizeof *v6;
     } else {
         fprintf(stderr, "server: --host '%s' is not a numeric IPv4 or IPv6 address\n", host);
-        return -1;
+        return BN_NO_SOCKET;
     }
-    int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    if (fd >= 0) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
-    if (fd < 0 || bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 128) != 0) {
-        fprintf(stderr, "server: cannot listen on %s port %d: %s\n", host, port, strerror(errno));
-        if (fd >= 0) close(fd);
-        return -1;
+    const bn_socket fd = net_socket(ss.ss_family);
+    const int one = 1;
+    /* a restart may bind while old connections wait out TIME_WAIT; not on Windows,
+     * where SO_REUSEADDR would let another process bind the same port */
+#ifndef _WIN32
+    if (fd != BN_NO_SOCKET) setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, (const void *)&one, sizeof one);
+#else
+    (void)one;
+#endif
+    if (fd == BN_NO_SOCKET || bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 128) != 0) {
+        fprintf(stderr, "server: cannot listen on %s port %d: %s\n", host, port, net_error());
+        if (fd != BN_NO_SOCKET) net_close(fd);
+        return BN_NO_SOCKET;
     }
     return fd;
 }
 
-static int bound_port(int fd) {
+static int bound_port(bn_socket fd) {
     struct sockaddr_storage ss;
     socklen_t n = sizeof ss;
     if (getsockname(fd, (struct sockaddr *)&ss, &n) != 0) return -1;
@@ -430,7 +430,8 @@ static int bound_port(int fd) {
 #define OVF_BUF 2048
 
 typedef struct {
-    int fd, draining;
+    bn_socket fd;
+    int draining;
     uint64_t deadline;
     size_t len;
     char buf[OVF_BUF];
@@ -440,18 +441,18 @@ static overflow_conn *g_ovf[OVF_MAX];
 static int g_n_ovf;
 
 static void overflow_close(int i) {
-    close(g_ovf[i]->fd);
+    net_close(g_ovf[i]->fd);
     free(g_ovf[i]);
     g_ovf[i] = g_ovf[--g_n_ovf];
 }
 
-static void overflow_add(int fd) {
+static void overflow_add(bn_socket fd) {
     overflow_conn *o = g_n_ovf < OVF_MAX ? calloc(1, sizeof *o) : NULL;
     if (!o) { /* too many even for this: nothing more can be done cheaply */
-        close(fd);
+        net_close(fd);
         return;
     }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    net_set_nonblocking(fd, 1);
     o->fd = fd;
     o->deadline = now_ns() + 1000000000ull;
     g_ovf[g_n_ovf++] = o;
@@ -459,9 +460,8 @@ static void overflow_add(int fd) {
 
 /* The request is in (or the time is up): answer it, start draining. */
 static void overflow_answer(overflow_conn *o, int complete) {
-    fcntl(o->fd, F_SETFL, fcntl(o->fd, F_GETFL) & ~O_NONBLOCK);
-    struct timeval tv = {1, 0};
-    setsockopt(o->fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    net_set_nonblocking(o->fd, 0);
+    net_set_send_timeout(o->fd, 1);
     conn tmp = {o->fd, NULL, 0, 0, {0}, 0, 0};
     bn_http_request *rq = complete ? malloc(sizeof *rq) : NULL;
     const int phase = atomic_load(&g.phase);
@@ -480,7 +480,7 @@ static void overflow_answer(overflow_conn *o, int complete) {
                                                 : "too many open connections",
                       0, "Retry-After: 1\r\n");
     shutdown(o->fd, SHUT_WR);
-    fcntl(o->fd, F_SETFL, fcntl(o->fd, F_GETFL) | O_NONBLOCK);
+    net_set_nonblocking(o->fd, 1);
     o->draining = 1;
     o->deadline = now_ns() + 1000000000ull;
 }
@@ -492,8 +492,8 @@ static int overflow_step(int i, int readable) {
         char sink[4096];
         char *dst = o->draining ? sink : o->buf + o->len;
         size_t room = o->draining ? sizeof sink : OVF_BUF - 1 - o->len;
-        ssize_t n = room ? recv(o->fd, dst, room, 0) : 0;
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) { /* EOF or error: done */
+        const long n = room ? recv(o->fd, dst, room, 0) : 0;
+        if (n == 0 || (n < 0 && !net_retry())) { /* EOF or error: done */
             if (!o->draining) overflow_answer(o, 0);
             overflow_close(i);
             return 1;
@@ -559,14 +559,13 @@ static void *load_main(void *arg) {
     }
     g_load.status = st;
     atomic_store(&g_load.done, 1);
-    ssize_t w = write(g.wake_pipe[1], "l", 1);
-    (void)w;
+    net_wake(g.wake[1]);
     return NULL;
 }
 
 /* Accepts until the server has drained after SIGINT/SIGTERM (or was stopped
  * while loading); returns the exit status. */
-static int accept_loop(int lfd) {
+static int accept_loop(bn_socket lfd) {
     pthread_attr_t attr;
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -601,31 +600,27 @@ static int accept_loop(int lfd) {
             if ((st.slots_busy == 0 && st.queued == 0) || now_ns() >= drain_deadline) break;
         }
         p[0] = (struct pollfd){lfd, POLLIN, 0};
-        p[1] = (struct pollfd){g.wake_pipe[0], POLLIN, 0};
+        p[1] = (struct pollfd){g.wake[0], POLLIN, 0};
         const int n_ovf = g_n_ovf;
         for (int i = 0; i < n_ovf; i++) p[2 + i] = (struct pollfd){g_ovf[i]->fd, POLLIN, 0};
-        if (poll(p, (nfds_t)(2 + n_ovf), n_ovf || phase == PHASE_DRAINING ? 50 : -1) < 0) {
-            if (errno == EINTR) continue;
+        if (net_poll(p, (unsigned)(2 + n_ovf), n_ovf || phase == PHASE_DRAINING ? 50 : -1) < 0) {
+            if (net_interrupted()) continue;
             break;
         }
-        if (p[1].revents & POLLIN) { /* a signal or the loader: looked at above */
-            char b[64];
-            while (read(g.wake_pipe[0], b, sizeof b) > 0) {}
-        }
+        if (p[1].revents & POLLIN) net_wake_drain(g.wake[0]); /* a signal or the loader: looked at above */
         for (int i = n_ovf - 1; i >= 0; i--) /* backwards: closing moves the last entry into i */
             overflow_step(i, (p[2 + i].revents & (POLLIN | POLLHUP | POLLERR)) != 0);
         if (!(p[0].revents & POLLIN)) continue;
         struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        int fd = accept4(lfd, (struct sockaddr *)&ss, &sl, SOCK_CLOEXEC);
-        if (fd < 0) continue;
+        const bn_socket fd = net_accept(lfd, &ss);
+        if (fd == BN_NO_SOCKET) continue;
         if (phase != PHASE_READY) { /* loading or draining: a 503 from this thread */
             overflow_add(fd);
             continue;
         }
         conn *c = calloc(1, sizeof *c);
         if (!c) {
-            close(fd);
+            net_close(fd);
             continue;
         }
         c->fd = fd;
@@ -640,7 +635,7 @@ static int accept_loop(int lfd) {
         pthread_t t;
         if (pthread_create(&t, &attr, conn_main, c) != 0) {
             slot_release(c);
-            close(fd);
+            net_close(fd);
             free(c);
         }
     }
@@ -664,14 +659,22 @@ int main(int argc, char **argv) {
     g.started = (long long)time(NULL);
 
     /* listen first: /health answers 503 while the model loads */
-    int lfd = -1;
-    if (pipe2(g.wake_pipe, O_CLOEXEC | O_NONBLOCK) != 0 || (lfd = listen_on(g.o.host, g.o.port)) < 0) return 1;
+    bn_socket lfd = BN_NO_SOCKET;
+    if (net_start() != 0 || net_wake_open(g.wake) != 0) {
+        fprintf(stderr, "server: cannot set up the sockets: %s\n", net_error());
+        return 1;
+    }
+    if ((lfd = listen_on(g.o.host, g.o.port)) == BN_NO_SOCKET) return 1;
+#ifdef _WIN32
+    signal(SIGINT, on_signal); /* Ctrl-C (run by the C runtime on a thread of its own) */
+    signal(SIGTERM, on_signal);
+#else
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
+#endif
     fprintf(stderr, "server: loading %s (port %d answers 503 until it is ready)\n", g.o.model ? g.o.model : "the default model",
             bound_port(lfd));
     pthread_t loader;
@@ -681,7 +684,7 @@ int main(int argc, char **argv) {
     }
 
     int rc = accept_loop(lfd);
-    close(lfd); /* stop accepting: new connections are refused by the kernel */
+    net_close(lfd); /* stop accepting: new connections are refused by the kernel */
     pthread_join(loader, NULL); /* stopped while loading: the load finishes first */
     if (g_load.status != BITNET_OK) {
         bitnet_context_free(g_load.ctx);

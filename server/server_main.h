@@ -7,6 +7,8 @@
 #ifndef BN_SERVER_MAIN_H
 #define BN_SERVER_MAIN_H
 
+#include "net.h" /* first: winsock2.h must come before windows.h */
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -50,7 +52,7 @@ typedef struct {
     atomic_ullong next_id;
     pthread_mutex_t mu; /* guards requests[] */
     unsigned long long requests[N_CODES + 1];
-    int wake_pipe[2];   /* the signal handler writes here to wake the accept loop */
+    bn_socket wake[2];  /* the signal handler and the loader write here to wake the accept loop (net.h) */
     bitnet_context *embd_ctx; /* --embeddings: one sequence, used under embd_mu */
     pthread_mutex_t embd_mu;
     bitnet_grammar *grammar_base; /* the vocabulary index every request's grammar shares (grammar_mu) */
@@ -60,7 +62,7 @@ typedef struct {
 extern server_state g; /* the one server of this process (main.c) */
 
 typedef struct {
-    int fd;
+    bn_socket fd;
     char *buf;
     size_t len, cap;
     unsigned char addr[16]; /* the client's address (IPv4 in the first 4 bytes) */
@@ -73,10 +75,10 @@ typedef struct {
 int respond(conn *c, int status, const char *type, const char *body, size_t n, int keep_alive, const char *extra);
 int respond_buf(conn *c, int status, const char *type, bn_buf *b, int keep_alive, const char *extra);
 int respond_error(conn *c, int status, const char *msg, int keep_alive, const char *extra);
-int send_all(int fd, const char *p, size_t n);
+int send_all(bn_socket fd, const char *p, size_t n);
 void count_status(int status);
 /* The client closed (or reset) its end. Pipelined bytes waiting to be read are not a close. */
-int peer_gone(int fd);
+int peer_gone(bn_socket fd);
 
 /* ---- endpoints.c ---- */
 /* Answers one complete request; returns 1 to keep the connection open. */
