@@ -79,7 +79,7 @@ else:
     bad.append(f"{lib}: missing (run make first)")
 
 # ---- 4. what tools include --------------------------------------------------
-own = {"bitnet.h", "util.h", "bench.h", "latency.h", "http.h", "server.h", "server_main.h"}
+own = {"bitnet.h", "util.h", "portable.h", "bench.h", "latency.h", "http.h", "server.h", "server_main.h", "net.h"}
 allowed = {
     # the tokenizer on its own, without a model (tokenize --vocab-only files)
     "tools/tokenize.c": {"tokenizer/tokenizer.h"},
