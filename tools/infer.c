@@ -908,7 +908,8 @@ generation_done:;
                 n_steps ? (double)(accepted + n_steps) / n_steps : 0.0);
     }
     fprintf(stderr, "peak RSS:   %8.1f MiB\n", peak_rss_mib());
-    if (o.use_mlock) fprintf(stderr, "locked:     %8.1f MiB\n", process_mib("VmLck:"));
+    const double locked = o.use_mlock ? process_mib("VmLck:") : -1; /* not known on Windows */
+    if (locked >= 0) fprintf(stderr, "locked:     %8.1f MiB\n", locked);
 summary_done:
     rc = 0;
 done:

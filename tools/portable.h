@@ -42,19 +42,19 @@ static inline int online_cpus(void) {
 }
 
 /* A memory figure of this process in MiB, named by its /proc/self/status field
- * ("VmRSS:", "VmHWM:" the peak, "VmLck:" locked); 0 if unknown (on Windows,
+ * ("VmRSS:", "VmHWM:" the peak, "VmLck:" locked); -1 if unknown (on Windows,
  * only the first two are known: the working set and its peak). */
 static inline double process_mib(const char *field) {
 #ifdef _WIN32
     PROCESS_MEMORY_COUNTERS pmc;
     const int peak = strcmp(field, "VmHWM:") == 0;
-    if ((!peak && strcmp(field, "VmRSS:") != 0) || !GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc)) return 0.0;
+    if ((!peak && strcmp(field, "VmRSS:") != 0) || !GetProcessMemoryInfo(GetCurrentProcess(), &pmc, sizeof pmc)) return -1.0;
     return (peak ? pmc.PeakWorkingSetSize : pmc.WorkingSetSize) / 1048576.0;
 #else
     FILE *f = fopen("/proc/self/status", "r"); /* "VmHWM:   N kB" */
-    if (!f) return 0.0;
+    if (!f) return -1.0;
     char line[256];
-    double mib = 0.0;
+    double mib = -1.0;
     const size_t n = strlen(field);
     while (fgets(line, sizeof line, f))
         if (strncmp(line, field, n) == 0) {

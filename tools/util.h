@@ -212,9 +212,9 @@ static inline void progress_end(progress *p) {
     p->drawn = 0;
 }
 
-/* Peak resident set (VmHWM) in MiB. */
-static inline double peak_rss_mib(void) { return process_mib("VmHWM:"); }
-/* Current resident set (VmRSS) in MiB. */
-static inline double rss_now_mib(void) { return process_mib("VmRSS:"); }
+/* Peak resident set (VmHWM; the peak working set on Windows) in MiB, 0 if unknown. */
+static inline double peak_rss_mib(void) { return fmax(process_mib("VmHWM:"), 0.0); }
+/* Current resident set (VmRSS; the working set on Windows) in MiB, 0 if unknown. */
+static inline double rss_now_mib(void) { return fmax(process_mib("VmRSS:"), 0.0); }
 
 #endif
