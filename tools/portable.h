@@ -1,7 +1,7 @@
 /* portable.h - the few system calls the command-line tools make outside
  * libbitnet, for POSIX and for Windows (mingw-w64), header-only: the CPU
- * count, the process's resident memory, getline, and binary standard
- * streams on Windows. The library's own system calls are in src/os.c. */
+ * count, the process's resident memory, getline, whether two paths are one
+ * file, and binary standard streams on Windows. The library's own system calls are in src/os.c. */
 #ifndef BN_TOOLS_PORTABLE_H
 #define BN_TOOLS_PORTABLE_H
 
@@ -16,6 +16,7 @@
 #include <windows.h>
 #include <psapi.h>
 #endif
+#include <sys/stat.h>
 #include <unistd.h> /* mingw-w64 has it too: isatty, read, write, close */
 
 #ifdef _WIN32
@@ -63,6 +64,30 @@ static inline double process_mib(const char *field) {
         }
     fclose(f);
     return mib;
+#endif
+}
+
+/* 1 if paths A and B name the same existing file (also through links or
+ * another spelling), else 0. Windows has no inode numbers in stat(): the
+ * volume serial number and file index of an open handle tell there. */
+static inline int same_file(const char *a, const char *b) {
+    if (!a || !b) return 0;
+    if (strcmp(a, b) == 0) return 1;
+#ifdef _WIN32
+    BY_HANDLE_FILE_INFORMATION ia, ib;
+    HANDLE ha = CreateFileA(a, 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+                            FILE_FLAG_BACKUP_SEMANTICS, NULL); /* (BACKUP_SEMANTICS: directories open too) */
+    HANDLE hb = CreateFileA(b, 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_EXISTING,
+                            FILE_FLAG_BACKUP_SEMANTICS, NULL);
+    const int same = ha != INVALID_HANDLE_VALUE && hb != INVALID_HANDLE_VALUE && GetFileInformationByHandle(ha, &ia) &&
+                     GetFileInformationByHandle(hb, &ib) && ia.dwVolumeSerialNumber == ib.dwVolumeSerialNumber &&
+                     ia.nFileIndexHigh == ib.nFileIndexHigh && ia.nFileIndexLow == ib.nFileIndexLow;
+    if (ha != INVALID_HANDLE_VALUE) CloseHandle(ha);
+    if (hb != INVALID_HANDLE_VALUE) CloseHandle(hb);
+    return same;
+#else
+    struct stat sa, sb;
+    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
 #endif
 }
 

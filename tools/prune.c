@@ -549,15 +549,6 @@ static int check_writable(const char *path) {
     return 1;
 }
 
-/* The same file (an existing PATH that is the input, or the report): writing
- * one would destroy the other. */
-static int same_file(const char *a, const char *b) {
-    struct stat sa, sb;
-    if (!a || !b) return 0;
-    if (strcmp(a, b) == 0) return 1;
-    return stat(a, &sa) == 0 && stat(b, &sb) == 0 && sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
-}
-
 int main(int argc, char **argv) {
     handle_version(argc, argv);
     options o;
