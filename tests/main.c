@@ -341,7 +341,11 @@ static void report(summary *s, running *r, ending e, double timeout_s) {
 
 /* The child's side: runs one test and exits with its verdict. */
 static void run_child(int test) {
+#ifdef _WIN32
+    setvbuf(stdout, NULL, _IONBF, 0); /* the CRT has no line buffering: what a crash cuts short is kept */
+#else
     setvbuf(stdout, NULL, _IOLBF, 0);
+#endif
     g_forked = 1;
     g_tests[test].fn();
     if (!g_failed_now && g_skipped_now) printf("\x01skip %s\n", g_skip_why);
