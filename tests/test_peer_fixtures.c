@@ -19,10 +19,12 @@
  * Greedy ids: equal to the peer's up to the first step whose top-2 margin in
  * the reference is below the measured max |diff| (the README's rule). */
 #include "bitnet.h"
+#include "formats/gguf.h"
 #include "formats/json.h"
 #include "formats/safetensors.h"
 #include "kernels/kernels.h"
 #include "model/model.h"
+#include "gguf_edit.h"
 #include "test.h"
 
 #include <unistd.h>
@@ -159,6 +161,68 @@ TEST(peer_bitnet_b158_i2_s_vs_bitnetcpp) { check_fixture("bitnet-b1.58-i2_s", "b
 TEST(peer_qwen3_tq2_0_vs_llamacpp) { check_fixture("qwen3-tq2_0", "llamacpp", KIND_TERNARY); }
 TEST(peer_gemma3_tq2_0_vs_llamacpp) { check_fixture("gemma3-tq2_0", "llamacpp", KIND_TERNARY); }
 TEST(peer_qwen3moe_tq2_0_vs_llamacpp) { check_fixture("qwen3moe-tq2_0", "llamacpp", KIND_MOE); }
+
+/* Experts are trained apart, so a real ternary MoE file's experts have scales
+ * of their own (and TQ2_0 a scale per block): each expert's matrix must hold
+ * its own. The fixture's ffn_down_exps of layer 0, with every block scale
+ * multiplied by 2^e (expert e) and by 2 in odd rows (exact in fp16): every
+ * row of every expert as the model holds it equals the file's d * trit. */
+TEST(moe_tq2_0_experts_keep_their_own_block_scales) {
+    const char *src = bn_test_shared("peer-fixtures/qwen3moe-tq2_0.gguf");
+    if (!src) SKIP("../shared/peer-fixtures not present");
+    char src_path[1024], dst[512];
+    snprintf(src_path, sizeof src_path, "%s", src);
+    snprintf(dst, sizeof dst, "%s", bn_test_tmp(".gguf"));
+    bn_gguf_file *f = NULL;
+    REQUIRE(bn_gguf_open(src_path, &f) == BITNET_OK);
+    const bn_gguf_tensor *t = bn_gguf_find_tensor(f, "blk.0.ffn_down_exps.weight");
+    REQUIRE(t && t->type == BN_TT_TQ2_0 && t->ne[2] > 1);
+    const int cols = (int)t->ne[0], rows = (int)t->ne[1], n_exp = (int)t->ne[2], nb = cols / BN_QK_K;
+    uint8_t *data = malloc(t->nbytes);
+    REQUIRE(data != NULL);
+    memcpy(data, t->data, t->nbytes);
+    for (int e = 0; e < n_exp; e++)
+        for (int r = 0; r < rows; r++)
+            for (int b = 0; b < nb; b++) {
+                uint8_t *blk = data + (((size_t)e * rows + r) * nb + b) * BN_TQ2_0_BYTES;
+                uint16_t h;
+                memcpy(&h, blk + BN_TQ2_0_BYTES - 2, 2);
+                h = bn_fp32_to_fp16(bn_fp16_to_fp32(h) * (float)(1 << e) * (r % 2 ? 2.0f : 1.0f));
+                memcpy(blk + BN_TQ2_0_BYTES - 2, &h, 2);
+            }
+    const bn_gguf_edit ed = {"blk.0.ffn_down_exps.weight", BN_TT_TQ2_0, data, t->nbytes, NULL, NULL};
+    REQUIRE(bn_test_gguf_copy(src_path, dst, &ed));
+    bitnet_model *m = NULL;
+    REQUIRE_MSG(bitnet_model_load(dst, NULL, &m) == BITNET_OK, "%s", bitnet_last_error());
+    float *row = malloc((size_t)cols * sizeof *row), *d = malloc((size_t)nb * sizeof *d);
+    int8_t *trit = malloc((size_t)cols);
+    REQUIRE(row && d && trit);
+    int bad = 0, scaled_apart = 0;
+    for (int e = 0; e < n_exp; e++)
+        for (int r = 0; r < rows; r++) {
+            bn_tq2_0_unpack_row(data + ((size_t)e * rows + r) * nb * BN_TQ2_0_BYTES, cols, trit, d);
+            bn_matrix_get_row(&m->layers[0].down_exps[e], r, row);
+            for (int c = 0; c < cols; c++) bad += row[c] != (float)trit[c] * d[c / BN_QK_K];
+        }
+    for (int e = 0; e < n_exp; e++) scaled_apart += m->layers[0].down_exps[e].block_scales != NULL;
+    CHECK_MSG(bad == 0, "%d weights differ from the file's d * trit", bad);
+    CHECK_EQ_INT(scaled_apart, n_exp); /* the odd rows' scales differ: block scales, each expert its own */
+    bitnet_context *ctx = NULL;
+    bitnet_context_params cp = bitnet_context_default_params();
+    cp.n_ctx = 16;
+    REQUIRE(bitnet_context_new(m, &cp, &ctx) == BITNET_OK);
+    const bitnet_token toks[3] = {1, 450, 4996};
+    REQUIRE(bitnet_eval(ctx, toks, 3, 0) == BITNET_OK);
+    const float *logits = bitnet_get_logits(ctx);
+    int finite = 1;
+    for (int i = 0; i < bitnet_n_vocab(m); i++) finite &= isfinite(logits[i]);
+    CHECK(finite);
+    bitnet_context_free(ctx);
+    bitnet_model_free(m);
+    bn_gguf_close(f);
+    free(data), free(row), free(d), free(trit);
+    unlink(dst);
+}
 
 /* The other tools on the families: prune writes a qwen3 and a qwen3moe model
  * that load and run (their tensors copied as they are), and refuses gemma3,

@@ -124,9 +124,30 @@ static int tq_raw_scales_equal(const bn_gguf_tensor *t);
 /* Per-block scales of a block-scaled repack, rounded so the next tensor stays 64-byte aligned. */
 static uint64_t block_scale_bytes(uint64_t rows, uint64_t cols) { return (rows * (cols / BN_QK_K) * 4 + 63) & ~(uint64_t)63; }
 
+static int is_tq(const bn_gguf_tensor *t) { return t->type == BN_TT_TQ2_0 || t->type == BN_TT_TQ1_0; }
+
+/* Expert e of a 3-D tensor [cols, rows, n] as a 2-D tensor of its own: TQ
+ * experts are repacked one by one, each with its own scale (or block scales). */
+static bn_gguf_tensor expert_view(const bn_gguf_tensor *t, uint64_t e) {
+    bn_gguf_tensor v = *t;
+    const uint64_t ne[4] = {t->ne[0], t->ne[1], 1, 1};
+    v.ne[2] = 1;
+    v.nbytes = bn_tensor_nbytes(t->type, ne);
+    v.data = (const uint8_t *)t->data + e * v.nbytes;
+    return v;
+}
+
 /* Bytes of m->owned needed to repack this tensor (0 if used in place). */
 static uint64_t repack_bytes(const bn_gguf_file *f, const bn_gguf_tensor *t) {
-    if (t->type == BN_TT_TQ2_0 || t->type == BN_TT_TQ1_0 || is_float_ternary(f, t)) {
+    if (is_tq(t) && t->ne[2] > 1 && t->ne[2] <= 4096 && t->ne[3] == 1) { /* experts: each as load_experts repacks it */
+        uint64_t sum = 0;
+        for (uint64_t e = 0; e < t->ne[2]; e++) {
+            const bn_gguf_tensor v = expert_view(t, e);
+            sum += repack_bytes(f, &v);
+        }
+        return sum;
+    }
+    if (is_tq(t) || is_float_ternary(f, t)) {
         if (t->ne[0] > (1u << 24) || t->ne[1] > (1u << 24) || t->ne[2] > 4096 || t->ne[3] != 1)
             return 0; /* rejected later by the shape check */
         const uint64_t rows = t->ne[1] * t->ne[2], packed = rows * (uint64_t)bn_i2_cols_padded((int)t->ne[0]) / 4;
@@ -271,21 +292,28 @@ static bitnet_status load_matrix(loader *ld, const char *name, int required, int
     return tensor_to_matrix(ld, name, t, rows, cols, w);
 }
 
-/* A 3-D tensor [cols, rows, n] of n experts' matrices (BN_AF_MOE): converted
- * as one matrix of n * rows rows, then cut into n matrices out[0..n). */
+/* A 3-D tensor [cols, rows, n] of n experts' matrices (BN_AF_MOE) into
+ * out[0..n). TQ2_0/TQ1_0: each expert repacked on its own, so that each keeps
+ * its scale (experts are trained apart; block scales differ between them).
+ * Other types: converted as one matrix of n * rows rows, then cut. */
 static bitnet_status load_experts(loader *ld, const char *name, int rows, int cols, int n, bn_matrix *out) {
     bitnet_status st = BITNET_OK;
     const bn_gguf_tensor *t = find3(ld, name, 1, (uint64_t)cols, (uint64_t)rows, (uint64_t)n, &st);
     if (!t) return st;
+    if (is_tq(t)) {
+        for (int e = 0; e < n && st == BITNET_OK; e++) {
+            const bn_gguf_tensor v = expert_view(t, (uint64_t)e);
+            memset(&out[e], 0, sizeof out[e]);
+            st = tensor_to_matrix(ld, name, &v, rows, cols, &out[e]);
+        }
+        return st;
+    }
     bn_gguf_tensor flat = *t;
     flat.ne[1] = (uint64_t)rows * (uint64_t)n;
     flat.ne[2] = 1;
     bn_matrix all;
     memset(&all, 0, sizeof all);
     if ((st = tensor_to_matrix(ld, name, &flat, rows * n, cols, &all))) return st;
-    if (all.block_scales)
-        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: expert tensor '%s' has differing block scales, which are not supported "
-                        "for experts", ld->f->path, name);
     const size_t per = (size_t)rows * bn_matrix_row_bytes(&all);
     for (int e = 0; e < n; e++) {
         out[e] = all;
