@@ -340,7 +340,10 @@ TEST(peer_embed_qwen3_normalised_equal_across_isas_and_threads) {
  * the same logits as the original; written as safetensors (Hugging Face names
  * from the architecture table: q/k norms, gemma3's renamed norms), whose heads
  * are floats, the same logits as a GGUF copy with --head-type f32 (a K-quant
- * head multiplies Q8_K activations, a float head float ones). */
+ * head multiplies Q8_K activations, a float head float ones); and that
+ * safetensors copy converted to GGUF as a Hugging Face checkpoint is, the same
+ * logits again. qwen3moe: every expert's matrices too (3-D GGUF tensors, one
+ * Hugging Face tensor per expert). */
 
 static float *fixture_logits(const char *path, const char *tokenizer, int *vocab) {
     bitnet_model_params mp = bitnet_model_default_params();
@@ -363,16 +366,18 @@ static float *fixture_logits(const char *path, const char *tokenizer, int *vocab
 }
 
 TEST(peer_families_round_trip_through_our_writers) {
-    static const char *const models[] = {"llama-tq2_0", "bitnet-tq1_0", "qwen3-tq2_0", "gemma3-tq2_0", "bitnet-b1.58-i2_s"};
+    static const char *const models[] = {"llama-tq2_0", "bitnet-tq1_0", "qwen3-tq2_0", "gemma3-tq2_0", "bitnet-b1.58-i2_s",
+                                         "qwen3moe-tq2_0"};
     if (!bn_test_shared("peer-fixtures/llama-tq2_0.gguf")) SKIP("../shared/peer-fixtures not present");
     for (size_t i = 0; i < sizeof models / sizeof models[0]; i++) {
-        char rel[128], src[1024], gg[512], gf[512], st[512], cmd[2048];
+        char rel[128], src[1024], gg[512], gf[512], st[512], sg[512], cmd[4096];
         snprintf(rel, sizeof rel, "peer-fixtures/%s.gguf", models[i]);
         snprintf(src, sizeof src, "%s", bn_test_shared(rel));
         snprintf(gg, sizeof gg, "%s", bn_test_tmp(".gguf"));
         snprintf(gf, sizeof gf, "%s", bn_test_tmp(".gguf"));
         snprintf(st, sizeof st, "%s", bn_test_tmp(".safetensors"));
-        int status = -1, v0 = 0, v1 = 0, v2 = 0, v3 = 0;
+        snprintf(sg, sizeof sg, "%s", bn_test_tmp(".gguf"));
+        int status = -1, v0 = 0, v1 = 0, v2 = 0, v3 = 0, v4 = 0;
         snprintf(cmd, sizeof cmd, "convert %s -o %s --type tq2_0 2>&1", src, gg);
         free(bn_test_run_tool(cmd, NULL, &status));
         CHECK_MSG(status == 0, "%s: convert failed", models[i]);
@@ -383,23 +388,32 @@ TEST(peer_families_round_trip_through_our_writers) {
         REQUIRE(bitnet_model_load(src, NULL, &m) == BITNET_OK);
         CHECK_MSG(bn_safetensors_write_model(m, st) == BITNET_OK, "%s: %s", models[i], bitnet_last_error());
         bitnet_model_free(m);
+        /* and the safetensors copy (as a Hugging Face checkpoint) back to GGUF */
+        snprintf(cmd, sizeof cmd, "convert %s --tokenizer %s -o %s --type tq2_0 2>&1", st, src, sg);
+        free(bn_test_run_tool(cmd, NULL, &status));
+        CHECK_MSG(status == 0, "%s: convert of the safetensors copy failed", models[i]);
         float *a = fixture_logits(src, NULL, &v0), *b = fixture_logits(gg, NULL, &v1), *c = fixture_logits(st, src, &v2);
-        float *f = fixture_logits(gf, NULL, &v3);
-        CHECK_MSG(a && b && c && f && v0 == v1 && v0 == v2 && v0 == v3, "%s: %s", models[i], bitnet_last_error());
-        double db = 0, dc = 0;
-        for (size_t k = 0; a && b && c && f && k < (size_t)6 * v0; k++) {
-            const double x = fabs((double)a[k] - b[k]), y = fabs((double)f[k] - c[k]);
+        float *f = fixture_logits(gf, NULL, &v3), *g = fixture_logits(sg, NULL, &v4);
+        CHECK_MSG(a && b && c && f && g && v0 == v1 && v0 == v2 && v0 == v3 && v0 == v4, "%s: %s", models[i],
+                  bitnet_last_error());
+        double db = 0, dc = 0, dg = 0;
+        for (size_t k = 0; a && b && c && f && g && k < (size_t)6 * v0; k++) {
+            const double x = fabs((double)a[k] - b[k]), y = fabs((double)f[k] - c[k]), z = fabs((double)c[k] - g[k]);
             if (x > db) db = x;
             if (y > dc) dc = y;
+            if (z > dg) dg = z;
         }
-        CHECK_MSG(db <= 1e-4 && dc <= 1e-4, "%s: GGUF copy differs by %g, safetensors copy (vs float head) by %g",
-                  models[i], db, dc);
+        CHECK_MSG(db <= 1e-4 && dc <= 1e-4 && dg <= 1e-4,
+                  "%s: GGUF copy differs by %g, safetensors copy (vs float head) by %g, its GGUF by %g", models[i], db,
+                  dc, dg);
         free(a);
         free(b);
         free(c);
         free(f);
+        free(g);
         unlink(gg);
         unlink(gf);
         unlink(st);
+        unlink(sg);
     }
 }

@@ -598,7 +598,8 @@ TEST(safetensors_hf_config_errors) {
     config_text(cfg, sizeof cfg, "GPT2LMHeadModel", "");
     make_hf(dir, cfg, 0, &q, &v);
     snprintf(want, sizeof want, "%s/config.json: architecture 'GPT2LMHeadModel' is not supported "
-             "(LlamaForCausalLM, BitNetForCausalLM, Qwen3ForCausalLM, Gemma3ForCausalLM, BitNetAK42ForCausalLM)", dir);
+             "(LlamaForCausalLM, BitNetForCausalLM, Qwen3ForCausalLM, Qwen3MoeForCausalLM, Gemma3ForCausalLM, "
+             "BitNetAK42ForCausalLM)", dir);
     expect_load_error(dir, REF_GGUF, BITNET_ERR_UNSUPPORTED, want);
     struct { const char *cfg; bitnet_status code; const char *msg; } cases[] = {
         {"{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 128}", BITNET_ERR_FORMAT,
@@ -606,6 +607,22 @@ TEST(safetensors_hf_config_errors) {
         {"{\"architectures\": [\"LlamaForCausalLM\"],}", BITNET_ERR_FORMAT,
          "/config.json: line 1, column 40: trailing comma before '}'"},
         {"[]", BITNET_ERR_FORMAT, "/config.json: the config is not a JSON object"},
+        /* Qwen3-MoE: what forward.c computes, or a refusal naming the key */
+#define MOE_CFG "{\"architectures\": [\"Qwen3MoeForCausalLM\"], \"hidden_size\": 128, \"intermediate_size\": 384, " \
+                "\"num_hidden_layers\": 2, \"num_attention_heads\": 4, \"vocab_size\": 512, \"head_dim\": 32"
+        {MOE_CFG ", \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 64}", BITNET_ERR_FORMAT,
+         "/config.json: missing \"num_experts\""},
+        {MOE_CFG ", \"num_experts\": 4, \"num_experts_per_tok\": 8, \"moe_intermediate_size\": 64}", BITNET_ERR_FORMAT,
+         "/config.json: num_experts_per_tok 8 exceeds num_experts 4"},
+        {MOE_CFG ", \"num_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 64, \"norm_topk_prob\": false}",
+         BITNET_ERR_UNSUPPORTED, "/config.json: \"norm_topk_prob\" must be true (the chosen experts' weights renormalised, "
+         "as llama.cpp's qwen3moe computes them)"},
+        {MOE_CFG ", \"num_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 64, \"norm_topk_prob\": true, "
+         "\"mlp_only_layers\": [1]}", BITNET_ERR_UNSUPPORTED,
+         "/config.json: dense layers among the experts' (decoder_sparse_step 1, mlp_only_layers) are not supported"},
+        {MOE_CFG ", \"num_experts\": 4, \"num_experts_per_tok\": 2, \"moe_intermediate_size\": 64, \"norm_topk_prob\": true}",
+         BITNET_ERR_FORMAT, "/model.safetensors: missing tensor 'model.layers.0.self_attn.q_norm.weight'"},
+#undef MOE_CFG
     };
     char p[4200];
     snprintf(p, sizeof p, "%s/config.json", dir);

@@ -32,7 +32,8 @@ const bn_arch bn_archs[] = {
     {"qwen3", BN_AF_LAYER_NORMS | BN_AF_QK_NORM | BN_AF_ROPE_NEOX, BN_ACT_SILU, "Qwen3ForCausalLM", NULL, "qwen3", 0, NULL},
     /* Qwen3-MoE (ternary MoE): qwen3 attention, routed experts (softmax, top-k,
      * weights renormalised), no shared expert */
-    {"qwen3moe", BN_AF_LAYER_NORMS | BN_AF_QK_NORM | BN_AF_ROPE_NEOX | BN_AF_MOE, BN_ACT_SILU, NULL, NULL, NULL, 0, NULL},
+    {"qwen3moe", BN_AF_LAYER_NORMS | BN_AF_QK_NORM | BN_AF_ROPE_NEOX | BN_AF_MOE, BN_ACT_SILU, "Qwen3MoeForCausalLM", NULL,
+     "qwen3_moe", 0, NULL},
     /* Gemma 3 (BitNet-embedding-270M): q/k norms, post-norms, GELU, scaled
      * embedding, sliding-window layers */
     {"gemma3", BN_AF_LAYER_NORMS | BN_AF_QK_NORM | BN_AF_POST_NORMS | BN_AF_EMBD_SCALE | BN_AF_ROPE_NEOX | BN_AF_SWA,
@@ -45,7 +46,8 @@ const bn_arch bn_archs[] = {
 #define VEC(field, gguf, hf, len, need) {gguf, hf, len, BN_DIM_NONE, need, 0, BN_ROLE_VECTOR, 0, offsetof(bn_layer, field)}
 #define MAT(field, gguf, hf, rows, cols, rope, absent) \
     {gguf, hf, rows, cols, 0, absent, BN_ROLE_MATRIX, rope, offsetof(bn_layer, field)}
-#define EXPERTS(field, gguf, rows, cols) {gguf, NULL, rows, cols, BN_AF_MOE, 0, BN_ROLE_EXPERTS, 0, offsetof(bn_layer, field)}
+/* experts: model.layers.N.mlp.experts.E.<hf>.weight in Hugging Face checkpoints */
+#define EXPERTS(field, gguf, hf, rows, cols) {gguf, hf, rows, cols, BN_AF_MOE, 0, BN_ROLE_EXPERTS, 0, offsetof(bn_layer, field)}
 
 /* Norms first, then the linears in llama.cpp's order, then the experts. */
 const bn_role bn_layer_roles[BN_N_LAYER_ROLES] = {
@@ -66,9 +68,9 @@ const bn_role bn_layer_roles[BN_N_LAYER_ROLES] = {
     MAT(w_down, "ffn_down", "mlp.down_proj", BN_DIM_EMBD, BN_DIM_FF, 0, BN_AF_MOE),
     /* BN_AF_MOE: the router (kept float) and the experts' FFNs, a 3-D tensor each */
     {"ffn_gate_inp", "mlp.gate", BN_DIM_EXPERTS, BN_DIM_EMBD, BN_AF_MOE, 0, BN_ROLE_MATRIX, 0, offsetof(bn_layer, ffn_gate_inp)},
-    EXPERTS(gate_exps, "ffn_gate_exps", BN_DIM_FF_EXP, BN_DIM_EMBD),
-    EXPERTS(up_exps, "ffn_up_exps", BN_DIM_FF_EXP, BN_DIM_EMBD),
-    EXPERTS(down_exps, "ffn_down_exps", BN_DIM_EMBD, BN_DIM_FF_EXP),
+    EXPERTS(gate_exps, "ffn_gate_exps", "gate_proj", BN_DIM_FF_EXP, BN_DIM_EMBD),
+    EXPERTS(up_exps, "ffn_up_exps", "up_proj", BN_DIM_FF_EXP, BN_DIM_EMBD),
+    EXPERTS(down_exps, "ffn_down_exps", "down_proj", BN_DIM_EMBD, BN_DIM_FF_EXP),
 };
 
 const bn_arch *bn_arch_by_name(const char *name) {

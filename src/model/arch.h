@@ -89,7 +89,8 @@ enum { BN_ROLE_VECTOR = 0, BN_ROLE_MATRIX = 1, BN_ROLE_EXPERTS = 2 /* one matrix
 
 typedef struct {
     const char *gguf;    /* blk.N.<gguf>.weight                               */
-    const char *hf;      /* model.layers.N.<hf>.weight (unless renamed)        */
+    const char *hf;      /* model.layers.N.<hf>.weight (unless renamed); experts:
+                          * model.layers.N.mlp.experts.E.<hf>.weight           */
     bn_dim rows, cols;   /* matrix: rows (outputs) x cols (inputs); vector: rows */
     unsigned need;       /* present iff the architecture has this flag (0: all) */
     unsigned absent;     /* ... and has not this one (the dense FFN of a MoE model) */

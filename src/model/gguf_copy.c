@@ -215,6 +215,77 @@ bitnet_status bn_gguf_add_ternary(bn_gguf_writer *w, bn_keep_list *k, const char
     return BITNET_OK;
 }
 
+/* The n experts of one role as a 3-D tensor [cols, rows, n] (llama.cpp's
+ * ffn_*_exps). Ternary experts: TQ2_0 or TQ1_0 only (bitnet.cpp's I2_S has no
+ * 3-D form; another type asked for gives TQ2_0, with a warning), each expert's
+ * rows with block scales 1.0 and its scale in NAME.scale, one f32 per expert
+ * (an expert with per-block scales keeps them in its blocks and has 1.0
+ * there). Float experts: F32, or F16 when asked for. */
+static bitnet_status add_experts(bn_gguf_writer *w, bn_keep_list *k, const char *name, const bn_matrix *e, int n,
+                                 bn_tensor_type type) {
+    const int rows = e[0].rows, cols = e[0].cols;
+    uint64_t ne[4] = {(uint64_t)cols, (uint64_t)rows, (uint64_t)n, 1};
+    if (e[0].type != BN_W_I2) {
+        const int f16 = type == BN_TT_F16;
+        const size_t per = (size_t)rows * cols;
+        void *out = bn_keep(k, (size_t)n * per * (f16 ? 2 : 4));
+        float *row = malloc((size_t)cols * sizeof *row);
+        if (!out || !row) {
+            free(row);
+            return oom(name);
+        }
+        for (int x = 0; x < n; x++)
+            for (int r = 0; r < rows; r++) {
+                bn_matrix_get_row(&e[x], r, row);
+                const size_t at = (size_t)x * per + (size_t)r * cols;
+                for (int c = 0; c < cols; c++)
+                    if (f16) ((uint16_t *)out)[at + c] = bn_fp32_to_fp16(row[c]);
+                    else ((float *)out)[at + c] = row[c];
+            }
+        free(row);
+        bn_gguf_writer_add_tensor(w, name, 3, ne, f16 ? BN_TT_F16 : BN_TT_F32, out, (uint64_t)n * per * (f16 ? 2 : 4));
+        return BITNET_OK;
+    }
+    if (type != BN_TT_TQ2_0 && type != BN_TT_TQ1_0) {
+        if (k->n_expert_fallback++ == 0)
+            bn_warn("warning: %s and the other expert tensors stored as tq2_0 (%s has no form for experts)", name,
+                    bn_type_get_traits(type)->name);
+        type = BN_TT_TQ2_0;
+    }
+    if (cols % BN_QK_K != 0)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: experts with rows of %d weights cannot be stored (%s needs a "
+                        "multiple of 256)", name, cols, bn_type_get_traits(type)->name);
+    const size_t row_bytes = (size_t)(cols / BN_QK_K) * (type == BN_TT_TQ2_0 ? BN_TQ2_0_BYTES : BN_TQ1_0_BYTES);
+    uint8_t *out = bn_keep(k, (size_t)n * rows * row_bytes);
+    float *scales = bn_keep(k, (size_t)n * sizeof(float));
+    int8_t *t = malloc((size_t)e[0].cols_padded);
+    float *d = malloc((size_t)(cols / BN_QK_K) * sizeof(float));
+    if (!out || !scales || !t || !d) {
+        free(t);
+        free(d);
+        return oom(name);
+    }
+    for (int x = 0; x < n; x++) {
+        for (int i = 0; i < cols / BN_QK_K; i++) d[i] = 1.0f;
+        scales[x] = e[x].block_scales ? 1.0f : e[x].scale;
+        for (int r = 0; r < rows; r++) {
+            bn_matrix_get_ternary_row(&e[x], r, t, e[x].block_scales ? d : NULL, BN_QK_K);
+            uint8_t *dst = out + ((size_t)x * rows + r) * row_bytes;
+            if (type == BN_TT_TQ2_0) bn_tq2_0_pack_row(t, cols, d, dst);
+            else bn_tq1_0_pack_row(t, cols, d, dst);
+        }
+    }
+    free(t);
+    free(d);
+    char sname[192];
+    const size_t len = strlen(name);
+    snprintf(sname, sizeof sname, "%.*s.scale", (int)(len > 7 ? len - 7 : 0), name); /* drop ".weight" */
+    uint64_t n_scales = (uint64_t)n;
+    bn_gguf_writer_add_tensor(w, sname, 1, &n_scales, BN_TT_F32, scales, (uint64_t)n * sizeof(float));
+    bn_gguf_writer_add_tensor(w, name, 3, ne, type, out, (uint64_t)n * rows * row_bytes);
+    return BITNET_OK;
+}
+
 /* The tensors of one layer of m, named blk.<out>. */
 static bitnet_status add_layer(bn_gguf_writer *w, bn_keep_list *k, const bitnet_model *m, const bn_layer *L, int out,
                                bn_tensor_type type) {
@@ -223,10 +294,11 @@ static bitnet_status add_layer(bn_gguf_writer *w, bn_keep_list *k, const bitnet_
     for (int i = 0; i < BN_N_LAYER_ROLES && st == BITNET_OK; i++) { /* norms first, then the linears */
         const bn_role *r = &bn_layer_roles[i];
         if (!bn_role_present(m->arch, r)) continue; /* ak42 has no per-layer norms, llama no sub-norms */
-        if (r->is_matrix == BN_ROLE_EXPERTS)
-            return bn_error(BITNET_ERR_UNSUPPORTED, "writing the experts of a mixture-of-experts model is not supported "
-                                                    "(prune copies their GGUF tensors as they are)");
         snprintf(name, sizeof name, "blk.%d.%s.weight", out, r->gguf);
+        if (r->is_matrix == BN_ROLE_EXPERTS) {
+            st = add_experts(w, k, name, *bn_layer_experts((bn_layer *)L, r), m->hp.n_expert, type);
+            continue;
+        }
         if (!r->is_matrix) {
             st = add_f32(w, k, name, *bn_layer_vector((bn_layer *)L, r), (uint64_t)bn_hp_dim(&m->hp, r->rows));
             continue;

@@ -18,6 +18,7 @@ typedef struct {
     /* ternary tensors whose rows are too short for tq2_0/tq1_0, stored as i2_s:
      * counted here and reported in one line by bn_keep_report */
     int n_fallback, fallback_cols;
+    int n_expert_fallback; /* expert tensors stored as tq2_0 instead of the type asked for */
     char fallback_first[96];
     const char *fallback_type;
 } bn_keep_list;

@@ -282,14 +282,14 @@ static bitnet_status repack_tq(loader *ld, const char *name, const bn_gguf_tenso
 }
 
 static bitnet_status tensor_to_matrix(loader *ld, const char *name, const bn_gguf_tensor *t, int rows, int cols,
-                                      bn_matrix *w);
+                                      bn_matrix *w, int expert, int n_expert);
 
 static bitnet_status load_matrix(loader *ld, const char *name, int required, int rows, int cols, bn_matrix *w) {
     bitnet_status st = BITNET_OK;
     memset(w, 0, sizeof *w);
     const bn_gguf_tensor *t = find(ld, name, required, (uint64_t)cols, (uint64_t)rows, &st);
     if (!t) return st;
-    return tensor_to_matrix(ld, name, t, rows, cols, w);
+    return tensor_to_matrix(ld, name, t, rows, cols, w, -1, 0);
 }
 
 /* A 3-D tensor [cols, rows, n] of n experts' matrices (BN_AF_MOE) into
@@ -304,7 +304,7 @@ static bitnet_status load_experts(loader *ld, const char *name, int rows, int co
         for (int e = 0; e < n && st == BITNET_OK; e++) {
             const bn_gguf_tensor v = expert_view(t, (uint64_t)e);
             memset(&out[e], 0, sizeof out[e]);
-            st = tensor_to_matrix(ld, name, &v, rows, cols, &out[e]);
+            st = tensor_to_matrix(ld, name, &v, rows, cols, &out[e], e, n);
         }
         return st;
     }
@@ -313,7 +313,7 @@ static bitnet_status load_experts(loader *ld, const char *name, int rows, int co
     flat.ne[2] = 1;
     bn_matrix all;
     memset(&all, 0, sizeof all);
-    if ((st = tensor_to_matrix(ld, name, &flat, rows * n, cols, &all))) return st;
+    if ((st = tensor_to_matrix(ld, name, &flat, rows * n, cols, &all, -1, 0))) return st;
     const size_t per = (size_t)rows * bn_matrix_row_bytes(&all);
     for (int e = 0; e < n; e++) {
         out[e] = all;
@@ -323,9 +323,11 @@ static bitnet_status load_experts(loader *ld, const char *name, int rows, int co
     return BITNET_OK;
 }
 
-/* The compute form of tensor t ([cols, rows]) named `name`. */
+/* The compute form of tensor t ([cols, rows]) named `name`; expert e of
+ * n_expert for an expert's view (load_experts), whose NAME.scale may hold one
+ * scale per expert; else expert -1. */
 static bitnet_status tensor_to_matrix(loader *ld, const char *name, const bn_gguf_tensor *t, int rows, int cols,
-                                      bn_matrix *w) {
+                                      bn_matrix *w, int expert, int n_expert) {
     bitnet_status st = BITNET_OK;
     w->rows = rows;
     w->cols = cols;
@@ -376,10 +378,12 @@ static bitnet_status tensor_to_matrix(loader *ld, const char *name, const bn_ggu
         snprintf(sname, sizeof sname, "%.*s.scale", (int)(len - 7), name);
         const bn_gguf_tensor *sc = bn_gguf_find_tensor(ld->f, sname);
         if (sc) {
-            if (sc->type != BN_TT_F32 || sc->ne[0] != 1 || sc->ne[1] != 1)
-                return bn_error(BITNET_ERR_FORMAT, "%s: scale tensor '%s' must be one f32", ld->f->path, sname);
+            const int per_expert = expert >= 0 && sc->ne[0] > 1; /* our writer's experts: one f32 each */
+            if (sc->type != BN_TT_F32 || sc->ne[1] != 1 || sc->ne[0] != (per_expert ? (uint64_t)n_expert : 1))
+                return bn_error(BITNET_ERR_FORMAT, "%s: scale tensor '%s' must be one f32%s", ld->f->path, sname,
+                                expert >= 0 ? " or one per expert" : "");
             float s;
-            memcpy(&s, sc->data, sizeof s);
+            memcpy(&s, (const float *)sc->data + (per_expert ? expert : 0), sizeof s);
             if (!isfinite(s)) return bn_error(BITNET_ERR_FORMAT, "%s: scale tensor '%s' is not finite", ld->f->path, sname);
             if (w->block_scales) /* folded into the per-block scales (m->owned, written by repack_tq) */
                 for (size_t i = 0; i < (size_t)w->rows * (size_t)(w->cols / w->block_cols); i++)

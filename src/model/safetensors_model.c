@@ -284,13 +284,22 @@ static bitnet_status load_tensors(loader *ld, int tied) {
     for (int l = 0; l < hp->n_layers; l++) {
         bn_layer *L = &m->layers[l];
         char n[160];
+        int expert_slot = 0; /* gate, up, down: their third of m->experts for this layer */
         for (int i = 0; i < BN_N_LAYER_ROLES; i++) {
             const bn_role *r = &bn_layer_roles[i];
             if (!bn_role_present(m->arch, r)) continue;
             snprintf(n, sizeof n, "model.layers.%d.%s.weight", l, bn_role_hf_name(m->arch, r));
-            if (r->is_matrix)
-                st = load_matrix(ld, n, 1, bn_hp_dim(hp, r->rows), bn_hp_dim(hp, r->cols), 1, r->rope_rows && !neox,
-                                 bn_layer_matrix(L, r));
+            if (r->is_matrix == BN_ROLE_EXPERTS) { /* one 2-D tensor per expert */
+                bn_matrix *e = m->experts + ((size_t)l * 3 + (size_t)expert_slot++) * (size_t)hp->n_expert;
+                *bn_layer_experts(L, r) = e;
+                for (int x = 0; x < hp->n_expert && !st; x++) {
+                    snprintf(n, sizeof n, "model.layers.%d.mlp.experts.%d.%s.weight", l, x, r->hf);
+                    st = load_matrix(ld, n, 1, bn_hp_dim(hp, r->rows), bn_hp_dim(hp, r->cols), 1, 0, &e[x]);
+                }
+            } else if (r->is_matrix)
+                /* (the router, mlp.gate, stays float: not a linear of the ternary families) */
+                st = load_matrix(ld, n, 1, bn_hp_dim(hp, r->rows), bn_hp_dim(hp, r->cols), r->rows != BN_DIM_EXPERTS,
+                                 r->rope_rows && !neox, bn_layer_matrix(L, r));
             else
                 st = load_vector(ld, n, 1, bn_hp_dim(hp, r->rows), bn_layer_vector(L, r));
             if (st) return st;
@@ -330,6 +339,30 @@ static bitnet_status cfg_float(const char *cfg_name, const bn_json *cfg, const c
     if (v->type != BN_JSON_NUMBER || !isfinite((float)v->number))
         return bn_error(BITNET_ERR_FORMAT, "%s: \"%s\" must be a finite number", cfg_name, key);
     *out = (float)v->number;
+    return BITNET_OK;
+}
+
+/* Qwen3MoeConfig: experts, experts per token, their FFN size; every layer
+ * sparse, with the chosen experts' weights renormalised (what forward.c does). */
+static bitnet_status read_moe_config(const char *cfg_name, const bn_json *cfg, bn_hparams *hp) {
+    int ne = 0, used = 0, ffe = 0, step = 1;
+    bitnet_status st;
+    if ((st = cfg_int(cfg_name, cfg, "num_experts", 0, 4096, &ne)) ||
+        (st = cfg_int(cfg_name, cfg, "num_experts_per_tok", 0, 4096, &used)) ||
+        (st = cfg_int(cfg_name, cfg, "moe_intermediate_size", 0, 262144, &ffe)) ||
+        (st = cfg_int(cfg_name, cfg, "decoder_sparse_step", 1, 1024, &step)))
+        return st;
+    if (used > ne) return bn_error(BITNET_ERR_FORMAT, "%s: num_experts_per_tok %d exceeds num_experts %d", cfg_name, used, ne);
+    const bn_json *only = bn_json_get(cfg, "mlp_only_layers"), *norm = bn_json_get(cfg, "norm_topk_prob");
+    if (step != 1 || (only && !(only->type == BN_JSON_ARRAY && only->n == 0) && only->type != BN_JSON_NULL))
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: dense layers among the experts' (decoder_sparse_step %d, "
+                        "mlp_only_layers) are not supported", cfg_name, step);
+    if (!norm || norm->type != BN_JSON_BOOL || !norm->boolean)
+        return bn_error(BITNET_ERR_UNSUPPORTED, "%s: \"norm_topk_prob\" must be true (the chosen experts' weights "
+                        "renormalised, as llama.cpp's qwen3moe computes them)", cfg_name);
+    hp->n_expert = ne;
+    hp->n_expert_used = used;
+    hp->ff_exp = ffe;
     return BITNET_OK;
 }
 
@@ -414,6 +447,7 @@ static bitnet_status read_config(const char *cfg_name, const bn_json *cfg, bitne
         hp->swa_window = window;
         hp->swa_pattern = pattern;
     }
+    if (bn_model_has(m, BN_AF_MOE) && (st = read_moe_config(cfg_name, cfg, hp))) return st;
     const bn_json *tie = bn_json_get(cfg, "tie_word_embeddings");
     if (tie && tie->type != BN_JSON_BOOL && tie->type != BN_JSON_NULL)
         return bn_error(BITNET_ERR_FORMAT, "%s: \"tie_word_embeddings\" must be a boolean", cfg_name);
@@ -592,6 +626,9 @@ bitnet_status bn_model_from_safetensors(const char *path, const bitnet_model_par
 
     if (!st && !(m->layers = calloc((size_t)m->hp.n_layers, sizeof(bn_layer))))
         st = bn_error(BITNET_ERR_NOMEM, "%s: out of memory", file);
+    if (!st && m->hp.n_expert &&
+        !(m->experts = calloc((size_t)m->hp.n_layers * 3 * (size_t)m->hp.n_expert, sizeof(bn_matrix))))
+        st = bn_error(BITNET_ERR_NOMEM, "%s: out of memory", file);
     ld.counting = 1;
     if (!st) st = load_tensors(&ld, tied); /* pass 1: validate, size m->owned */
     if (!st && ld.need) {
@@ -600,7 +637,7 @@ bitnet_status bn_model_from_safetensors(const char *path, const bitnet_model_par
         m->owned_size = ld.need;
     }
     if (!st) {
-        const int maxc = BN_MAX(m->hp.dim, m->hp.ff);
+        const int maxc = BN_MAX(BN_MAX(m->hp.dim, m->hp.ff), m->hp.ff_exp);
         ld.row = malloc((size_t)maxc * sizeof(float));
         ld.tern = malloc((size_t)maxc);
         ld.cur = m->owned;
@@ -689,11 +726,12 @@ static void add_mat(wlist *W, const char *base, const bn_matrix *w, int permute)
 
 bitnet_status bn_safetensors_write_model(const bitnet_model *m, const char *path) {
     if (!m || !path) return bn_error(BITNET_ERR_ARG, "bn_safetensors_write_model: NULL argument");
-    /* the Hugging Face names come from the architecture table; a family without them (qwen3moe) is not written */
+    /* the Hugging Face names come from the architecture table; a family without them (bitnet-ak42's) is not written */
     if (!m->arch->hf_name)
         return bn_error(BITNET_ERR_UNSUPPORTED, "%s: architecture %s has no Hugging Face form here", path, m->arch->name);
     const bn_hparams *hp = &m->hp;
-    const int n_max = 5 + 2 * BN_N_LAYER_ROLES * hp->n_layers; /* embedding, norm, classifier + scale; per layer every role + scale */
+    /* embedding, norm, classifier + scale; per layer every role and every expert's matrices, + scales */
+    const int n_max = 5 + 2 * (BN_N_LAYER_ROLES + 3 * hp->n_expert) * hp->n_layers;
     wlist W = {m, calloc((size_t)n_max, sizeof(bn_st_out)), calloc((size_t)n_max, sizeof(wsrc)),
                calloc((size_t)n_max, sizeof W.names[0]), 0, n_max};
     if (!W.t || !W.src || !W.names) {
@@ -712,9 +750,15 @@ bitnet_status bn_safetensors_write_model(const bitnet_model *m, const char *path
         char nm[128];
         for (int i = 0; i < BN_N_LAYER_ROLES; i++) {
             const bn_role *r = &bn_layer_roles[i];
-            if (!bn_role_present(m->arch, r) || r->is_matrix == BN_ROLE_EXPERTS) continue;
+            if (!bn_role_present(m->arch, r)) continue;
             snprintf(nm, sizeof nm, "model.layers.%d.%s", l, bn_role_hf_name(m->arch, r));
-            if (r->is_matrix) {
+            if (r->is_matrix == BN_ROLE_EXPERTS) {
+                const bn_matrix *e = *bn_layer_experts((bn_layer *)L, r);
+                for (int x = 0; x < hp->n_expert; x++) {
+                    snprintf(nm, sizeof nm, "model.layers.%d.mlp.experts.%d.%s", l, x, r->hf);
+                    add_mat(&W, nm, &e[x], 0);
+                }
+            } else if (r->is_matrix) {
                 add_mat(&W, nm, bn_layer_matrix_c(L, r), r->rope_rows && !bn_model_has(m, BN_AF_ROPE_NEOX));
             } else {
                 strcat(nm, ".weight");
@@ -746,6 +790,10 @@ bitnet_status bn_safetensors_write_model(const bitnet_model *m, const char *path
         ok = ok && bn_buf_printf(&cfg, ", \"sliding_window\": %d, \"sliding_window_pattern\": %d, \"rope_local_base_freq\": %.9g, "
                                        "\"query_pre_attn_scalar\": %d", hp->swa_window, hp->swa_pattern,
                                  (double)hp->rope_theta_swa, hp->head_dim) == 0;
+    if (hp->n_expert > 0)
+        ok = ok && bn_buf_printf(&cfg, ", \"num_experts\": %d, \"num_experts_per_tok\": %d, \"moe_intermediate_size\": %d, "
+                                       "\"norm_topk_prob\": true, \"decoder_sparse_step\": 1, \"mlp_only_layers\": []",
+                                 hp->n_expert, hp->n_expert_used, hp->ff_exp) == 0;
     if (m->tok)
         ok = ok && bn_buf_printf(&cfg, ", \"bos_token_id\": %d, \"eos_token_id\": %d", (int)bn_tokenizer_bos(m->tok),
                                  (int)bn_tokenizer_eos(m->tok)) == 0;
