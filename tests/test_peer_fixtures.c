@@ -166,7 +166,8 @@ TEST(peer_qwen3moe_tq2_0_vs_llamacpp) { check_fixture("qwen3moe-tq2_0", "llamacp
  * of their own (and TQ2_0 a scale per block): each expert's matrix must hold
  * its own. The fixture's ffn_down_exps of layer 0, with every block scale
  * multiplied by 2^e (expert e) and by 2 in odd rows (exact in fp16): every
- * row of every expert as the model holds it equals the file's d * trit. */
+ * row of every expert as the model holds it equals the file's d * trit, also
+ * after convert wrote it again (TQ1_0: the block scales go with the experts). */
 TEST(moe_tq2_0_experts_keep_their_own_block_scales) {
     const char *src = bn_test_shared("peer-fixtures/qwen3moe-tq2_0.gguf");
     if (!src) SKIP("../shared/peer-fixtures not present");
@@ -207,6 +208,25 @@ TEST(moe_tq2_0_experts_keep_their_own_block_scales) {
     for (int e = 0; e < n_exp; e++) scaled_apart += m->layers[0].down_exps[e].block_scales != NULL;
     CHECK_MSG(bad == 0, "%d weights differ from the file's d * trit", bad);
     CHECK_EQ_INT(scaled_apart, n_exp); /* the odd rows' scales differ: block scales, each expert its own */
+    char again[512], cmd[2048];
+    snprintf(again, sizeof again, "%s", bn_test_tmp(".gguf"));
+    snprintf(cmd, sizeof cmd, "convert %s -o %s --type tq1_0 2>&1", dst, again);
+    int status = -1;
+    free(bn_test_run_tool(cmd, NULL, &status));
+    bitnet_model *m2 = NULL;
+    CHECK(status == 0 && bitnet_model_load(again, NULL, &m2) == BITNET_OK);
+    float *row2 = malloc((size_t)cols * sizeof *row2);
+    int bad2 = 0;
+    for (int e = 0; m2 && row2 && e < n_exp; e++)
+        for (int r = 0; r < rows; r++) {
+            bn_matrix_get_row(&m->layers[0].down_exps[e], r, row);
+            bn_matrix_get_row(&m2->layers[0].down_exps[e], r, row2);
+            bad2 += memcmp(row, row2, (size_t)cols * sizeof *row) != 0;
+        }
+    CHECK_MSG(m2 && bad2 == 0, "%d expert rows differ after convert", bad2);
+    free(row2);
+    bitnet_model_free(m2);
+    unlink(again);
     bitnet_context *ctx = NULL;
     bitnet_context_params cp = bitnet_context_default_params();
     cp.n_ctx = 16;
