@@ -5,7 +5,7 @@
 # a broken body, /metrics. Prints "N passed, N failed, N skipped" like run_tests.
 set -u
 build=${1:-build-win64}
-export WINEDEBUG=-all
+export WINEDEBUG=${WINEDEBUG:--all}
 log=$(mktemp)
 pass=0 fail=0
 check() { # check NAME CONDITION-EXIT-STATUS
