@@ -55,7 +55,7 @@ endif
 ifneq (,$(findstring mingw,$(TARGET_ARCH)))
   WINDOWS := 1
   EXE     := .exe
-  CFLAGS  += -D__USE_MINGW_ANSI_STDIO=1 -D_FILE_OFFSET_BITS=64 -D_WIN32_WINNT=0x0A00
+  CFLAGS  += -D__USE_MINGW_ANSI_STDIO=1 -D_FILE_OFFSET_BITS=64 -D_WIN32_WINNT=0x0A00 -DBITNET_BUILD
   LDLIBS  += $(shell $(CC) -print-file-name=binmode.o) -lws2_32
 endif
 
@@ -82,7 +82,7 @@ BENCH_OBJ := $(BENCH_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC  := $(wildcard tests/*.c)
 ifdef WINDOWS
   # the server's harness (fork, signals, server_load) and rlimits: POSIX-only tests (the
-  # server itself is checked on Windows by tests/windows/server_smoke.sh)
+  # server itself is checked on Windows by tests/windows/smoke.sh)
   TEST_SRC := $(filter-out tests/test_server.c tests/test_mlock.c,$(TEST_SRC))
 endif
 TEST_OBJ  := $(TEST_SRC:%.c=$(BUILD)/obj/%.o)
@@ -111,7 +111,7 @@ endif
 # keep tool objects between builds (they are intermediates of a pattern rule)
 .SECONDARY:
 ifdef WINDOWS
-all: $(BUILD)/libbitnet.a $(BUILD)/libbitnet-server.a $(TOOLS)
+all: $(BUILD)/libbitnet.a $(BUILD)/bitnet.dll $(BUILD)/libbitnet-server.a $(TOOLS)
 else
 all: $(BUILD)/libbitnet.a $(BUILD)/libbitnet.so $(BUILD)/libbitnet-server.a $(TOOLS)
 endif
@@ -151,6 +151,12 @@ SOMAJOR   := $(firstword $(subst ., ,$(VERSION)))
 ifeq ($(SOMAJOR),0)
   SOMAJOR := 0.$(word 2,$(subst ., ,$(VERSION)))
 endif
+# Windows: bitnet.dll (exports the BITNET_API functions only), its import library
+# libbitnet.dll.a, and no runtime DLL beyond the system's (libgcc, winpthreads static)
+$(BUILD)/bitnet.dll: $(LIB_OBJ)
+	$(CC) -shared -static-libgcc $(LDFLAGS) -o $@ $^ -Wl,--out-implib,$(BUILD)/libbitnet.dll.a \
+		-Wl,-Bstatic -lpthread -Wl,-Bdynamic $(LDLIBS)
+
 $(BUILD)/libbitnet.so: $(LIB_OBJ)
 	$(CC) -shared $(LDFLAGS) -Wl,-soname,libbitnet.so.$(SOMAJOR) -o $@.$(VERSION) $^ $(LDLIBS)
 	ln -sf libbitnet.so.$(VERSION) $@.$(SOMAJOR)
@@ -270,17 +276,23 @@ test-riscv64:
 # Windows x86-64: cross-built with mingw-w64 (Debian: gcc-mingw-w64-x86-64) and run
 # under Wine (Debian: wine64): the whole fast tier, less the test files that
 # need fork, rlimits or a POSIX server harness (see TEST_SRC; WINDOWS_TESTS: a
-# filter), then server.exe on Winsock, answered through curl (tests/windows/).
+# filter), then server.exe on Winsock answered through curl, and a program that
+# links bitnet.dll (tests/windows/smoke.sh).
 WINDOWS_TESTS ?=
 WIN := $(MAKE) CC=x86_64-w64-mingw32-gcc AR=x86_64-w64-mingw32-ar BUILD=build-win64 LDFLAGS=-static
 # quiet, and no Mono/Gecko installer when Wine makes its prefix on a fresh machine
 WINE_ENV := WINEDEBUG=-all WINEDLLOVERRIDES="mscoree,mshtml="
 WINE := $(WINE_ENV) wine
 test-windows:
-	$(WIN) build-win64/run_tests.exe $(filter-out %server_load.exe,$(TOOL_SRC:tools/%.c=build-win64/%.exe)) build-win64/server.exe
+	$(WIN) build-win64/run_tests.exe $(filter-out %server_load.exe,$(TOOL_SRC:tools/%.c=build-win64/%.exe)) \
+		build-win64/server.exe build-win64/dll_smoke.exe
 	$(WINE) build-win64/run_tests.exe -j 2 $(WINDOWS_TESTS)
-	$(WINE_ENV) wineserver -w # the tests' Wine session ends before the server's starts
-	$(WINE_ENV) bash tests/windows/server_smoke.sh build-win64
+	$(WINE_ENV) wineserver -w # the tests' Wine session ends before the smoke test's starts
+	$(WINE_ENV) bash tests/windows/smoke.sh build-win64
+
+# a program that links bitnet.dll through its import library, as Windows programs do
+$(BUILD)/dll_smoke.exe: tests/windows/dll_smoke.c $(BUILD)/bitnet.dll
+	$(CC) -std=c11 -O2 -Wall -Iinclude -o $@ $< $(BUILD)/libbitnet.dll.a
 
 test-armhf:
 	$(MAKE) CC=arm-linux-gnueabihf-gcc AR=arm-linux-gnueabihf-ar BUILD=build-armhf LDFLAGS=-static \

@@ -45,8 +45,16 @@ extern "C" {
 #define BITNET_VERSION "0.2.0"
 
 /* Every public function is declared BITNET_API; the library is built with
- * -fvisibility=hidden, so libbitnet.so exports these and nothing else. */
-#if defined(__GNUC__) || defined(__clang__)
+ * -fvisibility=hidden, so libbitnet.so exports these and nothing else. On
+ * Windows the library's own objects are compiled with BITNET_BUILD: bitnet.dll
+ * exports these (a program links its import library, libbitnet.dll.a). */
+#if defined(_WIN32)
+#if defined(BITNET_BUILD)
+#define BITNET_API __declspec(dllexport)
+#else
+#define BITNET_API
+#endif
+#elif defined(__GNUC__) || defined(__clang__)
 #define BITNET_API __attribute__((visibility("default")))
 #else
 #define BITNET_API
