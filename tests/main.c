@@ -203,7 +203,11 @@ char *bn_test_run_tool(const char *cmdline, size_t *len, int *status) {
     snprintf(cmd, sizeof cmd, "%s %s/%s", prefix ? prefix : "", BN_BUILD_DIR, cmdline);
     FILE *p = popen(cmd, "r");
 #endif
-    if (!p) return NULL;
+    if (!p) {
+        fprintf(stderr, "    bn_test_run_tool: cannot start '%s': %s\n", cmd, strerror(errno));
+        if (status) *status = -1;
+        return NULL;
+    }
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
     size_t got;
@@ -220,7 +224,10 @@ char *bn_test_run_tool(const char *cmdline, size_t *len, int *status) {
 #else
     int st = pclose(p);
 #endif
-    if (status) *status = bn_test_exit_code(st);
+    const int code = bn_test_exit_code(st);
+    if (status) *status = code;
+    if (code >= 128 || code < 0) /* no tool exits so on purpose: a crash, a signal, or a failed start */
+        fprintf(stderr, "    bn_test_run_tool: '%s' ended with status %d (0x%X)\n", cmd, code, (unsigned)code);
     if (buf) buf[n] = 0;
     if (len) *len = n;
     return buf;
