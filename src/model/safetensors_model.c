@@ -347,7 +347,7 @@ static bitnet_status cfg_float(const char *cfg_name, const bn_json *cfg, const c
 static bitnet_status read_moe_config(const char *cfg_name, const bn_json *cfg, bn_hparams *hp) {
     int ne = 0, used = 0, ffe = 0, step = 1;
     bitnet_status st;
-    if ((st = cfg_int(cfg_name, cfg, "num_experts", 0, 4096, &ne)) ||
+    if ((st = cfg_int(cfg_name, cfg, "num_experts", 0, 1024, &ne)) || /* as the GGUF loader */
         (st = cfg_int(cfg_name, cfg, "num_experts_per_tok", 0, 4096, &used)) ||
         (st = cfg_int(cfg_name, cfg, "moe_intermediate_size", 0, 262144, &ffe)) ||
         (st = cfg_int(cfg_name, cfg, "decoder_sparse_step", 1, 1024, &step)))
