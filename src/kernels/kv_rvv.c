@@ -8,13 +8,15 @@
  *                   position's q.k in index order, multiply then add (this
  *                   file is compiled with -ffp-contract=off): the scalar order;
  *   scores q8       an integer dot product per position (vwmul + vwredsum);
- *   wsum f32/f16/q8 dimensions in lanes, positions in order: the scalar order
- *                   per output element.
+ *   scores q4/q2    positions in lanes (strided byte loads), each lane summing
+ *                   q[i] * code in index order, then d * a + m * sum(q);
+ *   wsum            dimensions in lanes, positions in order: the scalar order
+ *                   per output element (q4/q2: a plane of codes, those at one
+ *                   shift of the row's bytes, at a time).
  * Halves are widened with integer operations (the base V extension has no
  * half-precision arithmetic, that is Zvfh): the magnitude bits moved to the
  * float's place and multiplied by 2^112 (exact for normals and subnormals),
  * the exponent forced to 255 for infinities and NaNs, the sign put back.
- * q4 and q2 keep the scalar kernels (NULL entries).
  */
 #include "common.h"
 #include "kernels/kv_kernels.h"
@@ -123,8 +125,69 @@ static void rvv_wsum_q8(const float *att, const uint8_t *v, size_t stride, int n
     wsum(att, v, stride, n, hd, out, BITNET_KV_Q8);
 }
 
+/* q4 (bits 4) and q2 (bits 2): value i is (data[i % span] >> bits * (i / span))
+ * & mask, data after the row's d and m (kv_scalar.c: code_at). */
+static inline void scores_qlow(const bn_kv_query *qy, const uint8_t *k, size_t stride, int n, int hd, float scale,
+                               float *att, int bits) {
+    const int span = (hd + 8 / bits - 1) / (8 / bits), mask = (1 << bits) - 1;
+    const float *q = qy->f;
+    for (int s = 0; s < n;) {
+        const size_t vl = RV(vsetvl_e32m4)((size_t)(n - s));
+        const uint8_t *base = k + (size_t)s * stride;
+        vfloat32m4_t acc = RV(vfmv_v_f_f32m4)(0.0f, vl);
+        for (int i = 0; i < hd; i++) {
+            const vuint8m1_t b = RV(vlse8_v_u8m1)(base + 8 + i % span, (ptrdiff_t)stride, vl);
+            const vuint8m1_t c = RV(vand_vx_u8m1)(RV(vsrl_vx_u8m1)(b, (size_t)(bits * (i / span)), vl), (uint8_t)mask, vl);
+            const vfloat32m4_t x = RV(vfcvt_f_xu_v_f32m4)(RV(vzext_vf4_u32m4)(c, vl), vl);
+            acc = RV(vfadd_vv_f32m4)(acc, RV(vfmul_vf_f32m4)(x, q[i], vl), vl);
+        }
+        const vfloat32m4_t d = RV(vlse32_v_f32m4)((const float *)(const void *)base, (ptrdiff_t)stride, vl);
+        const vfloat32m4_t m = RV(vlse32_v_f32m4)((const float *)(const void *)(base + 4), (ptrdiff_t)stride, vl);
+        const vfloat32m4_t a = RV(vfadd_vv_f32m4)(RV(vfmul_vv_f32m4)(d, acc, vl), RV(vfmul_vf_f32m4)(m, qy->sum, vl), vl);
+        RV(vse32_v_f32m4)(att + s, RV(vfmul_vf_f32m4)(a, scale, vl), vl);
+        s += (int)vl;
+    }
+}
+
+static inline void wsum_qlow(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out, int bits) {
+    const int span = (hd + 8 / bits - 1) / (8 / bits), mask = (1 << bits) - 1;
+    float msum = 0.0f;
+    for (int u = 0; u < n; u++) msum += att[u] * rd_f32(v + (size_t)u * stride + 4);
+    for (int plane = 0; plane * span < hd; plane++) /* out[plane * span + j] holds byte j's code at this shift */
+        for (int j = 0; j < span && plane * span + j < hd;) {
+            const size_t vl = RV(vsetvl_e32m4)((size_t)BN_MIN(span - j, hd - plane * span - j));
+            float *o_at = out + plane * span + j;
+            vfloat32m4_t o = RV(vle32_v_f32m4)(o_at, vl);
+            for (int u = 0; u < n; u++) {
+                const uint8_t *vr = v + (size_t)u * stride;
+                const vuint8m1_t b = RV(vle8_v_u8m1)(vr + 8 + j, vl);
+                const vuint8m1_t c = RV(vand_vx_u8m1)(RV(vsrl_vx_u8m1)(b, (size_t)(bits * plane), vl), (uint8_t)mask, vl);
+                const vfloat32m4_t x = RV(vfcvt_f_xu_v_f32m4)(RV(vzext_vf4_u32m4)(c, vl), vl);
+                o = RV(vfadd_vv_f32m4)(o, RV(vfmul_vf_f32m4)(x, att[u] * rd_f32(vr), vl), vl);
+            }
+            RV(vse32_v_f32m4)(o_at, o, vl);
+            j += (int)vl;
+        }
+    for (int i = 0; i < hd; i++) out[i] += msum;
+}
+
+static void rvv_scores_q4(const bn_kv_query *q, const uint8_t *k, size_t stride, int n, int hd, float scale,
+                          float *att) {
+    scores_qlow(q, k, stride, n, hd, scale, att, 4);
+}
+static void rvv_scores_q2(const bn_kv_query *q, const uint8_t *k, size_t stride, int n, int hd, float scale,
+                          float *att) {
+    scores_qlow(q, k, stride, n, hd, scale, att, 2);
+}
+static void rvv_wsum_q4(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
+    wsum_qlow(att, v, stride, n, hd, out, 4);
+}
+static void rvv_wsum_q2(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
+    wsum_qlow(att, v, stride, n, hd, out, 2);
+}
+
 const bn_kv_ops bn_kv_ops_rvv = {
     .isa = "rvv",
-    .scores = {rvv_scores_f32, rvv_scores_f16, rvv_scores_q8, NULL, NULL},
-    .wsum = {rvv_wsum_f32, rvv_wsum_f16, rvv_wsum_q8, NULL, NULL},
+    .scores = {rvv_scores_f32, rvv_scores_f16, rvv_scores_q8, rvv_scores_q4, rvv_scores_q2},
+    .wsum = {rvv_wsum_f32, rvv_wsum_f16, rvv_wsum_q8, rvv_wsum_q4, rvv_wsum_q2},
 };
