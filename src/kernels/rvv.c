@@ -15,14 +15,21 @@
  * (vwmul + vwredsum), the float sum over blocks in the scalar table's order,
  * so the bits are the scalar table's too.
  *
+ * Activation quantisation: absmax by vfredmax (NaN skipped, as the scalar
+ * comparison does), x * (127 / amax) rounded half to even by vfcvt (the
+ * default rounding mode, as the scalar's 1.5 * 2^23 trick), clamped, NaN to 0:
+ * the scalar bits.
+ *
  * The KV-cache kernels are kv_rvv.c's; the other entries (K-quant heads,
- * float GEMV, activation quantisation) are the scalar table's.
+ * float GEMV) are the scalar table's.
  *
  * Built only for riscv64 with a compiler that has the RVV intrinsics (the
  * Makefile compiles this file with clang when gcc lacks them); chosen at run
  * time when AT_HWCAP has V (dispatch.c). Both intrinsic spellings are
  * accepted (rvv_compat.h).
  */
+#include <math.h>
+
 #include "common.h"
 #include "kernels/kernels.h"
 #include "kernels/kv_kernels.h"
@@ -89,11 +96,38 @@ static void rvv_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W, const int8
 }
 
 /* The scalar table with the RVV kernels (dispatch.c fills it once). */
+static float rvv_quantize_i8(const float *x, int n, int n_padded, int8_t *q) {
+    vfloat32m1_t amax_v = RV(vfmv_v_f_f32m1)(0.0f, 1);
+    for (int i = 0; i < n;) {
+        const size_t vl = RV(vsetvl_e32m4)((size_t)(n - i));
+        amax_v = REDMAX_F32M4(RV(vfabs_v_f32m4)(RV(vle32_v_f32m4)(x + i, vl), vl), amax_v, vl);
+        i += (int)vl;
+    }
+    const float amax = RV(vfmv_f_s_f32m1_f32)(amax_v);
+    if (!(amax > 0.0f) || !isfinite(amax)) {
+        memset(q, 0, (size_t)n_padded);
+        return 0.0f;
+    }
+    const float s = 127.0f / amax;
+    for (int i = 0; i < n;) {
+        const size_t vl = RV(vsetvl_e32m4)((size_t)(n - i));
+        const vfloat32m4_t v = RV(vfmul_vf_f32m4)(RV(vle32_v_f32m4)(x + i, vl), s, vl);
+        vint32m4_t r = RV(vfcvt_x_f_v_i32m4)(v, vl); /* +-inf saturate, then clamp as the scalar */
+        r = RV(vmin_vx_i32m4)(RV(vmax_vx_i32m4)(r, -128, vl), 127, vl);
+        r = MERGE_VXM_I32M4(RV(vmfne_vv_f32m4_b8)(v, v, vl), r, 0, vl); /* NaN: 0 */
+        RV(vse8_v_i8m1)(q + i, RV(vncvt_x_x_w_i8m1)(RV(vncvt_x_x_w_i16m2)(r, vl), vl), vl);
+        i += (int)vl;
+    }
+    memset(q + n, 0, (size_t)(n_padded - n));
+    return amax / 127.0f;
+}
+
 void bn_kernels_rvv_init(bn_kernels *t) {
     *t = bn_kernels_scalar;
     t->isa = "rvv";
     t->i2_gemv = rvv_i2_gemv;
     t->i2_gemm = rvv_i2_gemm;
     t->q8_0_gemv = rvv_q8_0_gemv;
+    t->quantize_i8 = rvv_quantize_i8;
     t->kv = &bn_kv_ops_rvv;
 }
