@@ -33,6 +33,11 @@ ifneq (,$(findstring x86_64,$(TARGET_ARCH)))
   ISA_SRC := src/kernels/avx2.c src/kernels/avx512.c src/kernels/kv_avx2.c
 else ifneq (,$(findstring aarch64,$(TARGET_ARCH)))
   ISA_SRC := src/kernels/neon.c src/kernels/kv_neon.c
+else ifneq (,$(findstring arm-linux-gnueabihf,$(TARGET_ARCH)))
+  # 32-bit ARM with NEON (armhf): neon.c's ternary kernels, chosen at run time by HWCAP_NEON
+  ISA_SRC := src/kernels/neon.c
+  NEON32 := 1
+  CFLAGS += -DBN_HAVE_NEON32
 else ifneq (,$(findstring riscv64,$(TARGET_ARCH)))
   # RVV 1.0 intrinsics: gcc >= 14 has them; else rvv.c is compiled with clang
   # (Debian 12: gcc 12, clang 14). Without either, the scalar table only.
@@ -94,7 +99,11 @@ DEPS      := $(LIB_OBJ:.o=.d) $(SRV_OBJ:.o=.d) $(filter-out %chat_page.d,$(SRV_B
 $(BUILD)/obj/src/kernels/scalar.o: EXTRA_CFLAGS := -ffp-contract=off
 $(BUILD)/obj/src/kernels/avx2.o:   EXTRA_CFLAGS := -mavx2 -mfma -mf16c -mbmi2 -mpopcnt
 $(BUILD)/obj/src/kernels/avx512.o: EXTRA_CFLAGS := -mavx2 -mfma -mf16c -mbmi2 -mavx512f -mavx512bw -mavx512vl -mavx512dq -mavx512vnni -mpopcnt
+ifdef NEON32
+$(BUILD)/obj/src/kernels/neon.o:   EXTRA_CFLAGS := -mfpu=neon
+else
 $(BUILD)/obj/src/kernels/neon.o:   EXTRA_CFLAGS := -march=armv8-a
+endif
 $(BUILD)/obj/src/kernels/kv_avx2.o: EXTRA_CFLAGS := -mavx2 -mfma -mf16c -ffp-contract=off
 $(BUILD)/obj/src/kernels/kv_neon.o: EXTRA_CFLAGS := -march=armv8-a -ffp-contract=off
 # Tests run the tools of the same build (build/ or build-asan/ ...).
@@ -246,7 +255,8 @@ static:
 #   test-riscv64    RISC-V 64: without V (the scalar table), then with RVV 1.0 at
 #                   VLEN 128 (every platform test; the rvv table is chosen) and
 #                   256 and 512 (the kernels against the scalar reference)
-#   test-armhf      32-bit ARM, hard float (scalar kernels: the NEON code is AArch64)
+#   test-armhf      32-bit ARM, hard float, with NEON: the neon table (neon.c's ternary
+#                   kernels) is chosen at run time
 PLATFORM_TESTS ?= kernels kv_cache_every infer_default infer_ak42 reference tokenizer gguf_ chat
 # ARM64 (NEON) build, run under qemu-user: needs gcc-aarch64-linux-gnu and qemu-user.
 test-arm64:
@@ -297,6 +307,8 @@ $(BUILD)/dll_smoke.exe: tests/windows/dll_smoke.c $(BUILD)/bitnet.dll
 test-armhf:
 	$(MAKE) CC=arm-linux-gnueabihf-gcc AR=arm-linux-gnueabihf-ar BUILD=build-armhf LDFLAGS=-static \
 		build-armhf/run_tests $(TOOL_SRC:tools/%.c=build-armhf/%)
+	qemu-arm build-armhf/infer -n 1 -v -p x 2>&1 | grep -q 'isa neon |' || \
+		{ echo "test-armhf: the neon table was not chosen on a CPU with NEON"; exit 1; }
 	BITNET_EXEC_PREFIX="qemu-arm" qemu-arm build-armhf/run_tests -j 2 $(PLATFORM_TESTS)
 
 # ---- fuzzing and memcheck (docs/security.md) ------------------------------------

@@ -38,7 +38,7 @@ for row in "x86-64 qemu-x86_64 max build/bench scalar,avx2" \
            "arm64 qemu-aarch64 max build-arm64/bench scalar,neon-nodot,neon-dotprod" \
            "riscv64-v128 qemu-riscv64 rv64,v=true,vlen=128 build-riscv64/bench scalar,rvv" \
            "riscv64-v256 qemu-riscv64 rv64,v=true,vlen=256 build-riscv64/bench rvv" \
-           "armhf qemu-arm max build-armhf/bench scalar"; do
+           "armhf qemu-arm max build-armhf/bench scalar,neon"; do
     set -- $row
     target=$1 q=$2 cpu=$3 bin=$4 tables=$5
     [ -x "$bin" ] || continue

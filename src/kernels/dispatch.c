@@ -13,6 +13,8 @@
  *          "neon-dotprod" (the "neon" name resolves to the best of the two).
  * riscv64: getauxval(AT_HWCAP) bit 'V' - 'A' (the vector extension 1.0) for
  *          "rvv", when the build has the RVV file (BN_HAVE_RVV).
+ * 32-bit ARM: getauxval(AT_HWCAP) HWCAP_NEON for "neon" (the ternary kernels
+ *          of neon.c; BN_HAVE_NEON32).
  *
  * BITNET_ISA=scalar|avx2|avx512|neon|rvv (also avx2-plain, avx2-vnni, avx512vnni,
  * neon-nodot, neon-dotprod) forces a
@@ -41,6 +43,13 @@ extern const bn_kernels bn_kernels_avx2_vnni;        /* avx2.c: AVX-VNNI integer
 #define HWCAP_ASIMDDP (1 << 20)
 #endif
 extern const bn_kernels bn_kernels_neon_dotprod; /* neon.c: SDOT variant */
+#elif defined(__arm__) && defined(BN_HAVE_NEON32)
+#define BN_NEON32 1
+#include <sys/auxv.h>
+#ifndef HWCAP_NEON
+#define HWCAP_NEON (1 << 12)
+#endif
+void bn_kernels_neon32_init(bn_kernels *t); /* neon.c */
 #elif defined(__riscv) && __riscv_xlen == 64 && defined(BN_HAVE_RVV)
 #define BN_RVV 1
 #include <sys/auxv.h>
@@ -99,6 +108,21 @@ static x86_features x86_detect(void) {
 static unsigned long arm_hwcap(void) { return getauxval(AT_HWCAP); }
 #endif
 
+#if BN_NEON32
+/* The scalar table with neon.c's ternary kernels, built once; NULL without NEON. */
+static bn_kernels g_neon32;
+static int g_neon32_ok;
+static pthread_once_t g_neon32_once = PTHREAD_ONCE_INIT;
+static void neon32_init_once(void) {
+    g_neon32_ok = (getauxval(AT_HWCAP) & HWCAP_NEON) != 0;
+    if (g_neon32_ok) bn_kernels_neon32_init(&g_neon32);
+}
+static const bn_kernels *neon32_table(void) {
+    pthread_once(&g_neon32_once, neon32_init_once);
+    return g_neon32_ok ? &g_neon32 : NULL;
+}
+#endif
+
 #if BN_RVV
 /* The scalar table with rvv.c's kernels, built once; NULL without V. */
 static bn_kernels g_rvv;
@@ -133,6 +157,8 @@ const bn_kernels *bn_kernels_by_name(const char *isa) {
     if (strcmp(isa, "neon") == 0) return dot ? &bn_kernels_neon_dotprod : (asimd ? &bn_kernels_neon : NULL);
     if (strcmp(isa, "neon-dotprod") == 0) return dot ? &bn_kernels_neon_dotprod : NULL;
     if (strcmp(isa, "neon-nodot") == 0) return asimd ? &bn_kernels_neon : NULL;
+#elif BN_NEON32
+    if (strcmp(isa, "neon") == 0) return neon32_table();
 #elif BN_RVV
     if (strcmp(isa, "rvv") == 0) return rvv_table();
 #endif
@@ -150,6 +176,8 @@ int bn_kernels_list(const bn_kernels **out, int cap) {
 #elif BN_ARM64
     if (bn_kernels_by_name("neon-nodot")) all[n++] = bn_kernels_by_name("neon-nodot");
     if (bn_kernels_by_name("neon-dotprod")) all[n++] = bn_kernels_by_name("neon-dotprod");
+#elif BN_NEON32
+    if (neon32_table()) all[n++] = neon32_table();
 #elif BN_RVV
     if (rvv_table()) all[n++] = rvv_table();
 #endif

@@ -18,8 +18,14 @@
  * GEMV streaming order: four rows share the activation loads and are taken
  * from the four quarters of the row range (rows r, r+q, r+2q, r+3q), four
  * independent sequential streams, as on x86.
+ *
+ * 32-bit ARM (armhf with NEON, e.g. 32-bit Raspberry Pi OS): the plain ternary
+ * GEMV/GEMM below compile there too, with the two AArch64 instructions they
+ * use spelled as 32-bit NEON does (bn_addv_s32, bn_mlal_high_s8), and form
+ * the "neon" table with the scalar table's other entries
+ * (bn_kernels_neon32_init, chosen when AT_HWCAP has HWCAP_NEON).
  */
-#if defined(__aarch64__)
+#if defined(__aarch64__) || (defined(__arm__) && defined(__ARM_NEON) && defined(BN_HAVE_NEON32))
 
 #include <arm_neon.h>
 #include <math.h>
@@ -28,8 +34,22 @@
 #include "kernels/kernels.h"
 #include "kernels/i2_gemm_blocking.h"
 
+#if defined(__aarch64__)
+#define bn_addv_s32 vaddvq_s32
+#define bn_mlal_high_s8 vmlal_high_s8
+#else
+static inline int32_t bn_addv_s32(int32x4_t v) {
+    const int32x2_t s = vadd_s32(vget_low_s32(v), vget_high_s32(v));
+    return vget_lane_s32(vpadd_s32(s, s), 0);
+}
+static inline int16x8_t bn_mlal_high_s8(int16x8_t acc, int8x16_t a, int8x16_t b) {
+    return vmlal_s8(acc, vget_high_s8(a), vget_high_s8(b));
+}
+#endif
+
 #define GEMM_X_BYTES 24576 /* activation bytes per GEMM chunk: stays in L1 (bn_gemm_chunk_l1) */
-#if defined(__clang__)
+#if !defined(__aarch64__)
+#elif defined(__clang__)
 /* clang spells the feature "dotprod" and (clang <= 14) declares vdotq_s32
  * only when the whole unit is built for dotprod, hence the asm */
 #define DOTPROD __attribute__((target("dotprod")))
@@ -49,7 +69,7 @@ extern const bn_kernels bn_kernels_neon_dotprod;
 static int32_t sum_i8(const int8_t *x, int cols) {
     int32x4_t acc = vdupq_n_s32(0);
     for (int c = 0; c < cols; c += 16) acc = vpadalq_s16(acc, vpaddlq_s8(vld1q_s8(x + c)));
-    return vaddvq_s32(acc);
+    return bn_addv_s32(acc);
 }
 
 /* The eight code vectors of one block: c[2g + h] = group g, half h. */
@@ -87,10 +107,10 @@ static inline i2_acts i2_load_x(const int8_t *xb) {
 /* plain NEON: int32 lanes of sum code * x over one block */
 static inline int32x4_t i2_block_mla(int32x4_t acc, const i2_codes *k, const i2_acts *a) {
     int16x8_t p = vmull_s8(vget_low_s8(k->c[0]), vget_low_s8(a->x[0]));
-    p = vmlal_high_s8(p, k->c[0], a->x[0]);
+    p = bn_mlal_high_s8(p, k->c[0], a->x[0]);
     for (int i = 1; i < 8; i++) {
         p = vmlal_s8(p, vget_low_s8(k->c[i]), vget_low_s8(a->x[i]));
-        p = vmlal_high_s8(p, k->c[i], a->x[i]);
+        p = bn_mlal_high_s8(p, k->c[i], a->x[i]);
     }
     return vpadalq_s16(acc, p);
 }
@@ -120,7 +140,7 @@ static void neon_i2_gemv(int rows, int cols, const uint8_t *W, const int8_t *x, 
             k = i2_unpack(w3 + o);
             a3 = i2_block_mla(a3, &k, &xa);
         }
-        store_quarters(y, r, q, vaddvq_s32(a0) - sx, vaddvq_s32(a1) - sx, vaddvq_s32(a2) - sx, vaddvq_s32(a3) - sx);
+        store_quarters(y, r, q, bn_addv_s32(a0) - sx, bn_addv_s32(a1) - sx, bn_addv_s32(a2) - sx, bn_addv_s32(a3) - sx);
     }
     for (int r = 4 * q; r < rows; r++) {
         const uint8_t *w = W + (size_t)r * rb;
@@ -130,7 +150,7 @@ static void neon_i2_gemv(int rows, int cols, const uint8_t *W, const int8_t *x, 
             const i2_codes k = i2_unpack(w + (size_t)b * BN_I2_BLOCK_BYTES);
             a = i2_block_mla(a, &k, &xa);
         }
-        y[r] = vaddvq_s32(a) - sx;
+        y[r] = bn_addv_s32(a) - sx;
     }
 }
 
@@ -147,7 +167,7 @@ static inline __attribute__((always_inline)) void i2_gemm_tile(int NJ, int cols,
             acc[j] = i2_block_mla(acc[j], &k, &xa);
         }
     }
-    for (int j = 0; j < NJ; j++) Y[(size_t)j * ldy] = vaddvq_s32(acc[j]) - sx[j];
+    for (int j = 0; j < NJ; j++) Y[(size_t)j * ldy] = bn_addv_s32(acc[j]) - sx[j];
 }
 
 #define NEON_TILE(R, NJ, cols, w, rb, X, sx, Y, ldy, pf) i2_gemm_tile(NJ, cols, w, X, sx, Y, ldy)
@@ -159,6 +179,16 @@ static void neon_i2_gemm(int rows, int cols, const uint8_t *W, int n, const int8
     }
     BN_I2_GEMM_BLOCKING(1, bn_gemm_chunk_l1(cols, GEMM_X_BYTES), sum_i8, NEON_TILE); /* i2_gemm_blocking.h */
 }
+
+#if !defined(__aarch64__)
+/* 32-bit ARM: the scalar table with the ternary kernels above (dispatch.c fills it once). */
+void bn_kernels_neon32_init(bn_kernels *t) {
+    *t = bn_kernels_scalar;
+    t->isa = "neon";
+    t->i2_gemv = neon_i2_gemv;
+    t->i2_gemm = neon_i2_gemm;
+}
+#else
 
 /* ---- SDOT variants ------------------------------------------------------------ */
 
@@ -494,9 +524,11 @@ const bn_kernels bn_kernels_neon_dotprod = {
     .f32_gemv = neon_f32_gemv,
     .f16_gemv = neon_f16_gemv,
 };
+#endif /* __aarch64__: the rest of the table */
 
 #else
-/* Not an ARM64 build: nothing to compile (the Makefile only adds this file
- * for aarch64 targets; the typedef keeps ISO C happy about an empty unit). */
+/* Neither ARM64 nor 32-bit ARM with NEON: nothing to compile (the Makefile adds
+ * this file for those targets only; the typedef keeps ISO C happy about an
+ * empty unit). */
 typedef int bn_neon_unused;
 #endif
