@@ -33,6 +33,7 @@
 #include "common.h"
 #include "kernels/kernels.h"
 #include "kernels/i2_gemm_blocking.h"
+#include "kernels/k_quant_gemv.h"
 
 #if defined(__aarch64__)
 #define bn_addv_s32 vaddvq_s32
@@ -386,75 +387,53 @@ static void neon_f16_gemv(int rows, int cols, const uint16_t *W, const float *x,
  * Per block the exact int32 dot product from widening multiplies (weights
  * below 64 times int8: two products fit int16), then the scalar's fmaf. */
 
-static inline float f16_load(const uint8_t *p) { return fp16_scalar(bn_load_f16_bits(p)); }
-
 /* Partial sums of w[i] * x[i], i < 16 (w unsigned and < 64). */
 static inline int32x4_t dot16_u6(uint8x16_t w, int8x16_t x) {
     const int8x16_t ws = vreinterpretq_s8_u8(w);
     return vpaddlq_s16(vmlal_s8(vmull_s8(vget_low_s8(ws), vget_low_s8(x)), vget_high_s8(ws), vget_high_s8(x)));
 }
 
-static void neon_q4_k_gemv(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd,
-                           const int16_t *bsums, float *y) {
-    const int nb = cols / BN_QK_K;
+static inline void q4k_sums(const uint8_t *blk, const int8_t *x, const int16_t *bs, int32_t *isum, int32_t *msum) {
     const uint8x16_t m4 = vdupq_n_u8(0x0F);
-    for (int r = 0; r < rows; r++) {
-        float sum = 0.0f;
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *blk = W + ((size_t)r * nb + b) * BN_Q4_K_BYTES, *q = blk + 16;
-            const int8_t *x = xq + (size_t)b * BN_QK_K;
-            const int16_t *bs = bsums + (size_t)b * 16;
-            int32x4_t acc = vdupq_n_s32(0);
-            int32_t msum = 0;
-            for (int j = 0; j < 4; j++) { /* bytes 32j..: sub-block 2j in the low nibbles, 2j+1 in the high */
-                int s0, m0, s1, m1;
-                bn_k4_scale_min(2 * j, blk + 4, &s0, &m0);
-                bn_k4_scale_min(2 * j + 1, blk + 4, &s1, &m1);
-                msum += m0 * (bs[4 * j] + bs[4 * j + 1]) + m1 * (bs[4 * j + 2] + bs[4 * j + 3]);
-                for (int o = 0; o < 32; o += 16) {
-                    const uint8x16_t qv = vld1q_u8(q + 32 * j + o);
-                    acc = vmlaq_n_s32(acc, dot16_u6(vandq_u8(qv, m4), vld1q_s8(x + 64 * j + o)), s0);
-                    acc = vmlaq_n_s32(acc, dot16_u6(vshrq_n_u8(qv, 4), vld1q_s8(x + 64 * j + 32 + o)), s1);
-                }
-            }
-            sum = fmaf(f16_load(blk) * xd[b], (float)vaddvq_s32(acc), sum);
-            sum = fmaf(-(f16_load(blk + 2) * xd[b]), (float)msum, sum);
+    const uint8_t *q = blk + 16;
+    int32x4_t acc = vdupq_n_s32(0);
+    *msum = 0;
+    for (int j = 0; j < 4; j++) { /* bytes 32j..: sub-block 2j in the low nibbles, 2j+1 in the high */
+        int s0, m0, s1, m1;
+        bn_k4_scale_min(2 * j, blk + 4, &s0, &m0);
+        bn_k4_scale_min(2 * j + 1, blk + 4, &s1, &m1);
+        *msum += m0 * (bs[4 * j] + bs[4 * j + 1]) + m1 * (bs[4 * j + 2] + bs[4 * j + 3]);
+        for (int o = 0; o < 32; o += 16) {
+            const uint8x16_t qv = vld1q_u8(q + 32 * j + o);
+            acc = vmlaq_n_s32(acc, dot16_u6(vandq_u8(qv, m4), vld1q_s8(x + 64 * j + o)), s0);
+            acc = vmlaq_n_s32(acc, dot16_u6(vshrq_n_u8(qv, 4), vld1q_s8(x + 64 * j + 32 + o)), s1);
         }
-        y[r] = sum;
     }
+    *isum = vaddvq_s32(acc);
 }
 
-static void neon_q6_k_gemv(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd,
-                           const int16_t *bsums, float *y) {
-    const int nb = cols / BN_QK_K;
+static inline int32_t q6k_sum(const uint8_t *blk, const int8_t *x) {
     const uint8x16_t m4 = vdupq_n_u8(0x0F), m2 = vdupq_n_u8(3);
-    for (int r = 0; r < rows; r++) {
-        float sum = 0.0f;
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *blk = W + ((size_t)r * nb + b) * BN_Q6_K_BYTES;
-            const int8_t *sc = (const int8_t *)(blk + 192), *x = xq + (size_t)b * BN_QK_K;
-            const int16_t *bs = bsums + (size_t)b * 16;
-            int32x4_t acc = vdupq_n_s32(0);
-            for (int h = 0; h < 2; h++) {
-                const uint8_t *ql = blk + 64 * h, *qh = blk + 128 + 32 * h;
-                for (int o = 0; o < 32; o += 16) { /* values l = o..o+15 of each quarter: group 8h + 2k + o/16 */
-                    const uint8x16_t l0 = vld1q_u8(ql + o), l1 = vld1q_u8(ql + 32 + o), hb = vld1q_u8(qh + o);
-                    uint8x16_t q[4];
-                    q[0] = vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(hb, m2), 4));
-                    q[1] = vorrq_u8(vandq_u8(l1, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 2), m2), 4));
-                    q[2] = vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 4), m2), 4));
-                    q[3] = vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hb, 6), 4));
-                    for (int k = 0; k < 4; k++)
-                        acc = vmlaq_n_s32(acc, dot16_u6(q[k], vld1q_s8(x + 128 * h + 32 * k + o)), sc[8 * h + 2 * k + o / 16]);
-                }
-            }
-            int32_t isum = vaddvq_s32(acc);
-            for (int g = 0; g < 16; g++) isum -= 32 * sc[g] * bs[g]; /* q - 32 */
-            sum = fmaf(f16_load(blk + 208) * xd[b], (float)isum, sum);
+    const int8_t *sc = (const int8_t *)(blk + 192);
+    int32x4_t acc = vdupq_n_s32(0);
+    for (int h = 0; h < 2; h++) {
+        const uint8_t *ql = blk + 64 * h, *qh = blk + 128 + 32 * h;
+        for (int o = 0; o < 32; o += 16) { /* values l = o..o+15 of each quarter: group 8h + 2k + o/16 */
+            const uint8x16_t l0 = vld1q_u8(ql + o), l1 = vld1q_u8(ql + 32 + o), hb = vld1q_u8(qh + o);
+            uint8x16_t q[4];
+            q[0] = vorrq_u8(vandq_u8(l0, m4), vshlq_n_u8(vandq_u8(hb, m2), 4));
+            q[1] = vorrq_u8(vandq_u8(l1, m4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 2), m2), 4));
+            q[2] = vorrq_u8(vshrq_n_u8(l0, 4), vshlq_n_u8(vandq_u8(vshrq_n_u8(hb, 4), m2), 4));
+            q[3] = vorrq_u8(vshrq_n_u8(l1, 4), vshlq_n_u8(vshrq_n_u8(hb, 6), 4));
+            for (int k = 0; k < 4; k++)
+                acc = vmlaq_n_s32(acc, dot16_u6(q[k], vld1q_s8(x + 128 * h + 32 * k + o)), sc[8 * h + 2 * k + o / 16]);
         }
-        y[r] = sum;
     }
+    return vaddvq_s32(acc);
 }
+
+static BN_Q4_K_GEMV(neon_q4_k_gemv, q4k_sums, fmaf)
+static BN_Q6_K_GEMV(neon_q6_k_gemv, q6k_sum, fmaf)
 
 /* ---- activation quantisation (kernels.h: quantize_i8) ---------------------- */
 

@@ -33,6 +33,7 @@
 
 #include "common.h"
 #include "kernels/kernels.h"
+#include "kernels/k_quant_gemv.h"
 #include "kernels/kv_kernels.h"
 #include "kernels/rvv_compat.h"
 
@@ -128,8 +129,6 @@ static float rvv_quantize_i8(const float *x, int n, int n_padded, int8_t *q) {
  * scalar table does; then the same fmaf per block in the same order: the
  * scalar bits. */
 
-static float f16_at(const uint8_t *p) { return bn_fp16_to_fp32(bn_load_f16_bits(p)); }
-
 /* sum of x[i] * c[i] over vl (<= 32) values: int8 activations, unsigned codes */
 static inline int32_t dot_su(const int8_t *x, vuint8m2_t c, size_t vl) {
     const vint32m1_t zero = RV(vmv_v_x_i32m1)(0, 1);
@@ -137,64 +136,43 @@ static inline int32_t dot_su(const int8_t *x, vuint8m2_t c, size_t vl) {
     return RV(vmv_x_s_i32m1_i32)(WREDSUM_I16M4(p, zero, vl));
 }
 
-static void rvv_q4_k_gemv(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd,
-                          const int16_t *bsums, float *y) {
-    const int nb = cols / BN_QK_K;
+static inline void q4k_sums(const uint8_t *blk, const int8_t *x, const int16_t *bs, int32_t *isum, int32_t *msum) {
     const size_t vl = 32;
-    for (int r = 0; r < rows; r++) {
-        float sum = 0.0f;
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *blk = W + ((size_t)r * nb + b) * BN_Q4_K_BYTES, *q = blk + 16;
-            const int8_t *x = xq + (size_t)b * BN_QK_K;
-            const int16_t *bs = bsums + (size_t)b * 16;
-            int32_t isum = 0, msum = 0;
-            for (int j = 0; j < 8; j += 2) { /* 32 bytes: sub-block j in the low nibbles, j+1 in the high */
-                const vuint8m2_t v = RV(vle8_v_u8m2)(q + 16 * j, vl);
-                int sc, m;
-                bn_k4_scale_min(j, blk + 4, &sc, &m);
-                isum += sc * dot_su(x + 32 * j, RV(vand_vx_u8m2)(v, 15, vl), vl);
-                msum += m * (bs[2 * j] + bs[2 * j + 1]);
-                bn_k4_scale_min(j + 1, blk + 4, &sc, &m);
-                isum += sc * dot_su(x + 32 * j + 32, RV(vsrl_vx_u8m2)(v, 4, vl), vl);
-                msum += m * (bs[2 * j + 2] + bs[2 * j + 3]);
-            }
-            sum = fmaf(f16_at(blk) * xd[b], (float)isum, sum);
-            sum = fmaf(-(f16_at(blk + 2) * xd[b]), (float)msum, sum);
-        }
-        y[r] = sum;
+    const uint8_t *q = blk + 16;
+    *isum = *msum = 0;
+    for (int j = 0; j < 8; j += 2) { /* 32 bytes: sub-block j in the low nibbles, j+1 in the high */
+        const vuint8m2_t v = RV(vle8_v_u8m2)(q + 16 * j, vl);
+        int sc, m;
+        bn_k4_scale_min(j, blk + 4, &sc, &m);
+        *isum += sc * dot_su(x + 32 * j, RV(vand_vx_u8m2)(v, 15, vl), vl);
+        *msum += m * (bs[2 * j] + bs[2 * j + 1]);
+        bn_k4_scale_min(j + 1, blk + 4, &sc, &m);
+        *isum += sc * dot_su(x + 32 * j + 32, RV(vsrl_vx_u8m2)(v, 4, vl), vl);
+        *msum += m * (bs[2 * j + 2] + bs[2 * j + 3]);
     }
 }
 
-static void rvv_q6_k_gemv(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd,
-                          const int16_t *bsums, float *y) {
-    const int nb = cols / BN_QK_K;
+static inline int32_t q6k_sum(const uint8_t *blk, const int8_t *x) {
     const size_t vl = 16; /* a group: one scale */
-    for (int r = 0; r < rows; r++) {
-        float sum = 0.0f;
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *blk = W + ((size_t)r * nb + b) * BN_Q6_K_BYTES;
-            const int8_t *sc = (const int8_t *)(blk + 192), *x = xq + (size_t)b * BN_QK_K;
-            const int16_t *bs = bsums + (size_t)b * 16;
-            int32_t isum = 0;
-            for (int h = 0; h < 2; h++) { /* halves of 128: ql[64h..], qh[32h..] */
-                const uint8_t *ql = blk + 64 * h, *qh = blk + 128 + 32 * h;
-                for (int k = 0; k < 4; k++) /* quarter k: values 32k .. 32k+31 of the half */
-                    for (int g = 0; g < 2; g++) {
-                        const vuint8m2_t lo = RV(vand_vx_u8m2)(
-                            RV(vsrl_vx_u8m2)(RV(vle8_v_u8m2)(ql + 16 * g + 32 * (k & 1), vl), (size_t)(4 * (k >> 1)), vl),
-                            15, vl);
-                        const vuint8m2_t hi = RV(vand_vx_u8m2)(RV(vsrl_vx_u8m2)(RV(vle8_v_u8m2)(qh + 16 * g, vl), (size_t)(2 * k), vl),
-                                                               3, vl);
-                        const vuint8m2_t c = RV(vor_vv_u8m2)(lo, RV(vsll_vx_u8m2)(hi, 4, vl), vl);
-                        isum += sc[8 * h + 2 * k + g] * dot_su(x + 128 * h + 32 * k + 16 * g, c, vl);
-                    }
+    const int8_t *sc = (const int8_t *)(blk + 192);
+    int32_t isum = 0;
+    for (int h = 0; h < 2; h++) { /* halves of 128: ql[64h..], qh[32h..] */
+        const uint8_t *ql = blk + 64 * h, *qh = blk + 128 + 32 * h;
+        for (int k = 0; k < 4; k++) /* quarter k: values 32k .. 32k+31 of the half */
+            for (int g = 0; g < 2; g++) {
+                const vuint8m2_t lo = RV(vand_vx_u8m2)(
+                    RV(vsrl_vx_u8m2)(RV(vle8_v_u8m2)(ql + 16 * g + 32 * (k & 1), vl), (size_t)(4 * (k >> 1)), vl), 15, vl);
+                const vuint8m2_t hi =
+                    RV(vand_vx_u8m2)(RV(vsrl_vx_u8m2)(RV(vle8_v_u8m2)(qh + 16 * g, vl), (size_t)(2 * k), vl), 3, vl);
+                const vuint8m2_t c = RV(vor_vv_u8m2)(lo, RV(vsll_vx_u8m2)(hi, 4, vl), vl);
+                isum += sc[8 * h + 2 * k + g] * dot_su(x + 128 * h + 32 * k + 16 * g, c, vl);
             }
-            for (int g = 0; g < 16; g++) isum -= 32 * sc[g] * bs[g]; /* q - 32 */
-            sum = fmaf(f16_at(blk + 208) * xd[b], (float)isum, sum);
-        }
-        y[r] = sum;
     }
+    return isum;
 }
+
+static BN_Q4_K_GEMV(rvv_q4_k_gemv, q4k_sums, fmaf)
+static BN_Q6_K_GEMV(rvv_q6_k_gemv, q6k_sum, fmaf)
 
 /* The scalar table with the RVV kernels (dispatch.c fills it once). */
 void bn_kernels_rvv_init(bn_kernels *t) {

@@ -8,6 +8,7 @@
 
 #include "common.h"
 #include "kernels/kernels.h"
+#include "kernels/k_quant_gemv.h"
 
 /* x * y + z rounded once, as the SIMD kernels' FMA instructions compute it.
  * The C library's fmaf does that everywhere but in mingw-w64's runtime, whose
@@ -82,62 +83,40 @@ static void scalar_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W, const i
 
 /* ---- K-quants with Q8_K activations (kernels.h) ---- */
 
-static float f16_at(const uint8_t *p) { return bn_fp16_to_fp32(bn_load_f16_bits(p)); }
-
 /* Q4_K: x = d * sc_j * q - dmin * m_j over 8 sub-blocks of 32, q = 4 bits. */
-static void scalar_q4_k_gemv(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd,
-                             const int16_t *bsums, float *y) {
-    const int nb = cols / BN_QK_K;
-    for (int r = 0; r < rows; r++) {
-        float sum = 0.0f;
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *blk = W + ((size_t)r * nb + b) * BN_Q4_K_BYTES, *q = blk + 16;
-            const int8_t *x = xq + (size_t)b * BN_QK_K;
-            const int16_t *bs = bsums + (size_t)b * 16;
-            int32_t isum = 0, msum = 0;
-            for (int j = 0; j < 8; j++) { /* sub-block j: nibble j%2 of bytes 32*(j/2) .. +31 */
-                int sc, m, dot = 0;
-                bn_k4_scale_min(j, blk + 4, &sc, &m);
-                for (int l = 0; l < 32; l++) dot += ((q[32 * (j / 2) + l] >> (4 * (j % 2))) & 15) * x[32 * j + l];
-                isum += sc * dot;
-                msum += m * (bs[2 * j] + bs[2 * j + 1]);
-            }
-            sum = fma_once(f16_at(blk) * xd[b], (float)isum, sum);
-            sum = fma_once(-(f16_at(blk + 2) * xd[b]), (float)msum, sum);
-        }
-        y[r] = sum;
+static inline void q4k_sums(const uint8_t *blk, const int8_t *x, const int16_t *bs, int32_t *isum, int32_t *msum) {
+    const uint8_t *q = blk + 16;
+    *isum = *msum = 0;
+    for (int j = 0; j < 8; j++) { /* sub-block j: nibble j%2 of bytes 32*(j/2) .. +31 */
+        int sc, m, dot = 0;
+        bn_k4_scale_min(j, blk + 4, &sc, &m);
+        for (int l = 0; l < 32; l++) dot += ((q[32 * (j / 2) + l] >> (4 * (j % 2))) & 15) * x[32 * j + l];
+        *isum += sc * dot;
+        *msum += m * (bs[2 * j] + bs[2 * j + 1]);
     }
 }
 
 /* Q6_K: x = d * sc_g * (q - 32) over 16 groups of 16, q = 4 low bits (ql) + 2 high (qh). */
-static void scalar_q6_k_gemv(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd,
-                             const int16_t *bsums, float *y) {
-    const int nb = cols / BN_QK_K;
-    for (int r = 0; r < rows; r++) {
-        float sum = 0.0f;
-        for (int b = 0; b < nb; b++) {
-            const uint8_t *blk = W + ((size_t)r * nb + b) * BN_Q6_K_BYTES;
-            const int8_t *sc = (const int8_t *)(blk + 192), *x = xq + (size_t)b * BN_QK_K;
-            const int16_t *bs = bsums + (size_t)b * 16;
-            int32_t isum = 0;
-            for (int h = 0; h < 2; h++) { /* halves of 128: ql[64h..], qh[32h..] */
-                const uint8_t *ql = blk + 64 * h, *qh = blk + 128 + 32 * h;
-                for (int k = 0; k < 4; k++) /* quarter k: values 32k .. 32k+31 of the half */
-                    for (int g = 0; g < 2; g++) {
-                        int dot = 0;
-                        for (int i = 0; i < 16; i++) {
-                            const int l = 16 * g + i, lo = ql[l + 32 * (k & 1)] >> (4 * (k >> 1)) & 15;
-                            dot += (lo | ((qh[l] >> (2 * k)) & 3) << 4) * x[128 * h + 32 * k + l];
-                        }
-                        isum += sc[8 * h + 2 * k + g] * dot;
-                    }
+static inline int32_t q6k_sum(const uint8_t *blk, const int8_t *x) {
+    const int8_t *sc = (const int8_t *)(blk + 192);
+    int32_t isum = 0;
+    for (int h = 0; h < 2; h++) { /* halves of 128: ql[64h..], qh[32h..] */
+        const uint8_t *ql = blk + 64 * h, *qh = blk + 128 + 32 * h;
+        for (int k = 0; k < 4; k++) /* quarter k: values 32k .. 32k+31 of the half */
+            for (int g = 0; g < 2; g++) {
+                int dot = 0;
+                for (int i = 0; i < 16; i++) {
+                    const int l = 16 * g + i, lo = ql[l + 32 * (k & 1)] >> (4 * (k >> 1)) & 15;
+                    dot += (lo | ((qh[l] >> (2 * k)) & 3) << 4) * x[128 * h + 32 * k + l];
+                }
+                isum += sc[8 * h + 2 * k + g] * dot;
             }
-            for (int g = 0; g < 16; g++) isum -= 32 * sc[g] * bs[g]; /* q - 32 */
-            sum = fma_once(f16_at(blk + 208) * xd[b], (float)isum, sum);
-        }
-        y[r] = sum;
     }
+    return isum;
 }
+
+static BN_Q4_K_GEMV(scalar_q4_k_gemv, q4k_sums, fma_once)
+static BN_Q6_K_GEMV(scalar_q6_k_gemv, q6k_sum, fma_once)
 
 /* Compiled with -ffp-contract=off (Makefile): x*s is rounded to float before
  * the rounding to an integer, as the SIMD versions compute it. */
