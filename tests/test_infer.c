@@ -58,6 +58,24 @@ TEST(infer_default_model_runs) {
     free(out);
 }
 
+/* The embedded default model's greedy text, byte for byte as the x86-64 build
+ * wrote it (tests/fixtures/default-model.reference-greedy.txt, made with
+ * `build/infer -p 'Once upon a time' --temp 0 --steps 256`): the same on every
+ * target and kernel table (make test-arm64, test-riscv64, test-armhf, test-windows
+ * run it), since every table gives the scalar bits. */
+TEST(infer_default_model_reference_greedy) {
+    size_t ref_len = 0, out_len = 0;
+    char *ref = bn_test_read_file("tests/fixtures/default-model.reference-greedy.txt", &ref_len);
+    REQUIRE(ref != NULL);
+    int status = -1;
+    char *out = bn_test_run_tool("infer -p 'Once upon a time' --temp 0 --steps 256 2>/dev/null", &out_len, &status);
+    CHECK_EQ_INT(status, 0);
+    CHECK_MSG(out && out_len == ref_len && memcmp(out, ref, ref_len) == 0, "the default model's text differs:\n%s",
+              out ? out : "(none)");
+    free(out);
+    free(ref);
+}
+
 /* The ak42 1M model must reproduce its reference under every kernel set this
  * machine has, from the ak42 file and from every converted GGUF layout. */
 static const char *isas[] = {"scalar", "avx2", "avx512", "neon", "rvv"};
