@@ -189,27 +189,10 @@ static int to_cmd_exe(const char *sh, char *out, size_t cap) {
 }
 #endif
 
-char *bn_test_run_tool(const char *cmdline, size_t *len, int *status) {
-    char cmd[8192];
-#ifdef _WIN32
-    if (!to_cmd_exe(cmdline, cmd, sizeof cmd)) {
-        fprintf(stderr, "    bn_test_run_tool: no cmd.exe form of: %s\n", cmdline);
-        if (status) *status = -1;
-        return NULL;
-    }
-    FILE *p = NULL;
-    for (int attempt = 0; attempt < 3 && !p; attempt++) /* a process start under Wine fails now and then */
-        if (!(p = _popen(cmd, "rb"))) Sleep(100u << attempt);
-#else
-    const char *prefix = getenv("BITNET_EXEC_PREFIX");
-    snprintf(cmd, sizeof cmd, "%s %s/%s", prefix ? prefix : "", BN_BUILD_DIR, cmdline);
-    FILE *p = popen(cmd, "r");
-#endif
-    if (!p) {
-        fprintf(stderr, "    bn_test_run_tool: cannot start '%s': %s\n", cmd, strerror(errno));
-        if (status) *status = -1;
-        return NULL;
-    }
+/* Reads what p writes to its end (malloc'd, NUL-terminated; *len set), closes
+ * it and sets *status to the exit code; the run is reported on stderr when it
+ * did not end by an exit (a crash, a signal) or could not start. */
+static char *read_pipe(FILE *p, const char *cmd, size_t *len, int *status) {
     size_t cap = 1 << 16, n = 0;
     char *buf = malloc(cap);
     size_t got;
@@ -229,10 +212,44 @@ char *bn_test_run_tool(const char *cmdline, size_t *len, int *status) {
     const int code = bn_test_exit_code(st);
     if (status) *status = code;
     if (code >= 128 || code < 0) /* no tool exits so on purpose: a crash, a signal, or a failed start */
-        fprintf(stderr, "    bn_test_run_tool: '%s' ended with status %d (0x%X)\n", cmd, code, (unsigned)code);
+        fprintf(stderr, "    '%s' ended with status %d (0x%X)\n", cmd, code, (unsigned)code);
     if (buf) buf[n] = 0;
     if (len) *len = n;
     return buf;
+}
+
+static char *run_pipe(const char *cmd, size_t *len, int *status) {
+#ifdef _WIN32
+    FILE *p = NULL;
+    for (int attempt = 0; attempt < 3 && !p; attempt++) /* a process start under Wine fails now and then */
+        if (!(p = _popen(cmd, "rb"))) Sleep(100u << attempt);
+#else
+    FILE *p = popen(cmd, "r");
+#endif
+    if (!p) {
+        fprintf(stderr, "    cannot start '%s': %s\n", cmd, strerror(errno));
+        if (status) *status = -1;
+        if (len) *len = 0;
+        return NULL;
+    }
+    return read_pipe(p, cmd, len, status);
+}
+
+char *bn_test_run_shell(const char *cmdline, size_t *len, int *status) { return run_pipe(cmdline, len, status); }
+
+char *bn_test_run_tool(const char *cmdline, size_t *len, int *status) {
+    char cmd[8192];
+#ifdef _WIN32
+    if (!to_cmd_exe(cmdline, cmd, sizeof cmd)) {
+        fprintf(stderr, "    bn_test_run_tool: no cmd.exe form of: %s\n", cmdline);
+        if (status) *status = -1;
+        return NULL;
+    }
+#else
+    const char *prefix = getenv("BITNET_EXEC_PREFIX");
+    snprintf(cmd, sizeof cmd, "%s %s/%s", prefix ? prefix : "", BN_BUILD_DIR, cmdline);
+#endif
+    return run_pipe(cmd, len, status);
 }
 
 int bn_test_cpu_count(void) {

@@ -41,6 +41,8 @@ const char *bn_test_tmp(const char *suffix);
  * ("infer -m x"), becoming "$BITNET_EXEC_PREFIX BUILD/infer -m x"; returns its
  * stdout (malloc'd, NUL-terminated; *len set) and the exit status in *status. */
 char *bn_test_run_tool(const char *cmdline, size_t *len, int *status);
+/* Runs a shell command line as written (sh; cmd.exe on Windows), the same way. */
+char *bn_test_run_shell(const char *cmdline, size_t *len, int *status);
 /* The number of temporaries of our atomic writer (.BASE.bitnet-tmp.*) left
  * beside path (src/formats/atomic_file.h). */
 int bn_test_temporaries_left(const char *path);

@@ -205,18 +205,13 @@ TEST_E2E(bench_compare_script) {
     snprintf(cmd, sizeof cmd,
              "BUILD=%s LLAMA_BENCH=%s/bench ROUNDS=1 P=8 N=4 THREADS=1 sh bench/compare.sh models/default.gguf 2>&1",
              BN_BUILD_DIR, BN_BUILD_DIR);
-    FILE *p = popen(cmd, "r");
-    REQUIRE(p);
-    char buf[8192];
-    const size_t n = fread(buf, 1, sizeof buf - 1, p);
-    buf[n] = 0;
-    const int st = pclose(p);
-    CHECK_MSG(bn_test_exit_code(st) == 0 && strstr(buf, "| test | threads | ours | llama.cpp | ours / llama.cpp |") &&
+    int st;
+    char *buf = bn_test_run_shell(cmd, NULL, &st);
+    REQUIRE(buf);
+    CHECK_MSG(st == 0 && strstr(buf, "| test | threads | ours | llama.cpp | ours / llama.cpp |") &&
                   strstr(buf, "| pp8 | 1 |") && strstr(buf, "| tg4 | 1 |"),
               "%s", buf);
-    p = popen("sh bench/compare.sh 2>&1", "r");
-    REQUIRE(p);
-    while (fread(buf, 1, sizeof buf, p) > 0) {}
-    const int st2 = pclose(p);
-    CHECK(bn_test_exit_code(st2) == 2);
+    free(buf);
+    free(bn_test_run_shell("sh bench/compare.sh 2>&1", NULL, &st));
+    CHECK(st == 2);
 }

@@ -384,13 +384,10 @@ TEST(infer_interactive_reverse_prompt_through_a_pty) {
              "printf 'the dog ran\\nand the cat\\n' | timeout 120 script -qec \"%s/infer -p 'Once upon a time' -i -r . "
              "--temp 0 -n 60 --log-disable\" /dev/null 2>&1",
              BN_BUILD_DIR);
-    FILE *p = popen(cmd, "r");
-    REQUIRE(p != NULL);
-    char out[8192];
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    const int st = pclose(p);
-    CHECK_MSG(bn_test_exit_code(st) == 0, "exit %d: %s", st, out);
+    int st;
+    char *out = bn_test_run_shell(cmd, NULL, &st);
+    REQUIRE(out != NULL);
+    CHECK_MSG(st == 0, "exit %d: %s", st, out);
     /* the story stopped at '.', and went on after each of the two lines */
     const char *first = strstr(out, "Once upon a time"), *second = first ? strchr(first, '.') : NULL;
     const char *third = second ? strchr(second + 1, '.') : NULL;
@@ -402,6 +399,7 @@ TEST(infer_interactive_reverse_prompt_through_a_pty) {
     CHECK_MSG(pdot && second && strncmp(pdot, second, 12) != 0, "interactive '%.40s' vs alone '%.40s'", second ? second : "",
               pdot ? pdot : "");
     free(plain);
+    free(out);
 }
 
 /* --prompt-cache (llama.cpp's): the first run writes the prompt's KV cache,

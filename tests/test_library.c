@@ -13,22 +13,7 @@
 #endif
 
 /* stdout of a shell command (malloc'd) and its exit status. */
-static char *sh(const char *cmd, int *status) {
-    FILE *p = popen(cmd, "r");
-    if (!p) return NULL;
-    size_t cap = 1 << 16, n = 0, got;
-    char *buf = malloc(cap);
-    while (buf && (got = fread(buf + n, 1, cap - n - 1, p)) > 0)
-        if ((n += got) == cap - 1) {
-            char *nb = realloc(buf, cap *= 2);
-            if (!nb) break;
-            buf = nb;
-        }
-    const int st = pclose(p);
-    *status = bn_test_exit_code(st);
-    if (buf) buf[n] = 0;
-    return buf;
-}
+static char *sh(const char *cmd, int *status) { return bn_test_run_shell(cmd, NULL, status); }
 
 static int have(const char *tool) {
     char cmd[128];

@@ -165,14 +165,12 @@ TEST(perplexity_progress_line_on_a_terminal) {
     for (int quiet = 0; quiet < 2; quiet++) {
         snprintf(cmd, sizeof cmd, "script -qec \"%s %s/perplexity -m models/default.gguf -f %s -c 128 --chunks 20%s\" /dev/null",
                  prefix ? prefix : "", BN_BUILD_DIR, text, quiet ? " -q" : "");
-        FILE *p = popen(cmd, "r");
-        REQUIRE(p != NULL);
-        char buf[65536];
-        size_t n = fread(buf, 1, sizeof buf - 1, p);
-        buf[n] = 0;
-        const int st = pclose(p);
+        int st;
+        char *buf = bn_test_run_shell(cmd, NULL, &st);
+        REQUIRE(buf != NULL);
         CHECK_MSG(st == 0 && strstr(buf, "PPL = "), "%s", buf);
         const int shown = strstr(buf, "perplexity: windows") && strstr(buf, "% [") && strstr(buf, "ETA") && strchr(buf, '\r');
         CHECK_MSG(quiet ? !strstr(buf, "ETA") : shown, "quiet %d: %s", quiet, buf);
+        free(buf);
     }
 }

@@ -16,12 +16,10 @@ TEST(python_package) {
     char cmd[2048];
     snprintf(cmd, sizeof cmd, "BITNET_LIB=%s/libbitnet.so BITNET_BUILD=%s python3 %s 2>&1", BN_BUILD_DIR, BN_BUILD_DIR,
              script);
-    FILE *p = popen(cmd, "r");
-    REQUIRE(p != NULL);
-    char out[16384];
-    size_t n = fread(out, 1, sizeof out - 1, p);
-    out[n] = 0;
-    const int st = pclose(p);
+    int st;
+    char *out = bn_test_run_shell(cmd, NULL, &st);
+    REQUIRE(out != NULL);
     CHECK_MSG(st == 0 && strstr(out, "\nOK"), "python3 %s:\n%s", script, out);
+    free(out);
 #endif
 }

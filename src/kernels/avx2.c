@@ -616,28 +616,10 @@ static float avx2_quantize_i8(const float *x, int n, int n_padded, int8_t *q) {
     return amax / 127.0f;
 }
 
-const bn_kernels bn_kernels_avx2 = {
-    .isa = "avx2",
-    .kv = &bn_kv_ops_avx2,
-    .i2_gemv = avx2_i2_gemv,
-    .i2_gemm = avx2_i2_gemm,
-    .q8_0_gemv = avx2_q8_0_gemv,
-    .quantize_i8 = avx2_quantize_i8,
-    .q4_k_gemv = bn_avx2_q4_k_gemv,
-    .q6_k_gemv = bn_avx2_q6_k_gemv,
-    .f32_gemv = avx2_f32_gemv,
-    .f16_gemv = avx2_f16_gemv,
-};
+const bn_kernels bn_kernels_avx2 = BN_KERNEL_TABLE("avx2", &bn_kv_ops_avx2,
+    avx2_i2_gemv, avx2_i2_gemm, avx2_q8_0_gemv,
+    bn_avx2_q4_k_gemv, bn_avx2_q6_k_gemv, avx2_quantize_i8, avx2_f32_gemv, avx2_f16_gemv);
 
-const bn_kernels bn_kernels_avx2_vnni = {
-    .isa = "avx2-vnni",
-    .kv = &bn_kv_ops_avx2,
-    .i2_gemv = vnni_i2_gemv,
-    .i2_gemm = vnni_i2_gemm,
-    .q8_0_gemv = vnni_q8_0_gemv,
-    .quantize_i8 = avx2_quantize_i8,
-    .q4_k_gemv = bn_avx2_q4_k_gemv,
-    .q6_k_gemv = bn_avx2_q6_k_gemv,
-    .f32_gemv = avx2_f32_gemv,
-    .f16_gemv = avx2_f16_gemv,
-};
+const bn_kernels bn_kernels_avx2_vnni = BN_KERNEL_TABLE("avx2-vnni", &bn_kv_ops_avx2,
+    vnni_i2_gemv, vnni_i2_gemm, vnni_q8_0_gemv,
+    bn_avx2_q4_k_gemv, bn_avx2_q6_k_gemv, avx2_quantize_i8, avx2_f32_gemv, avx2_f16_gemv);

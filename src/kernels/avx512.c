@@ -394,15 +394,6 @@ static float avx512_quantize_i8(const float *x, int n, int n_padded, int8_t *q) 
     return amax / 127.0f;
 }
 
-const bn_kernels bn_kernels_avx512 = {
-    .isa = "avx512",
-    .kv = &bn_kv_ops_avx2,
-    .i2_gemv = avx512_i2_gemv,
-    .i2_gemm = avx512_i2_gemm,
-    .q8_0_gemv = avx512_q8_0_gemv,
-    .quantize_i8 = avx512_quantize_i8,
-    .q4_k_gemv = bn_avx2_q4_k_gemv,
-    .q6_k_gemv = bn_avx2_q6_k_gemv,
-    .f32_gemv = avx512_f32_gemv,
-    .f16_gemv = avx512_f16_gemv,
-};
+const bn_kernels bn_kernels_avx512 = BN_KERNEL_TABLE("avx512", &bn_kv_ops_avx2,
+    avx512_i2_gemv, avx512_i2_gemm, avx512_q8_0_gemv,
+    bn_avx2_q4_k_gemv, bn_avx2_q6_k_gemv, avx512_quantize_i8, avx512_f32_gemv, avx512_f16_gemv);

@@ -79,6 +79,14 @@ typedef struct bn_kernels {
     const struct bn_kv_ops *kv;
 } bn_kernels;
 
+/* A table with every kernel named (scalar.c, avx2.c, avx512.c, neon.c): a
+ * kernel added to bn_kernels is a compile error in each table until that
+ * table names its version, never a NULL found at run time. */
+#define BN_KERNEL_TABLE(ISA, KV, I2_GEMV, I2_GEMM, Q8_0_GEMV, Q4_K_GEMV, Q6_K_GEMV, QUANTIZE_I8, F32_GEMV, F16_GEMV) \
+    {.isa = (ISA), .i2_gemv = (I2_GEMV), .i2_gemm = (I2_GEMM), .q8_0_gemv = (Q8_0_GEMV),                       \
+     .q4_k_gemv = (Q4_K_GEMV), .q6_k_gemv = (Q6_K_GEMV), .quantize_i8 = (QUANTIZE_I8),                          \
+     .f32_gemv = (F32_GEMV), .f16_gemv = (F16_GEMV), .kv = (KV)}
+
 /* Table for the best ISA this CPU supports, or the one named by the
  * environment variable BITNET_ISA (scalar|avx2|avx512|neon). An unsupported
  * BITNET_ISA falls back to the best table with a warning on stderr. */

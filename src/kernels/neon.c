@@ -478,31 +478,13 @@ static float neon_quantize_i8(const float *x, int n, int n_padded, int8_t *q) {
     return amax / 127.0f;
 }
 
-const bn_kernels bn_kernels_neon = {
-    .isa = "neon",
-    .kv = &bn_kv_ops_neon,
-    .i2_gemv = neon_i2_gemv,
-    .i2_gemm = neon_i2_gemm,
-    .q8_0_gemv = neon_q8_0_gemv,
-    .quantize_i8 = neon_quantize_i8,
-    .q4_k_gemv = neon_q4_k_gemv,
-    .q6_k_gemv = neon_q6_k_gemv,
-    .f32_gemv = neon_f32_gemv,
-    .f16_gemv = neon_f16_gemv,
-};
+const bn_kernels bn_kernels_neon = BN_KERNEL_TABLE("neon", &bn_kv_ops_neon,
+    neon_i2_gemv, neon_i2_gemm, neon_q8_0_gemv,
+    neon_q4_k_gemv, neon_q6_k_gemv, neon_quantize_i8, neon_f32_gemv, neon_f16_gemv);
 
-const bn_kernels bn_kernels_neon_dotprod = {
-    .isa = "neon-dotprod",
-    .kv = &bn_kv_ops_neon,
-    .i2_gemv = dot_i2_gemv,
-    .i2_gemm = dot_i2_gemm,
-    .q8_0_gemv = dot_q8_0_gemv,
-    .quantize_i8 = neon_quantize_i8,
-    .q4_k_gemv = neon_q4_k_gemv,
-    .q6_k_gemv = neon_q6_k_gemv,
-    .f32_gemv = neon_f32_gemv,
-    .f16_gemv = neon_f16_gemv,
-};
+const bn_kernels bn_kernels_neon_dotprod = BN_KERNEL_TABLE("neon-dotprod", &bn_kv_ops_neon,
+    dot_i2_gemv, dot_i2_gemm, dot_q8_0_gemv,
+    neon_q4_k_gemv, neon_q6_k_gemv, neon_quantize_i8, neon_f32_gemv, neon_f16_gemv);
 #endif /* __aarch64__: the rest of the table */
 
 #else

@@ -162,15 +162,6 @@ static void scalar_f16_gemv(int rows, int cols, const uint16_t *W, const float *
     }
 }
 
-const bn_kernels bn_kernels_scalar = {
-    .isa = "scalar",
-    .kv = &bn_kv_ops_scalar,
-    .i2_gemv = scalar_i2_gemv,
-    .i2_gemm = scalar_i2_gemm,
-    .q8_0_gemv = scalar_q8_0_gemv,
-    .quantize_i8 = scalar_quantize_i8,
-    .q4_k_gemv = scalar_q4_k_gemv,
-    .q6_k_gemv = scalar_q6_k_gemv,
-    .f32_gemv = scalar_f32_gemv,
-    .f16_gemv = scalar_f16_gemv,
-};
+const bn_kernels bn_kernels_scalar = BN_KERNEL_TABLE("scalar", &bn_kv_ops_scalar,
+    scalar_i2_gemv, scalar_i2_gemm, scalar_q8_0_gemv,
+    scalar_q4_k_gemv, scalar_q6_k_gemv, scalar_quantize_i8, scalar_f32_gemv, scalar_f16_gemv);
