@@ -112,6 +112,7 @@ $(SRV_BIN_OBJ): EXTRA_CFLAGS := -Itools
 $(BENCH_OBJ) $(BUILD)/obj/tools/bench.o: EXTRA_CFLAGS := -Ibench
 ifdef X86
 $(BUILD)/obj/bench/b1_avx2.o:   EXTRA_CFLAGS := -mavx2 -mpopcnt
+$(BUILD)/obj/bench/tq1_avx2.o:  EXTRA_CFLAGS := -mavx2
 $(BUILD)/obj/bench/b1_avx512.o: EXTRA_CFLAGS := -mavx512f -mavx512bw -mavx512vpopcntdq
 endif
 

@@ -14,6 +14,7 @@
  */
 #include "bench.h"
 #include "b1.h"
+#include "tq1.h"
 
 #include <math.h>
 #include <unistd.h>
@@ -136,7 +137,7 @@ double bn_bench_membw_gbs(int n_threads, double seconds) {
 
 /* ---- kernel jobs --------------------------------------------------------- */
 
-typedef enum { K_I2_GEMV, K_I2_GEMM, K_Q8_0, K_B1 } kernel_kind;
+typedef enum { K_I2_GEMV, K_I2_GEMM, K_Q8_0, K_B1, K_TQ1 } kernel_kind;
 
 typedef struct {
     const bn_kernels *k;
@@ -173,6 +174,10 @@ static void job_worker(void *arg, int ith, int nth) {
     case K_B1:
         bn_b1_gemv_for(j->k)(nr, j->cols, (const uint8_t *)j->W + (size_t)r0 * j->cols / 8, j->xbits, j->yi + r0);
         break;
+    case K_TQ1:
+        bn_tq1_gemv_for(j->k)(nr, j->cols, (const uint8_t *)j->W + (size_t)r0 * (j->cols / BN_QK_K) * BN_TQ1_0_BYTES, j->x,
+                              j->yi + r0);
+        break;
     }
 }
 
@@ -180,6 +185,7 @@ static size_t kind_bytes(kernel_kind kind, int rows, int cols) {
     switch (kind) {
     case K_Q8_0: return (size_t)rows * (cols / 32) * sizeof(bn_block_q8_0);
     case K_B1: return (size_t)rows * cols / 8;
+    case K_TQ1: return (size_t)rows * (cols / BN_QK_K) * BN_TQ1_0_BYTES;
     default: return (size_t)rows * cols / 4;
     }
 }
@@ -370,8 +376,9 @@ int bn_bench_kernels(int argc, char **argv) {
         int n;
         const char *name;
     } kernels[] = {{K_I2_GEMV, 1, "i2_gemv"}, {K_I2_GEMM, 8, "i2_gemm n=8"}, {K_I2_GEMM, 64, "i2_gemm n=64"},
-                   {K_Q8_0, 1, "q8_0_gemv"}, {K_B1, 1, "b1_gemv"}};
-    const int nkern = 5;
+                   {K_Q8_0, 1, "q8_0_gemv"}, {K_B1, 1, "b1_gemv"},
+                   {K_TQ1, 1, "tq1_0_gemv"}};
+    const int nkern = (int)(sizeof kernels / sizeof kernels[0]);
 
     for (int t = 0; t < nthr; t++) {
         bn_pool *pool = NULL;
@@ -384,7 +391,8 @@ int bn_bench_kernels(int argc, char **argv) {
             if (only && !strstr(kernels[ki].name, only)) continue;
             for (int si = 0; si < nshapes; si++) {
                 const shape sh = shapes[si];
-                if (kernels[ki].kind == K_B1 && sh.cols % 512 != 0) continue;
+                if ((kernels[ki].kind == K_B1 && sh.cols % 512 != 0) || (kernels[ki].kind == K_TQ1 && sh.cols % BN_QK_K != 0))
+                    continue;
                 double scalar_rate = 0;
                 for (int k = 0; k < nt; k++) {
                     job j;

@@ -3,6 +3,7 @@
  * packing helpers (round trips + one worked example per format, the same as
  * in docs/kernels.md), Q8_0 quantisation and dispatch. */
 #include "b1.h"
+#include "tq1.h"
 #include <float.h>
 #include <stdint.h>
 
@@ -746,4 +747,45 @@ TEST(kernels_tq1_0_round_trip_and_example) {
     for (int i = 48; i < 52; i++) CHECK_EQ_INT(q[i], 0x7f);
     CHECK_EQ_INT(q[52], 0x00);
     CHECK_EQ_INT(q[53], 0x3c);
+}
+
+/* ---- TQ1_0 in place ------------------------------------------------------ */
+
+/* The benchmark's GEMV on llama.cpp's TQ1_0 blocks (bench/tq1.h): the scalar
+ * one equals the I2 kernel on the same weights (packed by bn_tq1_0_pack_row
+ * and bn_i2_pack), and every ISA's equals the scalar one, also on random bytes
+ * (every byte value decodes to digits 0..2, the 5th qh digit is no weight). */
+TEST(kernels_tq1_gemv_vs_scalar) {
+    const bn_kernels *t[8];
+    int nt = tables(t, 8);
+    rng_seed(17);
+    static const int cols_list[] = {256, 512, 2560, 6912};
+    for (int ri = 0; ri < N_ROWS; ri++) {
+        for (int ci = 0; ci < 4; ci++) {
+            const int rows = k_rows[ri], cols = cols_list[ci];
+            const size_t rb = (size_t)cols / BN_QK_K * BN_TQ1_0_BYTES;
+            int8_t *tr = malloc((size_t)rows * cols), *x = malloc(cols);
+            uint8_t *W = malloc(rows * rb), *Wi = malloc((size_t)rows * cols / 4);
+            int32_t *ref = malloc(sizeof(int32_t) * rows), *y = malloc(sizeof(int32_t) * rows);
+            for (size_t i = 0; i < (size_t)rows * cols; i++) tr[i] = (int8_t)(rnd() % 3) - 1;
+            for (int i = 0; i < cols; i++) x[i] = (int8_t)rnd();
+            for (int r = 0; r < rows; r++) bn_tq1_0_pack_row(tr + (size_t)r * cols, cols, NULL, W + r * rb);
+            bn_i2_pack(tr, rows, cols, Wi);
+            bn_tq1_gemv_scalar(rows, cols, W, x, ref);
+            bn_kernels_scalar.i2_gemv(rows, cols, Wi, x, y);
+            CHECK_MSG(memcmp(y, ref, sizeof(int32_t) * rows) == 0, "tq1 vs i2 rows=%d cols=%d", rows, cols);
+            for (int pass = 0; pass < 2; pass++) {
+                if (pass) { /* random bytes */
+                    for (size_t i = 0; i < rows * rb; i++) W[i] = (uint8_t)rnd();
+                    bn_tq1_gemv_scalar(rows, cols, W, x, ref);
+                }
+                for (int k = 1; k < nt; k++) {
+                    bn_tq1_gemv_for(t[k])(rows, cols, W, x, y);
+                    CHECK_MSG(memcmp(y, ref, sizeof(int32_t) * rows) == 0, "%s tq1_gemv rows=%d cols=%d pass %d", t[k]->isa,
+                              rows, cols, pass);
+                }
+            }
+            free(tr), free(x), free(W), free(Wi), free(ref), free(y);
+        }
+    }
 }
