@@ -1,9 +1,9 @@
-/* b1_avx2.c - 1-bit GEMV with POPCNT (b1.h); compiled with -mavx2 -mpopcnt. */
+/* b1_avx2.c - 1-bit GEMV with POPCNT (bench_kernels.h); compiled with -mavx2 -mpopcnt. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 #include <string.h>
 
-#include "b1.h"
+#include "bench_kernels.h"
 
 /* XNOR-popcount with the scalar POPCNT instruction, four independent chains;
  * each row is one sequential stream. */

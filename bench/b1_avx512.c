@@ -1,9 +1,9 @@
-/* b1_avx512.c - 1-bit GEMV with AVX-512 (b1.h); compiled with -mavx512f
+/* b1_avx512.c - 1-bit GEMV with AVX-512 (bench_kernels.h); compiled with -mavx512f
  * -mavx512bw -mavx512vpopcntdq, called only after the CPU was checked. */
 #if defined(__x86_64__)
 #include <immintrin.h>
 
-#include "b1.h"
+#include "bench_kernels.h"
 
 /* Bits set in each 64-bit lane of d: VPOPCNTQ where the CPU has
  * AVX512_VPOPCNTDQ, else (e.g. Cascade Lake) a nibble lookup with VPSHUFB,

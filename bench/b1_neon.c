@@ -1,8 +1,8 @@
-/* b1_neon.c - 1-bit GEMV with NEON (b1.h). */
+/* b1_neon.c - 1-bit GEMV with NEON (bench_kernels.h). */
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
-#include "b1.h"
+#include "bench_kernels.h"
 
 void bn_b1_gemv_neon(int rows, int cols, const uint8_t *W, const uint8_t *xbits, int32_t *y) {
     const size_t rb = (size_t)cols / 8; /* multiple of 64 */

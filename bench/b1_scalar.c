@@ -1,5 +1,5 @@
-/* b1_scalar.c - the 1-bit GEMV reference and the choice of variant (b1.h). */
-#include "b1.h"
+/* b1_scalar.c - the 1-bit GEMV reference and the choice of variant (bench_kernels.h). */
+#include "bench_kernels.h"
 
 #include <string.h>
 

@@ -13,8 +13,7 @@
  * bn_bench_membw_gbs() measured in the same run with the same thread count.
  */
 #include "bench.h"
-#include "b1.h"
-#include "tq1.h"
+#include "bench_kernels.h"
 
 #include <math.h>
 #include <unistd.h>

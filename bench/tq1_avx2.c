@@ -1,4 +1,4 @@
-/* tq1_avx2.c - the TQ1_0 GEMV (tq1.h) with AVX2, decoding as llama.cpp's
+/* tq1_avx2.c - the TQ1_0 GEMV (bench_kernels.h) with AVX2, decoding as llama.cpp's
  * ggml_vec_dot_tq1_0_q8_K does: byte * 3^n by shifts and adds (no 8-bit
  * multiply in AVX2), then the top digit (3m) >> 8 by two averages and a shift;
  * pmaddubsw with the activations, the -1 applied once per row as for I2. Four
@@ -8,7 +8,7 @@
 #include <immintrin.h>
 #include <string.h>
 
-#include "tq1.h"
+#include "bench_kernels.h"
 
 static inline __m256i mul3(__m256i v) { return _mm256_add_epi8(v, _mm256_add_epi8(v, v)); }
 static inline __m256i mul9(__m256i v) {

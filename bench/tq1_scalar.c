@@ -1,5 +1,5 @@
-/* tq1_scalar.c - the TQ1_0 GEMV reference and the choice of variant (tq1.h). */
-#include "tq1.h"
+/* tq1_scalar.c - the TQ1_0 GEMV reference and the choice of variant (bench_kernels.h). */
+#include "bench_kernels.h"
 
 #include <string.h>
 

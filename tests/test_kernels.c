@@ -2,8 +2,7 @@
  * scalar reference (itself checked against a naive unpack-and-multiply), the
  * packing helpers (round trips + one worked example per format, the same as
  * in docs/kernels.md), Q8_0 quantisation and dispatch. */
-#include "b1.h"
-#include "tq1.h"
+#include "bench_kernels.h"
 #include <float.h>
 #include <stdint.h>
 
@@ -559,7 +558,7 @@ TEST(kernels_f16_special_values) {
 
 /* ---- 1-bit -------------------------------------------------------------- */
 
-/* The benchmark's 1-bit GEMV (bench/b1.h), each ISA's against its scalar reference. */
+/* The benchmark's 1-bit GEMV (bench/bench_kernels.h), each ISA's against its scalar reference. */
 TEST(kernels_b1_gemv_vs_scalar) {
     const bn_kernels *t[8];
     int nt = tables(t, 8);
@@ -751,7 +750,7 @@ TEST(kernels_tq1_0_round_trip_and_example) {
 
 /* ---- TQ1_0 in place ------------------------------------------------------ */
 
-/* The benchmark's GEMV on llama.cpp's TQ1_0 blocks (bench/tq1.h): the scalar
+/* The benchmark's GEMV on llama.cpp's TQ1_0 blocks (bench/bench_kernels.h): the scalar
  * one equals the I2 kernel on the same weights (packed by bn_tq1_0_pack_row
  * and bn_i2_pack), and every ISA's equals the scalar one, also on random bytes
  * (every byte value decodes to digits 0..2, the 5th qh digit is no weight). */

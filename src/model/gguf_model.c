@@ -216,6 +216,15 @@ static int tq_raw_scales_equal(const bn_gguf_tensor *t) {
     return 1;
 }
 
+/* Row r of a TQ2_0/TQ1_0 tensor (in_row bytes a row) as ternary values and block scales. */
+static void tq_unpack_row(const bn_gguf_tensor *t, int r, size_t in_row, int cols, int8_t *tern, float *d) {
+    const uint8_t *in = (const uint8_t *)t->data + (size_t)r * in_row;
+    if (t->type == BN_TT_TQ2_0)
+        bn_tq2_0_unpack_row(in, cols, tern, d);
+    else
+        bn_tq1_0_unpack_row(in, cols, tern, d);
+}
+
 /* Repacks a TQ2_0/TQ1_0 tensor into I2: row-major with one scale when the
  * blocks' scales agree (all-zero blocks aside), else block-major with a scale
  * per 256-weight block (bn_matrix.block_scales), which linear.c applies. */
@@ -232,11 +241,7 @@ static bitnet_status repack_tq(loader *ld, const char *name, const bn_gguf_tenso
     int uniform = 1;
     bitnet_status st = BITNET_OK;
     for (int r = 0; r < rows && st == BITNET_OK; r++) {
-        const uint8_t *in = (const uint8_t *)t->data + (size_t)r * in_row;
-        if (t->type == BN_TT_TQ2_0)
-            bn_tq2_0_unpack_row(in, cols, tern, d);
-        else
-            bn_tq1_0_unpack_row(in, cols, tern, d);
+        tq_unpack_row(t, r, in_row, cols, tern, d);
         for (int b = 0; b < nb; b++) {
             if (!isfinite(d[b])) {
                 st = bn_error(BITNET_ERR_FORMAT, "%s: tensor '%s' has a non-finite block scale", ld->f->path, name);
@@ -255,11 +260,7 @@ static bitnet_status repack_tq(loader *ld, const char *name, const bn_gguf_tenso
     float *scales = uniform ? NULL : (float *)(void *)(out + (size_t)rows * (cp / 4));
     if (!uniform) BN_ASSERT(!tq_raw_scales_equal(t)); /* the memory for the scales was reserved */
     for (int r = 0; r < rows && st == BITNET_OK; r++) {
-        const uint8_t *in = (const uint8_t *)t->data + (size_t)r * in_row;
-        if (t->type == BN_TT_TQ2_0)
-            bn_tq2_0_unpack_row(in, cols, tern, d);
-        else
-            bn_tq1_0_unpack_row(in, cols, tern, d);
+        tq_unpack_row(t, r, in_row, cols, tern, d);
         if (uniform) {
             bn_i2_pack(tern, 1, cols, out + (size_t)r * (cp / 4));
             continue;
