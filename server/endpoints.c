@@ -492,7 +492,7 @@ static int handle_props(conn *c, int ka) {
                            "\"cache_prompt\":true}},\"total_slots\":%d,\"model_path\":",
                            g.n_ctx, (double)sp.temp, sp.top_k, (double)sp.top_p, (double)sp.min_p,
                            (double)sp.repeat_penalty, g.o.slots);
-    rc |= bn_json_append_string(&b, g.o.model ? g.o.model : "(embedded)", strlen(g.o.model ? g.o.model : "(embedded)"));
+    rc |= bn_json_append_string(&b, g.o.m.model ? g.o.m.model : "(embedded)", strlen(g.o.m.model ? g.o.m.model : "(embedded)"));
     rc |= bn_buf_printf(&b, ",\"model_alias\":");
     rc |= bn_json_append_string(&b, g.model_name, strlen(g.model_name));
     rc |= bn_buf_printf(&b, ",\"chat_template\":");

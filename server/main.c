@@ -95,8 +95,7 @@ static int parse_args(int argc, char **argv, options *o) {
     o->queue = 16;
     o->n_ctx = 512;
     o->n_batch = 64;
-    o->n_threads = 1;
-    o->kv.type = BITNET_KV_DEFAULT;
+    model_options_init(&o->m);
     o->max_body = 1 << 20;
     o->max_conns = 64;
     o->timeout_s = 10;
@@ -112,21 +111,19 @@ static int parse_args(int argc, char **argv, options *o) {
             continue;
         }
         const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
-        if (!v) return 0;
+        const int mo = v ? model_option(a, v, &o->m) : 0;
+        if (mo == 0) return 0;
+        if (mo > 0) continue;
         int ok = 1;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--alias")) o->alias = v;
+        if (!strcmp(a, "--alias")) o->alias = v;
         else if (!strcmp(a, "--host")) o->host = v;
         else if (!strcmp(a, "--api-key")) o->api_key = v;
-        else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
         else if (!strcmp(a, "--cpu-affinity")) o->cpu_affinity = v;
         else if (!strcmp(a, "--port")) ok = parse_int(a, v, 0, 65535, &o->port);
         else if (!strcmp(a, "--slots")) ok = parse_int(a, v, 1, 256, &o->slots);
         else if (!strcmp(a, "--queue")) ok = parse_int(a, v, 0, 4096, &o->queue);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_int(a, v, 2, 1 << 20, &o->n_ctx);
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch")) ok = parse_int(a, v, 1, 4096, &o->n_batch);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
-        else if (is_kv_flag(a)) ok = parse_kv_flag(a, v, &o->kv);
         else if (!strcmp(a, "--max-body")) ok = parse_long(a, v, 1, 1L << 30, &o->max_body);
         else if (!strcmp(a, "--max-connections")) ok = parse_int(a, v, 1, 65536, &o->max_conns);
         else if (!strcmp(a, "--max-connections-per-client")) ok = parse_int(a, v, 1, 65536, &o->max_per_client);
@@ -528,8 +525,8 @@ static void *load_main(void *arg) {
     const char *delay = getenv("BITNET_SERVER_TEST_LOAD_DELAY_MS");
     if (delay) usleep((useconds_t)atoi(delay) * 1000u);
     bitnet_model_params mp = bitnet_model_default_params();
-    mp.tokenizer_path = g.o.tokenizer;
-    bitnet_status st = g.o.model ? bitnet_model_load(g.o.model, &mp, &g.model) : bitnet_model_load_default(&mp, &g.model);
+    mp.tokenizer_path = g.o.m.tokenizer;
+    bitnet_status st = g.o.m.model ? bitnet_model_load(g.o.m.model, &mp, &g.model) : bitnet_model_load_default(&mp, &g.model);
     if (st == BITNET_OK) {
         bitnet_model_info info;
         bitnet_model_get_info(g.model, &info);
@@ -538,10 +535,10 @@ static void *load_main(void *arg) {
         bitnet_context_params cp = bitnet_context_default_params();
         cp.n_ctx = g.o.n_ctx;
         cp.n_batch = g.o.n_batch;
-        cp.n_threads = g.o.n_threads;
+        cp.n_threads = g.o.m.n_threads;
         cp.cpu_affinity = g.o.cpu_affinity;
         cp.n_seq = g.o.slots;
-        cp.kv_type = g.o.kv.type;
+        cp.kv_type = g.o.m.kv.type;
         if ((st = bitnet_context_new(g.model, &cp, &g_load.ctx)) == BITNET_OK)
             st = bn_sched_new(g.model, g_load.ctx, g.o.n_batch, g.o.queue, g.o.lookup, g.o.draft_max, &g.sched);
         if (st == BITNET_OK) bn_sched_set_context_shift(g.sched, g.o.context_shift);
@@ -584,7 +581,7 @@ static int accept_loop(bn_socket lfd) {
             int v6 = strchr(g.o.host, ':') != NULL; /* URLs write IPv6 addresses in brackets */
             fprintf(stderr, "server: listening on http://%s%s%s:%d (model %s, %d slots, ctx %d, queue %d, %d threads, isa %s)\n",
                     v6 ? "[" : "", g.o.host, v6 ? "]" : "", bound_port(lfd), g.model_name, g.o.slots, g.n_ctx, g.o.queue,
-                    g.o.n_threads, bitnet_isa_name());
+                    g.o.m.n_threads, bitnet_isa_name());
         }
         if (atomic_load(&g.stopping)) {
             if (phase == PHASE_LOADING) break; /* nothing runs yet */
@@ -675,7 +672,7 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 #endif
-    fprintf(stderr, "server: loading %s (port %d answers 503 until it is ready)\n", g.o.model ? g.o.model : "the default model",
+    fprintf(stderr, "server: loading %s (port %d answers 503 until it is ready)\n", g.o.m.model ? g.o.m.model : "the default model",
             bound_port(lfd));
     pthread_t loader;
     if (pthread_create(&loader, NULL, load_main, NULL) != 0) {

@@ -20,14 +20,14 @@
 #include "util.h"
 
 typedef struct {
-    const char *model, *tokenizer, *host, *api_key, *alias, *cpu_affinity;
+    model_options m; /* -m, --tokenizer, -t, --kv-type / -ctk / -ctv */
+    const char *host, *api_key, *alias, *cpu_affinity;
     const char *slot_save_path; /* --slot-save-path DIR: POST /slots/{id}?action=save|restore files */
-    int port, slots, n_ctx, n_threads, n_batch, queue, max_conns, max_per_client, timeout_s, grace_ms;
+    int port, slots, n_ctx, n_batch, queue, max_conns, max_per_client, timeout_s, grace_ms;
     int lookup, draft_max; /* --lookup N, --draft-max: speculative decoding per slot */
     int context_shift;     /* --context-shift: generations go on past a full context */
     int embeddings; /* --embeddings: serve /embedding and /v1/embeddings */
     long max_body;
-    kv_flags kv; /* --kv-type, -ctk, -ctv */
 } options;
 
 /* The server's life: it listens at once and answers 503 while the model

@@ -24,7 +24,8 @@ static void usage(FILE *out) {
             "      --no-normalize     leave the vector unnormalised\n"
             "      --json             print a JSON array (of arrays with --pooling none)\n"
             "  -t, --threads N        threads (default 1)\n"
-            "      --kv-type T        KV cache type: f32, f16, q8, q4, q2 (default: per model)\n"
+            "      --kv-type T        KV cache type: f32, f16, q8, q4, q2 (default: per model);\n"
+            "                         also -ctk/-ctv (q8_0 = q8, one type)\n"
             "      --tokenizer FILE   llama2.c tokenizer.bin for files without a vocabulary\n"
             "                         (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "  -h, --help             this help\n");
@@ -32,10 +33,11 @@ static void usage(FILE *out) {
 
 int main(int argc, char **argv) {
     handle_version(argc, argv);
-    const char *model_path = NULL, *prompt = NULL, *ids = NULL, *tokenizer = NULL;
-    int threads = 1, normalize = 1, json = 0;
+    model_options mopt; /* -m, --tokenizer, -t, --kv-type / -ctk / -ctv */
+    model_options_init(&mopt);
+    const char *prompt = NULL, *ids = NULL;
+    int normalize = 1, json = 0;
     bitnet_pooling pooling = BITNET_POOLING_DEFAULT;
-    bitnet_kv_type kv = BITNET_KV_DEFAULT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -49,12 +51,11 @@ int main(int argc, char **argv) {
             return 2;
         }
         const char *v = argv[++i];
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) model_path = v;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
+        const int mo = model_option(a, v, &mopt);
+        if (mo == 0) return 2;
+        if (mo > 0) continue;
+        if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
         else if (!strcmp(a, "--tokens")) ids = v;
-        else if (!strcmp(a, "--tokenizer")) tokenizer = v;
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) { if (!parse_int(a, v, 1, 1024, &threads)) return 2; }
-        else if (!strcmp(a, "--kv-type")) { if (!parse_kv_type(a, v, &kv)) return 2; }
         else if (!strcmp(a, "--pooling")) {
             if (!strcmp(v, "mean")) pooling = BITNET_POOLING_MEAN;
             else if (!strcmp(v, "cls")) pooling = BITNET_POOLING_CLS;
@@ -69,11 +70,11 @@ int main(int argc, char **argv) {
             return 2;
         }
     }
-    if (!model_path || !prompt == !ids) {
+    if (!mopt.model || !prompt == !ids) {
         fprintf(stderr, "embed: need -m MODEL and one of -p TEXT or --tokens (see --help)\n");
         return 2;
     }
-    bitnet_model *m = load_model(model_path, tokenizer, NULL);
+    bitnet_model *m = load_model(mopt.model, mopt.tokenizer, NULL);
     if (!m) return 1;
     int n = 0, rc = 1;
     bitnet_token *toks = NULL;
@@ -107,8 +108,8 @@ int main(int argc, char **argv) {
         bitnet_context_params cp = bitnet_context_default_params();
         cp.n_ctx = n;
         cp.n_batch = n;
-        cp.n_threads = threads;
-        cp.kv_type = kv;
+        cp.n_threads = mopt.n_threads;
+        cp.kv_type = mopt.kv.type;
         const bitnet_pooling eff = pooling != BITNET_POOLING_DEFAULT ? pooling
                                    : bitnet_model_pooling(m) != BITNET_POOLING_DEFAULT ? bitnet_model_pooling(m)
                                                                                       : BITNET_POOLING_MEAN;

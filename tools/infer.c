@@ -20,18 +20,18 @@
 #include "util.h"
 
 typedef struct {
-    const char *model, *prompt, *prompt_file, *tokenizer, *cpu_affinity;
+    model_options m; /* -m, --tokenizer, -t, --kv-type / -ctk / -ctv */
+    const char *prompt, *prompt_file, *cpu_affinity;
     int n_predict;      /* -n: tokens to generate (llama.cpp), -1 = until end of generation or a full context */
     int steps;          /* --steps: positions including the prompt (llama2.c); 0 = not given */
-    int n_ctx, n_batch, n_threads, use_mlock, no_mmap, margins, ignore_eos, no_display_prompt, escape;
+    int n_ctx, n_batch, use_mlock, no_mmap, margins, ignore_eos, no_display_prompt, escape;
     int keep, no_context_shift; /* --chat: tokens kept when the context is full (-1: the first turn) */
-    int single_turn, verbose, quiet, seed_given, threads_given;
+    int single_turn, verbose, quiet, seed_given;
     int color; /* --color: the prompt in yellow, your input in bold green (llama-cli's colours) */
     /* -i / -if: llama-cli's interactive mode; -r texts hand control back */
     int interactive, interactive_first, n_rprompts;
     const char *rprompts[8], *in_prefix, *in_suffix;
     const char *chat_template; /* --chat-template: a name (llama3, bitnet, chatml, ...) or a template text */
-    kv_flags kv; /* --kv-type, -ctk, -ctv */
     /* speculative decoding: --lookup N (prompt lookup) or --draft MODEL, --draft-max N tokens per step */
     int lookup, draft_max;
     const char *draft_model;
@@ -287,8 +287,7 @@ static int parse_args(int argc, char **argv, options *o) {
     o->n_predict = -1;
     o->n_ctx = 512;
     o->n_batch = 64;
-    o->n_threads = 1;
-    o->kv.type = BITNET_KV_DEFAULT;
+    model_options_init(&o->m);
     o->draft_max = 8;
     o->sp = bitnet_sampler_default_params();
     for (int i = 1; i < argc; i++) {
@@ -313,7 +312,7 @@ static int parse_args(int argc, char **argv, options *o) {
                       !strcmp(a, "-if") || !strcmp(a, "--interactive-first") || !strcmp(a, "--color") ||
                       !strcmp(a, "-co") || !strcmp(a, "--prompt-cache-ro");
         if (is_flag) {
-            if (!strcmp(a, "--kv-int2")) o->kv = (kv_flags){BITNET_KV_Q2, NULL, NULL};
+            if (!strcmp(a, "--kv-int2")) o->m.kv = (kv_flags){BITNET_KV_Q2, NULL, NULL};
             if (!strcmp(a, "--mlock")) o->use_mlock = 1;
             if (!strcmp(a, "--color") || !strcmp(a, "-co")) o->color = 1;
             if (!strcmp(a, "--margins")) o->margins = 1;
@@ -336,10 +335,11 @@ static int parse_args(int argc, char **argv, options *o) {
             return 0;
         }
         const char *v = argv[++i];
+        const int mo = model_option(a, v, &o->m);
+        if (mo == 0) return 0;
+        if (mo > 0) continue;
         int ok = 1, seed = -1;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
-        else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
+        if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->prompt_file = v;
         else if (!strcmp(a, "--cpu-affinity") || !strcmp(a, "-C") || !strcmp(a, "--cpu-range")) o->cpu_affinity = v;
         else if (!strcmp(a, "-n") || !strcmp(a, "--n-predict") || !strcmp(a, "--max-tokens") || !strcmp(a, "--max_tokens"))
@@ -367,10 +367,8 @@ static int parse_args(int argc, char **argv, options *o) {
             }
             o->rprompts[o->n_rprompts++] = v;
         }
-        else if (is_kv_flag(a)) ok = parse_kv_flag(a, v, &o->kv);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_int(a, v, 1, 1 << 20, &o->n_ctx);
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) ok = parse_int(a, v, 1, 1 << 16, &o->n_batch);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = o->threads_given = parse_int(a, v, 1, 256, &o->n_threads);
         else if (!strcmp(a, "-ngl") || !strcmp(a, "--n-gpu-layers") || !strcmp(a, "--gpu-layers"))
             fprintf(stderr, "infer: %s %s ignored: this runtime runs on the CPU only\n", a, v);
         else if (!strcmp(a, "--temp") || !strcmp(a, "-temp") || !strcmp(a, "--temperature"))
@@ -398,7 +396,7 @@ static int parse_args(int argc, char **argv, options *o) {
         o->sp.seed = ((uint64_t)ts.tv_nsec ^ ((uint64_t)ts.tv_sec << 20) ^ ((uint64_t)getpid() << 40)) & 0x7fffffff;
         if (!o->sp.seed) o->sp.seed = 1;
     }
-    if (!o->threads_given) o->n_threads = physical_cores();
+    if (!o->m.threads_given) o->m.n_threads = physical_cores();
     if (o->lookup && o->draft_model) {
         fprintf(stderr, "infer: --lookup and --draft are two ways to draft: give one\n");
         return 0;
@@ -892,7 +890,7 @@ generation_done:;
     int n_eval_gen = n_gen > 0 ? n_gen : 1;
     if (o.quiet) goto summary_done;
     fprintf(stderr, "\n\n[%s | %s | isa %s | %d threads | kv %s, %d ctx, %.2f MiB]\n",
-            o.model ? o.model : "embedded default model", bitnet_version(), bitnet_isa_name(), o.n_threads,
+            o.m.model ? o.m.model : "embedded default model", bitnet_version(), bitnet_isa_name(), o.m.n_threads,
             bitnet_kv_type_name(bitnet_context_kv_type(ctx)), o.n_ctx, bitnet_context_kv_bytes(ctx) / 1048576.0);
     fprintf(stderr, "load:       %8.2f ms\n", load_ms);
     const int n_prompt_eval = np - n_reused; /* --prompt-cache: the rest was loaded */
@@ -923,21 +921,21 @@ static int run_main(options o) {
     uint64_t t0 = now_ns();
     if (o.verbose)
         fprintf(stderr, "infer: seed %llu, %d threads, ctx %d, batch %d, temp %g, top-k %d, top-p %g, min-p %g\n",
-                (unsigned long long)o.sp.seed, o.n_threads, o.n_ctx, o.n_batch, (double)o.sp.temp, o.sp.top_k,
+                (unsigned long long)o.sp.seed, o.m.n_threads, o.n_ctx, o.n_batch, (double)o.sp.temp, o.sp.top_k,
                 (double)o.sp.top_p, (double)o.sp.min_p);
     bitnet_model_params mp = bitnet_model_default_params();
-    mp.tokenizer_path = o.tokenizer;
+    mp.tokenizer_path = o.m.tokenizer;
     mp.use_mlock = o.use_mlock;
     mp.use_mmap = !o.no_mmap;
-    bitnet_model *model = load_model(o.model, NULL, &mp);
+    bitnet_model *model = load_model(o.m.model, NULL, &mp);
     if (!model) return 1;
     bitnet_context_params cp = bitnet_context_default_params();
     cp.n_ctx = o.n_ctx;
     cp.n_batch = o.n_batch;
-    cp.n_threads = o.n_threads;
+    cp.n_threads = o.m.n_threads;
     cp.cpu_affinity = o.cpu_affinity;
     cp.use_mlock = o.use_mlock;
-    cp.kv_type = o.kv.type;
+    cp.kv_type = o.m.kv.type;
     bitnet_context *ctx = NULL;
     bitnet_status st;
     if ((st = bitnet_context_new(model, &cp, &ctx)) != BITNET_OK) {
@@ -975,7 +973,7 @@ static int run_main(options o) {
     } else if (o.draft_model) {
         bitnet_model_params dp = bitnet_model_default_params();
         dp.use_mmap = !o.no_mmap;
-        dp.tokenizer_path = o.tokenizer; /* one vocabulary serves both (an ak42 draft has none of its own) */
+        dp.tokenizer_path = o.m.tokenizer; /* one vocabulary serves both (an ak42 draft has none of its own) */
         if ((st = bitnet_model_load(o.draft_model, &dp, &dmodel)) == BITNET_OK &&
             bitnet_n_vocab(dmodel) != bitnet_n_vocab(model)) {
             fprintf(stderr, "infer: the draft model %s has %d tokens, the model %d: they must share a vocabulary\n",

@@ -20,9 +20,8 @@
 #include "util.h"
 
 typedef struct {
-    const char *model, *tokens, *prompt, *out, *compare, *tokenizer;
-    int n_threads;
-    bitnet_kv_type kv_type;
+    model_options m; /* -m, --tokenizer, -t, --kv-type / -ctk / -ctv */
+    const char *tokens, *prompt, *out, *compare;
 } options;
 
 static void usage(FILE *out) {
@@ -38,7 +37,8 @@ static void usage(FILE *out) {
             "                        argmax agreement, max |diff| and rms(diff), also over the\n"
             "                        reference row's standard deviation\n"
             "  -t, --threads N       threads (default 1)\n"
-            "      --kv-type T       KV cache type: f32, f16, q8, q4, q2 (default: per model)\n"
+            "      --kv-type T       KV cache type: f32, f16, q8, q4, q2 (default: per model);\n"
+            "                        also -ctk/-ctv (q8_0 = q8, one type)\n"
             "      --tokenizer FILE  llama2.c tokenizer.bin for files without a vocabulary\n"
             "                        (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "  -h, --help            this help\n");
@@ -46,27 +46,22 @@ static void usage(FILE *out) {
 
 static int parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
-    o->n_threads = 1;
-    o->kv_type = BITNET_KV_DEFAULT;
+    model_options_init(&o->m);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
-        if (!v) return 0;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--tokens")) o->tokens = v;
+        const int mo = v ? model_option(a, v, &o->m) : 0;
+        if (mo == 0) return 0;
+        if (mo > 0) continue;
+        if (!strcmp(a, "--tokens")) o->tokens = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->out = v;
         else if (!strcmp(a, "--compare")) o->compare = v;
-        else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) {
-            if (!parse_int(a, v, 1, 1024, &o->n_threads)) return 0;
-        } else if (!strcmp(a, "--kv-type")) {
-            if (!parse_kv_type(a, v, &o->kv_type)) return 0;
-        } else {
+        else {
             fprintf(stderr, "logits: unknown option %s (see --help)\n", a);
             return 0;
         }
     }
-    if (!o->model || (!o->tokens == !o->prompt) || (!o->out && !o->compare)) {
+    if (!o->m.model || (!o->tokens == !o->prompt) || (!o->out && !o->compare)) {
         fprintf(stderr, "logits: need -m MODEL, one of --tokens or -p, and -o and/or --compare (see --help)\n");
         return 0;
     }
@@ -144,7 +139,7 @@ int main(int argc, char **argv) {
     handle_version(argc, argv);
     options o;
     if (!parse_args(argc, argv, &o)) return 2;
-    bitnet_model *model = load_model(o.model, o.tokenizer, NULL);
+    bitnet_model *model = load_model(o.m.model, o.m.tokenizer, NULL);
     if (!model) return 1;
     bitnet_token *toks = NULL;
     int n = 0, rc = 1;
@@ -161,8 +156,8 @@ int main(int argc, char **argv) {
     bitnet_context_params cp = bitnet_context_default_params();
     cp.n_ctx = n > 0 ? n : 1;
     cp.n_batch = cp.n_ctx;
-    cp.n_threads = o.n_threads;
-    cp.kv_type = o.kv_type;
+    cp.n_threads = o.m.n_threads;
+    cp.kv_type = o.m.kv.type;
     bitnet_context *ctx = NULL;
     float *logits = NULL, *ref = NULL;
     if (n > 0 && bitnet_context_new(model, &cp, &ctx) != BITNET_OK) {

@@ -38,9 +38,9 @@
 #include "util.h"
 
 typedef struct {
-    const char *model, *text, *tokenizer;
-    int n_ctx, n_threads, n_batch, max_chunks, ctx_given, quiet;
-    kv_flags kv; /* --kv-type, -ctk, -ctv */
+    model_options m; /* -m, --tokenizer, -t, --kv-type / -ctk / -ctv */
+    const char *text;
+    int n_ctx, n_batch, max_chunks, ctx_given, quiet;
     const char *kld_base; /* --kl-divergence-base FILE */
     int kld;              /* --kl-divergence: compare with kld_base instead of writing it */
 } options;
@@ -256,9 +256,8 @@ static void usage(FILE *out) {
 
 static int parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
-    o->kv.type = BITNET_KV_DEFAULT;
+    model_options_init(&o->m);
     o->n_ctx = 512; /* llama-perplexity's default, so numbers compare */
-    o->n_threads = 1;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--kl-divergence")) { /* the flags without a value */
             o->kld = 1;
@@ -269,16 +268,14 @@ static int parse_args(int argc, char **argv, options *o) {
             continue;
         }
         const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
-        if (!v) return 0;
+        const int mo = v ? model_option(a, v, &o->m) : 0;
+        if (mo == 0) return 0;
+        if (mo > 0) continue;
         int ok = 1;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->text = v;
-        else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
+        if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->text = v;
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = (o->ctx_given = 1) && parse_int(a, v, 4, 1 << 20, &o->n_ctx);
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) ok = parse_int(a, v, 1, 1 << 20, &o->n_batch);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
         else if (!strcmp(a, "--max-chunks") || !strcmp(a, "--chunks")) ok = parse_int(a, v, 1, 1 << 30, &o->max_chunks);
-        else if (is_kv_flag(a)) ok = parse_kv_flag(a, v, &o->kv);
         else if (!strcmp(a, "--kl-divergence-base")) o->kld_base = v;
         else {
             fprintf(stderr, "perplexity: unknown option '%s' (see --help)\n", a);
@@ -286,7 +283,7 @@ static int parse_args(int argc, char **argv, options *o) {
         }
         if (!ok) return 0;
     }
-    if (!o->model || (!o->text && !o->kld)) {
+    if (!o->m.model || (!o->text && !o->kld)) {
         fprintf(stderr, "perplexity: -m MODEL and -f TEXT are required (see --help)\n");
         return 0;
     }
@@ -317,8 +314,8 @@ static int run(const options *o, bitnet_model *model, const bitnet_token *toks, 
     bitnet_context_params cp = bitnet_context_default_params();
     cp.n_ctx = n_ctx;
     cp.n_batch = o->n_batch;
-    cp.n_threads = o->n_threads;
-    cp.kv_type = o->kv.type;
+    cp.n_threads = o->m.n_threads;
+    cp.kv_type = o->m.kv.type;
     bitnet_context *ctx = NULL;
     if (bitnet_context_new(model, &cp, &ctx) != BITNET_OK) {
         fprintf(stderr, "perplexity: %s\n", bitnet_last_error());
@@ -382,7 +379,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "perplexity: %s\n", bitnet_last_error());
         return 1;
     }
-    bitnet_model *model = load_model(o.model, o.tokenizer, NULL);
+    bitnet_model *model = load_model(o.m.model, o.m.tokenizer, NULL);
     if (!model) {
         free(text);
         return 1;

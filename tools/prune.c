@@ -40,8 +40,9 @@ typedef enum { METRIC_VARIANCE, METRIC_COSINE, METRIC_PPL } metric_kind;
 static const char *metric_names[] = {"variance", "cosine", "ppl"};
 
 typedef struct {
-    const char *model, *tokenizer, *calib, *out, *report, *eval;
-    int target, n_ctx, n_threads, bench_tokens, calib_windows, quiet;
+    model_options m; /* -m, --tokenizer, -t, --kv-type / -ctk / -ctv */
+    const char *calib, *out, *report, *eval;
+    int target, n_ctx, bench_tokens, calib_windows, quiet;
     metric_kind metric;
 } options;
 
@@ -97,6 +98,8 @@ static void usage(FILE *out) {
             "      --calib-windows N       use at most the first N calibration windows (default: all);\n"
             "                              --metric ppl evaluates them about L*(L-N) times\n"
             "  -t, --threads N             threads (default 1)\n"
+            "      --kv-type T             KV cache type: f32, f16, q8, q4, q2 (default: per model);\n"
+            "                              also -ctk/-ctv (q8_0 = q8, one type)\n"
             "      --bench-tokens N        timed greedy decode steps per repetition for ms/token,\n"
             "                              0 = skip (default 128)\n"
             "  -h, --help                  this help\n\n"
@@ -108,8 +111,8 @@ static void usage(FILE *out) {
 
 static int parse_args(int argc, char **argv, options *o) {
     memset(o, 0, sizeof *o);
+    model_options_init(&o->m);
     o->n_ctx = 128;
-    o->n_threads = 1;
     o->bench_tokens = 128;
     o->metric = METRIC_COSINE;
     for (int i = 1; i < argc; i++) {
@@ -118,17 +121,16 @@ static int parse_args(int argc, char **argv, options *o) {
             continue;
         }
         const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
-        if (!v) return 0;
+        const int mo = v ? model_option(a, v, &o->m) : 0;
+        if (mo == 0) return 0;
+        if (mo > 0) continue;
         int ok = 1;
-        if (!strcmp(a, "-m") || !strcmp(a, "--model")) o->model = v;
-        else if (!strcmp(a, "--tokenizer")) o->tokenizer = v;
-        else if (!strcmp(a, "--calibration-data")) o->calib = v;
+        if (!strcmp(a, "--calibration-data")) o->calib = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->out = v;
         else if (!strcmp(a, "--report")) o->report = v;
         else if (!strcmp(a, "--eval-data")) o->eval = v;
         else if (!strcmp(a, "--target-layers")) ok = parse_int(a, v, 1, 1 << 20, &o->target);
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = parse_int(a, v, 4, 1 << 20, &o->n_ctx);
-        else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) ok = parse_int(a, v, 1, 256, &o->n_threads);
         else if (!strcmp(a, "--calib-windows")) ok = parse_int(a, v, 1, 1 << 30, &o->calib_windows);
         else if (!strcmp(a, "--bench-tokens")) ok = parse_int(a, v, 0, 1 << 16, &o->bench_tokens);
         else if (!strcmp(a, "--metric")) {
@@ -319,11 +321,12 @@ static int cmp_double(const void *a, const void *b) {
 /* Median ms of one greedy decode step (one bitnet_eval of one token) over
  * BENCH_REPS repetitions of: a BENCH_PROMPT-token prompt in one eval, then
  * n_gen steps. The same measurement as build/bench's tg latency p50. */
-static int decode_ms(bitnet_model *m, const bitnet_token *prompt, int n_gen, int n_threads, double *ms) {
+static int decode_ms(bitnet_model *m, const bitnet_token *prompt, int n_gen, const model_options *mo, double *ms) {
     bitnet_context_params cp = bitnet_context_default_params();
     cp.n_ctx = BENCH_PROMPT + n_gen;
     cp.n_batch = BENCH_PROMPT;
-    cp.n_threads = n_threads;
+    cp.n_threads = mo->n_threads;
+    cp.kv_type = mo->kv.type;
     bitnet_context *ctx = NULL;
     double *t = malloc((size_t)BENCH_REPS * n_gen * sizeof *t);
     if (!t || bitnet_context_new(m, &cp, &ctx) != BITNET_OK) {
@@ -373,7 +376,8 @@ static int measure(bitnet_model *m, const options *o, const char *path, const ch
         int n_windows = n > 0 ? bn_ppl_n_windows(n, o->n_ctx, 0) : 0;
         bitnet_context_params cp = bitnet_context_default_params();
         cp.n_ctx = cp.n_batch = o->n_ctx;
-        cp.n_threads = o->n_threads;
+        cp.n_threads = o->m.n_threads;
+        cp.kv_type = o->m.kv.type;
         bitnet_context *ctx = NULL;
         float *logits = malloc((size_t)o->n_ctx * bitnet_n_vocab(m) * sizeof(float));
         bitnet_token *win = malloc((size_t)o->n_ctx * sizeof *win);
@@ -389,7 +393,7 @@ static int measure(bitnet_model *m, const options *o, const char *path, const ch
         free(toks);
         if (!ok) return 0;
     }
-    return o->bench_tokens == 0 || decode_ms(m, prompt, o->bench_tokens, o->n_threads, &st->ms_per_token);
+    return o->bench_tokens == 0 || decode_ms(m, prompt, o->bench_tokens, &o->m, &st->ms_per_token);
 }
 
 /* ---------------------------------------------------------------- report */
@@ -397,7 +401,7 @@ static int measure(bitnet_model *m, const options *o, const char *path, const ch
 static void print_table(const options *o, const block_scores *s, const model_stats *b, const model_stats *a,
                         int n_texts, int n_toks, int n_windows) {
     printf("prune: %s, metric %s, calibration %s (%d texts, %d tokens, %d windows of %d)\n",
-           o->model ? o->model : "(embedded model)", metric_names[o->metric], o->calib, n_texts, n_toks, n_windows,
+           o->m.model ? o->m.model : "(embedded model)", metric_names[o->metric], o->calib, n_texts, n_toks, n_windows,
            o->n_ctx);
     printf("calibration perplexity of the full model: %.4f\n\n", s->calib_ppl);
     printf("| block | variance | cosine (1 - cos) |%s removed |\n|---:|---:|---:|%s---|\n",
@@ -422,7 +426,7 @@ static void print_table(const options *o, const block_scores *s, const model_sta
                o->n_ctx, b->eval_ppl, b->eval_err, a->eval_ppl, a->eval_err);
     if (o->bench_tokens)
         printf("| ms/token (greedy decode step, median of %dx%d, %d thread%s) | %.3f | %.3f |\n", BENCH_REPS,
-               o->bench_tokens, o->n_threads, o->n_threads > 1 ? "s" : "", b->ms_per_token, a->ms_per_token);
+               o->bench_tokens, o->m.n_threads, o->m.n_threads > 1 ? "s" : "", b->ms_per_token, a->ms_per_token);
 }
 
 /* A number, or null: JSON has no inf/nan (a diverging perplexity). */
@@ -453,7 +457,7 @@ static int write_report(const options *o, const block_scores *s, const model_sta
         return 0;
     }
     fprintf(f, "{\n  \"model\": ");
-    json_str(f, o->model ? o->model : "(embedded model)");
+    json_str(f, o->m.model ? o->m.model : "(embedded model)");
     fprintf(f, ",\n  \"output\": ");
     json_str(f, o->out);
     fprintf(f, ",\n  \"metric\": \"%s\",\n  \"calibration\": {\"file\": ", metric_names[o->metric]);
@@ -480,7 +484,7 @@ static int write_report(const options *o, const block_scores *s, const model_sta
     json_str(f, o->eval);
     fprintf(f, ",\n  \"latency_method\": \"median ms of one greedy single-token decode step, %d reps x %d steps after a "
            "%d-token prompt, %d thread(s)\",\n",
-       BENCH_REPS, o->bench_tokens, BENCH_PROMPT, o->n_threads);
+       BENCH_REPS, o->bench_tokens, BENCH_PROMPT, o->m.n_threads);
     json_stats(f, "before", o, b);
     fprintf(f, ",\n");
     json_stats(f, "after", o, a);
@@ -553,7 +557,7 @@ int main(int argc, char **argv) {
     handle_version(argc, argv);
     options o;
     if (!parse_args(argc, argv, &o)) return 2;
-    bitnet_model *model = load_model(o.model, o.tokenizer, NULL), *pruned = NULL;
+    bitnet_model *model = load_model(o.m.model, o.m.tokenizer, NULL), *pruned = NULL;
     if (!model) return 1;
     bitnet_model_info info;
     bitnet_model_get_info(model, &info);
@@ -565,7 +569,7 @@ int main(int argc, char **argv) {
     wp.safetensors = is_safetensors(o.out);
     wp.drop = &any_layers;
     if (bn_model_write_check(model, &wp) != BITNET_OK) {
-        fprintf(stderr, "prune: %s: %s\n", o.model ? o.model : "model", bitnet_last_error());
+        fprintf(stderr, "prune: %s: %s\n", o.m.model ? o.m.model : "model", bitnet_last_error());
         bitnet_model_free(model);
         return 2;
     }
@@ -575,7 +579,7 @@ int main(int argc, char **argv) {
         bitnet_model_free(model);
         return 2;
     }
-    const char *reload_tokenizer = o.tokenizer ? o.tokenizer : is_gguf(o.model) ? o.model : NULL;
+    const char *reload_tokenizer = o.m.tokenizer ? o.m.tokenizer : is_gguf(o.m.model) ? o.m.model : NULL;
     if (wp.safetensors && !reload_tokenizer) {
         fprintf(stderr, "prune: %s: a safetensors file has no vocabulary; pass --tokenizer FILE to load it back\n",
                 o.out);
@@ -592,10 +596,10 @@ int main(int argc, char **argv) {
     int ok = scores_alloc(&s, n_layers, o.n_ctx, info.n_embd);
     wp.drop = s.removed;
     if (!ok) fprintf(stderr, "prune: out of memory\n");
-    if (ok && (same_file(o.model, o.out) || same_file(o.model, o.report) || same_file(o.out, o.report))) {
+    if (ok && (same_file(o.m.model, o.out) || same_file(o.m.model, o.report) || same_file(o.out, o.report))) {
         fprintf(stderr, "prune: %s would overwrite %s; the input, -o and --report must be three different files\n",
-                same_file(o.model, o.out) || same_file(o.model, o.report) ? o.model : o.out,
-                same_file(o.model, o.out) ? "the input with -o" : same_file(o.model, o.report) ? "the input with --report" : "-o with --report");
+                same_file(o.m.model, o.out) || same_file(o.m.model, o.report) ? o.m.model : o.out,
+                same_file(o.m.model, o.out) ? "the input with -o" : same_file(o.m.model, o.report) ? "the input with --report" : "-o with --report");
         ok = 0;
         rc = 2;
     }
@@ -613,7 +617,8 @@ int main(int argc, char **argv) {
     if (ok) {
         bitnet_context_params cp = bitnet_context_default_params();
         cp.n_ctx = cp.n_batch = o.n_ctx;
-        cp.n_threads = o.n_threads;
+        cp.n_threads = o.m.n_threads;
+        cp.kv_type = o.m.kv.type;
         if (bitnet_context_new(model, &cp, &ctx) != BITNET_OK) {
             fprintf(stderr, "prune: %s\n", bitnet_last_error());
             ok = 0;
@@ -627,7 +632,7 @@ int main(int argc, char **argv) {
     prompt[0] = bitnet_token_bos(model);
     for (int i = 1; i < BENCH_PROMPT; i++) prompt[i] = n_toks > 0 ? toks[(i - 1) % n_toks] : prompt[0];
 
-    ok = ok && measure(model, &o, o.model, eval_text, prompt, &before);
+    ok = ok && measure(model, &o, o.m.model, eval_text, prompt, &before);
     /* The model goes to a temporary beside -o, is loaded back and measured
      * from there, the report is written, and only then is it renamed over -o:
      * a failure at any step leaves -o as it was, and after the rename nothing

@@ -134,6 +134,33 @@ static inline int parse_kv_flag(const char *flag, const char *v, kv_flags *kv) {
     *(is_k ? &kv->k : &kv->v) = v;
     return 1;
 }
+
+/* The options of every tool that loads a model and runs it, parsed in one
+ * place so that they mean the same everywhere (llama.cpp's spellings):
+ * -m/--model FILE, --tokenizer FILE, -t/--threads N (1..1024), and the KV
+ * cache type (--kv-type, -ctk, -ctv). */
+typedef struct {
+    const char *model, *tokenizer;
+    int n_threads, threads_given;
+    kv_flags kv;
+} model_options;
+
+static inline void model_options_init(model_options *m) {
+    memset(m, 0, sizeof *m);
+    m->n_threads = 1;
+    m->kv.type = BITNET_KV_DEFAULT;
+}
+
+/* Option a with value v: -1 when it is none of model_options, 1 when it was
+ * taken, 0 when its value is bad (reported on stderr). */
+static inline int model_option(const char *a, const char *v, model_options *m) {
+    if (!strcmp(a, "-m") || !strcmp(a, "--model")) m->model = v;
+    else if (!strcmp(a, "--tokenizer")) m->tokenizer = v;
+    else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) return m->threads_given = parse_int(a, v, 1, 1024, &m->n_threads);
+    else if (is_kv_flag(a)) return parse_kv_flag(a, v, &m->kv);
+    else return -1;
+    return 1;
+}
 #endif
 
 /* A JSON string (null for NULL): escapes quotes, backslashes and control characters. */
