@@ -37,15 +37,28 @@
 
 #if defined(__aarch64__)
 #define bn_addv_s32 vaddvq_s32
+#define bn_addv_f32 vaddvq_f32
 #define bn_mlal_high_s8 vmlal_high_s8
+#define bn_mull_high_s8 vmull_high_s8
+#define bn_fma_f32 vfmaq_f32
+#define bn_fma_n_f32 vfmaq_n_f32
 #else
 static inline int32_t bn_addv_s32(int32x4_t v) {
     const int32x2_t s = vadd_s32(vget_low_s32(v), vget_high_s32(v));
     return vget_lane_s32(vpadd_s32(s, s), 0);
 }
+static inline float bn_addv_f32(float32x4_t v) {
+    const float32x2_t s = vadd_f32(vget_low_f32(v), vget_high_f32(v));
+    return vget_lane_f32(vpadd_f32(s, s), 0);
+}
 static inline int16x8_t bn_mlal_high_s8(int16x8_t acc, int8x16_t a, int8x16_t b) {
     return vmlal_s8(acc, vget_high_s8(a), vget_high_s8(b));
 }
+static inline int16x8_t bn_mull_high_s8(int8x16_t a, int8x16_t b) { return vmull_s8(vget_high_s8(a), vget_high_s8(b)); }
+/* -mfpu=neon has no fused multiply-add: multiply, then add (float kernels may
+ * round differently from the scalar ones; tests/test_kernels.c allows for it) */
+#define bn_fma_f32 vmlaq_f32
+#define bn_fma_n_f32 vmlaq_n_f32
 #endif
 
 #define GEMM_X_BYTES 24576 /* activation bytes per GEMM chunk: stays in L1 (bn_gemm_chunk_l1) */
@@ -181,16 +194,7 @@ static void neon_i2_gemm(int rows, int cols, const uint8_t *W, int n, const int8
     BN_I2_GEMM_BLOCKING(1, bn_gemm_chunk_l1(cols, GEMM_X_BYTES), sum_i8, NEON_TILE); /* i2_gemm_blocking.h */
 }
 
-#if !defined(__aarch64__)
-/* 32-bit ARM: the scalar table with the ternary kernels above (dispatch.c fills it once). */
-void bn_kernels_neon32_init(bn_kernels *t) {
-    *t = bn_kernels_scalar;
-    t->isa = "neon";
-    t->i2_gemv = neon_i2_gemv;
-    t->i2_gemm = neon_i2_gemm;
-}
-#else
-
+#if defined(__aarch64__)
 /* ---- SDOT variants ------------------------------------------------------------ */
 
 DOTPROD static int32_t dot_sum_i8(const int8_t *x, int cols) {
@@ -271,28 +275,35 @@ DOTPROD static void dot_i2_gemm(int rows, int cols, const uint8_t *W, int n, con
     }
     BN_I2_GEMM_BLOCKING(1, bn_gemm_chunk_l1(cols, GEMM_X_BYTES), dot_sum_i8, DOT_TILE);
 }
+#endif /* __aarch64__: SDOT */
 
 /* ---- Q8_0 --------------------------------------------------------------------- */
 
+#if defined(__aarch64__)
 static inline float fp16_scalar(uint16_t h) {
     __fp16 f;
     memcpy(&f, &h, sizeof f);
     return (float)f;
 }
+#else
+#define fp16_scalar bn_fp16_to_fp32 /* __fp16 needs -mfp16-format on 32-bit ARM */
+#endif
 
 /* exact for all int8 values: single products (<= 16384) fit int16 */
 static inline int32x4_t q8_block_mul(const int8_t *w, const int8_t *xb) {
     const int8x16_t w0 = vld1q_s8(w), w1 = vld1q_s8(w + 16), x0 = vld1q_s8(xb), x1 = vld1q_s8(xb + 16);
     int32x4_t s = vpaddlq_s16(vmull_s8(vget_low_s8(w0), vget_low_s8(x0)));
-    s = vpadalq_s16(s, vmull_high_s8(w0, x0));
+    s = vpadalq_s16(s, bn_mull_high_s8(w0, x0));
     s = vpadalq_s16(s, vmull_s8(vget_low_s8(w1), vget_low_s8(x1)));
-    return vpadalq_s16(s, vmull_high_s8(w1, x1));
+    return vpadalq_s16(s, bn_mull_high_s8(w1, x1));
 }
 
+#if defined(__aarch64__)
 DOTPROD static inline int32x4_t q8_block_dot(const int8_t *w, const int8_t *xb) {
     const int32x4_t s = bn_sdot(vdupq_n_s32(0), vld1q_s8(w), vld1q_s8(xb));
     return bn_sdot(s, vld1q_s8(w + 16), vld1q_s8(xb + 16));
 }
+#endif
 
 #define Q8_GEMV(BLOCK)                                                                                   \
     const int nb = cols / BN_Q8_BLOCK;                                                                   \
@@ -304,21 +315,21 @@ DOTPROD static inline int32x4_t q8_block_dot(const int8_t *w, const int8_t *xb) 
         for (int b = 0; b < nb; b++) {                                                                   \
             const int8_t *xb = xq + (size_t)b * BN_Q8_BLOCK;                                             \
             const float d = xd[b];                                                                       \
-            a0 = vfmaq_n_f32(a0, vcvtq_f32_s32(BLOCK(w0[b].qs, xb)), fp16_scalar(w0[b].d) * d);          \
-            a1 = vfmaq_n_f32(a1, vcvtq_f32_s32(BLOCK(w1[b].qs, xb)), fp16_scalar(w1[b].d) * d);          \
-            a2 = vfmaq_n_f32(a2, vcvtq_f32_s32(BLOCK(w2[b].qs, xb)), fp16_scalar(w2[b].d) * d);          \
-            a3 = vfmaq_n_f32(a3, vcvtq_f32_s32(BLOCK(w3[b].qs, xb)), fp16_scalar(w3[b].d) * d);          \
+            a0 = bn_fma_n_f32(a0, vcvtq_f32_s32(BLOCK(w0[b].qs, xb)), fp16_scalar(w0[b].d) * d);          \
+            a1 = bn_fma_n_f32(a1, vcvtq_f32_s32(BLOCK(w1[b].qs, xb)), fp16_scalar(w1[b].d) * d);          \
+            a2 = bn_fma_n_f32(a2, vcvtq_f32_s32(BLOCK(w2[b].qs, xb)), fp16_scalar(w2[b].d) * d);          \
+            a3 = bn_fma_n_f32(a3, vcvtq_f32_s32(BLOCK(w3[b].qs, xb)), fp16_scalar(w3[b].d) * d);          \
         }                                                                                                \
-        y[r] = vaddvq_f32(a0), y[r + q] = vaddvq_f32(a1), y[r + 2 * q] = vaddvq_f32(a2);                 \
-        y[r + 3 * q] = vaddvq_f32(a3);                                                                   \
+        y[r] = bn_addv_f32(a0), y[r + q] = bn_addv_f32(a1), y[r + 2 * q] = bn_addv_f32(a2);                 \
+        y[r + 3 * q] = bn_addv_f32(a3);                                                                   \
     }                                                                                                    \
     for (int r = 4 * q; r < rows; r++) {                                                                 \
         const bn_block_q8_0 *w = W + (size_t)r * nb;                                                     \
         float32x4_t a = vdupq_n_f32(0);                                                                  \
         for (int b = 0; b < nb; b++)                                                                     \
-            a = vfmaq_n_f32(a, vcvtq_f32_s32(BLOCK(w[b].qs, xq + (size_t)b * BN_Q8_BLOCK)),              \
+            a = bn_fma_n_f32(a, vcvtq_f32_s32(BLOCK(w[b].qs, xq + (size_t)b * BN_Q8_BLOCK)),              \
                             fp16_scalar(w[b].d) * xd[b]);                                                \
-        y[r] = vaddvq_f32(a);                                                                            \
+        y[r] = bn_addv_f32(a);                                                                            \
     }
 
 static void neon_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W, const int8_t *xq, const float *xd,
@@ -326,16 +337,15 @@ static void neon_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W, const int
     Q8_GEMV(q8_block_mul)
 }
 
+#if defined(__aarch64__)
 DOTPROD static void dot_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W, const int8_t *xq,
                                   const float *xd, float *y) {
     Q8_GEMV(q8_block_dot)
 }
+#endif
 
 /* ---- float --------------------------------------------------------------------- */
 
-static inline float32x4_t load_f16_lo(const uint16_t *p) {
-    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
-}
 
 #define FLOAT_GEMV(T, LOAD4, SCALAR)                                                                     \
     const int c4 = cols & ~3;                                                                            \
@@ -346,12 +356,12 @@ static inline float32x4_t load_f16_lo(const uint16_t *p) {
         float32x4_t a0 = vdupq_n_f32(0), a1 = a0, a2 = a0, a3 = a0;                                     \
         for (int c = 0; c < c4; c += 4) {                                                                \
             const float32x4_t xv = vld1q_f32(x + c);                                                     \
-            a0 = vfmaq_f32(a0, LOAD4(w0 + c), xv);                                                       \
-            a1 = vfmaq_f32(a1, LOAD4(w1 + c), xv);                                                       \
-            a2 = vfmaq_f32(a2, LOAD4(w2 + c), xv);                                                       \
-            a3 = vfmaq_f32(a3, LOAD4(w3 + c), xv);                                                       \
+            a0 = bn_fma_f32(a0, LOAD4(w0 + c), xv);                                                       \
+            a1 = bn_fma_f32(a1, LOAD4(w1 + c), xv);                                                       \
+            a2 = bn_fma_f32(a2, LOAD4(w2 + c), xv);                                                       \
+            a3 = bn_fma_f32(a3, LOAD4(w3 + c), xv);                                                       \
         }                                                                                                \
-        float s0 = vaddvq_f32(a0), s1 = vaddvq_f32(a1), s2 = vaddvq_f32(a2), s3 = vaddvq_f32(a3);        \
+        float s0 = bn_addv_f32(a0), s1 = bn_addv_f32(a1), s2 = bn_addv_f32(a2), s3 = bn_addv_f32(a3);        \
         for (int c = c4; c < cols; c++) {                                                                \
             s0 += SCALAR(w0[c]) * x[c];                                                                  \
             s1 += SCALAR(w1[c]) * x[c];                                                                  \
@@ -365,11 +375,11 @@ static inline float32x4_t load_f16_lo(const uint16_t *p) {
         float32x4_t a = vdupq_n_f32(0), b = a;                                                           \
         int c = 0;                                                                                       \
         for (; c + 8 <= c4; c += 8) {                                                                    \
-            a = vfmaq_f32(a, LOAD4(w + c), vld1q_f32(x + c));                                            \
-            b = vfmaq_f32(b, LOAD4(w + c + 4), vld1q_f32(x + c + 4));                                    \
+            a = bn_fma_f32(a, LOAD4(w + c), vld1q_f32(x + c));                                            \
+            b = bn_fma_f32(b, LOAD4(w + c + 4), vld1q_f32(x + c + 4));                                    \
         }                                                                                                \
-        for (; c < c4; c += 4) a = vfmaq_f32(a, LOAD4(w + c), vld1q_f32(x + c));                         \
-        float s = vaddvq_f32(vaddq_f32(a, b));                                                           \
+        for (; c < c4; c += 4) a = bn_fma_f32(a, LOAD4(w + c), vld1q_f32(x + c));                         \
+        float s = bn_addv_f32(vaddq_f32(a, b));                                                           \
         for (; c < cols; c++) s += SCALAR(w[c]) * x[c];                                                  \
         y[r] = s;                                                                                        \
     }
@@ -379,9 +389,15 @@ static void neon_f32_gemv(int rows, int cols, const float *W, const float *x, fl
     FLOAT_GEMV(float, vld1q_f32, F32_SCALAR)
 }
 
+#if defined(__aarch64__) /* 32-bit ARM converts fp16 only with the fp16 extension: scalar there */
+static inline float32x4_t load_f16_lo(const uint16_t *p) {
+    return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)));
+}
+
 static void neon_f16_gemv(int rows, int cols, const uint16_t *W, const float *x, float *y) {
     FLOAT_GEMV(uint16_t, load_f16_lo, fp16_scalar)
 }
+#endif
 
 /* ---- K-quants with Q8_K activations (kernels.h: q4_k_gemv, q6_k_gemv) ------
  * Per block the exact int32 dot product from widening multiplies (weights
@@ -409,7 +425,7 @@ static inline void q4k_sums(const uint8_t *blk, const int8_t *x, const int16_t *
             acc = vmlaq_n_s32(acc, dot16_u6(vshrq_n_u8(qv, 4), vld1q_s8(x + 64 * j + 32 + o)), s1);
         }
     }
-    *isum = vaddvq_s32(acc);
+    *isum = bn_addv_s32(acc);
 }
 
 static inline int32_t q6k_sum(const uint8_t *blk, const int8_t *x) {
@@ -429,13 +445,14 @@ static inline int32_t q6k_sum(const uint8_t *blk, const int8_t *x) {
                 acc = vmlaq_n_s32(acc, dot16_u6(q[k], vld1q_s8(x + 128 * h + 32 * k + o)), sc[8 * h + 2 * k + o / 16]);
         }
     }
-    return vaddvq_s32(acc);
+    return bn_addv_s32(acc);
 }
 
 static BN_Q4_K_GEMV(neon_q4_k_gemv, q4k_sums, fmaf)
 static BN_Q6_K_GEMV(neon_q6_k_gemv, q6k_sum, fmaf)
 
-/* ---- activation quantisation (kernels.h: quantize_i8) ---------------------- */
+#if defined(__aarch64__)
+/* ---- activation quantisation (kernels.h: quantize_i8; vrndnq_f32 is ARMv8) -- */
 
 /* 8 floats (two vectors) times s, rounded half to even, NaN -> 0, saturated to int8. */
 static inline int8x8_t quant8(float32x4_t a, float32x4_t b, float32x4_t s) {
@@ -485,7 +502,20 @@ const bn_kernels bn_kernels_neon = BN_KERNEL_TABLE("neon", &bn_kv_ops_neon,
 const bn_kernels bn_kernels_neon_dotprod = BN_KERNEL_TABLE("neon-dotprod", &bn_kv_ops_neon,
     dot_i2_gemv, dot_i2_gemm, dot_q8_0_gemv,
     neon_q4_k_gemv, neon_q6_k_gemv, neon_quantize_i8, neon_f32_gemv, neon_f16_gemv);
-#endif /* __aarch64__: the rest of the table */
+#else
+/* 32-bit ARM: the scalar table with the kernels above that build there (the
+ * ternary, Q8_0, K-quant and f32 GEMVs); dispatch.c fills it once. */
+void bn_kernels_neon32_init(bn_kernels *t) {
+    *t = bn_kernels_scalar;
+    t->isa = "neon";
+    t->i2_gemv = neon_i2_gemv;
+    t->i2_gemm = neon_i2_gemm;
+    t->q8_0_gemv = neon_q8_0_gemv;
+    t->q4_k_gemv = neon_q4_k_gemv;
+    t->q6_k_gemv = neon_q6_k_gemv;
+    t->f32_gemv = neon_f32_gemv;
+}
+#endif /* __aarch64__ */
 
 #else
 /* Neither ARM64 nor 32-bit ARM with NEON: nothing to compile (the Makefile adds
