@@ -15,16 +15,6 @@
 
 #include "kernels/kv_kernels.h"
 
-#define SCALAR_SCORES(t) bn_kv_ops_scalar.scores[t]
-#define SCALAR_WSUM(t) bn_kv_ops_scalar.wsum[t]
-
-static inline float rd_f32(const uint8_t *p) {
-    float f;
-    memcpy(&f, p, 4);
-    return f;
-}
-
-
 #define AVX2 /* the file is compiled for AVX2 + FMA + F16C */
 
 AVX2 static inline float hsum_ps(__m256 v) {
@@ -180,10 +170,10 @@ AVX2 static void avx2_scores_q8(const bn_kv_query *qy, const uint8_t *k, size_t 
             a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(qv, KQ(k2, i)));
             a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(qv, KQ(k3, i)));
         }
-        att[s] = bn_kv_q8_score(hsum_epi32(a0), rd_f32(k0), qy->d, scale);
-        att[s + 1] = bn_kv_q8_score(hsum_epi32(a1), rd_f32(k1), qy->d, scale);
-        att[s + 2] = bn_kv_q8_score(hsum_epi32(a2), rd_f32(k2), qy->d, scale);
-        att[s + 3] = bn_kv_q8_score(hsum_epi32(a3), rd_f32(k3), qy->d, scale);
+        att[s] = bn_kv_q8_score(hsum_epi32(a0), bn_kv_rd_f32(k0), qy->d, scale);
+        att[s + 1] = bn_kv_q8_score(hsum_epi32(a1), bn_kv_rd_f32(k1), qy->d, scale);
+        att[s + 2] = bn_kv_q8_score(hsum_epi32(a2), bn_kv_rd_f32(k2), qy->d, scale);
+        att[s + 3] = bn_kv_q8_score(hsum_epi32(a3), bn_kv_rd_f32(k3), qy->d, scale);
     }
     for (; s < n; s++) {
         const uint8_t *kr = k + (size_t)s * stride;
@@ -191,7 +181,7 @@ AVX2 static void avx2_scores_q8(const bn_kv_query *qy, const uint8_t *k, size_t 
         for (int i = 0; i < hd; i += 16)
             a = _mm256_add_epi32(a, _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(q + i))),
                                                       KQ(kr, i)));
-        att[s] = bn_kv_q8_score(hsum_epi32(a), rd_f32(kr), qy->d, scale);
+        att[s] = bn_kv_q8_score(hsum_epi32(a), bn_kv_rd_f32(kr), qy->d, scale);
     }
 #undef KQ
 }
@@ -212,20 +202,8 @@ AVX2 static inline void avx2_scores_qlow(const bn_kv_query *qy, const uint8_t *k
                 b = _mm256_fmadd_ps(_mm256_loadu_ps(q + (p + 1) * span + j), codes_ps(bytes, bits * (p + 1), mask), b);
             }
         }
-        att[s] = (rd_f32(kr) * hsum_ps(_mm256_add_ps(a, b)) + rd_f32(kr + 4) * qy->sum) * scale;
+        att[s] = (bn_kv_rd_f32(kr) * hsum_ps(_mm256_add_ps(a, b)) + bn_kv_rd_f32(kr + 4) * qy->sum) * scale;
     }
-}
-
-AVX2 static void avx2_scores_q4(const bn_kv_query *qy, const uint8_t *k, size_t stride, int n, int hd, float scale,
-                                float *att) {
-    if (hd % 16) SCALAR_SCORES(BITNET_KV_Q4)(qy, k, stride, n, hd, scale, att);
-    else avx2_scores_qlow(qy, k, stride, n, hd, scale, att, 4);
-}
-
-AVX2 static void avx2_scores_q2(const bn_kv_query *qy, const uint8_t *k, size_t stride, int n, int hd, float scale,
-                                float *att) {
-    if (hd % 32) SCALAR_SCORES(BITNET_KV_Q2)(qy, k, stride, n, hd, scale, att);
-    else avx2_scores_qlow(qy, k, stride, n, hd, scale, att, 2);
 }
 
 /* Weighted sums: out stays in L1; two positions per pass halve its traffic. */
@@ -259,7 +237,7 @@ AVX2 static void avx2_wsum_q8(const float *att, const uint8_t *v, size_t stride,
     int u = 0;
     for (; u + 2 <= n; u += 2) {
         const uint8_t *v0 = v + (size_t)u * stride, *v1 = v0 + stride;
-        const __m256 w0 = _mm256_set1_ps(att[u] * rd_f32(v0)), w1 = _mm256_set1_ps(att[u + 1] * rd_f32(v1));
+        const __m256 w0 = _mm256_set1_ps(att[u] * bn_kv_rd_f32(v0)), w1 = _mm256_set1_ps(att[u + 1] * bn_kv_rd_f32(v1));
         for (int i = 0; i < hd; i += 8) {
             __m256 o = _mm256_fmadd_ps(w0, load_i8(v0 + 4 + i), _mm256_loadu_ps(out + i));
             _mm256_storeu_ps(out + i, _mm256_fmadd_ps(w1, load_i8(v1 + 4 + i), o));
@@ -267,7 +245,7 @@ AVX2 static void avx2_wsum_q8(const float *att, const uint8_t *v, size_t stride,
     }
     for (; u < n; u++) {
         const uint8_t *vr = v + (size_t)u * stride;
-        const __m256 w = _mm256_set1_ps(att[u] * rd_f32(vr));
+        const __m256 w = _mm256_set1_ps(att[u] * bn_kv_rd_f32(vr));
         for (int i = 0; i < hd; i += 8)
             _mm256_storeu_ps(out + i, _mm256_fmadd_ps(w, load_i8(vr + 4 + i), _mm256_loadu_ps(out + i)));
     }
@@ -279,8 +257,8 @@ AVX2 static inline void avx2_wsum_qlow(const float *att, const uint8_t *v, size_
     float msum = 0.0f;
     for (int u = 0; u < n; u++) {
         const uint8_t *vr = v + (size_t)u * stride;
-        const __m256 w = _mm256_set1_ps(att[u] * rd_f32(vr));
-        msum += att[u] * rd_f32(vr + 4);
+        const __m256 w = _mm256_set1_ps(att[u] * bn_kv_rd_f32(vr));
+        msum += att[u] * bn_kv_rd_f32(vr + 4);
         for (int j = 0; j < span; j += 8) {
             const __m128i bytes = _mm_loadl_epi64((const __m128i *)(vr + 8 + j));
             for (int p = 0; p < parts; p++) {
@@ -293,15 +271,8 @@ AVX2 static inline void avx2_wsum_qlow(const float *att, const uint8_t *v, size_
     for (int i = 0; i < hd; i += 8) _mm256_storeu_ps(out + i, _mm256_add_ps(_mm256_loadu_ps(out + i), m));
 }
 
-AVX2 static void avx2_wsum_q4(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
-    if (hd % 16) SCALAR_WSUM(BITNET_KV_Q4)(att, v, stride, n, hd, out);
-    else avx2_wsum_qlow(att, v, stride, n, hd, out, 4);
-}
-
-AVX2 static void avx2_wsum_q2(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
-    if (hd % 32) SCALAR_WSUM(BITNET_KV_Q2)(att, v, stride, n, hd, out);
-    else avx2_wsum_qlow(att, v, stride, n, hd, out, 2);
-}
+/* whole vectors of codes: 16 values (q4) or 32 (q2) a step */
+BN_KV_QLOW_ENTRIES(avx2_, avx2_scores_qlow, avx2_wsum_qlow, 16, 32)
 
 const bn_kv_ops bn_kv_ops_avx2 = {
     .isa = "avx2",

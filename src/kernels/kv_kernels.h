@@ -51,6 +51,13 @@ typedef struct bn_kv_ops {
     void (*wsum[BN_KV_N_TYPES])(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out);
 } bn_kv_ops;
 
+/* The float at p (a head-row's d or m; any alignment). */
+static inline float bn_kv_rd_f32(const uint8_t *p) {
+    float f;
+    memcpy(&f, p, 4);
+    return f;
+}
+
 /* The q8 score from the integer dot product, one expression for every ISA. */
 static inline float bn_kv_q8_score(int32_t dot, float d_k, float d_q, float scale) {
     return (float)dot * (d_k * d_q) * scale;
@@ -68,5 +75,33 @@ void bn_kv_dequantize_row(bitnet_kv_type t, const uint8_t *src, int hd, float *x
 /* The scalar reference table (kv_scalar.c); the SIMD ones are reached
  * through their ISA's bn_kernels table. */
 extern const bn_kv_ops bn_kv_ops_scalar;
+#define SCALAR_SCORES(t) bn_kv_ops_scalar.scores[t] /* a SIMD table's fallback for odd head sizes */
+#define SCALAR_WSUM(t) bn_kv_ops_scalar.wsum[t]
+
+/* A table's q4 and q2 entries (P##scores_q4, P##scores_q2, P##wsum_q4,
+ * P##wsum_q2) from its kernels that take the code width as their last
+ * argument, SCORES(q, k, stride, n, hd, scale, att, bits) and
+ * WSUM(att, v, stride, n, hd, out, bits); a head of a length that is not a
+ * multiple of VEC4 (q4) or VEC2 (q2) values goes to the scalar table
+ * (VEC 1: never). */
+#define BN_KV_QLOW_ENTRIES(P, SCORES, WSUM, VEC4, VEC2)                                                          \
+    static void P##scores_q4(const bn_kv_query *q, const uint8_t *k, size_t stride, int n, int hd, float scale,  \
+                             float *att) {                                                                       \
+        if (hd % (VEC4)) SCALAR_SCORES(BITNET_KV_Q4)(q, k, stride, n, hd, scale, att);                 \
+        else SCORES(q, k, stride, n, hd, scale, att, 4);                                                          \
+    }                                                                                                             \
+    static void P##scores_q2(const bn_kv_query *q, const uint8_t *k, size_t stride, int n, int hd, float scale,  \
+                             float *att) {                                                                       \
+        if (hd % (VEC2)) SCALAR_SCORES(BITNET_KV_Q2)(q, k, stride, n, hd, scale, att);                 \
+        else SCORES(q, k, stride, n, hd, scale, att, 2);                                                          \
+    }                                                                                                             \
+    static void P##wsum_q4(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {       \
+        if (hd % (VEC4)) SCALAR_WSUM(BITNET_KV_Q4)(att, v, stride, n, hd, out);                        \
+        else WSUM(att, v, stride, n, hd, out, 4);                                                                 \
+    }                                                                                                             \
+    static void P##wsum_q2(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {       \
+        if (hd % (VEC2)) SCALAR_WSUM(BITNET_KV_Q2)(att, v, stride, n, hd, out);                        \
+        else WSUM(att, v, stride, n, hd, out, 2);                                                                 \
+    }
 
 #endif

@@ -11,16 +11,6 @@
 
 #include "kernels/kv_kernels.h"
 
-#define SCALAR_SCORES(t) bn_kv_ops_scalar.scores[t]
-#define SCALAR_WSUM(t) bn_kv_ops_scalar.wsum[t]
-
-static inline float rd_f32(const uint8_t *p) {
-    float f;
-    memcpy(&f, p, 4);
-    return f;
-}
-
-
 static inline float32x4_t load_f16(const uint8_t *p) {
     return vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16((const uint16_t *)(const void *)p)));
 }
@@ -116,7 +106,7 @@ static void neon_scores_q8(const bn_kv_query *qy, const uint8_t *k, size_t strid
             a = vpadalq_s16(a, vmull_s8(vget_low_s8(qv), vget_low_s8(kv)));
             a = vpadalq_s16(a, vmull_s8(vget_high_s8(qv), vget_high_s8(kv)));
         }
-        att[s] = bn_kv_q8_score(vaddvq_s32(a), rd_f32(kr), qy->d, scale);
+        att[s] = bn_kv_q8_score(vaddvq_s32(a), bn_kv_rd_f32(kr), qy->d, scale);
     }
 }
 
@@ -138,20 +128,8 @@ static inline void neon_scores_qlow(const bn_kv_query *qy, const uint8_t *k, siz
                 b = vfmaq_f32(b, vld1q_f32(q + p * span + j + 4), hi);
             }
         }
-        att[s] = (rd_f32(kr) * vaddvq_f32(vaddq_f32(a, b)) + rd_f32(kr + 4) * qy->sum) * scale;
+        att[s] = (bn_kv_rd_f32(kr) * vaddvq_f32(vaddq_f32(a, b)) + bn_kv_rd_f32(kr + 4) * qy->sum) * scale;
     }
-}
-
-static void neon_scores_q4(const bn_kv_query *qy, const uint8_t *k, size_t stride, int n, int hd, float scale,
-                           float *att) {
-    if (hd % 16) SCALAR_SCORES(BITNET_KV_Q4)(qy, k, stride, n, hd, scale, att);
-    else neon_scores_qlow(qy, k, stride, n, hd, scale, att, 4);
-}
-
-static void neon_scores_q2(const bn_kv_query *qy, const uint8_t *k, size_t stride, int n, int hd, float scale,
-                           float *att) {
-    if (hd % 32) SCALAR_SCORES(BITNET_KV_Q2)(qy, k, stride, n, hd, scale, att);
-    else neon_scores_qlow(qy, k, stride, n, hd, scale, att, 2);
 }
 
 static void neon_wsum_f16(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
@@ -172,7 +150,7 @@ static void neon_wsum_q8(const float *att, const uint8_t *v, size_t stride, int 
     }
     for (int u = 0; u < n; u++) {
         const uint8_t *vr = v + (size_t)u * stride;
-        const float w = att[u] * rd_f32(vr);
+        const float w = att[u] * bn_kv_rd_f32(vr);
         for (int i = 0; i < hd; i += 8) {
             float32x4_t lo, hi;
             load_i8(vr + 4 + i, &lo, &hi);
@@ -189,8 +167,8 @@ static inline void neon_wsum_qlow(const float *att, const uint8_t *v, size_t str
     float msum = 0.0f;
     for (int u = 0; u < n; u++) {
         const uint8_t *vr = v + (size_t)u * stride;
-        const float w = att[u] * rd_f32(vr);
-        msum += att[u] * rd_f32(vr + 4);
+        const float w = att[u] * bn_kv_rd_f32(vr);
+        msum += att[u] * bn_kv_rd_f32(vr + 4);
         for (int j = 0; j < span; j += 8) {
             const uint8x8_t bytes = vld1_u8(vr + 8 + j);
             for (int p = 0; p < parts; p++) {
@@ -205,15 +183,8 @@ static inline void neon_wsum_qlow(const float *att, const uint8_t *v, size_t str
     for (int i = 0; i < hd; i += 4) vst1q_f32(out + i, vaddq_f32(vld1q_f32(out + i), vdupq_n_f32(msum)));
 }
 
-static void neon_wsum_q4(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
-    if (hd % 16) SCALAR_WSUM(BITNET_KV_Q4)(att, v, stride, n, hd, out);
-    else neon_wsum_qlow(att, v, stride, n, hd, out, 4);
-}
-
-static void neon_wsum_q2(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
-    if (hd % 32) SCALAR_WSUM(BITNET_KV_Q2)(att, v, stride, n, hd, out);
-    else neon_wsum_qlow(att, v, stride, n, hd, out, 2);
-}
+/* whole vectors of codes: 16 values (q4) or 32 (q2) a step */
+BN_KV_QLOW_ENTRIES(neon_, neon_scores_qlow, neon_wsum_qlow, 16, 32)
 
 const bn_kv_ops bn_kv_ops_neon = {
     .isa = "neon",

@@ -22,12 +22,6 @@
 #include "kernels/kv_kernels.h"
 #include "kernels/rvv_compat.h"
 
-static inline float rd_f32(const uint8_t *p) {
-    float f;
-    memcpy(&f, p, 4);
-    return f;
-}
-
 /* vl halves (as u16) to floats, exactly as bn_fp16_to_fp32. */
 static inline vfloat32m4_t half_to_f32(vuint16m2_t h, size_t vl) {
     const vuint32m4_t w = RV(vzext_vf2_u32m4)(h, vl);
@@ -86,7 +80,7 @@ static void rvv_scores_q8(const bn_kv_query *q, const uint8_t *k, size_t stride,
             a += RV(vmv_x_s_i32m1_i32)(WREDSUM_I16M4(p, zero, vl));
             i += (int)vl;
         }
-        att[s] = bn_kv_q8_score(a, rd_f32(kr), q->d, scale);
+        att[s] = bn_kv_q8_score(a, bn_kv_rd_f32(kr), q->d, scale);
     }
 }
 
@@ -105,7 +99,7 @@ static inline void wsum(const float *att, const uint8_t *v, size_t stride, int n
             } else if (t == BITNET_KV_F16) {
                 x = half_to_f32(RV(vle16_v_u16m2)((const uint16_t *)(const void *)vr + i, vl), vl);
             } else {
-                w = att[u] * rd_f32(vr);
+                w = att[u] * bn_kv_rd_f32(vr);
                 x = RV(vfcvt_f_x_v_f32m4)(RV(vsext_vf4_i32m4)(RV(vle8_v_i8m1)((const int8_t *)(vr + 4) + i, vl), vl), vl);
             }
             o = RV(vfadd_vv_f32m4)(o, RV(vfmul_vf_f32m4)(x, w, vl), vl);
@@ -152,7 +146,7 @@ static inline void scores_qlow(const bn_kv_query *qy, const uint8_t *k, size_t s
 static inline void wsum_qlow(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out, int bits) {
     const int span = (hd + 8 / bits - 1) / (8 / bits), mask = (1 << bits) - 1;
     float msum = 0.0f;
-    for (int u = 0; u < n; u++) msum += att[u] * rd_f32(v + (size_t)u * stride + 4);
+    for (int u = 0; u < n; u++) msum += att[u] * bn_kv_rd_f32(v + (size_t)u * stride + 4);
     for (int plane = 0; plane * span < hd; plane++) /* out[plane * span + j] holds byte j's code at this shift */
         for (int j = 0; j < span && plane * span + j < hd;) {
             const size_t vl = RV(vsetvl_e32m4)((size_t)BN_MIN(span - j, hd - plane * span - j));
@@ -163,7 +157,7 @@ static inline void wsum_qlow(const float *att, const uint8_t *v, size_t stride, 
                 const vuint8m1_t b = RV(vle8_v_u8m1)(vr + 8 + j, vl);
                 const vuint8m1_t c = RV(vand_vx_u8m1)(RV(vsrl_vx_u8m1)(b, (size_t)(bits * plane), vl), (uint8_t)mask, vl);
                 const vfloat32m4_t x = RV(vfcvt_f_xu_v_f32m4)(RV(vzext_vf4_u32m4)(c, vl), vl);
-                o = RV(vfadd_vv_f32m4)(o, RV(vfmul_vf_f32m4)(x, att[u] * rd_f32(vr), vl), vl);
+                o = RV(vfadd_vv_f32m4)(o, RV(vfmul_vf_f32m4)(x, att[u] * bn_kv_rd_f32(vr), vl), vl);
             }
             RV(vse32_v_f32m4)(o_at, o, vl);
             j += (int)vl;
@@ -171,20 +165,7 @@ static inline void wsum_qlow(const float *att, const uint8_t *v, size_t stride, 
     for (int i = 0; i < hd; i++) out[i] += msum;
 }
 
-static void rvv_scores_q4(const bn_kv_query *q, const uint8_t *k, size_t stride, int n, int hd, float scale,
-                          float *att) {
-    scores_qlow(q, k, stride, n, hd, scale, att, 4);
-}
-static void rvv_scores_q2(const bn_kv_query *q, const uint8_t *k, size_t stride, int n, int hd, float scale,
-                          float *att) {
-    scores_qlow(q, k, stride, n, hd, scale, att, 2);
-}
-static void rvv_wsum_q4(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
-    wsum_qlow(att, v, stride, n, hd, out, 4);
-}
-static void rvv_wsum_q2(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
-    wsum_qlow(att, v, stride, n, hd, out, 2);
-}
+BN_KV_QLOW_ENTRIES(rvv_, scores_qlow, wsum_qlow, 1, 1)
 
 const bn_kv_ops bn_kv_ops_rvv = {
     .isa = "rvv",

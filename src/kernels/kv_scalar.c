@@ -24,11 +24,6 @@ size_t bn_kv_row_bytes(bitnet_kv_type t, int hd) {
 
 /* Header floats are read and written with memcpy: rows are 4-byte aligned,
  * but this keeps the code free of aliasing questions. */
-static inline float rd_f32(const uint8_t *p) {
-    float f;
-    memcpy(&f, p, 4);
-    return f;
-}
 static inline void wr_f32(uint8_t *p, float f) { memcpy(p, &f, 4); }
 
 /* round(v) clamped to [lo, hi]; NaN gives lo. No libm: the bytes must not
@@ -97,14 +92,14 @@ void bn_kv_dequantize_row(bitnet_kv_type t, const uint8_t *src, int hd, float *x
         }
         break;
     case BITNET_KV_Q8: {
-        const float d = rd_f32(src);
+        const float d = bn_kv_rd_f32(src);
         for (int i = 0; i < hd; i++) x[i] = d * (float)(int8_t)src[4 + i];
         break;
     }
     case BITNET_KV_Q4:
     case BITNET_KV_Q2: {
         const int bits = t == BITNET_KV_Q4 ? 4 : 2, span = (hd + 8 / bits - 1) / (8 / bits);
-        const float d = rd_f32(src), m = rd_f32(src + 4);
+        const float d = bn_kv_rd_f32(src), m = bn_kv_rd_f32(src + 4);
         for (int i = 0; i < hd; i++) x[i] = m + d * (float)code_at(src + 8, i, span, bits);
         break;
     }
@@ -189,7 +184,7 @@ static void scores_q8(const bn_kv_query *q, const uint8_t *k, size_t stride, int
         const int8_t *c = (const int8_t *)(kr + 4);
         int32_t a = 0;
         for (int i = 0; i < hd; i++) a += (int32_t)q->i8[i] * c[i];
-        att[s] = bn_kv_q8_score(a, rd_f32(kr), q->d, scale);
+        att[s] = bn_kv_q8_score(a, bn_kv_rd_f32(kr), q->d, scale);
     }
 }
 
@@ -197,7 +192,7 @@ static void wsum_q8(const float *att, const uint8_t *v, size_t stride, int n, in
     for (int u = 0; u < n; u++) {
         const uint8_t *vr = v + (size_t)u * stride;
         const int8_t *c = (const int8_t *)(vr + 4);
-        const float w = att[u] * rd_f32(vr);
+        const float w = att[u] * bn_kv_rd_f32(vr);
         for (int i = 0; i < hd; i++) out[i] += w * (float)c[i];
     }
 }
@@ -212,7 +207,7 @@ static void scores_qlow(const bn_kv_query *qy, const uint8_t *k, size_t stride, 
         const uint8_t *kr = k + (size_t)s * stride;
         float a = 0.0f;
         for (int i = 0; i < hd; i++) a += q[i] * (float)code_at(kr + 8, i, span, bits);
-        att[s] = (rd_f32(kr) * a + rd_f32(kr + 4) * qsum) * scale;
+        att[s] = (bn_kv_rd_f32(kr) * a + bn_kv_rd_f32(kr + 4) * qsum) * scale;
     }
 }
 
@@ -221,27 +216,14 @@ static void wsum_qlow(const float *att, const uint8_t *v, size_t stride, int n, 
     float msum = 0.0f;
     for (int u = 0; u < n; u++) {
         const uint8_t *vr = v + (size_t)u * stride;
-        const float w = att[u] * rd_f32(vr);
-        msum += att[u] * rd_f32(vr + 4);
+        const float w = att[u] * bn_kv_rd_f32(vr);
+        msum += att[u] * bn_kv_rd_f32(vr + 4);
         for (int i = 0; i < hd; i++) out[i] += w * (float)code_at(vr + 8, i, span, bits);
     }
     for (int i = 0; i < hd; i++) out[i] += msum;
 }
 
-static void scores_q4(const bn_kv_query *q, const uint8_t *k, size_t stride, int n, int hd, float scale,
-                      float *att) {
-    scores_qlow(q, k, stride, n, hd, scale, att, 4);
-}
-static void scores_q2(const bn_kv_query *q, const uint8_t *k, size_t stride, int n, int hd, float scale,
-                      float *att) {
-    scores_qlow(q, k, stride, n, hd, scale, att, 2);
-}
-static void wsum_q4(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
-    wsum_qlow(att, v, stride, n, hd, out, 4);
-}
-static void wsum_q2(const float *att, const uint8_t *v, size_t stride, int n, int hd, float *out) {
-    wsum_qlow(att, v, stride, n, hd, out, 2);
-}
+BN_KV_QLOW_ENTRIES(, scores_qlow, wsum_qlow, 1, 1)
 
 const bn_kv_ops bn_kv_ops_scalar = {
     .isa = "scalar",
