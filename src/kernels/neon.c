@@ -508,12 +508,8 @@ const bn_kernels bn_kernels_neon_dotprod = BN_KERNEL_TABLE("neon-dotprod", &bn_k
 void bn_kernels_neon32_init(bn_kernels *t) {
     *t = bn_kernels_scalar;
     t->isa = "neon";
-    t->i2_gemv = neon_i2_gemv;
-    t->i2_gemm = neon_i2_gemm;
-    t->q8_0_gemv = neon_q8_0_gemv;
-    t->q4_k_gemv = neon_q4_k_gemv;
-    t->q6_k_gemv = neon_q6_k_gemv;
-    t->f32_gemv = neon_f32_gemv;
+    t->i2_gemv = neon_i2_gemv, t->i2_gemm = neon_i2_gemm, t->q8_0_gemv = neon_q8_0_gemv;
+    t->q4_k_gemv = neon_q4_k_gemv, t->q6_k_gemv = neon_q6_k_gemv, t->f32_gemv = neon_f32_gemv;
 }
 #endif /* __aarch64__ */
 

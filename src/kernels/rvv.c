@@ -178,11 +178,7 @@ static BN_Q6_K_GEMV(rvv_q6_k_gemv, q6k_sum, fmaf)
 void bn_kernels_rvv_init(bn_kernels *t) {
     *t = bn_kernels_scalar;
     t->isa = "rvv";
-    t->i2_gemv = rvv_i2_gemv;
-    t->i2_gemm = rvv_i2_gemm;
-    t->q8_0_gemv = rvv_q8_0_gemv;
-    t->quantize_i8 = rvv_quantize_i8;
-    t->q4_k_gemv = rvv_q4_k_gemv;
-    t->q6_k_gemv = rvv_q6_k_gemv;
+    t->i2_gemv = rvv_i2_gemv, t->i2_gemm = rvv_i2_gemm, t->q8_0_gemv = rvv_q8_0_gemv;
+    t->q4_k_gemv = rvv_q4_k_gemv, t->q6_k_gemv = rvv_q6_k_gemv, t->quantize_i8 = rvv_quantize_i8;
     t->kv = &bn_kv_ops_rvv;
 }
