@@ -401,6 +401,16 @@ static int wait_for_text(const char *path, const char *needle, double timeout_s)
     return 0;
 }
 
+/* Starts build/server with args (start_server) for the rest of the test, as srv with its log in logf. */
+#define SERVER_UP(args)                                  \
+    char logf[256];                                      \
+    pid_t srv = start_server(args, logf, sizeof logf);       \
+    REQUIRE_MSG(srv > 0, "server did not start")
+
+/* Whether v is a JSON string; its text, or `none` when it is not one. */
+static int is_str(const bn_json *v) { return v && v->type == BN_JSON_STRING; }
+static const char *str_or(const bn_json *v, const char *none) { return is_str(v) ? v->str : none; }
+
 /* curl with opts against path; returns the HTTP status (0: no response) and the body. */
 static int curl(const char *opts, const char *path, char **body) {
     char out[256], cmd[2048];
@@ -449,14 +459,14 @@ static const char *choice_text(const bn_json *v, int chat, const char **finish) 
     const bn_json *ch = bn_json_get(v, "choices");
     if (!ch || ch->type != BN_JSON_ARRAY || ch->n == 0) return "";
     const bn_json *c0 = &ch->items[0], *fr = bn_json_get(c0, "finish_reason"), *t;
-    if (finish && fr && fr->type == BN_JSON_STRING) *finish = fr->str;
+    if (finish && is_str(fr)) *finish = fr->str;
     if (chat) {
         const bn_json *m = bn_json_get(c0, "message");
         t = bn_json_get(m ? m : bn_json_get(c0, "delta"), "content");
     } else {
         t = bn_json_get(c0, "text");
     }
-    return t && t->type == BN_JSON_STRING ? t->str : "";
+    return str_or(t, "");
 }
 
 typedef struct {
@@ -930,9 +940,7 @@ static char *exchange_reset(const char *request, int delay_ms, int *reset) {
 /* 4. Over --max-connections the 503 was written and the socket closed unread:
  * clients saw a reset. Now the request is read and the 503 arrives. */
 TEST_E2E(reliability_4_over_the_limit_clients_read_503) {
-    char log[256];
-    pid_t srv = start_server("--max-connections 2 --timeout 10", log, sizeof log);
-    REQUIRE_MSG(srv > 0, "server did not start");
+    SERVER_UP("--max-connections 2 --timeout 10");
     int held[2] = {connect_raw(), connect_raw()}; /* both slots, idle */
     sleep_ms(100);
     const char *body = "{\"prompt\":\"Once\",\"max_tokens\":2}";
@@ -975,7 +983,7 @@ TEST_E2E(reliability_4_over_the_limit_clients_read_503) {
     CHECK_MSG(got == 10, "%d of 10 clients sending a body over the limit read the 503", got);
     close(held[0]);
     close(held[1]);
-    stop_server(srv, log);
+    stop_server(srv, logf);
 }
 
 /* 5. Slowloris: 64 connections sending a byte now and then held every slot for
@@ -983,9 +991,7 @@ TEST_E2E(reliability_4_over_the_limit_clients_read_503) {
  * most a quarter of the slots, headers must come within 2 s when nearly full,
  * and /health is answered even without a slot. */
 TEST_E2E(reliability_5_health_answers_under_slowloris) {
-    char log[256];
-    pid_t srv = start_server("--max-connections 64 --timeout 10", log, sizeof log);
-    REQUIRE_MSG(srv > 0, "server did not start");
+    SERVER_UP("--max-connections 64 --timeout 10");
     int slow[64];
     for (int i = 0; i < 64; i++) {
         slow[i] = connect_raw();
@@ -1008,15 +1014,13 @@ TEST_E2E(reliability_5_health_answers_under_slowloris) {
     printf("    /health under 64 slow clients: slowest of 3 answers %.3f s\n", worst);
     for (int i = 0; i < 64; i++)
         if (slow[i] >= 0) close(slow[i]);
-    stop_server(srv, log);
+    stop_server(srv, logf);
 }
 
 /* 6. At exactly --max-connections, clients that reconnect after each stream
  * got spurious 503s: the slot was released only after the lingering close. */
 TEST_E2E(reliability_6_reconnecting_clients_get_no_spurious_503) {
-    char log[256];
-    pid_t srv = start_server("--max-connections 2 --slots 2", log, sizeof log);
-    REQUIRE_MSG(srv > 0, "server did not start");
+    SERVER_UP("--max-connections 2 --slots 2");
     const char *body = "{\"prompt\":\"Once\",\"max_tokens\":2,\"stream\":true}";
     char req[512];
     snprintf(req, sizeof req,
@@ -1038,7 +1042,7 @@ TEST_E2E(reliability_6_reconnecting_clients_get_no_spurious_503) {
         int bad = wait_exit(kids[k], 120);
         CHECK_MSG(bad == 0, "client %d: %d of 25 streams were not answered 200 ... [DONE]", k, bad);
     }
-    stop_server(srv, log);
+    stop_server(srv, logf);
 }
 
 /* Chaos: the server under a bounded mixed load (completions, streams, clients
@@ -1194,9 +1198,7 @@ static char *completion_text(const char *prompt_json_fields, int *cached) {
 }
 
 TEST_E2E(server_prefix_cache_reuses_and_keeps_output) {
-    char log[256];
-    pid_t srv = start_server("--slots 2 -c 512", log, sizeof log);
-    REQUIRE_MSG(srv > 0, "server did not start");
+    SERVER_UP("--slots 2 -c 512");
     static const char sys[] = "\"prompt\": \"Once upon a time, in a small village by the sea, there lived a girl named "
                               "Lily. She loved to play with her dog Max on the beach every morning, and her mother "
                               "always told her to be careful.";
@@ -1247,7 +1249,7 @@ TEST_E2E(server_prefix_cache_reuses_and_keeps_output) {
     free(a2);
     free(b1);
     free(b2);
-    stop_server(srv, log);
+    stop_server(srv, logf);
 }
 
 /* llama-server's own endpoints and field names (issue: a llama.cpp user switches
@@ -1265,13 +1267,11 @@ static bn_json *post_json(const char *path, const char *json, int want_code) {
 }
 
 TEST_E2E(server_llama_cpp_endpoints) {
-    char log[256];
-    pid_t srv = start_server("--slots 2 -c 256", log, sizeof log);
-    REQUIRE_MSG(srv > 0, "server did not start");
+    SERVER_UP("--slots 2 -c 256");
     /* /completion: llama-server's answer */
     bn_json *v = post_json("/completion", "{\"prompt\":\"Once upon a time\",\"n_predict\":8,\"temperature\":0}", 200);
     const bn_json *content = bn_json_get(v, "content"), *timings = bn_json_get(v, "timings");
-    CHECK(content && content->type == BN_JSON_STRING && content->len > 0);
+    CHECK(is_str(content) && content->len > 0);
     CHECK(bn_json_get(v, "stop") && bn_json_get(v, "stop")->boolean);
     CHECK(bn_json_get(v, "tokens_predicted") && bn_json_get(v, "tokens_predicted")->number == 8);
     CHECK(bn_json_get(v, "stop_type") && !strcmp(bn_json_get(v, "stop_type")->str, "limit"));
@@ -1328,16 +1328,14 @@ TEST_E2E(server_llama_cpp_endpoints) {
     bn_json_free(post_json("/v1/chat/completions",
                            "{\"messages\":[{\"role\":\"user\",\"content\":\"Hi\"}],\"tools\":[{\"type\":\"function\"}]}", 400));
     free(text);
-    stop_server(srv, log);
+    stop_server(srv, logf);
 }
 
 /* logprobs: each generated token's value, and the alternatives', equal the
  * log-softmax of the model's logits at that position, as build/logits computes
  * them teacher-forced over prompt + generated tokens. */
 TEST_E2E(server_logprobs_equal_log_softmax) {
-    char logf[256];
-    pid_t srv = start_server("--slots 1 -c 128", logf, sizeof logf);
-    REQUIRE_MSG(srv > 0, "server did not start");
+    SERVER_UP("--slots 1 -c 128");
     const int prompt[] = {1, 403, 407, 261, 378}; /* BOS "Once upon a time" (the embedded model's vocabulary) */
     const int n_prompt = 5, n_gen = 6, k = 3;
     bn_json *v = post_json("/completion", "{\"prompt\":[1,403,407,261,378],\"n_predict\":6,\"n_probs\":3,\"temperature\":0}",
@@ -1410,9 +1408,7 @@ static int b64_value(char c) {
 }
 
 TEST_E2E(server_embeddings) {
-    char logf[256];
-    pid_t srv = start_server("--slots 1 --embeddings", logf, sizeof logf);
-    REQUIRE_MSG(srv > 0, "server did not start");
+    SERVER_UP("--slots 1 --embeddings");
     int st = -1;
     char *ref_text = bn_test_run_tool("embed -m models/default.gguf -p 'Once upon' 2>/dev/null", NULL, &st);
     REQUIRE_MSG(st == 0 && ref_text, "build/embed failed");
@@ -1440,7 +1436,7 @@ TEST_E2E(server_embeddings) {
     bn_json_free(v);
     v = post_json("/v1/embeddings", "{\"input\":\"Once upon\",\"encoding_format\":\"base64\"}", 200);
     const bn_json *s = bn_json_get(&bn_json_get(v, "data")->items[0], "embedding");
-    REQUIRE(s && s->type == BN_JSON_STRING && s->len == (size_t)(dim * 4 + 2) / 3 * 4);
+    REQUIRE(is_str(s) && s->len == (size_t)(dim * 4 + 2) / 3 * 4);
     unsigned char raw[4096];
     size_t nb = 0;
     for (size_t i = 0; i + 4 <= s->len && nb + 3 <= sizeof raw; i += 4) {
@@ -1473,9 +1469,7 @@ TEST_E2E(server_embeddings) {
  * all the same text, and the same as n = 1; the other choices start from a
  * copy of the first one's prompt (more choices than slots queue). */
 TEST_E2E(server_n_choices) {
-    char logf[256];
-    pid_t srv = start_server("--slots 2 -c 256", logf, sizeof logf);
-    REQUIRE_MSG(srv > 0, "server did not start");
+    SERVER_UP("--slots 2 -c 256");
     bn_json *one = post_json("/v1/completions", "{\"prompt\":\"Once upon a time\",\"max_tokens\":12,\"temperature\":0}", 200);
     const char *want = choice_text(one, 0, NULL);
     bn_json *v = post_json("/v1/completions", "{\"prompt\":\"Once upon a time\",\"max_tokens\":12,\"temperature\":0,\"n\":3}", 200);
@@ -1512,7 +1506,7 @@ TEST_E2E(server_n_choices) {
             const bn_json *t = bn_json_get(&chs->items[k], "text"), *f = bn_json_get(&chs->items[k], "finish_reason");
             REQUIRE(idx >= 0 && idx < 3);
             if (t) bn_buf_append(&texts[idx], t->str, t->len);
-            if (f && f->type == BN_JSON_STRING) finishes[idx]++;
+            if (is_str(f)) finishes[idx]++;
         }
         bn_json_free(ev);
     }
@@ -1551,9 +1545,7 @@ TEST_E2E(server_n_choices) {
  * +100 on a token makes every generated token that one; false removes a token
  * the unbiased answer has; a token outside the vocabulary is a 400. */
 TEST_E2E(server_logit_bias) {
-    char logf[256];
-    pid_t srv = start_server("--slots 1 -c 256", logf, sizeof logf);
-    REQUIRE_MSG(srv > 0, "server did not start");
+    SERVER_UP("--slots 1 -c 256");
     bn_json *t = post_json("/tokenize", "{\"content\":\" the\"}", 200);
     const bn_json *toks = bn_json_get(t, "tokens");
     REQUIRE(toks && toks->n >= 1);
@@ -1568,7 +1560,7 @@ TEST_E2E(server_logit_bias) {
     bn_json_free(v);
     v = post_json("/completion", "{\"prompt\":\"Once upon a time\",\"n_predict\":8,\"temperature\":0}", 200);
     const bn_json *c = bn_json_get(v, "content");
-    REQUIRE(c && c->type == BN_JSON_STRING && strstr(c->str, " there"));
+    REQUIRE(is_str(c) && strstr(c->str, " there"));
     bn_json_free(v);
     t = post_json("/tokenize", "{\"content\":\" there\"}", 200);
     toks = bn_json_get(t, "tokens");
@@ -1578,7 +1570,7 @@ TEST_E2E(server_logit_bias) {
     bn_json_free(t);
     v = post_json("/completion", body, 200);
     c = bn_json_get(v, "content");
-    CHECK_MSG(c && c->type == BN_JSON_STRING && !strstr(c->str, " there"), "%s", c ? c->str : "");
+    CHECK_MSG(is_str(c) && !strstr(c->str, " there"), "%s", c ? c->str : "");
     bn_json_free(v);
     v = post_json("/v1/completions", "{\"prompt\":\"x\",\"logit_bias\":{\"999999\":1}}", 400);
     const bn_json *e = bn_json_get(bn_json_get(v, "error"), "message");
@@ -1654,9 +1646,7 @@ TEST(server_json_mode_recogniser) {
  * itself follows the schema; the answers are streamed too; a schema keyword
  * the server cannot enforce is a 400 that names it. */
 TEST_E2E(server_json_schema_and_grammar_outputs_follow_them) {
-    char logf[256];
-    pid_t srv = start_server("--slots 2 -c 512", logf, sizeof logf);
-    REQUIRE_MSG(srv > 0, "server did not start");
+    SERVER_UP("--slots 2 -c 512");
     static const char schema[] =
         "{\"type\":\"object\",\"properties\":{\"name\":{\"type\":\"string\",\"maxLength\":12},"
         "\"mood\":{\"enum\":[\"happy\",\"sad\"]},\"age\":{\"type\":\"integer\"}},\"required\":[\"name\",\"mood\"],"
@@ -1674,7 +1664,7 @@ TEST_E2E(server_json_schema_and_grammar_outputs_follow_them) {
         CHECK_MSG(finish && !strcmp(finish, "stop"), "seed %d: finish %s: %s", i, finish ? finish : "?", text);
         bn_json *o = text ? bn_json_parse(text, strlen(text), NULL, 0) : NULL;
         const bn_json *name = bn_json_get(o, "name"), *mood = bn_json_get(o, "mood"), *age = bn_json_get(o, "age");
-        int ok = o && o->type == BN_JSON_OBJECT && name && name->type == BN_JSON_STRING && mood &&
+        int ok = o && o->type == BN_JSON_OBJECT && is_str(name) && mood &&
                  mood->type == BN_JSON_STRING && (!strcmp(mood->str, "happy") || !strcmp(mood->str, "sad")) &&
                  (!age || (age->type == BN_JSON_NUMBER && age->integer)) && o->n == 2u + (age != NULL);
         if (ok) { /* maxLength counts characters */
@@ -1711,15 +1701,15 @@ TEST_E2E(server_json_schema_and_grammar_outputs_follow_them) {
     const bn_json *c = bn_json_get(v, "content");
     bn_json *arr = c && c->type == BN_JSON_STRING ? bn_json_parse(c->str, c->len, NULL, 0) : NULL;
     CHECK_MSG(arr && arr->type == BN_JSON_ARRAY && arr->n == 2 && arr->items[0].type == BN_JSON_BOOL &&
-                  arr->items[1].type == BN_JSON_BOOL, "%s", c && c->type == BN_JSON_STRING ? c->str : "(none)");
+                  arr->items[1].type == BN_JSON_BOOL, "%s", str_or(c, "(none)"));
     bn_json_free(arr);
     bn_json_free(v);
     v = post_json("/v1/chat/completions",
                   "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\","
                   "\"json_schema\":{\"schema\":{\"type\":\"string\",\"format\":\"email\"}}}}", 400);
     const bn_json *e = bn_json_get(bn_json_get(v, "error"), "message");
-    CHECK_MSG(e && e->type == BN_JSON_STRING && strstr(e->str, "unsupported JSON Schema keyword 'format' at $"), "%s",
-              e && e->type == BN_JSON_STRING ? e->str : "(no message)");
+    CHECK_MSG(is_str(e) && strstr(e->str, "unsupported JSON Schema keyword 'format' at $"), "%s",
+              str_or(e, "(no message)"));
     bn_json_free(v);
     stop_server(srv, logf);
 }
@@ -1730,9 +1720,7 @@ TEST_E2E(server_json_schema_and_grammar_outputs_follow_them) {
  * "auto" an answer is a call or text that does not start with '{'; an earlier
  * call and its result are rendered into the prompt. */
 TEST_E2E(server_tool_calls_follow_the_tools) {
-    char logf[256];
-    pid_t srv = start_server("--slots 2 -c 1024", logf, sizeof logf);
-    REQUIRE_MSG(srv > 0, "server did not start");
+    SERVER_UP("--slots 2 -c 1024");
     static const char tools[] =
         "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"get_weather\",\"description\":\"weather of a city\","
         "\"parameters\":{\"type\":\"object\",\"properties\":{\"city\":{\"type\":\"string\",\"maxLength\":12},"
@@ -1756,24 +1744,24 @@ TEST_E2E(server_tool_calls_follow_the_tools) {
             const bn_json *name = bn_json_get(f, "name"), *args = bn_json_get(f, "arguments");
             const bn_json *content = bn_json_get(msg, "content"), *id = bn_json_get(&tc->items[0], "id");
             bn_json *a = args && args->type == BN_JSON_STRING ? bn_json_parse(args->str, args->len, NULL, 0) : NULL;
-            int ok = name && name->type == BN_JSON_STRING && a && a->type == BN_JSON_OBJECT && content &&
-                     content->type == BN_JSON_NULL && id && id->type == BN_JSON_STRING && fin && fin->type == BN_JSON_STRING &&
+            int ok = is_str(name) && a && a->type == BN_JSON_OBJECT && content &&
+                     content->type == BN_JSON_NULL && is_str(id) && is_str(fin) &&
                      !strcmp(fin->str, "tool_calls");
             if (ok && !strcmp(name->str, "get_weather")) {
                 const bn_json *city = bn_json_get(a, "city"), *unit = bn_json_get(a, "unit");
-                ok = city && city->type == BN_JSON_STRING && (!unit || (unit->type == BN_JSON_STRING && strlen(unit->str) == 1)) &&
+                ok = is_str(city) && (!unit || (unit->type == BN_JSON_STRING && strlen(unit->str) == 1)) &&
                      a->n == 1u + (unit != NULL);
             } else if (ok) {
                 const bn_json *hour = bn_json_get(a, "hour");
                 ok = !strcmp(name->str, "set_alarm") && hour && hour->type == BN_JSON_NUMBER && hour->integer && a->n == 1;
             }
-            CHECK_MSG(ok, "request %d: a call that does not follow its tool: %s %s", i, name && name->type == BN_JSON_STRING ? name->str : "?",
-                      args && args->type == BN_JSON_STRING ? args->str : "?");
+            CHECK_MSG(ok, "request %d: a call that does not follow its tool: %s %s", i, str_or(name, "?"),
+                      str_or(args, "?"));
             calls += ok;
             bn_json_free(a);
         } else {
             const bn_json *content = bn_json_get(msg, "content");
-            CHECK_MSG(i >= 4 && content && content->type == BN_JSON_STRING && content->str[strspn(content->str, " \t\r\n")] != '{',
+            CHECK_MSG(i >= 4 && is_str(content) && content->str[strspn(content->str, " \t\r\n")] != '{',
                       "request %d: no call", i);
             texts++;
         }
@@ -1801,10 +1789,10 @@ TEST_E2E(server_tool_calls_follow_the_tools) {
              tools);
     bn_json *v = post_json("/apply-template", body, 200);
     const bn_json *prompt = bn_json_get(v, "prompt");
-    CHECK_MSG(prompt && prompt->type == BN_JSON_STRING && strstr(prompt->str, "get_weather") &&
+    CHECK_MSG(is_str(prompt) && strstr(prompt->str, "get_weather") &&
                   strstr(prompt->str, "{\"name\": \"get_weather\", \"arguments\": {\"city\":\"Paris\"}}") &&
                   strstr(prompt->str, "sunny, 21 C") && strstr(prompt->str, "set_alarm"),
-              "%s", prompt && prompt->type == BN_JSON_STRING ? prompt->str : "(none)");
+              "%s", str_or(prompt, "(none)"));
     bn_json_free(v);
     stop_server(srv, logf);
 }
@@ -1812,9 +1800,7 @@ TEST_E2E(server_tool_calls_follow_the_tools) {
 /* response_format json_object: at any temperature and seed, an answer that
  * ended by itself is one JSON object; one cut by max_tokens is a prefix of one. */
 TEST_E2E(server_json_object_outputs_are_json) {
-    char logf[256];
-    pid_t srv = start_server("--slots 2 -c 512", logf, sizeof logf);
-    REQUIRE_MSG(srv > 0, "server did not start");
+    SERVER_UP("--slots 2 -c 512");
     int stops = 0;
     for (int i = 0; i < 20; i++) {
         char body[512];
@@ -1855,7 +1841,7 @@ static char *post_choices(const char *body) {
     bn_buf all = {0};
     for (size_t i = 0; ch && i < ch->n; i++) {
         const bn_json *t = bn_json_get(&ch->items[i], "text");
-        bn_buf_printf(&all, "[%s]", t && t->type == BN_JSON_STRING ? t->str : "(none)");
+        bn_buf_printf(&all, "[%s]", str_or(t, "(none)"));
     }
     bn_json_free(v);
     free(resp);
