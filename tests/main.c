@@ -145,6 +145,18 @@ char *bn_test_read_file(const char *path, size_t *len) {
     return buf;
 }
 
+int bn_test_write_file(const char *path, const void *data, size_t len) {
+    FILE *f = fopen(path, "wb");
+    if (!f) return 0;
+    const int ok = fwrite(data, 1, len, f) == len;
+    return fclose(f) == 0 && ok;
+}
+
+int bn_test_tmp_text(char *path, size_t cap, const char *suffix, const char *text) {
+    snprintf(path, cap, "%s", bn_test_tmp(suffix));
+    return bn_test_write_file(path, text, strlen(text));
+}
+
 #ifndef BN_BUILD_DIR
 #define BN_BUILD_DIR "build"
 #endif

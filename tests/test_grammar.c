@@ -494,11 +494,7 @@ TEST(infer_grammar_and_json_schema_flags) {
     bn_json_free(v);
     free(out);
     char path[512], cmd[800];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".gbnf"));
-    FILE *f = fopen(path, "wb");
-    REQUIRE(f != NULL);
-    fputs("# yes or no\nroot ::= (\"yes\" | \"no\")\n", f);
-    fclose(f);
+    REQUIRE(bn_test_tmp_text(path, sizeof path, ".gbnf", "# yes or no\nroot ::= (\"yes\" | \"no\")\n"));
     snprintf(cmd, sizeof cmd, "infer -p Once --no-display-prompt --grammar-file %s 2>/dev/null", path);
     out = bn_test_run_tool(cmd, NULL, &st);
     CHECK_MSG(st == 0 && out && (!strcmp(out, "yes") || !strcmp(out, "no")), "'%s'", out ? out : "");

@@ -49,13 +49,7 @@ static const char *S(const char *fmt, ...) {
     return b;
 }
 
-static void write_file(const char *path, const void *d, size_t n) {
-    FILE *f = fopen(path, "wb");
-    CHECK(f != NULL);
-    if (!f) return;
-    CHECK(fwrite(d, 1, n, f) == n);
-    fclose(f);
-}
+static void write_file(const char *path, const void *d, size_t n) { CHECK(bn_test_write_file(path, d, n)); }
 
 /* Writes d[0..n) to a temp file, loads it, and checks the status and that the
  * message is exactly "PATH: want" (want NULL: any one line naming the file;

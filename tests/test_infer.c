@@ -275,11 +275,7 @@ TEST(infer_accepts_llama_cpp_and_bitnet_cpp_command_lines) {
     CHECK_MSG(st == 2 && strstr(out, "-ctv f16 differs from -ctk q8_0"), "%s", out);
     free(out);
     char path[512];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".txt"));
-    FILE *f = fopen(path, "wb");
-    REQUIRE(f != NULL);
-    fputs("Once upon a time", f);
-    fclose(f);
+    REQUIRE(bn_test_tmp_text(path, sizeof path, ".txt", "Once upon a time"));
     char args[700];
     snprintf(args, sizeof args, "-f %s -n 6 --temp 0 2>/dev/null", path);
     char *from_file = run_infer(args, &st);
@@ -357,11 +353,7 @@ TEST(infer_llama_cpp_defaults_and_switches) {
     free(a);
     free(b);
     char path[512], args[700];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".txt"));
-    FILE *f = fopen(path, "wb");
-    REQUIRE(f != NULL);
-    fputs("Hello\nAgain\n", f);
-    fclose(f);
+    REQUIRE(bn_test_tmp_text(path, sizeof path, ".txt", "Hello\nAgain\n"));
     snprintf(args, sizeof args, "--chat-template llama3 -st -n 4 --temp 0 < %s 2>&1 >/dev/null", path);
     a = run_infer(args, &st);
     int turns = 0;

@@ -27,12 +27,7 @@ static const char *story_c =
     "but it smelled good. Mom came home and saw the cake. She was surprised and gave them a big hug. \"This is "
     "the best cake ever,\" she said. Sue and Ben were proud, and they all ate the cake with a glass of milk.";
 
-static int write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    fputs(text, f);
-    return fclose(f) == 0;
-}
+static int write_text(const char *path, const char *text) { return bn_test_write_file(path, text, strlen(text)); }
 
 /* A .jsonl calibration file with one {"text": ...} per story. */
 static int write_calib_jsonl(const char *path) {

@@ -8,12 +8,7 @@
 
 #include "test.h"
 
-static int write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    if (!f) return 0;
-    const int ok = fputs(text, f) >= 0;
-    return fclose(f) == 0 && ok;
-}
+static int write_text(const char *path, const char *text) { return bn_test_write_file(path, text, strlen(text)); }
 
 static char *run(const char *cmd, int *status) {
     char *out = bn_test_run_tool(cmd, NULL, status);

@@ -402,12 +402,7 @@ static const char hf_llama3_post[] =
 static const char hf_gpt2_pre[] =
     "{\"type\": \"ByteLevel\", \"add_prefix_space\": false, \"trim_offsets\": true, \"use_regex\": true}";
 
-static void write_text(const char *path, const char *text, size_t len) {
-    FILE *f = fopen(path, "wb");
-    REQUIRE(f != NULL);
-    CHECK(fwrite(text, 1, len, f) == len);
-    fclose(f);
-}
+static void write_text(const char *path, const char *text, size_t len) { REQUIRE(bn_test_write_file(path, text, len)); }
 
 /* A tokenizer.json as the `tokenizers` library writes it, from a GGUF
  * vocabulary: normal tokens in model.vocab, control and user-defined ones in
