@@ -264,6 +264,17 @@ char *bn_test_run_tool(const char *cmdline, size_t *len, int *status) {
     return run_pipe(cmd, len, status);
 }
 
+int bn_test_check_tool(const char *file, int line, const char *cmdline, int status, const char *text) {
+    int st;
+    char *out = bn_test_run_tool(cmdline, NULL, &st);
+    const int ok = out && st == status && (!text || strstr(out, text));
+    if (!ok)
+        bn_test_fail(file, line, "'%s': exit %d (want %d)%s%s%s, output:\n%s", cmdline, st, status, text ? ", looking for '" : "",
+                     text ? text : "", text ? "'" : "", out ? out : "(none)");
+    free(out);
+    return ok;
+}
+
 int bn_test_cpu_count(void) {
 #ifdef _WIN32
     const DWORD n = GetActiveProcessorCount(ALL_PROCESSOR_GROUPS);

@@ -92,6 +92,12 @@ int bn_test_tmp_text(char *path, size_t cap, const char *suffix, const char *tex
         if (!(cond)) bn_test_fail(__FILE__, __LINE__, __VA_ARGS__);    \
     } while (0)
 
+/* Runs a tool's command line (bn_test_run_tool) and checks that it exits with
+ * `status` and that its captured output contains `text` (NULL: anything); a
+ * failure names the command, the status and the output. */
+#define CHECK_TOOL(cmdline, status, text) bn_test_check_tool(__FILE__, __LINE__, (cmdline), (status), (text))
+int bn_test_check_tool(const char *file, int line, const char *cmdline, int status, const char *text);
+
 #define CHECK_EQ_INT(a, b)                                                                  \
     do {                                                                                    \
         long long va_ = (long long)(a), vb_ = (long long)(b);                               \

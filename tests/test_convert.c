@@ -33,20 +33,10 @@ TEST(convert_synthetic_layouts_agree) {
 }
 
 TEST(convert_bad_arguments) {
-    int st = 0;
-    size_t n;
-    char *out = bn_test_run_tool("convert --synthetic nope -o /tmp/x.gguf 2>&1", &n, &st);
-    CHECK(st == 2 && out && strstr(out, "unknown preset"));
-    free(out);
-    out = bn_test_run_tool("convert --synthetic custom --dim 100 -o /tmp/x.gguf 2>&1", &n, &st);
-    CHECK(st == 2 && out && strstr(out, "custom needs"));
-    free(out);
-    out = bn_test_run_tool("convert /nonexistent.bin -o /tmp/x.gguf 2>&1", &n, &st);
-    CHECK(st == 1 && out && strstr(out, "/nonexistent.bin: cannot open"));
-    free(out);
-    out = bn_test_run_tool("convert x --type q4 -o /tmp/x.gguf 2>&1", &n, &st);
-    CHECK(st == 2 && out && strstr(out, "unknown --type"));
-    free(out);
+    CHECK_TOOL("convert --synthetic nope -o /tmp/x.gguf 2>&1", 2, "unknown preset");
+    CHECK_TOOL("convert --synthetic custom --dim 100 -o /tmp/x.gguf 2>&1", 2, "custom needs");
+    CHECK_TOOL("convert /nonexistent.bin -o /tmp/x.gguf 2>&1", 1, "/nonexistent.bin: cannot open");
+    CHECK_TOOL("convert x --type q4 -o /tmp/x.gguf 2>&1", 2, "unknown --type");
 }
 
 /* --head-type q8_0 / q6_k / q4_k: the embedding/classifier becomes Q8_0 or a

@@ -191,9 +191,7 @@ TEST(infer_n_counts_generated_tokens_as_llama_cpp) {
     free(three);
     free(steps);
     /* -n -1 (the default) runs to an end-of-generation token or a full context */
-    char *all = run_infer("-p 'Once upon a time' -n -1 -c 64 --temp 0 2>&1 >/dev/null", &st);
-    CHECK_MSG(st == 0 && strstr(all, "generation:"), "%s", all);
-    free(all);
+    CHECK_TOOL("infer " "-p 'Once upon a time' -n -1 -c 64 --temp 0 2>&1 >/dev/null", 0, "generation:");
 }
 
 /* The number of tokens the timing summary says were generated ("generation: ... / N tokens"). */
@@ -246,15 +244,9 @@ TEST(infer_n_minus_one_stops_at_eos) {
     free(cut);
     free(full);
     /* bad biases: one line, exit 2 for the syntax, 1 for a token the vocabulary lacks */
-    log = run_infer("-l 15043 -n 1 2>&1", &st);
-    CHECK_MSG(st == 2 && strstr(log, "-l '15043': expected TOKEN_ID+BIAS"), "%s", log);
-    free(log);
-    log = run_infer("--logit-bias 2+x -n 1 2>&1", &st);
-    CHECK_MSG(st == 2 && strstr(log, "expected TOKEN_ID+BIAS"), "%s", log);
-    free(log);
-    log = run_infer("--logit-bias 99999+1 -n 1 2>&1", &st);
-    CHECK_MSG(st == 1 && strstr(log, "token 99999 is outside the vocabulary"), "%s", log);
-    free(log);
+    CHECK_TOOL("infer " "-l 15043 -n 1 2>&1", 2, "-l '15043': expected TOKEN_ID+BIAS");
+    CHECK_TOOL("infer " "--logit-bias 2+x -n 1 2>&1", 2, "expected TOKEN_ID+BIAS");
+    CHECK_TOOL("infer " "--logit-bias 99999+1 -n 1 2>&1", 1, "token 99999 is outside the vocabulary");
 }
 
 /* Command lines as bitnet.cpp's run_inference.py and llama-cli's README write them. */
@@ -267,13 +259,9 @@ TEST(infer_accepts_llama_cpp_and_bitnet_cpp_command_lines) {
                     &st);
     CHECK_MSG(st == 0 && strncmp(out, "Once", 4) != 0 && strlen(out) > 0, "llama-cli flags: '%s'", out);
     free(out);
-    out = run_infer("-p 'Once' -n 2 -ctk q8_0 -ctv q8_0 2>&1", &st);
-    CHECK_MSG(st == 0 && strstr(out, "kv q8,"), "-ctk q8_0: %s", out);
-    free(out);
+    CHECK_TOOL("infer " "-p 'Once' -n 2 -ctk q8_0 -ctv q8_0 2>&1", 0, "kv q8,");
     /* one type serves keys and values here: different ones are refused, not half-applied */
-    out = run_infer("-p 'Once' -n 2 -ctk q8_0 -ctv f16 2>&1", &st);
-    CHECK_MSG(st == 2 && strstr(out, "-ctv f16 differs from -ctk q8_0"), "%s", out);
-    free(out);
+    CHECK_TOOL("infer " "-p 'Once' -n 2 -ctk q8_0 -ctv f16 2>&1", 2, "-ctv f16 differs from -ctk q8_0");
     char path[512];
     REQUIRE(bn_test_tmp_text(path, sizeof path, ".txt", "Once upon a time"));
     char args[700];
@@ -306,9 +294,7 @@ TEST(infer_accepts_llama_cpp_and_bitnet_cpp_command_lines) {
           strstr(help, "----- example-specific params -----") && strstr(help, "----- speculative decoding"));
     CHECK(strstr(help, "--lookup N") && strstr(help, "-co, --color") && strstr(help, "--draft-max N"));
     free(help);
-    char *bad = run_infer("-n -2 2>&1", &st);
-    CHECK_MSG(st == 2 && strstr(bad, "-n expects an integer in -1.."), "%s", bad);
-    free(bad);
+    CHECK_TOOL("infer " "-n -2 2>&1", 2, "-n expects an integer in -1..");
 }
 
 /* --chat past the context: llama.cpp's context shift keeps the first --keep

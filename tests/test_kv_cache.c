@@ -377,20 +377,14 @@ TEST(kv_cache_infer_options_and_ctx_errors) {
     char *out = bn_test_run_tool("infer -p 'Once upon a time' --steps 24 --temp 0 --kv-int2 2>&1", &n, &st);
     CHECK(st == 0 && out && strstr(out, "Once upon a time") && strstr(out, "| kv q2, 512 ctx"));
     free(out);
-    out = bn_test_run_tool("infer --steps 24 --temp 0 --kv-type q8 -c 64 2>&1", &n, &st);
-    CHECK(st == 0 && out && strstr(out, "| kv q8, 64 ctx"));
-    free(out);
-    out = bn_test_run_tool("infer --kv-type q3 2>&1", &n, &st);
-    CHECK(st == 2 && out && strstr(out, "--kv-type expects f32, f16, q8 (q8_0), q4 (q4_0) or q2, got 'q3'"));
-    free(out);
+    CHECK_TOOL("infer --steps 24 --temp 0 --kv-type q8 -c 64 2>&1", 0, "| kv q8, 64 ctx");
+    CHECK_TOOL("infer --kv-type q3 2>&1", 2, "--kv-type expects f32, f16, q8 (q8_0), q4 (q4_0) or q2, got 'q3'");
     /* -n past --ctx-size: one line, before any work */
     out = bn_test_run_tool("infer --steps 100 -c 64 2>&1", &n, &st);
     CHECK(st == 2 && out && strstr(out, "--steps 100 does not fit in --ctx-size 64") && !strchr(strchr(out, '\n') + 1, '\n'));
     free(out);
     /* a prompt longer than the context */
-    out = bn_test_run_tool("infer -c 4 -p 'Once upon a time there was a little girl' 2>&1", &n, &st);
-    CHECK(st == 1 && out && strstr(out, "the prompt has"));
-    free(out);
+    CHECK_TOOL("infer -c 4 -p 'Once upon a time there was a little girl' 2>&1", 1, "the prompt has");
     /* without -n, generation stops at the context size instead (BOS + 16 tokens) */
     out = bn_test_run_tool("infer -c 16 --temp 0 2>&1", &n, &st);
     const char *gen = out ? strstr(out, "generation:") : NULL; /* the timing line on stderr */
