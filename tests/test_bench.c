@@ -167,12 +167,8 @@ TEST(bench_llama_bench_lists_and_formats) {
     }
     bn_json_free(v);
     free(out);
-    out = bn_test_run_tool("bench -ctk q4 -ctv f16 2>&1", &n, &st);
-    CHECK_MSG(st == 2 && out && strstr(out, "-ctv f16 differs from -ctk q4"), "%s", out ? out : "");
-    free(out);
-    out = bn_test_run_tool("bench -c 12x 2>&1", &n, &st);
-    CHECK_MSG(st == 2 && out && strstr(out, "got '12x'"), "%s", out ? out : "");
-    free(out);
+    CHECK_TOOL("bench -ctk q4 -ctv f16 2>&1", 2, "-ctv f16 differs from -ctk q4");
+    CHECK_TOOL("bench -c 12x 2>&1", 2, "got '12x'");
     out = bn_test_run_tool("bench -t 2x 2>&1", &n, &st);
     CHECK_MSG(st == 2 && out && strstr(out, "got '2x'") && strchr(out, '\n') == out + n - 1, "%s", out ? out : "");
     free(out);

@@ -266,9 +266,7 @@ TEST(peer_prune_families) {
         CHECK_MSG(status == 0, "%s: %s", fixtures[i], log ? log : "");
         free(log);
         snprintf(cmd, sizeof cmd, "logits -m %s --tokens 1,450,4996 -o /dev/null 2>&1", out);
-        log = bn_test_run_tool(cmd, NULL, &status);
-        CHECK_MSG(status == 0 && log && strstr(log, "wrote 3 x"), "%s pruned: %s", fixtures[i], log ? log : "");
-        free(log);
+        CHECK_TOOL(cmd, 0, "wrote 3 x");
         unlink(out);
     }
     snprintf(out, sizeof out, "%s", bn_test_tmp(".gguf"));
