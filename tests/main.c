@@ -145,6 +145,11 @@ char *bn_test_read_file(const char *path, size_t *len) {
     return buf;
 }
 
+char *bn_test_read_shared(const char *rel, size_t *len) {
+    const char *path = bn_test_shared(rel);
+    return path ? bn_test_read_file(path, len) : NULL;
+}
+
 int bn_test_write_file(const char *path, const void *data, size_t len) {
     FILE *f = fopen(path, "wb");
     if (!f) return 0;

@@ -56,6 +56,8 @@ int bn_test_cpu_count(void);
 int bn_test_mkdir(const char *path);
 /* Reads a whole file into a malloc'd NUL-terminated buffer, or NULL. */
 char *bn_test_read_file(const char *path, size_t *len);
+/* The same for a file under ../shared (bn_test_shared); NULL where it is absent. */
+char *bn_test_read_shared(const char *rel, size_t *len);
 /* Writes len bytes to path (replacing it); 1 when all were written and closed. */
 int bn_test_write_file(const char *path, const void *data, size_t len);
 /* Writes text to a fresh temporary (bn_test_tmp(suffix)) whose path goes to path[cap]; 1 when written. */

@@ -149,8 +149,7 @@ static int compare_with_reference(const bn_tokenizer *t) {
     ref_vocab rv;
     ref_init(&rv, t);
     size_t flen;
-    const char *cp = bn_test_shared("corpora/tinystories-excerpt.txt");
-    char *text = cp ? bn_test_read_file(cp, &flen) : NULL;
+    char *text = bn_test_read_shared("corpora/tinystories-excerpt.txt", &flen);
     int32_t a[4096], b[4096];
     int compared = 0;
     for (char *line = text; line && *line;) {
@@ -246,9 +245,8 @@ TEST(tokenizer_tok512_piece_rules) {
 TEST(tokenizer_tok512_round_trips) {
     bn_tokenizer *t = load_tok512();
     if (!t) SKIP("models/tok512.bin not available");
-    const char *cp = bn_test_shared("corpora/tinystories-excerpt.txt");
     size_t flen = 0;
-    char *text = cp ? bn_test_read_file(cp, &flen) : NULL;
+    char *text = bn_test_read_shared("corpora/tinystories-excerpt.txt", &flen);
     CHECK(text != NULL);
     if (text) {
         int cap = (int)flen + 8;
@@ -315,9 +313,8 @@ TEST(tokenizer_encode_limits) {
 TEST(tokenizer_encode_speed) {
     bn_tokenizer *t = load_tok512();
     if (!t) SKIP("models/tok512.bin not available");
-    const char *cp = bn_test_shared("corpora/tinystories-excerpt.txt");
     size_t flen = 0;
-    char *text = cp ? bn_test_read_file(cp, &flen) : NULL;
+    char *text = bn_test_read_shared("corpora/tinystories-excerpt.txt", &flen);
     if (!text) {
         bn_tokenizer_free(t);
         SKIP("corpora/tinystories-excerpt.txt not available");
@@ -358,9 +355,8 @@ TEST(tokenizer_segmentation_is_transparent) {
     memcpy(big + n + 8, "\x01 \x01", 3);
     bn_tokenizer *a = load_tok512(), *b = NULL;
     CHECK_EQ_INT(bn_tokenizer_from_llama2c_memory(big, n + 11, "big.bin", 513, &b), BITNET_OK);
-    const char *cp = bn_test_shared("corpora/tinystories-excerpt.txt");
     size_t flen = 0;
-    char *text = cp ? bn_test_read_file(cp, &flen) : NULL;
+    char *text = bn_test_read_shared("corpora/tinystories-excerpt.txt", &flen);
     if (a && b && text) {
         int32_t *ta = malloc((flen + 8) * sizeof *ta), *tb = malloc((flen + 8) * sizeof *tb);
         int na = bn_tokenizer_encode(a, text, flen, 1, ta, (int)flen + 8);

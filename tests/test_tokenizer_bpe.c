@@ -175,9 +175,8 @@ TEST(tokenizer_bpe_llama3_gguf_round_trip) {
         CHECK_EQ_INT(bn_tokenizer_bos(g), 128000);
         CHECK_EQ_INT(run_vectors(g, "ggml-vocab-llama-bpe.gguf") >= 0 ? 1 : 0, 1);
         /* and agree with the tiktoken-loaded one on real text */
-        const char *cp = bn_test_shared("corpora/wikipedia-sample.txt");
         size_t n = 0;
-        char *text = cp ? bn_test_read_file(cp, &n) : NULL;
+        char *text = bn_test_read_shared("corpora/wikipedia-sample.txt", &n);
         if (text) {
             n = BN_MIN(n, (size_t)200000);
             int32_t *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
@@ -261,9 +260,8 @@ TEST(tokenizer_bpe_random_text) {
 /* Encoding time, reported only (see tokenizer_encode_speed); the repetitions agree. */
 TEST(tokenizer_bpe_encode_speed) {
     bn_tokenizer *t = llama3();
-    const char *cp = bn_test_shared("corpora/wikipedia-sample.txt");
     size_t n = 0;
-    char *text = cp ? bn_test_read_file(cp, &n) : NULL;
+    char *text = bn_test_read_shared("corpora/wikipedia-sample.txt", &n);
     if (!t || !text) {
         free(text);
         SKIP("llama3-tiktoken.model or wikipedia-sample.txt not available");
@@ -300,9 +298,8 @@ TEST(tokenizer_bpe_hostile_tiktoken) {
     CHECK_EQ_INT(bn_tokenizer_from_tiktoken_memory("IQ== 0\nIg== 1\n", 14, "two.model", &t), BITNET_ERR_UNSUPPORTED);
     CHECK_EQ_INT(bn_tokenizer_from_tiktoken("/nonexistent/x.model", &t), BITNET_ERR_IO);
     /* every truncation of the real file is an error or a clean load */
-    const char *p = bn_test_shared("tokenizers/llama3-tiktoken.model");
     size_t n = 0;
-    char *buf = p ? bn_test_read_file(p, &n) : NULL;
+    char *buf = bn_test_read_shared("tokenizers/llama3-tiktoken.model", &n);
     for (size_t cut = 0; buf && cut < 64; cut++) {
         CHECK(bn_tokenizer_from_tiktoken_memory(buf, n / 64 * cut + cut, "cut.model", &t) != BITNET_OK);
         CHECK(t == NULL);
