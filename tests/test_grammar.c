@@ -1,6 +1,8 @@
 /* test_grammar.c - GBNF grammars and JSON Schema: the parser's errors, the
  * recogniser on texts, the token mask against a brute-force one, and
  * generations under a corpus of schemas that must all validate. */
+#include <ctype.h>
+#include <limits.h>
 #include <math.h>
 #include <unistd.h>
 
@@ -254,6 +256,34 @@ static size_t utf8_chars(const char *s, size_t n) {
 
 static int validate(const bn_json *v, const bn_json *s, const bn_json *root, char *why, size_t wl);
 
+/* The formats the converter supports, checked as RFC 3339 and RFC 4122 spell them. */
+static int digits(const char *s, int n) { return (int)strspn(s, "0123456789") >= n; }
+static int date_ok(const char *s) {
+    const int mo = digits(s, 4) && s[4] == '-' && digits(s + 5, 2) ? atoi(s + 5) : 0;
+    const int d = mo && s[7] == '-' && digits(s + 8, 2) ? atoi(s + 8) : 0;
+    return mo >= 1 && mo <= 12 && d >= 1 && d <= 31;
+}
+static int time_ok(const char *s) {
+    if (!(digits(s, 2) && s[2] == ':' && digits(s + 3, 2) && s[5] == ':' && digits(s + 6, 2))) return 0;
+    if (atoi(s) > 23 || atoi(s + 3) > 59 || atoi(s + 6) > 59) return 0;
+    s += 8;
+    if (*s == '.') s += 1 + strspn(s + 1, "0123456789");
+    if (*s == 'Z' || *s == 'z') return s[1] == 0;
+    return (*s == '+' || *s == '-') && digits(s + 1, 2) && s[3] == ':' && digits(s + 4, 2) && atoi(s + 1) <= 23 &&
+           atoi(s + 4) <= 59 && s[6] == 0;
+}
+static int format_ok(const char *s, const char *f) {
+    if (!strcmp(f, "date")) return strlen(s) == 10 && date_ok(s);
+    if (!strcmp(f, "time")) return time_ok(s);
+    if (!strcmp(f, "date-time")) return strlen(s) > 11 && date_ok(s) && s[10] == 'T' && time_ok(s + 11);
+    if (!strcmp(f, "uuid")) {
+        for (int i = 0; i < 36; i++)
+            if (i == 8 || i == 13 || i == 18 || i == 23 ? s[i] != '-' : !isxdigit((unsigned char)s[i])) return 0;
+        return s[36] == 0;
+    }
+    return 0;
+}
+
 static int type_ok(const bn_json *v, const char *t) {
     if (!strcmp(t, "integer")) return v->type == BN_JSON_NUMBER && v->number == floor(v->number);
     if (!strcmp(t, "number")) return v->type == BN_JSON_NUMBER;
@@ -292,6 +322,20 @@ static int validate(const bn_json *v, const bn_json *s, const bn_json *root, cha
         for (size_t i = 0; i < k->n; i++) n += validate(v, &k->items[i], root, why, wl);
         if (n != 1) return snprintf(why, wl, "%d oneOf branches match", n), 0;
     }
+    if (v->type == BN_JSON_NUMBER) {
+        const bn_json *ex;
+        if ((k = bn_json_get(s, "minimum")) && v->number < k->number) return snprintf(why, wl, "below minimum"), 0;
+        if ((k = bn_json_get(s, "maximum")) && v->number > k->number) return snprintf(why, wl, "above maximum"), 0;
+        if ((ex = bn_json_get(s, "exclusiveMinimum")) && v->number <= ex->number) return snprintf(why, wl, "not above exclusiveMinimum"), 0;
+        if ((ex = bn_json_get(s, "exclusiveMaximum")) && v->number >= ex->number) return snprintf(why, wl, "not below exclusiveMaximum"), 0;
+    }
+    if (v->type == BN_JSON_STRING && (k = bn_json_get(s, "format")) && !format_ok(v->str, k->str))
+        return snprintf(why, wl, "not a %s", k->str), 0;
+    if (v->type == BN_JSON_ARRAY && (k = bn_json_get(s, "prefixItems"))) {
+        if (v->n < k->n) return snprintf(why, wl, "fewer items than prefixItems"), 0;
+        for (size_t i = 0; i < k->n; i++)
+            if (!validate(&v->items[i], &k->items[i], root, why, wl)) return 0;
+    }
     if (v->type == BN_JSON_STRING) {
         const size_t n = utf8_chars(v->str, v->len);
         if ((k = bn_json_get(s, "minLength")) && n < (size_t)k->number) return snprintf(why, wl, "shorter than minLength"), 0;
@@ -300,9 +344,17 @@ static int validate(const bn_json *v, const bn_json *s, const bn_json *root, cha
     if (v->type == BN_JSON_ARRAY) {
         if ((k = bn_json_get(s, "minItems")) && v->n < (size_t)k->number) return snprintf(why, wl, "fewer than minItems"), 0;
         if ((k = bn_json_get(s, "maxItems")) && v->n > (size_t)k->number) return snprintf(why, wl, "more than maxItems"), 0;
-        if ((k = bn_json_get(s, "items")))
-            for (size_t i = 0; i < v->n; i++)
+        const bn_json *pre = bn_json_get(s, "prefixItems"); /* "items" then covers the ones after them */
+        if ((k = bn_json_get(s, "items")) && k->type != BN_JSON_ARRAY)
+            for (size_t i = pre ? pre->n : 0; i < v->n; i++)
                 if (!validate(&v->items[i], k, root, why, wl)) return 0;
+        if (k && k->type == BN_JSON_ARRAY) { /* draft 4's tuple */
+            const bn_json *more = bn_json_get(s, "additionalItems");
+            if (v->n < k->n || (more && more->type == BN_JSON_BOOL && !more->boolean && v->n > k->n))
+                return snprintf(why, wl, "not the %zu items of the tuple", k->n), 0;
+            for (size_t i = 0; i < k->n; i++)
+                if (!validate(&v->items[i], &k->items[i], root, why, wl)) return 0;
+        }
     }
     if (v->type == BN_JSON_OBJECT) {
         const bn_json *props = bn_json_get(s, "properties"), *add = bn_json_get(s, "additionalProperties");
@@ -354,6 +406,15 @@ static const char *const schemas[] = {
     "\"required\":[\"s\"],\"$schema\":\"https://json-schema.org/draft/2020-12/schema\"}",
     "{\"type\":\"object\",\"properties\":{\"id\":{\"type\":\"integer\"},\"score\":{\"type\":[\"number\",\"null\"]},"
     "\"label\":{\"enum\":[\"spam\",\"ham\"]},\"extra\":true},\"required\":[\"id\",\"label\"]}",
+    /* integer ranges, formats and tuples */
+    "{\"type\":\"object\",\"properties\":{\"age\":{\"type\":\"integer\",\"minimum\":0,\"maximum\":120},"
+    "\"t\":{\"type\":[\"integer\",\"null\"],\"exclusiveMinimum\":-5,\"exclusiveMaximum\":5}},\"required\":[\"age\",\"t\"]}",
+    "{\"type\":\"object\",\"properties\":{\"when\":{\"type\":\"string\",\"format\":\"date-time\"},"
+    "\"day\":{\"format\":\"date\"},\"at\":{\"type\":\"string\",\"format\":\"time\"},\"id\":{\"type\":\"string\",\"format\":\"uuid\"}},"
+    "\"required\":[\"when\",\"day\",\"at\",\"id\"]}",
+    "{\"type\":\"array\",\"prefixItems\":[{\"type\":\"string\",\"maxLength\":5},{\"type\":\"integer\",\"minimum\":10,"
+    "\"maximum\":99},{\"type\":\"boolean\"}],\"items\":false}",
+    "{\"type\":\"array\",\"items\":{\"type\":\"integer\",\"minimum\":-1000,\"maximum\":-7},\"minItems\":1,\"maxItems\":4}",
 };
 
 /* One generation under grammar g: returns the malloc'd text, or the text so far
@@ -404,7 +465,7 @@ static char *generate(bitnet_context *ctx, const bitnet_model *m, bitnet_grammar
     return out;
 }
 
-/* 200 generations (20 schemas x 10 temperatures and seeds) all parse as JSON and validate. */
+/* 240 generations (24 schemas x 10 temperatures and seeds) all parse as JSON and validate. */
 TEST(json_schema_corpus_every_output_validates) {
     bitnet_model *m = default_model();
     REQUIRE(m != NULL);
@@ -443,9 +504,101 @@ TEST(json_schema_corpus_every_output_validates) {
         free(gbnf);
     }
     CHECK_EQ_INT(n_valid, n_total);
-    CHECK_EQ_INT(n_total, 200);
+    CHECK_EQ_INT(n_total, 240);
     printf("json schema corpus: %d of %d generations valid (longest %d tokens)\n", n_valid, n_total, max_tok);
     bitnet_context_free(ctx);
+    bitnet_model_free(m);
+}
+
+/* Integer bounds: the grammar accepts exactly the integers in range, spelled
+ * as JSON spells them, for bounds of every sign and length, open or closed,
+ * over -2100..2100 and around every power of ten up to the 15-digit limit. */
+TEST(json_schema_integer_bounds_accept_exactly_the_range) {
+    bitnet_model *m = default_model();
+    REQUIRE(m != NULL);
+    static const struct { const char *bounds; long long lo, hi; } cases[] = { /* lo/hi: LLONG_MIN/MAX = open */
+        {"\"minimum\":0,\"maximum\":120", 0, 120},
+        {"\"minimum\":-5,\"maximum\":5", -5, 5},
+        {"\"exclusiveMinimum\":-5,\"exclusiveMaximum\":5", -4, 4},
+        {"\"minimum\":17", 17, LLONG_MAX},
+        {"\"minimum\":-1234", -1234, LLONG_MAX},
+        {"\"maximum\":-7", LLONG_MIN, -7},
+        {"\"maximum\":999", LLONG_MIN, 999},
+        {"\"minimum\":-1000,\"maximum\":-7", -1000, -7},
+        {"\"minimum\":1999,\"maximum\":2031", 1999, 2031},
+        {"\"minimum\":7,\"maximum\":7", 7, 7},
+        {"\"minimum\":0.5,\"maximum\":10.5", 1, 10},
+        {"\"minimum\":3,\"exclusiveMinimum\":true,\"maximum\":9,\"exclusiveMaximum\":true", 4, 8}, /* draft 4 */
+        {"\"minimum\":100000,\"maximum\":999999999999999", 100000, 999999999999999LL},
+        {"\"minimum\":-999999999999999,\"maximum\":-100001", -999999999999999LL, -100001},
+        {"\"minimum\":10,\"maximum\":1000000", 10, 1000000},
+    };
+    long long probes[4300];
+    int np = 0;
+    for (long long x = -2100; x <= 2100; x++) probes[np++] = x;
+    for (long long p = 10; p <= 1000000000000000LL; p *= 10)
+        for (int d = -1; d <= 1; d++) probes[np++] = p + d, probes[np++] = -(p + d);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char schema[256], *gbnf = NULL;
+        snprintf(schema, sizeof schema, "{\"type\":\"integer\",%s}", cases[i].bounds);
+        REQUIRE_MSG(bitnet_json_schema_to_grammar(schema, strlen(schema), &gbnf) == BITNET_OK, "%s: %s", schema, bitnet_last_error());
+        bitnet_grammar *g = NULL;
+        REQUIRE_MSG(bitnet_grammar_new(m, gbnf, &g) == BITNET_OK, "%s: %s\n%s", schema, bitnet_last_error(), gbnf);
+        int wrong = 0;
+        for (int k = 0; k < np && wrong < 3; k++) {
+            char t[32];
+            snprintf(t, sizeof t, "%lld", probes[k]);
+            bitnet_grammar_reset(g);
+            const int accepted = bn_grammar_feed_text(g, t, strlen(t)) == 1 && bitnet_grammar_is_complete(g);
+            const int want = probes[k] >= cases[i].lo && probes[k] <= cases[i].hi;
+            if (accepted != want) wrong++;
+            CHECK_MSG(accepted == want, "%s: %s %s\n%s", schema, t, want ? "refused" : "accepted", gbnf);
+        }
+        static const char *const never[] = {"007", "-0", "+5", "1.0", "1e3", "--1", ""};
+        for (size_t k = 0; k < sizeof never / sizeof never[0]; k++) {
+            bitnet_grammar_reset(g);
+            CHECK_MSG(!(bn_grammar_feed_text(g, never[k], strlen(never[k])) == 1 && bitnet_grammar_is_complete(g)), "%s: '%s'",
+                      schema, never[k]);
+        }
+        bitnet_grammar_free(g);
+        free(gbnf);
+    }
+    bitnet_model_free(m);
+}
+
+/* format (date, time, date-time, uuid) and tuples (prefixItems, draft 4's
+ * items array): what the grammar accepts and refuses. */
+TEST(json_schema_formats_and_tuples) {
+    bitnet_model *m = default_model();
+    REQUIRE(m != NULL);
+    static const struct { const char *schema, *text; int ok; } cases[] = {
+        {"{\"type\":\"string\",\"format\":\"date\"}", "\"2024-02-29\"", 1},
+        {"{\"type\":\"string\",\"format\":\"date\"}", "\"2024-13-01\"", 0},
+        {"{\"type\":\"string\",\"format\":\"date\"}", "\"2024-1-01\"", 0},
+        {"{\"type\":\"string\",\"format\":\"time\"}", "\"23:59:60Z\"", 0},
+        {"{\"type\":\"string\",\"format\":\"time\"}", "\"23:59:59.123+05:30\"", 1},
+        {"{\"type\":\"string\",\"format\":\"time\"}", "\"24:00:00Z\"", 0},
+        {"{\"format\":\"date-time\"}", "\"1999-12-31T23:59:59Z\"", 1},
+        {"{\"format\":\"date-time\"}", "\"1999-12-31 23:59:59Z\"", 0},
+        {"{\"type\":\"string\",\"format\":\"uuid\"}", "\"123e4567-e89b-12d3-a456-426614174000\"", 1},
+        {"{\"type\":\"string\",\"format\":\"uuid\"}", "\"123e4567e89b12d3a456426614174000\"", 0},
+        {"{\"prefixItems\":[{\"type\":\"integer\"},{\"const\":\"x\"}]}", "[1, \"x\"]", 1},
+        {"{\"prefixItems\":[{\"type\":\"integer\"},{\"const\":\"x\"}]}", "[1]", 0},
+        {"{\"prefixItems\":[{\"type\":\"integer\"},{\"const\":\"x\"}]}", "[1, \"x\", 2]", 0},
+        {"{\"type\":\"array\",\"items\":[{\"type\":\"boolean\"}],\"additionalItems\":false}", "[true]", 1},
+        {"{\"type\":\"array\",\"items\":[{\"type\":\"boolean\"}],\"additionalItems\":false}", "[]", 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *gbnf = NULL;
+        REQUIRE_MSG(bitnet_json_schema_to_grammar(cases[i].schema, strlen(cases[i].schema), &gbnf) == BITNET_OK, "%s: %s",
+                    cases[i].schema, bitnet_last_error());
+        bitnet_grammar *g = NULL;
+        REQUIRE_MSG(bitnet_grammar_new(m, gbnf, &g) == BITNET_OK, "%s: %s", cases[i].schema, bitnet_last_error());
+        const int ok = bn_grammar_feed_text(g, cases[i].text, strlen(cases[i].text)) == 1 && bitnet_grammar_is_complete(g);
+        CHECK_MSG(ok == cases[i].ok, "%s: %s %s\n%s", cases[i].schema, cases[i].text, ok ? "accepted" : "refused", gbnf);
+        bitnet_grammar_free(g);
+        free(gbnf);
+    }
     bitnet_model_free(m);
 }
 
@@ -453,9 +606,16 @@ TEST(json_schema_corpus_every_output_validates) {
 TEST(json_schema_unsupported_keyword_is_refused_by_name) {
     static const struct { const char *schema, *want; } cases[] = {
         {"{\"type\":\"string\",\"pattern\":\"^a+$\"}", "unsupported JSON Schema keyword 'pattern' at $"},
-        {"{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"integer\",\"minimum\":3}}}",
-         "unsupported JSON Schema keyword 'minimum' at $.properties.n"},
-        {"{\"type\":\"array\",\"items\":{\"type\":\"string\",\"format\":\"email\"}}", "keyword 'format' at $.items"},
+        {"{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"number\",\"minimum\":3}}}",
+         "'minimum' is supported for integers only, not numbers at $.properties.n"},
+        {"{\"maximum\":3}", "'maximum' without a 'type' of integer is not supported at $"},
+        {"{\"type\":\"integer\",\"minimum\":1e16}", "'minimum' beyond 15 digits is not supported at $"},
+        {"{\"type\":\"integer\",\"minimum\":4,\"exclusiveMaximum\":4}", "no integer lies between"},
+        {"{\"type\":\"array\",\"items\":{\"type\":\"string\",\"format\":\"email\"}}",
+         "unsupported JSON Schema format 'email' (date, time, date-time and uuid are) at $.items"},
+        {"{\"type\":\"string\",\"format\":\"date\",\"maxLength\":4}", "'format' with a length bound"},
+        {"{\"prefixItems\":[{\"type\":\"integer\"}],\"items\":{\"type\":\"string\"}}", "'prefixItems' with a schema for further items"},
+        {"{\"prefixItems\":[true,true],\"maxItems\":1}", "other than the 2 items of 'prefixItems'"},
         {"{\"allOf\":[{\"type\":\"string\"}]}", "keyword 'allOf' at $"},
         {"{\"type\":\"array\",\"uniqueItems\":true}", "keyword 'uniqueItems'"},
         {"{\"$ref\":\"#/$defs/missing\"}", "'$ref' \"#/$defs/missing\" names no definition at $"},

@@ -146,8 +146,8 @@ TEST(server_parse_request_errors) {
             "\"tool_choice\":\"always\"}", "'tool_choice' must be \"none\", \"auto\", \"required\" or a function"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tool_choice\":\"required\"}", "'tool_choice' needs 'tools'"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\","
-            "\"parameters\":{\"type\":\"object\",\"properties\":{\"d\":{\"type\":\"string\",\"format\":\"date\"}}}}}]}",
-         "unsupported JSON Schema keyword 'format'"},
+            "\"parameters\":{\"type\":\"object\",\"properties\":{\"d\":{\"type\":\"string\",\"format\":\"email\"}}}}}]}",
+         "unsupported JSON Schema format 'email'"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}],"
             "\"response_format\":{\"type\":\"json_object\"}}", "'tools' cannot be combined with 'response_format'"},
         {0, "{\"prompt\":\"x\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", "'tools' are for /v1/chat/completions"},
@@ -1708,7 +1708,7 @@ TEST_E2E(server_json_schema_and_grammar_outputs_follow_them) {
                   "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\","
                   "\"json_schema\":{\"schema\":{\"type\":\"string\",\"format\":\"email\"}}}}", 400);
     const bn_json *e = bn_json_get(bn_json_get(v, "error"), "message");
-    CHECK_MSG(is_str(e) && strstr(e->str, "unsupported JSON Schema keyword 'format' at $"), "%s",
+    CHECK_MSG(is_str(e) && strstr(e->str, "unsupported JSON Schema format 'email' (date, time, date-time and uuid are) at $"), "%s",
               str_or(e, "(no message)"));
     bn_json_free(v);
     stop_server(srv, logf);

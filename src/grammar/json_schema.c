@@ -19,7 +19,10 @@
 
 #define MAX_COUNT 1000 /* minItems/maxItems/minLength/maxLength above this are refused */
 
-enum { P_SPACE = 1, P_BOOLEAN = 2, P_NULL = 4, P_INTEGER = 8, P_NUMBER = 16, P_STRING = 32, P_VALUE = 64 };
+enum {
+    P_SPACE = 1, P_BOOLEAN = 2, P_NULL = 4, P_INTEGER = 8, P_NUMBER = 16, P_STRING = 32, P_VALUE = 64,
+    P_DATE = 128, P_TIME = 256, P_UUID = 512 /* the string formats' rules */
+};
 
 typedef struct {
     bn_buf out;
@@ -114,9 +117,138 @@ static int ref_rule(conv *c, const char *ref, const char *path) {
 }
 
 static const char *const known[] = {
-    "type", "properties", "required", "additionalProperties", "items", "minItems", "maxItems", "enum", "const",
-    "anyOf", "oneOf", "minLength", "maxLength", "$ref", "$defs", "definitions", "title", "description", "$schema",
-    "$id", "$comment", "default", "examples", "deprecated", "readOnly", "writeOnly", NULL};
+    "type", "properties", "required", "additionalProperties", "items", "prefixItems", "additionalItems", "minItems",
+    "maxItems", "enum", "const", "anyOf", "oneOf", "minLength", "maxLength", "format", "minimum", "maximum",
+    "exclusiveMinimum", "exclusiveMaximum", "$ref", "$defs", "definitions", "title", "description", "$schema", "$id",
+    "$comment", "default", "examples", "deprecated", "readOnly", "writeOnly", NULL};
+
+/* Keywords that constrain one kind of value only: a schema that lets other
+ * kinds through ("type" absent) cannot say which rule they belong to. */
+static const char *kind_keyword(const bn_json *s, const char *const *keys) {
+    for (int k = 0; keys[k]; k++)
+        if (bn_json_get(s, keys[k])) return keys[k];
+    return NULL;
+}
+static const char *const number_keys[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", NULL};
+
+/* ---- integer ranges -------------------------------------------------------
+ * minimum/maximum (and the exclusive forms, draft 4's booleans too) of an
+ * integer become digit patterns that accept exactly the integers in range, in
+ * JSON's spelling (no leading zeros, "-" before the negative ones), as
+ * llama.cpp's json-schema-to-grammar builds them. Bounds are limited to 15
+ * digits (the integer rule's 16 hold every such value and then some). */
+#define INT_LIMIT 999999999999999LL
+
+/* The alternatives for the n-digit strings from lo to hi (n digits each,
+ * lo <= hi, leading zeros allowed: they are a number's inner digits), each
+ * after `prefix` (digits already fixed). */
+static int digit_range(bn_buf *b, int *first, const char *prefix, const char *lo, const char *hi, int n) {
+    char p[40];
+    if (n == 0 || !strncmp(lo, hi, (size_t)n)) {
+        const int rc = bn_buf_printf(b, "%s\"%s%.*s\"", *first ? "" : " | ", prefix, n, lo);
+        *first = 0;
+        return rc;
+    }
+    if (lo[0] == hi[0]) {
+        snprintf(p, sizeof p, "%s%c", prefix, lo[0]);
+        return digit_range(b, first, p, lo + 1, hi + 1, n - 1);
+    }
+    const int lo_zeros = (int)strspn(lo + 1, "0") >= n - 1, hi_nines = (int)strspn(hi + 1, "9") >= n - 1;
+    int rc = 0;
+    if (!lo_zeros) { /* lo[0] then lo[1..] .. 99..9 */
+        char nines[20];
+        memset(nines, '9', (size_t)n - 1);
+        snprintf(p, sizeof p, "%s%c", prefix, lo[0]);
+        rc = digit_range(b, first, p, lo + 1, nines, n - 1);
+    }
+    const char a = (char)(lo[0] + !lo_zeros), z = (char)(hi[0] - !hi_nines);
+    if (!rc && a <= z) { /* a whole span of leading digits, anything after */
+        rc = bn_buf_printf(b, "%s", *first ? "" : " | ");
+        if (!rc && *prefix) rc = bn_buf_printf(b, "\"%s\" ", prefix);
+        if (!rc) rc = a == z ? bn_buf_printf(b, "\"%c\"", a) : bn_buf_printf(b, "[%c-%c]", a, z);
+        if (!rc && n > 1) rc = bn_buf_printf(b, " [0-9]{%d}", n - 1);
+        *first = 0;
+    }
+    if (!rc && !hi_nines) { /* hi[0] then 00..0 .. hi[1..] */
+        char zeros[20];
+        memset(zeros, '0', (size_t)n - 1);
+        snprintf(p, sizeof p, "%s%c", prefix, hi[0]);
+        rc = digit_range(b, first, p, zeros, hi + 1, n - 1);
+    }
+    return rc;
+}
+
+/* Alternatives for the non-negative integers from lo to hi (hi < 0: no upper bound). */
+static int nonneg_range(bn_buf *b, int *first, long long lo, long long hi) {
+    char a[20], z[20];
+    const int la = snprintf(a, sizeof a, "%lld", lo);
+    const int lz = hi < 0 ? la : snprintf(z, sizeof z, "%lld", hi);
+    int rc = 0;
+    for (int n = la; n <= lz && !rc; n++) {
+        char from[20], to[20];
+        if (n == la) memcpy(from, a, (size_t)n + 1);
+        else from[0] = '1', memset(from + 1, '0', (size_t)n - 1);
+        if (n == lz && hi >= 0) memcpy(to, z, (size_t)n + 1);
+        else memset(to, '9', (size_t)n);
+        rc = digit_range(b, first, "", from, to, n);
+    }
+    if (!rc && hi < 0 && la < 16) { /* and every longer number */
+        rc = bn_buf_printf(b, "%s[1-9] [0-9]{%d,15}", *first ? "" : " | ", la);
+        *first = 0;
+    }
+    return rc;
+}
+
+/* A bound keyword as an integer limit: the value rounded inwards (up for a
+ * lower bound), 1 past it when exclusive; 0 when absent, 1 when set, -1 failed. */
+static int int_bound(conv *c, const bn_json *s, const char *path, int lower, long long *out) {
+    const char *key = lower ? "minimum" : "maximum", *ex_key = lower ? "exclusiveMinimum" : "exclusiveMaximum";
+    const bn_json *v = bn_json_get(s, key), *ex = bn_json_get(s, ex_key);
+    int set = 0;
+    double x = 0;
+    if (v && v->type != BN_JSON_NUMBER) return fail(c, path, "'%s' must be a number", key);
+    if (ex && ex->type != BN_JSON_NUMBER && ex->type != BN_JSON_BOOL) return fail(c, path, "'%s' must be a number", ex_key);
+    if (v) { /* inclusive, or exclusive by draft 4's boolean */
+        const int excl = ex && ex->type == BN_JSON_BOOL && ex->boolean;
+        x = lower ? (excl ? floor(v->number) + 1 : ceil(v->number)) : (excl ? ceil(v->number) - 1 : floor(v->number));
+        set = 1;
+    }
+    if (ex && ex->type == BN_JSON_NUMBER) {
+        const double y = lower ? floor(ex->number) + 1 : ceil(ex->number) - 1;
+        x = !set ? y : lower ? fmax(x, y) : fmin(x, y);
+        set = 1;
+    }
+    if (!set) return 0;
+    if (!(fabs(x) <= (double)INT_LIMIT)) return fail(c, path, "'%s' beyond 15 digits is not supported", ex && !v ? ex_key : key);
+    *out = (long long)x;
+    return 1;
+}
+
+static int integer_rule(conv *c, const bn_json *s, const char *path) {
+    long long lo = 0, hi = 0;
+    const int has_lo = int_bound(c, s, path, 1, &lo), has_hi = has_lo < 0 ? -1 : int_bound(c, s, path, 0, &hi);
+    if (has_lo < 0 || has_hi < 0) return -1;
+    c->prims |= P_INTEGER;
+    const int r = new_rule(c);
+    if (!has_lo && !has_hi) return bn_buf_printf(&c->out, "r%d ::= integer\n", r) ? -1 : r;
+    if (has_lo && has_hi && lo > hi) return fail(c, path, "no integer lies between 'minimum' and 'maximum'");
+    int first = 1, rc = bn_buf_printf(&c->out, "r%d ::= (", r);
+    if (!rc && (!has_lo || lo < 0)) { /* the negative ones: "-" and their magnitudes */
+        int neg_first = 1;
+        rc = bn_buf_printf(&c->out, " \"-\" (");
+        if (!rc) rc = nonneg_range(&c->out, &neg_first, has_hi && hi < 0 ? -hi : 1, has_lo ? -lo : -1);
+        if (!rc) rc = bn_buf_printf(&c->out, " )");
+        first = 0;
+    }
+    if (!rc && (!has_hi || hi >= 0)) {
+        if (!first) rc = bn_buf_printf(&c->out, " |");
+        first = 1;
+        if (!rc) rc = bn_buf_printf(&c->out, " ");
+        if (!rc) rc = nonneg_range(&c->out, &first, has_lo && lo > 0 ? lo : 0, has_hi ? hi : -1);
+    }
+    if (!rc) rc = bn_buf_printf(&c->out, " ) space\n");
+    return rc ? -1 : r;
+}
 
 static int object_rule(conv *c, const bn_json *s, const char *path) {
     const bn_json *props = bn_json_get(s, "properties"), *req = bn_json_get(s, "required");
@@ -189,12 +321,34 @@ static int object_rule(conv *c, const bn_json *s, const char *path) {
     return rc ? (c->failed ? -1 : fail(c, path, "out of memory")) : r;
 }
 
+/* A tuple: prefixItems (or draft 4's "items" as an array), each item in its
+ * place, no more (additional items are allowed by the schema but not needed). */
+static int tuple_rule(conv *c, const bn_json *s, const bn_json *tuple, const char *key, int min, int max, const char *path) {
+    const bn_json *more = bn_json_get(s, strcmp(key, "items") ? "items" : "additionalItems");
+    if (more && !(more->type == BN_JSON_BOOL))
+        return fail(c, path, "'%s' with a schema for further items is not supported", key);
+    if ((size_t)min > tuple->n || (max >= 0 && (size_t)max < tuple->n))
+        return fail(c, path, "'minItems'/'maxItems' other than the %zu items of '%s' are not supported", tuple->n, key);
+    int *it = calloc(tuple->n + 1, sizeof *it), rc = it ? 0 : -1;
+    for (size_t i = 0; i < tuple->n && !rc; i++)
+        if ((it[i] = sub(c, &tuple->items[i], path, ".%s[%zu]", key, i)) < 0) rc = -1;
+    c->prims |= P_SPACE;
+    const int r = rc ? -1 : new_rule(c);
+    if (!rc) rc = bn_buf_printf(&c->out, "r%d ::= \"[\" space", r);
+    for (size_t i = 0; i < tuple->n && !rc; i++) rc = bn_buf_printf(&c->out, i ? " \",\" space r%d" : " r%d", it[i]);
+    if (!rc) rc = bn_buf_printf(&c->out, " \"]\" space\n");
+    free(it);
+    return rc ? -1 : r;
+}
+
 static int array_rule(conv *c, const bn_json *s, const char *path) {
-    const bn_json *items = bn_json_get(s, "items");
+    const bn_json *items = bn_json_get(s, "items"), *prefix = bn_json_get(s, "prefixItems");
     const int min = count_kw(c, s, "minItems", path, 0), max = count_kw(c, s, "maxItems", path, -1);
     if (min < -1 || max < -1) return -1;
     if (max >= 0 && max < min) return fail(c, path, "'maxItems' is below 'minItems'");
-    if (items && items->type == BN_JSON_ARRAY) return fail(c, path, "unsupported JSON Schema keyword 'items' as an array (tuples)");
+    if (prefix && prefix->type != BN_JSON_ARRAY) return fail(c, path, "'prefixItems' must be an array of schemas");
+    if (prefix) return tuple_rule(c, s, prefix, "prefixItems", min, max, path);
+    if (items && items->type == BN_JSON_ARRAY) return tuple_rule(c, s, items, "items", min, max, path);
     int it = items ? sub(c, items, path, ".items") : 0;
     if (it < 0) return -1;
     char item[32];
@@ -216,7 +370,27 @@ static int array_rule(conv *c, const bn_json *s, const char *path) {
     return rc ? -1 : r;
 }
 
+/* "format" of a string: the RFC 3339 date and time forms and UUIDs, as
+ * llama.cpp's converter has them (a date's day is not checked against its
+ * month); any other format is refused. */
+static int format_rule(conv *c, const bn_json *s, const bn_json *f, const char *path) {
+    static const struct { const char *name, *body; int prims; } formats[] = {
+        {"date", "date", P_DATE}, {"time", "time", P_TIME}, {"date-time", "date \"T\" time", P_DATE | P_TIME},
+        {"uuid", "uuid", P_UUID}};
+    if (f->type != BN_JSON_STRING) return fail(c, path, "'format' must be a name");
+    if (bn_json_get(s, "minLength") || bn_json_get(s, "maxLength")) return fail(c, path, "'format' with a length bound is not supported");
+    for (size_t k = 0; k < sizeof formats / sizeof formats[0]; k++)
+        if (!strcmp(f->str, formats[k].name)) {
+            c->prims |= formats[k].prims | P_SPACE;
+            const int r = new_rule(c);
+            return bn_buf_printf(&c->out, "r%d ::= \"\\\"\" %s \"\\\"\" space\n", r, formats[k].body) ? -1 : r;
+        }
+    return fail(c, path, "unsupported JSON Schema format '%.40s' (date, time, date-time and uuid are)", f->str);
+}
+
 static int string_rule(conv *c, const bn_json *s, const char *path) {
+    const bn_json *f = bn_json_get(s, "format");
+    if (f) return format_rule(c, s, f, path);
     const int min = count_kw(c, s, "minLength", path, 0), max = count_kw(c, s, "maxLength", path, -1);
     if (min < -1 || max < -1) return -1;
     if (max >= 0 && max < min) return fail(c, path, "'maxLength' is below 'minLength'");
@@ -301,12 +475,22 @@ static int visit(conv *c, const bn_json *s, const char *path, const char *type_o
     } else {
         const char *t = type_only ? type_only : type && type->type == BN_JSON_STRING ? type->str : NULL;
         if (type && !t) r = fail(c, path, "'type' must be a name or a list of names");
-        else if (!t) t = bn_json_get(s, "properties") || bn_json_get(s, "required") ? "object" : bn_json_get(s, "items") ? "array" : "any";
+        else if (!t)
+            t = bn_json_get(s, "properties") || bn_json_get(s, "required")        ? "object"
+                : bn_json_get(s, "items") || bn_json_get(s, "prefixItems")       ? "array"
+                : bn_json_get(s, "format")                                        ? "string"
+                : kind_keyword(s, number_keys)                                    ? "integer?"
+                                                                                  : "any";
         if (!t) {
+        } else if (!strcmp(t, "integer?")) {
+            r = fail(c, path, "'%s' without a 'type' of integer is not supported", kind_keyword(s, number_keys));
         } else if (!strcmp(t, "object")) r = object_rule(c, s, path);
         else if (!strcmp(t, "array")) r = array_rule(c, s, path);
         else if (!strcmp(t, "string")) r = string_rule(c, s, path);
-        else {
+        else if (!strcmp(t, "integer")) r = integer_rule(c, s, path);
+        else if (!strcmp(t, "number") && kind_keyword(s, number_keys)) {
+            r = fail(c, path, "'%s' is supported for integers only, not numbers", kind_keyword(s, number_keys));
+        } else {
             static const struct { const char *name, *rule; int prim; } simple[] = {
                 {"number", "number", P_NUMBER}, {"integer", "integer", P_INTEGER}, {"boolean", "boolean", P_BOOLEAN},
                 {"null", "null", P_NULL}, {"any", "value", P_VALUE}};
@@ -336,6 +520,10 @@ static const char *const prim_text[] = {
     /* P_VALUE */ "value ::= object | array | string | number | boolean | null\n"
                   "object ::= \"{\" space ( string \":\" space value ( \",\" space string \":\" space value )* )? \"}\" space\n"
                   "array ::= \"[\" space ( value ( \",\" space value )* )? \"]\" space\n",
+    /* P_DATE */ "date ::= [0-9]{4} \"-\" ( \"0\" [1-9] | \"1\" [0-2] ) \"-\" ( \"0\" [1-9] | [12] [0-9] | \"3\" [01] )\n",
+    /* P_TIME */ "time ::= ( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] \":\" [0-5] [0-9] ( \".\" [0-9]{1,9} )? "
+                 "( [zZ] | [+-] ( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] )\n",
+    /* P_UUID */ "uuid ::= [0-9a-fA-F]{8} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{12}\n",
 };
 
 int bn_json_schema_gbnf(const bn_json *root, char **gbnf, char *err, size_t errlen) {
@@ -347,7 +535,7 @@ int bn_json_schema_gbnf(const bn_json *root, char **gbnf, char *err, size_t errl
     /* what each primitive needs */
     if (c.prims & P_VALUE) c.prims |= P_STRING | P_NUMBER | P_BOOLEAN | P_NULL | P_SPACE;
     if (c.prims & (P_STRING | P_NUMBER | P_INTEGER | P_BOOLEAN | P_NULL)) c.prims |= P_SPACE;
-    for (int k = 0; k < 7 && !rc; k++)
+    for (int k = 0; k < (int)(sizeof prim_text / sizeof prim_text[0]) && !rc; k++)
         if (c.prims & (1 << k)) rc = bn_buf_printf(&c.out, "%s", prim_text[k]);
     if (!rc && (c.prims & (P_NUMBER | P_INTEGER))) rc = bn_buf_printf(&c.out, "integral-part ::= [0] | [1-9] [0-9]{0,15}\n");
     if (!rc && (c.prims & P_STRING))
