@@ -131,7 +131,7 @@ TEST(server_parse_request_errors) {
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"json_schema\","
             "\"json_schema\":{\"name\":\"r\",\"schema\":{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"string\","
             "\"pattern\":\"^x\"}}}}}}",
-         "'response_format': JSON Schema: unsupported JSON Schema keyword 'pattern' at $.properties.a"},
+         "'response_format': JSON Schema: 'pattern': must be anchored: \"^...$\" (as llama.cpp requires) at $.properties.a"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"response_format\":{\"type\":\"xml\"}}",
          "type \"xml\" is not supported"},
         {1, "{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":\"function\"}]}",

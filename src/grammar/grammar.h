@@ -18,6 +18,7 @@
 #include <stdint.h>
 
 #include "bitnet.h"
+#include "formats/json.h" /* bn_buf */
 
 enum {
     BN_GE_END,       /* end of a rule                                   */
@@ -55,6 +56,12 @@ void bn_gbnf_free(bn_gbnf *g);
  * output): 1 if it is still a prefix of the grammar's language (g advanced),
  * 0 if not (g is then as before), -1 out of memory or the work budget spent. */
 int bn_grammar_feed_text(bitnet_grammar *g, const char *text, size_t n);
+
+/* A JSON Schema "pattern" (ECMAScript syntax, anchored "^...$") -> the body of
+ * a GBNF rule that writes the JSON text (without its quotes) of exactly the
+ * strings it matches, narrowed where regex_gbnf.c says; appended to out.
+ * 0, or -1 with a one-line reason in err. */
+int bn_regex_gbnf(bn_buf *out, const char *pattern, size_t len, char *err, size_t errlen);
 
 /* JSON Schema (a parsed tree) -> GBNF text (malloc'd), as
  * bitnet_json_schema_to_grammar; 0, or -1 with "JSON Schema: ... at PATH" in err. */

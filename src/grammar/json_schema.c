@@ -11,6 +11,7 @@
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "common.h"
@@ -118,7 +119,7 @@ static int ref_rule(conv *c, const char *ref, const char *path) {
 
 static const char *const known[] = {
     "type", "properties", "required", "additionalProperties", "items", "prefixItems", "additionalItems", "minItems",
-    "maxItems", "enum", "const", "anyOf", "oneOf", "minLength", "maxLength", "format", "minimum", "maximum",
+    "maxItems", "enum", "const", "anyOf", "oneOf", "minLength", "maxLength", "format", "pattern", "minimum", "maximum",
     "exclusiveMinimum", "exclusiveMaximum", "$ref", "$defs", "definitions", "title", "description", "$schema", "$id",
     "$comment", "default", "examples", "deprecated", "readOnly", "writeOnly", NULL};
 
@@ -228,7 +229,7 @@ static int integer_rule(conv *c, const bn_json *s, const char *path) {
     long long lo = 0, hi = 0;
     const int has_lo = int_bound(c, s, path, 1, &lo), has_hi = has_lo < 0 ? -1 : int_bound(c, s, path, 0, &hi);
     if (has_lo < 0 || has_hi < 0) return -1;
-    c->prims |= P_INTEGER;
+    c->prims |= has_lo || has_hi ? P_SPACE : P_INTEGER;
     const int r = new_rule(c);
     if (!has_lo && !has_hi) return bn_buf_printf(&c->out, "r%d ::= integer\n", r) ? -1 : r;
     if (has_lo && has_hi && lo > hi) return fail(c, path, "no integer lies between 'minimum' and 'maximum'");
@@ -370,6 +371,19 @@ static int array_rule(conv *c, const bn_json *s, const char *path) {
     return rc ? -1 : r;
 }
 
+/* pattern: the regular expression (regex_gbnf.c) inside the string's quotes. */
+static int pattern_rule(conv *c, const bn_json *s, const bn_json *pat, const char *path) {
+    if (pat->type != BN_JSON_STRING) return fail(c, path, "'pattern' must be a string");
+    if (bn_json_get(s, "format") || bn_json_get(s, "minLength") || bn_json_get(s, "maxLength"))
+        return fail(c, path, "'pattern' with 'format' or a length bound is not supported");
+    c->prims |= P_SPACE;
+    const int r = new_rule(c);
+    char err[200];
+    if (bn_buf_printf(&c->out, "r%d ::= \"\\\"\" (", r)) return -1;
+    if (bn_regex_gbnf(&c->out, pat->str, pat->len, err, sizeof err)) return fail(c, path, "'pattern': %s", err);
+    return bn_buf_printf(&c->out, " ) \"\\\"\" space\n") ? -1 : r;
+}
+
 /* "format" of a string: the RFC 3339 date and time forms and UUIDs, as
  * llama.cpp's converter has them (a date's day is not checked against its
  * month); any other format is refused. */
@@ -389,7 +403,8 @@ static int format_rule(conv *c, const bn_json *s, const bn_json *f, const char *
 }
 
 static int string_rule(conv *c, const bn_json *s, const char *path) {
-    const bn_json *f = bn_json_get(s, "format");
+    const bn_json *f = bn_json_get(s, "format"), *pat = bn_json_get(s, "pattern");
+    if (pat) return pattern_rule(c, s, pat, path);
     if (f) return format_rule(c, s, f, path);
     const int min = count_kw(c, s, "minLength", path, 0), max = count_kw(c, s, "maxLength", path, -1);
     if (min < -1 || max < -1) return -1;
@@ -478,7 +493,7 @@ static int visit(conv *c, const bn_json *s, const char *path, const char *type_o
         else if (!t)
             t = bn_json_get(s, "properties") || bn_json_get(s, "required")        ? "object"
                 : bn_json_get(s, "items") || bn_json_get(s, "prefixItems")       ? "array"
-                : bn_json_get(s, "format")                                        ? "string"
+                : bn_json_get(s, "format") || bn_json_get(s, "pattern")          ? "string"
                 : kind_keyword(s, number_keys)                                    ? "integer?"
                                                                                   : "any";
         if (!t) {
