@@ -593,8 +593,8 @@ static int schema_accepts(const bitnet_model *m, const char *schema, const char 
     return ok;
 }
 
-/* format (date, time, date-time, uuid) and tuples (prefixItems, draft 4's
- * items array): what the grammar accepts and refuses. */
+/* format (date, time, date-time, uuid), tuples (prefixItems, draft 4's items
+ * array) and a one-schema allOf: what the grammar accepts and refuses. */
 TEST(json_schema_formats_and_tuples) {
     bitnet_model *m = default_model();
     REQUIRE(m != NULL);
@@ -614,6 +614,8 @@ TEST(json_schema_formats_and_tuples) {
         {"{\"prefixItems\":[{\"type\":\"integer\"},{\"const\":\"x\"}]}", "[1, \"x\", 2]", 0},
         {"{\"type\":\"array\",\"items\":[{\"type\":\"boolean\"}],\"additionalItems\":false}", "[true]", 1},
         {"{\"type\":\"array\",\"items\":[{\"type\":\"boolean\"}],\"additionalItems\":false}", "[]", 0},
+        {"{\"$defs\":{\"d\":{\"enum\":[\"a\",\"b\"]}},\"allOf\":[{\"$ref\":\"#/$defs/d\"}],\"description\":\"one\"}", "\"b\"", 1},
+        {"{\"$defs\":{\"d\":{\"enum\":[\"a\",\"b\"]}},\"allOf\":[{\"$ref\":\"#/$defs/d\"}],\"description\":\"one\"}", "\"c\"", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const int ok = schema_accepts(m, cases[i].schema, cases[i].text);
@@ -701,7 +703,8 @@ TEST(json_schema_unsupported_keyword_is_refused_by_name) {
         {"{\"type\":\"string\",\"format\":\"date\",\"maxLength\":4}", "'format' with a length bound"},
         {"{\"prefixItems\":[{\"type\":\"integer\"}],\"items\":{\"type\":\"string\"}}", "'prefixItems' with a schema for further items"},
         {"{\"prefixItems\":[true,true],\"maxItems\":1}", "other than the 2 items of 'prefixItems'"},
-        {"{\"allOf\":[{\"type\":\"string\"}]}", "keyword 'allOf' at $"},
+        {"{\"allOf\":[{\"type\":\"string\"},{\"maxLength\":3}]}", "'allOf' of other than one schema is not supported at $"},
+        {"{\"allOf\":[{\"type\":\"string\"}],\"maxLength\":3}", "'allOf' beside 'maxLength' is not supported at $"},
         {"{\"type\":\"array\",\"uniqueItems\":true}", "keyword 'uniqueItems'"},
         {"{\"$ref\":\"#/$defs/missing\"}", "'$ref' \"#/$defs/missing\" names no definition at $"},
         {"{\"$ref\":\"https://example.com/s.json\"}", "only \"#/$defs/NAME\""},

@@ -119,7 +119,7 @@ static int ref_rule(conv *c, const char *ref, const char *path) {
 
 static const char *const known[] = {
     "type", "properties", "required", "additionalProperties", "items", "prefixItems", "additionalItems", "minItems",
-    "maxItems", "enum", "const", "anyOf", "oneOf", "minLength", "maxLength", "format", "pattern", "minimum", "maximum",
+    "maxItems", "enum", "const", "anyOf", "oneOf", "allOf", "minLength", "maxLength", "format", "pattern", "minimum", "maximum",
     "exclusiveMinimum", "exclusiveMaximum", "$ref", "$defs", "definitions", "title", "description", "$schema", "$id",
     "$comment", "default", "examples", "deprecated", "readOnly", "writeOnly", NULL};
 
@@ -131,6 +131,18 @@ static const char *kind_keyword(const bn_json *s, const char *const *keys) {
     return NULL;
 }
 static const char *const number_keys[] = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", NULL};
+static const char *const annotations[] = {"title", "description", "$schema", "$id", "$comment", "default", "examples",
+                                          "deprecated", "readOnly", "writeOnly", "$defs", "definitions", NULL};
+
+/* The first key of s that constrains (neither an annotation nor `except`), or NULL. */
+static const char *constraining_key(const bn_json *s, const char *except) {
+    for (size_t i = 0; i < s->n; i++) {
+        int note = !strcmp(s->keys[i], except);
+        for (int k = 0; annotations[k] && !note; k++) note = !strcmp(s->keys[i], annotations[k]);
+        if (!note) return s->keys[i];
+    }
+    return NULL;
+}
 
 /* ---- integer ranges -------------------------------------------------------
  * minimum/maximum (and the exclusive forms, draft 4's booleans too) of an
@@ -447,8 +459,13 @@ static int visit(conv *c, const bn_json *s, const char *path, const char *type_o
     const bn_json *type = bn_json_get(s, "type"), *en = bn_json_get(s, "enum"), *cn = bn_json_get(s, "const");
     const bn_json *any = bn_json_get(s, "anyOf");
     if (!any) any = bn_json_get(s, "oneOf"); /* as llama.cpp: oneOf read as anyOf (the branches should not overlap) */
-    const bn_json *ref = bn_json_get(s, "$ref");
-    if (ref) {
+    const bn_json *ref = bn_json_get(s, "$ref"), *all = bn_json_get(s, "allOf");
+    if (all) { /* one schema wrapped for its annotations (Pydantic's {"allOf": [{"$ref": ...}], "description": ...}) */
+        const char *other = constraining_key(s, "allOf");
+        if (all->type != BN_JSON_ARRAY || all->n != 1) r = fail(c, path, "'allOf' of other than one schema is not supported");
+        else if (other) r = fail(c, path, "'allOf' beside '%.40s' is not supported", other);
+        else r = sub(c, &all->items[0], path, ".allOf[0]");
+    } else if (ref) {
         if (ref->type != BN_JSON_STRING) r = fail(c, path, "'$ref' must be a string");
         else r = ref_rule(c, ref->str, path);
     } else if (cn || en) {
