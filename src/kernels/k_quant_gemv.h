@@ -10,8 +10,9 @@
  *   Q6_K  sum = fma(d * xd, isum - 32 * sum_g sc_g * bsums_g, sum)
  *         with isum = sum_g sc_g * dot_g over the unsigned 6-bit codes.
  *
- *   static BN_Q4_K_GEMV(name, SUMS, FMA)  SUMS(blk, x, bs, &isum, &msum)
- *   static BN_Q6_K_GEMV(name, SUM, FMA)   isum = SUM(blk, x)
+ *   BN_Q4_K_GEMV(name, SUMS, FMA)  SUMS(blk, x, bs, &isum, &msum)
+ *   BN_Q6_K_GEMV(name, SUM, FMA)   isum = SUM(blk, x)
+ * (each defines the static function name).
  * FMA is a once-rounded fused multiply-add (fmaf, or scalar.c's fma_once).
  */
 #ifndef BN_K_QUANT_GEMV_H
@@ -22,39 +23,38 @@
 
 static inline float bn_k_f16(const uint8_t *p) { return bn_fp16_to_fp32(bn_load_f16_bits(p)); }
 
-#define BN_Q4_K_GEMV(NAME, SUMS, FMA)                                                                     \
-    void NAME(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd, const int16_t *bsums, \
-              float *y) {                                                                                 \
+/* The row and block loop; STEP(blk, x, bsums, xd, sum) adds one block. */
+#define BN_K_GEMV(NAME, BLOCK_BYTES, STEP)                                                                \
+    static void NAME(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd,              \
+                     const int16_t *bsums, float *y) {                                                    \
         const int nb = cols / BN_QK_K;                                                                    \
         for (int r = 0; r < rows; r++) {                                                                  \
             float sum = 0.0f;                                                                             \
-            for (int b = 0; b < nb; b++) {                                                                \
-                const uint8_t *blk = W + ((size_t)r * nb + b) * BN_Q4_K_BYTES;                            \
-                int32_t isum, msum;                                                                       \
-                SUMS(blk, xq + (size_t)b * BN_QK_K, bsums + (size_t)b * 16, &isum, &msum);                \
-                sum = FMA(bn_k_f16(blk) * xd[b], (float)isum, sum);                                       \
-                sum = FMA(-(bn_k_f16(blk + 2) * xd[b]), (float)msum, sum);                                \
-            }                                                                                             \
+            for (int b = 0; b < nb; b++)                                                                  \
+                sum = STEP(W + ((size_t)r * nb + b) * (BLOCK_BYTES), xq + (size_t)b * BN_QK_K,            \
+                           bsums + (size_t)b * 16, xd[b], sum);                                           \
             y[r] = sum;                                                                                   \
         }                                                                                                 \
     }
 
+#define BN_Q4_K_GEMV(NAME, SUMS, FMA)                                                                     \
+    static inline float NAME##_block(const uint8_t *blk, const int8_t *x, const int16_t *bs, float xd,    \
+                                     float sum) {                                                         \
+        int32_t isum, msum;                                                                               \
+        SUMS(blk, x, bs, &isum, &msum);                                                                   \
+        sum = FMA(bn_k_f16(blk) * xd, (float)isum, sum);                                                  \
+        return FMA(-(bn_k_f16(blk + 2) * xd), (float)msum, sum);                                          \
+    }                                                                                                     \
+    BN_K_GEMV(NAME, BN_Q4_K_BYTES, NAME##_block)
+
 #define BN_Q6_K_GEMV(NAME, SUM, FMA)                                                                      \
-    void NAME(int rows, int cols, const uint8_t *W, const int8_t *xq, const float *xd, const int16_t *bsums, \
-              float *y) {                                                                                 \
-        const int nb = cols / BN_QK_K;                                                                    \
-        for (int r = 0; r < rows; r++) {                                                                  \
-            float sum = 0.0f;                                                                             \
-            for (int b = 0; b < nb; b++) {                                                                \
-                const uint8_t *blk = W + ((size_t)r * nb + b) * BN_Q6_K_BYTES;                            \
-                const int8_t *sc = (const int8_t *)(blk + 192);                                           \
-                const int16_t *bs = bsums + (size_t)b * 16;                                               \
-                int32_t isum = SUM(blk, xq + (size_t)b * BN_QK_K);                                        \
-                for (int g = 0; g < 16; g++) isum -= 32 * sc[g] * bs[g]; /* q - 32 */                     \
-                sum = FMA(bn_k_f16(blk + 208) * xd[b], (float)isum, sum);                                 \
-            }                                                                                             \
-            y[r] = sum;                                                                                   \
-        }                                                                                                 \
-    }
+    static inline float NAME##_block(const uint8_t *blk, const int8_t *x, const int16_t *bs, float xd,    \
+                                     float sum) {                                                         \
+        const int8_t *sc = (const int8_t *)(blk + 192);                                                   \
+        int32_t isum = SUM(blk, x);                                                                       \
+        for (int g = 0; g < 16; g++) isum -= 32 * sc[g] * bs[g]; /* q - 32 */                             \
+        return FMA(bn_k_f16(blk + 208) * xd, (float)isum, sum);                                           \
+    }                                                                                                     \
+    BN_K_GEMV(NAME, BN_Q6_K_BYTES, NAME##_block)
 
 #endif

@@ -448,8 +448,8 @@ static inline int32_t q6k_sum(const uint8_t *blk, const int8_t *x) {
     return bn_addv_s32(acc);
 }
 
-static BN_Q4_K_GEMV(neon_q4_k_gemv, q4k_sums, fmaf)
-static BN_Q6_K_GEMV(neon_q6_k_gemv, q6k_sum, fmaf)
+BN_Q4_K_GEMV(neon_q4_k_gemv, q4k_sums, fmaf)
+BN_Q6_K_GEMV(neon_q6_k_gemv, q6k_sum, fmaf)
 
 #if defined(__aarch64__)
 /* ---- activation quantisation (kernels.h: quantize_i8; vrndnq_f32 is ARMv8) -- */

@@ -171,8 +171,8 @@ static inline int32_t q6k_sum(const uint8_t *blk, const int8_t *x) {
     return isum;
 }
 
-static BN_Q4_K_GEMV(rvv_q4_k_gemv, q4k_sums, fmaf)
-static BN_Q6_K_GEMV(rvv_q6_k_gemv, q6k_sum, fmaf)
+BN_Q4_K_GEMV(rvv_q4_k_gemv, q4k_sums, fmaf)
+BN_Q6_K_GEMV(rvv_q6_k_gemv, q6k_sum, fmaf)
 
 /* The scalar table with the RVV kernels (dispatch.c fills it once). */
 void bn_kernels_rvv_init(bn_kernels *t) {

@@ -115,8 +115,8 @@ static inline int32_t q6k_sum(const uint8_t *blk, const int8_t *x) {
     return isum;
 }
 
-static BN_Q4_K_GEMV(scalar_q4_k_gemv, q4k_sums, fma_once)
-static BN_Q6_K_GEMV(scalar_q6_k_gemv, q6k_sum, fma_once)
+BN_Q4_K_GEMV(scalar_q4_k_gemv, q4k_sums, fma_once)
+BN_Q6_K_GEMV(scalar_q6_k_gemv, q6k_sum, fma_once)
 
 /* Compiled with -ffp-contract=off (Makefile): x*s is rounded to float before
  * the rounding to an integer, as the SIMD versions compute it. */
