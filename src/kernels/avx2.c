@@ -316,46 +316,55 @@ static inline __m256i q8_block_dot(const int8_t *w, __m256i xlo, __m256i xhi) {
         }                                                                                \
     } while (0)
 
+/* The Q8_0 GEMV: four row streams, then the leftover rows. PREP(xb) declares
+ * what a block's 32 activations give the step ACC(acc, blk, dx). */
+#define Q8_GEMV(PREP, ACC)                                                                               \
+    const int nb = cols / BN_Q8_BLOCK;                                                                   \
+    const int q = rows / 4;                                                                              \
+    for (int r = 0; r < q; r++) { /* rows r, r+q, r+2q, r+3q: four streams */                             \
+        const bn_block_q8_0 *w0 = W + (size_t)r * nb, *w1 = w0 + (size_t)q * nb, *w2 = w1 + (size_t)q * nb, \
+                            *w3 = w2 + (size_t)q * nb;                                                   \
+        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                     \
+        for (int b = 0; b < nb; b++) {                                                                   \
+            PREP(xq + (size_t)b * BN_Q8_BLOCK);                                                          \
+            const float d = xd[b];                                                                       \
+            Q8_PREFETCH4(b);                                                                             \
+            ACC(a0, w0 + b, d);                                                                          \
+            ACC(a1, w1 + b, d);                                                                          \
+            ACC(a2, w2 + b, d);                                                                          \
+            ACC(a3, w3 + b, d);                                                                          \
+        }                                                                                                \
+        y[r] = hsum_ps(a0), y[r + q] = hsum_ps(a1), y[r + 2 * q] = hsum_ps(a2), y[r + 3 * q] = hsum_ps(a3); \
+    }                                                                                                    \
+    for (int r = 4 * q; r < rows; r++) {                                                                 \
+        const bn_block_q8_0 *w = W + (size_t)r * nb;                                                     \
+        __m256 a = _mm256_setzero_ps();                                                                  \
+        for (int b = 0; b < nb; b++) {                                                                   \
+            PREP(xq + (size_t)b * BN_Q8_BLOCK);                                                          \
+            ACC(a, w + b, xd[b]);                                                                        \
+        }                                                                                                \
+        y[r] = hsum_ps(a);                                                                               \
+    }
+
+/* plain AVX2: the activations sign-extended to int16 once per block */
+#define Q8_PREP(xb)                                                                    \
+    const __m256i xlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(xb))); \
+    const __m256i xhi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)((xb) + 16)))
 #define Q8_ACC(acc, blk, dx) \
     (acc) = _mm256_fmadd_ps(_mm256_cvtepi32_ps(q8_block_dot((blk)->qs, xlo, xhi)), _mm256_set1_ps(fp16_scalar((blk)->d) * (dx)), (acc))
 
 static void avx2_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W, const int8_t *xq,
                            const float *xd, float *y) {
-    const int nb = cols / BN_Q8_BLOCK;
-    const int q = rows / 4;
-    for (int r = 0; r < q; r++) { /* rows r, r+q, r+2q, r+3q: four streams */
-        const bn_block_q8_0 *w0 = W + (size_t)r * nb, *w1 = w0 + (size_t)q * nb, *w2 = w1 + (size_t)q * nb,
-                            *w3 = w2 + (size_t)q * nb;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int b = 0; b < nb; b++) {
-            const int8_t *xb = xq + (size_t)b * BN_Q8_BLOCK;
-            const __m256i xlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)xb));
-            const __m256i xhi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(xb + 16)));
-            const float d = xd[b];
-            Q8_PREFETCH4(b);
-            Q8_ACC(a0, w0 + b, d);
-            Q8_ACC(a1, w1 + b, d);
-            Q8_ACC(a2, w2 + b, d);
-            Q8_ACC(a3, w3 + b, d);
-        }
-        y[r] = hsum_ps(a0), y[r + q] = hsum_ps(a1), y[r + 2 * q] = hsum_ps(a2), y[r + 3 * q] = hsum_ps(a3);
-    }
-    for (int r = 4 * q; r < rows; r++) {
-        const bn_block_q8_0 *w = W + (size_t)r * nb;
-        __m256 a = _mm256_setzero_ps();
-        for (int b = 0; b < nb; b++) {
-            const int8_t *xb = xq + (size_t)b * BN_Q8_BLOCK;
-            const __m256i xlo = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)xb));
-            const __m256i xhi = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(xb + 16)));
-            Q8_ACC(a, w + b, xd[b]);
-        }
-        y[r] = hsum_ps(a);
-    }
+    Q8_GEMV(Q8_PREP, Q8_ACC)
 }
 
 /* AVX-VNNI Q8_0: weights biased to unsigned (w ^ 0x80 = w + 128), the bias
  * removed by starting each block's accumulator at -128 * (4-lane sums of x),
  * computed once per block for all rows. Exact for every int8 value. */
+#define Q8V_PREP(p)                                                      \
+    const __m256i xb = _mm256_loadu_si256((const __m256i *)(p));         \
+    const __m256i ncorr = _mm256_sub_epi32(                              \
+        _mm256_setzero_si256(), _mm256_slli_epi32(_mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), ones, xb), 7))
 #define Q8V_ACC(acc, blk, dx)                                                                           \
     do {                                                                                                 \
         const __m256i wv_ = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(blk)->qs), bias);      \
@@ -365,37 +374,8 @@ static void avx2_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W, const int
 
 __attribute__((target("avxvnni"))) static void vnni_q8_0_gemv(int rows, int cols, const bn_block_q8_0 *W,
                                                               const int8_t *xq, const float *xd, float *y) {
-    const int nb = cols / BN_Q8_BLOCK;
     const __m256i ones = _mm256_set1_epi8(1), bias = _mm256_set1_epi8((char)0x80);
-    const int q = rows / 4;
-    for (int r = 0; r < q; r++) {
-        const bn_block_q8_0 *w0 = W + (size_t)r * nb, *w1 = w0 + (size_t)q * nb, *w2 = w1 + (size_t)q * nb,
-                            *w3 = w2 + (size_t)q * nb;
-        __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        for (int b = 0; b < nb; b++) {
-            const __m256i xb = _mm256_loadu_si256((const __m256i *)(xq + (size_t)b * BN_Q8_BLOCK));
-            const __m256i ncorr = _mm256_sub_epi32(
-                _mm256_setzero_si256(), _mm256_slli_epi32(_mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), ones, xb), 7));
-            const float d = xd[b];
-            Q8_PREFETCH4(b);
-            Q8V_ACC(a0, w0 + b, d);
-            Q8V_ACC(a1, w1 + b, d);
-            Q8V_ACC(a2, w2 + b, d);
-            Q8V_ACC(a3, w3 + b, d);
-        }
-        y[r] = hsum_ps(a0), y[r + q] = hsum_ps(a1), y[r + 2 * q] = hsum_ps(a2), y[r + 3 * q] = hsum_ps(a3);
-    }
-    for (int r = 4 * q; r < rows; r++) {
-        const bn_block_q8_0 *w = W + (size_t)r * nb;
-        __m256 a = _mm256_setzero_ps();
-        for (int b = 0; b < nb; b++) {
-            const __m256i xb = _mm256_loadu_si256((const __m256i *)(xq + (size_t)b * BN_Q8_BLOCK));
-            const __m256i ncorr = _mm256_sub_epi32(
-                _mm256_setzero_si256(), _mm256_slli_epi32(_mm256_dpbusd_avx_epi32(_mm256_setzero_si256(), ones, xb), 7));
-            Q8V_ACC(a, w + b, xd[b]);
-        }
-        y[r] = hsum_ps(a);
-    }
+    Q8_GEMV(Q8V_PREP, Q8V_ACC)
 }
 
 /* ---- float -------------------------------------------------------------------- */
