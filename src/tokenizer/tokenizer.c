@@ -32,6 +32,7 @@
 
 #include "formats/gguf.h"
 #include "formats/mapped_file.h"
+#include "tokenizer/key_heap.h"
 #include "tokenizer/tokenizer_impl.h"
 
 
@@ -262,33 +263,15 @@ static uint64_t bigram_key(float score, int32_t left) {
 
 static int32_t bigram_left(const tok_bigram *b) { return (int32_t)~(uint32_t)b->key; }
 
+#define KEY_ABOVE(a, b) ((a) > (b)) /* the highest score on top */
+BN_KEY_HEAP(bigrams, tok_bigram, KEY_ABOVE)
+
 static void try_bigram(tok_enc *e, int32_t l, int32_t r) {
     if (l < 0 || r < 0) return;
     int32_t size = e->sym[l].n + e->sym[r].n; /* live symbols are contiguous */
     int32_t id = bn_tok_lookup(e->t, e->buf + e->sym[l].start, (size_t)size);
     if (id < 0) return;
-    tok_bigram b = {bigram_key(e->t->score[id], l), r, size};
-    int32_t i = e->n_heap++;
-    while (i > 0 && b.key > e->heap[(i - 1) / 2].key) {
-        e->heap[i] = e->heap[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    e->heap[i] = b;
-}
-
-static tok_bigram pop_bigram(tok_enc *e) {
-    tok_bigram top = e->heap[0], last = e->heap[--e->n_heap];
-    int32_t i = 0, n = e->n_heap;
-    for (;;) {
-        int32_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && e->heap[c + 1].key > e->heap[c].key) c++;
-        if (e->heap[c].key <= last.key) break;
-        e->heap[i] = e->heap[c];
-        i = c;
-    }
-    if (n > 0) e->heap[i] = last;
-    return top;
+    bigrams_push(e->heap, &e->n_heap, (tok_bigram){bigram_key(e->t->score[id], l), r, size});
 }
 
 /* Length of the UTF-8 sequence a lead byte announces, as llama.cpp's
@@ -311,7 +294,7 @@ static int merge_segment(tok_enc *e, int32_t first, int32_t end, int32_t *out, i
     e->n_heap = 0;
     for (int32_t i = first + 1; i < end; i++) try_bigram(e, i - 1, i);
     while (e->n_heap > 0) {
-        tok_bigram b = pop_bigram(e);
+        tok_bigram b = bigrams_pop(e->heap, &e->n_heap);
         int32_t left = bigram_left(&b);
         tok_sym *L = &e->sym[left], *R = &e->sym[b.right];
         /* n only grows or drops to 0, so a changed sum means a stale entry */

@@ -29,6 +29,7 @@
 
 #include "formats/gguf.h"
 #include "formats/mapped_file.h"
+#include "tokenizer/key_heap.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/unicode.h"
 
@@ -560,32 +561,14 @@ typedef struct {
     int32_t n_heap;
 } bpe_work;
 
+#define KEY_BELOW(a, b) ((a) < (b)) /* the lowest rank (then the leftmost pair) on top */
+BN_KEY_HEAP(pairs, bpe_bigram, KEY_BELOW)
+
 static void push_pair(bpe_work *w, int32_t l, int32_t r) {
     if (l < 0 || r < 0) return;
     int32_t rank = merge_rank(w->t->bpe, w->sym[l].id, w->sym[r].id);
     if (rank < 0) return;
-    bpe_bigram b = {(uint64_t)rank << 32 | (uint32_t)l, r, w->sym[l].id, w->sym[r].id};
-    int32_t i = w->n_heap++;
-    while (i > 0 && b.key < w->heap[(i - 1) / 2].key) {
-        w->heap[i] = w->heap[(i - 1) / 2];
-        i = (i - 1) / 2;
-    }
-    w->heap[i] = b;
-}
-
-static bpe_bigram pop_pair(bpe_work *w) {
-    bpe_bigram top = w->heap[0], last = w->heap[--w->n_heap];
-    int32_t i = 0, n = w->n_heap;
-    for (;;) {
-        int32_t c = 2 * i + 1;
-        if (c >= n) break;
-        if (c + 1 < n && w->heap[c + 1].key < w->heap[c].key) c++;
-        if (w->heap[c].key >= last.key) break;
-        w->heap[i] = w->heap[c];
-        i = c;
-    }
-    if (n > 0) w->heap[i] = last;
-    return top;
+    pairs_push(w->heap, &w->n_heap, (bpe_bigram){(uint64_t)rank << 32 | (uint32_t)l, r, w->sym[l].id, w->sym[r].id});
 }
 
 static int emit(int32_t *out, int max_tokens, int n, int32_t id) {
@@ -601,7 +584,7 @@ static int merge_word(bpe_work *w, const uint8_t *word, int32_t n, int32_t *out,
     w->n_heap = 0;
     for (int32_t i = 1; i < n; i++) push_pair(w, i - 1, i);
     while (w->n_heap > 0) {
-        bpe_bigram g = pop_pair(w);
+        bpe_bigram g = pairs_pop(w->heap, &w->n_heap);
         int32_t left = (int32_t)(uint32_t)g.key;
         bpe_sym *L = &w->sym[left], *R = &w->sym[g.right];
         if (L->id != g.l_id || R->id != g.r_id) continue; /* stale: one side changed since */
