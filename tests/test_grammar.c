@@ -376,6 +376,7 @@ static int validate(const bn_json *v, const bn_json *s, const bn_json *root, cha
         for (size_t i = 0; i < v->n; i++) {
             const bn_json *ps = props ? bn_json_get(props, v->keys[i]) : NULL;
             if (ps && !validate(&v->items[i], ps, root, why, wl)) return 0;
+            if (!ps && add && add->type == BN_JSON_OBJECT && !validate(&v->items[i], add, root, why, wl)) return 0;
             if (!ps && add && add->type == BN_JSON_BOOL && !add->boolean)
                 return snprintf(why, wl, "additional property '%s'", v->keys[i]), 0;
         }
@@ -594,7 +595,8 @@ static int schema_accepts(const bitnet_model *m, const char *schema, const char 
 }
 
 /* format (date, time, date-time, uuid), tuples (prefixItems, draft 4's items
- * array) and a one-schema allOf: what the grammar accepts and refuses. */
+ * array), a one-schema allOf and additionalProperties as a schema (an extra
+ * key is never a listed one): what the grammar accepts and refuses. */
 TEST(json_schema_formats_and_tuples) {
     bitnet_model *m = default_model();
     REQUIRE(m != NULL);
@@ -616,6 +618,17 @@ TEST(json_schema_formats_and_tuples) {
         {"{\"type\":\"array\",\"items\":[{\"type\":\"boolean\"}],\"additionalItems\":false}", "[]", 0},
         {"{\"$defs\":{\"d\":{\"enum\":[\"a\",\"b\"]}},\"allOf\":[{\"$ref\":\"#/$defs/d\"}],\"description\":\"one\"}", "\"b\"", 1},
         {"{\"$defs\":{\"d\":{\"enum\":[\"a\",\"b\"]}},\"allOf\":[{\"$ref\":\"#/$defs/d\"}],\"description\":\"one\"}", "\"c\"", 0},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"ab\":{\"type\":\"boolean\"}},\"required\":[\"ab\"],\"additionalProperties\":{\"type\":\"string\",\"maxLength\":3}}", "{\"ab\": true}", 1},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"ab\":{\"type\":\"boolean\"}},\"required\":[\"ab\"],\"additionalProperties\":{\"type\":\"string\",\"maxLength\":3}}", "{\"ab\": true, \"a\": 5, \"x\": \"hi\", \"abc\": \"\"}", 1},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"ab\":{\"type\":\"boolean\"}},\"required\":[\"ab\"],\"additionalProperties\":{\"type\":\"string\",\"maxLength\":3}}", "{\"ab\": true, \"a\": \"no\"}", 0},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"ab\":{\"type\":\"boolean\"}},\"required\":[\"ab\"],\"additionalProperties\":{\"type\":\"string\",\"maxLength\":3}}", "{\"ab\": true, \"ab\": \"no\"}", 0},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"ab\":{\"type\":\"boolean\"}},\"required\":[\"ab\"],\"additionalProperties\":{\"type\":\"string\",\"maxLength\":3}}", "{\"ab\": true, \"x\": 1}", 0},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"ab\":{\"type\":\"boolean\"}},\"required\":[\"ab\"],\"additionalProperties\":{\"type\":\"string\",\"maxLength\":3}}", "{\"a\": 1}", 0},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"ab\":{\"type\":\"boolean\"}},\"required\":[\"ab\"],\"additionalProperties\":{\"type\":\"string\",\"maxLength\":3}}", "{\"ab\": false, \"\": \"e\"}", 1},
+        {"{\"type\":\"object\",\"properties\":{\"a\":{\"type\":\"integer\"},\"ab\":{\"type\":\"boolean\"}},\"required\":[\"ab\"],\"additionalProperties\":{\"type\":\"string\",\"maxLength\":3}}", "{\"ab\": false, \"a\\u0062\": \"e\"}", 0},
+        {"{\"additionalProperties\":{\"type\":\"integer\",\"minimum\":0}}", "{}", 1},
+        {"{\"additionalProperties\":{\"type\":\"integer\",\"minimum\":0}}", "{\"k\": 3, \"j\": 0}", 1},
+        {"{\"additionalProperties\":{\"type\":\"integer\",\"minimum\":0}}", "{\"k\": -3}", 0},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const int ok = schema_accepts(m, cases[i].schema, cases[i].text);
@@ -711,7 +724,6 @@ TEST(json_schema_unsupported_keyword_is_refused_by_name) {
         {"{\"type\":\"strin\"}", "unknown type 'strin' at $"},
         {"{\"type\":\"array\",\"minItems\":3,\"maxItems\":2}", "'maxItems' is below 'minItems' at $"},
         {"{\"type\":\"string\",\"maxLength\":-1}", "'maxLength' must be a non-negative integer"},
-        {"{\"type\":\"object\",\"additionalProperties\":{\"type\":\"string\"}}", "'additionalProperties' (other than"},
         {"[1,2]", "a schema must be an object or a boolean, not an array at $"},
         {"{\"type\":", "JSON Schema: line 1"},
         {"false", "the schema 'false' matches nothing"},

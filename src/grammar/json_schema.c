@@ -22,7 +22,8 @@
 
 enum {
     P_SPACE = 1, P_BOOLEAN = 2, P_NULL = 4, P_INTEGER = 8, P_NUMBER = 16, P_STRING = 32, P_VALUE = 64,
-    P_DATE = 128, P_TIME = 256, P_UUID = 512 /* the string formats' rules */
+    P_DATE = 128, P_TIME = 256, P_UUID = 512, /* the string formats' rules */
+    P_KEY_CHAR = 1024                         /* a character of an extra key (additionalProperties) */
 };
 
 typedef struct {
@@ -263,14 +264,77 @@ static int integer_rule(conv *c, const bn_json *s, const char *path) {
     return rc ? -1 : r;
 }
 
+/* ---- keys other than the listed ones -----------------------------------------
+ * additionalProperties as a schema: an extra key must not be a listed
+ * property's name (a repeated key would meet a second schema). Extra keys are
+ * written without escapes (so their text is their value) and walk a trie of
+ * the listed names: at a node, a character that is not a child's leaves the
+ * names behind for good; a child's goes on; the key may end where no name
+ * does. */
+typedef struct key_node {
+    uint32_t cp;
+    int first_child, next, is_name, rule;
+} key_node;
+
+static int utf8_next(const char **p, const char *end, uint32_t *cp) {
+    const unsigned char *s = (const unsigned char *)*p;
+    const int n = s[0] < 0x80 ? 1 : s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : 4;
+    if (*p + n > end) return -1;
+    *cp = n == 1 ? s[0] : (uint32_t)(s[0] & (0x7F >> n));
+    for (int i = 1; i < n; i++) *cp = *cp << 6 | (s[i] & 0x3F);
+    *p += n;
+    return 0;
+}
+
+/* The rule for a string key that is none of names[0..n) (nodes: room for every
+ * code point of them plus one). */
+static int other_key_rule(conv *c, const char *const *names, size_t n, key_node *nodes) {
+    int n_nodes = 1;
+    nodes[0] = (key_node){0, -1, -1, 0, 0};
+    for (size_t k = 0; k < n; k++) {
+        const char *p = names[k], *end = p + strlen(p);
+        int at = 0, ok = 1;
+        for (const char *q = p; q < end; q++) ok &= (unsigned char)*q >= 0x20 && *q != '"' && *q != '\\' && *q != 0x7F;
+        if (!ok) continue; /* written with an escape: an unescaped key never equals it */
+        while (p < end) {
+            uint32_t cp;
+            if (utf8_next(&p, end, &cp)) break;
+            int ch = nodes[at].first_child;
+            while (ch >= 0 && nodes[ch].cp != cp) ch = nodes[ch].next;
+            if (ch < 0) {
+                ch = n_nodes++;
+                nodes[ch] = (key_node){cp, -1, nodes[at].first_child, 0, 0};
+                nodes[at].first_child = ch;
+            }
+            at = ch;
+        }
+        if (p == end) nodes[at].is_name = 1;
+    }
+    for (int i = 0; i < n_nodes; i++) nodes[i].rule = new_rule(c);
+    c->prims |= P_SPACE | P_KEY_CHAR;
+    int rc = 0;
+    for (int i = 0; i < n_nodes && !rc; i++) {
+        rc = bn_buf_printf(&c->out, "r%d ::= [^\"\\\\\\x00-\\x1F\\x7F", nodes[i].rule);
+        for (int ch = nodes[i].first_child; ch >= 0 && !rc; ch = nodes[ch].next)
+            rc = bn_buf_printf(&c->out, "\\U%08X", (unsigned)nodes[ch].cp);
+        if (!rc) rc = bn_buf_printf(&c->out, "] key-char* \"\\\"\"");
+        for (int ch = nodes[i].first_child; ch >= 0 && !rc; ch = nodes[ch].next)
+            rc = bn_buf_printf(&c->out, " | \"\\U%08X\" r%d", (unsigned)nodes[ch].cp, nodes[ch].rule);
+        if (!rc && !nodes[i].is_name) rc = bn_buf_printf(&c->out, " | \"\\\"\"");
+        if (!rc) rc = bn_buf_printf(&c->out, "\n");
+    }
+    const int r = new_rule(c);
+    return rc || bn_buf_printf(&c->out, "r%d ::= \"\\\"\" r%d space\n", r, nodes[0].rule) ? -1 : r;
+}
+
 static int object_rule(conv *c, const bn_json *s, const char *path) {
     const bn_json *props = bn_json_get(s, "properties"), *req = bn_json_get(s, "required");
     const bn_json *add = bn_json_get(s, "additionalProperties");
     if (props && props->type != BN_JSON_OBJECT) return fail(c, path, "'properties' must be an object");
     if (req && req->type != BN_JSON_ARRAY) return fail(c, path, "'required' must be an array of names");
-    if (add && add->type != BN_JSON_BOOL) return fail(c, path, "unsupported JSON Schema keyword 'additionalProperties' (other than true or false)");
     const size_t np = props ? props->n : 0, nr = req ? req->n : 0;
-    if (!np && !nr && !(add && !add->boolean)) { /* any object */
+    const int extra_schema = add && add->type != BN_JSON_BOOL;
+    if (!np && !nr && !extra_schema && !(add && !add->boolean)) { /* any object */
         c->prims |= P_VALUE;
         const int r = new_rule(c);
         return bn_buf_printf(&c->out, "r%d ::= object\n", r) ? -1 : r;
@@ -318,6 +382,18 @@ static int object_rule(conv *c, const bn_json *s, const char *path) {
         else rc = bn_buf_printf(&c->out, "r%d ::= r%d ( \",\" space r%d )? | r%d\n", pr, kv[k], next, next);
         next = first_opt = pr;
     }
+    /* additionalProperties as a schema: "key-not-listed" : value, after the listed ones */
+    int extra = 0;
+    if (!rc && extra_schema) {
+        key_node *nodes = NULL;
+        size_t cps = 1;
+        for (size_t k = 0; k < n; k++) cps += strlen(names[k]);
+        const int v = (nodes = calloc(cps, sizeof *nodes)) ? sub(c, add, path, ".additionalProperties") : -1;
+        const int key = v < 0 ? -1 : other_key_rule(c, names, n, nodes);
+        free(nodes);
+        if (v < 0 || key < 0) rc = -1;
+        else if (bn_buf_printf(&c->out, "r%d ::= r%d \":\" space r%d\n", extra = new_rule(c), key, v)) rc = -1;
+    }
     const int r = new_rule(c);
     int any_req = 0;
     if (!rc) rc = bn_buf_printf(&c->out, "r%d ::= \"{\" space", r);
@@ -326,7 +402,14 @@ static int object_rule(conv *c, const bn_json *s, const char *path) {
         rc = bn_buf_printf(&c->out, any_req ? " \",\" space r%d" : " r%d", kv[k]);
         any_req = 1;
     }
-    if (!rc && first_opt) rc = bn_buf_printf(&c->out, any_req ? " ( \",\" space r%d )?" : " r%d?", first_opt);
+    if (!rc && any_req) {
+        if (first_opt) rc = bn_buf_printf(&c->out, " ( \",\" space r%d )?", first_opt);
+        if (!rc && extra) rc = bn_buf_printf(&c->out, " ( \",\" space r%d )*", extra);
+    } else if (!rc) { /* nothing required: the optional ones, then the extra ones, each part may be empty */
+        if (first_opt && extra) rc = bn_buf_printf(&c->out, " ( r%d ( \",\" space r%d )* | r%d ( \",\" space r%d )* )?", first_opt, extra, extra, extra);
+        else if (first_opt) rc = bn_buf_printf(&c->out, " r%d?", first_opt);
+        else if (extra) rc = bn_buf_printf(&c->out, " ( r%d ( \",\" space r%d )* )?", extra, extra);
+    }
     if (!rc) rc = bn_buf_printf(&c->out, " \"}\" space\n");
     free(kv);
     free(is_req);
@@ -508,7 +591,8 @@ static int visit(conv *c, const bn_json *s, const char *path, const char *type_o
         const char *t = type_only ? type_only : type && type->type == BN_JSON_STRING ? type->str : NULL;
         if (type && !t) r = fail(c, path, "'type' must be a name or a list of names");
         else if (!t)
-            t = bn_json_get(s, "properties") || bn_json_get(s, "required")        ? "object"
+            t = bn_json_get(s, "properties") || bn_json_get(s, "required") ||
+                        bn_json_get(s, "additionalProperties")                    ? "object"
                 : bn_json_get(s, "items") || bn_json_get(s, "prefixItems")       ? "array"
                 : bn_json_get(s, "format") || bn_json_get(s, "pattern")          ? "string"
                 : kind_keyword(s, number_keys)                                    ? "integer?"
@@ -556,6 +640,7 @@ static const char *const prim_text[] = {
     /* P_TIME */ "time ::= ( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] \":\" [0-5] [0-9] ( \".\" [0-9]{1,9} )? "
                  "( [zZ] | [+-] ( [01] [0-9] | \"2\" [0-3] ) \":\" [0-5] [0-9] )\n",
     /* P_UUID */ "uuid ::= [0-9a-fA-F]{8} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{4} \"-\" [0-9a-fA-F]{12}\n",
+    /* P_KEY_CHAR */ "key-char ::= [^\"\\\\\\x00-\\x1F\\x7F]\n",
 };
 
 int bn_json_schema_gbnf(const bn_json *root, char **gbnf, char *err, size_t errlen) {
