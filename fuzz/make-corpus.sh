@@ -107,6 +107,7 @@ printf '\x00root ::= [\\u00e0-\\u00ff]{1,3} . "x"? # utf-8\n\x00\x05' > "$out/gr
 printf '\x01{"type":"object","properties":{"name":{"type":"string","maxLength":8},"n":{"type":"array","items":{"type":"integer"},"minItems":1,"maxItems":3},"k":{"enum":["a",1,null]}},"required":["name"]}\x00\x02\x09' > "$out/grammar/schema-object"
 printf '\x01{"$defs":{"t":{"type":"object","properties":{"v":{"type":"number"},"c":{"type":"array","items":{"$ref":"#/$defs/t"}}}}},"anyOf":[{"$ref":"#/$defs/t"},{"type":["boolean","null"]}]}' > "$out/grammar/schema-ref"
 printf '\x01{"type":"object","properties":{"c":{"type":"string","pattern":"^(?:[A-Z][a-z]{1,5}|\\\\d+)-[^x-z\\"]\\\\.(a|b)*$"},"n":{"type":"integer","minimum":-15,"exclusiveMaximum":1234},"d":{"format":"date-time"}},"required":["c","n"]}\x00\x03\x01' > "$out/grammar/schema-pattern-range"
+printf '\x01{"type":"object","properties":{"a":{"type":"integer"},"ab":{"type":"boolean"}},"required":["ab"],"additionalProperties":{"type":"string","maxLength":3}}\x00\x05\x02' > "$out/grammar/schema-extra-keys"
 printf '\x01{"prefixItems":[{"type":"string","format":"uuid"},{"type":"integer","maximum":-7}],"items":false}\x00\x04' > "$out/grammar/schema-tuple"
 
 rm -rf "$tmp"
