@@ -430,6 +430,8 @@ static const char *const schemas[] = {
     "{\"type\":\"array\",\"items\":{\"type\":\"integer\",\"minimum\":-1000,\"maximum\":-7},\"minItems\":1,\"maxItems\":4}",
     "{\"type\":\"object\",\"properties\":{\"code\":{\"type\":\"string\",\"pattern\":\"^[A-Z][a-z]{1,5}-[0-9]{2}(x|yz)?$\"}},"
     "\"required\":[\"code\"]}",
+    "{\"type\":\"object\",\"properties\":{\"p\":{\"type\":\"number\",\"minimum\":0,\"maximum\":1},\"t\":{\"type\":\"number\","
+    "\"exclusiveMinimum\":-40,\"exclusiveMaximum\":60}},\"required\":[\"p\",\"t\"]}",
 };
 
 /* One generation under grammar g: returns the malloc'd text, or the text so far
@@ -480,7 +482,7 @@ static char *generate(bitnet_context *ctx, const bitnet_model *m, bitnet_grammar
     return out;
 }
 
-/* 250 generations (25 schemas x 10 temperatures and seeds) all parse as JSON and validate. */
+/* 260 generations (26 schemas x 10 temperatures and seeds) all parse as JSON and validate. */
 TEST(json_schema_corpus_every_output_validates) {
     bitnet_model *m = default_model();
     REQUIRE(m != NULL);
@@ -519,7 +521,7 @@ TEST(json_schema_corpus_every_output_validates) {
         free(gbnf);
     }
     CHECK_EQ_INT(n_valid, n_total);
-    CHECK_EQ_INT(n_total, 250);
+    CHECK_EQ_INT(n_total, 260);
     printf("json schema corpus: %d of %d generations valid (longest %d tokens)\n", n_valid, n_total, max_tok);
     bitnet_context_free(ctx);
     bitnet_model_free(m);
@@ -574,6 +576,48 @@ TEST(json_schema_integer_bounds_accept_exactly_the_range) {
             bitnet_grammar_reset(g);
             CHECK_MSG(!(bn_grammar_feed_text(g, never[k], strlen(never[k])) == 1 && bitnet_grammar_is_complete(g)), "%s: '%s'",
                       schema, never[k]);
+        }
+        bitnet_grammar_free(g);
+        free(gbnf);
+    }
+    bitnet_model_free(m);
+}
+
+/* Number bounds (whole numbers): every decimal spelling of a probe is
+ * accepted exactly when its value is in range, but for the negative zeros
+ * ("-0", "-0.0"), which the grammar never writes. */
+TEST(json_schema_number_bounds_accept_exactly_the_range) {
+    bitnet_model *m = default_model();
+    REQUIRE(m != NULL);
+    static const struct { const char *bounds; double lo, hi; int lo_ex, hi_ex; } cases[] = {
+        {"\"minimum\":0,\"maximum\":1", 0, 1, 0, 0},
+        {"\"exclusiveMinimum\":-3,\"maximum\":12", -3, 12, 1, 0},
+        {"\"minimum\":0", 0, INFINITY, 0, 0},
+        {"\"exclusiveMinimum\":0", 0, INFINITY, 1, 0},
+        {"\"maximum\":-2", -INFINITY, -2, 0, 0},
+        {"\"exclusiveMaximum\":0", -INFINITY, 0, 0, 1},
+        {"\"minimum\":-10,\"exclusiveMaximum\":-3", -10, -3, 0, 1},
+        {"\"minimum\":5,\"maximum\":5", 5, 5, 0, 0},
+        {"\"minimum\":2,\"exclusiveMinimum\":2,\"maximum\":100", 2, 100, 1, 0}, /* the tighter: exclusive */
+        {"\"minimum\":1,\"exclusiveMinimum\":true,\"maximum\":3,\"exclusiveMaximum\":true", 1, 3, 1, 1},
+    };
+    static const char *const probes[] = {
+        "-12", "-10.5", "-10", "-10.0", "-9.99", "-3.5", "-3", "-3.0", "-2.999", "-2", "-2.0", "-1.5", "-0.5", "-0.0", "-0",
+        "0", "0.0", "0.000", "0.25", "0.5", "1", "1.0", "1.5", "2", "2.0", "2.5", "3", "3.0", "4", "5", "5.0", "5.1",
+        "9.99", "10", "11.5", "12", "12.0", "12.000001", "13", "99.999", "100", "100.00", "100.01", "1234.5", "999999999"};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char schema[256], *gbnf = NULL;
+        snprintf(schema, sizeof schema, "{\"type\":\"number\",%s}", cases[i].bounds);
+        REQUIRE_MSG(bitnet_json_schema_to_grammar(schema, strlen(schema), &gbnf) == BITNET_OK, "%s: %s", schema, bitnet_last_error());
+        bitnet_grammar *g = NULL;
+        REQUIRE_MSG(bitnet_grammar_new(m, gbnf, &g) == BITNET_OK, "%s: %s\n%s", schema, bitnet_last_error(), gbnf);
+        for (size_t k = 0; k < sizeof probes / sizeof probes[0]; k++) {
+            const double x = strtod(probes[k], NULL);
+            const int in = (cases[i].lo_ex ? x > cases[i].lo : x >= cases[i].lo) && (cases[i].hi_ex ? x < cases[i].hi : x <= cases[i].hi);
+            const int want = in && !(probes[k][0] == '-' && x == 0);
+            bitnet_grammar_reset(g);
+            const int got = bn_grammar_feed_text(g, probes[k], strlen(probes[k])) == 1 && bitnet_grammar_is_complete(g);
+            CHECK_MSG(got == want, "%s: %s %s\n%s", schema, probes[k], want ? "refused" : "accepted", gbnf);
         }
         bitnet_grammar_free(g);
         free(gbnf);
@@ -706,9 +750,10 @@ TEST(json_schema_unsupported_keyword_is_refused_by_name) {
     static const struct { const char *schema, *want; } cases[] = {
         {"{\"type\":\"string\",\"pattern\":\"^a+$\",\"maxLength\":3}", "'pattern' with 'format' or a length bound"},
         {"{\"type\":\"string\",\"multipleOf\":3}", "unsupported JSON Schema keyword 'multipleOf' at $"},
-        {"{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"number\",\"minimum\":3}}}",
-         "'minimum' is supported for integers only, not numbers at $.properties.n"},
-        {"{\"maximum\":3}", "'maximum' without a 'type' of integer is not supported at $"},
+        {"{\"type\":\"object\",\"properties\":{\"n\":{\"type\":\"number\",\"minimum\":0.5}}}",
+         "'minimum' of a number: only whole numbers of at most 15 digits are supported at $.properties.n"},
+        {"{\"type\":\"number\",\"minimum\":2,\"exclusiveMaximum\":2}", "no number lies between"},
+        {"{\"maximum\":3}", "'maximum' without a 'type' of number or integer is not supported at $"},
         {"{\"type\":\"integer\",\"minimum\":1e16}", "'minimum' beyond 15 digits is not supported at $"},
         {"{\"type\":\"integer\",\"minimum\":4,\"exclusiveMaximum\":4}", "no integer lies between"},
         {"{\"type\":\"array\",\"items\":{\"type\":\"string\",\"format\":\"email\"}}",

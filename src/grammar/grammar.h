@@ -63,6 +63,14 @@ int bn_grammar_feed_text(bitnet_grammar *g, const char *text, size_t n);
  * 0, or -1 with a one-line reason in err. */
 int bn_regex_gbnf(bn_buf *out, const char *pattern, size_t len, char *err, size_t errlen);
 
+/* GBNF alternatives (appended to out, without the rule's name) for the
+ * integers from lo to hi, or the decimal numbers (no exponent) from lo to hi,
+ * each bound left out when its has_ flag is 0 and excluded when its _ex flag
+ * is set; bounds are whole numbers of at most 15 digits, and the range is not
+ * empty (number_ranges.c). 0, or -1 out of memory. */
+int bn_gbnf_integers(bn_buf *out, int has_lo, long long lo, int has_hi, long long hi);
+int bn_gbnf_numbers(bn_buf *out, int has_lo, long long lo, int lo_ex, int has_hi, long long hi, int hi_ex);
+
 /* JSON Schema (a parsed tree) -> GBNF text (malloc'd), as
  * bitnet_json_schema_to_grammar; 0, or -1 with "JSON Schema: ... at PATH" in err. */
 struct bn_json;

@@ -153,66 +153,6 @@ static const char *constraining_key(const bn_json *s, const char *except) {
  * digits (the integer rule's 16 hold every such value and then some). */
 #define INT_LIMIT 999999999999999LL
 
-/* The alternatives for the n-digit strings from lo to hi (n digits each,
- * lo <= hi, leading zeros allowed: they are a number's inner digits), each
- * after `prefix` (digits already fixed). */
-static int digit_range(bn_buf *b, int *first, const char *prefix, const char *lo, const char *hi, int n) {
-    char p[40];
-    if (n == 0 || !strncmp(lo, hi, (size_t)n)) {
-        const int rc = bn_buf_printf(b, "%s\"%s%.*s\"", *first ? "" : " | ", prefix, n, lo);
-        *first = 0;
-        return rc;
-    }
-    if (lo[0] == hi[0]) {
-        snprintf(p, sizeof p, "%s%c", prefix, lo[0]);
-        return digit_range(b, first, p, lo + 1, hi + 1, n - 1);
-    }
-    const int lo_zeros = (int)strspn(lo + 1, "0") >= n - 1, hi_nines = (int)strspn(hi + 1, "9") >= n - 1;
-    int rc = 0;
-    if (!lo_zeros) { /* lo[0] then lo[1..] .. 99..9 */
-        char nines[20];
-        memset(nines, '9', (size_t)n - 1);
-        snprintf(p, sizeof p, "%s%c", prefix, lo[0]);
-        rc = digit_range(b, first, p, lo + 1, nines, n - 1);
-    }
-    const char a = (char)(lo[0] + !lo_zeros), z = (char)(hi[0] - !hi_nines);
-    if (!rc && a <= z) { /* a whole span of leading digits, anything after */
-        rc = bn_buf_printf(b, "%s", *first ? "" : " | ");
-        if (!rc && *prefix) rc = bn_buf_printf(b, "\"%s\" ", prefix);
-        if (!rc) rc = a == z ? bn_buf_printf(b, "\"%c\"", a) : bn_buf_printf(b, "[%c-%c]", a, z);
-        if (!rc && n > 1) rc = bn_buf_printf(b, " [0-9]{%d}", n - 1);
-        *first = 0;
-    }
-    if (!rc && !hi_nines) { /* hi[0] then 00..0 .. hi[1..] */
-        char zeros[20];
-        memset(zeros, '0', (size_t)n - 1);
-        snprintf(p, sizeof p, "%s%c", prefix, hi[0]);
-        rc = digit_range(b, first, p, zeros, hi + 1, n - 1);
-    }
-    return rc;
-}
-
-/* Alternatives for the non-negative integers from lo to hi (hi < 0: no upper bound). */
-static int nonneg_range(bn_buf *b, int *first, long long lo, long long hi) {
-    char a[20], z[20];
-    const int la = snprintf(a, sizeof a, "%lld", lo);
-    const int lz = hi < 0 ? la : snprintf(z, sizeof z, "%lld", hi);
-    int rc = 0;
-    for (int n = la; n <= lz && !rc; n++) {
-        char from[20], to[20];
-        if (n == la) memcpy(from, a, (size_t)n + 1);
-        else from[0] = '1', memset(from + 1, '0', (size_t)n - 1);
-        if (n == lz && hi >= 0) memcpy(to, z, (size_t)n + 1);
-        else memset(to, '9', (size_t)n);
-        rc = digit_range(b, first, "", from, to, n);
-    }
-    if (!rc && hi < 0 && la < 16) { /* and every longer number */
-        rc = bn_buf_printf(b, "%s[1-9] [0-9]{%d,15}", *first ? "" : " | ", la);
-        *first = 0;
-    }
-    return rc;
-}
-
 /* A bound keyword as an integer limit: the value rounded inwards (up for a
  * lower bound), 1 past it when exclusive; 0 when absent, 1 when set, -1 failed. */
 static int int_bound(conv *c, const bn_json *s, const char *path, int lower, long long *out) {
@@ -238,6 +178,44 @@ static int int_bound(conv *c, const bn_json *s, const char *path, int lower, lon
     return 1;
 }
 
+/* A bound of a number: the value (a whole number here) and whether it is
+ * excluded; the tighter of minimum and exclusiveMinimum (likewise maximum).
+ * 0 when absent, 1 when set, -1 failed. */
+static int num_bound(conv *c, const bn_json *s, const char *path, int lower, long long *out, int *excl) {
+    const char *key = lower ? "minimum" : "maximum", *ex_key = lower ? "exclusiveMinimum" : "exclusiveMaximum";
+    const bn_json *v = bn_json_get(s, key), *ex = bn_json_get(s, ex_key);
+    const bn_json *num[2] = {v, ex && ex->type == BN_JSON_NUMBER ? ex : NULL};
+    if (v && v->type != BN_JSON_NUMBER) return fail(c, path, "'%s' must be a number", key);
+    if (ex && ex->type != BN_JSON_NUMBER && ex->type != BN_JSON_BOOL) return fail(c, path, "'%s' must be a number", ex_key);
+    int set = 0;
+    for (int k = 0; k < 2; k++) {
+        if (!num[k]) continue;
+        const double x = num[k]->number;
+        if (x != floor(x) || !(fabs(x) <= (double)INT_LIMIT))
+            return fail(c, path, "'%s' of a number: only whole numbers of at most 15 digits are supported", k ? ex_key : key);
+        const int e = k ? 1 : ex && ex->type == BN_JSON_BOOL && ex->boolean; /* draft 4: a boolean beside the bound */
+        if (!set || (lower ? x > (double)*out : x < (double)*out) || (x == (double)*out && e)) *out = (long long)x, *excl = e;
+        set = 1;
+    }
+    return set;
+}
+
+static int number_rule(conv *c, const bn_json *s, const char *path) {
+    long long lo = 0, hi = 0;
+    int lo_ex = 0, hi_ex = 0;
+    const int has_lo = num_bound(c, s, path, 1, &lo, &lo_ex), has_hi = has_lo < 0 ? -1 : num_bound(c, s, path, 0, &hi, &hi_ex);
+    if (has_lo < 0 || has_hi < 0) return -1;
+    c->prims |= has_lo || has_hi ? P_SPACE : P_NUMBER;
+    const int r = new_rule(c);
+    if (!has_lo && !has_hi) return bn_buf_printf(&c->out, "r%d ::= number\n", r) ? -1 : r;
+    if (has_lo && has_hi && (lo > hi || (lo == hi && (lo_ex || hi_ex))))
+        return fail(c, path, "no number lies between 'minimum' and 'maximum'");
+    int rc = bn_buf_printf(&c->out, "r%d ::= (", r);
+    if (!rc) rc = bn_gbnf_numbers(&c->out, has_lo, lo, lo_ex, has_hi, hi, hi_ex);
+    if (!rc) rc = bn_buf_printf(&c->out, " ) space\n");
+    return rc ? -1 : r;
+}
+
 static int integer_rule(conv *c, const bn_json *s, const char *path) {
     long long lo = 0, hi = 0;
     const int has_lo = int_bound(c, s, path, 1, &lo), has_hi = has_lo < 0 ? -1 : int_bound(c, s, path, 0, &hi);
@@ -246,20 +224,8 @@ static int integer_rule(conv *c, const bn_json *s, const char *path) {
     const int r = new_rule(c);
     if (!has_lo && !has_hi) return bn_buf_printf(&c->out, "r%d ::= integer\n", r) ? -1 : r;
     if (has_lo && has_hi && lo > hi) return fail(c, path, "no integer lies between 'minimum' and 'maximum'");
-    int first = 1, rc = bn_buf_printf(&c->out, "r%d ::= (", r);
-    if (!rc && (!has_lo || lo < 0)) { /* the negative ones: "-" and their magnitudes */
-        int neg_first = 1;
-        rc = bn_buf_printf(&c->out, " \"-\" (");
-        if (!rc) rc = nonneg_range(&c->out, &neg_first, has_hi && hi < 0 ? -hi : 1, has_lo ? -lo : -1);
-        if (!rc) rc = bn_buf_printf(&c->out, " )");
-        first = 0;
-    }
-    if (!rc && (!has_hi || hi >= 0)) {
-        if (!first) rc = bn_buf_printf(&c->out, " |");
-        first = 1;
-        if (!rc) rc = bn_buf_printf(&c->out, " ");
-        if (!rc) rc = nonneg_range(&c->out, &first, has_lo && lo > 0 ? lo : 0, has_hi ? hi : -1);
-    }
+    int rc = bn_buf_printf(&c->out, "r%d ::= (", r);
+    if (!rc) rc = bn_gbnf_integers(&c->out, has_lo, lo, has_hi, hi);
     if (!rc) rc = bn_buf_printf(&c->out, " ) space\n");
     return rc ? -1 : r;
 }
@@ -599,14 +565,13 @@ static int visit(conv *c, const bn_json *s, const char *path, const char *type_o
                                                                                   : "any";
         if (!t) {
         } else if (!strcmp(t, "integer?")) {
-            r = fail(c, path, "'%s' without a 'type' of integer is not supported", kind_keyword(s, number_keys));
+            r = fail(c, path, "'%s' without a 'type' of number or integer is not supported", kind_keyword(s, number_keys));
         } else if (!strcmp(t, "object")) r = object_rule(c, s, path);
         else if (!strcmp(t, "array")) r = array_rule(c, s, path);
         else if (!strcmp(t, "string")) r = string_rule(c, s, path);
         else if (!strcmp(t, "integer")) r = integer_rule(c, s, path);
-        else if (!strcmp(t, "number") && kind_keyword(s, number_keys)) {
-            r = fail(c, path, "'%s' is supported for integers only, not numbers", kind_keyword(s, number_keys));
-        } else {
+        else if (!strcmp(t, "number")) r = number_rule(c, s, path);
+        else {
             static const struct { const char *name, *rule; int prim; } simple[] = {
                 {"number", "number", P_NUMBER}, {"integer", "integer", P_INTEGER}, {"boolean", "boolean", P_BOOLEAN},
                 {"null", "null", P_NULL}, {"any", "value", P_VALUE}};
