@@ -153,8 +153,8 @@ TEST(server_parse_request_errors) {
         {0, "{\"prompt\":\"x\",\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\"}}]}", "'tools' are for /v1/chat/completions"},
         {2, "{\"prompt\":\"x\",\"grammar\":\"root ::= foo\"}", "'grammar': grammar line 1: rule 'foo' is used but never defined"},
         {2, "{\"prompt\":\"x\",\"grammar\":5}", "'grammar' must be a string (GBNF)"},
-        {2, "{\"prompt\":\"x\",\"json_schema\":{\"type\":\"integer\",\"minimum\":1}}",
-         "'json_schema': JSON Schema: unsupported JSON Schema keyword 'minimum' at $"},
+        {2, "{\"prompt\":\"x\",\"json_schema\":{\"type\":\"integer\",\"multipleOf\":2}}",
+         "'json_schema': JSON Schema: unsupported JSON Schema keyword 'multipleOf' at $"},
         {2, "{\"prompt\":\"x\",\"grammar\":\"root ::= [a]\",\"json_schema\":{}}", "give one of 'grammar', 'json_schema'"},
         {2, "{\"prompt\":\"x\",\"n_probs\":21}", "'n_probs' must be in"},
         /* llama.cpp's /completion */
