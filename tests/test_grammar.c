@@ -712,6 +712,8 @@ TEST(json_schema_pattern) {
         {"^\xc3\xa9$", "\"\xc3\xa8\"", 0},
         {"^(a|)$", "\"\"", 1},
         {"^(a|)$", "\"a\"", 1},
+        {"^(a|){2}b$", "\"ab\"", 1}, /* bounded repetition of a group that can match nothing */
+        {"^(a?b)+$", "\"bab\"", 1},
         {"^[-+]?[0-9]+(\\\\.[0-9]+)?$", "\"-12.5\"", 1},
         {"^[-+]?[0-9]+(\\\\.[0-9]+)?$", "\"12.\"", 0},
     };
@@ -734,6 +736,9 @@ TEST(json_schema_pattern) {
         {"^*a$", "nothing before it"},
         {"^a^b$", "'^' or '$' inside"},
         {"^[a$", "a class without its ']'"},
+        {"^(a|b||c)*$", "a repeated group that can match the empty string"}, /* fuzz/regressions/grammar */
+        {"^(a?b*)+$", "a repeated group that can match the empty string"},
+        {"^(()){2,}$", "a repeated group that can match the empty string"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         char schema[256], *gbnf = NULL;

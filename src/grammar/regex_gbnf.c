@@ -162,10 +162,11 @@ static int rx_class(rx *x) {
         long lo;
         if (*x->p == '\\') {
             x->p++;
-            int done;
+            int done = 0;
+            if (x->p >= x->end) break; /* (the anchoring check leaves no backslash before the end) */
             const char e = *x->p;
             if (e == 'D' || e == 'W' || e == 'S') return rx_fail(x, "a negated shorthand inside a class");
-            if (x->p < x->end && rx_shorthand(x, &s, e, &done)) return -1;
+            if (rx_shorthand(x, &s, e, &done)) return -1;
             if (done) {
                 x->p++;
                 continue;
@@ -192,13 +193,17 @@ static int rx_class(rx *x) {
     return rx_write_set(x, &s);
 }
 
-static int rx_alt(rx *x);
+static int rx_alt(rx *x, int *nullable);
 
-/* One atom, then its quantifier. */
-static int rx_atom(rx *x) {
+/* One atom, then its quantifier; *nullable: whether it can match nothing. A
+ * group that can match nothing is not repeated without bound: the grammar's
+ * repetition would loop without reading a character (llama.cpp's GBNF
+ * refuses that as left recursion). */
+static int rx_atom(rx *x, int *nullable) {
     bn_buf *b = x->out;
     const char ch = *x->p;
     int rc;
+    *nullable = 0;
     if (ch == '(') {
         x->p++;
         if (*x->p == '?') {
@@ -208,7 +213,7 @@ static int rx_atom(rx *x) {
         }
         if (++x->depth > 32) return rx_fail(x, "groups nested deeper than 32");
         rc = bn_buf_printf(b, "(");
-        if (!rc) rc = rx_alt(x);
+        if (!rc) rc = rx_alt(x, nullable);
         x->depth--;
         if (rc) return rc;
         if (*x->p != ')') return rx_fail(x, "a group without its ')'");
@@ -222,9 +227,10 @@ static int rx_atom(rx *x) {
         rc = bn_buf_printf(b, "[^\"\\\\\\x00-\\x1F\\x7F]");
     } else if (ch == '\\') {
         x->p++;
+        if (x->p >= x->end) return rx_fail(x, "a pattern that ends in a backslash");
         const char e = *x->p;
         rx_set s = {.n = 0};
-        int done;
+        int done = 0;
         if (e == 'D' || e == 'W' || e == 'S') { /* the complement, without what JSON escapes */
             s.negated = 1;
             if (rx_shorthand(x, &s, (char)(e + 'a' - 'A'), &done)) return -1;
@@ -251,9 +257,11 @@ static int rx_atom(rx *x) {
     if (rc) return rc;
     /* quantifier */
     const char q = x->p < x->end ? *x->p : 0;
+    if ((q == '*' || q == '+') && *nullable) return rx_fail(x, "a repeated group that can match the empty string");
     if (q == '*' || q == '+' || q == '?') {
         x->p++;
         rc = bn_buf_printf(b, "%c", q);
+        *nullable |= q != '+';
     } else if (q == '{') {
         char *e;
         const long m = strtol(x->p + 1, &e, 10);
@@ -262,6 +270,8 @@ static int rx_atom(rx *x) {
         if (*e == ',') n = e[1] == '}' ? -1 : strtol(e + 1, &e, 10), e += n < 0;
         if (*e != '}' || m < 0 || m > MAX_COUNT || n > MAX_COUNT || (n >= 0 && n < m))
             return rx_fail(x, "a quantifier {m,n} outside 0..1000 or with n < m");
+        if (n < 0 && *nullable) return rx_fail(x, "a repeated group that can match the empty string");
+        *nullable |= m == 0;
         x->p = e + 1;
         rc = n < 0 ? bn_buf_printf(b, "{%ld,}", m) : n == m ? bn_buf_printf(b, "{%ld}", m) : bn_buf_printf(b, "{%ld,%ld}", m, n);
     }
@@ -270,17 +280,25 @@ static int rx_atom(rx *x) {
     return rc;
 }
 
-static int rx_alt(rx *x) {
-    int rc = 0;
+/* Alternatives of sequences up to ')' or the end; *nullable: whether one of
+ * them can match nothing (an empty one, or one of nullable atoms only). */
+static int rx_alt(rx *x, int *nullable) {
+    int rc = 0, seq_nullable = 1;
+    *nullable = 0;
     while (!rc && x->p < x->end && *x->p != ')') {
         if (*x->p == '|') {
             x->p++;
+            *nullable |= seq_nullable;
+            seq_nullable = 1;
             rc = bn_buf_printf(x->out, " |");
             continue;
         }
+        int atom_nullable = 0;
         rc = bn_buf_printf(x->out, " ");
-        if (!rc) rc = rx_atom(x);
+        if (!rc) rc = rx_atom(x, &atom_nullable);
+        seq_nullable &= atom_nullable;
     }
+    *nullable |= seq_nullable;
     return rc;
 }
 
@@ -292,7 +310,7 @@ int bn_regex_gbnf(bn_buf *out, const char *pattern, size_t len, char *err, size_
         snprintf(err, errlen, "must be anchored: \"^...$\" (as llama.cpp requires)");
         return -1;
     }
-    int rc = rx_alt(&x);
+    int nullable, rc = rx_alt(&x, &nullable);
     if (!rc && x.p < x.end) rc = rx_fail(&x, "a ')' without its '('");
     if (rc && !x.failed) snprintf(err, errlen, "out of memory");
     return rc ? -1 : 0;
