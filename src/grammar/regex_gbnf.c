@@ -127,7 +127,7 @@ static int rx_write_set(rx *x, const rx_set *s) {
                 lo++;
                 continue;
             }
-            uint32_t hi = lo;
+            uint32_t hi = lo >= 0x80 ? s->hi[i] : lo; /* past ASCII nothing is escaped: the whole rest at once */
             while (hi < s->hi[i] && !(hi + 1 < 0x20 || hi + 1 == '"' || hi + 1 == '\\' || hi + 1 == 0x7F)) hi++;
             char e1[12], e2[12];
             rc = hi == lo ? bn_buf_printf(b, "%s", cp_escape(lo, e1)) : bn_buf_printf(b, "%s-%s", cp_escape(lo, e1), cp_escape(hi, e2));
