@@ -28,7 +28,7 @@ static int digit_range(bn_buf *b, int *first, const char *prefix, const char *lo
     const int lo_zeros = (int)strspn(lo + 1, "0") >= n - 1, hi_nines = (int)strspn(hi + 1, "9") >= n - 1;
     int rc = 0;
     if (!lo_zeros) { /* lo[0] then lo[1..] .. 99..9 */
-        char nines[20];
+        char nines[20] = {0};
         memset(nines, '9', (size_t)n - 1);
         snprintf(p, sizeof p, "%s%c", prefix, lo[0]);
         rc = digit_range(b, first, p, lo + 1, nines, n - 1);
@@ -42,7 +42,7 @@ static int digit_range(bn_buf *b, int *first, const char *prefix, const char *lo
         *first = 0;
     }
     if (!rc && !hi_nines) { /* hi[0] then 00..0 .. hi[1..] */
-        char zeros[20];
+        char zeros[20] = {0};
         memset(zeros, '0', (size_t)n - 1);
         snprintf(p, sizeof p, "%s%c", prefix, hi[0]);
         rc = digit_range(b, first, p, zeros, hi + 1, n - 1);
@@ -57,7 +57,7 @@ static int nonneg_range(bn_buf *b, int *first, long long lo, long long hi) {
     const int lz = hi < 0 ? la : snprintf(z, sizeof z, "%lld", hi);
     int rc = 0;
     for (int n = la; n <= lz && !rc; n++) {
-        char from[20], to[20];
+        char from[20] = {0}, to[20] = {0}; /* NUL-terminated: digit_range measures runs with strspn */
         if (n == la) memcpy(from, a, (size_t)n + 1);
         else from[0] = '1', memset(from + 1, '0', (size_t)n - 1);
         if (n == lz && hi >= 0) memcpy(to, z, (size_t)n + 1);
