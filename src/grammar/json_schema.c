@@ -153,51 +153,54 @@ static const char *constraining_key(const bn_json *s, const char *except) {
  * digits (the integer rule's 16 hold every such value and then some). */
 #define INT_LIMIT 999999999999999LL
 
-/* A bound keyword as an integer limit: the value rounded inwards (up for a
- * lower bound), 1 past it when exclusive; 0 when absent, 1 when set, -1 failed. */
-static int int_bound(conv *c, const bn_json *s, const char *path, int lower, long long *out) {
+/* A lower (or upper) bound: the tighter of minimum and exclusiveMinimum (or
+ * maximum and exclusiveMaximum; draft 4's boolean beside the bound makes it
+ * exclusive) as its value, whether it is excluded, and the keyword it came
+ * from. 0 when absent, 1 when set, -1 failed. */
+static int bound(conv *c, const bn_json *s, const char *path, int lower, double *out, int *excl, const char **key_out) {
     const char *key = lower ? "minimum" : "maximum", *ex_key = lower ? "exclusiveMinimum" : "exclusiveMaximum";
     const bn_json *v = bn_json_get(s, key), *ex = bn_json_get(s, ex_key);
-    int set = 0;
-    double x = 0;
     if (v && v->type != BN_JSON_NUMBER) return fail(c, path, "'%s' must be a number", key);
     if (ex && ex->type != BN_JSON_NUMBER && ex->type != BN_JSON_BOOL) return fail(c, path, "'%s' must be a number", ex_key);
-    if (v) { /* inclusive, or exclusive by draft 4's boolean */
-        const int excl = ex && ex->type == BN_JSON_BOOL && ex->boolean;
-        x = lower ? (excl ? floor(v->number) + 1 : ceil(v->number)) : (excl ? ceil(v->number) - 1 : floor(v->number));
-        set = 1;
-    }
-    if (ex && ex->type == BN_JSON_NUMBER) {
-        const double y = lower ? floor(ex->number) + 1 : ceil(ex->number) - 1;
-        x = !set ? y : lower ? fmax(x, y) : fmin(x, y);
-        set = 1;
-    }
-    if (!set) return 0;
-    if (!(fabs(x) <= (double)INT_LIMIT)) return fail(c, path, "'%s' beyond 15 digits is not supported", ex && !v ? ex_key : key);
-    *out = (long long)x;
-    return 1;
-}
-
-/* A bound of a number: the value (a whole number here) and whether it is
- * excluded; the tighter of minimum and exclusiveMinimum (likewise maximum).
- * 0 when absent, 1 when set, -1 failed. */
-static int num_bound(conv *c, const bn_json *s, const char *path, int lower, long long *out, int *excl) {
-    const char *key = lower ? "minimum" : "maximum", *ex_key = lower ? "exclusiveMinimum" : "exclusiveMaximum";
-    const bn_json *v = bn_json_get(s, key), *ex = bn_json_get(s, ex_key);
     const bn_json *num[2] = {v, ex && ex->type == BN_JSON_NUMBER ? ex : NULL};
-    if (v && v->type != BN_JSON_NUMBER) return fail(c, path, "'%s' must be a number", key);
-    if (ex && ex->type != BN_JSON_NUMBER && ex->type != BN_JSON_BOOL) return fail(c, path, "'%s' must be a number", ex_key);
     int set = 0;
     for (int k = 0; k < 2; k++) {
         if (!num[k]) continue;
         const double x = num[k]->number;
-        if (x != floor(x) || !(fabs(x) <= (double)INT_LIMIT))
-            return fail(c, path, "'%s' of a number: only whole numbers of at most 15 digits are supported", k ? ex_key : key);
-        const int e = k ? 1 : ex && ex->type == BN_JSON_BOOL && ex->boolean; /* draft 4: a boolean beside the bound */
-        if (!set || (lower ? x > (double)*out : x < (double)*out) || (x == (double)*out && e)) *out = (long long)x, *excl = e;
+        const int e = k ? 1 : ex && ex->type == BN_JSON_BOOL && ex->boolean;
+        if (!set || (lower ? x > *out : x < *out) || (x == *out && e)) *out = x, *excl = e, *key_out = k ? ex_key : key;
         set = 1;
     }
     return set;
+}
+
+/* An integer's bound: the nearest integer inside it. */
+static int int_bound(conv *c, const bn_json *s, const char *path, int lower, long long *out) {
+    double x = 0;
+    int excl = 0;
+    const char *key = NULL;
+    const int set = bound(c, s, path, lower, &x, &excl, &key);
+    if (set <= 0) return set;
+    x = lower ? (excl ? floor(x) + 1 : ceil(x)) : (excl ? ceil(x) - 1 : floor(x));
+    if (!(fabs(x) <= (double)INT_LIMIT)) return fail(c, path, "'%s' beyond 15 digits is not supported", key);
+    *out = (long long)x;
+    return 1;
+}
+
+/* A number's bound: a whole number here, and whether it is excluded. */
+static int num_bound(conv *c, const bn_json *s, const char *path, int lower, long long *out, int *excl) {
+    double x = 0;
+    const char *key = NULL;
+    const int set = bound(c, s, path, lower, &x, excl, &key);
+    if (set <= 0) return set;
+    for (int k = 0; k < 2; k++) { /* every bound given, not only the tighter one */
+        const char *name = lower ? (k ? "exclusiveMinimum" : "minimum") : (k ? "exclusiveMaximum" : "maximum");
+        const bn_json *v = bn_json_get(s, name);
+        if (v && v->type == BN_JSON_NUMBER && (v->number != floor(v->number) || !(fabs(v->number) <= (double)INT_LIMIT)))
+            return fail(c, path, "'%s' of a number: only whole numbers of at most 15 digits are supported", name);
+    }
+    *out = (long long)x;
+    return 1;
 }
 
 static int number_rule(conv *c, const bn_json *s, const char *path) {
