@@ -88,19 +88,20 @@ static void usage(FILE *out) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    memset(o, 0, sizeof *o);
-    o->host = "127.0.0.1";
-    o->port = 8080;
-    o->slots = 4;
-    o->queue = 16;
-    o->n_ctx = 512;
-    o->n_batch = 64;
-    model_options_init(&o->m);
-    o->max_body = 1 << 20;
-    o->max_conns = 64;
-    o->timeout_s = 10;
-    o->grace_ms = 5000;
-    o->draft_max = 8;
+    *o = (options){
+        .m = MODEL_OPTIONS_DEFAULT,
+        .host = "127.0.0.1",
+        .port = 8080,
+        .slots = 4,
+        .queue = 16,
+        .n_ctx = 512,
+        .n_batch = 64,
+        .max_body = 1 << 20,
+        .max_conns = 64,
+        .timeout_s = 10,
+        .grace_ms = 5000,
+        .draft_max = 8,
+    };
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--embedding") || !strcmp(argv[i], "--embeddings")) { /* llama-server's flag, no value */
             o->embeddings = 1;
@@ -111,9 +112,7 @@ static int parse_args(int argc, char **argv, options *o) {
             continue;
         }
         const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
-        const int mo = v ? model_option(a, v, &o->m) : 0;
-        if (mo == 0) return 0;
-        if (mo > 0) continue;
+        if (!v) return 0;
         int ok = 1;
         if (!strcmp(a, "--alias")) o->alias = v;
         else if (!strcmp(a, "--host")) o->host = v;
@@ -133,10 +132,7 @@ static int parse_args(int argc, char **argv, options *o) {
         else if (!strcmp(a, "--lookup")) ok = parse_int(a, v, 0, 64, &o->lookup);
         else if (!strcmp(a, "--draft-max") || !strcmp(a, "--draft-n") || !strcmp(a, "--draft"))
             ok = parse_int(a, v, 1, BN_SPEC_MAX, &o->draft_max);
-        else {
-            fprintf(stderr, "server: unknown option '%s' (see --help)\n", a);
-            return 0;
-        }
+        else ok = model_option(a, v, &o->m); /* -m, -t, ..., or an unknown option */
         if (!ok) return 0;
     }
     if (o->n_batch < o->slots) o->n_batch = o->slots; /* every slot decodes each step */

@@ -17,43 +17,28 @@ static void usage(FILE *out) {
     fprintf(out,
             "usage: embed -m MODEL (-p TEXT | --tokens ID,ID,...) [options]\n"
             "Embedding of a text: final-norm hidden states, pooled, L2-normalised.\n\n"
-            "  -m, --model FILE       model (GGUF, ak42, safetensors)\n"
-            "  -p, --prompt TEXT      text to embed (with BOS when the model adds one)\n"
-            "      --tokens LIST      token ids instead, comma-separated, used as they are\n"
-            "      --pooling P        mean, cls, last or none (default: the model's pooling_type, else mean)\n"
-            "      --no-normalize     leave the vector unnormalised\n"
-            "      --json             print a JSON array (of arrays with --pooling none)\n"
-            "  -t, --threads N        threads (default 1)\n"
-            "      --kv-type T        KV cache type: f32, f16, q8, q4, q2 (default: per model);\n"
-            "                         also -ctk/-ctv (q8_0 = q8, one type)\n"
-            "      --tokenizer FILE   llama2.c tokenizer.bin for files without a vocabulary\n"
-            "                         (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
-            "  -h, --help             this help\n");
+            "  -m, --model FILE      model (GGUF, ak42, safetensors)\n"
+            "  -p, --prompt TEXT     text to embed (with BOS when the model adds one)\n"
+            "      --tokens LIST     token ids instead, comma-separated, used as they are\n"
+            "      --pooling P       mean, cls, last or none (default: the model's pooling_type, else mean)\n"
+            "      --no-normalize    leave the vector unnormalised\n"
+            "      --json            print a JSON array (of arrays with --pooling none)\n"
+            MODEL_OPTIONS_HELP
+            "  -h, --help            this help\n");
 }
 
 int main(int argc, char **argv) {
     handle_version(argc, argv);
-    model_options mopt; /* -m, --tokenizer, -t, --kv-type / -ctk / -ctv */
-    model_options_init(&mopt);
+    model_options mopt = MODEL_OPTIONS_DEFAULT; /* -m, --tokenizer, -t, --kv-type / -ctk / -ctv */
     const char *prompt = NULL, *ids = NULL;
     int normalize = 1, json = 0;
     bitnet_pooling pooling = BITNET_POOLING_DEFAULT;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
-            usage(stdout);
-            return 0;
-        }
         if (!strcmp(a, "--no-normalize")) { normalize = 0; continue; }
         if (!strcmp(a, "--json")) { json = 1; continue; }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "embed: %s: unknown option or missing value (see --help)\n", a);
-            return 2;
-        }
-        const char *v = argv[++i];
-        const int mo = model_option(a, v, &mopt);
-        if (mo == 0) return 2;
-        if (mo > 0) continue;
+        const char *v = option_value(argc, argv, &i, usage); /* -h: the help, exit 0 */
+        if (!v) return 2;
         if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) prompt = v;
         else if (!strcmp(a, "--tokens")) ids = v;
         else if (!strcmp(a, "--pooling")) {
@@ -65,10 +50,8 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "embed: --pooling expects mean, cls, last or none, got '%s'\n", v);
                 return 2;
             }
-        } else {
-            fprintf(stderr, "embed: unknown option %s (see --help)\n", a);
+        } else if (!model_option(a, v, &mopt)) /* -m, -t, ..., or an unknown option */
             return 2;
-        }
     }
     if (!mopt.model || !prompt == !ids) {
         fprintf(stderr, "embed: need -m MODEL and one of -p TEXT or --tokens (see --help)\n");

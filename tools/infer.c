@@ -282,14 +282,15 @@ static char *read_text_file(const char *path, const char *what) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    memset(o, 0, sizeof *o);
-    o->prompt = "";
-    o->n_predict = -1;
-    o->n_ctx = 512;
-    o->n_batch = 64;
-    model_options_init(&o->m);
-    o->draft_max = 8;
-    o->sp = bitnet_sampler_default_params();
+    *o = (options){
+        .m = MODEL_OPTIONS_DEFAULT,
+        .prompt = "",
+        .n_predict = -1,
+        .n_ctx = 512,
+        .n_batch = 64,
+        .draft_max = 8,
+        .sp = bitnet_sampler_default_params(),
+    };
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -330,14 +331,8 @@ static int parse_args(int argc, char **argv, options *o) {
             if (!strcmp(a, "-if") || !strcmp(a, "--interactive-first")) o->interactive = o->interactive_first = 1;
             continue;
         }
-        if (i + 1 >= argc) {
-            fprintf(stderr, "infer: option %s needs a value (see --help)\n", a);
-            return 0;
-        }
-        const char *v = argv[++i];
-        const int mo = model_option(a, v, &o->m);
-        if (mo == 0) return 0;
-        if (mo > 0) continue;
+        const char *v = option_value(argc, argv, &i, usage);
+        if (!v) return 0;
         int ok = 1, seed = -1;
         if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->prompt_file = v;
@@ -384,10 +379,8 @@ static int parse_args(int argc, char **argv, options *o) {
             ok = parse_int(a, v, -1, 2147483647, &seed);
             o->seed_given = seed >= 0;
             o->sp.seed = (uint64_t)seed;
-        } else {
-            fprintf(stderr, "infer: unknown option '%s' (see --help)\n", a);
-            return 0;
-        }
+        } else
+            ok = model_option(a, v, &o->m); /* -m, -t, ..., or an unknown option */
         if (!ok) return 0;
     }
     if (!o->seed_given) { /* as llama.cpp: a fresh seed unless one is given */

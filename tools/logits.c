@@ -36,30 +36,22 @@ static void usage(FILE *out) {
             "      --compare FILE    a reference of the same layout: print cosine per position,\n"
             "                        argmax agreement, max |diff| and rms(diff), also over the\n"
             "                        reference row's standard deviation\n"
-            "  -t, --threads N       threads (default 1)\n"
-            "      --kv-type T       KV cache type: f32, f16, q8, q4, q2 (default: per model);\n"
-            "                        also -ctk/-ctv (q8_0 = q8, one type)\n"
-            "      --tokenizer FILE  llama2.c tokenizer.bin for files without a vocabulary\n"
-            "                        (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
+            MODEL_OPTIONS_HELP
             "  -h, --help            this help\n");
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    memset(o, 0, sizeof *o);
-    model_options_init(&o->m);
+    *o = (options){.m = MODEL_OPTIONS_DEFAULT};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
-        const int mo = v ? model_option(a, v, &o->m) : 0;
-        if (mo == 0) return 0;
-        if (mo > 0) continue;
+        if (!v) return 0;
+        int ok = 1;
         if (!strcmp(a, "--tokens")) o->tokens = v;
         else if (!strcmp(a, "-p") || !strcmp(a, "--prompt")) o->prompt = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->out = v;
         else if (!strcmp(a, "--compare")) o->compare = v;
-        else {
-            fprintf(stderr, "logits: unknown option %s (see --help)\n", a);
-            return 0;
-        }
+        else ok = model_option(a, v, &o->m); /* -m, -t, ..., or an unknown option */
+        if (!ok) return 0;
     }
     if (!o->m.model || (!o->tokens == !o->prompt) || (!o->out && !o->compare)) {
         fprintf(stderr, "logits: need -m MODEL, one of --tokens or -p, and -o and/or --compare (see --help)\n");

@@ -235,13 +235,9 @@ static void usage(FILE *out) {
             "  -f, --file FILE       text file (required, but with --kl-divergence)\n"
             "  -c, --ctx-size N      window size in tokens, >= 4 (default 512, as llama.cpp's)\n"
             "  -b, --batch-size N    tokens per forward batch (default: CTX)\n"
-            "  -t, --threads N       threads (default 1)\n"
-            "      --tokenizer FILE  llama2.c tokenizer.bin for files without a vocabulary\n"
-            "                        (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
             "      --max-chunks N    evaluate at most N windows (default: all; also --chunks)\n"
             "  -q, --quiet           no progress line on stderr (else: percent done, ETA)\n"
-            "      --kv-type T       KV cache type: f32, f16, q8, q4, q2 (default: per model,\n"
-            "                        see docs/kv-cache.md); also -ctk/-ctv (q8_0 = q8, one type)\n"
+            MODEL_OPTIONS_HELP
             "      --kl-divergence-base FILE  write the tokens and every scored token's log-probabilities\n"
             "                        to FILE, in llama-perplexity's format (n_vocab * 2 bytes a token)\n"
             "      --kl-divergence   with --kl-divergence-base FILE (ours or llama-perplexity's; no -f):\n"
@@ -255,9 +251,7 @@ static void usage(FILE *out) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    memset(o, 0, sizeof *o);
-    model_options_init(&o->m);
-    o->n_ctx = 512; /* llama-perplexity's default, so numbers compare */
+    *o = (options){.m = MODEL_OPTIONS_DEFAULT, .n_ctx = 512}; /* llama-perplexity's default, so numbers compare */
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--kl-divergence")) { /* the flags without a value */
             o->kld = 1;
@@ -268,19 +262,14 @@ static int parse_args(int argc, char **argv, options *o) {
             continue;
         }
         const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
-        const int mo = v ? model_option(a, v, &o->m) : 0;
-        if (mo == 0) return 0;
-        if (mo > 0) continue;
+        if (!v) return 0;
         int ok = 1;
         if (!strcmp(a, "-f") || !strcmp(a, "--file")) o->text = v;
         else if (!strcmp(a, "-c") || !strcmp(a, "--ctx-size")) ok = (o->ctx_given = 1) && parse_int(a, v, 4, 1 << 20, &o->n_ctx);
         else if (!strcmp(a, "-b") || !strcmp(a, "--batch-size")) ok = parse_int(a, v, 1, 1 << 20, &o->n_batch);
         else if (!strcmp(a, "--max-chunks") || !strcmp(a, "--chunks")) ok = parse_int(a, v, 1, 1 << 30, &o->max_chunks);
         else if (!strcmp(a, "--kl-divergence-base")) o->kld_base = v;
-        else {
-            fprintf(stderr, "perplexity: unknown option '%s' (see --help)\n", a);
-            return 0;
-        }
+        else ok = model_option(a, v, &o->m); /* -m, -t, ..., or an unknown option */
         if (!ok) return 0;
     }
     if (!o->m.model || (!o->text && !o->kld)) {

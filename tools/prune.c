@@ -110,20 +110,14 @@ static void usage(FILE *out) {
 }
 
 static int parse_args(int argc, char **argv, options *o) {
-    memset(o, 0, sizeof *o);
-    model_options_init(&o->m);
-    o->n_ctx = 128;
-    o->bench_tokens = 128;
-    o->metric = METRIC_COSINE;
+    *o = (options){.m = MODEL_OPTIONS_DEFAULT, .n_ctx = 128, .bench_tokens = 128, .metric = METRIC_COSINE};
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "-q") || !strcmp(argv[i], "--quiet")) { /* no value */
             o->quiet = 1;
             continue;
         }
         const char *a = argv[i], *v = option_value(argc, argv, &i, usage);
-        const int mo = v ? model_option(a, v, &o->m) : 0;
-        if (mo == 0) return 0;
-        if (mo > 0) continue;
+        if (!v) return 0;
         int ok = 1;
         if (!strcmp(a, "--calibration-data")) o->calib = v;
         else if (!strcmp(a, "-o") || !strcmp(a, "--output")) o->out = v;
@@ -141,10 +135,8 @@ static int parse_args(int argc, char **argv, options *o) {
                 return 0;
             }
             o->metric = (metric_kind)m;
-        } else {
-            fprintf(stderr, "prune: unknown option '%s' (see --help)\n", a);
-            return 0;
-        }
+        } else
+            ok = model_option(a, v, &o->m); /* -m, -t, ..., or an unknown option */
         if (!ok) return 0;
     }
     if (!o->calib || !o->out || !o->target) {

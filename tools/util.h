@@ -145,20 +145,29 @@ typedef struct {
     kv_flags kv;
 } model_options;
 
-static inline void model_options_init(model_options *m) {
-    memset(m, 0, sizeof *m);
-    m->n_threads = 1;
-    m->kv.type = BITNET_KV_DEFAULT;
-}
+#define MODEL_OPTIONS_DEFAULT {.n_threads = 1, .kv = {.type = BITNET_KV_DEFAULT}}
 
-/* Option a with value v: -1 when it is none of model_options, 1 when it was
- * taken, 0 when its value is bad (reported on stderr). */
+/* model_options' help lines at column 24, for tools whose -t defaults to 1. */
+#define MODEL_OPTIONS_HELP                                                                        \
+    "  -t, --threads N       threads (default 1)\n"                                               \
+    "      --kv-type T       KV cache type: f32, f16, q8, q4, q2 (default: per model,\n"          \
+    "                        see docs/kv-cache.md); also -ctk/-ctv (q8_0 = q8, one type)\n"      \
+    "      --tokenizer FILE  llama2.c tokenizer.bin for files without a vocabulary\n"             \
+    "                        (safetensors: also a tokenizer.json or GGUF vocabulary)\n"
+
+/* Option a with value v, the last branch of a tool's option chain
+ * (`else ok = model_option(a, v, &o->m);`): 1 when it is one of
+ * model_options and taken, 0 when its value is bad or it is no option of the
+ * tool at all (both reported on stderr). */
 static inline int model_option(const char *a, const char *v, model_options *m) {
     if (!strcmp(a, "-m") || !strcmp(a, "--model")) m->model = v;
     else if (!strcmp(a, "--tokenizer")) m->tokenizer = v;
     else if (!strcmp(a, "-t") || !strcmp(a, "--threads")) return m->threads_given = parse_int(a, v, 1, 1024, &m->n_threads);
     else if (is_kv_flag(a)) return parse_kv_flag(a, v, &m->kv);
-    else return -1;
+    else {
+        fprintf(stderr, TOOL_NAME ": unknown option '%s' (see --help)\n", a);
+        return 0;
+    }
     return 1;
 }
 #endif
