@@ -50,16 +50,20 @@ static int g_failed_now, g_skipped_now;
 static char g_skip_why[256];
 static int g_forked; /* this process is one test's child */
 
-void bn_test_register(const char *name, const char *file, bn_test_fn fn, int tier) {
-    if (g_n_tests == g_cap_tests) {
-        g_cap_tests = g_cap_tests ? 2 * g_cap_tests : 256;
-        test_entry *t = realloc(g_tests, (size_t)g_cap_tests * sizeof *t);
-        if (!t) {
-            fprintf(stderr, "run_tests: out of memory registering %s\n", name);
-            abort();
-        }
-        g_tests = t;
+/* Room for one more of n items of size bytes in a: a, or its reallocation. */
+static void *grow(void *a, int n, int *cap, size_t size, const char *what) {
+    if (n < *cap) return a;
+    *cap = *cap ? 2 * *cap : 64;
+    void *t = realloc(a, (size_t)*cap * size);
+    if (!t) {
+        fprintf(stderr, "run_tests: out of memory for %s\n", what);
+        abort();
     }
+    return t;
+}
+
+void bn_test_register(const char *name, const char *file, bn_test_fn fn, int tier) {
+    g_tests = grow(g_tests, g_n_tests, &g_cap_tests, sizeof *g_tests, name);
     g_tests[g_n_tests++] = (test_entry){name, file, fn, tier};
 }
 
@@ -76,9 +80,12 @@ void bn_test_fail(const char *file, int line, const char *fmt, ...) {
 /* Exit codes of a test's child process. */
 enum { CHILD_PASS = 0, CHILD_FAIL = 1, CHILD_SKIP = 77 };
 
+static void end_test_paths(void);
+
 void bn_test_require_failed(void) {
     fprintf(stderr, "    (REQUIRE failed: the rest of the test is not run)\n");
     if (g_forked) {
+        end_test_paths();
         fflush(NULL);
         _exit(CHILD_FAIL);
     }
@@ -89,29 +96,78 @@ void bn_test_skip(const char *why) {
     snprintf(g_skip_why, sizeof g_skip_why, "%s", why);
 }
 
+/* The paths handed to the running test, valid until it ends; those of
+ * bn_test_tmp are then removed, however the test ends but by a crash (its
+ * files are named by the child's pid, for a look). */
+typedef struct {
+    char *path;
+    int temporary;
+} test_path;
+static test_path *g_paths;
+static int g_n_paths, g_cap_paths;
+
+static const char *keep_path(const char *path, int temporary) {
+    g_paths = grow(g_paths, g_n_paths, &g_cap_paths, sizeof *g_paths, path);
+    char *copy = strdup(path);
+    if (!copy) abort();
+    g_paths[g_n_paths++] = (test_path){copy, temporary};
+    return copy;
+}
+
 const char *bn_test_shared(const char *rel) {
-    static char buf[4096];
+    char buf[4096];
     const char *root = getenv("BITNET_SHARED");
     snprintf(buf, sizeof buf, "%s/%s", root && *root ? root : "../shared", rel);
-    return access(buf, R_OK) == 0 ? buf : NULL;
+    return access(buf, R_OK) == 0 ? keep_path(buf, 0) : NULL;
 }
 
-const char *bn_test_repo(const char *rel) {
-    static char buf[4096];
-    snprintf(buf, sizeof buf, "%s", rel);
-    return buf;
-}
+const char *bn_test_repo(const char *rel) { return keep_path(rel, 0); }
 
 const char *bn_test_tmp(const char *suffix) {
-    static char buf[4096];
     static int counter;
     const char *dir = getenv("TMPDIR");
 #ifdef _WIN32
     if (!dir || !*dir) dir = getenv("TEMP");
 #endif
+    char buf[4096];
     snprintf(buf, sizeof buf, "%s/bitnet-test-%d-%d%s", dir && *dir ? dir : "/tmp", (int)getpid(),
              counter++, suffix ? suffix : "");
-    return buf;
+    return keep_path(buf, 1);
+}
+
+/* A temporary file, or a directory a test made there with what is in it (a
+ * link is removed, never followed; four levels at most). */
+static void remove_temporary(const char *path, int depth) {
+    struct stat st;
+#ifdef _WIN32
+    if (stat(path, &st) != 0) return;
+#else
+    if (lstat(path, &st) != 0) return;
+#endif
+    DIR *d = S_ISDIR(st.st_mode) && depth < 4 ? opendir(path) : NULL;
+    if (!d) {
+        remove(path);
+        return;
+    }
+    char entry[4096];
+    for (struct dirent *e; (e = readdir(d));) {
+        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..") &&
+            snprintf(entry, sizeof entry, "%s/%s", path, e->d_name) < (int)sizeof entry)
+            remove_temporary(entry, depth + 1);
+    }
+    closedir(d);
+    rmdir(path);
+}
+
+/* At the end of a test: its temporaries removed, its paths freed. */
+static void end_test_paths(void) {
+    for (int i = 0; i < g_n_paths; i++) {
+        if (g_paths[i].temporary) remove_temporary(g_paths[i].path, 0);
+        free(g_paths[i].path);
+    }
+    free(g_paths);
+    g_paths = NULL;
+    g_n_paths = g_cap_paths = 0;
 }
 
 int bn_test_temporaries_left(const char *path) {
@@ -407,6 +463,7 @@ static void run_child(int test) {
 #endif
     g_forked = 1;
     g_tests[test].fn();
+    end_test_paths();
     if (!g_failed_now && g_skipped_now) printf("\x01skip %s\n", g_skip_why);
     fflush(NULL);
     exit(g_failed_now ? CHILD_FAIL : g_skipped_now ? CHILD_SKIP : CHILD_PASS);
@@ -570,6 +627,7 @@ static void run_in_process(summary *s, int test) {
     g_failed_now = g_skipped_now = 0;
     const double t0 = now_ms();
     t->fn();
+    end_test_paths();
     const double ms = now_ms() - t0;
     if (g_failed_now) printf("FAIL %s (%s) [%.0f ms]\n", t->name, t->file, ms), s->failed++;
     else if (g_skipped_now) printf("skip %s: %s\n", t->name, g_skip_why), s->skipped++;

@@ -30,12 +30,14 @@ void bn_test_register(const char *name, const char *file, bn_test_fn fn, int tie
 void bn_test_require_failed(void);
 void bn_test_fail(const char *file, int line, const char *fmt, ...) BN_TEST_PRINTF(3, 4);
 void bn_test_skip(const char *why);
-/* Path of a file under ../shared (or $BITNET_SHARED), or NULL if absent. The
- * returned string is static storage, overwritten by the next call. */
+/* Path of a file under ../shared (or $BITNET_SHARED), or NULL if absent; like
+ * every path these three return, valid until the test ends. */
 const char *bn_test_shared(const char *rel);
 /* Path of a file relative to the repository root (tests run from there). */
 const char *bn_test_repo(const char *rel);
-/* Makes a fresh temporary file path (under $TMPDIR or /tmp); static storage. */
+/* A fresh temporary path (under $TMPDIR or /tmp), valid until the test ends;
+ * then the runner removes it (a file, or a directory made there with its files),
+ * whether the test passed, failed or stopped at a REQUIRE. */
 const char *bn_test_tmp(const char *suffix);
 /* Runs a shell command line that starts with a tool name of this build
  * ("infer -m x"), becoming "$BITNET_EXEC_PREFIX BUILD/infer -m x"; returns its

@@ -3,6 +3,7 @@
  * unchanged), loads and generates; the report's choices follow its scores;
  * its before/after perplexities are build/perplexity's on the same files; bad
  * input gives one-line errors and leaves no output file. */
+#include <stdarg.h>
 #include <sys/stat.h>
 
 #include "formats/gguf.h"
@@ -50,12 +51,20 @@ static int exists(const char *path) {
     return stat(path, &sb) == 0;
 }
 
-/* Copy of a path from bn_test_tmp / bn_test_shared / bn_test_repo (their buffers are reused). */
-static void keep_path(char *dst, size_t n, const char *src) { snprintf(dst, n, "%s", src ? src : ""); }
 
-static char *run(const char *cmd, int *status) {
+/* Runs the tool command made of fmt (build/ prefixed): its stdout, or NULL; a
+ * status other than 0 fails the test with the command in the message. */
+static char *run_ok(const char *fmt, ...) {
+    char cmd[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(cmd, sizeof cmd, fmt, ap);
+    va_end(ap);
     size_t n = 0;
-    return bn_test_run_tool(cmd, &n, status);
+    int st = -1;
+    char *text = bn_test_run_tool(cmd, &n, &st);
+    CHECK_MSG(st == 0, "'%s' -> status %d: %s", cmd, st, text ? text : "");
+    return text;
 }
 
 /* Parses the --report JSON (NULL if unreadable or not JSON). */
@@ -167,18 +176,11 @@ static void check_pruned(const char *in_path, const char *out_path, const int *k
     bn_gguf_close(out);
 }
 
-static void check_pruned_copy(const char *in_path, const char *out_path, const int *kept, int n_kept) {
-    check_pruned(in_path, out_path, kept, n_kept, 1);
-}
-
 /* Greedy generation from the pruned model works and starts with the prompt. */
 static void check_generates(const char *model) {
-    char cmd[2048];
-    int st = -1;
-    snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --steps 32 --temp 0 2>/dev/null", model);
-    char *out = run(cmd, &st);
-    CHECK_MSG(st == 0 && out && strncmp(out, "Once upon a time", 16) == 0 && strlen(out) > 30,
-              "'%s' -> status %d: %s", cmd, st, out ? out : "(null)");
+    char *out = run_ok("infer -m %s -p 'Once upon a time' --steps 32 --temp 0 2>/dev/null", model);
+    CHECK_MSG(out && strncmp(out, "Once upon a time", 16) == 0 && strlen(out) > 30, "%s: %s", model,
+              out ? out : "(null)");
     free(out);
 }
 
@@ -192,22 +194,25 @@ static void kept_from_report(const bn_json *r, int n_blocks, int *kept, int *n_k
     }
 }
 
+/* out_path is in_path (of 8 blocks) with the blocks the report removed taken
+ * out, all other metadata the same; returns how many blocks it kept. */
+static int check_pruned_as_reported(const bn_json *r, const char *in_path, const char *out_path) {
+    int kept[8], n_kept = 0;
+    kept_from_report(r, 8, kept, &n_kept);
+    check_pruned(in_path, out_path, kept, n_kept, 1);
+    return n_kept;
+}
+
 /* The embedded model (8 blocks) pruned with the one-pass metrics. */
 TEST(prune_embedded_model_round_trip) {
-    char calib[512], out[512], report[512], cmd[4096];
-    keep_path(calib, sizeof calib, bn_test_tmp(".jsonl"));
+    const char *calib = bn_test_tmp(".jsonl");
     CHECK(write_calib_jsonl(calib));
     static const struct { const char *metric; int target; } runs[] = {{"cosine", 6}, {"variance", 5}};
     for (int i = 0; i < 2; i++) {
-        keep_path(out, sizeof out, bn_test_tmp(".gguf"));
-        keep_path(report, sizeof report, bn_test_tmp(".json"));
-        snprintf(cmd, sizeof cmd,
-                 "prune --calibration-data %s --target-layers %d --metric %s -c 64 --bench-tokens 4 -o %s --report %s "
-                 "2>/dev/null",
-                 calib, runs[i].target, runs[i].metric, out, report);
-        int st = -1;
-        char *stdout_text = run(cmd, &st);
-        CHECK_MSG(st == 0, "'%s' -> status %d", cmd, st);
+        const char *out = bn_test_tmp(".gguf"), *report = bn_test_tmp(".json");
+        char *stdout_text = run_ok("prune --calibration-data %s --target-layers %d --metric %s -c 64 --bench-tokens 4 "
+                                   "-o %s --report %s 2>/dev/null",
+                                   calib, runs[i].target, runs[i].metric, out, report);
         char row[64];
         snprintf(row, sizeof row, "| blocks | 8 | %d |", runs[i].target);
         CHECK_MSG(stdout_text && strstr(stdout_text, row), "table lacks '%s': %s", row, stdout_text ? stdout_text : "");
@@ -217,41 +222,28 @@ TEST(prune_embedded_model_round_trip) {
         check_lowest_removed(r, runs[i].metric, 8, 8 - runs[i].target);
         const bn_json *after = bn_json_get(r, "after");
         CHECK(num(after, "blocks") == runs[i].target && num(after, "ms_per_token") > 0);
-        int kept[8], n_kept = 0;
-        kept_from_report(r, 8, kept, &n_kept);
-        CHECK_EQ_INT(n_kept, runs[i].target);
-        check_pruned_copy(bn_test_repo("models/default.gguf"), out, kept, n_kept);
+        CHECK_EQ_INT(check_pruned_as_reported(r, bn_test_repo("models/default.gguf"), out), runs[i].target);
         check_generates(out);
         CHECK_EQ_INT(bn_test_temporaries_left(out), 0);
         bn_json_free(r);
-        remove(out);
-        remove(report);
     }
-    remove(calib);
 }
 
 /* --metric ppl: the greedy steps' calibration perplexity is what
  * build/perplexity measures on the written file, and the held-out numbers
  * before/after are build/perplexity's on the input and the output. */
 TEST(prune_ppl_metric_agrees_with_perplexity_tool) {
-    char model[1024], calib[512], eval[512], out[512], report[512], cmd[4096];
-    keep_path(model, sizeof model, bn_test_repo("models/default.gguf"));
-    keep_path(calib, sizeof calib, bn_test_tmp(".txt"));
-    keep_path(eval, sizeof eval, bn_test_tmp(".txt"));
-    keep_path(out, sizeof out, bn_test_tmp(".gguf"));
-    keep_path(report, sizeof report, bn_test_tmp(".json"));
+    const char *model = bn_test_repo("models/default.gguf");
+    const char *calib = bn_test_tmp(".txt"), *eval = bn_test_tmp(".txt");
+    const char *out = bn_test_tmp(".gguf"), *report = bn_test_tmp(".json");
     /* one paragraph without a trailing newline: the calibration stream is then
      * exactly the token stream build/perplexity makes of the file */
     char both[4096];
     snprintf(both, sizeof both, "%s %s", story_a, story_b);
     CHECK(write_text(calib, both) && write_text(eval, story_c));
-    snprintf(cmd, sizeof cmd,
-             "prune -m %s --calibration-data %s --eval-data %s --target-layers 6 --metric ppl -c 32 --bench-tokens 0 "
-             "-o %s --report %s 2>/dev/null",
-             model, calib, eval, out, report);
-    int st = -1;
-    free(run(cmd, &st));
-    CHECK_MSG(st == 0, "'%s' -> status %d", cmd, st);
+    free(run_ok("prune -m %s --calibration-data %s --eval-data %s --target-layers 6 --metric ppl -c 32 --bench-tokens 0 "
+                "-o %s --report %s 2>/dev/null",
+                model, calib, eval, out, report));
     bn_json *r = read_report(report);
     if (!r) return;
     /* the first greedy step removes the block whose absence costs least; the
@@ -271,11 +263,10 @@ TEST(prune_ppl_metric_agrees_with_perplexity_tool) {
         {out, eval, num(bn_json_get(r, "after"), "eval_ppl")},
     };
     for (int i = 0; i < 4; i++) {
-        snprintf(cmd, sizeof cmd, "perplexity -m %s -f %s -c 32 2>/dev/null", cases[i].model, cases[i].text);
-        char *text = run(cmd, &st);
+        char *text = run_ok("perplexity -m %s -f %s -c 32 2>/dev/null", cases[i].model, cases[i].text);
         double ppl = -1;
         const char *line = text ? strstr(text, "PPL = ") : NULL;
-        CHECK_MSG(st == 0 && line && sscanf(line, "PPL = %lf", &ppl) == 1, "'%s' -> %d: %s", cmd, st, text ? text : "");
+        CHECK_MSG(line && sscanf(line, "PPL = %lf", &ppl) == 1, "case %d: no PPL line: %s", i, text ? text : "");
         /* build/perplexity prints 4 decimals */
         CHECK_MSG(fabs(ppl - cases[i].want) <= 6e-5, "case %d: build/perplexity %.4f, report %.6f", i, ppl, cases[i].want);
         free(text);
@@ -283,93 +274,52 @@ TEST(prune_ppl_metric_agrees_with_perplexity_tool) {
     /* the pruned model is worse on held-out text, but not destroyed */
     double before = num(bn_json_get(r, "before"), "eval_ppl"), after = num(bn_json_get(r, "after"), "eval_ppl");
     CHECK_MSG(after >= before && after < 10 * before, "eval ppl %g -> %g", before, after);
-    int kept[8], n_kept = 0;
-    kept_from_report(r, 8, kept, &n_kept);
-    check_pruned_copy(model, out, kept, n_kept);
+    check_pruned_as_reported(r, model, out);
     bn_json_free(r);
-    remove(calib);
-    remove(eval);
-    remove(out);
-    remove(report);
 }
 
 /* An ak42 input becomes the GGUF that convert writes, minus the removed blocks. */
 TEST(prune_ak42_1m_matches_convert) {
-    char model[1024], tok[1024], calib[512], out[512], full[512], report[512], cmd[4096];
-    const char *p = bn_test_shared("models/bitnet158-tinystories-1M.ak42.bin");
-    if (!p) SKIP("../shared not present");
-    keep_path(model, sizeof model, p);
-    keep_path(tok, sizeof tok, bn_test_shared("models/tok512.bin"));
-    keep_path(calib, sizeof calib, bn_test_tmp(".jsonl"));
-    keep_path(out, sizeof out, bn_test_tmp(".gguf"));
-    keep_path(full, sizeof full, bn_test_tmp(".gguf"));
-    keep_path(report, sizeof report, bn_test_tmp(".json"));
+    const char *model = bn_test_shared("models/bitnet158-tinystories-1M.ak42.bin");
+    const char *tok = bn_test_shared("models/tok512.bin");
+    if (!model || !tok) SKIP("../shared not present");
+    const char *calib = bn_test_tmp(".jsonl"), *report = bn_test_tmp(".json");
+    const char *out = bn_test_tmp(".gguf"), *full = bn_test_tmp(".gguf");
     CHECK(write_calib_jsonl(calib));
-    snprintf(cmd, sizeof cmd,
-             "prune -m %s --tokenizer %s --calibration-data %s --target-layers 5 -c 64 --bench-tokens 4 -o %s "
-             "--report %s 2>/dev/null",
-             model, tok, calib, out, report);
-    int st = -1;
-    free(run(cmd, &st));
-    CHECK_MSG(st == 0, "'%s' -> status %d", cmd, st);
-    snprintf(cmd, sizeof cmd, "convert %s --tokenizer %s --type i2_s -o %s 2>/dev/null", model, tok, full);
-    free(run(cmd, &st));
-    CHECK_EQ_INT(st, 0);
+    free(run_ok("prune -m %s --tokenizer %s --calibration-data %s --target-layers 5 -c 64 --bench-tokens 4 -o %s "
+                "--report %s 2>/dev/null",
+                model, tok, calib, out, report));
+    free(run_ok("convert %s --tokenizer %s --type i2_s -o %s 2>/dev/null", model, tok, full));
     bn_json *r = read_report(report);
     if (!r) return;
     check_lowest_removed(r, "cosine", 8, 3);
-    int kept[8], n_kept = 0;
-    kept_from_report(r, 8, kept, &n_kept);
-    check_pruned_copy(full, out, kept, n_kept);
+    check_pruned_as_reported(r, full, out);
     check_generates(out);
     bn_json_free(r);
-    remove(calib);
-    remove(out);
-    remove(full);
-    remove(report);
 }
 
 /* -o *.safetensors writes the same pruned model (same greedy text), and a
  * safetensors input is pruned again into a GGUF whose tensors are the
  * original GGUF's, byte for byte. */
 TEST(prune_safetensors_output_and_input) {
-    char model[1024], calib[512], a[512], b[512], c[512], ra[512], rc[512], cmd[4096];
-    keep_path(model, sizeof model, bn_test_repo("models/default.gguf"));
-    keep_path(calib, sizeof calib, bn_test_tmp(".jsonl"));
-    keep_path(a, sizeof a, bn_test_tmp(".gguf"));
-    keep_path(b, sizeof b, bn_test_tmp(".safetensors"));
-    keep_path(c, sizeof c, bn_test_tmp(".gguf"));
-    keep_path(ra, sizeof ra, bn_test_tmp(".json"));
-    keep_path(rc, sizeof rc, bn_test_tmp(".json"));
+    const char *model = bn_test_repo("models/default.gguf");
+    const char *calib = bn_test_tmp(".jsonl"), *ra = bn_test_tmp(".json"), *rc = bn_test_tmp(".json");
+    const char *a = bn_test_tmp(".gguf"), *b = bn_test_tmp(".safetensors"), *c = bn_test_tmp(".gguf");
     CHECK(write_calib_jsonl(calib));
     const char *common = "--metric cosine -c 64 --bench-tokens 2";
-    int st = -1;
-    snprintf(cmd, sizeof cmd, "prune -m %s --calibration-data %s --target-layers 6 %s -o %s --report %s 2>/dev/null",
-             model, calib, common, a, ra);
-    free(run(cmd, &st));
-    CHECK_MSG(st == 0, "'%s' -> %d", cmd, st);
+    free(run_ok("prune -m %s --calibration-data %s --target-layers 6 %s -o %s --report %s 2>/dev/null", model, calib,
+                common, a, ra));
     /* the vocabulary to load the safetensors file back comes from the input GGUF */
-    snprintf(cmd, sizeof cmd, "prune -m %s --calibration-data %s --target-layers 6 %s -o %s 2>/dev/null", model, calib,
-             common, b);
-    free(run(cmd, &st));
-    CHECK_MSG(st == 0, "'%s' -> %d", cmd, st);
-    char *ta = NULL, *tb = NULL;
-    snprintf(cmd, sizeof cmd, "infer -m %s -p 'Once upon a time' --steps 40 --temp 0 2>/dev/null", a);
-    ta = run(cmd, &st);
-    CHECK_EQ_INT(st, 0);
-    snprintf(cmd, sizeof cmd, "infer -m %s --tokenizer %s -p 'Once upon a time' --steps 40 --temp 0 2>/dev/null", b, model);
-    tb = run(cmd, &st);
-    CHECK_EQ_INT(st, 0);
+    free(run_ok("prune -m %s --calibration-data %s --target-layers 6 %s -o %s 2>/dev/null", model, calib, common, b));
+    char *ta = run_ok("infer -m %s -p 'Once upon a time' --steps 40 --temp 0 2>/dev/null", a);
+    char *tb = run_ok("infer -m %s --tokenizer %s -p 'Once upon a time' --steps 40 --temp 0 2>/dev/null", b, model);
     CHECK_MSG(ta && tb && strlen(ta) > 20 && !strcmp(ta, tb), "gguf and safetensors outputs differ: '%s' vs '%s'",
               ta ? ta : "", tb ? tb : "");
     free(ta);
     free(tb);
 
-    snprintf(cmd, sizeof cmd,
-             "prune -m %s --tokenizer %s --calibration-data %s --target-layers 5 %s -o %s --report %s 2>/dev/null", b,
-             model, calib, common, c, rc);
-    free(run(cmd, &st));
-    CHECK_MSG(st == 0, "'%s' -> %d", cmd, st);
+    free(run_ok("prune -m %s --tokenizer %s --calibration-data %s --target-layers 5 %s -o %s --report %s 2>/dev/null", b,
+                model, calib, common, c, rc));
     bn_json *jra = read_report(ra), *jrc = read_report(rc);
     if (jra && jrc) {
         int kept_a[8], n_a = 0, kept_c[8], n_c = 0, kept[8];
@@ -381,12 +331,6 @@ TEST(prune_safetensors_output_and_input) {
     }
     bn_json_free(jra);
     bn_json_free(jrc);
-    remove(calib);
-    remove(a);
-    remove(b);
-    remove(c);
-    remove(ra);
-    remove(rc);
 }
 
 /* One line on stderr, the expected status, and no output file (nor its .tmp). */
@@ -403,12 +347,9 @@ static void expect_error(const char *cmd, int want_status, const char *want_text
 }
 
 TEST(prune_bad_inputs_are_clean_errors) {
-    char calib[512], bad[512], bad2[512], shorttext[512], out[512], cmd[4096], want[600];
-    keep_path(calib, sizeof calib, bn_test_tmp(".jsonl"));
-    keep_path(bad, sizeof bad, bn_test_tmp(".jsonl"));
-    keep_path(bad2, sizeof bad2, bn_test_tmp(".jsonl"));
-    keep_path(shorttext, sizeof shorttext, bn_test_tmp(".txt"));
-    keep_path(out, sizeof out, bn_test_tmp(".gguf"));
+    char cmd[4096], want[600];
+    const char *calib = bn_test_tmp(".jsonl"), *bad = bn_test_tmp(".jsonl"), *bad2 = bn_test_tmp(".jsonl");
+    const char *shorttext = bn_test_tmp(".txt"), *out = bn_test_tmp(".gguf");
     CHECK(write_calib_jsonl(calib));
     CHECK(write_text(bad, "{\"text\": \"one\"}\n\n{\"text\": \"two\"}\n{\"text\": \"three}\n"));
     CHECK(write_text(bad2, "{\"text\": \"one\"}\n{\"text\": 2}\n"));
@@ -457,8 +398,4 @@ TEST(prune_bad_inputs_are_clean_errors) {
     snprintf(cmd, sizeof cmd, "prune --calibration-data %s --target-layers 6 2>&1", calib);
     expect_error(cmd, 2, "-o OUT", out);
     expect_error("prune --bogus 1 2>&1", 2, "--bogus", out);
-    remove(calib);
-    remove(bad);
-    remove(bad2);
-    remove(shorttext);
 }

@@ -19,7 +19,20 @@ TEST_SELFTEST(selftest_hang) {
     for (;;) sleep(1);
 }
 
+/* Temporaries a test makes: a file and a directory with a file in a directory;
+ * their paths are printed for the runner test to look them up afterwards. */
+static void make_temporaries(void) {
+    const char *file = bn_test_tmp(".txt"), *dir = bn_test_tmp(".d");
+    char sub[4096], inner[4200];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    snprintf(inner, sizeof inner, "%s/inner.txt", sub);
+    CHECK(bn_test_write_file(file, "x", 1) && bn_test_mkdir(dir) == 0 && bn_test_mkdir(sub) == 0 &&
+          bn_test_write_file(inner, "y", 1));
+    printf("temporary: %s\ntemporary: %s\n", file, dir);
+}
+
 TEST_SELFTEST(selftest_require_stops) {
+    make_temporaries();
     REQUIRE(1 + 1 == 3);
     printf("not reached\n");
 }
@@ -29,7 +42,10 @@ TEST_SELFTEST(selftest_check_goes_on) {
     printf("reached after CHECK\n");
 }
 
-TEST_SELFTEST(selftest_passes) { CHECK(1 + 1 == 2); }
+TEST_SELFTEST(selftest_passes) {
+    make_temporaries();
+    CHECK(1 + 1 == 2);
+}
 
 TEST_SELFTEST(selftest_skips) { SKIP("skipped on purpose"); }
 
@@ -51,6 +67,21 @@ TEST(runner_reports_crashes_hangs_and_goes_on) {
     CHECK_MSG(strstr(out, "reached after CHECK") && strstr(out, "FAIL selftest_check_goes_on"), "%s", out);
     CHECK_MSG(strstr(out, "ok   selftest_passes"), "%s", out);
     CHECK_MSG(strstr(out, "skip selftest_skips: skipped on purpose"), "%s", out);
+    /* the temporaries of a test that passed and of one stopped by a REQUIRE are gone */
+    int n_temporaries = 0;
+    for (const char *t = strstr(out, "temporary: "); t; t = strstr(t + 1, "temporary: ")) {
+        char path[4096];
+        if (sscanf(t, "temporary: %4095[^\n]", path) != 1) continue;
+        n_temporaries++;
+        FILE *f = fopen(path, "rb");
+        CHECK_MSG(f == NULL, "%s is left after its test", path);
+        if (f) fclose(f);
+        char probe[4200];
+        snprintf(probe, sizeof probe, "%s/sub/inner.txt", path);
+        CHECK_MSG((f = fopen(probe, "rb")) == NULL, "%s is left after its test", probe);
+        if (f) fclose(f);
+    }
+    CHECK_EQ_INT(n_temporaries, 4);
     /* the last line is the summary */
     const char *last = out + len;
     while (last > out && last[-1] == '\n') last--;
