@@ -315,7 +315,6 @@ TEST(batch_seq_rm_middle_equals_fresh_one_layer) {
     check_shift_one_layer(m, BITNET_KV_F32, t, 64, 5, 12);
     check_shift_one_layer(m, BITNET_KV_F16, t, 64, 1, 40);
     bitnet_model_free(m);
-    remove(path);
 }
 
 /* The same on models of several layers, where the moved tokens' deeper keys

@@ -58,8 +58,6 @@ TEST_E2E(bench_streams_json_svg) {
     CHECK(s && strncmp(s, "<svg", 4) == 0);
     CHECK(s && strstr(s, "</svg>") && strstr(s, "latency (ms)") && strstr(s, "<circle") && strstr(s, "<rect"));
     free(s);
-    remove(json);
-    remove(svg);
 }
 
 /* --batched: every stream advances once per step, so all streams have the

@@ -847,7 +847,6 @@ TEST(gguf_writer_atomic_failures) {
     CHECK_EQ_INT(bn_gguf_writer_write(w, dir), BITNET_ERR_IO);
     CHECK_MSG(strstr(bitnet_last_error(), "cannot replace it"), "%s", bitnet_last_error());
     CHECK_EQ_INT(bn_test_temporaries_left(dir), 0);
-    rmdir(dir);
     bn_gguf_writer_free(w);
 }
 

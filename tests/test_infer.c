@@ -130,7 +130,6 @@ static void expect_converted(const char *model, const char *convert_extra, const
               "%s converted to %s does not reproduce %s", model, type, ref_rel);
     free(out);
     free(ref);
-    remove(out_path);
 }
 
 TEST(infer_ak42_1m_reference_every_converted_type) {
@@ -422,5 +421,4 @@ TEST(infer_prompt_cache_reuses_the_prompt_and_keeps_the_text) {
               "exit %d: %s", st, log);
     free(log);
     remove(errs);
-    remove(path);
 }

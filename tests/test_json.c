@@ -370,6 +370,5 @@ TEST(read_file_whole_bounded_and_missing) {
     fclose(f);
     CHECK(bn_read_file(path, 10, &buf, &len, NULL) == BITNET_OK && len == 0 && buf && buf[0] == 0);
     free(buf);
-    remove(path);
 }
 

@@ -308,7 +308,6 @@ static void model_round_trip(const char *src, const char *src_tok, const char *s
     bitnet_model_free(a);
     bitnet_model_free(b);
     bitnet_model_free(c);
-    remove(p);
 }
 
 TEST(safetensors_model_round_trip_bitnet_ref) { model_round_trip(REF_GGUF, NULL, REF_GGUF); }
@@ -652,7 +651,6 @@ TEST(safetensors_hf_config_errors) {
     bn_test_mkdir(dir);
     snprintf(want, sizeof want, "%s: directory has no model.safetensors or model.safetensors.index.json", dir);
     expect_load_error(dir, REF_GGUF, BITNET_ERR_IO, want);
-    rmdir(dir);
     free(q);
     free(v);
 }
@@ -740,9 +738,7 @@ TEST(safetensors_sharded_checkpoint) {
     }
     snprintf(p, sizeof p, "%s/config.json", dir);
     remove(p);
-    rmdir(dir);
     bn_safetensors_close(f);
-    remove(one);
     bitnet_model_free(a);
 }
 
@@ -763,8 +759,6 @@ TEST(safetensors_convert_to_gguf) {
     if (b) same_outputs(a, b);
     bitnet_model_free(a);
     bitnet_model_free(b);
-    remove(st);
-    remove(gg);
 }
 
 /* The shared row ternariser: exact mode reports the first non-ternary value;

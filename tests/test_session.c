@@ -55,7 +55,6 @@ TEST(session_file_continues_bit_for_bit) {
         bitnet_context_free(a);
         bitnet_context_free(b);
     }
-    remove(path);
     bitnet_model_free(m);
 }
 
@@ -158,7 +157,6 @@ TEST(session_file_moves_between_sequences) {
     REQUIRE(bitnet_eval_batch(two, &t[n - 1], &p, &s1, 1) == BITNET_OK);
     REQUIRE(bitnet_eval(one, &t[n - 1], 1, n - 1) == BITNET_OK);
     CHECK(!memcmp(bitnet_get_logits_seq(two, 1), bitnet_get_logits(one), (size_t)nv * sizeof(float)));
-    remove(path);
     bitnet_context_free(two);
     bitnet_context_free(one);
     bitnet_model_free(m);

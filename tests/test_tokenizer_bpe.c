@@ -559,7 +559,6 @@ TEST_E2E(tokenizer_hf_json_found_beside_a_checkpoint) {
     remove(tj);
     remove(path);
     rmdir(dir);
-    remove(gg);
 }
 
 /* Each wrong or unsupported tokenizer.json: one line naming the file and the field. */

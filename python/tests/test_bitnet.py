@@ -84,24 +84,24 @@ class TestModel(unittest.TestCase):
         """save_state / load_state: a new context continues with the same logits."""
         m = bitnet.Model()
         toks = m.tokenize("Lily and Ben went to the park")
-        path = os.path.join(tempfile.mkdtemp(), "s.session")
-        with bitnet.Context(m, n_ctx=64) as a, bitnet.Context(m, n_ctx=64) as b:
-            a.eval(toks[:-1])
-            a.save_state(path, toks[:-1])
-            self.assertEqual(b.load_state(path), toks[:-1])
-            self.assertEqual(b.n_past, len(toks) - 1)
-            a.eval(toks[-1:], len(toks) - 1)
-            b.eval(toks[-1:], len(toks) - 1)
-            self.assertEqual(a.logits(), b.logits())
-            b.truncate(2)
-            self.assertEqual(b.n_past, 2)
-        with open(path, "r+b") as f:
-            f.seek(-20, os.SEEK_END)
-            f.write(b"\x00\x01\x02")
-        with bitnet.Context(m, n_ctx=64) as c, self.assertRaises(bitnet.BitnetError) as e:
-            c.load_state(path)
-        self.assertIn("checksum", str(e.exception))
-        os.remove(path)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "s.session")
+            with bitnet.Context(m, n_ctx=64) as a, bitnet.Context(m, n_ctx=64) as b:
+                a.eval(toks[:-1])
+                a.save_state(path, toks[:-1])
+                self.assertEqual(b.load_state(path), toks[:-1])
+                self.assertEqual(b.n_past, len(toks) - 1)
+                a.eval(toks[-1:], len(toks) - 1)
+                b.eval(toks[-1:], len(toks) - 1)
+                self.assertEqual(a.logits(), b.logits())
+                b.truncate(2)
+                self.assertEqual(b.n_past, 2)
+            with open(path, "r+b") as f:
+                f.seek(-20, os.SEEK_END)
+                f.write(b"\x00\x01\x02")
+            with bitnet.Context(m, n_ctx=64) as c, self.assertRaises(bitnet.BitnetError) as e:
+                c.load_state(path)
+            self.assertIn("checksum", str(e.exception))
 
     def test_no_leak_over_1000_cycles(self):
         """1,000 model + context + sampler create/free cycles: RSS flat."""
