@@ -43,16 +43,10 @@ int bitnet_kv_type_from_name(const char *name, bitnet_kv_type *out) {
 
 size_t bn_kv_init(bn_kv_cache *kv, bitnet_kv_type t, int n_seq, int n_layers, int n_ctx, int n_kv_heads,
                   int head_dim, const bn_kernels *kern) {
-    memset(kv, 0, sizeof *kv);
-    kv->type = t;
-    kv->n_seq = n_seq;
-    kv->n_layers = n_layers;
-    kv->n_ctx = n_ctx;
-    kv->n_kv_heads = n_kv_heads;
-    kv->head_dim = head_dim;
-    kv->row_bytes = bn_kv_row_bytes(t, head_dim);
-    kv->pos_bytes = kv->row_bytes * (size_t)n_kv_heads;
-    kv->ops = kern && kern->kv ? kern->kv : &bn_kv_ops_scalar;
+    const size_t row_bytes = bn_kv_row_bytes(t, head_dim);
+    *kv = (bn_kv_cache){.type = t, .n_seq = n_seq, .n_layers = n_layers, .n_ctx = n_ctx, .n_kv_heads = n_kv_heads,
+                        .head_dim = head_dim, .row_bytes = row_bytes, .pos_bytes = row_bytes * (size_t)n_kv_heads,
+                        .ops = kern && kern->kv ? kern->kv : &bn_kv_ops_scalar};
     return (size_t)n_seq * n_layers * n_ctx * kv->pos_bytes;
 }
 
