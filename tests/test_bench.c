@@ -15,8 +15,8 @@ static char *run_bench(const char *args, int *status) {
 /* bench ARGS --json TMP: the output (status in *status) and, in *json, the
  * JSON file's text (NULL if there is none); the file is removed. */
 static char *run_bench_json(const char *args, int *status, char **json) {
-    char path[1024], all[3072];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".json"));
+    char all[3072];
+    const char *path = bn_test_tmp(".json");
     snprintf(all, sizeof all, "%s --json %s", args, path);
     char *out = run_bench(all, status);
     *json = bn_test_read_file(path, NULL);
@@ -35,9 +35,9 @@ TEST_E2E(bench_pp_tg_tables) {
 }
 
 TEST_E2E(bench_streams_json_svg) {
-    char json[1024], svg[1024], args[3072];
-    snprintf(json, sizeof json, "%s", bn_test_tmp(".json"));
-    snprintf(svg, sizeof svg, "%s", bn_test_tmp(".svg"));
+    char args[3072];
+    const char *json = bn_test_tmp(".json");
+    const char *svg = bn_test_tmp(".svg");
     snprintf(args, sizeof args, "-p 8 -n 8 -r 1 --streams 2 --duration 1 --json %s --svg %s", json, svg);
     int status = -1;
     char *out = run_bench(args, &status);

@@ -3,8 +3,8 @@
 #include "test.h"
 
 static char *generate(const char *type, int *status) {
-    char path[512], cmd[2048];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".gguf"));
+    char cmd[2048];
+    const char *path = bn_test_tmp(".gguf");
     snprintf(cmd, sizeof cmd, "convert --synthetic tiny --type %s -o %s 2>/dev/null", type, path);
     size_t n;
     free(bn_test_run_tool(cmd, &n, status));
@@ -60,8 +60,8 @@ TEST(convert_head_type_q8_0) {
     char text[1024];
     snprintf(text, sizeof text, "%s", shared);
     const char *in = bn_test_repo("models/default.gguf");
-    char f32[512], q8[512], cmd[2048];
-    snprintf(f32, sizeof f32, "%s", bn_test_tmp("-f32.gguf"));
+    char q8[512], cmd[2048];
+    const char *f32 = bn_test_tmp("-f32.gguf");
     snprintf(q8, sizeof q8, "%s", bn_test_tmp("-q8.gguf"));
     int st = -1;
     size_t n;
@@ -107,9 +107,9 @@ TEST(convert_head_type_q8_0) {
 /* llama-quantize's positional form (IN OUT TYPE, type in capitals) writes the
  * same file as -o/--type; its head-type names are accepted too. */
 TEST(convert_positional_form_as_llama_quantize) {
-    char a[512], b[512], cmd[1400];
-    snprintf(a, sizeof a, "%s", bn_test_tmp(".gguf"));
-    snprintf(b, sizeof b, "%s", bn_test_tmp(".gguf"));
+    char cmd[1400];
+    const char *a = bn_test_tmp(".gguf");
+    const char *b = bn_test_tmp(".gguf");
     int st1 = -1, st2 = -1;
     snprintf(cmd, sizeof cmd, "convert models/default.gguf %s TQ1_0 --token-embedding-type f16 2>&1", a);
     free(bn_test_run_tool(cmd, NULL, &st1));

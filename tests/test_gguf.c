@@ -716,8 +716,7 @@ TEST(gguf_round_trip_all_types) {
     uint8_t *mem = NULL;
     uint64_t mem_n = 0;
     CHECK_EQ_INT(bn_gguf_writer_write_memory(w, &mem, &mem_n), BITNET_OK);
-    char path[4096];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".gguf"));
+    const char *path = bn_test_tmp(".gguf");
     CHECK_EQ_INT(bn_gguf_writer_write(w, path), BITNET_OK);
     bn_gguf_writer_free(w);
     if (!mem) SKIP("writer failed");
@@ -798,8 +797,7 @@ static void expect_writer_error(bn_gguf_writer *w, bitnet_status code, const cha
     bitnet_status st = bn_gguf_writer_write_memory(w, &mem, &n);
     CHECK_MSG(st == code && strstr(bitnet_last_error(), substr) && mem == NULL && n == 0,
               "line %d: status %d \"%s\"", line, (int)st, bitnet_last_error());
-    char path[4096];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".gguf"));
+    const char *path = bn_test_tmp(".gguf");
     CHECK_MSG(bn_gguf_writer_write(w, path) == code && access(path, F_OK) != 0, "line %d: file written", line);
     bn_gguf_writer_free(w);
 }
@@ -841,8 +839,7 @@ TEST(gguf_writer_atomic_failures) {
     CHECK(strstr(bitnet_last_error(),
                  "/nonexistent-dir-bitnet/x.gguf: cannot create a temporary file in /nonexistent-dir-bitnet: "));
     /* rename onto a directory fails after the data was written: no temporary left */
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s", bn_test_tmp(".dir"));
+    const char *dir = bn_test_tmp(".dir");
     CHECK_EQ_INT(bn_test_mkdir(dir), 0);
     CHECK_EQ_INT(bn_gguf_writer_write(w, dir), BITNET_ERR_IO);
     CHECK_MSG(strstr(bitnet_last_error(), "cannot replace it"), "%s", bitnet_last_error());
@@ -910,8 +907,7 @@ TEST(gguf_open_errors) {
     CHECK(strstr(bitnet_last_error(), "/nonexistent-bitnet/model.gguf: cannot open: No such file"));
     CHECK_EQ_INT(bn_gguf_open("/tmp", &f), BITNET_ERR_IO);
     CHECK(strstr(bitnet_last_error(), "/tmp: not a regular file"));
-    char path[4096];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".gguf"));
+    const char *path = bn_test_tmp(".gguf");
     FILE *fp = fopen(path, "wb");
     CHECK(fp != NULL);
     if (fp) fclose(fp);
@@ -927,7 +923,6 @@ TEST(gguf_open_errors) {
     }
     CHECK_EQ_INT(bn_gguf_open(path, &f), BITNET_ERR_FORMAT);
     CHECK(strstr(bitnet_last_error(), "tensor 't1': data [offset 64, 64 bytes] lies outside the file"));
-    unlink(path);
     free(h.b.d);
 }
 

@@ -116,8 +116,8 @@ TEST(infer_ak42_1m_reference_every_isa) {
 /* Converts `model` (plus `convert_extra`) to `type`, then checks that the GGUF
  * (which carries its vocabulary: no --tokenizer) reproduces `ref_rel`. */
 static void expect_converted(const char *model, const char *convert_extra, const char *type, const char *ref_rel) {
-    char out_path[512], cmd[4096];
-    snprintf(out_path, sizeof out_path, "%s", bn_test_tmp(".gguf"));
+    char cmd[4096];
+    const char *out_path = bn_test_tmp(".gguf");
     snprintf(cmd, sizeof cmd, "convert %s %s --type %s -o %s 2>/dev/null", model, convert_extra, type, out_path);
     int st = -1;
     size_t n = 0, out_len = 0;
@@ -300,8 +300,7 @@ TEST(infer_accepts_llama_cpp_and_bitnet_cpp_command_lines) {
  * tokens and drops half of the rest, so a long chat goes on; with
  * --no-context-shift it stops with "context full", as before. */
 TEST(infer_chat_context_shift_with_keep) {
-    char path[512];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".txt"));
+    const char *path = bn_test_tmp(".txt");
     FILE *f = fopen(path, "wb");
     REQUIRE(f != NULL);
     for (int i = 0; i < 30; i++) fprintf(f, "Tell me about the cat number %d and the dog.\n", i);
@@ -319,7 +318,6 @@ TEST(infer_chat_context_shift_with_keep) {
     out = run_infer(args, &st);
     CHECK_MSG(st == 1 && strstr(out, "context full"), "status %d: %.300s", st, out);
     free(out);
-    unlink(path);
 }
 
 /* llama.cpp's defaults and switches: a fresh seed unless -s (printed with -v),
@@ -386,8 +384,8 @@ TEST(infer_interactive_reverse_prompt_through_a_pty) {
 TEST(infer_prompt_cache_reuses_the_prompt_and_keeps_the_text) {
     const char *model = bn_test_shared("models/stories260K.gguf");
     if (!model) SKIP("../shared not present");
-    char path[512], errs[600], args[1536];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".session"));
+    char errs[600], args[1536];
+    const char *path = bn_test_tmp(".session");
     snprintf(errs, sizeof errs, "%s.log", path);
     const char *prompts[3] = {"Once upon a time there was a little girl", "Once upon a time there was a little girl",
                               "Once upon a time there was a little girl named Lily who"};

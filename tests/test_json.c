@@ -345,8 +345,7 @@ TEST(jsonl_shared_calibration_files) {
 /* bn_read_file: the small files beside a model (config.json, tokenizer.json,
  * an index) read whole, NUL-terminated, bounded while reading. */
 TEST(read_file_whole_bounded_and_missing) {
-    char path[512];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".json"));
+    const char *path = bn_test_tmp(".json");
     FILE *f = fopen(path, "wb");
     REQUIRE(f != NULL);
     for (int i = 0; i < 100000; i++) fputc('a' + i % 26, f); /* more than one 64 KiB growth step */

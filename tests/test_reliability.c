@@ -32,8 +32,8 @@ static void calib_file(char *path, size_t cap) {
 
 /* 1. prune -m X -o X destroyed X: the input, -o and --report must differ. */
 TEST(reliability_1_prune_refuses_input_as_output) {
-    char model[512], calib[512], cmd[4096];
-    snprintf(model, sizeof model, "%s", bn_test_tmp(".gguf"));
+    char calib[512], cmd[4096];
+    const char *model = bn_test_tmp(".gguf");
     calib_file(calib, sizeof calib);
     int status = -1;
     free(convert_default(model, &status));
@@ -55,7 +55,6 @@ TEST(reliability_1_prune_refuses_input_as_output) {
     free(out);
     free(before);
     free(after);
-    unlink(model);
     unlink(calib);
 }
 
@@ -63,9 +62,9 @@ TEST(reliability_1_prune_refuses_input_as_output) {
  * directory, so its rename fails) used to unlink -o: an existing file at -o
  * must survive, and no temporary stay behind. */
 TEST(reliability_1_prune_late_failure_keeps_existing_output) {
-    char outp[512], report[512], calib[512], cmd[2048];
-    snprintf(outp, sizeof outp, "%s", bn_test_tmp(".gguf"));
-    snprintf(report, sizeof report, "%s", bn_test_tmp(".dir"));
+    char calib[512], cmd[2048];
+    const char *outp = bn_test_tmp(".gguf");
+    const char *report = bn_test_tmp(".dir");
     calib_file(calib, sizeof calib);
     REQUIRE(write_text(outp, "the old file\n"));
     REQUIRE(bn_test_mkdir(report) == 0);
@@ -82,8 +81,6 @@ TEST(reliability_1_prune_late_failure_keeps_existing_output) {
     CHECK_EQ_INT(bn_test_temporaries_left(report), 0);
     free(left);
     free(out);
-    unlink(outp);
-    rmdir(report);
     unlink(calib);
 }
 
@@ -93,9 +90,9 @@ TEST(reliability_7_planted_symlink_is_not_followed) {
 #ifdef _WIN32
     SKIP("Windows: planting a symbolic link needs a privilege (the temporary is created with _O_EXCL there)");
 #else
-    char victim[512], outp[512], planted[600];
-    snprintf(victim, sizeof victim, "%s", bn_test_tmp(".victim"));
-    snprintf(outp, sizeof outp, "%s", bn_test_tmp(".gguf"));
+    char planted[600];
+    const char *victim = bn_test_tmp(".victim");
+    const char *outp = bn_test_tmp(".gguf");
     snprintf(planted, sizeof planted, "%s.tmp", outp);
     REQUIRE(write_text(victim, "precious\n"));
     REQUIRE(symlink(victim, planted) == 0);
@@ -110,8 +107,6 @@ TEST(reliability_7_planted_symlink_is_not_followed) {
     free(v);
     free(out);
     unlink(planted);
-    unlink(victim);
-    unlink(outp);
 #endif
 }
 
@@ -122,8 +117,8 @@ TEST(reliability_9_stale_temporaries_are_removed) {
 #ifdef _WIN32
     SKIP("Windows: no fork to make a process id that is certainly gone");
 #else
-    char outp[512], stale[700], live[700];
-    snprintf(outp, sizeof outp, "%s", bn_test_tmp(".gguf"));
+    char stale[700], live[700];
+    const char *outp = bn_test_tmp(".gguf");
     pid_t dead = fork();
     if (dead == 0) _exit(0);
     REQUIRE(dead > 0);
@@ -141,7 +136,6 @@ TEST(reliability_9_stale_temporaries_are_removed) {
     free(out);
     unlink(live);
     unlink(stale);
-    unlink(outp);
 #endif
 }
 
@@ -152,8 +146,8 @@ TEST(reliability_8_infer_error_paths_do_not_leak) {
 #if !defined(__SANITIZE_ADDRESS__)
     SKIP("needs the ASan build (make asan), where LeakSanitizer checks the tools");
 #else
-    char text[512], cmd[2048];
-    snprintf(text, sizeof text, "%s", bn_test_tmp(".txt"));
+    char cmd[2048];
+    const char *text = bn_test_tmp(".txt");
     FILE *f = fopen(text, "wb");
     REQUIRE(f != NULL);
     for (int i = 0; i < 200; i++) fputs("Once upon a time there was a little dog. ", f);
@@ -175,7 +169,6 @@ TEST(reliability_8_infer_error_paths_do_not_leak) {
         CHECK_MSG(!strstr(out, "LeakSanitizer"), "'%s' leaks:\n%s", cmd, out);
         free(out);
     }
-    unlink(text);
 #endif
 }
 
@@ -188,8 +181,7 @@ TEST(reliability_8_infer_error_paths_do_not_leak) {
 TEST(reliability_10_safetensors_nan_norm_rejected) {
     bitnet_model *m = NULL;
     REQUIRE(bitnet_model_load_default(NULL, &m) == BITNET_OK);
-    char path[512];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".safetensors"));
+    const char *path = bn_test_tmp(".safetensors");
     REQUIRE_MSG(bn_safetensors_write_model(m, path) == BITNET_OK, "%s", bitnet_last_error());
     bitnet_model_free(m);
     bn_safetensors *f = NULL;
@@ -209,7 +201,6 @@ TEST(reliability_10_safetensors_nan_norm_rejected) {
     CHECK(bitnet_model_load(path, &p, &m) == BITNET_ERR_FORMAT);
     CHECK_MSG(strstr(bitnet_last_error(), "tensor 'model.norm.weight' has a non-finite value (nan) at [3]"),
               "%s", bitnet_last_error());
-    unlink(path);
 }
 
 TEST(reliability_10_ak42_header_padding_must_be_zero) {
@@ -219,8 +210,7 @@ TEST(reliability_10_ak42_header_padding_must_be_zero) {
     char *bytes = bn_test_read_file(src, &n);
     REQUIRE(bytes && n > 256);
     bytes[200] = 1;
-    char path[512];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".ak42.bin"));
+    const char *path = bn_test_tmp(".ak42.bin");
     FILE *fp = fopen(path, "wb");
     REQUIRE(fp && fwrite(bytes, 1, n, fp) == n);
     fclose(fp);
@@ -231,7 +221,6 @@ TEST(reliability_10_ak42_header_padding_must_be_zero) {
     CHECK_MSG(strstr(bitnet_last_error(), "ak42 header byte 200 is 0x01; the padding after the header fields must be zero"),
               "%s", bitnet_last_error());
     free(bytes);
-    unlink(path);
 }
 
 /* 2. A GGUF whose vocabulary is longer than its embedding was accepted, and a
@@ -246,8 +235,7 @@ TEST(reliability_2_vocabulary_longer_than_embedding_refused) {
     const bn_gguf_tensor *t = bn_gguf_find_tensor(f, "token_embd.weight");
     REQUIRE(t != NULL);
     const uint64_t rows = t->ne[1] / 2, ne[4] = {t->ne[0], rows, 1, 1}; /* half the rows */
-    char path[512];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".gguf"));
+    const char *path = bn_test_tmp(".gguf");
     const bn_gguf_edit e = {"token_embd.weight", t->type, t->data, t->nbytes / 2, ne, NULL};
     REQUIRE(bn_test_gguf_copy("models/default.gguf", path, &e));
     bn_gguf_close(f);
@@ -258,7 +246,6 @@ TEST(reliability_2_vocabulary_longer_than_embedding_refused) {
              (unsigned long long)rows * 2, (unsigned long long)rows);
     CHECK_MSG(strstr(bitnet_last_error(), want), "%s", bitnet_last_error());
     bitnet_model_free(m);
-    unlink(path);
 }
 
 /* 2. The scheduler checks each request's tokens before it joins the shared

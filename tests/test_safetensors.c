@@ -289,9 +289,9 @@ static void same_weights(const bitnet_model *a, const bitnet_model *b) {
 
 /* SRC -> model.safetensors -> reload (mmap and read): bit-exact logits. */
 static void model_round_trip(const char *src, const char *src_tok, const char *st_tok) {
-    char in[4096], p[4096];
+    char in[4096];
     snprintf(in, sizeof in, "%s", src);
-    snprintf(p, sizeof p, "%s", bn_test_tmp(".safetensors"));
+    const char *p = bn_test_tmp(".safetensors");
     bitnet_model *a = load_model(in, src_tok, 1);
     if (!a) return;
     CHECK_MSG(bn_safetensors_write_model(a, p) == BITNET_OK, "%s", bitnet_last_error());
@@ -575,8 +575,8 @@ static void expect_load_error(const char *path, const char *tok, bitnet_status c
 }
 
 TEST(safetensors_hf_config_errors) {
-    char dir[4096], cfg[1024], want[4600];
-    snprintf(dir, sizeof dir, "%s", bn_test_tmp("-hf-bad"));
+    char cfg[1024], want[4600];
+    const char *dir = bn_test_tmp("-hf-bad");
     float *q = NULL, *v = NULL;
     config_text(cfg, sizeof cfg, "GPT2LMHeadModel", "");
     make_hf(dir, cfg, 0, &q, &v);
@@ -683,9 +683,9 @@ static void write_index(const char *dir, const bn_safetensors *f, int bad) {
 TEST(safetensors_sharded_checkpoint) {
     bitnet_model *a = load_model(REF_GGUF, NULL, 1);
     if (!a) return;
-    char one[4096], dir[4096], p[4200], want[9000];
-    snprintf(one, sizeof one, "%s", bn_test_tmp(".safetensors"));
-    snprintf(dir, sizeof dir, "%s", bn_test_tmp("-sharded"));
+    char p[4200], want[9000];
+    const char *one = bn_test_tmp(".safetensors");
+    const char *dir = bn_test_tmp("-sharded");
     REQUIRE(bn_safetensors_write_model(a, one) == BITNET_OK && bn_test_mkdir(dir) == 0);
     bn_safetensors *f = NULL;
     REQUIRE(bn_safetensors_open(one, &f) == BITNET_OK);
@@ -744,9 +744,9 @@ TEST(safetensors_sharded_checkpoint) {
 
 /* convert reads safetensors through bitnet_model_load; its GGUF gives the same logits. */
 TEST(safetensors_convert_to_gguf) {
-    char st[4096], gg[4096], cmd[9000];
-    snprintf(st, sizeof st, "%s", bn_test_tmp(".safetensors"));
-    snprintf(gg, sizeof gg, "%s", bn_test_tmp(".gguf"));
+    char cmd[9000];
+    const char *st = bn_test_tmp(".safetensors");
+    const char *gg = bn_test_tmp(".gguf");
     bitnet_model *a = load_model(REF_GGUF, NULL, 1);
     if (!a) return;
     CHECK(bn_safetensors_write_model(a, st) == BITNET_OK);

@@ -413,8 +413,8 @@ static const char *str_or(const bn_json *v, const char *none) { return is_str(v)
 
 /* curl with opts against path; returns the HTTP status (0: no response) and the body. */
 static int curl(const char *opts, const char *path, char **body) {
-    char out[256], cmd[2048];
-    snprintf(out, sizeof out, "%s", bn_test_tmp(".out"));
+    char cmd[2048];
+    const char *out = bn_test_tmp(".out");
     snprintf(cmd, sizeof cmd, "curl -sS --max-time 60 -o '%s' -w '%%{http_code}' %s 'http://127.0.0.1:%d%s' 2>/dev/null", out,
              opts, g_port, path);
     FILE *p = popen(cmd, "r");
@@ -433,8 +433,7 @@ static int curl(const char *opts, const char *path, char **body) {
 /* Writes json to a temporary file and returns curl options that POST it. */
 static const char *post_opts(const char *json, const char *extra) {
     static char opts[1024];
-    char path[256];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".json"));
+    const char *path = bn_test_tmp(".json");
     FILE *f = fopen(path, "wb");
     if (f) {
         fputs(json, f);
@@ -877,8 +876,7 @@ TEST_E2E(server_end_to_end) {
     check_metrics();
 
     /* SIGTERM with a stream in flight: the stream ends cleanly, the server exits 0 */
-    char out[256];
-    snprintf(out, sizeof out, "%s", bn_test_tmp(".sse"));
+    const char *out = bn_test_tmp(".sse");
     pid_t c = post_background("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":1000,\"ignore_eos\":true,\"stream\":true}", out);
     CHECK(wait_for_text(out, "data: ", 30));
     kill(srv, SIGTERM);
@@ -1151,8 +1149,7 @@ TEST_E2E(server_health_503_while_loading_and_draining) {
     CHECK(wait_for_text(log, "listening on http://127.0.0.1:", 60));
     CHECK_EQ_INT(curl("", "/health", NULL), 200);
 
-    char out[256];
-    snprintf(out, sizeof out, "%s", bn_test_tmp(".sse"));
+    const char *out = bn_test_tmp(".sse");
     pid_t c = post_background("/v1/completions", "{\"prompt\":\"Once\",\"max_tokens\":1500,\"ignore_eos\":true,\"stream\":true,"
                               "\"stream_options\":{\"include_usage\":true}}", out);
     CHECK(wait_for_text(out, "data: ", 30));
@@ -1172,7 +1169,6 @@ TEST_E2E(server_health_503_while_loading_and_draining) {
     CHECK_MSG(r.done && !strcmp(r.finish, "length") && r.completion_tokens == 1500, "the stream running at SIGTERM: %s",
               body + (strlen(body) > 600 ? strlen(body) - 600 : 0));
     free(body);
-    unlink(out);
     unlink(log);
 }
 
@@ -1227,8 +1223,8 @@ TEST_E2E(server_prefix_cache_reuses_and_keeps_output) {
      * from a copy of those positions (bitnet_seq_cp), with the same text */
     static const char sys2[] = "\"prompt\": \"Tom had a red ball and a small brown dog called Spot. Every day after "
                                "school they ran to the big green park near the river to play until the sun went down.";
-    char out[256], busy_body[1024], g0[512], g1[512];
-    snprintf(out, sizeof out, "%s", bn_test_tmp(".sse"));
+    char busy_body[1024], g0[512], g1[512];
+    const char *out = bn_test_tmp(".sse");
     snprintf(busy_body, sizeof busy_body, "{%s\", \"max_tokens\": 300, \"ignore_eos\": true, \"stream\": true}", sys2);
     snprintf(g0, sizeof g0, "%s\"", sys2);
     snprintf(g1, sizeof g1, "%s\", \"cache_prompt\": false", sys2);
@@ -1905,8 +1901,8 @@ static int cached_in_slot(int want_slot) {
 }
 
 TEST_E2E(server_slot_save_restore_erase) {
-    char dir[512], opts[700], log[256], *r = NULL;
-    snprintf(dir, sizeof dir, "%s", bn_test_tmp(".slots"));
+    char opts[700], log[256], *r = NULL;
+    const char *dir = bn_test_tmp(".slots");
     REQUIRE(bn_test_mkdir(dir) == 0);
     snprintf(opts, sizeof opts, "--slots 2 -c 512 --slot-save-path %s", dir);
     static const char fields[] = "\"prompt\": \"Once upon a time, in a small village by the sea, there lived a girl named "

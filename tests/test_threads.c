@@ -63,15 +63,13 @@ TEST(prompt_logits_same_for_every_thread_count_llama) {
 
 /* bitnet-b1.58: sub-norms, squared-ReLU gate, absmax int8 activations, a Q8_0 head. */
 TEST(prompt_logits_same_for_every_thread_count_bitnet) {
-    char path[512];
-    snprintf(path, sizeof path, "%s", bn_test_tmp(".gguf"));
+    const char *path = bn_test_tmp(".gguf");
     const bn_synthetic_shape tiny = {"tiny", 256, 512, 2, 4, 2, 512, 256, 10000.0f};
     REQUIRE(bn_write_synthetic(&tiny, "i2_s", NULL, path) == BITNET_OK);
     bitnet_model *m = NULL;
     REQUIRE(bitnet_model_load(path, NULL, &m) == BITNET_OK);
     check_thread_counts(m, "synthetic bitnet-b1.58");
     bitnet_model_free(m);
-    unlink(path);
 }
 
 /* qwen3: per-head q/k norms (rows of head size) run through the pool too. */

@@ -522,8 +522,8 @@ TEST_E2E(tokenizer_hf_json_llama3_test_vectors_and_config) {
 TEST_E2E(tokenizer_hf_json_found_beside_a_checkpoint) {
     const char *tik = bn_test_shared("tokenizers/llama3-tiktoken.model");
     if (!tik) SKIP("tokenizers/llama3-tiktoken.model not available");
-    char gg[512], cmd[2048];
-    snprintf(gg, sizeof gg, "%s", bn_test_tmp(".gguf"));
+    char cmd[2048];
+    const char *gg = bn_test_tmp(".gguf");
     snprintf(cmd, sizeof cmd, "convert --synthetic custom --dim 128 --ff 256 --layers 1 --heads 2 --kv-heads 1 "
              "--vocab-size 128256 --vocab %s -o %s 2>&1", tik, gg);
     int st = -1;
