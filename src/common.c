@@ -105,3 +105,35 @@ const char *bn_memmem(const char *hay, size_t hl, const char *needle, size_t nl)
     }
     return NULL;
 }
+
+size_t bn_utf8_next(const char *str, size_t n, uint32_t *cp) {
+    const unsigned char *s = (const unsigned char *)str;
+    if (n == 0) return 0;
+    const unsigned char c = s[0];
+    if (c < 0x80) {
+        *cp = c;
+        return 1;
+    }
+    size_t len;
+    unsigned char lo = 0x80, hi = 0xbf; /* the range of the second byte */
+    if (c >= 0xc2 && c <= 0xdf) len = 2;
+    else if (c >= 0xe0 && c <= 0xef) {
+        len = 3;
+        if (c == 0xe0) lo = 0xa0; /* overlong below U+0800 */
+        if (c == 0xed) hi = 0x9f; /* surrogates */
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4;
+        if (c == 0xf0) lo = 0x90; /* overlong below U+10000 */
+        if (c == 0xf4) hi = 0x8f; /* past U+10FFFF */
+    } else {
+        return 0;
+    }
+    if (n < len || s[1] < lo || s[1] > hi) return 0;
+    uint32_t v = c & (0x7fu >> len);
+    for (size_t k = 1; k < len; k++) {
+        if (s[k] < 0x80 || s[k] > 0xbf) return 0;
+        v = v << 6 | (s[k] & 0x3fu);
+    }
+    *cp = v;
+    return len;
+}

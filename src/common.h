@@ -83,6 +83,11 @@ uint64_t bn_current_rss_bytes(void);
  * every C library has). */
 const char *bn_memmem(const char *hay, size_t hl, const char *needle, size_t nl);
 
+/* The code point of the valid UTF-8 sequence at s[0..n) in *cp; returns its
+ * length (1..4), or 0 if it is not one (Unicode table 3-7: no overlong forms,
+ * no surrogates, nothing above U+10FFFF, no sequence cut at n). */
+size_t bn_utf8_next(const char *s, size_t n, uint32_t *cp);
+
 /* Allocation that aborts never: returns NULL on failure; 64-byte aligned. */
 void *bn_aligned_alloc(size_t size);
 void bn_aligned_free(void *p);

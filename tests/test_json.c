@@ -3,9 +3,37 @@
  * JSON Lines / paragraph calibration reader. */
 #include <math.h>
 
+#include "common.h"
 #include "formats/json.h"
 #include "formats/mapped_file.h"
 #include "test.h"
+#include "tokenizer/unicode.h"
+
+/* bn_utf8_next, the one-code-point decoder of the JSON parser and the grammar
+ * code: every scalar value round-trips through bn_utf8_encode, from an
+ * exact-size buffer; surrogates, overlong forms, values past U+10FFFF, stray
+ * or missing continuation bytes and a sequence cut short are refused. */
+TEST(utf8_next_every_code_point) {
+    int bad = 0;
+    for (uint32_t cp = 0; cp <= 0x10FFFF; cp++) {
+        if (cp >= 0xD800 && cp <= 0xDFFF) continue;
+        char buf[4];
+        const int n = bn_utf8_encode(cp, buf);
+        uint32_t got = 0xFFFFFFFF;
+        if (bn_utf8_next(buf, (size_t)n, &got) != (size_t)n || got != cp || bn_utf8_next(buf, (size_t)n - 1, &got))
+            bad++;
+    }
+    CHECK_EQ_INT(bad, 0);
+    static const char *const refused[] = {
+        "\x80",         "\xbf",         "\xc0\x80",     "\xc1\xbf",         "\xe0\x9f\xbf", "\xed\xa0\x80",
+        "\xed\xbf\xbf", "\xf0\x8f\xbf\xbf", "\xf4\x90\x80\x80", "\xf5\x80\x80\x80", "\xff",  "\xe2\x28\xa1",
+        "\xc3",         "\xe2\x82",     "",
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        uint32_t cp = 0;
+        CHECK_MSG(bn_utf8_next(refused[i], strlen(refused[i]), &cp) == 0, "case %zu decoded as U+%X", i, (unsigned)cp);
+    }
+}
 
 /* Parses an exact-size heap copy (no NUL after it), so ASan sees any over-read. */
 static bn_json *parse_n(const char *s, size_t n, char *err, size_t errlen) {

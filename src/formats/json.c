@@ -184,29 +184,10 @@ static size_t put_utf8(unsigned char *o, unsigned cp) {
     return 4;
 }
 
-/* Length (1..4) of the valid UTF-8 sequence at s[0..n), or 0 if it is not one
- * (Unicode table 3-7: no overlong forms, no surrogates, nothing above U+10FFFF). */
+/* Length (1..4) of the valid UTF-8 sequence at s[0..n), or 0 if it is not one. */
 static size_t utf8_seq_len(const unsigned char *s, size_t n) {
-    unsigned char c = s[0];
-    if (c < 0x80) return 1;
-    size_t len;
-    unsigned char lo = 0x80, hi = 0xbf;
-    if (c >= 0xc2 && c <= 0xdf) len = 2;
-    else if (c >= 0xe0 && c <= 0xef) {
-        len = 3;
-        if (c == 0xe0) lo = 0xa0;
-        if (c == 0xed) hi = 0x9f;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4;
-        if (c == 0xf0) lo = 0x90;
-        if (c == 0xf4) hi = 0x8f;
-    } else {
-        return 0;
-    }
-    if (n < len || s[1] < lo || s[1] > hi) return 0;
-    for (size_t k = 2; k < len; k++)
-        if (s[k] < 0x80 || s[k] > 0xbf) return 0;
-    return len;
+    uint32_t cp;
+    return bn_utf8_next((const char *)s, n, &cp);
 }
 
 /* Parses the string starting at the opening quote into a malloc'd buffer. */

@@ -153,23 +153,12 @@ static const char *parse_char(parser *p, const char *s, uint32_t *cp) {
         *cp = v;
         return s + 2 + digits;
     }
-    if (u[0] < 0x80) {
-        *cp = u[0];
-        return s + 1;
-    }
-    int n = u[0] >= 0xF0 && u[0] <= 0xF4 ? 3 : u[0] >= 0xE0 ? 2 : u[0] >= 0xC2 && u[0] < 0xE0 ? 1 : -1;
-    if (u[0] >= 0xF5) n = -1;
-    uint32_t v = n == 3 ? u[0] & 7u : n == 2 ? u[0] & 15u : u[0] & 31u;
-    for (int i = 1; i <= n; i++) {
-        if ((u[i] & 0xC0) != 0x80) n = -1;
-        else v = v << 6 | (u[i] & 0x3Fu);
-    }
-    if (n < 0) {
+    const size_t k = bn_utf8_next(s, strnlen(s, 4), cp);
+    if (!k) {
         fail(p, s, "invalid UTF-8");
         return NULL;
     }
-    *cp = v;
-    return s + 1 + n;
+    return s + k;
 }
 
 static const char *parse_alternates(parser *p, const char *s, int r, int nested);

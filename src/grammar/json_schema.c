@@ -245,16 +245,6 @@ typedef struct key_node {
     int first_child, next, is_name, rule;
 } key_node;
 
-static int utf8_next(const char **p, const char *end, uint32_t *cp) {
-    const unsigned char *s = (const unsigned char *)*p;
-    const int n = s[0] < 0x80 ? 1 : s[0] < 0xE0 ? 2 : s[0] < 0xF0 ? 3 : 4;
-    if (*p + n > end) return -1;
-    *cp = n == 1 ? s[0] : (uint32_t)(s[0] & (0x7F >> n));
-    for (int i = 1; i < n; i++) *cp = *cp << 6 | (s[i] & 0x3F);
-    *p += n;
-    return 0;
-}
-
 /* The rule for a string key that is none of names[0..n) (nodes: room for every
  * code point of them plus one). */
 static int other_key_rule(conv *c, const char *const *names, size_t n, key_node *nodes) {
@@ -267,7 +257,9 @@ static int other_key_rule(conv *c, const char *const *names, size_t n, key_node 
         if (!ok) continue; /* written with an escape: an unescaped key never equals it */
         while (p < end) {
             uint32_t cp;
-            if (utf8_next(&p, end, &cp)) break;
+            const size_t len = bn_utf8_next(p, (size_t)(end - p), &cp);
+            if (!len) break;
+            p += len;
             int ch = nodes[at].first_child;
             while (ch >= 0 && nodes[ch].cp != cp) ch = nodes[ch].next;
             if (ch < 0) {

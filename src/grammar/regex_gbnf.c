@@ -36,14 +36,12 @@ static int rx_fail(rx *x, const char *what) {
     return -1;
 }
 
-/* The next code point of the pattern (UTF-8; the JSON parser checked it). */
+/* The next code point of the pattern (UTF-8 the JSON parser checked; a byte
+ * that is not would stand for itself). */
 static uint32_t rx_cp(rx *x) {
-    const unsigned char *s = (const unsigned char *)x->p;
-    uint32_t cp = s[0];
-    int n = cp < 0x80 ? 1 : cp < 0xE0 ? 2 : cp < 0xF0 ? 3 : 4;
-    if (n > 1) cp &= 0x3F >> (n - 1);
-    for (int i = 1; i < n && x->p + i < x->end; i++) cp = cp << 6 | (s[i] & 0x3F);
-    x->p += n;
+    uint32_t cp = (unsigned char)*x->p;
+    const size_t k = bn_utf8_next(x->p, (size_t)(x->end - x->p), &cp);
+    x->p += k ? k : 1;
     return cp;
 }
 
