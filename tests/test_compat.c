@@ -14,17 +14,10 @@ static int have_tiktoken(void) {
     return p != NULL;
 }
 
-/* Writes `text` to a fresh temporary file; returns its path (static storage). */
+/* Writes `text` to a fresh temporary file; returns its path. */
 static const char *tmp_text(const char *text) {
-    static char path[4][512];
-    static int next;
-    char *p = path[next++ % 4];
-    snprintf(p, 512, "%s", bn_test_tmp(".txt"));
-    FILE *f = fopen(p, "wb");
-    if (f) {
-        fputs(text, f);
-        fclose(f);
-    }
+    const char *p = bn_test_tmp(".txt");
+    CHECK(bn_test_write_file(p, text, strlen(text)));
     return p;
 }
 

@@ -55,10 +55,8 @@ static double ppl_of(const char *model, const char *text) {
 }
 
 TEST(convert_head_type_q8_0) {
-    const char *shared = bn_test_shared("corpora/tinystories-excerpt.txt");
-    if (!shared) SKIP("../shared/corpora/tinystories-excerpt.txt not found");
-    char text[1024];
-    snprintf(text, sizeof text, "%s", shared);
+    const char *text = bn_test_shared("corpora/tinystories-excerpt.txt");
+    if (!text) SKIP("../shared/corpora/tinystories-excerpt.txt not found");
     const char *in = bn_test_repo("models/default.gguf");
     char q8[512], cmd[2048];
     const char *f32 = bn_test_tmp("-f32.gguf");

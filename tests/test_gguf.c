@@ -941,10 +941,8 @@ static void check_rewrite_identical(const char *path, const bn_gguf_file *f) {
 }
 
 TEST(gguf_shared_stories260k) {
-    const char *p = bn_test_shared("models/stories260K.gguf");
-    if (!p) SKIP("shared/models/stories260K.gguf not found");
-    char path[4096];
-    snprintf(path, sizeof path, "%s", p);
+    const char *path = bn_test_shared("models/stories260K.gguf");
+    if (!path) SKIP("shared/models/stories260K.gguf not found");
     bn_gguf_file *f = NULL;
     CHECK_EQ_INT(bn_gguf_open(path, &f), BITNET_OK);
     if (!f) return;

@@ -92,10 +92,9 @@ static int isa_runs_here(const char *isa) {
 }
 
 TEST(infer_ak42_1m_reference_every_isa) {
-    const char *tok_shared = bn_test_shared("models/tok512.bin");
-    if (!tok_shared) SKIP("../shared not present");
-    char tok[1024], extra[2048];
-    snprintf(tok, sizeof tok, "%s", tok_shared); /* bn_test_shared reuses its buffer */
+    const char *tok = bn_test_shared("models/tok512.bin");
+    if (!tok) SKIP("../shared not present");
+    char extra[2048];
     int ran = 0;
     for (size_t i = 0; i < sizeof isas / sizeof isas[0]; i++) {
         bn_test_setenv("BITNET_ISA", isas[i]);
@@ -133,10 +132,9 @@ static void expect_converted(const char *model, const char *convert_extra, const
 }
 
 TEST(infer_ak42_1m_reference_every_converted_type) {
-    const char *model = bn_test_shared("models/bitnet158-tinystories-1M.ak42.bin");
-    if (!model) SKIP("../shared not present");
-    char model_path[1024], tok_arg[1100];
-    snprintf(model_path, sizeof model_path, "%s", model);
+    const char *model_path = bn_test_shared("models/bitnet158-tinystories-1M.ak42.bin");
+    if (!model_path) SKIP("../shared not present");
+    char tok_arg[1100];
     snprintf(tok_arg, sizeof tok_arg, "--tokenizer %s", bn_test_shared("models/tok512.bin"));
     static const char *types[] = {"i2_s", "tq2_0", "tq1_0", "f16", "f32"};
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
@@ -146,10 +144,8 @@ TEST(infer_ak42_1m_reference_every_converted_type) {
 /* The float Llama path in F16: stories260K converted to f16 linears (and back
  * to f32) still reproduces the reference (its margins are wide enough). */
 TEST(infer_stories260k_f16_and_f32_conversions) {
-    const char *model = bn_test_shared("models/stories260K.gguf");
-    if (!model) SKIP("../shared not present");
-    char model_path[1024];
-    snprintf(model_path, sizeof model_path, "%s", model);
+    const char *model_path = bn_test_shared("models/stories260K.gguf");
+    if (!model_path) SKIP("../shared not present");
     expect_converted(model_path, "", "f16", "models/stories260K.reference-greedy.txt");
     expect_converted(model_path, "", "f32", "models/stories260K.reference-greedy.txt");
 }

@@ -320,9 +320,8 @@ TEST(jsonl_read_texts_good) {
 static void jsonl_bad(const char *content, const char *want_tail) {
     char **t = (char **)1;
     int n = -1;
-    const char *p = write_tmp(".jsonl", content);
-    char path[4096], want[4200];
-    snprintf(path, sizeof path, "%s", p);
+    const char *path = write_tmp(".jsonl", content);
+    char want[4200];
     snprintf(want, sizeof want, "%s%s", path, want_tail);
     CHECK_EQ_INT(bn_jsonl_read_texts(path, &t, &n), BITNET_ERR_FORMAT);
     CHECK(t == NULL && n == 0);

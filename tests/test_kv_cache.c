@@ -354,15 +354,13 @@ static double ppl_of(const char *model_args, const char *text, const char *kv) {
 }
 
 TEST(kv_cache_perplexity_cost) {
-    char text[1024], m3[1024], ak42[2100];
-    const char *p = bn_test_shared("corpora/tinystories-excerpt.txt");
-    if (!p) SKIP("../shared not present");
-    snprintf(text, sizeof text, "%s", p);
-    p = bn_test_shared("models/bitnet158-tinystories-3M.ak42.bin"); /* bn_test_shared reuses its buffer */
-    snprintf(m3, sizeof m3, "%s", p ? p : "");
-    p = bn_test_shared("models/tok512.bin");
-    snprintf(ak42, sizeof ak42, "-m %s --tokenizer %s", m3, p ? p : "");
-    const char *models[2] = {"-m " REF_MODEL, *m3 && p ? ak42 : NULL};
+    char ak42[2100];
+    const char *text = bn_test_shared("corpora/tinystories-excerpt.txt");
+    if (!text) SKIP("../shared not present");
+    const char *m3 = bn_test_shared("models/bitnet158-tinystories-3M.ak42.bin");
+    const char *tok = bn_test_shared("models/tok512.bin");
+    snprintf(ak42, sizeof ak42, "-m %s --tokenizer %s", m3 ? m3 : "", tok ? tok : "");
+    const char *models[2] = {"-m " REF_MODEL, m3 && tok ? ak42 : NULL};
     for (int i = 0; i < 2 && models[i]; i++) {
         const double f32 = ppl_of(models[i], text, "f32"), q8 = ppl_of(models[i], text, "q8");
         const double q2 = ppl_of(models[i], text, "q2");

@@ -86,11 +86,10 @@ static int greedy(const char *model_path, const bitnet_token *prompt, int n_prom
 }
 
 static void check_fixture(const char *model, const char *runtime, fixture_kind kind) {
-    char rel[256], model_path[1024], ref_path[1024], json_path[1024];
+    char rel[256], ref_path[1024], json_path[1024];
     snprintf(rel, sizeof rel, "peer-fixtures/%s.gguf", model);
-    const char *p = bn_test_shared(rel);
-    if (!p) SKIP("../shared/peer-fixtures not present");
-    snprintf(model_path, sizeof model_path, "%s", p);
+    const char *model_path = bn_test_shared(rel);
+    if (!model_path) SKIP("../shared/peer-fixtures not present");
     snprintf(ref_path, sizeof ref_path, "%.*s.%s.logits.bin", (int)(strlen(model_path) - 5), model_path, runtime);
     snprintf(json_path, sizeof json_path, "%.*s.%s.greedy.json", (int)(strlen(model_path) - 5), model_path, runtime);
     const char *ids = strncmp(model, "qwen3-", 6) == 0 ? gpt2_ids : spm_ids;
@@ -169,10 +168,8 @@ TEST(peer_qwen3moe_tq2_0_vs_llamacpp) { check_fixture("qwen3moe-tq2_0", "llamacp
  * row of every expert as the model holds it equals the file's d * trit, also
  * after convert wrote it again (TQ1_0: the block scales go with the experts). */
 TEST(moe_tq2_0_experts_keep_their_own_block_scales) {
-    const char *src = bn_test_shared("peer-fixtures/qwen3moe-tq2_0.gguf");
-    if (!src) SKIP("../shared/peer-fixtures not present");
-    char src_path[1024];
-    snprintf(src_path, sizeof src_path, "%s", src);
+    const char *src_path = bn_test_shared("peer-fixtures/qwen3moe-tq2_0.gguf");
+    if (!src_path) SKIP("../shared/peer-fixtures not present");
     const char *dst = bn_test_tmp(".gguf");
     bn_gguf_file *f = NULL;
     REQUIRE(bn_gguf_open(src_path, &f) == BITNET_OK);
@@ -250,27 +247,24 @@ TEST(peer_prune_families) {
     const char *fixtures[] = {"qwen3-tq2_0", "qwen3moe-tq2_0"};
     const char *calib = bn_test_shared("corpora/wiki-calib.jsonl");
     if (!calib || !bn_test_shared("peer-fixtures/qwen3-tq2_0.gguf")) SKIP("../shared not present");
-    char calib_path[1024], cmd[4096], out[512];
-    snprintf(calib_path, sizeof calib_path, "%s", calib);
+    char cmd[4096];
     for (int i = 0; i < 2; i++) {
-        char rel[128], model[1024];
+        char rel[128];
         snprintf(rel, sizeof rel, "peer-fixtures/%s.gguf", fixtures[i]);
-        snprintf(model, sizeof model, "%s", bn_test_shared(rel));
-        snprintf(out, sizeof out, "%s", bn_test_tmp(".gguf"));
+        const char *model = bn_test_shared(rel), *out = bn_test_tmp(".gguf");
         snprintf(cmd, sizeof cmd,
                  "prune -m '%s' --calibration-data '%s' --target-layers 3 --calib-windows 1 -c 32 --bench-tokens 0 "
-                 "-o %s 2>&1", model, calib_path, out);
+                 "-o %s 2>&1", model, calib, out);
         int status = -1;
         char *log = bn_test_run_tool(cmd, NULL, &status);
         CHECK_MSG(status == 0, "%s: %s", fixtures[i], log ? log : "");
         free(log);
         snprintf(cmd, sizeof cmd, "logits -m %s --tokens 1,450,4996 -o /dev/null 2>&1", out);
         CHECK_TOOL(cmd, 0, "wrote 3 x");
-        unlink(out);
     }
-    snprintf(out, sizeof out, "%s", bn_test_tmp(".gguf"));
+    const char *out = bn_test_tmp(".gguf");
     snprintf(cmd, sizeof cmd, "prune -m '%s' --calibration-data '%s' --target-layers 3 -o %s 2>&1",
-             bn_test_shared("peer-fixtures/gemma3-tq2_0.gguf"), calib_path, out);
+             bn_test_shared("peer-fixtures/gemma3-tq2_0.gguf"), calib, out);
     int status = -1;
     char *log = bn_test_run_tool(cmd, NULL, &status);
     CHECK_MSG(status == 2 && log && strstr(log, "gemma3 models cannot be pruned") && access(out, F_OK) != 0, "%s",

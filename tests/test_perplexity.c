@@ -24,18 +24,10 @@ static double run_ppl(const char *model, const char *extra, const char *text, in
     return ppl;
 }
 
-/* Copies a ../shared path (bn_test_shared reuses its buffer). */
-static int shared(const char *rel, char *buf, size_t len) {
-    const char *p = bn_test_shared(rel);
-    if (!p) return 0;
-    snprintf(buf, len, "%s", p);
-    return 1;
-}
-
 static void check_in_vs_out_of_domain(const char *model_rel, const char *extra) {
-    char model[1024], ts[1024], wiki[1024];
-    if (!shared(model_rel, model, sizeof model) || !shared("corpora/tinystories-excerpt.txt", ts, sizeof ts) ||
-        !shared("corpora/wikitext-2-raw-valid.txt", wiki, sizeof wiki)) {
+    const char *model = bn_test_shared(model_rel), *ts = bn_test_shared("corpora/tinystories-excerpt.txt");
+    const char *wiki = bn_test_shared("corpora/wikitext-2-raw-valid.txt");
+    if (!model || !ts || !wiki) {
         bn_test_skip("../shared not present");
         return;
     }
@@ -50,8 +42,8 @@ static void check_in_vs_out_of_domain(const char *model_rel, const char *extra) 
 }
 
 TEST(perplexity_ak42_1m_in_domain_beats_wikitext) {
-    char tok[1024];
-    if (!shared("models/tok512.bin", tok, sizeof tok)) SKIP("../shared not present");
+    const char *tok = bn_test_shared("models/tok512.bin");
+    if (!tok) SKIP("../shared not present");
     char extra[1100];
     snprintf(extra, sizeof extra, "--tokenizer %s", tok);
     check_in_vs_out_of_domain("models/bitnet158-tinystories-1M.ak42.bin", extra);
@@ -73,8 +65,9 @@ static void expect_error(const char *cmd, int want_status, const char *want_text
 }
 
 TEST(perplexity_errors_are_clean) {
-    char model[1024], cmd[4096];
-    if (!shared("models/stories260K.gguf", model, sizeof model)) SKIP("../shared not present");
+    char cmd[4096];
+    const char *model = bn_test_shared("models/stories260K.gguf");
+    if (!model) SKIP("../shared not present");
     snprintf(cmd, sizeof cmd, "perplexity -m %s -f /nonexistent/text.txt 2>&1", model);
     expect_error(cmd, 1, "/nonexistent/text.txt");
     expect_error("perplexity -m /nonexistent/model.gguf -f Makefile 2>&1", 1, "/nonexistent/model.gguf");
@@ -102,8 +95,9 @@ TEST(perplexity_errors_are_clean) {
  * the file (no -f); a different -c, a cut file, a file of another vocabulary,
  * or --kl-divergence without a base are one-line errors. */
 TEST(perplexity_kl_divergence) {
-    char text[1024], cmd[4096];
-    if (!shared("corpora/tinystories-excerpt.txt", text, sizeof text)) SKIP("../shared not present");
+    char cmd[4096];
+    const char *text = bn_test_shared("corpora/tinystories-excerpt.txt");
+    if (!text) SKIP("../shared not present");
     const char *base = bn_test_tmp(".kld");
     const char *q8 = bn_test_tmp(".gguf");
     int st = -1;
@@ -155,8 +149,9 @@ TEST(perplexity_kl_divergence) {
 /* A long operation shows its progress (percent, ETA) on a terminal, redrawn in
  * place; -q silences it. Through script(1), which gives the tool a terminal. */
 TEST(perplexity_progress_line_on_a_terminal) {
-    char text[1024], cmd[4096];
-    if (!shared("corpora/tinystories-excerpt.txt", text, sizeof text)) SKIP("../shared not present");
+    char cmd[4096];
+    const char *text = bn_test_shared("corpora/tinystories-excerpt.txt");
+    if (!text) SKIP("../shared not present");
     if (system("command -v script >/dev/null 2>&1") != 0) SKIP("script (util-linux) is not installed");
     const char *prefix = getenv("BITNET_EXEC_PREFIX");
     for (int quiet = 0; quiet < 2; quiet++) {

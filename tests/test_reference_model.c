@@ -72,9 +72,8 @@ static int argmax(const float *x, int n) {
 }
 
 TEST(reference_model_matches_pytorch) {
-    char model_path[512], exp_path[512];
-    snprintf(model_path, sizeof model_path, "%s", bn_test_repo(REF_DIR "model.gguf"));
-    snprintf(exp_path, sizeof exp_path, "%s", bn_test_repo(REF_DIR "expected.bin"));
+    const char *model_path = bn_test_repo(REF_DIR "model.gguf");
+    const char *exp_path = bn_test_repo(REF_DIR "expected.bin");
     size_t len = 0;
     unsigned char *buf = (unsigned char *)bn_test_read_file(exp_path, &len);
     if (!buf) SKIP("tests/fixtures/bitnet-ref/expected.bin not found");

@@ -102,9 +102,7 @@ TEST(safetensors_write_round_trip) {
         {"empty", BN_ST_F32, 2, {0, 4}, NULL, NULL, NULL}, {"\xc3\xa9t\xc3\xa9", BN_ST_I8, 0, {0}, i8, NULL, NULL},
     };
     const char *meta[] = {"format", "pt", "quote\"\n", "tab\tvalue \xe2\x82\xac"};
-    const char *path = bn_test_tmp(".safetensors");
-    char p[4096];
-    snprintf(p, sizeof p, "%s", path);
+    const char *p = bn_test_tmp(".safetensors");
     CHECK_MSG(bn_safetensors_write(p, t, 6, meta, 2) == BITNET_OK, "%s", bitnet_last_error());
     CHECK_EQ_INT(bn_test_temporaries_left(p), 0); /* renamed away */
     uint8_t *mem;
@@ -289,8 +287,7 @@ static void same_weights(const bitnet_model *a, const bitnet_model *b) {
 
 /* SRC -> model.safetensors -> reload (mmap and read): bit-exact logits. */
 static void model_round_trip(const char *src, const char *src_tok, const char *st_tok) {
-    char in[4096];
-    snprintf(in, sizeof in, "%s", src);
+    const char *in = src;
     const char *p = bn_test_tmp(".safetensors");
     bitnet_model *a = load_model(in, src_tok, 1);
     if (!a) return;
@@ -313,10 +310,8 @@ static void model_round_trip(const char *src, const char *src_tok, const char *s
 TEST(safetensors_model_round_trip_bitnet_ref) { model_round_trip(REF_GGUF, NULL, REF_GGUF); }
 
 TEST(safetensors_model_round_trip_ak42) {
-    const char *tok = bn_test_shared("models/tok512.bin");
-    char t[4096];
-    if (!tok) SKIP("../shared/models/tok512.bin not present");
-    snprintf(t, sizeof t, "%s", tok);
+    const char *t = bn_test_shared("models/tok512.bin");
+    if (!t) SKIP("../shared/models/tok512.bin not present");
     const char *m = bn_test_shared("models/bitnet158-tinystories-1M.ak42.bin");
     if (!m) SKIP("../shared/models/bitnet158-tinystories-1M.ak42.bin not present");
     model_round_trip(m, t, t);
@@ -324,10 +319,8 @@ TEST(safetensors_model_round_trip_ak42) {
 
 /* A float Llama: exercises the q/k row permutation both ways. */
 TEST(safetensors_model_round_trip_llama) {
-    const char *m = bn_test_shared("models/stories260K.gguf");
-    if (!m) SKIP("../shared/models/stories260K.gguf not present");
-    char path[4096];
-    snprintf(path, sizeof path, "%s", m);
+    const char *path = bn_test_shared("models/stories260K.gguf");
+    if (!path) SKIP("../shared/models/stories260K.gguf not present");
     model_round_trip(path, NULL, path);
 }
 

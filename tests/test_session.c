@@ -67,9 +67,8 @@ TEST(session_file_refuses_what_does_not_fit) {
     bitnet_token t[32], back[32];
     const int n = bitnet_tokenize(m, "Once upon a time there was a cat", 1, t, 32);
     REQUIRE(n > 4);
-    const char *p = bn_test_tmp(".session");
-    char path[512], cut[600];
-    snprintf(path, sizeof path, "%s", p);
+    const char *path = bn_test_tmp(".session");
+    char cut[600];
     snprintf(cut, sizeof cut, "%s.cut", path);
     bitnet_context *ctx = new_ctx(m, BITNET_KV_F32), *f16 = new_ctx(m, BITNET_KV_F16);
     REQUIRE(ctx && f16);
