@@ -411,7 +411,7 @@ static int b64_decode(const uint8_t *s, size_t n, uint8_t *out) {
 }
 
 typedef struct {
-    int32_t l, r;
+    int32_t l, r, id; /* merge l + r -> id */
 } split;
 
 static int split_cmp(const void *a, const void *b) {
@@ -421,30 +421,36 @@ static int split_cmp(const void *a, const void *b) {
 }
 
 /* Hugging Face's TikTokenConverter: for each token (rank order), every split
- * into two tokens is a merge, the splits of one token ordered by their ranks. */
+ * into two tokens is a merge, the splits of one token ordered by their ranks.
+ * The splits are found once (two lookups per split point: most of the load
+ * time of a 128k vocabulary), kept, and then added. */
 static bitnet_status derive_merges(bn_tokenizer *t, int n_ranks, const char *name) {
-    struct bn_bpe *b = t->bpe;
-    split *sp = malloc((size_t)t->max_len * sizeof *sp);
-    bitnet_status st = sp ? BITNET_OK : bn_error(BITNET_ERR_NOMEM, "%s: tokenizer: out of memory", name);
-    uint64_t n_merges = 0;
-    for (int pass = 0; pass < 2 && st == BITNET_OK; pass++) { /* count, then add */
-        if (pass == 1 && (st = merges_alloc(b, n_merges, name)) != BITNET_OK) break;
-        for (int32_t id = 0; id < n_ranks; id++) {
-            const char *s = t->pool + t->off[id];
-            int32_t n = t->len[id], k = 0;
-            /* split points fall between GPT-2 characters, i.e. between bytes */
-            for (int32_t i = (uint8_t)s[0] < 0x80 ? 1 : 2; i < n; i += (uint8_t)s[i] < 0x80 ? 1 : 2) {
-                int32_t l = bn_tok_lookup(t, s, (size_t)i), r = bn_tok_lookup(t, s + i, (size_t)(n - i));
-                if (l >= 0 && r >= 0 && l < n_ranks && r < n_ranks) sp[k++] = (split){l, r};
+    split *sp = NULL;
+    size_t n = 0, cap = 0;
+    for (int32_t id = 0; id < n_ranks; id++) {
+        const char *s = t->pool + t->off[id];
+        const int32_t len = t->len[id];
+        const size_t first = n;
+        /* split points fall between GPT-2 characters, i.e. between bytes */
+        for (int32_t i = (uint8_t)s[0] < 0x80 ? 1 : 2; i < len; i += (uint8_t)s[i] < 0x80 ? 1 : 2) {
+            const int32_t l = bn_tok_lookup(t, s, (size_t)i);
+            const int32_t r = l >= 0 && l < n_ranks ? bn_tok_lookup(t, s + i, (size_t)(len - i)) : -1;
+            if (r < 0 || r >= n_ranks) continue;
+            if (n == cap) {
+                cap = cap ? 2 * cap : 4096;
+                split *grown = realloc(sp, cap * sizeof *sp);
+                if (!grown) {
+                    free(sp);
+                    return bn_error(BITNET_ERR_NOMEM, "%s: tokenizer: out of memory", name);
+                }
+                sp = grown;
             }
-            if (pass == 0) {
-                n_merges += (uint64_t)k;
-                continue;
-            }
-            qsort(sp, (size_t)k, sizeof *sp, split_cmp);
-            for (int32_t i = 0; i < k; i++) merge_add(b, sp[i].l, sp[i].r, id);
+            sp[n++] = (split){l, r, id};
         }
+        qsort(sp + first, n - first, sizeof *sp, split_cmp);
     }
+    bitnet_status st = merges_alloc(t->bpe, n, name);
+    for (size_t i = 0; st == BITNET_OK && i < n; i++) merge_add(t->bpe, sp[i].l, sp[i].r, sp[i].id);
     free(sp);
     return st;
 }
