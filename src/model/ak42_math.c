@@ -14,13 +14,16 @@
 #include <math.h>
 #include <stddef.h>
 
-/* Round half to even without depending on the floating-point environment:
- * v - floor(v) is exact for any double. */
-static double round_half_even(double v) {
-    double r = floor(v);
-    double d = v - r;
-    if (d > 0.5 || (d == 0.5 && fmod(r, 2.0) != 0.0)) r += 1.0;
-    return r;
+/* Round half to even of |v| <= 127 (a quantised activation) without
+ * depending on the floating-point environment: r = floor(v) by truncation, and
+ * v - r is exact. Without branches or libm calls: the signs and fractions of
+ * activations are random, and mispredicted branches were most of the time of
+ * the quantiser. */
+static inline int round_half_even(double v) {
+    int r = (int)v;       /* toward zero */
+    r -= (double)r > v;   /* floor */
+    const double d = v - (double)r;
+    return r + ((d > 0.5) | ((d == 0.5) & r & 1));
 }
 
 double bn_ak42_factor(double act, float w_scale, int fan_in) {
@@ -119,28 +122,19 @@ void bn_ak42_softmax_f64(double *s, int n) {
     for (int t = 0; t < n; t++) s[t] /= sum;
 }
 
-/* Both attention paths: the same double arithmetic on float or double
- * storage; out is rounded to float on the float path. */
-static inline __attribute__((always_inline)) void attention(const void *q, const void *k, const void *v, int n_pos,
-                                                            int stride, int head_dim, double *scratch, void *out,
-                                                            int f32) {
+void bn_ak42_attention_f64(const double *q, const double *k, const double *v, int n_pos,
+                           int stride, int head_dim, double *scratch, double *out) {
     const double sq = sqrt((double)head_dim);
     for (int t = 0; t < n_pos; t++) {
         double s = 0.0;
-        for (int j = 0; j < head_dim; j++) s += at(q, (size_t)j, f32) * at(k, (size_t)t * stride + j, f32);
+        for (int j = 0; j < head_dim; j++) s += q[j] * k[(size_t)t * stride + j];
         scratch[t] = s / sq;
     }
     bn_ak42_softmax_f64(scratch, n_pos);
-    for (int j = 0; j < head_dim; j++) {
-        double o = 0.0;
-        for (int t = 0; t < n_pos; t++) o += scratch[t] * at(v, (size_t)t * stride + j, f32);
-        put(out, (size_t)j, o, f32);
-    }
-}
-
-void bn_ak42_attention_f64(const double *q, const double *k, const double *v, int n_pos,
-                           int stride, int head_dim, double *scratch, double *out) {
-    attention(q, k, v, n_pos, stride, head_dim, scratch, out, 0);
+    /* position-major: the head_dim sums are independent, each in position order */
+    for (int j = 0; j < head_dim; j++) out[j] = 0.0;
+    for (int t = 0; t < n_pos; t++)
+        for (int j = 0; j < head_dim; j++) out[j] += scratch[t] * v[(size_t)t * stride + j];
 }
 
 void bn_ak42_swiglu_f64(const double *g, const double *u, int n, double *out) {
@@ -193,11 +187,6 @@ void bn_ak42_dequant_add(const int32_t *acc, int rows, double act, float w_scale
 }
 
 void bn_ak42_rope(float *vec, int n_heads, int head_dim, const double *cs) { rope(vec, n_heads, head_dim, cs, 1); }
-
-void bn_ak42_attention(const float *q, const float *k, const float *v, int n_pos, int stride,
-                       int head_dim, double *scratch, float *out) {
-    attention(q, k, v, n_pos, stride, head_dim, scratch, out, 1);
-}
 
 void bn_ak42_swiglu(const float *g, const float *u, int n, float *out) {
     for (int i = 0; i < n; i++) {

@@ -105,7 +105,7 @@ void bn_ak42_rope_f64(double *vec, int n_heads, int head_dim, const double *cs);
 /* One attention head over positions 0..n_pos-1 (causal: n_pos = pos + 1):
  * s_t = q.k_t / sqrt(head_dim); p = softmax(s) (max-subtracted); out = sum_t p_t v_t.
  * k_t = k + t*stride, v_t = v + t*stride (stride in doubles, e.g. kv_dim);
- * scratch holds n_pos doubles. */
+ * scratch holds n_pos doubles; out (head_dim doubles) aliases none of q, k, v. */
 void bn_ak42_attention_f64(const double *q, const double *k, const double *v, int n_pos,
                            int stride, int head_dim, double *scratch, double *out);
 /* In place: s = softmax(s), max-subtracted (the attention weights above). */
@@ -136,9 +136,8 @@ void bn_ak42_dequant_add(const int32_t *acc, int rows, double act, float w_scale
                          float *x);
 /* RoPE in double, each result rounded to float. */
 void bn_ak42_rope(float *vec, int n_heads, int head_dim, const double *cs);
-/* Attention in double from float q/k/v (stride in floats), out rounded to float. */
-void bn_ak42_attention(const float *q, const float *k, const float *v, int n_pos, int stride,
-                       int head_dim, double *scratch, float *out);
+/* Attention: bn_ak42_attention_f64's formula in double from float q/k/v, out
+ * rounded to float, is bn_kv_attend_ak42 (model/kv_cache.h), on the cache. */
 /* SwiGLU in double, rounded to float; out may alias g or u. */
 void bn_ak42_swiglu(const float *g, const float *u, int n, float *out);
 /* Final norm in double from float x; out may alias x. */

@@ -107,27 +107,27 @@ void bn_kv_attend_ak42(const bn_kv_cache *kv, int seq, int layer, int kv_head, c
                        double *dscratch, void *scratch, float *out) {
     const int hd = kv->head_dim;
     const uint8_t *k = bn_kv_row(kv, kv->k, seq, layer, 0, kv_head), *v = bn_kv_row(kv, kv->v, seq, layer, 0, kv_head);
-    if (kv->type == BITNET_KV_F32) { /* the reference path, unchanged */
-        bn_ak42_attention(q, (const float *)k, (const float *)v, n_pos, (int)(kv->pos_bytes / sizeof(float)), hd,
-                          dscratch, out);
-        return;
-    }
-    /* bn_ak42_attention's double arithmetic on the dequantised values, one
-     * head-row at a time (row: hd floats, acc: hd doubles, both in scratch) */
+    /* a head-row of an f32 cache as it is, of another dequantised into row;
+     * acc: the output's double sums (both in scratch) */
     float *row = scratch;
     double *acc = (double *)((uint8_t *)scratch + row_f32_bytes(hd));
+    const int f32 = kv->type == BITNET_KV_F32;
     const double sq = sqrt((double)hd);
     for (int s = 0; s < n_pos; s++) {
-        bn_kv_dequantize_row(kv->type, k + (size_t)s * kv->pos_bytes, hd, row);
+        const uint8_t *ks = k + (size_t)s * kv->pos_bytes;
+        const float *kr = f32 ? (const float *)ks : (bn_kv_dequantize_row(kv->type, ks, hd, row), row);
         double a = 0.0;
-        for (int j = 0; j < hd; j++) a += (double)q[j] * (double)row[j];
+        for (int j = 0; j < hd; j++) a += (double)q[j] * (double)kr[j];
         dscratch[s] = a / sq;
     }
     bn_ak42_softmax_f64(dscratch, n_pos);
+    /* position-major, so that the hd sums are independent (vectorised); each
+     * still adds its terms in position order, the reference's rounding */
     for (int j = 0; j < hd; j++) acc[j] = 0.0;
     for (int s = 0; s < n_pos; s++) {
-        bn_kv_dequantize_row(kv->type, v + (size_t)s * kv->pos_bytes, hd, row);
-        for (int j = 0; j < hd; j++) acc[j] += dscratch[s] * (double)row[j];
+        const uint8_t *vs = v + (size_t)s * kv->pos_bytes;
+        const float *vr = f32 ? (const float *)vs : (bn_kv_dequantize_row(kv->type, vs, hd, row), row);
+        for (int j = 0; j < hd; j++) acc[j] += dscratch[s] * (double)vr[j];
     }
     for (int j = 0; j < hd; j++) out[j] = (float)acc[j];
 }

@@ -50,9 +50,9 @@ void bn_kv_seq_clear(bn_kv_cache *kv, int seq, int p0, int p1);
  * arithmetic. att holds n_pos floats; scratch bn_kv_scratch_bytes. */
 void bn_kv_attend(const bn_kv_cache *kv, int seq, int layer, int kv_head, const float *q, int first, int n_pos,
                   float *att, void *scratch, float *out);
-/* The same for ak42 models: bn_ak42_attention's double arithmetic on the
- * dequantised values (exactly bn_ak42_attention for f32). dscratch holds n_pos
- * doubles. */
+/* The same for ak42 models, in double from the float (or dequantised) q/k/v,
+ * out rounded once to float: the ak42 reference's attention (ak42_math.h).
+ * dscratch holds n_pos doubles. */
 void bn_kv_attend_ak42(const bn_kv_cache *kv, int seq, int layer, int kv_head, const float *q, int n_pos,
                        double *dscratch, void *scratch, float *out);
 
