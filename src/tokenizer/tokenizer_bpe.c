@@ -447,7 +447,7 @@ static bitnet_status derive_merges(bn_tokenizer *t, int n_ranks, const char *nam
             }
             sp[n++] = (split){l, r, id};
         }
-        qsort(sp + first, n - first, sizeof *sp, split_cmp);
+        if (n > first) qsort(sp + first, n - first, sizeof *sp, split_cmp); /* sp is NULL until a split is found */
     }
     bitnet_status st = merges_alloc(t->bpe, n, name);
     for (size_t i = 0; st == BITNET_OK && i < n; i++) merge_add(t->bpe, sp[i].l, sp[i].r, sp[i].id);
