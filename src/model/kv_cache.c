@@ -50,9 +50,14 @@ size_t bn_kv_init(bn_kv_cache *kv, bitnet_kv_type t, int n_seq, int n_layers, in
     return (size_t)n_seq * n_layers * n_ctx * kv->pos_bytes;
 }
 
-/* float row + double accumulator row for the ak42 path, 64-byte rounded */
+/* The ak42 path scores AK42_ROWS positions at once (independent sums, each in
+ * the reference's order): that many float rows, then a double accumulator
+ * row; 64-byte rounded. */
+enum { AK42_ROWS = 4 };
 static size_t row_f32_bytes(int hd) { return ((size_t)hd * sizeof(float) + 63) & ~(size_t)63; }
-size_t bn_kv_scratch_bytes(int head_dim) { return row_f32_bytes(head_dim) + (size_t)head_dim * sizeof(double) + 64; }
+size_t bn_kv_scratch_bytes(int head_dim) {
+    return AK42_ROWS * row_f32_bytes(head_dim) + (size_t)head_dim * sizeof(double) + 64;
+}
 
 void bn_kv_seq_copy(bn_kv_cache *kv, int src, int dst, int p0, int p1) {
     const size_t n = (size_t)(p1 - p0) * kv->pos_bytes;
@@ -107,18 +112,26 @@ void bn_kv_attend_ak42(const bn_kv_cache *kv, int seq, int layer, int kv_head, c
                        double *dscratch, void *scratch, float *out) {
     const int hd = kv->head_dim;
     const uint8_t *k = bn_kv_row(kv, kv->k, seq, layer, 0, kv_head), *v = bn_kv_row(kv, kv->v, seq, layer, 0, kv_head);
-    /* a head-row of an f32 cache as it is, of another dequantised into row;
-     * acc: the output's double sums (both in scratch) */
-    float *row = scratch;
-    double *acc = (double *)((uint8_t *)scratch + row_f32_bytes(hd));
+    /* a head-row of an f32 cache as it is, of another dequantised into one of
+     * rows; acc: the output's double sums (all in scratch) */
+    const size_t row_floats = row_f32_bytes(hd) / sizeof(float);
+    float *rows = scratch;
+    double *acc = (double *)((uint8_t *)scratch + AK42_ROWS * row_f32_bytes(hd));
     const int f32 = kv->type == BITNET_KV_F32;
     const double sq = sqrt((double)hd);
-    for (int s = 0; s < n_pos; s++) {
-        const uint8_t *ks = k + (size_t)s * kv->pos_bytes;
-        const float *kr = f32 ? (const float *)ks : (bn_kv_dequantize_row(kv->type, ks, hd, row), row);
-        double a = 0.0;
-        for (int j = 0; j < hd; j++) a += (double)q[j] * (double)kr[j];
-        dscratch[s] = a / sq;
+    for (int s = 0; s < n_pos; s += AK42_ROWS) {
+        /* AK42_ROWS dot products side by side: one chain of dependent adds
+         * each, in j order as the reference's (a short tail repeats row 0) */
+        const float *kr[AK42_ROWS];
+        for (int i = 0; i < AK42_ROWS; i++) {
+            const uint8_t *ks = k + (size_t)(s + (s + i < n_pos ? i : 0)) * kv->pos_bytes;
+            float *row = rows + (size_t)i * row_floats;
+            kr[i] = f32 ? (const float *)ks : (bn_kv_dequantize_row(kv->type, ks, hd, row), row);
+        }
+        double a[AK42_ROWS] = {0.0};
+        for (int j = 0; j < hd; j++)
+            for (int i = 0; i < AK42_ROWS; i++) a[i] += (double)q[j] * (double)kr[i][j];
+        for (int i = 0; i < AK42_ROWS && s + i < n_pos; i++) dscratch[s + i] = a[i] / sq;
     }
     bn_ak42_softmax_f64(dscratch, n_pos);
     /* position-major, so that the hd sums are independent (vectorised); each
@@ -126,7 +139,7 @@ void bn_kv_attend_ak42(const bn_kv_cache *kv, int seq, int layer, int kv_head, c
     for (int j = 0; j < hd; j++) acc[j] = 0.0;
     for (int s = 0; s < n_pos; s++) {
         const uint8_t *vs = v + (size_t)s * kv->pos_bytes;
-        const float *vr = f32 ? (const float *)vs : (bn_kv_dequantize_row(kv->type, vs, hd, row), row);
+        const float *vr = f32 ? (const float *)vs : (bn_kv_dequantize_row(kv->type, vs, hd, rows), rows);
         for (int j = 0; j < hd; j++) acc[j] += dscratch[s] * (double)vr[j];
     }
     for (int j = 0; j < hd; j++) out[j] = (float)acc[j];
